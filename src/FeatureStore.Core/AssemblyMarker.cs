@@ -1,0 +1,3 @@
+namespace FeatureStore.Core;
+/// <summary>Placeholder.</summary>
+public static class AssemblyMarker;

@@ -1,0 +1,3 @@
+namespace FeatureStore.Kafka;
+/// <summary>Placeholder.</summary>
+public static class AssemblyMarker;

@@ -1,0 +1,3 @@
+namespace FeatureStore.Redis;
+/// <summary>Placeholder.</summary>
+public static class AssemblyMarker;

@@ -1,0 +1,2 @@
+namespace FeatureStore.Kafka.Tests;
+public class SmokeUnitTests { [Fact] public void Runs() => Assert.Equal(2, 1 + 1); }
