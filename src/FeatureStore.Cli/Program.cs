@@ -1,1 +1,4 @@
-return 0;
+using FeatureStore.Cli;
+
+// `featurestore`: every subcommand lives in Commands/ as a factory returning a System.CommandLine command.
+return await CliApp.RunAsync(args);

@@ -1,3 +1,0 @@
-namespace FeatureStore.Core;
-/// <summary>Placeholder.</summary>
-public static class AssemblyMarker;
