@@ -1,3 +1,0 @@
-namespace FeatureStore.Redis;
-/// <summary>Placeholder.</summary>
-public static class AssemblyMarker;
