@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond the .NET SDK: redis-server (the real Redis the
-# online-store tests run against). Safe to run again; does nothing when all is present.
+# online-store tests run against) and python3-yaml (static checks of the compose file).
+# Safe to run again; does nothing when all is present.
 set -euo pipefail
 
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+python3 -c 'import yaml' >/dev/null 2>&1 || need+=(python3-yaml)   # static compose checks
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi

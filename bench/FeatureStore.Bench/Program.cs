@@ -1,1 +1,41 @@
-Console.WriteLine("bench");
+using System.Globalization;
+using FeatureStore.Bench.Harness;
+using FeatureStore.Bench.Scenarios;
+using FeatureStore.Redis;
+using FeatureStore.Testing;
+
+// End-to-end benchmark runner: each scenario next to its raw baseline in the same run, medians and ratios.
+// Usage: dotnet run -c Release --project bench/FeatureStore.Bench -- [--quick] [scenario ...]
+// Scenarios: baseline (raw Kafka and Redis rates). BenchmarkDotNet micro-benchmarks: --micro [filter].
+var quick = args.Contains("--quick");
+var scenarios = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal)).ToHashSet(StringComparer.OrdinalIgnoreCase);
+bool Wants(string name) => scenarios.Count == 0 || scenarios.Contains(name);
+var repetitions = quick ? 3 : 7;
+var rows = new List<ResultRow>();
+
+if (Wants("baseline"))
+{
+    var keys = quick ? 20_000 : 100_000;
+    Console.Error.WriteLine($"baseline: raw Redis HSET/HMGET of {keys.ToString(CultureInfo.InvariantCulture)} keys × {repetitions} runs");
+    if (RedisServer.IsInstalled)
+    {
+        await using var server = await RedisServer.StartAsync();
+        await using var redis = await OnlineStoreConnection.ConnectAsync(server.Endpoint);
+        rows.AddRange(await RawRedisScenario.RunAsync("redis-server", redis.Database, keys, repetitions));
+    }
+    else
+    {
+        Console.Error.WriteLine("redis-server not installed: skipping its rows (scripts/install-deps.sh installs it)");
+    }
+
+    await using (var garnet = await OnlineStoreConnection.ConnectAsync(OnlineStoreConnection.EmbeddedName))
+    {
+        rows.AddRange(await RawRedisScenario.RunAsync("embedded garnet", garnet.Database, keys, repetitions));
+    }
+}
+
+Console.WriteLine();
+Console.WriteLine($"machine: {Environment.ProcessorCount} cores, .NET {Environment.Version}, {(quick ? "quick" : "full")} run, medians of {repetitions}");
+Console.WriteLine();
+Console.WriteLine(ResultTable.ToMarkdown(rows));
+return 0;
