@@ -1,0 +1,83 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using FeatureStore.Core.Events;
+
+namespace FeatureStore.Ingest;
+
+/// <summary>
+/// The ingest job's instruments (meter <c>FeatureStore.Ingest</c>; exported as Prometheus metrics by the
+/// host). Names, as Prometheus shows them:
+/// <c>featurestore_ingest_events_total</c> (accepted events, by source),
+/// <c>featurestore_ingest_dead_lettered_total</c> (by source and reason),
+/// <c>featurestore_ingest_batch_write_seconds</c> (one online-store write per batch),
+/// <c>featurestore_ingest_freshness_seconds</c> (event time to visible online, per batch's newest event),
+/// <c>featurestore_ingest_consumer_lag</c> (messages behind the partition's end, by topic and partition).
+/// Events per second is the rate of the events counter.
+/// </summary>
+public sealed class IngestMetrics : IDisposable
+{
+    /// <summary>The meter's name.</summary>
+    public const string MeterName = "FeatureStore.Ingest";
+
+    private readonly Meter _meter;
+    private readonly Counter<long> _events;
+    private readonly Counter<long> _deadLettered;
+    private readonly Histogram<double> _batchWrite;
+    private readonly Histogram<double> _freshness;
+    private readonly ConcurrentDictionary<(string Topic, int Partition), long> _lag = new();
+    private long _eventsTotal;
+    private long _deadLetteredTotal;
+
+    /// <summary>Creates the instruments on a new meter.</summary>
+    public IngestMetrics(IMeterFactory? meterFactory = null)
+    {
+        _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
+        _events = _meter.CreateCounter<long>("featurestore_ingest_events", "{event}", "Events accepted and applied to tiles.");
+        _deadLettered = _meter.CreateCounter<long>("featurestore_ingest_dead_lettered", "{event}", "Events sent to the dead-letter topic.");
+        _batchWrite = _meter.CreateHistogram<double>("featurestore_ingest_batch_write", "s", "Duration of one batch's online-store write.");
+        _freshness = _meter.CreateHistogram<double>("featurestore_ingest_freshness", "s", "Event time to online visibility of each batch's newest event.");
+        _meter.CreateObservableGauge("featurestore_ingest_consumer_lag", ObserveLag, "{message}", "Messages behind the end of each assigned partition.");
+    }
+
+    /// <summary>Accepted events so far (all sources).</summary>
+    public long EventsTotal => Interlocked.Read(ref _eventsTotal);
+
+    /// <summary>Dead-lettered events so far (all sources and reasons).</summary>
+    public long DeadLetteredTotal => Interlocked.Read(ref _deadLetteredTotal);
+
+    /// <summary>Consumer lag per partition, as last observed.</summary>
+    public IReadOnlyDictionary<(string Topic, int Partition), long> Lag => _lag;
+
+    internal void EventsAccepted(string source, int count)
+    {
+        Interlocked.Add(ref _eventsTotal, count);
+        _events.Add(count, new KeyValuePair<string, object?>("source", source));
+    }
+
+    internal void DeadLettered(string source, ParseError reason)
+    {
+        Interlocked.Increment(ref _deadLetteredTotal);
+        _deadLettered.Add(1, new KeyValuePair<string, object?>("source", source), new KeyValuePair<string, object?>("reason", reason.ToReason()));
+    }
+
+    internal void BatchWritten(TimeSpan duration, TimeSpan freshness)
+    {
+        _batchWrite.Record(duration.TotalSeconds);
+        if (freshness >= TimeSpan.Zero)
+        {
+            _freshness.Record(freshness.TotalSeconds);
+        }
+    }
+
+    internal void SetLag(string topic, int partition, long lag) => _lag[(topic, partition)] = lag;
+
+    internal void ClearLag(string topic, int partition) => _lag.TryRemove((topic, partition), out _);
+
+    /// <summary>Disposes the meter.</summary>
+    public void Dispose() => _meter.Dispose();
+
+    private IEnumerable<Measurement<long>> ObserveLag() =>
+        _lag.Select(kv => new Measurement<long>(kv.Value,
+            new KeyValuePair<string, object?>("topic", kv.Key.Topic),
+            new KeyValuePair<string, object?>("partition", kv.Key.Partition)));
+}
