@@ -1,0 +1,339 @@
+using System.Diagnostics;
+using Confluent.Kafka;
+using FeatureStore.Core.Events;
+using FeatureStore.Core.Streaming;
+using Microsoft.Extensions.Logging;
+
+namespace FeatureStore.Ingest;
+
+/// <summary>
+/// One member of the ingest consumer group: consumes every source topic, parses and checks each event,
+/// dead-letters the rejects, and applies the rest to online state in batches, each batch written with its
+/// partition checkpoints in one transaction (DESIGN.md §5). On assignment it resumes each partition from
+/// the checkpoint in the online store; when the store is down it pauses, retries with backoff, and commits
+/// nothing it has not written.
+/// </summary>
+public sealed partial class IngestJob
+{
+    private readonly IngestOptions _options;
+    private readonly Dictionary<string, SourceBinding> _sources;
+    private readonly IEventApplier _applier;
+    private readonly IngestMetrics _metrics;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly Dictionary<TopicPartition, PartitionState> _owned = [];
+    private readonly Dictionary<string, EventParser> _parsers;
+    private readonly Dictionary<string, LatenessPolicy> _lateness;
+
+    internal IngestJob(IngestOptions options, IEnumerable<SourceBinding> sources, IEventApplier applier, IngestMetrics metrics, ILogger logger, TimeProvider? timeProvider = null)
+    {
+        _options = options;
+        _sources = sources.ToDictionary(s => s.Topic, StringComparer.Ordinal);
+        _applier = applier;
+        _metrics = metrics;
+        _logger = logger;
+        _time = timeProvider ?? TimeProvider.System;
+        _parsers = _sources.ToDictionary(kv => kv.Key, kv => new EventParser(kv.Value.Schema), StringComparer.Ordinal);
+        _lateness = _sources.ToDictionary(
+            kv => kv.Key,
+            kv => new LatenessPolicy((long)options.AllowedLateness.TotalMilliseconds, (long)options.MaxFutureSkew.TotalMilliseconds),
+            StringComparer.Ordinal);
+    }
+
+    /// <summary>Partitions this member owns now (for tests and the health endpoint).</summary>
+    public IReadOnlyCollection<TopicPartition> Assignment => [.. _owned.Keys];
+
+    /// <summary>Consumes until <paramref name="cancellationToken"/> fires, then leaves the group cleanly.</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        using var dlq = new DeadLetterQueue(_options.BootstrapServers, _options.KafkaSettings);
+        using var consumer = BuildConsumer();
+        consumer.Subscribe(_sources.Keys);
+        LogStarted(_options.GroupId, string.Join(",", _sources.Keys));
+        var backoff = _options.RetryInitialDelay;
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                try
+                {
+                    await LoadPendingCheckpointsAsync(consumer, cancellationToken);
+                    var advanced = CollectBatch(consumer, dlq, cancellationToken);
+                    if (advanced.Count > 0)
+                    {
+                        await CommitBatchAsync(consumer, dlq, advanced, cancellationToken);
+                    }
+
+                    if (backoff != _options.RetryInitialDelay)
+                    {
+                        consumer.Resume(consumer.Assignment);
+                        LogResumed();
+                        backoff = _options.RetryInitialDelay;
+                    }
+                }
+                catch (Exception ex) when (IsTransient(ex) && !cancellationToken.IsCancellationRequested)
+                {
+                    // The online store (or the dead-letter topic) is unavailable: hold everything, keep the group
+                    // membership alive, try the same write again later.
+                    LogRetrying(ex.Message, backoff.TotalMilliseconds);
+                    consumer.Pause(consumer.Assignment);
+                    await WaitServingRebalancesAsync(consumer, backoff, cancellationToken);
+                    backoff = TimeSpan.FromTicks(Math.Min(_options.RetryMaxDelay.Ticks, backoff.Ticks * 2));
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // shutting down
+        }
+        finally
+        {
+            consumer.Close();
+            LogStopped();
+        }
+    }
+
+    private IConsumer<byte[]?, byte[]?> BuildConsumer()
+    {
+        var config = new ConsumerConfig
+        {
+            BootstrapServers = _options.BootstrapServers,
+            GroupId = _options.GroupId,
+            EnableAutoCommit = false,
+            EnableAutoOffsetStore = false,
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            PartitionAssignmentStrategy = PartitionAssignmentStrategy.CooperativeSticky,
+            SessionTimeoutMs = (int)_options.SessionTimeout.TotalMilliseconds,
+            HeartbeatIntervalMs = Math.Max(100, (int)_options.SessionTimeout.TotalMilliseconds / 5),
+            ClientId = "featurestore-ingest",
+        };
+        foreach (var (key, value) in _options.KafkaSettings)
+        {
+            config.Set(key, value);
+        }
+
+        return new ConsumerBuilder<byte[]?, byte[]?>(config)
+            .SetPartitionsAssignedHandler((_, partitions) =>
+            {
+                foreach (var tp in partitions)
+                {
+                    _owned[tp] = new PartitionState();
+                }
+
+                LogAssigned(string.Join(",", partitions));
+            })
+            .SetPartitionsRevokedHandler((_, partitions) => Drop(partitions.Select(p => p.TopicPartition), "revoked"))
+            .SetPartitionsLostHandler((_, partitions) => Drop(partitions.Select(p => p.TopicPartition), "lost"))
+            .SetErrorHandler((_, error) => LogKafkaError(error.Code.ToString(), error.Reason))
+            .Build();
+    }
+
+    private void Drop(IEnumerable<TopicPartition> partitions, string why)
+    {
+        foreach (var tp in partitions)
+        {
+            _owned.Remove(tp);
+            _applier.Forget(tp);
+            _metrics.ClearLag(tp.Topic, tp.Partition.Value);
+            if (_lateness.TryGetValue(tp.Topic, out var lateness))
+            {
+                lateness.Forget(tp.Partition.Value);
+            }
+
+            LogDropped(tp.ToString(), why);
+        }
+    }
+
+    private async Task LoadPendingCheckpointsAsync(IConsumer<byte[]?, byte[]?> consumer, CancellationToken cancellationToken)
+    {
+        foreach (var (tp, state) in _owned.Where(kv => !kv.Value.Loaded).ToArray())
+        {
+            var checkpoint = await _applier.LoadCheckpointAsync(tp, cancellationToken);
+            if (!_owned.TryGetValue(tp, out var current) || !ReferenceEquals(current, state))
+            {
+                continue; // revoked meanwhile
+            }
+
+            state.Stored = checkpoint;
+            state.Loaded = true;
+            state.NextOffset = checkpoint?.NextOffset ?? 0;
+            var lateness = _lateness[tp.Topic];
+            lateness.Forget(tp.Partition.Value);
+            if (checkpoint is { WatermarkMs: not long.MinValue } cp)
+            {
+                lateness.Restore(tp.Partition.Value, cp.WatermarkMs);
+            }
+
+            consumer.Seek(new TopicPartitionOffset(tp, checkpoint is null ? Offset.Beginning : new Offset(checkpoint.Value.NextOffset)));
+            LogResuming(tp.ToString(), checkpoint?.NextOffset ?? 0);
+        }
+    }
+
+    private Dictionary<TopicPartition, PartitionCheckpoint> CollectBatch(IConsumer<byte[]?, byte[]?> consumer, DeadLetterQueue dlq, CancellationToken cancellationToken)
+    {
+        var advanced = new Dictionary<TopicPartition, PartitionCheckpoint>();
+        var clock = Stopwatch.StartNew();
+        var accepted = 0;
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        while (accepted < _options.MaxBatchEvents)
+        {
+            var remaining = _options.MaxBatchDelay - clock.Elapsed;
+            if (remaining <= TimeSpan.Zero)
+            {
+                break;
+            }
+
+            var result = consumer.Consume(remaining);
+            cancellationToken.ThrowIfCancellationRequested();
+            if (result is null)
+            {
+                break;
+            }
+
+            if (result.IsPartitionEOF || !_owned.TryGetValue(result.TopicPartition, out var state) || !state.Loaded
+                || result.Offset.Value < state.NextOffset)
+            {
+                continue; // not ours, not resumed yet, or before the checkpoint (fetched ahead of a seek)
+            }
+
+            if (Process(result, dlq, now))
+            {
+                accepted++;
+            }
+
+            state.NextOffset = result.Offset.Value + 1;
+            advanced[result.TopicPartition] = new PartitionCheckpoint(state.NextOffset, _lateness[result.Topic].Watermark(result.Partition.Value));
+        }
+
+        return advanced;
+    }
+
+    private bool Process(ConsumeResult<byte[]?, byte[]?> result, DeadLetterQueue dlq, long nowMs)
+    {
+        var source = _sources[result.Topic];
+        var parser = _parsers[result.Topic];
+        var payload = result.Message.Value;
+        var error = payload is null ? ParseError.MalformedJson : parser.Parse(payload);
+        string? detail = payload is null ? "empty payload (tombstone)" : null;
+        if (error == ParseError.None)
+        {
+            error = _lateness[result.Topic].Admit(result.Partition.Value, parser.EventTimeMs, nowMs);
+            if (error != ParseError.None)
+            {
+                detail = $"event time {Rfc3339.Format(parser.EventTimeMs)}, watermark {FormatWatermark(_lateness[result.Topic].Watermark(result.Partition.Value))}, processing time {Rfc3339.Format(nowMs)}";
+            }
+        }
+
+        if (error != ParseError.None)
+        {
+            dlq.Send(source.DeadLetterTopic, result, error, parser.ErrorField, detail);
+            _metrics.DeadLettered(source.Name, error);
+            return false;
+        }
+
+        _applier.Add(source, result.TopicPartition, result.Offset.Value, parser);
+        return true;
+    }
+
+    private static string FormatWatermark(long watermark) => watermark == long.MinValue ? "none" : Rfc3339.Format(watermark);
+
+    private async Task CommitBatchAsync(IConsumer<byte[]?, byte[]?> consumer, DeadLetterQueue dlq, Dictionary<TopicPartition, PartitionCheckpoint> advanced, CancellationToken cancellationToken)
+    {
+        // Rejects must be durable in the dead-letter topic before the checkpoint moves past them.
+        dlq.Flush(TimeSpan.FromSeconds(30));
+
+        var expected = new Dictionary<TopicPartition, PartitionCheckpoint?>();
+        var next = new Dictionary<TopicPartition, PartitionCheckpoint>();
+        foreach (var (tp, checkpoint) in advanced)
+        {
+            if (_owned.TryGetValue(tp, out var state) && state.Loaded)
+            {
+                expected[tp] = state.Stored;
+                next[tp] = checkpoint;
+            }
+        }
+
+        var clock = Stopwatch.StartNew();
+        var fenced = await _applier.CommitAsync(expected, next, cancellationToken);
+        clock.Stop();
+
+        foreach (var tp in fenced)
+        {
+            // Either our own earlier attempt landed (its reply was lost), or another member owns the partition.
+            var stored = await _applier.LoadCheckpointAsync(tp, cancellationToken);
+            if (stored == next[tp])
+            {
+                continue;
+            }
+
+            LogFenced(tp.ToString());
+            _applier.Forget(tp);
+            if (_owned.TryGetValue(tp, out var state))
+            {
+                state.Loaded = false;
+            }
+
+            next.Remove(tp);
+        }
+
+        foreach (var (tp, checkpoint) in next)
+        {
+            if (_owned.TryGetValue(tp, out var state))
+            {
+                state.Stored = checkpoint;
+            }
+        }
+
+        _metrics.BatchWritten(clock.Elapsed, TimeSpan.Zero);
+        CommitToKafka(consumer, next);
+    }
+
+    private void CommitToKafka(IConsumer<byte[]?, byte[]?> consumer, Dictionary<TopicPartition, PartitionCheckpoint> written)
+    {
+        // The online store holds the checkpoints that count; Kafka's copy is for lag tooling.
+        try
+        {
+            consumer.Commit(written.Select(kv => new TopicPartitionOffset(kv.Key, new Offset(kv.Value.NextOffset))));
+        }
+        catch (KafkaException ex)
+        {
+            LogKafkaError(ex.Error.Code.ToString(), ex.Error.Reason);
+        }
+
+        foreach (var tp in written.Keys)
+        {
+            var watermarks = consumer.GetWatermarkOffsets(tp);
+            if (watermarks.High.Value >= 0)
+            {
+                _metrics.SetLag(tp.Topic, tp.Partition.Value, Math.Max(0, watermarks.High.Value - written[tp].NextOffset));
+            }
+        }
+    }
+
+    private static async Task WaitServingRebalancesAsync(IConsumer<byte[]?, byte[]?> consumer, TimeSpan delay, CancellationToken cancellationToken)
+    {
+        // Paused partitions return nothing, but Consume still serves rebalance callbacks.
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < delay)
+        {
+            _ = consumer.Consume(TimeSpan.FromMilliseconds(Math.Min(100, Math.Max(1, (delay - clock.Elapsed).TotalMilliseconds))));
+            await Task.Yield();
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+    }
+
+    private static bool IsTransient(Exception ex) => ex is StackExchange.Redis.RedisException or TimeoutException
+        or InvalidOperationException { InnerException: KafkaException } or OnlineStoreWriteException;
+
+    private sealed class PartitionState
+    {
+        public bool Loaded { get; set; }
+
+        public PartitionCheckpoint? Stored { get; set; }
+
+        public long NextOffset { get; set; }
+    }
+}
+
+/// <summary>The online store refused or could not complete a batch write; the batch is kept for a retry.</summary>
+public sealed class OnlineStoreWriteException(string message, Exception? inner = null) : Exception(message, inner);

@@ -1,0 +1,38 @@
+namespace FeatureStore.Ingest;
+
+/// <summary>Settings of one ingest job instance (a member of the ingest consumer group).</summary>
+public sealed class IngestOptions
+{
+    /// <summary>Kafka bootstrap servers.</summary>
+    public required string BootstrapServers { get; init; }
+
+    /// <summary>The consumer group; instances in one group split the source partitions.</summary>
+    public string GroupId { get; init; } = "featurestore-ingest";
+
+    /// <summary>Most events applied per online-store transaction.</summary>
+    public int MaxBatchEvents { get; init; } = 5_000;
+
+    /// <summary>Longest time a batch collects events before it is written.</summary>
+    public TimeSpan MaxBatchDelay { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>How long an event may lag its partition's watermark and still count.</summary>
+    public TimeSpan AllowedLateness { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>How far ahead of the processing time an event may be.</summary>
+    public TimeSpan MaxFutureSkew { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Entity states kept in memory between batches (least recently used are dropped; all are written).</summary>
+    public int MaxCachedStates { get; init; } = 200_000;
+
+    /// <summary>First delay of the retry backoff when the online store is unavailable.</summary>
+    public TimeSpan RetryInitialDelay { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Greatest delay of the retry backoff.</summary>
+    public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Kafka session timeout: how soon the group notices a member that died.</summary>
+    public TimeSpan SessionTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Extra librdkafka settings for the consumer and the dead-letter producer (e.g. security).</summary>
+    public IReadOnlyDictionary<string, string> KafkaSettings { get; init; } = new Dictionary<string, string>();
+}
