@@ -1,3 +1,0 @@
-namespace FeatureStore.Kafka;
-/// <summary>Placeholder.</summary>
-public static class AssemblyMarker;
