@@ -7,6 +7,8 @@ internal static class CommandCatalog
 {
     public static IEnumerable<Command> All()
     {
+        yield return ValidateCommand.Create();
+        yield return ApplyCommand.Create();
         yield return KafkaEmbeddedCommand.Create();
     }
 }

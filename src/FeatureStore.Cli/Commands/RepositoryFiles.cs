@@ -1,0 +1,36 @@
+using FeatureStore.Core.Definitions;
+
+namespace FeatureStore.Cli.Commands;
+
+/// <summary>Loads a repository file for a command, printing every diagnostic to standard error.</summary>
+internal static class RepositoryFiles
+{
+    /// <summary>The loaded repository, or the exit code to return (1 unreadable, 2 invalid).</summary>
+    public static (LoadResult? Result, int ExitCode) Load(FileInfo file, TextWriter error)
+    {
+        LoadResult result;
+        try
+        {
+            result = FeatureRepositoryLoader.Load(file.FullName);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            error.WriteLine($"{file}: cannot read: {ex.Message}");
+            return (null, CliApp.Failure);
+        }
+
+        foreach (var diagnostic in result.Diagnostics)
+        {
+            error.WriteLine(diagnostic.ToString().Replace(file.FullName, file.ToString(), StringComparison.Ordinal));
+        }
+
+        if (!result.Success)
+        {
+            var errors = result.Diagnostics.Count(d => d.Severity == DiagnosticSeverity.Error);
+            error.WriteLine($"{file}: {errors} error{(errors == 1 ? "" : "s")}; nothing applied.");
+            return (result, CliApp.Usage);
+        }
+
+        return (result, CliApp.Ok);
+    }
+}

@@ -1,0 +1,98 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace FeatureStore.Core.Definitions;
+
+public sealed partial record FeatureRepository
+{
+    /// <summary>
+    /// The repository as canonical JSON: defaults resolved, named items sorted by name, keys in a fixed
+    /// order. Two files that mean the same thing give the same bytes, whatever their layout or comments.
+    /// </summary>
+    public string ToCanonicalJson() => ToCanonicalNode().ToJsonString(new JsonSerializerOptions { WriteIndented = false });
+
+    /// <summary>SHA-256 of <see cref="ToCanonicalJson"/>, lower-case hex: the registry's identity of a version.</summary>
+    public string ContentHash() => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(ToCanonicalJson())));
+
+    internal JsonObject ToCanonicalNode() => new()
+    {
+        ["project"] = Project,
+        ["settings"] = new JsonObject
+        {
+            ["allowed_lateness_ms"] = Settings.AllowedLatenessMs,
+            ["max_future_skew_ms"] = Settings.MaxFutureSkewMs,
+        },
+        ["entities"] = Sorted(Entities, e => e.Name, e => new JsonObject
+        {
+            ["name"] = e.Name,
+            ["join_keys"] = new JsonArray([.. e.JoinKeys.Select(k => (JsonNode)k)]),
+            ["description"] = e.Description,
+        }),
+        ["sources"] = Sorted(Sources, s => s.Name, s => new JsonObject
+        {
+            ["name"] = s.Name,
+            ["topic"] = s.Topic,
+            ["dead_letter_topic"] = s.DeadLetterTopic,
+            ["format"] = s.Format,
+            ["timestamp_field"] = s.TimestampField,
+            ["timestamp_format"] = s.TimestampFormat == Events.TimestampFormat.Rfc3339 ? "rfc3339" : "epoch_ms",
+            ["fields"] = Fields(s.Fields),
+        }),
+        ["feature_views"] = Sorted(FeatureViews, v => v.Name, v => new JsonObject
+        {
+            ["name"] = v.Name,
+            ["entity"] = v.Entity,
+            ["source"] = v.Source,
+            ["ttl_ms"] = v.TtlMs,
+            ["features"] = Sorted(v.Features, f => f.Name, f => new JsonObject
+            {
+                ["name"] = f.Name,
+                ["aggregation"] = FeatureRepositoryLoader.Aggregations.First(a => a.Value == f.Aggregation).Key,
+                ["field"] = f.Field,
+                ["window_ms"] = f.Window.WindowMs,
+                ["hop_ms"] = f.Window.HopMs,
+            }),
+        }),
+        ["models"] = Sorted(Models, m => m.Name, m => new JsonObject
+        {
+            ["name"] = m.Name,
+            ["prediction"] = new JsonObject
+            {
+                ["topic"] = m.Prediction.Topic,
+                ["dead_letter_topic"] = m.Prediction.DeadLetterTopic,
+                ["timestamp_field"] = m.Prediction.TimestampField,
+                ["fields"] = Fields(m.Prediction.Fields),
+            },
+            ["versions"] = Sorted(m.Versions, v => v.Version, v => new JsonObject
+            {
+                ["version"] = v.Version,
+                ["features"] = new JsonArray([.. v.Features.Select(f => (JsonNode)f)]),
+                ["description"] = v.Description,
+            }),
+            ["monitors"] = Sorted(m.Monitors, x => x.Column, x => new JsonObject
+            {
+                ["column"] = x.Column,
+                ["methods"] = Sorted(x.Methods, y => y.Name, y => new JsonObject { ["method"] = y.Name, ["threshold"] = y.Threshold }),
+                ["window_size_ms"] = x.WindowSizeMs,
+                ["window_count"] = x.WindowCount,
+                ["bins"] = x.Bins,
+                ["alert"] = x.Alert,
+            }),
+        }),
+        ["webhooks"] = Sorted(Webhooks, w => w.Name, w => new JsonObject
+        {
+            ["name"] = w.Name,
+            ["url"] = w.Url,
+            ["secret_env"] = w.SecretEnv,
+            ["cooldown_ms"] = w.CooldownMs,
+        }),
+    };
+
+    private static JsonArray Sorted<T>(IEnumerable<T> items, Func<T, string> key, Func<T, JsonObject> map) =>
+        new([.. items.OrderBy(key, StringComparer.Ordinal).Select(i => (JsonNode)map(i))]);
+
+    private static JsonArray Fields(IEnumerable<FieldDefinition> fields) =>
+        Sorted(fields, f => f.Name, f => new JsonObject { ["name"] = f.Name, ["type"] = f.Kind.ToString().ToLowerInvariant() });
+}

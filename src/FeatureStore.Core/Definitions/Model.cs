@@ -1,0 +1,116 @@
+using FeatureStore.Core.Events;
+using FeatureStore.Core.Windows;
+
+namespace FeatureStore.Core.Definitions;
+
+/// <summary>A validated feature repository (DESIGN.md §3): everything one <c>featurestore.yaml</c> declares.</summary>
+/// <param name="Project">The project name; it scopes every key in the online store.</param>
+/// <param name="Settings">Job-wide settings.</param>
+/// <param name="Entities">Entities and their join keys.</param>
+/// <param name="Sources">Kafka sources of events.</param>
+/// <param name="FeatureViews">Windowed features per entity and source.</param>
+/// <param name="Models">Models, their versions' features, predictions and monitors.</param>
+/// <param name="Webhooks">Alert endpoints.</param>
+public sealed partial record FeatureRepository(
+    string Project,
+    RepositorySettings Settings,
+    IReadOnlyList<EntityDefinition> Entities,
+    IReadOnlyList<SourceDefinition> Sources,
+    IReadOnlyList<FeatureViewDefinition> FeatureViews,
+    IReadOnlyList<ModelDefinition> Models,
+    IReadOnlyList<WebhookDefinition> Webhooks)
+{
+    /// <summary>The entity named <paramref name="name"/>, or null.</summary>
+    public EntityDefinition? FindEntity(string name) => Entities.FirstOrDefault(e => e.Name == name);
+
+    /// <summary>The source named <paramref name="name"/>, or null.</summary>
+    public SourceDefinition? FindSource(string name) => Sources.FirstOrDefault(s => s.Name == name);
+
+    /// <summary>The feature view named <paramref name="name"/>, or null.</summary>
+    public FeatureViewDefinition? FindView(string name) => FeatureViews.FirstOrDefault(v => v.Name == name);
+
+    /// <summary>The model named <paramref name="name"/>, or null.</summary>
+    public ModelDefinition? FindModel(string name) => Models.FirstOrDefault(m => m.Name == name);
+}
+
+/// <summary>Settings that apply to every source.</summary>
+/// <param name="AllowedLatenessMs">How far behind its partition's watermark an event may arrive and still count.</param>
+/// <param name="MaxFutureSkewMs">How far ahead of the processing time an event may be stamped.</param>
+public sealed record RepositorySettings(long AllowedLatenessMs, long MaxFutureSkewMs)
+{
+    /// <summary>5 minutes each.</summary>
+    public static RepositorySettings Default { get; } = new(5 * 60_000, 5 * 60_000);
+}
+
+/// <summary>Something features are about (a user, a merchant), identified by its join keys.</summary>
+public sealed record EntityDefinition(string Name, IReadOnlyList<string> JoinKeys, string? Description);
+
+/// <summary>A typed field of a source's events.</summary>
+public sealed record FieldDefinition(string Name, FieldKind Kind);
+
+/// <summary>A Kafka topic of JSON events.</summary>
+/// <param name="Name">The source's name.</param>
+/// <param name="Topic">The Kafka topic.</param>
+/// <param name="DeadLetterTopic">Where rejected events go (default <c>TOPIC.dlq</c>).</param>
+/// <param name="Format">Payload format; <c>json</c>.</param>
+/// <param name="TimestampField">The property holding the event time.</param>
+/// <param name="TimestampFormat">How the event time is written.</param>
+/// <param name="Fields">Typed fields, in declaration order.</param>
+public sealed record SourceDefinition(
+    string Name,
+    string Topic,
+    string DeadLetterTopic,
+    string Format,
+    string TimestampField,
+    TimestampFormat TimestampFormat,
+    IReadOnlyList<FieldDefinition> Fields)
+{
+    /// <summary>The field named <paramref name="name"/>, or null.</summary>
+    public FieldDefinition? FindField(string name) => Fields.FirstOrDefault(f => f.Name == name);
+}
+
+/// <summary>Features of one entity computed from one source, with a ttl.</summary>
+public sealed record FeatureViewDefinition(string Name, string Entity, string Source, long TtlMs, IReadOnlyList<FeatureDefinition> Features)
+{
+    /// <summary>The feature named <paramref name="name"/>, or null.</summary>
+    public FeatureDefinition? FindFeature(string name) => Features.FirstOrDefault(f => f.Name == name);
+}
+
+/// <summary>One windowed aggregate.</summary>
+/// <param name="Name">The feature's name within its view.</param>
+/// <param name="Aggregation">What it computes.</param>
+/// <param name="Field">The aggregated field; null for <c>count</c>.</param>
+/// <param name="Window">Window and hop (resolved: the default hop when none was written).</param>
+public sealed record FeatureDefinition(string Name, AggregationKind Aggregation, string? Field, WindowSpec Window);
+
+/// <summary>A model: its versions' feature lists, its prediction topic, its monitors.</summary>
+public sealed record ModelDefinition(
+    string Name,
+    PredictionDefinition Prediction,
+    IReadOnlyList<ModelVersionDefinition> Versions,
+    IReadOnlyList<MonitorDefinition> Monitors);
+
+/// <summary>The prediction topic of a model: JSON events with model, version, time and typed fields.</summary>
+public sealed record PredictionDefinition(string Topic, string DeadLetterTopic, string TimestampField, IReadOnlyList<FieldDefinition> Fields);
+
+/// <summary>One version of a model and the features it reads (<c>view:feature</c>).</summary>
+public sealed record ModelVersionDefinition(string Version, IReadOnlyList<string> Features, string? Description);
+
+/// <summary>A drift monitor on one column: a prediction field or a <c>view:feature</c>.</summary>
+/// <param name="Column">The monitored column.</param>
+/// <param name="Methods">Drift methods with optional thresholds (null: the method's default).</param>
+/// <param name="WindowSizeMs">Tumbling window by time, or null.</param>
+/// <param name="WindowCount">Tumbling window by count, or null.</param>
+/// <param name="Bins">Quantile bins of the baseline.</param>
+/// <param name="Alert">Webhook to alert, or null.</param>
+public sealed record MonitorDefinition(string Column, IReadOnlyList<MonitorMethod> Methods, long? WindowSizeMs, long? WindowCount, int Bins, string? Alert);
+
+/// <summary>A drift method and its threshold (null: the method's documented default).</summary>
+public sealed record MonitorMethod(string Name, double? Threshold);
+
+/// <summary>An alert endpoint.</summary>
+/// <param name="Name">Its name, referenced by monitors.</param>
+/// <param name="Url">Where alerts are POSTed (http or https).</param>
+/// <param name="SecretEnv">Environment variable holding the HMAC secret.</param>
+/// <param name="CooldownMs">Least time between two alerts of one (model, column, method).</param>
+public sealed record WebhookDefinition(string Name, string Url, string SecretEnv, long CooldownMs);

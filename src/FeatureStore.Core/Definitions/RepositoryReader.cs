@@ -1,0 +1,547 @@
+using FeatureStore.Core.Events;
+using FeatureStore.Core.Windows;
+using YamlDotNet.RepresentationModel;
+
+namespace FeatureStore.Core.Definitions;
+
+/// <summary>Walks the YAML tree section by section, checking structure and references as it goes.</summary>
+internal sealed class RepositoryReader(DiagnosticBag bag)
+{
+    private static readonly string[] TopKeys = ["project", "settings", "entities", "sources", "feature_views", "models", "alerts"];
+
+    // Longest window written in the view being read, valid or not, for the ttl check.
+    private long _longestWindow;
+
+    public FeatureRepository? Read(YamlNode root)
+    {
+        var top = YamlMap.Read(root, bag, "the repository", TopKeys);
+        if (top is null)
+        {
+            return null;
+        }
+
+        var project = top.Name("project", required: true, out _) ?? "invalid";
+        var settings = ReadSettings(top);
+        var entities = ReadEntities(top);
+        var sources = ReadSources(top);
+        var views = ReadViews(top, entities, sources);
+        var webhooks = ReadAlerts(top);
+        var models = ReadModels(top, views, webhooks);
+        return new FeatureRepository(project, settings, entities, sources, views, models, webhooks);
+    }
+
+    private RepositorySettings ReadSettings(YamlMap top)
+    {
+        var map = YamlMap.Read(top.Value("settings", required: false), bag, "settings", "allowed_lateness", "max_future_skew");
+        if (map is null)
+        {
+            return RepositorySettings.Default;
+        }
+
+        return new RepositorySettings(
+            map.Duration("allowed_lateness", false, out _) ?? RepositorySettings.Default.AllowedLatenessMs,
+            map.Duration("max_future_skew", false, out _) ?? RepositorySettings.Default.MaxFutureSkewMs);
+    }
+
+    private List<EntityDefinition> ReadEntities(YamlMap top)
+    {
+        var result = new List<EntityDefinition>();
+        var names = new UniqueNames(bag, "entity");
+        foreach (var item in top.List("entities", required: true))
+        {
+            var map = YamlMap.Read(item, bag, "an entity", "name", "join_keys", "description");
+            if (map is null)
+            {
+                continue;
+            }
+
+            var name = map.Name("name", true, out var nameNode);
+            var keys = new List<string>();
+            foreach (var keyNode in map.List("join_keys", required: true, scalarOk: true))
+            {
+                if (keyNode is YamlScalarNode { Value: { Length: > 0 } key } && YamlMap.IsName(key))
+                {
+                    keys.Add(key);
+                }
+                else
+                {
+                    bag.Error(keyNode, "FS0011", "a join key must be a field name", "write join_keys: [user_id]");
+                }
+            }
+
+            if (map.Has("join_keys") && keys.Count == 0 && map.List("join_keys", false, true).Count == 0)
+            {
+                bag.Error(map.Value("join_keys", false)!, "FS0004", $"entity '{name}' has no join keys", "write join_keys: [user_id]");
+            }
+
+            if (name is not null && names.Add(name, nameNode!))
+            {
+                result.Add(new EntityDefinition(name, keys, map.String("description", false)));
+            }
+        }
+
+        return result;
+    }
+
+    private List<SourceDefinition> ReadSources(YamlMap top)
+    {
+        var result = new List<SourceDefinition>();
+        var names = new UniqueNames(bag, "source");
+        foreach (var item in top.List("sources", required: true))
+        {
+            var map = YamlMap.Read(item, bag, "a source", "name", "kafka", "format", "timestamp_field", "timestamp_format", "fields", "description");
+            if (map is null)
+            {
+                continue;
+            }
+
+            var name = map.Name("name", true, out var nameNode);
+            var kafka = YamlMap.Read(map.Value("kafka", required: true), bag, "kafka", "topic", "dead_letter_topic");
+            var topic = kafka?.String("topic", required: true);
+            var dlq = kafka?.String("dead_letter_topic", required: false) ?? (topic is null ? null : topic + ".dlq");
+            var format = map.String("format", false, out var formatNode) ?? "json";
+            if (format != "json")
+            {
+                bag.Error(formatNode!, "FS0110", $"payload format '{format}' is not supported", "write format: json");
+            }
+
+            var timestampField = map.String("timestamp_field", true, out var tsNode);
+            var timestampFormat = TimestampFormat.Rfc3339;
+            var tsFormatText = map.String("timestamp_format", false, out var tsFormatNode);
+            switch (tsFormatText)
+            {
+                case null or "rfc3339":
+                    break;
+                case "epoch_ms":
+                    timestampFormat = TimestampFormat.EpochMillis;
+                    break;
+                default:
+                    bag.Error(tsFormatNode!, "FS0112", $"unknown timestamp_format '{tsFormatText}'", "write rfc3339 or epoch_ms");
+                    break;
+            }
+
+            var fields = ReadFields(map, "fields");
+            if (timestampField is not null && fields.FirstOrDefault(f => f.Name == timestampField) is { Kind: not FieldKind.Timestamp } wrong)
+            {
+                bag.Error(tsNode!, "FS0111", $"timestamp_field '{timestampField}' is declared as {Lower(wrong.Kind)}", $"declare {timestampField}: timestamp");
+            }
+
+            if (name is not null && topic is not null && timestampField is not null && names.Add(name, nameNode!))
+            {
+                result.Add(new SourceDefinition(name, topic, dlq!, format, timestampField, timestampFormat, fields));
+            }
+        }
+
+        return result;
+    }
+
+    private List<FieldDefinition> ReadFields(YamlMap map, string key)
+    {
+        var fields = new List<FieldDefinition>();
+        var names = new UniqueNames(bag, "field");
+        foreach (var (nameNode, typeNode) in map.Pairs(key, required: true))
+        {
+            if (!YamlMap.IsName(nameNode.Value!))
+            {
+                bag.Error(nameNode, "FS0011", $"'{nameNode.Value}' is not a valid field name", "use lower-case letters, digits and underscores");
+                continue;
+            }
+
+            if (!FeatureRepositoryLoader.FieldKinds.TryGetValue(typeNode.Value!, out var kind))
+            {
+                var closest = YamlMap.Closest(typeNode.Value!, FeatureRepositoryLoader.FieldKinds.Keys);
+                bag.Error(typeNode, "FS0109", $"unknown field type '{typeNode.Value}'",
+                    closest is null ? "use string, int, double, bool or timestamp" : $"did you mean '{closest}'?");
+                continue;
+            }
+
+            if (names.Add(nameNode.Value!, nameNode))
+            {
+                fields.Add(new FieldDefinition(nameNode.Value!, kind));
+            }
+        }
+
+        return fields;
+    }
+
+    private List<FeatureViewDefinition> ReadViews(YamlMap top, List<EntityDefinition> entities, List<SourceDefinition> sources)
+    {
+        var result = new List<FeatureViewDefinition>();
+        var names = new UniqueNames(bag, "feature view");
+        foreach (var item in top.List("feature_views", required: true))
+        {
+            var map = YamlMap.Read(item, bag, "a feature view", "name", "entity", "source", "ttl", "features", "description");
+            if (map is null)
+            {
+                continue;
+            }
+
+            var name = map.Name("name", true, out var nameNode);
+            var entityName = map.String("entity", true, out var entityNode);
+            var sourceName = map.String("source", true, out var sourceNode);
+            var ttl = map.Duration("ttl", true, out var ttlNode);
+            var entity = entities.FirstOrDefault(e => e.Name == entityName);
+            var source = sources.FirstOrDefault(s => s.Name == sourceName);
+            if (entityName is not null && entity is null)
+            {
+                bag.Error(entityNode!, "FS0101", $"feature view '{name}' refers to unknown entity '{entityName}'", Known("entities", entities.Select(e => e.Name), entityName));
+            }
+
+            if (sourceName is not null && source is null)
+            {
+                bag.Error(sourceNode!, "FS0102", $"feature view '{name}' refers to unknown source '{sourceName}'", Known("sources", sources.Select(s => s.Name), sourceName));
+            }
+
+            if (entity is not null && source is not null)
+            {
+                foreach (var key in entity.JoinKeys.Where(k => source.FindField(k) is null))
+                {
+                    bag.Error(sourceNode!, "FS0108", $"source '{source.Name}' has no field '{key}', the join key of entity '{entity.Name}'", $"declare {key} in the fields of source '{source.Name}'");
+                }
+            }
+
+            _longestWindow = 0;
+            var features = ReadFeatures(map, name ?? "?", source);
+            var longest = _longestWindow;
+            if (ttl is not null && ttl < longest)
+            {
+                bag.Error(ttlNode!, "FS0107", $"ttl {Duration.Format(ttl.Value)} of feature view '{name}' is shorter than its longest window {Duration.Format(longest)}",
+                    $"write ttl: {Duration.Format(longest)} or more");
+            }
+
+            if (name is not null && entity is not null && source is not null && ttl is not null && names.Add(name, nameNode!))
+            {
+                result.Add(new FeatureViewDefinition(name, entity.Name, source.Name, ttl.Value, features));
+            }
+        }
+
+        return result;
+    }
+
+    private List<FeatureDefinition> ReadFeatures(YamlMap view, string viewName, SourceDefinition? source)
+    {
+        var result = new List<FeatureDefinition>();
+        var names = new UniqueNames(bag, $"feature of '{viewName}'");
+        var items = view.List("features", required: true);
+        if (view.Has("features") && items.Count == 0)
+        {
+            bag.Error(view.Node, "FS0004", $"feature view '{viewName}' declares no features", "add features: - name: … aggregation: …");
+        }
+
+        foreach (var item in items)
+        {
+            var map = YamlMap.Read(item, bag, "a feature", "name", "aggregation", "field", "window", "hop", "description");
+            if (map is null)
+            {
+                continue;
+            }
+
+            var name = map.Name("name", true, out var nameNode);
+            var aggregationText = map.String("aggregation", true, out var aggregationNode);
+            AggregationKind? aggregation = null;
+            if (aggregationText is not null)
+            {
+                if (FeatureRepositoryLoader.Aggregations.TryGetValue(aggregationText, out var kind))
+                {
+                    aggregation = kind;
+                }
+                else
+                {
+                    var closest = YamlMap.Closest(aggregationText, FeatureRepositoryLoader.Aggregations.Keys);
+                    bag.Error(aggregationNode!, "FS0103", $"unknown aggregation '{aggregationText}'",
+                        closest is null ? $"use one of {string.Join(", ", FeatureRepositoryLoader.Aggregations.Keys)}" : $"did you mean '{closest}'?");
+                }
+            }
+
+            var field = map.String("field", false, out var fieldNode);
+            if (aggregation is AggregationKind.Count && field is not null)
+            {
+                bag.Error(fieldNode!, "FS0104", "count takes no field", "remove field, or use another aggregation");
+            }
+            else if (aggregation is not null and not AggregationKind.Count && field is null)
+            {
+                bag.Error(map.Node, "FS0104", $"aggregation {aggregationText} needs the field it aggregates", "add field: <a field of the source>");
+            }
+            else if (field is not null && source is not null)
+            {
+                var declared = source.FindField(field);
+                if (declared is null)
+                {
+                    bag.Error(fieldNode!, "FS0104", $"source '{source.Name}' has no field '{field}'", Known("fields", source.Fields.Select(f => f.Name), field));
+                }
+                else if (aggregation is AggregationKind.Sum or AggregationKind.Mean or AggregationKind.Min or AggregationKind.Max or AggregationKind.StdDev
+                    && declared.Kind is not (FieldKind.Int or FieldKind.Double))
+                {
+                    bag.Error(fieldNode!, "FS0105", $"{aggregationText} needs a numeric field; '{field}' is {Lower(declared.Kind)}", "use an int or double field, or last / approx_distinct / count");
+                }
+            }
+
+            var window = map.Duration("window", false, out _);
+            _longestWindow = Math.Max(_longestWindow, window ?? 0);
+            var hop = map.Duration("hop", false, out var hopNode);
+            WindowSpec? spec = null;
+            if (window is not null && hop is not null && (hop > window || window % hop != 0))
+            {
+                bag.Error(hopNode!, "FS0106", $"hop {Duration.Format(hop.Value)} does not divide window {Duration.Format(window.Value)}",
+                    $"use a hop that divides the window, e.g. {Duration.Format(WindowSpec.DefaultHopMs(window.Value))}");
+            }
+            else if (window is not null)
+            {
+                spec = new WindowSpec(window.Value, hop ?? WindowSpec.DefaultHopMs(window.Value));
+            }
+            else if (!map.Has("window") && (hop is not null || !map.Has("hop")))
+            {
+                spec = WindowSpec.Lifetime(hop ?? 86_400_000); // no window: every event up to the lookup time
+            }
+
+            if (name is not null && aggregation is not null && spec is not null && names.Add(name, nameNode!))
+            {
+                result.Add(new FeatureDefinition(name, aggregation.Value, field, spec.Value));
+            }
+        }
+
+        return result;
+    }
+
+    private List<WebhookDefinition> ReadAlerts(YamlMap top)
+    {
+        var result = new List<WebhookDefinition>();
+        var alerts = YamlMap.Read(top.Value("alerts", required: false), bag, "alerts", "webhooks");
+        if (alerts is null)
+        {
+            return result;
+        }
+
+        var names = new UniqueNames(bag, "webhook");
+        foreach (var item in alerts.List("webhooks", required: true))
+        {
+            var map = YamlMap.Read(item, bag, "a webhook", "name", "url", "secret_env", "cooldown");
+            if (map is null)
+            {
+                continue;
+            }
+
+            var name = map.Name("name", true, out var nameNode);
+            var url = map.String("url", true, out var urlNode);
+            if (url is not null && (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https")))
+            {
+                bag.Error(urlNode!, "FS0124", $"'{url}' is not an http or https URL", "write url: https://alerts.example.com/hook");
+                url = null;
+            }
+
+            var secretEnv = map.String("secret_env", true, out var secretNode);
+            if (secretEnv is not null && !secretEnv.All(c => char.IsAsciiLetterOrDigit(c) || c == '_'))
+            {
+                bag.Error(secretNode!, "FS0124", $"'{secretEnv}' is not an environment variable name", "write secret_env: FEATURESTORE_WEBHOOK_SECRET");
+                secretEnv = null;
+            }
+
+            var cooldown = map.Duration("cooldown", false, out _) ?? 10 * 60_000;
+            if (name is not null && url is not null && secretEnv is not null && names.Add(name, nameNode!))
+            {
+                result.Add(new WebhookDefinition(name, url, secretEnv, cooldown));
+            }
+        }
+
+        return result;
+    }
+
+    private List<ModelDefinition> ReadModels(YamlMap top, List<FeatureViewDefinition> views, List<WebhookDefinition> webhooks)
+    {
+        var result = new List<ModelDefinition>();
+        var names = new UniqueNames(bag, "model");
+        foreach (var item in top.List("models", required: false))
+        {
+            var map = YamlMap.Read(item, bag, "a model", "name", "prediction", "versions", "monitors", "description");
+            if (map is null)
+            {
+                continue;
+            }
+
+            var name = map.Name("name", true, out var nameNode);
+            var prediction = ReadPrediction(map);
+            var versions = new List<ModelVersionDefinition>();
+            var versionNames = new UniqueNames(bag, $"version of model '{name}'");
+            var featureRefs = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var versionItem in map.List("versions", required: true))
+            {
+                var version = YamlMap.Read(versionItem, bag, "a model version", "version", "features", "description");
+                var label = version?.String("version", true);
+                if (version is null || label is null)
+                {
+                    continue;
+                }
+
+                var features = new List<string>();
+                foreach (var refNode in version.List("features", required: true))
+                {
+                    var text = (refNode as YamlScalarNode)?.Value;
+                    if (ResolveFeatureRef(text, refNode, views) is { } resolved)
+                    {
+                        features.AddRange(resolved);
+                    }
+                }
+
+                featureRefs.UnionWith(features);
+                if (versionNames.Add(label, version.Value("version", false)!))
+                {
+                    versions.Add(new ModelVersionDefinition(label, features, version.String("description", false)));
+                }
+            }
+
+            var monitors = ReadMonitors(map, prediction, featureRefs, webhooks);
+            if (name is not null && prediction is not null && names.Add(name, nameNode!))
+            {
+                result.Add(new ModelDefinition(name, prediction, versions, monitors));
+            }
+        }
+
+        return result;
+    }
+
+    private PredictionDefinition? ReadPrediction(YamlMap model)
+    {
+        var map = YamlMap.Read(model.Value("prediction", required: true), bag, "prediction", "topic", "dead_letter_topic", "timestamp_field", "fields");
+        if (map is null)
+        {
+            return null;
+        }
+
+        var topic = map.String("topic", true);
+        var fields = ReadFields(map, "fields");
+        var timestampField = map.String("timestamp_field", false) ?? "event_time";
+        return topic is null ? null : new PredictionDefinition(topic, map.String("dead_letter_topic", false) ?? topic + ".dlq", timestampField, fields);
+    }
+
+    private IEnumerable<string>? ResolveFeatureRef(string? text, YamlNode node, List<FeatureViewDefinition> views)
+    {
+        var parts = text?.Split(':') ?? [];
+        if (parts.Length is < 1 or > 2 || parts.Any(p => p.Length == 0))
+        {
+            bag.Error(node, "FS0120", $"'{text}' is not a feature reference", "write view:feature, or a view name for all its features");
+            return null;
+        }
+
+        var view = views.FirstOrDefault(v => v.Name == parts[0]);
+        if (view is null)
+        {
+            bag.Error(node, "FS0120", $"unknown feature view '{parts[0]}'", Known("feature views", views.Select(v => v.Name), parts[0]));
+            return null;
+        }
+
+        if (parts.Length == 1)
+        {
+            return view.Features.Select(f => $"{view.Name}:{f.Name}");
+        }
+
+        if (view.FindFeature(parts[1]) is null)
+        {
+            bag.Error(node, "FS0120", $"feature view '{view.Name}' has no feature '{parts[1]}'", Known("features", view.Features.Select(f => f.Name), parts[1]));
+            return null;
+        }
+
+        return [text!];
+    }
+
+    private List<MonitorDefinition> ReadMonitors(YamlMap model, PredictionDefinition? prediction, HashSet<string> featureRefs, List<WebhookDefinition> webhooks)
+    {
+        var result = new List<MonitorDefinition>();
+        foreach (var item in model.List("monitors", required: false))
+        {
+            var map = YamlMap.Read(item, bag, "a monitor", "column", "methods", "window", "bins", "alert");
+            if (map is null)
+            {
+                continue;
+            }
+
+            var column = map.String("column", true, out var columnNode);
+            if (column is not null && prediction is not null && prediction.Fields.All(f => f.Name != column) && !featureRefs.Contains(column))
+            {
+                bag.Error(columnNode!, "FS0121", $"monitor column '{column}' is neither a prediction field nor a feature of the model",
+                    Known("columns", prediction.Fields.Select(f => f.Name).Concat(featureRefs), column));
+            }
+
+            var methods = new List<MonitorMethod>();
+            foreach (var methodNode in map.List("methods", required: true, scalarOk: true))
+            {
+                string? method;
+                double? threshold = null;
+                YamlNode at = methodNode;
+                if (methodNode is YamlScalarNode scalar)
+                {
+                    method = scalar.Value;
+                }
+                else
+                {
+                    var spec = YamlMap.Read(methodNode, bag, "a monitor method", "method", "threshold");
+                    method = spec?.String("method", true);
+                    threshold = spec?.Number("threshold", out _);
+                }
+
+                if (method is null || !FeatureRepositoryLoader.MonitorMethods.Contains(method))
+                {
+                    var closest = method is null ? null : YamlMap.Closest(method, FeatureRepositoryLoader.MonitorMethods);
+                    bag.Error(at, "FS0122", $"unknown drift method '{method}'", closest is null ? $"use {string.Join(", ", FeatureRepositoryLoader.MonitorMethods)}" : $"did you mean '{closest}'?");
+                    continue;
+                }
+
+                methods.Add(new MonitorMethod(method, threshold));
+            }
+
+            long? size = null;
+            long? count = null;
+            var window = YamlMap.Read(map.Value("window", required: true), bag, "a monitor window", "size", "count");
+            if (window is not null)
+            {
+                size = window.Duration("size", false, out _);
+                count = window.Integer("count", 1, out _);
+                if (window.Has("size") == window.Has("count"))
+                {
+                    bag.Error(window.Node, "FS0126", "a monitor window is either by time or by count", "write window: { size: 1h } or window: { count: 10000 }");
+                }
+            }
+
+            var bins = (int)(map.Integer("bins", 2, out _) ?? 10);
+            var alert = map.String("alert", false, out var alertNode);
+            if (alert is not null && webhooks.All(w => w.Name != alert))
+            {
+                bag.Error(alertNode!, "FS0123", $"monitor alerts unknown webhook '{alert}'", Known("webhooks", webhooks.Select(w => w.Name), alert) + "; declare it under alerts: webhooks:");
+            }
+
+            if (column is not null)
+            {
+                result.Add(new MonitorDefinition(column, methods, size, count, bins, alert));
+            }
+        }
+
+        return result;
+    }
+
+    private static string Known(string what, IEnumerable<string> names, string? wrong)
+    {
+        var list = names.ToList();
+        var closest = wrong is null ? null : YamlMap.Closest(wrong, list);
+        return closest is not null ? $"did you mean '{closest}'?"
+            : list.Count == 0 ? $"no {what} are declared" : $"known {what}: {string.Join(", ", list.Take(10))}";
+    }
+
+    private static string Lower(FieldKind kind) => kind.ToString().ToLowerInvariant();
+
+    /// <summary>Reports the second and later uses of a name, pointing back at the first.</summary>
+    private sealed class UniqueNames(DiagnosticBag bag, string what)
+    {
+        private readonly Dictionary<string, YamlNode> _seen = new(StringComparer.Ordinal);
+
+        public bool Add(string name, YamlNode node)
+        {
+            if (_seen.TryGetValue(name, out var first))
+            {
+                bag.Error(node, "FS0100", $"duplicate {what} '{name}' (first declared at line {first.Start.Line})", "give each a distinct name");
+                return false;
+            }
+
+            _seen[name] = node;
+            return true;
+        }
+    }
+}
