@@ -9,6 +9,14 @@ internal sealed class RepositoryReader(DiagnosticBag bag)
 {
     private static readonly string[] TopKeys = ["project", "settings", "entities", "sources", "feature_views", "models", "alerts"];
 
+    // Names declared so far, valid or not: references to an item that has errors of its own are not
+    // reported again (one mistake, one diagnostic).
+    private readonly HashSet<string> _entityNames = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _sourceNames = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, HashSet<string>> _viewFeatures = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _webhookNames = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _invalidFields = new(StringComparer.Ordinal);
+
     // Longest window written in the view being read, valid or not, for the ttl check.
     private long _longestWindow;
 
@@ -56,6 +64,11 @@ internal sealed class RepositoryReader(DiagnosticBag bag)
             }
 
             var name = map.Name("name", true, out var nameNode);
+            if (name is not null)
+            {
+                _entityNames.Add(name);
+            }
+
             var keys = new List<string>();
             foreach (var keyNode in map.List("join_keys", required: true, scalarOk: true))
             {
@@ -96,6 +109,11 @@ internal sealed class RepositoryReader(DiagnosticBag bag)
             }
 
             var name = map.Name("name", true, out var nameNode);
+            if (name is not null)
+            {
+                _sourceNames.Add(name);
+            }
+
             var kafka = YamlMap.Read(map.Value("kafka", required: true), bag, "kafka", "topic", "dead_letter_topic");
             var topic = kafka?.String("topic", required: true);
             var dlq = kafka?.String("dead_letter_topic", required: false) ?? (topic is null ? null : topic + ".dlq");
@@ -149,6 +167,7 @@ internal sealed class RepositoryReader(DiagnosticBag bag)
 
             if (!FeatureRepositoryLoader.FieldKinds.TryGetValue(typeNode.Value!, out var kind))
             {
+                _invalidFields.Add(nameNode.Value!);
                 var closest = YamlMap.Closest(typeNode.Value!, FeatureRepositoryLoader.FieldKinds.Keys);
                 bag.Error(typeNode, "FS0109", $"unknown field type '{typeNode.Value}'",
                     closest is null ? "use string, int, double, bool or timestamp" : $"did you mean '{closest}'?");
@@ -182,12 +201,17 @@ internal sealed class RepositoryReader(DiagnosticBag bag)
             var ttl = map.Duration("ttl", true, out var ttlNode);
             var entity = entities.FirstOrDefault(e => e.Name == entityName);
             var source = sources.FirstOrDefault(s => s.Name == sourceName);
-            if (entityName is not null && entity is null)
+            if (name is not null)
+            {
+                _viewFeatures[name] = [];
+            }
+
+            if (entityName is not null && entity is null && !_entityNames.Contains(entityName))
             {
                 bag.Error(entityNode!, "FS0101", $"feature view '{name}' refers to unknown entity '{entityName}'", Known("entities", entities.Select(e => e.Name), entityName));
             }
 
-            if (sourceName is not null && source is null)
+            if (sourceName is not null && source is null && !_sourceNames.Contains(sourceName))
             {
                 bag.Error(sourceNode!, "FS0102", $"feature view '{name}' refers to unknown source '{sourceName}'", Known("sources", sources.Select(s => s.Name), sourceName));
             }
@@ -237,6 +261,11 @@ internal sealed class RepositoryReader(DiagnosticBag bag)
             }
 
             var name = map.Name("name", true, out var nameNode);
+            if (name is not null && _viewFeatures.TryGetValue(viewName, out var declared))
+            {
+                declared.Add(name);
+            }
+
             var aggregationText = map.String("aggregation", true, out var aggregationNode);
             AggregationKind? aggregation = null;
             if (aggregationText is not null)
@@ -264,15 +293,19 @@ internal sealed class RepositoryReader(DiagnosticBag bag)
             }
             else if (field is not null && source is not null)
             {
-                var declared = source.FindField(field);
-                if (declared is null)
+                var declaredField = source.FindField(field);
+                if (declaredField is null && _invalidFields.Contains(field))
+                {
+                    // its type is already reported
+                }
+                else if (declaredField is null)
                 {
                     bag.Error(fieldNode!, "FS0104", $"source '{source.Name}' has no field '{field}'", Known("fields", source.Fields.Select(f => f.Name), field));
                 }
                 else if (aggregation is AggregationKind.Sum or AggregationKind.Mean or AggregationKind.Min or AggregationKind.Max or AggregationKind.StdDev
-                    && declared.Kind is not (FieldKind.Int or FieldKind.Double))
+                    && declaredField.Kind is not (FieldKind.Int or FieldKind.Double))
                 {
-                    bag.Error(fieldNode!, "FS0105", $"{aggregationText} needs a numeric field; '{field}' is {Lower(declared.Kind)}", "use an int or double field, or last / approx_distinct / count");
+                    bag.Error(fieldNode!, "FS0105", $"{aggregationText} needs a numeric field; '{field}' is {Lower(declaredField.Kind)}", "use an int or double field, or last / approx_distinct / count");
                 }
             }
 
@@ -322,6 +355,11 @@ internal sealed class RepositoryReader(DiagnosticBag bag)
             }
 
             var name = map.Name("name", true, out var nameNode);
+            if (name is not null)
+            {
+                _webhookNames.Add(name);
+            }
+
             var url = map.String("url", true, out var urlNode);
             if (url is not null && (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https")))
             {
@@ -423,10 +461,17 @@ internal sealed class RepositoryReader(DiagnosticBag bag)
         }
 
         var view = views.FirstOrDefault(v => v.Name == parts[0]);
-        if (view is null)
+        if (!_viewFeatures.TryGetValue(parts[0], out var declared))
         {
-            bag.Error(node, "FS0120", $"unknown feature view '{parts[0]}'", Known("feature views", views.Select(v => v.Name), parts[0]));
+            bag.Error(node, "FS0120", $"unknown feature view '{parts[0]}'", Known("feature views", _viewFeatures.Keys, parts[0]));
             return null;
+        }
+
+        if (view is null || (parts.Length == 2 && declared.Contains(parts[1]) && view.FindFeature(parts[1]) is null))
+        {
+            // The view or feature has errors of its own, already reported: keep the reference so nothing
+            // that names it is reported again (the repository is invalid anyway).
+            return parts.Length == 2 ? [text!] : declared.Select(f => $"{parts[0]}:{f}");
         }
 
         if (parts.Length == 1)
@@ -436,7 +481,7 @@ internal sealed class RepositoryReader(DiagnosticBag bag)
 
         if (view.FindFeature(parts[1]) is null)
         {
-            bag.Error(node, "FS0120", $"feature view '{view.Name}' has no feature '{parts[1]}'", Known("features", view.Features.Select(f => f.Name), parts[1]));
+            bag.Error(node, "FS0120", $"feature view '{view.Name}' has no feature '{parts[1]}'", Known("features", declared, parts[1]));
             return null;
         }
 
@@ -503,7 +548,7 @@ internal sealed class RepositoryReader(DiagnosticBag bag)
 
             var bins = (int)(map.Integer("bins", 2, out _) ?? 10);
             var alert = map.String("alert", false, out var alertNode);
-            if (alert is not null && webhooks.All(w => w.Name != alert))
+            if (alert is not null && !_webhookNames.Contains(alert))
             {
                 bag.Error(alertNode!, "FS0123", $"monitor alerts unknown webhook '{alert}'", Known("webhooks", webhooks.Select(w => w.Name), alert) + "; declare it under alerts: webhooks:");
             }

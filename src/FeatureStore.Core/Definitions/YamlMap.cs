@@ -28,6 +28,7 @@ internal sealed class DiagnosticBag(string file)
 internal sealed class YamlMap
 {
     private readonly Dictionary<string, (YamlScalarNode Key, YamlNode Value)> _entries = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _suggested = new(StringComparer.Ordinal);
     private readonly DiagnosticBag _bag;
     private readonly string _what;
 
@@ -65,6 +66,11 @@ internal sealed class YamlMap
             if (!allowed.Contains(key.Value, StringComparer.Ordinal))
             {
                 var closest = Closest(key.Value, allowed);
+                if (closest is not null)
+                {
+                    map._suggested.Add(closest); // "did you mean" covers its absence
+                }
+
                 bag.Error(key, "FS0003", $"unknown key '{key.Value}' in {what}",
                     closest is null ? $"allowed keys: {string.Join(", ", allowed)}" : $"did you mean '{closest}'?");
                 continue;
@@ -85,7 +91,7 @@ internal sealed class YamlMap
             return e.Value;
         }
 
-        if (required)
+        if (required && !_suggested.Contains(key))
         {
             _bag.Error(Node, "FS0004", $"{_what} has no '{key}'", $"add {key}: …");
         }

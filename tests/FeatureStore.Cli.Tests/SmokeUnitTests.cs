@@ -1,2 +1,0 @@
-namespace FeatureStore.Cli.Tests;
-public class SmokeUnitTests { [Fact] public void Runs() => Assert.Equal(2, 1 + 1); }

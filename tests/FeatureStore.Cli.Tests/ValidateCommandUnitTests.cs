@@ -1,0 +1,68 @@
+namespace FeatureStore.Cli.Tests;
+
+public sealed class ValidateCommandUnitTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("fs-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public async Task The_example_is_valid()
+    {
+        var (code, output, error) = await CliRun.RunAsync("validate", "-f", CliRun.Example);
+        Assert.Equal(0, code);
+        Assert.Contains("valid: project fraud, 2 entities, 1 sources, 2 feature views, 12 features, 1 models, 1 webhooks", output, StringComparison.Ordinal);
+        Assert.Empty(error);
+    }
+
+    [Fact]
+    public async Task A_file_with_three_mistakes_exits_2_naming_all_three()
+    {
+        var text = (await File.ReadAllTextAsync(CliRun.Example, TestContext.Current.CancellationToken))
+            .Replace("        aggregation: stddev", "        aggregation: stdev", StringComparison.Ordinal)
+            .Replace("    ttl: 2d", "    ttl: 2 days", StringComparison.Ordinal)
+            .Replace("        hop: 1m", "        hop: 7m", StringComparison.Ordinal);
+        var path = Path.Combine(_dir, "featurestore.yaml");
+        await File.WriteAllTextAsync(path, text, TestContext.Current.CancellationToken);
+
+        var (code, output, error) = await CliRun.RunAsync("validate", "-f", path);
+
+        Assert.Equal(2, code);
+        Assert.Empty(output);
+        var lines = error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(4, lines.Length);
+        Assert.Matches(@":\d+:\d+: error FS0106: hop 7m does not divide window 1h", lines[0]);
+        Assert.Matches(@":\d+:\d+: error FS0103: unknown aggregation 'stdev' \(hint: did you mean 'stddev'\?\)", lines[1]);
+        Assert.Matches(@":\d+:\d+: error FS0010: '2 days' is not a duration for ttl \(hint: write 2d\)", lines[2]);
+        Assert.EndsWith("3 errors; nothing applied.", lines[3], StringComparison.Ordinal);
+        var expectedLines = text.Split('\n').Select((l, i) => (l, i + 1)).Where(x => x.l.Contains("hop: 7m", StringComparison.Ordinal)).Single().Item2;
+        Assert.Contains($":{expectedLines}:14:", lines[0], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_missing_file_exits_1()
+    {
+        var (code, _, error) = await CliRun.RunAsync("validate", "-f", Path.Combine(_dir, "nope.yaml"));
+        Assert.Equal(1, code);
+        Assert.Contains("cannot read", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Usage_errors_exit_2()
+    {
+        Assert.Equal(2, (await CliRun.RunAsync("validate")).Code);
+        Assert.Equal(2, (await CliRun.RunAsync("no-such-command")).Code);
+    }
+
+    [Theory]
+    [InlineData("--help")]
+    [InlineData("validate", "--help")]
+    [InlineData("apply", "--help")]
+    [InlineData("kafka-embedded", "--help")]
+    public async Task Help_is_available_on_every_command(params string[] args)
+    {
+        var (code, output, _) = await CliRun.RunAsync(args);
+        Assert.Equal(0, code);
+        Assert.Contains("Usage:", output, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,173 @@
+using FeatureStore.Core.Definitions;
+using FeatureStore.Core.Events;
+using FeatureStore.Core.Windows;
+
+namespace FeatureStore.Core.Tests.Definitions;
+
+public sealed class FeatureRepositoryLoaderUnitTests
+{
+    private static LoadResult Load(string text) => FeatureRepositoryLoader.LoadFromText(text, "repo.yaml");
+
+    private static Diagnostic Single(string text, string code)
+    {
+        var result = Load(text);
+        Assert.Null(result.Repository);
+        var diagnostic = Assert.Single(result.Diagnostics);
+        Assert.Equal(code, diagnostic.Code);
+        return diagnostic;
+    }
+
+    private static string Replace(string from, string to)
+    {
+        Assert.Contains(from, RepositoryFiles.Minimal, StringComparison.Ordinal);
+        return RepositoryFiles.Minimal.Replace(from, to, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_example_repository_is_valid()
+    {
+        var result = FeatureRepositoryLoader.Load(RepositoryFiles.ExamplePath);
+        Assert.Empty(result.Diagnostics);
+        var repo = Assert.IsType<FeatureRepository>(result.Repository);
+        Assert.Equal("fraud", repo.Project);
+        Assert.Equal(["user", "merchant"], repo.Entities.Select(e => e.Name));
+        var view = repo.FindView("user_txn_stats")!;
+        Assert.Equal(new WindowSpec(3_600_000, 60_000), view.FindFeature("amount_sum_1h")!.Window);
+        Assert.Equal(new WindowSpec(86_400_000, 3_600_000), view.FindFeature("amount_mean_24h")!.Window); // default hop: 1h for 24h
+        Assert.True(view.FindFeature("txn_count_lifetime")!.Window.IsLifetime);
+        Assert.Equal(8, repo.FindModel("fraud_detector")!.Versions[0].Features.Count);
+    }
+
+    [Fact]
+    public void The_minimal_repository_resolves_defaults()
+    {
+        var repo = Load(RepositoryFiles.Minimal).Repository!;
+        var source = repo.Sources[0];
+        Assert.Equal(("orders.dlq", "json", TimestampFormat.Rfc3339), (source.DeadLetterTopic, source.Format, source.TimestampFormat));
+        Assert.Equal(new WindowSpec(3_600_000, 300_000), repo.FeatureViews[0].Features[0].Window);
+        Assert.Equal(600_000, repo.Webhooks[0].CooldownMs);
+        Assert.Equal(RepositorySettings.Default, repo.Settings);
+        Assert.Equal(10, repo.Models[0].Monitors[0].Bins);
+    }
+
+    [Fact]
+    public void Three_mistakes_are_reported_together_with_their_positions()
+    {
+        var text = RepositoryFiles.Minimal
+            .Replace("aggregation: sum", "aggregation: summ", StringComparison.Ordinal)
+            .Replace("hop: 10m", "hop: 7m", StringComparison.Ordinal)
+            .Replace("ttl: 1d", "ttl: 1 day", StringComparison.Ordinal);
+        var result = Load(text);
+
+        Assert.Null(result.Repository);
+        Assert.Collection(
+            result.Diagnostics,
+            d => Assert.Equal((19, 10, "FS0010", "write 1d"), (d.Line, d.Column, d.Code, d.Hint)),
+            d => Assert.Equal((25, 22, "FS0103", "did you mean 'sum'?"), (d.Line, d.Column, d.Code, d.Hint)),
+            d => Assert.Equal((28, 14, "FS0106"), (d.Line, d.Column, d.Code)));
+        Assert.Equal("repo.yaml:25:22: error FS0103: unknown aggregation 'summ' (hint: did you mean 'sum'?)", result.Diagnostics[1].ToString());
+    }
+
+    [Fact]
+    public void Yaml_syntax_errors_have_a_position()
+    {
+        var d = Single("project: a\nentities:\n  - name: x\n    join_keys: [a]\n   bad: indentation\n", "FS0001");
+        Assert.Equal(5, d.Line);
+    }
+
+    [Fact]
+    public void Unknown_keys_suggest_the_closest_known_key()
+    {
+        var d = Single(Replace("        aggregation: count", "        agregation: count"), "FS0003");
+        Assert.Equal("did you mean 'aggregation'?", d.Hint);
+    }
+
+    [Fact]
+    public void Missing_required_keys_are_named() =>
+        Assert.Contains("'timestamp_field'", Single(Replace("    timestamp_field: ts\n", ""), "FS0004").Message, StringComparison.Ordinal);
+
+    [Fact]
+    public void Unknown_entity_and_source_references_are_errors()
+    {
+        Assert.Equal("did you mean 'user'?", Single(Replace("    entity: user", "    entity: usr"), "FS0101").Hint);
+        Assert.Equal("did you mean 'orders'?", Single(Replace("    source: orders", "    source: order"), "FS0102").Hint);
+    }
+
+    [Fact]
+    public void A_feature_must_name_an_existing_field_of_the_right_type()
+    {
+        Assert.Equal("did you mean 'amount'?", Single(Replace("field: amount", "field: amout"), "FS0104").Hint);
+        Assert.Contains("needs a numeric field", Single(Replace("field: amount", "field: note"), "FS0105").Message, StringComparison.Ordinal);
+        Single(Replace("        aggregation: count\n        window: 1h", "        aggregation: count\n        field: amount\n        window: 1h"), "FS0104");
+        Single(Replace("        field: amount\n", ""), "FS0104");
+    }
+
+    [Fact]
+    public void Ttl_shorter_than_the_longest_window_is_an_error()
+    {
+        var d = Single(Replace("ttl: 1d", "ttl: 30m"), "FS0107");
+        Assert.Equal("write ttl: 1h or more", d.Hint);
+    }
+
+    [Fact]
+    public void Source_must_carry_the_entity_join_keys() =>
+        Single(Replace("      user_id: string\n", ""), "FS0108");
+
+    [Fact]
+    public void Duplicate_names_point_at_the_first_declaration()
+    {
+        var text = Replace("      - name: amount_sum_1h", "      - name: order_count_1h");
+        var d = Single(text, "FS0100");
+        Assert.Contains("first declared at line 21", d.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("5 minutes", "write 5m")]
+    [InlineData("5", "write a duration such as 5m, 1h or 7d (units: d, h, m, s, ms)")]
+    [InlineData("-1h", "write a duration such as 5m, 1h or 7d (units: d, h, m, s, ms)")]
+    [InlineData("1h1d", "write units largest first, each once, e.g. 1h30m")]
+    public void Bad_durations_get_a_hint(string duration, string hint) =>
+        Assert.Equal(hint, Single(Replace("window: 1h\n      - name: amount", $"window: {duration}\n      - name: amount"), "FS0010").Hint);
+
+    [Fact]
+    public void Model_feature_references_must_exist()
+    {
+        Assert.Equal("did you mean 'order_count_1h'?", Single(Replace("features: [user_orders:order_count_1h]", "features: [user_orders:order_count_2h]"), "FS0120").Hint);
+        Single(Replace("features: [user_orders:order_count_1h]", "features: [nope:x]"), "FS0120");
+    }
+
+    [Fact]
+    public void A_view_name_stands_for_all_its_features()
+    {
+        var repo = Load(Replace("features: [user_orders:order_count_1h]", "features: [user_orders]")).Repository!;
+        Assert.Equal(["user_orders:order_count_1h", "user_orders:amount_sum_1h"], repo.Models[0].Versions[0].Features);
+    }
+
+    [Fact]
+    public void Monitor_columns_methods_windows_and_webhooks_are_checked()
+    {
+        Single(Replace("column: score", "column: scor"), "FS0121");
+        Assert.Equal("did you mean 'psi'?", Single(Replace("methods: [psi]", "methods: [pis]"), "FS0122").Hint);
+        Single(Replace("alert: pager", "alert: pagr"), "FS0123");
+        Single(Replace("window: { count: 1000 }", "window: { count: 1000, size: 1h }"), "FS0126");
+    }
+
+    [Fact]
+    public void Webhook_urls_must_be_http()
+    {
+        Single(Replace("url: https://alerts.example.com/hook", "url: ftp://alerts.example.com"), "FS0124");
+        Single(Replace("url: https://alerts.example.com/hook", "url: not a url"), "FS0124");
+    }
+
+    [Fact]
+    public void Unknown_field_types_and_formats_are_errors()
+    {
+        Assert.Equal("did you mean 'double'?", Single(Replace("amount: double", "amount: doubel"), "FS0109").Hint);
+        Single(Replace("    timestamp_field: ts\n", "    timestamp_field: ts\n    format: avro\n"), "FS0110");
+        Single(Replace("    timestamp_field: ts\n", "    timestamp_field: ts\n    timestamp_format: iso\n"), "FS0112");
+    }
+
+    [Fact]
+    public void Names_must_be_identifiers() =>
+        Assert.Contains("'amount_sum'", Single(Replace("      - name: amount_sum_1h", "      - name: Amount Sum"), "FS0011").Hint, StringComparison.Ordinal);
+}
