@@ -1,6 +1,7 @@
 using System.Globalization;
 using FeatureStore.Bench.Harness;
 using FeatureStore.Bench.Scenarios;
+using FeatureStore.Kafka.Embedded;
 using FeatureStore.Redis;
 using FeatureStore.Testing;
 
@@ -32,6 +33,12 @@ if (Wants("baseline"))
     {
         rows.AddRange(await RawRedisScenario.RunAsync("embedded garnet", garnet.Database, keys, repetitions));
     }
+
+    // The mock broker slows down on very large topics (DESIGN.md §2): keep the topic a few hundred thousand.
+    var messages = quick ? 50_000 : 200_000;
+    Console.Error.WriteLine($"baseline: raw Kafka produce/consume of {messages.ToString(CultureInfo.InvariantCulture)} messages on the embedded broker");
+    using var kafka = EmbeddedKafkaCluster.Start(brokers: 1);
+    rows.AddRange(await RawKafkaScenario.RunAsync(kafka, messages, repetitions));
 }
 
 Console.WriteLine();

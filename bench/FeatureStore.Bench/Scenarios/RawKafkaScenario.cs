@@ -1,0 +1,103 @@
+using System.Diagnostics;
+using System.Text;
+using Confluent.Kafka;
+using FeatureStore.Bench.Harness;
+using FeatureStore.Kafka.Embedded;
+
+namespace FeatureStore.Bench.Scenarios;
+
+/// <summary>
+/// Raw baselines of the embedded broker: librdkafka produce rate (idempotent, acks=all, batched) and raw
+/// consume rate of the same topic through Confluent.Kafka, no parsing. Later scenarios divide by these.
+/// </summary>
+internal static class RawKafkaScenario
+{
+    public static byte[][] SamplePayloads(int count, int users = 10_000)
+    {
+        var random = new Random(42);
+        var start = DateTimeOffset.Parse("2026-11-01T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture).ToUnixTimeMilliseconds();
+        var payloads = new byte[count][];
+        for (var i = 0; i < count; i++)
+        {
+            var time = DateTimeOffset.FromUnixTimeMilliseconds(start + (i * 50L)).UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture);
+            payloads[i] = Encoding.UTF8.GetBytes(
+                $$"""{"transaction_id":"t{{i}}","user_id":"u{{random.Next(users)}}","merchant_id":"m{{random.Next(1000)}}","amount":{{random.Next(1, 50_000) / 100.0}},"currency":"EUR","country":"FR","card_present":{{(random.Next(2) == 0 ? "true" : "false")}},"event_time":"{{time}}"}""");
+        }
+
+        return payloads;
+    }
+
+    public static async Task<IReadOnlyList<ResultRow>> RunAsync(EmbeddedKafkaCluster cluster, int messages, int repetitions)
+    {
+        var payloads = SamplePayloads(messages);
+        var topic = $"bench-raw-{Guid.NewGuid():N}";
+        cluster.CreateTopic(topic, partitions: 4);
+
+        var produceRate = await Measure.MedianRateAsync(1, _ => Task.FromResult(Produce(cluster.BootstrapServers, topic, payloads)));
+        var consumeRate = await Measure.MedianRateAsync(repetitions, _ => Task.FromResult(ConsumeAll(cluster.BootstrapServers, topic, messages)));
+        return
+        [
+            new ResultRow("raw kafka (embedded)", $"produce {messages / 1000}k × ~200 B, 4 partitions", produceRate, "msgs/s"),
+            new ResultRow("raw kafka (embedded)", "consume the same topic, no parsing", consumeRate, "msgs/s"),
+        ];
+    }
+
+    public static long Produce(string bootstrap, string topic, byte[][] payloads)
+    {
+        using var producer = new ProducerBuilder<byte[]?, byte[]>(new ProducerConfig
+        {
+            BootstrapServers = bootstrap,
+            EnableIdempotence = true,
+            Acks = Acks.All,
+            LingerMs = 5,
+            BatchNumMessages = 10_000,
+            QueueBufferingMaxMessages = 1_000_000,
+        }).Build();
+        foreach (var payload in payloads)
+        {
+            var key = Encoding.UTF8.GetBytes(payload.Length.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            while (true)
+            {
+                try
+                {
+                    producer.Produce(topic, new Message<byte[]?, byte[]> { Key = key, Value = payload });
+                    break;
+                }
+                catch (ProduceException<byte[]?, byte[]> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
+                {
+                    producer.Poll(TimeSpan.FromMilliseconds(50));
+                }
+            }
+        }
+
+        producer.Flush(TimeSpan.FromMinutes(5));
+        return payloads.Length;
+    }
+
+    public static long ConsumeAll(string bootstrap, string topic, int expected)
+    {
+        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig
+        {
+            BootstrapServers = bootstrap,
+            GroupId = $"bench-{Guid.NewGuid():N}",
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            EnableAutoCommit = false,
+            FetchMaxBytes = 64 << 20,
+        }).Build();
+        // Assigned, not subscribed: the rate of fetching, without the group join's fixed delay.
+        consumer.Assign(Enumerable.Range(0, 4).Select(p => new TopicPartitionOffset(topic, p, Offset.Beginning)));
+        var count = 0;
+        var clock = Stopwatch.StartNew();
+        while (count < expected && clock.Elapsed < TimeSpan.FromMinutes(5))
+        {
+            if (consumer.Consume(TimeSpan.FromMilliseconds(500)) is { } result)
+            {
+                count++;
+                GC.KeepAlive(result);
+            }
+        }
+
+        consumer.Close();
+        return count;
+    }
+}
