@@ -1,0 +1,173 @@
+namespace FeatureStore.Core.Windows;
+
+/// <summary>
+/// The mergeable summary of the events of one tile for one feature: count, a compensated (Neumaier) sum,
+/// Welford's mean and sum of squared deviations (merged with Chan's formula, for the sample standard
+/// deviation), min, max, the last event (time, then source-log sequence) and its value, and a
+/// HyperLogLog for distinct counts. Merge is associative and commutative up to floating-point rounding.
+/// </summary>
+public struct PartialAggregate
+{
+    /// <summary>Events with a value (all events for count).</summary>
+    public long Count;
+
+    /// <summary>Sum of values (with <see cref="SumCompensation"/>, the running Neumaier correction).</summary>
+    public double Sum;
+
+    /// <summary>Lost low-order bits of <see cref="Sum"/>.</summary>
+    public double SumCompensation;
+
+    /// <summary>Running mean (Welford).</summary>
+    public double Mean;
+
+    /// <summary>Sum of squared deviations from the mean (Welford).</summary>
+    public double M2;
+
+    /// <summary>Smallest value.</summary>
+    public double Min;
+
+    /// <summary>Largest value.</summary>
+    public double Max;
+
+    /// <summary>Event time of the last event (greatest time, then greatest sequence).</summary>
+    public long LastTime;
+
+    /// <summary>Source-log sequence of the last event.</summary>
+    public long LastSequence;
+
+    /// <summary>Value of the last event.</summary>
+    public double LastNumber;
+
+    /// <summary>Text of the last event, for last of a string field.</summary>
+    public string? LastText;
+
+    /// <summary>Greatest event time in the tile (whatever the field's value).</summary>
+    public long MaxTime;
+
+    /// <summary>Distinct values, for approx_distinct.</summary>
+    public HyperLogLog? Distinct;
+
+    /// <summary>An empty aggregate.</summary>
+    public static PartialAggregate Empty => new() { Min = double.PositiveInfinity, Max = double.NegativeInfinity, LastTime = long.MinValue, LastSequence = long.MinValue, MaxTime = long.MinValue };
+
+    /// <summary>Adds one event's value.</summary>
+    public void Add(AggregationKind kind, long time, long sequence, in FeatureInput input)
+    {
+        if (time > MaxTime)
+        {
+            MaxTime = time;
+        }
+
+        if (kind == AggregationKind.Count)
+        {
+            Count++;
+            return;
+        }
+
+        if (!input.Present)
+        {
+            return;
+        }
+
+        Count++;
+        switch (kind)
+        {
+            case AggregationKind.Sum:
+            case AggregationKind.Mean:
+                AddToSum(input.Number);
+                break;
+            case AggregationKind.StdDev:
+                AddToSum(input.Number);
+                var delta = input.Number - Mean;
+                Mean += delta / Count;
+                M2 += delta * (input.Number - Mean);
+                break;
+            case AggregationKind.Min:
+                Min = Math.Min(Min, input.Number);
+                break;
+            case AggregationKind.Max:
+                Max = Math.Max(Max, input.Number);
+                break;
+            case AggregationKind.Last:
+                if (time > LastTime || (time == LastTime && sequence >= LastSequence))
+                {
+                    (LastTime, LastSequence, LastNumber, LastText) = (time, sequence, input.Number, input.Text);
+                }
+
+                break;
+            case AggregationKind.ApproxDistinct:
+                (Distinct ??= new HyperLogLog()).Add(input.Hash);
+                break;
+        }
+    }
+
+    /// <summary>Adds everything <paramref name="other"/> summarises.</summary>
+    public void Merge(AggregationKind kind, in PartialAggregate other)
+    {
+        MaxTime = Math.Max(MaxTime, other.MaxTime);
+        if (other.Count == 0)
+        {
+            return;
+        }
+
+        var n = Count + other.Count;
+        switch (kind)
+        {
+            case AggregationKind.Sum:
+            case AggregationKind.Mean:
+                AddToSum(other.Sum);
+                AddToSum(other.SumCompensation);
+                break;
+            case AggregationKind.StdDev:
+                AddToSum(other.Sum);
+                AddToSum(other.SumCompensation);
+                var delta = other.Mean - Mean;
+                Mean += delta * other.Count / n;
+                M2 += other.M2 + (delta * delta * Count * other.Count / n);
+                break;
+            case AggregationKind.Min:
+                Min = Math.Min(Min, other.Min);
+                break;
+            case AggregationKind.Max:
+                Max = Math.Max(Max, other.Max);
+                break;
+            case AggregationKind.Last:
+                if (other.LastTime > LastTime || (other.LastTime == LastTime && other.LastSequence >= LastSequence))
+                {
+                    (LastTime, LastSequence, LastNumber, LastText) = (other.LastTime, other.LastSequence, other.LastNumber, other.LastText);
+                }
+
+                break;
+            case AggregationKind.ApproxDistinct when other.Distinct is not null:
+                (Distinct ??= new HyperLogLog()).Merge(other.Distinct);
+                break;
+        }
+
+        Count = n;
+    }
+
+    /// <summary>The feature's value over what this aggregate summarises (§4: count and sum 0 when empty, others null).</summary>
+    public readonly FeatureValue Result(AggregationKind kind, bool textValued, long? eventTime) => kind switch
+    {
+        AggregationKind.Count => FeatureValue.Of(Count, eventTime),
+        AggregationKind.Sum => FeatureValue.Of(Sum + SumCompensation, eventTime),
+        _ when Count == 0 => FeatureValue.Null(ValueStatus.NullValue, eventTime),
+        AggregationKind.Mean => FeatureValue.Of((Sum + SumCompensation) / Count, eventTime),
+        AggregationKind.Min => FeatureValue.Of(Min, eventTime),
+        AggregationKind.Max => FeatureValue.Of(Max, eventTime),
+        AggregationKind.StdDev when Count < 2 => FeatureValue.Null(ValueStatus.NullValue, eventTime),
+        AggregationKind.StdDev => FeatureValue.Of(Math.Sqrt(Math.Max(0, M2 / (Count - 1))), eventTime),
+        AggregationKind.Last when textValued => LastText is null ? FeatureValue.Null(ValueStatus.NullValue, eventTime) : FeatureValue.Of(LastText, eventTime),
+        AggregationKind.Last => FeatureValue.Of(LastNumber, eventTime),
+        AggregationKind.ApproxDistinct => FeatureValue.Of(Distinct?.Estimate() ?? 0, eventTime),
+        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+    };
+
+    private void AddToSum(double value)
+    {
+        // Neumaier's improvement of Kahan summation: exact to the last bits for sums of mixed magnitudes.
+        var t = Sum + value;
+        SumCompensation += Math.Abs(Sum) >= Math.Abs(value) ? (Sum - t) + value : (value - t) + Sum;
+        Sum = t;
+    }
+}

@@ -1,0 +1,295 @@
+namespace FeatureStore.Core.Windows;
+
+/// <summary>One feature of a view, compiled for evaluation.</summary>
+/// <param name="Kind">The aggregation.</param>
+/// <param name="Window">Window and hop.</param>
+/// <param name="TextValued">True for <c>last</c> of a string field (the value is text).</param>
+public readonly record struct WindowedFeature(AggregationKind Kind, WindowSpec Window, bool TextValued = false);
+
+/// <summary>
+/// The windowed state of one entity in one feature view: per feature, tiles of partial aggregates, and,
+/// for recent tiles, the raw entries that let a query cut a tile at any instant. This is the single
+/// implementation of DESIGN.md §4 that online lookups, backfills and exports all call; the caller gives
+/// the evaluation time, nothing here reads a clock.
+/// <para>
+/// Exactness: a query at <c>T</c> reads the complete tiles of <c>[S(T), T]</c> and the tile containing
+/// <c>T</c>. That tile is exact when none of its events is later than <c>T</c> (always so when events are
+/// added in time order up to <c>T</c>, as exports do) or when its raw entries are still retained
+/// (<see cref="Compact"/> drops them for tiles older than the retention it is given). Otherwise the result
+/// is flagged inexact.
+/// </para>
+/// </summary>
+public sealed class ViewWindowState
+{
+    private readonly WindowedFeature[] _features;
+    private readonly SortedList<long, Tile>[] _tiles;
+    private readonly SortedList<long, Tile> _presence = [];
+    private readonly long _presenceHop;
+    private readonly PartialAggregate[] _base;
+    private long _compactedBefore = long.MinValue;
+
+    /// <summary>Creates an empty state for a view with <paramref name="features"/> and <paramref name="ttlMs"/>.</summary>
+    public ViewWindowState(IReadOnlyList<WindowedFeature> features, long ttlMs)
+    {
+        ArgumentNullException.ThrowIfNull(features);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(ttlMs);
+        _features = [.. features];
+        TtlMs = ttlMs;
+        _tiles = [.. _features.Select(_ => new SortedList<long, Tile>())];
+        _base = [.. _features.Select(_ => PartialAggregate.Empty)];
+        _presenceHop = _features.Length == 0 ? 60_000 : _features.Min(f => f.Window.HopMs);
+    }
+
+    /// <summary>The view's ttl.</summary>
+    public long TtlMs { get; }
+
+    /// <summary>The features, in order.</summary>
+    public IReadOnlyList<WindowedFeature> Features => _features;
+
+    /// <summary>Time of the entity's earliest event, or null before any.</summary>
+    public long? FirstEventTime { get; private set; }
+
+    /// <summary>Time of the entity's latest event, or null before any.</summary>
+    public long? LastEventTime { get; private set; }
+
+    /// <summary>Total tiles held (all features), for memory accounting.</summary>
+    public int TileCount => _tiles.Sum(t => t.Count) + _presence.Count;
+
+    /// <summary>Adds one event: its time, its position in the source log, and one input per feature.</summary>
+    public void Add(long time, long sequence, ReadOnlySpan<FeatureInput> inputs)
+    {
+        if (inputs.Length != _features.Length)
+        {
+            throw new ArgumentException($"expected {_features.Length} inputs, got {inputs.Length}", nameof(inputs));
+        }
+
+        FirstEventTime = FirstEventTime is { } first ? Math.Min(first, time) : time;
+        LastEventTime = LastEventTime is { } last ? Math.Max(last, time) : time;
+        for (var f = 0; f < _features.Length; f++)
+        {
+            var feature = _features[f];
+            var tile = TileFor(_tiles[f], TileMath.TileIndex(time, feature.Window.HopMs));
+            tile.Aggregate.Add(feature.Kind, time, sequence, inputs[f]);
+            tile.Raw?.Add(new RawEntry(time, sequence, inputs[f]));
+        }
+
+        var presence = TileFor(_presence, TileMath.TileIndex(time, _presenceHop));
+        presence.Aggregate.Add(AggregationKind.Count, time, sequence, FeatureInput.Absent);
+        presence.Raw?.Add(new RawEntry(time, sequence, FeatureInput.Absent));
+    }
+
+    /// <summary>
+    /// Evaluates every feature at <paramref name="t"/> into <paramref name="values"/> (one per feature).
+    /// Returns false when some tile could not be cut exactly at <paramref name="t"/> (see the class remarks).
+    /// </summary>
+    public bool Evaluate(long t, Span<FeatureValue> values)
+    {
+        if (values.Length < _features.Length)
+        {
+            throw new ArgumentException("one value per feature is needed", nameof(values));
+        }
+
+        var exact = t >= _compactedBefore;
+        var (newest, newestExact) = NewestAtOrBefore(t);
+        exact &= newestExact;
+        if (newest is null || newest < t - TtlMs)
+        {
+            var status = FirstEventTime is { } first && first <= t ? ValueStatus.OutsideTtl : ValueStatus.NotFound;
+            for (var f = 0; f < _features.Length; f++)
+            {
+                values[f] = Empty(_features[f], status);
+            }
+
+            return exact;
+        }
+
+        for (var f = 0; f < _features.Length; f++)
+        {
+            var feature = _features[f];
+            var acc = PartialAggregate.Empty;
+            if (feature.Window.IsLifetime)
+            {
+                acc.Merge(feature.Kind, _base[f]);
+            }
+
+            exact &= Accumulate(_tiles[f], feature.Kind, feature.Window, TileMath.FirstTile(t, feature.Window), t, ref acc);
+            var eventTime = acc.MaxTime == long.MinValue ? (long?)null : acc.MaxTime;
+            var value = acc.Result(feature.Kind, feature.TextValued, eventTime);
+            values[f] = value;
+        }
+
+        return exact;
+    }
+
+    /// <summary>
+    /// Frees memory: raw entries of tiles that end at or before <paramref name="rawBefore"/> are dropped
+    /// (queries inside them become inexact), tiles no window can reach from <paramref name="queriesFrom"/>
+    /// on are removed, and lifetime tiles before it are folded into one base aggregate.
+    /// </summary>
+    public void Compact(long rawBefore, long queriesFrom)
+    {
+        for (var f = 0; f < _features.Length; f++)
+        {
+            var feature = _features[f];
+            var tiles = _tiles[f];
+            var hop = feature.Window.HopMs;
+            var oldestNeeded = feature.Window.IsLifetime ? TileMath.TileIndex(queriesFrom, hop) : TileMath.FirstTile(queriesFrom, feature.Window);
+            while (tiles.Count > 0 && tiles.Keys[0] < oldestNeeded)
+            {
+                if (feature.Window.IsLifetime)
+                {
+                    _base[f].Merge(feature.Kind, tiles.Values[0].Aggregate);
+                }
+
+                tiles.RemoveAt(0);
+            }
+
+            DropRaw(tiles, hop, rawBefore);
+        }
+
+        var ttlStart = TileMath.TileIndex(queriesFrom - TtlMs, _presenceHop);
+        while (_presence.Count > 1 && _presence.Keys[0] < ttlStart)
+        {
+            _presence.RemoveAt(0);
+        }
+
+        DropRaw(_presence, _presenceHop, rawBefore);
+        _compactedBefore = Math.Max(_compactedBefore, queriesFrom);
+    }
+
+    /// <summary>Keeps raw entries in tiles created from now on (on by default).</summary>
+    public bool RetainRaw { get; set; } = true;
+
+    private Tile TileFor(SortedList<long, Tile> tiles, long index)
+    {
+        if (!tiles.TryGetValue(index, out var tile))
+        {
+            tile = new Tile(RetainRaw);
+            tiles.Add(index, tile);
+        }
+
+        return tile;
+    }
+
+    private static bool Accumulate(SortedList<long, Tile> tiles, AggregationKind kind, WindowSpec window, long firstTile, long t, ref PartialAggregate acc)
+    {
+        var lastTile = TileMath.TileIndex(t, window.HopMs);
+        var exact = true;
+        for (var i = LowerBound(tiles.Keys, firstTile); i < tiles.Count; i++)
+        {
+            var index = tiles.Keys[i];
+            if (index > lastTile)
+            {
+                break;
+            }
+
+            var tile = tiles.Values[i];
+            if (index < lastTile || tile.Aggregate.MaxTime <= t)
+            {
+                acc.Merge(kind, tile.Aggregate);
+            }
+            else if (tile.Raw is { } raw)
+            {
+                foreach (var entry in raw)
+                {
+                    if (entry.Time <= t)
+                    {
+                        acc.Add(kind, entry.Time, entry.Sequence, entry.Input);
+                    }
+                }
+            }
+            else
+            {
+                acc.Merge(kind, tile.Aggregate);
+                exact = false;
+            }
+        }
+
+        return exact;
+    }
+
+    private (long? Newest, bool Exact) NewestAtOrBefore(long t)
+    {
+        // Scan back from the tile containing t; older than the ttl reads as outside it anyway.
+        var lowest = TileMath.TileIndex(t - TtlMs, _presenceHop) - 1;
+        var lastTile = TileMath.TileIndex(t, _presenceHop);
+        var i = UpperBound(_presence.Keys, lastTile) - 1;
+        for (; i >= 0 && _presence.Keys[i] >= lowest; i--)
+        {
+            var tile = _presence.Values[i];
+            if (_presence.Keys[i] < lastTile || tile.Aggregate.MaxTime <= t)
+            {
+                return (tile.Aggregate.MaxTime, true);
+            }
+
+            if (tile.Raw is { } raw)
+            {
+                var newest = long.MinValue;
+                foreach (var entry in raw)
+                {
+                    if (entry.Time <= t && entry.Time > newest)
+                    {
+                        newest = entry.Time;
+                    }
+                }
+
+                if (newest != long.MinValue)
+                {
+                    return (newest, true);
+                }
+            }
+            else
+            {
+                return (t, false); // events at and after t in one tile: present, but not exactly known
+            }
+        }
+
+        return (null, true);
+    }
+
+    private static FeatureValue Empty(WindowedFeature feature, ValueStatus status) => feature.Kind switch
+    {
+        AggregationKind.Count => new FeatureValue(status, ValueKind.Int64, 0, 0, null, null),
+        AggregationKind.Sum => new FeatureValue(status, ValueKind.Double, 0, 0, null, null),
+        _ => FeatureValue.Null(status),
+    };
+
+    private static void DropRaw(SortedList<long, Tile> tiles, long hop, long rawBefore)
+    {
+        var limit = TileMath.TileIndex(rawBefore, hop); // tiles below it end at or before rawBefore
+        for (var i = 0; i < tiles.Count && tiles.Keys[i] < limit; i++)
+        {
+            tiles.Values[i].Raw = null;
+        }
+    }
+
+    private static int LowerBound(IList<long> keys, long value)
+    {
+        int lo = 0, hi = keys.Count;
+        while (lo < hi)
+        {
+            var mid = (lo + hi) >>> 1;
+            if (keys[mid] < value)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid;
+            }
+        }
+
+        return lo;
+    }
+
+    private static int UpperBound(IList<long> keys, long value) => LowerBound(keys, value == long.MaxValue ? value : value + 1);
+
+    private sealed class Tile(bool retainRaw)
+    {
+        public PartialAggregate Aggregate = PartialAggregate.Empty;
+
+        public List<RawEntry>? Raw = retainRaw ? [] : null;
+    }
+
+    private readonly record struct RawEntry(long Time, long Sequence, FeatureInput Input);
+}

@@ -1,0 +1,71 @@
+using FeatureStore.Core.Windows;
+
+namespace FeatureStore.Core.Tests.Windows;
+
+/// <summary>One raw event of a test stream: time, source-log sequence, and one input per feature.</summary>
+internal sealed record TestEvent(long Time, long Sequence, FeatureInput[] Inputs);
+
+/// <summary>
+/// DESIGN.md §4 applied literally to a list of raw events, written without tiles: the reference the
+/// tile implementation is checked against.
+/// </summary>
+internal static class NaiveReference
+{
+    public static FeatureValue[] Evaluate(IReadOnlyList<TestEvent> events, IReadOnlyList<WindowedFeature> features, long ttl, long t)
+    {
+        var upToT = events.Where(e => e.Time <= t).ToList();
+        ValueStatus? hidden = upToT.Count == 0 ? ValueStatus.NotFound
+            : upToT.Max(e => e.Time) < t - ttl ? ValueStatus.OutsideTtl : null;
+        var values = new FeatureValue[features.Count];
+        for (var f = 0; f < features.Count; f++)
+        {
+            var feature = features[f];
+            if (hidden is { } status)
+            {
+                values[f] = feature.Kind switch
+                {
+                    AggregationKind.Count => new FeatureValue(status, ValueKind.Int64, 0, 0, null, null),
+                    AggregationKind.Sum => new FeatureValue(status, ValueKind.Double, 0, 0, null, null),
+                    _ => FeatureValue.Null(status),
+                };
+                continue;
+            }
+
+            // S(T) = (floor((T - W) / H) + 1) * H, computed with decimal floor to stay independent of TileMath.
+            var start = feature.Window.IsLifetime ? long.MinValue
+                : ((long)Math.Floor((decimal)(t - feature.Window.WindowMs) / feature.Window.HopMs) + 1) * feature.Window.HopMs;
+            var inWindow = upToT.Where(e => e.Time >= start).ToList();
+            long? eventTime = inWindow.Count == 0 ? null : inWindow.Max(e => e.Time);
+            var present = inWindow.Where(e => e.Inputs[f].Present).ToList();
+            var numbers = present.Select(e => e.Inputs[f].Number).ToList();
+            values[f] = feature.Kind switch
+            {
+                AggregationKind.Count => FeatureValue.Of((long)inWindow.Count, eventTime),
+                AggregationKind.Sum => FeatureValue.Of(numbers.Sum(), eventTime),
+                _ when numbers.Count == 0 => FeatureValue.Null(ValueStatus.NullValue, eventTime),
+                AggregationKind.Mean => FeatureValue.Of(numbers.Average(), eventTime),
+                AggregationKind.Min => FeatureValue.Of(numbers.Min(), eventTime),
+                AggregationKind.Max => FeatureValue.Of(numbers.Max(), eventTime),
+                AggregationKind.StdDev when numbers.Count < 2 => FeatureValue.Null(ValueStatus.NullValue, eventTime),
+                AggregationKind.StdDev => FeatureValue.Of(SampleStdDev(numbers), eventTime),
+                AggregationKind.Last => Last(present, f, feature.TextValued, eventTime),
+                AggregationKind.ApproxDistinct => FeatureValue.Of((long)present.Select(e => e.Inputs[f].Hash).Distinct().Count(), eventTime),
+                _ => throw new ArgumentOutOfRangeException(nameof(features)),
+            };
+        }
+
+        return values;
+    }
+
+    private static FeatureValue Last(List<TestEvent> present, int f, bool text, long? eventTime)
+    {
+        var last = present.OrderBy(e => e.Time).ThenBy(e => e.Sequence).Last();
+        return text ? FeatureValue.Of(last.Inputs[f].Text!, eventTime) : FeatureValue.Of(last.Inputs[f].Number, eventTime);
+    }
+
+    private static double SampleStdDev(List<double> values)
+    {
+        var mean = values.Average();
+        return Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Count - 1));
+    }
+}
