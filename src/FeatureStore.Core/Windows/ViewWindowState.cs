@@ -19,7 +19,7 @@ public readonly record struct WindowedFeature(AggregationKind Kind, WindowSpec W
 /// is flagged inexact.
 /// </para>
 /// </summary>
-public sealed class ViewWindowState
+public sealed partial class ViewWindowState
 {
     private readonly WindowedFeature[] _features;
     private readonly SortedList<long, Tile>[] _tiles;

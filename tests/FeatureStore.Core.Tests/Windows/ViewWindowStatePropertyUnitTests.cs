@@ -20,7 +20,11 @@ public sealed class ViewWindowStatePropertyUnitTests
     public void In_order_sweeps_without_raw_entries_match_the_reference() =>
         Check.One(Runs(1500), Prop.ForAll(Arb.From(Gen.Choose(0, int.MaxValue)), seed => Scenario(seed, inOrderSweep: true)));
 
-    private static bool Scenario(int seed, bool inOrderSweep)
+    [Fact]
+    public void Partition_shares_serialised_and_merged_match_the_reference() =>
+        Check.One(Runs(800), Prop.ForAll(Arb.From(Gen.Choose(0, int.MaxValue)), seed => Scenario(seed, inOrderSweep: false, partitions: 1 + (seed % 3))));
+
+    private static bool Scenario(int seed, bool inOrderSweep, int partitions = 0)
     {
         var random = new Random(seed);
         var features = Enumerable.Range(0, random.Next(1, 6)).Select(_ => RandomFeature(random)).ToList();
@@ -65,9 +69,28 @@ public sealed class ViewWindowStatePropertyUnitTests
             return true;
         }
 
-        foreach (var e in events.OrderBy(_ => random.Next()))
+        if (partitions > 0)
         {
-            state.Add(e.Time, e.Sequence, e.Inputs);
+            // As the online store holds an entity: one share per source partition, each stored as bytes.
+            var shares = Enumerable.Range(0, partitions).Select(_ => new ViewWindowState(features, ttl)).ToArray();
+            foreach (var e in events.OrderBy(_ => random.Next()))
+            {
+                shares[random.Next(partitions)].Add(e.Time, e.Sequence, e.Inputs);
+            }
+
+            foreach (var share in shares)
+            {
+                var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+                share.WriteTo(buffer);
+                state.MergeFrom(ViewWindowState.ReadFrom(buffer.WrittenSpan, features, ttl));
+            }
+        }
+        else
+        {
+            foreach (var e in events.OrderBy(_ => random.Next()))
+            {
+                state.Add(e.Time, e.Sequence, e.Inputs);
+            }
         }
 
         foreach (var t in queries)
