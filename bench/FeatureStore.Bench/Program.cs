@@ -35,7 +35,7 @@ if (Wants("baseline"))
     }
 
     // The mock broker slows down on very large topics (DESIGN.md §2): keep the topic a few hundred thousand.
-    var messages = quick ? 50_000 : 200_000;
+    var messages = quick ? 50_000 : 100_000;
     Console.Error.WriteLine($"baseline: raw Kafka produce/consume of {messages.ToString(CultureInfo.InvariantCulture)} messages on the embedded broker");
     using var kafka = EmbeddedKafkaCluster.Start(brokers: 1);
     rows.AddRange(await RawKafkaScenario.RunAsync(kafka, messages, repetitions));

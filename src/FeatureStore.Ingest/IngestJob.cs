@@ -172,6 +172,7 @@ public sealed partial class IngestJob
     private Dictionary<TopicPartition, PartitionCheckpoint> CollectBatch(IConsumer<byte[]?, byte[]?> consumer, DeadLetterQueue dlq, CancellationToken cancellationToken)
     {
         var advanced = new Dictionary<TopicPartition, PartitionCheckpoint>();
+        var acceptedBySource = new Dictionary<string, int>(StringComparer.Ordinal);
         var clock = Stopwatch.StartNew();
         var accepted = 0;
         var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
@@ -199,10 +200,17 @@ public sealed partial class IngestJob
             if (Process(result, dlq, now))
             {
                 accepted++;
+                var name = _sources[result.Topic].Name;
+                acceptedBySource[name] = acceptedBySource.GetValueOrDefault(name) + 1;
             }
 
             state.NextOffset = result.Offset.Value + 1;
             advanced[result.TopicPartition] = new PartitionCheckpoint(state.NextOffset, _lateness[result.Topic].Watermark(result.Partition.Value));
+        }
+
+        foreach (var (name, count) in acceptedBySource)
+        {
+            _metrics.EventsAccepted(name, count);
         }
 
         return advanced;

@@ -7,4 +7,5 @@ namespace FeatureStore.Ingest;
 /// <param name="Topic">The Kafka topic.</param>
 /// <param name="DeadLetterTopic">Where rejected events go.</param>
 /// <param name="Schema">How its JSON events are read.</param>
-public sealed record SourceBinding(string Name, string Topic, string DeadLetterTopic, EventSchema Schema);
+/// <param name="Tag">What the event applier needs of the source (its compiled views).</param>
+public sealed record SourceBinding(string Name, string Topic, string DeadLetterTopic, EventSchema Schema, object? Tag = null);

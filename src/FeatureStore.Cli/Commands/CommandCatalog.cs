@@ -10,5 +10,6 @@ internal static class CommandCatalog
         yield return ValidateCommand.Create();
         yield return ApplyCommand.Create();
         yield return KafkaEmbeddedCommand.Create();
+        yield return IngestCommand.Create();
     }
 }

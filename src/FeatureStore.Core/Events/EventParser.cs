@@ -40,6 +40,29 @@ public sealed class EventParser
     /// <summary>After a rejection: the field concerned, or null.</summary>
     public string? ErrorField { get; private set; }
 
+    /// <summary>
+    /// The entity key for a subset of the key fields (one view's join keys), as a string:
+    /// values joined by <see cref="KeySeparator"/>. Valid after an accepted parse.
+    /// </summary>
+    public string KeyFor(IReadOnlyList<int> slots)
+    {
+        ArgumentNullException.ThrowIfNull(slots);
+        if (slots.Count == 1 && _schema.Fields[slots[0]].Kind == FieldKind.String)
+        {
+            return System.Text.Encoding.UTF8.GetString(GetUtf8(slots[0]));
+        }
+
+        var parts = new string[slots.Count];
+        for (var i = 0; i < slots.Count; i++)
+        {
+            parts[i] = _schema.Fields[slots[i]].Kind == FieldKind.String
+                ? System.Text.Encoding.UTF8.GetString(GetUtf8(slots[i]))
+                : _slots[slots[i]].Integer.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        return string.Join((char)KeySeparator, parts);
+    }
+
     /// <summary>True when the field in <paramref name="slot"/> was present and not null.</summary>
     public bool HasValue(int slot) => _slots[slot].Present;
 

@@ -41,7 +41,7 @@ public readonly record struct FieldSpec(string Name, FieldKind Kind);
 public sealed class EventSchema
 {
     /// <summary>Creates a schema. Key fields and the time field must be among <paramref name="fields"/>.</summary>
-    public EventSchema(string timestampField, TimestampFormat timestampFormat, IReadOnlyList<string> keyFields, IReadOnlyList<FieldSpec> fields, int maxPayloadBytes = 1 << 20)
+    public EventSchema(string timestampField, TimestampFormat timestampFormat, IReadOnlyList<string> keyFields, IReadOnlyList<FieldSpec> fields, int maxPayloadBytes = 256 * 1024)
     {
         ArgumentException.ThrowIfNullOrEmpty(timestampField);
         ArgumentNullException.ThrowIfNull(keyFields);

@@ -1,4 +1,5 @@
 using FeatureStore.Core.Windows;
+using FeatureStore.Testing;
 using FsCheck;
 using FsCheck.Fluent;
 

@@ -1,16 +1,20 @@
 using FeatureStore.Core.Windows;
 
-namespace FeatureStore.Core.Tests.Windows;
+namespace FeatureStore.Testing;
 
 /// <summary>One raw event of a test stream: time, source-log sequence, and one input per feature.</summary>
-internal sealed record TestEvent(long Time, long Sequence, FeatureInput[] Inputs);
+/// <param name="Time">Event time, epoch ms.</param>
+/// <param name="Sequence">Position in the source log (ties of last).</param>
+/// <param name="Inputs">One input per feature.</param>
+public sealed record TestEvent(long Time, long Sequence, FeatureInput[] Inputs);
 
 /// <summary>
 /// DESIGN.md §4 applied literally to a list of raw events, written without tiles: the reference the
 /// tile implementation is checked against.
 /// </summary>
-internal static class NaiveReference
+public static class NaiveReference
 {
+    /// <summary>The values of <paramref name="features"/> at <paramref name="t"/> over <paramref name="events"/>, per §4.</summary>
     public static FeatureValue[] Evaluate(IReadOnlyList<TestEvent> events, IReadOnlyList<WindowedFeature> features, long ttl, long t)
     {
         var upToT = events.Where(e => e.Time <= t).ToList();

@@ -1,0 +1,34 @@
+using System.Globalization;
+using FeatureStore.Core.Definitions;
+using StackExchange.Redis;
+
+namespace FeatureStore.Redis.Online;
+
+/// <summary>
+/// The online store's key layout (documented in the README):
+/// <list type="bullet">
+/// <item><c>PREFIX:PROJECT:fv:VIEW:SIG:ENTITY</c> — hash, one field per source partition, <c>TOPIC:PARTITION</c>,
+/// holding that partition's share of the entity's windowed state (tiles, recent raw entries); expires
+/// with the view's ttl. <c>SIG</c> is a short hash of the view's features, so changing them starts fresh.</item>
+/// <item><c>PREFIX:PROJECT:ingest:GROUP</c> — hash of checkpoints, field <c>TOPIC:PARTITION</c>,
+/// value <c>NEXT_OFFSET:WATERMARK</c>, written in the same transaction as the states they cover.</item>
+/// </list>
+/// </summary>
+public sealed class OnlineKeys(string prefix, string project)
+{
+    /// <summary>The prefix of every key.</summary>
+    public string Prefix { get; } = prefix;
+
+    /// <summary>The project.</summary>
+    public string Project { get; } = project;
+
+    /// <summary>The hash of one entity's state in one view.</summary>
+    public RedisKey Entity(CompiledView view, string entityKey) => $"{Prefix}:{Project}:fv:{view.Name}:{view.Signature}:{entityKey}";
+
+    /// <summary>The field of one source partition's share.</summary>
+    public static RedisValue PartitionField(string topic, int partition) =>
+        topic + ":" + partition.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>The checkpoints of an ingest consumer group.</summary>
+    public RedisKey Checkpoints(string group) => $"{Prefix}:{Project}:ingest:{group}";
+}

@@ -1,0 +1,124 @@
+using System.Text;
+using Confluent.Kafka;
+using FeatureStore.Testing;
+
+namespace FeatureStore.Ingest.Tests;
+
+/// <summary>The ingest job end to end: embedded Kafka over TCP, real redis-server, values checked against the §4 reference.</summary>
+[Trait("Category", "Integration")]
+public sealed class IngestJobTests(EmbeddedKafkaFixture kafka, RedisServerFixture redis)
+    : IClassFixture<EmbeddedKafkaFixture>, IClassFixture<RedisServerFixture>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Out_of_order_events_over_four_partitions_end_exactly_as_the_reference()
+    {
+        var scenario = new IngestScenario(kafka.CreateTopic("payments", partitions: 4));
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        scenario.Produce(kafka.BootstrapServers, count: 20_000, users: 300, seed: 1, nowMs: now);
+
+        using var metrics = new IngestMetrics();
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var db = redis.Connection.Database;
+        var run = Task.Run(() => scenario.CreateJob(kafka.BootstrapServers, db, metrics).RunAsync(cts.Token), Ct);
+        await scenario.WaitUntilCaughtUpAsync(kafka.BootstrapServers, db, TimeSpan.FromSeconds(120), Ct);
+        await cts.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+
+        Assert.Equal(20_000, metrics.EventsTotal);
+        Assert.Equal(0, metrics.DeadLetteredTotal);
+        await scenario.AssertOnlineEqualsReferenceAsync(db, scenario.MaxTime);
+        await scenario.AssertOnlineEqualsReferenceAsync(db, scenario.MaxTime - (17 * 60_000) - 1);
+        await scenario.AssertOnlineEqualsReferenceAsync(db, now + (90 * 60_000)); // windows decay with no new event
+    }
+
+    [Fact]
+    public async Task Malformed_events_go_to_the_dead_letter_topic_with_their_reason_and_the_rest_stay_exact()
+    {
+        var scenario = new IngestScenario(kafka.CreateTopic("mixed", partitions: 4));
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var expectedReasons = new Dictionary<string, int>();
+        // The embedded broker keeps a few MB per partition: a handful of oversized payloads, not hundreds.
+        string[] reasons = ["malformed_json", "missing_key", "wrong_type", "wrong_type", "invalid_timestamp", "too_far_in_future"];
+        var bad = 0;
+        scenario.Produce(kafka.BootstrapServers, count: 5_000, users: 100, seed: 2, nowMs: now, corrupt: i =>
+        {
+            if (i % 1000 == 7)
+            {
+                Count("payload_too_large");
+                return $$"""{"user_id":"u1","note":"{{new string('x', 300_000)}}","ts":{{now}}}""";
+            }
+
+            if (i % 10 != 3)
+            {
+                return null;
+            }
+
+            var kind = (i / 10) % reasons.Length;
+            Count(reasons[kind]);
+            return kind switch
+            {
+                0 => """{"user_id":"u1","amount":12.5,"ts":""",
+                1 => $$"""{"merchant_id":"m1","amount":1,"ts":{{now}}}""",
+                2 => $$"""{"user_id":"u1","merchant_id":"m1","amount":"12.5","ts":{{now}}}""",
+                3 => $$"""{"user_id":"u1","merchant_id":"m1","amount":"NaN","ts":{{now}}}""",
+                4 => """{"user_id":"u1","merchant_id":"m1","amount":1,"ts":"yesterday"}""",
+                _ => $$"""{"user_id":"u1","merchant_id":"m1","amount":1,"ts":{{now + (3 * 3_600_000)}}}""",
+            };
+        });
+
+        void Count(string reason)
+        {
+            bad++;
+            expectedReasons[reason] = expectedReasons.GetValueOrDefault(reason) + 1;
+        }
+
+        using var metrics = new IngestMetrics();
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var db = redis.Connection.Database;
+        var run = Task.Run(() => scenario.CreateJob(kafka.BootstrapServers, db, metrics).RunAsync(cts.Token), Ct);
+        await scenario.WaitUntilCaughtUpAsync(kafka.BootstrapServers, db, TimeSpan.FromSeconds(120), Ct);
+        await cts.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+
+        Assert.Equal(505, bad);
+        var dead = ReadAll(scenario.Topic + ".dlq", bad);
+        var counted = dead.GroupBy(m => Encoding.UTF8.GetString(m.Headers.GetLastBytes("fs-reason"))).ToDictionary(g => g.Key, g => g.Count());
+        Assert.Equal(expectedReasons.OrderBy(kv => kv.Key), counted.OrderBy(kv => kv.Key));
+        Assert.Equal(bad, dead.Count);
+        Assert.Equal(bad, metrics.DeadLetteredTotal);
+        Assert.Equal(5_000 - bad, metrics.EventsTotal);
+        Assert.All(dead, m => Assert.Equal(scenario.Topic, Encoding.UTF8.GetString(m.Headers.GetLastBytes("fs-source-topic"))));
+        await scenario.AssertOnlineEqualsReferenceAsync(db, scenario.MaxTime);
+    }
+
+    private List<Message<byte[], byte[]>> ReadAll(string topic, int expected)
+    {
+        using var consumer = new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig
+        {
+            BootstrapServers = kafka.BootstrapServers,
+            GroupId = EmbeddedKafkaFixture.UniqueTopic("dlq-reader"),
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+        }).Build();
+        consumer.Subscribe(topic);
+        var messages = new List<Message<byte[], byte[]>>();
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (messages.Count < expected && DateTime.UtcNow < deadline)
+        {
+            if (consumer.Consume(TimeSpan.FromMilliseconds(200)) is { } result)
+            {
+                messages.Add(result.Message);
+            }
+        }
+
+        // Anything beyond the expected count would be a duplicate: give it a moment to show up.
+        while (consumer.Consume(TimeSpan.FromMilliseconds(500)) is { } extra)
+        {
+            messages.Add(extra.Message);
+        }
+
+        consumer.Close();
+        return messages;
+    }
+}

@@ -1,0 +1,206 @@
+using System.Globalization;
+using System.Text;
+using Confluent.Kafka;
+using FeatureStore.Core.Definitions;
+using FeatureStore.Core.Windows;
+using FeatureStore.Redis.Online;
+using FeatureStore.Testing;
+using Microsoft.Extensions.Logging.Abstractions;
+using StackExchange.Redis;
+
+namespace FeatureStore.Ingest.Tests;
+
+/// <summary>
+/// A payments stream for end-to-end ingest tests: a repository over a unique topic, random events with
+/// out-of-order times, and the §4 reference values of every entity computed from the raw events.
+/// </summary>
+internal sealed class IngestScenario
+{
+    public const string Project = "itest";
+
+    private readonly List<(string User, string Merchant, double Amount, string Country, long Time, int Index)> _events = [];
+
+    public IngestScenario(string topic)
+    {
+        Topic = topic;
+        var text = RepositoryText.Replace("TOPIC", topic, StringComparison.Ordinal);
+        var load = FeatureRepositoryLoader.LoadFromText(text, "itest.yaml");
+        Assert.True(load.Success, string.Join("\n", load.Diagnostics));
+        Compiled = CompiledRepository.Compile(load.Repository!);
+    }
+
+    public string Topic { get; }
+
+    public CompiledRepository Compiled { get; }
+
+    public string KeyPrefix { get; } = "t" + Guid.NewGuid().ToString("N")[..8];
+
+    public int Count => _events.Count;
+
+    public long MaxTime => _events.Max(e => e.Time);
+
+    /// <summary>Produces <paramref name="count"/> events for users keyed to partitions; times up to 3 h before now, shuffled.</summary>
+    public void Produce(string bootstrap, int count, int users, int seed, long nowMs, Func<int, string?>? corrupt = null)
+    {
+        var random = new Random(seed);
+        using var producer = new ProducerBuilder<string, byte[]>(new ProducerConfig
+        {
+            BootstrapServers = bootstrap,
+            EnableIdempotence = true,
+            Acks = Acks.All,
+            LingerMs = 5,
+            MessageMaxBytes = 2 << 20,
+        }).Build();
+        var failures = 0;
+        void Report(DeliveryReport<string, byte[]> report)
+        {
+            if (report.Error.IsError)
+            {
+                Interlocked.Increment(ref failures);
+            }
+        }
+
+        for (var i = 0; i < count; i++)
+        {
+            var user = "u" + random.Next(users).ToString(CultureInfo.InvariantCulture);
+            var bad = corrupt?.Invoke(i);
+            if (bad is not null)
+            {
+                producer.Produce(Topic, new Message<string, byte[]> { Key = user, Value = Encoding.UTF8.GetBytes(bad) }, Report);
+                continue;
+            }
+
+            var merchant = "m" + random.Next(50).ToString(CultureInfo.InvariantCulture);
+            var amount = Math.Round(random.NextDouble() * 500, 2);
+            var country = new[] { "FR", "DE", "IT", "ES" }[random.Next(4)];
+            var time = nowMs - random.NextInt64(0, 3 * 3_600_000);
+            if (random.Next(10) == 0 && _events.Count > 0)
+            {
+                time = _events[random.Next(_events.Count)].Time; // equal times: ties for last
+            }
+
+            _events.Add((user, merchant, amount, country, time, i));
+            var json = $$"""{"user_id":"{{user}}","merchant_id":"{{merchant}}","amount":{{amount.ToString(CultureInfo.InvariantCulture)}},"country":"{{country}}","ts":{{time}}}""";
+            producer.Produce(Topic, new Message<string, byte[]> { Key = user, Value = Encoding.UTF8.GetBytes(json) }, Report);
+        }
+
+        Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(60)));
+        Assert.Equal(0, failures);
+    }
+
+    public IngestJob CreateJob(string bootstrap, IDatabase db, IngestMetrics metrics, string group = "ingest") =>
+        IngestJobFactory.Create(Compiled, new IngestOptions
+        {
+            BootstrapServers = bootstrap,
+            GroupId = group,
+            MaxBatchDelay = TimeSpan.FromMilliseconds(50),
+            SessionTimeout = TimeSpan.FromSeconds(6),
+        }, db, KeyPrefix, metrics, NullLogger.Instance);
+
+    /// <summary>Waits until the stored checkpoints cover every message of the topic.</summary>
+    public async Task WaitUntilCaughtUpAsync(string bootstrap, IDatabase db, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var admin = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig { BootstrapServers = bootstrap, GroupId = "probe" }).Build();
+        var highs = Enumerable.Range(0, 4).Select(p => admin.QueryWatermarkOffsets(new TopicPartition(Topic, p), TimeSpan.FromSeconds(10)).High.Value).ToArray();
+        var keys = new OnlineKeys(KeyPrefix, Project);
+        await Eventually.TrueAsync(async () =>
+        {
+            for (var p = 0; p < highs.Length; p++)
+            {
+                var stored = await db.HashGetAsync(keys.Checkpoints("ingest"), OnlineKeys.PartitionField(Topic, p));
+                var next = stored.IsNull ? 0 : PartitionCheckpointText(stored.ToString());
+                if (next < highs[p])
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }, timeout, $"checkpoints reach the end of {Topic}", cancellationToken);
+    }
+
+    /// <summary>Compares every entity of every view, read from the online store at <paramref name="t"/>, with the reference.</summary>
+    public async Task AssertOnlineEqualsReferenceAsync(IDatabase db, long t)
+    {
+        var reader = new OnlineFeatureReader(db, new OnlineKeys(KeyPrefix, Project));
+        foreach (var view in Compiled.Views)
+        {
+            var byEntity = _events.GroupBy(e => view.Name == "user_stats" ? e.User : e.Merchant).ToList();
+            var (values, exact) = await reader.ReadAsync([new ViewRead(view, [.. byEntity.Select(g => g.Key)])], t);
+            Assert.True(exact, $"{view.Name} at {t} not exact");
+            for (var i = 0; i < byEntity.Count; i++)
+            {
+                var events = byEntity[i].Select(e => new TestEvent(e.Time, e.Index, Inputs(view, e))).ToList();
+                var expected = NaiveReference.Evaluate(events, view.Features, view.TtlMs, t);
+                for (var f = 0; f < expected.Length; f++)
+                {
+                    var actual = values[0][i][f];
+                    var slack = view.Features[f].Kind == AggregationKind.ApproxDistinct ? 2 : 0;
+                    var ok = expected[f].Status == actual.Status && expected[f].Text == actual.Text && expected[f].EventTimeMs == actual.EventTimeMs
+                        && Math.Abs(expected[f].Int64 - actual.Int64) <= slack
+                        && Math.Abs(expected[f].Double - actual.Double) <= Math.Max(slack, 1e-9 * Math.Max(1, Math.Abs(expected[f].Double)));
+                    Assert.True(ok, $"{view.Name}:{view.Definition.Features[f].Name} of {byEntity[i].Key} at {t}: expected {expected[f]}, got {actual}");
+                }
+            }
+        }
+    }
+
+    private static FeatureInput[] Inputs(CompiledView view, (string User, string Merchant, double Amount, string Country, long Time, int Index) e) =>
+        [.. view.Definition.Features.Select(f => f.Field switch
+        {
+            null => FeatureInput.Absent,
+            "amount" => FeatureInput.OfNumber(e.Amount),
+            "merchant_id" => FeatureInput.OfText(e.Merchant),
+            "country" => FeatureInput.OfText(e.Country),
+            "user_id" => FeatureInput.OfText(e.User),
+            _ => throw new InvalidOperationException(f.Field),
+        })];
+
+    private static long PartitionCheckpointText(string text) => long.Parse(text.AsSpan(0, text.IndexOf(':', StringComparison.Ordinal)), CultureInfo.InvariantCulture);
+
+    private const string RepositoryText = """
+        project: itest
+        settings:
+          allowed_lateness: 1d
+          max_future_skew: 1h
+        entities:
+          - name: user
+            join_keys: [user_id]
+          - name: merchant
+            join_keys: [merchant_id]
+        sources:
+          - name: payments
+            kafka:
+              topic: TOPIC
+            timestamp_field: ts
+            timestamp_format: epoch_ms
+            fields:
+              user_id: string
+              merchant_id: string
+              amount: double
+              country: string
+              ts: timestamp
+        feature_views:
+          - name: user_stats
+            entity: user
+            source: payments
+            ttl: 1d
+            features:
+              - { name: n_1h, aggregation: count, window: 1h }
+              - { name: sum_1h, aggregation: sum, field: amount, window: 1h, hop: 1m }
+              - { name: mean_2h, aggregation: mean, field: amount, window: 2h }
+              - { name: max_30m, aggregation: max, field: amount, window: 30m }
+              - { name: min_30m, aggregation: min, field: amount, window: 30m }
+              - { name: sd_3h, aggregation: stddev, field: amount, window: 3h }
+              - { name: merchants_3h, aggregation: approx_distinct, field: merchant_id, window: 3h }
+              - { name: last_country, aggregation: last, field: country }
+              - { name: n_all, aggregation: count }
+          - name: merchant_stats
+            entity: merchant
+            source: payments
+            ttl: 1d
+            features:
+              - { name: n_1h, aggregation: count, window: 1h }
+              - { name: sum_1h, aggregation: sum, field: amount, window: 1h }
+        """;
+}
