@@ -31,6 +31,23 @@ internal sealed class IngestScenario
 
     public string Topic { get; }
 
+    /// <summary>The repository file's text for this scenario's topic.</summary>
+    public string RepositoryYaml => RepositoryText.Replace("TOPIC", Topic, StringComparison.Ordinal);
+
+    /// <summary>Sum of the stored checkpoints' next offsets over the topic's four partitions.</summary>
+    public async Task<long> CheckpointedAsync(IDatabase db)
+    {
+        var keys = new OnlineKeys(KeyPrefix, Project);
+        long total = 0;
+        for (var p = 0; p < 4; p++)
+        {
+            var stored = await db.HashGetAsync(keys.Checkpoints("ingest"), OnlineKeys.PartitionField(Topic, p));
+            total += stored.IsNull ? 0 : PartitionCheckpointText(stored.ToString());
+        }
+
+        return total;
+    }
+
     public CompiledRepository Compiled { get; }
 
     public string KeyPrefix { get; } = "t" + Guid.NewGuid().ToString("N")[..8];

@@ -18,9 +18,10 @@ internal static class IngestCommand
         var redis = CommonOptions.Redis();
         var prefix = CommonOptions.KeyPrefix();
         var group = new Option<string>("--group") { Description = "Consumer group; instances in one group split the partitions.", DefaultValueFactory = _ => "featurestore-ingest" };
+        var sessionTimeout = new Option<int>("--session-timeout-ms") { Description = "How soon the group notices a member that died (Kafka session.timeout.ms).", DefaultValueFactory = _ => 10_000 };
         var command = new Command("ingest", "Consume the repository's source topics into windowed features in the online store (exactly once). Run more instances with the same --group to scale out.")
         {
-            file, bootstrap, redis, prefix, group,
+            file, bootstrap, redis, prefix, group, sessionTimeout,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -64,7 +65,12 @@ internal static class IngestCommand
                 }).SetMinimumLevel(LogLevel.Information));
                 using var metrics = new IngestMetrics();
                 var compiled = CompiledRepository.Compile(result!.Repository!);
-                var job = IngestJobFactory.Create(compiled, new IngestOptions { BootstrapServers = servers, GroupId = parse.GetValue(group)! },
+                var job = IngestJobFactory.Create(compiled, new IngestOptions
+                    {
+                        BootstrapServers = servers,
+                        GroupId = parse.GetValue(group)!,
+                        SessionTimeout = TimeSpan.FromMilliseconds(parse.GetValue(sessionTimeout)),
+                    },
                     store.Database, parse.GetValue(prefix)!, metrics, loggerFactory.CreateLogger("ingest"));
                 var progress = ReportProgressAsync(metrics, error, stop.Token);
                 await job.RunAsync(stop.Token);
