@@ -7,7 +7,7 @@ using FeatureStore.Testing;
 
 // End-to-end benchmark runner: each scenario next to its raw baseline in the same run, medians and ratios.
 // Usage: dotnet run -c Release --project bench/FeatureStore.Bench -- [--quick] [scenario ...]
-// Scenarios: baseline (raw Kafka and Redis rates). BenchmarkDotNet micro-benchmarks: --micro [filter].
+// Scenarios: baseline (raw Kafka and Redis rates), ingest (end to end and engine alone, with ratios). BenchmarkDotNet micro-benchmarks: --micro [filter].
 var quick = args.Contains("--quick");
 var scenarios = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal)).ToHashSet(StringComparer.OrdinalIgnoreCase);
 bool Wants(string name) => scenarios.Count == 0 || scenarios.Contains(name);
@@ -39,6 +39,24 @@ if (Wants("baseline"))
     Console.Error.WriteLine($"baseline: raw Kafka produce/consume of {messages.ToString(CultureInfo.InvariantCulture)} messages on the embedded broker");
     using var kafka = EmbeddedKafkaCluster.Start(brokers: 1);
     rows.AddRange(await RawKafkaScenario.RunAsync(kafka, messages, repetitions));
+}
+
+if (Wants("ingest"))
+{
+    var events = quick ? 20_000 : 100_000;
+    Console.Error.WriteLine($"ingest: {events.ToString(CultureInfo.InvariantCulture)} events, end to end and engine alone");
+    using var kafka = EmbeddedKafkaCluster.Start(brokers: 1);
+    if (RedisServer.IsInstalled)
+    {
+        await using var server = await RedisServer.StartAsync();
+        await using var redis = await OnlineStoreConnection.ConnectAsync(server.Endpoint);
+        rows.AddRange(await IngestScenario.RunAsync("redis-server", redis.Database, kafka, events, repetitions));
+    }
+
+    await using (var garnet = await OnlineStoreConnection.ConnectAsync(OnlineStoreConnection.EmbeddedName))
+    {
+        rows.AddRange(await IngestScenario.RunAsync("embedded garnet", garnet.Database, kafka, events, repetitions));
+    }
 }
 
 Console.WriteLine();

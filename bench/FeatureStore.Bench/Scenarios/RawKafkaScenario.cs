@@ -56,9 +56,10 @@ internal static class RawKafkaScenario
             BatchNumMessages = 10_000,
             QueueBufferingMaxMessages = 1_000_000,
         }).Build();
-        foreach (var payload in payloads)
+        for (var i = 0; i < payloads.Length; i++)
         {
-            var key = Encoding.UTF8.GetBytes(payload.Length.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            var payload = payloads[i];
+            var key = Encoding.UTF8.GetBytes(i.ToString(System.Globalization.CultureInfo.InvariantCulture)); // spreads evenly
             while (true)
             {
                 try
@@ -105,11 +106,18 @@ internal static class RawKafkaScenario
             }
         }
 
-        consumer.Close();
         if (count < expected)
         {
-            throw new InvalidOperationException($"consumed {count} of {expected} messages within the time limit");
+            var marks = string.Join(", ", Enumerable.Range(0, Partitions).Select(p =>
+            {
+                var w = consumer.QueryWatermarkOffsets(new TopicPartition(topic, p), TimeSpan.FromSeconds(5));
+                return $"p{p} [{w.Low.Value}, {w.High.Value}) at {consumer.Position(new TopicPartition(topic, p)).Value}";
+            }));
+            consumer.Close();
+            throw new InvalidOperationException($"consumed {count} of {expected} messages within the time limit; {marks}");
         }
+
+        consumer.Close();
 
         return count;
     }

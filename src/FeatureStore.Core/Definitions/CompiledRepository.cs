@@ -6,20 +6,34 @@ using FeatureStore.Core.Windows;
 namespace FeatureStore.Core.Definitions;
 
 /// <summary>A feature view ready to run: its features' windows, where each reads its input, its key fields.</summary>
-/// <param name="Definition">The view as declared.</param>
-/// <param name="Source">Its source, compiled.</param>
-/// <param name="Features">The features for <see cref="ViewWindowState"/>, in declaration order.</param>
-/// <param name="InputSlots">Per feature, the source field slot it reads (-1 for count).</param>
-/// <param name="KeySlots">The source field slots of the entity's join keys, in order.</param>
-/// <param name="Signature">Short hash of everything that shapes the stored state; a change starts fresh state.</param>
-public sealed record CompiledView(
-    FeatureViewDefinition Definition,
-    CompiledSource Source,
-    IReadOnlyList<WindowedFeature> Features,
-    IReadOnlyList<int> InputSlots,
-    IReadOnlyList<int> KeySlots,
-    string Signature)
+public sealed class CompiledView(
+    FeatureViewDefinition definition,
+    CompiledSource source,
+    IReadOnlyList<WindowedFeature> features,
+    IReadOnlyList<int> inputSlots,
+    IReadOnlyList<int> keySlots,
+    string signature)
 {
+    // A class, not a record: compiled views are compared by identity (they key hot dictionaries).
+
+    /// <summary>The view as declared.</summary>
+    public FeatureViewDefinition Definition { get; } = definition;
+
+    /// <summary>Its source, compiled.</summary>
+    public CompiledSource Source { get; } = source;
+
+    /// <summary>The features for <see cref="ViewWindowState"/>, in declaration order.</summary>
+    public IReadOnlyList<WindowedFeature> Features { get; } = features;
+
+    /// <summary>Per feature, the source field slot it reads (-1 for count).</summary>
+    public IReadOnlyList<int> InputSlots { get; } = inputSlots;
+
+    /// <summary>The source field slots of the entity's join keys, in order.</summary>
+    public IReadOnlyList<int> KeySlots { get; } = keySlots;
+
+    /// <summary>Short hash of everything that shapes the stored state; a change starts fresh state.</summary>
+    public string Signature { get; } = signature;
+
     /// <summary>The view's name.</summary>
     public string Name => Definition.Name;
 
@@ -42,8 +56,14 @@ public sealed record CompiledView(
 }
 
 /// <summary>A source ready to run: its parser schema and the views it feeds.</summary>
-public sealed record CompiledSource(SourceDefinition Definition, EventSchema Schema)
+public sealed class CompiledSource(SourceDefinition definition, EventSchema schema)
 {
+    /// <summary>The source as declared.</summary>
+    public SourceDefinition Definition { get; } = definition;
+
+    /// <summary>How its events are parsed.</summary>
+    public EventSchema Schema { get; } = schema;
+
     /// <summary>The views computed from this source.</summary>
     public List<CompiledView> Views { get; } = [];
 }
