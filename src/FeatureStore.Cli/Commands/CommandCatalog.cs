@@ -7,6 +7,7 @@ internal static class CommandCatalog
 {
     public static IEnumerable<Command> All()
     {
+        yield return DemoCommand.Create();
         yield return ValidateCommand.Create();
         yield return ApplyCommand.Create();
         yield return KafkaEmbeddedCommand.Create();
