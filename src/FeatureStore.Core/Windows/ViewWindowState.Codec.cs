@@ -6,7 +6,7 @@ namespace FeatureStore.Core.Windows;
 
 public sealed partial class ViewWindowState
 {
-    private const byte FormatVersion = 1;
+    private const byte FormatVersion = 2;
 
     /// <summary>
     /// Writes the state in a compact little-endian binary form (leading format byte), for the online store.
@@ -30,6 +30,23 @@ public sealed partial class ViewWindowState
         }
 
         WriteTiles(ref w, _presence, AggregationKind.Count);
+        w.Long(_headFrom);
+        w.Int(_head.Count);
+        foreach (var entry in _head)
+        {
+            w.Long(entry.Time);
+            w.Long(entry.Sequence);
+            foreach (var input in entry.Inputs)
+            {
+                w.Byte(input.Present ? (byte)1 : (byte)0);
+                if (input.Present)
+                {
+                    w.Double(input.Number);
+                    w.ULong(input.Hash);
+                    w.Text(input.Text);
+                }
+            }
+        }
     }
 
     /// <summary>
@@ -69,6 +86,22 @@ public sealed partial class ViewWindowState
         }
 
         ReadTiles(ref r, state._presence, AggregationKind.Count);
+        state._headFrom = r.Long();
+        var headCount = r.Int();
+        state._head.Capacity = headCount;
+        for (var e = 0; e < headCount; e++)
+        {
+            var time = r.Long();
+            var sequence = r.Long();
+            var inputs = new FeatureInput[state._features.Length];
+            for (var f = 0; f < inputs.Length; f++)
+            {
+                inputs[f] = r.Byte() == 1 ? new FeatureInput(true, r.Double(), r.ULong(), r.Text()) : FeatureInput.Absent;
+            }
+
+            state._head.Add(new HeadEntry(time, sequence, inputs));
+        }
+
         return state;
     }
 
@@ -102,6 +135,15 @@ public sealed partial class ViewWindowState
         }
 
         MergeTiles(_presence, other._presence, AggregationKind.Count);
+
+        // The merged head covers what both cover: drop what only one side still has.
+        _headFrom = Math.Max(_headFrom, other._headFrom);
+        _head.AddRange(other._head);
+        if (_headFrom != long.MinValue)
+        {
+            var from = _headFrom;
+            _head.RemoveAll(e => e.Time < from);
+        }
     }
 
     private static void MergeTiles(SortedList<long, Tile> into, SortedList<long, Tile> from, AggregationKind kind)
@@ -111,16 +153,11 @@ public sealed partial class ViewWindowState
             var source = from.Values[i];
             if (!into.TryGetValue(from.Keys[i], out var target))
             {
-                target = new Tile(source.Raw is not null);
+                target = new Tile();
                 into.Add(from.Keys[i], target);
-            }
-            else if (target.Raw is not null && source.Raw is null)
-            {
-                target.Raw = null;
             }
 
             target.Aggregate.Merge(kind, source.Aggregate);
-            target.Raw?.AddRange(source.Raw!);
         }
     }
 
@@ -132,25 +169,6 @@ public sealed partial class ViewWindowState
             w.Long(tiles.Keys[i]);
             var tile = tiles.Values[i];
             WriteAggregate(ref w, kind, tile.Aggregate);
-            if (tile.Raw is null)
-            {
-                w.Int(-1);
-                continue;
-            }
-
-            w.Int(tile.Raw.Count);
-            foreach (var entry in tile.Raw)
-            {
-                w.Long(entry.Time);
-                w.Long(entry.Sequence);
-                w.Byte(entry.Input.Present ? (byte)1 : (byte)0);
-                if (entry.Input.Present)
-                {
-                    w.Double(entry.Input.Number);
-                    w.ULong(entry.Input.Hash);
-                    w.Text(entry.Input.Text);
-                }
-            }
         }
     }
 
@@ -160,18 +178,7 @@ public sealed partial class ViewWindowState
         for (var i = 0; i < count; i++)
         {
             var index = r.Long();
-            var aggregate = ReadAggregate(ref r, kind);
-            var rawCount = r.Int();
-            var tile = new Tile(rawCount >= 0) { Aggregate = aggregate };
-            for (var e = 0; e < rawCount; e++)
-            {
-                var time = r.Long();
-                var sequence = r.Long();
-                var input = r.Byte() == 1 ? new FeatureInput(true, r.Double(), r.ULong(), r.Text()) : FeatureInput.Absent;
-                tile.Raw!.Add(new RawEntry(time, sequence, input));
-            }
-
-            tiles.Add(index, tile);
+            tiles.Add(index, new Tile { Aggregate = ReadAggregate(ref r, kind) });
         }
     }
 

@@ -15,7 +15,8 @@ public readonly record struct WindowedFeature(AggregationKind Kind, WindowSpec W
 /// Exactness: a query at <c>T</c> reads the complete tiles of <c>[S(T), T]</c> and the tile containing
 /// <c>T</c>. That tile is exact when none of its events is later than <c>T</c> (always so when events are
 /// added in time order up to <c>T</c>, as exports do) or when its raw entries are still retained
-/// (<see cref="Compact"/> drops them for tiles older than the retention it is given). Otherwise the result
+/// (one list per state, shared by all features; <see cref="Compact"/> drops those older than the retention
+/// it is given). Otherwise the result
 /// is flagged inexact.
 /// </para>
 /// </summary>
@@ -26,7 +27,11 @@ public sealed partial class ViewWindowState
     private readonly SortedList<long, Tile> _presence = [];
     private readonly long _presenceHop;
     private readonly PartialAggregate[] _base;
+    private readonly List<HeadEntry> _head = [];
     private long _compactedBefore = long.MinValue;
+
+    // Every event at or after this time is in _head (one entry per event, shared by all features).
+    private long _headFrom = long.MinValue;
 
     /// <summary>Creates an empty state for a view with <paramref name="features"/> and <paramref name="ttlMs"/>.</summary>
     public ViewWindowState(IReadOnlyList<WindowedFeature> features, long ttlMs)
@@ -70,12 +75,14 @@ public sealed partial class ViewWindowState
             var feature = _features[f];
             var tile = TileFor(_tiles[f], TileMath.TileIndex(time, feature.Window.HopMs));
             tile.Aggregate.Add(feature.Kind, time, sequence, inputs[f]);
-            tile.Raw?.Add(new RawEntry(time, sequence, inputs[f]));
         }
 
         var presence = TileFor(_presence, TileMath.TileIndex(time, _presenceHop));
         presence.Aggregate.Add(AggregationKind.Count, time, sequence, FeatureInput.Absent);
-        presence.Raw?.Add(new RawEntry(time, sequence, FeatureInput.Absent));
+        if (time >= _headFrom)
+        {
+            _head.Add(new HeadEntry(time, sequence, inputs.ToArray()));
+        }
     }
 
     /// <summary>
@@ -112,7 +119,7 @@ public sealed partial class ViewWindowState
                 acc.Merge(feature.Kind, _base[f]);
             }
 
-            exact &= Accumulate(_tiles[f], feature.Kind, feature.Window, TileMath.FirstTile(t, feature.Window), t, ref acc);
+            exact &= Accumulate(f, TileMath.FirstTile(t, feature.Window), t, ref acc);
             var eventTime = acc.MaxTime == long.MinValue ? (long?)null : acc.MaxTime;
             var value = acc.Result(feature.Kind, feature.TextValued, eventTime);
             values[f] = value;
@@ -143,8 +150,6 @@ public sealed partial class ViewWindowState
 
                 tiles.RemoveAt(0);
             }
-
-            DropRaw(tiles, hop, rawBefore);
         }
 
         var ttlStart = TileMath.TileIndex(queriesFrom - TtlMs, _presenceHop);
@@ -153,26 +158,41 @@ public sealed partial class ViewWindowState
             _presence.RemoveAt(0);
         }
 
-        DropRaw(_presence, _presenceHop, rawBefore);
+        if (rawBefore > _headFrom)
+        {
+            _head.RemoveAll(e => e.Time < rawBefore);
+            _headFrom = rawBefore;
+        }
+
         _compactedBefore = Math.Max(_compactedBefore, queriesFrom);
     }
 
-    /// <summary>Keeps raw entries in tiles created from now on (on by default).</summary>
-    public bool RetainRaw { get; set; } = true;
+    /// <summary>
+    /// Keeps each event's raw entry until <see cref="Compact"/> drops it (on by default). Set it before the
+    /// first event; off suits replays in time order, which never need to cut a tile.
+    /// </summary>
+    public bool RetainRaw
+    {
+        get => _headFrom != long.MaxValue;
+        set => _headFrom = value ? long.MinValue : long.MaxValue;
+    }
 
-    private Tile TileFor(SortedList<long, Tile> tiles, long index)
+    private static Tile TileFor(SortedList<long, Tile> tiles, long index)
     {
         if (!tiles.TryGetValue(index, out var tile))
         {
-            tile = new Tile(RetainRaw);
+            tile = new Tile();
             tiles.Add(index, tile);
         }
 
         return tile;
     }
 
-    private static bool Accumulate(SortedList<long, Tile> tiles, AggregationKind kind, WindowSpec window, long firstTile, long t, ref PartialAggregate acc)
+    private bool Accumulate(int f, long firstTile, long t, ref PartialAggregate acc)
     {
+        var tiles = _tiles[f];
+        var kind = _features[f].Kind;
+        var window = _features[f].Window;
         var lastTile = TileMath.TileIndex(t, window.HopMs);
         var exact = true;
         for (var i = LowerBound(tiles.Keys, firstTile); i < tiles.Count; i++)
@@ -188,13 +208,15 @@ public sealed partial class ViewWindowState
             {
                 acc.Merge(kind, tile.Aggregate);
             }
-            else if (tile.Raw is { } raw)
+            else if (TileMath.TileStart(index, window.HopMs) >= _headFrom)
             {
-                foreach (var entry in raw)
+                // Cut the tile at t from the raw entries, which hold every event of it.
+                var from = TileMath.TileStart(index, window.HopMs);
+                foreach (var entry in _head)
                 {
-                    if (entry.Time <= t)
+                    if (entry.Time >= from && entry.Time <= t)
                     {
-                        acc.Add(kind, entry.Time, entry.Sequence, entry.Input);
+                        acc.Add(kind, entry.Time, entry.Sequence, entry.Inputs[f]);
                     }
                 }
             }
@@ -222,12 +244,13 @@ public sealed partial class ViewWindowState
                 return (tile.Aggregate.MaxTime, true);
             }
 
-            if (tile.Raw is { } raw)
+            var from = TileMath.TileStart(_presence.Keys[i], _presenceHop);
+            if (from >= _headFrom)
             {
                 var newest = long.MinValue;
-                foreach (var entry in raw)
+                foreach (var entry in _head)
                 {
-                    if (entry.Time <= t && entry.Time > newest)
+                    if (entry.Time >= from && entry.Time <= t && entry.Time > newest)
                     {
                         newest = entry.Time;
                     }
@@ -254,15 +277,6 @@ public sealed partial class ViewWindowState
         _ => FeatureValue.Null(status),
     };
 
-    private static void DropRaw(SortedList<long, Tile> tiles, long hop, long rawBefore)
-    {
-        var limit = TileMath.TileIndex(rawBefore, hop); // tiles below it end at or before rawBefore
-        for (var i = 0; i < tiles.Count && tiles.Keys[i] < limit; i++)
-        {
-            tiles.Values[i].Raw = null;
-        }
-    }
-
     private static int LowerBound(IList<long> keys, long value)
     {
         int lo = 0, hi = keys.Count;
@@ -284,12 +298,10 @@ public sealed partial class ViewWindowState
 
     private static int UpperBound(IList<long> keys, long value) => LowerBound(keys, value == long.MaxValue ? value : value + 1);
 
-    private sealed class Tile(bool retainRaw)
+    private sealed class Tile
     {
         public PartialAggregate Aggregate = PartialAggregate.Empty;
-
-        public List<RawEntry>? Raw = retainRaw ? [] : null;
     }
 
-    private readonly record struct RawEntry(long Time, long Sequence, FeatureInput Input);
+    private readonly record struct HeadEntry(long Time, long Sequence, FeatureInput[] Inputs);
 }
