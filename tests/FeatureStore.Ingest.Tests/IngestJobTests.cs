@@ -19,12 +19,8 @@ public sealed class IngestJobTests(EmbeddedKafkaFixture kafka, RedisServerFixtur
         scenario.Produce(kafka.BootstrapServers, count: 20_000, users: 300, seed: 1, nowMs: now);
 
         using var metrics = new IngestMetrics();
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         var db = redis.Connection.Database;
-        var run = Task.Run(() => scenario.CreateJob(kafka.BootstrapServers, db, metrics).RunAsync(cts.Token), Ct);
-        await scenario.WaitUntilCaughtUpAsync(kafka.BootstrapServers, db, TimeSpan.FromSeconds(120), Ct);
-        await cts.CancelAsync();
-        await run.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        await scenario.IngestAllAsync(kafka.BootstrapServers, db, metrics, Ct);
 
         Assert.Equal(20_000, metrics.EventsTotal);
         Assert.Equal(0, metrics.DeadLetteredTotal);
@@ -75,12 +71,8 @@ public sealed class IngestJobTests(EmbeddedKafkaFixture kafka, RedisServerFixtur
         }
 
         using var metrics = new IngestMetrics();
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         var db = redis.Connection.Database;
-        var run = Task.Run(() => scenario.CreateJob(kafka.BootstrapServers, db, metrics).RunAsync(cts.Token), Ct);
-        await scenario.WaitUntilCaughtUpAsync(kafka.BootstrapServers, db, TimeSpan.FromSeconds(120), Ct);
-        await cts.CancelAsync();
-        await run.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        await scenario.IngestAllAsync(kafka.BootstrapServers, db, metrics, Ct);
 
         Assert.Equal(505, bad);
         var dead = ReadAll(scenario.Topic + ".dlq", bad);

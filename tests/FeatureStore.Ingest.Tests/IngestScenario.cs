@@ -114,6 +114,16 @@ internal sealed class IngestScenario
             SessionTimeout = TimeSpan.FromSeconds(6),
         }, db, KeyPrefix, metrics, NullLogger.Instance);
 
+    /// <summary>Runs an ingest job in process until it has applied the whole topic, then stops it.</summary>
+    public async Task IngestAllAsync(string bootstrap, IDatabase db, IngestMetrics metrics, CancellationToken cancellationToken)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var run = Task.Run(() => CreateJob(bootstrap, db, metrics).RunAsync(cts.Token), cancellationToken);
+        await WaitUntilCaughtUpAsync(bootstrap, db, TimeSpan.FromSeconds(120), cancellationToken);
+        await cts.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken);
+    }
+
     /// <summary>Waits until the stored checkpoints cover every message of the topic.</summary>
     public async Task WaitUntilCaughtUpAsync(string bootstrap, IDatabase db, TimeSpan timeout, CancellationToken cancellationToken)
     {

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using FeatureStore.Core.Definitions;
-using FeatureStore.Redis;
 using FeatureStore.Redis.Registry;
 
 namespace FeatureStore.Cli.Commands;
@@ -29,14 +28,8 @@ internal static class ApplyCommand
             }
 
             var repo = result!.Repository!;
-            OnlineStoreConnection store;
-            try
+            if (await OnlineStores.ConnectAsync(parse.GetValue(redis), error) is not { } store)
             {
-                store = await OnlineStoreConnection.ConnectAsync(parse.GetValue(redis));
-            }
-            catch (OnlineStoreUnavailableException ex)
-            {
-                await error.WriteLineAsync(ex.Message);
                 return CliApp.Failure;
             }
 

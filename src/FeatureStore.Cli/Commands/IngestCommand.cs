@@ -3,7 +3,6 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Ingest;
-using FeatureStore.Redis;
 using Microsoft.Extensions.Logging;
 
 namespace FeatureStore.Cli.Commands;
@@ -39,14 +38,8 @@ internal static class IngestCommand
                 return CliApp.Usage;
             }
 
-            OnlineStoreConnection store;
-            try
+            if (await OnlineStores.ConnectAsync(parse.GetValue(redis), error) is not { } store)
             {
-                store = await OnlineStoreConnection.ConnectAsync(parse.GetValue(redis));
-            }
-            catch (OnlineStoreUnavailableException ex)
-            {
-                await error.WriteLineAsync(ex.Message);
                 return CliApp.Failure;
             }
 

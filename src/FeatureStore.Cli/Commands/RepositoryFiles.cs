@@ -1,4 +1,5 @@
 using FeatureStore.Core.Definitions;
+using FeatureStore.Redis;
 
 namespace FeatureStore.Cli.Commands;
 
@@ -32,5 +33,23 @@ internal static class RepositoryFiles
         }
 
         return (result, CliApp.Ok);
+    }
+}
+
+/// <summary>Connects a command to the online store, printing why when it cannot.</summary>
+internal static class OnlineStores
+{
+    /// <summary>The connection, or null after writing the reason to <paramref name="error"/>.</summary>
+    public static async Task<OnlineStoreConnection?> ConnectAsync(string? configuration, TextWriter error)
+    {
+        try
+        {
+            return await OnlineStoreConnection.ConnectAsync(configuration);
+        }
+        catch (OnlineStoreUnavailableException ex)
+        {
+            await error.WriteLineAsync(ex.Message);
+            return null;
+        }
     }
 }
