@@ -76,6 +76,7 @@ public sealed partial class IngestJob
                     // The online store (or the dead-letter topic) is unavailable: hold everything, keep the group
                     // membership alive, try the same write again later.
                     LogRetrying(ex.Message, backoff.TotalMilliseconds);
+                    _metrics.Retried();
                     consumer.Pause(consumer.Assignment);
                     await WaitServingRebalancesAsync(consumer, backoff, cancellationToken);
                     backoff = TimeSpan.FromTicks(Math.Min(_options.RetryMaxDelay.Ticks, backoff.Ticks * 2));

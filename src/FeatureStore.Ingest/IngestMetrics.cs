@@ -11,7 +11,8 @@ namespace FeatureStore.Ingest;
 /// <c>featurestore_ingest_dead_lettered_total</c> (by source and reason),
 /// <c>featurestore_ingest_batch_write_seconds</c> (one online-store write per batch),
 /// <c>featurestore_ingest_freshness_seconds</c> (event time to visible online, per batch's newest event),
-/// <c>featurestore_ingest_consumer_lag</c> (messages behind the partition's end, by topic and partition).
+/// <c>featurestore_ingest_consumer_lag</c> (messages behind the partition's end, by topic and partition),
+/// <c>featurestore_ingest_store_retries_total</c> (batch writes retried while a store was unavailable).
 /// Events per second is the rate of the events counter.
 /// </summary>
 public sealed class IngestMetrics : IDisposable
@@ -25,8 +26,10 @@ public sealed class IngestMetrics : IDisposable
     private readonly Histogram<double> _batchWrite;
     private readonly Histogram<double> _freshness;
     private readonly ConcurrentDictionary<(string Topic, int Partition), long> _lag = new();
+    private readonly Counter<long> _retries;
     private long _eventsTotal;
     private long _deadLetteredTotal;
+    private long _retriesTotal;
 
     /// <summary>Creates the instruments on a new meter.</summary>
     public IngestMetrics(IMeterFactory? meterFactory = null)
@@ -36,6 +39,7 @@ public sealed class IngestMetrics : IDisposable
         _deadLettered = _meter.CreateCounter<long>("featurestore_ingest_dead_lettered", "{event}", "Events sent to the dead-letter topic.");
         _batchWrite = _meter.CreateHistogram<double>("featurestore_ingest_batch_write", "s", "Duration of one batch's online-store write.");
         _freshness = _meter.CreateHistogram<double>("featurestore_ingest_freshness", "s", "Event time to online visibility of each batch's newest event.");
+        _retries = _meter.CreateCounter<long>("featurestore_ingest_store_retries", "{retry}", "Batch writes retried because the online store or the dead-letter topic was unavailable.");
         _meter.CreateObservableGauge("featurestore_ingest_consumer_lag", ObserveLag, "{message}", "Messages behind the end of each assigned partition.");
     }
 
@@ -44,6 +48,9 @@ public sealed class IngestMetrics : IDisposable
 
     /// <summary>Dead-lettered events so far (all sources and reasons).</summary>
     public long DeadLetteredTotal => Interlocked.Read(ref _deadLetteredTotal);
+
+    /// <summary>Batch writes retried so far because a store was unavailable.</summary>
+    public long RetriesTotal => Interlocked.Read(ref _retriesTotal);
 
     /// <summary>Consumer lag per partition, as last observed.</summary>
     public IReadOnlyDictionary<(string Topic, int Partition), long> Lag => _lag;
@@ -67,6 +74,12 @@ public sealed class IngestMetrics : IDisposable
         {
             _freshness.Record(freshness.TotalSeconds);
         }
+    }
+
+    internal void Retried()
+    {
+        Interlocked.Increment(ref _retriesTotal);
+        _retries.Add(1);
     }
 
     internal void SetLag(string topic, int partition, long lag) => _lag[(topic, partition)] = lag;

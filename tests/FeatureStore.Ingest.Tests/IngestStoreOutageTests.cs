@@ -1,0 +1,37 @@
+using FeatureStore.Redis;
+using FeatureStore.Testing;
+
+namespace FeatureStore.Ingest.Tests;
+
+/// <summary>The online store dies under the ingest job and comes back: ingestion pauses, retries, resumes, loses nothing.</summary>
+[Trait("Category", "Integration")]
+public sealed class IngestStoreOutageTests(EmbeddedKafkaFixture kafka) : IClassFixture<EmbeddedKafkaFixture>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Redis_killed_mid_stream_and_restarted_loses_and_doubles_nothing()
+    {
+        await using var server = await RedisServer.StartAsync(persistence: true, Ct);
+        await using var store = await OnlineStoreConnection.ConnectAsync(server.Endpoint);
+        var db = store.Database;
+        var scenario = new IngestScenario(kafka.CreateTopic("outage", partitions: 4));
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        scenario.Produce(kafka.BootstrapServers, count: 30_000, users: 300, seed: 5, nowMs: now);
+
+        using var metrics = new IngestMetrics();
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var run = Task.Run(() => scenario.CreateJob(kafka.BootstrapServers, db, metrics).RunAsync(cts.Token), Ct);
+        await Eventually.TrueAsync(async () => await scenario.CheckpointedAsync(db) >= 3_000, TimeSpan.FromSeconds(60), "ingest under way", Ct);
+
+        server.Kill();
+        await Eventually.TrueAsync(() => metrics.RetriesTotal > 0, TimeSpan.FromSeconds(30), "the job notices the outage and retries", Ct);
+        Assert.False(run.IsCompleted, "the job must ride out the outage, not stop");
+        await server.RestartAsync(Ct);
+
+        await scenario.WaitUntilCaughtUpAsync(kafka.BootstrapServers, db, TimeSpan.FromSeconds(120), Ct);
+        await cts.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        await scenario.AssertOnlineEqualsReferenceAsync(db, scenario.MaxTime);
+    }
+}
