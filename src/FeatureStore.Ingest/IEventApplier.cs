@@ -12,6 +12,12 @@ internal interface IEventApplier
     /// <summary>Reads the checkpoint of a partition (null when the partition was never consumed).</summary>
     Task<PartitionCheckpoint?> LoadCheckpointAsync(TopicPartition partition, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Reads the checkpoint of a partition synchronously, inside a rebalance callback (where no await is
+    /// possible); false when the store cannot be reached right now.
+    /// </summary>
+    bool TryLoadCheckpoint(TopicPartition partition, out PartitionCheckpoint? checkpoint);
+
     /// <summary>Buffers one accepted event; <paramref name="parser"/> holds it until the next parse.</summary>
     void Add(SourceBinding source, TopicPartition partition, long offset, EventParser parser);
 

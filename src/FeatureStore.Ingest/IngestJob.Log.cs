@@ -28,6 +28,9 @@ public sealed partial class IngestJob
     [LoggerMessage(8, LogLevel.Warning, "{Partition} fenced: its checkpoint moved under us; reloading it")]
     private partial void LogFenced(string partition);
 
+    [LoggerMessage(10, LogLevel.Debug, "{Partition}: seek not accepted yet ({Reason}); retrying")]
+    private partial void LogSeekRetry(string partition, string reason);
+
     [LoggerMessage(9, LogLevel.Warning, "kafka: {Code}: {Reason}")]
     private partial void LogKafkaError(string code, string reason);
 }

@@ -116,12 +116,26 @@ public sealed partial class IngestJob
         return new ConsumerBuilder<byte[]?, byte[]?>(config)
             .SetPartitionsAssignedHandler((_, partitions) =>
             {
+                // Start each partition at its stored checkpoint. When the store cannot be read now, start
+                // it unresolved: the main loop loads the checkpoint and seeks before using its messages.
+                var starts = new List<TopicPartitionOffset>(partitions.Count);
                 foreach (var tp in partitions)
                 {
-                    _owned[tp] = new PartitionState();
+                    var state = new PartitionState();
+                    _owned[tp] = state;
+                    if (_applier.TryLoadCheckpoint(tp, out var checkpoint))
+                    {
+                        Resume(tp, state, checkpoint);
+                        starts.Add(new TopicPartitionOffset(tp, checkpoint is null ? Offset.Beginning : new Offset(checkpoint.Value.NextOffset)));
+                    }
+                    else
+                    {
+                        starts.Add(new TopicPartitionOffset(tp, Offset.Unset));
+                    }
                 }
 
                 LogAssigned(string.Join(",", partitions));
+                return starts;
             })
             .SetPartitionsRevokedHandler((_, partitions) => Drop(partitions.Select(p => p.TopicPartition), "revoked"))
             .SetPartitionsLostHandler((_, partitions) => Drop(partitions.Select(p => p.TopicPartition), "lost"))
@@ -155,19 +169,34 @@ public sealed partial class IngestJob
                 continue; // revoked meanwhile
             }
 
-            state.Stored = checkpoint;
-            state.Loaded = true;
-            state.NextOffset = checkpoint?.NextOffset ?? 0;
-            var lateness = _lateness[tp.Topic];
-            lateness.Forget(tp.Partition.Value);
-            if (checkpoint is { WatermarkMs: not long.MinValue } cp)
+            try
             {
-                lateness.Restore(tp.Partition.Value, cp.WatermarkMs);
+                consumer.Seek(new TopicPartitionOffset(tp, checkpoint is null ? Offset.Beginning : new Offset(checkpoint.Value.NextOffset)));
+            }
+            catch (KafkaException ex)
+            {
+                // A partition just assigned may not accept a seek until its fetcher starts: try again next round.
+                LogSeekRetry(tp.ToString(), ex.Error.Reason);
+                continue;
             }
 
-            consumer.Seek(new TopicPartitionOffset(tp, checkpoint is null ? Offset.Beginning : new Offset(checkpoint.Value.NextOffset)));
-            LogResuming(tp.ToString(), checkpoint?.NextOffset ?? 0);
+            Resume(tp, state, checkpoint);
         }
+    }
+
+    private void Resume(TopicPartition tp, PartitionState state, PartitionCheckpoint? checkpoint)
+    {
+        state.Stored = checkpoint;
+        state.Loaded = true;
+        state.NextOffset = checkpoint?.NextOffset ?? 0;
+        var lateness = _lateness[tp.Topic];
+        lateness.Forget(tp.Partition.Value);
+        if (checkpoint is { WatermarkMs: not long.MinValue } cp)
+        {
+            lateness.Restore(tp.Partition.Value, cp.WatermarkMs);
+        }
+
+        LogResuming(tp.ToString(), checkpoint?.NextOffset ?? 0);
     }
 
     private Dictionary<TopicPartition, PartitionCheckpoint> CollectBatch(IConsumer<byte[]?, byte[]?> consumer, DeadLetterQueue dlq, CancellationToken cancellationToken)

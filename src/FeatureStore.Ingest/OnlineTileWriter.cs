@@ -42,6 +42,21 @@ internal sealed class OnlineTileWriter : IEventApplier
         return value.IsNull ? null : PartitionCheckpoint.Parse(value.ToString());
     }
 
+    public bool TryLoadCheckpoint(TopicPartition partition, out PartitionCheckpoint? checkpoint)
+    {
+        try
+        {
+            var value = _db.HashGet(_keys.Checkpoints(_group), OnlineKeys.PartitionField(partition.Topic, partition.Partition.Value));
+            checkpoint = value.IsNull ? null : PartitionCheckpoint.Parse(value.ToString());
+            return true;
+        }
+        catch (RedisException)
+        {
+            checkpoint = null;
+            return false;
+        }
+    }
+
     public void Add(SourceBinding source, TopicPartition partition, long offset, EventParser parser)
     {
         var compiled = (CompiledSource)source.Tag!;

@@ -119,7 +119,14 @@ internal sealed class IngestScenario
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var run = Task.Run(() => CreateJob(bootstrap, db, metrics).RunAsync(cts.Token), cancellationToken);
-        await WaitUntilCaughtUpAsync(bootstrap, db, TimeSpan.FromSeconds(120), cancellationToken);
+        var caughtUp = WaitUntilCaughtUpAsync(bootstrap, db, TimeSpan.FromSeconds(120), cancellationToken);
+        if (await Task.WhenAny(caughtUp, run) == run)
+        {
+            await run; // the job stopped on its own: surface why
+            throw new InvalidOperationException("the ingest job stopped before catching up");
+        }
+
+        await caughtUp;
         await cts.CancelAsync();
         await run.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken);
     }
