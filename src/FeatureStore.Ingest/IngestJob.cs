@@ -24,6 +24,7 @@ public sealed partial class IngestJob
     private readonly Dictionary<TopicPartition, PartitionState> _owned = [];
     private readonly Dictionary<string, EventParser> _parsers;
     private readonly Dictionary<string, LatenessPolicy> _lateness;
+    private long _batchNewestEventMs = long.MinValue;
 
     internal IngestJob(IngestOptions options, IEnumerable<SourceBinding> sources, IEventApplier applier, IngestMetrics metrics, ILogger logger, TimeProvider? timeProvider = null)
     {
@@ -270,6 +271,7 @@ public sealed partial class IngestJob
         }
 
         _applier.Add(source, result.TopicPartition, result.Offset.Value, parser);
+        _batchNewestEventMs = Math.Max(_batchNewestEventMs, parser.EventTimeMs);
         return true;
     }
 
@@ -322,7 +324,11 @@ public sealed partial class IngestJob
             }
         }
 
-        _metrics.BatchWritten(clock.Elapsed, TimeSpan.Zero);
+        // Freshness: from the newest event time of the batch to the moment it became readable online.
+        var freshness = _batchNewestEventMs == long.MinValue ? TimeSpan.MinValue
+            : TimeSpan.FromMilliseconds(_time.GetUtcNow().ToUnixTimeMilliseconds() - _batchNewestEventMs);
+        _batchNewestEventMs = long.MinValue;
+        _metrics.BatchWritten(clock.Elapsed, freshness);
         CommitToKafka(consumer, next);
     }
 

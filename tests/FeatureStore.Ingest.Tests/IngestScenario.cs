@@ -169,10 +169,9 @@ internal sealed class IngestScenario
                 for (var f = 0; f < expected.Length; f++)
                 {
                     var actual = values[0][i][f];
-                    var slack = view.Features[f].Kind == AggregationKind.ApproxDistinct ? 2 : 0;
                     var ok = expected[f].Status == actual.Status && expected[f].Text == actual.Text && expected[f].EventTimeMs == actual.EventTimeMs
-                        && Math.Abs(expected[f].Int64 - actual.Int64) <= slack
-                        && Math.Abs(expected[f].Double - actual.Double) <= Math.Max(slack, 1e-9 * Math.Max(1, Math.Abs(expected[f].Double)));
+                        && expected[f].Int64 == actual.Int64
+                        && Math.Abs(expected[f].Double - actual.Double) <= 1e-9 * Math.Max(1, Math.Abs(expected[f].Double));
                     Assert.True(ok, $"{view.Name}:{view.Definition.Features[f].Name} of {byEntity[i].Key} at {t}: expected {expected[f]}, got {actual}");
                 }
             }
