@@ -11,16 +11,5 @@ internal static class CliRun
         return (code, output.ToString(), error.ToString());
     }
 
-    public static string RepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "FeatureStore.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        return dir!.FullName;
-    }
-
-    public static string Example => Path.Combine(RepoRoot(), "examples", "fraud", "featurestore.yaml");
+    public static string Example => FeatureStore.Testing.RepositoryPaths.FraudExample;
 }

@@ -45,17 +45,8 @@ internal static class IngestScenario
         ];
     }
 
-    private static FeatureRepository LoadExample()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "FeatureStore.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        var text = File.ReadAllText(Path.Combine(dir!.FullName, "examples", "fraud", "featurestore.yaml"));
-        return FeatureRepositoryLoader.LoadFromText(text, "featurestore.yaml").Repository!;
-    }
+    private static FeatureRepository LoadExample() =>
+        FeatureRepositoryLoader.Load(FeatureStore.Testing.RepositoryPaths.FraudExample).Repository!;
 
     private static byte[][] Restamp(byte[][] payloads, long endMs)
     {

@@ -3,20 +3,11 @@ namespace FeatureStore.Core.Tests.Definitions;
 /// <summary>The example repository and small valid files for the definition tests.</summary>
 internal static class RepositoryFiles
 {
-    public static string ExamplePath => Path.Combine(RepoRoot(), "examples", "fraud", "featurestore.yaml");
+    public static string ExamplePath => FeatureStore.Testing.RepositoryPaths.FraudExample;
 
     public static string Example => File.ReadAllText(ExamplePath);
 
-    public static string RepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "FeatureStore.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        return dir?.FullName ?? throw new InvalidOperationException("repository root not found above " + AppContext.BaseDirectory);
-    }
+    public static string RepoRoot() => FeatureStore.Testing.RepositoryPaths.Root();
 
     /// <summary>A minimal valid repository; tests change one line of it at a time.</summary>
     public const string Minimal = """
