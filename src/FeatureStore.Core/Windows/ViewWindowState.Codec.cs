@@ -1,15 +1,19 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
+using FeatureStore.Core.Windows.Internal;
 
 namespace FeatureStore.Core.Windows;
 
+// The binary form of a state in the online store, and the merge of partition shares.
+// Format 3: little-endian, integers as LEB128 varints (zigzag when signed), tile indexes delta-encoded,
+// times relative to their tile's start, and per aggregation only the fields it needs.
 public sealed partial class ViewWindowState
 {
-    private const byte FormatVersion = 2;
+    private const byte FormatVersion = 3;
 
     /// <summary>
-    /// Writes the state in a compact little-endian binary form (leading format byte), for the online store.
+    /// Writes the state in a compact binary form (leading format byte), for the online store.
     /// Only the fields each feature's aggregation needs are written.
     /// </summary>
     public void WriteTo(IBufferWriter<byte> writer)
@@ -17,97 +21,61 @@ public sealed partial class ViewWindowState
         ArgumentNullException.ThrowIfNull(writer);
         var w = new Writer(writer);
         w.Byte(FormatVersion);
-        w.Int(_features.Length);
-        w.Long(FirstEventTime ?? long.MinValue);
-        w.Long(LastEventTime ?? long.MinValue);
-        w.Long(_compactedBefore);
+        w.VarUInt((ulong)_features.Length);
+        w.VarInt(FirstEventTime ?? long.MinValue);
+        w.VarInt(LastEventTime ?? long.MinValue);
+        w.VarInt(_compactedBefore);
         for (var f = 0; f < _features.Length; f++)
         {
-            w.Byte((byte)_features[f].Kind);
-            w.Long(_features[f].Window.HopMs);
-            WriteAggregate(ref w, _features[f].Kind, _base[f]);
-            WriteTiles(ref w, _tiles[f], _features[f].Kind);
+            var kind = _features[f].Kind;
+            w.Byte((byte)kind);
+            w.VarUInt((ulong)_features[f].Window.HopMs);
+            WriteAggregate(ref w, kind, _base[f], 0);
+            WriteTiles(ref w, _tiles[f], kind, _features[f].Window.HopMs);
         }
 
-        WriteTiles(ref w, _presence, AggregationKind.Count);
-        w.Long(_headFrom);
-        w.Int(_head.Count);
-        foreach (var entry in _head)
+        WriteTiles(ref w, _presence, AggregationKind.Count, _presenceHop);
+        w.VarInt(_headFrom);
+        w.VarUInt((ulong)_head.Count);
+        long previousTime = 0, previousSequence = 0;
+        for (var e = 0; e < _head.Count; e++)
         {
-            w.Long(entry.Time);
-            w.Long(entry.Sequence);
-            foreach (var input in entry.Inputs)
+            var time = _head.TimeAt(e);
+            var sequence = _head.SequenceAt(e);
+            w.VarInt(unchecked(time - previousTime));
+            w.VarInt(unchecked(sequence - previousSequence));
+            (previousTime, previousSequence) = (time, sequence);
+            for (var f = 0; f < _features.Length; f++)
             {
-                w.Byte(input.Present ? (byte)1 : (byte)0);
-                if (input.Present)
-                {
-                    w.Double(input.Number);
-                    w.ULong(input.Hash);
-                    w.Text(input.Text);
-                }
+                WriteInput(ref w, _features[f].Kind, _head.InputAt(e, f));
             }
         }
     }
 
     /// <summary>
     /// Reads what <see cref="WriteTo"/> wrote into a state for the same features; throws
-    /// <see cref="InvalidDataException"/> when the bytes were written for other features (the view changed).
+    /// <see cref="InvalidDataException"/> when the bytes were written for other features (the view changed)
+    /// or are damaged.
     /// </summary>
     public static ViewWindowState ReadFrom(ReadOnlySpan<byte> data, IReadOnlyList<WindowedFeature> features, long ttlMs)
     {
         var state = new ViewWindowState(features, ttlMs);
-        var r = new Reader(data);
-        if (r.Byte() != FormatVersion)
+        try
         {
-            throw new InvalidDataException("unknown tile format version");
+            state.Read(data);
         }
-
-        if (r.Int() != state._features.Length)
+        catch (Exception ex) when (ex is ArgumentOutOfRangeException or IndexOutOfRangeException or OverflowException)
         {
-            throw new InvalidDataException("stored state has another number of features");
-        }
-
-        var first = r.Long();
-        var last = r.Long();
-        state.FirstEventTime = first == long.MinValue ? null : first;
-        state.LastEventTime = last == long.MinValue ? null : last;
-        state._compactedBefore = r.Long();
-        for (var f = 0; f < state._features.Length; f++)
-        {
-            var kind = (AggregationKind)r.Byte();
-            var hop = r.Long();
-            if (kind != state._features[f].Kind || hop != state._features[f].Window.HopMs)
-            {
-                throw new InvalidDataException($"stored feature {f} is {kind} with hop {hop}, not {state._features[f].Kind} with hop {state._features[f].Window.HopMs}");
-            }
-
-            state._base[f] = ReadAggregate(ref r, kind);
-            ReadTiles(ref r, state._tiles[f], kind);
-        }
-
-        ReadTiles(ref r, state._presence, AggregationKind.Count);
-        state._headFrom = r.Long();
-        var headCount = r.Int();
-        state._head.Capacity = headCount;
-        for (var e = 0; e < headCount; e++)
-        {
-            var time = r.Long();
-            var sequence = r.Long();
-            var inputs = new FeatureInput[state._features.Length];
-            for (var f = 0; f < inputs.Length; f++)
-            {
-                inputs[f] = r.Byte() == 1 ? new FeatureInput(true, r.Double(), r.ULong(), r.Text()) : FeatureInput.Absent;
-            }
-
-            state._head.Add(new HeadEntry(time, sequence, inputs));
+            throw new InvalidDataException("stored state is truncated or damaged", ex);
         }
 
         return state;
     }
 
     /// <summary>
-    /// Adds everything <paramref name="other"/> holds (another partition's share of the same entity):
-    /// tiles merge by index, raw entries are kept when both sides still have them.
+    /// Adds everything <paramref name="other"/> holds (another partition's share of the same entity, or
+    /// events of the same share not yet merged): tiles merge by index, raw entries are kept when both sides
+    /// still have them.
     /// </summary>
     public void MergeFrom(ViewWindowState other)
     {
@@ -141,51 +109,104 @@ public sealed partial class ViewWindowState
         _head.AddRange(other._head);
         if (_headFrom != long.MinValue)
         {
-            var from = _headFrom;
-            _head.RemoveAll(e => e.Time < from);
+            _head.RemoveOlderThan(_headFrom);
         }
     }
 
-    private static void MergeTiles(SortedList<long, Tile> into, SortedList<long, Tile> from, AggregationKind kind)
+    private void Read(ReadOnlySpan<byte> data)
+    {
+        var r = new Reader(data);
+        if (r.Byte() != FormatVersion)
+        {
+            throw new InvalidDataException("unknown tile format version");
+        }
+
+        if (r.VarUInt() != (ulong)_features.Length)
+        {
+            throw new InvalidDataException("stored state has another number of features");
+        }
+
+        var first = r.VarInt();
+        var last = r.VarInt();
+        FirstEventTime = first == long.MinValue ? null : first;
+        LastEventTime = last == long.MinValue ? null : last;
+        _compactedBefore = r.VarInt();
+        for (var f = 0; f < _features.Length; f++)
+        {
+            var kind = (AggregationKind)r.Byte();
+            var hop = (long)r.VarUInt();
+            if (kind != _features[f].Kind || hop != _features[f].Window.HopMs)
+            {
+                throw new InvalidDataException($"stored feature {f} is {kind} with hop {hop}, not {_features[f].Kind} with hop {_features[f].Window.HopMs}");
+            }
+
+            _base[f] = ReadAggregate(ref r, kind, 0);
+            ReadTiles(ref r, _tiles[f], kind, hop);
+        }
+
+        ReadTiles(ref r, _presence, AggregationKind.Count, _presenceHop);
+        _headFrom = r.VarInt();
+        var headCount = checked((int)r.VarUInt());
+        _head.EnsureCapacity(headCount);
+        long time = 0, sequence = 0;
+        for (var e = 0; e < headCount; e++)
+        {
+            time = unchecked(time + r.VarInt());
+            sequence = unchecked(sequence + r.VarInt());
+            var inputs = _head.AddUninitialized(time, sequence);
+            for (var f = 0; f < _features.Length; f++)
+            {
+                inputs[f] = ReadInput(ref r, _features[f].Kind);
+            }
+        }
+
+        if (!r.AtEnd)
+        {
+            throw new InvalidDataException("stored state has trailing bytes");
+        }
+    }
+
+    private static void MergeTiles(TileColumn into, TileColumn from, AggregationKind kind)
     {
         for (var i = 0; i < from.Count; i++)
         {
-            var source = from.Values[i];
-            if (!into.TryGetValue(from.Keys[i], out var target))
-            {
-                target = new Tile();
-                into.Add(from.Keys[i], target);
-            }
-
-            target.Aggregate.Merge(kind, source.Aggregate);
+            into.GetOrAdd(from.IndexAt(i)).Merge(kind, from.AggregateAt(i));
         }
     }
 
-    private static void WriteTiles(ref Writer w, SortedList<long, Tile> tiles, AggregationKind kind)
+    private static void WriteTiles(ref Writer w, TileColumn tiles, AggregationKind kind, long hop)
     {
-        w.Int(tiles.Count);
+        w.VarUInt((ulong)tiles.Count);
+        var previous = 0L;
         for (var i = 0; i < tiles.Count; i++)
         {
-            w.Long(tiles.Keys[i]);
-            var tile = tiles.Values[i];
-            WriteAggregate(ref w, kind, tile.Aggregate);
+            var index = tiles.IndexAt(i);
+            w.VarInt(unchecked(index - previous));
+            previous = index;
+            WriteAggregate(ref w, kind, tiles.AggregateAt(i), unchecked(index * hop));
         }
     }
 
-    private static void ReadTiles(ref Reader r, SortedList<long, Tile> tiles, AggregationKind kind)
+    private static void ReadTiles(ref Reader r, TileColumn tiles, AggregationKind kind, long hop)
     {
-        var count = r.Int();
+        var count = checked((int)r.VarUInt());
+        var index = 0L;
         for (var i = 0; i < count; i++)
         {
-            var index = r.Long();
-            tiles.Add(index, new Tile { Aggregate = ReadAggregate(ref r, kind) });
+            index = unchecked(index + r.VarInt());
+            if (tiles.Count > 0 && index <= tiles.IndexAt(tiles.Count - 1))
+            {
+                throw new InvalidDataException("stored tiles are out of order");
+            }
+
+            tiles.Append(index, ReadAggregate(ref r, kind, unchecked(index * hop)));
         }
     }
 
-    private static void WriteAggregate(ref Writer w, AggregationKind kind, in PartialAggregate a)
+    private static void WriteAggregate(ref Writer w, AggregationKind kind, in PartialAggregate a, long origin)
     {
-        w.Long(a.Count);
-        w.Long(a.MaxTime);
+        w.VarUInt((ulong)a.Count);
+        w.VarInt(unchecked(a.MaxTime - origin));
         switch (kind)
         {
             case AggregationKind.Sum or AggregationKind.Mean:
@@ -205,8 +226,8 @@ public sealed partial class ViewWindowState
                 w.Double(a.Max);
                 break;
             case AggregationKind.Last:
-                w.Long(a.LastTime);
-                w.Long(a.LastSequence);
+                w.VarInt(unchecked(a.LastTime - origin));
+                w.VarInt(a.LastSequence);
                 w.Double(a.LastNumber);
                 w.Text(a.LastText);
                 break;
@@ -221,11 +242,11 @@ public sealed partial class ViewWindowState
         }
     }
 
-    private static PartialAggregate ReadAggregate(ref Reader r, AggregationKind kind)
+    private static PartialAggregate ReadAggregate(ref Reader r, AggregationKind kind, long origin)
     {
         var a = PartialAggregate.Empty;
-        a.Count = r.Long();
-        a.MaxTime = r.Long();
+        a.Count = checked((long)r.VarUInt());
+        a.MaxTime = unchecked(r.VarInt() + origin);
         switch (kind)
         {
             case AggregationKind.Sum or AggregationKind.Mean:
@@ -245,8 +266,8 @@ public sealed partial class ViewWindowState
                 a.Max = r.Double();
                 break;
             case AggregationKind.Last:
-                a.LastTime = r.Long();
-                a.LastSequence = r.Long();
+                a.LastTime = unchecked(r.VarInt() + origin);
+                a.LastSequence = r.VarInt();
                 a.LastNumber = r.Double();
                 a.LastText = r.Text();
                 break;
@@ -262,6 +283,50 @@ public sealed partial class ViewWindowState
         return a;
     }
 
+    // A raw entry keeps, per feature, only what its aggregation reads.
+    private static void WriteInput(ref Writer w, AggregationKind kind, in FeatureInput input)
+    {
+        if (kind == AggregationKind.Count)
+        {
+            return;
+        }
+
+        w.Byte(input.Present ? (byte)1 : (byte)0);
+        if (!input.Present)
+        {
+            return;
+        }
+
+        switch (kind)
+        {
+            case AggregationKind.ApproxDistinct:
+                w.ULong(input.Hash);
+                break;
+            case AggregationKind.Last:
+                w.Double(input.Number);
+                w.Text(input.Text);
+                break;
+            default:
+                w.Double(input.Number);
+                break;
+        }
+    }
+
+    private static FeatureInput ReadInput(ref Reader r, AggregationKind kind)
+    {
+        if (kind == AggregationKind.Count || r.Byte() == 0)
+        {
+            return FeatureInput.Absent;
+        }
+
+        return kind switch
+        {
+            AggregationKind.ApproxDistinct => new FeatureInput(true, 0, r.ULong(), null),
+            AggregationKind.Last => new FeatureInput(true, r.Double(), 0, r.Text()),
+            _ => new FeatureInput(true, r.Double(), 0, null),
+        };
+    }
+
     private ref struct Writer(IBufferWriter<byte> writer)
     {
         public readonly void Byte(byte value)
@@ -270,17 +335,21 @@ public sealed partial class ViewWindowState
             writer.Advance(1);
         }
 
-        public readonly void Int(int value)
+        public readonly void VarUInt(ulong value)
         {
-            BinaryPrimitives.WriteInt32LittleEndian(writer.GetSpan(4), value);
-            writer.Advance(4);
+            var span = writer.GetSpan(10);
+            var n = 0;
+            while (value >= 0x80)
+            {
+                span[n++] = (byte)(value | 0x80);
+                value >>= 7;
+            }
+
+            span[n++] = (byte)value;
+            writer.Advance(n);
         }
 
-        public readonly void Long(long value)
-        {
-            BinaryPrimitives.WriteInt64LittleEndian(writer.GetSpan(8), value);
-            writer.Advance(8);
-        }
+        public readonly void VarInt(long value) => VarUInt((ulong)((value << 1) ^ (value >> 63)));
 
         public readonly void ULong(ulong value)
         {
@@ -298,12 +367,12 @@ public sealed partial class ViewWindowState
         {
             if (value is null)
             {
-                Int(-1);
+                VarUInt(0);
                 return;
             }
 
             var length = Encoding.UTF8.GetByteCount(value);
-            Int(length);
+            VarUInt((ulong)length + 1);
             Encoding.UTF8.GetBytes(value, writer.GetSpan(length));
             writer.Advance(length);
         }
@@ -316,20 +385,30 @@ public sealed partial class ViewWindowState
         private readonly ReadOnlySpan<byte> _data = data;
         private int _position;
 
+        public readonly bool AtEnd => _position == _data.Length;
+
         public byte Byte() => _data[_position++];
 
-        public int Int()
+        public ulong VarUInt()
         {
-            var value = BinaryPrimitives.ReadInt32LittleEndian(_data[_position..]);
-            _position += 4;
-            return value;
+            ulong value = 0;
+            for (var shift = 0; shift < 70; shift += 7)
+            {
+                var b = _data[_position++];
+                value |= (ulong)(b & 0x7F) << shift;
+                if (b < 0x80)
+                {
+                    return value;
+                }
+            }
+
+            throw new InvalidDataException("varint too long");
         }
 
-        public long Long()
+        public long VarInt()
         {
-            var value = BinaryPrimitives.ReadInt64LittleEndian(_data[_position..]);
-            _position += 8;
-            return value;
+            var raw = VarUInt();
+            return (long)(raw >> 1) ^ -(long)(raw & 1);
         }
 
         public ulong ULong()
@@ -348,14 +427,14 @@ public sealed partial class ViewWindowState
 
         public string? Text()
         {
-            var length = Int();
+            var length = (long)VarUInt() - 1;
             if (length < 0)
             {
                 return null;
             }
 
-            var text = Encoding.UTF8.GetString(_data.Slice(_position, length));
-            _position += length;
+            var text = Encoding.UTF8.GetString(_data.Slice(_position, checked((int)length)));
+            _position += (int)length;
             return text;
         }
 

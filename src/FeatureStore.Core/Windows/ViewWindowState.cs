@@ -1,3 +1,5 @@
+using FeatureStore.Core.Windows.Internal;
+
 namespace FeatureStore.Core.Windows;
 
 /// <summary>One feature of a view, compiled for evaluation.</summary>
@@ -23,11 +25,11 @@ public readonly record struct WindowedFeature(AggregationKind Kind, WindowSpec W
 public sealed partial class ViewWindowState
 {
     private readonly WindowedFeature[] _features;
-    private readonly SortedList<long, Tile>[] _tiles;
-    private readonly SortedList<long, Tile> _presence = [];
+    private readonly TileColumn[] _tiles;
+    private readonly TileColumn _presence = new();
     private readonly long _presenceHop;
     private readonly PartialAggregate[] _base;
-    private readonly List<HeadEntry> _head = [];
+    private readonly RawLog _head;
     private long _compactedBefore = long.MinValue;
 
     // Every event at or after this time is in _head (one entry per event, shared by all features).
@@ -40,7 +42,8 @@ public sealed partial class ViewWindowState
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(ttlMs);
         _features = [.. features];
         TtlMs = ttlMs;
-        _tiles = [.. _features.Select(_ => new SortedList<long, Tile>())];
+        _tiles = [.. _features.Select(_ => new TileColumn())];
+        _head = new RawLog(_features.Length);
         _base = [.. _features.Select(_ => PartialAggregate.Empty)];
         _presenceHop = _features.Length == 0 ? 60_000 : _features.Min(f => f.Window.HopMs);
     }
@@ -60,6 +63,9 @@ public sealed partial class ViewWindowState
     /// <summary>Total tiles held (all features), for memory accounting.</summary>
     public int TileCount => _tiles.Sum(t => t.Count) + _presence.Count;
 
+    /// <summary>Raw entries held (see <see cref="Compact"/>), for memory accounting.</summary>
+    public int RawEntryCount => _head.Count;
+
     /// <summary>Adds one event: its time, its position in the source log, and one input per feature.</summary>
     public void Add(long time, long sequence, ReadOnlySpan<FeatureInput> inputs)
     {
@@ -73,15 +79,13 @@ public sealed partial class ViewWindowState
         for (var f = 0; f < _features.Length; f++)
         {
             var feature = _features[f];
-            var tile = TileFor(_tiles[f], TileMath.TileIndex(time, feature.Window.HopMs));
-            tile.Aggregate.Add(feature.Kind, time, sequence, inputs[f]);
+            _tiles[f].GetOrAdd(TileMath.TileIndex(time, feature.Window.HopMs)).Add(feature.Kind, time, sequence, inputs[f]);
         }
 
-        var presence = TileFor(_presence, TileMath.TileIndex(time, _presenceHop));
-        presence.Aggregate.Add(AggregationKind.Count, time, sequence, FeatureInput.Absent);
+        _presence.GetOrAdd(TileMath.TileIndex(time, _presenceHop)).Add(AggregationKind.Count, time, sequence, FeatureInput.Absent);
         if (time >= _headFrom)
         {
-            _head.Add(new HeadEntry(time, sequence, inputs.ToArray()));
+            _head.Add(time, sequence, inputs);
         }
     }
 
@@ -141,26 +145,24 @@ public sealed partial class ViewWindowState
             var tiles = _tiles[f];
             var hop = feature.Window.HopMs;
             var oldestNeeded = feature.Window.IsLifetime ? TileMath.TileIndex(queriesFrom, hop) : TileMath.FirstTile(queriesFrom, feature.Window);
-            while (tiles.Count > 0 && tiles.Keys[0] < oldestNeeded)
+            var drop = tiles.LowerBound(oldestNeeded);
+            if (feature.Window.IsLifetime)
             {
-                if (feature.Window.IsLifetime)
+                for (var i = 0; i < drop; i++)
                 {
-                    _base[f].Merge(feature.Kind, tiles.Values[0].Aggregate);
+                    _base[f].Merge(feature.Kind, tiles.AggregateAt(i));
                 }
-
-                tiles.RemoveAt(0);
             }
+
+            tiles.RemoveFirst(drop);
         }
 
         var ttlStart = TileMath.TileIndex(queriesFrom - TtlMs, _presenceHop);
-        while (_presence.Count > 1 && _presence.Keys[0] < ttlStart)
-        {
-            _presence.RemoveAt(0);
-        }
+        _presence.RemoveFirst(Math.Min(_presence.Count - 1, _presence.LowerBound(ttlStart)));
 
         if (rawBefore > _headFrom)
         {
-            _head.RemoveAll(e => e.Time < rawBefore);
+            _head.RemoveOlderThan(rawBefore);
             _headFrom = rawBefore;
         }
 
@@ -177,17 +179,6 @@ public sealed partial class ViewWindowState
         set => _headFrom = value ? long.MinValue : long.MaxValue;
     }
 
-    private static Tile TileFor(SortedList<long, Tile> tiles, long index)
-    {
-        if (!tiles.TryGetValue(index, out var tile))
-        {
-            tile = new Tile();
-            tiles.Add(index, tile);
-        }
-
-        return tile;
-    }
-
     private bool Accumulate(int f, long firstTile, long t, ref PartialAggregate acc)
     {
         var tiles = _tiles[f];
@@ -195,34 +186,35 @@ public sealed partial class ViewWindowState
         var window = _features[f].Window;
         var lastTile = TileMath.TileIndex(t, window.HopMs);
         var exact = true;
-        for (var i = LowerBound(tiles.Keys, firstTile); i < tiles.Count; i++)
+        for (var i = tiles.LowerBound(firstTile); i < tiles.Count; i++)
         {
-            var index = tiles.Keys[i];
+            var index = tiles.IndexAt(i);
             if (index > lastTile)
             {
                 break;
             }
 
-            var tile = tiles.Values[i];
-            if (index < lastTile || tile.Aggregate.MaxTime <= t)
+            ref var tile = ref tiles.AggregateAt(i);
+            if (index < lastTile || tile.MaxTime <= t)
             {
-                acc.Merge(kind, tile.Aggregate);
+                acc.Merge(kind, tile);
             }
             else if (TileMath.TileStart(index, window.HopMs) >= _headFrom)
             {
                 // Cut the tile at t from the raw entries, which hold every event of it.
                 var from = TileMath.TileStart(index, window.HopMs);
-                foreach (var entry in _head)
+                for (var e = 0; e < _head.Count; e++)
                 {
-                    if (entry.Time >= from && entry.Time <= t)
+                    var time = _head.TimeAt(e);
+                    if (time >= from && time <= t)
                     {
-                        acc.Add(kind, entry.Time, entry.Sequence, entry.Inputs[f]);
+                        acc.Add(kind, time, _head.SequenceAt(e), _head.InputAt(e, f));
                     }
                 }
             }
             else
             {
-                acc.Merge(kind, tile.Aggregate);
+                acc.Merge(kind, tile);
                 exact = false;
             }
         }
@@ -235,24 +227,25 @@ public sealed partial class ViewWindowState
         // Scan back from the tile containing t; older than the ttl reads as outside it anyway.
         var lowest = TileMath.TileIndex(t - TtlMs, _presenceHop) - 1;
         var lastTile = TileMath.TileIndex(t, _presenceHop);
-        var i = UpperBound(_presence.Keys, lastTile) - 1;
-        for (; i >= 0 && _presence.Keys[i] >= lowest; i--)
+        var i = _presence.LowerBound(lastTile == long.MaxValue ? lastTile : lastTile + 1) - 1;
+        for (; i >= 0 && _presence.IndexAt(i) >= lowest; i--)
         {
-            var tile = _presence.Values[i];
-            if (_presence.Keys[i] < lastTile || tile.Aggregate.MaxTime <= t)
+            var maxTime = _presence.AggregateAt(i).MaxTime;
+            if (_presence.IndexAt(i) < lastTile || maxTime <= t)
             {
-                return (tile.Aggregate.MaxTime, true);
+                return (maxTime, true);
             }
 
-            var from = TileMath.TileStart(_presence.Keys[i], _presenceHop);
+            var from = TileMath.TileStart(_presence.IndexAt(i), _presenceHop);
             if (from >= _headFrom)
             {
                 var newest = long.MinValue;
-                foreach (var entry in _head)
+                for (var e = 0; e < _head.Count; e++)
                 {
-                    if (entry.Time >= from && entry.Time <= t && entry.Time > newest)
+                    var time = _head.TimeAt(e);
+                    if (time >= from && time <= t && time > newest)
                     {
-                        newest = entry.Time;
+                        newest = time;
                     }
                 }
 
@@ -276,32 +269,4 @@ public sealed partial class ViewWindowState
         AggregationKind.Sum => new FeatureValue(status, ValueKind.Double, 0, 0, null, null),
         _ => FeatureValue.Null(status),
     };
-
-    private static int LowerBound(IList<long> keys, long value)
-    {
-        int lo = 0, hi = keys.Count;
-        while (lo < hi)
-        {
-            var mid = (lo + hi) >>> 1;
-            if (keys[mid] < value)
-            {
-                lo = mid + 1;
-            }
-            else
-            {
-                hi = mid;
-            }
-        }
-
-        return lo;
-    }
-
-    private static int UpperBound(IList<long> keys, long value) => LowerBound(keys, value == long.MaxValue ? value : value + 1);
-
-    private sealed class Tile
-    {
-        public PartialAggregate Aggregate = PartialAggregate.Empty;
-    }
-
-    private readonly record struct HeadEntry(long Time, long Sequence, FeatureInput[] Inputs);
 }

@@ -1,0 +1,110 @@
+namespace FeatureStore.Core.Windows.Internal;
+
+/// <summary>
+/// The tiles of one feature of one entity: tile indexes in ascending order beside their partial aggregates,
+/// in two parallel arrays. Events mostly arrive in time order, so the newest tile is checked first and a new
+/// tile is usually an append; out-of-order events binary-search and insert. No object per tile.
+/// </summary>
+internal sealed class TileColumn
+{
+    private long[] _index;
+    private PartialAggregate[] _aggregates;
+
+    public TileColumn(int capacity = 4)
+    {
+        _index = new long[capacity];
+        _aggregates = new PartialAggregate[capacity];
+    }
+
+    public int Count { get; private set; }
+
+    public long IndexAt(int position) => _index[position];
+
+    public ref PartialAggregate AggregateAt(int position) => ref _aggregates[position];
+
+    /// <summary>The aggregate of tile <paramref name="index"/>, created empty when missing.</summary>
+    public ref PartialAggregate GetOrAdd(long index)
+    {
+        var count = Count;
+        if (count > 0)
+        {
+            var last = _index[count - 1];
+            if (last == index)
+            {
+                return ref _aggregates[count - 1];
+            }
+
+            if (last > index)
+            {
+                var position = LowerBound(index);
+                if (_index[position] == index)
+                {
+                    return ref _aggregates[position];
+                }
+
+                return ref InsertAt(position, index);
+            }
+        }
+
+        return ref InsertAt(count, index);
+    }
+
+    /// <summary>The first position whose tile index is at least <paramref name="index"/>.</summary>
+    public int LowerBound(long index)
+    {
+        int lo = 0, hi = Count;
+        while (lo < hi)
+        {
+            var mid = (lo + hi) >>> 1;
+            if (_index[mid] < index)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid;
+            }
+        }
+
+        return lo;
+    }
+
+    /// <summary>Drops the first <paramref name="count"/> tiles.</summary>
+    public void RemoveFirst(int count)
+    {
+        if (count <= 0)
+        {
+            return;
+        }
+
+        var remaining = Count - count;
+        Array.Copy(_index, count, _index, 0, remaining);
+        Array.Copy(_aggregates, count, _aggregates, 0, remaining);
+        Array.Clear(_aggregates, remaining, count); // release sketches and texts
+        Count = remaining;
+    }
+
+    /// <summary>Appends a tile known to be later than every held one (decoding).</summary>
+    public void Append(long index, in PartialAggregate aggregate) => InsertAt(Count, index) = aggregate;
+
+    private ref PartialAggregate InsertAt(int position, long index)
+    {
+        if (Count == _index.Length)
+        {
+            var capacity = Math.Max(4, _index.Length * 2);
+            Array.Resize(ref _index, capacity);
+            Array.Resize(ref _aggregates, capacity);
+        }
+
+        if (position < Count)
+        {
+            Array.Copy(_index, position, _index, position + 1, Count - position);
+            Array.Copy(_aggregates, position, _aggregates, position + 1, Count - position);
+        }
+
+        _index[position] = index;
+        _aggregates[position] = PartialAggregate.Empty;
+        Count++;
+        return ref _aggregates[position];
+    }
+}
