@@ -22,6 +22,7 @@ public sealed partial class IngestJob
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly Dictionary<TopicPartition, PartitionState> _owned = [];
+    private readonly Dictionary<TopicPartition, PartitionCheckpoint> _unwritten = [];
     private readonly Dictionary<string, EventParser> _parsers;
     private readonly Dictionary<string, LatenessPolicy> _lateness;
     private long _batchNewestEventMs = long.MinValue;
@@ -59,10 +60,17 @@ public sealed partial class IngestJob
                 try
                 {
                     await LoadPendingCheckpointsAsync(consumer, cancellationToken);
-                    var advanced = CollectBatch(consumer, dlq, cancellationToken);
-                    if (advanced.Count > 0)
+                    foreach (var (tp, checkpoint) in CollectBatch(consumer, dlq, cancellationToken))
                     {
-                        await CommitBatchAsync(consumer, dlq, advanced, cancellationToken);
+                        _unwritten[tp] = checkpoint;
+                    }
+
+                    if (_unwritten.Count > 0)
+                    {
+                        // After a failed write this still holds the partitions of the batch that did not land:
+                        // their events ride in the next write, so their checkpoints must too.
+                        await CommitBatchAsync(consumer, dlq, _unwritten, cancellationToken);
+                        _unwritten.Clear();
                     }
 
                     if (backoff != _options.RetryInitialDelay)
@@ -149,6 +157,7 @@ public sealed partial class IngestJob
         foreach (var tp in partitions)
         {
             _owned.Remove(tp);
+            _unwritten.Remove(tp);
             _applier.Forget(tp);
             _metrics.ClearLag(tp.Topic, tp.Partition.Value);
             if (_lateness.TryGetValue(tp.Topic, out var lateness))

@@ -10,22 +10,38 @@ namespace FeatureStore.Ingest;
 
 /// <summary>
 /// Applies accepted events to per-(view, entity, partition) window states and writes each batch to the
-/// online store in one MULTI/EXEC: the changed states (one hash field per partition share, so members
-/// owning different partitions never overwrite each other), their expiry, and the partition checkpoints,
-/// on condition that each checkpoint is still the one this member last read or wrote (fencing).
-/// States stay cached between batches (bounded; the least recently used clean ones are dropped).
+/// online store in one MULTI/EXEC: the changed states (one hash field per partition share, so members owning
+/// different partitions never overwrite each other), their expiry, and the partition checkpoints, on
+/// condition that each checkpoint is still the one this member last read or wrote (fencing).
+/// <para>
+/// Memory: states are cached between batches in their stored (encoded) form, one byte array per entity,
+/// which the garbage collector never has to scan. An event is appended to a flat batch buffer and chained
+/// to its entity (looked up from the parser's bytes without building a string). At commit, each touched
+/// entity is decoded into one reusable state per view, its events applied, compacted and encoded into one
+/// arena that the commands read from. States not in memory are read first, all in one pipelined round trip.
+/// A key's expiry is refreshed at most once per slack period and set that much longer, which saves a command
+/// per state per batch. The cache is bounded; the least recently used clean entities are dropped.
+/// </para>
 /// </summary>
 internal sealed class OnlineTileWriter : IEventApplier
 {
+    private const int MaxStackKeyChars = 256;
+
     private readonly IDatabase _db;
     private readonly OnlineKeys _keys;
     private readonly string _group;
     private readonly long _allowedLatenessMs;
     private readonly int _maxCached;
-    private readonly Dictionary<StateKey, CachedState> _cache = [];
-    private readonly List<PendingEvent> _pending = [];
-    private readonly HashSet<StateKey> _dirty = [];
+    private readonly Dictionary<TopicPartition, PartitionStates> _partitions = [];
+    private readonly List<CachedState> _dirty = [];
+    private readonly List<CachedState> _toLoad = [];
+    private readonly ArrayBufferWriter<byte> _arena = new(1 << 20);
+    private readonly TextCache _texts = new(capacity: 4096);
+    private readonly Dictionary<CompiledView, ViewWindowState> _scratch = [];
+    private readonly PendingEvents _events = new();
+    private PartitionStates? _lastPartition;
     private long _useClock;
+    private int _cachedCount;
 
     public OnlineTileWriter(IDatabase database, OnlineKeys keys, string group, long allowedLatenessMs, int maxCachedStates)
     {
@@ -35,6 +51,9 @@ internal sealed class OnlineTileWriter : IEventApplier
         _allowedLatenessMs = allowedLatenessMs;
         _maxCached = maxCachedStates;
     }
+
+    /// <summary>States held in memory (all partitions and views).</summary>
+    public int CachedStates => _cachedCount;
 
     public async Task<PartitionCheckpoint?> LoadCheckpointAsync(TopicPartition partition, CancellationToken cancellationToken)
     {
@@ -60,15 +79,29 @@ internal sealed class OnlineTileWriter : IEventApplier
     public void Add(SourceBinding source, TopicPartition partition, long offset, EventParser parser)
     {
         var compiled = (CompiledSource)source.Tag!;
-        foreach (var view in compiled.Views)
+        var states = PartitionFor(partition, compiled);
+        var views = compiled.Views;
+        var time = parser.EventTimeMs;
+        for (var v = 0; v < views.Count; v++)
         {
-            var inputs = new FeatureInput[view.Features.Count];
+            var view = views[v];
+            var cached = states.Get(v, parser, this);
+            var inputs = _events.Append(cached, time, offset, view.Features.Count);
             for (var f = 0; f < inputs.Length; f++)
             {
-                inputs[f] = Input(parser, view.InputSlots[f]);
+                inputs[f] = Input(parser, view.Features[f], view.InputSlots[f]);
             }
 
-            _pending.Add(new PendingEvent(new StateKey(view, parser.KeyFor(view.KeySlots), partition), parser.EventTimeMs, offset, inputs));
+            cached.LastUse = _useClock;
+            if (!cached.Dirty)
+            {
+                cached.Dirty = true;
+                _dirty.Add(cached);
+                if (!cached.Loaded)
+                {
+                    _toLoad.Add(cached);
+                }
+            }
         }
     }
 
@@ -77,18 +110,7 @@ internal sealed class OnlineTileWriter : IEventApplier
         IReadOnlyDictionary<TopicPartition, PartitionCheckpoint> next,
         CancellationToken cancellationToken)
     {
-        if (_pending.Count > 0)
-        {
-            await LoadMissingAsync().ConfigureAwait(false);
-            foreach (var e in _pending)
-            {
-                var cached = _cache[e.Key];
-                cached.State.Add(e.Time, e.Offset, e.Inputs);
-                _dirty.Add(e.Key);
-            }
-
-            _pending.Clear();
-        }
+        await LoadMissingAsync().ConfigureAwait(false);
 
         var transaction = _db.CreateTransaction();
         var checkpoints = _keys.Checkpoints(_group);
@@ -98,19 +120,35 @@ internal sealed class OnlineTileWriter : IEventApplier
             transaction.AddCondition(checkpoint is { } cp ? Condition.HashEqual(checkpoints, field, cp.ToString()) : Condition.HashNotExists(checkpoints, field));
         }
 
-        var buffer = new ArrayBufferWriter<byte>(4096);
-        foreach (var key in _dirty)
+        // Every state is serialized into one arena; the commands hold slices of it until EXEC completes.
+        _arena.ResetWrittenCount();
+        var now = Environment.TickCount64;
+        foreach (var cached in _dirty)
         {
-            var cached = _cache[key];
-            var view = key.View;
-            var last = cached.State.LastEventTime ?? 0;
-            var maxHop = view.Features.Max(f => f.Window.HopMs);
-            cached.State.Compact(rawBefore: last - _allowedLatenessMs - maxHop, queriesFrom: last - view.TtlMs - _allowedLatenessMs);
-            buffer.ResetWrittenCount();
-            cached.State.WriteTo(buffer);
-            var redisKey = _keys.Entity(view, key.Entity);
-            _ = transaction.HashSetAsync(redisKey, OnlineKeys.PartitionField(key.Partition.Topic, key.Partition.Partition.Value), buffer.WrittenMemory.ToArray());
-            _ = transaction.KeyExpireAsync(redisKey, TimeSpan.FromMilliseconds(view.TtlMs + _allowedLatenessMs));
+            var view = cached.View;
+            var state = Scratch(view);
+            if (cached.Stored is { } stored)
+            {
+                state.LoadFrom(stored);
+            }
+            else
+            {
+                state.Reset();
+            }
+
+            _events.ApplyTo(cached, state);
+            var last = state.LastEventTime ?? 0;
+            state.Compact(rawBefore: last - _allowedLatenessMs - view.MaxHopMs, queriesFrom: last - view.TtlMs - _allowedLatenessMs);
+            cached.EncodedStart = _arena.WrittenCount;
+            state.WriteTo(_arena);
+            cached.EncodedLength = _arena.WrittenCount - cached.EncodedStart;
+            _ = transaction.HashSetAsync(cached.Key, cached.Field, _arena.WrittenMemory.Slice(cached.EncodedStart, cached.EncodedLength));
+            var slack = ExpirySlackMs(view);
+            if (now - cached.ExpirySetAt >= slack)
+            {
+                _ = transaction.KeyExpireAsync(cached.Key, TimeSpan.FromMilliseconds(view.TtlMs + _allowedLatenessMs + slack));
+                cached.ExpiryPendingAt = now;
+            }
         }
 
         foreach (var (tp, checkpoint) in next)
@@ -130,81 +168,366 @@ internal sealed class OnlineTileWriter : IEventApplier
 
         if (!committed)
         {
+            // Nothing of this attempt was written, but an earlier attempt whose reply was lost may have
+            // been: the store is the truth, so every touched entity is read again when next needed.
+            foreach (var cached in _dirty)
+            {
+                cached.Dirty = false;
+                cached.FirstEvent = -1;
+                cached.LastEvent = -1;
+                cached.Loaded = false;
+                cached.Stored = null;
+            }
+
+            _dirty.Clear();
+            _toLoad.Clear();
+            _events.Clear();
             return [.. expected.Keys];
         }
 
+        var written = _arena.WrittenSpan;
+        foreach (var cached in _dirty)
+        {
+            cached.Stored = written.Slice(cached.EncodedStart, cached.EncodedLength).ToArray();
+            cached.Dirty = false;
+            cached.FirstEvent = -1;
+            cached.LastEvent = -1;
+            if (cached.ExpiryPendingAt != long.MinValue)
+            {
+                cached.ExpirySetAt = cached.ExpiryPendingAt;
+                cached.ExpiryPendingAt = long.MinValue;
+            }
+        }
+
         _dirty.Clear();
+        _events.Clear();
+        _useClock++;
         EvictIfNeeded();
         return [];
     }
 
     public void Forget(TopicPartition partition)
     {
-        _pending.RemoveAll(e => e.Key.Partition == partition);
-        foreach (var key in _cache.Keys.Where(k => k.Partition == partition).ToList())
+        if (_partitions.Remove(partition, out var states))
         {
-            _cache.Remove(key);
-            _dirty.Remove(key);
+            _cachedCount -= states.Count;
+            _lastPartition = null;
+            _dirty.RemoveAll(c => c.Owner == states);
+            _toLoad.RemoveAll(c => c.Owner == states);
+            _events.Forget(states);
         }
+    }
+
+    private ViewWindowState Scratch(CompiledView view)
+    {
+        if (!_scratch.TryGetValue(view, out var state))
+        {
+            state = new ViewWindowState(view.Features, view.TtlMs);
+            _scratch.Add(view, state);
+        }
+
+        return state;
+    }
+
+    private static long ExpirySlackMs(CompiledView view) => Math.Clamp(view.TtlMs / 10, 60_000, 3_600_000);
+
+    private PartitionStates PartitionFor(TopicPartition partition, CompiledSource source)
+    {
+        if (_lastPartition is { } last && last.Partition.Partition == partition.Partition && last.Partition.Topic == partition.Topic)
+        {
+            return last;
+        }
+
+        if (!_partitions.TryGetValue(partition, out var states))
+        {
+            states = new PartitionStates(partition, source);
+            _partitions.Add(partition, states);
+        }
+
+        _lastPartition = states;
+        return states;
     }
 
     private async Task LoadMissingAsync()
     {
-        var missing = _pending.Select(e => e.Key).Where(k => !_cache.ContainsKey(k)).Distinct().ToList();
-        if (missing.Count > 0)
-        {
-            var reads = missing.Select(k => _db.HashGetAsync(_keys.Entity(k.View, k.Entity), OnlineKeys.PartitionField(k.Partition.Topic, k.Partition.Partition.Value))).ToArray();
-            var values = await Task.WhenAll(reads).ConfigureAwait(false);
-            for (var i = 0; i < missing.Count; i++)
-            {
-                var view = missing[i].View;
-                var state = values[i].IsNull
-                    ? new ViewWindowState(view.Features, view.TtlMs)
-                    : ViewWindowState.ReadFrom((byte[])values[i]!, view.Features, view.TtlMs);
-                _cache[missing[i]] = new CachedState(state);
-            }
-        }
-
-        var clock = ++_useClock;
-        foreach (var e in _pending)
-        {
-            _cache[e.Key].LastUse = clock;
-        }
-    }
-
-    private void EvictIfNeeded()
-    {
-        if (_cache.Count <= _maxCached)
+        if (_toLoad.Count == 0)
         {
             return;
         }
 
-        foreach (var key in _cache.OrderBy(kv => kv.Value.LastUse).Take(_cache.Count - (_maxCached * 3 / 4)).Select(kv => kv.Key).ToList())
+        var reads = new Task<RedisValue>[_toLoad.Count];
+        for (var i = 0; i < reads.Length; i++)
         {
-            _cache.Remove(key); // all written: dropping a clean state only costs a read if it comes back
+            reads[i] = _db.HashGetAsync(_toLoad[i].Key, _toLoad[i].Field);
+        }
+
+        RedisValue[] values;
+        try
+        {
+            values = await Task.WhenAll(reads).ConfigureAwait(false);
+        }
+        catch (RedisException ex)
+        {
+            throw new OnlineStoreWriteException("reading stored states failed: " + ex.Message, ex);
+        }
+
+        for (var i = 0; i < values.Length; i++)
+        {
+            _toLoad[i].Stored = values[i].IsNull ? null : (byte[])values[i]!;
+            _toLoad[i].Loaded = true;
+        }
+
+        _toLoad.Clear();
+    }
+
+    private void EvictIfNeeded()
+    {
+        if (_cachedCount <= _maxCached)
+        {
+            return;
+        }
+
+        // Everything is written at this point: dropping a clean state only costs a read if it comes back.
+        var all = _partitions.Values.SelectMany(p => p.All()).OrderBy(c => c.LastUse).Take(_cachedCount - (_maxCached * 3 / 4)).ToList();
+        foreach (var cached in all)
+        {
+            cached.Owner.Remove(cached);
+            _cachedCount--;
         }
     }
 
-    private static FeatureInput Input(EventParser parser, int slot)
+    private FeatureInput Input(EventParser parser, WindowedFeature feature, int slot)
     {
-        if (slot < 0 || !parser.HasValue(slot))
+        if (feature.Kind == AggregationKind.Count || slot < 0 || !parser.HasValue(slot))
         {
             return FeatureInput.Absent;
         }
 
-        return parser.Schema.Fields[slot].Kind == FieldKind.String
-            ? FeatureInput.OfText(System.Text.Encoding.UTF8.GetString(parser.GetUtf8(slot)))
-            : FeatureInput.OfNumber(parser.GetDouble(slot));
+        if (parser.Schema.Fields[slot].Kind != FieldKind.String)
+        {
+            var number = parser.GetDouble(slot);
+            return feature.Kind == AggregationKind.ApproxDistinct
+                ? new FeatureInput(true, number, HyperLogLog.HashValue(number), null)
+                : new FeatureInput(true, number, 0, null);
+        }
+
+        var utf8 = parser.GetUtf8(slot);
+        return feature.Kind switch
+        {
+            AggregationKind.ApproxDistinct => new FeatureInput(true, 0, HyperLogLog.HashValue(utf8), null),
+            AggregationKind.Last => new FeatureInput(true, 0, 0, _texts.Get(utf8)),
+            _ => FeatureInput.Absent,
+        };
     }
 
-    private readonly record struct StateKey(CompiledView View, string Entity, TopicPartition Partition);
-
-    private readonly record struct PendingEvent(StateKey Key, long Time, long Offset, FeatureInput[] Inputs);
-
-    private sealed class CachedState(ViewWindowState state)
+    private CachedState Create(PartitionStates owner, CompiledView view, string entity)
     {
-        public ViewWindowState State { get; } = state;
+        _cachedCount++;
+        return new CachedState(owner, view, _keys.Entity(view, entity), owner.Field, entity);
+    }
+
+    /// <summary>The states of one source partition, one dictionary per view of the source.</summary>
+    private sealed class PartitionStates
+    {
+        private readonly CompiledSource _source;
+        private readonly Dictionary<string, CachedState>[] _byView;
+
+        public PartitionStates(TopicPartition partition, CompiledSource source)
+        {
+            Partition = partition;
+            Field = OnlineKeys.PartitionField(partition.Topic, partition.Partition.Value);
+            _source = source;
+            _byView = [.. source.Views.Select(_ => new Dictionary<string, CachedState>(StringComparer.Ordinal))];
+        }
+
+        public TopicPartition Partition { get; }
+
+        public RedisValue Field { get; }
+
+        public int Count => _byView.Sum(d => d.Count);
+
+        public IEnumerable<CachedState> All() => _byView.SelectMany(d => d.Values);
+
+        public void Remove(CachedState cached) => _byView[_source.Views.IndexOf(cached.View)].Remove(cached.Entity);
+
+        public CachedState Get(int viewIndex, EventParser parser, OnlineTileWriter writer)
+        {
+            var states = _byView[viewIndex];
+            var view = _source.Views[viewIndex];
+            var slots = view.KeySlots;
+            if (slots.Count == 1 && parser.Schema.Fields[slots[0]].Kind == FieldKind.String)
+            {
+                // The common case, one string join key: look it up from the bytes, build a string only for a new entity.
+                var utf8 = parser.GetUtf8(slots[0]);
+                if (utf8.Length <= MaxStackKeyChars)
+                {
+                    Span<char> chars = stackalloc char[MaxStackKeyChars];
+                    var length = System.Text.Encoding.UTF8.GetChars(utf8, chars);
+                    if (states.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(chars[..length], out var found))
+                    {
+                        return found;
+                    }
+                }
+            }
+
+            var entity = parser.KeyFor(slots);
+            if (!states.TryGetValue(entity, out var cached))
+            {
+                cached = writer.Create(this, view, entity);
+                states.Add(entity, cached);
+            }
+
+            return cached;
+        }
+    }
+
+    private sealed class CachedState(PartitionStates owner, CompiledView view, RedisKey key, RedisValue field, string entity)
+    {
+        public PartitionStates Owner { get; } = owner;
+
+        public CompiledView View { get; } = view;
+
+        public RedisKey Key { get; } = key;
+
+        public RedisValue Field { get; } = field;
+
+        public string Entity { get; } = entity;
+
+        /// <summary>The share as stored (null when there is none); valid once <see cref="Loaded"/>.</summary>
+        public byte[]? Stored { get; set; }
+
+        /// <summary>True once <see cref="Stored"/> reflects the store.</summary>
+        public bool Loaded { get; set; }
+
+        /// <summary>First and last of this entity's events in the batch buffer (-1: none).</summary>
+        public int FirstEvent { get; set; } = -1;
+
+        public int LastEvent { get; set; } = -1;
+
+        /// <summary>Where this batch's encoding lies in the arena.</summary>
+        public int EncodedStart { get; set; }
+
+        public int EncodedLength { get; set; }
+
+        public bool Dirty { get; set; }
 
         public long LastUse { get; set; }
+
+        public long ExpirySetAt { get; set; } = long.MinValue / 2;
+
+        public long ExpiryPendingAt { get; set; } = long.MinValue;
+    }
+
+    /// <summary>
+    /// The events of the batch, flat: time, offset, the index of the same entity's next event, and the
+    /// inputs at a fixed stride (the widest view), so buffering an event allocates nothing.
+    /// </summary>
+    private sealed class PendingEvents
+    {
+        private long[] _time = new long[1024];
+        private long[] _offset = new long[1024];
+        private int[] _next = new int[1024];
+        private FeatureInput[] _inputs = new FeatureInput[1024 * 16];
+        private int _stride = 16;
+        private int _count;
+
+        public Span<FeatureInput> Append(CachedState owner, long time, long offset, int width)
+        {
+            if (width > _stride)
+            {
+                Restride(width);
+            }
+
+            if (_count == _time.Length)
+            {
+                var capacity = _count * 2;
+                Array.Resize(ref _time, capacity);
+                Array.Resize(ref _offset, capacity);
+                Array.Resize(ref _next, capacity);
+                Array.Resize(ref _inputs, capacity * _stride);
+            }
+
+            var index = _count++;
+            _time[index] = time;
+            _offset[index] = offset;
+            _next[index] = -1;
+            if (owner.LastEvent >= 0)
+            {
+                _next[owner.LastEvent] = index;
+            }
+            else
+            {
+                owner.FirstEvent = index;
+            }
+
+            owner.LastEvent = index;
+            return _inputs.AsSpan(index * _stride, width);
+        }
+
+        public void ApplyTo(CachedState owner, ViewWindowState state)
+        {
+            var width = owner.View.Features.Count;
+            for (var e = owner.FirstEvent; e >= 0; e = _next[e])
+            {
+                state.Add(_time[e], _offset[e], _inputs.AsSpan(e * _stride, width));
+            }
+        }
+
+        /// <summary>Drops a partition's events by unlinking them from their entities (the slots stay until Clear).</summary>
+        public void Forget(PartitionStates owner)
+        {
+            foreach (var cached in owner.All())
+            {
+                cached.FirstEvent = -1;
+                cached.LastEvent = -1;
+            }
+        }
+
+        public void Clear()
+        {
+            _inputs.AsSpan(0, _count * _stride).Clear(); // release texts
+            _count = 0;
+        }
+
+        private void Restride(int width)
+        {
+            var inputs = new FeatureInput[_time.Length * width];
+            for (var e = 0; e < _count; e++)
+            {
+                _inputs.AsSpan(e * _stride, _stride).CopyTo(inputs.AsSpan(e * width, _stride));
+            }
+
+            _inputs = inputs;
+            _stride = width;
+        }
+    }
+
+    /// <summary>Strings of repeated text values (countries, currencies), so `last` of a text field allocates once per distinct value.</summary>
+    private sealed class TextCache(int capacity)
+    {
+        private readonly Dictionary<string, string> _strings = new(StringComparer.Ordinal);
+
+        public string Get(ReadOnlySpan<byte> utf8)
+        {
+            if (utf8.Length <= MaxStackKeyChars)
+            {
+                Span<char> chars = stackalloc char[MaxStackKeyChars];
+                var length = System.Text.Encoding.UTF8.GetChars(utf8, chars);
+                if (_strings.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(chars[..length], out var known))
+                {
+                    return known;
+                }
+
+                var text = new string(chars[..length]);
+                if (_strings.Count < capacity)
+                {
+                    _strings.Add(text, text);
+                }
+
+                return text;
+            }
+
+            return System.Text.Encoding.UTF8.GetString(utf8);
+        }
     }
 }

@@ -40,6 +40,9 @@ public sealed class CompiledView(
     /// <summary>The view's ttl.</summary>
     public long TtlMs => Definition.TtlMs;
 
+    /// <summary>The largest hop of the view's features (how long a tile may stay open).</summary>
+    public long MaxHopMs { get; } = features.Count == 0 ? 0 : features.Max(f => f.Window.HopMs);
+
     /// <summary>The index of a feature by name, or -1.</summary>
     public int IndexOf(string feature)
     {

@@ -60,16 +60,26 @@ public sealed partial class ViewWindowState
     public static ViewWindowState ReadFrom(ReadOnlySpan<byte> data, IReadOnlyList<WindowedFeature> features, long ttlMs)
     {
         var state = new ViewWindowState(features, ttlMs);
+        state.LoadFrom(data);
+        return state;
+    }
+
+    /// <summary>
+    /// Replaces this state's content with what <see cref="WriteTo"/> wrote (same features), reusing its
+    /// buffers; throws <see cref="InvalidDataException"/> like <see cref="ReadFrom"/>.
+    /// </summary>
+    public void LoadFrom(ReadOnlySpan<byte> data)
+    {
+        Reset();
         try
         {
-            state.Read(data);
+            Read(data);
         }
         catch (Exception ex) when (ex is ArgumentOutOfRangeException or IndexOutOfRangeException or OverflowException)
         {
+            Reset();
             throw new InvalidDataException("stored state is truncated or damaged", ex);
         }
-
-        return state;
     }
 
     /// <summary>

@@ -170,6 +170,26 @@ public sealed partial class ViewWindowState
     }
 
     /// <summary>
+    /// Empties the state, keeping its buffers for reuse (a long-running job decodes, updates and encodes
+    /// many entities' states through one instance instead of holding one object graph per entity).
+    /// </summary>
+    public void Reset()
+    {
+        for (var f = 0; f < _features.Length; f++)
+        {
+            _tiles[f].Clear();
+            _base[f] = PartialAggregate.Empty;
+        }
+
+        _presence.Clear();
+        _head.Clear();
+        _headFrom = long.MinValue;
+        _compactedBefore = long.MinValue;
+        FirstEventTime = null;
+        LastEventTime = null;
+    }
+
+    /// <summary>
     /// Keeps each event's raw entry until <see cref="Compact"/> drops it (on by default). Set it before the
     /// first event; off suits replays in time order, which never need to cut a tile.
     /// </summary>

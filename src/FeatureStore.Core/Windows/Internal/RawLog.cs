@@ -57,6 +57,13 @@ internal sealed class RawLog(int width)
         }
     }
 
+    /// <summary>Drops every entry, keeping the buffers.</summary>
+    public void Clear()
+    {
+        _inputs.AsSpan(0, Count * Width).Clear();
+        Count = 0;
+    }
+
     /// <summary>Drops the entries older than <paramref name="time"/>, keeping the others in order.</summary>
     public void RemoveOlderThan(long time)
     {
@@ -93,7 +100,7 @@ internal sealed class RawLog(int width)
 
     private void Grow(int needed)
     {
-        var capacity = Math.Max(Math.Max(4, needed), _time.Length * 2);
+        var capacity = Math.Max(needed, _time.Length * 2);
         Array.Resize(ref _time, capacity);
         Array.Resize(ref _sequence, capacity);
         Array.Resize(ref _inputs, capacity * Width);

@@ -7,14 +7,9 @@ namespace FeatureStore.Core.Windows.Internal;
 /// </summary>
 internal sealed class TileColumn
 {
-    private long[] _index;
-    private PartialAggregate[] _aggregates;
-
-    public TileColumn(int capacity = 4)
-    {
-        _index = new long[capacity];
-        _aggregates = new PartialAggregate[capacity];
-    }
+    // Most entities hold few tiles: start empty and grow 1, 2, 4, 8...
+    private long[] _index = [];
+    private PartialAggregate[] _aggregates = [];
 
     public int Count { get; private set; }
 
@@ -84,6 +79,13 @@ internal sealed class TileColumn
         Count = remaining;
     }
 
+    /// <summary>Drops every tile, keeping the buffers.</summary>
+    public void Clear()
+    {
+        Array.Clear(_aggregates, 0, Count);
+        Count = 0;
+    }
+
     /// <summary>Appends a tile known to be later than every held one (decoding).</summary>
     public void Append(long index, in PartialAggregate aggregate) => InsertAt(Count, index) = aggregate;
 
@@ -91,7 +93,7 @@ internal sealed class TileColumn
     {
         if (Count == _index.Length)
         {
-            var capacity = Math.Max(4, _index.Length * 2);
+            var capacity = Math.Max(1, _index.Length * 2);
             Array.Resize(ref _index, capacity);
             Array.Resize(ref _aggregates, capacity);
         }
