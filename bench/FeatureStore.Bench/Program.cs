@@ -8,6 +8,13 @@ using FeatureStore.Testing;
 // End-to-end benchmark runner: each scenario next to its raw baseline in the same run, medians and ratios.
 // Usage: dotnet run -c Release --project bench/FeatureStore.Bench -- [--quick] [scenario ...]
 // Scenarios: baseline (raw Kafka and Redis rates), ingest (end to end and engine alone, with ratios), engine (the engine alone). BenchmarkDotNet micro-benchmarks: --micro [filter].
+if (args.Contains("--micro"))
+{
+    BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(FeatureStore.Bench.Micro.MicroConfig).Assembly)
+        .Run([.. args.Where(a => a != "--micro")]);
+    return 0;
+}
+
 var quick = args.Contains("--quick");
 var scenarios = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal)).ToHashSet(StringComparer.OrdinalIgnoreCase);
 bool Wants(string name) => scenarios.Count == 0 || scenarios.Contains(name);

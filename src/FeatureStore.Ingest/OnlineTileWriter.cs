@@ -27,6 +27,10 @@ internal sealed class OnlineTileWriter : IEventApplier
 {
     private const int MaxStackKeyChars = 256;
 
+    // Raw entries kept per entity share, whatever its rate: bounds a hot entity's state; as_of lookups in
+    // its recent past that would need older entries are reported inexact instead.
+    private const int MaxRawEntriesPerShare = 1024;
+
     private readonly IDatabase _db;
     private readonly OnlineKeys _keys;
     private readonly string _group;
@@ -138,7 +142,7 @@ internal sealed class OnlineTileWriter : IEventApplier
 
             _events.ApplyTo(cached, state);
             var last = state.LastEventTime ?? 0;
-            state.Compact(rawBefore: last - _allowedLatenessMs - view.MaxHopMs, queriesFrom: last - view.TtlMs - _allowedLatenessMs);
+            state.Compact(rawBefore: last - _allowedLatenessMs - view.MaxHopMs, queriesFrom: last - view.TtlMs - _allowedLatenessMs, MaxRawEntriesPerShare);
             cached.EncodedStart = _arena.WrittenCount;
             state.WriteTo(_arena);
             cached.EncodedLength = _arena.WrittenCount - cached.EncodedStart;

@@ -324,7 +324,7 @@ internal sealed class RepositoryReader(DiagnosticBag bag)
             }
             else if (!map.Has("window") && (hop is not null || !map.Has("hop")))
             {
-                spec = WindowSpec.Lifetime(hop ?? 86_400_000); // no window: every event up to the lookup time
+                spec = WindowSpec.Lifetime(hop ?? 3_600_000); // no window: every event up to the lookup time, tiled by the hour
             }
 
             if (name is not null && aggregation is not null && spec is not null && names.Add(name, nameNode!))

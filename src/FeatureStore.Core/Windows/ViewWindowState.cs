@@ -45,7 +45,9 @@ public sealed partial class ViewWindowState
         _tiles = [.. _features.Select(_ => new TileColumn())];
         _head = new RawLog(_features.Length);
         _base = [.. _features.Select(_ => PartialAggregate.Empty)];
-        _presenceHop = _features.Length == 0 ? 60_000 : _features.Min(f => f.Window.HopMs);
+        // Presence (the newest event at or before T, for the ttl) is tiled by the largest hop: raw entries cover
+        // the open tile of that size, and the entity keeps few presence tiles over its ttl.
+        _presenceHop = _features.Length == 0 ? 3_600_000 : _features.Max(f => f.Window.HopMs);
     }
 
     /// <summary>The view's ttl.</summary>
@@ -133,12 +135,19 @@ public sealed partial class ViewWindowState
     }
 
     /// <summary>
-    /// Frees memory: raw entries of tiles that end at or before <paramref name="rawBefore"/> are dropped
-    /// (queries inside them become inexact), tiles no window can reach from <paramref name="queriesFrom"/>
-    /// on are removed, and lifetime tiles before it are folded into one base aggregate.
+    /// Frees memory: raw entries older than <paramref name="rawBefore"/> are dropped, and the oldest beyond
+    /// <paramref name="maxRawEntries"/> (queries that would need them become inexact); tiles no window can
+    /// reach from <paramref name="queriesFrom"/> on are removed, and lifetime tiles before it are folded into
+    /// one base aggregate.
     /// </summary>
-    public void Compact(long rawBefore, long queriesFrom)
+    public void Compact(long rawBefore, long queriesFrom, int maxRawEntries = int.MaxValue)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(maxRawEntries);
+        if (_head.Count > maxRawEntries)
+        {
+            rawBefore = Math.Max(rawBefore, _head.TimeOfNewest(maxRawEntries));
+        }
+
         for (var f = 0; f < _features.Length; f++)
         {
             var feature = _features[f];

@@ -225,4 +225,24 @@ public sealed class WindowCoreUnitTests
         Assert.True(state.Evaluate(5 * Minute, values));                // whole tiles are still exact
         Assert.Equal(2, values[0].Int64);
     }
+
+    [Fact]
+    public void Raw_entry_cap_keeps_the_newest_and_flags_only_cuts_that_needed_the_dropped_ones()
+    {
+        var window = new WindowSpec(Hour, 5 * Minute);
+        var state = new ViewWindowState([new WindowedFeature(AggregationKind.Count, window)], ttlMs: 2 * Hour);
+        for (var i = 0; i < 10; i++)
+        {
+            state.Add(i * Minute, i, [FeatureInput.Absent]);            // two tiles: minutes 0-4 and 5-9
+        }
+
+        state.Compact(rawBefore: long.MinValue, queriesFrom: 0, maxRawEntries: 3);
+        Assert.Equal(3, state.RawEntryCount);                           // minutes 7, 8, 9 remain
+        var values = new FeatureValue[1];
+        Assert.True(state.Evaluate(10 * Minute, values));               // after every event: whole tiles, exact
+        Assert.Equal(10, values[0].Int64);
+        Assert.True(state.Evaluate(4 * Minute, values));                // first tile complete at T: exact
+        Assert.Equal(5, values[0].Int64);
+        Assert.False(state.Evaluate(8 * Minute, values));               // cutting minutes 5-9 needs entries 5 and 6
+    }
 }

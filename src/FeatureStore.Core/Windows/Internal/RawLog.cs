@@ -3,47 +3,41 @@ namespace FeatureStore.Core.Windows.Internal;
 /// <summary>
 /// The raw entries of recent events of one entity (time, source-log sequence, one input per feature), in
 /// arrival order, stored flat: one array of times, one of sequences, and one of inputs with a fixed stride.
+/// Entries leave mostly from the front (the oldest arrived first), so the live range starts at an offset
+/// and dropping a prefix moves nothing.
 /// </summary>
 internal sealed class RawLog(int width)
 {
     private long[] _time = [];
     private long[] _sequence = [];
     private FeatureInput[] _inputs = [];
+    private int _start;
 
     public int Count { get; private set; }
 
     public int Width { get; } = width;
 
-    public long TimeAt(int entry) => _time[entry];
+    public long TimeAt(int entry) => _time[_start + entry];
 
-    public long SequenceAt(int entry) => _sequence[entry];
+    public long SequenceAt(int entry) => _sequence[_start + entry];
 
-    public ref readonly FeatureInput InputAt(int entry, int feature) => ref _inputs[(entry * Width) + feature];
+    public ref readonly FeatureInput InputAt(int entry, int feature) => ref _inputs[((_start + entry) * Width) + feature];
 
-    public void Add(long time, long sequence, ReadOnlySpan<FeatureInput> inputs)
-    {
-        if (Count == _time.Length)
-        {
-            Grow(Count + 1);
-        }
-
-        _time[Count] = time;
-        _sequence[Count] = sequence;
-        inputs.CopyTo(_inputs.AsSpan(Count * Width, Width));
-        Count++;
-    }
+    public void Add(long time, long sequence, ReadOnlySpan<FeatureInput> inputs) =>
+        inputs.CopyTo(AddUninitialized(time, sequence));
 
     /// <summary>Makes room for an entry and returns its input slots to fill (decoding).</summary>
     public Span<FeatureInput> AddUninitialized(long time, long sequence)
     {
-        if (Count == _time.Length)
+        if (_start + Count == _time.Length)
         {
-            Grow(Count + 1);
+            MakeRoom(Count + 1);
         }
 
-        _time[Count] = time;
-        _sequence[Count] = sequence;
-        var slots = _inputs.AsSpan(Count * Width, Width);
+        var at = _start + Count;
+        _time[at] = time;
+        _sequence[at] = sequence;
+        var slots = _inputs.AsSpan(at * Width, Width);
         slots.Clear();
         Count++;
         return slots;
@@ -51,28 +45,58 @@ internal sealed class RawLog(int width)
 
     public void EnsureCapacity(int count)
     {
-        if (count > _time.Length)
+        if (_start + count > _time.Length)
         {
-            Grow(count);
+            MakeRoom(count);
+        }
+    }
+
+    /// <summary>
+    /// The time from which on at most <paramref name="count"/> entries remain (ties may keep a few more):
+    /// the <paramref name="count"/>-th greatest time, or past the greatest when <paramref name="count"/> is 0.
+    /// </summary>
+    public long TimeOfNewest(int count)
+    {
+        var times = System.Buffers.ArrayPool<long>.Shared.Rent(Count);
+        try
+        {
+            var span = times.AsSpan(0, Count);
+            _time.AsSpan(_start, Count).CopyTo(span);
+            span.Sort();
+            return count == 0 ? span[^1] + 1 : span[Count - count];
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<long>.Shared.Return(times);
         }
     }
 
     /// <summary>Drops every entry, keeping the buffers.</summary>
     public void Clear()
     {
-        _inputs.AsSpan(0, Count * Width).Clear();
+        _inputs.AsSpan(_start * Width, Count * Width).Clear();
+        _start = 0;
         Count = 0;
     }
 
     /// <summary>Drops the entries older than <paramref name="time"/>, keeping the others in order.</summary>
     public void RemoveOlderThan(long time)
     {
-        var kept = 0;
-        for (var i = 0; i < Count; i++)
+        // The usual case: a prefix of old entries.
+        while (Count > 0 && _time[_start] < time)
+        {
+            _inputs.AsSpan(_start * Width, Width).Clear();
+            _start++;
+            Count--;
+        }
+
+        var end = _start + Count;
+        var kept = _start;
+        for (var i = _start; i < end; i++)
         {
             if (_time[i] < time)
             {
-                continue;
+                continue; // arrived out of order
             }
 
             if (kept != i)
@@ -85,8 +109,12 @@ internal sealed class RawLog(int width)
             kept++;
         }
 
-        _inputs.AsSpan(kept * Width, (Count - kept) * Width).Clear();
-        Count = kept;
+        _inputs.AsSpan(kept * Width, (end - kept) * Width).Clear();
+        Count = kept - _start;
+        if (Count == 0)
+        {
+            _start = 0;
+        }
     }
 
     public void AddRange(RawLog other)
@@ -94,15 +122,31 @@ internal sealed class RawLog(int width)
         EnsureCapacity(Count + other.Count);
         for (var i = 0; i < other.Count; i++)
         {
-            Add(other._time[i], other._sequence[i], other._inputs.AsSpan(i * Width, Width));
+            var at = other._start + i;
+            Add(other._time[at], other._sequence[at], other._inputs.AsSpan(at * Width, Width));
         }
     }
 
-    private void Grow(int needed)
+    private void MakeRoom(int needed)
     {
+        if (_start > 0 && needed <= _time.Length && _start >= _time.Length / 4)
+        {
+            // Enough room once the live range moves to the front.
+            Array.Copy(_time, _start, _time, 0, Count);
+            Array.Copy(_sequence, _start, _sequence, 0, Count);
+            Array.Copy(_inputs, _start * Width, _inputs, 0, Count * Width);
+            _inputs.AsSpan(Count * Width, _start * Width).Clear();
+            _start = 0;
+            return;
+        }
+
         var capacity = Math.Max(needed, _time.Length * 2);
-        Array.Resize(ref _time, capacity);
-        Array.Resize(ref _sequence, capacity);
-        Array.Resize(ref _inputs, capacity * Width);
+        var time = new long[capacity];
+        var sequence = new long[capacity];
+        var inputs = new FeatureInput[capacity * Width];
+        Array.Copy(_time, _start, time, 0, Count);
+        Array.Copy(_sequence, _start, sequence, 0, Count);
+        Array.Copy(_inputs, _start * Width, inputs, 0, Count * Width);
+        (_time, _sequence, _inputs, _start) = (time, sequence, inputs, 0);
     }
 }
