@@ -9,8 +9,11 @@ public sealed class IngestOptions
     /// <summary>The consumer group; instances in one group split the source partitions.</summary>
     public string GroupId { get; init; } = "featurestore-ingest";
 
-    /// <summary>Most events applied per online-store transaction.</summary>
-    public int MaxBatchEvents { get; init; } = 5_000;
+    /// <summary>
+    /// Most events applied per online-store transaction. A batch writes each touched entity once, so under
+    /// load (catching up) larger batches mean fewer writes per event; when caught up, <see cref="MaxBatchDelay"/> ends a batch first.
+    /// </summary>
+    public int MaxBatchEvents { get; init; } = 20_000;
 
     /// <summary>Longest time a batch collects events before it is written.</summary>
     public TimeSpan MaxBatchDelay { get; init; } = TimeSpan.FromMilliseconds(100);

@@ -19,7 +19,8 @@ namespace FeatureStore.Bench.Scenarios;
 /// </summary>
 internal static class IngestScenario
 {
-    private const int Batch = 5_000;
+    // The engine alone writes batches of the job's default size.
+    private static readonly int Batch = new IngestOptions { BootstrapServers = "" }.MaxBatchEvents;
 
     public static async Task<IReadOnlyList<ResultRow>> RunAsync(string target, IDatabase db, EmbeddedKafkaCluster? kafka, int events, int repetitions)
     {

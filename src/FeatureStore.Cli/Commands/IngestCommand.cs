@@ -18,9 +18,10 @@ internal static class IngestCommand
         var prefix = CommonOptions.KeyPrefix();
         var group = new Option<string>("--group") { Description = "Consumer group; instances in one group split the partitions.", DefaultValueFactory = _ => "featurestore-ingest" };
         var sessionTimeout = new Option<int>("--session-timeout-ms") { Description = "How soon the group notices a member that died (Kafka session.timeout.ms).", DefaultValueFactory = _ => 10_000 };
+        var metricsPort = new Option<int?>("--metrics-port") { Description = "Serve Prometheus metrics (the featurestore_ingest_* series) at http://HOST:PORT/metrics." };
         var command = new Command("ingest", "Consume the repository's source topics into windowed features in the online store (exactly once). Run more instances with the same --group to scale out.")
         {
-            file, bootstrap, redis, prefix, group, sessionTimeout,
+            file, bootstrap, redis, prefix, group, sessionTimeout, metricsPort,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -57,6 +58,21 @@ internal static class IngestCommand
                     o.TimestampFormat = "HH:mm:ss ";
                 }).SetMinimumLevel(LogLevel.Information));
                 using var metrics = new IngestMetrics();
+                Prometheus.IMetricServer? exporter = null;
+                if (parse.GetValue(metricsPort) is { } port)
+                {
+                    try
+                    {
+                        exporter = new Prometheus.MetricServer(port: port).Start();
+                    }
+                    catch (System.Net.HttpListenerException ex)
+                    {
+                        await error.WriteLineAsync($"cannot serve metrics on port {port}: {ex.Message}");
+                        return CliApp.Failure;
+                    }
+                }
+
+                using var metricsExporter = exporter;
                 var compiled = CompiledRepository.Compile(result!.Repository!);
                 var job = IngestJobFactory.Create(compiled, new IngestOptions
                     {
