@@ -35,12 +35,12 @@ public sealed class IngestMetrics : IDisposable
     public IngestMetrics(IMeterFactory? meterFactory = null)
     {
         _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
-        _events = _meter.CreateCounter<long>("featurestore_ingest_events", "{event}", "Events accepted and applied to tiles.");
-        _deadLettered = _meter.CreateCounter<long>("featurestore_ingest_dead_lettered", "{event}", "Events sent to the dead-letter topic.");
-        _batchWrite = _meter.CreateHistogram<double>("featurestore_ingest_batch_write", "s", "Duration of one batch's online-store write.");
-        _freshness = _meter.CreateHistogram<double>("featurestore_ingest_freshness", "s", "Event time to online visibility of each batch's newest event.");
-        _retries = _meter.CreateCounter<long>("featurestore_ingest_store_retries", "{retry}", "Batch writes retried because the online store or the dead-letter topic was unavailable.");
-        _meter.CreateObservableGauge("featurestore_ingest_consumer_lag", ObserveLag, "{message}", "Messages behind the end of each assigned partition.");
+        _events = _meter.CreateCounter<long>("events", "{event}", "Events accepted and applied to tiles.");
+        _deadLettered = _meter.CreateCounter<long>("dead_lettered", "{event}", "Events sent to the dead-letter topic.");
+        _batchWrite = _meter.CreateHistogram<double>("batch_write", "s", "Duration of one batch's online-store write.");
+        _freshness = _meter.CreateHistogram<double>("freshness", "s", "Event time to online visibility of each batch's newest event.");
+        _retries = _meter.CreateCounter<long>("store_retries", "{retry}", "Batch writes retried because the online store or the dead-letter topic was unavailable.");
+        _meter.CreateObservableGauge("consumer_lag", ObserveLag, "{message}", "Messages behind the end of each assigned partition.");
     }
 
     /// <summary>Accepted events so far (all sources).</summary>

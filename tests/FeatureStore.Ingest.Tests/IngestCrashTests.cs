@@ -58,16 +58,25 @@ public sealed class IngestCrashTests(EmbeddedKafkaFixture kafka, RedisServerFixt
         scenario.Produce(kafka.BootstrapServers, count: 40_000, users: 400, seed: 4, nowMs: now);
         var db = redis.Connection.Database;
 
+        var metricsPort = FreePort.Next();
         await using var a = StartIngest(scenario);
-        await using var b = StartIngest(scenario);
+        await using var b = StartIngest(scenario, metricsPort);
         await Eventually.TrueAsync(async () => await scenario.CheckpointedAsync(db) >= 8_000, TimeSpan.FromSeconds(90), "both members under way", Ct);
         a.KillHard();
         await scenario.WaitUntilCaughtUpAsync(kafka.BootstrapServers, db, TimeSpan.FromSeconds(120), Ct);
 
         await scenario.AssertOnlineEqualsReferenceAsync(db, scenario.MaxTime);
+
+        // The survivor exports its meters to Prometheus: it applied events, and wrote batches.
+        using var http = new HttpClient();
+        var text = await http.GetStringAsync(new Uri($"http://127.0.0.1:{metricsPort}/metrics"), Ct);
+        var applied = text.Split('\n').Where(l => l.StartsWith("featurestore_ingest_events", StringComparison.Ordinal))
+            .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True(applied > 0, "featurestore_ingest_events must count the survivor's events:\n" + text);
+        Assert.Contains("featurestore_ingest_batch_write", text, StringComparison.Ordinal);
     }
 
-    private ChildProcess StartIngest(IngestScenario scenario)
+    private ChildProcess StartIngest(IngestScenario scenario, int? metricsPort = null)
     {
         var file = Path.Combine(_dir, scenario.Topic + ".yaml");
         if (!File.Exists(file))
@@ -83,6 +92,7 @@ public sealed class IngestCrashTests(EmbeddedKafkaFixture kafka, RedisServerFixt
             "--key-prefix", scenario.KeyPrefix,
             "--group", "ingest",
             "--session-timeout-ms", "6000",
+            .. (metricsPort is { } port ? new[] { "--metrics-port", port.ToString(System.Globalization.CultureInfo.InvariantCulture) } : []),
         ]);
     }
 }

@@ -64,6 +64,10 @@ internal static class IngestCommand
                     try
                     {
                         exporter = new Prometheus.MetricServer(port: port).Start();
+
+                        // The Meters adapter starts listening at its first collection: collect once now, so no
+                        // measurement before the first scrape is lost.
+                        await Prometheus.Metrics.DefaultRegistry.CollectAndExportAsTextAsync(Stream.Null, cancellationToken);
                     }
                     catch (System.Net.HttpListenerException ex)
                     {
