@@ -69,7 +69,7 @@ public sealed class FeatureServer : IAsyncDisposable
         var services = builder.Services;
         services.AddSingleton(options);
         services.AddSingleton(store);
-        services.AddSingleton<ServingMetrics>();
+        services.AddSingleton(new ServingMetrics());
         services.AddSingleton(sp => new RegistryCache(options, store, sp.GetRequiredService<ILoggerFactory>().CreateLogger("FeatureStore.Serving"), sp.GetRequiredService<ServingMetrics>()));
         services.AddSingleton(new ApiKeyPolicy(options.ApiKeys));
         services.AddSingleton(new OnlineStateReader(store.GetDatabase(), options.ReadStrategy));
@@ -116,8 +116,7 @@ public sealed class FeatureServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _app.StopAsync().ConfigureAwait(false);
-        await _app.Services.GetRequiredService<RegistryCache>().DisposeAsync().ConfigureAwait(false);
-        await _app.DisposeAsync().ConfigureAwait(false);
+        await _app.DisposeAsync().ConfigureAwait(false); // disposes the registry cache with the other services
     }
 
     internal FeatureServerOptions Options => _options;

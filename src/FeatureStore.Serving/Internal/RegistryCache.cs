@@ -23,6 +23,7 @@ internal sealed class RegistryCache : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private volatile ServingRepository? _current;
     private Task _poll = Task.CompletedTask;
+    private int _disposed;
 
     public RegistryCache(FeatureServerOptions options, IConnectionMultiplexer multiplexer, ILogger logger, ServingMetrics metrics)
     {
@@ -145,6 +146,11 @@ internal sealed class RegistryCache : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         await _stop.CancelAsync().ConfigureAwait(false);
         if (_store is not null)
         {

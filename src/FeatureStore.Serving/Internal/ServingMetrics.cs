@@ -1,45 +1,49 @@
-using System.Diagnostics.Metrics;
+using Prometheus;
 
 namespace FeatureStore.Serving.Internal;
 
 /// <summary>
-/// The serving host's metrics (meter <c>FeatureStore.Serving</c>, exported on <c>/metrics</c> with every
-/// other .NET meter of the process): documented in docs/serving.md.
+/// The serving host's Prometheus metrics (documented in docs/serving.md). They are process-wide, as
+/// Prometheus metrics are; <c>/metrics</c> also exports every .NET meter of the process (ingest's, the
+/// runtime's, ASP.NET Core's) through prometheus-net's meter adapter.
 /// </summary>
-internal sealed class ServingMetrics : IDisposable
+internal sealed class ServingMetrics
 {
-    public const string MeterName = "FeatureStore.Serving";
+    private static readonly Counter Lookups = Metrics.CreateCounter(
+        "featurestore_serving_lookups_total", "Online lookups answered, by transport (grpc, http) and gRPC status (OK, INVALID_ARGUMENT, …).",
+        "transport", "status");
 
-    private readonly Meter _meter = new(MeterName);
-    private readonly Counter<long> _lookups;
-    private readonly Counter<long> _values;
-    private readonly Histogram<double> _duration;
-    private readonly Counter<long> _reloads;
+    private static readonly Counter Values = Metrics.CreateCounter(
+        "featurestore_serving_lookup_values_total", "Feature values returned by online lookups.", "transport");
 
-    public ServingMetrics()
+    private static readonly Histogram Duration = Metrics.CreateHistogram(
+        "featurestore_serving_lookup_duration_seconds", "Time to answer an online lookup, from request parsed to response built.",
+        new HistogramConfiguration
+        {
+            LabelNames = ["transport"],
+            Buckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+        });
+
+    private static readonly Gauge Version = Metrics.CreateGauge(
+        "featurestore_serving_registry_version", "The registry version served (0 for a repository file).");
+
+    private static readonly Counter Reloads = Metrics.CreateCounter(
+        "featurestore_serving_registry_reloads_total", "Repository versions loaded into the serving cache.");
+
+    public long RegistryVersion
     {
-        _lookups = _meter.CreateCounter<long>("featurestore_serving_lookups", description: "Online lookups answered, by transport and gRPC status code.");
-        _values = _meter.CreateCounter<long>("featurestore_serving_lookup_values", description: "Feature values returned by online lookups.");
-        _duration = _meter.CreateHistogram<double>("featurestore_serving_lookup_duration", unit: "s", description: "Time to answer an online lookup, from request parsed to response built.",
-            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1] });
-        _reloads = _meter.CreateCounter<long>("featurestore_serving_registry_reloads", description: "Repository versions loaded into the serving cache.");
-        _meter.CreateObservableGauge("featurestore_serving_registry_version", () => RegistryVersion, description: "The registry version served (0 for a repository file).");
+        set => Version.Set(value);
     }
-
-    public long RegistryVersion { get; set; }
 
     public void Lookup(string transport, string status, double seconds, long values)
     {
-        var transportTag = new KeyValuePair<string, object?>("transport", transport);
-        _lookups.Add(1, transportTag, new KeyValuePair<string, object?>("status", status));
-        _duration.Record(seconds, transportTag);
+        Lookups.WithLabels(transport, status).Inc();
+        Duration.WithLabels(transport).Observe(seconds);
         if (values > 0)
         {
-            _values.Add(values, transportTag);
+            Values.WithLabels(transport).Inc(values);
         }
     }
 
-    public void RegistryLoaded() => _reloads.Add(1);
-
-    public void Dispose() => _meter.Dispose();
+    public void RegistryLoaded() => Reloads.Inc();
 }
