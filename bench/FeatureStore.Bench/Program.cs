@@ -7,7 +7,7 @@ using FeatureStore.Testing;
 
 // End-to-end benchmark runner: each scenario next to its raw baseline in the same run, medians and ratios.
 // Usage: dotnet run -c Release --project bench/FeatureStore.Bench -- [--quick] [scenario ...]
-// Scenarios: baseline (raw Kafka and Redis rates), ingest (end to end and engine alone, with ratios). BenchmarkDotNet micro-benchmarks: --micro [filter].
+// Scenarios: baseline (raw Kafka and Redis rates), ingest (end to end and engine alone, with ratios), lookup (gRPC lookups against raw reads). BenchmarkDotNet micro-benchmarks: --micro [filter].
 var quick = args.Contains("--quick");
 var scenarios = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal)).ToHashSet(StringComparer.OrdinalIgnoreCase);
 bool Wants(string name) => scenarios.Count == 0 || scenarios.Contains(name);
@@ -56,6 +56,22 @@ if (Wants("ingest"))
     await using (var garnet = await OnlineStoreConnection.ConnectAsync(OnlineStoreConnection.EmbeddedName))
     {
         rows.AddRange(await IngestScenario.RunAsync("embedded garnet", garnet.Database, kafka, events, repetitions));
+    }
+}
+
+if (Wants("lookup"))
+{
+    Console.Error.WriteLine("lookup: gRPC lookups of 1 and 100 entities × 10 features against raw HGETALLs of the same keys");
+    if (RedisServer.IsInstalled)
+    {
+        await using var server = await RedisServer.StartAsync();
+        await using var redis = await OnlineStoreConnection.ConnectAsync(server.Endpoint);
+        rows.AddRange(await LookupScenario.RunAsync("redis-server", redis.Multiplexer, server.Endpoint, repetitions, quick));
+    }
+
+    await using (var garnet = await OnlineStoreConnection.ConnectAsync(OnlineStoreConnection.EmbeddedName))
+    {
+        rows.AddRange(await LookupScenario.RunAsync("embedded garnet", garnet.Multiplexer, garnet.Endpoint, repetitions, quick));
     }
 }
 
