@@ -66,12 +66,12 @@ if (Wants("lookup"))
     {
         await using var server = await RedisServer.StartAsync();
         await using var redis = await OnlineStoreConnection.ConnectAsync(server.Endpoint);
-        rows.AddRange(await LookupScenario.RunAsync("redis-server", redis.Multiplexer, server.Endpoint, repetitions, quick));
+        rows.AddRange(await LookupScenario.RunAsync("redis-server", redis.Multiplexer, repetitions, quick));
     }
 
     await using (var garnet = await OnlineStoreConnection.ConnectAsync(OnlineStoreConnection.EmbeddedName))
     {
-        rows.AddRange(await LookupScenario.RunAsync("embedded garnet", garnet.Multiplexer, garnet.Endpoint, repetitions, quick));
+        rows.AddRange(await LookupScenario.RunAsync("embedded garnet", garnet.Multiplexer, repetitions, quick));
     }
 }
 
