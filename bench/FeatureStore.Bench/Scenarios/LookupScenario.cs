@@ -27,7 +27,7 @@ internal static class LookupScenario
 
     public static async Task<IReadOnlyList<ResultRow>> RunAsync(string target, IConnectionMultiplexer store, int repetitions, bool quick)
     {
-        var load = FeatureRepositoryLoader.LoadFromText(RepositoryText, "bench.yaml");
+        var load = FeatureRepositoryLoader.LoadFromText(PaymentsRepository.Yaml("payments"), "bench.yaml");
         if (!load.Success)
         {
             throw new InvalidOperationException(string.Join("\n", load.Diagnostics));
@@ -36,8 +36,9 @@ internal static class LookupScenario
         var compiled = CompiledRepository.Compile(load.Repository!);
         var prefix = "bench" + Guid.NewGuid().ToString("N")[..8];
         var keys = new OnlineKeys(prefix, compiled.Repository.Project);
+        var userViews = compiled.Views.Where(v => v.Definition.Entity == "user").ToList(); // 6 + 4 features
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        await WriteStatesAsync(store.GetDatabase(), compiled, keys, now);
+        await WriteStatesAsync(store.GetDatabase(), userViews, keys, now);
         var rows = new List<ResultRow>();
         foreach (var strategy in new[] { OnlineReadStrategy.Pipeline, OnlineReadStrategy.Script })
         {
@@ -53,19 +54,19 @@ internal static class LookupScenario
             using var client = new FeatureStoreClient(server.GrpcAddress);
             foreach (var entities in new[] { 1, 100 })
             {
-                var calls = quick ? (entities == 1 ? 1000 : 200) : (entities == 1 ? 3000 : 600);
-                rows.AddRange(await CompareAsync($"lookup ({target}, {strategy.ToString().ToLowerInvariant()})", entities, calls, repetitions, client, store.GetDatabase(), compiled, keys));
+                var calls = quick ? (entities == 1 ? 1000 : 200) : (entities == 1 ? 2000 : 300);
+                rows.AddRange(await CompareAsync($"lookup ({target}, {strategy.ToString().ToLowerInvariant()})", entities, calls, repetitions, client, store.GetDatabase(), userViews, keys));
             }
         }
 
-        await CleanupAsync(store.GetDatabase(), compiled, keys);
+        await CleanupAsync(store.GetDatabase(), userViews, keys);
         return rows;
     }
 
     private static async Task<IReadOnlyList<ResultRow>> CompareAsync(
-        string scenario, int entities, int calls, int repetitions, FeatureStoreClient client, IDatabase db, CompiledRepository compiled, OnlineKeys keys)
+        string scenario, int entities, int calls, int repetitions, FeatureStoreClient client, IDatabase db, IReadOnlyList<CompiledView> views, OnlineKeys keys)
     {
-        string[] features = ["user_stats", "user_spend"]; // 6 + 4 features
+        string[] features = [.. views.Select(v => v.Name)];
         var random = new Random(entities);
         GetOnlineFeaturesRequest Request()
         {
@@ -80,13 +81,13 @@ internal static class LookupScenario
 
         RedisKey[] RawKeys()
         {
-            var raw = new RedisKey[entities * compiled.Views.Count];
+            var raw = new RedisKey[entities * views.Count];
             for (var e = 0; e < entities; e++)
             {
                 var user = User(random.Next(Users));
-                for (var v = 0; v < compiled.Views.Count; v++)
+                for (var v = 0; v < views.Count; v++)
                 {
-                    raw[(v * entities) + e] = keys.Entity(compiled.Views[v], user);
+                    raw[(v * entities) + e] = keys.Entity(views[v], user);
                 }
             }
 
@@ -138,8 +139,8 @@ internal static class LookupScenario
         }
 
         var shape = $"{entities.ToString(CultureInfo.InvariantCulture)} × 10 features";
-        var baseline = $"raw HGETALL ×{(entities * compiled.Views.Count).ToString(CultureInfo.InvariantCulture)}, pipelined";
-        var decode = await DecodeAndEvaluateAsync(db, compiled, RawKeys(), calls);
+        var baseline = $"raw HGETALL ×{(entities * views.Count).ToString(CultureInfo.InvariantCulture)}, pipelined";
+        var decode = await DecodeAndEvaluateAsync(db, views, RawKeys(), calls);
         return
         [
             new ResultRow(scenario, $"{shape}: of which decode + evaluate (§4 state, in memory)", decode, "ms"),
@@ -150,9 +151,9 @@ internal static class LookupScenario
     }
 
     /// <summary>Median ms to decode and evaluate the states of one lookup, fetched once beforehand.</summary>
-    private static async Task<double> DecodeAndEvaluateAsync(IDatabase db, CompiledRepository compiled, RedisKey[] keys, int calls)
+    private static async Task<double> DecodeAndEvaluateAsync(IDatabase db, IReadOnlyList<CompiledView> views, RedisKey[] keys, int calls)
     {
-        var perView = keys.Length / compiled.Views.Count;
+        var perView = keys.Length / views.Count;
         var hashes = await Task.WhenAll(keys.Select(k => db.HashGetAllAsync(k)));
         var values = new Core.Windows.FeatureValue[16];
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
@@ -162,7 +163,7 @@ internal static class LookupScenario
             var start = Stopwatch.GetTimestamp();
             for (var k = 0; k < keys.Length; k++)
             {
-                var view = compiled.Views[k / perView];
+                var view = views[k / perView];
                 OnlineFeatureReader.Decode(view, hashes[k]).Evaluate(now, values.AsSpan(0, view.Features.Count));
             }
 
@@ -204,7 +205,7 @@ internal static class LookupScenario
 
     private static string User(int i) => "u" + i.ToString(CultureInfo.InvariantCulture);
 
-    private static async Task WriteStatesAsync(IDatabase db, CompiledRepository compiled, OnlineKeys keys, long now)
+    private static async Task WriteStatesAsync(IDatabase db, IReadOnlyList<CompiledView> views, OnlineKeys keys, long now)
     {
         var random = new Random(1);
         var buffer = new ArrayBufferWriter<byte>(8192);
@@ -212,7 +213,7 @@ internal static class LookupScenario
         for (var u = 0; u < Users; u++)
         {
             var events = Enumerable.Range(0, 20).Select(_ => (Time: now - random.NextInt64(3 * 3_600_000), Amount: random.NextDouble() * 500, Merchant: "m" + random.Next(50))).ToList();
-            foreach (var view in compiled.Views)
+            foreach (var view in views)
             {
                 var state = new ViewWindowState(view.Features, view.TtlMs);
                 var inputs = new FeatureInput[view.Features.Count];
@@ -248,51 +249,11 @@ internal static class LookupScenario
         await Task.WhenAll(pending);
     }
 
-    private static async Task CleanupAsync(IDatabase db, CompiledRepository compiled, OnlineKeys keys)
+    private static async Task CleanupAsync(IDatabase db, IReadOnlyList<CompiledView> views, OnlineKeys keys)
     {
         foreach (var chunk in Enumerable.Range(0, Users).Chunk(500))
         {
-            await db.KeyDeleteAsync([.. chunk.SelectMany(u => compiled.Views.Select(v => keys.Entity(v, User(u))))]);
+            await db.KeyDeleteAsync([.. chunk.SelectMany(u => views.Select(v => keys.Entity(v, User(u))))]);
         }
     }
-
-    private const string RepositoryText = """
-        project: bench
-        entities:
-          - name: user
-            join_keys: [user_id]
-        sources:
-          - name: payments
-            kafka:
-              topic: payments
-            timestamp_field: ts
-            timestamp_format: epoch_ms
-            fields:
-              user_id: string
-              merchant_id: string
-              amount: double
-              country: string
-              ts: timestamp
-        feature_views:
-          - name: user_stats
-            entity: user
-            source: payments
-            ttl: 1d
-            features:
-              - { name: n_1h, aggregation: count, window: 1h }
-              - { name: sum_1h, aggregation: sum, field: amount, window: 1h, hop: 1m }
-              - { name: mean_2h, aggregation: mean, field: amount, window: 2h }
-              - { name: max_30m, aggregation: max, field: amount, window: 30m }
-              - { name: last_country, aggregation: last, field: country }
-              - { name: n_all, aggregation: count }
-          - name: user_spend
-            entity: user
-            source: payments
-            ttl: 1d
-            features:
-              - { name: sum_2h, aggregation: sum, field: amount, window: 2h }
-              - { name: min_1h, aggregation: min, field: amount, window: 1h }
-              - { name: merchants_2h, aggregation: approx_distinct, field: merchant_id, window: 2h }
-              - { name: sd_2h, aggregation: stddev, field: amount, window: 2h }
-        """;
 }

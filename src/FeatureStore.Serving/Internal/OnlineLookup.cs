@@ -124,7 +124,7 @@ internal sealed class OnlineLookup
     {
         try
         {
-            await _reader.ReadAsync(keys, views, states, count).WaitAsync(_options.StoreTimeout, cancellationToken).ConfigureAwait(false);
+            await _reader.ReadAsync(keys, views, states, count, _options.StoreTimeout, cancellationToken).ConfigureAwait(false);
         }
         catch (TimeoutException ex)
         {

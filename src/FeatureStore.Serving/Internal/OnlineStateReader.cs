@@ -28,24 +28,28 @@ internal sealed class OnlineStateReader
         _strategy = strategy;
     }
 
-    /// <summary>Reads the states of <paramref name="views"/>[i] under <paramref name="keys"/>[i], for i below <paramref name="count"/>.</summary>
-    public Task ReadAsync(RedisKey[] keys, CompiledView[] views, ViewWindowState[] states, int count) =>
+    /// <summary>
+    /// Reads the states of <paramref name="views"/>[i] under <paramref name="keys"/>[i], for i below
+    /// <paramref name="count"/>. Only the wait for the store is bounded by <paramref name="timeout"/>
+    /// (a <see cref="TimeoutException"/>); decoding and merging come after it.
+    /// </summary>
+    public Task ReadAsync(RedisKey[] keys, CompiledView[] views, ViewWindowState[] states, int count, TimeSpan timeout, CancellationToken cancellationToken) =>
         _strategy == OnlineReadStrategy.Script
-            ? ReadByScriptAsync(keys, views, states, count)
-            : ReadByPipelineAsync(keys, views, states, count);
+            ? ReadByScriptAsync(keys, views, states, count, timeout, cancellationToken)
+            : ReadByPipelineAsync(keys, views, states, count, timeout, cancellationToken);
 
-    private async Task ReadByScriptAsync(RedisKey[] keys, CompiledView[] views, ViewWindowState[] states, int count)
+    private async Task ReadByScriptAsync(RedisKey[] keys, CompiledView[] views, ViewWindowState[] states, int count, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var exact = keys.Length == count ? keys : keys[..count];
         RedisResult result;
         try
         {
-            result = await _database.ScriptEvaluateAsync(ScriptSha, exact).ConfigureAwait(false);
+            result = await _database.ScriptEvaluateAsync(ScriptSha, exact).WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
         }
         catch (RedisServerException ex) when (ex.Message.StartsWith("NOSCRIPT", StringComparison.Ordinal))
         {
             // First use on this server (or it restarted): EVAL caches the script there for the next EVALSHA.
-            result = await _database.ScriptEvaluateAsync(Script, exact).ConfigureAwait(false);
+            result = await _database.ScriptEvaluateAsync(Script, exact).WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
         }
 
         for (var i = 0; i < count; i++)
@@ -69,7 +73,7 @@ internal sealed class OnlineStateReader
         }
     }
 
-    private async Task ReadByPipelineAsync(RedisKey[] keys, CompiledView[] views, ViewWindowState[] states, int count)
+    private async Task ReadByPipelineAsync(RedisKey[] keys, CompiledView[] views, ViewWindowState[] states, int count, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var batch = _database.CreateBatch();
         var pending = new Task<HashEntry[]>[count];
@@ -79,7 +83,7 @@ internal sealed class OnlineStateReader
         }
 
         batch.Execute();
-        await Task.WhenAll(pending).ConfigureAwait(false);
+        await Task.WhenAll(pending).WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
         for (var i = 0; i < count; i++)
         {
             states[i] = OnlineFeatureReader.Decode(views[i], await pending[i].ConfigureAwait(false));
