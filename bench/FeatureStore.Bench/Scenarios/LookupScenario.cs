@@ -49,6 +49,8 @@ internal static class LookupScenario
                 GrpcPort = FreePort.Next(),
                 HttpPort = FreePort.Next(),
                 ReadStrategy = strategy,
+                // Eight callers decoding 200 states each saturate two cores: measure, do not time out.
+                StoreTimeout = TimeSpan.FromSeconds(30),
             }, store);
             await server.StartAsync();
             using var client = new FeatureStoreClient(server.GrpcAddress);
