@@ -7,7 +7,7 @@ using FeatureStore.Testing;
 
 // End-to-end benchmark runner: each scenario next to its raw baseline in the same run, medians and ratios.
 // Usage: dotnet run -c Release --project bench/FeatureStore.Bench -- [--quick] [scenario ...]
-// Scenarios: baseline (raw Kafka and Redis rates), ingest (end to end and engine alone, with ratios), engine (the engine alone). BenchmarkDotNet micro-benchmarks: --micro [filter].
+// Scenarios: baseline (raw Kafka and Redis rates), ingest (end to end and engine alone, with ratios), engine (the engine alone), lookup (gRPC lookups against raw reads). BenchmarkDotNet micro-benchmarks: --micro [filter].
 if (args.Contains("--micro"))
 {
     BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(FeatureStore.Bench.Micro.MicroConfig).Assembly)
@@ -64,6 +64,22 @@ if (Wants("ingest") || scenarios.Contains("engine"))
     await using (var garnet = await OnlineStoreConnection.ConnectAsync(OnlineStoreConnection.EmbeddedName))
     {
         rows.AddRange(await IngestScenario.RunAsync("embedded garnet", garnet.Database, kafka, events, repetitions));
+    }
+}
+
+if (Wants("lookup"))
+{
+    Console.Error.WriteLine("lookup: gRPC lookups of 1 and 100 entities × 10 features against raw HGETALLs of the same keys");
+    if (RedisServer.IsInstalled)
+    {
+        await using var server = await RedisServer.StartAsync();
+        await using var redis = await OnlineStoreConnection.ConnectAsync(server.Endpoint);
+        rows.AddRange(await LookupScenario.RunAsync("redis-server", redis.Multiplexer, repetitions, quick));
+    }
+
+    await using (var garnet = await OnlineStoreConnection.ConnectAsync(OnlineStoreConnection.EmbeddedName))
+    {
+        rows.AddRange(await LookupScenario.RunAsync("embedded garnet", garnet.Multiplexer, repetitions, quick));
     }
 }
 

@@ -38,7 +38,14 @@ public sealed class OnlineStoreConnection : IAsyncDisposable
     /// Connects to <paramref name="configuration"/>, starting an embedded server first when it is
     /// <c>embedded</c>, null or empty. Fails within the connect timeout when the server is unreachable.
     /// </summary>
-    public static async Task<OnlineStoreConnection> ConnectAsync(string? configuration, TimeSpan? connectTimeout = null)
+    public static Task<OnlineStoreConnection> ConnectAsync(string? configuration, TimeSpan? connectTimeout = null) =>
+        ConnectAsync(configuration, connectTimeout, configure: null);
+
+    /// <summary>
+    /// Connects as <see cref="ConnectAsync(string?, TimeSpan?)"/> does, letting <paramref name="configure"/>
+    /// change the client's options last (a server that must start while the store is down, say).
+    /// </summary>
+    public static async Task<OnlineStoreConnection> ConnectAsync(string? configuration, TimeSpan? connectTimeout, Action<ConfigurationOptions>? configure)
     {
         EmbeddedGarnet? embedded = null;
         var endpoint = configuration;
@@ -55,6 +62,7 @@ public sealed class OnlineStoreConnection : IAsyncDisposable
             options.ConnectTimeout = timeout;
             options.AbortOnConnectFail = true;
             options.ConnectRetry = 2;
+            configure?.Invoke(options);
             var multiplexer = await ConnectionMultiplexer.ConnectAsync(options).ConfigureAwait(false);
             return new OnlineStoreConnection(multiplexer, embedded, endpoint!);
         }

@@ -40,11 +40,11 @@ internal static class RepositoryFiles
 internal static class OnlineStores
 {
     /// <summary>The connection, or null after writing the reason to <paramref name="error"/>.</summary>
-    public static async Task<OnlineStoreConnection?> ConnectAsync(string? configuration, TextWriter error)
+    public static async Task<OnlineStoreConnection?> ConnectAsync(string? configuration, TextWriter error, Action<StackExchange.Redis.ConfigurationOptions>? configure = null)
     {
         try
         {
-            return await OnlineStoreConnection.ConnectAsync(configuration);
+            return await OnlineStoreConnection.ConnectAsync(configuration, connectTimeout: null, configure);
         }
         catch (OnlineStoreUnavailableException ex)
         {

@@ -1,0 +1,261 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Globalization;
+using FeatureStore.Bench.Harness;
+using FeatureStore.Client;
+using FeatureStore.Contracts.V1;
+using FeatureStore.Core.Definitions;
+using FeatureStore.Core.Windows;
+using FeatureStore.Redis.Online;
+using FeatureStore.Serving;
+using FeatureStore.Testing;
+using StackExchange.Redis;
+
+namespace FeatureStore.Bench.Scenarios;
+
+/// <summary>
+/// Online lookups over gRPC on loopback (the serving host in this process, a real client over a real
+/// port), 1 and 100 entities × 10 features from two views, against raw StackExchange.Redis HGETALLs of the
+/// same keys (one pipelined batch per lookup, bytes only) measured in the same run: p50, p99 of sequential
+/// calls and throughput of concurrent callers. Entity states are written directly (each user has ~20 events
+/// in the last 3 h), the shape the ingest job leaves.
+/// </summary>
+internal static class LookupScenario
+{
+    private const int Users = 10_000;
+    private const int Concurrency = 8;
+
+    public static async Task<IReadOnlyList<ResultRow>> RunAsync(string target, IConnectionMultiplexer store, int repetitions, bool quick)
+    {
+        var load = FeatureRepositoryLoader.LoadFromText(PaymentsRepository.Yaml("payments"), "bench.yaml");
+        if (!load.Success)
+        {
+            throw new InvalidOperationException(string.Join("\n", load.Diagnostics));
+        }
+
+        var compiled = CompiledRepository.Compile(load.Repository!);
+        var prefix = "bench" + Guid.NewGuid().ToString("N")[..8];
+        var keys = new OnlineKeys(prefix, compiled.Repository.Project);
+        var userViews = compiled.Views.Where(v => v.Definition.Entity == "user").ToList(); // 6 + 4 features
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        await WriteStatesAsync(store.GetDatabase(), userViews, keys, now);
+        var rows = new List<ResultRow>();
+        foreach (var strategy in new[] { OnlineReadStrategy.Pipeline, OnlineReadStrategy.Script })
+        {
+            await using var server = FeatureServer.Create(new FeatureServerOptions
+            {
+                Repository = compiled.Repository,
+                KeyPrefix = prefix,
+                GrpcPort = FreePort.Next(),
+                HttpPort = FreePort.Next(),
+                ReadStrategy = strategy,
+                // Eight callers decoding 200 states each saturate two cores: measure, do not time out.
+                StoreTimeout = TimeSpan.FromSeconds(30),
+            }, store);
+            await server.StartAsync();
+            using var client = new FeatureStoreClient(server.GrpcAddress);
+            foreach (var entities in new[] { 1, 100 })
+            {
+                var calls = quick ? (entities == 1 ? 1000 : 200) : (entities == 1 ? 2000 : 300);
+                rows.AddRange(await CompareAsync($"lookup ({target}, {strategy.ToString().ToLowerInvariant()})", entities, calls, repetitions, client, store.GetDatabase(), userViews, keys));
+            }
+        }
+
+        await CleanupAsync(store.GetDatabase(), userViews, keys);
+        return rows;
+    }
+
+    private static async Task<IReadOnlyList<ResultRow>> CompareAsync(
+        string scenario, int entities, int calls, int repetitions, FeatureStoreClient client, IDatabase db, IReadOnlyList<CompiledView> views, OnlineKeys keys)
+    {
+        string[] features = [.. views.Select(v => v.Name)];
+        var random = new Random(entities);
+        GetOnlineFeaturesRequest Request()
+        {
+            var request = new GetOnlineFeaturesRequest { Features = { features } };
+            for (var e = 0; e < entities; e++)
+            {
+                request.Entities.Add(new EntityRow { JoinKeys = { ["user_id"] = User(random.Next(Users)) } });
+            }
+
+            return request;
+        }
+
+        RedisKey[] RawKeys()
+        {
+            var raw = new RedisKey[entities * views.Count];
+            for (var e = 0; e < entities; e++)
+            {
+                var user = User(random.Next(Users));
+                for (var v = 0; v < views.Count; v++)
+                {
+                    raw[(v * entities) + e] = keys.Entity(views[v], user);
+                }
+            }
+
+            return raw;
+        }
+
+        async Task Lookup()
+        {
+            var answer = await client.GetOnlineFeaturesAsync(Request());
+            if (answer.RowCount != entities || answer.FeatureNames.Count != 10)
+            {
+                throw new InvalidOperationException("unexpected answer shape");
+            }
+        }
+
+        async Task Raw()
+        {
+            var raw = RawKeys();
+            var batch = db.CreateBatch();
+            var pending = new Task<HashEntry[]>[raw.Length];
+            for (var i = 0; i < raw.Length; i++)
+            {
+                pending[i] = batch.HashGetAllAsync(raw[i]);
+            }
+
+            batch.Execute();
+            await Task.WhenAll(pending);
+        }
+
+        // Warm up both paths (JIT, connections, the script cache).
+        for (var i = 0; i < 200; i++)
+        {
+            await Lookup();
+            await Raw();
+        }
+
+        var (p50, p99, throughput) = (new List<double>(), new List<double>(), new List<double>());
+        var (rawP50, rawP99, rawThroughput) = (new List<double>(), new List<double>(), new List<double>());
+        for (var rep = 0; rep < repetitions; rep++)
+        {
+            var lookup = await Latencies(Lookup, calls);
+            var raw = await Latencies(Raw, calls);
+            p50.Add(Measure.Quantile(lookup, 0.5));
+            p99.Add(Measure.Quantile(lookup, 0.99));
+            rawP50.Add(Measure.Quantile(raw, 0.5));
+            rawP99.Add(Measure.Quantile(raw, 0.99));
+            throughput.Add(await Throughput(Lookup, calls));
+            rawThroughput.Add(await Throughput(Raw, calls));
+        }
+
+        var shape = $"{entities.ToString(CultureInfo.InvariantCulture)} × 10 features";
+        var baseline = $"raw HGETALL ×{(entities * views.Count).ToString(CultureInfo.InvariantCulture)}, pipelined";
+        var decode = await DecodeAndEvaluateAsync(db, views, RawKeys(), calls);
+        return
+        [
+            new ResultRow(scenario, $"{shape}: of which decode + evaluate (§4 state, in memory)", decode, "ms"),
+            new ResultRow(scenario, $"{shape}: p50", Measure.Median(p50), "ms", baseline, Measure.Median(rawP50)),
+            new ResultRow(scenario, $"{shape}: p99", Measure.Median(p99), "ms", baseline, Measure.Median(rawP99)),
+            new ResultRow(scenario, $"{shape}: throughput, {Concurrency} callers", Measure.Median(throughput), "lookups/s", baseline, Measure.Median(rawThroughput)),
+        ];
+    }
+
+    /// <summary>Median ms to decode and evaluate the states of one lookup, fetched once beforehand.</summary>
+    private static async Task<double> DecodeAndEvaluateAsync(IDatabase db, IReadOnlyList<CompiledView> views, RedisKey[] keys, int calls)
+    {
+        var perView = keys.Length / views.Count;
+        var hashes = await Task.WhenAll(keys.Select(k => db.HashGetAllAsync(k)));
+        var values = new Core.Windows.FeatureValue[16];
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var times = new double[Math.Min(calls, 500)];
+        for (var i = 0; i < times.Length; i++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            for (var k = 0; k < keys.Length; k++)
+            {
+                var view = views[k / perView];
+                OnlineFeatureReader.Decode(view, hashes[k]).Evaluate(now, values.AsSpan(0, view.Features.Count));
+            }
+
+            times[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        }
+
+        return Measure.Median(times);
+    }
+
+    /// <summary>Sorted latencies in ms of <paramref name="calls"/> sequential calls.</summary>
+    private static async Task<double[]> Latencies(Func<Task> call, int calls)
+    {
+        var latencies = new double[calls];
+        for (var i = 0; i < calls; i++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            await call();
+            latencies[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        }
+
+        Array.Sort(latencies);
+        return latencies;
+    }
+
+    /// <summary>Calls per second with <see cref="Concurrency"/> callers making <paramref name="calls"/> calls in all.</summary>
+    private static async Task<double> Throughput(Func<Task> call, int calls)
+    {
+        var remaining = calls;
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, Concurrency).Select(_ => Task.Run(async () =>
+        {
+            while (Interlocked.Decrement(ref remaining) >= 0)
+            {
+                await call();
+            }
+        })));
+        return calls / clock.Elapsed.TotalSeconds;
+    }
+
+    private static string User(int i) => "u" + i.ToString(CultureInfo.InvariantCulture);
+
+    private static async Task WriteStatesAsync(IDatabase db, IReadOnlyList<CompiledView> views, OnlineKeys keys, long now)
+    {
+        var random = new Random(1);
+        var buffer = new ArrayBufferWriter<byte>(8192);
+        var pending = new List<Task>();
+        for (var u = 0; u < Users; u++)
+        {
+            var events = Enumerable.Range(0, 20).Select(_ => (Time: now - random.NextInt64(3 * 3_600_000), Amount: random.NextDouble() * 500, Merchant: "m" + random.Next(50))).ToList();
+            foreach (var view in views)
+            {
+                var state = new ViewWindowState(view.Features, view.TtlMs);
+                var inputs = new FeatureInput[view.Features.Count];
+                var sequence = 0L;
+                foreach (var e in events)
+                {
+                    for (var f = 0; f < inputs.Length; f++)
+                    {
+                        inputs[f] = view.Definition.Features[f].Field switch
+                        {
+                            null => FeatureInput.Absent,
+                            "merchant_id" => FeatureInput.OfText(e.Merchant),
+                            "country" => FeatureInput.OfText("FR"),
+                            _ => FeatureInput.OfNumber(e.Amount),
+                        };
+                    }
+
+                    state.Add(e.Time, sequence++, inputs);
+                }
+
+                buffer.Clear();
+                state.WriteTo(buffer);
+                pending.Add(db.HashSetAsync(keys.Entity(view, User(u)), OnlineKeys.PartitionField("payments", 0), buffer.WrittenSpan.ToArray()));
+            }
+
+            if (pending.Count >= 1000)
+            {
+                await Task.WhenAll(pending);
+                pending.Clear();
+            }
+        }
+
+        await Task.WhenAll(pending);
+    }
+
+    private static async Task CleanupAsync(IDatabase db, IReadOnlyList<CompiledView> views, OnlineKeys keys)
+    {
+        foreach (var chunk in Enumerable.Range(0, Users).Chunk(500))
+        {
+            await db.KeyDeleteAsync([.. chunk.SelectMany(u => views.Select(v => keys.Entity(v, User(u))))]);
+        }
+    }
+}

@@ -1,0 +1,233 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using FeatureStore.Client;
+using FeatureStore.Contracts.V1;
+using Grpc.Core;
+
+namespace FeatureStore.Cli.Commands;
+
+/// <summary><c>featurestore get</c>: one online lookup against a running <c>serve</c>, as a table or JSON.</summary>
+internal static class GetCommand
+{
+    public static Command Create()
+    {
+        var server = new Option<string>("--server")
+        {
+            Description = "The serving host's gRPC address. Env: FEATURESTORE__SERVING__ADDRESS.",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("FEATURESTORE__SERVING__ADDRESS") ?? "http://127.0.0.1:6566",
+        };
+        var features = new Option<string[]>("--features", "--feature")
+        {
+            Description = "Feature references, comma-separated or repeated: view:feature, or view for all its features.",
+            DefaultValueFactory = _ => [],
+        };
+        var model = new Option<string?>("--model") { Description = "A model (model or model@version) standing for the features it reads." };
+        var entities = new Option<string[]>("--entity", "-e")
+        {
+            Description = "An entity row as join keys, repeatable: user_id=u1 or user_id=u1,merchant_id=m7.",
+            Required = true,
+        };
+        var asOf = new Option<string?>("--as-of") { Description = "Evaluate at this instant (RFC 3339 or epoch ms) instead of now." };
+        var json = new Option<bool>("--json") { Description = "Print JSON instead of a table." };
+        var apiKey = new Option<string?>("--api-key")
+        {
+            Description = "API key, when the server asks for one. Env: FEATURESTORE__SERVING__APIKEY.",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("FEATURESTORE__SERVING__APIKEY"),
+        };
+        var command = new Command("get", "Look features up for some entities from a running `featurestore serve`.")
+        {
+            server, features, model, entities, asOf, json, apiKey,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            var error = parse.InvocationConfiguration.Error;
+            var request = new GetOnlineFeaturesRequest { Model = parse.GetValue(model) ?? "" };
+            request.Features.AddRange(parse.GetValue(features)!.SelectMany(f => f.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)));
+            foreach (var text in parse.GetValue(entities)!)
+            {
+                var row = new EntityRow();
+                foreach (var pair in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                {
+                    var eq = pair.IndexOf('=', StringComparison.Ordinal);
+                    if (eq <= 0)
+                    {
+                        await error.WriteLineAsync($"--entity: '{pair}' is not KEY=VALUE");
+                        return CliApp.Usage;
+                    }
+
+                    row.JoinKeys[pair[..eq]] = pair[(eq + 1)..];
+                }
+
+                request.Entities.Add(row);
+            }
+
+            if (parse.GetValue(asOf) is { } at)
+            {
+                if (!TryParseInstant(at, out var instant))
+                {
+                    await error.WriteLineAsync($"--as-of: '{at}' is neither RFC 3339 nor epoch milliseconds");
+                    return CliApp.Usage;
+                }
+
+                request.AsOf = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(instant);
+            }
+
+            if (!Uri.TryCreate(parse.GetValue(server), UriKind.Absolute, out var address))
+            {
+                await error.WriteLineAsync($"--server: '{parse.GetValue(server)}' is not an address such as http://127.0.0.1:6566");
+                return CliApp.Usage;
+            }
+
+            using var client = new FeatureStoreClient(address, new FeatureStoreClientOptions { ApiKey = parse.GetValue(apiKey) });
+            OnlineFeatureSet result;
+            try
+            {
+                result = await client.GetOnlineFeaturesAsync(request, cancellationToken);
+            }
+            catch (RpcException ex)
+            {
+                await error.WriteLineAsync($"{ex.StatusCode}: {ex.Status.Detail}");
+                return ex.StatusCode is StatusCode.InvalidArgument ? CliApp.Usage : CliApp.Failure;
+            }
+
+            await output.WriteAsync(parse.GetValue(json) ? ToJson(request, result) : ToTable(request, result));
+            return CliApp.Ok;
+        });
+        return command;
+    }
+
+    private static bool TryParseInstant(string text, out DateTimeOffset instant)
+    {
+        if (long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var ms))
+        {
+            instant = DateTimeOffset.FromUnixTimeMilliseconds(ms);
+            return true;
+        }
+
+        return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out instant);
+    }
+
+    /// <summary>The value as text: the number or string, else the status in parentheses.</summary>
+    internal static string Cell(FeatureValue value) => value.Status switch
+    {
+        FeatureStatus.Present => Scalar(value) ?? "",
+        FeatureStatus.NullValue => "(null)",
+        FeatureStatus.NotFound => "(not found)",
+        FeatureStatus.OutsideTtl => "(outside ttl)",
+        _ => "(?)",
+    };
+
+    private static string? Scalar(FeatureValue value) => value.ValueCase switch
+    {
+        FeatureValue.ValueOneofCase.DoubleValue => value.DoubleValue.ToString("G17", CultureInfo.InvariantCulture),
+        FeatureValue.ValueOneofCase.Int64Value => value.Int64Value.ToString(CultureInfo.InvariantCulture),
+        FeatureValue.ValueOneofCase.StringValue => value.StringValue,
+        FeatureValue.ValueOneofCase.BoolValue => value.BoolValue ? "true" : "false",
+        _ => null,
+    };
+
+    private static string Iso(DateTimeOffset instant) => instant.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+
+    private static string EntityText(EntityRow row) => string.Join(",", row.JoinKeys.OrderBy(k => k.Key, StringComparer.Ordinal).Select(k => $"{k.Key}={k.Value}"));
+
+    private static string ToTable(GetOnlineFeaturesRequest request, OnlineFeatureSet result)
+    {
+        var header = new List<string> { "entity" };
+        header.AddRange(result.FeatureNames);
+        var lines = new List<string[]> { header.ToArray() };
+        for (var r = 0; r < result.RowCount; r++)
+        {
+            var cells = new List<string> { EntityText(request.Entities[r]) };
+            cells.AddRange(result.Response.Rows[r].Values.Select(Cell));
+            lines.Add([.. cells]);
+        }
+
+        var widths = Enumerable.Range(0, header.Count).Select(c => lines.Max(l => l[c].Length)).ToArray();
+        var sb = new StringBuilder();
+        foreach (var line in lines)
+        {
+            sb.AppendLine(string.Join("  ", line.Select((cell, c) => cell.PadRight(widths[c]))).TrimEnd());
+        }
+
+        sb.AppendLine(CultureInfo.InvariantCulture, $"evaluated at {Iso(result.EvaluatedAt)}, registry version {result.Response.RegistryVersion}");
+        return sb.ToString();
+    }
+
+    private static string ToJson(GetOnlineFeaturesRequest request, OnlineFeatureSet result)
+    {
+        using var stream = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("evaluated_at", Iso(result.EvaluatedAt));
+            writer.WriteNumber("registry_version", result.Response.RegistryVersion);
+            writer.WriteStartArray("rows");
+            for (var r = 0; r < result.RowCount; r++)
+            {
+                writer.WriteStartObject();
+                writer.WriteStartObject("entity");
+                foreach (var (key, value) in request.Entities[r].JoinKeys)
+                {
+                    writer.WriteString(key, value);
+                }
+
+                writer.WriteEndObject();
+                writer.WriteStartObject("features");
+                for (var c = 0; c < result.FeatureNames.Count; c++)
+                {
+                    var value = result.Response.Rows[r].Values[c];
+                    writer.WriteStartObject(result.FeatureNames[c]);
+                    writer.WritePropertyName("value");
+                    switch (value.ValueCase)
+                    {
+                        case FeatureValue.ValueOneofCase.DoubleValue:
+                            writer.WriteNumberValue(value.DoubleValue);
+                            break;
+                        case FeatureValue.ValueOneofCase.Int64Value:
+                            writer.WriteNumberValue(value.Int64Value);
+                            break;
+                        case FeatureValue.ValueOneofCase.StringValue:
+                            writer.WriteStringValue(value.StringValue);
+                            break;
+                        case FeatureValue.ValueOneofCase.BoolValue:
+                            writer.WriteBooleanValue(value.BoolValue);
+                            break;
+                        default:
+                            writer.WriteNullValue();
+                            break;
+                    }
+
+                    writer.WriteString("status", value.Status switch
+                    {
+                        FeatureStatus.Present => "PRESENT",
+                        FeatureStatus.NullValue => "NULL_VALUE",
+                        FeatureStatus.NotFound => "NOT_FOUND",
+                        FeatureStatus.OutsideTtl => "OUTSIDE_TTL",
+                        _ => "FEATURE_STATUS_UNSPECIFIED",
+                    });
+                    if (value.EventTimestamp is { } ts)
+                    {
+                        writer.WriteString("event_timestamp", Iso(ts.ToDateTimeOffset()));
+                    }
+                    else
+                    {
+                        writer.WriteNull("event_timestamp");
+                    }
+
+                    writer.WriteEndObject();
+                }
+
+                writer.WriteEndObject();
+                writer.WriteEndObject();
+            }
+
+            writer.WriteEndArray();
+            writer.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(stream.ToArray()) + Environment.NewLine;
+    }
+}

@@ -1,0 +1,108 @@
+using FeatureStore.Contracts.V1;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Grpc.Net.Client;
+
+namespace FeatureStore.Client;
+
+/// <summary>
+/// A client of the serving host for model services: online lookups and registry reads over gRPC.
+/// Thread-safe; create one per process and reuse it. Failures surface as <see cref="RpcException"/>
+/// with the server's status (INVALID_ARGUMENT, RESOURCE_EXHAUSTED, UNAVAILABLE, UNAUTHENTICATED, …).
+/// </summary>
+public sealed class FeatureStoreClient : IDisposable
+{
+    private readonly GrpcChannel _channel;
+    private readonly FeatureStoreClientOptions _options;
+    private readonly Metadata? _headers;
+
+    /// <summary>Connects to the gRPC endpoint at <paramref name="address"/> (e.g. <c>http://127.0.0.1:6566</c>).</summary>
+    public FeatureStoreClient(Uri address, FeatureStoreClientOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        _options = options ?? new FeatureStoreClientOptions();
+        _channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
+        {
+            HttpHandler = _options.HttpHandler,
+            MaxReceiveMessageSize = 64 << 20,
+        });
+        if (_options.ApiKey is { Length: > 0 } key)
+        {
+            _headers = new Metadata { { "x-api-key", key } };
+        }
+
+        Online = new OnlineFeatures.OnlineFeaturesClient(_channel);
+        Registry = new Registry.RegistryClient(_channel);
+    }
+
+    /// <summary>The generated online-lookup stub, for calls this class does not wrap.</summary>
+    public OnlineFeatures.OnlineFeaturesClient Online { get; }
+
+    /// <summary>The generated registry stub.</summary>
+    public Registry.RegistryClient Registry { get; }
+
+    /// <summary>Looks up <paramref name="features"/> (<c>view:feature</c> or <c>view</c>) for each entity row.</summary>
+    /// <param name="features">Feature references.</param>
+    /// <param name="entities">One dictionary of join keys per entity (e.g. <c>user_id → u1</c>).</param>
+    /// <param name="asOf">Evaluate at this instant instead of now.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    public Task<OnlineFeatureSet> GetOnlineFeaturesAsync(
+        IEnumerable<string> features, IEnumerable<IReadOnlyDictionary<string, string>> entities, DateTimeOffset? asOf = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(features);
+        var request = Request(entities, asOf);
+        request.Features.AddRange(features);
+        return GetOnlineFeaturesAsync(request, cancellationToken);
+    }
+
+    /// <summary>Looks up the features a model version reads (<c>model</c> or <c>model@version</c>) for each entity row.</summary>
+    /// <param name="model">The model, optionally with <c>@version</c>; the newest version otherwise.</param>
+    /// <param name="entities">One dictionary of join keys per entity.</param>
+    /// <param name="asOf">Evaluate at this instant instead of now.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    public Task<OnlineFeatureSet> GetModelFeaturesAsync(
+        string model, IEnumerable<IReadOnlyDictionary<string, string>> entities, DateTimeOffset? asOf = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(model);
+        var request = Request(entities, asOf);
+        request.Model = model;
+        return GetOnlineFeaturesAsync(request, cancellationToken);
+    }
+
+    /// <summary>Sends a request as built by the caller.</summary>
+    public async Task<OnlineFeatureSet> GetOnlineFeaturesAsync(GetOnlineFeaturesRequest request, CancellationToken cancellationToken = default) =>
+        new(await Online.GetOnlineFeaturesAsync(request, Options(cancellationToken)).ConfigureAwait(false));
+
+    /// <summary>The served repository version and everything it declares.</summary>
+    public async Task<ListDefinitionsResponse> ListDefinitionsAsync(CancellationToken cancellationToken = default) =>
+        await Registry.ListDefinitionsAsync(new ListDefinitionsRequest(), Options(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>Closes the channel.</summary>
+    public void Dispose() => _channel.Dispose();
+
+    private CallOptions Options(CancellationToken cancellationToken) =>
+        new(_headers, DateTime.UtcNow + _options.Timeout, cancellationToken);
+
+    private static GetOnlineFeaturesRequest Request(IEnumerable<IReadOnlyDictionary<string, string>> entities, DateTimeOffset? asOf)
+    {
+        ArgumentNullException.ThrowIfNull(entities);
+        var request = new GetOnlineFeaturesRequest();
+        foreach (var entity in entities)
+        {
+            var row = new EntityRow();
+            foreach (var (key, value) in entity)
+            {
+                row.JoinKeys[key] = value;
+            }
+
+            request.Entities.Add(row);
+        }
+
+        if (asOf is { } at)
+        {
+            request.AsOf = Timestamp.FromDateTimeOffset(at);
+        }
+
+        return request;
+    }
+}

@@ -1,0 +1,123 @@
+using FeatureStore.Serving.Internal;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Prometheus;
+using StackExchange.Redis;
+
+namespace FeatureStore.Serving;
+
+/// <summary>
+/// The serving host, embeddable: gRPC <c>featurestore.v1.OnlineFeatures</c> and <c>Registry</c>, gRPC
+/// health and reflection on the gRPC port (HTTP/2); the JSON mirror <c>POST /v1/features/online</c>,
+/// <c>/healthz</c>, <c>/readyz</c> and Prometheus <c>/metrics</c> on the HTTP port (both ports serve
+/// every endpoint). The <c>serve</c> command runs one; so can any process that wants lookups in it.
+/// </summary>
+public sealed class FeatureServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly FeatureServerOptions _options;
+
+    private FeatureServer(WebApplication app, FeatureServerOptions options)
+    {
+        _app = app;
+        _options = options;
+    }
+
+    /// <summary>The gRPC endpoint's address (after <see cref="StartAsync"/>).</summary>
+    public Uri GrpcAddress { get; private set; } = new("http://localhost");
+
+    /// <summary>The HTTP endpoint's address (after <see cref="StartAsync"/>).</summary>
+    public Uri HttpAddress { get; private set; } = new("http://localhost");
+
+    /// <summary>The host's services (the test server, when one replaced Kestrel).</summary>
+    public IServiceProvider Services => _app.Services;
+
+    /// <summary>
+    /// Sets a StackExchange.Redis configuration up for serving: lookups fail at once while the store
+    /// is unreachable (no backlog), time out after <paramref name="timeout"/>, and the host starts even
+    /// when the store is down (it reconnects in the background and is not ready until then).
+    /// </summary>
+    public static void ConfigureStoreClient(ConfigurationOptions options, TimeSpan timeout)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.AbortOnConnectFail = false;
+        options.BacklogPolicy = BacklogPolicy.FailFast;
+        options.AsyncTimeout = (int)timeout.TotalMilliseconds;
+        options.SyncTimeout = (int)timeout.TotalMilliseconds;
+    }
+
+    /// <summary>Builds a server over the online store <paramref name="store"/>; <see cref="StartAsync"/> starts it.</summary>
+    /// <param name="options">Ports, repository or project, limits, keys.</param>
+    /// <param name="store">The online store's client, shared and owned by the caller.</param>
+    /// <param name="configure">Last changes to the host before it is built: logging providers, a test server.</param>
+    public static FeatureServer Create(FeatureServerOptions options, IConnectionMultiplexer store, Action<WebApplicationBuilder>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(store);
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.Listen(options.ListenAddress, options.GrpcPort, listen => listen.Protocols = HttpProtocols.Http2);
+            kestrel.Listen(options.ListenAddress, options.HttpPort, listen => listen.Protocols = HttpProtocols.Http1);
+        });
+        var services = builder.Services;
+        services.AddSingleton(options);
+        services.AddSingleton(store);
+        services.AddSingleton(new ServingMetrics());
+        services.AddSingleton(sp => new RegistryCache(options, store, sp.GetRequiredService<ILoggerFactory>().CreateLogger("FeatureStore.Serving"), sp.GetRequiredService<ServingMetrics>()));
+        services.AddSingleton(new ApiKeyPolicy(options.ApiKeys));
+        services.AddSingleton(new OnlineStateReader(store.GetDatabase(), options.ReadStrategy));
+        services.AddSingleton(sp => new OnlineLookup(
+            sp.GetRequiredService<RegistryCache>(), sp.GetRequiredService<OnlineStateReader>(), sp.GetRequiredService<ApiKeyPolicy>(), options,
+            sp.GetRequiredService<ServingMetrics>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("FeatureStore.Serving")));
+        services.AddGrpc(grpc => grpc.MaxReceiveMessageSize = 16 << 20);
+        services.AddGrpcReflection();
+        services.AddHealthChecks().AddCheck<ReadinessCheck>("online-store-and-registry", tags: [ReadinessCheck.Tag]);
+        services.AddGrpcHealthChecks();
+        configure?.Invoke(builder);
+
+        var app = builder.Build();
+        app.MapGrpcService<OnlineFeaturesService>();
+        app.MapGrpcService<RegistryService>();
+        app.MapGrpcHealthChecksService();
+        app.MapGrpcReflectionService();
+        HttpEndpoints.MapLookup(app);
+        app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
+        app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains(ReadinessCheck.Tag) });
+        app.MapMetrics("/metrics");
+        return new FeatureServer(app, options);
+    }
+
+    /// <summary>Loads the repository (from the file, or the registry's current version) and starts listening.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        await _app.Services.GetRequiredService<RegistryCache>().StartAsync(cancellationToken).ConfigureAwait(false);
+        await _app.StartAsync(cancellationToken).ConfigureAwait(false);
+        var addresses = _app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.ToList() ?? [];
+        if (addresses.Count >= 2)
+        {
+            GrpcAddress = new Uri(addresses[0]);
+            HttpAddress = new Uri(addresses[1]);
+        }
+
+        _app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("FeatureStore.Serving").Listening(GrpcAddress, HttpAddress);
+    }
+
+    /// <summary>Stops listening, letting calls in flight finish.</summary>
+    public Task StopAsync(CancellationToken cancellationToken = default) => _app.StopAsync(cancellationToken);
+
+    /// <summary>Stops the host and releases the registry subscription (not the store client).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync().ConfigureAwait(false);
+        await _app.DisposeAsync().ConfigureAwait(false); // disposes the registry cache with the other services
+    }
+
+    internal FeatureServerOptions Options => _options;
+}

@@ -1,0 +1,82 @@
+using System.Net;
+using FeatureStore.Core.Definitions;
+
+namespace FeatureStore.Serving;
+
+/// <summary>How a lookup reads entity states from the online store; both take one round trip.</summary>
+public enum OnlineReadStrategy
+{
+    /// <summary>
+    /// One EVALSHA of a short Lua script that returns every requested hash: one command per lookup.
+    /// The default on a single server (Redis, Garnet); not possible on Redis Cluster, whose keys span slots.
+    /// </summary>
+    Script,
+
+    /// <summary>One HGETALL per entity and view, written in one pipelined batch. Works on Redis Cluster.</summary>
+    Pipeline,
+}
+
+/// <summary>An API key and, optionally, the only feature views it may read.</summary>
+/// <param name="Key">The secret the client sends in <c>x-api-key</c> (or <c>authorization: Bearer KEY</c>).</param>
+/// <param name="Views">The views it may look up; null for every view.</param>
+public sealed record ApiKey(string Key, IReadOnlyList<string>? Views = null)
+{
+    /// <summary>
+    /// Parses <c>KEY</c> (every view) or <c>KEY:view_a,view_b</c> (only those views).
+    /// </summary>
+    public static ApiKey Parse(string text)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(text);
+        var colon = text.IndexOf(':', StringComparison.Ordinal);
+        if (colon < 0)
+        {
+            return new ApiKey(text.Trim());
+        }
+
+        var key = text[..colon].Trim();
+        ArgumentException.ThrowIfNullOrWhiteSpace(key, nameof(text));
+        return new ApiKey(key, [.. text[(colon + 1)..].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)]);
+    }
+}
+
+/// <summary>Configuration of a <see cref="FeatureServer"/>.</summary>
+public sealed class FeatureServerOptions
+{
+    /// <summary>
+    /// Serve this repository (from a file) instead of the registry's current version of <see cref="Project"/>.
+    /// </summary>
+    public FeatureRepository? Repository { get; init; }
+
+    /// <summary>The project whose registry version is served when <see cref="Repository"/> is null.</summary>
+    public string? Project { get; init; }
+
+    /// <summary>Prefix of every online-store key (<c>fs</c>).</summary>
+    public string KeyPrefix { get; init; } = "fs";
+
+    /// <summary>The address the ports listen on (loopback by default; <see cref="IPAddress.Any"/> in containers).</summary>
+    public IPAddress ListenAddress { get; init; } = IPAddress.Loopback;
+
+    /// <summary>Port of the gRPC endpoint (HTTP/2 without TLS).</summary>
+    public int GrpcPort { get; init; } = 6566;
+
+    /// <summary>Port of the HTTP/1.1 endpoint: JSON lookups, <c>/healthz</c>, <c>/readyz</c>, <c>/metrics</c>.</summary>
+    public int HttpPort { get; init; } = 6567;
+
+    /// <summary>Most entity rows one lookup may ask for; more gives RESOURCE_EXHAUSTED.</summary>
+    public int MaxEntities { get; init; } = 1000;
+
+    /// <summary>How long a lookup waits for the online store before answering UNAVAILABLE.</summary>
+    public TimeSpan StoreTimeout { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How often the registry version is checked besides the change notifications.</summary>
+    public TimeSpan RegistryPollInterval { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>API keys; when empty, no key is asked for.</summary>
+    public IReadOnlyList<ApiKey> ApiKeys { get; init; } = [];
+
+    /// <summary>How lookups read the online store.</summary>
+    public OnlineReadStrategy ReadStrategy { get; init; } = OnlineReadStrategy.Script;
+
+    /// <summary>Where lookups take "now" from.</summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+}

@@ -1,0 +1,58 @@
+using System.Security.Cryptography;
+using System.Text;
+using Grpc.Core;
+
+namespace FeatureStore.Serving.Internal;
+
+/// <summary>
+/// Optional API keys: with none configured every call is let through; otherwise a call needs a known
+/// key (UNAUTHENTICATED) and, for a key limited to some views, may read only those (PERMISSION_DENIED).
+/// </summary>
+internal sealed class ApiKeyPolicy
+{
+    private readonly (byte[] Key, HashSet<string>? Views)[] _keys;
+
+    public ApiKeyPolicy(IReadOnlyList<ApiKey> keys) =>
+        _keys = [.. keys.Select(k => (Encoding.UTF8.GetBytes(k.Key), k.Views is null ? null : new HashSet<string>(k.Views, StringComparer.Ordinal)))];
+
+    public bool Enabled => _keys.Length > 0;
+
+    /// <summary>The views the key may read (null: all), or a throw when the key is missing or unknown.</summary>
+    public HashSet<string>? Authenticate(string? presented)
+    {
+        if (!Enabled)
+        {
+            return null;
+        }
+
+        if (string.IsNullOrEmpty(presented))
+        {
+            throw new LookupException(StatusCode.Unauthenticated, "an API key is required: send it in the x-api-key header");
+        }
+
+        var bytes = Encoding.UTF8.GetBytes(presented);
+        foreach (var (key, views) in _keys)
+        {
+            if (CryptographicOperations.FixedTimeEquals(key, bytes))
+            {
+                return views;
+            }
+        }
+
+        throw new LookupException(StatusCode.Unauthenticated, "the API key is not valid");
+    }
+
+    public static void Authorize(HashSet<string>? allowed, string view)
+    {
+        if (allowed is not null && !allowed.Contains(view))
+        {
+            throw new LookupException(StatusCode.PermissionDenied, $"this API key may not read feature view '{view}'");
+        }
+    }
+
+    /// <summary>The key of a call: <c>x-api-key</c>, else <c>authorization: Bearer KEY</c>.</summary>
+    public static string? FromHeaders(string? apiKeyHeader, string? authorization) =>
+        !string.IsNullOrEmpty(apiKeyHeader) ? apiKeyHeader
+        : authorization is not null && authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? authorization[7..].Trim()
+        : null;
+}

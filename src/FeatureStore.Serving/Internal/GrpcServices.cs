@@ -1,0 +1,84 @@
+using FeatureStore.Contracts.V1;
+using Grpc.Core;
+
+namespace FeatureStore.Serving.Internal;
+
+/// <summary>The gRPC face of <see cref="OnlineLookup"/>.</summary>
+internal sealed class OnlineFeaturesService(OnlineLookup lookup) : OnlineFeatures.OnlineFeaturesBase
+{
+    public override async Task<GetOnlineFeaturesResponse> GetOnlineFeatures(GetOnlineFeaturesRequest request, ServerCallContext context)
+    {
+        try
+        {
+            return await lookup.RunAsync(request, GrpcCalls.ApiKey(context), "grpc", context.CancellationToken).ConfigureAwait(false);
+        }
+        catch (LookupException ex)
+        {
+            throw ex.ToRpc();
+        }
+    }
+}
+
+/// <summary>The registry service, answered from the cached repository version.</summary>
+internal sealed class RegistryService(RegistryCache registry, ApiKeyPolicy keys) : Registry.RegistryBase
+{
+    public override Task<ListDefinitionsResponse> ListDefinitions(ListDefinitionsRequest request, ServerCallContext context) =>
+        Answer(context, d => d);
+
+    public override Task<ListEntitiesResponse> ListEntities(ListEntitiesRequest request, ServerCallContext context) =>
+        Answer(context, d => new ListEntitiesResponse { Entities = { d.Entities } });
+
+    public override Task<ListFeatureViewsResponse> ListFeatureViews(ListFeatureViewsRequest request, ServerCallContext context) =>
+        Answer(context, d => new ListFeatureViewsResponse { FeatureViews = { d.FeatureViews } });
+
+    public override Task<ListFeaturesResponse> ListFeatures(ListFeaturesRequest request, ServerCallContext context) =>
+        Answer(context, d =>
+        {
+            if (request.FeatureView.Length > 0 && d.FeatureViews.All(v => v.Name != request.FeatureView))
+            {
+                throw new LookupException(StatusCode.NotFound, $"no feature view '{request.FeatureView}'");
+            }
+
+            return new ListFeaturesResponse
+            {
+                Features = { d.FeatureViews.Where(v => request.FeatureView.Length == 0 || v.Name == request.FeatureView).SelectMany(v => v.Features) },
+            };
+        });
+
+    public override Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context) =>
+        Answer(context, d => new ListModelsResponse { Models = { d.Models } });
+
+    public override Task<EntityInfo> DescribeEntity(DescribeRequest request, ServerCallContext context) =>
+        Answer(context, d => d.Entities.FirstOrDefault(e => e.Name == request.Name) ?? throw NotFound("entity", request.Name));
+
+    public override Task<FeatureViewInfo> DescribeFeatureView(DescribeRequest request, ServerCallContext context) =>
+        Answer(context, d => d.FeatureViews.FirstOrDefault(v => v.Name == request.Name) ?? throw NotFound("feature view", request.Name));
+
+    public override Task<FeatureInfo> DescribeFeature(DescribeRequest request, ServerCallContext context) =>
+        Answer(context, d => d.FeatureViews.SelectMany(v => v.Features).FirstOrDefault(f => f.Reference == request.Name)
+            ?? throw NotFound("feature", request.Name + (request.Name.Contains(':', StringComparison.Ordinal) ? "" : " (name it view:feature)")));
+
+    public override Task<ModelInfo> DescribeModel(DescribeRequest request, ServerCallContext context) =>
+        Answer(context, d => d.Models.FirstOrDefault(m => m.Name == request.Name) ?? throw NotFound("model", request.Name));
+
+    private Task<T> Answer<T>(ServerCallContext context, Func<ListDefinitionsResponse, T> answer)
+    {
+        try
+        {
+            keys.Authenticate(GrpcCalls.ApiKey(context));
+            return Task.FromResult(answer(registry.Current.Definitions));
+        }
+        catch (LookupException ex)
+        {
+            throw ex.ToRpc();
+        }
+    }
+
+    private static LookupException NotFound(string what, string name) => new(StatusCode.NotFound, $"no {what} '{name}'");
+}
+
+internal static class GrpcCalls
+{
+    public static string? ApiKey(ServerCallContext context) =>
+        ApiKeyPolicy.FromHeaders(context.RequestHeaders.GetValue("x-api-key"), context.RequestHeaders.GetValue("authorization"));
+}

@@ -1,0 +1,19 @@
+using Microsoft.Extensions.Logging;
+
+namespace FeatureStore.Serving.Internal;
+
+/// <summary>Every log message of the serving host.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Information, "serving project {Project}, registry version {Version}: {Views} feature views")]
+    public static partial void RepositoryLoaded(this ILogger logger, string project, long version, int views);
+
+    [LoggerMessage(2, LogLevel.Warning, "could not refresh the registry of {Project}; serving the version loaded before")]
+    public static partial void RegistryRefreshFailed(this ILogger logger, string project, Exception exception);
+
+    [LoggerMessage(3, LogLevel.Warning, "lookup failed: {Status} {Message}")]
+    public static partial void LookupFailed(this ILogger logger, string status, string message);
+
+    [LoggerMessage(4, LogLevel.Information, "listening: gRPC on {GrpcAddress}, HTTP on {HttpAddress}")]
+    public static partial void Listening(this ILogger logger, Uri grpcAddress, Uri httpAddress);
+}

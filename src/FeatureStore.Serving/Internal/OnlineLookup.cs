@@ -1,0 +1,283 @@
+using System.Buffers;
+using System.Diagnostics;
+using FeatureStore.Contracts.V1;
+using FeatureStore.Core.Windows;
+using Grpc.Core;
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+using CoreValue = FeatureStore.Core.Windows.FeatureValue;
+using WireValue = FeatureStore.Contracts.V1.FeatureValue;
+
+namespace FeatureStore.Serving.Internal;
+
+/// <summary>
+/// The one lookup both the gRPC service and the HTTP mirror run: resolve the references against the
+/// cached repository, build every (view, entity) key, read them in one round trip, evaluate each state
+/// at the lookup's instant with the §4 implementation, and shape the answer.
+/// </summary>
+internal sealed class OnlineLookup
+{
+    private readonly RegistryCache _registry;
+    private readonly OnlineStateReader _reader;
+    private readonly ApiKeyPolicy _keys;
+    private readonly FeatureServerOptions _options;
+    private readonly ServingMetrics _metrics;
+    private readonly ILogger _logger;
+
+    public OnlineLookup(RegistryCache registry, OnlineStateReader reader, ApiKeyPolicy keys, FeatureServerOptions options, ServingMetrics metrics, ILogger logger)
+    {
+        _registry = registry;
+        _reader = reader;
+        _keys = keys;
+        _options = options;
+        _metrics = metrics;
+        _logger = logger;
+    }
+
+    /// <summary>A lookup with its metrics: the duration, and the outcome by status code.</summary>
+    public async Task<GetOnlineFeaturesResponse> RunAsync(GetOnlineFeaturesRequest request, string? apiKey, string transport, CancellationToken cancellationToken)
+    {
+        var start = Stopwatch.GetTimestamp();
+        try
+        {
+            var response = await LookupAsync(request, apiKey, cancellationToken).ConfigureAwait(false);
+            _metrics.Lookup(transport, "OK", Stopwatch.GetElapsedTime(start).TotalSeconds, (long)response.Rows.Count * response.FeatureNames.Count);
+            return response;
+        }
+        catch (LookupException ex)
+        {
+            var status = StatusNames.Of(ex.Status);
+            _metrics.Lookup(transport, status, Stopwatch.GetElapsedTime(start).TotalSeconds, 0);
+            if (ex.Status == StatusCode.Unavailable)
+            {
+                _logger.LookupFailed(status, ex.Message);
+            }
+
+            throw;
+        }
+    }
+
+    public async Task<GetOnlineFeaturesResponse> LookupAsync(GetOnlineFeaturesRequest request, string? apiKey, CancellationToken cancellationToken)
+    {
+        var principal = _keys.Authenticate(apiKey);
+        var served = _registry.Current;
+        var columns = Resolve(served, request);
+        var rows = request.Entities.Count;
+        if (rows > _options.MaxEntities)
+        {
+            throw new LookupException(StatusCode.ResourceExhausted,
+                $"{rows} entity rows asked for; this server answers at most {_options.MaxEntities} per lookup (split the request)");
+        }
+
+        // The views the columns span, each once, in first-use order.
+        var slotOfView = new int[served.Views.Length];
+        Array.Fill(slotOfView, -1);
+        var used = new List<int>(4);
+        foreach (var column in columns)
+        {
+            if (slotOfView[column.ViewIndex] < 0)
+            {
+                slotOfView[column.ViewIndex] = used.Count;
+                used.Add(column.ViewIndex);
+            }
+        }
+
+        foreach (var v in used)
+        {
+            ApiKeyPolicy.Authorize(principal, served.Views[v].Name);
+        }
+
+        var atMs = request.AsOf is { } asOf ? (asOf.Seconds * 1000) + (asOf.Nanos / 1_000_000)
+            : _options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds();
+        var count = used.Count * rows;
+        var keys = ArrayPool<RedisKey>.Shared.Rent(Math.Max(count, 1));
+        var views = ArrayPool<Core.Definitions.CompiledView>.Shared.Rent(Math.Max(count, 1));
+        var states = ArrayPool<ViewWindowState>.Shared.Rent(Math.Max(count, 1));
+        try
+        {
+            for (var u = 0; u < used.Count; u++)
+            {
+                var v = used[u];
+                for (var e = 0; e < rows; e++)
+                {
+                    keys[(u * rows) + e] = _registry.Keys.Entity(served.Views[v], EntityKey(served, v, request.Entities[e], e));
+                    views[(u * rows) + e] = served.Views[v];
+                }
+            }
+
+            if (count > 0)
+            {
+                await ReadAsync(keys, views, states, count, cancellationToken).ConfigureAwait(false);
+            }
+
+            return Shape(served, columns, slotOfView, used, states, rows, atMs);
+        }
+        finally
+        {
+            ArrayPool<RedisKey>.Shared.Return(keys, clearArray: true);
+            ArrayPool<Core.Definitions.CompiledView>.Shared.Return(views, clearArray: true);
+            ArrayPool<ViewWindowState>.Shared.Return(states, clearArray: true);
+        }
+    }
+
+    private async Task ReadAsync(RedisKey[] keys, Core.Definitions.CompiledView[] views, ViewWindowState[] states, int count, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _reader.ReadAsync(keys, views, states, count, _options.StoreTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException ex)
+        {
+            throw ThrowHelper.Unavailable($"the online store did not answer within {_options.StoreTimeout.TotalMilliseconds:0} ms", ex);
+        }
+        catch (RedisConnectionException ex)
+        {
+            throw ThrowHelper.Unavailable($"the online store is unavailable: {ex.Message}", ex);
+        }
+        catch (ObjectDisposedException ex)
+        {
+            throw ThrowHelper.Unavailable("the online store connection is closed", ex);
+        }
+    }
+
+    private static List<FeatureColumn> Resolve(ServingRepository served, GetOnlineFeaturesRequest request)
+    {
+        var columns = new List<FeatureColumn>(request.Features.Count + 8);
+        foreach (var reference in request.Features)
+        {
+            columns.AddRange(served.Resolve(reference) ?? throw ThrowHelper.Invalid(Unknown(served, reference)));
+        }
+
+        if (request.Model.Length > 0)
+        {
+            columns.AddRange(served.ResolveModel(request.Model) ?? throw ThrowHelper.Invalid(
+                $"unknown model '{request.Model}' (models: {string.Join(", ", served.Repository.Models.Select(m => m.Name))})"));
+        }
+
+        if (columns.Count == 0)
+        {
+            throw ThrowHelper.Invalid("no features asked for: give feature references (view:feature or view) or a model");
+        }
+
+        return columns;
+    }
+
+    private static string Unknown(ServingRepository served, string reference)
+    {
+        var colon = reference.IndexOf(':', StringComparison.Ordinal);
+        var viewName = colon < 0 ? reference : reference[..colon];
+        var view = served.Compiled.FindView(viewName);
+        if (view is null)
+        {
+            return $"unknown feature view '{viewName}' in '{reference}' (views: {string.Join(", ", served.Views.Select(v => v.Name))})";
+        }
+
+        return $"unknown feature '{reference[(colon + 1)..]}' in view '{viewName}' (features: {string.Join(", ", view.Definition.Features.Select(f => f.Name))})";
+    }
+
+    private static string EntityKey(ServingRepository served, int view, EntityRow row, int index)
+    {
+        var joinKeys = served.JoinKeys[view];
+        if (joinKeys.Length == 1)
+        {
+            return JoinValue(served, view, row, index, joinKeys[0]);
+        }
+
+        var parts = new string[joinKeys.Length];
+        for (var k = 0; k < joinKeys.Length; k++)
+        {
+            parts[k] = JoinValue(served, view, row, index, joinKeys[k]);
+        }
+
+        return string.Join('|', parts);
+    }
+
+    private static string JoinValue(ServingRepository served, int view, EntityRow row, int index, string joinKey)
+    {
+        if (!row.JoinKeys.TryGetValue(joinKey, out var value) || value.Length == 0)
+        {
+            throw ThrowHelper.Invalid(
+                $"entity row {index} has no {(value is null ? "" : "value for ")}join key '{joinKey}' (entity '{served.Views[view].Definition.Entity}' of view '{served.Views[view].Name}')");
+        }
+
+        return value;
+    }
+
+    private static GetOnlineFeaturesResponse Shape(
+        ServingRepository served, List<FeatureColumn> columns, ReadOnlySpan<int> slotOfView, List<int> used, ViewWindowState[] states, int rows, long atMs)
+    {
+        var response = new GetOnlineFeaturesResponse
+        {
+            EvaluatedAt = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(atMs)),
+            RegistryVersion = served.Version,
+        };
+        foreach (var column in columns)
+        {
+            response.FeatureNames.Add(column.Reference);
+        }
+
+        var maxFeatures = used.Max(v => served.Views[v].Features.Count);
+        var evaluated = ArrayPool<CoreValue>.Shared.Rent(used.Count * maxFeatures);
+        try
+        {
+            for (var e = 0; e < rows; e++)
+            {
+                for (var u = 0; u < used.Count; u++)
+                {
+                    var n = served.Views[used[u]].Features.Count;
+                    states[(u * rows) + e].Evaluate(atMs, evaluated.AsSpan(u * maxFeatures, n));
+                }
+
+                var row = new FeatureRow();
+                foreach (var column in columns)
+                {
+                    row.Values.Add(ToWire(evaluated[(slotOfView[column.ViewIndex] * maxFeatures) + column.FeatureIndex]));
+                }
+
+                response.Rows.Add(row);
+            }
+        }
+        finally
+        {
+            ArrayPool<CoreValue>.Shared.Return(evaluated);
+        }
+
+        return response;
+    }
+
+    internal static WireValue ToWire(in CoreValue value)
+    {
+        var wire = new WireValue
+        {
+            Status = value.Status switch
+            {
+                ValueStatus.Present => FeatureStatus.Present,
+                ValueStatus.NullValue => FeatureStatus.NullValue,
+                ValueStatus.NotFound => FeatureStatus.NotFound,
+                _ => FeatureStatus.OutsideTtl,
+            },
+        };
+        switch (value.Kind)
+        {
+            case ValueKind.Double:
+                wire.DoubleValue = value.Double;
+                break;
+            case ValueKind.Int64:
+                wire.Int64Value = value.Int64;
+                break;
+            case ValueKind.String:
+                wire.StringValue = value.Text ?? "";
+                break;
+            default:
+                break;
+        }
+
+        if (value.EventTimeMs is { } ms)
+        {
+            var seconds = ms >= 0 ? ms / 1000 : ((ms + 1) / 1000) - 1;
+            wire.EventTimestamp = new Google.Protobuf.WellKnownTypes.Timestamp { Seconds = seconds, Nanos = (int)(ms - (seconds * 1000)) * 1_000_000 };
+        }
+
+        return wire;
+    }
+}

@@ -1,0 +1,69 @@
+using FeatureStore.Contracts.V1;
+using FeatureStore.Core.Definitions;
+using FeatureStore.Core.Windows;
+
+namespace FeatureStore.Serving.Internal;
+
+/// <summary>Builds the registry service's messages from a repository version, once per version.</summary>
+internal static class RegistryAnswers
+{
+    private static readonly Dictionary<AggregationKind, string> AggregationNames =
+        FeatureRepositoryLoader.Aggregations.GroupBy(kv => kv.Value).ToDictionary(g => g.Key, g => g.First().Key);
+
+    public static ListDefinitionsResponse Build(ServingRepository served)
+    {
+        var repository = served.Repository;
+        var response = new ListDefinitionsResponse { Repository = served.Info };
+        foreach (var entity in repository.Entities)
+        {
+            var info = new EntityInfo { Name = entity.Name, Description = entity.Description ?? "" };
+            info.JoinKeys.AddRange(entity.JoinKeys);
+            response.Entities.Add(info);
+        }
+
+        for (var v = 0; v < served.Views.Length; v++)
+        {
+            var view = served.Views[v];
+            var info = new FeatureViewInfo
+            {
+                Name = view.Name,
+                Entity = view.Definition.Entity,
+                Source = view.Definition.Source,
+                TtlMs = view.TtlMs,
+            };
+            info.JoinKeys.AddRange(served.JoinKeys[v]);
+            for (var f = 0; f < view.Features.Count; f++)
+            {
+                var definition = view.Definition.Features[f];
+                info.Features.Add(new FeatureInfo
+                {
+                    Name = definition.Name,
+                    Aggregation = AggregationNames.GetValueOrDefault(definition.Aggregation, definition.Aggregation.ToString()),
+                    Field = definition.Field ?? "",
+                    WindowMs = definition.Window.WindowMs,
+                    HopMs = definition.Window.HopMs,
+                    ValueType = ServingRepository.ValueType(view.Features[f]),
+                    Reference = view.Name + ":" + definition.Name,
+                    FeatureView = view.Name,
+                });
+            }
+
+            response.FeatureViews.Add(info);
+        }
+
+        foreach (var model in repository.Models)
+        {
+            var info = new ModelInfo { Name = model.Name, PredictionTopic = model.Prediction.Topic };
+            foreach (var version in model.Versions)
+            {
+                var versionInfo = new ModelVersionInfo { Version = version.Version, Description = version.Description ?? "" };
+                versionInfo.Features.AddRange(version.Features);
+                info.Versions.Add(versionInfo);
+            }
+
+            response.Models.Add(info);
+        }
+
+        return response;
+    }
+}

@@ -1,0 +1,49 @@
+using Prometheus;
+
+namespace FeatureStore.Serving.Internal;
+
+/// <summary>
+/// The serving host's Prometheus metrics (documented in docs/serving.md). They are process-wide, as
+/// Prometheus metrics are; <c>/metrics</c> also exports every .NET meter of the process (ingest's, the
+/// runtime's, ASP.NET Core's) through prometheus-net's meter adapter.
+/// </summary>
+internal sealed class ServingMetrics
+{
+    private static readonly Counter Lookups = Metrics.CreateCounter(
+        "featurestore_serving_lookups_total", "Online lookups answered, by transport (grpc, http) and gRPC status (OK, INVALID_ARGUMENT, …).",
+        "transport", "status");
+
+    private static readonly Counter Values = Metrics.CreateCounter(
+        "featurestore_serving_lookup_values_total", "Feature values returned by online lookups.", "transport");
+
+    private static readonly Histogram Duration = Metrics.CreateHistogram(
+        "featurestore_serving_lookup_duration_seconds", "Time to answer an online lookup, from request parsed to response built.",
+        new HistogramConfiguration
+        {
+            LabelNames = ["transport"],
+            Buckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+        });
+
+    private static readonly Gauge Version = Metrics.CreateGauge(
+        "featurestore_serving_registry_version", "The registry version served (0 for a repository file).");
+
+    private static readonly Counter Reloads = Metrics.CreateCounter(
+        "featurestore_serving_registry_reloads_total", "Repository versions loaded into the serving cache.");
+
+    public long RegistryVersion
+    {
+        set => Version.Set(value);
+    }
+
+    public void Lookup(string transport, string status, double seconds, long values)
+    {
+        Lookups.WithLabels(transport, status).Inc();
+        Duration.WithLabels(transport).Observe(seconds);
+        if (values > 0)
+        {
+            Values.WithLabels(transport).Inc(values);
+        }
+    }
+
+    public void RegistryLoaded() => Reloads.Inc();
+}

@@ -1,0 +1,228 @@
+using System.Diagnostics;
+using System.Text.Json;
+using FeatureStore.Contracts.V1;
+using FeatureStore.Redis;
+using FeatureStore.Serving.Tests.Helpers;
+using FeatureStore.Testing;
+using Grpc.Core;
+
+namespace FeatureStore.Serving.Tests;
+
+/// <summary>Every refusal of a lookup: its gRPC status and message, and the HTTP mirror's status and body.</summary>
+[Trait("Category", "Integration")]
+public sealed class LookupErrorTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static readonly PaymentsScenario Scenario = new("unused-topic");
+
+    private static FeatureServerOptions Options(int maxEntities = 1000, IReadOnlyList<ApiKey>? keys = null) => new()
+    {
+        Repository = Scenario.Repository,
+        KeyPrefix = "e" + Guid.NewGuid().ToString("N")[..8],
+        MaxEntities = maxEntities,
+        ApiKeys = keys ?? [],
+    };
+
+    private static GetOnlineFeaturesRequest Request(string[] features, int rows = 1, string model = "")
+    {
+        var request = new GetOnlineFeaturesRequest { Model = model };
+        request.Features.AddRange(features);
+        for (var i = 0; i < rows; i++)
+        {
+            request.Entities.Add(new EntityRow { JoinKeys = { ["user_id"] = $"u{i}", ["merchant_id"] = "m1" } });
+        }
+
+        return request;
+    }
+
+    private async Task<RpcException> RefusedAsync(GetOnlineFeaturesRequest request, FeatureServerOptions? options = null, string? apiKey = null)
+    {
+        await using var server = await RunningServer.InProcessAsync(options ?? Options(), redis.Connection.Multiplexer);
+        using var client = server.Client(apiKey);
+        return await Assert.ThrowsAsync<RpcException>(() => client.GetOnlineFeaturesAsync(request, Ct));
+    }
+
+    [Fact]
+    public async Task An_unknown_view_is_an_invalid_argument_naming_it()
+    {
+        var error = await RefusedAsync(Request(["user_stats:n_1h", "user_statz:n_1h"]));
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        Assert.StartsWith("unknown feature view 'user_statz' in 'user_statz:n_1h' (views: ", error.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_unknown_feature_is_an_invalid_argument_naming_it_and_its_view()
+    {
+        var error = await RefusedAsync(Request(["user_stats:n_2h"]));
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        Assert.Equal("unknown feature 'n_2h' in view 'user_stats' (features: n_1h, sum_1h, mean_2h, max_30m, last_country, n_all)", error.Status.Detail);
+    }
+
+    [Fact]
+    public async Task An_unknown_model_and_an_empty_feature_list_are_invalid_arguments()
+    {
+        var model = await RefusedAsync(Request([], model: "fraud@v9"));
+        Assert.Equal(StatusCode.InvalidArgument, model.StatusCode);
+        Assert.Equal("unknown model 'fraud@v9' (models: fraud)", model.Status.Detail);
+
+        var none = await RefusedAsync(Request([]));
+        Assert.Equal(StatusCode.InvalidArgument, none.StatusCode);
+        Assert.Equal("no features asked for: give feature references (view:feature or view) or a model", none.Status.Detail);
+    }
+
+    [Fact]
+    public async Task A_missing_or_empty_join_key_is_an_invalid_argument_naming_the_row_and_key()
+    {
+        var request = Request(["user_stats:n_1h", "merchant_stats:n_1h"], rows: 3);
+        request.Entities[2].JoinKeys.Remove("merchant_id");
+        var missing = await RefusedAsync(request);
+        Assert.Equal(StatusCode.InvalidArgument, missing.StatusCode);
+        Assert.Equal("entity row 2 has no join key 'merchant_id' (entity 'merchant' of view 'merchant_stats')", missing.Status.Detail);
+
+        request = Request(["user_stats:n_1h"], rows: 2);
+        request.Entities[1].JoinKeys["user_id"] = "";
+        var empty = await RefusedAsync(request);
+        Assert.Equal(StatusCode.InvalidArgument, empty.StatusCode);
+        Assert.Equal("entity row 1 has no value for join key 'user_id' (entity 'user' of view 'user_stats')", empty.Status.Detail);
+    }
+
+    [Fact]
+    public async Task More_rows_than_the_limit_is_resource_exhausted()
+    {
+        var options = Options(maxEntities: 10);
+        await using var server = await RunningServer.InProcessAsync(options, redis.Connection.Multiplexer);
+        using var client = server.Client();
+        var ok = await client.GetOnlineFeaturesAsync(Request(["user_stats"], rows: 10), Ct);
+        Assert.Equal(10, ok.RowCount);
+        var error = await Assert.ThrowsAsync<RpcException>(() => client.GetOnlineFeaturesAsync(Request(["user_stats"], rows: 11), Ct));
+        Assert.Equal(StatusCode.ResourceExhausted, error.StatusCode);
+        Assert.Equal("11 entity rows asked for; this server answers at most 10 per lookup (split the request)", error.Status.Detail);
+    }
+
+    [Fact]
+    public async Task Api_keys_refuse_missing_and_unknown_keys_and_views_a_key_may_not_read()
+    {
+        var options = Options(keys: [new ApiKey("all-views"), ApiKey.Parse("users-only:user_stats,user_spend")]);
+        await using var server = await RunningServer.InProcessAsync(options, redis.Connection.Multiplexer);
+        var request = Request(["user_stats:n_1h", "merchant_stats:n_1h"]);
+
+        using (var anonymous = server.Client())
+        {
+            var error = await Assert.ThrowsAsync<RpcException>(() => anonymous.GetOnlineFeaturesAsync(request, Ct));
+            Assert.Equal(StatusCode.Unauthenticated, error.StatusCode);
+            Assert.Equal("an API key is required: send it in the x-api-key header", error.Status.Detail);
+            var registry = await Assert.ThrowsAsync<RpcException>(() => anonymous.ListDefinitionsAsync(Ct));
+            Assert.Equal(StatusCode.Unauthenticated, registry.StatusCode);
+        }
+
+        using (var wrong = server.Client("all-views-"))
+        {
+            var error = await Assert.ThrowsAsync<RpcException>(() => wrong.GetOnlineFeaturesAsync(request, Ct));
+            Assert.Equal(StatusCode.Unauthenticated, error.StatusCode);
+            Assert.Equal("the API key is not valid", error.Status.Detail);
+        }
+
+        using (var limited = server.Client("users-only"))
+        {
+            var error = await Assert.ThrowsAsync<RpcException>(() => limited.GetOnlineFeaturesAsync(request, Ct));
+            Assert.Equal(StatusCode.PermissionDenied, error.StatusCode);
+            Assert.Equal("this API key may not read feature view 'merchant_stats'", error.Status.Detail);
+            var allowed = await limited.GetOnlineFeaturesAsync(Request(["user_stats:n_1h", "user_spend"]), Ct);
+            Assert.Equal(FeatureStatus.NotFound, allowed.Response.Rows[0].Values[0].Status);
+        }
+
+        using (var full = server.Client("all-views"))
+        {
+            var answer = await full.GetOnlineFeaturesAsync(request, Ct);
+            Assert.Equal(2, answer.FeatureNames.Count);
+        }
+
+        using var http = server.Http();
+        using var unauthenticated = await http.PostAsync(new Uri("/v1/features/online", UriKind.Relative), Json(request), Ct);
+        await AssertHttpErrorAsync(unauthenticated, 401, "UNAUTHENTICATED", "an API key is required: send it in the x-api-key header");
+        using var bearer = new HttpRequestMessage(HttpMethod.Post, new Uri("/v1/features/online", UriKind.Relative)) { Content = Json(request) };
+        bearer.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "users-only");
+        using var denied = await http.SendAsync(bearer, Ct);
+        await AssertHttpErrorAsync(denied, 403, "PERMISSION_DENIED", "this API key may not read feature view 'merchant_stats'");
+    }
+
+    [Fact]
+    public async Task The_http_mirror_answers_errors_with_their_status_and_a_json_body()
+    {
+        await using var server = await RunningServer.InProcessAsync(Options(maxEntities: 2), redis.Connection.Multiplexer);
+        using var http = server.Http();
+        var uri = new Uri("/v1/features/online", UriKind.Relative);
+
+        using (var unknown = await http.PostAsync(uri, Json(Request(["user_stats:nope"])), Ct))
+        {
+            await AssertHttpErrorAsync(unknown, 400, "INVALID_ARGUMENT", "unknown feature 'nope' in view 'user_stats' (features: n_1h, sum_1h, mean_2h, max_30m, last_country, n_all)");
+        }
+
+        using (var tooMany = await http.PostAsync(uri, Json(Request(["user_stats"], rows: 3)), Ct))
+        {
+            await AssertHttpErrorAsync(tooMany, 413, "RESOURCE_EXHAUSTED", "3 entity rows asked for; this server answers at most 2 per lookup (split the request)");
+        }
+
+        using var malformed = await http.PostAsync(uri, new StringContent("{\"features\": [\"user_stats\"", System.Text.Encoding.UTF8, "application/json"), Ct);
+        Assert.Equal(400, (int)malformed.StatusCode);
+        using var body = JsonDocument.Parse(await malformed.Content.ReadAsStringAsync(Ct));
+        Assert.Equal("INVALID_ARGUMENT", body.RootElement.GetProperty("code").GetString());
+        Assert.StartsWith("malformed request: ", body.RootElement.GetProperty("message").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_dead_online_store_gives_unavailable_at_once_and_lookups_resume_when_it_returns()
+    {
+        await using var store = await RedisServer.StartAsync(cancellationToken: Ct);
+        await using var connection = await OnlineStoreConnection.ConnectAsync(store.Endpoint, null, o => FeatureServer.ConfigureStoreClient(o, TimeSpan.FromSeconds(1)));
+        await using var server = await RunningServer.InProcessAsync(Options(), connection.Multiplexer);
+        using var client = server.Client();
+        var request = Request(["user_stats", "merchant_stats"], rows: 5);
+        Assert.Equal(5, (await client.GetOnlineFeaturesAsync(request, Ct)).RowCount);
+
+        store.Kill();
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            var clock = Stopwatch.StartNew();
+            var error = await Assert.ThrowsAsync<RpcException>(() => client.GetOnlineFeaturesAsync(request, Ct));
+            clock.Stop();
+            Assert.Equal(StatusCode.Unavailable, error.StatusCode);
+            Assert.StartsWith("the online store ", error.Status.Detail, StringComparison.Ordinal);
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1.5), $"UNAVAILABLE took {clock.Elapsed.TotalMilliseconds:0} ms");
+        }
+
+        using (var http = server.Http())
+        {
+            using var ready = await http.GetAsync(new Uri("/readyz", UriKind.Relative), Ct);
+            Assert.Equal(503, (int)ready.StatusCode);
+            using var live = await http.GetAsync(new Uri("/healthz", UriKind.Relative), Ct);
+            Assert.Equal(200, (int)live.StatusCode);
+        }
+
+        await store.RestartAsync(Ct);
+        await Eventually.TrueAsync(async () =>
+        {
+            try
+            {
+                return (await client.GetOnlineFeaturesAsync(request, Ct)).RowCount == 5;
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.Unavailable)
+            {
+                return false;
+            }
+        }, TimeSpan.FromSeconds(20), "lookups answered again after redis-server restarted", Ct);
+    }
+
+    private static StringContent Json(GetOnlineFeaturesRequest request) =>
+        new(Google.Protobuf.JsonFormatter.Default.Format(request), System.Text.Encoding.UTF8, "application/json");
+
+    private static async Task AssertHttpErrorAsync(HttpResponseMessage response, int status, string code, string message)
+    {
+        var text = await response.Content.ReadAsStringAsync(Ct);
+        Assert.True(status == (int)response.StatusCode, $"expected HTTP {status}, got {(int)response.StatusCode}: {text}");
+        using var body = JsonDocument.Parse(text);
+        Assert.Equal(code, body.RootElement.GetProperty("code").GetString());
+        Assert.Equal(message, body.RootElement.GetProperty("message").GetString());
+    }
+}

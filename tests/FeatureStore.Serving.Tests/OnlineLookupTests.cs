@@ -1,0 +1,200 @@
+using System.Globalization;
+using System.Net.Http.Json;
+using FeatureStore.Contracts.V1;
+using FeatureStore.Serving.Tests.Helpers;
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
+
+namespace FeatureStore.Serving.Tests;
+
+/// <summary>
+/// Events produced to the embedded broker and applied by the real ingest job, looked up over gRPC (in
+/// process and over a real port) and over HTTP/JSON, compared with the §4 reference at the lookup's as_of.
+/// </summary>
+[Trait("Category", "Integration")]
+public sealed class OnlineLookupTests(IngestedStoreFixture data) : IClassFixture<IngestedStoreFixture>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private FeatureServerOptions Options(int grpcPort = 0, int httpPort = 0) => new()
+    {
+        Repository = data.Scenario.Repository,
+        KeyPrefix = data.Scenario.KeyPrefix,
+        GrpcPort = grpcPort,
+        HttpPort = httpPort,
+    };
+
+    /// <summary>Every user (and one that never paid), each with a merchant (and one that never sold).</summary>
+    private static GetOnlineFeaturesRequest AllEntities(long asOfMs, params string[] features)
+    {
+        var request = new GetOnlineFeaturesRequest { AsOf = Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(asOfMs)) };
+        request.Features.AddRange(features);
+        for (var i = 0; i <= 150; i++)
+        {
+            request.Entities.Add(new EntityRow
+            {
+                JoinKeys =
+                {
+                    ["user_id"] = "u" + i.ToString(CultureInfo.InvariantCulture),
+                    ["merchant_id"] = "m" + (i % 21).ToString(CultureInfo.InvariantCulture),
+                },
+            });
+        }
+
+        return request;
+    }
+
+    /// <summary>Checks every value of <paramref name="response"/> against the reference; returns the statuses seen.</summary>
+    private HashSet<FeatureStatus> AssertEqualsReference(GetOnlineFeaturesRequest request, GetOnlineFeaturesResponse response)
+    {
+        var scenario = data.Scenario;
+        var at = (request.AsOf.Seconds * 1000) + (request.AsOf.Nanos / 1_000_000);
+        Assert.Equal(at, (response.EvaluatedAt.Seconds * 1000) + (response.EvaluatedAt.Nanos / 1_000_000));
+        Assert.Equal(request.Entities.Count, response.Rows.Count);
+        var statuses = new HashSet<FeatureStatus>();
+        for (var c = 0; c < response.FeatureNames.Count; c++)
+        {
+            var reference = response.FeatureNames[c];
+            var view = scenario.Compiled.FindView(reference[..reference.IndexOf(':', StringComparison.Ordinal)])!;
+            var feature = view.IndexOf(reference[(reference.IndexOf(':', StringComparison.Ordinal) + 1)..]);
+            var joinKey = view.Definition.Entity == "user" ? "user_id" : "merchant_id";
+            for (var r = 0; r < response.Rows.Count; r++)
+            {
+                var entity = request.Entities[r].JoinKeys[joinKey];
+                var expected = scenario.Reference(view, entity, at)[feature];
+                var actual = response.Rows[r].Values[c];
+                ValueAssert.Equal(expected, actual, $"{reference} of {entity} at {at}");
+                statuses.Add(actual.Status);
+            }
+        }
+
+        return statuses;
+    }
+
+    [Fact]
+    public async Task Grpc_lookups_in_process_equal_the_reference_at_as_of_with_not_found_and_outside_ttl()
+    {
+        await using var server = await RunningServer.InProcessAsync(Options(), data.Store.Multiplexer);
+        using var client = server.Client();
+        var statuses = new HashSet<FeatureStatus>();
+        // Now, later with windows decayed, and past user_spend's 2h and every view's 1d ttl.
+        foreach (var at in new[] { data.NowMs, data.NowMs + (90 * 60_000), data.NowMs + (25 * 3_600_000) })
+        {
+            var request = AllEntities(at, "user_stats", "user_spend", "merchant_stats");
+            var result = await client.GetOnlineFeaturesAsync(request, Ct);
+            Assert.Equal(13, result.FeatureNames.Count);
+            statuses.UnionWith(AssertEqualsReference(request, result.Response));
+        }
+
+        Assert.Superset(new HashSet<FeatureStatus> { FeatureStatus.Present, FeatureStatus.NullValue, FeatureStatus.NotFound, FeatureStatus.OutsideTtl }, statuses);
+    }
+
+    [Fact]
+    public async Task Grpc_and_http_lookups_on_real_ports_equal_the_reference()
+    {
+        await using var server = await RunningServer.OnPortsAsync((g, h) => Options(g, h), data.Store.Multiplexer);
+        var request = AllEntities(data.NowMs + (30 * 60_000), "user_stats:n_1h", "user_stats:last_country", "user_spend:merchants_2h", "user_spend:sd_2h", "merchant_stats:mean_1h");
+
+        using var client = server.Client();
+        var overGrpc = await client.GetOnlineFeaturesAsync(request, Ct);
+        AssertEqualsReference(request, overGrpc.Response);
+
+        using var http = server.Http();
+        using var body = new StringContent(JsonFormatter.Default.Format(request), System.Text.Encoding.UTF8, "application/json");
+        using var answer = await http.PostAsync(new Uri("/v1/features/online", UriKind.Relative), body, Ct);
+        var text = await answer.Content.ReadAsStringAsync(Ct);
+        Assert.True(answer.IsSuccessStatusCode, text);
+        Assert.Equal("application/json", answer.Content.Headers.ContentType?.MediaType);
+        var overHttp = JsonParser.Default.Parse<GetOnlineFeaturesResponse>(text);
+        AssertEqualsReference(request, overHttp);
+        Assert.Equal(overGrpc.Response, overHttp);
+    }
+
+    [Fact]
+    public async Task Http_mirror_accepts_hand_written_json()
+    {
+        await using var server = await RunningServer.InProcessAsync(Options(), data.Store.Multiplexer);
+        using var http = server.Http();
+        var user = data.Scenario.Events[0].User;
+        var at = DateTimeOffset.FromUnixTimeMilliseconds(data.NowMs).ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+        using var answer = await http.PostAsJsonAsync(new Uri("/v1/features/online", UriKind.Relative), new
+        {
+            features = new[] { "user_stats:n_all" },
+            entities = new[] { new { join_keys = new Dictionary<string, string> { ["user_id"] = user } } },
+            as_of = at,
+        }, Ct);
+        var text = await answer.Content.ReadAsStringAsync(Ct);
+        Assert.True(answer.IsSuccessStatusCode, text);
+        var response = JsonParser.Default.Parse<GetOnlineFeaturesResponse>(text);
+        var expected = data.Scenario.Events.Count(e => e.User == user);
+        Assert.Equal(expected, response.Rows[0].Values[0].Int64Value);
+        Assert.Contains($"\"int64Value\": \"{expected}\"", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_lookup_of_100_entities_across_3_views_is_one_redis_command()
+    {
+        await using var server = await RunningServer.InProcessAsync(Options(), data.Store.Multiplexer);
+        using var client = server.Client();
+        var request = AllEntities(data.NowMs, "user_stats", "user_spend", "merchant_stats");
+        while (request.Entities.Count > 100)
+        {
+            request.Entities.RemoveAt(request.Entities.Count - 1);
+        }
+
+        await client.GetOnlineFeaturesAsync(request, Ct); // first use loads the script on the server
+        await using var admin = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(data.Server.Endpoint + ",allowAdmin=true");
+        var redis = admin.GetServer(data.Server.Endpoint);
+        var before = await CommandCallsAsync(redis);
+        var sentBefore = data.Store.Multiplexer.GetCounters().Interactive.OperationCount;
+        var result = await client.GetOnlineFeaturesAsync(request, Ct);
+        var sent = data.Store.Multiplexer.GetCounters().Interactive.OperationCount - sentBefore;
+        var after = await CommandCallsAsync(redis);
+
+        Assert.Equal(100, result.RowCount);
+        // The client sent one command; redis-server ran one EVALSHA, whose script made the 300 HGETALLs
+        // (commandstats counts the commands a script calls, too).
+        Assert.Equal(1, sent);
+        var made = after.Where(kv => kv.Key != "info" && kv.Value != before.GetValueOrDefault(kv.Key))
+            .ToDictionary(kv => kv.Key, kv => kv.Value - before.GetValueOrDefault(kv.Key));
+        Assert.Equal(new Dictionary<string, long> { ["evalsha"] = 1, ["hgetall"] = 300 }, made.OrderBy(kv => kv.Key).ToDictionary());
+    }
+
+    [Fact]
+    public async Task The_pipeline_strategy_gives_the_same_values()
+    {
+        var options = Options();
+        await using var server = await RunningServer.InProcessAsync(new FeatureServerOptions
+        {
+            Repository = options.Repository,
+            KeyPrefix = options.KeyPrefix,
+            ReadStrategy = OnlineReadStrategy.Pipeline,
+        }, data.Store.Multiplexer);
+        using var client = server.Client();
+        var request = AllEntities(data.NowMs + (10 * 60_000), "user_stats", "user_spend", "merchant_stats");
+        AssertEqualsReference(request, (await client.GetOnlineFeaturesAsync(request, Ct)).Response);
+    }
+
+    [Fact]
+    public async Task A_model_stands_for_its_newest_or_named_version_features()
+    {
+        await using var server = await RunningServer.InProcessAsync(Options(), data.Store.Multiplexer);
+        using var client = server.Client();
+        var entity = new Dictionary<string, string> { ["user_id"] = "u1", ["merchant_id"] = "m1" };
+        var newest = await client.GetModelFeaturesAsync("fraud", [entity], cancellationToken: Ct);
+        Assert.Equal(["user_stats:n_1h", "user_spend:sum_2h", "merchant_stats:mean_1h"], newest.FeatureNames);
+        var v1 = await client.GetModelFeaturesAsync("fraud@v1", [entity], cancellationToken: Ct);
+        Assert.Equal(["user_stats:n_1h", "merchant_stats:sum_1h"], v1.FeatureNames);
+        Assert.Equal(newest.Response.Rows[0].Values[0], v1.Response.Rows[0].Values[0]);
+    }
+
+    private static async Task<Dictionary<string, long>> CommandCallsAsync(StackExchange.Redis.IServer server)
+    {
+        var sections = await server.InfoAsync("commandstats");
+        return sections.SelectMany(g => g)
+            .Where(kv => kv.Key.StartsWith("cmdstat_", StringComparison.Ordinal))
+            .ToDictionary(
+                kv => kv.Key["cmdstat_".Length..],
+                kv => long.Parse(kv.Value.Split(',')[0]["calls=".Length..], CultureInfo.InvariantCulture));
+    }
+}

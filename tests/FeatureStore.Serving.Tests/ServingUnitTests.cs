@@ -1,0 +1,79 @@
+using FeatureStore.Contracts.V1;
+using FeatureStore.Serving.Internal;
+using FeatureStore.Serving.Tests.Helpers;
+using Grpc.Core;
+using CoreValue = FeatureStore.Core.Windows.FeatureValue;
+
+namespace FeatureStore.Serving.Tests;
+
+public sealed class ServingUnitTests
+{
+    [Fact]
+    public void Api_keys_parse_with_and_without_a_view_list()
+    {
+        Assert.Equal(new ApiKey("secret"), ApiKey.Parse("secret"));
+        var limited = ApiKey.Parse(" k1 : user_stats, user_spend ");
+        Assert.Equal("k1", limited.Key);
+        Assert.Equal(["user_stats", "user_spend"], limited.Views);
+        Assert.Throws<ArgumentException>(() => ApiKey.Parse(":user_stats"));
+    }
+
+    [Fact]
+    public void Api_keys_come_from_x_api_key_or_a_bearer_token()
+    {
+        Assert.Equal("a", ApiKeyPolicy.FromHeaders("a", "Bearer b"));
+        Assert.Equal("b", ApiKeyPolicy.FromHeaders(null, "Bearer b"));
+        Assert.Null(ApiKeyPolicy.FromHeaders("", "Basic xyz"));
+        var policy = new ApiKeyPolicy([new ApiKey("k", ["v"])]);
+        Assert.Equal(["v"], policy.Authenticate("k")!);
+        Assert.Equal(StatusCode.Unauthenticated, Assert.Throws<LookupException>(() => policy.Authenticate("K")).Status);
+        Assert.Null(new ApiKeyPolicy([]).Authenticate(null));
+    }
+
+    [Theory]
+    [InlineData(1_700_000_000_123L, 1_700_000_000L, 123_000_000)]
+    [InlineData(0L, 0L, 0)]
+    [InlineData(-1L, -1L, 999_000_000)]
+    [InlineData(-1_000L, -1L, 0)]
+    public void Event_times_become_protobuf_timestamps_with_nanos_never_negative(long ms, long seconds, int nanos)
+    {
+        var wire = OnlineLookup.ToWire(CoreValue.Of(2.5, ms));
+        Assert.Equal((seconds, nanos), (wire.EventTimestamp.Seconds, wire.EventTimestamp.Nanos));
+        Assert.Equal(DateTimeOffset.FromUnixTimeMilliseconds(ms), wire.EventTimestamp.ToDateTimeOffset());
+    }
+
+    [Fact]
+    public void Values_keep_their_type_and_status()
+    {
+        Assert.Equal(7, OnlineLookup.ToWire(CoreValue.Of(7L, 1)).Int64Value);
+        Assert.Equal("FR", OnlineLookup.ToWire(CoreValue.Of("FR", 1)).StringValue);
+        var missing = OnlineLookup.ToWire(CoreValue.Null(Core.Windows.ValueStatus.NotFound));
+        Assert.Equal((FeatureStatus.NotFound, FeatureValue.ValueOneofCase.None), (missing.Status, missing.ValueCase));
+        Assert.Null(missing.EventTimestamp);
+    }
+
+    [Fact]
+    public void References_resolve_views_features_and_models_once()
+    {
+        var served = new ServingRepository(new PaymentsScenario("t").Repository, 3, null);
+        Assert.Equal(6, served.Resolve("user_stats")!.Length);
+        Assert.Equal("user_spend:sd_2h", served.Resolve("user_spend:sd_2h")!.Single().Reference);
+        Assert.Null(served.Resolve("user_stats:"));
+        Assert.Equal(["user_stats:n_1h", "user_spend:sum_2h", "merchant_stats:mean_1h"], served.ResolveModel("fraud")!.Select(c => c.Reference));
+        Assert.Equal(2, served.ResolveModel("fraud@v1")!.Length);
+        Assert.Null(served.ResolveModel("fraud@v3"));
+        Assert.Equal(3, served.Definitions.Repository.Version);
+    }
+
+    [Theory]
+    [InlineData(StatusCode.InvalidArgument, 400, "INVALID_ARGUMENT")]
+    [InlineData(StatusCode.Unauthenticated, 401, "UNAUTHENTICATED")]
+    [InlineData(StatusCode.PermissionDenied, 403, "PERMISSION_DENIED")]
+    [InlineData(StatusCode.ResourceExhausted, 413, "RESOURCE_EXHAUSTED")]
+    [InlineData(StatusCode.Unavailable, 503, "UNAVAILABLE")]
+    public void Statuses_map_to_http_and_their_protocol_names(StatusCode status, int http, string name)
+    {
+        Assert.Equal(http, new LookupException(status, "x").HttpStatus);
+        Assert.Equal(name, StatusNames.Of(status));
+    }
+}
