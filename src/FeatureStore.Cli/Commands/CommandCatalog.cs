@@ -12,5 +12,7 @@ internal static class CommandCatalog
         yield return ApplyCommand.Create();
         yield return KafkaEmbeddedCommand.Create();
         yield return IngestCommand.Create();
+        yield return OfflineCommands.Backfill();
+        yield return OfflineCommands.Export();
     }
 }

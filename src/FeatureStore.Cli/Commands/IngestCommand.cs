@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Ingest;
+using FeatureStore.Parquet.Archiving;
 using Microsoft.Extensions.Logging;
 
 namespace FeatureStore.Cli.Commands;
@@ -18,9 +19,13 @@ internal static class IngestCommand
         var prefix = CommonOptions.KeyPrefix();
         var group = new Option<string>("--group") { Description = "Consumer group; instances in one group split the partitions.", DefaultValueFactory = _ => "featurestore-ingest" };
         var sessionTimeout = new Option<int>("--session-timeout-ms") { Description = "How soon the group notices a member that died (Kafka session.timeout.ms).", DefaultValueFactory = _ => 10_000 };
+        var offline = new Option<string?>("--offline")
+        {
+            Description = "Also append every source's events to the Parquet event log in this folder (the offline store), exactly once, as consumer group GROUP.offline.",
+        };
         var command = new Command("ingest", "Consume the repository's source topics into windowed features in the online store (exactly once). Run more instances with the same --group to scale out.")
         {
-            file, bootstrap, redis, prefix, group, sessionTimeout,
+            file, bootstrap, redis, prefix, group, sessionTimeout, offline,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -66,10 +71,22 @@ internal static class IngestCommand
                     },
                     store.Database, parse.GetValue(prefix)!, metrics, loggerFactory.CreateLogger("ingest"));
                 var progress = ReportProgressAsync(metrics, error, stop.Token);
+                var archiver = parse.GetValue(offline) is { } folder
+                    ? new OfflineArchiver(compiled, new OfflineArchiverOptions
+                    {
+                        BootstrapServers = servers,
+                        Directory = folder,
+                        GroupId = parse.GetValue(group)! + ".offline",
+                        SessionTimeout = TimeSpan.FromMilliseconds(parse.GetValue(sessionTimeout)),
+                    }, loggerFactory.CreateLogger("offline"))
+                    : null;
+                var archiving = archiver is null ? Task.CompletedTask : Task.Run(() => archiver.RunAsync(stop.Token), CancellationToken.None);
                 await job.RunAsync(stop.Token);
                 await stop.CancelAsync();
                 await progress;
-                await error.WriteLineAsync($"stopped: {metrics.EventsTotal} events applied, {metrics.DeadLetteredTotal} dead-lettered");
+                await archiving;
+                await error.WriteLineAsync($"stopped: {metrics.EventsTotal} events applied, {metrics.DeadLetteredTotal} dead-lettered"
+                    + (archiver is null ? "" : $", {archiver.EventsWritten} archived offline"));
                 return CliApp.Ok;
             }
         });
