@@ -10,7 +10,7 @@ internal static class ParquetColumns
     {
         var n = checked((int)group.RowCount);
         var type = field.ClrType;
-        if (type == typeof(string))
+        if (type == typeof(string) || type == typeof(ReadOnlyMemory<char>))
         {
             var values = new string?[n];
             await group.ReadAsync(field, values.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);

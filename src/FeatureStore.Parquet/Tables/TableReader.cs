@@ -76,7 +76,7 @@ internal static class TableReader
             return parts[0];
         }
 
-        var elementType = parts.Count > 0 ? parts[0].GetType().GetElementType()! : (clrType.IsValueType ? typeof(Nullable<>).MakeGenericType(clrType) : clrType);
+        var elementType = parts.Count > 0 ? parts[0].GetType().GetElementType()! : clrType == typeof(ReadOnlyMemory<char>) ? typeof(string) : clrType.IsValueType ? typeof(Nullable<>).MakeGenericType(clrType) : clrType;
         var result = Array.CreateInstance(elementType, rows);
         var at = 0;
         foreach (var part in parts)
