@@ -23,9 +23,14 @@ internal static class IngestCommand
         {
             Description = "Also append every source's events to the Parquet event log in this folder (the offline store), exactly once, as consumer group GROUP.offline.",
         };
+        var offlineBatch = new Option<int>("--offline-batch-events")
+        {
+            Description = "Most events per event-log batch (each batch writes one file per partition and event date).",
+            DefaultValueFactory = _ => 50_000,
+        };
         var command = new Command("ingest", "Consume the repository's source topics into windowed features in the online store (exactly once). Run more instances with the same --group to scale out.")
         {
-            file, bootstrap, redis, prefix, group, sessionTimeout, offline,
+            file, bootstrap, redis, prefix, group, sessionTimeout, offline, offlineBatch,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -78,6 +83,7 @@ internal static class IngestCommand
                         Directory = folder,
                         GroupId = parse.GetValue(group)! + ".offline",
                         SessionTimeout = TimeSpan.FromMilliseconds(parse.GetValue(sessionTimeout)),
+                        MaxBatchEvents = Math.Max(1, parse.GetValue(offlineBatch)),
                     }, loggerFactory.CreateLogger("offline"))
                     : null;
                 var archiving = archiver is null ? Task.CompletedTask : Task.Run(() => archiver.RunAsync(stop.Token), CancellationToken.None);
