@@ -7,7 +7,8 @@ using FeatureStore.Testing;
 
 // End-to-end benchmark runner: each scenario next to its raw baseline in the same run, medians and ratios.
 // Usage: dotnet run -c Release --project bench/FeatureStore.Bench -- [--quick] [scenario ...]
-// Scenarios: baseline (raw Kafka and Redis rates), ingest (end to end and engine alone, with ratios). BenchmarkDotNet micro-benchmarks: --micro [filter].
+// Scenarios: baseline (raw Kafka and Redis rates), ingest (end to end and engine alone, with ratios),
+// export (point-in-time export against DuckDB's ASOF JOIN + window aggregation on the same Parquet files). BenchmarkDotNet micro-benchmarks: --micro [filter].
 var quick = args.Contains("--quick");
 var scenarios = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal)).ToHashSet(StringComparer.OrdinalIgnoreCase);
 bool Wants(string name) => scenarios.Count == 0 || scenarios.Contains(name);
@@ -57,6 +58,14 @@ if (Wants("ingest"))
     {
         rows.AddRange(await IngestScenario.RunAsync("embedded garnet", garnet.Database, kafka, events, repetitions));
     }
+}
+
+if (Wants("export"))
+{
+    var events = quick ? 200_000 : 1_000_000;
+    var entityRows = quick ? 50_000 : 200_000;
+    Console.Error.WriteLine($"export: {entityRows.ToString(CultureInfo.InvariantCulture)} entity rows over {events.ToString(CultureInfo.InvariantCulture)} events, against DuckDB");
+    rows.AddRange(await ExportScenario.RunAsync(events, entityRows, repetitions));
 }
 
 Console.WriteLine();
