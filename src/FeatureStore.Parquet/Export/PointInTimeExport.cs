@@ -63,16 +63,22 @@ public static class PointInTimeExport
             var from = times.Length == 0 ? long.MinValue : times.Min();
 
             var snapshot = await TileSnapshots.LoadLatestAsync(storeDirectory, view, from, index, cancellationToken).ConfigureAwait(false);
-            var events = new ViewEvents(view.Features.Count);
+
+            // Without a snapshot (whose states hold every feature) only the selected features are computed.
+            IReadOnlyList<int> computed = snapshot is null ? selection.Features : [.. Enumerable.Range(0, view.Features.Count)];
+            var windowed = computed.Select(f => view.Features[f]).ToArray();
+            var events = new ViewEvents(computed.Count);
             var stage = view.Name + ": reading events";
             var read = new Progress<long>(n => progress?.Report(new ExportProgress(stage, n, 0)));
-            eventsRead += await EventLogScan.LoadAsync(storeDirectory, view, index, until, events, snapshot is null ? null : snapshot.NotCovered, progress is null ? null : read, cancellationToken).ConfigureAwait(false);
+            eventsRead += await EventLogScan.LoadAsync(storeDirectory, view, index, until, events, snapshot is null ? null : snapshot.NotCovered,
+                progress is null ? null : read, cancellationToken, computed).ConfigureAwait(false);
             events.SortByEntityAndTime(index.Count);
 
             var outputs = selection.Features.Select(f => PointInTimeJoin.NewColumn(view.Features[f], table.RowCount)).ToArray();
+            var positions = selection.Features.Select(f => computed.ToList().IndexOf(f)).ToArray();
             var computing = view.Name + ": computing";
             var done = new Progress<long>(n => progress?.Report(new ExportProgress(computing, n, index.Count)));
-            PointInTimeJoin.Sweep(view.Features, view.TtlMs, events, index.Count, rowEntity, times, selection.Features, outputs,
+            PointInTimeJoin.Sweep(windowed, view.TtlMs, events, index.Count, rowEntity, times, positions, outputs,
                 snapshot is null ? null : snapshot.StateOf, progress is null ? null : done);
             if (snapshot is not null)
             {
