@@ -18,12 +18,15 @@ internal static class EventLogScan
     /// <summary>
     /// Adds the matching events to <paramref name="events"/>; returns the number of log rows read. With
     /// <paramref name="until"/> null every entity is wanted and new keys are added to <paramref name="entities"/>.
-    /// <paramref name="include"/> (partition, offset, time) can leave out events a snapshot already holds.
+    /// <paramref name="include"/> (partition, offset, time) can leave out events a snapshot already holds;
+    /// <paramref name="featureIndexes"/> limits the inputs read to some of the view's features (default all).
     /// </summary>
     public static async Task<long> LoadAsync(
         string root, CompiledView view, Dictionary<string, int> entities, long[]? until,
-        ViewEvents events, Func<int, long, long, bool>? include, IProgress<long>? rowsRead, CancellationToken cancellationToken)
+        ViewEvents events, Func<int, long, long, bool>? include, IProgress<long>? rowsRead, CancellationToken cancellationToken,
+        IReadOnlyList<int>? featureIndexes = null)
     {
+        featureIndexes ??= [.. Enumerable.Range(0, view.Features.Count)];
         long read = 0;
         var source = view.Source;
         foreach (var path in EventLogReader.CommittedFiles(root, source.Definition.Name))
@@ -47,11 +50,11 @@ internal static class EventLogScan
                     var times = await ParquetColumns.ReadRequiredAsync<long>(group, Field(EventLogSchema.EventTimeColumn), cancellationToken).ConfigureAwait(false);
                     var offsets = await ParquetColumns.ReadRequiredAsync<long>(group, Field(EventLogSchema.OffsetColumn), cancellationToken).ConfigureAwait(false);
                     var partitions = include is null ? null : await ParquetColumns.ReadRequiredAsync<int>(group, Field(EventLogSchema.PartitionColumn), cancellationToken).ConfigureAwait(false);
-                    var inputColumns = new Array?[view.Features.Count];
+                    var inputColumns = new Array?[featureIndexes.Count];
                     var cache = new Dictionary<int, Array>();
                     for (var f = 0; f < inputColumns.Length; f++)
                     {
-                        var slot = view.InputSlots[f];
+                        var slot = view.InputSlots[featureIndexes[f]];
                         if (slot < 0)
                         {
                             continue;
