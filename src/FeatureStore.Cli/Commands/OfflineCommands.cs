@@ -43,13 +43,12 @@ internal static class OfflineCommands
         command.SetAction(async (parse, cancellationToken) =>
         {
             var error = parse.InvocationConfiguration.Error;
-            var (result, code) = RepositoryFiles.Load(parse.GetRequiredValue(file), error);
-            if (code != CliApp.Ok)
+            var (compiled, code) = Compile(parse, file, error);
+            if (compiled is null)
             {
                 return code;
             }
 
-            var compiled = CompiledRepository.Compile(result!.Repository!);
             IReadOnlyList<FeatureSelection> selection;
             try
             {
@@ -108,13 +107,12 @@ internal static class OfflineCommands
         command.SetAction(async (parse, cancellationToken) =>
         {
             var error = parse.InvocationConfiguration.Error;
-            var (result, code) = RepositoryFiles.Load(parse.GetRequiredValue(file), error);
-            if (code != CliApp.Ok)
+            var (compiled, code) = Compile(parse, file, error);
+            if (compiled is null)
             {
                 return code;
             }
 
-            var compiled = CompiledRepository.Compile(result!.Repository!);
             var names = (parse.GetValue(views) ?? []).SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
             var chosen = new List<CompiledView>();
             foreach (var name in names)
@@ -165,6 +163,13 @@ internal static class OfflineCommands
             }
         });
         return command;
+    }
+
+    // The repository, compiled; null (after printing every diagnostic) with the exit code when it is invalid or unreadable.
+    private static (CompiledRepository? Compiled, int Code) Compile(ParseResult parse, Option<FileInfo> file, TextWriter error)
+    {
+        var (result, code) = RepositoryFiles.Load(parse.GetRequiredValue(file), error);
+        return (code == CliApp.Ok ? CompiledRepository.Compile(result!.Repository!) : null, code);
     }
 
     private static ExportFormat FormatOf(string name) => Path.GetExtension(name).ToLowerInvariant() switch
