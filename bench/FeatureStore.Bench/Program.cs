@@ -7,7 +7,8 @@ using FeatureStore.Testing;
 
 // End-to-end benchmark runner: each scenario next to its raw baseline in the same run, medians and ratios.
 // Usage: dotnet run -c Release --project bench/FeatureStore.Bench -- [--quick] [scenario ...]
-// Scenarios: baseline (raw Kafka and Redis rates), ingest (end to end and engine alone, with ratios), engine (the engine alone), lookup (gRPC lookups against raw reads). BenchmarkDotNet micro-benchmarks: --micro [filter].
+// Scenarios: baseline (raw Kafka and Redis rates), ingest (end to end and engine alone, with ratios), engine (the engine alone), lookup (gRPC lookups against raw reads),
+// export (point-in-time export against DuckDB's ASOF JOIN + window aggregation on the same Parquet files). BenchmarkDotNet micro-benchmarks: --micro [filter].
 if (args.Contains("--micro"))
 {
     BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(FeatureStore.Bench.Micro.MicroConfig).Assembly)
@@ -81,6 +82,14 @@ if (Wants("lookup"))
     {
         rows.AddRange(await LookupScenario.RunAsync("embedded garnet", garnet.Multiplexer, repetitions, quick));
     }
+}
+
+if (Wants("export"))
+{
+    var events = quick ? 200_000 : 1_000_000;
+    var entityRows = quick ? 50_000 : 200_000;
+    Console.Error.WriteLine($"export: {entityRows.ToString(CultureInfo.InvariantCulture)} entity rows over {events.ToString(CultureInfo.InvariantCulture)} events, against DuckDB");
+    rows.AddRange(await ExportScenario.RunAsync(events, entityRows, repetitions));
 }
 
 Console.WriteLine();

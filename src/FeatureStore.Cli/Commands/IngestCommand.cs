@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Ingest;
+using FeatureStore.Parquet.Archiving;
 using Microsoft.Extensions.Logging;
 
 namespace FeatureStore.Cli.Commands;
@@ -19,9 +20,18 @@ internal static class IngestCommand
         var group = new Option<string>("--group") { Description = "Consumer group; instances in one group split the partitions.", DefaultValueFactory = _ => "featurestore-ingest" };
         var sessionTimeout = new Option<int>("--session-timeout-ms") { Description = "How soon the group notices a member that died (Kafka session.timeout.ms).", DefaultValueFactory = _ => 10_000 };
         var metricsPort = new Option<int?>("--metrics-port") { Description = "Serve Prometheus metrics (the featurestore_ingest_* series) at http://HOST:PORT/metrics." };
+        var offline = new Option<string?>("--offline")
+        {
+            Description = "Also append every source's events to the Parquet event log in this folder (the offline store), exactly once, as consumer group GROUP.offline.",
+        };
+        var offlineBatch = new Option<int>("--offline-batch-events")
+        {
+            Description = "Most events per event-log batch (each batch writes one file per partition and event date).",
+            DefaultValueFactory = _ => 50_000,
+        };
         var command = new Command("ingest", "Consume the repository's source topics into windowed features in the online store (exactly once). Run more instances with the same --group to scale out.")
         {
-            file, bootstrap, redis, prefix, group, sessionTimeout, metricsPort,
+            file, bootstrap, redis, prefix, group, sessionTimeout, metricsPort, offline, offlineBatch,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -86,10 +96,23 @@ internal static class IngestCommand
                     },
                     store.Database, parse.GetValue(prefix)!, metrics, loggerFactory.CreateLogger("ingest"));
                 var progress = ReportProgressAsync(metrics, error, stop.Token);
+                var archiver = parse.GetValue(offline) is { } folder
+                    ? new OfflineArchiver(compiled, new OfflineArchiverOptions
+                    {
+                        BootstrapServers = servers,
+                        Directory = folder,
+                        GroupId = parse.GetValue(group)! + ".offline",
+                        SessionTimeout = TimeSpan.FromMilliseconds(parse.GetValue(sessionTimeout)),
+                        MaxBatchEvents = Math.Max(1, parse.GetValue(offlineBatch)),
+                    }, loggerFactory.CreateLogger("offline"))
+                    : null;
+                var archiving = archiver is null ? Task.CompletedTask : Task.Run(() => archiver.RunAsync(stop.Token), CancellationToken.None);
                 await job.RunAsync(stop.Token);
                 await stop.CancelAsync();
                 await progress;
-                await error.WriteLineAsync($"stopped: {metrics.EventsTotal} events applied, {metrics.DeadLetteredTotal} dead-lettered");
+                await archiving;
+                await error.WriteLineAsync($"stopped: {metrics.EventsTotal} events applied, {metrics.DeadLetteredTotal} dead-lettered"
+                    + (archiver is null ? "" : $", {archiver.EventsWritten} archived offline"));
                 return CliApp.Ok;
             }
         });

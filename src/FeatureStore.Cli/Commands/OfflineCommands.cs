@@ -1,0 +1,234 @@
+using System.CommandLine;
+using System.Diagnostics;
+using FeatureStore.Core.Definitions;
+using FeatureStore.Parquet.Export;
+using FeatureStore.Parquet.Snapshots;
+using FeatureStore.Parquet.Tables;
+
+namespace FeatureStore.Cli.Commands;
+
+/// <summary><c>featurestore export</c> and <c>featurestore backfill</c>: the offline store's commands.</summary>
+internal static class OfflineCommands
+{
+    public static Option<string> Store() => new("--store")
+    {
+        Description = "The offline store's folder (event log and snapshots). Env: FEATURESTORE__OFFLINE__DIRECTORY.",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("FEATURESTORE__OFFLINE__DIRECTORY") ?? "offline",
+    };
+
+    public static Command Export()
+    {
+        var file = CommonOptions.RepositoryFile();
+        var store = Store();
+        var entities = new Option<FileInfo>("--entities", "-e")
+        {
+            Description = "Entity table (Parquet, or CSV by its .csv extension): join key columns, an event_timestamp column (timestamp, epoch ms or RFC 3339), any other columns (passed through).",
+            Required = true,
+        };
+        var features = new Option<string[]>("--features")
+        {
+            Description = "Features to add: view:feature, or view for all of a view's; comma-separated or repeated.",
+            Required = true,
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var output = new Option<FileInfo>("--output", "-o") { Description = "The training set to write.", Required = true };
+        var format = new Option<ExportFormat?>("--format")
+        {
+            Description = "parquet (default), arrow (Arrow IPC file) or csv; by default taken from the output's extension (.arrow/.feather/.ipc, .csv), else parquet.",
+        };
+        var command = new Command("export", "Point-in-time-correct training export: one row per entity-table row with each feature's value at that row's event_timestamp, columns named view__feature.")
+        {
+            file, store, entities, features, output, format,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var error = parse.InvocationConfiguration.Error;
+            var (compiled, code) = Compile(parse, file, error);
+            if (compiled is null)
+            {
+                return code;
+            }
+
+            IReadOnlyList<FeatureSelection> selection;
+            try
+            {
+                selection = FeatureSelection.Parse(compiled, parse.GetRequiredValue(features));
+            }
+            catch (ArgumentException ex)
+            {
+                await error.WriteLineAsync("--features: " + ex.Message);
+                return CliApp.Usage;
+            }
+
+            var outputFile = parse.GetRequiredValue(output);
+            var chosen = parse.GetValue(format) ?? FormatOf(outputFile.Name);
+            var progress = new TerminalProgress(error);
+            try
+            {
+                var done = await PointInTimeExport.RunAsync(compiled, parse.GetValue(store)!, parse.GetRequiredValue(entities).FullName, selection,
+                    outputFile.FullName, chosen, progress, cancellationToken);
+                progress.Finish();
+                await error.WriteLineAsync($"export: {done.Rows} rows × {done.FeatureColumns} features → {outputFile} ({chosen.ToString().ToLowerInvariant()}), {done.EventsRead} events read{(done.SnapshotsUsed > 0 ? $", {done.SnapshotsUsed} views from snapshots" : "")}, {done.Elapsed.TotalSeconds:0.0} s");
+                return CliApp.Ok;
+            }
+            catch (TableFileException ex)
+            {
+                progress.Finish();
+                await error.WriteLineAsync(ex.Message);
+                return CliApp.Usage;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
+            {
+                progress.Finish();
+                await error.WriteLineAsync("export failed: " + ex.Message);
+                return CliApp.Failure;
+            }
+        });
+        return command;
+    }
+
+    public static Command Backfill()
+    {
+        var file = CommonOptions.RepositoryFile();
+        var store = Store();
+        var views = new Option<string[]>("--view")
+        {
+            Description = "Views to backfill (default: every view); comma-separated or repeated.",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var events = new Option<FileInfo?>("--events")
+        {
+            Description = "Read history from this JSON-lines file of source events (one event per line, the source's format) instead of the store's event log.",
+        };
+        var command = new Command("backfill", "Compute a view's tiles from history (the offline event log or an events file) into daily snapshots, so new features train on past data and exports start from a snapshot.")
+        {
+            file, store, views, events,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var error = parse.InvocationConfiguration.Error;
+            var (compiled, code) = Compile(parse, file, error);
+            if (compiled is null)
+            {
+                return code;
+            }
+
+            var names = (parse.GetValue(views) ?? []).SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
+            var chosen = new List<CompiledView>();
+            foreach (var name in names)
+            {
+                if (compiled.FindView(name) is not { } view)
+                {
+                    await error.WriteLineAsync($"--view: unknown feature view '{name}' (views: {string.Join(", ", compiled.Views.Select(v => v.Name))})");
+                    return CliApp.Usage;
+                }
+
+                chosen.Add(view);
+            }
+
+            if (chosen.Count == 0)
+            {
+                chosen.AddRange(compiled.Views);
+            }
+
+            var eventsFile = parse.GetValue(events);
+            if (eventsFile is { Exists: false })
+            {
+                await error.WriteLineAsync($"--events: {eventsFile}: no such file");
+                return CliApp.Usage;
+            }
+
+            var progress = new TerminalProgress(error);
+            try
+            {
+                foreach (var view in chosen)
+                {
+                    var done = await TileBackfill.RunAsync(view, parse.GetValue(store)!, eventsFile?.FullName, progress, cancellationToken);
+                    progress.Finish();
+                    foreach (var problem in done.Problems)
+                    {
+                        await error.WriteLineAsync(problem);
+                    }
+
+                    await error.WriteLineAsync($"backfill {view.Name}: {done.Events} events, {done.Entities} entities, {done.Snapshots} daily snapshots{(done.Skipped > 0 ? $", {done.Skipped} lines skipped" : "")}");
+                }
+
+                return CliApp.Ok;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
+            {
+                progress.Finish();
+                await error.WriteLineAsync("backfill failed: " + ex.Message);
+                return CliApp.Failure;
+            }
+        });
+        return command;
+    }
+
+    // The repository, compiled; null (after printing every diagnostic) with the exit code when it is invalid or unreadable.
+    private static (CompiledRepository? Compiled, int Code) Compile(ParseResult parse, Option<FileInfo> file, TextWriter error)
+    {
+        var (result, code) = RepositoryFiles.Load(parse.GetRequiredValue(file), error);
+        return (code == CliApp.Ok ? CompiledRepository.Compile(result!.Repository!) : null, code);
+    }
+
+    private static ExportFormat FormatOf(string name) => Path.GetExtension(name).ToLowerInvariant() switch
+    {
+        ".csv" => ExportFormat.Csv,
+        ".arrow" or ".feather" or ".ipc" => ExportFormat.Arrow,
+        _ => ExportFormat.Parquet,
+    };
+
+    /// <summary>Progress on standard error: one rewritten line on a terminal, one line per stage otherwise.</summary>
+    private sealed class TerminalProgress(TextWriter error) : IProgress<ExportProgress>
+    {
+        private readonly Lock _lock = new();
+        private readonly Stopwatch _clock = Stopwatch.StartNew();
+        private readonly bool _terminal = ReferenceEquals(error, Console.Error) && !Console.IsErrorRedirected;
+        private string? _stage;
+        private TimeSpan _last = TimeSpan.MinValue;
+        private bool _open;
+
+        public void Report(ExportProgress value)
+        {
+            lock (_lock)
+            {
+                if (!_terminal)
+                {
+                    if (value.Stage != _stage)
+                    {
+                        _stage = value.Stage;
+                        error.WriteLine(value.Stage);
+                    }
+
+                    return;
+                }
+
+                if (value.Stage == _stage && _clock.Elapsed - _last < TimeSpan.FromMilliseconds(200))
+                {
+                    return;
+                }
+
+                _stage = value.Stage;
+                _last = _clock.Elapsed;
+                var amount = value.Total > 0 ? $" {value.Done}/{value.Total} ({100.0 * value.Done / value.Total:0}%)" : value.Done > 0 ? $" {value.Done}" : "";
+                error.Write($"\r\u001b[2K{value.Stage}{amount}");
+                _open = true;
+            }
+        }
+
+        public void Finish()
+        {
+            lock (_lock)
+            {
+                if (_open)
+                {
+                    error.WriteLine();
+                    _open = false;
+                }
+
+                _stage = null;
+            }
+        }
+    }
+}

@@ -1,0 +1,257 @@
+using Confluent.Kafka;
+using FeatureStore.Core.Definitions;
+using FeatureStore.Core.Events;
+using FeatureStore.Core.Streaming;
+using FeatureStore.Parquet.EventLog;
+using Microsoft.Extensions.Logging;
+
+namespace FeatureStore.Parquet.Archiving;
+
+/// <summary>
+/// Appends every source's events to the offline store's Parquet event log, exactly once. It is its own
+/// Kafka consumer (its own group), so the online ingest job is untouched; its position is what is on disk:
+/// on assignment each partition resumes after its last committed batch, and a crash leaves either a whole
+/// batch (data files and commit marker) or nothing that readers see. Events the ingest job rejects are
+/// skipped here by the same rules (parse errors, lateness against the partition's watermark, future skew);
+/// the ingest job is the one that dead-letters them.
+/// </summary>
+public sealed partial class OfflineArchiver
+{
+    private readonly OfflineArchiverOptions _options;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly Dictionary<string, Binding> _byTopic;
+    private readonly Dictionary<TopicPartition, PartitionState> _owned = [];
+    private long _eventsWritten;
+    private long _eventsSkipped;
+
+    /// <summary>Creates an archiver for every source of <paramref name="repository"/> that feeds a view.</summary>
+    public OfflineArchiver(CompiledRepository repository, OfflineArchiverOptions options, ILogger logger, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(repository);
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options;
+        _logger = logger;
+        _time = timeProvider ?? TimeProvider.System;
+        var settings = repository.Repository.Settings;
+        _byTopic = repository.Sources.ToDictionary(
+            s => s.Definition.Topic,
+            s => new Binding(new EventLogWriter(options.Directory, s), new EventParser(s.Schema), new LatenessPolicy(settings.AllowedLatenessMs, settings.MaxFutureSkewMs)),
+            StringComparer.Ordinal);
+    }
+
+    /// <summary>Events written to the log so far.</summary>
+    public long EventsWritten => Interlocked.Read(ref _eventsWritten);
+
+    /// <summary>Events skipped (rejected by the parser or the lateness rules).</summary>
+    public long EventsSkipped => Interlocked.Read(ref _eventsSkipped);
+
+    /// <summary>Consumes and archives until <paramref name="cancellationToken"/> fires.</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        using var consumer = BuildConsumer();
+        consumer.Subscribe(_byTopic.Keys);
+        LogStarted(_options.GroupId, string.Join(",", _byTopic.Keys), _options.Directory);
+        var backoff = TimeSpan.FromMilliseconds(100);
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                try
+                {
+                    CollectBatch(consumer, cancellationToken);
+                    await CommitBatchAsync(consumer, cancellationToken).ConfigureAwait(false);
+                    backoff = TimeSpan.FromMilliseconds(100);
+                }
+                catch (IOException ex) when (!cancellationToken.IsCancellationRequested)
+                {
+                    // Disk full or the folder unavailable: the batch is kept and written again later.
+                    LogRetrying(ex.Message, backoff.TotalMilliseconds);
+                    consumer.Pause(consumer.Assignment);
+                    await Task.Delay(backoff, cancellationToken).ConfigureAwait(false);
+                    consumer.Resume(consumer.Assignment);
+                    backoff = TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(5).Ticks, backoff.Ticks * 2));
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // shutting down; an unwritten batch is simply read again next time
+        }
+        finally
+        {
+            consumer.Close();
+            LogStopped();
+        }
+    }
+
+    private IConsumer<byte[]?, byte[]?> BuildConsumer()
+    {
+        var config = new ConsumerConfig
+        {
+            BootstrapServers = _options.BootstrapServers,
+            GroupId = _options.GroupId,
+            EnableAutoCommit = false,
+            EnableAutoOffsetStore = false,
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            PartitionAssignmentStrategy = PartitionAssignmentStrategy.CooperativeSticky,
+            SessionTimeoutMs = (int)_options.SessionTimeout.TotalMilliseconds,
+            HeartbeatIntervalMs = Math.Max(100, (int)_options.SessionTimeout.TotalMilliseconds / 5),
+            ClientId = "featurestore-offline",
+        };
+        foreach (var (key, value) in _options.KafkaSettings)
+        {
+            config.Set(key, value);
+        }
+
+        return new ConsumerBuilder<byte[]?, byte[]?>(config)
+            .SetPartitionsAssignedHandler((_, partitions) =>
+            {
+                var starts = new List<TopicPartitionOffset>(partitions.Count);
+                foreach (var tp in partitions)
+                {
+                    var binding = _byTopic[tp.Topic];
+                    var position = binding.Writer.Recover(tp.Partition.Value);
+                    binding.Lateness.Forget(tp.Partition.Value);
+                    if (position.WatermarkMs != long.MinValue)
+                    {
+                        binding.Lateness.Restore(tp.Partition.Value, position.WatermarkMs);
+                    }
+
+                    _owned[tp] = new PartitionState(position.NextOffset);
+                    starts.Add(new TopicPartitionOffset(tp, new Offset(position.NextOffset)));
+                    LogResuming(tp.ToString(), position.NextOffset);
+                }
+
+                return starts;
+            })
+            .SetPartitionsRevokedHandler((_, partitions) => Drop(partitions.Select(p => p.TopicPartition)))
+            .SetPartitionsLostHandler((_, partitions) => Drop(partitions.Select(p => p.TopicPartition)))
+            .SetErrorHandler((_, error) => LogKafkaError(error.Code.ToString(), error.Reason))
+            .Build();
+    }
+
+    private void Drop(IEnumerable<TopicPartition> partitions)
+    {
+        foreach (var tp in partitions)
+        {
+            _owned.Remove(tp);
+            _byTopic[tp.Topic].Lateness.Forget(tp.Partition.Value);
+        }
+    }
+
+    private void CollectBatch(IConsumer<byte[]?, byte[]?> consumer, CancellationToken cancellationToken)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        var taken = 0;
+        while (taken < _options.MaxBatchEvents)
+        {
+            var remaining = _options.MaxBatchDelay - clock.Elapsed;
+            if (remaining <= TimeSpan.Zero)
+            {
+                break;
+            }
+
+            var result = consumer.Consume(remaining);
+            cancellationToken.ThrowIfCancellationRequested();
+            if (result is null)
+            {
+                break;
+            }
+
+            if (result.IsPartitionEOF || !_owned.TryGetValue(result.TopicPartition, out var state) || result.Offset.Value < state.NextOffset)
+            {
+                continue;
+            }
+
+            taken++;
+            var binding = _byTopic[result.Topic];
+            var payload = result.Message.Value;
+            var accepted = payload is not null && binding.Parser.Parse(payload) == ParseError.None
+                && binding.Lateness.Admit(result.Partition.Value, binding.Parser.EventTimeMs, now) == ParseError.None;
+            if (accepted)
+            {
+                var day = Core.Windows.TileMath.FloorDiv(binding.Parser.EventTimeMs, 86_400_000);
+                if (!state.Rows.TryGetValue(day, out var rows))
+                {
+                    rows = new EventRowBuffer(binding.Writer.Source.Schema);
+                    state.Rows[day] = rows;
+                }
+
+                rows.Add(binding.Parser, result.Offset.Value);
+            }
+            else
+            {
+                state.Skipped++;
+            }
+
+            state.NextOffset = result.Offset.Value + 1;
+        }
+    }
+
+    private async Task CommitBatchAsync(IConsumer<byte[]?, byte[]?> consumer, CancellationToken cancellationToken)
+    {
+        var committed = new List<TopicPartitionOffset>();
+        foreach (var (tp, state) in _owned)
+        {
+            if (state.NextOffset == state.CommittedOffset)
+            {
+                continue;
+            }
+
+            var binding = _byTopic[tp.Topic];
+            var watermark = binding.Lateness.Watermark(tp.Partition.Value);
+            var ok = await binding.Writer.CommitAsync(tp.Topic, tp.Partition.Value, state.CommittedOffset, state.NextOffset, watermark, state.Rows, cancellationToken).ConfigureAwait(false);
+            if (ok)
+            {
+                Interlocked.Add(ref _eventsWritten, state.Rows.Values.Sum(r => r.Count));
+                Interlocked.Add(ref _eventsSkipped, state.Skipped);
+                state.CommittedOffset = state.NextOffset;
+                committed.Add(new TopicPartitionOffset(tp, new Offset(state.NextOffset)));
+            }
+            else
+            {
+                // Someone else committed from this offset: reload the position from disk and go on from there.
+                LogFenced(tp.ToString(), state.CommittedOffset);
+                var position = binding.Writer.Recover(tp.Partition.Value);
+                binding.Lateness.Forget(tp.Partition.Value);
+                if (position.WatermarkMs != long.MinValue)
+                {
+                    binding.Lateness.Restore(tp.Partition.Value, position.WatermarkMs);
+                }
+
+                state.CommittedOffset = state.NextOffset = position.NextOffset;
+                consumer.Seek(new TopicPartitionOffset(tp, new Offset(position.NextOffset)));
+            }
+
+            state.Rows.Clear();
+            state.Skipped = 0;
+        }
+
+        if (committed.Count > 0)
+        {
+            try
+            {
+                consumer.Commit(committed); // for lag tooling only; the log on disk is the position that counts
+            }
+            catch (KafkaException ex)
+            {
+                LogKafkaError(ex.Error.Code.ToString(), ex.Error.Reason);
+            }
+        }
+    }
+
+    private sealed record Binding(EventLogWriter Writer, EventParser Parser, LatenessPolicy Lateness);
+
+    private sealed class PartitionState(long offset)
+    {
+        public long CommittedOffset { get; set; } = offset;
+
+        public long NextOffset { get; set; } = offset;
+
+        public Dictionary<long, EventRowBuffer> Rows { get; } = [];
+
+        public long Skipped { get; set; }
+    }
+}

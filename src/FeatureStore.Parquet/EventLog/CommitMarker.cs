@@ -1,0 +1,55 @@
+using System.Text.Json;
+
+namespace FeatureStore.Parquet.EventLog;
+
+/// <summary>
+/// The record of one committed batch of one source partition: the offsets it covers
+/// (<c>[FirstOffset, NextOffset)</c>), the partition's lateness watermark after it, and the data files it
+/// added (relative to the source's folder). Its name carries the partition and first offset, and it is
+/// created without overwriting: only one writer can commit a batch starting at a given offset.
+/// </summary>
+internal sealed record CommitMarker(int Partition, long FirstOffset, long NextOffset, long WatermarkMs, long Rows, IReadOnlyList<string> Files)
+{
+    public const string Folder = "_commits";
+
+    public static string FileName(int partition, long firstOffset) =>
+        FormattableString.Invariant($"p{partition:D4}-{firstOffset:D19}.json");
+
+    public byte[] Serialize()
+    {
+        using var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream))
+        {
+            w.WriteStartObject();
+            w.WriteNumber("partition", Partition);
+            w.WriteNumber("first_offset", FirstOffset);
+            w.WriteNumber("next_offset", NextOffset);
+            w.WriteNumber("watermark_ms", WatermarkMs);
+            w.WriteNumber("rows", Rows);
+            w.WriteStartArray("files");
+            foreach (var file in Files)
+            {
+                w.WriteStringValue(file);
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        return stream.ToArray();
+    }
+
+    public static CommitMarker Parse(ReadOnlySpan<byte> json)
+    {
+        var reader = new Utf8JsonReader(json);
+        using var doc = JsonDocument.ParseValue(ref reader);
+        var root = doc.RootElement;
+        return new CommitMarker(
+            root.GetProperty("partition").GetInt32(),
+            root.GetProperty("first_offset").GetInt64(),
+            root.GetProperty("next_offset").GetInt64(),
+            root.GetProperty("watermark_ms").GetInt64(),
+            root.GetProperty("rows").GetInt64(),
+            [.. root.GetProperty("files").EnumerateArray().Select(f => f.GetString()!)]);
+    }
+}

@@ -1,0 +1,207 @@
+using System.Globalization;
+using FeatureStore.Core.Definitions;
+using FeatureStore.Core.Events;
+using Parquet;
+
+namespace FeatureStore.Parquet.EventLog;
+
+/// <summary>Where a partition's log ends on disk: the next offset to archive and its lateness watermark.</summary>
+internal readonly record struct LogPosition(long NextOffset, long WatermarkMs);
+
+/// <summary>
+/// Appends committed batches to one source's event log. Layout under the store's root:
+/// <c>events/SOURCE/date=YYYY-MM-DD/pPPPP-FIRST-LAST-NONCE.parquet</c> (event date in UTC, Kafka offsets of
+/// the batch) and <c>events/SOURCE/_commits/pPPPP-FIRST.json</c>. Data files are written under a temporary
+/// name, flushed to disk and renamed; the commit marker is written last and created without overwriting,
+/// so a batch is visible exactly when its marker exists and two writers can never both commit a batch
+/// starting at the same offset. Readers read only files named by a marker.
+/// </summary>
+internal sealed class EventLogWriter
+{
+    private readonly EventLogSchema _schema;
+    private readonly string _folder;
+
+    public EventLogWriter(string root, CompiledSource source)
+    {
+        Source = source;
+        _schema = new EventLogSchema(source.Definition);
+        _folder = SourceFolder(root, source.Definition.Name);
+        Directory.CreateDirectory(Path.Combine(_folder, CommitMarker.Folder));
+    }
+
+    public CompiledSource Source { get; }
+
+    public static string SourceFolder(string root, string source) => Path.Combine(root, "events", source);
+
+    /// <summary>
+    /// Reads where a partition's log ends and removes what a crash left behind for it: temporary files and
+    /// data files no marker names. Call it only for a partition this process owns.
+    /// </summary>
+    public LogPosition Recover(int partition)
+    {
+        var prefix = FormattableString.Invariant($"p{partition:D4}-");
+        var position = new LogPosition(0, long.MinValue);
+        var named = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var path in Directory.EnumerateFiles(Path.Combine(_folder, CommitMarker.Folder)))
+        {
+            var name = Path.GetFileName(path);
+            if (name.StartsWith(".tmp", StringComparison.Ordinal))
+            {
+                if (name.Contains(prefix, StringComparison.Ordinal))
+                {
+                    File.Delete(path);
+                }
+
+                continue;
+            }
+
+            if (!name.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var marker = CommitMarker.Parse(File.ReadAllBytes(path));
+            named.UnionWith(marker.Files);
+            if (marker.NextOffset > position.NextOffset)
+            {
+                position = new LogPosition(marker.NextOffset, marker.WatermarkMs);
+            }
+        }
+
+        foreach (var dateFolder in Directory.EnumerateDirectories(_folder, "date=*"))
+        {
+            foreach (var path in Directory.EnumerateFiles(dateFolder))
+            {
+                var name = Path.GetFileName(path);
+                var relative = Path.GetFileName(dateFolder) + "/" + name;
+                if ((name.StartsWith(".tmp-" + prefix, StringComparison.Ordinal) || name.StartsWith(prefix, StringComparison.Ordinal)) && !named.Contains(relative))
+                {
+                    File.Delete(path);
+                }
+            }
+        }
+
+        return position;
+    }
+
+    /// <summary>
+    /// Writes one batch of a partition: a file per event date, then the marker. Returns false, leaving
+    /// nothing behind, when a batch starting at <paramref name="firstOffset"/> was already committed
+    /// (another writer owns the partition now, or this one is stale).
+    /// </summary>
+    public async Task<bool> CommitAsync(
+        string topic, int partition, long firstOffset, long nextOffset, long watermarkMs,
+        IReadOnlyDictionary<long, EventRowBuffer> rowsByDay, CancellationToken cancellationToken)
+    {
+        var nonce = Guid.NewGuid().ToString("N")[..8];
+        var files = new List<string>();
+        var written = new List<string>();
+        long rows = 0;
+        try
+        {
+            foreach (var (day, buffer) in rowsByDay.OrderBy(kv => kv.Key))
+            {
+                if (buffer.Count == 0)
+                {
+                    continue;
+                }
+
+                var dateFolder = "date=" + DateOnly.FromDayNumber((int)day + DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+                var name = FormattableString.Invariant($"p{partition:D4}-{firstOffset:D19}-{nextOffset - 1:D19}-{nonce}.parquet");
+                var folder = Path.Combine(_folder, dateFolder);
+                Directory.CreateDirectory(folder);
+                var temp = Path.Combine(folder, ".tmp-" + name);
+                await using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None))
+                {
+                    await WriteRowsAsync(stream, topic, partition, buffer, cancellationToken).ConfigureAwait(false);
+                    stream.Flush(flushToDisk: true);
+                }
+
+                var final = Path.Combine(folder, name);
+                File.Move(temp, final);
+                written.Add(final);
+                files.Add(dateFolder + "/" + name);
+                rows += buffer.Count;
+            }
+
+            var marker = new CommitMarker(partition, firstOffset, nextOffset, watermarkMs, rows, files);
+            var markerFolder = Path.Combine(_folder, CommitMarker.Folder);
+            var markerTemp = Path.Combine(markerFolder, FormattableString.Invariant($".tmp-p{partition:D4}-{nonce}"));
+            await using (var stream = new FileStream(markerTemp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            {
+                await stream.WriteAsync(marker.Serialize(), cancellationToken).ConfigureAwait(false);
+                stream.Flush(flushToDisk: true);
+            }
+
+            try
+            {
+                // Without overwrite, the rename fails when the name exists: the claim on this offset.
+                File.Move(markerTemp, Path.Combine(markerFolder, CommitMarker.FileName(partition, firstOffset)), overwrite: false);
+            }
+            catch (IOException) when (File.Exists(Path.Combine(markerFolder, CommitMarker.FileName(partition, firstOffset))))
+            {
+                File.Delete(markerTemp);
+                foreach (var path in written)
+                {
+                    File.Delete(path);
+                }
+
+                return false;
+            }
+
+            return true;
+        }
+        catch (Exception) when (DeleteQuietly(written))
+        {
+            throw; // never reached: the filter cleans up and declines
+        }
+    }
+
+    private static bool DeleteQuietly(List<string> paths)
+    {
+        foreach (var path in paths)
+        {
+            try
+            {
+                File.Delete(path);
+            }
+            catch (IOException)
+            {
+                // left for Recover
+            }
+        }
+
+        return false;
+    }
+
+    private async Task WriteRowsAsync(Stream stream, string topic, int partition, EventRowBuffer buffer, CancellationToken cancellationToken)
+    {
+        await using var writer = await ParquetWriter.CreateAsync(_schema.Schema, stream, cancellationToken: cancellationToken).ConfigureAwait(false);
+        using var group = writer.CreateRowGroup();
+        var fields = Source.Schema.Fields;
+        for (var i = 0; i < fields.Count; i++)
+        {
+            var column = _schema.FieldColumns[i];
+            switch (fields[i].Kind)
+            {
+                case FieldKind.String:
+                    await group.WriteAsync(column, buffer.Strings(i)).ConfigureAwait(false);
+                    break;
+                case FieldKind.Double:
+                    await group.WriteAsync<double>(column, buffer.Doubles(i).ToArray(), cancellationToken: cancellationToken).ConfigureAwait(false);
+                    break;
+                case FieldKind.Bool:
+                    await group.WriteAsync<bool>(column, buffer.Bools(i).ToArray(), cancellationToken: cancellationToken).ConfigureAwait(false);
+                    break;
+                default:
+                    await group.WriteAsync<long>(column, buffer.Integers(i).ToArray(), cancellationToken: cancellationToken).ConfigureAwait(false);
+                    break;
+            }
+        }
+
+        await group.WriteAsync<long>(_schema.EventTime, buffer.EventTimes.ToArray(), cancellationToken: cancellationToken).ConfigureAwait(false);
+        await group.WriteAsync(_schema.Topic, Enumerable.Repeat(topic, buffer.Count).ToArray()).ConfigureAwait(false);
+        await group.WriteAsync<int>(_schema.Partition, Enumerable.Repeat(partition, buffer.Count).ToArray(), cancellationToken: cancellationToken).ConfigureAwait(false);
+        await group.WriteAsync<long>(_schema.Offset, buffer.Offsets.ToArray(), cancellationToken: cancellationToken).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,178 @@
+using System.Globalization;
+using FeatureStore.Core.Windows;
+using FeatureStore.Parquet.Tables;
+
+namespace FeatureStore.Parquet.Export;
+
+/// <summary>
+/// The point-in-time join of DESIGN.md §4 and §6, computed with <see cref="ViewWindowState"/> (the one
+/// implementation of §4): per entity, its events in time order and its rows in time order are swept
+/// together; each event at or before a row's instant is added (ties included) and the state is evaluated
+/// at that instant. Entities are independent, so they are computed in parallel.
+/// </summary>
+internal static class PointInTimeJoin
+{
+    public const string TimestampColumn = "event_timestamp";
+
+    /// <summary>The rows' instants in epoch ms, from the <c>event_timestamp</c> column.</summary>
+    public static long[] Timestamps(Table table, string file)
+    {
+        var column = table.Find(TimestampColumn)
+            ?? throw new TableFileException($"{file}: no '{TimestampColumn}' column (columns: {string.Join(", ", table.Columns.Select(c => c.Name))})");
+        var result = new long[table.RowCount];
+        for (var r = 0; r < result.Length; r++)
+        {
+            long? value = column.Values switch
+            {
+                DateTime?[] t => t[r] is { } time ? new DateTimeOffset(DateTime.SpecifyKind(time, time.Kind == DateTimeKind.Local ? DateTimeKind.Local : DateTimeKind.Utc)).ToUnixTimeMilliseconds() : null,
+                DateTimeOffset?[] o => o[r]?.ToUnixTimeMilliseconds(),
+                long?[] l => l[r],
+                int?[] i => i[r],
+                string?[] s => s[r] is { } text ? (TableReader.TryParseTime(text, out var ms) ? ms
+                    : throw new TableFileException($"{file}: row {r + 1}, column {TimestampColumn}: '{text}' is not an RFC 3339 time or epoch milliseconds")) : null,
+                _ => throw new TableFileException($"{file}: column {TimestampColumn} must be a timestamp, epoch milliseconds or RFC 3339 text"),
+            };
+            result[r] = value ?? throw new TableFileException($"{file}: row {r + 1}, column {TimestampColumn}: empty");
+        }
+
+        return result;
+    }
+
+    /// <summary>Maps each row to an entity index by its join key columns; the keys in index order.</summary>
+    public static (Dictionary<string, int> Index, int[] RowEntity) EntityKeys(Table table, IReadOnlyList<string> joinKeys, string file, string viewName)
+    {
+        var columns = new Array[joinKeys.Count];
+        for (var k = 0; k < columns.Length; k++)
+        {
+            columns[k] = (table.Find(joinKeys[k])
+                ?? throw new TableFileException($"{file}: no '{joinKeys[k]}' column, the join key of view {viewName} (columns: {string.Join(", ", table.Columns.Select(c => c.Name))})")).Values;
+        }
+
+        var index = new Dictionary<string, int>(StringComparer.Ordinal);
+        var rowEntity = new int[table.RowCount];
+        for (var r = 0; r < rowEntity.Length; r++)
+        {
+            var key = EventLogScan.Key(columns, r)
+                ?? throw new TableFileException($"{file}: row {r + 1}, column {string.Join("/", joinKeys)}: empty join key");
+            if (!index.TryGetValue(key, out var entity))
+            {
+                entity = index.Count;
+                index[key] = entity;
+            }
+
+            rowEntity[r] = entity;
+        }
+
+        return (index, rowEntity);
+    }
+
+    /// <summary>The latest row instant of each entity (events after it are never needed).</summary>
+    public static long[] Until(int entities, int[] rowEntity, long[] times)
+    {
+        var until = new long[entities];
+        Array.Fill(until, long.MinValue);
+        for (var r = 0; r < rowEntity.Length; r++)
+        {
+            until[rowEntity[r]] = Math.Max(until[rowEntity[r]], times[r]);
+        }
+
+        return until;
+    }
+
+    /// <summary>An output column for a feature: counts and distinct counts as integers, last of text as text, the rest doubles.</summary>
+    public static Array NewColumn(WindowedFeature feature, int rows) => feature.Kind switch
+    {
+        AggregationKind.Count or AggregationKind.ApproxDistinct => new long?[rows],
+        AggregationKind.Last when feature.TextValued => new string?[rows],
+        _ => new double?[rows],
+    };
+
+    /// <summary>
+    /// Computes the selected features of every row. <paramref name="events"/> must be sorted by entity
+    /// and time. <paramref name="initial"/> gives an entity's starting state (a snapshot), or null.
+    /// </summary>
+    public static void Sweep(
+        IReadOnlyList<WindowedFeature> features, long ttlMs, ViewEvents events, int entities, int[] rowEntity, long[] times,
+        IReadOnlyList<int> selected, Array[] outputs, Func<int, ViewWindowState?>? initial, IProgress<long>? entitiesDone)
+    {
+        // Rows grouped by entity, each group in time order.
+        var starts = new int[entities + 1];
+        foreach (var e in rowEntity)
+        {
+            starts[e + 1]++;
+        }
+
+        for (var e = 0; e < entities; e++)
+        {
+            starts[e + 1] += starts[e];
+        }
+
+        var next = (int[])starts.Clone();
+        var rows = new int[rowEntity.Length];
+        var rowTimes = new long[rowEntity.Length];
+        for (var r = 0; r < rowEntity.Length; r++)
+        {
+            var at = next[rowEntity[r]]++;
+            rows[at] = r;
+            rowTimes[at] = times[r];
+        }
+
+        long done = 0;
+        Parallel.For(0, entities, () => new FeatureValue[features.Count], (e, _, values) =>
+        {
+            var lo = starts[e];
+            var n = starts[e + 1] - lo;
+            Array.Sort(rowTimes, rows, lo, n);
+            var state = initial?.Invoke(e) ?? new ViewWindowState(features, ttlMs) { RetainRaw = false };
+            var ev = events.Starts[e];
+            var evEnd = events.Starts[e + 1];
+            for (var i = lo; i < lo + n; i++)
+            {
+                var t = rowTimes[i];
+                while (ev < evEnd && events.Time(ev) <= t)
+                {
+                    state.Add(events.Time(ev), events.Sequence(ev), events.Inputs(ev));
+                    ev++;
+                }
+
+                state.Evaluate(t, values);
+                var row = rows[i];
+                for (var s = 0; s < selected.Count; s++)
+                {
+                    Store(outputs[s], row, values[selected[s]]);
+                }
+            }
+
+            var count = Interlocked.Increment(ref done);
+            if ((count & 1023) == 0 || count == entities)
+            {
+                entitiesDone?.Report(count);
+            }
+
+            return values;
+        }, _ => { });
+    }
+
+    private static void Store(Array column, int row, in FeatureValue value)
+    {
+        switch (column)
+        {
+            case long?[] l:
+                l[row] = value.Kind == ValueKind.None ? null : value.Int64;
+                break;
+            case string?[] s:
+                s[row] = value.Kind == ValueKind.String ? value.Text : null;
+                break;
+            case double?[] d:
+                d[row] = value.Kind switch
+                {
+                    ValueKind.Double => value.Double,
+                    ValueKind.Int64 => value.Int64,
+                    _ => null,
+                };
+                break;
+            default:
+                throw new InvalidOperationException("unknown output column type " + column.GetType().Name.ToString(CultureInfo.InvariantCulture));
+        }
+    }
+}

@@ -1,0 +1,255 @@
+using System.Globalization;
+using System.Text;
+using Parquet;
+
+namespace FeatureStore.Parquet.Tables;
+
+/// <summary>Reads an entity table from Parquet or CSV (by extension: <c>.csv</c> is CSV, anything else Parquet).</summary>
+internal static class TableReader
+{
+    public static async Task<Table> ReadAsync(string path, CancellationToken cancellationToken)
+    {
+        if (!File.Exists(path))
+        {
+            throw new TableFileException($"{path}: no such file");
+        }
+
+        return path.EndsWith(".csv", StringComparison.OrdinalIgnoreCase)
+            ? ReadCsv(path)
+            : await ReadParquetAsync(path, cancellationToken).ConfigureAwait(false);
+    }
+
+    public static async Task<Table> ReadParquetAsync(string path, CancellationToken cancellationToken)
+    {
+        ParquetReader reader;
+        try
+        {
+            reader = await ParquetReader.CreateAsync(path, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or global::Parquet.ParquetException or InvalidDataException)
+        {
+            throw new TableFileException($"{path}: not a Parquet file ({ex.Message})");
+        }
+
+        await using (reader.ConfigureAwait(false))
+        {
+            var fields = reader.Schema.DataFields;
+            var parts = fields.Select(_ => new List<Array>()).ToArray();
+            var rows = 0;
+            for (var g = 0; g < reader.RowGroupCount; g++)
+            {
+                using var group = reader.OpenRowGroupReader(g);
+                for (var f = 0; f < fields.Length; f++)
+                {
+                    if (fields[f].IsArray || fields[f].MaxRepetitionLevel > 0)
+                    {
+                        throw new TableFileException($"{path}: column '{fields[f].Name}' is nested or repeated; entity tables need flat columns");
+                    }
+
+                    try
+                    {
+                        parts[f].Add(await ParquetColumns.ReadAsync(group, fields[f], cancellationToken).ConfigureAwait(false));
+                    }
+                    catch (InvalidDataException ex)
+                    {
+                        throw new TableFileException($"{path}: {ex.Message}");
+                    }
+                }
+
+                rows += checked((int)group.RowCount);
+            }
+
+            var columns = new List<TableColumn>(fields.Length);
+            for (var f = 0; f < fields.Length; f++)
+            {
+                columns.Add(new TableColumn(fields[f].Name, Concat(parts[f], rows, fields[f].ClrType)));
+            }
+
+            return new Table(columns, rows);
+        }
+    }
+
+    private static Array Concat(List<Array> parts, int rows, Type clrType)
+    {
+        if (parts.Count == 1)
+        {
+            return parts[0];
+        }
+
+        var elementType = parts.Count > 0 ? parts[0].GetType().GetElementType()! : clrType == typeof(ReadOnlyMemory<char>) ? typeof(string) : clrType.IsValueType ? typeof(Nullable<>).MakeGenericType(clrType) : clrType;
+        var result = Array.CreateInstance(elementType, rows);
+        var at = 0;
+        foreach (var part in parts)
+        {
+            Array.Copy(part, 0, result, at, part.Length);
+            at += part.Length;
+        }
+
+        return result;
+    }
+
+    /// <summary>RFC 4180 CSV with a header line; every column is read as text (empty is null).</summary>
+    public static Table ReadCsv(string path)
+    {
+        using var reader = new StreamReader(path, Encoding.UTF8);
+        var header = ReadRecord(reader, path, 1, out var nextLine);
+        if (header is null)
+        {
+            throw new TableFileException($"{path}:1:1: empty file: a header line with the column names is needed");
+        }
+
+        for (var i = 0; i < header.Count; i++)
+        {
+            if (header[i].Value.Length == 0)
+            {
+                throw new TableFileException($"{path}:1:{header[i].Column}: empty column name");
+            }
+
+            for (var j = 0; j < i; j++)
+            {
+                if (header[j].Value == header[i].Value)
+                {
+                    throw new TableFileException($"{path}:1:{header[i].Column}: column '{header[i].Value}' appears twice");
+                }
+            }
+        }
+
+        var values = header.Select(_ => new List<string?>()).ToArray();
+        while (true)
+        {
+            var line = nextLine;
+            var record = ReadRecord(reader, path, line, out nextLine);
+            if (record is null)
+            {
+                break;
+            }
+
+            if (record.Count == 1 && record[0].Value.Length == 0 && !record[0].Quoted)
+            {
+                continue; // blank line
+            }
+
+            if (record.Count != header.Count)
+            {
+                var column = record.Count > header.Count ? record[header.Count].Column : record[^1].Column + record[^1].Value.Length;
+                throw new TableFileException($"{path}:{line}:{column}: {record.Count} fields where the header has {header.Count}");
+            }
+
+            for (var i = 0; i < record.Count; i++)
+            {
+                values[i].Add(record[i].Value.Length == 0 && !record[i].Quoted ? null : record[i].Value);
+            }
+        }
+
+        var rows = values.Length == 0 ? 0 : values[0].Count;
+        return new Table([.. header.Select((h, i) => new TableColumn(h.Value, values[i].ToArray()))], rows);
+    }
+
+    private readonly record struct Field(string Value, int Column, bool Quoted);
+
+    private static List<Field>? ReadRecord(StreamReader reader, string path, int line, out int nextLine)
+    {
+        nextLine = line;
+        var first = reader.Peek();
+        if (first < 0)
+        {
+            return null;
+        }
+
+        var fields = new List<Field>();
+        var text = new StringBuilder();
+        var column = 1;
+        var fieldColumn = 1;
+        var quoted = false;
+        var inQuotes = false;
+        var startLine = line;
+        while (true)
+        {
+            var c = reader.Read();
+            if (c < 0)
+            {
+                if (inQuotes)
+                {
+                    throw new TableFileException($"{path}:{startLine}:{fieldColumn}: quoted field never closed");
+                }
+
+                fields.Add(new Field(text.ToString(), fieldColumn, quoted));
+                nextLine++;
+                return fields;
+            }
+
+            if (inQuotes)
+            {
+                if (c == '"')
+                {
+                    if (reader.Peek() == '"')
+                    {
+                        reader.Read();
+                        text.Append('"');
+                        column += 2;
+                        continue;
+                    }
+
+                    inQuotes = false;
+                    column++;
+                    var after = reader.Peek();
+                    if (after >= 0 && after != ',' && after != '\r' && after != '\n')
+                    {
+                        throw new TableFileException($"{path}:{nextLine}:{column}: unexpected character after a closing quote");
+                    }
+
+                    continue;
+                }
+
+                if (c == '\n')
+                {
+                    nextLine++;
+                    column = 0;
+                }
+
+                text.Append((char)c);
+                column++;
+                continue;
+            }
+
+            switch (c)
+            {
+                case ',':
+                    fields.Add(new Field(text.ToString(), fieldColumn, quoted));
+                    text.Clear();
+                    quoted = false;
+                    column++;
+                    fieldColumn = column;
+                    break;
+                case '\r' when reader.Peek() == '\n':
+                    break;
+                case '\n' or '\r':
+                    fields.Add(new Field(text.ToString(), fieldColumn, quoted));
+                    nextLine++;
+                    return fields;
+                case '"' when text.Length == 0 && !quoted:
+                    inQuotes = true;
+                    quoted = true;
+                    column++;
+                    break;
+                case '"':
+                    throw new TableFileException($"{path}:{nextLine}:{column}: a quote inside an unquoted field (quote the whole field and double the quote)");
+                default:
+                    text.Append((char)c);
+                    column++;
+                    break;
+            }
+        }
+    }
+
+    /// <summary>Epoch ms of RFC 3339 text or of a string of digits (epoch ms).</summary>
+    public static bool TryParseTime(string text, out long epochMs)
+    {
+        if (long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out epochMs))
+        {
+            return true;
+        }
+
+        return Core.Events.Rfc3339.TryParse(Encoding.UTF8.GetBytes(text), out epochMs);
+    }
+}

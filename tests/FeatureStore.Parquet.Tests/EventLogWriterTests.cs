@@ -1,0 +1,75 @@
+using System.Text;
+using FeatureStore.Core.Events;
+using FeatureStore.Parquet.EventLog;
+
+namespace FeatureStore.Parquet.Tests;
+
+/// <summary>The event log's commit protocol: what a crash leaves behind is cleaned, a batch is claimed once.</summary>
+public sealed class EventLogWriterTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("fs-log-").FullName;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public async Task Recover_resumes_after_the_last_marker_and_removes_files_no_marker_names()
+    {
+        var scenario = new OfflineScenario("pay", count: 0, users: 1, seed: 0, nowMs: 0);
+        var source = scenario.Compiled.Sources[0];
+        var writer = new EventLogWriter(_dir, source);
+        Assert.True(await writer.CommitAsync("pay", 2, 0, 10, 1_000, Rows(source.Schema, 0, 10), Ct));
+        Assert.True(await writer.CommitAsync("pay", 2, 10, 25, 2_000, Rows(source.Schema, 10, 15), Ct));
+        Assert.True(await writer.CommitAsync("pay", 1, 0, 5, 3_000, Rows(source.Schema, 0, 5), Ct));
+
+        // A crash after the data file was renamed but before the marker, and one during the write.
+        var folder = Path.Combine(_dir, "events", "payments");
+        var dateFolder = Directory.GetDirectories(folder, "date=*").Single();
+        var orphan = Path.Combine(dateFolder, "p0002-0000000000000000025-0000000000000000039-deadbeef.parquet");
+        var partial = Path.Combine(dateFolder, ".tmp-p0002-0000000000000000025-0000000000000000039-cafebabe.parquet");
+        File.WriteAllText(orphan, "half");
+        File.WriteAllText(partial, "half");
+        var otherPartition = Path.Combine(dateFolder, "p0001-0000000000000000005-0000000000000000009-deadbeef.parquet");
+        File.WriteAllText(otherPartition, "belongs to partition 1's owner");
+
+        var position = new EventLogWriter(_dir, source).Recover(2);
+
+        Assert.Equal(new LogPosition(25, 2_000), position);
+        Assert.False(File.Exists(orphan));
+        Assert.False(File.Exists(partial));
+        Assert.True(File.Exists(otherPartition), "recovering partition 2 leaves partition 1 alone");
+        Assert.Equal(3, EventLogReader.CommittedFiles(_dir, "payments").Count);
+        Assert.Equal(new LogPosition(0, long.MinValue), writer.Recover(3));
+    }
+
+    [Fact]
+    public async Task A_second_commit_from_the_same_offset_is_refused_and_leaves_nothing()
+    {
+        var scenario = new OfflineScenario("pay", count: 0, users: 1, seed: 0, nowMs: 0);
+        var source = scenario.Compiled.Sources[0];
+        var a = new EventLogWriter(_dir, source);
+        var b = new EventLogWriter(_dir, source);
+        Assert.True(await a.CommitAsync("pay", 0, 100, 110, 0, Rows(source.Schema, 100, 10), Ct));
+
+        Assert.False(await b.CommitAsync("pay", 0, 100, 130, 0, Rows(source.Schema, 100, 30), Ct));
+
+        var files = Directory.GetFiles(Path.Combine(_dir, "events", "payments"), "*", SearchOption.AllDirectories);
+        Assert.Equal(2, files.Length); // a's data file and marker
+        Assert.Equal(110, a.Recover(0).NextOffset);
+    }
+
+    private static Dictionary<long, EventRowBuffer> Rows(EventSchema schema, long firstOffset, int count)
+    {
+        var parser = new EventParser(schema);
+        var buffer = new EventRowBuffer(schema);
+        for (var i = 0; i < count; i++)
+        {
+            var json = $$"""{"user_id":"u{{i}}","merchant_id":"m","amount":{{i}},"country":"FR","ts":{{1_800_000_000_000 + i}}}""";
+            Assert.Equal(ParseError.None, parser.Parse(Encoding.UTF8.GetBytes(json)));
+            buffer.Add(parser, firstOffset + i);
+        }
+
+        return new Dictionary<long, EventRowBuffer> { [1_800_000_000_000 / 86_400_000] = buffer };
+    }
+}

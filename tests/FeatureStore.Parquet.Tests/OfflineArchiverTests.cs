@@ -1,0 +1,206 @@
+using System.Globalization;
+using System.Reflection;
+using FeatureStore.Core.Windows;
+using FeatureStore.Ingest;
+using FeatureStore.Parquet.Archiving;
+using FeatureStore.Parquet.EventLog;
+using FeatureStore.Parquet.Export;
+using FeatureStore.Parquet.Tables;
+using FeatureStore.Redis.Online;
+using FeatureStore.Testing;
+using Microsoft.Extensions.Logging.Abstractions;
+using StackExchange.Redis;
+
+namespace FeatureStore.Parquet.Tests;
+
+/// <summary>
+/// The offline store end to end: events through the embedded Kafka cluster (real TCP) archived to the
+/// event log beside the online ingest job on a real redis-server; exports equal both the online lookups at
+/// the same instants and the §4 reference; an archiver killed with SIGKILL loses and doubles nothing.
+/// </summary>
+[Trait("Category", "Integration")]
+public sealed class OfflineArchiverTests(EmbeddedKafkaFixture kafka, RedisServerFixture redis)
+    : IClassFixture<EmbeddedKafkaFixture>, IClassFixture<RedisServerFixture>, IDisposable
+{
+    private static readonly string Cli = Path.GetFullPath(typeof(OfflineArchiverTests).Assembly
+        .GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "CliPath").Value!);
+
+    private readonly string _dir = Directory.CreateTempSubdirectory("fs-archive-").FullName;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public async Task Exports_equal_online_lookups_at_the_same_instants_after_real_ingestion()
+    {
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var scenario = new OfflineScenario(kafka.CreateTopic("offline", OfflineScenario.Partitions), count: 8_000, users: 150, seed: 51, nowMs: now);
+        scenario.Produce(kafka.BootstrapServers);
+        var prefix = "t" + Guid.NewGuid().ToString("N")[..8];
+        var db = redis.Connection.Database;
+        var store = Path.Combine(_dir, "store");
+
+        using var metrics = new IngestMetrics();
+        using (var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct))
+        {
+            var online = IngestJobFactory.Create(scenario.Compiled, new IngestOptions
+            {
+                BootstrapServers = kafka.BootstrapServers,
+                GroupId = "ingest",
+                MaxBatchDelay = TimeSpan.FromMilliseconds(50),
+                SessionTimeout = TimeSpan.FromSeconds(6),
+            }, db, prefix, metrics, NullLogger.Instance);
+            var archiver = new OfflineArchiver(scenario.Compiled, new OfflineArchiverOptions
+            {
+                BootstrapServers = kafka.BootstrapServers,
+                Directory = store,
+                GroupId = "ingest.offline",
+                MaxBatchDelay = TimeSpan.FromMilliseconds(200),
+                SessionTimeout = TimeSpan.FromSeconds(6),
+            }, NullLogger.Instance);
+            var runs = new[] { Task.Run(() => online.RunAsync(cts.Token), Ct), Task.Run(() => archiver.RunAsync(cts.Token), Ct) };
+            await Eventually.TrueAsync(async () => Archived(store) >= 8_000 && await CheckpointedAsync(db, prefix, scenario.Topic) >= 8_000,
+                TimeSpan.FromSeconds(120), "online and offline caught up", Ct);
+            await cts.CancelAsync();
+            await Task.WhenAll(runs).WaitAsync(TimeSpan.FromSeconds(30), Ct);
+            Assert.Equal(8_000, archiver.EventsWritten);
+        }
+
+        var reader = new OnlineFeatureReader(db, new OnlineKeys(prefix, "offtest"));
+        var users = scenario.Events.Select(e => e.User).Distinct().Order(StringComparer.Ordinal).ToArray();
+        var merchants = scenario.Events.Select(e => e.Merchant).Distinct().Order(StringComparer.Ordinal).ToArray();
+        var userView = scenario.Compiled.FindView("user_stats")!;
+        var merchantView = scenario.Compiled.FindView("merchant_stats")!;
+        foreach (var t in new[] { scenario.MaxTime, scenario.MaxTime - (17 * 60_000) - 1, now + (90 * 60_000) })
+        {
+            var rows = users.Length;
+            var table = new Table(
+            [
+                new TableColumn("user_id", users.Cast<string?>().ToArray()),
+                new TableColumn("merchant_id", Enumerable.Range(0, rows).Select(i => (string?)merchants[i % merchants.Length]).ToArray()),
+                new TableColumn("event_timestamp", Enumerable.Repeat((long?)t, rows).ToArray()),
+            ], rows);
+            var input = Path.Combine(_dir, "rows.parquet");
+            var output = Path.Combine(_dir, "train.parquet");
+            await TableWriter.WriteAsync(table, input, ExportFormat.Parquet, Ct);
+            await PointInTimeExport.RunAsync(scenario.Compiled, store, input, FeatureSelection.Parse(scenario.Compiled, ["user_stats", "merchant_stats"]),
+                output, ExportFormat.Parquet, null, Ct);
+            var exported = await TableReader.ReadParquetAsync(output, Ct);
+
+            var (values, exact) = await reader.ReadAsync(
+                [new ViewRead(userView, users), new ViewRead(merchantView, [.. table.Columns[1].Values.Cast<string>()])], t);
+            Assert.True(exact);
+            for (var r = 0; r < rows; r++)
+            {
+                for (var f = 0; f < userView.Features.Count; f++)
+                {
+                    AssertSame(values[0][r][f], exported.Find("user_stats__" + userView.Definition.Features[f].Name)!.Values.GetValue(r), $"user_stats f{f} {users[r]} at {t}");
+                }
+
+                for (var f = 0; f < merchantView.Features.Count; f++)
+                {
+                    AssertSame(values[1][r][f], exported.Find("merchant_stats__" + merchantView.Definition.Features[f].Name)!.Values.GetValue(r), $"merchant_stats f{f} at {t}");
+                }
+            }
+
+            OfflineExportTests.AssertFeaturesEqualReference(scenario, table, exported);
+        }
+    }
+
+    [Fact]
+    public async Task An_archiver_killed_three_times_mid_stream_loses_and_doubles_no_row()
+    {
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var scenario = new OfflineScenario(kafka.CreateTopic("offcrash", OfflineScenario.Partitions), count: 30_000, users: 300, seed: 61, nowMs: now);
+        scenario.Produce(kafka.BootstrapServers);
+        var prefix = "t" + Guid.NewGuid().ToString("N")[..8];
+        var store = Path.Combine(_dir, "store");
+        var file = Path.Combine(_dir, "repo.yaml");
+        await File.WriteAllTextAsync(file, scenario.RepositoryYaml, Ct);
+        var random = new Random(61);
+
+        for (var kill = 1; kill <= 3; kill++)
+        {
+            var before = Archived(store);
+            await using var ingest = StartIngest(file, prefix, store);
+            var target = before + random.Next(500, 5_000);
+            await Eventually.TrueAsync(() => Task.FromResult(Archived(store) >= target), TimeSpan.FromSeconds(90), $"run {kill} passes {target}", Ct);
+            ingest.KillHard();
+            await ingest.WaitForExitAsync(TimeSpan.FromSeconds(10), Ct);
+        }
+
+        Assert.True(Archived(store) < 30_000, "every kill must land mid-stream");
+        await using (var last = StartIngest(file, prefix, store))
+        {
+            await Eventually.TrueAsync(() => Task.FromResult(Archived(store) >= 30_000), TimeSpan.FromSeconds(120), "archive complete", Ct);
+        }
+
+        // Every (partition, offset) of the topic exactly once among the committed files, nothing else on disk.
+        var seen = new HashSet<(int, long)>();
+        foreach (var path in EventLogReader.CommittedFiles(store, "payments"))
+        {
+            var reader = await global::Parquet.ParquetReader.CreateAsync(path, cancellationToken: Ct);
+            await using (reader)
+            {
+                var fields = reader.Schema.DataFields;
+                for (var g = 0; g < reader.RowGroupCount; g++)
+                {
+                    using var group = reader.OpenRowGroupReader(g);
+                    var partitions = await ParquetColumns.ReadRequiredAsync<int>(group, fields.Single(f => f.Name == EventLogSchema.PartitionColumn), Ct);
+                    var offsets = await ParquetColumns.ReadRequiredAsync<long>(group, fields.Single(f => f.Name == EventLogSchema.OffsetColumn), Ct);
+                    for (var i = 0; i < offsets.Length; i++)
+                    {
+                        Assert.True(seen.Add((partitions[i], offsets[i])), $"partition {partitions[i]} offset {offsets[i]} archived twice");
+                    }
+                }
+            }
+        }
+
+        Assert.Equal(30_000, seen.Count);
+        var onDisk = Directory.GetFiles(Path.Combine(store, "events", "payments"), "*.parquet", SearchOption.AllDirectories);
+        Assert.Equal(EventLogReader.CommittedFiles(store, "payments").Count, onDisk.Length);
+    }
+
+    private ChildProcess StartIngest(string file, string prefix, string store) => ChildProcess.StartDotnet(Cli,
+    [
+        "ingest", "-f", file,
+        "--bootstrap-servers", kafka.BootstrapServers,
+        "--redis", redis.Connection.Endpoint,
+        "--key-prefix", prefix,
+        "--group", "ingest",
+        "--session-timeout-ms", "6000",
+        "--offline", store,
+        "--offline-batch-events", "300",
+    ]);
+
+    /// <summary>Offsets covered by commit markers, summed over partitions.</summary>
+    private static long Archived(string store)
+    {
+        var folder = Path.Combine(store, "events", "payments", CommitMarker.Folder);
+        if (!Directory.Exists(folder))
+        {
+            return 0;
+        }
+
+        return Directory.GetFiles(folder, "p*.json")
+            .Select(p => CommitMarker.Parse(File.ReadAllBytes(p)))
+            .GroupBy(m => m.Partition)
+            .Sum(g => g.Max(m => m.NextOffset));
+    }
+
+    private static async Task<long> CheckpointedAsync(IDatabase db, string prefix, string topic)
+    {
+        long total = 0;
+        for (var p = 0; p < OfflineScenario.Partitions; p++)
+        {
+            var stored = await db.HashGetAsync(new OnlineKeys(prefix, "offtest").Checkpoints("ingest"), OnlineKeys.PartitionField(topic, p));
+            total += stored.IsNull ? 0 : long.Parse(stored.ToString().AsSpan(0, stored.ToString().IndexOf(':', StringComparison.Ordinal)), CultureInfo.InvariantCulture);
+        }
+
+        return total;
+    }
+
+    private static void AssertSame(FeatureValue online, object? exported, string what) =>
+        Assert.True(PointInTimeJoinUnitTests.Same(online.Boxed, exported), $"{what}: online {online.Boxed ?? "null"}, export {exported ?? "null"}");
+}
