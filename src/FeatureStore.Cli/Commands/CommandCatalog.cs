@@ -12,5 +12,8 @@ internal static class CommandCatalog
         yield return ApplyCommand.Create();
         yield return KafkaEmbeddedCommand.Create();
         yield return IngestCommand.Create();
+        yield return DriftCommands.Baseline();
+        yield return DriftCommands.Drift();
+        yield return DriftCommands.Monitor();
     }
 }
