@@ -53,7 +53,7 @@ internal static class TableReader
     private static async Task ReadFieldAsync(ParquetRowGroupReader group, DataField field, int rows, List<double> numbers, List<string> texts, CancellationToken cancellationToken)
     {
         var type = field.ClrType;
-        if (type == typeof(string))
+        if (type == typeof(string) || type == typeof(ReadOnlyMemory<char>))
         {
             var values = new string?[rows];
             await group.ReadAsync(field, values.AsMemory(), null, cancellationToken).ConfigureAwait(false);
