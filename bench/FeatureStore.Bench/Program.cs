@@ -7,7 +7,7 @@ using FeatureStore.Testing;
 
 // End-to-end benchmark runner: each scenario next to its raw baseline in the same run, medians and ratios.
 // Usage: dotnet run -c Release --project bench/FeatureStore.Bench -- [--quick] [scenario ...]
-// Scenarios: baseline (raw Kafka and Redis rates), ingest (end to end and engine alone, with ratios). BenchmarkDotNet micro-benchmarks: --micro [filter].
+// Scenarios: baseline (raw Kafka and Redis rates), ingest (end to end and engine alone, with ratios), drift (PSI + KS per window). BenchmarkDotNet micro-benchmarks: --micro [filter].
 var quick = args.Contains("--quick");
 var scenarios = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal)).ToHashSet(StringComparer.OrdinalIgnoreCase);
 bool Wants(string name) => scenarios.Count == 0 || scenarios.Contains(name);
@@ -57,6 +57,12 @@ if (Wants("ingest"))
     {
         rows.AddRange(await IngestScenario.RunAsync("embedded garnet", garnet.Database, kafka, events, repetitions));
     }
+}
+
+if (Wants("drift"))
+{
+    Console.Error.WriteLine("drift: PSI + KS per window of 100k predictions against a 100k-row training baseline");
+    rows.AddRange(await DriftScenario.RunAsync(window: 100_000, training: 100_000, repetitions));
 }
 
 Console.WriteLine();
