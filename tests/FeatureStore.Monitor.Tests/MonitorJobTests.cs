@@ -111,9 +111,40 @@ public sealed class MonitorJobTests(EmbeddedKafkaFixture kafka, GarnetFixture st
         }
     }
 
-    private async Task<(MonitorJob Job, MonitorMetrics Metrics, Task Run, CancellationTokenSource Stop)> StartAsync(string topic, string url)
+    [Fact]
+    public async Task A_time_window_closes_when_a_prediction_past_its_end_arrives()
     {
-        var repository = MonitorScenario.Repository(topic, url, "FS_TEST_SECRET_UNUSED");
+        await using var receiver = new WebhookReceiver(FreePort.Next());
+        var topic = kafka.CreateTopic("predictions-time", partitions: 1);
+        var (job, metrics, run, stop) = await StartAsync(topic, receiver.Url, "size: 1m");
+        try
+        {
+            using var producer = kafka.CreateProducer();
+            var minute = (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 60_000 * 60_000) - (10 * 60_000);
+            MonitorScenario.Produce(producer, topic, MonitorScenario.Scores(seed: 6, count: 300, mean: 0.6), minute);
+            await Eventually.TrueAsync(() => metrics.Predictions >= 300, TimeSpan.FromSeconds(60), "first minute read", Ct);
+            Assert.Equal(0, metrics.Windows); // still open: nothing past its end yet
+
+            MonitorScenario.Produce(producer, topic, MonitorScenario.Scores(seed: 7, count: 1, mean: 0.3), minute + 60_000);
+            await Eventually.TrueAsync(() => receiver.Requests.Count >= 2, TimeSpan.FromSeconds(60), "drift alerts for the closed minute", Ct);
+            var alert = receiver.Alerts.First();
+            Assert.Equal(DateTimeOffset.FromUnixTimeMilliseconds(minute), DateTimeOffset.Parse(alert.GetProperty("window_start").GetString()!, System.Globalization.CultureInfo.InvariantCulture));
+            Assert.Equal(DateTimeOffset.FromUnixTimeMilliseconds(minute + 60_000), DateTimeOffset.Parse(alert.GetProperty("window_end").GetString()!, System.Globalization.CultureInfo.InvariantCulture));
+            var history = await job.Store.HistoryAsync("scorer", "v1");
+            Assert.Equal(300, history.Single(h => h.Column == "score").Count);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await run;
+            stop.Dispose();
+            metrics.Dispose();
+        }
+    }
+
+    private async Task<(MonitorJob Job, MonitorMetrics Metrics, Task Run, CancellationTokenSource Stop)> StartAsync(string topic, string url, string? window = null)
+    {
+        var repository = MonitorScenario.Repository(topic, url, "FS_TEST_SECRET_UNUSED", window);
         var model = MonitorScenario.Model(repository);
         var training = MonitorScenario.Scores(seed: 1, count: 5000, mean: 0.3).ToArray();
         var table = new Dictionary<string, TableColumn>

@@ -10,8 +10,9 @@ internal static class MonitorScenario
 {
     public const int Window = 400;
 
-    public static FeatureRepository Repository(string topic, string webhookUrl, string secretEnv)
+    public static FeatureRepository Repository(string topic, string webhookUrl, string secretEnv, string? window = null)
     {
+        window ??= $"count: {Window}";
         var yaml = $"""
             project: drift_{topic.Replace('-', '_')}
             entities:
@@ -51,7 +52,7 @@ internal static class MonitorScenario
                 monitors:
                   - column: score
                     methods: [psi, ks]
-                    window: {"{"} count: {Window} {"}"}
+                    window: {"{"} {window} {"}"}
                     alert: hook
                   - column: segment
                     methods: [chi2]
