@@ -24,62 +24,52 @@ public sealed class MonitorJobTests(EmbeddedKafkaFixture kafka, GarnetFixture st
         await using var receiver = new WebhookReceiver(FreePort.Next());
         var topic = kafka.CreateTopic("predictions", partitions: 2);
         kafka.Cluster.CreateTopic(topic + ".dlq", 1);
-        var (job, metrics, run, stop) = await StartAsync(topic, receiver.Url);
-        try
+        await using var monitor = await StartAsync(topic, receiver.Url);
+        using var producer = kafka.CreateProducer();
+        var start = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
+        // A window shifted by three standard deviations: one drift alert (psi and ks each open an incident).
+        MonitorScenario.Produce(producer, topic, MonitorScenario.Scores(seed: 2, count: MonitorScenario.Window, mean: 0.6), start);
+        await Eventually.TrueAsync(() => receiver.Requests.Count >= 2, TimeSpan.FromSeconds(60), "two drift alerts (psi, ks)", Ct);
+        foreach (var request in receiver.Requests)
         {
-            using var producer = kafka.CreateProducer();
-            var start = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-
-            // A window shifted by three standard deviations: one drift alert (psi and ks each open an incident).
-            MonitorScenario.Produce(producer, topic, MonitorScenario.Scores(seed: 2, count: MonitorScenario.Window, mean: 0.6), start);
-            await Eventually.TrueAsync(() => receiver.Requests.Count >= 2, TimeSpan.FromSeconds(60), "two drift alerts (psi, ks)", Ct);
-            foreach (var request in receiver.Requests)
-            {
-                Assert.Equal("drift", request.Event);
-                Assert.Equal("sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(Secret), request.Body)), request.Signature);
-            }
-
-            var alert = receiver.Alerts.Single(a => a.GetProperty("method").GetString() == "psi");
-            Assert.Equal("scorer", alert.GetProperty("model").GetString());
-            Assert.Equal("v1", alert.GetProperty("version").GetString());
-            Assert.Equal("score", alert.GetProperty("column").GetString());
-            Assert.Equal(0.2, alert.GetProperty("threshold").GetDouble());
-            Assert.True(alert.GetProperty("value").GetDouble() >= 0.2);
-            Assert.StartsWith("scorer@v1#", alert.GetProperty("baseline_id").GetString(), StringComparison.Ordinal);
-            Assert.Contains("model=scorer", alert.GetProperty("history").GetString(), StringComparison.Ordinal);
-            Assert.Equal(alert.GetProperty("id").GetString(), receiver.Requests.Single(r => r.Text.Contains("\"psi\"", StringComparison.Ordinal)).IdempotencyKey);
-
-            // Still shifted: the incident is open, so no new alert. Then back to normal: resolved.
-            MonitorScenario.Produce(producer, topic, MonitorScenario.Scores(seed: 3, count: MonitorScenario.Window, mean: 0.6), start + 10_000);
-            await Eventually.TrueAsync(() => metrics.Windows >= 4, TimeSpan.FromSeconds(60), "second shifted window evaluated", Ct);
-            MonitorScenario.Produce(producer, topic, MonitorScenario.Scores(seed: 4, count: MonitorScenario.Window, mean: 0.3), start + 20_000);
-            await Eventually.TrueAsync(() => receiver.Requests.Count >= 4, TimeSpan.FromSeconds(60), "two resolved alerts", Ct);
-            Assert.Equal(2, receiver.Requests.Count(r => r.Event == "drift"));
-            Assert.Equal(2, receiver.Requests.Count(r => r.Event == "resolved"));
-
-            // A malformed prediction: dead-lettered with its reason, nothing else happens.
-            await producer.ProduceAsync(topic, new Message<string, string> { Key = "bad", Value = """{"model_version":"v1","event_time":1,"score":"high","segment":"a"}""" }, Ct);
-            await Eventually.TrueAsync(() => metrics.DeadLettered == 1, TimeSpan.FromSeconds(30), "one dead letter", Ct);
-            using var dlq = new ConsumerBuilder<string, string>(new ConsumerConfig { BootstrapServers = kafka.BootstrapServers, GroupId = Guid.NewGuid().ToString("N"), AutoOffsetReset = AutoOffsetReset.Earliest }).Build();
-            dlq.Subscribe(topic + ".dlq");
-            var dead = dlq.Consume(TimeSpan.FromSeconds(30));
-            Assert.NotNull(dead);
-            Assert.Equal("wrong_type", Encoding.UTF8.GetString(dead.Message.Headers.GetLastBytes("fs-reason")));
-            Assert.Equal("score", Encoding.UTF8.GetString(dead.Message.Headers.GetLastBytes("fs-field")));
-            dlq.Close();
-
-            var history = await job.Store.HistoryAsync("scorer", "v1");
-            Assert.Equal(6, history.Count); // three windows × two columns
-            Assert.Equal([true, true, false], history.Where(h => h.Column == "score").Select(h => h.Drifted));
-            Assert.Equal(0, await job.Outbox.PendingAsync());
+            Assert.Equal("drift", request.Event);
+            Assert.Equal("sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(Secret), request.Body)), request.Signature);
         }
-        finally
-        {
-            await stop.CancelAsync();
-            await run;
-            stop.Dispose();
-            metrics.Dispose();
-        }
+
+        var alert = receiver.Alerts.Single(a => a.GetProperty("method").GetString() == "psi");
+        Assert.Equal("scorer", alert.GetProperty("model").GetString());
+        Assert.Equal("v1", alert.GetProperty("version").GetString());
+        Assert.Equal("score", alert.GetProperty("column").GetString());
+        Assert.Equal(0.2, alert.GetProperty("threshold").GetDouble());
+        Assert.True(alert.GetProperty("value").GetDouble() >= 0.2);
+        Assert.StartsWith("scorer@v1#", alert.GetProperty("baseline_id").GetString(), StringComparison.Ordinal);
+        Assert.Contains("model=scorer", alert.GetProperty("history").GetString(), StringComparison.Ordinal);
+        Assert.Equal(alert.GetProperty("id").GetString(), receiver.Requests.Single(r => r.Text.Contains("\"psi\"", StringComparison.Ordinal)).IdempotencyKey);
+
+        // Still shifted: the incident is open, so no new alert. Then back to normal: resolved.
+        MonitorScenario.Produce(producer, topic, MonitorScenario.Scores(seed: 3, count: MonitorScenario.Window, mean: 0.6), start + 10_000);
+        await Eventually.TrueAsync(() => monitor.Metrics.Windows >= 4, TimeSpan.FromSeconds(60), "second shifted window evaluated", Ct);
+        MonitorScenario.Produce(producer, topic, MonitorScenario.Scores(seed: 4, count: MonitorScenario.Window, mean: 0.3), start + 20_000);
+        await Eventually.TrueAsync(() => receiver.Requests.Count >= 4, TimeSpan.FromSeconds(60), "two resolved alerts", Ct);
+        Assert.Equal(2, receiver.Requests.Count(r => r.Event == "drift"));
+        Assert.Equal(2, receiver.Requests.Count(r => r.Event == "resolved"));
+
+        // A malformed prediction: dead-lettered with its reason, nothing else happens.
+        await producer.ProduceAsync(topic, new Message<string, string> { Key = "bad", Value = """{"model_version":"v1","event_time":1,"score":"high","segment":"a"}""" }, Ct);
+        await Eventually.TrueAsync(() => monitor.Metrics.DeadLettered == 1, TimeSpan.FromSeconds(30), "one dead letter", Ct);
+        using var dlq = new ConsumerBuilder<string, string>(new ConsumerConfig { BootstrapServers = kafka.BootstrapServers, GroupId = Guid.NewGuid().ToString("N"), AutoOffsetReset = AutoOffsetReset.Earliest }).Build();
+        dlq.Subscribe(topic + ".dlq");
+        var dead = dlq.Consume(TimeSpan.FromSeconds(30));
+        Assert.NotNull(dead);
+        Assert.Equal("wrong_type", Encoding.UTF8.GetString(dead.Message.Headers.GetLastBytes("fs-reason")));
+        Assert.Equal("score", Encoding.UTF8.GetString(dead.Message.Headers.GetLastBytes("fs-field")));
+        dlq.Close();
+
+        var history = await monitor.Job.Store.HistoryAsync("scorer", "v1");
+        Assert.Equal(6, history.Count); // three windows × two columns
+        Assert.Equal([true, true, false], history.Where(h => h.Column == "score").Select(h => h.Drifted));
+        Assert.Equal(0, await monitor.Job.Outbox.PendingAsync());
     }
 
     [Fact]
@@ -88,27 +78,17 @@ public sealed class MonitorJobTests(EmbeddedKafkaFixture kafka, GarnetFixture st
         var port = FreePort.Next();
         var url = $"http://127.0.0.1:{port}/alerts/";
         var topic = kafka.CreateTopic("predictions-down", partitions: 1);
-        var (job, metrics, run, stop) = await StartAsync(topic, url);
-        try
-        {
-            using var producer = kafka.CreateProducer();
-            MonitorScenario.Produce(producer, topic, MonitorScenario.Scores(seed: 5, count: MonitorScenario.Window, mean: 0.6), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-            await Eventually.TrueAsync(() => metrics.DeliveryFailures >= 2, TimeSpan.FromSeconds(60), "deliveries failing while nothing listens", Ct);
-            Assert.Equal(2, await job.Outbox.PendingAsync());
+        await using var monitor = await StartAsync(topic, url);
+        using var producer = kafka.CreateProducer();
+        MonitorScenario.Produce(producer, topic, MonitorScenario.Scores(seed: 5, count: MonitorScenario.Window, mean: 0.6), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        await Eventually.TrueAsync(() => monitor.Metrics.DeliveryFailures >= 2, TimeSpan.FromSeconds(60), "deliveries failing while nothing listens", Ct);
+        Assert.Equal(2, await monitor.Job.Outbox.PendingAsync());
 
-            await using var receiver = new WebhookReceiver(port);
-            await Eventually.TrueAsync(() => receiver.Requests.Count >= 2, TimeSpan.FromSeconds(60), "both alerts delivered once the webhook is up", Ct);
-            await Eventually.TrueAsync(async () => await job.Outbox.PendingAsync() == 0, TimeSpan.FromSeconds(10), "outbox empty", Ct);
-            Assert.All(receiver.Requests, r => Assert.Equal("drift", r.Event));
-            Assert.Equal(2, receiver.Requests.Select(r => r.IdempotencyKey).Distinct().Count());
-        }
-        finally
-        {
-            await stop.CancelAsync();
-            await run;
-            stop.Dispose();
-            metrics.Dispose();
-        }
+        await using var receiver = new WebhookReceiver(port);
+        await Eventually.TrueAsync(() => receiver.Requests.Count >= 2, TimeSpan.FromSeconds(60), "both alerts delivered once the webhook is up", Ct);
+        await Eventually.TrueAsync(async () => await monitor.Job.Outbox.PendingAsync() == 0, TimeSpan.FromSeconds(10), "outbox empty", Ct);
+        Assert.All(receiver.Requests, r => Assert.Equal("drift", r.Event));
+        Assert.Equal(2, receiver.Requests.Select(r => r.IdempotencyKey).Distinct().Count());
     }
 
     [Fact]
@@ -116,33 +96,23 @@ public sealed class MonitorJobTests(EmbeddedKafkaFixture kafka, GarnetFixture st
     {
         await using var receiver = new WebhookReceiver(FreePort.Next());
         var topic = kafka.CreateTopic("predictions-time", partitions: 1);
-        var (job, metrics, run, stop) = await StartAsync(topic, receiver.Url, "size: 1m");
-        try
-        {
-            using var producer = kafka.CreateProducer();
-            var minute = (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 60_000 * 60_000) - (10 * 60_000);
-            MonitorScenario.Produce(producer, topic, MonitorScenario.Scores(seed: 6, count: 300, mean: 0.6), minute);
-            await Eventually.TrueAsync(() => metrics.Predictions >= 300, TimeSpan.FromSeconds(60), "first minute read", Ct);
-            Assert.Equal(0, metrics.Windows); // still open: nothing past its end yet
+        await using var monitor = await StartAsync(topic, receiver.Url, "size: 1m");
+        using var producer = kafka.CreateProducer();
+        var minute = (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 60_000 * 60_000) - (10 * 60_000);
+        MonitorScenario.Produce(producer, topic, MonitorScenario.Scores(seed: 6, count: 300, mean: 0.6), minute);
+        await Eventually.TrueAsync(() => monitor.Metrics.Predictions >= 300, TimeSpan.FromSeconds(60), "first minute read", Ct);
+        Assert.Equal(0, monitor.Metrics.Windows); // still open: nothing past its end yet
 
-            MonitorScenario.Produce(producer, topic, MonitorScenario.Scores(seed: 7, count: 1, mean: 0.3), minute + 60_000);
-            await Eventually.TrueAsync(() => receiver.Requests.Count >= 2, TimeSpan.FromSeconds(60), "drift alerts for the closed minute", Ct);
-            var alert = receiver.Alerts.First();
-            Assert.Equal(DateTimeOffset.FromUnixTimeMilliseconds(minute), DateTimeOffset.Parse(alert.GetProperty("window_start").GetString()!, System.Globalization.CultureInfo.InvariantCulture));
-            Assert.Equal(DateTimeOffset.FromUnixTimeMilliseconds(minute + 60_000), DateTimeOffset.Parse(alert.GetProperty("window_end").GetString()!, System.Globalization.CultureInfo.InvariantCulture));
-            var history = await job.Store.HistoryAsync("scorer", "v1");
-            Assert.Equal(300, history.Single(h => h.Column == "score").Count);
-        }
-        finally
-        {
-            await stop.CancelAsync();
-            await run;
-            stop.Dispose();
-            metrics.Dispose();
-        }
+        MonitorScenario.Produce(producer, topic, MonitorScenario.Scores(seed: 7, count: 1, mean: 0.3), minute + 60_000);
+        await Eventually.TrueAsync(() => receiver.Requests.Count >= 2, TimeSpan.FromSeconds(60), "drift alerts for the closed minute", Ct);
+        var alert = receiver.Alerts.First();
+        Assert.Equal(DateTimeOffset.FromUnixTimeMilliseconds(minute), DateTimeOffset.Parse(alert.GetProperty("window_start").GetString()!, System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(DateTimeOffset.FromUnixTimeMilliseconds(minute + 60_000), DateTimeOffset.Parse(alert.GetProperty("window_end").GetString()!, System.Globalization.CultureInfo.InvariantCulture));
+        var history = await monitor.Job.Store.HistoryAsync("scorer", "v1");
+        Assert.Equal(300, history.Single(h => h.Column == "score").Count);
     }
 
-    private async Task<(MonitorJob Job, MonitorMetrics Metrics, Task Run, CancellationTokenSource Stop)> StartAsync(string topic, string url, string? window = null)
+    private async Task<RunningMonitor> StartAsync(string topic, string url, string? window = null)
     {
         var repository = MonitorScenario.Repository(topic, url, "FS_TEST_SECRET_UNUSED", window);
         var model = MonitorScenario.Model(repository);
@@ -171,6 +141,22 @@ public sealed class MonitorJobTests(EmbeddedKafkaFixture kafka, GarnetFixture st
         }, metrics, NullLogger.Instance);
         var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         var run = Task.Run(() => job.RunAsync(stop.Token), CancellationToken.None);
-        return (job, metrics, run, stop);
+        return new RunningMonitor(job, metrics, run, stop);
+    }
+
+    /// <summary>A job running in the background; disposing stops it cleanly and waits for it.</summary>
+    private sealed class RunningMonitor(MonitorJob job, MonitorMetrics metrics, Task run, CancellationTokenSource stop) : IAsyncDisposable
+    {
+        public MonitorJob Job { get; } = job;
+
+        public MonitorMetrics Metrics { get; } = metrics;
+
+        public async ValueTask DisposeAsync()
+        {
+            await stop.CancelAsync();
+            await run;
+            stop.Dispose();
+            Metrics.Dispose();
+        }
     }
 }

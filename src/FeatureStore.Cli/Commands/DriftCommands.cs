@@ -4,7 +4,6 @@ using System.Text.Json;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Monitor.Baselines;
 using FeatureStore.Monitor.Job;
-using Microsoft.Extensions.Logging;
 
 namespace FeatureStore.Cli.Commands;
 
@@ -176,17 +175,10 @@ internal static class DriftCommands
                 stop.Cancel();
             });
             var error = parse.InvocationConfiguration.Error;
-            var (result, code) = RepositoryFiles.Load(parse.GetRequiredValue(file), error);
+            var (repository, servers, code) = await JobConsole.PrepareAsync(parse, file, bootstrap, error);
             if (code != CliApp.Ok)
             {
                 return code;
-            }
-
-            var servers = parse.GetValue(bootstrap);
-            if (string.IsNullOrWhiteSpace(servers))
-            {
-                await error.WriteLineAsync("--bootstrap-servers is required (or FEATURESTORE__KAFKA__BOOTSTRAPSERVERS); `featurestore kafka-embedded` runs a local broker.");
-                return CliApp.Usage;
             }
 
             if (await OnlineStores.ConnectAsync(parse.GetValue(redis), error) is not { } store)
@@ -196,13 +188,9 @@ internal static class DriftCommands
 
             await using (store)
             {
-                using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o =>
-                {
-                    o.SingleLine = true;
-                    o.TimestampFormat = "HH:mm:ss ";
-                }).SetMinimumLevel(LogLevel.Information));
+                using var loggerFactory = JobConsole.Loggers();
                 using var metrics = new MonitorMetrics();
-                var job = new MonitorJob(result!.Repository!, store.Database, parse.GetValue(prefix)!, new MonitorOptions
+                var job = new MonitorJob(repository!, store.Database, parse.GetValue(prefix)!, new MonitorOptions
                 {
                     BootstrapServers = servers,
                     GroupId = parse.GetValue(group)!,

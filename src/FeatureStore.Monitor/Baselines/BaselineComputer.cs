@@ -27,18 +27,21 @@ public static class BaselineComputer
             throw new BaselineException($"model '{model.Name}' has no version '{version}' (versions: {string.Join(", ", model.Versions.Select(v => v.Version))})");
         }
 
+        return Compute(model, version, path, nowMs, await ReadMonitoredAsync(model, path, cancellationToken).ConfigureAwait(false));
+    }
+
+    /// <summary>The columns of <paramref name="path"/> that <paramref name="model"/>'s monitors read.</summary>
+    internal static async Task<IReadOnlyDictionary<string, TableColumn>> ReadMonitoredAsync(ModelDefinition model, string path, CancellationToken cancellationToken)
+    {
         var wanted = model.Monitors.SelectMany(m => new[] { m.Column, MonitorColumns.TableName(m.Column) }).ToHashSet(StringComparer.Ordinal);
-        IReadOnlyDictionary<string, TableColumn> table;
         try
         {
-            table = await TableReader.ReadAsync(path, wanted, cancellationToken).ConfigureAwait(false);
+            return await TableReader.ReadAsync(path, wanted, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException or NotSupportedException)
         {
             throw new BaselineException($"{path}: cannot read: {ex.Message}");
         }
-
-        return Compute(model, version, path, nowMs, table);
     }
 
     internal static ModelBaseline Compute(ModelDefinition model, string version, string source, long nowMs, IReadOnlyDictionary<string, TableColumn> table)

@@ -11,16 +11,7 @@ public static class DriftReport
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(baseline);
-        var wanted = model.Monitors.SelectMany(m => new[] { m.Column, MonitorColumns.TableName(m.Column) }).ToHashSet(StringComparer.Ordinal);
-        IReadOnlyDictionary<string, TableColumn> table;
-        try
-        {
-            table = await TableReader.ReadAsync(path, wanted, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException or NotSupportedException)
-        {
-            throw new BaselineException($"{path}: cannot read: {ex.Message}");
-        }
+        var table = await BaselineComputer.ReadMonitoredAsync(model, path, cancellationToken).ConfigureAwait(false);
 
         var evaluations = new List<DriftEvaluation>();
         foreach (var monitor in model.Monitors)
