@@ -63,6 +63,11 @@ if (Wants("drift"))
 {
     Console.Error.WriteLine("drift: PSI + KS per window of 100k predictions against a 100k-row training baseline");
     rows.AddRange(await DriftScenario.RunAsync(window: 100_000, training: 100_000, repetitions));
+    var predictions = quick ? 20_000 : 100_000;
+    Console.Error.WriteLine($"drift: the monitor job end to end, {predictions.ToString(CultureInfo.InvariantCulture)} predictions through the embedded broker");
+    using var kafka = EmbeddedKafkaCluster.Start(brokers: 1);
+    await using var garnet = await OnlineStoreConnection.ConnectAsync(OnlineStoreConnection.EmbeddedName);
+    rows.AddRange(await DriftScenario.RunEndToEndAsync(kafka, garnet.Database, predictions, repetitions));
 }
 
 Console.WriteLine();

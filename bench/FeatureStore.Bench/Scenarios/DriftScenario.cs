@@ -1,5 +1,15 @@
+using System.Globalization;
+using System.Text;
 using FeatureStore.Bench.Harness;
+using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Drift;
+using FeatureStore.Kafka.Embedded;
+using FeatureStore.Monitor.Baselines;
+using FeatureStore.Monitor.Internal;
+using FeatureStore.Monitor.Job;
+using FeatureStore.Testing;
+using Microsoft.Extensions.Logging.Abstractions;
+using StackExchange.Redis;
 
 namespace FeatureStore.Bench.Scenarios;
 
@@ -50,6 +60,57 @@ internal static class DriftScenario
             new("drift", $"PSI + KS per window of {window / 1000}k predictions (bounded window)", ours, "predictions/s", "naive: keep, sort, re-bin, merge KS", naive),
             new("drift", $"memory per monitored column (reference sample {baseline.Sample.Length})", bounded.MemoryBytes, "bytes", "naive: the window's values", window * sizeof(double)),
         ];
+    }
+
+    /// <summary>
+    /// The monitor job end to end on the example repository: predictions (score and two features) from the
+    /// embedded broker through parsing, the windows of its three monitors, history and incidents in the
+    /// online store; against the raw consume rate of the same topic.
+    /// </summary>
+    public static async Task<IReadOnlyList<ResultRow>> RunEndToEndAsync(EmbeddedKafkaCluster cluster, IDatabase db, int predictions, int repetitions)
+    {
+        var repository = FeatureRepositoryLoader.Load(RepositoryPaths.FraudExample).Repository!;
+        var model = repository.FindModel("fraud_detector")!;
+        var table = new Dictionary<string, TableColumn>
+        {
+            ["score"] = new("score", Normal(seed: 3, 100_000, 0.3, 0.1), null),
+            ["user_txn_stats__amount_mean_24h"] = new("user_txn_stats__amount_mean_24h", Normal(seed: 4, 100_000, 50, 20), null),
+            ["merchant_txn_stats__txn_count_1h"] = new("merchant_txn_stats__txn_count_1h", Normal(seed: 5, 100_000, 8, 3), null),
+        };
+        var prefix = $"bench{Guid.NewGuid():N}"[..13];
+        await new DriftStore(db, prefix, repository.Project).SaveBaselineAsync(BaselineComputer.Compute(model, "v1", "bench", 0, table));
+
+        cluster.CreateTopic(model.Prediction.Topic, 8);
+        var scores = Normal(seed: 6, predictions, 0.32, 0.1);
+        var amounts = Normal(seed: 7, predictions, 50, 20);
+        var counts = Normal(seed: 8, predictions, 8, 3);
+        var start = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - predictions;
+        var payloads = Enumerable.Range(0, predictions).Select(i => Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture,
+            $$"""{"transaction_id":"t{{i}}","user_id":"u{{i % 5000}}","model_version":"v1","event_time":{{start + (i * 36L)}},"score":{{scores[i]}},"is_fraud":false,"user_txn_stats__amount_mean_24h":{{amounts[i]}},"merchant_txn_stats__txn_count_1h":{{Math.Round(counts[i])}}}"""))).ToArray();
+        RawKafkaScenario.Produce(cluster.BootstrapServers, model.Prediction.Topic, payloads);
+
+        var raw = await Measure.MedianRateAsync(repetitions, _ => Task.FromResult(RawKafkaScenario.ConsumeAll(cluster.BootstrapServers, model.Prediction.Topic, predictions)));
+        var job = await Measure.MedianRateAsync(Math.Min(repetitions, 3), async _ =>
+        {
+            using var metrics = new MonitorMetrics();
+            var monitor = new MonitorJob(repository, db, prefix, new MonitorOptions
+            {
+                BootstrapServers = cluster.BootstrapServers,
+                GroupId = $"bench-{Guid.NewGuid():N}",
+                SessionTimeout = TimeSpan.FromSeconds(6),
+            }, metrics, NullLogger.Instance);
+            using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+            var run = monitor.RunAsync(stop.Token);
+            while (metrics.Predictions < predictions && !stop.IsCancellationRequested)
+            {
+                await Task.Delay(20);
+            }
+
+            await stop.CancelAsync();
+            await run;
+            return metrics.Predictions;
+        });
+        return [new("monitor (embedded garnet)", $"end to end: Kafka → 3 monitors → history, {predictions / 1000}k predictions", job, "predictions/s", "raw consume, same topic", raw)];
     }
 
     private static Task<double> RateAsync(int repetitions, Action run, int window)
