@@ -119,3 +119,36 @@ public sealed class MonitorUnitTests
         Assert.Equal(2, new TableColumn("x", [1.0, 2.0], null).Count);
     }
 }
+
+/// <summary><c>threshold: learned</c> in the repository file.</summary>
+public sealed class LearnedThresholdUnitTests
+{
+    private static LoadResult Load(string threshold)
+    {
+        var text = File.ReadAllText(FeatureStore.Testing.RepositoryPaths.FraudExample)
+            .Replace("{ method: wasserstein, threshold: 0.3 }", $"{{ method: wasserstein, threshold: {threshold} }}", StringComparison.Ordinal);
+        return FeatureRepositoryLoader.LoadFromText(text, "featurestore.yaml");
+    }
+
+    [Fact]
+    public void A_learned_threshold_is_read_and_used_from_the_baseline()
+    {
+        var result = Load("learned");
+        Assert.True(result.Success, string.Join("\n", result.Diagnostics));
+        var method = result.Repository!.Models[0].Monitors.Single(m => m.Column == "user_txn_stats:amount_mean_24h").Methods.Single(m => m.Name == "wasserstein");
+        Assert.True(method.Learned);
+        Assert.Null(method.Threshold);
+
+        var column = new ColumnBaseline("user_txn_stats:amount_mean_24h", null, null, new Dictionary<string, double> { ["wasserstein"] = 0.07 });
+        Assert.Equal(0.07, MonitorColumns.Threshold(method, column, useLearned: false));
+        Assert.Equal(0.1, MonitorColumns.Threshold(method with { Learned = false }, column, useLearned: false));
+    }
+
+    [Fact]
+    public void Any_other_word_is_an_error()
+    {
+        var result = Load("lots");
+        Assert.False(result.Success);
+        Assert.Contains(result.Diagnostics, d => d.ToString().Contains("FS0125", StringComparison.Ordinal));
+    }
+}

@@ -14,7 +14,8 @@ public static class MonitorColumns
 
     /// <summary>
     /// The threshold of <paramref name="method"/>: as written in the monitor, else the one learned from
-    /// the training data when the monitor asks for it, else the method's documented default.
+    /// the training data when the monitor asks for it (<c>threshold: learned</c>, or
+    /// <paramref name="useLearned"/> for every method without a threshold), else the method's default.
     /// </summary>
     public static double Threshold(MonitorMethod method, ColumnBaseline? baseline, bool useLearned)
     {
@@ -24,7 +25,7 @@ public static class MonitorColumns
             return written;
         }
 
-        if (useLearned && baseline is not null && baseline.LearnedThresholds.TryGetValue(method.Name, out var learned))
+        if ((useLearned || method.Learned) && baseline is not null && baseline.LearnedThresholds.TryGetValue(method.Name, out var learned))
         {
             return learned;
         }
