@@ -133,13 +133,30 @@ public sealed partial class MonitorJob
         }
     }
 
-    private static async Task ConsumeAsync(IConsumer<byte[]?, byte[]?> consumer, ChannelWriter<ConsumeResult<byte[]?, byte[]?>> writer, CancellationToken cancellationToken)
+    private async Task ConsumeAsync(IConsumer<byte[]?, byte[]?> consumer, ChannelWriter<ConsumeResult<byte[]?, byte[]?>> writer, CancellationToken cancellationToken)
     {
+        var consumeWarnings = new HashSet<string>(StringComparer.Ordinal); // this task's own: _warned belongs to the evaluator
         try
         {
             while (!cancellationToken.IsCancellationRequested)
             {
-                var result = consumer.Consume(TimeSpan.FromMilliseconds(100));
+                ConsumeResult<byte[]?, byte[]?>? result;
+                try
+                {
+                    result = consumer.Consume(TimeSpan.FromMilliseconds(100));
+                }
+                catch (ConsumeException ex) when (!ex.Error.IsFatal)
+                {
+                    // e.g. the prediction topic does not exist yet: keep polling, it may be created later.
+                    if (consumeWarnings.Add(ex.Error.Reason))
+                    {
+                        MonitorLog.ConsumeError(_logger, ex.Error.Reason);
+                    }
+
+                    await Task.Delay(TimeSpan.FromMilliseconds(500), _options.TimeProvider, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+
                 if (result is not null && !result.IsPartitionEOF)
                 {
                     await writer.WriteAsync(result, cancellationToken).ConfigureAwait(false);

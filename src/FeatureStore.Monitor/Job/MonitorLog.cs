@@ -29,6 +29,9 @@ internal static partial class MonitorLog
     [LoggerMessage(8, LogLevel.Error, "online store error in the monitor; retrying")]
     public static partial void StoreError(ILogger logger, Exception exception);
 
+    [LoggerMessage(10, LogLevel.Warning, "consuming predictions: {Reason}; still trying")]
+    public static partial void ConsumeError(ILogger logger, string reason);
+
     [LoggerMessage(9, LogLevel.Information, "alert {Status} {Id} delivered to '{Webhook}'")]
     public static partial void Delivered(ILogger logger, string status, string id, string webhook);
 }
