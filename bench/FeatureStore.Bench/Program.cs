@@ -7,7 +7,7 @@ using FeatureStore.Testing;
 
 // End-to-end benchmark runner: each scenario next to its raw baseline in the same run, medians and ratios.
 // Usage: dotnet run -c Release --project bench/FeatureStore.Bench -- [--quick] [scenario ...]
-// Scenarios: baseline (raw Kafka and Redis rates), ingest (end to end and engine alone, with ratios), engine (the engine alone), lookup (gRPC lookups against raw reads),
+// Scenarios: baseline (raw Kafka and Redis rates), ingest (end to end and engine alone, with ratios), engine (the engine alone), lookup (gRPC lookups against raw reads), drift (PSI + KS per window),
 // export (point-in-time export against DuckDB's ASOF JOIN + window aggregation on the same Parquet files). BenchmarkDotNet micro-benchmarks: --micro [filter].
 if (args.Contains("--micro"))
 {
@@ -90,6 +90,17 @@ if (Wants("export"))
     var entityRows = quick ? 50_000 : 200_000;
     Console.Error.WriteLine($"export: {entityRows.ToString(CultureInfo.InvariantCulture)} entity rows over {events.ToString(CultureInfo.InvariantCulture)} events, against DuckDB");
     rows.AddRange(await ExportScenario.RunAsync(events, entityRows, repetitions));
+}
+
+if (Wants("drift"))
+{
+    Console.Error.WriteLine("drift: PSI + KS per window of 100k predictions against a 100k-row training baseline");
+    rows.AddRange(await DriftScenario.RunAsync(window: 100_000, training: 100_000, repetitions));
+    var predictions = quick ? 20_000 : 100_000;
+    Console.Error.WriteLine($"drift: the monitor job end to end, {predictions.ToString(CultureInfo.InvariantCulture)} predictions through the embedded broker");
+    using var kafka = EmbeddedKafkaCluster.Start(brokers: 1);
+    await using var garnet = await OnlineStoreConnection.ConnectAsync(OnlineStoreConnection.EmbeddedName);
+    rows.AddRange(await DriftScenario.RunEndToEndAsync(kafka, garnet.Database, predictions, repetitions));
 }
 
 Console.WriteLine();

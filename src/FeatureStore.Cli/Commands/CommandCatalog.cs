@@ -16,5 +16,8 @@ internal static class CommandCatalog
         yield return GetCommand.Create();
         yield return OfflineCommands.Backfill();
         yield return OfflineCommands.Export();
+        yield return DriftCommands.Baseline();
+        yield return DriftCommands.Drift();
+        yield return DriftCommands.Monitor();
     }
 }

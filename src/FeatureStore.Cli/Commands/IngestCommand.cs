@@ -4,7 +4,6 @@ using System.Runtime.InteropServices;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Ingest;
 using FeatureStore.Parquet.Archiving;
-using Microsoft.Extensions.Logging;
 
 namespace FeatureStore.Cli.Commands;
 
@@ -36,17 +35,10 @@ internal static class IngestCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             var error = parse.InvocationConfiguration.Error;
-            var (result, code) = RepositoryFiles.Load(parse.GetRequiredValue(file), error);
+            var (repository, servers, code) = await JobConsole.PrepareAsync(parse, file, bootstrap, error);
             if (code != CliApp.Ok)
             {
                 return code;
-            }
-
-            var servers = parse.GetValue(bootstrap);
-            if (string.IsNullOrWhiteSpace(servers))
-            {
-                await error.WriteLineAsync("--bootstrap-servers is required (or FEATURESTORE__KAFKA__BOOTSTRAPSERVERS); `featurestore kafka-embedded` runs a local broker.");
-                return CliApp.Usage;
             }
 
             if (await OnlineStores.ConnectAsync(parse.GetValue(redis), error) is not { } store)
@@ -62,11 +54,7 @@ internal static class IngestCommand
                     context.Cancel = true;
                     stop.Cancel();
                 });
-                using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o =>
-                {
-                    o.SingleLine = true;
-                    o.TimestampFormat = "HH:mm:ss ";
-                }).SetMinimumLevel(LogLevel.Information));
+                using var loggerFactory = JobConsole.Loggers();
                 using var metrics = new IngestMetrics();
                 Prometheus.IMetricServer? exporter = null;
                 if (parse.GetValue(metricsPort) is { } port)
@@ -87,7 +75,7 @@ internal static class IngestCommand
                 }
 
                 using var metricsExporter = exporter;
-                var compiled = CompiledRepository.Compile(result!.Repository!);
+                var compiled = CompiledRepository.Compile(repository!);
                 var job = IngestJobFactory.Create(compiled, new IngestOptions
                     {
                         BootstrapServers = servers,

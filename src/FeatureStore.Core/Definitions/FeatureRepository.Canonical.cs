@@ -74,7 +74,7 @@ public sealed partial record FeatureRepository
             ["monitors"] = Sorted(m.Monitors, x => x.Column, x => new JsonObject
             {
                 ["column"] = x.Column,
-                ["methods"] = Sorted(x.Methods, y => y.Name, y => new JsonObject { ["method"] = y.Name, ["threshold"] = y.Threshold }),
+                ["methods"] = Sorted(x.Methods, y => y.Name, y => new JsonObject { ["method"] = y.Name, ["threshold"] = y.Learned ? "learned" : y.Threshold }),
                 ["window_size_ms"] = x.WindowSizeMs,
                 ["window_count"] = x.WindowCount,
                 ["bins"] = x.Bins,

@@ -106,7 +106,10 @@ public sealed record ModelVersionDefinition(string Version, IReadOnlyList<string
 public sealed record MonitorDefinition(string Column, IReadOnlyList<MonitorMethod> Methods, long? WindowSizeMs, long? WindowCount, int Bins, string? Alert);
 
 /// <summary>A drift method and its threshold (null: the method's documented default).</summary>
-public sealed record MonitorMethod(string Name, double? Threshold);
+/// <param name="Name">The method: psi, ks, js, wasserstein, chi2 or hellinger.</param>
+/// <param name="Threshold">The threshold as written, or null.</param>
+/// <param name="Learned">True for <c>threshold: learned</c>: the threshold learned from the training data (mean + 3σ over chunks).</param>
+public sealed record MonitorMethod(string Name, double? Threshold, bool Learned = false);
 
 /// <summary>An alert endpoint.</summary>
 /// <param name="Name">Its name, referenced by monitors.</param>

@@ -511,6 +511,7 @@ internal sealed class RepositoryReader(DiagnosticBag bag)
             {
                 string? method;
                 double? threshold = null;
+                var learned = false;
                 YamlNode at = methodNode;
                 if (methodNode is YamlScalarNode scalar)
                 {
@@ -520,7 +521,8 @@ internal sealed class RepositoryReader(DiagnosticBag bag)
                 {
                     var spec = YamlMap.Read(methodNode, bag, "a monitor method", "method", "threshold");
                     method = spec?.String("method", true);
-                    threshold = spec?.Number("threshold", out _);
+                    learned = spec?.String("threshold", false) == "learned";
+                    threshold = learned ? null : spec?.Number("threshold", out _);
                 }
 
                 if (method is null || !FeatureRepositoryLoader.MonitorMethods.Contains(method))
@@ -530,7 +532,7 @@ internal sealed class RepositoryReader(DiagnosticBag bag)
                     continue;
                 }
 
-                methods.Add(new MonitorMethod(method, threshold));
+                methods.Add(new MonitorMethod(method, threshold, learned));
             }
 
             long? size = null;

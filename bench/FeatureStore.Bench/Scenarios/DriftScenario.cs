@@ -1,0 +1,149 @@
+using System.Globalization;
+using System.Text;
+using FeatureStore.Bench.Harness;
+using FeatureStore.Core.Definitions;
+using FeatureStore.Core.Drift;
+using FeatureStore.Kafka.Embedded;
+using FeatureStore.Monitor.Baselines;
+using FeatureStore.Monitor.Internal;
+using FeatureStore.Monitor.Job;
+using FeatureStore.Testing;
+using Microsoft.Extensions.Logging.Abstractions;
+using StackExchange.Redis;
+
+namespace FeatureStore.Bench.Scenarios;
+
+/// <summary>
+/// Drift per window of predictions, engine alone (values from memory): PSI over the baseline's bins and
+/// two-sample KS with its p-value, through the bounded <see cref="NumericWindow"/> (values binned as they
+/// arrive against a stored baseline), next to a naive evaluation of the same window in the same run: keep
+/// every value, sort it, recompute the reference deciles from the raw training data (re-binning, as tools
+/// without stored bins do) and run the sort-and-merge KS against the whole training set.
+/// </summary>
+internal static class DriftScenario
+{
+    public static async Task<IReadOnlyList<ResultRow>> RunAsync(int window, int training, int repetitions)
+    {
+        var reference = Normal(seed: 1, training, mean: 0, sd: 1);
+        var current = Normal(seed: 2, window, mean: 0.05, sd: 1.1);
+        var baseline = BaselineBuilder.Numeric(reference);
+        var bounded = new NumericWindow(baseline);
+        double checksum = 0;
+
+        var ours = await RateAsync(repetitions, () =>
+        {
+            bounded.Reset();
+            foreach (var v in current)
+            {
+                bounded.Add(v);
+            }
+
+            checksum += bounded.Evaluate(DriftMethod.Psi, 0.2)!.Value + bounded.Evaluate(DriftMethod.Ks, 0.05)!.Value;
+        }, window);
+
+        var naive = await RateAsync(repetitions, () =>
+        {
+            var values = current.ToArray(); // the window kept whole
+            Array.Sort(values);
+            var sortedReference = reference.ToArray();
+            Array.Sort(sortedReference);
+            var edges = Enumerable.Range(1, 9).Select(i => BaselineBuilder.Quantile(sortedReference, i / 10.0)).ToArray();
+            var refShares = Shares(sortedReference, edges);
+            var curShares = Shares(values, edges);
+            var (_, p) = KolmogorovSmirnov.TwoSample(sortedReference, values);
+            checksum += Divergences.Psi(refShares, curShares) + p;
+        }, window);
+
+        GC.KeepAlive(checksum);
+        return
+        [
+            new("drift", $"PSI + KS per window of {window / 1000}k predictions (bounded window)", ours, "predictions/s", "naive: keep, sort, re-bin, merge KS", naive),
+            new("drift", $"memory per monitored column (reference sample {baseline.Sample.Length})", bounded.MemoryBytes, "bytes", "naive: the window's values", window * sizeof(double)),
+        ];
+    }
+
+    /// <summary>
+    /// The monitor job end to end on the example repository: predictions (score and two features) from the
+    /// embedded broker through parsing, the windows of its three monitors, history and incidents in the
+    /// online store; against the raw consume rate of the same topic.
+    /// </summary>
+    public static async Task<IReadOnlyList<ResultRow>> RunEndToEndAsync(EmbeddedKafkaCluster cluster, IDatabase db, int predictions, int repetitions)
+    {
+        var repository = FeatureRepositoryLoader.Load(RepositoryPaths.FraudExample).Repository!;
+        var model = repository.FindModel("fraud_detector")!;
+        var table = new Dictionary<string, TableColumn>
+        {
+            ["score"] = new("score", Normal(seed: 3, 100_000, 0.3, 0.1), null),
+            ["user_txn_stats__amount_mean_24h"] = new("user_txn_stats__amount_mean_24h", Normal(seed: 4, 100_000, 50, 20), null),
+            ["merchant_txn_stats__txn_count_1h"] = new("merchant_txn_stats__txn_count_1h", Normal(seed: 5, 100_000, 8, 3), null),
+        };
+        var prefix = $"bench{Guid.NewGuid():N}"[..13];
+        await new DriftStore(db, prefix, repository.Project).SaveBaselineAsync(BaselineComputer.Compute(model, "v1", "bench", 0, table));
+
+        cluster.CreateTopic(model.Prediction.Topic, 8);
+        var scores = Normal(seed: 6, predictions, 0.32, 0.1);
+        var amounts = Normal(seed: 7, predictions, 50, 20);
+        var counts = Normal(seed: 8, predictions, 8, 3);
+        var start = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - predictions;
+        var payloads = Enumerable.Range(0, predictions).Select(i => Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture,
+            $$"""{"transaction_id":"t{{i}}","user_id":"u{{i % 5000}}","model_version":"v1","event_time":{{start + (i * 36L)}},"score":{{scores[i]}},"is_fraud":false,"user_txn_stats__amount_mean_24h":{{amounts[i]}},"merchant_txn_stats__txn_count_1h":{{Math.Round(counts[i])}}}"""))).ToArray();
+        RawKafkaScenario.Produce(cluster.BootstrapServers, model.Prediction.Topic, payloads);
+
+        var raw = await Measure.MedianRateAsync(repetitions, _ => Task.FromResult(RawKafkaScenario.ConsumeAll(cluster.BootstrapServers, model.Prediction.Topic, predictions)));
+        var job = await Measure.MedianRateAsync(Math.Min(repetitions, 3), async _ =>
+        {
+            using var metrics = new MonitorMetrics();
+            var monitor = new MonitorJob(repository, db, prefix, new MonitorOptions
+            {
+                BootstrapServers = cluster.BootstrapServers,
+                GroupId = $"bench-{Guid.NewGuid():N}",
+                SessionTimeout = TimeSpan.FromSeconds(6),
+            }, metrics, NullLogger.Instance);
+            using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+            var run = monitor.RunAsync(stop.Token);
+            while (metrics.Predictions < predictions && !stop.IsCancellationRequested)
+            {
+                await Task.Delay(20);
+            }
+
+            await stop.CancelAsync();
+            await run;
+            return metrics.Predictions;
+        });
+        return [new("monitor (embedded garnet)", $"end to end: Kafka → 3 monitors → history, {predictions / 1000}k predictions", job, "predictions/s", "raw consume, same topic", raw)];
+    }
+
+    private static Task<double> RateAsync(int repetitions, Action run, int window)
+    {
+        run(); // warm-up
+        return Measure.MedianRateAsync(repetitions, _ =>
+        {
+            run();
+            return Task.FromResult((long)window);
+        });
+    }
+
+    private static double[] Shares(double[] sorted, double[] edges)
+    {
+        var counts = new double[edges.Length + 1];
+        foreach (var v in sorted)
+        {
+            var bin = Array.BinarySearch(edges, v);
+            counts[bin >= 0 ? bin + 1 : ~bin]++;
+        }
+
+        return [.. counts.Select(c => c / sorted.Length)];
+    }
+
+    private static double[] Normal(int seed, int count, double mean, double sd)
+    {
+        var random = new Random(seed);
+        var values = new double[count];
+        for (var i = 0; i < count; i++)
+        {
+            values[i] = mean + (sd * Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble()));
+        }
+
+        return values;
+    }
+}

@@ -1,0 +1,232 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using FeatureStore.Core.Definitions;
+using FeatureStore.Monitor.Baselines;
+using FeatureStore.Monitor.Job;
+
+namespace FeatureStore.Cli.Commands;
+
+/// <summary><c>featurestore baseline</c>, <c>drift</c> and <c>monitor</c> (DESIGN.md §7).</summary>
+internal static class DriftCommands
+{
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+    };
+
+    private static Option<string> ModelOption() => new("--model", "-m") { Description = "The model (as named in the repository).", Required = true };
+
+    private static Option<string> VersionOption() => new("--version", "-v") { Description = "The model version.", Required = true };
+
+    private static Option<FileInfo> InputOption(string what) => new("--input", "-i") { Description = what, Required = true };
+
+    public static Command Baseline()
+    {
+        var file = CommonOptions.RepositoryFile();
+        var model = ModelOption();
+        var version = VersionOption();
+        var input = InputOption("Training data: a Parquet file (e.g. a training export) or CSV, with a column per monitored column (view__feature for features).");
+        var redis = CommonOptions.Redis();
+        var prefix = CommonOptions.KeyPrefix();
+        var command = new Command("baseline", "Compute a model version's drift baseline from training data and store it in the online store (replacing the previous one).")
+        {
+            file, model, version, input, redis, prefix,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var error = parse.InvocationConfiguration.Error;
+            var (repository, found, code) = Resolve(parse, file, model, error);
+            if (code != CliApp.Ok)
+            {
+                return code;
+            }
+
+            ModelBaseline baseline;
+            try
+            {
+                baseline = await BaselineComputer.ComputeAsync(found!, parse.GetRequiredValue(version), parse.GetRequiredValue(input).FullName, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), cancellationToken);
+            }
+            catch (BaselineException ex)
+            {
+                await error.WriteLineAsync(ex.Message);
+                return ex.Message.Contains("cannot read", StringComparison.Ordinal) ? CliApp.Failure : CliApp.Usage;
+            }
+
+            if (await OnlineStores.ConnectAsync(parse.GetValue(redis), error) is not { } store)
+            {
+                return CliApp.Failure;
+            }
+
+            await using (store)
+            {
+                if (store.IsEmbedded)
+                {
+                    await error.WriteLineAsync("note: the online store is the embedded one of this process; the baseline lasts only as long as it (give --redis to keep it).");
+                }
+
+                await new DriftStore(store.Database, parse.GetValue(prefix)!, repository!.Project).SaveBaselineAsync(baseline);
+            }
+
+            await parse.InvocationConfiguration.Output.WriteLineAsync(JsonSerializer.Serialize(new
+            {
+                baseline.Id,
+                baseline.Model,
+                baseline.Version,
+                baseline.Source,
+                Columns = baseline.Columns.Values.Select(c => new
+                {
+                    c.Column,
+                    Kind = c.Numeric is null ? "categorical" : "numeric",
+                    Count = c.Numeric?.Count ?? c.Categorical!.Count,
+                    Bins = c.Numeric?.Shares.Length ?? c.Categorical!.Shares.Length,
+                    c.LearnedThresholds,
+                }),
+            }, Json));
+            return CliApp.Ok;
+        });
+        return command;
+    }
+
+    public static Command Drift()
+    {
+        var file = CommonOptions.RepositoryFile();
+        var model = ModelOption();
+        var version = VersionOption();
+        var input = InputOption("Current data: a Parquet or CSV file with the monitored columns.");
+        var baselineFile = new Option<FileInfo>("--baseline-input") { Description = "Compute the baseline from this training file instead of reading the stored one." };
+        var learned = new Option<bool>("--learned-thresholds") { Description = "Use thresholds learned from the training data where the monitor gives none." };
+        var redis = CommonOptions.Redis();
+        var prefix = CommonOptions.KeyPrefix();
+        var command = new Command("drift", "One-shot drift report: a model version's baseline against every row of a file; JSON on stdout.")
+        {
+            file, model, version, input, baselineFile, learned, redis, prefix,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var error = parse.InvocationConfiguration.Error;
+            var (repository, found, code) = Resolve(parse, file, model, error);
+            if (code != CliApp.Ok)
+            {
+                return code;
+            }
+
+            var label = parse.GetRequiredValue(version);
+            try
+            {
+                ModelBaseline? baseline;
+                if (parse.GetValue(baselineFile) is { } training)
+                {
+                    baseline = await BaselineComputer.ComputeAsync(found!, label, training.FullName, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), cancellationToken);
+                }
+                else
+                {
+                    if (await OnlineStores.ConnectAsync(parse.GetValue(redis), error) is not { } store)
+                    {
+                        return CliApp.Failure;
+                    }
+
+                    await using (store)
+                    {
+                        baseline = await new DriftStore(store.Database, parse.GetValue(prefix)!, repository!.Project).LoadBaselineAsync(found!.Name, label);
+                    }
+
+                    if (baseline is null)
+                    {
+                        await error.WriteLineAsync($"no baseline stored for {found.Name}@{label}: run `featurestore baseline` first, or give --baseline-input");
+                        return CliApp.Failure;
+                    }
+                }
+
+                var summary = await DriftReport.ComputeAsync(found!, baseline, parse.GetRequiredValue(input).FullName, parse.GetValue(learned), cancellationToken);
+                await parse.InvocationConfiguration.Output.WriteLineAsync(JsonSerializer.Serialize(summary, Json));
+                return CliApp.Ok;
+            }
+            catch (BaselineException ex)
+            {
+                await error.WriteLineAsync(ex.Message);
+                return ex.Message.Contains("cannot read", StringComparison.Ordinal) ? CliApp.Failure : CliApp.Usage;
+            }
+        });
+        return command;
+    }
+
+    public static Command Monitor()
+    {
+        var file = CommonOptions.RepositoryFile();
+        var bootstrap = CommonOptions.BootstrapServers();
+        var redis = CommonOptions.Redis();
+        var prefix = CommonOptions.KeyPrefix();
+        var group = new Option<string>("--group") { Description = "Consumer group of the monitor.", DefaultValueFactory = _ => "featurestore-monitor" };
+        var learned = new Option<bool>("--learned-thresholds") { Description = "Use thresholds learned from the training data where a monitor gives none." };
+        var history = new Option<string>("--history-url") { Description = "Base of the drift-history link in alerts.", DefaultValueFactory = _ => "http://localhost:8080/api/v1/drift/history" };
+        var command = new Command("monitor", "Consume the models' prediction topics, evaluate drift per window against the stored baselines, keep the history and send alert webhooks. Stops cleanly on Ctrl-C / SIGTERM.")
+        {
+            file, bootstrap, redis, prefix, group, learned, history,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
+            {
+                context.Cancel = true;
+                stop.Cancel();
+            });
+            var error = parse.InvocationConfiguration.Error;
+            var (repository, servers, code) = await JobConsole.PrepareAsync(parse, file, bootstrap, error);
+            if (code != CliApp.Ok)
+            {
+                return code;
+            }
+
+            if (await OnlineStores.ConnectAsync(parse.GetValue(redis), error) is not { } store)
+            {
+                return CliApp.Failure;
+            }
+
+            await using (store)
+            {
+                using var loggerFactory = JobConsole.Loggers();
+                using var metrics = new MonitorMetrics();
+                var job = new MonitorJob(repository!, store.Database, parse.GetValue(prefix)!, new MonitorOptions
+                {
+                    BootstrapServers = servers,
+                    GroupId = parse.GetValue(group)!,
+                    UseLearnedThresholds = parse.GetValue(learned),
+                    HistoryUrl = parse.GetValue(history)!,
+                }, metrics, loggerFactory.CreateLogger("monitor"));
+                await job.RunAsync(stop.Token);
+                await error.WriteLineAsync($"stopped: {metrics.Predictions} predictions, {metrics.Windows} windows, {metrics.AlertsRaised} alerts raised, {metrics.AlertsDelivered} delivered, {metrics.DeadLettered} dead-lettered");
+                return CliApp.Ok;
+            }
+        });
+        return command;
+    }
+
+    private static (FeatureRepository? Repository, ModelDefinition? Model, int Code) Resolve(ParseResult parse, Option<FileInfo> file, Option<string> model, TextWriter error)
+    {
+        var (result, code) = RepositoryFiles.Load(parse.GetRequiredValue(file), error);
+        if (code != CliApp.Ok)
+        {
+            return (null, null, code);
+        }
+
+        var repository = result!.Repository!;
+        var name = parse.GetRequiredValue(model);
+        if (repository.FindModel(name) is not { } found)
+        {
+            error.WriteLine($"no model '{name}' in the repository (models: {string.Join(", ", repository.Models.Select(m => m.Name))})");
+            return (repository, null, CliApp.Usage);
+        }
+
+        if (found.Monitors.Count == 0)
+        {
+            error.WriteLine($"model '{name}' has no monitors: nothing to compute");
+            return (repository, null, CliApp.Usage);
+        }
+
+        return (repository, found, CliApp.Ok);
+    }
+}

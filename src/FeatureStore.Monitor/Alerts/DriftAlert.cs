@@ -1,0 +1,45 @@
+namespace FeatureStore.Monitor.Alerts;
+
+/// <summary>What an alert reports: a drift incident opening, or clearing.</summary>
+public enum AlertStatus
+{
+    /// <summary>A method crossed its threshold on a column.</summary>
+    Drift,
+
+    /// <summary>The column is back under the threshold.</summary>
+    Resolved,
+}
+
+/// <summary>
+/// The JSON document POSTed to a webhook (DESIGN.md §7). <see cref="Id"/> is also the
+/// <c>Idempotency-Key</c> header, so a receiver can drop the copies a retry may deliver.
+/// </summary>
+/// <param name="Id">Unique per alert: <c>INCIDENT:drift</c> or <c>INCIDENT:resolved</c>.</param>
+/// <param name="Status">Drift or resolved.</param>
+/// <param name="Model">The model.</param>
+/// <param name="Version">The model version.</param>
+/// <param name="Column">The monitored column.</param>
+/// <param name="Method">The drift method.</param>
+/// <param name="Value">The method's value on the window (a p-value for ks and chi2).</param>
+/// <param name="Threshold">Its threshold.</param>
+/// <param name="WindowStart">Window start, RFC 3339.</param>
+/// <param name="WindowEnd">Window end, RFC 3339.</param>
+/// <param name="BaselineId">The baseline compared against.</param>
+/// <param name="History">Link to the model version's drift history.</param>
+/// <param name="Webhook">The webhook it goes to.</param>
+/// <param name="CreatedAtMs">When the monitor raised it (epoch ms).</param>
+public sealed record DriftAlert(
+    string Id,
+    AlertStatus Status,
+    string Model,
+    string Version,
+    string Column,
+    string Method,
+    double Value,
+    double Threshold,
+    string WindowStart,
+    string WindowEnd,
+    string BaselineId,
+    string History,
+    string Webhook,
+    long CreatedAtMs);

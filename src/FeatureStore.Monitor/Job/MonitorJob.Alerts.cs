@@ -1,0 +1,166 @@
+using System.Text.Json;
+using FeatureStore.Core.Drift;
+using FeatureStore.Core.Events;
+using FeatureStore.Monitor.Alerts;
+using FeatureStore.Monitor.Baselines;
+using FeatureStore.Monitor.Internal;
+
+namespace FeatureStore.Monitor.Job;
+
+// Incidents and alert delivery. One incident per (model, version, column, method): it opens on the first
+// drifted window and raises one `drift` alert (unless the webhook's cooldown since the previous alert of
+// that key has not passed: then the incident is tracked silently), and resolves on the first window back
+// under the threshold, raising `resolved` when its `drift` alert went out. Incidents live in the online
+// store (hash PREFIX:PROJECT:drift:incidents), so a restart neither repeats nor forgets them.
+public sealed partial class MonitorJob
+{
+    private void Incidents(DriftEvaluation evaluation, List<DriftAlert> alerts)
+    {
+        var model = _repository.FindModel(evaluation.Model)!;
+        var monitor = model.Monitors.First(m => m.Column == evaluation.Column);
+        var webhook = monitor.Alert is null ? null : _repository.Webhooks.FirstOrDefault(w => w.Name == monitor.Alert);
+        var now = _options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds();
+        foreach (var result in evaluation.Results)
+        {
+            var method = DriftDefaults.Name(result.Method);
+            var key = $"{evaluation.Model}:{evaluation.Version}:{evaluation.Column}:{method}";
+            var incident = _incidents.GetValueOrDefault(key) ?? new Incident();
+            if (result.Drifted && !incident.Open)
+            {
+                incident.Open = true;
+                incident.Id = $"{key}:{evaluation.WindowStartMs}";
+                incident.Alerted = webhook is not null && now - incident.LastAlertMs >= webhook.CooldownMs;
+                if (incident.Alerted)
+                {
+                    incident.LastAlertMs = now;
+                    alerts.Add(Alert(AlertStatus.Drift, incident.Id, evaluation, result, webhook!.Name, now));
+                }
+            }
+            else if (!result.Drifted && incident.Open)
+            {
+                incident.Open = false;
+                if (incident.Alerted && webhook is not null)
+                {
+                    alerts.Add(Alert(AlertStatus.Resolved, incident.Id, evaluation, result, webhook.Name, now));
+                }
+            }
+
+            _incidents[key] = incident;
+        }
+    }
+
+    private DriftAlert Alert(AlertStatus status, string incident, DriftEvaluation e, DriftResult result, string webhook, long now) => new(
+        $"{incident}:{(status == AlertStatus.Drift ? "drift" : "resolved")}",
+        status,
+        e.Model,
+        e.Version,
+        e.Column,
+        DriftDefaults.Name(result.Method),
+        result.Value,
+        result.Threshold,
+        Rfc3339.Format(e.WindowStartMs),
+        Rfc3339.Format(e.WindowEndMs),
+        e.BaselineId,
+        $"{_options.HistoryUrl}?model={Uri.EscapeDataString(e.Model)}&version={Uri.EscapeDataString(e.Version)}&column={Uri.EscapeDataString(e.Column)}",
+        webhook,
+        now);
+
+    private async Task LoadIncidentsAsync()
+    {
+        foreach (var entry in await _store.Database.HashGetAllAsync(_incidentsKey).ConfigureAwait(false))
+        {
+            _incidents[entry.Name.ToString()] = JsonSerializer.Deserialize<Incident>(entry.Value.ToString(), DriftJson.Options)!;
+        }
+    }
+
+    private Task SaveIncidentsAsync(List<DriftEvaluation> closed)
+    {
+        var keys = closed.SelectMany(e => e.Results.Select(r => $"{e.Model}:{e.Version}:{e.Column}:{DriftDefaults.Name(r.Method)}")).Distinct();
+        var entries = keys.Select(k => new StackExchange.Redis.HashEntry(k, JsonSerializer.Serialize(_incidents[k], DriftJson.Options))).ToArray();
+        return _store.Database.HashSetAsync(_incidentsKey, entries);
+    }
+
+    private async Task DispatchAsync(WebhookSender sender, CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                try
+                {
+                    await DeliverDueAsync(sender, cancellationToken).ConfigureAwait(false);
+                }
+                catch (StackExchange.Redis.RedisException ex)
+                {
+                    MonitorLog.StoreError(_logger, ex);
+                }
+
+                using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                wait.CancelAfter(_options.OutboxPollInterval);
+                try
+                {
+                    await _alertRaised.WaitAsync(wait.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    // poll interval passed
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // stopping: undelivered alerts stay in the outbox for the next run
+        }
+    }
+
+    private async Task DeliverDueAsync(WebhookSender sender, CancellationToken cancellationToken)
+    {
+        var now = _options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds();
+        foreach (var (alert, attempts) in await _outbox.DueAsync(now, 16).ConfigureAwait(false))
+        {
+            var webhook = _repository.Webhooks.FirstOrDefault(w => w.Name == alert.Webhook);
+            if (webhook is null)
+            {
+                await _outbox.RejectedAsync(alert).ConfigureAwait(false);
+                continue;
+            }
+
+            var secret = _options.Secrets(webhook.SecretEnv);
+            if (secret is null && _warned.Add("secret:" + webhook.Name))
+            {
+                MonitorLog.NoSecret(_logger, webhook.Name, webhook.SecretEnv);
+            }
+
+            switch (await sender.SendAsync(alert, webhook.Url, secret ?? "", cancellationToken).ConfigureAwait(false))
+            {
+                case DeliveryOutcome.Delivered:
+                    await _outbox.DeliveredAsync(alert.Id).ConfigureAwait(false);
+                    _metrics.Delivered();
+                    MonitorLog.Delivered(_logger, alert.Status == AlertStatus.Drift ? "drift" : "resolved", alert.Id, webhook.Name);
+                    break;
+                case DeliveryOutcome.Rejected:
+                    await _outbox.RejectedAsync(alert).ConfigureAwait(false);
+                    _metrics.DeliveryFailure();
+                    MonitorLog.Rejected(_logger, alert.Id, webhook.Name);
+                    break;
+                default:
+                    var delay = TimeSpan.FromTicks(Math.Min(_options.MaxRedeliveryDelay.Ticks, _options.RedeliveryDelay.Ticks << Math.Min(attempts, 20)));
+                    await _outbox.RetryLaterAsync(alert.Id, attempts + 1, _options.TimeProvider.GetUtcNow().Add(delay).ToUnixTimeMilliseconds()).ConfigureAwait(false);
+                    _metrics.DeliveryFailure();
+                    MonitorLog.DeliveryFailed(_logger, alert.Id, webhook.Name, attempts + 1, delay);
+                    break;
+            }
+        }
+    }
+
+    private sealed class Incident
+    {
+        public bool Open { get; set; }
+
+        public bool Alerted { get; set; }
+
+        public string Id { get; set; } = "";
+
+        public long LastAlertMs { get; set; } = long.MinValue / 2;
+    }
+}

@@ -1,0 +1,92 @@
+using System.Diagnostics.Metrics;
+
+namespace FeatureStore.Monitor.Job;
+
+/// <summary>
+/// Counters of the monitor job (meter <c>FeatureStore.Monitor</c>): <c>featurestore_monitor_predictions</c>,
+/// <c>featurestore_monitor_dead_lettered</c> (by reason), <c>featurestore_monitor_skipped</c> (by reason:
+/// <c>no_baseline</c>, <c>missing_feature</c>, <c>too_late</c>), <c>featurestore_monitor_windows</c>,
+/// <c>featurestore_monitor_alerts_raised</c>, <c>featurestore_monitor_alerts_delivered</c>,
+/// <c>featurestore_monitor_delivery_failures</c>.
+/// </summary>
+public sealed class MonitorMetrics : IDisposable
+{
+    private readonly Meter _meter = new("FeatureStore.Monitor");
+    private readonly Counter<long> _predictions;
+    private readonly Counter<long> _deadLettered;
+    private readonly Counter<long> _skipped;
+    private readonly Counter<long> _windows;
+    private readonly Counter<long> _raised;
+    private readonly Counter<long> _delivered;
+    private readonly Counter<long> _failures;
+    private long _predictionsTotal;
+    private long _deadLetteredTotal;
+    private long _skippedTotal;
+    private long _windowsTotal;
+    private long _raisedTotal;
+    private long _deliveredTotal;
+    private long _failuresTotal;
+
+    /// <summary>Creates the meter and its counters.</summary>
+    public MonitorMetrics()
+    {
+        _predictions = _meter.CreateCounter<long>("featurestore_monitor_predictions");
+        _deadLettered = _meter.CreateCounter<long>("featurestore_monitor_dead_lettered");
+        _skipped = _meter.CreateCounter<long>("featurestore_monitor_skipped");
+        _windows = _meter.CreateCounter<long>("featurestore_monitor_windows");
+        _raised = _meter.CreateCounter<long>("featurestore_monitor_alerts_raised");
+        _delivered = _meter.CreateCounter<long>("featurestore_monitor_alerts_delivered");
+        _failures = _meter.CreateCounter<long>("featurestore_monitor_delivery_failures");
+    }
+
+    /// <summary>Predictions read.</summary>
+    public long Predictions => Interlocked.Read(ref _predictionsTotal);
+
+    /// <summary>Predictions sent to the dead-letter topic.</summary>
+    public long DeadLettered => Interlocked.Read(ref _deadLetteredTotal);
+
+    /// <summary>Column values not counted (no baseline, feature missing from the event, too late).</summary>
+    public long Skipped => Interlocked.Read(ref _skippedTotal);
+
+    /// <summary>Windows evaluated.</summary>
+    public long Windows => Interlocked.Read(ref _windowsTotal);
+
+    /// <summary>Alerts written to the outbox.</summary>
+    public long AlertsRaised => Interlocked.Read(ref _raisedTotal);
+
+    /// <summary>Alerts delivered.</summary>
+    public long AlertsDelivered => Interlocked.Read(ref _deliveredTotal);
+
+    /// <summary>Failed delivery attempts.</summary>
+    public long DeliveryFailures => Interlocked.Read(ref _failuresTotal);
+
+    internal void Prediction() => Add(_predictions, ref _predictionsTotal, null);
+
+    internal void DeadLetter(string reason) => Add(_deadLettered, ref _deadLetteredTotal, reason);
+
+    internal void Skip(string reason) => Add(_skipped, ref _skippedTotal, reason);
+
+    internal void Window() => Add(_windows, ref _windowsTotal, null);
+
+    internal void Raised() => Add(_raised, ref _raisedTotal, null);
+
+    internal void Delivered() => Add(_delivered, ref _deliveredTotal, null);
+
+    internal void DeliveryFailure() => Add(_failures, ref _failuresTotal, null);
+
+    private static void Add(Counter<long> counter, ref long total, string? reason)
+    {
+        Interlocked.Increment(ref total);
+        if (reason is null)
+        {
+            counter.Add(1);
+        }
+        else
+        {
+            counter.Add(1, new KeyValuePair<string, object?>("reason", reason));
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _meter.Dispose();
+}

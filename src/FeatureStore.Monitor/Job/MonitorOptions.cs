@@ -1,0 +1,41 @@
+namespace FeatureStore.Monitor.Job;
+
+/// <summary>Settings of the monitor job; the defaults suit production.</summary>
+public sealed class MonitorOptions
+{
+    /// <summary>Kafka bootstrap servers.</summary>
+    public required string BootstrapServers { get; init; }
+
+    /// <summary>Consumer group of the monitor.</summary>
+    public string GroupId { get; init; } = "featurestore-monitor";
+
+    /// <summary>Kafka session timeout.</summary>
+    public TimeSpan SessionTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Predictions read ahead of evaluation at most (backpressure on the consumer).</summary>
+    public int ChannelCapacity { get; init; } = 10_000;
+
+    /// <summary>Use thresholds learned from the training data for methods the monitor gives none.</summary>
+    public bool UseLearnedThresholds { get; init; }
+
+    /// <summary>Base of the drift-history link in alerts; <c>?model=…&amp;version=…&amp;column=…</c> is appended.</summary>
+    public string HistoryUrl { get; init; } = "http://localhost:8080/api/v1/drift/history";
+
+    /// <summary>How often the outbox is polled for due alerts when nothing new was raised.</summary>
+    public TimeSpan OutboxPollInterval { get; init; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>Delay before the first redelivery of an alert whose webhook failed; doubles each time.</summary>
+    public TimeSpan RedeliveryDelay { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Longest delay between redeliveries.</summary>
+    public TimeSpan MaxRedeliveryDelay { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Delay before the second quick attempt within one delivery (then doubled once).</summary>
+    public TimeSpan WebhookRetryDelay { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>Reads a webhook's secret from the environment variable it names.</summary>
+    public Func<string, string?> Secrets { get; init; } = Environment.GetEnvironmentVariable;
+
+    /// <summary>The clock of cooldowns and redeliveries.</summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+}

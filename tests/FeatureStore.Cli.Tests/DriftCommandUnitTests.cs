@@ -1,0 +1,89 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+namespace FeatureStore.Cli.Tests;
+
+/// <summary><c>baseline</c> and <c>drift</c> on CSV files against the example repository's fraud model.</summary>
+public sealed class DriftCommandUnitTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("fs-drift-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string Write(string name, int rows, int seed, double scoreShift)
+    {
+        var random = new Random(seed);
+        var text = new StringBuilder("score,user_txn_stats__amount_mean_24h,merchant_txn_stats__txn_count_1h,label\n");
+        for (var i = 0; i < rows; i++)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"{(random.NextDouble() * 0.5) + scoreShift},{Math.Exp(3 + random.NextDouble())},{random.Next(0, 12)},{i % 2}\n");
+        }
+
+        var path = Path.Combine(_dir, name);
+        File.WriteAllText(path, text.ToString());
+        return path;
+    }
+
+    [Fact]
+    public async Task A_one_shot_report_flags_the_shifted_column_only()
+    {
+        var training = Write("train.csv", 5000, seed: 1, scoreShift: 0);
+        var current = Write("current.csv", 3000, seed: 2, scoreShift: 0.25);
+
+        var (code, output, error) = await CliRun.RunAsync("drift", "-f", CliRun.Example, "-m", "fraud_detector", "-v", "v1", "-i", current, "--baseline-input", training);
+
+        Assert.True(code == 0, error);
+        using var report = JsonDocument.Parse(output);
+        var columns = report.RootElement.GetProperty("columns").EnumerateArray().ToDictionary(c => c.GetProperty("column").GetString()!, c => c.GetProperty("drifted").GetBoolean());
+        Assert.True(columns["score"]);
+        Assert.False(columns["user_txn_stats:amount_mean_24h"]);
+        Assert.False(columns["merchant_txn_stats:txn_count_1h"]);
+        Assert.Equal(1.0 / 3, report.RootElement.GetProperty("drifted_share").GetDouble(), 1e-12);
+        Assert.False(report.RootElement.GetProperty("drifted").GetBoolean());
+    }
+
+    [Fact]
+    public async Task The_same_distribution_does_not_drift()
+    {
+        var training = Write("train.csv", 5000, seed: 1, scoreShift: 0);
+        var current = Write("current.csv", 3000, seed: 3, scoreShift: 0);
+
+        var (code, output, _) = await CliRun.RunAsync("drift", "-f", CliRun.Example, "-m", "fraud_detector", "-v", "v1", "-i", current, "--baseline-input", training);
+
+        Assert.Equal(0, code);
+        using var report = JsonDocument.Parse(output);
+        Assert.All(report.RootElement.GetProperty("columns").EnumerateArray(), c => Assert.False(c.GetProperty("drifted").GetBoolean(), c.ToString()));
+    }
+
+    [Fact]
+    public async Task A_training_file_without_a_monitored_column_exits_2_naming_it()
+    {
+        var path = Path.Combine(_dir, "bad.csv");
+        await File.WriteAllTextAsync(path, "score,label\n0.1,0\n", TestContext.Current.CancellationToken);
+
+        var (code, _, error) = await CliRun.RunAsync("baseline", "-f", CliRun.Example, "-m", "fraud_detector", "-v", "v1", "-i", path);
+
+        Assert.Equal(2, code);
+        Assert.Contains("no column 'user_txn_stats__amount_mean_24h'", error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("baseline")]
+    [InlineData("drift")]
+    [InlineData("monitor")]
+    public async Task Help_describes_each_command(string command)
+    {
+        var (code, output, _) = await CliRun.RunAsync(command, "--help");
+        Assert.Equal(0, code);
+        Assert.Contains("--file", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_unknown_model_exits_2()
+    {
+        var (code, _, error) = await CliRun.RunAsync("drift", "-f", CliRun.Example, "-m", "nope", "-v", "v1", "-i", "x.csv");
+        Assert.Equal(2, code);
+        Assert.Contains("no model 'nope'", error, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,162 @@
+using System.Security.Cryptography;
+using System.Text;
+using Confluent.Kafka;
+using FeatureStore.Monitor.Baselines;
+using FeatureStore.Monitor.Internal;
+using FeatureStore.Monitor.Job;
+using FeatureStore.Testing;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace FeatureStore.Monitor.Tests;
+
+/// <summary>The monitor job end to end: embedded Kafka over TCP, embedded Garnet, a real HTTP webhook receiver.</summary>
+[Trait("Category", "Integration")]
+public sealed class MonitorJobTests(EmbeddedKafkaFixture kafka, GarnetFixture store)
+    : IClassFixture<EmbeddedKafkaFixture>, IClassFixture<GarnetFixture>
+{
+    private const string Secret = "s3cret-for-tests";
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task A_shift_fires_one_signed_drift_alert_then_a_resolved_one_and_bad_predictions_are_dead_lettered()
+    {
+        await using var receiver = new WebhookReceiver(FreePort.Next());
+        var topic = kafka.CreateTopic("predictions", partitions: 2);
+        kafka.Cluster.CreateTopic(topic + ".dlq", 1);
+        await using var monitor = await StartAsync(topic, receiver.Url);
+        using var producer = kafka.CreateProducer();
+        var start = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
+        // A window shifted by three standard deviations: one drift alert (psi and ks each open an incident).
+        MonitorScenario.Produce(producer, topic, MonitorScenario.Scores(seed: 2, count: MonitorScenario.Window, mean: 0.6), start);
+        await Eventually.TrueAsync(() => receiver.Requests.Count >= 2, TimeSpan.FromSeconds(60), "two drift alerts (psi, ks)", Ct);
+        foreach (var request in receiver.Requests)
+        {
+            Assert.Equal("drift", request.Event);
+            Assert.Equal("sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(Secret), request.Body)), request.Signature);
+        }
+
+        var alert = receiver.Alerts.Single(a => a.GetProperty("method").GetString() == "psi");
+        Assert.Equal("scorer", alert.GetProperty("model").GetString());
+        Assert.Equal("v1", alert.GetProperty("version").GetString());
+        Assert.Equal("score", alert.GetProperty("column").GetString());
+        Assert.Equal(0.2, alert.GetProperty("threshold").GetDouble());
+        Assert.True(alert.GetProperty("value").GetDouble() >= 0.2);
+        Assert.StartsWith("scorer@v1#", alert.GetProperty("baseline_id").GetString(), StringComparison.Ordinal);
+        Assert.Contains("model=scorer", alert.GetProperty("history").GetString(), StringComparison.Ordinal);
+        Assert.Equal(alert.GetProperty("id").GetString(), receiver.Requests.Single(r => r.Text.Contains("\"psi\"", StringComparison.Ordinal)).IdempotencyKey);
+
+        // Still shifted: the incident is open, so no new alert. Then back to normal: resolved.
+        MonitorScenario.Produce(producer, topic, MonitorScenario.Scores(seed: 3, count: MonitorScenario.Window, mean: 0.6), start + 10_000);
+        await Eventually.TrueAsync(() => monitor.Metrics.Windows >= 4, TimeSpan.FromSeconds(60), "second shifted window evaluated", Ct);
+        MonitorScenario.Produce(producer, topic, MonitorScenario.Scores(seed: 4, count: MonitorScenario.Window, mean: 0.3), start + 20_000);
+        await Eventually.TrueAsync(() => receiver.Requests.Count >= 4, TimeSpan.FromSeconds(60), "two resolved alerts", Ct);
+        Assert.Equal(2, receiver.Requests.Count(r => r.Event == "drift"));
+        Assert.Equal(2, receiver.Requests.Count(r => r.Event == "resolved"));
+
+        // A malformed prediction: dead-lettered with its reason, nothing else happens.
+        await producer.ProduceAsync(topic, new Message<string, string> { Key = "bad", Value = """{"model_version":"v1","event_time":1,"score":"high","segment":"a"}""" }, Ct);
+        await Eventually.TrueAsync(() => monitor.Metrics.DeadLettered == 1, TimeSpan.FromSeconds(30), "one dead letter", Ct);
+        using var dlq = new ConsumerBuilder<string, string>(new ConsumerConfig { BootstrapServers = kafka.BootstrapServers, GroupId = Guid.NewGuid().ToString("N"), AutoOffsetReset = AutoOffsetReset.Earliest }).Build();
+        dlq.Subscribe(topic + ".dlq");
+        var dead = dlq.Consume(TimeSpan.FromSeconds(30));
+        Assert.NotNull(dead);
+        Assert.Equal("wrong_type", Encoding.UTF8.GetString(dead.Message.Headers.GetLastBytes("fs-reason")));
+        Assert.Equal("score", Encoding.UTF8.GetString(dead.Message.Headers.GetLastBytes("fs-field")));
+        dlq.Close();
+
+        var history = await monitor.Job.Store.HistoryAsync("scorer", "v1");
+        Assert.Equal(6, history.Count); // three windows × two columns
+        Assert.Equal([true, true, false], history.Where(h => h.Column == "score").Select(h => h.Drifted));
+        Assert.Equal(0, await monitor.Job.Outbox.PendingAsync());
+    }
+
+    [Fact]
+    public async Task An_alert_raised_while_the_webhook_is_down_is_retried_and_delivered_later()
+    {
+        var port = FreePort.Next();
+        var url = $"http://127.0.0.1:{port}/alerts/";
+        var topic = kafka.CreateTopic("predictions-down", partitions: 1);
+        await using var monitor = await StartAsync(topic, url);
+        using var producer = kafka.CreateProducer();
+        MonitorScenario.Produce(producer, topic, MonitorScenario.Scores(seed: 5, count: MonitorScenario.Window, mean: 0.6), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        await Eventually.TrueAsync(() => monitor.Metrics.DeliveryFailures >= 2, TimeSpan.FromSeconds(60), "deliveries failing while nothing listens", Ct);
+        Assert.Equal(2, await monitor.Job.Outbox.PendingAsync());
+
+        await using var receiver = new WebhookReceiver(port);
+        await Eventually.TrueAsync(() => receiver.Requests.Count >= 2, TimeSpan.FromSeconds(60), "both alerts delivered once the webhook is up", Ct);
+        await Eventually.TrueAsync(async () => await monitor.Job.Outbox.PendingAsync() == 0, TimeSpan.FromSeconds(10), "outbox empty", Ct);
+        Assert.All(receiver.Requests, r => Assert.Equal("drift", r.Event));
+        Assert.Equal(2, receiver.Requests.Select(r => r.IdempotencyKey).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task A_time_window_closes_when_a_prediction_past_its_end_arrives()
+    {
+        await using var receiver = new WebhookReceiver(FreePort.Next());
+        var topic = kafka.CreateTopic("predictions-time", partitions: 1);
+        await using var monitor = await StartAsync(topic, receiver.Url, "size: 1m");
+        using var producer = kafka.CreateProducer();
+        var minute = (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 60_000 * 60_000) - (10 * 60_000);
+        MonitorScenario.Produce(producer, topic, MonitorScenario.Scores(seed: 6, count: 300, mean: 0.6), minute);
+        await Eventually.TrueAsync(() => monitor.Metrics.Predictions >= 300, TimeSpan.FromSeconds(60), "first minute read", Ct);
+        Assert.Equal(0, monitor.Metrics.Windows); // still open: nothing past its end yet
+
+        MonitorScenario.Produce(producer, topic, MonitorScenario.Scores(seed: 7, count: 1, mean: 0.3), minute + 60_000);
+        await Eventually.TrueAsync(() => receiver.Requests.Count >= 2, TimeSpan.FromSeconds(60), "drift alerts for the closed minute", Ct);
+        var alert = receiver.Alerts.First();
+        Assert.Equal(DateTimeOffset.FromUnixTimeMilliseconds(minute), DateTimeOffset.Parse(alert.GetProperty("window_start").GetString()!, System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(DateTimeOffset.FromUnixTimeMilliseconds(minute + 60_000), DateTimeOffset.Parse(alert.GetProperty("window_end").GetString()!, System.Globalization.CultureInfo.InvariantCulture));
+        var history = await monitor.Job.Store.HistoryAsync("scorer", "v1");
+        Assert.Equal(300, history.Single(h => h.Column == "score").Count);
+    }
+
+    private async Task<RunningMonitor> StartAsync(string topic, string url, string? window = null)
+    {
+        var repository = MonitorScenario.Repository(topic, url, "FS_TEST_SECRET_UNUSED", window);
+        var model = MonitorScenario.Model(repository);
+        var training = MonitorScenario.Scores(seed: 1, count: 5000, mean: 0.3).ToArray();
+        var table = new Dictionary<string, TableColumn>
+        {
+            ["score"] = new("score", training, null),
+            ["segment"] = new("segment", null, [.. training.Select(s => s > 0.3 ? "high" : "low")]),
+        };
+        var baseline = BaselineComputer.Compute(model, "v1", "training.parquet", 0, table);
+        var prefix = "t" + Guid.NewGuid().ToString("N")[..8];
+        var drift = new DriftStore(store.Connection.Database, prefix, repository.Project);
+        await drift.SaveBaselineAsync(baseline);
+
+        var metrics = new MonitorMetrics();
+        var job = new MonitorJob(repository, store.Connection.Database, prefix, new MonitorOptions
+        {
+            BootstrapServers = kafka.BootstrapServers,
+            GroupId = "monitor-" + Guid.NewGuid().ToString("N"),
+            SessionTimeout = TimeSpan.FromSeconds(6),
+            Secrets = name => name == "FS_TEST_SECRET_UNUSED" ? Secret : null,
+            OutboxPollInterval = TimeSpan.FromMilliseconds(100),
+            RedeliveryDelay = TimeSpan.FromMilliseconds(200),
+            MaxRedeliveryDelay = TimeSpan.FromSeconds(1),
+            WebhookRetryDelay = TimeSpan.FromMilliseconds(20),
+        }, metrics, NullLogger.Instance);
+        var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var run = Task.Run(() => job.RunAsync(stop.Token), CancellationToken.None);
+        return new RunningMonitor(job, metrics, run, stop);
+    }
+
+    /// <summary>A job running in the background; disposing stops it cleanly and waits for it.</summary>
+    private sealed class RunningMonitor(MonitorJob job, MonitorMetrics metrics, Task run, CancellationTokenSource stop) : IAsyncDisposable
+    {
+        public MonitorJob Job { get; } = job;
+
+        public MonitorMetrics Metrics { get; } = metrics;
+
+        public async ValueTask DisposeAsync()
+        {
+            await stop.CancelAsync();
+            await run;
+            stop.Dispose();
+            Metrics.Dispose();
+        }
+    }
+}

@@ -1,0 +1,103 @@
+using System.Globalization;
+using System.Text.Json;
+using Confluent.Kafka;
+using FeatureStore.Core.Definitions;
+
+namespace FeatureStore.Monitor.Tests;
+
+/// <summary>A small repository with one monitored model, and generated prediction streams.</summary>
+internal static class MonitorScenario
+{
+    public const int Window = 400;
+
+    public static FeatureRepository Repository(string topic, string webhookUrl, string secretEnv, string? window = null)
+    {
+        window ??= $"count: {Window}";
+        var yaml = $"""
+            project: drift_{topic.Replace('-', '_')}
+            entities:
+              - name: user
+                join_keys: [user_id]
+            sources:
+              - name: txns
+                kafka:
+                  topic: {topic}-txns
+                timestamp_field: event_time
+                fields:
+                  user_id: string
+                  amount: double
+                  event_time: timestamp
+            feature_views:
+              - name: user_txn
+                entity: user
+                source: txns
+                ttl: 1d
+                features:
+                  - name: amount
+                    aggregation: sum
+                    field: amount
+                    window: 1h
+            models:
+              - name: scorer
+                prediction:
+                  topic: {topic}
+                  timestamp_field: event_time
+                  fields:
+                    score: double
+                    segment: string
+                    event_time: timestamp
+                versions:
+                  - version: v1
+                    features: [user_txn:amount]
+                monitors:
+                  - column: score
+                    methods: [psi, ks]
+                    window: {"{"} {window} {"}"}
+                    alert: hook
+                  - column: segment
+                    methods: [chi2]
+                    window: {"{"} count: {Window} {"}"}
+            alerts:
+              webhooks:
+                - name: hook
+                  url: {webhookUrl}
+                  secret_env: {secretEnv}
+                  cooldown: 1s
+            """;
+        var result = FeatureRepositoryLoader.LoadFromText(yaml, "test.yaml");
+        Assert.True(result.Success, string.Join("\n", result.Diagnostics));
+        return result.Repository!;
+    }
+
+    public static ModelDefinition Model(FeatureRepository repository) => repository.Models[0];
+
+    /// <summary>Normal scores (Box–Muller on a seeded generator), so every run sees the same values.</summary>
+    public static IEnumerable<double> Scores(int seed, int count, double mean, double sd = 0.1)
+    {
+        var random = new Random(seed);
+        for (var i = 0; i < count; i++)
+        {
+            var u1 = 1.0 - random.NextDouble();
+            var u2 = random.NextDouble();
+            yield return mean + (sd * Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2));
+        }
+    }
+
+    public static void Produce(IProducer<string, string> producer, string topic, IEnumerable<double> scores, long startMs)
+    {
+        var t = startMs;
+        foreach (var score in scores)
+        {
+            var json = JsonSerializer.Serialize(new Dictionary<string, object>
+            {
+                ["model_version"] = "v1",
+                ["event_time"] = t++,
+                ["score"] = score,
+                ["segment"] = score > 0.3 ? "high" : "low",
+            });
+            producer.Produce(topic, new Message<string, string> { Key = t.ToString(CultureInfo.InvariantCulture), Value = json });
+        }
+
+        producer.Flush(TimeSpan.FromSeconds(30));
+    }
+}
