@@ -195,49 +195,5 @@ internal sealed class OfflineScenario
         public string Json => $$"""{"user_id":"{{User}}","merchant_id":"{{Merchant}}","amount":{{(Amount is { } a ? a.ToString(CultureInfo.InvariantCulture) : "null")}},"country":"{{Country}}","ts":{{Time}}}""";
     }
 
-    private const string RepositoryText = """
-        project: offtest
-        settings:
-          allowed_lateness: 1d
-          max_future_skew: 1h
-        entities:
-          - name: user
-            join_keys: [user_id]
-          - name: merchant
-            join_keys: [merchant_id]
-        sources:
-          - name: payments
-            kafka:
-              topic: TOPIC
-            timestamp_field: ts
-            timestamp_format: epoch_ms
-            fields:
-              user_id: string
-              merchant_id: string
-              amount: double
-              country: string
-              ts: timestamp
-        feature_views:
-          - name: user_stats
-            entity: user
-            source: payments
-            ttl: 1d
-            features:
-              - { name: n_1h, aggregation: count, window: 1h }
-              - { name: sum_1h, aggregation: sum, field: amount, window: 1h, hop: 1m }
-              - { name: mean_2h, aggregation: mean, field: amount, window: 2h }
-              - { name: max_30m, aggregation: max, field: amount, window: 30m }
-              - { name: min_30m, aggregation: min, field: amount, window: 30m }
-              - { name: sd_3h, aggregation: stddev, field: amount, window: 3h }
-              - { name: merchants_3h, aggregation: approx_distinct, field: merchant_id, window: 3h }
-              - { name: last_country, aggregation: last, field: country }
-              - { name: n_all, aggregation: count }
-          - name: merchant_stats
-            entity: merchant
-            source: payments
-            ttl: 1d
-            features:
-              - { name: n_1h, aggregation: count, window: 1h }
-              - { name: sum_1h, aggregation: sum, field: amount, window: 1h }
-        """;
+    private static string RepositoryText => PaymentsRepository.WindowsYaml("offtest");
 }

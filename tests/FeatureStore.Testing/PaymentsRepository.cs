@@ -6,6 +6,12 @@ namespace FeatureStore.Testing;
 /// </summary>
 public static class PaymentsRepository
 {
+    /// <summary>
+    /// A repository of two views covering every aggregation (windowed, lifetime, hops of 1 and 5 minutes), for
+    /// the ingest and offline tests; its source topic is left as <c>TOPIC</c> for the caller to fill in.
+    /// </summary>
+    public static string WindowsYaml(string project) => WindowsText.Replace("PROJECT", project, StringComparison.Ordinal);
+
     /// <summary>The repository's YAML with its source on <paramref name="topic"/>.</summary>
     public static string Yaml(string topic) => Text.Replace("TOPIC", topic, StringComparison.Ordinal);
 
@@ -76,5 +82,51 @@ public static class PaymentsRepository
                 features: [user_stats:n_1h, merchant_stats:sum_1h]
               - version: v2
                 features: [user_stats:n_1h, user_spend:sum_2h, merchant_stats:mean_1h]
+        """;
+
+    private const string WindowsText = """
+        project: PROJECT
+        settings:
+          allowed_lateness: 1d
+          max_future_skew: 1h
+        entities:
+          - name: user
+            join_keys: [user_id]
+          - name: merchant
+            join_keys: [merchant_id]
+        sources:
+          - name: payments
+            kafka:
+              topic: TOPIC
+            timestamp_field: ts
+            timestamp_format: epoch_ms
+            fields:
+              user_id: string
+              merchant_id: string
+              amount: double
+              country: string
+              ts: timestamp
+        feature_views:
+          - name: user_stats
+            entity: user
+            source: payments
+            ttl: 1d
+            features:
+              - { name: n_1h, aggregation: count, window: 1h }
+              - { name: sum_1h, aggregation: sum, field: amount, window: 1h, hop: 1m }
+              - { name: mean_2h, aggregation: mean, field: amount, window: 2h }
+              - { name: max_30m, aggregation: max, field: amount, window: 30m }
+              - { name: min_30m, aggregation: min, field: amount, window: 30m }
+              - { name: sd_3h, aggregation: stddev, field: amount, window: 3h }
+              - { name: merchants_3h, aggregation: approx_distinct, field: merchant_id, window: 3h }
+              - { name: last_country, aggregation: last, field: country }
+              - { name: n_all, aggregation: count }
+          - name: merchant_stats
+            entity: merchant
+            source: payments
+            ttl: 1d
+            features:
+              - { name: n_1h, aggregation: count, window: 1h }
+              - { name: sum_1h, aggregation: sum, field: amount, window: 1h }
         """;
 }
