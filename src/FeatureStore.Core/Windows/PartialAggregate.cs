@@ -89,7 +89,7 @@ public struct PartialAggregate
                 Max = Math.Max(Max, input.Number);
                 break;
             case AggregationKind.Last:
-                if (time > LastTime || (time == LastTime && sequence >= LastSequence))
+                if (IsLater(time, sequence, input.Number, input.Text))
                 {
                     (LastTime, LastSequence, LastNumber, LastText) = (time, sequence, input.Number, input.Text);
                 }
@@ -132,7 +132,7 @@ public struct PartialAggregate
                 Max = Math.Max(Max, other.Max);
                 break;
             case AggregationKind.Last:
-                if (other.LastTime > LastTime || (other.LastTime == LastTime && other.LastSequence >= LastSequence))
+                if (IsLater(other.LastTime, other.LastSequence, other.LastNumber, other.LastText))
                 {
                     (LastTime, LastSequence, LastNumber, LastText) = (other.LastTime, other.LastSequence, other.LastNumber, other.LastText);
                 }
@@ -162,6 +162,24 @@ public struct PartialAggregate
         AggregationKind.ApproxDistinct => FeatureValue.Of(Distinct?.Estimate() ?? 0, eventTime),
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
+
+    // Greatest time, then greatest log position; equal positions happen only across partitions (each
+    // has its own offsets), where the greater value wins so that merging in any order gives one answer.
+    private readonly bool IsLater(long time, long sequence, double number, string? text)
+    {
+        if (time != LastTime)
+        {
+            return time > LastTime;
+        }
+
+        if (sequence != LastSequence)
+        {
+            return sequence > LastSequence;
+        }
+
+        var byText = string.CompareOrdinal(text, LastText);
+        return byText != 0 ? byText > 0 : number.CompareTo(LastNumber) >= 0;
+    }
 
     private void AddToSum(double value)
     {

@@ -157,6 +157,11 @@ public sealed partial class ViewWindowState
         ReadTiles(ref r, _presence, AggregationKind.Count, _presenceHop);
         _headFrom = r.VarInt();
         var headCount = checked((int)r.VarUInt());
+        if (headCount > r.Remaining)
+        {
+            throw new InvalidDataException("stored raw entry count exceeds the data");
+        }
+
         _head.EnsureCapacity(headCount);
         long time = 0, sequence = 0;
         for (var e = 0; e < headCount; e++)
@@ -200,6 +205,12 @@ public sealed partial class ViewWindowState
     private static void ReadTiles(ref Reader r, TileColumn tiles, AggregationKind kind, long hop)
     {
         var count = checked((int)r.VarUInt());
+        if (count > r.Remaining)
+        {
+            throw new InvalidDataException("stored tile count exceeds the data");
+        }
+
+        tiles.EnsureCapacity(tiles.Count + count);
         var index = 0L;
         for (var i = 0; i < count; i++)
         {
@@ -396,6 +407,8 @@ public sealed partial class ViewWindowState
         private int _position;
 
         public readonly bool AtEnd => _position == _data.Length;
+
+        public readonly int Remaining => _data.Length - _position;
 
         public byte Byte() => _data[_position++];
 

@@ -79,6 +79,16 @@ internal sealed class TileColumn
         Count = remaining;
     }
 
+    /// <summary>Makes room for <paramref name="count"/> tiles at once (decoding knows how many come).</summary>
+    public void EnsureCapacity(int count)
+    {
+        if (count > _index.Length)
+        {
+            Array.Resize(ref _index, count);
+            Array.Resize(ref _aggregates, count);
+        }
+    }
+
     /// <summary>Drops every tile, keeping the buffers.</summary>
     public void Clear()
     {
