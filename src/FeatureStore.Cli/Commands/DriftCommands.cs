@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Monitor.Baselines;
@@ -169,11 +168,7 @@ internal static class DriftCommands
         command.SetAction(async (parse, cancellationToken) =>
         {
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
-            {
-                context.Cancel = true;
-                stop.Cancel();
-            });
+            using var signals = JobConsole.CancelOnSignals(stop);
             var error = parse.InvocationConfiguration.Error;
             var (repository, servers, code) = await JobConsole.PrepareAsync(parse, file, bootstrap, error);
             if (code != CliApp.Ok)

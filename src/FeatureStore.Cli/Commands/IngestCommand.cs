@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Ingest;
 using FeatureStore.Parquet.Archiving;
@@ -49,11 +48,7 @@ internal static class IngestCommand
             await using (store)
             {
                 using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
-                {
-                    context.Cancel = true;
-                    stop.Cancel();
-                });
+                using var signals = JobConsole.CancelOnSignals(stop);
                 using var loggerFactory = JobConsole.Loggers();
                 using var metrics = new IngestMetrics();
                 Prometheus.IMetricServer? exporter = null;

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using FeatureStore.Core.Definitions;
 using Microsoft.Extensions.Logging;
 
@@ -26,10 +27,37 @@ internal static class JobConsole
         return (result!.Repository!, servers, CliApp.Ok);
     }
 
+    /// <summary>
+    /// Cancels <paramref name="stop"/> on SIGTERM (and on SIGINT when asked) instead of letting the signal
+    /// end the process, so a job stops cleanly; dispose the result to restore the default handling.
+    /// </summary>
+    public static IDisposable CancelOnSignals(CancellationTokenSource stop, bool sigint = false)
+    {
+        void Cancel(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            stop.Cancel();
+        }
+
+        var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Cancel);
+        return sigint ? new Registrations(sigterm, PosixSignalRegistration.Create(PosixSignal.SIGINT, Cancel)) : sigterm;
+    }
+
     /// <summary>One-line console logging with times, at Information.</summary>
     public static ILoggerFactory Loggers() => LoggerFactory.Create(b => b.AddSimpleConsole(o =>
     {
         o.SingleLine = true;
         o.TimestampFormat = "HH:mm:ss ";
     }).SetMinimumLevel(LogLevel.Information));
+
+    private sealed class Registrations(params IDisposable[] registrations) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var registration in registrations)
+            {
+                registration.Dispose();
+            }
+        }
+    }
 }

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Runtime.InteropServices;
 using FeatureStore.Kafka.Embedded;
 
 namespace FeatureStore.Cli.Commands;
@@ -33,11 +32,7 @@ internal static class KafkaEmbeddedCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
-            {
-                context.Cancel = true;
-                stop.Cancel();
-            });
+            using var signals = JobConsole.CancelOnSignals(stop);
             using var cluster = EmbeddedKafkaCluster.Start(parse.GetValue(brokers));
             var names = (parse.GetValue(topics) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             foreach (var topic in names)

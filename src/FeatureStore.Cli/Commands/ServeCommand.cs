@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Net;
-using System.Runtime.InteropServices;
 using FeatureStore.Serving;
 using Microsoft.Extensions.Logging;
 
@@ -41,16 +40,7 @@ internal static class ServeCommand
             var output = parse.InvocationConfiguration.Output;
             var error = parse.InvocationConfiguration.Error;
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
-            {
-                context.Cancel = true;
-                stop.Cancel();
-            });
-            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, context =>
-            {
-                context.Cancel = true;
-                stop.Cancel();
-            });
+            using var signals = JobConsole.CancelOnSignals(stop, sigint: true);
 
             Core.Definitions.FeatureRepository? repository = null;
             if (parse.GetValue(file) is { } path)
