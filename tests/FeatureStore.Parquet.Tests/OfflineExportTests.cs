@@ -175,6 +175,48 @@ public sealed class OfflineExportTests : IDisposable
         error = await Assert.ThrowsAsync<TableFileException>(() =>
             PointInTimeExport.RunAsync(scenario.Compiled, _dir, path, features, Path.Combine(_dir, "o.parquet"), ExportFormat.Parquet, null, Ct));
         Assert.Contains("no 'user_id' column", error.Message, StringComparison.Ordinal);
+
+        var unknown = Assert.Throws<ArgumentException>(() => FeatureSelection.Parse(scenario.Compiled, ["user_stats:nope"]));
+        Assert.Contains("view 'user_stats' has no feature 'nope'", unknown.Message, StringComparison.Ordinal);
+        AssertNoOutputLeft("o.parquet");
+    }
+
+    [Fact]
+    public async Task An_export_stopped_while_writing_leaves_neither_the_output_nor_a_temporary_file()
+    {
+        var scenario = new OfflineScenario("pay", count: 2_000, users: 30, seed: 5, nowMs: 1_800_000_000_000);
+        await scenario.WriteLogAsync(_dir, Ct);
+        var input = Path.Combine(_dir, "entities.parquet");
+        await TableWriter.WriteAsync(scenario.EntityTable(rows: 300, seed: 6), input, ExportFormat.Parquet, Ct);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var progress = new SynchronousProgress(p =>
+        {
+            if (p.Stage.StartsWith("writing", StringComparison.Ordinal))
+            {
+                stop.Cancel();
+            }
+        });
+
+        foreach (var format in new[] { ExportFormat.Parquet, ExportFormat.Arrow, ExportFormat.Csv })
+        {
+            var output = "stopped." + format.ToString().ToLowerInvariant();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => PointInTimeExport.RunAsync(scenario.Compiled, _dir, input,
+                FeatureSelection.Parse(scenario.Compiled, ["user_stats"]), Path.Combine(_dir, output), format, progress, stop.Token));
+            AssertNoOutputLeft(output);
+            stop.TryReset();
+        }
+    }
+
+    private void AssertNoOutputLeft(string output)
+    {
+        Assert.False(File.Exists(Path.Combine(_dir, output)), output + " was left behind");
+        Assert.Empty(Directory.EnumerateFiles(_dir, ".tmp-*"));
+    }
+
+    /// <summary>Reports on the caller's thread, so a test can act at an exact stage.</summary>
+    private sealed class SynchronousProgress(Action<ExportProgress> report) : IProgress<ExportProgress>
+    {
+        public void Report(ExportProgress value) => report(value);
     }
 
     internal static void AssertFeaturesEqualReference(OfflineScenario scenario, Table entities, Table exported)

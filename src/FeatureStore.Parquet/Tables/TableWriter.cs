@@ -47,6 +47,8 @@ internal static class TableWriter
                 }
             }
 
+            // Writers check the token only now and then: an export stopped while writing must leave nothing.
+            cancellationToken.ThrowIfCancellationRequested();
             File.Move(temp, full, overwrite: true);
         }
         finally
@@ -71,6 +73,7 @@ internal static class TableWriter
             using var group = writer.CreateRowGroup();
             for (var c = 0; c < fields.Length; c++)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 var values = table.Columns[c].Values;
                 var task = values switch
                 {
