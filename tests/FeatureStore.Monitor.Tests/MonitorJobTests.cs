@@ -28,6 +28,19 @@ public sealed class MonitorJobTests(EmbeddedKafkaFixture kafka, GarnetFixture st
         using var producer = kafka.CreateProducer();
         var start = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 
+        // Three windows drawn from the training distribution (fresh seeds): evaluated, none drifted, no alert.
+        for (var w = 0; w < 3; w++)
+        {
+            MonitorScenario.Produce(producer, topic, MonitorScenario.Scores(seed: 100 + w, count: MonitorScenario.Window, mean: 0.3), start - 30_000 + (w * 10_000));
+        }
+
+        await Eventually.TrueAsync(() => monitor.Metrics.Windows >= 6, TimeSpan.FromSeconds(60), "three baseline-like windows evaluated", Ct);
+        var calm = await monitor.Job.Store.HistoryAsync("scorer", "v1");
+        Assert.Equal(6, calm.Count);
+        Assert.All(calm, h => Assert.False(h.Drifted, $"{h.Column} drifted on a window from the training distribution"));
+        Assert.Equal(0, await monitor.Job.Outbox.PendingAsync());
+        Assert.Empty(receiver.Requests);
+
         // A window shifted by three standard deviations: one drift alert (psi and ks each open an incident).
         MonitorScenario.Produce(producer, topic, MonitorScenario.Scores(seed: 2, count: MonitorScenario.Window, mean: 0.6), start);
         await Eventually.TrueAsync(() => receiver.Requests.Count >= 2, TimeSpan.FromSeconds(60), "two drift alerts (psi, ks)", Ct);
@@ -49,7 +62,7 @@ public sealed class MonitorJobTests(EmbeddedKafkaFixture kafka, GarnetFixture st
 
         // Still shifted: the incident is open, so no new alert. Then back to normal: resolved.
         MonitorScenario.Produce(producer, topic, MonitorScenario.Scores(seed: 3, count: MonitorScenario.Window, mean: 0.6), start + 10_000);
-        await Eventually.TrueAsync(() => monitor.Metrics.Windows >= 4, TimeSpan.FromSeconds(60), "second shifted window evaluated", Ct);
+        await Eventually.TrueAsync(() => monitor.Metrics.Windows >= 10, TimeSpan.FromSeconds(60), "second shifted window evaluated", Ct);
         MonitorScenario.Produce(producer, topic, MonitorScenario.Scores(seed: 4, count: MonitorScenario.Window, mean: 0.3), start + 20_000);
         await Eventually.TrueAsync(() => receiver.Requests.Count >= 4, TimeSpan.FromSeconds(60), "two resolved alerts", Ct);
         Assert.Equal(2, receiver.Requests.Count(r => r.Event == "drift"));
@@ -67,8 +80,8 @@ public sealed class MonitorJobTests(EmbeddedKafkaFixture kafka, GarnetFixture st
         dlq.Close();
 
         var history = await monitor.Job.Store.HistoryAsync("scorer", "v1");
-        Assert.Equal(6, history.Count); // three windows × two columns
-        Assert.Equal([true, true, false], history.Where(h => h.Column == "score").Select(h => h.Drifted));
+        Assert.Equal(12, history.Count); // six windows × two columns
+        Assert.Equal([false, false, false, true, true, false], history.Where(h => h.Column == "score").Select(h => h.Drifted));
         Assert.Equal(0, await monitor.Job.Outbox.PendingAsync());
     }
 
