@@ -7,7 +7,7 @@ using FeatureStore.Testing;
 
 // End-to-end benchmark runner: each scenario next to its raw baseline in the same run, medians and ratios.
 // Usage: dotnet run -c Release --project bench/FeatureStore.Bench -- [--quick] [scenario ...]
-// Scenarios: baseline (raw Kafka and Redis rates), ingest (end to end and engine alone, with ratios), engine (the engine alone), lookup (gRPC lookups against raw reads), drift (PSI + KS per window),
+// Scenarios: baseline (raw Kafka and Redis rates), ingest (end to end and engine alone, with ratios), engine (the engine alone), lookup (gRPC lookups against raw reads), drift (PSI + KS per window), drift-memory (heap while 10M predictions stream through the windows),
 // export (point-in-time export against DuckDB's ASOF JOIN + window aggregation on the same Parquet files). BenchmarkDotNet micro-benchmarks: --micro [filter].
 if (args.Contains("--micro"))
 {
@@ -101,6 +101,13 @@ if (Wants("drift"))
     using var kafka = EmbeddedKafkaCluster.Start(brokers: 1);
     await using var garnet = await OnlineStoreConnection.ConnectAsync(OnlineStoreConnection.EmbeddedName);
     rows.AddRange(await DriftScenario.RunEndToEndAsync(kafka, garnet.Database, predictions, repetitions));
+}
+
+if (Wants("drift-memory") && (scenarios.Count > 0 || !quick))
+{
+    var predictions = quick ? 1_000_000L : 10_000_000L;
+    Console.Error.WriteLine($"drift-memory: {predictions.ToString("N0", CultureInfo.InvariantCulture)} predictions streamed through the windows of four monitored columns");
+    rows.AddRange(await DriftScenario.RunMemoryAsync(predictions, window: 100_000));
 }
 
 Console.WriteLine();

@@ -113,6 +113,74 @@ internal static class DriftScenario
         return [new("monitor (embedded garnet)", $"end to end: Kafka → 3 monitors → history, {predictions / 1000}k predictions", job, "predictions/s", "raw consume, same topic", raw)];
     }
 
+    /// <summary>
+    /// Memory while a long stream goes through: <paramref name="predictions"/> predictions, generated one at a
+    /// time (never held), feed the windows of three numeric columns and one categorical column (with
+    /// categories unseen in training), each closing and evaluated every <paramref name="window"/> predictions.
+    /// The managed heap after a full collection is sampled every tenth of the stream; its spread over the
+    /// run and the windows' own bytes per column are the figures.
+    /// </summary>
+    public static Task<IReadOnlyList<ResultRow>> RunMemoryAsync(long predictions, int window)
+    {
+        var numeric = new[] { Normal(seed: 11, 100_000, 0.3, 0.1), Normal(seed: 12, 100_000, 50, 20), Normal(seed: 13, 100_000, 8, 3) };
+        var categories = new[] { "FR", "DE", "ES", "IT", "NL" };
+        var trainingCountries = new Random(14);
+        var windows = new List<DriftWindow>(numeric.Select(r => (DriftWindow)new NumericWindow(BaselineBuilder.Numeric(r))))
+        {
+            new CategoricalWindow(BaselineBuilder.Categorical(Enumerable.Range(0, 100_000).Select(_ => categories[trainingCountries.Next(categories.Length)]))),
+        };
+        var random = new Random(15);
+        var samples = new List<long>();
+        long evaluated = 0;
+        double checksum = 0;
+        var step = predictions / 10;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        for (long i = 0; i < predictions; i++)
+        {
+            // Slow drift over the stream, and a new unseen category every so often.
+            var shift = (double)i / predictions;
+            for (var c = 0; c < numeric.Length; c++)
+            {
+                var (mean, sd) = c switch { 0 => (0.3, 0.1), 1 => (50.0, 20.0), _ => (8.0, 3.0) };
+                var u = Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
+                ((NumericWindow)windows[c]).Add(mean + (sd * (u + shift)));
+            }
+
+            ((CategoricalWindow)windows[3]).Add(random.Next(20) == 0 ? "X" + (i % 997).ToString(CultureInfo.InvariantCulture) : categories[random.Next(categories.Length)]);
+            if ((i + 1) % window == 0)
+            {
+                for (var c = 0; c < windows.Count; c++)
+                {
+                    checksum += c < numeric.Length
+                        ? windows[c].Evaluate(DriftMethod.Psi, 0.2)!.Value + windows[c].Evaluate(DriftMethod.Ks, 0.05)!.Value
+                        : windows[c].Evaluate(DriftMethod.Chi2, 0.05)!.Value;
+                    windows[c].Reset();
+                    evaluated++;
+                }
+            }
+
+            if ((i + 1) % step == 0)
+            {
+                samples.Add(GC.GetTotalMemory(forceFullCollection: true));
+                Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  {i + 1:N0} predictions, {evaluated} windows evaluated, heap {samples[^1] / 1024.0 / 1024.0:0.0} MiB, {clock.Elapsed.TotalSeconds:0} s"));
+            }
+        }
+
+        GC.KeepAlive(checksum);
+        var perColumn = windows.Select(w => w.MemoryBytes).ToArray();
+        var label = $"{predictions / 1_000_000}M predictions, 4 columns, windows of {window / 1000}k";
+        IReadOnlyList<ResultRow> rows =
+        [
+            new("drift memory", $"{label}: heap after full GC, first tenth (baseline) vs last", samples[^1], "bytes", "heap at the first tenth", samples[0]),
+            new("drift memory", $"{label}: heap spread (max − min of {samples.Count} samples)", samples.Max() - samples.Min(), "bytes"),
+            new("drift memory", $"{label}: window bytes per numeric column", perColumn[0], "bytes"),
+            new("drift memory", $"{label}: window bytes, categorical column", perColumn[3], "bytes"),
+            new("drift memory", $"{label}: rate", predictions / clock.Elapsed.TotalSeconds, "predictions/s"),
+        ];
+        return Task.FromResult(rows);
+    }
+
     private static Task<double> RateAsync(int repetitions, Action run, int window)
     {
         run(); // warm-up
