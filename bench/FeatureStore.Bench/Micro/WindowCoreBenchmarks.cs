@@ -99,4 +99,63 @@ public class WindowCoreBenchmarks
     /// <summary>Evaluate all eight features at the state's newest instant.</summary>
     [Benchmark]
     public bool Evaluate() => _state.Evaluate(_time, _values);
+
+    /// <summary>
+    /// What a lookup does per entity and view, on the lookup scenario's shape (the payments repository's
+    /// two user views, ten features with a stddev and an approx_distinct, 20 events in the last 3 h):
+    /// decode the stored share, evaluate every feature now.
+    /// </summary>
+    [Benchmark(OperationsPerInvoke = 2)]
+    public int LookupDecodeEvaluate()
+    {
+        var n = 0;
+        for (var v = 0; v < _lookupViews.Length; v++)
+        {
+            var state = ViewWindowState.ReadFrom(_lookupStates[v], _lookupViews[v].Features, _lookupViews[v].TtlMs);
+            n += state.Evaluate(_lookupNow, _values) ? 1 : 0;
+        }
+
+        return n;
+    }
+
+    private CompiledView[] _lookupViews = [];
+    private byte[][] _lookupStates = [];
+    private long _lookupNow;
+
+    [GlobalSetup(Target = nameof(LookupDecodeEvaluate))]
+    public void SetupLookup()
+    {
+        Setup();
+        var repository = CompiledRepository.Compile(FeatureRepositoryLoader.LoadFromText(FeatureStore.Testing.PaymentsRepository.Yaml("payments"), "bench.yaml").Repository!);
+        _lookupViews = [.. repository.Views.Where(v => v.Definition.Entity == "user")];
+        _lookupNow = 1_795_000_000_000;
+        _values = new FeatureValue[16];
+        var random = new Random(1);
+        var events = Enumerable.Range(0, 20).Select(_ => (Time: _lookupNow - random.NextInt64(3 * 3_600_000), Amount: random.NextDouble() * 500, Merchant: "m" + random.Next(50))).ToList();
+        _lookupStates = [.. _lookupViews.Select(view =>
+        {
+            var state = new ViewWindowState(view.Features, view.TtlMs);
+            var inputs = new FeatureInput[view.Features.Count];
+            var sequence = 0L;
+            foreach (var e in events)
+            {
+                for (var f = 0; f < inputs.Length; f++)
+                {
+                    inputs[f] = view.Definition.Features[f].Field switch
+                    {
+                        null => FeatureInput.Absent,
+                        "merchant_id" => FeatureInput.OfText(e.Merchant),
+                        "country" => FeatureInput.OfText("FR"),
+                        _ => FeatureInput.OfNumber(e.Amount),
+                    };
+                }
+
+                state.Add(e.Time, sequence++, inputs);
+            }
+
+            var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+            state.WriteTo(buffer);
+            return buffer.WrittenSpan.ToArray();
+        })];
+    }
 }

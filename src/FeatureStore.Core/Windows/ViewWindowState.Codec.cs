@@ -68,12 +68,46 @@ public sealed partial class ViewWindowState
     /// Replaces this state's content with what <see cref="WriteTo"/> wrote (same features), reusing its
     /// buffers; throws <see cref="InvalidDataException"/> like <see cref="ReadFrom"/>.
     /// </summary>
-    public void LoadFrom(ReadOnlySpan<byte> data)
+    public void LoadFrom(ReadOnlySpan<byte> data) => Load(data, long.MinValue);
+
+    /// <summary>
+    /// Like <see cref="LoadFrom"/>, for a state that will only be evaluated at <paramref name="evaluatedFrom"/>
+    /// or later (a lookup): when no event is later than that instant, no tile needs cutting, so the raw
+    /// entries are not decoded. Such a state must not be written back.
+    /// </summary>
+    public void LoadForEvaluation(ReadOnlySpan<byte> data, long evaluatedFrom) => Load(data, evaluatedFrom);
+
+    /// <summary>
+    /// The time of the newest event in a stored state, read from its header alone (null when it has none);
+    /// throws <see cref="InvalidDataException"/> when the header is damaged.
+    /// </summary>
+    public static long? StoredLastEventTime(ReadOnlySpan<byte> data)
+    {
+        try
+        {
+            var r = new Reader(data);
+            if (r.Byte() != FormatVersion)
+            {
+                throw new InvalidDataException("unknown tile format version");
+            }
+
+            r.VarUInt();
+            r.VarInt();
+            var last = r.VarInt();
+            return last == long.MinValue ? null : last;
+        }
+        catch (Exception ex) when (ex is ArgumentOutOfRangeException or IndexOutOfRangeException or OverflowException)
+        {
+            throw new InvalidDataException("stored state is truncated or damaged", ex);
+        }
+    }
+
+    private void Load(ReadOnlySpan<byte> data, long evaluatedFrom)
     {
         Reset();
         try
         {
-            Read(data);
+            Read(data, evaluatedFrom);
         }
         catch (Exception ex) when (ex is ArgumentOutOfRangeException or IndexOutOfRangeException or OverflowException)
         {
@@ -123,7 +157,7 @@ public sealed partial class ViewWindowState
         }
     }
 
-    private void Read(ReadOnlySpan<byte> data)
+    private void Read(ReadOnlySpan<byte> data, long evaluatedFrom)
     {
         var r = new Reader(data);
         if (r.Byte() != FormatVersion)
@@ -155,6 +189,13 @@ public sealed partial class ViewWindowState
         }
 
         ReadTiles(ref r, _presence, AggregationKind.Count, _presenceHop);
+        if (LastEventTime is null || LastEventTime <= evaluatedFrom)
+        {
+            // Every tile is complete at the instants this state will be evaluated at: no raw entry is read.
+            _headFrom = long.MaxValue;
+            return;
+        }
+
         _headFrom = r.VarInt();
         var headCount = checked((int)r.VarUInt());
         if (headCount > r.Remaining)

@@ -91,8 +91,6 @@ internal sealed class OnlineLookup
             : _options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds();
         var count = used.Count * rows;
         var keys = ArrayPool<RedisKey>.Shared.Rent(Math.Max(count, 1));
-        var views = ArrayPool<Core.Definitions.CompiledView>.Shared.Rent(Math.Max(count, 1));
-        var states = ArrayPool<ViewWindowState>.Shared.Rent(Math.Max(count, 1));
         try
         {
             for (var u = 0; u < used.Count; u++)
@@ -101,30 +99,23 @@ internal sealed class OnlineLookup
                 for (var e = 0; e < rows; e++)
                 {
                     keys[(u * rows) + e] = _registry.Keys.Entity(served.Views[v], EntityKey(served, v, request.Entities[e], e));
-                    views[(u * rows) + e] = served.Views[v];
                 }
             }
 
-            if (count > 0)
-            {
-                await ReadAsync(keys, views, states, count, cancellationToken).ConfigureAwait(false);
-            }
-
-            return Shape(served, columns, slotOfView, used, states, rows, atMs);
+            var shares = count > 0 ? await ReadAsync(keys, count, cancellationToken).ConfigureAwait(false) : default;
+            return Shape(served, columns, slotOfView, used, shares, rows, atMs);
         }
         finally
         {
             ArrayPool<RedisKey>.Shared.Return(keys, clearArray: true);
-            ArrayPool<Core.Definitions.CompiledView>.Shared.Return(views, clearArray: true);
-            ArrayPool<ViewWindowState>.Shared.Return(states, clearArray: true);
         }
     }
 
-    private async Task ReadAsync(RedisKey[] keys, Core.Definitions.CompiledView[] views, ViewWindowState[] states, int count, CancellationToken cancellationToken)
+    private async Task<StoredShares> ReadAsync(RedisKey[] keys, int count, CancellationToken cancellationToken)
     {
         try
         {
-            await _reader.ReadAsync(keys, views, states, count, _options.StoreTimeout, cancellationToken).ConfigureAwait(false);
+            return await _reader.ReadAsync(keys, count, _options.StoreTimeout, cancellationToken).ConfigureAwait(false);
         }
         catch (TimeoutException ex)
         {
@@ -204,7 +195,7 @@ internal sealed class OnlineLookup
     }
 
     private static GetOnlineFeaturesResponse Shape(
-        ServingRepository served, List<FeatureColumn> columns, ReadOnlySpan<int> slotOfView, List<int> used, ViewWindowState[] states, int rows, long atMs)
+        ServingRepository served, List<FeatureColumn> columns, ReadOnlySpan<int> slotOfView, List<int> used, StoredShares shares, int rows, long atMs)
     {
         var response = new GetOnlineFeaturesResponse
         {
@@ -216,22 +207,23 @@ internal sealed class OnlineLookup
             response.FeatureNames.Add(column.Reference);
         }
 
+        // Values of entity row e, view slot u, feature f at ((e * used) + u) * maxFeatures + f.
         var maxFeatures = used.Max(v => served.Views[v].Features.Count);
-        var evaluated = ArrayPool<CoreValue>.Shared.Rent(used.Count * maxFeatures);
+        var stride = used.Count * maxFeatures;
+        var evaluated = ArrayPool<CoreValue>.Shared.Rent(Math.Max(1, rows * stride));
         try
         {
+            for (var u = 0; u < used.Count; u++)
+            {
+                Evaluate(served, used[u], shares, u * rows, rows, atMs, evaluated.AsSpan(u * maxFeatures), stride);
+            }
+
             for (var e = 0; e < rows; e++)
             {
-                for (var u = 0; u < used.Count; u++)
-                {
-                    var n = served.Views[used[u]].Features.Count;
-                    states[(u * rows) + e].Evaluate(atMs, evaluated.AsSpan(u * maxFeatures, n));
-                }
-
                 var row = new FeatureRow();
                 foreach (var column in columns)
                 {
-                    row.Values.Add(ToWire(evaluated[(slotOfView[column.ViewIndex] * maxFeatures) + column.FeatureIndex]));
+                    row.Values.Add(ToWire(evaluated[(e * stride) + (slotOfView[column.ViewIndex] * maxFeatures) + column.FeatureIndex]));
                 }
 
                 response.Rows.Add(row);
@@ -239,10 +231,69 @@ internal sealed class OnlineLookup
         }
         finally
         {
-            ArrayPool<CoreValue>.Shared.Return(evaluated);
+            ArrayPool<CoreValue>.Shared.Return(evaluated, clearArray: true);
         }
 
         return response;
+    }
+
+    /// <summary>
+    /// Decodes the <paramref name="rows"/> states of view <paramref name="view"/> from key
+    /// <paramref name="firstKey"/> on, one at a time into a reused state, and evaluates each at
+    /// <paramref name="atMs"/> into <paramref name="values"/> (row e at e × <paramref name="stride"/>).
+    /// </summary>
+    private static void Evaluate(ServingRepository served, int view, StoredShares shares, int firstKey, int rows, long atMs, Span<CoreValue> values, int stride)
+    {
+        var n = served.Views[view].Features.Count;
+        var state = served.RentState(view);
+        ViewWindowState? share = null;
+        try
+        {
+            for (var e = 0; e < rows; e++)
+            {
+                var key = firstKey + e;
+                var count = shares.Count(key);
+                if (count == 0)
+                {
+                    state.Reset();
+                }
+                else if (count == 1)
+                {
+                    state.LoadForEvaluation(shares.Share(key, 0), atMs);
+                }
+                else
+                {
+                    // Several partitions' shares: cutting a tile at atMs needs every share's raw entries when any
+                    // share holds an event after it; otherwise tiles alone suffice.
+                    var from = atMs;
+                    for (var s = 0; s < count; s++)
+                    {
+                        if (ViewWindowState.StoredLastEventTime(shares.Share(key, s)) > atMs)
+                        {
+                            from = long.MinValue;
+                        }
+                    }
+
+                    share ??= served.RentState(view);
+                    state.LoadForEvaluation(shares.Share(key, 0), from);
+                    for (var s = 1; s < count; s++)
+                    {
+                        share.LoadForEvaluation(shares.Share(key, s), from);
+                        state.MergeFrom(share);
+                    }
+                }
+
+                state.Evaluate(atMs, values.Slice(e * stride, n));
+            }
+        }
+        finally
+        {
+            served.ReturnState(view, state);
+            if (share is not null)
+            {
+                served.ReturnState(view, share);
+            }
+        }
     }
 
     internal static WireValue ToWire(in CoreValue value)

@@ -1,15 +1,14 @@
 using System.Security.Cryptography;
 using System.Text;
-using FeatureStore.Core.Definitions;
-using FeatureStore.Core.Windows;
 using FeatureStore.Redis.Online;
 using StackExchange.Redis;
 
 namespace FeatureStore.Serving.Internal;
 
 /// <summary>
-/// Reads the windowed state of many (view, entity) pairs in one round trip to the online store and
-/// merges each hash's partition shares (the ingest layout, <see cref="OnlineKeys"/>).
+/// Reads the stored windowed state of many (view, entity) keys in one round trip to the online store: each
+/// key's hash of partition shares (the ingest layout, <see cref="OnlineKeys"/>), as bytes. Decoding is the
+/// caller's, one state at a time into reused instances (<see cref="ServingRepository.RentState"/>).
 /// <see cref="OnlineReadStrategy.Script"/> sends one EVALSHA whose script HGETALLs every key;
 /// <see cref="OnlineReadStrategy.Pipeline"/> sends one HGETALL per key in a single pipelined batch.
 /// </summary>
@@ -29,51 +28,29 @@ internal sealed class OnlineStateReader
     }
 
     /// <summary>
-    /// Reads the states of <paramref name="views"/>[i] under <paramref name="keys"/>[i], for i below
-    /// <paramref name="count"/>. Only the wait for the store is bounded by <paramref name="timeout"/>
-    /// (a <see cref="TimeoutException"/>); decoding and merging come after it.
+    /// Reads the hashes under <paramref name="keys"/>[i], for i below <paramref name="count"/>. Only the
+    /// wait for the store is bounded by <paramref name="timeout"/> (a <see cref="TimeoutException"/>).
     /// </summary>
-    public Task ReadAsync(RedisKey[] keys, CompiledView[] views, ViewWindowState[] states, int count, TimeSpan timeout, CancellationToken cancellationToken) =>
+    public Task<StoredShares> ReadAsync(RedisKey[] keys, int count, TimeSpan timeout, CancellationToken cancellationToken) =>
         _strategy == OnlineReadStrategy.Script
-            ? ReadByScriptAsync(keys, views, states, count, timeout, cancellationToken)
-            : ReadByPipelineAsync(keys, views, states, count, timeout, cancellationToken);
+            ? ReadByScriptAsync(keys, count, timeout, cancellationToken)
+            : ReadByPipelineAsync(keys, count, timeout, cancellationToken);
 
-    private async Task ReadByScriptAsync(RedisKey[] keys, CompiledView[] views, ViewWindowState[] states, int count, TimeSpan timeout, CancellationToken cancellationToken)
+    private async Task<StoredShares> ReadByScriptAsync(RedisKey[] keys, int count, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var exact = keys.Length == count ? keys : keys[..count];
-        RedisResult result;
         try
         {
-            result = await _database.ScriptEvaluateAsync(ScriptSha, exact).WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+            return new StoredShares(await _database.ScriptEvaluateAsync(ScriptSha, exact).WaitAsync(timeout, cancellationToken).ConfigureAwait(false));
         }
         catch (RedisServerException ex) when (ex.Message.StartsWith("NOSCRIPT", StringComparison.Ordinal))
         {
             // First use on this server (or it restarted): EVAL caches the script there for the next EVALSHA.
-            result = await _database.ScriptEvaluateAsync(Script, exact).WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
-        }
-
-        for (var i = 0; i < count; i++)
-        {
-            var hash = result[i];
-            var view = views[i];
-            if (hash.Length == 2)
-            {
-                // One partition's share, the common case: no merge needed.
-                states[i] = ViewWindowState.ReadFrom(((ReadOnlyMemory<byte>)(RedisValue)hash[1]).Span, view.Features, view.TtlMs);
-                continue;
-            }
-
-            var state = new ViewWindowState(view.Features, view.TtlMs);
-            for (var f = 1; f < hash.Length; f += 2)
-            {
-                state.MergeFrom(ViewWindowState.ReadFrom(((ReadOnlyMemory<byte>)(RedisValue)hash[f]).Span, view.Features, view.TtlMs));
-            }
-
-            states[i] = state;
+            return new StoredShares(await _database.ScriptEvaluateAsync(Script, exact).WaitAsync(timeout, cancellationToken).ConfigureAwait(false));
         }
     }
 
-    private async Task ReadByPipelineAsync(RedisKey[] keys, CompiledView[] views, ViewWindowState[] states, int count, TimeSpan timeout, CancellationToken cancellationToken)
+    private async Task<StoredShares> ReadByPipelineAsync(RedisKey[] keys, int count, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var batch = _database.CreateBatch();
         var pending = new Task<HashEntry[]>[count];
@@ -83,10 +60,25 @@ internal sealed class OnlineStateReader
         }
 
         batch.Execute();
-        await Task.WhenAll(pending).WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
-        for (var i = 0; i < count; i++)
-        {
-            states[i] = OnlineFeatureReader.Decode(views[i], await pending[i].ConfigureAwait(false));
-        }
+        return new StoredShares(await Task.WhenAll(pending).WaitAsync(timeout, cancellationToken).ConfigureAwait(false));
     }
+}
+
+/// <summary>The stored partition shares of each key a lookup read, in key order, as the store returned them.</summary>
+internal readonly struct StoredShares
+{
+    private readonly RedisResult? _script;
+    private readonly HashEntry[][]? _pipeline;
+
+    public StoredShares(RedisResult script) => _script = script;
+
+    public StoredShares(HashEntry[][] pipeline) => _pipeline = pipeline;
+
+    /// <summary>Number of partition shares stored under key <paramref name="key"/> (0: never seen).</summary>
+    public int Count(int key) => _script is { } script ? script[key].Length / 2 : _pipeline![key].Length;
+
+    /// <summary>The bytes of share <paramref name="share"/> of key <paramref name="key"/>.</summary>
+    public ReadOnlySpan<byte> Share(int key, int share) => _script is { } script
+        ? ((ReadOnlyMemory<byte>)(RedisValue)script[key][(2 * share) + 1]).Span
+        : ((ReadOnlyMemory<byte>)_pipeline![key][share].Value).Span;
 }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using FeatureStore.Contracts.V1;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Windows;
@@ -18,6 +19,10 @@ internal sealed class ServingRepository
     private readonly Dictionary<string, FeatureColumn[]> _references = new(StringComparer.Ordinal);
     private readonly Dictionary<string, FeatureColumn[]> _models = new(StringComparer.Ordinal);
 
+    // Decoding reuses states (their tile and raw-entry buffers) across lookups instead of allocating per entity.
+    private const int PooledStatesPerView = 32;
+    private readonly ConcurrentBag<ViewWindowState>[] _states;
+
     public ServingRepository(FeatureRepository repository, long version, DateTimeOffset? appliedAt)
     {
         Repository = repository;
@@ -25,6 +30,7 @@ internal sealed class ServingRepository
         Compiled = CompiledRepository.Compile(repository);
         Views = [.. Compiled.Views];
         JoinKeys = [.. Views.Select(v => repository.FindEntity(v.Definition.Entity)!.JoinKeys.ToArray())];
+        _states = [.. Views.Select(_ => new ConcurrentBag<ViewWindowState>())];
         for (var v = 0; v < Views.Length; v++)
         {
             var view = Views[v];
@@ -84,6 +90,19 @@ internal sealed class ServingRepository
 
     /// <summary>The columns of <c>model</c> (newest version) or <c>model@version</c>, or null.</summary>
     public FeatureColumn[]? ResolveModel(string model) => _models.GetValueOrDefault(model);
+
+    /// <summary>An empty state of view <paramref name="view"/> to decode into; give it back with <see cref="ReturnState"/>.</summary>
+    public ViewWindowState RentState(int view) =>
+        _states[view].TryTake(out var state) ? state : new ViewWindowState(Views[view].Features, Views[view].TtlMs);
+
+    /// <summary>Gives back a state from <see cref="RentState"/> (kept for reuse, up to a few per view).</summary>
+    public void ReturnState(int view, ViewWindowState state)
+    {
+        if (_states[view].Count < PooledStatesPerView)
+        {
+            _states[view].Add(state);
+        }
+    }
 
     /// <summary>The FeatureValue field a feature's values fill.</summary>
     public static string ValueType(WindowedFeature feature) => feature.Kind switch
