@@ -189,7 +189,7 @@ public sealed partial class ViewWindowState
         }
 
         ReadTiles(ref r, _presence, AggregationKind.Count, _presenceHop);
-        if (LastEventTime is null || LastEventTime <= evaluatedFrom)
+        if (LastEventTime is { } newest && newest <= evaluatedFrom)
         {
             // Every tile is complete at the instants this state will be evaluated at: no raw entry is read.
             _headFrom = long.MaxValue;

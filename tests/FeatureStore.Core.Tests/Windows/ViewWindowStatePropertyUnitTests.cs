@@ -79,11 +79,33 @@ public sealed class ViewWindowStatePropertyUnitTests
                 shares[random.Next(partitions)].Add(e.Time, e.Sequence, e.Inputs);
             }
 
+            var stored = new List<byte[]>();
             foreach (var share in shares)
             {
                 var buffer = new System.Buffers.ArrayBufferWriter<byte>();
                 share.WriteTo(buffer);
+                stored.Add(buffer.WrittenSpan.ToArray());
                 state.MergeFrom(ViewWindowState.ReadFrom(buffer.WrittenSpan, features, ttl));
+            }
+
+            // As a lookup loads them: raw entries skipped unless some share holds an event after the instant.
+            var loaded = new ViewWindowState(features, ttl);
+            var scratch = new ViewWindowState(features, ttl);
+            foreach (var t in queries)
+            {
+                var from = stored.Any(b => ViewWindowState.StoredLastEventTime(b) > t) ? long.MinValue : t;
+                loaded.LoadForEvaluation(stored[0], from);
+                foreach (var bytes in stored.Skip(1))
+                {
+                    scratch.LoadForEvaluation(bytes, from);
+                    loaded.MergeFrom(scratch);
+                }
+
+                var exact = loaded.Evaluate(t, values);
+                if (!exact || !Same(NaiveReference.Evaluate(events, features, ttl, t), values, out _))
+                {
+                    throw new InvalidOperationException($"seed {seed}, T={t}, loaded for evaluation, exact={exact}: {Describe(features, ttl)}: {Why(t, values, events, features, ttl)}");
+                }
             }
         }
         else
