@@ -76,6 +76,8 @@ public sealed class FeatureServer : IAsyncDisposable
         services.AddSingleton(sp => new OnlineLookup(
             sp.GetRequiredService<RegistryCache>(), sp.GetRequiredService<OnlineStateReader>(), sp.GetRequiredService<ApiKeyPolicy>(), options,
             sp.GetRequiredService<ServingMetrics>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("FeatureStore.Serving")));
+        services.AddSingleton(sp => new Internal.Exports.ExportJobRunner(sp.GetRequiredService<RegistryCache>(), sp.GetRequiredService<ApiKeyPolicy>(), options,
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("FeatureStore.Serving")));
         services.AddGrpc(grpc => grpc.MaxReceiveMessageSize = 16 << 20);
         services.AddGrpcReflection();
         services.AddHealthChecks().AddCheck<ReadinessCheck>("online-store-and-registry", tags: [ReadinessCheck.Tag]);
@@ -85,6 +87,7 @@ public sealed class FeatureServer : IAsyncDisposable
         var app = builder.Build();
         app.MapGrpcService<OnlineFeaturesService>();
         app.MapGrpcService<RegistryService>();
+        app.MapGrpcService<ExportJobsService>();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
         HttpEndpoints.MapLookup(app);

@@ -77,6 +77,12 @@ public sealed class FeatureServerOptions
     /// <summary>How lookups read the online store.</summary>
     public OnlineReadStrategy ReadStrategy { get; init; } = OnlineReadStrategy.Script;
 
+    /// <summary>The offline store exports read (the event log and snapshots); null: no exports.</summary>
+    public string? OfflineStore { get; init; }
+
+    /// <summary>The only folder export jobs read entity tables from and write outputs to; null: no exports.</summary>
+    public string? ExportDirectory { get; init; }
+
     /// <summary>Where lookups take "now" from.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 }

@@ -60,4 +60,31 @@ public sealed record FeatureSelection(CompiledView View, IReadOnlyList<int> Feat
 
         return [.. order.Select(v => new FeatureSelection(v, byView[v]))];
     }
+
+    /// <summary>
+    /// The feature references of a model version: <c>model</c> (its newest version) or <c>model@version</c>.
+    /// Throws <see cref="ArgumentException"/> naming the unknown model or version.
+    /// </summary>
+    public static IReadOnlyList<string> ModelFeatures(CompiledRepository repository, string model)
+    {
+        ArgumentNullException.ThrowIfNull(repository);
+        ArgumentException.ThrowIfNullOrWhiteSpace(model);
+        var at = model.IndexOf('@', StringComparison.Ordinal);
+        var name = at < 0 ? model : model[..at];
+        var definition = repository.Repository.FindModel(name)
+            ?? throw new ArgumentException($"unknown model '{name}' (models: {string.Join(", ", repository.Repository.Models.Select(m => m.Name))})");
+        if (definition.Versions.Count == 0)
+        {
+            throw new ArgumentException($"model '{name}' has no versions");
+        }
+
+        if (at < 0)
+        {
+            return definition.Versions[^1].Features;
+        }
+
+        var version = model[(at + 1)..];
+        return (definition.Versions.FirstOrDefault(v => v.Version == version)
+            ?? throw new ArgumentException($"model '{name}' has no version '{version}' (versions: {string.Join(", ", definition.Versions.Select(v => v.Version))})")).Features;
+    }
 }

@@ -28,6 +28,7 @@ internal static class TableWriter
     public static async Task WriteAsync(Table table, string path, ExportFormat format, CancellationToken cancellationToken)
     {
         var full = Path.GetFullPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
         var temp = Path.Combine(Path.GetDirectoryName(full)!, ".tmp-" + Guid.NewGuid().ToString("N")[..8] + "-" + Path.GetFileName(full));
         try
         {

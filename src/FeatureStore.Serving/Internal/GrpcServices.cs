@@ -77,6 +77,34 @@ internal sealed class RegistryService(RegistryCache registry, ApiKeyPolicy keys)
     private static LookupException NotFound(string what, string name) => new(StatusCode.NotFound, $"no {what} '{name}'");
 }
 
+/// <summary>The gRPC face of <see cref="Exports.ExportJobRunner"/>.</summary>
+internal sealed class ExportJobsService(Exports.ExportJobRunner runner) : ExportJobs.ExportJobsBase
+{
+    public override Task<ExportJob> StartExport(StartExportRequest request, ServerCallContext context) =>
+        Answer(() => runner.Start(request, GrpcCalls.ApiKey(context)));
+
+    public override Task<ExportJob> GetExport(GetExportRequest request, ServerCallContext context) =>
+        Answer(() => runner.Get(request.Id, GrpcCalls.ApiKey(context)));
+
+    public override Task<ListExportsResponse> ListExports(ListExportsRequest request, ServerCallContext context) =>
+        Answer(() => runner.List(GrpcCalls.ApiKey(context)));
+
+    public override Task<ExportJob> CancelExport(GetExportRequest request, ServerCallContext context) =>
+        Answer(() => runner.Cancel(request.Id, GrpcCalls.ApiKey(context)));
+
+    private static Task<T> Answer<T>(Func<T> answer)
+    {
+        try
+        {
+            return Task.FromResult(answer());
+        }
+        catch (LookupException ex)
+        {
+            throw ex.ToRpc();
+        }
+    }
+}
+
 internal static class GrpcCalls
 {
     public static string? ApiKey(ServerCallContext context) =>

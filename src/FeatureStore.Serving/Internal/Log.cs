@@ -16,4 +16,10 @@ internal static partial class Log
 
     [LoggerMessage(4, LogLevel.Information, "listening: gRPC on {GrpcAddress}, HTTP on {HttpAddress}")]
     public static partial void Listening(this ILogger logger, Uri grpcAddress, Uri httpAddress);
+
+    [LoggerMessage(20, LogLevel.Information, "export {Id} finished: {Rows} rows × {Features} features in {Seconds:0.0} s")]
+    public static partial void ExportFinished(this ILogger logger, string id, int rows, int features, double seconds);
+
+    [LoggerMessage(21, LogLevel.Warning, "export {Id} failed: {Message}")]
+    public static partial void ExportFailed(this ILogger logger, string id, string message);
 }

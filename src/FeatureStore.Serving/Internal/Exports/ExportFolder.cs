@@ -1,0 +1,32 @@
+namespace FeatureStore.Serving.Internal.Exports;
+
+/// <summary>
+/// Paths of export requests: relative to the server's export folder and never leaving it, whether by
+/// <c>..</c>, an absolute path or a symbolic link on the way.
+/// </summary>
+internal static class ExportFolder
+{
+    public static string Resolve(string folder, string path, string field)
+    {
+        if (string.IsNullOrWhiteSpace(path))
+        {
+            throw ThrowHelper.Invalid($"{field}: give a file name, relative to the export folder");
+        }
+
+        if (Path.IsPathRooted(path))
+        {
+            throw ThrowHelper.Invalid($"{field}: '{Short(path)}' is an absolute path; give a path relative to the export folder");
+        }
+
+        var root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder));
+        var full = Path.GetFullPath(Path.Combine(root, path));
+        if (!Parquet.Files.FileRoot.IsInside(root, full))
+        {
+            throw ThrowHelper.Invalid($"{field}: '{Short(path)}' leaves the export folder");
+        }
+
+        return full;
+    }
+
+    private static string Short(string text) => text.Length > 100 ? text[..100] + "…" : text;
+}
