@@ -83,8 +83,8 @@ public sealed class FeatureServer : IAsyncDisposable
         configure?.Invoke(builder);
 
         var app = builder.Build();
-        app.MapGrpcService<OnlineFeaturesService>();
-        app.MapGrpcService<RegistryService>();
+        MalformedRequests.Guard(app.MapGrpcService<OnlineFeaturesService>());
+        MalformedRequests.Guard(app.MapGrpcService<RegistryService>());
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
         HttpEndpoints.MapLookup(app);

@@ -8,6 +8,7 @@ internal sealed class OnlineFeaturesService(OnlineLookup lookup) : OnlineFeature
 {
     public override async Task<GetOnlineFeaturesResponse> GetOnlineFeatures(GetOnlineFeaturesRequest request, ServerCallContext context)
     {
+        MalformedRequests.MarkReached(context);
         try
         {
             return await lookup.RunAsync(request, GrpcCalls.ApiKey(context), "grpc", context.CancellationToken).ConfigureAwait(false);
@@ -63,6 +64,7 @@ internal sealed class RegistryService(RegistryCache registry, ApiKeyPolicy keys)
 
     private Task<T> Answer<T>(ServerCallContext context, Func<ListDefinitionsResponse, T> answer)
     {
+        MalformedRequests.MarkReached(context);
         try
         {
             keys.Authenticate(GrpcCalls.ApiKey(context));

@@ -87,7 +87,7 @@ internal sealed class OnlineLookup
             ApiKeyPolicy.Authorize(principal, served.Views[v].Name);
         }
 
-        var atMs = request.AsOf is { } asOf ? (asOf.Seconds * 1000) + (asOf.Nanos / 1_000_000)
+        var atMs = request.AsOf is { } asOf ? AsOfMs(asOf)
             : _options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds();
         var count = used.Count * rows;
         var keys = ArrayPool<RedisKey>.Shared.Rent(Math.Max(count, 1));
@@ -139,6 +139,12 @@ internal sealed class OnlineLookup
             throw ThrowHelper.Unavailable("the online store connection is closed", ex);
         }
     }
+
+    // protobuf's Timestamp range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
+    private static long AsOfMs(Google.Protobuf.WellKnownTypes.Timestamp asOf) =>
+        asOf.Seconds is < -62_135_596_800 or > 253_402_300_799 || asOf.Nanos is < 0 or > 999_999_999
+            ? throw ThrowHelper.Invalid($"as_of is not a valid timestamp (seconds {asOf.Seconds}, nanos {asOf.Nanos}): it must lie between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z")
+            : (asOf.Seconds * 1000) + (asOf.Nanos / 1_000_000);
 
     private static List<FeatureColumn> Resolve(ServingRepository served, GetOnlineFeaturesRequest request)
     {
