@@ -1,4 +1,5 @@
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
 using FeatureStore.Core.Definitions;
 
 namespace FeatureStore.Serving;
@@ -76,6 +77,12 @@ public sealed class FeatureServerOptions
 
     /// <summary>How lookups read the online store.</summary>
     public OnlineReadStrategy ReadStrategy { get; init; } = OnlineReadStrategy.Script;
+
+    /// <summary>
+    /// Serve both ports over TLS with this certificate (it must carry its private key): HTTPS on the
+    /// HTTP port, gRPC over TLS (HTTP/2 negotiated by ALPN) on the gRPC port. Null: cleartext.
+    /// </summary>
+    public X509Certificate2? Certificate { get; init; }
 
     /// <summary>Where lookups take "now" from.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
