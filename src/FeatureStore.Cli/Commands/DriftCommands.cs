@@ -43,6 +43,11 @@ internal static class DriftCommands
                 return code;
             }
 
+            if (!await FileRoot.AllowAsync(error, ("--input", parse.GetRequiredValue(input).FullName)))
+            {
+                return CliApp.Usage;
+            }
+
             ModelBaseline baseline;
             try
             {
@@ -110,6 +115,11 @@ internal static class DriftCommands
             if (code != CliApp.Ok)
             {
                 return code;
+            }
+
+            if (!await FileRoot.AllowAsync(error, ("--input", parse.GetRequiredValue(input).FullName), ("--baseline-input", parse.GetValue(baselineFile)?.FullName)))
+            {
+                return CliApp.Usage;
             }
 
             var label = parse.GetRequiredValue(version);
