@@ -59,10 +59,11 @@ public static class FeatureRepositoryLoader
             bag.Error(ex.Start, "FS0001", "not valid YAML: " + FirstLine(ex.Message), "check indentation, colons and quotes around this point");
             return new LoadResult(null, bag.Items, text);
         }
-        catch (InvalidOperationException)
+        catch (Exception ex) when (ex is InvalidOperationException or ArgumentException)
         {
-            // YamlDotNet's scanner fails this way on some malformed input instead of with a YamlException
-            // (found by fuzzing); it gives no position, so the diagnostic points at the file's start.
+            // YamlDotNet fails this way on some malformed input instead of with a YamlException (found by
+            // fuzzing: its scanner, and its node loader); no position comes with it, so the diagnostic
+            // points at the file's start.
             bag.Error(new Mark(), "FS0001", "not valid YAML: the YAML reader could not scan this file", "check indentation, colons and quotes, and that every quoted scalar is closed");
             return new LoadResult(null, bag.Items, text);
         }
