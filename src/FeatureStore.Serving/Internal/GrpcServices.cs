@@ -37,7 +37,7 @@ internal sealed class RegistryService(RegistryCache registry, ApiKeyPolicy keys)
         {
             if (request.FeatureView.Length > 0 && d.FeatureViews.All(v => v.Name != request.FeatureView))
             {
-                throw new LookupException(StatusCode.NotFound, $"no feature view '{request.FeatureView}'");
+                throw new LookupException(StatusCode.NotFound, $"no feature view '{ThrowHelper.Shown(request.FeatureView)}'");
             }
 
             return new ListFeaturesResponse
@@ -76,7 +76,7 @@ internal sealed class RegistryService(RegistryCache registry, ApiKeyPolicy keys)
         }
     }
 
-    private static LookupException NotFound(string what, string name) => new(StatusCode.NotFound, $"no {what} '{name}'");
+    private static LookupException NotFound(string what, string name) => new(StatusCode.NotFound, $"no {what} '{ThrowHelper.Shown(name)}'");
 }
 
 internal static class GrpcCalls

@@ -157,7 +157,7 @@ internal sealed class OnlineLookup
         if (request.Model.Length > 0)
         {
             columns.AddRange(served.ResolveModel(request.Model) ?? throw ThrowHelper.Invalid(
-                $"unknown model '{request.Model}' (models: {string.Join(", ", served.Repository.Models.Select(m => m.Name))})"));
+                $"unknown model '{ThrowHelper.Shown(request.Model)}' (models: {string.Join(", ", served.Repository.Models.Select(m => m.Name))})"));
         }
 
         if (columns.Count == 0)
@@ -175,10 +175,10 @@ internal sealed class OnlineLookup
         var view = served.Compiled.FindView(viewName);
         if (view is null)
         {
-            return $"unknown feature view '{viewName}' in '{reference}' (views: {string.Join(", ", served.Views.Select(v => v.Name))})";
+            return $"unknown feature view '{ThrowHelper.Shown(viewName)}' in '{ThrowHelper.Shown(reference)}' (views: {string.Join(", ", served.Views.Select(v => v.Name))})";
         }
 
-        return $"unknown feature '{reference[(colon + 1)..]}' in view '{viewName}' (features: {string.Join(", ", view.Definition.Features.Select(f => f.Name))})";
+        return $"unknown feature '{ThrowHelper.Shown(reference[(colon + 1)..])}' in view '{viewName}' (features: {string.Join(", ", view.Definition.Features.Select(f => f.Name))})";
     }
 
     private static string EntityKey(ServingRepository served, int view, EntityRow row, int index)
