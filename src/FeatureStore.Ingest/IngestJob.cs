@@ -224,7 +224,19 @@ public sealed partial class IngestJob
                 break;
             }
 
-            var result = consumer.Consume(remaining);
+            ConsumeResult<byte[]?, byte[]?>? result;
+            try
+            {
+                result = consumer.Consume(remaining);
+            }
+            catch (ConsumeException ex) when (!ex.Error.IsFatal)
+            {
+                // A broker fault surfaced to the application (a fetch that failed, a partition without a
+                // leader for now): librdkafka retries on its own; end this batch and keep consuming.
+                LogKafkaError(ex.Error.Code.ToString(), ex.Error.Reason);
+                break;
+            }
+
             cancellationToken.ThrowIfCancellationRequested();
             if (result is null)
             {

@@ -28,7 +28,7 @@ public sealed class OnlineStoreConnection : IAsyncDisposable
     /// <summary>Database 0 of the store.</summary>
     public IDatabase Database => Multiplexer.GetDatabase();
 
-    /// <summary>The endpoint connected to, as given or as started.</summary>
+    /// <summary>The endpoint connected to, as given (without its password) or as started.</summary>
     public string Endpoint { get; }
 
     /// <summary>True when this connection owns an embedded Garnet server.</summary>
@@ -55,21 +55,23 @@ public sealed class OnlineStoreConnection : IAsyncDisposable
             endpoint = embedded.Endpoint;
         }
 
+        var shown = endpoint!;
         try
         {
             var options = ConfigurationOptions.Parse(endpoint!);
+            shown = options.ToString(includePassword: false); // the endpoint is printed and logged: never its password
             var timeout = (int)(connectTimeout ?? TimeSpan.FromSeconds(5)).TotalMilliseconds;
             options.ConnectTimeout = timeout;
             options.AbortOnConnectFail = true;
             options.ConnectRetry = 2;
             configure?.Invoke(options);
             var multiplexer = await ConnectionMultiplexer.ConnectAsync(options).ConfigureAwait(false);
-            return new OnlineStoreConnection(multiplexer, embedded, endpoint!);
+            return new OnlineStoreConnection(multiplexer, embedded, shown);
         }
         catch (RedisConnectionException ex)
         {
             embedded?.Dispose();
-            throw new OnlineStoreUnavailableException($"cannot connect to the online store at '{endpoint}': {ex.Message}", ex);
+            throw new OnlineStoreUnavailableException($"cannot connect to the online store at '{shown}': {ex.Message}", ex);
         }
         catch
         {

@@ -63,8 +63,22 @@ public sealed class FeatureServer : IAsyncDisposable
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            kestrel.Listen(options.ListenAddress, options.GrpcPort, listen => listen.Protocols = HttpProtocols.Http2);
-            kestrel.Listen(options.ListenAddress, options.HttpPort, listen => listen.Protocols = HttpProtocols.Http1);
+            kestrel.Listen(options.ListenAddress, options.GrpcPort, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http2;
+                if (options.Certificate is { } certificate)
+                {
+                    listen.UseHttps(certificate);
+                }
+            });
+            kestrel.Listen(options.ListenAddress, options.HttpPort, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http1;
+                if (options.Certificate is { } certificate)
+                {
+                    listen.UseHttps(certificate);
+                }
+            });
         });
         var services = builder.Services;
         services.AddSingleton(options);
@@ -85,9 +99,9 @@ public sealed class FeatureServer : IAsyncDisposable
         configure?.Invoke(builder);
 
         var app = builder.Build();
-        app.MapGrpcService<OnlineFeaturesService>();
-        app.MapGrpcService<RegistryService>();
-        app.MapGrpcService<ExportJobsService>();
+        MalformedRequests.Guard(app.MapGrpcService<OnlineFeaturesService>());
+        MalformedRequests.Guard(app.MapGrpcService<RegistryService>());
+        MalformedRequests.Guard(app.MapGrpcService<ExportJobsService>());
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
         HttpEndpoints.MapLookup(app);

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
 using FeatureStore.Core.Definitions;
 
 namespace FeatureStore.Serving;
@@ -82,6 +83,12 @@ public sealed class FeatureServerOptions
 
     /// <summary>The only folder export jobs read entity tables from and write outputs to; null: no exports.</summary>
     public string? ExportDirectory { get; init; }
+
+    /// <summary>
+    /// Serve both ports over TLS with this certificate (it must carry its private key): HTTPS on the
+    /// HTTP port, gRPC over TLS (HTTP/2 negotiated by ALPN) on the gRPC port. Null: cleartext.
+    /// </summary>
+    public X509Certificate2? Certificate { get; init; }
 
     /// <summary>Where lookups take "now" from.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;

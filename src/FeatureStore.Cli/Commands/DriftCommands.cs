@@ -43,6 +43,11 @@ internal static class DriftCommands
                 return code;
             }
 
+            if (!await FileRoot.AllowAsync(error, ("--input", parse.GetRequiredValue(input).FullName)))
+            {
+                return CliApp.Usage;
+            }
+
             ModelBaseline baseline;
             try
             {
@@ -112,6 +117,11 @@ internal static class DriftCommands
                 return code;
             }
 
+            if (!await FileRoot.AllowAsync(error, ("--input", parse.GetRequiredValue(input).FullName), ("--baseline-input", parse.GetValue(baselineFile)?.FullName)))
+            {
+                return CliApp.Usage;
+            }
+
             var label = parse.GetRequiredValue(version);
             try
             {
@@ -161,9 +171,10 @@ internal static class DriftCommands
         var group = new Option<string>("--group") { Description = "Consumer group of the monitor.", DefaultValueFactory = _ => "featurestore-monitor" };
         var learned = new Option<bool>("--learned-thresholds") { Description = "Use thresholds learned from the training data where a monitor gives none." };
         var history = new Option<string>("--history-url") { Description = "Base of the drift-history link in alerts.", DefaultValueFactory = _ => "http://localhost:8080/api/v1/drift/history" };
+        var sessionTimeout = new Option<int>("--session-timeout-ms") { Description = "How soon the group notices a member that died (Kafka session.timeout.ms).", DefaultValueFactory = _ => 10_000 };
         var command = new Command("monitor", "Consume the models' prediction topics, evaluate drift per window against the stored baselines, keep the history and send alert webhooks. Stops cleanly on Ctrl-C / SIGTERM.")
         {
-            file, bootstrap, redis, prefix, group, learned, history,
+            file, bootstrap, redis, prefix, group, learned, history, sessionTimeout,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -191,6 +202,7 @@ internal static class DriftCommands
                     GroupId = parse.GetValue(group)!,
                     UseLearnedThresholds = parse.GetValue(learned),
                     HistoryUrl = parse.GetValue(history)!,
+                    SessionTimeout = TimeSpan.FromMilliseconds(parse.GetValue(sessionTimeout)),
                 }, metrics, loggerFactory.CreateLogger("monitor"));
                 await job.RunAsync(stop.Token);
                 await error.WriteLineAsync($"stopped: {metrics.Predictions} predictions, {metrics.Windows} windows, {metrics.AlertsRaised} alerts raised, {metrics.AlertsDelivered} delivered, {metrics.DeadLettered} dead-lettered");

@@ -40,6 +40,11 @@ internal static class IngestCommand
                 return code;
             }
 
+            if (!await FileRoot.AllowAsync(error, ("--offline", parse.GetValue(offline))))
+            {
+                return CliApp.Usage;
+            }
+
             if (await OnlineStores.ConnectAsync(parse.GetValue(redis), error) is not { } store)
             {
                 return CliApp.Failure;

@@ -61,6 +61,11 @@ internal static class OfflineCommands
             }
 
             var outputFile = parse.GetRequiredValue(output);
+            if (!await FileRoot.AllowAsync(error, ("--store", parse.GetValue(store)), ("--entities", parse.GetRequiredValue(entities).FullName), ("--output", outputFile.FullName)))
+            {
+                return CliApp.Usage;
+            }
+
             var chosen = parse.GetValue(format) ?? FormatOf(outputFile.Name);
             var progress = new TerminalProgress(error);
             try
@@ -132,6 +137,11 @@ internal static class OfflineCommands
             }
 
             var eventsFile = parse.GetValue(events);
+            if (!await FileRoot.AllowAsync(error, ("--store", parse.GetValue(store)), ("--events", eventsFile?.FullName)))
+            {
+                return CliApp.Usage;
+            }
+
             if (eventsFile is { Exists: false })
             {
                 await error.WriteLineAsync($"--events: {eventsFile}: no such file");

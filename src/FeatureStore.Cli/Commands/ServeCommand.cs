@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using FeatureStore.Serving;
 using Microsoft.Extensions.Logging;
 
@@ -31,9 +33,19 @@ internal static class ServeCommand
             DefaultValueFactory = _ => (Environment.GetEnvironmentVariable("FEATURESTORE__SERVING__APIKEYS") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
         };
         var strategy = new Option<OnlineReadStrategy>("--read-strategy") { Description = "script: one EVALSHA per lookup (single server); pipeline: pipelined HGETALLs (Redis Cluster).", DefaultValueFactory = _ => OnlineReadStrategy.Script };
+        var tlsCert = new Option<FileInfo?>("--tls-cert")
+        {
+            Description = "Serve both ports over TLS with this certificate: a PEM file (with --tls-key) or a PKCS#12 file (.pfx/.p12; password in FEATURESTORE__SERVING__TLSPASSWORD). Env: FEATURESTORE__SERVING__TLSCERT.",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("FEATURESTORE__SERVING__TLSCERT") is { Length: > 0 } path ? new FileInfo(path) : null,
+        };
+        var tlsKey = new Option<FileInfo?>("--tls-key")
+        {
+            Description = "The PEM private key of --tls-cert, when the certificate file does not hold it. Env: FEATURESTORE__SERVING__TLSKEY.",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("FEATURESTORE__SERVING__TLSKEY") is { Length: > 0 } path ? new FileInfo(path) : null,
+        };
         var command = new Command("serve", "Serve online lookups over gRPC and HTTP/JSON, with the registry, health, readiness and Prometheus metrics.")
         {
-            file, project, redis, prefix, listen, grpcPort, httpPort, maxEntities, storeTimeout, apiKeys, strategy,
+            file, project, redis, prefix, listen, grpcPort, httpPort, maxEntities, storeTimeout, apiKeys, strategy, tlsCert, tlsKey,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -76,6 +88,21 @@ internal static class ServeCommand
                 return CliApp.Usage;
             }
 
+            X509Certificate2? certificate = null;
+            if (parse.GetValue(tlsCert) is { } certFile)
+            {
+                try
+                {
+                    certificate = LoadCertificate(certFile, parse.GetValue(tlsKey));
+                }
+                catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException or ArgumentException)
+                {
+                    await error.WriteLineAsync($"--tls-cert: cannot load {certFile}: {ex.Message}");
+                    return CliApp.Usage;
+                }
+            }
+
+            using var ownedCertificate = certificate;
             var timeout = TimeSpan.FromMilliseconds(parse.GetValue(storeTimeout));
             if (await OnlineStores.ConnectAsync(parse.GetValue(redis), error, o => FeatureServer.ConfigureStoreClient(o, timeout)) is not { } store)
             {
@@ -96,6 +123,7 @@ internal static class ServeCommand
                     StoreTimeout = timeout,
                     ApiKeys = keys,
                     ReadStrategy = parse.GetValue(strategy),
+                    Certificate = certificate,
                 };
                 await using var server = FeatureServer.Create(options, store.Multiplexer, builder => builder.Logging.AddSimpleConsole(o =>
                 {
@@ -128,6 +156,24 @@ internal static class ServeCommand
             }
         });
         return command;
+    }
+
+    private static X509Certificate2 LoadCertificate(FileInfo certificate, FileInfo? key)
+    {
+        var extension = certificate.Extension.ToLowerInvariant();
+        if (extension is ".pfx" or ".p12")
+        {
+            return X509CertificateLoader.LoadPkcs12FromFile(certificate.FullName, Environment.GetEnvironmentVariable("FEATURESTORE__SERVING__TLSPASSWORD"));
+        }
+
+        var pem = X509Certificate2.CreateFromPemFile(certificate.FullName, key?.FullName);
+        if (!pem.HasPrivateKey)
+        {
+            pem.Dispose();
+            throw new ArgumentException("the certificate has no private key: give it with --tls-key");
+        }
+
+        return pem;
     }
 
     private static int EnvInt(string name, int fallback) =>

@@ -59,6 +59,14 @@ public static class FeatureRepositoryLoader
             bag.Error(ex.Start, "FS0001", "not valid YAML: " + FirstLine(ex.Message), "check indentation, colons and quotes around this point");
             return new LoadResult(null, bag.Items, text);
         }
+        catch (Exception ex) when (ex is InvalidOperationException or ArgumentException)
+        {
+            // YamlDotNet fails this way on some malformed input instead of with a YamlException (found by
+            // fuzzing: its scanner, and its node loader); no position comes with it, so the diagnostic
+            // points at the file's start.
+            bag.Error(new Mark(), "FS0001", "not valid YAML: the YAML reader could not scan this file", "check indentation, colons and quotes, and that every quoted scalar is closed");
+            return new LoadResult(null, bag.Items, text);
+        }
 
         if (stream.Documents.Count != 1)
         {

@@ -163,6 +163,12 @@ public sealed class EventParser
         {
             return ParseError.MalformedJson;
         }
+        catch (InvalidOperationException)
+        {
+            // The reader does not check a string's UTF-8 until it is decoded: invalid bytes are malformed
+            // JSON too, not a reason to stop the job.
+            return ParseError.MalformedJson;
+        }
 
         if (error != ParseError.None)
         {

@@ -18,7 +18,7 @@ public enum DeliveryOutcome
     /// <summary>Unreachable, timed out, 5xx, 408 or 429: try again later.</summary>
     RetryLater,
 
-    /// <summary>Any other 4xx: the webhook refuses this alert; retrying will not help.</summary>
+    /// <summary>Any other 4xx, or a redirect (never followed): the webhook refuses this alert; retrying will not help.</summary>
     Rejected,
 }
 
@@ -45,7 +45,9 @@ public sealed class WebhookSender : IDisposable
     /// <summary>A sender with its own client; <paramref name="timeout"/> bounds each attempt.</summary>
     public WebhookSender(TimeSpan? timeout = null, TimeSpan? firstRetryDelay = null)
     {
-        _http = new HttpClient { Timeout = timeout ?? TimeSpan.FromSeconds(10) };
+        // A webhook is its configured URL and nothing else: a redirect elsewhere is not followed (the
+        // alert would be POSTed to an address nobody configured), it counts as a refusal.
+        _http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false }) { Timeout = timeout ?? TimeSpan.FromSeconds(10) };
         _pipeline = new ResiliencePipelineBuilder<HttpResponseMessage>()
             .AddRetry(new RetryStrategyOptions<HttpResponseMessage>
             {

@@ -10,10 +10,12 @@ namespace FeatureStore.Serving.Internal;
 /// </summary>
 internal sealed class ApiKeyPolicy
 {
-    private readonly (byte[] Key, HashSet<string>? Views)[] _keys;
+    // Keys are kept and compared as SHA-256 digests: equal lengths, so the comparison time says nothing
+    // about a key's length or its first differing byte, and every key is compared, whichever matches.
+    private readonly (byte[] Digest, HashSet<string>? Views)[] _keys;
 
     public ApiKeyPolicy(IReadOnlyList<ApiKey> keys) =>
-        _keys = [.. keys.Select(k => (Encoding.UTF8.GetBytes(k.Key), k.Views is null ? null : new HashSet<string>(k.Views, StringComparer.Ordinal)))];
+        _keys = [.. keys.Select(k => (SHA256.HashData(Encoding.UTF8.GetBytes(k.Key)), k.Views is null ? null : new HashSet<string>(k.Views, StringComparer.Ordinal)))];
 
     public bool Enabled => _keys.Length > 0;
 
@@ -30,16 +32,18 @@ internal sealed class ApiKeyPolicy
             throw new LookupException(StatusCode.Unauthenticated, "an API key is required: send it in the x-api-key header");
         }
 
-        var bytes = Encoding.UTF8.GetBytes(presented);
-        foreach (var (key, views) in _keys)
+        var digest = SHA256.HashData(Encoding.UTF8.GetBytes(presented));
+        var matched = -1;
+        for (var i = 0; i < _keys.Length; i++)
         {
-            if (CryptographicOperations.FixedTimeEquals(key, bytes))
+            if (CryptographicOperations.FixedTimeEquals(_keys[i].Digest, digest))
             {
-                return views;
+                matched = i;
             }
         }
 
-        throw new LookupException(StatusCode.Unauthenticated, "the API key is not valid");
+        return matched >= 0 ? _keys[matched].Views
+            : throw new LookupException(StatusCode.Unauthenticated, "the API key is not valid");
     }
 
     public static void Authorize(HashSet<string>? allowed, string view)

@@ -8,6 +8,7 @@ internal sealed class OnlineFeaturesService(OnlineLookup lookup) : OnlineFeature
 {
     public override async Task<GetOnlineFeaturesResponse> GetOnlineFeatures(GetOnlineFeaturesRequest request, ServerCallContext context)
     {
+        MalformedRequests.MarkReached(context);
         try
         {
             return await lookup.RunAsync(request, GrpcCalls.ApiKey(context), "grpc", context.CancellationToken).ConfigureAwait(false);
@@ -36,7 +37,7 @@ internal sealed class RegistryService(RegistryCache registry, ApiKeyPolicy keys)
         {
             if (request.FeatureView.Length > 0 && d.FeatureViews.All(v => v.Name != request.FeatureView))
             {
-                throw new LookupException(StatusCode.NotFound, $"no feature view '{request.FeatureView}'");
+                throw new LookupException(StatusCode.NotFound, $"no feature view '{ThrowHelper.Shown(request.FeatureView)}'");
             }
 
             return new ListFeaturesResponse
@@ -63,6 +64,7 @@ internal sealed class RegistryService(RegistryCache registry, ApiKeyPolicy keys)
 
     private Task<T> Answer<T>(ServerCallContext context, Func<ListDefinitionsResponse, T> answer)
     {
+        MalformedRequests.MarkReached(context);
         try
         {
             keys.Authenticate(GrpcCalls.ApiKey(context));
@@ -74,7 +76,7 @@ internal sealed class RegistryService(RegistryCache registry, ApiKeyPolicy keys)
         }
     }
 
-    private static LookupException NotFound(string what, string name) => new(StatusCode.NotFound, $"no {what} '{name}'");
+    private static LookupException NotFound(string what, string name) => new(StatusCode.NotFound, $"no {what} '{ThrowHelper.Shown(name)}'");
 }
 
 /// <summary>The gRPC face of <see cref="Exports.ExportJobRunner"/>.</summary>

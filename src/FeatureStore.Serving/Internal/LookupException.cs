@@ -29,6 +29,12 @@ internal static class ThrowHelper
     public static LookupException Invalid(string message) => new(StatusCode.InvalidArgument, message);
 
     public static LookupException Unavailable(string message, Exception? inner = null) => new(StatusCode.Unavailable, message, inner);
+
+    /// <summary>
+    /// A value from the request as an error message quotes it: at most 100 characters. A message travels
+    /// in a gRPC header, and one over the client's header limit (64 KiB) would hide the status itself.
+    /// </summary>
+    public static string Shown(string value) => value.Length <= 100 ? value : string.Concat(value.AsSpan(0, 100), $"… ({value.Length} characters)");
 }
 
 /// <summary>gRPC status names as the protocol spells them (INVALID_ARGUMENT), for metrics and JSON errors.</summary>

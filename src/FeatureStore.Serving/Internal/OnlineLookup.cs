@@ -87,7 +87,7 @@ internal sealed class OnlineLookup
             ApiKeyPolicy.Authorize(principal, served.Views[v].Name);
         }
 
-        var atMs = request.AsOf is { } asOf ? (asOf.Seconds * 1000) + (asOf.Nanos / 1_000_000)
+        var atMs = request.AsOf is { } asOf ? AsOfMs(asOf)
             : _options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds();
         var count = used.Count * rows;
         var keys = ArrayPool<RedisKey>.Shared.Rent(Math.Max(count, 1));
@@ -131,6 +131,12 @@ internal sealed class OnlineLookup
         }
     }
 
+    // protobuf's Timestamp range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
+    private static long AsOfMs(Google.Protobuf.WellKnownTypes.Timestamp asOf) =>
+        asOf.Seconds is < -62_135_596_800 or > 253_402_300_799 || asOf.Nanos is < 0 or > 999_999_999
+            ? throw ThrowHelper.Invalid($"as_of is not a valid timestamp (seconds {asOf.Seconds}, nanos {asOf.Nanos}): it must lie between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z")
+            : (asOf.Seconds * 1000) + (asOf.Nanos / 1_000_000);
+
     private static List<FeatureColumn> Resolve(ServingRepository served, GetOnlineFeaturesRequest request)
     {
         var columns = new List<FeatureColumn>(request.Features.Count + 8);
@@ -142,7 +148,7 @@ internal sealed class OnlineLookup
         if (request.Model.Length > 0)
         {
             columns.AddRange(served.ResolveModel(request.Model) ?? throw ThrowHelper.Invalid(
-                $"unknown model '{request.Model}' (models: {string.Join(", ", served.Repository.Models.Select(m => m.Name))})"));
+                $"unknown model '{ThrowHelper.Shown(request.Model)}' (models: {string.Join(", ", served.Repository.Models.Select(m => m.Name))})"));
         }
 
         if (columns.Count == 0)
@@ -160,10 +166,10 @@ internal sealed class OnlineLookup
         var view = served.Compiled.FindView(viewName);
         if (view is null)
         {
-            return $"unknown feature view '{viewName}' in '{reference}' (views: {string.Join(", ", served.Views.Select(v => v.Name))})";
+            return $"unknown feature view '{ThrowHelper.Shown(viewName)}' in '{ThrowHelper.Shown(reference)}' (views: {string.Join(", ", served.Views.Select(v => v.Name))})";
         }
 
-        return $"unknown feature '{reference[(colon + 1)..]}' in view '{viewName}' (features: {string.Join(", ", view.Definition.Features.Select(f => f.Name))})";
+        return $"unknown feature '{ThrowHelper.Shown(reference[(colon + 1)..])}' in view '{viewName}' (features: {string.Join(", ", view.Definition.Features.Select(f => f.Name))})";
     }
 
     private static string EntityKey(ServingRepository served, int view, EntityRow row, int index)

@@ -1,0 +1,47 @@
+using Grpc.Core;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+
+namespace FeatureStore.Serving.Internal;
+
+/// <summary>
+/// A gRPC request whose message cannot be decoded fails inside the framework, before any service code
+/// runs, and the framework answers UNKNOWN ("Exception was thrown by handler"). That is the client's
+/// fault, not the server's: this wraps each service endpoint and, when the call ended with UNKNOWN
+/// without ever reaching the service, answers INVALID_ARGUMENT instead.
+/// </summary>
+internal static class MalformedRequests
+{
+    private const string Reached = "featurestore.reached-service";
+    private const string StatusHeader = "grpc-status";
+    private const string MessageHeader = "grpc-message";
+
+    /// <summary>Wraps every endpoint of a mapped gRPC service.</summary>
+    public static void Guard(IEndpointConventionBuilder service) => service.Add(endpoint =>
+    {
+        if (endpoint.RequestDelegate is { } inner)
+        {
+            endpoint.RequestDelegate = context => InvokeAsync(context, inner);
+        }
+    });
+
+    /// <summary>Called first by every service method: its request was decoded.</summary>
+    public static void MarkReached(ServerCallContext context) => context.GetHttpContext().Items[Reached] = true;
+
+    private static async Task InvokeAsync(HttpContext context, RequestDelegate inner)
+    {
+        await inner(context).ConfigureAwait(false);
+        if (context.Items.ContainsKey(Reached) || context.Response.HasStarted)
+        {
+            return;
+        }
+
+        // An error before any response is sent travels "trailers-only": the status is in the headers.
+        var headers = context.Response.Headers;
+        if (headers[StatusHeader] == ((int)StatusCode.Unknown).ToString(System.Globalization.CultureInfo.InvariantCulture))
+        {
+            headers[StatusHeader] = ((int)StatusCode.InvalidArgument).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            headers[MessageHeader] = "malformed request: the message is not a valid protobuf encoding of the request type";
+        }
+    }
+}

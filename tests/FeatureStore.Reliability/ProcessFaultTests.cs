@@ -1,0 +1,207 @@
+using System.Globalization;
+using FeatureStore.Ingest.Tests;
+using FeatureStore.Monitor.Alerts;
+using FeatureStore.Monitor.Tests;
+using FeatureStore.Reliability.Helpers;
+using FeatureStore.Testing;
+
+namespace FeatureStore.Reliability;
+
+/// <summary>
+/// SIGKILL of `featurestore ingest` and `featurestore monitor` at random instants (a fixed seed), many
+/// times in a row, then one last run: the online values equal the reference, and the webhook received
+/// every alert once (no lost, no doubled alert; a redelivery carries the same idempotency key).
+/// There is no all-in-one host on this branch yet, so no host process is killed here.
+/// </summary>
+[Trait("Category", "Integration")]
+public sealed class ProcessFaultTests(EmbeddedKafkaFixture kafka, RedisServerFixture redis)
+    : IClassFixture<EmbeddedKafkaFixture>, IClassFixture<RedisServerFixture>, IDisposable
+{
+    private const int SessionTimeoutMs = 4000;
+    private readonly string _dir = Directory.CreateTempSubdirectory("fs-proc-").FullName;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public async Task Ingest_killed_at_random_instants_six_times_ends_exact()
+    {
+        const int Kills = 6;
+        var scenario = new IngestScenario(kafka.CreateTopic("killloop", partitions: 4));
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        scenario.Produce(kafka.BootstrapServers, count: 40_000, users: 400, seed: 21, nowMs: now);
+        var db = redis.Connection.Database;
+        var random = new Random(21);
+        var file = Path.Combine(_dir, "ingest.yaml");
+        await File.WriteAllTextAsync(file, scenario.RepositoryYaml, Ct);
+        var killedMidStream = 0;
+
+        for (var kill = 1; kill <= Kills; kill++)
+        {
+            var before = await scenario.CheckpointedAsync(db);
+            await using var ingest = ChildProcess.StartDotnet(TestCli.Path,
+            [
+                "ingest", "-f", file, "--bootstrap-servers", kafka.BootstrapServers, "--redis", redis.Connection.Endpoint,
+                "--key-prefix", scenario.KeyPrefix, "--group", "ingest", "--session-timeout-ms", Invariant(SessionTimeoutMs),
+            ]);
+
+            // Odd runs die after some progress of their own; even runs at a random instant from their start
+            // (joining the group, seeking, or mid-batch).
+            if (kill % 2 == 1)
+            {
+                var target = before + random.Next(300, 5_000);
+                await Eventually.TrueAsync(async () => await scenario.CheckpointedAsync(db) >= target, TimeSpan.FromSeconds(90), $"run {kill} passes {target}", Ct);
+            }
+            else
+            {
+                await ingest.WaitForLineAsync(_ => true, TimeSpan.FromSeconds(60), Ct); // the process is up
+                await Task.Delay(random.Next(0, 4_000), Ct); // the random instant itself
+            }
+
+            await Task.Delay(random.Next(0, 150), Ct);
+            ingest.KillHard();
+            await ingest.WaitForExitAsync(TimeSpan.FromSeconds(10), Ct);
+            if (await scenario.CheckpointedAsync(db) < scenario.Count)
+            {
+                killedMidStream++;
+            }
+        }
+
+        await using (var last = ChildProcess.StartDotnet(TestCli.Path,
+        [
+            "ingest", "-f", file, "--bootstrap-servers", kafka.BootstrapServers, "--redis", redis.Connection.Endpoint,
+            "--key-prefix", scenario.KeyPrefix, "--group", "ingest", "--session-timeout-ms", Invariant(SessionTimeoutMs),
+        ]))
+        {
+            await scenario.WaitUntilCaughtUpAsync(kafka.BootstrapServers, db, TimeSpan.FromSeconds(150), Ct);
+        }
+
+        Assert.True(killedMidStream >= Kills - 1, $"the kills must land mid-stream ({killedMidStream} of {Kills} did)");
+        await scenario.AssertOnlineEqualsReferenceAsync(db, scenario.MaxTime);
+        await scenario.AssertOnlineEqualsReferenceAsync(db, now + (61 * 60_000));
+        Figures.Report("process faults / ingest SIGKILL", $"kills={Kills} (mid-stream {killedMidStream}) seed=21 events={scenario.Count} lost=0 doubled=0");
+    }
+
+    [Fact]
+    public async Task Monitor_killed_at_random_instants_sends_every_alert_once()
+    {
+        const int Kills = 5;
+        const int Chunk = 100;
+        await using var receiver = new WebhookReceiver(FreePort.Next());
+        var topic = kafka.CreateTopic("monkill", partitions: 1);
+        var db = redis.Connection.Database;
+        var harness = await MonitorHarness.CreateAsync(db, topic, receiver.Url);
+        var file = Path.Combine(_dir, "monitor.yaml");
+        await File.WriteAllTextAsync(file, MonitorYaml(topic, receiver.Url), Ct);
+        var group = "monitor-" + Guid.NewGuid().ToString("N");
+        var random = new Random(31);
+
+        // Four count windows: shifted, then normal three times. Expected: drift for psi and ks, then resolved for both.
+        var start = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var scores = MonitorScenario.Scores(seed: 2, count: MonitorScenario.Window, mean: 0.6)
+            .Concat(MonitorScenario.Scores(seed: 4, count: 3 * MonitorScenario.Window, mean: 0.3)).ToArray();
+        using var producer = kafka.CreateProducer();
+        var produced = 0;
+        void ProduceChunks(int chunks)
+        {
+            var n = Math.Min(chunks * Chunk, scores.Length - produced);
+            MonitorScenario.Produce(producer, topic, scores.Skip(produced).Take(n), start + produced);
+            produced += n;
+        }
+
+        for (var kill = 1; kill <= Kills; kill++)
+        {
+            await using var monitor = StartMonitor(file, harness.KeyPrefix, group);
+            await monitor.WaitForLineAsync(_ => true, TimeSpan.FromSeconds(60), Ct);
+            ProduceChunks(random.Next(1, 4));
+            await Task.Delay(random.Next(0, 2_500), Ct); // the random instant itself
+            monitor.KillHard();
+            await monitor.WaitForExitAsync(TimeSpan.FromSeconds(10), Ct);
+        }
+
+        ProduceChunks(scores.Length);
+        var outbox = new AlertOutbox(db, harness.Store(db).KeyBase);
+        var history = harness.Store(db);
+        await using (var last = StartMonitor(file, harness.KeyPrefix, group))
+        {
+            await Eventually.TrueAsync(async () => (await history.HistoryAsync("scorer", "v1")).Count >= 8 && await outbox.PendingAsync() == 0
+                    && receiver.Requests.Select(r => r.IdempotencyKey).Distinct().Count() >= 4,
+                TimeSpan.FromSeconds(120), "four windows evaluated and their alerts delivered", Ct);
+            last.Terminate();
+            await last.WaitForExitAsync(TimeSpan.FromSeconds(30), Ct);
+        }
+
+        var alerts = receiver.Requests.GroupBy(r => r.IdempotencyKey).ToList();
+        Assert.Equal(2, alerts.Count(g => g.First().Event == "drift"));
+        Assert.Equal(2, alerts.Count(g => g.First().Event == "resolved"));
+        Assert.Equal(4, alerts.Count);
+        var evaluated = await history.HistoryAsync("scorer", "v1");
+        Assert.Equal(8, evaluated.Count);
+        Assert.All(evaluated, h => Assert.Equal(MonitorScenario.Window, h.Count));
+        Assert.Equal([true, false, false, false], evaluated.Where(h => h.Column == "score").Select(h => h.Drifted));
+        Figures.Report("process faults / monitor SIGKILL", $"kills={Kills} seed=31 predictions={produced} windows={evaluated.Count} alerts={alerts.Count} deliveries={receiver.Requests.Count} lost=0 doubled=0");
+    }
+
+    private ChildProcess StartMonitor(string file, string keyPrefix, string group) => ChildProcess.StartDotnet(TestCli.Path,
+        [
+            "monitor", "-f", file, "--bootstrap-servers", kafka.BootstrapServers, "--redis", redis.Connection.Endpoint,
+            "--key-prefix", keyPrefix, "--group", group, "--session-timeout-ms", Invariant(SessionTimeoutMs),
+        ],
+        new Dictionary<string, string> { [MonitorHarness.SecretVariable] = MonitorHarness.Secret });
+
+    private static string Invariant(int value) => value.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>The monitor scenario's repository as a file (MonitorScenario builds the same text in memory).</summary>
+    internal static string MonitorYaml(string topic, string url) => $$"""
+        project: drift_{{topic.Replace('-', '_')}}
+        entities:
+          - name: user
+            join_keys: [user_id]
+        sources:
+          - name: txns
+            kafka:
+              topic: {{topic}}-txns
+            timestamp_field: event_time
+            fields:
+              user_id: string
+              amount: double
+              event_time: timestamp
+        feature_views:
+          - name: user_txn
+            entity: user
+            source: txns
+            ttl: 1d
+            features:
+              - name: amount
+                aggregation: sum
+                field: amount
+                window: 1h
+        models:
+          - name: scorer
+            prediction:
+              topic: {{topic}}
+              timestamp_field: event_time
+              fields:
+                score: double
+                segment: string
+                event_time: timestamp
+            versions:
+              - version: v1
+                features: [user_txn:amount]
+            monitors:
+              - column: score
+                methods: [psi, ks]
+                window: { count: {{MonitorScenario.Window}} }
+                alert: hook
+              - column: segment
+                methods: [chi2]
+                window: { count: {{MonitorScenario.Window}} }
+        alerts:
+          webhooks:
+            - name: hook
+              url: {{url}}
+              secret_env: {{MonitorHarness.SecretVariable}}
+              cooldown: 1s
+        """;
+}
