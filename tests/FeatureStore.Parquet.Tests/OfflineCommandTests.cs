@@ -35,6 +35,10 @@ public sealed class OfflineCommandTests : IDisposable
         var table = await TableReader.ReadParquetAsync(output, Ct);
         Assert.Equal(["label", "user_id", "event_timestamp", "note", "merchant_id", "weight", "user_stats__n_1h", "user_stats__last_country"], table.Columns.Select(c => c.Name));
 
+        (code, error) = await RunAsync("export", "-f", repo, "--store", store, "--entities", rows, "--model", "scorer", "-o", output);
+        Assert.Equal(2, code);
+        Assert.Contains("--features/--model: unknown model 'scorer'", error, StringComparison.Ordinal);
+
         (code, error) = await RunAsync("export", "-f", repo, "--store", store, "--entities", rows, "--features", "user_stats:nope", "-o", output);
         Assert.Equal(2, code);
         Assert.Contains("view 'user_stats' has no feature 'nope'", error, StringComparison.Ordinal);

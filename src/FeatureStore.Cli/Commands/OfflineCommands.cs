@@ -28,8 +28,11 @@ internal static class OfflineCommands
         var features = new Option<string[]>("--features")
         {
             Description = "Features to add: view:feature, or view for all of a view's; comma-separated or repeated.",
-            Required = true,
             AllowMultipleArgumentsPerToken = true,
+        };
+        var model = new Option<string?>("--model", "-m")
+        {
+            Description = "Add the features of a model version: MODEL (its newest version) or MODEL@VERSION; after --features.",
         };
         var output = new Option<FileInfo>("--output", "-o") { Description = "The training set to write.", Required = true };
         var format = new Option<ExportFormat?>("--format")
@@ -38,7 +41,7 @@ internal static class OfflineCommands
         };
         var command = new Command("export", "Point-in-time-correct training export: one row per entity-table row with each feature's value at that row's event_timestamp, columns named view__feature.")
         {
-            file, store, entities, features, output, format,
+            file, store, entities, features, model, output, format,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -52,11 +55,17 @@ internal static class OfflineCommands
             IReadOnlyList<FeatureSelection> selection;
             try
             {
-                selection = FeatureSelection.Parse(compiled, parse.GetRequiredValue(features));
+                var references = (parse.GetValue(features) ?? []).ToList();
+                if (parse.GetValue(model) is { Length: > 0 } name)
+                {
+                    references.AddRange(FeatureSelection.ModelFeatures(compiled, name));
+                }
+
+                selection = FeatureSelection.Parse(compiled, references);
             }
             catch (ArgumentException ex)
             {
-                await error.WriteLineAsync("--features: " + ex.Message);
+                await error.WriteLineAsync((parse.GetValue(model) is null ? "--features: " : "--features/--model: ") + ex.Message);
                 return CliApp.Usage;
             }
 

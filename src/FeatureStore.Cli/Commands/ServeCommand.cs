@@ -33,6 +33,16 @@ internal static class ServeCommand
             DefaultValueFactory = _ => (Environment.GetEnvironmentVariable("FEATURESTORE__SERVING__APIKEYS") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
         };
         var strategy = new Option<OnlineReadStrategy>("--read-strategy") { Description = "script: one EVALSHA per lookup (single server); pipeline: pipelined HGETALLs (Redis Cluster).", DefaultValueFactory = _ => OnlineReadStrategy.Script };
+        var exportStore = new Option<DirectoryInfo?>("--store")
+        {
+            Description = "The offline store export jobs read (with --export-dir: enables featurestore.v1.ExportJobs). Env: FEATURESTORE__OFFLINE__DIRECTORY.",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("FEATURESTORE__OFFLINE__DIRECTORY") is { Length: > 0 } d ? new DirectoryInfo(d) : null,
+        };
+        var exportDir = new Option<DirectoryInfo?>("--export-dir")
+        {
+            Description = "The only folder export jobs read entity tables from and write training sets to; request paths are relative to it. Env: FEATURESTORE__SERVING__EXPORTDIRECTORY.",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("FEATURESTORE__SERVING__EXPORTDIRECTORY") is { Length: > 0 } d ? new DirectoryInfo(d) : null,
+        };
         var tlsCert = new Option<FileInfo?>("--tls-cert")
         {
             Description = "Serve both ports over TLS with this certificate: a PEM file (with --tls-key) or a PKCS#12 file (.pfx/.p12; password in FEATURESTORE__SERVING__TLSPASSWORD). Env: FEATURESTORE__SERVING__TLSCERT.",
@@ -45,7 +55,7 @@ internal static class ServeCommand
         };
         var command = new Command("serve", "Serve online lookups over gRPC and HTTP/JSON, with the registry, health, readiness and Prometheus metrics.")
         {
-            file, project, redis, prefix, listen, grpcPort, httpPort, maxEntities, storeTimeout, apiKeys, strategy, tlsCert, tlsKey,
+            file, project, redis, prefix, listen, grpcPort, httpPort, maxEntities, storeTimeout, apiKeys, strategy, exportStore, exportDir, tlsCert, tlsKey,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -124,6 +134,8 @@ internal static class ServeCommand
                     ApiKeys = keys,
                     ReadStrategy = parse.GetValue(strategy),
                     Certificate = certificate,
+                    OfflineStore = parse.GetValue(exportStore)?.FullName,
+                    ExportDirectory = parse.GetValue(exportDir)?.FullName,
                 };
                 await using var server = FeatureServer.Create(options, store.Multiplexer, builder => builder.Logging.AddSimpleConsole(o =>
                 {

@@ -55,7 +55,7 @@ public sealed record FeatureSelection(CompiledView View, IReadOnlyList<int> Feat
 
         if (order.Count == 0)
         {
-            throw new ArgumentException("no features requested");
+            throw new ArgumentException("no features requested: give --features view:feature,… or --model MODEL");
         }
 
         return [.. order.Select(v => new FeatureSelection(v, byView[v]))];
