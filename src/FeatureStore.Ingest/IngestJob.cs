@@ -101,6 +101,7 @@ public sealed partial class IngestJob
         }
         finally
         {
+            PublishStatus(force: true); // what the dashboard shows of a stopped member is its last state
             consumer.Close();
             LogStopped();
         }
@@ -290,10 +291,10 @@ public sealed partial class IngestJob
         return true;
     }
 
-    private void PublishStatus()
+    private void PublishStatus(bool force = false)
     {
         var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
-        if (_status is not null && _status.IsDue(nowMs))
+        if (_status is not null && (force || _status.IsDue(nowMs)))
         {
             _status.Publish(nowMs, [.. _owned.Select(kv => new PartitionStatus(kv.Key.Topic, kv.Key.Partition.Value, kv.Value.Lag, kv.Value.NewestEventMs, kv.Value.LastWriteMs))]);
         }

@@ -33,11 +33,12 @@ internal sealed class IngestStatusWriter(IDatabase database, OnlineKeys keys, st
     /// <summary>Writes the statuses of the partitions the member owns.</summary>
     public void Publish(long nowMs, IReadOnlyCollection<PartitionStatus> partitions)
     {
-        _lastMs = nowMs;
         if (partitions.Count == 0)
         {
-            return;
+            return; // nothing assigned yet: try again on the next round
         }
+
+        _lastMs = nowMs;
 
         var entries = new HashEntry[partitions.Count];
         var i = 0;

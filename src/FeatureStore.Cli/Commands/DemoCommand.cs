@@ -22,7 +22,7 @@ internal static class DemoCommand
             DefaultValueFactory = _ => 5_000,
         };
         var keepRunning = new Option<bool>("--keep-running") { Description = "Leave the server and the dashboard up until Ctrl-C." };
-        var directory = new Option<DirectoryInfo?>("--work-dir") { Description = "Where the offline store, the training set and the model go (default: a new temporary folder)." };
+        var directory = new Option<DirectoryInfo?>("--work-dir") { Description = "Where the offline store (its offline/ folder is started afresh), the training set and the model go (default: a new temporary folder)." };
         var httpPort = new Option<int>("--http-port") { Description = "HTTP port of the server and the dashboard (0: a free one).", DefaultValueFactory = _ => 0 };
         var grpcPort = new Option<int>("--grpc-port") { Description = "gRPC port of the server (0: a free one).", DefaultValueFactory = _ => 0 };
         var command = new Command("demo", "Run the whole lifecycle on embedded Kafka and Garnet with generated payments: ingest, export, train, serve, monitor, alert, summarise.")

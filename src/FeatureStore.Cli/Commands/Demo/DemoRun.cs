@@ -117,6 +117,11 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
     private async Task StartServicesAsync(CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(settings.Directory);
+        if (Directory.Exists(OfflineDirectory))
+        {
+            // A log left by an earlier run would make the archiver skip this run's offsets as already written.
+            Directory.Delete(OfflineDirectory, recursive: true);
+        }
         _kafka = EmbeddedKafkaCluster.Start(brokers: 1);
         _kafka.CreateTopic(PaymentsTopic, partitions: 4);
         _kafka.CreateTopic(PredictionsTopic, partitions: 1); // one partition: predictions reach the monitor in time order
@@ -406,11 +411,11 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
         // Phase 2: the shift ends; one more prediction an hour later closes the last time window.
         console.MarkupLine($"[grey]…[/] the shift ends: {RecoveryHours} simulated hours as in training");
         Produce(NormalHours + DriftHours, NormalHours + DriftHours + RecoveryHours, drift: false);
-        var closing = _training.Payments[pool[0]];
+        var closing = pool.First(i => _training.Rows[i].All(v => v is not null)); // every monitored column has a value, so every window closes
         producer.Produce(PredictionsTopic, new Message<string, byte[]>
         {
-            Key = closing.User,
-            Value = Prediction(closing, _training.Rows[pool[0]], trained.Score(_training.Rows[pool[0]]), start + ((NormalHours + DriftHours + RecoveryHours) * Hour)),
+            Key = _training.Payments[closing].User,
+            Value = Prediction(_training.Payments[closing], _training.Rows[closing], trained.Score(_training.Rows[closing]), start + ((NormalHours + DriftHours + RecoveryHours) * Hour)),
         });
         producer.Flush(cancellationToken);
         var incidents = drifts.Select(a => a.Id[..a.Id.LastIndexOf(':')]).ToHashSet(StringComparer.Ordinal);
@@ -460,7 +465,9 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
         {
             if (clock.Elapsed > StepTimeout || _running.Any(t => t.IsCompleted))
             {
-                throw new DemoFailure($"{what} did not arrive within {StepTimeout.TotalMinutes:0} minutes");
+                var history = await _store!.Database.SortedSetLengthAsync(new Monitor.Baselines.DriftStore(_store.Database, "fs", Project).HistoryKey(Model, Version));
+                throw new DemoFailure($"{what} did not arrive within {StepTimeout.TotalMinutes:0} minutes " +
+                    $"({history} windows evaluated, alerts received: {string.Join(", ", _receiver!.Alerts.Select(a => a.Id))}; {_receiver.Refused} refused)");
             }
 
             await Task.Delay(100, cancellationToken);
