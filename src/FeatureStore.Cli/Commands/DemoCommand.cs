@@ -48,6 +48,10 @@ internal static class DemoCommand
             var console = ReferenceEquals(output, Console.Out)
                 ? AnsiConsole.Console
                 : AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output), Interactive = InteractionSupport.No, Ansi = AnsiSupport.No });
+            if (!ReferenceEquals(output, Console.Out) || Console.IsOutputRedirected)
+            {
+                console.Profile.Width = 120; // a log, not a terminal: wrap less
+            }
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             using var signals = JobConsole.CancelOnSignals(stop, sigint: true);
             await using var demo = new DemoRun(console, settings);

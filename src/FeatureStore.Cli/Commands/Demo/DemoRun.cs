@@ -86,6 +86,11 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
             console.MarkupLine("[yellow]stopped before the end[/]");
             return CliApp.Failure;
         }
+        catch (Exception ex) when (ex is Grpc.Core.RpcException or StackExchange.Redis.RedisException or KafkaException or IOException or Monitor.Baselines.BaselineException)
+        {
+            console.MarkupLine($"[red]✗[/] {Markup.Escape(ex.GetType().Name)}: {Markup.Escape(ex.Message)}");
+            code = CliApp.Failure;
+        }
 
         _summary.Add(("total time", $"{_clock.Elapsed.TotalSeconds:0.0} s"));
         console.Write(new Rule(code == CliApp.Ok ? "[bold]summary[/]" : "[bold red]summary (failed)[/]").LeftJustified());
@@ -98,7 +103,8 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
         console.Write(table);
         if (settings.KeepRunning && _server is not null)
         {
-            console.MarkupLine($"the server and the dashboard stay up at [blue]{_server.DashboardAddress}[/]; Ctrl-C stops them");
+            console.MarkupLine("the server and the dashboard stay up; Ctrl-C stops them");
+            console.WriteLine($"dashboard: {_server.DashboardAddress}");
             try
             {
                 await Task.Delay(Timeout.Infinite, cancellationToken);
@@ -149,6 +155,7 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
         _server = FeatureServer.Create(new FeatureServerOptions
         {
             Project = Project,
+            StoreTimeout = TimeSpan.FromSeconds(5), // the demo shares two cores with its own jobs
             GrpcPort = settings.GrpcPort == 0 ? FreePort() : settings.GrpcPort,
             HttpPort = settings.HttpPort == 0 ? FreePort() : settings.HttpPort,
         }, _store.Multiplexer);
@@ -332,11 +339,20 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
         const int Timed = 300;
         var latencies = new List<double>(Timed);
         OnlineFeatureSet? last = null;
+        var unavailable = 0;
         for (var i = 0; i < Warmup + Timed; i++)
         {
             var p = payments[random.Next(payments.Count)];
             var clock = Stopwatch.StartNew();
-            last = await client.GetModelFeaturesAsync(Model, [new Dictionary<string, string> { ["user_id"] = p.User, ["merchant_id"] = p.Merchant }], cancellationToken: cancellationToken);
+            try
+            {
+                last = await client.GetModelFeaturesAsync(Model, [new Dictionary<string, string> { ["user_id"] = p.User, ["merchant_id"] = p.Merchant }], cancellationToken: cancellationToken);
+            }
+            catch (Grpc.Core.RpcException ex) when (ex.StatusCode == Grpc.Core.StatusCode.Unavailable && ++unavailable <= 3)
+            {
+                continue; // a store slow under the demo's own load: counted, and the next lookup goes on
+            }
+
             if (i >= Warmup)
             {
                 latencies.Add(clock.Elapsed.TotalMilliseconds);
@@ -347,8 +363,9 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
         var p50 = latencies[(latencies.Count / 2) - 1];
         var p99 = latencies[(int)Math.Ceiling(latencies.Count * 0.99) - 1];
         var present = last!.Response.Rows[0].Values.Count(v => v.Status == Contracts.V1.FeatureStatus.Present);
-        Done($"{Timed} gRPC lookups through FeatureStore.Client ({last.FeatureNames.Count} features of {Model}, {present} present in the last): p50 {p50:0.00} ms, p99 {p99:0.00} ms");
-        _summary.Add(("lookup latency (gRPC, 1 entity × 8 features)", $"p50 {p50:0.00} ms, p99 {p99:0.00} ms over {Timed} lookups"));
+        var slow = unavailable == 0 ? "" : $"; {unavailable} answered UNAVAILABLE (store slower than 5 s)";
+        Done($"{latencies.Count} timed gRPC lookups through FeatureStore.Client ({last.FeatureNames.Count} features of {Model}, {present} present in the last): p50 {p50:0.00} ms, p99 {p99:0.00} ms{slow}");
+        _summary.Add(("lookup latency (gRPC, 1 entity × 8 features)", $"p50 {p50:0.00} ms, p99 {p99:0.00} ms over {latencies.Count} lookups{slow}"));
     }
 
     private async Task MonitorAsync(FraudModel trained, List<int> pool, CancellationToken cancellationToken)
