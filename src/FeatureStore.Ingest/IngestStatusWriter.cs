@@ -25,7 +25,7 @@ internal sealed class IngestStatusWriter(IDatabase database, OnlineKeys keys, st
     private readonly RedisKey _key = keys.IngestStatus(group);
     private readonly RedisKey _groups = keys.IngestGroups;
     private readonly string _member = Environment.MachineName + "/" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
-    private long _lastMs = long.MinValue;
+    private long _lastMs = long.MinValue / 2; // far enough in the past that the first round is due, without overflow
 
     /// <summary>True when the interval has passed since the last write.</summary>
     public bool IsDue(long nowMs) => nowMs - _lastMs >= interval.TotalMilliseconds;

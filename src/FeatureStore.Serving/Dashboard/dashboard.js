@@ -110,9 +110,9 @@ function chart(opts) {
     if (pts.length > 1) {
       svg.append(svgEl("polyline", { class: "series " + (s.cls || ""), points: pts.map(p => sx(p.x).toFixed(1) + "," + sy(p.y).toFixed(1)).join(" ") }));
     }
-    if (s.dots) {
+    if (s.dots || pts.length === 1) {
       for (const p of pts) {
-        const c = svgEl("circle", { class: "point" + (p.bad ? " drifted" : ""), cx: sx(p.x).toFixed(1), cy: sy(p.y).toFixed(1), r: 2.5 });
+        const c = svgEl("circle", { class: (s.dots ? "point" : "sample " + (s.cls || "")) + (p.bad ? " drifted" : ""), cx: sx(p.x).toFixed(1), cy: sy(p.y).toFixed(1), r: 2.5 });
         const tip = svgEl("title");
         tip.textContent = time(p.x) + ": " + num(p.y, 4) + (p.bad ? " (drifted)" : "");
         c.append(tip);
