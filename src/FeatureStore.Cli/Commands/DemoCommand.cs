@@ -19,7 +19,7 @@ internal static class DemoCommand
         var perWindow = new Option<int>("--predictions-per-window")
         {
             Description = "Predictions per monitored window (one simulated hour); the score monitor's count window is set to it.",
-            DefaultValueFactory = _ => 5_000,
+            DefaultValueFactory = _ => 1_000,
         };
         var keepRunning = new Option<bool>("--keep-running") { Description = "Leave the server and the dashboard up until Ctrl-C." };
         var directory = new Option<DirectoryInfo?>("--work-dir") { Description = "Where the offline store (its offline/ folder is started afresh), the training set and the model go (default: a new temporary folder)." };
