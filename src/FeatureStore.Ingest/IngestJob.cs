@@ -25,10 +25,12 @@ public sealed partial class IngestJob
     private readonly Dictionary<TopicPartition, PartitionCheckpoint> _unwritten = [];
     private readonly Dictionary<string, EventParser> _parsers;
     private readonly Dictionary<string, LatenessPolicy> _lateness;
+    private readonly IngestStatusWriter? _status;
     private long _batchNewestEventMs = long.MinValue;
 
-    internal IngestJob(IngestOptions options, IEnumerable<SourceBinding> sources, IEventApplier applier, IngestMetrics metrics, ILogger logger, TimeProvider? timeProvider = null)
+    internal IngestJob(IngestOptions options, IEnumerable<SourceBinding> sources, IEventApplier applier, IngestMetrics metrics, ILogger logger, TimeProvider? timeProvider = null, IngestStatusWriter? status = null)
     {
+        _status = status;
         _options = options;
         _sources = sources.ToDictionary(s => s.Topic, StringComparer.Ordinal);
         _applier = applier;
@@ -73,6 +75,7 @@ public sealed partial class IngestJob
                         _unwritten.Clear();
                     }
 
+                    PublishStatus();
                     if (backoff != _options.RetryInitialDelay)
                     {
                         consumer.Resume(consumer.Assignment);
@@ -98,6 +101,7 @@ public sealed partial class IngestJob
         }
         finally
         {
+            PublishStatus(force: true); // what the dashboard shows of a stopped member is its last state
             consumer.Close();
             LogStopped();
         }
@@ -249,9 +253,10 @@ public sealed partial class IngestJob
                 continue; // not ours, not resumed yet, or before the checkpoint (fetched ahead of a seek)
             }
 
-            if (Process(result, dlq, now))
+            if (Process(result, dlq, now, out var eventTimeMs))
             {
                 accepted++;
+                state.NewestEventMs = state.NewestEventMs is { } newest ? Math.Max(newest, eventTimeMs) : eventTimeMs;
                 var name = _sources[result.Topic].Name;
                 acceptedBySource[name] = acceptedBySource.GetValueOrDefault(name) + 1;
             }
@@ -268,8 +273,9 @@ public sealed partial class IngestJob
         return advanced;
     }
 
-    private bool Process(ConsumeResult<byte[]?, byte[]?> result, DeadLetterQueue dlq, long nowMs)
+    private bool Process(ConsumeResult<byte[]?, byte[]?> result, DeadLetterQueue dlq, long nowMs, out long eventTimeMs)
     {
+        eventTimeMs = 0;
         var source = _sources[result.Topic];
         var parser = _parsers[result.Topic];
         var payload = result.Message.Value;
@@ -292,8 +298,18 @@ public sealed partial class IngestJob
         }
 
         _applier.Add(source, result.TopicPartition, result.Offset.Value, parser);
-        _batchNewestEventMs = Math.Max(_batchNewestEventMs, parser.EventTimeMs);
+        eventTimeMs = parser.EventTimeMs;
+        _batchNewestEventMs = Math.Max(_batchNewestEventMs, eventTimeMs);
         return true;
+    }
+
+    private void PublishStatus(bool force = false)
+    {
+        var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        if (_status is not null && (force || _status.IsDue(nowMs)))
+        {
+            _status.Publish(nowMs, [.. _owned.Select(kv => new PartitionStatus(kv.Key.Topic, kv.Key.Partition.Value, kv.Value.Lag, kv.Value.NewestEventMs, kv.Value.LastWriteMs))]);
+        }
     }
 
     private static string FormatWatermark(long watermark) => watermark == long.MinValue ? "none" : Rfc3339.Format(watermark);
@@ -365,12 +381,24 @@ public sealed partial class IngestJob
             LogKafkaError(ex.Error.Code.ToString(), ex.Error.Reason);
         }
 
+        var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
         foreach (var tp in written.Keys)
         {
+            var state = _owned.GetValueOrDefault(tp);
+            if (state is not null)
+            {
+                state.LastWriteMs = nowMs;
+            }
+
             var watermarks = consumer.GetWatermarkOffsets(tp);
             if (watermarks.High.Value >= 0)
             {
-                _metrics.SetLag(tp.Topic, tp.Partition.Value, Math.Max(0, watermarks.High.Value - written[tp].NextOffset));
+                var lag = Math.Max(0, watermarks.High.Value - written[tp].NextOffset);
+                _metrics.SetLag(tp.Topic, tp.Partition.Value, lag);
+                if (state is not null)
+                {
+                    state.Lag = lag;
+                }
             }
         }
     }
@@ -397,6 +425,12 @@ public sealed partial class IngestJob
         public PartitionCheckpoint? Stored { get; set; }
 
         public long NextOffset { get; set; }
+
+        public long? NewestEventMs { get; set; }
+
+        public long? LastWriteMs { get; set; }
+
+        public long Lag { get; set; } = -1;
     }
 }
 

@@ -37,11 +37,13 @@ public static class IngestJobFactory
             RetryInitialDelay = options.RetryInitialDelay,
             RetryMaxDelay = options.RetryMaxDelay,
             SessionTimeout = options.SessionTimeout,
+            StatusInterval = options.StatusInterval,
             KafkaSettings = options.KafkaSettings,
         };
         var keys = new OnlineKeys(keyPrefix, repository.Repository.Project);
         var writer = new OnlineTileWriter(database, keys, effective.GroupId, settings.AllowedLatenessMs, effective.MaxCachedStates);
         var sources = repository.Sources.Select(s => new SourceBinding(s.Definition.Name, s.Definition.Topic, s.Definition.DeadLetterTopic, s.Schema, s));
-        return new IngestJob(effective, sources, writer, metrics, logger, timeProvider);
+        var status = new IngestStatusWriter(database, keys, effective.GroupId, effective.StatusInterval);
+        return new IngestJob(effective, sources, writer, metrics, logger, timeProvider, status);
     }
 }

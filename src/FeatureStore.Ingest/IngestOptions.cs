@@ -36,6 +36,9 @@ public sealed class IngestOptions
     /// <summary>Kafka session timeout: how soon the group notices a member that died.</summary>
     public TimeSpan SessionTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>How often the member publishes its partitions' lag and freshness to the online store (for the dashboard).</summary>
+    public TimeSpan StatusInterval { get; init; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Extra librdkafka settings for the consumer and the dead-letter producer (e.g. security).</summary>
     public IReadOnlyDictionary<string, string> KafkaSettings { get; init; } = new Dictionary<string, string>();
 }

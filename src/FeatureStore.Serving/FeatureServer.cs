@@ -1,4 +1,5 @@
 using FeatureStore.Serving.Internal;
+using FeatureStore.Serving.Internal.Dashboard;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Hosting;
@@ -14,8 +15,8 @@ namespace FeatureStore.Serving;
 /// <summary>
 /// The serving host, embeddable: gRPC <c>featurestore.v1.OnlineFeatures</c> and <c>Registry</c>, gRPC
 /// health and reflection on the gRPC port (HTTP/2); the JSON mirror <c>POST /v1/features/online</c>,
-/// <c>/healthz</c>, <c>/readyz</c> and Prometheus <c>/metrics</c> on the HTTP port (both ports serve
-/// every endpoint). The <c>serve</c> command runs one; so can any process that wants lookups in it.
+/// <c>/healthz</c>, <c>/readyz</c>, Prometheus <c>/metrics</c> and the web dashboard (<c>/dashboard</c>,
+/// backed by <c>GET /v1/dashboard/…</c>) on the HTTP port (both ports serve every endpoint). The <c>serve</c> command runs one; so can any process that wants lookups in it.
 /// </summary>
 public sealed class FeatureServer : IAsyncDisposable
 {
@@ -33,6 +34,9 @@ public sealed class FeatureServer : IAsyncDisposable
 
     /// <summary>The HTTP endpoint's address (after <see cref="StartAsync"/>).</summary>
     public Uri HttpAddress { get; private set; } = new("http://localhost");
+
+    /// <summary>The web dashboard's address (after <see cref="StartAsync"/>).</summary>
+    public Uri DashboardAddress => new(HttpAddress, "dashboard");
 
     /// <summary>The host's services (the test server, when one replaced Kestrel).</summary>
     public IServiceProvider Services => _app.Services;
@@ -86,10 +90,14 @@ public sealed class FeatureServer : IAsyncDisposable
         services.AddSingleton(new ServingMetrics());
         services.AddSingleton(sp => new RegistryCache(options, store, sp.GetRequiredService<ILoggerFactory>().CreateLogger("FeatureStore.Serving"), sp.GetRequiredService<ServingMetrics>()));
         services.AddSingleton(new ApiKeyPolicy(options.ApiKeys));
+        services.AddSingleton(new RecentLatencies());
+        services.AddSingleton(sp => new DashboardData(
+            sp.GetRequiredService<RegistryCache>(), store, sp.GetRequiredService<ApiKeyPolicy>(), sp.GetRequiredService<RecentLatencies>(), options));
         services.AddSingleton(new OnlineStateReader(store.GetDatabase(), options.ReadStrategy));
         services.AddSingleton(sp => new OnlineLookup(
             sp.GetRequiredService<RegistryCache>(), sp.GetRequiredService<OnlineStateReader>(), sp.GetRequiredService<ApiKeyPolicy>(), options,
-            sp.GetRequiredService<ServingMetrics>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("FeatureStore.Serving")));
+            sp.GetRequiredService<ServingMetrics>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("FeatureStore.Serving"),
+            sp.GetRequiredService<RecentLatencies>()));
         services.AddSingleton(sp => new Internal.Exports.ExportJobRunner(sp.GetRequiredService<RegistryCache>(), sp.GetRequiredService<ApiKeyPolicy>(), options,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("FeatureStore.Serving")));
         services.AddGrpc(grpc => grpc.MaxReceiveMessageSize = 16 << 20);
@@ -105,6 +113,7 @@ public sealed class FeatureServer : IAsyncDisposable
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
         HttpEndpoints.MapLookup(app);
+        DashboardEndpoints.Map(app);
         app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
         app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains(ReadinessCheck.Tag) });
         app.MapMetrics("/metrics");

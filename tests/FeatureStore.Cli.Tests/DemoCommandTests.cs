@@ -1,16 +1,46 @@
 namespace FeatureStore.Cli.Tests;
 
+/// <summary><c>featurestore demo</c> end to end, shrunk: every step of the lifecycle, exit code 0, the summary.</summary>
 [Trait("Category", "Integration")]
 public sealed class DemoCommandTests
 {
     [Fact]
     public async Task Demo_runs_the_lifecycle_on_embedded_services_and_summarises()
     {
-        var (code, output, error) = await CliRun.RunAsync("demo", "--events", "2000");
-        Assert.True(code == 0, $"exit {code}: {error}");
-        Assert.Contains("registered project fraud version 1", output, StringComparison.Ordinal);
-        Assert.Contains("ingested 1,996 events", output, StringComparison.Ordinal);
-        Assert.Contains("4 dead-lettered", output, StringComparison.Ordinal);
-        Assert.Contains("lookup latency", output, StringComparison.Ordinal);
+        var directory = Path.Combine(Path.GetTempPath(), $"demo-test-{Guid.NewGuid():N}");
+        try
+        {
+            var (code, output, error) = await CliRun.RunAsync("demo", "--events", "4000", "--predictions-per-window", "1000", "--work-dir", directory);
+            Assert.True(code == 0, $"exit {code}: {error}\n{output}");
+            Assert.Contains("registered project fraud version 1", output, StringComparison.Ordinal);
+            Assert.Contains("ingested 4,000 events", output, StringComparison.Ordinal);
+            Assert.Contains("8 dead-lettered", output, StringComparison.Ordinal);
+            Assert.Contains("exported a point-in-time training set: 4,000 rows × 8 features", output, StringComparison.Ordinal);
+            Assert.Contains("drift alert received by the webhook, signature verified", output, StringComparison.Ordinal);
+            Assert.Contains("resolved alert received", output, StringComparison.Ordinal);
+            foreach (var line in new[] { "events ingested", "training rows", "AUC (held out)", "lookup latency", "drift alert received", "alert resolved", "dashboard", "total time" })
+            {
+                Assert.Contains(line, output, StringComparison.Ordinal);
+            }
+
+            Assert.Matches(@"AUC \(held out\)\s*│\s*0\.\d{3}", output);
+            Assert.True(File.Exists(Path.Combine(directory, "training.csv")));
+            Assert.True(File.Exists(Path.Combine(directory, "fraud_detector-v1.json")));
+        }
+        finally
+        {
+            if (Directory.Exists(directory))
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Demo_refuses_sizes_too_small_to_show_anything()
+    {
+        var (code, _, error) = await CliRun.RunAsync("demo", "--events", "10");
+        Assert.Equal(2, code);
+        Assert.Contains("--events must be at least 1000", error, StringComparison.Ordinal);
     }
 }

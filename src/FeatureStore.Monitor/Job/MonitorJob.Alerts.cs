@@ -25,9 +25,13 @@ public sealed partial class MonitorJob
             var method = DriftDefaults.Name(result.Method);
             var key = $"{evaluation.Model}:{evaluation.Version}:{evaluation.Column}:{method}";
             var incident = _incidents.GetValueOrDefault(key) ?? new Incident();
+            incident.Value = result.Value;
+            incident.Threshold = result.Threshold;
             if (result.Drifted && !incident.Open)
             {
                 incident.Open = true;
+                incident.OpenedMs = evaluation.WindowStartMs;
+                incident.ResolvedMs = null;
                 incident.Id = $"{key}:{evaluation.WindowStartMs}";
                 incident.Alerted = webhook is not null && now - incident.LastAlertMs >= webhook.CooldownMs;
                 if (incident.Alerted)
@@ -39,6 +43,7 @@ public sealed partial class MonitorJob
             else if (!result.Drifted && incident.Open)
             {
                 incident.Open = false;
+                incident.ResolvedMs = evaluation.WindowEndMs;
                 if (incident.Alerted && webhook is not null)
                 {
                     alerts.Add(Alert(AlertStatus.Resolved, incident.Id, evaluation, result, webhook.Name, now));
@@ -162,5 +167,14 @@ public sealed partial class MonitorJob
         public string Id { get; set; } = "";
 
         public long LastAlertMs { get; set; } = long.MinValue / 2;
+
+        // For readers of the hash (the dashboard): when it opened and cleared (window times), and the latest value.
+        public long OpenedMs { get; set; }
+
+        public long? ResolvedMs { get; set; }
+
+        public double Value { get; set; }
+
+        public double Threshold { get; set; }
     }
 }

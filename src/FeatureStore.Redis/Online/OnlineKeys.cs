@@ -12,6 +12,9 @@ namespace FeatureStore.Redis.Online;
 /// with the view's ttl. <c>SIG</c> is a short hash of the view's features, so changing them starts fresh.</item>
 /// <item><c>PREFIX:PROJECT:ingest:GROUP</c> — hash of checkpoints, field <c>TOPIC:PARTITION</c>,
 /// value <c>NEXT_OFFSET:WATERMARK</c>, written in the same transaction as the states they cover.</item>
+/// <item><c>PREFIX:PROJECT:ingest:GROUP:status</c> — hash, field <c>TOPIC:PARTITION</c>, a JSON status of
+/// the partition (consumer lag, newest event time, last write) that its owner refreshes every few seconds;
+/// <c>PREFIX:PROJECT:ingest:groups</c> — set of the groups that published one.</item>
 /// </list>
 /// </summary>
 public sealed class OnlineKeys(string prefix, string project)
@@ -31,4 +34,10 @@ public sealed class OnlineKeys(string prefix, string project)
 
     /// <summary>The checkpoints of an ingest consumer group.</summary>
     public RedisKey Checkpoints(string group) => $"{Prefix}:{Project}:ingest:{group}";
+
+    /// <summary>The status hash an ingest consumer group's members publish (read by the dashboard).</summary>
+    public RedisKey IngestStatus(string group) => $"{Prefix}:{Project}:ingest:{group}:status";
+
+    /// <summary>The set of ingest consumer groups that published a status.</summary>
+    public RedisKey IngestGroups => $"{Prefix}:{Project}:ingest:groups";
 }

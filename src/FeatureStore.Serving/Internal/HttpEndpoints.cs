@@ -54,7 +54,7 @@ internal static class HttpEndpoints
             }
         });
 
-    private static Task WriteErrorAsync(HttpContext http, LookupException error)
+    internal static Task WriteErrorAsync(HttpContext http, LookupException error)
     {
         http.Response.StatusCode = error.HttpStatus;
         http.Response.ContentType = "application/json";

@@ -23,9 +23,11 @@ internal sealed class OnlineLookup
     private readonly FeatureServerOptions _options;
     private readonly ServingMetrics _metrics;
     private readonly ILogger _logger;
+    private readonly RecentLatencies? _latencies;
 
-    public OnlineLookup(RegistryCache registry, OnlineStateReader reader, ApiKeyPolicy keys, FeatureServerOptions options, ServingMetrics metrics, ILogger logger)
+    public OnlineLookup(RegistryCache registry, OnlineStateReader reader, ApiKeyPolicy keys, FeatureServerOptions options, ServingMetrics metrics, ILogger logger, RecentLatencies? latencies = null)
     {
+        _latencies = latencies;
         _registry = registry;
         _reader = reader;
         _keys = keys;
@@ -41,7 +43,9 @@ internal sealed class OnlineLookup
         try
         {
             var response = await LookupAsync(request, apiKey, cancellationToken).ConfigureAwait(false);
-            _metrics.Lookup(transport, "OK", Stopwatch.GetElapsedTime(start).TotalSeconds, (long)response.Rows.Count * response.FeatureNames.Count);
+            var elapsed = Stopwatch.GetElapsedTime(start);
+            _metrics.Lookup(transport, "OK", elapsed.TotalSeconds, (long)response.Rows.Count * response.FeatureNames.Count);
+            _latencies?.Record(_options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds(), elapsed.TotalMilliseconds);
             return response;
         }
         catch (LookupException ex)

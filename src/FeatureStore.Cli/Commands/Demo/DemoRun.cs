@@ -1,0 +1,539 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using Confluent.Kafka;
+using FeatureStore.Client;
+using FeatureStore.Core.Definitions;
+using FeatureStore.Ingest;
+using FeatureStore.Kafka.Embedded;
+using FeatureStore.Monitor.Job;
+using FeatureStore.Parquet.Archiving;
+using FeatureStore.Parquet.Export;
+using FeatureStore.Parquet.Tables;
+using FeatureStore.Redis;
+using FeatureStore.Redis.Registry;
+using FeatureStore.Serving;
+using Microsoft.Extensions.Logging.Abstractions;
+using Spectre.Console;
+
+namespace FeatureStore.Cli.Commands.Demo;
+
+/// <summary>What the demo is asked to do.</summary>
+internal sealed record DemoSettings(int Events, int PredictionsPerWindow, bool KeepRunning, string Directory, int HttpPort, int GrpcPort);
+
+/// <summary>A step of the demo did not reach its goal; the message says which.</summary>
+internal sealed class DemoFailure(string message) : Exception(message);
+
+/// <summary>
+/// One run of the demo: every service it starts (embedded Kafka and Garnet, the ingest job and the offline
+/// archiver, the feature server, the monitor job, the webhook receiver) lives here and stops on dispose.
+/// </summary>
+internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAsyncDisposable
+{
+    private const string Project = "fraud";
+    private const string Model = "fraud_detector";
+    private const string Version = "v1";
+    private const string PaymentsTopic = "transactions";
+    private const string PredictionsTopic = "fraud_predictions";
+    private const long Hour = 3_600_000;
+    private const int NormalHours = 6;
+    private const int DriftHours = 3;
+    private const int RecoveryHours = 3;
+    private const double DriftFactor = 3;
+    private static readonly TimeSpan StepTimeout = TimeSpan.FromMinutes(5);
+
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly CancellationTokenSource _jobs = new();
+    private readonly List<Task> _running = [];
+    private readonly List<(string What, string Value)> _summary = [];
+    private readonly string _secret = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+    private EmbeddedKafkaCluster? _kafka;
+    private OnlineStoreConnection? _store;
+    private AlertReceiver? _receiver;
+    private FeatureServer? _server;
+    private FeatureRepository _repository = null!;
+    private CompiledRepository _compiled = null!;
+    private TrainingSet? _training;
+    private int _malformed;
+    private IngestMetrics? _ingestMetrics;
+    private MonitorMetrics? _monitorMetrics;
+
+    public async Task<int> RunAsync(CancellationToken cancellationToken)
+    {
+        console.Write(new Rule("[bold]FeatureStore demo[/]").LeftJustified());
+        var code = CliApp.Ok;
+        try
+        {
+            await StartServicesAsync(cancellationToken);
+            var payments = await StreamPaymentsAsync(cancellationToken);
+            await IngestAsync(payments, cancellationToken);
+            var training = await ExportAsync(payments, cancellationToken);
+            var (trained, trainRows) = Train(training);
+            await RegisterAsync(trained, trainRows, training.Features, cancellationToken);
+            await LookUpAsync(payments, cancellationToken);
+            await MonitorAsync(trained, trainRows, cancellationToken);
+        }
+        catch (DemoFailure ex)
+        {
+            console.MarkupLine($"[red]✗[/] {Markup.Escape(ex.Message)}");
+            code = CliApp.Failure;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            console.MarkupLine("[yellow]stopped before the end[/]");
+            return CliApp.Failure;
+        }
+        catch (Exception ex) when (ex is Grpc.Core.RpcException or StackExchange.Redis.RedisException or KafkaException or IOException or Monitor.Baselines.BaselineException)
+        {
+            console.MarkupLine($"[red]✗[/] {Markup.Escape(ex.GetType().Name)}: {Markup.Escape(ex.Message)}");
+            code = CliApp.Failure;
+        }
+
+        _summary.Add(("total time", $"{_clock.Elapsed.TotalSeconds:0.0} s"));
+        console.Write(new Rule(code == CliApp.Ok ? "[bold]summary[/]" : "[bold red]summary (failed)[/]").LeftJustified());
+        var table = new Table().HideHeaders().AddColumn("").AddColumn("");
+        foreach (var (what, value) in _summary)
+        {
+            table.AddRow(Markup.Escape(what), Markup.Escape(value));
+        }
+
+        console.Write(table);
+        if (settings.KeepRunning && _server is not null)
+        {
+            console.MarkupLine("the server and the dashboard stay up; Ctrl-C stops them");
+            console.WriteLine($"dashboard: {_server.DashboardAddress}");
+            try
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                // Ctrl-C or SIGTERM
+            }
+        }
+
+        return code;
+    }
+
+    private void Done(string text) => console.MarkupLine($"[green]✓[/] {text} [grey]({_clock.Elapsed.TotalSeconds:0.0} s)[/]");
+
+    private async Task StartServicesAsync(CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(settings.Directory);
+        if (Directory.Exists(OfflineDirectory))
+        {
+            // A log left by an earlier run would make the archiver skip this run's offsets as already written.
+            Directory.Delete(OfflineDirectory, recursive: true);
+        }
+        _kafka = EmbeddedKafkaCluster.Start(brokers: 1);
+        _kafka.CreateTopic(PaymentsTopic, partitions: 4);
+        _kafka.CreateTopic(PredictionsTopic, partitions: 1); // one partition: predictions reach the monitor in time order
+        _store = await OnlineStoreConnection.ConnectAsync(OnlineStoreConnection.EmbeddedName);
+        _receiver = await AlertReceiver.StartAsync(_secret, cancellationToken);
+        Done($"embedded Kafka at [blue]{_kafka.BootstrapServers}[/], embedded Garnet at [blue]{_store.Endpoint}[/], webhook receiver at [blue]{_receiver.Url}[/]");
+
+        // The example repository, with the webhook pointed at the receiver and the score window sized to a simulated hour.
+        string yaml;
+        await using (var resource = typeof(DemoRun).Assembly.GetManifestResourceStream("examples.fraud.featurestore.yaml")!)
+        using (var reader = new StreamReader(resource))
+        {
+            yaml = await reader.ReadToEndAsync(cancellationToken);
+        }
+
+        yaml = Replace(yaml, "url: http://127.0.0.1:9099/alerts", $"url: {_receiver.Url}");
+        yaml = Replace(yaml, "window: { count: 10000 }", $"window: {{ count: {settings.PredictionsPerWindow.ToString(CultureInfo.InvariantCulture)} }}");
+        var load = FeatureRepositoryLoader.LoadFromText(yaml, "examples/fraud/featurestore.yaml");
+        _repository = load.Repository ?? throw new DemoFailure("the example repository does not load: " + string.Join("; ", load.Diagnostics));
+        _compiled = CompiledRepository.Compile(_repository);
+        var applied = await new RegistryStore(_store.Database).ApplyAsync(_repository.Project, _repository.ContentHash(), _repository.ToCanonicalJson(), yaml, cancellationToken);
+        Done($"registered project [bold]{_repository.Project}[/] version {applied.Version}: {_repository.FeatureViews.Count} feature views, " +
+            $"{_repository.FeatureViews.Sum(v => v.Features.Count)} features, model {Model}");
+
+        _server = FeatureServer.Create(new FeatureServerOptions
+        {
+            Project = Project,
+            StoreTimeout = TimeSpan.FromSeconds(5), // the demo shares two cores with its own jobs
+            GrpcPort = settings.GrpcPort == 0 ? FreePort() : settings.GrpcPort,
+            HttpPort = settings.HttpPort == 0 ? FreePort() : settings.HttpPort,
+        }, _store.Multiplexer);
+        await _server.StartAsync(cancellationToken);
+        Done($"serving gRPC at [blue]{_server.GrpcAddress}[/]; dashboard at [blue]{_server.DashboardAddress}[/] (open it to watch the rest)");
+    }
+
+    private async Task<List<Payment>> StreamPaymentsAsync(CancellationToken cancellationToken)
+    {
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var payments = PaymentsGenerator.Generate(settings.Events, now - (6 * Hour), now - 60_000);
+        var malformed = 0;
+        await console.Progress().StartAsync(async progress =>
+        {
+            var task = progress.AddTask("producing payments", maxValue: payments.Count);
+            using var producer = new ProducerBuilder<string, byte[]>(new ProducerConfig { BootstrapServers = _kafka!.BootstrapServers, EnableIdempotence = true, LingerMs = 5 }).Build();
+            for (var i = 0; i < payments.Count; i++)
+            {
+                var payment = payments[i];
+                producer.Produce(PaymentsTopic, new Message<string, byte[]> { Key = payment.User, Value = payment.Json() });
+                if (i % 500 == 250)
+                {
+                    producer.Produce(PaymentsTopic, new Message<string, byte[]> { Key = payment.User, Value = PaymentsGenerator.Malformed(payment.User) });
+                    malformed++;
+                }
+
+                if (i % 1000 == 0)
+                {
+                    task.Value = i;
+                    await Task.Yield();
+                }
+            }
+
+            producer.Flush(cancellationToken);
+            task.Value = payments.Count;
+        });
+        _malformed = malformed;
+        Done($"produced {payments.Count:N0} payments over the last 6 hours ({payments.Count(p => p.Fraud):N0} fraudulent, {malformed} deliberately malformed)");
+        return payments;
+    }
+
+    private async Task IngestAsync(List<Payment> payments, CancellationToken cancellationToken)
+    {
+        var metrics = _ingestMetrics = new IngestMetrics();
+        var job = IngestJobFactory.Create(_compiled, new IngestOptions { BootstrapServers = _kafka!.BootstrapServers, GroupId = "demo-ingest" },
+            _store!.Database, "fs", metrics, NullLogger.Instance);
+        var archiver = new OfflineArchiver(_compiled, new OfflineArchiverOptions
+        {
+            BootstrapServers = _kafka.BootstrapServers,
+            Directory = OfflineDirectory,
+            GroupId = "demo-ingest.offline",
+        }, NullLogger.Instance);
+        _running.Add(Task.Run(() => job.RunAsync(_jobs.Token), CancellationToken.None));
+        _running.Add(Task.Run(() => archiver.RunAsync(_jobs.Token), CancellationToken.None));
+
+        var total = payments.Count + _malformed;
+        var clock = Stopwatch.StartNew();
+        await console.Progress().StartAsync(async progress =>
+        {
+            var online = progress.AddTask("ingesting into windowed features (online)", maxValue: total);
+            var offline = progress.AddTask("archiving to the Parquet event log (offline)", maxValue: total);
+            while (metrics.EventsTotal + metrics.DeadLetteredTotal < total || archiver.EventsWritten + archiver.EventsSkipped < total)
+            {
+                if (clock.Elapsed > StepTimeout || _running.Any(t => t.IsCompleted))
+                {
+                    throw new DemoFailure($"ingest did not finish: {metrics.EventsTotal + metrics.DeadLetteredTotal:N0} of {total:N0} events online, {archiver.EventsWritten + archiver.EventsSkipped:N0} archived");
+                }
+
+                online.Value = metrics.EventsTotal + metrics.DeadLetteredTotal;
+                offline.Value = archiver.EventsWritten + archiver.EventsSkipped;
+                await Task.Delay(100, cancellationToken);
+            }
+
+            online.Value = total;
+            offline.Value = total;
+        });
+        if (metrics.EventsTotal != payments.Count || metrics.DeadLetteredTotal != _malformed)
+        {
+            throw new DemoFailure($"ingested {metrics.EventsTotal:N0} events and dead-lettered {metrics.DeadLetteredTotal} (expected {payments.Count:N0} and {_malformed})");
+        }
+
+        Done($"ingested {metrics.EventsTotal:N0} events in {clock.Elapsed.TotalSeconds:0.0} s ({metrics.DeadLetteredTotal} dead-lettered to {PaymentsTopic}.dlq with their reasons); " +
+            $"archived {archiver.EventsWritten:N0} to the offline store");
+        _summary.Add(("events ingested", $"{metrics.EventsTotal:N0} ({metrics.DeadLetteredTotal} dead-lettered) in {clock.Elapsed.TotalSeconds:0.0} s, {metrics.EventsTotal / Math.Max(0.001, clock.Elapsed.TotalSeconds):N0} events/s"));
+    }
+
+    private string OfflineDirectory => Path.Combine(settings.Directory, "offline");
+
+    private async Task<TrainingSet> ExportAsync(List<Payment> payments, CancellationToken cancellationToken)
+    {
+        // The entity table: every payment, with its label, as of just before it happened (its own amount is not a feature of itself).
+        var entities = Path.Combine(settings.Directory, "payments-labelled.csv");
+        var text = new StringBuilder("transaction_id,user_id,merchant_id,event_timestamp,is_fraud\n");
+        foreach (var p in payments)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"{p.Id},{p.User},{p.Merchant},{p.TimeMs - 1},{(p.Fraud ? 1 : 0)}\n");
+        }
+
+        await File.WriteAllTextAsync(entities, text.ToString(), cancellationToken);
+        var version = _repository.FindModel(Model)!.Versions.Single(v => v.Version == Version);
+        var output = Path.Combine(settings.Directory, "training.csv");
+        ExportResult result;
+        try
+        {
+            result = await PointInTimeExport.RunAsync(_compiled, OfflineDirectory, entities, FeatureSelection.Parse(_compiled, version.Features), output, ExportFormat.Csv, null, cancellationToken);
+        }
+        catch (Exception ex) when (ex is TableFileException or IOException or ArgumentException)
+        {
+            throw new DemoFailure("the training export failed: " + ex.Message);
+        }
+
+        var columns = version.Features.Select(f => f.Replace(":", "__", StringComparison.Ordinal)).ToArray();
+        var lines = await File.ReadAllLinesAsync(output, cancellationToken);
+        var header = lines[0].Split(',');
+        var index = columns.Select(c => Array.IndexOf(header, c)).ToArray();
+        if (index.Any(i => i < 0) || lines.Length - 1 != payments.Count)
+        {
+            throw new DemoFailure($"the training export has {lines.Length - 1} rows and columns {lines[0]}");
+        }
+
+        var rows = new double?[payments.Count][];
+        for (var r = 0; r < rows.Length; r++)
+        {
+            var cells = lines[r + 1].Split(',');
+            rows[r] = [.. index.Select(i => double.TryParse(cells[i], NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : (double?)null)];
+        }
+
+        Done($"exported a point-in-time training set: {result.Rows:N0} rows × {result.FeatureColumns} features from {result.EventsRead:N0} logged events in {result.Elapsed.TotalSeconds:0.0} s");
+        return new TrainingSet(payments, columns, rows);
+    }
+
+    private (FraudModel Model, List<int> TrainRows) Train(TrainingSet set)
+    {
+        // Split by time, as a model meets the future: the first three quarters train, the last quarter is held out.
+        var cut = set.Payments[0].TimeMs + ((set.Payments[^1].TimeMs - set.Payments[0].TimeMs) * 3 / 4);
+        var train = Enumerable.Range(0, set.Rows.Length).Where(i => set.Payments[i].TimeMs < cut).ToList();
+        var test = Enumerable.Range(0, set.Rows.Length).Where(i => set.Payments[i].TimeMs >= cut).ToList();
+        var model = FraudModel.Train(set.Features, [.. train.Select(i => set.Rows[i])], [.. train.Select(i => set.Payments[i].Fraud)]);
+        var auc = FraudModel.Auc([.. test.Select(i => model.Score(set.Rows[i]))], [.. test.Select(i => set.Payments[i].Fraud)]);
+        if (double.IsNaN(auc) || auc < 0.6)
+        {
+            throw new DemoFailure($"the model does not separate fraud: AUC {auc:0.000} on {test.Count} held-out rows");
+        }
+
+        Done($"trained a logistic regression on {train.Count:N0} rows ({train.Count(i => set.Payments[i].Fraud)} fraud); " +
+            $"AUC on the {test.Count:N0} held-out rows (the last quarter of the time span): [bold]{auc:0.000}[/]");
+        _summary.Add(("training rows", $"{set.Rows.Length:N0} exported: {train.Count:N0} to train, {test.Count:N0} held out"));
+        _summary.Add(("AUC (held out)", auc.ToString("0.000", CultureInfo.InvariantCulture)));
+        _training = set;
+        return (model, train);
+    }
+
+    private async Task RegisterAsync(FraudModel trained, List<int> trainRows, string[] columns, CancellationToken cancellationToken)
+    {
+        // The baseline is computed from the training rows with the model's scores beside their features.
+        var file = Path.Combine(settings.Directory, "training-scored.csv");
+        var text = new StringBuilder("score," + string.Join(',', columns) + "\n");
+        foreach (var i in trainRows)
+        {
+            var row = _training!.Rows[i];
+            text.Append(trained.Score(row).ToString("R", CultureInfo.InvariantCulture));
+            foreach (var value in row)
+            {
+                text.Append(',').Append(value?.ToString("R", CultureInfo.InvariantCulture));
+            }
+
+            text.Append('\n');
+        }
+
+        await File.WriteAllTextAsync(file, text.ToString(), cancellationToken);
+        var model = _repository.FindModel(Model)!;
+        var baseline = await ModelRegistration.RegisterAsync(_store!.Database, "fs", _repository, model, Version, trained, file, settings.Directory, cancellationToken);
+        Done($"registered {Model} {Version} with its drift baseline [bold]{Markup.Escape(baseline.Id)}[/] ({baseline.Columns.Count} monitored columns)");
+    }
+
+    private async Task LookUpAsync(List<Payment> payments, CancellationToken cancellationToken)
+    {
+        using var client = new FeatureStoreClient(_server!.GrpcAddress);
+        var random = new Random(11);
+        const int Warmup = 30;
+        const int Timed = 300;
+        var latencies = new List<double>(Timed);
+        OnlineFeatureSet? last = null;
+        var unavailable = 0;
+        for (var i = 0; i < Warmup + Timed; i++)
+        {
+            var p = payments[random.Next(payments.Count)];
+            var clock = Stopwatch.StartNew();
+            try
+            {
+                last = await client.GetModelFeaturesAsync(Model, [new Dictionary<string, string> { ["user_id"] = p.User, ["merchant_id"] = p.Merchant }], cancellationToken: cancellationToken);
+            }
+            catch (Grpc.Core.RpcException ex) when (ex.StatusCode == Grpc.Core.StatusCode.Unavailable && ++unavailable <= 3)
+            {
+                continue; // a store slow under the demo's own load: counted, and the next lookup goes on
+            }
+
+            if (i >= Warmup)
+            {
+                latencies.Add(clock.Elapsed.TotalMilliseconds);
+            }
+        }
+
+        latencies.Sort();
+        var p50 = latencies[(latencies.Count / 2) - 1];
+        var p99 = latencies[(int)Math.Ceiling(latencies.Count * 0.99) - 1];
+        var present = last!.Response.Rows[0].Values.Count(v => v.Status == Contracts.V1.FeatureStatus.Present);
+        var slow = unavailable == 0 ? "" : $"; {unavailable} answered UNAVAILABLE (store slower than 5 s)";
+        Done($"{latencies.Count} timed gRPC lookups through FeatureStore.Client ({last.FeatureNames.Count} features of {Model}, {present} present in the last): p50 {p50:0.00} ms, p99 {p99:0.00} ms{slow}");
+        _summary.Add(("lookup latency (gRPC, 1 entity × 8 features)", $"p50 {p50:0.00} ms, p99 {p99:0.00} ms over {latencies.Count} lookups{slow}"));
+    }
+
+    private async Task MonitorAsync(FraudModel trained, List<int> pool, CancellationToken cancellationToken)
+    {
+        var metrics = _monitorMetrics = new MonitorMetrics();
+        var monitor = new MonitorJob(_repository, _store!.Database, "fs", new MonitorOptions
+        {
+            BootstrapServers = _kafka!.BootstrapServers,
+            GroupId = "demo-monitor",
+            HistoryUrl = _server!.DashboardAddress.ToString(),
+            Secrets = _ => _secret,
+            OutboxPollInterval = TimeSpan.FromMilliseconds(200),
+        }, metrics, NullLogger.Instance);
+        _running.Add(Task.Run(() => monitor.RunAsync(_jobs.Token), CancellationToken.None));
+
+        var start = (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / Hour * Hour) - ((NormalHours + DriftHours + RecoveryHours) * Hour);
+        var history = monitor.Store.HistoryKey(Model, Version);
+        var columns = _repository.FindModel(Model)!.Monitors.Select(m => m.Column).Distinct().Count();
+        using var producer = new ProducerBuilder<string, byte[]>(new ProducerConfig { BootstrapServers = _kafka.BootstrapServers, EnableIdempotence = true, LingerMs = 5 }).Build();
+        var random = new Random(5);
+        var amountFeatures = _training!.Features.Select((f, i) => (f, i)).Where(x => x.f.Contains("amount", StringComparison.Ordinal)).Select(x => x.i).ToArray();
+
+        void Produce(int fromHour, int toHour, bool drift)
+        {
+            for (var h = fromHour; h < toHour; h++)
+            {
+                for (var k = 0; k < settings.PredictionsPerWindow; k++)
+                {
+                    var row = pool[random.Next(pool.Count)];
+                    var features = (double?[])_training.Rows[row].Clone();
+                    if (drift)
+                    {
+                        foreach (var f in amountFeatures)
+                        {
+                            features[f] *= DriftFactor;
+                        }
+                    }
+
+                    var time = start + (h * Hour) + (k * (Hour / settings.PredictionsPerWindow));
+                    producer.Produce(PredictionsTopic, new Message<string, byte[]> { Key = _training.Payments[row].User, Value = Prediction(_training.Payments[row], features, trained.Score(features), time) });
+                }
+            }
+
+            producer.Flush(cancellationToken);
+        }
+
+        // Phase 1: six hours as in training, then three in which amounts arrive three times larger.
+        console.MarkupLine($"[grey]…[/] streaming predictions to [blue]{PredictionsTopic}[/]: {NormalHours} simulated hours as in training, then {DriftHours} with amounts ×{DriftFactor} (injected drift); {settings.PredictionsPerWindow:N0} per hour");
+        Produce(0, NormalHours, drift: false);
+        Produce(NormalHours, NormalHours + DriftHours, drift: true);
+        var phase1Windows = ((NormalHours + DriftHours) * columns) - 2; // the last hour of a time window closes with the next prediction
+        await WaitAsync(async () => _receiver!.Alerts.Any(a => a.Event == "drift") && await _store.Database.SortedSetLengthAsync(history) >= phase1Windows
+            && await monitor.Outbox.PendingAsync() == 0, "the drift alert at the webhook", cancellationToken);
+        var drifts = _receiver!.Alerts.Where(a => a.Event == "drift").ToList();
+        foreach (var a in drifts)
+        {
+            Done($"[red]drift[/] alert received by the webhook, signature verified: {a.Model} {a.Version} [bold]{Markup.Escape(a.Column)}[/] {a.Method} = {a.Value:G4} (threshold {a.Threshold:G4})");
+        }
+
+        // Phase 2: the shift ends; one more prediction an hour later closes the last time window.
+        console.MarkupLine($"[grey]…[/] the shift ends: {RecoveryHours} simulated hours as in training");
+        Produce(NormalHours + DriftHours, NormalHours + DriftHours + RecoveryHours, drift: false);
+        var closing = pool.First(i => _training.Rows[i].All(v => v is not null)); // every monitored column has a value, so every window closes
+        producer.Produce(PredictionsTopic, new Message<string, byte[]>
+        {
+            Key = _training.Payments[closing].User,
+            Value = Prediction(_training.Payments[closing], _training.Rows[closing], trained.Score(_training.Rows[closing]), start + ((NormalHours + DriftHours + RecoveryHours) * Hour)),
+        });
+        producer.Flush(cancellationToken);
+        var incidents = drifts.Select(a => a.Id[..a.Id.LastIndexOf(':')]).ToHashSet(StringComparer.Ordinal);
+        await WaitAsync(async () => incidents.All(i => _receiver.Alerts.Any(a => a.Id == i + ":resolved"))
+            && await _store.Database.SortedSetLengthAsync(history) >= (NormalHours + DriftHours + RecoveryHours) * columns
+            && await monitor.Outbox.PendingAsync() == 0, "the resolved alerts at the webhook", cancellationToken);
+        foreach (var a in _receiver.Alerts.Where(a => a.Event == "resolved"))
+        {
+            Done($"[green]resolved[/] alert received: {a.Model} {a.Version} [bold]{Markup.Escape(a.Column)}[/] {a.Method} = {a.Value:G4} (threshold {a.Threshold:G4})");
+        }
+
+        var windows = await _store.Database.SortedSetLengthAsync(history);
+        _summary.Add(("predictions monitored", $"{metrics.Predictions:N0} in {windows} evaluated windows ({metrics.DeadLettered} dead-lettered, {metrics.Skipped} skipped)"));
+        _summary.Add(("drift alert received", $"yes: {drifts.Count} (signature verified), {string.Join(", ", drifts.Select(a => $"{a.Column} {a.Method}"))}"));
+        _summary.Add(("alert resolved", $"yes: {_receiver.Alerts.Count(a => a.Event == "resolved")} resolved alerts after the shift ended"));
+        _summary.Add(("dashboard", _server.DashboardAddress.ToString()));
+        _summary.Add(("HTTP lookups, metrics", $"{_server.HttpAddress}v1/features/online, {_server.HttpAddress}metrics"));
+        _summary.Add(("files", $"{settings.Directory} (offline store, training.csv, {Model}-{Version}.json)"));
+    }
+
+    private byte[] Prediction(Payment payment, double?[] features, double score, long timeMs)
+    {
+        var document = new Dictionary<string, object?>
+        {
+            ["transaction_id"] = payment.Id,
+            ["user_id"] = payment.User,
+            ["model_version"] = Version,
+            ["event_time"] = timeMs,
+            ["score"] = score,
+            ["is_fraud"] = payment.Fraud,
+        };
+        for (var f = 0; f < features.Length; f++)
+        {
+            if (features[f] is { } value)
+            {
+                document[_training!.Features[f]] = value; // view__feature: the value the model was given
+            }
+        }
+
+        return JsonSerializer.SerializeToUtf8Bytes(document);
+    }
+
+    private async Task WaitAsync(Func<Task<bool>> condition, string what, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            if (clock.Elapsed > StepTimeout || _running.Any(t => t.IsCompleted))
+            {
+                var history = await _store!.Database.SortedSetLengthAsync(new Monitor.Baselines.DriftStore(_store.Database, "fs", Project).HistoryKey(Model, Version));
+                throw new DemoFailure($"{what} did not arrive within {StepTimeout.TotalMinutes:0} minutes " +
+                    $"({history} windows evaluated, alerts received: {string.Join(", ", _receiver!.Alerts.Select(a => a.Id))}; {_receiver.Refused} refused)");
+            }
+
+            await Task.Delay(100, cancellationToken);
+        }
+    }
+
+    private static string Replace(string text, string what, string with) =>
+        text.Contains(what, StringComparison.Ordinal) ? text.Replace(what, with, StringComparison.Ordinal)
+        : throw new DemoFailure($"the example repository no longer contains '{what}'");
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _jobs.CancelAsync();
+        try
+        {
+            await Task.WhenAll(_running);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or KafkaException)
+        {
+            // stopping
+        }
+
+        if (_server is not null)
+        {
+            await _server.DisposeAsync();
+        }
+
+        if (_receiver is not null)
+        {
+            await _receiver.DisposeAsync();
+        }
+
+        if (_store is not null)
+        {
+            await _store.DisposeAsync();
+        }
+
+        _kafka?.Dispose();
+        _ingestMetrics?.Dispose();
+        _monitorMetrics?.Dispose();
+        _jobs.Dispose();
+    }
+
+    private sealed record TrainingSet(List<Payment> Payments, string[] Features, double?[][] Rows);
+}

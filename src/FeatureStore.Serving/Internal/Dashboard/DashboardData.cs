@@ -1,0 +1,289 @@
+using System.Text.Json;
+using FeatureStore.Core.Definitions;
+using StackExchange.Redis;
+
+namespace FeatureStore.Serving.Internal.Dashboard;
+
+/// <summary>
+/// What the dashboard shows, read from the online store and the server itself: the served feature views
+/// with freshness and lag (from the status hashes ingest members publish), the drift history the monitor
+/// keeps per model version, its incidents, and this server's recent lookup latency. The drift keys are
+/// the monitor's (<c>PREFIX:PROJECT:drift:history:MODEL:VERSION</c>, <c>…:drift:incidents</c>,
+/// <c>…:drift:outbox:due</c>, <c>…:drift:outbox:rejected</c>), read as the JSON the monitor writes.
+/// </summary>
+internal sealed class DashboardData(RegistryCache registry, IConnectionMultiplexer store, ApiKeyPolicy keys, RecentLatencies latencies, FeatureServerOptions options)
+{
+    /// <summary>Most windows per model version, column and method one drift answer carries.</summary>
+    public const int MaxWindows = 2000;
+
+    public static JsonSerializerOptions Json { get; } = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    public ApiKeyPolicy Keys => keys;
+
+    private IDatabase Database => store.GetDatabase();
+
+    private string DriftBase => $"{options.KeyPrefix}:{registry.Project}:drift";
+
+    private long NowMs => options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds();
+
+    public async Task<object> OverviewAsync(HashSet<string>? allowedViews, CancellationToken cancellationToken)
+    {
+        var served = registry.Current;
+        var database = Database;
+        var groups = await database.SetMembersAsync(registry.Keys.IngestGroups).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var partitions = new List<PartitionRow>();
+        foreach (var group in groups.Select(g => g.ToString()).Order(StringComparer.Ordinal))
+        {
+            foreach (var entry in await database.HashGetAllAsync(registry.Keys.IngestStatus(group)).WaitAsync(cancellationToken).ConfigureAwait(false))
+            {
+                if (ParsePartition(group, entry.Value.ToString()) is { } row)
+                {
+                    partitions.Add(row);
+                }
+            }
+        }
+
+        partitions.Sort((a, b) => (a.Group, a.Topic, a.Partition).CompareTo((b.Group, b.Topic, b.Partition)));
+        var now = NowMs;
+        var views = served.Views
+            .Where(v => allowedViews is null || allowedViews.Contains(v.Name))
+            .Select(v => ViewRow(v, partitions, now))
+            .ToList();
+        return new
+        {
+            Project = registry.Project,
+            RegistryVersion = served.Version,
+            NowMs = now,
+            Views = views,
+            Ingest = partitions,
+            Models = served.Repository.Models.Select(m => new { m.Name, Versions = m.Versions.Select(v => v.Version), Monitors = m.Monitors.Count }),
+        };
+    }
+
+    private static object ViewRow(CompiledView view, List<PartitionRow> partitions, long now)
+    {
+        var topic = view.Source.Definition.Topic;
+        var mine = partitions.Where(p => p.Topic == topic).ToList();
+        var newest = mine.Max(p => p.NewestEventMs);
+        var written = mine.Max(p => p.LastWriteMs);
+        var lagged = mine.Where(p => p.Lag >= 0).ToList();
+        return new
+        {
+            view.Name,
+            view.Definition.Entity,
+            Source = view.Source.Definition.Name,
+            Topic = topic,
+            TtlMs = view.TtlMs,
+            Features = view.Definition.Features.Select(f => f.Name),
+            NewestEventMs = newest,
+            LastWriteMs = written,
+            FreshnessMs = newest is { } n ? now - n : (long?)null,
+            SinceWriteMs = written is { } w ? now - w : (long?)null,
+            Lag = lagged.Count == 0 ? (long?)null : lagged.Sum(p => p.Lag),
+            Partitions = mine.Count,
+        };
+    }
+
+    private static PartitionRow? ParsePartition(string group, string json)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(json);
+            var root = document.RootElement;
+            return new PartitionRow(
+                group,
+                root.GetProperty("topic").GetString() ?? "",
+                root.GetProperty("partition").GetInt32(),
+                root.GetProperty("lag").GetInt64(),
+                OptionalLong(root, "newest_event_ms"),
+                OptionalLong(root, "last_write_ms"),
+                OptionalLong(root, "updated_ms"),
+                root.TryGetProperty("member", out var member) ? member.GetString() : null);
+        }
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            return null; // a status written by another version: skip it rather than fail the page
+        }
+    }
+
+    public async Task<object> DriftAsync(int limit, CancellationToken cancellationToken)
+    {
+        var served = registry.Current;
+        var database = Database;
+        var models = new List<object>();
+        foreach (var model in served.Repository.Models.Where(m => m.Monitors.Count > 0))
+        {
+            var columnNames = model.Monitors.Select(m => m.Column).Distinct(StringComparer.Ordinal).ToList();
+            foreach (var version in model.Versions)
+            {
+                var key = (RedisKey)$"{DriftBase}:history:{model.Name}:{version.Version}";
+                var members = await database.SortedSetRangeByRankAsync(key, -(long)limit * columnNames.Count, -1).WaitAsync(cancellationToken).ConfigureAwait(false);
+                var series = new Dictionary<(string Column, string Method), MethodSeries>();
+                foreach (var member in members)
+                {
+                    AddWindow(member.ToString(), series);
+                }
+
+                var columns = columnNames.Select(c => new
+                {
+                    Column = c,
+                    Monitored = true,
+                    Methods = series.Where(s => s.Key.Column == c).Select(s => s.Value.Trim(limit)).ToList(),
+                }).ToList();
+                models.Add(new { Model = model.Name, version.Version, Windows = members.Length, Columns = columns });
+            }
+        }
+
+        return new { NowMs = NowMs, Models = models };
+    }
+
+    private static void AddWindow(string json, Dictionary<(string Column, string Method), MethodSeries> series)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(json);
+            var root = document.RootElement;
+            var column = root.GetProperty("column").GetString() ?? "";
+            var start = root.GetProperty("window_start_ms").GetInt64();
+            var end = root.GetProperty("window_end_ms").GetInt64();
+            var count = root.GetProperty("count").GetInt64();
+            foreach (var result in root.GetProperty("results").EnumerateArray())
+            {
+                var method = result.GetProperty("method").GetString() ?? "";
+                if (!series.TryGetValue((column, method), out var s))
+                {
+                    series[(column, method)] = s = new MethodSeries(method, LowerIsDrift(method));
+                }
+
+                var threshold = result.GetProperty("threshold").GetDouble();
+                s.Threshold = threshold;
+                s.Points.Add(new DriftPoint(start, end, count, Number(result.GetProperty("value")), result.GetProperty("drifted").GetBoolean(), threshold));
+            }
+        }
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            // an entry of another shape: leave it out of the chart
+        }
+    }
+
+    private static double? Number(JsonElement element) =>
+        element.ValueKind == JsonValueKind.Number && element.TryGetDouble(out var d) && double.IsFinite(d) ? d : null;
+
+    // p-value methods drift below their threshold, distances above it.
+    private static bool LowerIsDrift(string method) => method is "ks" or "chi2";
+
+    public async Task<object> AlertsAsync(CancellationToken cancellationToken)
+    {
+        var database = Database;
+        var entries = await database.HashGetAllAsync($"{DriftBase}:incidents").WaitAsync(cancellationToken).ConfigureAwait(false);
+        var incidents = new List<IncidentRow>();
+        foreach (var entry in entries)
+        {
+            if (ParseIncident(entry.Name.ToString(), entry.Value.ToString()) is { } row)
+            {
+                incidents.Add(row);
+            }
+        }
+
+        var pending = await database.SortedSetLengthAsync($"{DriftBase}:outbox:due").WaitAsync(cancellationToken).ConfigureAwait(false);
+        var rejected = await database.HashLengthAsync($"{DriftBase}:outbox:rejected").WaitAsync(cancellationToken).ConfigureAwait(false);
+        return new
+        {
+            NowMs = NowMs,
+            Open = incidents.Where(i => i.Open).OrderByDescending(i => i.OpenedMs).ToList(),
+            Resolved = incidents.Where(i => !i.Open && i.ResolvedMs is not null).OrderByDescending(i => i.ResolvedMs).Take(100).ToList(),
+            PendingDeliveries = pending,
+            RejectedDeliveries = rejected,
+        };
+    }
+
+    private static IncidentRow? ParseIncident(string key, string json)
+    {
+        // MODEL:VERSION:COLUMN:METHOD, where the column may itself hold a colon (view:feature).
+        var parts = key.Split(':');
+        if (parts.Length < 4)
+        {
+            return null;
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(json);
+            var root = document.RootElement;
+            return new IncidentRow(
+                key,
+                parts[0],
+                parts[1],
+                string.Join(':', parts[2..^1]),
+                parts[^1],
+                root.GetProperty("open").GetBoolean(),
+                root.TryGetProperty("alerted", out var alerted) && alerted.GetBoolean(),
+                OptionalLong(root, "opened_ms") is { } opened && opened != 0 ? opened : null,
+                OptionalLong(root, "resolved_ms"),
+                root.TryGetProperty("value", out var value) ? Number(value) : null,
+                root.TryGetProperty("threshold", out var threshold) ? Number(threshold) : null);
+        }
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            return null;
+        }
+    }
+
+    public object Latency()
+    {
+        const long Window = 10 * 60_000;
+        const long Bucket = 15_000;
+        var now = NowMs;
+        var samples = latencies.Since(now - Window);
+        var lastMinute = samples.Where(s => s.AtMs >= now - 60_000).Select(s => s.Ms).Order().ToList();
+        var series = samples
+            .GroupBy(s => s.AtMs / Bucket)
+            .OrderBy(g => g.Key)
+            .Select(g =>
+            {
+                var sorted = g.Select(s => s.Ms).Order().ToList();
+                return new { TMs = (g.Key * Bucket) + Bucket, P50Ms = RecentLatencies.Quantile(sorted, 0.5), P99Ms = RecentLatencies.Quantile(sorted, 0.99), Count = sorted.Count };
+            })
+            .ToList();
+        return new
+        {
+            NowMs = now,
+            WindowS = 60,
+            Count = lastMinute.Count,
+            P50Ms = RecentLatencies.Quantile(lastMinute, 0.5),
+            P99Ms = RecentLatencies.Quantile(lastMinute, 0.99),
+            BucketS = Bucket / 1000,
+            Series = series,
+        };
+    }
+
+    private static long? OptionalLong(JsonElement root, string name) =>
+        root.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number ? value.GetInt64() : null;
+
+    internal sealed record PartitionRow(string Group, string Topic, int Partition, long Lag, long? NewestEventMs, long? LastWriteMs, long? UpdatedMs, string? Member);
+
+    internal sealed record DriftPoint(long StartMs, long EndMs, long Count, double? Value, bool Drifted, double Threshold);
+
+    internal sealed record IncidentRow(string Key, string Model, string Version, string Column, string Method, bool Open, bool Alerted, long? OpenedMs, long? ResolvedMs, double? Value, double? Threshold);
+
+    internal sealed class MethodSeries(string method, bool lowerIsDrift)
+    {
+        public string Method { get; } = method;
+
+        public bool LowerIsDrift { get; } = lowerIsDrift;
+
+        public double Threshold { get; set; }
+
+        public List<DriftPoint> Points { get; private set; } = [];
+
+        public MethodSeries Trim(int limit)
+        {
+            if (Points.Count > limit)
+            {
+                Points = Points.GetRange(Points.Count - limit, limit);
+            }
+
+            return this;
+        }
+    }
+}

@@ -1,0 +1,76 @@
+using System.Reflection;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace FeatureStore.Serving.Internal.Dashboard;
+
+/// <summary>
+/// The web dashboard: <c>/</c> redirects to <c>/dashboard</c>, a page (HTML, script and style embedded in
+/// this assembly; no data in them) that draws its charts as SVG from the JSON endpoints
+/// <c>GET /v1/dashboard/overview</c>, <c>/drift</c>, <c>/alerts</c> and <c>/latency</c>. When the server
+/// has API keys, the JSON endpoints need one like lookups do (<c>x-api-key</c> or <c>authorization: Bearer</c>;
+/// never in the URL, so it does not end up in access logs); the page asks for it once per browser tab.
+/// </summary>
+internal static class DashboardEndpoints
+{
+    private static readonly Dictionary<string, string> Assets = new(StringComparer.Ordinal)
+    {
+        ["index.html"] = "text/html; charset=utf-8",
+        ["dashboard.js"] = "text/javascript; charset=utf-8",
+        ["dashboard.css"] = "text/css; charset=utf-8",
+    };
+
+    public static void Map(IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapGet("/", () => Results.Redirect("/dashboard"));
+        endpoints.MapGet("/dashboard", (HttpContext http) => AssetAsync(http, "index.html"));
+        endpoints.MapGet("/dashboard/{file}", (HttpContext http, string file) => AssetAsync(http, file));
+        endpoints.MapGet("/v1/dashboard/overview", (HttpContext http, DashboardData data) =>
+            JsonAsync(http, data, (principal, ct) => data.OverviewAsync(principal, ct)));
+        endpoints.MapGet("/v1/dashboard/drift", (HttpContext http, DashboardData data, int? limit) =>
+            JsonAsync(http, data, (_, ct) => data.DriftAsync(Math.Clamp(limit ?? 200, 1, DashboardData.MaxWindows), ct)));
+        endpoints.MapGet("/v1/dashboard/alerts", (HttpContext http, DashboardData data) =>
+            JsonAsync(http, data, (_, ct) => data.AlertsAsync(ct)));
+        endpoints.MapGet("/v1/dashboard/latency", (HttpContext http, DashboardData data) =>
+            JsonAsync(http, data, (_, _) => Task.FromResult(data.Latency())));
+    }
+
+    private static async Task AssetAsync(HttpContext http, string file)
+    {
+        if (!Assets.TryGetValue(file, out var contentType)
+            || Assembly.GetExecutingAssembly().GetManifestResourceStream("FeatureStore.Serving.Dashboard." + file) is not { } stream)
+        {
+            http.Response.StatusCode = StatusCodes.Status404NotFound;
+            return;
+        }
+
+        await using (stream)
+        {
+            http.Response.ContentType = contentType;
+            http.Response.Headers.CacheControl = "no-cache";
+            http.Response.Headers["X-Content-Type-Options"] = "nosniff";
+            http.Response.Headers.ContentSecurityPolicy = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'";
+            await stream.CopyToAsync(http.Response.Body, http.RequestAborted).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task JsonAsync(HttpContext http, DashboardData data, Func<HashSet<string>?, CancellationToken, Task<object>> answer)
+    {
+        http.Response.Headers.CacheControl = "no-store";
+        try
+        {
+            var principal = data.Keys.Authenticate(ApiKeyPolicy.FromHeaders(http.Request.Headers["x-api-key"], http.Request.Headers.Authorization));
+            var body = await answer(principal, http.RequestAborted).ConfigureAwait(false);
+            await http.Response.WriteAsJsonAsync(body, DashboardData.Json, http.RequestAborted).ConfigureAwait(false);
+        }
+        catch (LookupException ex)
+        {
+            await HttpEndpoints.WriteErrorAsync(http, ex).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is StackExchange.Redis.RedisException or TimeoutException)
+        {
+            await HttpEndpoints.WriteErrorAsync(http, ThrowHelper.Unavailable($"the online store is unavailable: {ex.Message}", ex)).ConfigureAwait(false);
+        }
+    }
+}
