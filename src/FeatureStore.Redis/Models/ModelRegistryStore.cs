@@ -19,7 +19,7 @@ public sealed record PromotionOutcome(bool Found, IReadOnlyList<ModelVersionReco
 /// </summary>
 public sealed class ModelRegistryStore
 {
-    private const int MaxAttempts = 16;
+    private const int MaxAttempts = 64;
 
     private static readonly JsonSerializerOptions Json = new()
     {
@@ -140,10 +140,16 @@ public sealed class ModelRegistryStore
                 return new PromotionOutcome(true, []);
             }
 
+            // The whole hash must be as read: two promotions that each saw no production version must not both land.
             var transaction = _db.CreateTransaction();
+            transaction.AddCondition(Condition.HashLengthEqual(key, raw.Count));
+            foreach (var (field, value) in raw)
+            {
+                transaction.AddCondition(Condition.HashEqual(key, field, value));
+            }
+
             foreach (var record in changed)
             {
-                transaction.AddCondition(Condition.HashEqual(key, record.Version, raw[record.Version]));
                 _ = transaction.HashSetAsync(key, record.Version, JsonSerializer.Serialize(record, Json));
             }
 
