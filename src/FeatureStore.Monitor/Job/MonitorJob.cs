@@ -69,6 +69,9 @@ public sealed partial class MonitorJob
     /// <summary>The outbox of alerts not yet delivered.</summary>
     public AlertOutbox Outbox => _outbox;
 
+    /// <summary>The production version of <paramref name="model"/> as this job last read the model registry.</summary>
+    public string? ProductionVersion(string model) => _stages.Production(model);
+
     /// <summary>Bytes held by the open windows (the job's memory per monitored column is this over their number).</summary>
     public long WindowMemoryBytes { get; private set; }
 
@@ -328,7 +331,7 @@ public sealed partial class MonitorJob
 
                 if (state is null)
                 {
-                    state = new ColumnState(monitor, columnBaseline, columnBaseline.NewWindow(), baseline.Id);
+                    state = new ColumnState(monitor, columnBaseline, columnBaseline.NewWindow(), baseline.Id, version!);
                     _columns[key] = state;
                     WindowMemoryBytes += state.Window.MemoryBytes;
                 }
@@ -387,7 +390,7 @@ public sealed partial class MonitorJob
 
     private void Close(ModelBaseline baseline, ColumnState state, long startMs, long endMs, List<DriftEvaluation> closed)
     {
-        var evaluation = DriftEvaluation.Of(baseline, state.Monitor, state.Baseline, state.Window, startMs, endMs, _options.UseLearnedThresholds);
+        var evaluation = DriftEvaluation.Of(baseline, state.Monitor, state.Baseline, state.Window, startMs, endMs, _options.UseLearnedThresholds) with { Version = state.Version };
         state.Window.Reset();
         state.LastMs = long.MinValue;
         closed.Add(evaluation);
@@ -454,8 +457,11 @@ public sealed partial class MonitorJob
         producer.Produce(model.Prediction.DeadLetterTopic, new Message<byte[]?, byte[]?> { Key = result.Message.Key, Value = result.Message.Value, Headers = headers });
     }
 
-    private sealed class ColumnState(MonitorDefinition monitor, ColumnBaseline baseline, DriftWindow window, string baselineId)
+    private sealed class ColumnState(MonitorDefinition monitor, ColumnBaseline baseline, DriftWindow window, string baselineId, string version)
     {
+        /// <summary>The version whose predictions fill the window (the baseline may be another version's).</summary>
+        public string Version { get; } = version;
+
         public string BaselineId { get; } = baselineId;
 
         public MonitorDefinition Monitor { get; } = monitor;
