@@ -34,6 +34,10 @@ internal static class CliApp
         {
             Output = output ?? Console.Out,
             Error = error ?? Console.Error,
+
+            // `run` handles SIGTERM and Ctrl-C itself and waits for its jobs to commit (its own shutdown timeout);
+            // System.CommandLine's handler would end the process two seconds after the signal.
+            ProcessTerminationTimeout = parse.CommandResult.Command.Name == "run" ? null : TimeSpan.FromSeconds(2),
         };
         if (parse.Errors.Count > 0)
         {

@@ -23,6 +23,12 @@ public sealed class FeatureServer : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly FeatureServerOptions _options;
 
+    /// <summary>Health checks with this tag are reported by <c>/healthz</c> (none by default: alive when it answers).</summary>
+    public const string LivenessTag = "live";
+
+    /// <summary>Health checks with this tag are reported by <c>/readyz</c> (the online store and the registry, and any added).</summary>
+    public const string ReadinessTag = ReadinessCheck.Tag;
+
     private FeatureServer(WebApplication app, FeatureServerOptions options)
     {
         _app = app;
@@ -114,8 +120,8 @@ public sealed class FeatureServer : IAsyncDisposable
         app.MapGrpcReflectionService();
         HttpEndpoints.MapLookup(app);
         DashboardEndpoints.Map(app);
-        app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
-        app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains(ReadinessCheck.Tag) });
+        app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = c => c.Tags.Contains(LivenessTag), ResponseWriter = HealthReportJson.WriteAsync });
+        app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains(ReadinessTag), ResponseWriter = HealthReportJson.WriteAsync });
         app.MapMetrics("/metrics");
         return new FeatureServer(app, options);
     }

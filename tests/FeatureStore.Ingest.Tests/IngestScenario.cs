@@ -56,8 +56,12 @@ internal sealed class IngestScenario
 
     public long MaxTime => _events.Max(e => e.Time);
 
-    /// <summary>Produces <paramref name="count"/> events for users keyed to partitions; times up to 3 h before now, shuffled.</summary>
-    public void Produce(string bootstrap, int count, int users, int seed, long nowMs, Func<int, string?>? corrupt = null)
+    /// <summary>
+    /// Produces <paramref name="count"/> events for users keyed to partitions; times up to 3 h before now, shuffled.
+    /// A later call continues the log: give <paramref name="firstIndex"/> past the earlier calls' events, so the
+    /// reference orders equal times as the log does.
+    /// </summary>
+    public void Produce(string bootstrap, int count, int users, int seed, long nowMs, Func<int, string?>? corrupt = null, int firstIndex = 0)
     {
         var random = new Random(seed);
         using var producer = new ProducerBuilder<string, byte[]>(new ProducerConfig
@@ -96,7 +100,7 @@ internal sealed class IngestScenario
                 time = _events[random.Next(_events.Count)].Time; // equal times: ties for last
             }
 
-            _events.Add((user, merchant, amount, country, time, i));
+            _events.Add((user, merchant, amount, country, time, firstIndex + i));
             var json = $$"""{"user_id":"{{user}}","merchant_id":"{{merchant}}","amount":{{amount.ToString(CultureInfo.InvariantCulture)}},"country":"{{country}}","ts":{{time}}}""";
             producer.Produce(Topic, new Message<string, byte[]> { Key = user, Value = Encoding.UTF8.GetBytes(json) }, Report);
         }

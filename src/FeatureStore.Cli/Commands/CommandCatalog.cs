@@ -19,5 +19,7 @@ internal static class CommandCatalog
         yield return DriftCommands.Baseline();
         yield return DriftCommands.Drift();
         yield return DriftCommands.Monitor();
+        yield return ModelCommands.Create();
+        yield return RunCommand.Create();
     }
 }

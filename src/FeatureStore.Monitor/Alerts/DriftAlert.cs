@@ -8,6 +8,9 @@ public enum AlertStatus
 
     /// <summary>The column is back under the threshold.</summary>
     Resolved,
+
+    /// <summary>A model version drifted for the configured number of consecutive windows: retrain it.</summary>
+    Retrain,
 }
 
 /// <summary>

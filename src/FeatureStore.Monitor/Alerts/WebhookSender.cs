@@ -80,7 +80,7 @@ public sealed class WebhookSender : IDisposable
                 request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
                 request.Headers.Add(SignatureHeader, signature);
                 request.Headers.Add(IdempotencyHeader, alert.Id);
-                request.Headers.Add(EventHeader, alert.Status == AlertStatus.Drift ? "drift" : "resolved");
+                request.Headers.Add(EventHeader, EventName(alert.Status));
                 return await _http.SendAsync(request, token).ConfigureAwait(false);
             }, cancellationToken).ConfigureAwait(false);
             return response.IsSuccessStatusCode ? DeliveryOutcome.Delivered
@@ -92,6 +92,14 @@ public sealed class WebhookSender : IDisposable
             return DeliveryOutcome.RetryLater;
         }
     }
+
+    /// <summary>The <see cref="EventHeader"/> value of a status: <c>drift</c>, <c>resolved</c> or <c>retrain</c>.</summary>
+    public static string EventName(AlertStatus status) => status switch
+    {
+        AlertStatus.Drift => "drift",
+        AlertStatus.Retrain => "retrain",
+        _ => "resolved",
+    };
 
     private static bool IsTransient(HttpStatusCode status) =>
         (int)status >= 500 || status is HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests;

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using FeatureStore.Core.Drift;
 using FeatureStore.Core.Events;
+using FeatureStore.Core.Models;
 using FeatureStore.Monitor.Alerts;
 using FeatureStore.Monitor.Baselines;
 using FeatureStore.Monitor.Internal;
@@ -52,6 +53,71 @@ public sealed partial class MonitorJob
 
             _incidents[key] = incident;
         }
+    }
+
+    // The retraining trigger: one request per persistent incident of a model version (RetrainTracker), raised
+    // as a `retrain` alert through the same durable outbox, signed like the drift alerts. Its id is
+    // retrain:MODEL:VERSION:FIRST_WINDOW_START, so the outbox keeps one copy whatever happens.
+    private void Retrain(DriftEvaluation evaluation, List<DriftAlert> alerts)
+    {
+        if (_retrain?.Observe(evaluation.Model, evaluation.Version, evaluation.Column, evaluation.WindowStartMs, evaluation.WindowEndMs, evaluation.Drifted) is not { } request)
+        {
+            return;
+        }
+
+        MonitorLog.RetrainRequested(_logger, request.Model, request.Version, request.Column, request.Windows, _options.RetrainWebhook ?? "(none)");
+        if (_options.RetrainWebhook is not { } webhook)
+        {
+            return;
+        }
+
+        alerts.Add(new DriftAlert(
+            "retrain:" + request.IncidentId,
+            AlertStatus.Retrain,
+            request.Model,
+            request.Version,
+            request.Column,
+            "retrain",
+            request.Windows,
+            _options.RetrainAfterWindows,
+            Rfc3339.Format(request.FirstWindowStartMs),
+            Rfc3339.Format(request.LastWindowEndMs),
+            evaluation.BaselineId,
+            $"{_options.HistoryUrl}?model={Uri.EscapeDataString(request.Model)}&version={Uri.EscapeDataString(request.Version)}",
+            webhook,
+            _options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds()));
+    }
+
+    private async Task LoadRetrainStatesAsync()
+    {
+        if (_retrain is null)
+        {
+            return;
+        }
+
+        foreach (var entry in await _store.Database.HashGetAllAsync(_retrainKey).ConfigureAwait(false))
+        {
+            var name = entry.Name.ToString();
+            var colon = name.LastIndexOf(':');
+            if (colon > 0 && JsonSerializer.Deserialize<RetrainState>(entry.Value.ToString(), DriftJson.Options) is { } state)
+            {
+                _retrain.Restore(name[..colon], name[(colon + 1)..], state);
+            }
+        }
+    }
+
+    private Task SaveRetrainStatesAsync(List<DriftEvaluation> closed)
+    {
+        if (_retrain is null)
+        {
+            return Task.CompletedTask;
+        }
+
+        var entries = closed.Select(e => (e.Model, e.Version)).Distinct()
+            .Where(_retrain.States.ContainsKey)
+            .Select(k => new StackExchange.Redis.HashEntry($"{k.Model}:{k.Version}", JsonSerializer.Serialize(_retrain.States[k], DriftJson.Options)))
+            .ToArray();
+        return entries.Length == 0 ? Task.CompletedTask : _store.Database.HashSetAsync(_retrainKey, entries);
     }
 
     private DriftAlert Alert(AlertStatus status, string incident, DriftEvaluation e, DriftResult result, string webhook, long now) => new(
@@ -141,7 +207,7 @@ public sealed partial class MonitorJob
                 case DeliveryOutcome.Delivered:
                     await _outbox.DeliveredAsync(alert.Id).ConfigureAwait(false);
                     _metrics.Delivered();
-                    MonitorLog.Delivered(_logger, alert.Status == AlertStatus.Drift ? "drift" : "resolved", alert.Id, webhook.Name);
+                    MonitorLog.Delivered(_logger, WebhookSender.EventName(alert.Status), alert.Id, webhook.Name);
                     break;
                 case DeliveryOutcome.Rejected:
                     await _outbox.RejectedAsync(alert).ConfigureAwait(false);

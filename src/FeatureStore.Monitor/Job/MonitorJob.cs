@@ -5,8 +5,10 @@ using System.Threading.Channels;
 using Confluent.Kafka;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Drift;
+using FeatureStore.Core.Models;
 using FeatureStore.Monitor.Alerts;
 using FeatureStore.Monitor.Baselines;
+using FeatureStore.Redis.Models;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
@@ -22,6 +24,9 @@ namespace FeatureStore.Monitor.Job;
 /// dead-letter topic with headers <c>fs-reason</c>, <c>fs-field</c>, <c>fs-detail</c>,
 /// <c>fs-source-topic</c>, <c>fs-source-partition</c>, <c>fs-source-offset</c>. A restart resumes from
 /// the committed offsets with fresh windows (the partial windows of the previous run are not kept).
+/// With the model registry, a prediction whose version has no baseline of its own, or that carries no
+/// version, is compared with the production version's baseline; a promotion is followed without a restart
+/// (a window opened against the previous baseline is dropped and a fresh one starts).
 /// </summary>
 public sealed partial class MonitorJob
 {
@@ -38,6 +43,9 @@ public sealed partial class MonitorJob
     private readonly Dictionary<string, Incident> _incidents = new(StringComparer.Ordinal);
     private readonly HashSet<string> _warned = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _alertRaised = new(0);
+    private readonly ModelStageCache _stages;
+    private readonly RetrainTracker? _retrain;
+    private readonly RedisKey _retrainKey;
 
     /// <summary>A job over every model of <paramref name="repository"/> that has monitors.</summary>
     public MonitorJob(FeatureRepository repository, IDatabase database, string keyPrefix, MonitorOptions options, MonitorMetrics metrics, ILogger logger)
@@ -50,6 +58,9 @@ public sealed partial class MonitorJob
         _store = new DriftStore(database, keyPrefix, repository.Project);
         _outbox = new AlertOutbox(database, _store.KeyBase);
         _incidentsKey = _store.KeyBase + ":incidents";
+        _retrainKey = _store.KeyBase + ":retrain";
+        _stages = new ModelStageCache(new ModelRegistryStore(database, keyPrefix, repository.Project), options.ModelStagePollInterval);
+        _retrain = options.RetrainAfterWindows > 0 ? new RetrainTracker(options.RetrainAfterWindows) : null;
     }
 
     /// <summary>The drift history and baselines this job writes.</summary>
@@ -57,6 +68,9 @@ public sealed partial class MonitorJob
 
     /// <summary>The outbox of alerts not yet delivered.</summary>
     public AlertOutbox Outbox => _outbox;
+
+    /// <summary>The production version of <paramref name="model"/> as this job last read the model registry.</summary>
+    public string? ProductionVersion(string model) => _stages.Production(model);
 
     /// <summary>Bytes held by the open windows (the job's memory per monitored column is this over their number).</summary>
     public long WindowMemoryBytes { get; private set; }
@@ -75,6 +89,8 @@ public sealed partial class MonitorJob
         }
 
         await LoadIncidentsAsync().ConfigureAwait(false);
+        await LoadRetrainStatesAsync().ConfigureAwait(false);
+        await _stages.RefreshAsync().ConfigureAwait(false);
         MonitorLog.Started(_logger, string.Join(", ", byTopic.Keys), _baselines.Values.Count(b => b is not null));
         if (byTopic.Count == 0)
         {
@@ -110,6 +126,7 @@ public sealed partial class MonitorJob
         using var stopDispatch = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var consume = Task.Run(() => ConsumeAsync(consumer, channel.Writer, cancellationToken), CancellationToken.None);
         var dispatch = Task.Run(() => DispatchAsync(sender, stopDispatch.Token), CancellationToken.None);
+        var follow = Task.Run(() => _stages.FollowAsync(_store.Database.Multiplexer.GetSubscriber(), ex => MonitorLog.StoreError(_logger, ex), stopDispatch.Token), CancellationToken.None);
         try
         {
             await EvaluateAsync(channel.Reader, byTopic, consumer, deadLetters, cancellationToken).ConfigureAwait(false);
@@ -119,6 +136,7 @@ public sealed partial class MonitorJob
             await consume.ConfigureAwait(false);
             await stopDispatch.CancelAsync().ConfigureAwait(false);
             await dispatch.ConfigureAwait(false);
+            await follow.ConfigureAwait(false);
             deadLetters.Flush(TimeSpan.FromSeconds(10));
             try
             {
@@ -202,6 +220,7 @@ public sealed partial class MonitorJob
                     foreach (var evaluation in closed)
                     {
                         Incidents(evaluation, alerts);
+                        Retrain(evaluation, alerts);
                     }
 
                     await PersistAsync(closed, alerts, cancellationToken).ConfigureAwait(false);
@@ -237,6 +256,7 @@ public sealed partial class MonitorJob
                 }
 
                 await SaveIncidentsAsync(closed).ConfigureAwait(false);
+                await SaveRetrainStatesAsync(closed).ConfigureAwait(false);
                 if (alerts.Count > 0)
                 {
                     _alertRaised.Release();
@@ -269,13 +289,13 @@ public sealed partial class MonitorJob
         using (document)
         {
             var root = document.RootElement;
-            if (PredictionReader.Read(root, models, out var model, out var version, out var timeMs) is { } rejection)
+            if (PredictionReader.Read(root, models, out var model, out var version, out var timeMs, _stages) is { } rejection)
             {
                 DeadLetter(deadLetters, result, models[0], rejection);
                 return;
             }
 
-            if (await BaselineAsync(model!.Name, version!).ConfigureAwait(false) is not { } baseline)
+            if (await EffectiveBaselineAsync(model!.Name, version!).ConfigureAwait(false) is not { } baseline)
             {
                 _metrics.Skip("no_baseline");
                 return;
@@ -300,9 +320,18 @@ public sealed partial class MonitorJob
                 }
 
                 var key = (model.Name, version!, monitor.Column);
-                if (!_columns.TryGetValue(key, out var state))
+                if (_columns.TryGetValue(key, out var state) && state.BaselineId != baseline.Id)
                 {
-                    state = new ColumnState(monitor, columnBaseline, columnBaseline.NewWindow());
+                    // The baseline changed (a promotion, or the version's own baseline stored): the open window's
+                    // bins are the old baseline's, so it is dropped and a fresh one starts.
+                    WindowMemoryBytes -= state.Window.MemoryBytes;
+                    _columns.Remove(key);
+                    state = null;
+                }
+
+                if (state is null)
+                {
+                    state = new ColumnState(monitor, columnBaseline, columnBaseline.NewWindow(), baseline.Id, version!);
                     _columns[key] = state;
                     WindowMemoryBytes += state.Window.MemoryBytes;
                 }
@@ -361,13 +390,32 @@ public sealed partial class MonitorJob
 
     private void Close(ModelBaseline baseline, ColumnState state, long startMs, long endMs, List<DriftEvaluation> closed)
     {
-        var evaluation = DriftEvaluation.Of(baseline, state.Monitor, state.Baseline, state.Window, startMs, endMs, _options.UseLearnedThresholds);
+        var evaluation = DriftEvaluation.Of(baseline, state.Monitor, state.Baseline, state.Window, startMs, endMs, _options.UseLearnedThresholds) with { Version = state.Version };
         state.Window.Reset();
         state.LastMs = long.MinValue;
         closed.Add(evaluation);
         _metrics.Window();
         MonitorLog.Evaluated(_logger, evaluation.Model, evaluation.Version, evaluation.Column, evaluation.Count, evaluation.Drifted ? "DRIFTED" : "ok",
             string.Join(", ", evaluation.Results.Select(r => string.Create(CultureInfo.InvariantCulture, $"{DriftDefaults.Name(r.Method)}={r.Value:G4}/{r.Threshold:G4}"))));
+    }
+
+    /// <summary>The version's own baseline, else the production version's (null when neither exists).</summary>
+    private async Task<ModelBaseline?> EffectiveBaselineAsync(string model, string version)
+    {
+        var own = await BaselineAsync(model, version).ConfigureAwait(false);
+        if (own is not null)
+        {
+            return own;
+        }
+
+        var production = _stages.Production(model);
+        var fallback = production is null || production == version ? null : await BaselineAsync(model, production).ConfigureAwait(false);
+        if (fallback is null && _warned.Add($"baseline:{model}@{version}"))
+        {
+            MonitorLog.NoBaseline(_logger, model, version);
+        }
+
+        return fallback;
     }
 
     private async Task<ModelBaseline?> BaselineAsync(string model, string version)
@@ -385,10 +433,6 @@ public sealed partial class MonitorJob
         {
             _baselineCheckedMs[key] = now;
             _baselines[key] = baseline = await _store.LoadBaselineAsync(model, version).ConfigureAwait(false);
-            if (baseline is null && _warned.Add($"baseline:{model}@{version}"))
-            {
-                MonitorLog.NoBaseline(_logger, model, version);
-            }
         }
 
         return baseline;
@@ -413,8 +457,13 @@ public sealed partial class MonitorJob
         producer.Produce(model.Prediction.DeadLetterTopic, new Message<byte[]?, byte[]?> { Key = result.Message.Key, Value = result.Message.Value, Headers = headers });
     }
 
-    private sealed class ColumnState(MonitorDefinition monitor, ColumnBaseline baseline, DriftWindow window)
+    private sealed class ColumnState(MonitorDefinition monitor, ColumnBaseline baseline, DriftWindow window, string baselineId, string version)
     {
+        /// <summary>The version whose predictions fill the window (the baseline may be another version's).</summary>
+        public string Version { get; } = version;
+
+        public string BaselineId { get; } = baselineId;
+
         public MonitorDefinition Monitor { get; } = monitor;
 
         public ColumnBaseline Baseline { get; } = baseline;

@@ -34,4 +34,7 @@ internal static partial class MonitorLog
 
     [LoggerMessage(9, LogLevel.Information, "alert {Status} {Id} delivered to '{Webhook}'")]
     public static partial void Delivered(ILogger logger, string status, string id, string webhook);
+
+    [LoggerMessage(11, LogLevel.Warning, "{Model}@{Version}: {Column} drifted in {Windows} consecutive windows; retraining requested (webhook {Webhook})")]
+    public static partial void RetrainRequested(ILogger logger, string model, string version, string column, int windows, string webhook);
 }

@@ -38,4 +38,16 @@ public sealed class MonitorOptions
 
     /// <summary>The clock of cooldowns and redeliveries.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>
+    /// Consecutive drifted windows of one column of a model version that make its drift persistent and fire
+    /// one retraining request (see <see cref="Core.Models.RetrainTracker"/>); 0 turns the trigger off.
+    /// </summary>
+    public int RetrainAfterWindows { get; init; }
+
+    /// <summary>The webhook (by name, from the repository's <c>alerts</c>) retraining requests are POSTed to.</summary>
+    public string? RetrainWebhook { get; init; }
+
+    /// <summary>How often the model registry is read besides its change notifications.</summary>
+    public TimeSpan ModelStagePollInterval { get; init; } = TimeSpan.FromSeconds(5);
 }

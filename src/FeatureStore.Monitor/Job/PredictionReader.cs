@@ -20,7 +20,11 @@ internal static class PredictionReader
     public const string VersionField = "model_version";
     public const string ModelField = "model";
 
-    public static Rejection? Read(JsonElement root, IReadOnlyList<ModelDefinition> models, out ModelDefinition? model, out string? version, out long timeMs)
+    /// <remarks>
+    /// With a model registry (<paramref name="stages"/>), a version registered there is known even when the
+    /// repository does not declare it, and a prediction without a version counts as the production version's.
+    /// </remarks>
+    public static Rejection? Read(JsonElement root, IReadOnlyList<ModelDefinition> models, out ModelDefinition? model, out string? version, out long timeMs, ModelStageCache? stages = null)
     {
         model = null;
         version = null;
@@ -51,12 +55,16 @@ internal static class PredictionReader
         if (root.TryGetProperty(VersionField, out var v) && v.ValueKind == JsonValueKind.String)
         {
             var label = v.GetString();
-            if (model.Versions.All(x => x.Version != label))
+            if (model.Versions.All(x => x.Version != label) && stages?.IsRegistered(model.Name, label!) != true)
             {
                 return new Rejection("unknown_version", VersionField, $"model '{model.Name}' has no version '{label}'");
             }
 
             version = label;
+        }
+        else if (stages?.Production(model.Name) is { } production)
+        {
+            version = production;
         }
         else if (model.Versions.Count == 1)
         {

@@ -1,0 +1,292 @@
+using System.Net;
+using FeatureStore.Core.Definitions;
+using FeatureStore.Host.Jobs;
+using FeatureStore.Host.Supervision;
+using FeatureStore.Ingest;
+using FeatureStore.Kafka.Embedded;
+using FeatureStore.Monitor.Job;
+using FeatureStore.Parquet.Archiving;
+using FeatureStore.Redis;
+using FeatureStore.Serving;
+using Microsoft.Extensions.Logging;
+
+namespace FeatureStore.Host;
+
+/// <summary>
+/// Every job a configuration enables — ingest, offline log writer, serve, monitor, scheduled backfills — in one
+/// process, each supervised (<see cref="JobSupervisor"/>): health per job, restart with exponential backoff,
+/// and a stop that lets each job commit what it has. With no Kafka or Redis configured it starts the embedded
+/// ones (librdkafka's mock cluster, Garnet), so a configuration runs alone on a fresh machine.
+/// </summary>
+public sealed partial class FeatureStoreHost : IAsyncDisposable
+{
+    private readonly List<IAsyncDisposable> _owned = [];
+    private readonly ILogger _logger;
+    private JobSupervisor _supervisor = null!;
+    private EmbeddedKafkaCluster? _kafka;
+
+    private FeatureStoreHost(HostSettings settings, ILoggerFactory loggers)
+    {
+        Settings = settings;
+        Loggers = loggers;
+        _logger = loggers.CreateLogger("FeatureStore.Host");
+    }
+
+    /// <summary>The configuration it runs.</summary>
+    public HostSettings Settings { get; }
+
+    /// <summary>The loggers every job writes to.</summary>
+    public ILoggerFactory Loggers { get; }
+
+    /// <summary>The jobs' health.</summary>
+    public JobHealth Health { get; } = new();
+
+    /// <summary>The names of the jobs it runs.</summary>
+    public IReadOnlyList<string> Jobs { get; private set; } = [];
+
+    /// <summary>The Kafka bootstrap servers (the embedded cluster's when it started one).</summary>
+    public string BootstrapServers { get; private set; } = "";
+
+    /// <summary>The online store's endpoint (the embedded Garnet's when it started one).</summary>
+    public string RedisEndpoint { get; private set; } = "";
+
+    /// <summary>
+    /// Loads the repository, connects (or starts) the services and builds the jobs; <see cref="RunAsync"/> runs
+    /// them. <paramref name="extraJobs"/> run beside them under the same supervision.
+    /// </summary>
+    /// <exception cref="HostConfigurationException">The repository or a setting is wrong.</exception>
+    public static async Task<FeatureStoreHost> CreateAsync(HostSettings settings, ILoggerFactory loggers, IEnumerable<ISupervisedJob>? extraJobs = null)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(loggers);
+        var host = new FeatureStoreHost(settings, loggers);
+        try
+        {
+            await host.BuildAsync(extraJobs ?? []).ConfigureAwait(false);
+            return host;
+        }
+        catch
+        {
+            await host.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Runs every job until <paramref name="cancellationToken"/> fires, then stops them, waiting at most the
+    /// configured shutdown timeout for them to commit and return.
+    /// </summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        using var stop = new CancellationTokenSource();
+        var running = _supervisor.RunAsync(stop.Token);
+        try
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // stop requested
+        }
+
+        LogStopping(string.Join(", ", Jobs));
+        await stop.CancelAsync().ConfigureAwait(false);
+        var timeout = HostSettings.Time(Settings.Supervision.ShutdownTimeout, "supervision.shutdownTimeout");
+        if (await Task.WhenAny(running, Task.Delay(timeout, CancellationToken.None)).ConfigureAwait(false) != running)
+        {
+            LogShutdownTimeout(timeout.TotalSeconds, string.Join(", ", Health.Jobs.Where(j => j.State != JobState.Stopped && j.State != JobState.Completed).Select(j => j.Name)));
+        }
+    }
+
+    /// <summary>Closes the connections and stops the embedded services it started.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        for (var i = _owned.Count - 1; i >= 0; i--)
+        {
+            await _owned[i].DisposeAsync().ConfigureAwait(false);
+        }
+
+        _owned.Clear();
+        _kafka?.Dispose();
+        _kafka = null;
+    }
+
+    private async Task BuildAsync(IEnumerable<ISupervisedJob> extraJobs)
+    {
+        var s = Settings;
+        var load = FeatureRepositoryLoader.Load(s.Repository);
+        if (!load.Success)
+        {
+            throw new HostConfigurationException($"{s.Repository}: invalid repository:\n" + string.Join("\n", load.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error)));
+        }
+
+        var repository = load.Repository!;
+        var compiled = CompiledRepository.Compile(repository);
+        var sessionTimeout = HostSettings.Time(s.Kafka.SessionTimeout, "kafka.sessionTimeout");
+
+        BootstrapServers = s.Kafka.BootstrapServers;
+        if (string.IsNullOrWhiteSpace(BootstrapServers) || string.Equals(BootstrapServers, "embedded", StringComparison.OrdinalIgnoreCase))
+        {
+            _kafka = EmbeddedKafkaCluster.Start();
+            BootstrapServers = _kafka.BootstrapServers;
+            var topics = repository.Sources.Select(x => x.Topic).Concat(repository.Models.Select(m => m.Prediction.Topic)).Distinct(StringComparer.Ordinal);
+            foreach (var topic in topics)
+            {
+                _kafka.CreateTopic(topic, Math.Max(1, s.Kafka.EmbeddedPartitions));
+            }
+
+            LogEmbeddedKafka(BootstrapServers);
+        }
+
+        // Jobs share one client that tolerates an unreachable store at start (they retry); serving gets its own,
+        // set up to fail lookups fast while the store is away.
+        var store = await OnlineStoreConnection.ConnectAsync(s.Redis.Configuration, TimeSpan.FromSeconds(10), o => o.AbortOnConnectFail = false).ConfigureAwait(false);
+        _owned.Add(store);
+        RedisEndpoint = store.Endpoint;
+        if (store.IsEmbedded)
+        {
+            LogEmbeddedRedis(RedisEndpoint);
+        }
+
+        var prefix = s.Redis.KeyPrefix;
+        var jobs = new List<ISupervisedJob>();
+        if (s.Jobs.Ingest.Enabled)
+        {
+            var metrics = new IngestMetrics();
+            _owned.Add(new AsyncDisposer(metrics));
+            jobs.Add(new IngestHostJob(compiled, new IngestOptions
+            {
+                BootstrapServers = BootstrapServers,
+                GroupId = s.Jobs.Ingest.Group,
+                MaxBatchEvents = Math.Max(1, s.Jobs.Ingest.BatchEvents),
+                SessionTimeout = sessionTimeout,
+                KafkaSettings = s.Kafka.Settings,
+            }, store.Database, prefix, metrics, Loggers.CreateLogger("FeatureStore.Ingest")));
+        }
+
+        if (s.Jobs.Offline.Enabled)
+        {
+            jobs.Add(new OfflineHostJob(compiled, new OfflineArchiverOptions
+            {
+                BootstrapServers = BootstrapServers,
+                Directory = s.Offline.Directory,
+                GroupId = s.Jobs.Offline.Group,
+                MaxBatchEvents = Math.Max(1, s.Jobs.Offline.BatchEvents),
+                MaxBatchDelay = HostSettings.Time(s.Jobs.Offline.BatchDelay, "jobs.offline.batchDelay"),
+                SessionTimeout = sessionTimeout,
+                KafkaSettings = s.Kafka.Settings,
+            }, Loggers.CreateLogger("FeatureStore.Offline")));
+        }
+
+        if (s.Jobs.Serve.Enabled)
+        {
+            jobs.Add(await ServeJobAsync(repository, store).ConfigureAwait(false));
+        }
+
+        if (s.Jobs.Monitor.Enabled)
+        {
+            var metrics = new MonitorMetrics();
+            _owned.Add(new AsyncDisposer(metrics));
+            jobs.Add(new MonitorHostJob(repository, store.Database, prefix, new MonitorOptions
+            {
+                BootstrapServers = BootstrapServers,
+                GroupId = s.Jobs.Monitor.Group,
+                SessionTimeout = sessionTimeout,
+                UseLearnedThresholds = s.Jobs.Monitor.LearnedThresholds,
+                HistoryUrl = s.Jobs.Monitor.HistoryUrl,
+                RetrainAfterWindows = s.Models.RetrainAfterWindows,
+                RetrainWebhook = s.Models.RetrainWebhook,
+                ModelStagePollInterval = HostSettings.Time(s.Models.StagePollInterval, "models.stagePollInterval"),
+            }, metrics, Loggers.CreateLogger("FeatureStore.Monitor")));
+        }
+
+        if (s.Jobs.Backfill.Enabled)
+        {
+            var unknown = s.Jobs.Backfill.Views.Where(v => compiled.Views.All(x => x.Name != v)).ToList();
+            if (unknown.Count > 0)
+            {
+                throw new HostConfigurationException($"jobs.backfill.views: no view {string.Join(", ", unknown)} in the repository");
+            }
+
+            jobs.Add(new BackfillHostJob(compiled, s.Jobs.Backfill.Views, s.Offline.Directory,
+                HostSettings.Time(s.Jobs.Backfill.Interval, "jobs.backfill.interval"), Loggers.CreateLogger("FeatureStore.Backfill")));
+        }
+
+        jobs.AddRange(extraJobs);
+        Jobs = [.. jobs.Select(j => j.Name)];
+        _supervisor = new JobSupervisor(jobs, new SupervisionOptions
+        {
+            InitialBackoff = HostSettings.Time(s.Supervision.InitialBackoff, "supervision.initialBackoff"),
+            MaxBackoff = HostSettings.Time(s.Supervision.MaxBackoff, "supervision.maxBackoff"),
+            ResetAfter = HostSettings.Time(s.Supervision.ResetAfter, "supervision.resetAfter"),
+        }, Health, Loggers.CreateLogger("FeatureStore.Host.Supervisor"));
+
+        if (!s.Jobs.Serve.Enabled && s.Health.Port > 0)
+        {
+            _owned.Add(await HealthEndpoint.StartAsync(Address(s.Health.Listen, "health.listen"), s.Health.Port, Health, Loggers, CancellationToken.None).ConfigureAwait(false));
+        }
+        else if (!s.Jobs.Serve.Enabled && s.Jobs.Ingest.Enabled && s.Jobs.Ingest.MetricsPort > 0)
+        {
+            var exporter = new Prometheus.MetricServer(port: s.Jobs.Ingest.MetricsPort).Start();
+            _owned.Add(new AsyncDisposer(exporter));
+        }
+    }
+
+    private async Task<ISupervisedJob> ServeJobAsync(FeatureRepository repository, OnlineStoreConnection store)
+    {
+        var serve = Settings.Jobs.Serve;
+        var timeout = HostSettings.Time(serve.StoreTimeout, "jobs.serve.storeTimeout");
+        ApiKey[] keys;
+        try
+        {
+            keys = [.. serve.ApiKeys.Select(ApiKey.Parse)];
+        }
+        catch (ArgumentException ex)
+        {
+            throw new HostConfigurationException($"jobs.serve.apiKeys: {ex.Message}");
+        }
+
+        var client = await OnlineStoreConnection.ConnectAsync(store.Endpoint, timeout, o =>
+        {
+            FeatureServer.ConfigureStoreClient(o, timeout);
+            o.AbortOnConnectFail = false;
+        }).ConfigureAwait(false);
+        _owned.Add(client);
+        return new ServeHostJob(new FeatureServerOptions
+        {
+            Repository = repository,
+            KeyPrefix = Settings.Redis.KeyPrefix,
+            ListenAddress = Address(serve.Listen, "jobs.serve.listen"),
+            GrpcPort = serve.GrpcPort,
+            HttpPort = serve.HttpPort,
+            MaxEntities = serve.MaxEntities,
+            StoreTimeout = timeout,
+            ApiKeys = keys,
+            ReadStrategy = serve.ReadStrategy == "pipeline" ? OnlineReadStrategy.Pipeline : OnlineReadStrategy.Script,
+        }, client.Multiplexer, Health, Loggers);
+    }
+
+    private static IPAddress Address(string text, string key) =>
+        IPAddress.TryParse(text, out var address) ? address : throw new HostConfigurationException($"{key}: '{text}' is not an IP address");
+
+    [LoggerMessage(1, LogLevel.Information, "embedded Kafka (librdkafka mock cluster) at {BootstrapServers}")]
+    private partial void LogEmbeddedKafka(string bootstrapServers);
+
+    [LoggerMessage(2, LogLevel.Information, "embedded online store (Garnet) at {Endpoint}")]
+    private partial void LogEmbeddedRedis(string endpoint);
+
+    [LoggerMessage(3, LogLevel.Information, "stopping {Jobs}")]
+    private partial void LogStopping(string jobs);
+
+    [LoggerMessage(4, LogLevel.Warning, "jobs still running after the shutdown timeout of {Seconds} s: {Jobs}")]
+    private partial void LogShutdownTimeout(double seconds, string jobs);
+
+    private sealed class AsyncDisposer(IDisposable inner) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync()
+        {
+            inner.Dispose();
+            return ValueTask.CompletedTask;
+        }
+    }
+}

@@ -1,0 +1,79 @@
+using Microsoft.Extensions.Configuration;
+using FeatureStore.Host.Configuration;
+
+namespace FeatureStore.Host;
+
+/// <summary>Reads the host's configuration: the file, then <c>FEATURESTORE__…</c> environment variables over it.</summary>
+public static class HostConfiguration
+{
+    /// <summary>The prefix of the environment variables that override the file (<c>FEATURESTORE__JOBS__SERVE__HTTPPORT</c>).</summary>
+    public const string EnvironmentPrefix = "FEATURESTORE__";
+
+    /// <summary>
+    /// Reads <paramref name="path"/> (YAML or JSON) and the environment. Relative paths in it (repository,
+    /// offline directory) are taken relative to the file's folder.
+    /// </summary>
+    /// <exception cref="HostConfigurationException">A value cannot be read.</exception>
+    public static HostSettings Load(string path, IReadOnlyDictionary<string, string?>? overrides = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        var full = Path.GetFullPath(path);
+        var builder = new ConfigurationBuilder().Add(new YamlConfigurationSource(full)).AddEnvironmentVariables(EnvironmentPrefix);
+        if (overrides is not null)
+        {
+            builder.AddInMemoryCollection(overrides);
+        }
+
+        HostSettings settings;
+        try
+        {
+            settings = builder.Build().Get<HostSettings>() ?? new HostSettings();
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new HostConfigurationException($"{path}: {ex.Message}");
+        }
+        catch (YamlDotNet.Core.YamlException ex)
+        {
+            throw new HostConfigurationException($"{path}:{ex.Start.Line}:{ex.Start.Column}: {ex.Message}");
+        }
+
+        var folder = Path.GetDirectoryName(full)!;
+        settings.Repository = Path.GetFullPath(settings.Repository, folder);
+        settings.Offline.Directory = Path.GetFullPath(settings.Offline.Directory, folder);
+        Validate(settings);
+        return settings;
+    }
+
+    private static void Validate(HostSettings s)
+    {
+        _ = HostSettings.Time(s.Kafka.SessionTimeout, "kafka.sessionTimeout");
+        _ = HostSettings.Time(s.Supervision.InitialBackoff, "supervision.initialBackoff");
+        _ = HostSettings.Time(s.Supervision.MaxBackoff, "supervision.maxBackoff");
+        _ = HostSettings.Time(s.Supervision.ResetAfter, "supervision.resetAfter");
+        _ = HostSettings.Time(s.Supervision.ShutdownTimeout, "supervision.shutdownTimeout");
+        _ = HostSettings.Time(s.Jobs.Offline.BatchDelay, "jobs.offline.batchDelay");
+        _ = HostSettings.Time(s.Jobs.Serve.StoreTimeout, "jobs.serve.storeTimeout");
+        _ = HostSettings.Time(s.Jobs.Backfill.Interval, "jobs.backfill.interval");
+        _ = HostSettings.Time(s.Models.StagePollInterval, "models.stagePollInterval");
+        if (s.Log.Format is not ("simple" or "json"))
+        {
+            throw new HostConfigurationException($"log.format: '{s.Log.Format}' is neither simple nor json");
+        }
+
+        if (!Enum.TryParse<Microsoft.Extensions.Logging.LogLevel>(s.Log.Level, ignoreCase: true, out _))
+        {
+            throw new HostConfigurationException($"log.level: '{s.Log.Level}' is not a level (Trace, Debug, Information, Warning, Error)");
+        }
+
+        if (s.Jobs.Serve.ReadStrategy is not ("script" or "pipeline"))
+        {
+            throw new HostConfigurationException($"jobs.serve.readStrategy: '{s.Jobs.Serve.ReadStrategy}' is neither script nor pipeline");
+        }
+
+        if (s.Models.RetrainAfterWindows < 0)
+        {
+            throw new HostConfigurationException("models.retrainAfterWindows: must be 0 (off) or more");
+        }
+    }
+}

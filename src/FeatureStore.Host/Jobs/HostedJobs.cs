@@ -1,0 +1,39 @@
+using FeatureStore.Core.Definitions;
+using FeatureStore.Host.Supervision;
+using FeatureStore.Ingest;
+using FeatureStore.Monitor.Job;
+using FeatureStore.Parquet.Archiving;
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+
+namespace FeatureStore.Host.Jobs;
+
+// The jobs that are the existing job classes under supervision: each start builds a fresh instance (a restart
+// begins from what the stores hold, as a new process would) and runs it until the stop.
+
+/// <summary>The online ingest job (consumer group → windowed features in the online store, exactly once).</summary>
+internal sealed class IngestHostJob(CompiledRepository repository, IngestOptions options, IDatabase database, string keyPrefix, IngestMetrics metrics, ILogger logger) : ISupervisedJob
+{
+    public string Name => "ingest";
+
+    public Task RunAsync(CancellationToken cancellationToken) =>
+        IngestJobFactory.Create(repository, options, database, keyPrefix, metrics, logger).RunAsync(cancellationToken);
+}
+
+/// <summary>The offline log writer (every source's events → the Parquet event log, exactly once).</summary>
+internal sealed class OfflineHostJob(CompiledRepository repository, OfflineArchiverOptions options, ILogger logger) : ISupervisedJob
+{
+    public string Name => "offline";
+
+    public Task RunAsync(CancellationToken cancellationToken) =>
+        new OfflineArchiver(repository, options, logger).RunAsync(cancellationToken);
+}
+
+/// <summary>The drift monitor.</summary>
+internal sealed class MonitorHostJob(FeatureRepository repository, IDatabase database, string keyPrefix, MonitorOptions options, MonitorMetrics metrics, ILogger logger) : ISupervisedJob
+{
+    public string Name => "monitor";
+
+    public Task RunAsync(CancellationToken cancellationToken) =>
+        new MonitorJob(repository, database, keyPrefix, options, metrics, logger).RunAsync(cancellationToken);
+}

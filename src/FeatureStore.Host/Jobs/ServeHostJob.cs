@@ -1,0 +1,51 @@
+using FeatureStore.Host.Supervision;
+using FeatureStore.Serving;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+
+namespace FeatureStore.Host.Jobs;
+
+/// <summary>
+/// The serving host as a supervised job. Its <c>/healthz</c> and <c>/readyz</c> also report every job of the
+/// process (check <c>jobs</c>): degraded while a job waits for a restart.
+/// </summary>
+internal sealed class ServeHostJob(FeatureServerOptions options, IConnectionMultiplexer store, JobHealth health, ILoggerFactory loggers) : ISupervisedJob
+{
+    public string Name => "serve";
+
+    /// <summary>The running server's addresses, once started.</summary>
+    public (Uri Grpc, Uri Http)? Addresses { get; private set; }
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        await using var server = FeatureServer.Create(options, store, builder =>
+        {
+            builder.Logging.AddProvider(new ForwardingLoggerProvider(loggers));
+            builder.Logging.SetMinimumLevel(LogLevel.Warning).AddFilter("FeatureStore", LogLevel.Information);
+            builder.Services.AddHealthChecks().AddCheck("jobs", health, tags: [FeatureServer.LivenessTag, FeatureServer.ReadinessTag]);
+        });
+        await server.StartAsync(cancellationToken).ConfigureAwait(false);
+        Addresses = (server.GrpcAddress, server.HttpAddress);
+        try
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Addresses = null;
+            await server.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+}
+
+/// <summary>Hands an inner host's log entries to the process's logger factory (one format, one sink).</summary>
+internal sealed class ForwardingLoggerProvider(ILoggerFactory loggers) : ILoggerProvider
+{
+    public ILogger CreateLogger(string categoryName) => loggers.CreateLogger(categoryName);
+
+    public void Dispose()
+    {
+        // the factory belongs to the host
+    }
+}

@@ -1,0 +1,198 @@
+using FeatureStore.Testing;
+using FeatureStore.Host.Configuration;
+using FeatureStore.Host.Supervision;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+
+namespace FeatureStore.Host.Tests;
+
+/// <summary>The host's configuration and its supervisor, without services.</summary>
+public sealed class HostUnitTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("fs-host-unit-").FullName;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void The_example_configuration_reads_with_paths_relative_to_it()
+    {
+        var example = Path.Combine(RepositoryRoot(), "examples", "fraud", "featurestore.host.yaml");
+        var settings = HostConfiguration.Load(example);
+        Assert.Equal(Path.Combine(RepositoryRoot(), "examples", "fraud", "featurestore.yaml"), settings.Repository);
+        Assert.Equal(Path.Combine(RepositoryRoot(), "examples", "fraud", "offline"), settings.Offline.Directory);
+        Assert.Equal("embedded", settings.Redis.Configuration);
+        Assert.True(settings.Jobs.Backfill.Enabled);
+        Assert.Equal(3, settings.Models.RetrainAfterWindows);
+        Assert.Equal("oncall", settings.Models.RetrainWebhook);
+    }
+
+    [Fact]
+    public void Overrides_take_precedence_over_the_file_and_keys_ignore_case()
+    {
+        var file = Write("""
+            redis:
+              configuration: redis:6379
+            jobs:
+              serve:
+                httpPort: 7000
+                apiKeys: [a, "b:user_stats"]
+            """);
+        var settings = HostConfiguration.Load(file, new Dictionary<string, string?> { ["JOBS:SERVE:HTTPPORT"] = "8080", ["jobs:monitor:enabled"] = "false" });
+        Assert.Equal(8080, settings.Jobs.Serve.HttpPort);
+        Assert.False(settings.Jobs.Monitor.Enabled);
+        Assert.Equal("redis:6379", settings.Redis.Configuration);
+        Assert.Equal(["a", "b:user_stats"], settings.Jobs.Serve.ApiKeys);
+        Assert.True(settings.Jobs.Ingest.Enabled);
+    }
+
+    [Fact]
+    public void Environment_variables_use_the_same_keys()
+    {
+        const string Name = "FEATURESTORE__JOBS__INGEST__GROUP";
+        Environment.SetEnvironmentVariable(Name, "from-env");
+        try
+        {
+            Assert.Equal("from-env", HostConfiguration.Load(Write("jobs: { ingest: { group: from-file } }")).Jobs.Ingest.Group);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(Name, null);
+        }
+    }
+
+    [Theory]
+    [InlineData("supervision: { maxBackoff: soon }", "supervision.maxBackoff")]
+    [InlineData("log: { format: xml }", "log.format")]
+    [InlineData("jobs: { serve: { httpPort: many } }", "httpPort")]
+    [InlineData("jobs: [", "")]
+    public void A_wrong_value_names_its_key(string yaml, string key)
+    {
+        var ex = Assert.Throws<HostConfigurationException>(() => HostConfiguration.Load(Write(yaml)));
+        Assert.Contains(key, ex.Message, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public void Yaml_flattens_to_configuration_keys()
+    {
+        var data = YamlConfigurationSource.Flatten("a: { b: 1, c: [x, y] }\nd: ~\n");
+        Assert.Equal("1", data["a:b"]);
+        Assert.Equal("y", data["a:c:1"]);
+        Assert.Null(data["d"]);
+    }
+
+    [Fact]
+    public void Backoff_doubles_up_to_the_maximum()
+    {
+        var options = new SupervisionOptions { InitialBackoff = TimeSpan.FromSeconds(1), MaxBackoff = TimeSpan.FromSeconds(10) };
+        Assert.Equal([1, 2, 4, 8, 10, 10], Enumerable.Range(1, 6).Select(n => JobSupervisor.Backoff(options, n).TotalSeconds));
+    }
+
+    [Fact]
+    public async Task A_failing_job_is_restarted_after_its_backoff_and_reported_degraded_meanwhile()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UnixEpoch);
+        var job = new FlakyJob(failures: 2);
+        var health = new JobHealth();
+        var steady = new FlakyJob(failures: 0, name: "steady");
+        var supervisor = new JobSupervisor([job, steady], new SupervisionOptions
+        {
+            InitialBackoff = TimeSpan.FromSeconds(1),
+            MaxBackoff = TimeSpan.FromSeconds(30),
+            ResetAfter = TimeSpan.FromMinutes(1),
+        }, health, NullLogger.Instance, time);
+        using var stop = new CancellationTokenSource();
+        var run = supervisor.RunAsync(stop.Token);
+
+        // First failure: restarting, degraded, next start one second later.
+        await Eventually.TrueAsync(() => health["flaky"]?.State == JobState.Restarting, TimeSpan.FromSeconds(30), "first failure seen", Ct);
+        Assert.Equal(1, job.Starts);
+        Assert.Equal(HealthStatus.Degraded, (await health.CheckHealthAsync(null!, Ct)).Status);
+        Assert.Equal(JobState.Running, health["steady"]!.State);
+        Assert.Equal(time.GetUtcNow().AddSeconds(1), health["flaky"]!.NextStartAt);
+
+        time.Advance(TimeSpan.FromMilliseconds(999));
+        Assert.Equal(1, job.Starts);
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        await Eventually.TrueAsync(() => job.Starts == 2, TimeSpan.FromSeconds(30), "restarted after 1 s", Ct);
+
+        // Second failure: the delay doubles.
+        await Eventually.TrueAsync(() => health["flaky"] is { State: JobState.Restarting, Restarts: 2 }, TimeSpan.FromSeconds(30), "second failure seen", Ct);
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(2, job.Starts);
+        time.Advance(TimeSpan.FromSeconds(1));
+        await Eventually.TrueAsync(() => health["flaky"]?.State == JobState.Running && job.Starts == 3, TimeSpan.FromSeconds(30), "running after 2 s more", Ct);
+        Assert.Equal(HealthStatus.Healthy, (await health.CheckHealthAsync(null!, Ct)).Status);
+
+        await stop.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        Assert.All(health.Jobs, j => Assert.Equal(JobState.Stopped, j.State));
+        Assert.True(job.StoppedCleanly && steady.StoppedCleanly, "every job returns from its stop");
+    }
+
+    [Fact]
+    public async Task A_job_with_nothing_to_do_completes_without_restarts()
+    {
+        var health = new JobHealth();
+        var supervisor = new JobSupervisor([new IdleJob()], new SupervisionOptions(), health, NullLogger.Instance);
+        await supervisor.RunAsync(Ct).WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        Assert.Equal(JobState.Completed, health["idle"]!.State);
+        Assert.Equal(0, health["idle"]!.Restarts);
+    }
+
+    private string Write(string yaml)
+    {
+        var path = Path.Combine(_dir, Guid.NewGuid().ToString("N") + ".yaml");
+        File.WriteAllText(path, yaml);
+        return path;
+    }
+
+    private static string RepositoryRoot()
+    {
+        var dir = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(dir, "FeatureStore.sln")))
+        {
+            dir = Path.GetDirectoryName(dir) ?? throw new InvalidOperationException("repository root not found");
+        }
+
+        return dir;
+    }
+
+    /// <summary>Fails its first <c>failures</c> starts, then runs until stopped.</summary>
+    private sealed class FlakyJob(int failures, string name = "flaky") : ISupervisedJob
+    {
+        private int _starts;
+
+        public string Name => name;
+
+        public int Starts => Volatile.Read(ref _starts);
+
+        public bool StoppedCleanly { get; private set; }
+
+        public async Task RunAsync(CancellationToken cancellationToken)
+        {
+            if (Interlocked.Increment(ref _starts) <= failures)
+            {
+                throw new InvalidOperationException($"failure {_starts}");
+            }
+
+            try
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                StoppedCleanly = true;
+            }
+        }
+    }
+
+    private sealed class IdleJob : ISupervisedJob
+    {
+        public string Name => "idle";
+
+        public Task RunAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}

@@ -1,0 +1,137 @@
+using System.Globalization;
+using System.Reflection;
+using FeatureStore.Ingest.Tests;
+using FeatureStore.Testing;
+using Parquet;
+
+namespace FeatureStore.Host.Tests;
+
+/// <summary>
+/// `featurestore run` as a separate process with every job enabled, stopped with SIGTERM mid-stream and started
+/// again: the online values end equal to the §4 reference and the offline event log holds every event exactly once.
+/// </summary>
+[Trait("Category", "Integration")]
+public sealed class RunCommandTests(EmbeddedKafkaFixture kafka, RedisServerFixture redis)
+    : IClassFixture<EmbeddedKafkaFixture>, IClassFixture<RedisServerFixture>, IDisposable
+{
+    private const int Half = 15_000;
+
+    private static readonly string Cli = Path.GetFullPath(typeof(RunCommandTests).Assembly
+        .GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "CliPath").Value!);
+
+    private readonly string _dir = Directory.CreateTempSubdirectory("fs-run-").FullName;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public async Task Stopped_with_sigterm_mid_stream_and_restarted_loses_and_doubles_nothing_online_or_offline()
+    {
+        var scenario = new IngestScenario(kafka.CreateTopic("run", partitions: 4));
+        var config = WriteConfig(scenario);
+        var db = redis.Connection.Database;
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var http = FreePort.Next();
+
+        await using (var first = Start(config, http))
+        {
+            await first.WaitForLineAsync(l => l.StartsWith("running: ", StringComparison.Ordinal), TimeSpan.FromSeconds(90), Ct);
+            scenario.Produce(kafka.BootstrapServers, count: Half, users: 300, seed: 11, nowMs: now);
+            await Eventually.TrueAsync(async () => await scenario.CheckpointedAsync(db) >= 2_000, TimeSpan.FromSeconds(90), "first run under way", Ct);
+
+            using var client = new HttpClient();
+            var health = await client.GetStringAsync(new Uri($"http://127.0.0.1:{http}/healthz"), Ct);
+            Assert.Contains("\"jobs\"", health, StringComparison.Ordinal);
+            Assert.Contains("ingest", health, StringComparison.Ordinal);
+
+            first.Terminate();
+            Assert.Equal(0, await first.WaitForExitAsync(TimeSpan.FromSeconds(90), Ct));
+            Assert.Contains(first.Lines, l => l.Contains("job ingest stopped", StringComparison.Ordinal));
+            Assert.Contains(first.Lines, l => l.Contains("job offline stopped", StringComparison.Ordinal));
+        }
+
+        Assert.True(await scenario.CheckpointedAsync(db) < 2L * Half, "the stop must land mid-stream");
+
+        await using (var second = Start(config, http))
+        {
+            await second.WaitForLineAsync(l => l.StartsWith("running: ", StringComparison.Ordinal), TimeSpan.FromSeconds(90), Ct);
+            scenario.Produce(kafka.BootstrapServers, count: Half, users: 300, seed: 12, nowMs: now, firstIndex: Half);
+            await scenario.WaitUntilCaughtUpAsync(kafka.BootstrapServers, db, TimeSpan.FromSeconds(180), Ct);
+            await Eventually.TrueAsync(async () => (await ArchivedAsync()).Count >= 2 * Half, TimeSpan.FromSeconds(180), "offline log complete", Ct);
+            second.Terminate();
+            Assert.Equal(0, await second.WaitForExitAsync(TimeSpan.FromSeconds(90), Ct));
+        }
+
+        await scenario.AssertOnlineEqualsReferenceAsync(db, scenario.MaxTime);
+        await scenario.AssertOnlineEqualsReferenceAsync(db, now + (61 * 60_000));
+
+        var archived = await ArchivedAsync();
+        Assert.Equal(2 * Half, archived.Count);
+        Assert.Equal(2 * Half, archived.Distinct().Count());
+    }
+
+    private ChildProcess Start(string config, int httpPort) => ChildProcess.StartDotnet(Cli, ["run", "-c", config], new Dictionary<string, string>
+    {
+        // Environment variables override the file, as in a container.
+        ["FEATURESTORE__JOBS__SERVE__HTTPPORT"] = httpPort.ToString(CultureInfo.InvariantCulture),
+        ["FEATURESTORE__JOBS__SERVE__GRPCPORT"] = FreePort.Next().ToString(CultureInfo.InvariantCulture),
+    });
+
+    private string WriteConfig(IngestScenario scenario)
+    {
+        File.WriteAllText(Path.Combine(_dir, "featurestore.yaml"), scenario.RepositoryYaml);
+        var config = Path.Combine(_dir, "host.yaml");
+        File.WriteAllText(config, $"""
+            repository: featurestore.yaml
+            redis:
+              configuration: {redis.Connection.Endpoint}
+              keyPrefix: {scenario.KeyPrefix}
+            kafka:
+              bootstrapServers: {kafka.BootstrapServers}
+              sessionTimeout: 6s
+            offline:
+              directory: store
+            jobs:
+              ingest: {"{"} group: ingest {"}"}
+              offline: {"{"} group: ingest.offline, batchEvents: 2000, batchDelay: 200ms {"}"}
+              serve: {"{"} enabled: true {"}"}
+              monitor: {"{"} enabled: true {"}"}
+              backfill: {"{"} enabled: true, interval: 5s {"}"}
+            """);
+        return config;
+    }
+
+    /// <summary>(partition, offset) of every row in the committed files of the event log (named by a commit marker).</summary>
+    private async Task<List<(int Partition, long Offset)>> ArchivedAsync()
+    {
+        var folder = Path.Combine(_dir, "store", "events", "payments");
+        var markers = Path.Combine(folder, "_commits");
+        var rows = new List<(int, long)>();
+        if (!Directory.Exists(markers))
+        {
+            return rows;
+        }
+
+        foreach (var marker in Directory.EnumerateFiles(markers, "p*.json"))
+        {
+            using var json = System.Text.Json.JsonDocument.Parse(await File.ReadAllBytesAsync(marker, Ct));
+            foreach (var file in json.RootElement.GetProperty("files").EnumerateArray())
+            {
+                await using var reader = await ParquetReader.CreateAsync(Path.Combine(folder, file.GetString()!), cancellationToken: Ct);
+                var fields = reader.Schema.DataFields;
+                for (var g = 0; g < reader.RowGroupCount; g++)
+                {
+                    using var group = reader.OpenRowGroupReader(g);
+                    var partitions = new int[group.RowCount];
+                    var offsets = new long[group.RowCount];
+                    await group.ReadAsync(fields.Single(f => f.Name == "_partition"), partitions.AsMemory(), cancellationToken: Ct);
+                    await group.ReadAsync(fields.Single(f => f.Name == "_offset"), offsets.AsMemory(), cancellationToken: Ct);
+                    rows.AddRange(partitions.Zip(offsets));
+                }
+            }
+        }
+
+        return rows;
+    }
+}
