@@ -203,7 +203,7 @@ public sealed class MonitorJobSettings
     public bool LearnedThresholds { get; set; }
 
     /// <summary>Base of the drift-history link in alerts.</summary>
-    public string HistoryUrl { get; set; } = "http://localhost:6567/api/v1/drift/history";
+    public string HistoryUrl { get; set; } = "http://localhost:6567/v1/drift/history";
 }
 
 /// <summary>Scheduled backfill settings.</summary>

@@ -32,7 +32,8 @@ public sealed class SecurityTests(RedisServerFixture redis, EmbeddedKafkaFixture
 
     // Probes and scrapes stay open, as orchestrators and Prometheus call them without credentials;
     // reflection describes only the public contracts in schemas/. Everything else needs the key.
-    private static readonly HashSet<string> OpenHttp = ["/healthz", "/readyz", "/metrics"];
+    // The dashboard's page and assets hold no data (its JSON endpoints do, and need the key).
+    private static readonly HashSet<string> OpenHttp = ["/healthz", "/readyz", "/metrics", "/", "/dashboard", "/dashboard/{file}"];
     private static readonly string[] OpenGrpcServices = ["grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection", "grpc.reflection.v1.ServerReflection"];
 
     private readonly string _dir = Directory.CreateTempSubdirectory("fs-sec-").FullName;
@@ -108,6 +109,26 @@ public sealed class SecurityTests(RedisServerFixture redis, EmbeddedKafkaFixture
                 continue;
             }
 
+            if (route.StartsWith("/v1/dashboard/", StringComparison.Ordinal) || route == "/v1/drift/history")
+            {
+                var target = route == "/v1/drift/history" ? route + "?model=fraud&version=v1" : route;
+                foreach (var (key, expected) in new (string?, bool)[] { (null, false), (OtherKey, false), (Key + "x", false), (Key, true) })
+                {
+                    using var get = new HttpRequestMessage(HttpMethod.Get, new Uri(target, UriKind.Relative));
+                    if (key is not null)
+                    {
+                        get.Headers.TryAddWithoutValidation("x-api-key", key);
+                    }
+
+                    using var answer = await http.SendAsync(get, Ct);
+                    Assert.True(expected == (answer.StatusCode != HttpStatusCode.Unauthorized), $"{route} with {key ?? "no key"}: {(int)answer.StatusCode}");
+                    calls++;
+                }
+
+                protectedHttp++;
+                continue;
+            }
+
             Assert.True(route == "/v1/features/online", $"HTTP endpoint {route} is not classified: decide whether it needs the API key (docs/reliability.md)");
             var body = JsonFormatter.Default.Format(new GetOnlineFeaturesRequest { Features = { "user_stats:n_1h" }, Entities = { new EntityRow { JoinKeys = { ["user_id"] = "u1" } } } });
             foreach (var (header, value, expected) in new (string?, string?, bool)[]
@@ -131,7 +152,7 @@ public sealed class SecurityTests(RedisServerFixture redis, EmbeddedKafkaFixture
         }
 
         Assert.True(protectedGrpc >= 10, $"expected the lookup and the registry's methods, found {protectedGrpc}");
-        Assert.Equal(1, protectedHttp);
+        Assert.Equal(6, protectedHttp); // the lookup, four dashboard data endpoints, the drift history
         Figures.Report("security / API keys", $"endpoints: protected gRPC={protectedGrpc} protected HTTP={protectedHttp} open (health, readiness, metrics, reflection)={open}; calls={calls}, every keyless or wrong-key call UNAUTHENTICATED/401");
     }
 

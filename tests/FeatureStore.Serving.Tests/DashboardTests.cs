@@ -124,6 +124,16 @@ public sealed class DashboardTests(IngestedStoreFixture data) : IClassFixture<In
         var amount = model.GetProperty("columns").EnumerateArray().Single(c => c.GetProperty("column").GetString() == "user_txn:amount");
         Assert.Empty(amount.GetProperty("methods").EnumerateArray());
 
+        // The link alerts carry: the model version's windows, oldest first, optionally one column.
+        var history = await GetJsonAsync(http, "/v1/drift/history?model=scorer&version=v1&column=score&limit=3");
+        Assert.Equal([3000L, 4000, 5000], history.GetProperty("windows").EnumerateArray().Select(w => w.GetProperty("window_start_ms").GetInt64()));
+        using (var unknown = await http.GetAsync(new Uri("/v1/drift/history?model=scorer&version=v9", UriKind.Relative), Ct))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.NotFound, unknown.StatusCode);
+            using var error = JsonDocument.Parse(await unknown.Content.ReadAsStringAsync(Ct));
+            Assert.Equal("model 'scorer' has no version 'v9'", error.RootElement.GetProperty("message").GetString());
+        }
+
         var alerts = await GetJsonAsync(http, "/v1/dashboard/alerts");
         var open = Assert.Single(alerts.GetProperty("open").EnumerateArray());
         Assert.Equal("score", open.GetProperty("column").GetString());

@@ -170,7 +170,7 @@ internal static class DriftCommands
         var prefix = CommonOptions.KeyPrefix();
         var group = new Option<string>("--group") { Description = "Consumer group of the monitor.", DefaultValueFactory = _ => "featurestore-monitor" };
         var learned = new Option<bool>("--learned-thresholds") { Description = "Use thresholds learned from the training data where a monitor gives none." };
-        var history = new Option<string>("--history-url") { Description = "Base of the drift-history link in alerts.", DefaultValueFactory = _ => "http://localhost:8080/api/v1/drift/history" };
+        var history = new Option<string>("--history-url") { Description = "Base of the drift-history link in alerts.", DefaultValueFactory = _ => "http://localhost:6567/v1/drift/history" };
         var sessionTimeout = new Option<int>("--session-timeout-ms") { Description = "How soon the group notices a member that died (Kafka session.timeout.ms).", DefaultValueFactory = _ => 10_000 };
         var command = new Command("monitor", "Consume the models' prediction topics, evaluate drift per window against the stored baselines, keep the history and send alert webhooks. Stops cleanly on Ctrl-C / SIGTERM.")
         {

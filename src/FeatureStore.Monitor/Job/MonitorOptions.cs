@@ -19,7 +19,7 @@ public sealed class MonitorOptions
     public bool UseLearnedThresholds { get; init; }
 
     /// <summary>Base of the drift-history link in alerts; <c>?model=…&amp;version=…&amp;column=…</c> is appended.</summary>
-    public string HistoryUrl { get; init; } = "http://localhost:8080/api/v1/drift/history";
+    public string HistoryUrl { get; init; } = "http://localhost:6567/v1/drift/history";
 
     /// <summary>How often the outbox is polled for due alerts when nothing new was raised.</summary>
     public TimeSpan OutboxPollInterval { get; init; } = TimeSpan.FromMilliseconds(500);

@@ -328,7 +328,7 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
         await File.WriteAllTextAsync(file, text.ToString(), cancellationToken);
         var model = _repository.FindModel(Model)!;
         var baseline = await ModelRegistration.RegisterAsync(_store!.Database, "fs", _repository, model, Version, trained, file, settings.Directory, cancellationToken);
-        Done($"registered {Model} {Version} with its drift baseline [bold]{Markup.Escape(baseline.Id)}[/] ({baseline.Columns.Count} monitored columns)");
+        Done($"registered {Model} {Version} in the model registry (stage production) with its drift baseline [bold]{Markup.Escape(baseline.Id)}[/] ({baseline.Columns.Count} monitored columns)");
     }
 
     private async Task LookUpAsync(List<Payment> payments, CancellationToken cancellationToken)

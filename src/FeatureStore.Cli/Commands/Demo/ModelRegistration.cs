@@ -1,13 +1,16 @@
 using FeatureStore.Core.Definitions;
+using FeatureStore.Core.Models;
 using FeatureStore.Monitor.Baselines;
+using FeatureStore.Redis.Models;
 using StackExchange.Redis;
 
 namespace FeatureStore.Cli.Commands.Demo;
 
 /// <summary>
 /// Registering a trained model version: its drift baseline, computed from the training set with the
-/// monitor's baseline code and stored where the monitor reads it, and the model itself written beside
-/// the training data. One method, so a model registry (versions, stages) can take its place.
+/// monitor's baseline code and stored where the monitor reads it; the version in the model registry with
+/// its features, training export and baseline, promoted to production; the model itself written beside
+/// the training data.
 /// </summary>
 internal static class ModelRegistration
 {
@@ -18,6 +21,10 @@ internal static class ModelRegistration
     {
         var baseline = await BaselineComputer.ComputeAsync(model, version, trainingSet, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), cancellationToken);
         await new DriftStore(database, keyPrefix, repository.Project).SaveBaselineAsync(baseline);
+        var registry = new ModelRegistryStore(database, keyPrefix, repository.Project);
+        var features = model.Versions.First(v => v.Version == version).Features;
+        await registry.RegisterAsync(model.Name, version, features, trainingSet, baseline.Id);
+        await registry.PromoteAsync(model.Name, version, ModelStage.Production);
         await File.WriteAllTextAsync(Path.Combine(directory, $"{model.Name}-{version}.json"), trained.ToJson(), cancellationToken);
         return baseline;
     }

@@ -137,6 +137,50 @@ internal sealed class DashboardData(RegistryCache registry, IConnectionMultiplex
         return new { NowMs = NowMs, Models = models };
     }
 
+    /// <summary>
+    /// The evaluated windows of one model version (optionally one column), oldest first, as the monitor
+    /// stored them: window start and end, predictions, and each method's value, threshold and verdict.
+    /// </summary>
+    public async Task<object> HistoryAsync(string? model, string? version, string? column, int limit, CancellationToken cancellationToken)
+    {
+        var served = registry.Current;
+        if (string.IsNullOrEmpty(model) || string.IsNullOrEmpty(version))
+        {
+            throw ThrowHelper.Invalid("give the model and version: /v1/drift/history?model=M&version=V[&column=C][&limit=N]");
+        }
+
+        var definition = served.Repository.FindModel(model)
+            ?? throw new LookupException(Grpc.Core.StatusCode.NotFound, $"no model '{Short(model)}' (models: {string.Join(", ", served.Repository.Models.Select(m => m.Name))})");
+        if (definition.Versions.All(v => v.Version != version))
+        {
+            throw new LookupException(Grpc.Core.StatusCode.NotFound, $"model '{definition.Name}' has no version '{Short(version)}'");
+        }
+
+        var columns = definition.Monitors.Select(m => m.Column).Distinct(StringComparer.Ordinal).Count();
+        var members = await Database.SortedSetRangeByRankAsync($"{DriftBase}:history:{definition.Name}:{version}", -(long)limit * Math.Max(1, columns), -1)
+            .WaitAsync(cancellationToken).ConfigureAwait(false);
+        var windows = new List<JsonElement>();
+        foreach (var member in members)
+        {
+            try
+            {
+                using var document = JsonDocument.Parse(member.ToString());
+                if (column is null || (document.RootElement.TryGetProperty("column", out var c) && c.GetString() == column))
+                {
+                    windows.Add(document.RootElement.Clone());
+                }
+            }
+            catch (JsonException)
+            {
+                // an entry of another shape: left out
+            }
+        }
+
+        return new { Model = definition.Name, Version = version, Column = column, Windows = windows.TakeLast(limit).ToList() };
+    }
+
+    private static string Short(string text) => text.Length > 100 ? text[..100] + "…" : text;
+
     private static void AddWindow(string json, Dictionary<(string Column, string Method), MethodSeries> series)
     {
         try

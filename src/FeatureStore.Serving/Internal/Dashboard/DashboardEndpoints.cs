@@ -34,6 +34,10 @@ internal static class DashboardEndpoints
             JsonAsync(http, data, (_, ct) => data.AlertsAsync(ct)));
         endpoints.MapGet("/v1/dashboard/latency", (HttpContext http, DashboardData data) =>
             JsonAsync(http, data, (_, _) => Task.FromResult(data.Latency())));
+
+        // The link drift alerts carry: one model version's history, newest windows last.
+        endpoints.MapGet("/v1/drift/history", (HttpContext http, DashboardData data, string? model, string? version, string? column, int? limit) =>
+            JsonAsync(http, data, (_, ct) => data.HistoryAsync(model, version, column, Math.Clamp(limit ?? 500, 1, DashboardData.MaxWindows), ct)));
     }
 
     private static async Task AssetAsync(HttpContext http, string file)
