@@ -27,10 +27,7 @@ public sealed class ExportJobTests(RedisServerFixture redis) : IClassFixture<Red
     public async Task An_export_job_writes_what_the_command_line_export_writes_and_reports_its_progress()
     {
         var (scenario, store, exports) = await PrepareAsync();
-        await using var server = await RunningServer.OnPortsAsync((grpc, http) => new FeatureServerOptions
-        {
-            Repository = scenario.Repository, KeyPrefix = scenario.KeyPrefix, GrpcPort = grpc, HttpPort = http, OfflineStore = store, ExportDirectory = exports,
-        }, redis.Connection.Multiplexer);
+        await using var server = await StartAsync(scenario, store, exports);
         using var channel = GrpcChannel.ForAddress(server.Server.GrpcAddress);
         var jobs = new ExportJobs.ExportJobsClient(channel);
 
@@ -60,10 +57,7 @@ public sealed class ExportJobTests(RedisServerFixture redis) : IClassFixture<Red
     public async Task Bad_export_requests_get_precise_statuses_and_a_failed_job_says_why()
     {
         var (scenario, store, exports) = await PrepareAsync();
-        await using var server = await RunningServer.OnPortsAsync((grpc, http) => new FeatureServerOptions
-        {
-            Repository = scenario.Repository, KeyPrefix = scenario.KeyPrefix, GrpcPort = grpc, HttpPort = http, OfflineStore = store, ExportDirectory = exports,
-        }, redis.Connection.Multiplexer);
+        await using var server = await StartAsync(scenario, store, exports);
         using var channel = GrpcChannel.ForAddress(server.Server.GrpcAddress);
         var jobs = new ExportJobs.ExportJobsClient(channel);
         StartExportRequest Request(string entities = "rows.csv", string output = "o.parquet", string feature = "user_stats:n_1h", string model = "") =>
@@ -83,14 +77,17 @@ public sealed class ExportJobTests(RedisServerFixture redis) : IClassFixture<Red
         Assert.Contains("row 1, column event_timestamp: 'yesterday' is not an RFC 3339 time", failed.Error, StringComparison.Ordinal);
         Assert.False(File.Exists(Path.Combine(exports, "o.parquet")));
 
-        await using var bare = await RunningServer.OnPortsAsync((grpc, http) => new FeatureServerOptions
-        {
-            Repository = scenario.Repository, KeyPrefix = scenario.KeyPrefix, GrpcPort = grpc, HttpPort = http,
-        }, redis.Connection.Multiplexer);
+        await using var bare = await StartAsync(scenario, null, null);
         using var bareChannel = GrpcChannel.ForAddress(bare.Server.GrpcAddress);
         await AssertStatusAsync(StatusCode.FailedPrecondition, "this server runs no exports",
             new ExportJobs.ExportJobsClient(bareChannel).StartExportAsync(Request(), cancellationToken: Ct));
     }
+
+    private Task<RunningServer> StartAsync(PaymentsScenario scenario, string? store, string? exports) =>
+        RunningServer.OnPortsAsync((grpc, http) => new FeatureServerOptions
+        {
+            Repository = scenario.Repository, KeyPrefix = scenario.KeyPrefix, GrpcPort = grpc, HttpPort = http, OfflineStore = store, ExportDirectory = exports,
+        }, redis.Connection.Multiplexer);
 
     private static async Task AssertStatusAsync<T>(StatusCode status, string message, AsyncUnaryCall<T> call)
     {

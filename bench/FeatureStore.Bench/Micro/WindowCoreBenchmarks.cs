@@ -131,31 +131,8 @@ public class WindowCoreBenchmarks
         _lookupNow = 1_795_000_000_000;
         _values = new FeatureValue[16];
         var random = new Random(1);
-        var events = Enumerable.Range(0, 20).Select(_ => (Time: _lookupNow - random.NextInt64(3 * 3_600_000), Amount: random.NextDouble() * 500, Merchant: "m" + random.Next(50))).ToList();
-        _lookupStates = [.. _lookupViews.Select(view =>
-        {
-            var state = new ViewWindowState(view.Features, view.TtlMs);
-            var inputs = new FeatureInput[view.Features.Count];
-            var sequence = 0L;
-            foreach (var e in events)
-            {
-                for (var f = 0; f < inputs.Length; f++)
-                {
-                    inputs[f] = view.Definition.Features[f].Field switch
-                    {
-                        null => FeatureInput.Absent,
-                        "merchant_id" => FeatureInput.OfText(e.Merchant),
-                        "country" => FeatureInput.OfText("FR"),
-                        _ => FeatureInput.OfNumber(e.Amount),
-                    };
-                }
-
-                state.Add(e.Time, sequence++, inputs);
-            }
-
-            var buffer = new System.Buffers.ArrayBufferWriter<byte>();
-            state.WriteTo(buffer);
-            return buffer.WrittenSpan.ToArray();
-        })];
+        var events = LookupScenario.UserEvents(random, _lookupNow);
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        _lookupStates = [.. _lookupViews.Select(view => LookupScenario.EncodedState(view, events, buffer))];
     }
 }

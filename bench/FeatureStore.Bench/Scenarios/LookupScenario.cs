@@ -214,31 +214,10 @@ internal static class LookupScenario
         var pending = new List<Task>();
         for (var u = 0; u < Users; u++)
         {
-            var events = Enumerable.Range(0, 20).Select(_ => (Time: now - random.NextInt64(3 * 3_600_000), Amount: random.NextDouble() * 500, Merchant: "m" + random.Next(50))).ToList();
+            var events = UserEvents(random, now);
             foreach (var view in views)
             {
-                var state = new ViewWindowState(view.Features, view.TtlMs);
-                var inputs = new FeatureInput[view.Features.Count];
-                var sequence = 0L;
-                foreach (var e in events)
-                {
-                    for (var f = 0; f < inputs.Length; f++)
-                    {
-                        inputs[f] = view.Definition.Features[f].Field switch
-                        {
-                            null => FeatureInput.Absent,
-                            "merchant_id" => FeatureInput.OfText(e.Merchant),
-                            "country" => FeatureInput.OfText("FR"),
-                            _ => FeatureInput.OfNumber(e.Amount),
-                        };
-                    }
-
-                    state.Add(e.Time, sequence++, inputs);
-                }
-
-                buffer.Clear();
-                state.WriteTo(buffer);
-                pending.Add(db.HashSetAsync(keys.Entity(view, User(u)), OnlineKeys.PartitionField("payments", 0), buffer.WrittenSpan.ToArray()));
+                pending.Add(db.HashSetAsync(keys.Entity(view, User(u)), OnlineKeys.PartitionField("payments", 0), EncodedState(view, events, buffer)));
             }
 
             if (pending.Count >= 1000)
@@ -249,6 +228,37 @@ internal static class LookupScenario
         }
 
         await Task.WhenAll(pending);
+    }
+
+    /// <summary>A user's 20 payments in the 3 h before <paramref name="now"/> (50 merchants).</summary>
+    internal static List<(long Time, double Amount, string Merchant)> UserEvents(Random random, long now) =>
+        [.. Enumerable.Range(0, 20).Select(_ => (Time: now - random.NextInt64(3 * 3_600_000), Amount: random.NextDouble() * 500, Merchant: "m" + random.Next(50)))];
+
+    /// <summary>The stored form of <paramref name="view"/>'s state after <paramref name="events"/>, as ingest leaves it.</summary>
+    internal static byte[] EncodedState(CompiledView view, List<(long Time, double Amount, string Merchant)> events, ArrayBufferWriter<byte> buffer)
+    {
+        var state = new ViewWindowState(view.Features, view.TtlMs);
+        var inputs = new FeatureInput[view.Features.Count];
+        var sequence = 0L;
+        foreach (var e in events)
+        {
+            for (var f = 0; f < inputs.Length; f++)
+            {
+                inputs[f] = view.Definition.Features[f].Field switch
+                {
+                    null => FeatureInput.Absent,
+                    "merchant_id" => FeatureInput.OfText(e.Merchant),
+                    "country" => FeatureInput.OfText("FR"),
+                    _ => FeatureInput.OfNumber(e.Amount),
+                };
+            }
+
+            state.Add(e.Time, sequence++, inputs);
+        }
+
+        buffer.Clear();
+        state.WriteTo(buffer);
+        return buffer.WrittenSpan.ToArray();
     }
 
     private static async Task CleanupAsync(IDatabase db, IReadOnlyList<CompiledView> views, OnlineKeys keys)
