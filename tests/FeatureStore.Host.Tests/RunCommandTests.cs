@@ -71,6 +71,48 @@ public sealed class RunCommandTests(EmbeddedKafkaFixture kafka, RedisServerFixtu
         Assert.Equal(2 * Half, archived.Distinct().Count());
     }
 
+    [Fact]
+    public async Task Killed_with_sigkill_at_random_instants_and_restarted_loses_and_doubles_nothing_online_or_offline()
+    {
+        const int Kills = 3;
+        var random = new Random(47); // fixed seed: the kill points are the same on every run
+        var scenario = new IngestScenario(kafka.CreateTopic("run-kill", partitions: 4));
+        var config = WriteConfig(scenario);
+        var db = redis.Connection.Database;
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var http = FreePort.Next();
+        scenario.Produce(kafka.BootstrapServers, count: 2 * Half, users: 300, seed: 13, nowMs: now);
+
+        var killedAt = new List<long>();
+        for (var kill = 0; kill < Kills; kill++)
+        {
+            // Somewhere in the kill-th quarter of the stream, online progress counted by checkpoints.
+            var target = (2L * Half * kill / (Kills + 1)) + random.Next(1_000, (2 * Half / (Kills + 1)) - 1_000);
+            await using var run = Start(config, http);
+            await run.WaitForLineAsync(l => l.StartsWith("running: ", StringComparison.Ordinal), TimeSpan.FromSeconds(90), Ct);
+            await Eventually.TrueAsync(async () => await scenario.CheckpointedAsync(db) >= target, TimeSpan.FromSeconds(120), $"run {kill + 1} past {target} events", Ct);
+            run.KillHard();
+            await run.WaitForExitAsync(TimeSpan.FromSeconds(30), Ct);
+            killedAt.Add(await scenario.CheckpointedAsync(db));
+        }
+
+        Assert.True(killedAt[^1] < 2L * Half, $"the last kill must land mid-stream (checkpointed {killedAt[^1]})");
+        await using (var last = Start(config, http))
+        {
+            await last.WaitForLineAsync(l => l.StartsWith("running: ", StringComparison.Ordinal), TimeSpan.FromSeconds(90), Ct);
+            await scenario.WaitUntilCaughtUpAsync(kafka.BootstrapServers, db, TimeSpan.FromSeconds(180), Ct);
+            await Eventually.TrueAsync(async () => (await ArchivedAsync()).Count >= 2 * Half, TimeSpan.FromSeconds(180), "offline log complete", Ct);
+            last.Terminate();
+            Assert.Equal(0, await last.WaitForExitAsync(TimeSpan.FromSeconds(90), Ct));
+        }
+
+        await scenario.AssertOnlineEqualsReferenceAsync(db, scenario.MaxTime);
+        var archived = await ArchivedAsync();
+        Assert.Equal(2 * Half, archived.Count);
+        Assert.Equal(2 * Half, archived.Distinct().Count());
+        TestContext.Current.SendDiagnosticMessage($"host SIGKILL: {Kills} kills at {string.Join(", ", killedAt)} checkpointed events; {2 * Half} events checked online and offline, 0 lost, 0 doubled");
+    }
+
     private ChildProcess Start(string config, int httpPort) => ChildProcess.StartDotnet(Cli, ["run", "-c", config], new Dictionary<string, string>
     {
         // Environment variables override the file, as in a container.
