@@ -42,6 +42,10 @@ public sealed partial class MonitorJob
     private readonly Dictionary<(string Model, string Version, string Column), ColumnState> _columns = [];
     private readonly Dictionary<string, Incident> _incidents = new(StringComparer.Ordinal);
     private readonly HashSet<string> _warned = new(StringComparer.Ordinal);
+
+    // The highest offset this member has evaluated per partition: after a rebalance or a broker fault the
+    // consumer resumes from the last committed offset and reads some predictions again; each counts once.
+    private readonly Dictionary<TopicPartition, long> _evaluatedUpTo = [];
     private readonly SemaphoreSlim _alertRaised = new(0);
     private readonly ModelStageCache _stages;
     private readonly RetrainTracker? _retrain;
@@ -274,6 +278,13 @@ public sealed partial class MonitorJob
 
     private async Task ProcessAsync(ConsumeResult<byte[]?, byte[]?> result, IReadOnlyList<ModelDefinition> models, IProducer<byte[]?, byte[]?> deadLetters, List<DriftEvaluation> closed)
     {
+        if (_evaluatedUpTo.TryGetValue(result.TopicPartition, out var upTo) && result.Offset.Value <= upTo)
+        {
+            _metrics.Skip("redelivered");
+            return;
+        }
+
+        _evaluatedUpTo[result.TopicPartition] = result.Offset.Value;
         _metrics.Prediction();
         JsonDocument document;
         try
