@@ -194,6 +194,7 @@ public sealed partial class FeatureStoreHost : IAsyncDisposable
                 SessionTimeout = sessionTimeout,
                 UseLearnedThresholds = s.Jobs.Monitor.LearnedThresholds,
                 HistoryUrl = s.Jobs.Monitor.HistoryUrl,
+                HistoryDirectory = s.Jobs.Monitor.HistoryDirectory,
                 RetrainAfterWindows = s.Models.RetrainAfterWindows,
                 RetrainWebhook = s.Models.RetrainWebhook,
                 ModelStagePollInterval = HostSettings.Time(s.Models.StagePollInterval, "models.stagePollInterval"),

@@ -204,6 +204,9 @@ public sealed class MonitorJobSettings
 
     /// <summary>Base of the drift-history link in alerts.</summary>
     public string HistoryUrl { get; set; } = "http://localhost:6567/v1/drift/history";
+
+    /// <summary>Also keep the whole drift history as Parquet in this folder; null: the online store's newest windows only.</summary>
+    public string? HistoryDirectory { get; set; }
 }
 
 /// <summary>Scheduled backfill settings.</summary>

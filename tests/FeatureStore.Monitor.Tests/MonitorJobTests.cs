@@ -24,7 +24,8 @@ public sealed class MonitorJobTests(EmbeddedKafkaFixture kafka, GarnetFixture st
         await using var receiver = new WebhookReceiver(FreePort.Next());
         var topic = kafka.CreateTopic("predictions", partitions: 2);
         kafka.Cluster.CreateTopic(topic + ".dlq", 1);
-        await using var monitor = await StartAsync(topic, receiver.Url);
+        var historyDirectory = Directory.CreateTempSubdirectory("fs-history-").FullName;
+        await using var monitor = await StartAsync(topic, receiver.Url, historyDirectory: historyDirectory);
         using var producer = kafka.CreateProducer();
         var start = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 
@@ -83,6 +84,31 @@ public sealed class MonitorJobTests(EmbeddedKafkaFixture kafka, GarnetFixture st
         Assert.Equal(12, history.Count); // six windows × two columns
         Assert.Equal([false, false, false, true, true, false], history.Where(h => h.Column == "score").Select(h => h.Drifted));
         Assert.Equal(0, await monitor.Job.Outbox.PendingAsync());
+
+        // The whole history is also on disk as Parquet: a row per window, column and method.
+        var rows = new List<(string Column, string Method, bool Drifted)>();
+        foreach (var file in Directory.EnumerateFiles(Path.Combine(historyDirectory, "scorer", "v1"), "*.parquet", SearchOption.AllDirectories))
+        {
+            Assert.DoesNotContain(".tmp-", file, StringComparison.Ordinal);
+            await using var reader = await Parquet.ParquetReader.CreateAsync(file, cancellationToken: Ct);
+            var fields = reader.Schema.DataFields;
+            for (var g = 0; g < reader.RowGroupCount; g++)
+            {
+                using var group = reader.OpenRowGroupReader(g);
+                var n = (int)group.RowCount;
+                string?[] columns = new string?[n], methods = new string?[n];
+                var drifted = new bool?[n];
+                await group.ReadAsync(fields.Single(f => f.Name == "column"), columns.AsMemory(), cancellationToken: Ct);
+                await group.ReadAsync(fields.Single(f => f.Name == "method"), methods.AsMemory(), cancellationToken: Ct);
+                await group.ReadAsync(fields.Single(f => f.Name == "drifted"), drifted.AsMemory(), cancellationToken: Ct);
+                rows.AddRange(Enumerable.Range(0, n).Select(i => (columns[i]!, methods[i]!, drifted[i]!.Value)));
+            }
+        }
+
+        Assert.Equal(18, rows.Count); // six windows × (score: psi, ks; segment: chi2)
+        Assert.Equal(2, rows.Count(r => r.Column == "score" && r.Method == "psi" && r.Drifted)); // the two shifted windows
+        Assert.Equal(6, rows.Count(r => r.Column == "segment" && r.Method == "chi2"));
+        Directory.Delete(historyDirectory, recursive: true);
     }
 
     [Fact]
@@ -125,7 +151,7 @@ public sealed class MonitorJobTests(EmbeddedKafkaFixture kafka, GarnetFixture st
         Assert.Equal(300, history.Single(h => h.Column == "score").Count);
     }
 
-    private async Task<RunningMonitor> StartAsync(string topic, string url, string? window = null)
+    private async Task<RunningMonitor> StartAsync(string topic, string url, string? window = null, string? historyDirectory = null)
     {
         var repository = MonitorScenario.Repository(topic, url, "FS_TEST_SECRET_UNUSED", window);
         var model = MonitorScenario.Model(repository);
@@ -151,6 +177,7 @@ public sealed class MonitorJobTests(EmbeddedKafkaFixture kafka, GarnetFixture st
             RedeliveryDelay = TimeSpan.FromMilliseconds(200),
             MaxRedeliveryDelay = TimeSpan.FromSeconds(1),
             WebhookRetryDelay = TimeSpan.FromMilliseconds(20),
+            HistoryDirectory = historyDirectory,
         }, metrics, NullLogger.Instance);
         var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         var run = Task.Run(() => job.RunAsync(stop.Token), CancellationToken.None);

@@ -172,9 +172,10 @@ internal static class DriftCommands
         var learned = new Option<bool>("--learned-thresholds") { Description = "Use thresholds learned from the training data where a monitor gives none." };
         var history = new Option<string>("--history-url") { Description = "Base of the drift-history link in alerts.", DefaultValueFactory = _ => "http://localhost:6567/v1/drift/history" };
         var sessionTimeout = new Option<int>("--session-timeout-ms") { Description = "How soon the group notices a member that died (Kafka session.timeout.ms).", DefaultValueFactory = _ => 10_000 };
+        var historyDir = new Option<DirectoryInfo?>("--history-dir") { Description = "Also keep the whole drift history as Parquet in this folder (the online store keeps the newest 10 000 windows per version)." };
         var command = new Command("monitor", "Consume the models' prediction topics, evaluate drift per window against the stored baselines, keep the history and send alert webhooks. Stops cleanly on Ctrl-C / SIGTERM.")
         {
-            file, bootstrap, redis, prefix, group, learned, history, sessionTimeout,
+            file, bootstrap, redis, prefix, group, learned, history, sessionTimeout, historyDir,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -202,6 +203,7 @@ internal static class DriftCommands
                     GroupId = parse.GetValue(group)!,
                     UseLearnedThresholds = parse.GetValue(learned),
                     HistoryUrl = parse.GetValue(history)!,
+                    HistoryDirectory = parse.GetValue(historyDir)?.FullName,
                     SessionTimeout = TimeSpan.FromMilliseconds(parse.GetValue(sessionTimeout)),
                 }, metrics, loggerFactory.CreateLogger("monitor"));
                 await job.RunAsync(stop.Token);

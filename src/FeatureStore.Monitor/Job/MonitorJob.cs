@@ -266,12 +266,31 @@ public sealed partial class MonitorJob
                     _alertRaised.Release();
                 }
 
-                return;
+                break;
             }
             catch (RedisException ex)
             {
                 MonitorLog.StoreError(_logger, ex);
                 await Task.Delay(delay, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        if (_options.HistoryDirectory is { } folder)
+        {
+            // The full history on disk, after the online store has it; a full or failing disk is retried likewise.
+            var history = new ParquetHistory(folder);
+            for (var delay = TimeSpan.FromMilliseconds(100); ; delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks)))
+            {
+                try
+                {
+                    await history.AppendAsync(closed, cancellationToken).ConfigureAwait(false);
+                    return;
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    MonitorLog.HistoryWriteError(_logger, folder, ex);
+                    await Task.Delay(delay, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
+                }
             }
         }
     }

@@ -37,4 +37,7 @@ internal static partial class MonitorLog
 
     [LoggerMessage(11, LogLevel.Warning, "{Model}@{Version}: {Column} drifted in {Windows} consecutive windows; retraining requested (webhook {Webhook})")]
     public static partial void RetrainRequested(ILogger logger, string model, string version, string column, int windows, string webhook);
+
+    [LoggerMessage(12, LogLevel.Warning, "writing the drift history to {Folder} failed; retrying")]
+    public static partial void HistoryWriteError(ILogger logger, string folder, Exception exception);
 }

@@ -21,6 +21,12 @@ public sealed class MonitorOptions
     /// <summary>Base of the drift-history link in alerts; <c>?model=…&amp;version=…&amp;column=…</c> is appended.</summary>
     public string HistoryUrl { get; init; } = "http://localhost:6567/v1/drift/history";
 
+    /// <summary>
+    /// Also keep the whole history as Parquet under this folder (the online store keeps the newest 10 000
+    /// windows per version); null: online store only.
+    /// </summary>
+    public string? HistoryDirectory { get; init; }
+
     /// <summary>How often the outbox is polled for due alerts when nothing new was raised.</summary>
     public TimeSpan OutboxPollInterval { get; init; } = TimeSpan.FromMilliseconds(500);
 
