@@ -150,10 +150,10 @@ internal sealed class DashboardData(RegistryCache registry, IConnectionMultiplex
         }
 
         var definition = served.Repository.FindModel(model)
-            ?? throw new LookupException(Grpc.Core.StatusCode.NotFound, $"no model '{Short(model)}' (models: {string.Join(", ", served.Repository.Models.Select(m => m.Name))})");
+            ?? throw new LookupException(Grpc.Core.StatusCode.NotFound, $"no model '{ThrowHelper.Shown(model)}' (models: {string.Join(", ", served.Repository.Models.Select(m => m.Name))})");
         if (definition.Versions.All(v => v.Version != version))
         {
-            throw new LookupException(Grpc.Core.StatusCode.NotFound, $"model '{definition.Name}' has no version '{Short(version)}'");
+            throw new LookupException(Grpc.Core.StatusCode.NotFound, $"model '{definition.Name}' has no version '{ThrowHelper.Shown(version)}'");
         }
 
         var columns = definition.Monitors.Select(m => m.Column).Distinct(StringComparer.Ordinal).Count();
@@ -179,7 +179,6 @@ internal sealed class DashboardData(RegistryCache registry, IConnectionMultiplex
         return new { Model = definition.Name, Version = version, Column = column, Windows = windows.TakeLast(limit).ToList() };
     }
 
-    private static string Short(string text) => text.Length > 100 ? text[..100] + "…" : text;
 
     private static void AddWindow(string json, Dictionary<(string Column, string Method), MethodSeries> series)
     {

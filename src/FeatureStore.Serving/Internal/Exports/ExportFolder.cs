@@ -15,18 +15,16 @@ internal static class ExportFolder
 
         if (Path.IsPathRooted(path))
         {
-            throw ThrowHelper.Invalid($"{field}: '{Short(path)}' is an absolute path; give a path relative to the export folder");
+            throw ThrowHelper.Invalid($"{field}: '{ThrowHelper.Shown(path)}' is an absolute path; give a path relative to the export folder");
         }
 
         var root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder));
         var full = Path.GetFullPath(Path.Combine(root, path));
         if (!Parquet.Files.FileRoot.IsInside(root, full))
         {
-            throw ThrowHelper.Invalid($"{field}: '{Short(path)}' leaves the export folder");
+            throw ThrowHelper.Invalid($"{field}: '{ThrowHelper.Shown(path)}' leaves the export folder");
         }
 
         return full;
     }
-
-    private static string Short(string text) => text.Length > 100 ? text[..100] + "…" : text;
 }

@@ -127,7 +127,7 @@ internal sealed class ExportJobRunner : IAsyncDisposable
     }
 
     private Job Find(string id) =>
-        _jobs.TryGetValue(id, out var job) ? job : throw new LookupException(StatusCode.NotFound, $"no export job '{(id.Length > 40 ? id[..40] + "…" : id)}'");
+        _jobs.TryGetValue(id, out var job) ? job : throw new LookupException(StatusCode.NotFound, $"no export job '{ThrowHelper.Shown(id)}'");
 
     private async Task WorkAsync()
     {
