@@ -23,11 +23,17 @@ public sealed class AlertOutbox(IDatabase database, string keyBase)
     /// <summary>Stores an alert, due at once. Enqueuing the same id twice keeps one.</summary>
     public async Task EnqueueAsync(DriftAlert alert, long nowMs)
     {
-        ArgumentNullException.ThrowIfNull(alert);
         var transaction = database.CreateTransaction();
+        Enqueue(transaction, alert, nowMs);
+        await transaction.ExecuteAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Queues <see cref="EnqueueAsync"/>'s writes on <paramref name="transaction"/>, beside what raised the alert.</summary>
+    internal void Enqueue(ITransaction transaction, DriftAlert alert, long nowMs)
+    {
+        ArgumentNullException.ThrowIfNull(alert);
         _ = transaction.HashSetAsync(_alerts, alert.Id, JsonSerializer.Serialize(alert, DriftJson.Options), When.NotExists);
         _ = transaction.SortedSetAddAsync(_due, alert.Id, nowMs, SortedSetWhen.NotExists);
-        await transaction.ExecuteAsync().ConfigureAwait(false);
     }
 
     /// <summary>Alerts due at <paramref name="nowMs"/>, oldest due first, with their attempts so far.</summary>

@@ -10,6 +10,10 @@ namespace FeatureStore.Monitor.Baselines;
 /// <item><c>PREFIX:PROJECT:drift:baseline:MODEL:VERSION</c> — string, the baseline as JSON.</item>
 /// <item><c>PREFIX:PROJECT:drift:history:MODEL:VERSION</c> — sorted set scored by window end (epoch ms),
 /// each member one evaluated window as JSON; the newest <see cref="HistoryLimit"/> are kept.</item>
+/// <item><c>PREFIX:PROJECT:drift:evaluated:MODEL:VERSION:COLUMN</c> — hash, the prediction offsets the
+/// monitor's evaluated windows cover: field <c>TOPIC:PARTITION</c> → the highest offset of that partition in
+/// an evaluated window, and <c>closed_end_ms</c> → the end of the last closed time window. Written in the
+/// same transaction as the history entries, so a restarted monitor skips exactly what they counted.</item>
 /// </list>
 /// </summary>
 /// <param name="database">The online store.</param>
@@ -32,6 +36,9 @@ public sealed class DriftStore(IDatabase database, string prefix, string project
     /// <summary>The key of a model version's history.</summary>
     public RedisKey HistoryKey(string model, string version) => $"{KeyBase}:history:{model}:{version}";
 
+    /// <summary>The key of the offsets a monitor's evaluated windows cover.</summary>
+    public RedisKey EvaluatedKey(string model, string version, string column) => $"{KeyBase}:evaluated:{model}:{version}:{column}";
+
     /// <summary>Stores (replaces) a model version's baseline.</summary>
     public Task SaveBaselineAsync(ModelBaseline baseline)
     {
@@ -49,22 +56,25 @@ public sealed class DriftStore(IDatabase database, string prefix, string project
     /// <summary>Appends evaluated windows to their versions' histories.</summary>
     public async Task AppendHistoryAsync(IReadOnlyList<DriftEvaluation> evaluations)
     {
+        var transaction = Database.CreateTransaction();
+        AppendHistory(transaction, evaluations);
+        await transaction.ExecuteAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Queues the appends of <paramref name="evaluations"/> on <paramref name="transaction"/>.</summary>
+    internal void AppendHistory(ITransaction transaction, IReadOnlyList<DriftEvaluation> evaluations)
+    {
         ArgumentNullException.ThrowIfNull(evaluations);
-        var batch = Database.CreateBatch();
-        var tasks = new List<Task>();
         foreach (var group in evaluations.GroupBy(e => (e.Model, e.Version)))
         {
             var key = HistoryKey(group.Key.Model, group.Key.Version);
             foreach (var e in group)
             {
-                tasks.Add(batch.SortedSetAddAsync(key, JsonSerializer.Serialize(e, DriftJson.Options), e.WindowEndMs));
+                _ = transaction.SortedSetAddAsync(key, JsonSerializer.Serialize(e, DriftJson.Options), e.WindowEndMs);
             }
 
-            tasks.Add(batch.SortedSetRemoveRangeByRankAsync(key, 0, -HistoryLimit - 1));
+            _ = transaction.SortedSetRemoveRangeByRankAsync(key, 0, -HistoryLimit - 1);
         }
-
-        batch.Execute();
-        await Task.WhenAll(tasks).ConfigureAwait(false);
     }
 
     /// <summary>A model version's history, oldest first (at most <paramref name="limit"/> newest entries).</summary>
