@@ -106,18 +106,21 @@ public sealed partial class MonitorJob
         }
     }
 
-    private Task SaveRetrainStatesAsync(List<DriftEvaluation> closed)
+    private void SaveRetrainStates(StackExchange.Redis.ITransaction transaction, List<DriftEvaluation> closed)
     {
         if (_retrain is null)
         {
-            return Task.CompletedTask;
+            return;
         }
 
         var entries = closed.Select(e => (e.Model, e.Version)).Distinct()
             .Where(_retrain.States.ContainsKey)
             .Select(k => new StackExchange.Redis.HashEntry($"{k.Model}:{k.Version}", JsonSerializer.Serialize(_retrain.States[k], DriftJson.Options)))
             .ToArray();
-        return entries.Length == 0 ? Task.CompletedTask : _store.Database.HashSetAsync(_retrainKey, entries);
+        if (entries.Length > 0)
+        {
+            _ = transaction.HashSetAsync(_retrainKey, entries);
+        }
     }
 
     private DriftAlert Alert(AlertStatus status, string incident, DriftEvaluation e, DriftResult result, string webhook, long now) => new(
@@ -144,11 +147,14 @@ public sealed partial class MonitorJob
         }
     }
 
-    private Task SaveIncidentsAsync(List<DriftEvaluation> closed)
+    private void SaveIncidents(StackExchange.Redis.ITransaction transaction, List<DriftEvaluation> closed)
     {
         var keys = closed.SelectMany(e => e.Results.Select(r => $"{e.Model}:{e.Version}:{e.Column}:{DriftDefaults.Name(r.Method)}")).Distinct();
         var entries = keys.Select(k => new StackExchange.Redis.HashEntry(k, JsonSerializer.Serialize(_incidents[k], DriftJson.Options))).ToArray();
-        return _store.Database.HashSetAsync(_incidentsKey, entries);
+        if (entries.Length > 0)
+        {
+            _ = transaction.HashSetAsync(_incidentsKey, entries);
+        }
     }
 
     private async Task DispatchAsync(WebhookSender sender, CancellationToken cancellationToken)

@@ -22,14 +22,19 @@ namespace FeatureStore.Monitor.Job;
 /// A time window closes when the first prediction at or after its end arrives; predictions for a window
 /// already closed are skipped (<c>too_late</c>). Malformed predictions go to the prediction's
 /// dead-letter topic with headers <c>fs-reason</c>, <c>fs-field</c>, <c>fs-detail</c>,
-/// <c>fs-source-topic</c>, <c>fs-source-partition</c>, <c>fs-source-offset</c>. A restart resumes from
-/// the committed offsets with fresh windows (the partial windows of the previous run are not kept).
+/// <c>fs-source-topic</c>, <c>fs-source-partition</c>, <c>fs-source-offset</c>.
+/// Exactly-once in effect across kills and rebalances: a partition is committed no further than the first
+/// offset an open window holds from it (<see cref="CommitBounds"/>), and a window's history entry is written
+/// in one transaction with its alerts, incidents and the offsets it covers per partition. A restarted or new
+/// owner reads again from the committed offset, and each monitor skips what its evaluated windows counted.
 /// With the model registry, a prediction whose version has no baseline of its own, or that carries no
 /// version, is compared with the production version's baseline; a promotion is followed without a restart
 /// (a window opened against the previous baseline is dropped and a fresh one starts).
 /// </summary>
 public sealed partial class MonitorJob
 {
+    private const string ClosedEndField = "closed_end_ms";
+
     private readonly FeatureRepository _repository;
     private readonly MonitorOptions _options;
     private readonly MonitorMetrics _metrics;
@@ -43,9 +48,17 @@ public sealed partial class MonitorJob
     private readonly Dictionary<string, Incident> _incidents = new(StringComparer.Ordinal);
     private readonly HashSet<string> _warned = new(StringComparer.Ordinal);
 
-    // The highest offset this member has evaluated per partition: after a rebalance or a broker fault the
-    // consumer resumes from the last committed offset and reads some predictions again; each counts once.
-    private readonly Dictionary<TopicPartition, long> _evaluatedUpTo = [];
+    // Marks the channel so an evaluator waiting on an empty one wakes for a rebalance.
+    private static readonly ConsumeResult<byte[]?, byte[]?> Wake = new();
+
+    private readonly CommitBounds _bounds = new();
+    private readonly Dictionary<PartitionKey, long> _commitTo = [];
+    private readonly List<(RedisKey Key, HashEntry[] Offsets)> _closedOffsets = [];
+
+    // A rebalance in progress: set by the consumer's callback, which waits until the evaluator has persisted
+    // what closed, stored the bounds and dropped its windows before the partitions are given up.
+    private ManualResetEventSlim? _revoke;
+    private int _evaluating;
     private readonly SemaphoreSlim _alertRaised = new(0);
     private readonly ModelStageCache _stages;
     private readonly RetrainTracker? _retrain;
@@ -112,11 +125,21 @@ public sealed partial class MonitorJob
             BootstrapServers = _options.BootstrapServers,
             GroupId = _options.GroupId,
             AutoOffsetReset = AutoOffsetReset.Earliest,
+
+            // Auto-commit commits only what the evaluator stored: the commit bounds, never a prediction still
+            // held in an open window.
             EnableAutoCommit = true,
             EnableAutoOffsetStore = false,
+
+            // Eager rebalancing: every partition is revoked at once, so the member drops all its windows and
+            // reads nothing it kept from a partition it gave up.
+            PartitionAssignmentStrategy = PartitionAssignmentStrategy.Range,
             SessionTimeoutMs = (int)_options.SessionTimeout.TotalMilliseconds,
             HeartbeatIntervalMs = Math.Max(100, (int)_options.SessionTimeout.TotalMilliseconds / 5),
-        }).Build();
+        })
+            .SetPartitionsRevokedHandler((c, _) => GiveUp(c, channel.Writer, commit: true))
+            .SetPartitionsLostHandler((c, _) => GiveUp(c, channel.Writer, commit: false))
+            .Build();
         using var deadLetters = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig
         {
             BootstrapServers = _options.BootstrapServers,
@@ -152,6 +175,32 @@ public sealed partial class MonitorJob
             }
 
             consumer.Close();
+        }
+    }
+
+    // Runs on the consuming thread inside Consume, before the partitions go: nothing the evaluator keeps may
+    // come from them afterwards, and what it persisted must be committed before the next owner starts.
+    private void GiveUp(IConsumer<byte[]?, byte[]?> consumer, ChannelWriter<ConsumeResult<byte[]?, byte[]?>> writer, bool commit)
+    {
+        using var done = new ManualResetEventSlim();
+        Interlocked.Exchange(ref _revoke, done);
+        if (Volatile.Read(ref _evaluating) == 1)
+        {
+            writer.TryWrite(Wake); // a full channel needs no wake: the evaluator sees the request at its next prediction
+            done.Wait();
+        }
+
+        Interlocked.CompareExchange(ref _revoke, null, done);
+        if (commit)
+        {
+            try
+            {
+                consumer.Commit();
+            }
+            catch (KafkaException)
+            {
+                // nothing stored since the last commit
+            }
         }
     }
 
@@ -204,19 +253,29 @@ public sealed partial class MonitorJob
     {
         var closed = new List<DriftEvaluation>();
         var alerts = new List<DriftAlert>();
+        var batch = new List<ConsumeResult<byte[]?, byte[]?>>();
+        Interlocked.Exchange(ref _evaluating, 1);
         try
         {
             while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                var batch = new List<ConsumeResult<byte[]?, byte[]?>>();
+                batch.Clear();
                 while (batch.Count < 5000 && reader.TryRead(out var item))
                 {
-                    batch.Add(item);
+                    if (!ReferenceEquals(item, Wake))
+                    {
+                        batch.Add(item);
+                    }
                 }
 
                 foreach (var result in batch)
                 {
-                    await ProcessAsync(result, byTopic[result.Topic], deadLetters, closed).ConfigureAwait(false);
+                    if (Volatile.Read(ref _revoke) is not null)
+                    {
+                        break; // the rest belong to partitions being given up: their next owner reads them
+                    }
+
+                    await ProcessAsync(result, byTopic[result.Topic], deadLetters, closed, cancellationToken).ConfigureAwait(false);
                 }
 
                 if (closed.Count > 0)
@@ -232,40 +291,102 @@ public sealed partial class MonitorJob
                     alerts.Clear();
                 }
 
-                foreach (var last in batch.GroupBy(r => r.TopicPartition).Select(g => g.Last()))
+                StoreBounds(consumer);
+                if (Interlocked.Exchange(ref _revoke, null) is { } revoke)
                 {
-                    consumer.StoreOffset(last);
+                    var dropped = DropWindows();
+                    var unread = 0;
+                    while (reader.TryRead(out _))
+                    {
+                        unread++;
+                    }
+
+                    MonitorLog.PartitionsGivenUp(_logger, dropped, unread);
+                    revoke.Set();
                 }
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            // stopping: open windows are dropped, stored offsets committed on close
+            // stopping: open windows are dropped; the stored bounds are committed on close and their
+            // predictions read again by the next run
         }
+        finally
+        {
+            Interlocked.Exchange(ref _evaluating, 0);
+            Interlocked.Exchange(ref _revoke, null)?.Set();
+        }
+    }
+
+    // Stores, per partition read, the offset the consumer may commit (auto-commit sends it).
+    private void StoreBounds(IConsumer<byte[]?, byte[]?> consumer)
+    {
+        _bounds.Compute(_columns.Values.Select(s => s.Offsets), _commitTo);
+        foreach (var (partition, offset) in _commitTo)
+        {
+            try
+            {
+                consumer.StoreOffset(new TopicPartitionOffset(partition.Topic, new Partition(partition.Partition), new Offset(offset)));
+            }
+            catch (KafkaException)
+            {
+                // the partition was lost: its next owner starts from the offset committed before
+            }
+        }
+    }
+
+    // Every open window goes with the partitions (eager rebalancing revokes them all): the predictions they
+    // held are past no committed offset, so whoever owns the partitions next counts them.
+    private int DropWindows()
+    {
+        var dropped = 0;
+        foreach (var state in _columns.Values)
+        {
+            WindowMemoryBytes -= state.Window.MemoryBytes;
+            dropped += state.Window.Count > 0 ? 1 : 0;
+        }
+
+        _columns.Clear();
+        _bounds.Forget();
+        return dropped;
     }
 
     private async Task PersistAsync(List<DriftEvaluation> closed, List<DriftAlert> alerts, CancellationToken cancellationToken)
     {
-        // The history and the alerts must reach the store: retry through an outage rather than lose them.
+        // The history, the offsets the windows covered, the alerts and the incidents in one transaction: a kill
+        // leaves either all of them (and the windows' predictions are skipped when read again) or none (and the
+        // windows are evaluated again). Retried through an outage rather than lost; every write is idempotent.
         for (var delay = TimeSpan.FromMilliseconds(100); ; delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks)))
         {
             try
             {
-                await _store.AppendHistoryAsync(closed).ConfigureAwait(false);
+                var transaction = _store.Database.CreateTransaction();
+                _store.AppendHistory(transaction, closed);
+                foreach (var (key, offsets) in _closedOffsets)
+                {
+                    _ = transaction.HashSetAsync(key, offsets);
+                }
+
                 var now = _options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds();
                 foreach (var alert in alerts)
                 {
-                    await _outbox.EnqueueAsync(alert, now).ConfigureAwait(false);
+                    _outbox.Enqueue(transaction, alert, now);
+                }
+
+                SaveIncidents(transaction, closed);
+                SaveRetrainStates(transaction, closed);
+                await transaction.ExecuteAsync().ConfigureAwait(false);
+                for (var i = 0; i < alerts.Count; i++)
+                {
                     _metrics.Raised();
                 }
 
-                await SaveIncidentsAsync(closed).ConfigureAwait(false);
-                await SaveRetrainStatesAsync(closed).ConfigureAwait(false);
                 if (alerts.Count > 0)
                 {
                     _alertRaised.Release();
                 }
 
+                _closedOffsets.Clear();
                 break;
             }
             catch (RedisException ex)
@@ -295,15 +416,16 @@ public sealed partial class MonitorJob
         }
     }
 
-    private async Task ProcessAsync(ConsumeResult<byte[]?, byte[]?> result, IReadOnlyList<ModelDefinition> models, IProducer<byte[]?, byte[]?> deadLetters, List<DriftEvaluation> closed)
+    private async Task ProcessAsync(ConsumeResult<byte[]?, byte[]?> result, IReadOnlyList<ModelDefinition> models, IProducer<byte[]?, byte[]?> deadLetters, List<DriftEvaluation> closed, CancellationToken cancellationToken)
     {
-        if (_evaluatedUpTo.TryGetValue(result.TopicPartition, out var upTo) && result.Offset.Value <= upTo)
+        var partition = new PartitionKey(result.Topic, result.Partition.Value);
+        var offset = result.Offset.Value;
+        if (!_bounds.Read(partition, offset))
         {
             _metrics.Skip("redelivered");
             return;
         }
 
-        _evaluatedUpTo[result.TopicPartition] = result.Offset.Value;
         _metrics.Prediction();
         JsonDocument document;
         try
@@ -353,30 +475,79 @@ public sealed partial class MonitorJob
                 if (_columns.TryGetValue(key, out var state) && state.BaselineId != baseline.Id)
                 {
                     // The baseline changed (a promotion, or the version's own baseline stored): the open window's
-                    // bins are the old baseline's, so it is dropped and a fresh one starts.
+                    // bins are the old baseline's, so it is dropped and a fresh one starts (what was evaluated stays so).
                     WindowMemoryBytes -= state.Window.MemoryBytes;
                     _columns.Remove(key);
-                    state = null;
-                }
-
-                if (state is null)
-                {
-                    state = new ColumnState(monitor, columnBaseline, columnBaseline.NewWindow(), baseline.Id, version!);
+                    var fresh = new ColumnState(monitor, columnBaseline, columnBaseline.NewWindow(), baseline.Id, version!, state.EvaluatedKey, state.Evaluated)
+                    {
+                        ClosedEndMs = state.ClosedEndMs,
+                    };
+                    state = fresh;
                     _columns[key] = state;
                     WindowMemoryBytes += state.Window.MemoryBytes;
                 }
 
-                Add(baseline, state, value, timeMs, closed);
+                if (state is null)
+                {
+                    state = await NewStateAsync(model.Name, version!, monitor, columnBaseline, baseline.Id, cancellationToken).ConfigureAwait(false);
+                    _columns[key] = state;
+                    WindowMemoryBytes += state.Window.MemoryBytes;
+                }
+
+                if (state.Evaluated.TryGetValue(partition, out var upTo) && offset <= upTo)
+                {
+                    _metrics.Skip("evaluated"); // read again after a restart or rebalance: a persisted window counted it
+                    continue;
+                }
+
+                Add(baseline, state, value, timeMs, partition, offset, closed);
             }
         }
     }
 
-    private void Add(ModelBaseline baseline, ColumnState state, JsonElement value, long timeMs, List<DriftEvaluation> closed)
+    // The monitor's state after an assignment: a fresh window, and what its persisted windows covered.
+    private async Task<ColumnState> NewStateAsync(string model, string version, MonitorDefinition monitor, ColumnBaseline columnBaseline, string baselineId, CancellationToken cancellationToken)
+    {
+        var key = _store.EvaluatedKey(model, version, monitor.Column);
+        var evaluated = new Dictionary<PartitionKey, long>();
+        var closedEndMs = long.MinValue;
+        for (var delay = TimeSpan.FromMilliseconds(100); ; delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks)))
+        {
+            try
+            {
+                foreach (var entry in await _store.Database.HashGetAllAsync(key).ConfigureAwait(false))
+                {
+                    var field = entry.Name.ToString();
+                    if (field == ClosedEndField)
+                    {
+                        closedEndMs = (long)entry.Value;
+                    }
+                    else if (PartitionKey.TryParseField(field, out var partition))
+                    {
+                        evaluated[partition] = (long)entry.Value;
+                    }
+                }
+
+                break;
+            }
+            catch (RedisException ex)
+            {
+                MonitorLog.StoreError(_logger, ex);
+                await Task.Delay(delay, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        return new ColumnState(monitor, columnBaseline, columnBaseline.NewWindow(), baselineId, version, key, evaluated) { ClosedEndMs = closedEndMs };
+    }
+
+    private void Add(ModelBaseline baseline, ColumnState state, JsonElement value, long timeMs, PartitionKey partition, long offset, List<DriftEvaluation> closed)
     {
         if (state.Monitor.WindowSizeMs is { } size)
         {
             var index = Math.Floor((double)timeMs / size);
-            if (state.Window.Count > 0 && index < state.Index)
+
+            // Before the open window, or in one already closed (by this run or, persisted, by an earlier one).
+            if ((state.Window.Count > 0 && index < state.Index) || timeMs < state.ClosedEndMs)
             {
                 _metrics.Skip("too_late");
                 return;
@@ -412,6 +583,7 @@ public sealed partial class MonitorJob
                 return;
         }
 
+        state.Offsets.Hold(partition, offset);
         if (state.Monitor.WindowCount is { } count && state.Window.Count >= count)
         {
             Close(baseline, state, state.FirstMs, state.LastMs, closed);
@@ -421,6 +593,26 @@ public sealed partial class MonitorJob
     private void Close(ModelBaseline baseline, ColumnState state, long startMs, long endMs, List<DriftEvaluation> closed)
     {
         var evaluation = DriftEvaluation.Of(baseline, state.Monitor, state.Baseline, state.Window, startMs, endMs, _options.UseLearnedThresholds) with { Version = state.Version };
+
+        // What the window covered, persisted with its history entry: from here on, reading these predictions
+        // again (after a restart or a rebalance) skips them for this monitor, and the commit may pass them.
+        var timed = state.Monitor.WindowSizeMs is not null;
+        var offsets = new HashEntry[state.Offsets.Held.Count + (timed ? 1 : 0)];
+        var i = 0;
+        foreach (var (partition, range) in state.Offsets.Held)
+        {
+            offsets[i++] = new HashEntry(partition.Field, range.Last);
+            state.Evaluated[partition] = range.Last;
+        }
+
+        if (timed)
+        {
+            offsets[i] = new HashEntry(ClosedEndField, endMs);
+            state.ClosedEndMs = endMs;
+        }
+
+        _closedOffsets.Add((state.EvaluatedKey, offsets));
+        state.Offsets.Clear();
         state.Window.Reset();
         state.LastMs = long.MinValue;
         closed.Add(evaluation);
@@ -487,8 +679,21 @@ public sealed partial class MonitorJob
         producer.Produce(model.Prediction.DeadLetterTopic, new Message<byte[]?, byte[]?> { Key = result.Message.Key, Value = result.Message.Value, Headers = headers });
     }
 
-    private sealed class ColumnState(MonitorDefinition monitor, ColumnBaseline baseline, DriftWindow window, string baselineId, string version)
+    private sealed class ColumnState(
+        MonitorDefinition monitor, ColumnBaseline baseline, DriftWindow window, string baselineId, string version, RedisKey evaluatedKey, Dictionary<PartitionKey, long> evaluated)
     {
+        /// <summary>The hash of the offsets this monitor's evaluated windows cover (<see cref="DriftStore.EvaluatedKey"/>).</summary>
+        public RedisKey EvaluatedKey { get; } = evaluatedKey;
+
+        /// <summary>Per partition, the highest offset in an evaluated window: lower ones are skipped when read again.</summary>
+        public Dictionary<PartitionKey, long> Evaluated { get; } = evaluated;
+
+        /// <summary>End of the last closed time window: earlier predictions are too late.</summary>
+        public long ClosedEndMs { get; set; } = long.MinValue;
+
+        /// <summary>The offsets the open window holds.</summary>
+        public WindowOffsets Offsets { get; } = new();
+
         /// <summary>The version whose predictions fill the window (the baseline may be another version's).</summary>
         public string Version { get; } = version;
 

@@ -40,4 +40,7 @@ internal static partial class MonitorLog
 
     [LoggerMessage(12, LogLevel.Warning, "writing the drift history to {Folder} failed; retrying")]
     public static partial void HistoryWriteError(ILogger logger, string folder, Exception exception);
+
+    [LoggerMessage(13, LogLevel.Information, "partitions revoked: {Windows} open windows dropped and {Unread} predictions read ahead discarded; the partitions' next owner reads them again from the committed offsets")]
+    public static partial void PartitionsGivenUp(ILogger logger, int windows, int unread);
 }

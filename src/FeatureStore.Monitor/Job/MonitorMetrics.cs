@@ -5,7 +5,8 @@ namespace FeatureStore.Monitor.Job;
 /// <summary>
 /// Counters of the monitor job (meter <c>FeatureStore.Monitor</c>): <c>featurestore_monitor_predictions</c>,
 /// <c>featurestore_monitor_dead_lettered</c> (by reason), <c>featurestore_monitor_skipped</c> (by reason:
-/// <c>no_baseline</c>, <c>missing_feature</c>, <c>too_late</c>), <c>featurestore_monitor_windows</c>,
+/// <c>no_baseline</c>, <c>missing_feature</c>, <c>too_late</c>, <c>wrong_type</c>, <c>redelivered</c>,
+/// <c>evaluated</c>), <c>featurestore_monitor_windows</c>,
 /// <c>featurestore_monitor_alerts_raised</c>, <c>featurestore_monitor_alerts_delivered</c>,
 /// <c>featurestore_monitor_delivery_failures</c>.
 /// </summary>
