@@ -1,4 +1,5 @@
 using System.Globalization;
+using Confluent.Kafka;
 using FeatureStore.Ingest.Tests;
 using FeatureStore.Monitor.Alerts;
 using FeatureStore.Monitor.Tests;
@@ -141,6 +142,86 @@ public sealed class ProcessFaultTests(EmbeddedKafkaFixture kafka, RedisServerFix
         Assert.All(evaluated, h => Assert.Equal(MonitorScenario.Window, h.Count));
         Assert.Equal([true, false, false, false], evaluated.Where(h => h.Column == "score").Select(h => h.Drifted));
         Figures.Report("process faults / monitor SIGKILL", $"kills={Kills} seed=31 predictions={produced} windows={evaluated.Count} alerts={alerts.Count} deliveries={receiver.Requests.Count} lost=0 doubled=0");
+    }
+
+    [Fact]
+    public async Task Monitor_killed_after_a_commit_with_a_window_half_full_loses_and_doubles_nothing()
+    {
+        const int Kills = 4;
+        const int Half = MonitorScenario.Window / 2;
+        await using var receiver = new WebhookReceiver(FreePort.Next());
+        var topic = kafka.CreateTopic("monhalf", partitions: 1);
+        var db = redis.Connection.Database;
+        var harness = await MonitorHarness.CreateAsync(db, topic, receiver.Url);
+        var file = Path.Combine(_dir, "monitor-half.yaml");
+        await File.WriteAllTextAsync(file, MonitorYaml(topic, receiver.Url), Ct);
+        var group = "monitor-" + Guid.NewGuid().ToString("N");
+        var random = new Random(37);
+
+        // Five count windows: shifted, normal, shifted, normal, normal. Expected per method of `score`:
+        // drift, resolved, drift, resolved (the webhook's 1 s cooldown has passed by the second drift).
+        var start = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        double[] scores =
+        [
+            .. MonitorScenario.Scores(seed: 2, count: MonitorScenario.Window, mean: 0.6),
+            .. MonitorScenario.Scores(seed: 4, count: MonitorScenario.Window, mean: 0.3),
+            .. MonitorScenario.Scores(seed: 6, count: MonitorScenario.Window, mean: 0.6),
+            .. MonitorScenario.Scores(seed: 8, count: 2 * MonitorScenario.Window, mean: 0.3),
+        ];
+        var windows = scores.Length / MonitorScenario.Window;
+        using var producer = kafka.CreateProducer();
+        using var offsets = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig { BootstrapServers = kafka.BootstrapServers, GroupId = group }).Build();
+        long Committed() => offsets.Committed([new TopicPartition(topic, 0)], TimeSpan.FromSeconds(10))[0].Offset.Value;
+        var history = harness.Store(db);
+        var produced = 0;
+        void ProduceUpTo(int count)
+        {
+            MonitorScenario.Produce(producer, topic, scores.Skip(produced).Take(count - produced), start + produced);
+            produced = count;
+        }
+
+        // Each run completes the window the previous run left half full and reads half of the next; it is
+        // killed once the group's committed offset shows an auto-commit after the completed window (so the
+        // half-read window's predictions had every chance to be committed), at a seeded instant after that.
+        for (var kill = 1; kill <= Kills; kill++)
+        {
+            await using var monitor = StartMonitor(file, harness.KeyPrefix, group);
+            await monitor.WaitForLineAsync(_ => true, TimeSpan.FromSeconds(60), Ct);
+            ProduceUpTo((kill * MonitorScenario.Window) + Half);
+            var boundary = kill * MonitorScenario.Window;
+            await Eventually.TrueAsync(async () => Committed() >= boundary && (await history.HistoryAsync("scorer", "v1")).Count >= 2 * kill,
+                TimeSpan.FromSeconds(90), $"run {kill} evaluates window {kill} and commits past it", Ct);
+            await Task.Delay(random.Next(0, 1_500), Ct); // the instant itself, within the half-full window
+            monitor.KillHard();
+            await monitor.WaitForExitAsync(TimeSpan.FromSeconds(10), Ct);
+        }
+
+        ProduceUpTo(scores.Length);
+        var outbox = new AlertOutbox(db, history.KeyBase);
+        await using (var last = StartMonitor(file, harness.KeyPrefix, group))
+        {
+            // Everything read and committed, and every alert raised delivered.
+            await Eventually.TrueAsync(async () => Committed() == scores.Length && await outbox.PendingAsync() == 0,
+                TimeSpan.FromSeconds(120), "every prediction read and committed, every alert delivered", Ct);
+            last.Terminate();
+            await last.WaitForExitAsync(TimeSpan.FromSeconds(30), Ct);
+        }
+
+        var evaluated = await history.HistoryAsync("scorer", "v1");
+        foreach (var column in new[] { "score", "segment" })
+        {
+            // Window k covers exactly the predictions k·W … (k+1)·W − 1 (event time = start + index).
+            var spans = evaluated.Where(h => h.Column == column).Select(h => (h.WindowStartMs - start, h.WindowEndMs - start, h.Count)).ToList();
+            var expected = Enumerable.Range(0, windows).Select(k => ((long)k * MonitorScenario.Window, ((k + 1L) * MonitorScenario.Window) - 1, (long)MonitorScenario.Window)).ToList();
+            Assert.Equal(expected, spans);
+        }
+
+        Assert.Equal([true, false, true, false, false], evaluated.Where(h => h.Column == "score").Select(h => h.Drifted));
+        var alerts = receiver.Requests.GroupBy(r => r.IdempotencyKey).ToList();
+        Assert.Equal(4, alerts.Count(g => g.First().Event == "drift"));
+        Assert.Equal(4, alerts.Count(g => g.First().Event == "resolved"));
+        Assert.Equal(8, alerts.Count);
+        Figures.Report("process faults / monitor SIGKILL with a window half full", $"kills={Kills} seed=37 predictions={produced} windows={evaluated.Count} alerts={alerts.Count} deliveries={receiver.Requests.Count} lost=0 doubled=0");
     }
 
     private ChildProcess StartMonitor(string file, string keyPrefix, string group) => ChildProcess.StartDotnet(TestCli.Path,
