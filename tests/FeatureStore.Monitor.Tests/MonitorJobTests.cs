@@ -151,7 +151,97 @@ public sealed class MonitorJobTests(EmbeddedKafkaFixture kafka, GarnetFixture st
         Assert.Equal(300, history.Single(h => h.Column == "score").Count);
     }
 
-    private async Task<RunningMonitor> StartAsync(string topic, string url, string? window = null, string? historyDirectory = null)
+    [Fact]
+    public async Task A_member_joining_while_a_window_is_half_full_loses_and_doubles_no_prediction()
+    {
+        await using var receiver = new WebhookReceiver(FreePort.Next());
+        var topic = kafka.CreateTopic("predictions-rebalance", partitions: 2);
+        var prefix = "t" + Guid.NewGuid().ToString("N")[..8];
+        var group = "monitor-" + Guid.NewGuid().ToString("N");
+        const int Total = 5 * MonitorScenario.Window;
+        using var producer = kafka.CreateProducer();
+        var start = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var scores = MonitorScenario.Scores(seed: 9, count: Total, mean: 0.3).ToArray();
+        var first = await StartAsync(topic, receiver.Url, prefix: prefix, group: group);
+        RunningMonitor? second = null;
+        try
+        {
+            // A window and a half over both partitions: the first member evaluates one window per column and
+            // holds 200 predictions of each partition-spanning window in memory.
+            MonitorScenario.Produce(producer, topic, scores.Take(600), start);
+            await Eventually.TrueAsync(() => first.Metrics.Windows >= 2 && first.Metrics.Predictions >= 600, TimeSpan.FromSeconds(60), "first window evaluated, second half full", Ct);
+
+            // A second member joins: every partition is revoked, the first member drops its open windows, and
+            // each partition's new owner reads it again from the committed offset, so the second member reads
+            // the half-full window's predictions of its partition before anything new is produced.
+            second = await StartAsync(topic, receiver.Url, prefix: prefix, group: group);
+            await Eventually.TrueAsync(() => second.Metrics.Predictions > 0, TimeSpan.FromSeconds(60), "the second member owns a partition", Ct);
+            MonitorScenario.Produce(producer, topic, scores.Skip(600), start + 600);
+            await Eventually.TrueAsync(async () => Unread() < 2 * MonitorScenario.Window && (await first.Job.Store.HistoryAsync("scorer", "v1")).Count >= 6,
+                TimeSpan.FromSeconds(90), "both partitions read and committed up to their open windows", Ct);
+        }
+        finally
+        {
+            await first.DisposeAsync();
+            if (second is not null)
+            {
+                await second.DisposeAsync();
+            }
+        }
+
+        // Every prediction is in exactly one evaluated window of each column, or past the committed offset
+        // (in a window still open when the members stopped, to be read again by the next run).
+        var history = await first.Job.Store.HistoryAsync("scorer", "v1");
+        var unread = Unread();
+        foreach (var column in new[] { "score", "segment" })
+        {
+            var windows = history.Where(h => h.Column == column).ToList();
+            Assert.True(windows.Count >= 3, $"{column}: {windows.Count} windows");
+            Assert.All(windows, h => Assert.Equal(MonitorScenario.Window, h.Count));
+            Assert.Equal(Total, windows.Sum(h => h.Count) + unread);
+        }
+
+        long Unread()
+        {
+            using var consumer = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig { BootstrapServers = kafka.BootstrapServers, GroupId = group }).Build();
+            var partitions = new[] { new TopicPartition(topic, 0), new TopicPartition(topic, 1) };
+            return consumer.Committed(partitions, TimeSpan.FromSeconds(10))
+                .Sum(c => consumer.QueryWatermarkOffsets(c.TopicPartition, TimeSpan.FromSeconds(10)).High.Value - Math.Max(0, c.Offset.Value));
+        }
+    }
+
+    [Fact]
+    public async Task A_restarted_monitor_keeps_closed_time_windows_closed()
+    {
+        await using var receiver = new WebhookReceiver(FreePort.Next());
+        var topic = kafka.CreateTopic("predictions-time-restart", partitions: 1);
+        var prefix = "t" + Guid.NewGuid().ToString("N")[..8];
+        var group = "monitor-" + Guid.NewGuid().ToString("N");
+        using var producer = kafka.CreateProducer();
+        var minute = (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 60_000 * 60_000) - (10 * 60_000);
+        await using (var first = await StartAsync(topic, receiver.Url, "size: 1m", prefix: prefix, group: group))
+        {
+            // Minute 0 closes when the first prediction of minute 1 arrives; minute 1 stays open.
+            MonitorScenario.Produce(producer, topic, MonitorScenario.Scores(seed: 6, count: 300, mean: 0.3), minute);
+            MonitorScenario.Produce(producer, topic, MonitorScenario.Scores(seed: 7, count: 50, mean: 0.3), minute + 60_000);
+            await Eventually.TrueAsync(() => first.Metrics.Predictions >= 350 && first.Metrics.Windows >= 1, TimeSpan.FromSeconds(60), "minute 0 evaluated", Ct);
+        }
+
+        await using var second = await StartAsync(topic, receiver.Url, "size: 1m", prefix: prefix, group: group);
+
+        // Late for minute 0, which the first run closed: too late, not a second window for minute 0.
+        MonitorScenario.Produce(producer, topic, MonitorScenario.Scores(seed: 8, count: 5, mean: 0.3), minute + 1_000);
+        MonitorScenario.Produce(producer, topic, MonitorScenario.Scores(seed: 10, count: 1, mean: 0.3), minute + 120_000);
+        await Eventually.TrueAsync(async () => (await second.Job.Store.HistoryAsync("scorer", "v1")).Count(h => h.Column == "score") >= 2,
+            TimeSpan.FromSeconds(60), "minute 1 evaluated by the second run", Ct);
+        var windows = (await second.Job.Store.HistoryAsync("scorer", "v1")).Where(h => h.Column == "score").ToList();
+        Assert.Equal([(minute, 300L), (minute + 60_000, 50L)], windows.Select(h => (h.WindowStartMs, h.Count)));
+        // The score monitor skips the 300 predictions its persisted window counted (read again because the
+        // segment monitor's count window, never closed, holds the committed offset at 0) and the 5 late ones.
+        Assert.Equal(305, second.Metrics.Skipped);
+    }
+
+    private async Task<RunningMonitor> StartAsync(string topic, string url, string? window = null, string? historyDirectory = null, string? prefix = null, string? group = null)
     {
         var repository = MonitorScenario.Repository(topic, url, "FS_TEST_SECRET_UNUSED", window);
         var model = MonitorScenario.Model(repository);
@@ -162,7 +252,7 @@ public sealed class MonitorJobTests(EmbeddedKafkaFixture kafka, GarnetFixture st
             ["segment"] = new("segment", null, [.. training.Select(s => s > 0.3 ? "high" : "low")]),
         };
         var baseline = BaselineComputer.Compute(model, "v1", "training.parquet", 0, table);
-        var prefix = "t" + Guid.NewGuid().ToString("N")[..8];
+        prefix ??= "t" + Guid.NewGuid().ToString("N")[..8];
         var drift = new DriftStore(store.Connection.Database, prefix, repository.Project);
         await drift.SaveBaselineAsync(baseline);
 
@@ -170,7 +260,7 @@ public sealed class MonitorJobTests(EmbeddedKafkaFixture kafka, GarnetFixture st
         var job = new MonitorJob(repository, store.Connection.Database, prefix, new MonitorOptions
         {
             BootstrapServers = kafka.BootstrapServers,
-            GroupId = "monitor-" + Guid.NewGuid().ToString("N"),
+            GroupId = group ?? "monitor-" + Guid.NewGuid().ToString("N"),
             SessionTimeout = TimeSpan.FromSeconds(6),
             Secrets = name => name == "FS_TEST_SECRET_UNUSED" ? Secret : null,
             OutboxPollInterval = TimeSpan.FromMilliseconds(100),
