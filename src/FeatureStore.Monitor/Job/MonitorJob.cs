@@ -353,6 +353,27 @@ public sealed partial class MonitorJob
 
     private async Task PersistAsync(List<DriftEvaluation> closed, List<DriftAlert> alerts, CancellationToken cancellationToken)
     {
+        if (_options.HistoryDirectory is { } folder)
+        {
+            // The full history on disk first: a kill before the online store's transaction evaluates these
+            // windows again, so the Parquet copy may hold a batch twice but never misses one. A full or failing
+            // disk is retried like the store.
+            var history = new ParquetHistory(folder);
+            for (var delay = TimeSpan.FromMilliseconds(100); ; delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks)))
+            {
+                try
+                {
+                    await history.AppendAsync(closed, cancellationToken).ConfigureAwait(false);
+                    break;
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    MonitorLog.HistoryWriteError(_logger, folder, ex);
+                    await Task.Delay(delay, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+
         // The history, the offsets the windows covered, the alerts and the incidents in one transaction: a kill
         // leaves either all of them (and the windows' predictions are skipped when read again) or none (and the
         // windows are evaluated again). Retried through an outage rather than lost; every write is idempotent.
@@ -393,25 +414,6 @@ public sealed partial class MonitorJob
             {
                 MonitorLog.StoreError(_logger, ex);
                 await Task.Delay(delay, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
-            }
-        }
-
-        if (_options.HistoryDirectory is { } folder)
-        {
-            // The full history on disk, after the online store has it; a full or failing disk is retried likewise.
-            var history = new ParquetHistory(folder);
-            for (var delay = TimeSpan.FromMilliseconds(100); ; delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks)))
-            {
-                try
-                {
-                    await history.AppendAsync(closed, cancellationToken).ConfigureAwait(false);
-                    return;
-                }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-                {
-                    MonitorLog.HistoryWriteError(_logger, folder, ex);
-                    await Task.Delay(delay, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
-                }
             }
         }
     }
