@@ -140,7 +140,7 @@ public sealed class IngestJobSettings
     public string Group { get; set; } = "featurestore-ingest";
 
     /// <summary>Most events per batch.</summary>
-    public int BatchEvents { get; set; } = 20_000;
+    public int BatchEvents { get; set; } = 100_000;
 
     /// <summary>Port of a Prometheus endpoint for the ingest meters when neither serve nor health runs; 0 for none.</summary>
     public int MetricsPort { get; set; }

@@ -22,17 +22,43 @@ internal interface IEventApplier
     void Add(SourceBinding source, TopicPartition partition, long offset, EventParser parser);
 
     /// <summary>
-    /// Applies the buffered events and writes the states they touched and the new checkpoints in one
-    /// transaction, on condition that each partition's stored checkpoint still equals
-    /// <paramref name="expected"/>. Returns the partitions whose condition failed (fenced: another member
-    /// owns them now, or an earlier ambiguous write landed). Throws when the store is unreachable; the
-    /// buffered batch is kept, so calling again retries the same write.
+    /// Applies the buffered events and builds the write of the states they touched and the new checkpoints,
+    /// one transaction on condition that each partition's stored checkpoint still equals
+    /// <paramref name="expected"/>. Nothing is sent yet; events added from now on belong to the next batch,
+    /// which builds on this one's states as if they were written. Reads the states not in memory first, so
+    /// it throws when the store is unreachable.
     /// </summary>
-    Task<IReadOnlyList<TopicPartition>> CommitAsync(
+    Task<PreparedWrite> PrepareAsync(
         IReadOnlyDictionary<TopicPartition, PartitionCheckpoint?> expected,
         IReadOnlyDictionary<TopicPartition, PartitionCheckpoint> next,
         CancellationToken cancellationToken);
 
+    /// <summary>Sends a prepared write (after the previous one completed), without waiting for its reply.</summary>
+    void Send(PreparedWrite write);
+
+    /// <summary>
+    /// Waits for a sent write. Returns the partitions of a write whose condition failed (fenced: another
+    /// member owns one of them now; nothing of the write landed), or none. Throws when the store is
+    /// unreachable (the write may or may not have landed). After either failure the caller calls
+    /// <see cref="Reset"/> and resumes every partition from its stored checkpoint.
+    /// </summary>
+    Task<IReadOnlyList<TopicPartition>> CompleteAsync(PreparedWrite write);
+
+    /// <summary>Drops every buffered event and cached state (after a failed write: the store is the truth).</summary>
+    void Reset();
+
     /// <summary>Drops buffered events and cached state of a partition (revoked or fenced).</summary>
     void Forget(TopicPartition partition);
+}
+
+/// <summary>A batch's transaction, built by <see cref="IEventApplier.PrepareAsync"/>, then sent and completed.</summary>
+internal sealed class PreparedWrite(StackExchange.Redis.ITransaction transaction, IReadOnlyList<TopicPartition> partitions)
+{
+    public StackExchange.Redis.ITransaction Transaction { get; } = transaction;
+
+    /// <summary>The partitions whose checkpoints the write moves.</summary>
+    public IReadOnlyList<TopicPartition> Partitions { get; } = partitions;
+
+    /// <summary>The reply of EXEC, once sent.</summary>
+    public Task<bool>? Execution { get; set; }
 }

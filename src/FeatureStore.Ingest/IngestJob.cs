@@ -55,6 +55,7 @@ public sealed partial class IngestJob
         consumer.Subscribe(_sources.Keys);
         LogStarted(_options.GroupId, string.Join(",", _sources.Keys));
         var backoff = _options.RetryInitialDelay;
+        InFlight? inFlight = null;
         try
         {
             while (!cancellationToken.IsCancellationRequested)
@@ -67,12 +68,24 @@ public sealed partial class IngestJob
                         _unwritten[tp] = checkpoint;
                     }
 
-                    if (_unwritten.Count > 0)
+                    // Two batches overlap: this one is parsed and built while the previous one's write is in
+                    // flight, and sent once that write has landed.
+                    var prepared = _unwritten.Count > 0 ? await PrepareBatchAsync(dlq, cancellationToken) : null;
+                    if (inFlight is not null)
                     {
-                        // After a failed write this still holds the partitions of the batch that did not land:
-                        // their events ride in the next write, so their checkpoints must too.
-                        await CommitBatchAsync(consumer, dlq, _unwritten, cancellationToken);
-                        _unwritten.Clear();
+                        var previous = inFlight;
+                        inFlight = null;
+                        if (!await CompleteBatchAsync(consumer, previous))
+                        {
+                            prepared = null; // built on states that did not land; everything is rewound
+                        }
+                    }
+
+                    if (prepared is not null)
+                    {
+                        _applier.Send(prepared.Write);
+                        prepared.Clock.Restart();
+                        inFlight = prepared;
                     }
 
                     PublishStatus();
@@ -85,8 +98,10 @@ public sealed partial class IngestJob
                 }
                 catch (Exception ex) when (IsTransient(ex) && !cancellationToken.IsCancellationRequested)
                 {
-                    // The online store (or the dead-letter topic) is unavailable: hold everything, keep the group
-                    // membership alive, try the same write again later.
+                    // The online store (or the dead-letter topic) is unavailable: drop what is not written, keep
+                    // the group membership alive, and resume every partition from its stored checkpoint later.
+                    inFlight = null;
+                    Rewind();
                     LogRetrying(ex.Message, backoff.TotalMilliseconds);
                     _metrics.Retried();
                     consumer.Pause(consumer.Assignment);
@@ -101,6 +116,19 @@ public sealed partial class IngestJob
         }
         finally
         {
+            if (inFlight is not null)
+            {
+                // A graceful stop keeps what was sent: wait for its reply before leaving the group.
+                try
+                {
+                    await CompleteBatchAsync(consumer, inFlight);
+                }
+                catch (Exception ex) when (IsTransient(ex))
+                {
+                    LogRetrying(ex.Message, 0);
+                }
+            }
+
             PublishStatus(force: true); // what the dashboard shows of a stopped member is its last state
             consumer.Close();
             LogStopped();
@@ -253,7 +281,7 @@ public sealed partial class IngestJob
                 continue; // not ours, not resumed yet, or before the checkpoint (fetched ahead of a seek)
             }
 
-            if (Process(result, dlq, now, out var eventTimeMs))
+            if (Process(result, state, dlq, now, out var eventTimeMs))
             {
                 accepted++;
                 state.NewestEventMs = state.NewestEventMs is { } newest ? Math.Max(newest, eventTimeMs) : eventTimeMs;
@@ -273,7 +301,7 @@ public sealed partial class IngestJob
         return advanced;
     }
 
-    private bool Process(ConsumeResult<byte[]?, byte[]?> result, DeadLetterQueue dlq, long nowMs, out long eventTimeMs)
+    private bool Process(ConsumeResult<byte[]?, byte[]?> result, PartitionState state, DeadLetterQueue dlq, long nowMs, out long eventTimeMs)
     {
         eventTimeMs = 0;
         var source = _sources[result.Topic];
@@ -292,8 +320,14 @@ public sealed partial class IngestJob
 
         if (error != ParseError.None)
         {
-            dlq.Send(source.DeadLetterTopic, result, error, parser.ErrorField, detail);
-            _metrics.DeadLettered(source.Name, error);
+            if (result.Offset.Value >= state.DeadLetteredBelow)
+            {
+                // Read again after a rewind, a reject is not sent twice.
+                dlq.Send(source.DeadLetterTopic, result, error, parser.ErrorField, detail);
+                _metrics.DeadLettered(source.Name, error);
+                state.DeadLetteredBelow = result.Offset.Value + 1;
+            }
+
             return false;
         }
 
@@ -314,14 +348,14 @@ public sealed partial class IngestJob
 
     private static string FormatWatermark(long watermark) => watermark == long.MinValue ? "none" : Rfc3339.Format(watermark);
 
-    private async Task CommitBatchAsync(IConsumer<byte[]?, byte[]?> consumer, DeadLetterQueue dlq, Dictionary<TopicPartition, PartitionCheckpoint> advanced, CancellationToken cancellationToken)
+    private async Task<InFlight?> PrepareBatchAsync(DeadLetterQueue dlq, CancellationToken cancellationToken)
     {
         // Rejects must be durable in the dead-letter topic before the checkpoint moves past them.
         dlq.Flush(TimeSpan.FromSeconds(30));
 
         var expected = new Dictionary<TopicPartition, PartitionCheckpoint?>();
         var next = new Dictionary<TopicPartition, PartitionCheckpoint>();
-        foreach (var (tp, checkpoint) in advanced)
+        foreach (var (tp, checkpoint) in _unwritten)
         {
             if (_owned.TryGetValue(tp, out var state) && state.Loaded)
             {
@@ -331,46 +365,69 @@ public sealed partial class IngestJob
         }
 
         var clock = Stopwatch.StartNew();
-        var fenced = await _applier.CommitAsync(expected, next, cancellationToken);
-        clock.Stop();
+        var write = await _applier.PrepareAsync(expected, next, cancellationToken);
+        _unwritten.Clear();
 
-        foreach (var tp in fenced)
-        {
-            // Either our own earlier attempt landed (its reply was lost), or another member owns the partition.
-            var stored = await _applier.LoadCheckpointAsync(tp, cancellationToken);
-            if (stored == next[tp])
-            {
-                continue;
-            }
-
-            LogFenced(tp.ToString());
-            _applier.Forget(tp);
-            if (_owned.TryGetValue(tp, out var state))
-            {
-                state.Loaded = false;
-            }
-
-            next.Remove(tp);
-        }
-
+        // The next batch expects this one's checkpoints; if this write fails, every partition is rewound.
         foreach (var (tp, checkpoint) in next)
         {
-            if (_owned.TryGetValue(tp, out var state))
+            _owned[tp].Stored = checkpoint;
+        }
+
+        var newest = _batchNewestEventMs;
+        _batchNewestEventMs = long.MinValue;
+        return new InFlight(write, next, newest, clock);
+    }
+
+    private async Task<bool> CompleteBatchAsync(IConsumer<byte[]?, byte[]?> consumer, InFlight batch)
+    {
+        var fenced = await _applier.CompleteAsync(batch.Write);
+        batch.Clock.Stop();
+        if (fenced.Count > 0)
+        {
+            // A checkpoint moved under us (another member owns a partition now, or our own earlier write
+            // landed without its reply): nothing of this write landed. Resume every partition from the store.
+            foreach (var tp in fenced)
             {
-                state.Stored = checkpoint;
+                LogFenced(tp.ToString());
             }
+
+            Rewind();
+            return false;
         }
 
         // Freshness: from the newest event time of the batch to the moment it became readable online.
-        var freshness = _batchNewestEventMs == long.MinValue ? TimeSpan.MinValue
-            : TimeSpan.FromMilliseconds(_time.GetUtcNow().ToUnixTimeMilliseconds() - _batchNewestEventMs);
-        _batchNewestEventMs = long.MinValue;
-        _metrics.BatchWritten(clock.Elapsed, freshness);
-        CommitToKafka(consumer, next);
+        var freshness = batch.NewestEventMs == long.MinValue ? TimeSpan.MinValue
+            : TimeSpan.FromMilliseconds(_time.GetUtcNow().ToUnixTimeMilliseconds() - batch.NewestEventMs);
+        _metrics.BatchWritten(batch.Clock.Elapsed, freshness);
+        CommitToKafka(consumer, batch.Next);
+        return true;
     }
 
-    private void CommitToKafka(IConsumer<byte[]?, byte[]?> consumer, Dictionary<TopicPartition, PartitionCheckpoint> written)
+    /// <summary>
+    /// Forgets everything not confirmed written (buffered events, cached states, the batch being built) and
+    /// marks every owned partition for a reload of its stored checkpoint and a seek back to it.
+    /// </summary>
+    private void Rewind()
     {
+        _applier.Reset();
+        _unwritten.Clear();
+        _batchNewestEventMs = long.MinValue;
+        foreach (var state in _owned.Values)
+        {
+            state.Loaded = false;
+        }
+    }
+
+    private void CommitToKafka(IConsumer<byte[]?, byte[]?> consumer, Dictionary<TopicPartition, PartitionCheckpoint> landed)
+    {
+        // A partition revoked while its write was in flight is its next owner's to report.
+        var written = landed.Where(kv => _owned.ContainsKey(kv.Key)).ToDictionary();
+        if (written.Count == 0)
+        {
+            return;
+        }
+
         // The online store holds the checkpoints that count; Kafka's copy is for lag tooling.
         try
         {
@@ -418,6 +475,9 @@ public sealed partial class IngestJob
     private static bool IsTransient(Exception ex) => ex is StackExchange.Redis.RedisException or TimeoutException
         or InvalidOperationException { InnerException: KafkaException } or OnlineStoreWriteException;
 
+    /// <summary>A batch whose write is built or in flight, with what to record once it lands.</summary>
+    private sealed record InFlight(PreparedWrite Write, Dictionary<TopicPartition, PartitionCheckpoint> Next, long NewestEventMs, Stopwatch Clock);
+
     private sealed class PartitionState
     {
         public bool Loaded { get; set; }
@@ -431,6 +491,9 @@ public sealed partial class IngestJob
         public long? LastWriteMs { get; set; }
 
         public long Lag { get; set; } = -1;
+
+        /// <summary>One past the newest offset this member dead-lettered for the partition.</summary>
+        public long DeadLetteredBelow { get; set; }
     }
 }
 

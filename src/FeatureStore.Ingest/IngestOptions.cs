@@ -11,9 +11,10 @@ public sealed class IngestOptions
 
     /// <summary>
     /// Most events applied per online-store transaction. A batch writes each touched entity once, so under
-    /// load (catching up) larger batches mean fewer writes per event; when caught up, <see cref="MaxBatchDelay"/> ends a batch first.
+    /// load (catching up) larger batches mean fewer writes per event; when caught up, <see cref="MaxBatchDelay"/>
+    /// ends a batch first. Buffered events cost about 300 bytes each (the inputs of the widest view).
     /// </summary>
-    public int MaxBatchEvents { get; init; } = 20_000;
+    public int MaxBatchEvents { get; init; } = 100_000;
 
     /// <summary>Longest time a batch collects events before it is written.</summary>
     public TimeSpan MaxBatchDelay { get; init; } = TimeSpan.FromMilliseconds(100);

@@ -39,12 +39,16 @@ internal sealed class OnlineTileWriter : IEventApplier
     private readonly Dictionary<TopicPartition, PartitionStates> _partitions = [];
     private readonly List<CachedState> _dirty = [];
     private readonly List<CachedState> _toLoad = [];
-    private readonly ArrayBufferWriter<byte> _arena = new(1 << 20);
+    // Below this many touched states a batch is built on one thread.
+    private const int ParallelBuildMinimum = 2048;
+
+    private readonly ArrayBufferWriter<byte>[][] _arenas = [NewArenas(), NewArenas()];
     private readonly TextCache _texts = new(capacity: 4096);
-    private readonly Dictionary<CompiledView, ViewWindowState> _scratch = [];
+    private readonly Dictionary<CompiledView, ViewWindowState>[] _scratch = [.. Enumerable.Range(0, Workers).Select(_ => new Dictionary<CompiledView, ViewWindowState>())];
     private readonly PendingEvents _events = new();
     private PartitionStates? _lastPartition;
     private long _useClock;
+    private int _nextArena;
     private int _cachedCount;
 
     public OnlineTileWriter(IDatabase database, OnlineKeys keys, string group, long allowedLatenessMs, int maxCachedStates)
@@ -109,7 +113,7 @@ internal sealed class OnlineTileWriter : IEventApplier
         }
     }
 
-    public async Task<IReadOnlyList<TopicPartition>> CommitAsync(
+    public async Task<PreparedWrite> PrepareAsync(
         IReadOnlyDictionary<TopicPartition, PartitionCheckpoint?> expected,
         IReadOnlyDictionary<TopicPartition, PartitionCheckpoint> next,
         CancellationToken cancellationToken)
@@ -124,16 +128,69 @@ internal sealed class OnlineTileWriter : IEventApplier
             transaction.AddCondition(checkpoint is { } cp ? Condition.HashEqual(checkpoints, field, cp.ToString()) : Condition.HashNotExists(checkpoints, field));
         }
 
-        // Every state is serialized into one arena; the commands hold slices of it until EXEC completes.
-        _arena.ResetWrittenCount();
+        // States are built (decoded, updated, compacted, encoded) in parallel slices, each into its own arena,
+        // then queued in order; the commands hold slices of the arenas until EXEC completes. Two sets of arenas
+        // alternate: one under the write in flight, one for the write being prepared.
+        var arenas = _arenas[_nextArena];
+        _nextArena ^= 1;
+        var workers = _dirty.Count >= ParallelBuildMinimum ? arenas.Length : 1;
+        if (workers == 1)
+        {
+            Build(0, _dirty.Count, 0, arenas[0]);
+        }
+        else
+        {
+            try
+            {
+                Parallel.For(0, workers, w => Build(_dirty.Count * w / workers, _dirty.Count * (w + 1) / workers, w, arenas[w]));
+            }
+            catch (AggregateException ex) when (ex.InnerExceptions.Count == 1)
+            {
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(ex.InnerExceptions[0]).Throw();
+            }
+        }
+
         var now = Environment.TickCount64;
         foreach (var cached in _dirty)
         {
             var view = cached.View;
-            var state = Scratch(view);
-            if (cached.Stored is { } stored)
+            _ = transaction.HashSetAsync(cached.Key, cached.Field, arenas[cached.EncodedArena].WrittenMemory.Slice(cached.EncodedStart, cached.EncodedLength));
+            var slack = ExpirySlackMs(view);
+            if (now - cached.ExpirySetAt >= slack)
             {
-                state.LoadFrom(stored);
+                _ = transaction.KeyExpireAsync(cached.Key, TimeSpan.FromMilliseconds(view.TtlMs + _allowedLatenessMs + slack));
+                cached.ExpirySetAt = now;
+            }
+        }
+
+        foreach (var (tp, checkpoint) in next)
+        {
+            _ = transaction.HashSetAsync(checkpoints, OnlineKeys.PartitionField(tp.Topic, tp.Partition.Value), checkpoint.ToString());
+        }
+
+        _dirty.Clear();
+        _events.Clear();
+        _useClock++;
+        return new PreparedWrite(transaction, [.. expected.Keys]);
+    }
+
+    private void Build(int from, int to, int worker, ArrayBufferWriter<byte> arena)
+    {
+        arena.ResetWrittenCount();
+        var scratch = _scratch[worker];
+        for (var i = from; i < to; i++)
+        {
+            var cached = _dirty[i];
+            var view = cached.View;
+            if (!scratch.TryGetValue(view, out var state))
+            {
+                state = new ViewWindowState(view.Features, view.TtlMs);
+                scratch.Add(view, state);
+            }
+
+            if (cached.StoredLength > 0)
+            {
+                state.LoadFrom(cached.StoredSpan);
             }
             else
             {
@@ -143,27 +200,29 @@ internal sealed class OnlineTileWriter : IEventApplier
             _events.ApplyTo(cached, state);
             var last = state.LastEventTime ?? 0;
             state.Compact(rawBefore: last - _allowedLatenessMs - view.MaxHopMs, queriesFrom: last - view.TtlMs - _allowedLatenessMs, MaxRawEntriesPerShare);
-            cached.EncodedStart = _arena.WrittenCount;
-            state.WriteTo(_arena);
-            cached.EncodedLength = _arena.WrittenCount - cached.EncodedStart;
-            _ = transaction.HashSetAsync(cached.Key, cached.Field, _arena.WrittenMemory.Slice(cached.EncodedStart, cached.EncodedLength));
-            var slack = ExpirySlackMs(view);
-            if (now - cached.ExpirySetAt >= slack)
-            {
-                _ = transaction.KeyExpireAsync(cached.Key, TimeSpan.FromMilliseconds(view.TtlMs + _allowedLatenessMs + slack));
-                cached.ExpiryPendingAt = now;
-            }
-        }
+            cached.EncodedArena = worker;
+            cached.EncodedStart = arena.WrittenCount;
+            state.WriteTo(arena);
+            cached.EncodedLength = arena.WrittenCount - cached.EncodedStart;
 
-        foreach (var (tp, checkpoint) in next)
-        {
-            _ = transaction.HashSetAsync(checkpoints, OnlineKeys.PartitionField(tp.Topic, tp.Partition.Value), checkpoint.ToString());
+            // The next batch builds on this state before the write is confirmed; if the write fails, every
+            // cached state is dropped and read again from the store.
+            cached.Keep(arena.WrittenSpan[cached.EncodedStart..]);
+            cached.Dirty = false;
+            cached.FirstEvent = -1;
+            cached.LastEvent = -1;
         }
+    }
 
+    public void Send(PreparedWrite write) => write.Execution = write.Transaction.ExecuteAsync();
+
+    public async Task<IReadOnlyList<TopicPartition>> CompleteAsync(PreparedWrite write)
+    {
+        var execution = write.Execution ?? throw new InvalidOperationException("the write was not sent");
         bool committed;
         try
         {
-            committed = await transaction.ExecuteAsync().ConfigureAwait(false);
+            committed = await execution.ConfigureAwait(false);
         }
         catch (RedisException ex)
         {
@@ -172,42 +231,28 @@ internal sealed class OnlineTileWriter : IEventApplier
 
         if (!committed)
         {
-            // Nothing of this attempt was written, but an earlier attempt whose reply was lost may have
-            // been: the store is the truth, so every touched entity is read again when next needed.
-            foreach (var cached in _dirty)
-            {
-                cached.Dirty = false;
-                cached.FirstEvent = -1;
-                cached.LastEvent = -1;
-                cached.Loaded = false;
-                cached.Stored = null;
-            }
-
-            _dirty.Clear();
-            _toLoad.Clear();
-            _events.Clear();
-            return [.. expected.Keys];
+            return write.Partitions;
         }
 
-        var written = _arena.WrittenSpan;
-        foreach (var cached in _dirty)
-        {
-            cached.Stored = written.Slice(cached.EncodedStart, cached.EncodedLength).ToArray();
-            cached.Dirty = false;
-            cached.FirstEvent = -1;
-            cached.LastEvent = -1;
-            if (cached.ExpiryPendingAt != long.MinValue)
-            {
-                cached.ExpirySetAt = cached.ExpiryPendingAt;
-                cached.ExpiryPendingAt = long.MinValue;
-            }
-        }
-
-        _dirty.Clear();
-        _events.Clear();
-        _useClock++;
         EvictIfNeeded();
         return [];
+    }
+
+    public void Reset()
+    {
+        // The store is the truth after a failed or refused write: forget every state and buffered event, so
+        // what is needed next is read again (after the caller has rewound its partitions to their checkpoints).
+        foreach (var states in _partitions.Values)
+        {
+            _events.Forget(states);
+        }
+
+        _partitions.Clear();
+        _lastPartition = null;
+        _cachedCount = 0;
+        _dirty.Clear();
+        _toLoad.Clear();
+        _events.Clear();
     }
 
     public void Forget(TopicPartition partition)
@@ -222,16 +267,9 @@ internal sealed class OnlineTileWriter : IEventApplier
         }
     }
 
-    private ViewWindowState Scratch(CompiledView view)
-    {
-        if (!_scratch.TryGetValue(view, out var state))
-        {
-            state = new ViewWindowState(view.Features, view.TtlMs);
-            _scratch.Add(view, state);
-        }
+    private static int Workers => Math.Clamp(Environment.ProcessorCount, 1, 4);
 
-        return state;
-    }
+    private static ArrayBufferWriter<byte>[] NewArenas() => [.. Enumerable.Range(0, Workers).Select(_ => new ArrayBufferWriter<byte>(1 << 20))];
 
     private static long ExpirySlackMs(CompiledView view) => Math.Clamp(view.TtlMs / 10, 60_000, 3_600_000);
 
@@ -277,7 +315,15 @@ internal sealed class OnlineTileWriter : IEventApplier
 
         for (var i = 0; i < values.Length; i++)
         {
-            _toLoad[i].Stored = values[i].IsNull ? null : (byte[])values[i]!;
+            if (values[i].IsNull)
+            {
+                _toLoad[i].Keep([]);
+            }
+            else
+            {
+                _toLoad[i].Keep(((ReadOnlyMemory<byte>)values[i]).Span);
+            }
+
             _toLoad[i].Loaded = true;
         }
 
@@ -397,10 +443,14 @@ internal sealed class OnlineTileWriter : IEventApplier
 
         public string Entity { get; } = entity;
 
-        /// <summary>The share as stored (null when there is none); valid once <see cref="Loaded"/>.</summary>
-        public byte[]? Stored { get; set; }
+        private byte[] _stored = [];
 
-        /// <summary>True once <see cref="Stored"/> reflects the store.</summary>
+        /// <summary>The share as stored or as last written (empty when there is none); valid once <see cref="Loaded"/>.</summary>
+        public ReadOnlySpan<byte> StoredSpan => _stored.AsSpan(0, StoredLength);
+
+        public int StoredLength { get; private set; }
+
+        /// <summary>True once <see cref="StoredSpan"/> reflects the store (or a write of ours sent after it).</summary>
         public bool Loaded { get; set; }
 
         /// <summary>First and last of this entity's events in the batch buffer (-1: none).</summary>
@@ -408,18 +458,30 @@ internal sealed class OnlineTileWriter : IEventApplier
 
         public int LastEvent { get; set; } = -1;
 
-        /// <summary>Where this batch's encoding lies in the arena.</summary>
-        public int EncodedStart { get; set; }
-
-        public int EncodedLength { get; set; }
-
         public bool Dirty { get; set; }
 
         public long LastUse { get; set; }
 
         public long ExpirySetAt { get; set; } = long.MinValue / 2;
 
-        public long ExpiryPendingAt { get; set; } = long.MinValue;
+        /// <summary>Where this batch's encoding lies: which arena, from where, how long.</summary>
+        public int EncodedArena { get; set; }
+
+        public int EncodedStart { get; set; }
+
+        public int EncodedLength { get; set; }
+
+        /// <summary>Keeps an encoded share, reusing the buffer when it fits (states grow and shrink a little per batch).</summary>
+        public void Keep(ReadOnlySpan<byte> encoded)
+        {
+            if (encoded.Length > _stored.Length)
+            {
+                _stored = new byte[encoded.Length + (encoded.Length / 4)];
+            }
+
+            encoded.CopyTo(_stored);
+            StoredLength = encoded.Length;
+        }
     }
 
     /// <summary>
@@ -431,8 +493,8 @@ internal sealed class OnlineTileWriter : IEventApplier
         private long[] _time = new long[1024];
         private long[] _offset = new long[1024];
         private int[] _next = new int[1024];
-        private FeatureInput[] _inputs = new FeatureInput[1024 * 16];
-        private int _stride = 16;
+        private FeatureInput[] _inputs = new FeatureInput[1024 * 8];
+        private int _stride = 8;
         private int _count;
 
         public Span<FeatureInput> Append(CachedState owner, long time, long offset, int width)
