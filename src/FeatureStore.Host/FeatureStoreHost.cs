@@ -6,6 +6,7 @@ using FeatureStore.Ingest;
 using FeatureStore.Kafka.Embedded;
 using FeatureStore.Monitor.Job;
 using FeatureStore.Parquet.Archiving;
+using FeatureStore.Parquet.Compaction;
 using FeatureStore.Redis;
 using FeatureStore.Serving;
 using Microsoft.Extensions.Logging;
@@ -13,9 +14,9 @@ using Microsoft.Extensions.Logging;
 namespace FeatureStore.Host;
 
 /// <summary>
-/// Every job a configuration enables — ingest, offline log writer, serve, monitor, scheduled backfills — in one
-/// process, each supervised (<see cref="JobSupervisor"/>): health per job, restart with exponential backoff,
-/// and a stop that lets each job commit what it has. With no Kafka or Redis configured it starts the embedded
+/// Every job a configuration enables — ingest, offline log writer, serve, monitor, scheduled backfills and
+/// compactions — in one process, each supervised (<see cref="JobSupervisor"/>): health per job, restart with
+/// exponential backoff, and a stop that lets each job commit what it has. With no Kafka or Redis configured it starts the embedded
 /// ones (librdkafka's mock cluster, Garnet), so a configuration runs alone on a fresh machine.
 /// </summary>
 public sealed partial class FeatureStoreHost : IAsyncDisposable
@@ -211,6 +212,22 @@ public sealed partial class FeatureStoreHost : IAsyncDisposable
 
             jobs.Add(new BackfillHostJob(compiled, s.Jobs.Backfill.Views, s.Offline.Directory,
                 HostSettings.Time(s.Jobs.Backfill.Interval, "jobs.backfill.interval"), Loggers.CreateLogger("FeatureStore.Backfill")));
+        }
+
+        if (s.Jobs.Compaction.Enabled)
+        {
+            var unknown = s.Jobs.Compaction.Sources.Where(n => compiled.Sources.All(x => x.Definition.Name != n)).ToList();
+            if (unknown.Count > 0)
+            {
+                throw new HostConfigurationException($"jobs.compaction.sources: no source {string.Join(", ", unknown)} in the repository");
+            }
+
+            jobs.Add(new CompactionHostJob(s.Offline.Directory, new EventLogCompactionOptions
+            {
+                TargetRows = s.Jobs.Compaction.TargetRows,
+                Grace = HostSettings.Time(s.Jobs.Compaction.Grace, "jobs.compaction.grace"),
+                Sources = s.Jobs.Compaction.Sources,
+            }, HostSettings.Time(s.Jobs.Compaction.Interval, "jobs.compaction.interval"), Loggers.CreateLogger("FeatureStore.Compaction")));
         }
 
         jobs.AddRange(extraJobs);

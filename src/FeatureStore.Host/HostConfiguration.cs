@@ -55,6 +55,8 @@ public static class HostConfiguration
         _ = HostSettings.Time(s.Jobs.Offline.BatchDelay, "jobs.offline.batchDelay");
         _ = HostSettings.Time(s.Jobs.Serve.StoreTimeout, "jobs.serve.storeTimeout");
         _ = HostSettings.Time(s.Jobs.Backfill.Interval, "jobs.backfill.interval");
+        _ = HostSettings.Time(s.Jobs.Compaction.Interval, "jobs.compaction.interval");
+        _ = HostSettings.Time(s.Jobs.Compaction.Grace, "jobs.compaction.grace");
         _ = HostSettings.Time(s.Models.StagePollInterval, "models.stagePollInterval");
         if (s.Log.Format is not ("simple" or "json"))
         {
@@ -69,6 +71,16 @@ public static class HostConfiguration
         if (s.Jobs.Serve.ReadStrategy is not ("script" or "pipeline"))
         {
             throw new HostConfigurationException($"jobs.serve.readStrategy: '{s.Jobs.Serve.ReadStrategy}' is neither script nor pipeline");
+        }
+
+        if (s.Jobs.Compaction.TargetRows < 2)
+        {
+            throw new HostConfigurationException($"jobs.compaction.targetRows: {s.Jobs.Compaction.TargetRows} is too small (2 or more)");
+        }
+
+        if (HostSettings.Time(s.Jobs.Compaction.Interval, "jobs.compaction.interval") <= TimeSpan.Zero)
+        {
+            throw new HostConfigurationException("jobs.compaction.interval: must be more than 0");
         }
 
         if (s.Models.RetrainAfterWindows < 0)

@@ -128,6 +128,9 @@ public sealed class JobsSettings
 
     /// <summary>Scheduled backfills of tile snapshots.</summary>
     public BackfillJobSettings Backfill { get; set; } = new();
+
+    /// <summary>Scheduled compaction of the offline event log.</summary>
+    public CompactionJobSettings Compaction { get; set; } = new();
 }
 
 /// <summary>Ingest job settings.</summary>
@@ -220,6 +223,25 @@ public sealed class BackfillJobSettings
 
     /// <summary>Views to backfill; empty for every view.</summary>
     public List<string> Views { get; set; } = [];
+}
+
+/// <summary>Scheduled compaction settings.</summary>
+public sealed class CompactionJobSettings
+{
+    /// <summary>Run it.</summary>
+    public bool Enabled { get; set; }
+
+    /// <summary>Time between two compactions (the first runs this long after start).</summary>
+    public string Interval { get; set; } = "1h";
+
+    /// <summary>Most rows per compacted file.</summary>
+    public long TargetRows { get; set; } = 1_000_000;
+
+    /// <summary>How long replaced files stay for readers that listed them before a compaction's switch.</summary>
+    public string Grace { get; set; } = "1h";
+
+    /// <summary>Sources to compact; empty for every source.</summary>
+    public List<string> Sources { get; set; } = [];
 }
 
 /// <summary>Model registry and retraining settings.</summary>

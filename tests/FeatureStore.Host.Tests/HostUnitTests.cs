@@ -25,6 +25,8 @@ public sealed class HostUnitTests : IDisposable
         Assert.Equal(Path.Combine(RepositoryRoot(), "examples", "fraud", "offline"), settings.Offline.Directory);
         Assert.Equal("embedded", settings.Redis.Configuration);
         Assert.True(settings.Jobs.Backfill.Enabled);
+        Assert.True(settings.Jobs.Compaction.Enabled);
+        Assert.Equal(1_000_000, settings.Jobs.Compaction.TargetRows);
         Assert.Equal(3, settings.Models.RetrainAfterWindows);
         Assert.Equal("oncall", settings.Models.RetrainWebhook);
     }
@@ -68,10 +70,57 @@ public sealed class HostUnitTests : IDisposable
     [InlineData("log: { format: xml }", "log.format")]
     [InlineData("jobs: { serve: { httpPort: many } }", "httpPort")]
     [InlineData("jobs: [", "")]
+    [InlineData("jobs: { compaction: { interval: often } }", "jobs.compaction.interval")]
+    [InlineData("jobs: { compaction: { grace: 0 } }", "jobs.compaction.grace")]
+    [InlineData("jobs: { compaction: { targetRows: 1 } }", "jobs.compaction.targetRows")]
     public void A_wrong_value_names_its_key(string yaml, string key)
     {
         var ex = Assert.Throws<HostConfigurationException>(() => HostConfiguration.Load(Write(yaml)));
         Assert.Contains(key, ex.Message, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public void The_compaction_job_reads_its_settings_and_is_off_by_default()
+    {
+        Assert.False(HostConfiguration.Load(Write("repository: r.yaml")).Jobs.Compaction.Enabled);
+
+        var settings = HostConfiguration.Load(Write("""
+            jobs:
+              compaction: { enabled: true, interval: 10m, targetRows: 250000, grace: 0s, sources: [payments] }
+            """));
+
+        var compaction = settings.Jobs.Compaction;
+        Assert.True(compaction.Enabled);
+        Assert.Equal(TimeSpan.FromMinutes(10), HostSettings.Time(compaction.Interval, "interval"));
+        Assert.Equal(250_000, compaction.TargetRows);
+        Assert.Equal(TimeSpan.Zero, HostSettings.Time(compaction.Grace, "grace"));
+        Assert.Equal(["payments"], compaction.Sources);
+    }
+
+    [Fact]
+    public async Task The_compaction_job_merges_the_log_at_each_interval()
+    {
+        var store = Path.Combine(_dir, "store");
+        await EventLogFiles.WriteBatchesAsync(store, "payments", partition: 0, batches: 5, rowsPerBatch: 10, Ct);
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var job = new Jobs.CompactionHostJob(store, new Parquet.Compaction.EventLogCompactionOptions { TargetRows = 1_000, Grace = TimeSpan.Zero },
+            TimeSpan.FromMinutes(5), NullLogger.Instance, time);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var run = job.RunAsync(stop.Token);
+
+        var compacted = Path.Combine(store, "events", "payments", "_commits", "p0000-0000000000000000000-g000001.json");
+        Assert.False(File.Exists(compacted));
+        await Eventually.TrueAsync(() =>
+        {
+            time.Advance(TimeSpan.FromMinutes(5));
+            return File.Exists(compacted);
+        }, TimeSpan.FromSeconds(30), "compacted at an interval", Ct);
+        Assert.Equal("compaction", job.Name);
+        await Eventually.TrueAsync(() => Directory.GetFiles(Path.Combine(store, "events", "payments"), "*.parquet", SearchOption.AllDirectories).Length == 2,
+            TimeSpan.FromSeconds(30), "the replaced files deleted (no grace)", Ct);
+
+        await stop.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
     }
 
     [Fact]

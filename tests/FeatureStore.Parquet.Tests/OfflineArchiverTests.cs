@@ -162,6 +162,70 @@ public sealed class OfflineArchiverTests(EmbeddedKafkaFixture kafka, RedisServer
         Assert.Equal(EventLogReader.CommittedFiles(store, "payments").Count, onDisk.Length);
     }
 
+    [Fact]
+    public async Task Compaction_beside_a_live_archiver_and_its_restart_loses_and_doubles_no_row()
+    {
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var scenario = new OfflineScenario(kafka.CreateTopic("offcompact", OfflineScenario.Partitions), count: 12_000, users: 200, seed: 81, nowMs: now);
+        scenario.Produce(kafka.BootstrapServers);
+        var store = Path.Combine(_dir, "store");
+        var compactor = new Compaction.EventLogCompactor(store, new Compaction.EventLogCompactionOptions { TargetRows = 1_500, RowGroupRows = 500 });
+        var merged = 0;
+
+        // The archiver runs twice (a restart resumes from the compacted log); compaction runs all along.
+        foreach (var until in new[] { 5_000, 12_000 })
+        {
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+            var archiver = new OfflineArchiver(scenario.Compiled, new OfflineArchiverOptions
+            {
+                BootstrapServers = kafka.BootstrapServers,
+                Directory = store,
+                GroupId = "ingest.offline",
+                MaxBatchEvents = 150,
+                MaxBatchDelay = TimeSpan.FromMilliseconds(50),
+                SessionTimeout = TimeSpan.FromSeconds(6),
+            }, NullLogger.Instance);
+            var archiving = Task.Run(() => archiver.RunAsync(cts.Token), Ct);
+            var compacting = Task.Run(async () =>
+            {
+                while (!cts.IsCancellationRequested)
+                {
+                    Interlocked.Add(ref merged, (await compactor.RunAsync(null, Ct)).Runs.Count);
+                }
+            }, Ct);
+            await Eventually.TrueAsync(() => Archived(store) >= until, TimeSpan.FromSeconds(120), $"{until} events archived", Ct);
+            await cts.CancelAsync();
+            await Task.WhenAll(archiving, compacting).WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        }
+
+        Assert.True(merged > 0, "compaction merged batches while the archiver wrote");
+        await new Compaction.EventLogCompactor(store, new Compaction.EventLogCompactionOptions { TargetRows = 1_500, Grace = TimeSpan.Zero }).RunAsync(null, Ct);
+        var seen = new HashSet<(int, long)>();
+        foreach (var path in EventLogReader.CommittedFiles(store, "payments"))
+        {
+            var reader = await global::Parquet.ParquetReader.CreateAsync(path, cancellationToken: Ct);
+            await using (reader)
+            {
+                var fields = reader.Schema.DataFields;
+                for (var g = 0; g < reader.RowGroupCount; g++)
+                {
+                    using var group = reader.OpenRowGroupReader(g);
+                    var partitions = await ParquetColumns.ReadRequiredAsync<int>(group, fields.Single(f => f.Name == EventLogSchema.PartitionColumn), Ct);
+                    var offsets = await ParquetColumns.ReadRequiredAsync<long>(group, fields.Single(f => f.Name == EventLogSchema.OffsetColumn), Ct);
+                    for (var i = 0; i < offsets.Length; i++)
+                    {
+                        Assert.True(seen.Add((partitions[i], offsets[i])), $"partition {partitions[i]} offset {offsets[i]} archived twice");
+                    }
+                }
+            }
+        }
+
+        Assert.Equal(12_000, seen.Count);
+        Assert.True(EventLogReader.CommittedFiles(store, "payments").Count < Archived(store) / 150, "fewer files than batches");
+        var onDisk = Directory.GetFiles(Path.Combine(store, "events", "payments"), "*.parquet", SearchOption.AllDirectories);
+        Assert.Equal(EventLogReader.CommittedFiles(store, "payments").Count, onDisk.Length);
+    }
+
     private ChildProcess StartIngest(string file, string prefix, string store) => ChildProcess.StartDotnet(Cli,
     [
         "ingest", "-f", file,

@@ -56,6 +56,35 @@ public sealed class OfflineCommandTests : IDisposable
         Assert.Equal(0, code);
     }
 
+    [Fact]
+    public async Task Offline_compact_merges_the_log_reports_it_and_exports_stay_the_same()
+    {
+        var scenario = new OfflineScenario("pay", count: 1_000, users: 20, seed: 73, nowMs: DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        var store = Path.Combine(_dir, "store");
+        await scenario.WriteLogAsync(store, Ct, batch: 40);
+        var repo = Path.Combine(_dir, "repo.yaml");
+        await File.WriteAllTextAsync(repo, scenario.RepositoryYaml, Ct);
+        var rows = Path.Combine(_dir, "rows.csv");
+        await TableWriter.WriteAsync(scenario.EntityTable(rows: 50, seed: 74), rows, ExportFormat.Csv, Ct);
+        var (code, error) = await RunAsync("export", "-f", repo, "--store", store, "--entities", rows, "--features", "user_stats", "-o", Path.Combine(_dir, "before.csv"));
+        Assert.True(code == 0, error);
+
+        await using (var process = ChildProcess.StartDotnet(Cli, ["offline", "compact", "--store", store, "-f", repo, "--target-rows", "100000", "--grace", "0s"]))
+        {
+            Assert.True(await process.WaitForExitAsync(TimeSpan.FromSeconds(60), Ct) == 0, process.ErrorText);
+            Assert.Contains(process.Lines, line => line.StartsWith("payments partition ", StringComparison.Ordinal) && line.Contains(" files → ", StringComparison.Ordinal));
+            Assert.Contains(" runs merged in 1 sources", process.ErrorText, StringComparison.Ordinal);
+        }
+
+        (code, error) = await RunAsync("export", "-f", repo, "--store", store, "--entities", rows, "--features", "user_stats", "-o", Path.Combine(_dir, "after.csv"));
+        Assert.True(code == 0, error);
+        Assert.Equal(await File.ReadAllTextAsync(Path.Combine(_dir, "before.csv"), Ct), await File.ReadAllTextAsync(Path.Combine(_dir, "after.csv"), Ct));
+
+        (code, error) = await RunAsync("offline", "compact", "--store", store, "--source", "clicks");
+        Assert.Equal(2, code);
+        Assert.Contains("--source: no event log of source 'clicks' (sources: payments)", error, StringComparison.Ordinal);
+    }
+
     private static async Task<(int Code, string Error)> RunAsync(params string[] args)
     {
         await using var process = ChildProcess.StartDotnet(Cli, args);

@@ -54,9 +54,9 @@ internal sealed class OfflineScenario
 
     /// <summary>
     /// Writes the events with index in [<paramref name="from"/>, <paramref name="to"/>) to the log in
-    /// <paramref name="root"/>, in batches, partitioned by user; offsets are positions in the partition.
+    /// <paramref name="root"/>, in batches of <paramref name="batch"/>, partitioned by user; offsets are positions in the partition.
     /// </summary>
-    public async Task WriteLogAsync(string root, CancellationToken cancellationToken, int from = 0, int to = int.MaxValue)
+    public async Task WriteLogAsync(string root, CancellationToken cancellationToken, int from = 0, int to = int.MaxValue, int batch = 700)
     {
         var source = Compiled.Sources[0];
         var writer = new EventLogWriter(root, source);
@@ -68,13 +68,13 @@ internal sealed class OfflineScenario
             var end = partitions[p].FindIndex(e => e.Index >= to);
             first = first < 0 ? partitions[p].Count : first;
             end = end < 0 ? partitions[p].Count : end;
-            for (var start = first; start < end; start += 700)
+            for (var start = first; start < end; start += batch)
             {
                 var rows = new Dictionary<long, EventRowBuffer>();
-                var batch = partitions[p].Skip(start).Take(Math.Min(700, end - start)).ToList();
-                for (var i = 0; i < batch.Count; i++)
+                var events = partitions[p].Skip(start).Take(Math.Min(batch, end - start)).ToList();
+                for (var i = 0; i < events.Count; i++)
                 {
-                    Assert.Equal(ParseError.None, parser.Parse(Encoding.UTF8.GetBytes(batch[i].Json)));
+                    Assert.Equal(ParseError.None, parser.Parse(Encoding.UTF8.GetBytes(events[i].Json)));
                     var day = TileMath.FloorDiv(parser.EventTimeMs, 86_400_000);
                     if (!rows.TryGetValue(day, out var buffer))
                     {
@@ -85,7 +85,7 @@ internal sealed class OfflineScenario
                     buffer.Add(parser, start + i);
                 }
 
-                Assert.True(await writer.CommitAsync(Topic, p, start, start + batch.Count, long.MinValue, rows, cancellationToken));
+                Assert.True(await writer.CommitAsync(Topic, p, start, start + events.Count, long.MinValue, rows, cancellationToken));
             }
         }
     }

@@ -16,6 +16,7 @@ internal static class CommandCatalog
         yield return GetCommand.Create();
         yield return OfflineCommands.Backfill();
         yield return OfflineCommands.Export();
+        yield return OfflineCommands.Offline();
         yield return DriftCommands.Baseline();
         yield return DriftCommands.Drift();
         yield return DriftCommands.Monitor();

@@ -1,13 +1,14 @@
 using System.CommandLine;
 using System.Diagnostics;
 using FeatureStore.Core.Definitions;
+using FeatureStore.Parquet.Compaction;
 using FeatureStore.Parquet.Export;
 using FeatureStore.Parquet.Snapshots;
 using FeatureStore.Parquet.Tables;
 
 namespace FeatureStore.Cli.Commands;
 
-/// <summary><c>featurestore export</c> and <c>featurestore backfill</c>: the offline store's commands.</summary>
+/// <summary><c>featurestore export</c>, <c>backfill</c> and <c>offline compact</c>: the offline store's commands.</summary>
 internal static class OfflineCommands
 {
     public static Option<string> Store() => new("--store")
@@ -178,6 +179,119 @@ internal static class OfflineCommands
             {
                 progress.Finish();
                 await error.WriteLineAsync("backfill failed: " + ex.Message);
+                return CliApp.Failure;
+            }
+        });
+        return command;
+    }
+
+    public static Command Offline()
+    {
+        var command = new Command("offline", "Maintenance of the offline store.");
+        command.Subcommands.Add(Compact());
+        return command;
+    }
+
+    private static Command Compact()
+    {
+        var store = Store();
+        var file = new Option<FileInfo?>("--file", "-f") { Description = "The feature repository file: compact only its sources (default: every source in the store)." };
+        var sources = new Option<string[]>("--source")
+        {
+            Description = "Sources to compact (default: all); comma-separated or repeated.",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var targetRows = new Option<long>("--target-rows")
+        {
+            Description = "Most rows per compacted file.",
+            DefaultValueFactory = _ => new EventLogCompactionOptions().TargetRows,
+        };
+        var grace = new Option<string>("--grace")
+        {
+            Description = "How long replaced files stay for readers that listed them before (deleted by the next compaction after it); 0s deletes them at once, safe only when nothing reads the store meanwhile.",
+            DefaultValueFactory = _ => "1h",
+        };
+        var command = new Command("compact", "Merge the event log's small files (one per written batch) into files of up to --target-rows rows, safely beside a running ingest job and readers.")
+        {
+            store, file, sources, targetRows, grace,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var error = parse.InvocationConfiguration.Error;
+            var output = parse.InvocationConfiguration.Output;
+            var directory = parse.GetValue(store)!;
+            if (parse.GetValue(targetRows) < 2)
+            {
+                await error.WriteLineAsync("--target-rows: must be 2 or more");
+                return CliApp.Usage;
+            }
+
+            if (!Duration.TryParse(parse.GetValue(grace), out var graceMs, out var hint) || graceMs < 0)
+            {
+                await error.WriteLineAsync($"--grace: '{parse.GetValue(grace)}' is not a duration ({hint})");
+                return CliApp.Usage;
+            }
+
+            if (!await FileRoot.AllowAsync(error, ("--store", directory)))
+            {
+                return CliApp.Usage;
+            }
+
+            var known = new EventLogCompactor(directory, new EventLogCompactionOptions()).Sources();
+            var allowed = known;
+            if (parse.GetValue(file) is { } repositoryFile)
+            {
+                var (result, code) = RepositoryFiles.Load(repositoryFile, error);
+                if (code != CliApp.Ok)
+                {
+                    return code;
+                }
+
+                allowed = [.. result!.Repository!.Sources.Select(s => s.Name)];
+            }
+
+            var chosen = (parse.GetValue(sources) ?? []).SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
+            foreach (var name in chosen.Where(n => !allowed.Contains(n)))
+            {
+                await error.WriteLineAsync($"--source: no {(parse.GetValue(file) is null ? "event log of source" : "source")} '{name}' (sources: {(allowed.Count == 0 ? "none" : string.Join(", ", allowed))})");
+                return CliApp.Usage;
+            }
+
+            if (chosen.Count == 0)
+            {
+                chosen = [.. allowed.Where(known.Contains)];
+            }
+
+            var options = new EventLogCompactionOptions
+            {
+                TargetRows = parse.GetValue(targetRows),
+                Grace = TimeSpan.FromMilliseconds(graceMs),
+                Sources = chosen,
+            };
+            var progress = new TerminalProgress(error);
+            try
+            {
+                var done = chosen.Count == 0 ? new CompactionResult([], 0, 0, 0, []) : await new EventLogCompactor(directory, options).RunAsync(progress, cancellationToken);
+                progress.Finish();
+                foreach (var run in done.Runs)
+                {
+                    await output.WriteLineAsync($"{run.Source} partition {run.Partition}: offsets {run.FirstOffset}..{run.NextOffset - 1}, {run.Batches} batches, {run.FilesBefore} files → {run.FilesAfter}, {run.Rows} rows");
+                }
+
+                foreach (var busy in done.BusySources)
+                {
+                    await error.WriteLineAsync($"{busy}: another compaction of it is running; skipped");
+                }
+
+                await error.WriteLineAsync($"compact: {done.Runs.Count} runs merged in {chosen.Count} sources, {done.Runs.Sum(r => r.FilesBefore)} files → {done.Runs.Sum(r => r.FilesAfter)}, {done.Runs.Sum(r => r.Rows)} rows"
+                    + $"; {done.ReplacedFilesDeleted} replaced files deleted, {done.ReplacedFilesWaiting} kept for the grace of {parse.GetValue(grace)}"
+                    + (done.LeftoversDeleted > 0 ? $"; {done.LeftoversDeleted} files of an interrupted compaction removed" : ""));
+                return CliApp.Ok;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
+            {
+                progress.Finish();
+                await error.WriteLineAsync("compact failed: " + ex.Message);
                 return CliApp.Failure;
             }
         });

@@ -7,7 +7,7 @@ namespace FeatureStore.Host.Supervision;
 /// </summary>
 public interface ISupervisedJob
 {
-    /// <summary>The job's name in logs and health: ingest, offline, serve, monitor, backfill.</summary>
+    /// <summary>The job's name in logs and health: ingest, offline, serve, monitor, backfill, compaction.</summary>
     string Name { get; }
 
     /// <summary>Runs the job.</summary>

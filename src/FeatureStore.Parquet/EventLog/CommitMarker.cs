@@ -7,13 +7,19 @@ namespace FeatureStore.Parquet.EventLog;
 /// (<c>[FirstOffset, NextOffset)</c>), the partition's lateness watermark after it, and the data files it
 /// added (relative to the source's folder). Its name carries the partition and first offset, and it is
 /// created without overwriting: only one writer can commit a batch starting at a given offset.
+/// A compaction writes markers of generation 1 and up (<c>pPPPP-FIRST-gGGGGGG.json</c>) that cover the
+/// ranges of several earlier ones; which markers readers see is decided by <see cref="EventLogReader.Visible"/>.
 /// </summary>
-internal sealed record CommitMarker(int Partition, long FirstOffset, long NextOffset, long WatermarkMs, long Rows, IReadOnlyList<string> Files)
+internal sealed record CommitMarker(int Partition, long FirstOffset, long NextOffset, long WatermarkMs, long Rows, IReadOnlyList<string> Files, int Generation = 0)
 {
     public const string Folder = "_commits";
 
     public static string FileName(int partition, long firstOffset) =>
         FormattableString.Invariant($"p{partition:D4}-{firstOffset:D19}.json");
+
+    public static string FileName(int partition, long firstOffset, int generation) => generation == 0
+        ? FileName(partition, firstOffset)
+        : FormattableString.Invariant($"p{partition:D4}-{firstOffset:D19}-g{generation:D6}.json");
 
     public byte[] Serialize()
     {
@@ -33,6 +39,11 @@ internal sealed record CommitMarker(int Partition, long FirstOffset, long NextOf
             }
 
             w.WriteEndArray();
+            if (Generation != 0)
+            {
+                w.WriteNumber("generation", Generation);
+            }
+
             w.WriteEndObject();
         }
 
@@ -50,6 +61,7 @@ internal sealed record CommitMarker(int Partition, long FirstOffset, long NextOf
             root.GetProperty("next_offset").GetInt64(),
             root.GetProperty("watermark_ms").GetInt64(),
             root.GetProperty("rows").GetInt64(),
-            [.. root.GetProperty("files").EnumerateArray().Select(f => f.GetString()!)]);
+            [.. root.GetProperty("files").EnumerateArray().Select(f => f.GetString()!)],
+            root.TryGetProperty("generation", out var generation) ? generation.GetInt32() : 0);
     }
 }

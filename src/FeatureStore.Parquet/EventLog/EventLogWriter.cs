@@ -14,7 +14,8 @@ internal readonly record struct LogPosition(long NextOffset, long WatermarkMs);
 /// the batch) and <c>events/SOURCE/_commits/pPPPP-FIRST.json</c>. Data files are written under a temporary
 /// name, flushed to disk and renamed; the commit marker is written last and created without overwriting,
 /// so a batch is visible exactly when its marker exists and two writers can never both commit a batch
-/// starting at the same offset. Readers read only files named by a marker.
+/// starting at the same offset. Readers read only files named by a visible marker (see
+/// <see cref="EventLogReader"/>; <c>Compaction.EventLogCompactor</c> merges committed batches later).
 /// </summary>
 internal sealed class EventLogWriter
 {
@@ -40,33 +41,23 @@ internal sealed class EventLogWriter
     public LogPosition Recover(int partition)
     {
         var prefix = FormattableString.Invariant($"p{partition:D4}-");
-        var position = new LogPosition(0, long.MinValue);
-        var named = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var path in Directory.EnumerateFiles(Path.Combine(_folder, CommitMarker.Folder)))
+        var markerFolder = Path.Combine(_folder, CommitMarker.Folder);
+        foreach (var path in Directory.EnumerateFiles(markerFolder, ".tmp*"))
         {
-            var name = Path.GetFileName(path);
-            if (name.StartsWith(".tmp", StringComparison.Ordinal))
+            if (Path.GetFileName(path).Contains(prefix, StringComparison.Ordinal))
             {
-                if (name.Contains(prefix, StringComparison.Ordinal))
-                {
-                    File.Delete(path);
-                }
-
-                continue;
-            }
-
-            if (!name.StartsWith(prefix, StringComparison.Ordinal))
-            {
-                continue;
-            }
-
-            var marker = CommitMarker.Parse(File.ReadAllBytes(path));
-            named.UnionWith(marker.Files);
-            if (marker.NextOffset > position.NextOffset)
-            {
-                position = new LogPosition(marker.NextOffset, marker.WatermarkMs);
+                File.Delete(path);
             }
         }
+
+        // The position is the end of the visible chain; every marker's files count as named, replaced ones
+        // too: a compaction deletes those itself once no reader can still be reading them. Compacted files
+        // (cPPPP-…) are never deleted here: a compaction in progress has not named its file yet.
+        var markers = EventLogReader.ReadMarkers(markerFolder, partition);
+        var named = new HashSet<string>(markers.SelectMany(m => m.Files), StringComparer.Ordinal);
+        var position = EventLogReader.Visible(markers) is [.., var last]
+            ? new LogPosition(last.NextOffset, last.WatermarkMs)
+            : new LogPosition(0, long.MinValue);
 
         foreach (var dateFolder in Directory.EnumerateDirectories(_folder, "date=*"))
         {

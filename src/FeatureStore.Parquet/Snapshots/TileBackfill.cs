@@ -42,14 +42,9 @@ public static class TileBackfill
         {
             covered = [];
             var folder = EventLogWriter.SourceFolder(storeDirectory, view.Source.Definition.Name);
-            var markers = Path.Combine(folder, CommitMarker.Folder);
-            if (Directory.Exists(markers))
+            foreach (var marker in EventLogReader.Visible(EventLogReader.ReadMarkers(Path.Combine(folder, CommitMarker.Folder))))
             {
-                foreach (var path in Directory.EnumerateFiles(markers, "p*.json"))
-                {
-                    var marker = CommitMarker.Parse(await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false));
-                    covered[marker.Partition] = Math.Max(covered.GetValueOrDefault(marker.Partition), marker.NextOffset);
-                }
+                covered[marker.Partition] = Math.Max(covered.GetValueOrDefault(marker.Partition), marker.NextOffset);
             }
 
             var frozen = covered;
