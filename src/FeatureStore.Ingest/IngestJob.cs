@@ -162,7 +162,7 @@ public sealed partial class IngestJob
                 var starts = new List<TopicPartitionOffset>(partitions.Count);
                 foreach (var tp in partitions)
                 {
-                    var state = new PartitionState();
+                    var state = new PartitionState(tp, _sources[tp.Topic], _parsers[tp.Topic], _lateness[tp.Topic]);
                     _owned[tp] = state;
                     if (_applier.TryLoadCheckpoint(tp, out var checkpoint))
                     {
@@ -188,7 +188,11 @@ public sealed partial class IngestJob
     {
         foreach (var tp in partitions)
         {
-            _owned.Remove(tp);
+            if (_owned.Remove(tp, out var dropped))
+            {
+                dropped.Loaded = false; // no longer matches a message, even as the last partition read
+            }
+
             _unwritten.Remove(tp);
             _applier.Forget(tp);
             _metrics.ClearLag(tp.Topic, tp.Partition.Value);
@@ -243,17 +247,26 @@ public sealed partial class IngestJob
 
     private Dictionary<TopicPartition, PartitionCheckpoint> CollectBatch(IConsumer<byte[]?, byte[]?> consumer, DeadLetterQueue dlq, CancellationToken cancellationToken)
     {
-        var advanced = new Dictionary<TopicPartition, PartitionCheckpoint>();
-        var acceptedBySource = new Dictionary<string, int>(StringComparer.Ordinal);
         var clock = Stopwatch.StartNew();
         var accepted = 0;
         var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        PartitionState? last = null;
+        var touched = new List<PartitionState>();
         while (accepted < _options.MaxBatchEvents)
         {
             var remaining = _options.MaxBatchDelay - clock.Elapsed;
             if (remaining <= TimeSpan.Zero)
             {
-                break;
+                // The delay bounds how long an event waits while this member keeps up. While it catches up
+                // (a tenth of a full batch or more is waiting), the batch goes on filling instead: each touched
+                // entity is written once per batch, so fewer writes per event, and the wait is the lag's anyway.
+                if (Waiting(consumer) < Math.Min(_options.MaxBatchEvents - accepted, Math.Max(1, _options.MaxBatchEvents / 10)))
+                {
+                    break;
+                }
+
+                clock.Restart();
+                remaining = _options.MaxBatchDelay;
             }
 
             ConsumeResult<byte[]?, byte[]?>? result;
@@ -275,46 +288,84 @@ public sealed partial class IngestJob
                 break;
             }
 
-            if (result.IsPartitionEOF || !_owned.TryGetValue(result.TopicPartition, out var state) || !state.Loaded
-                || result.Offset.Value < state.NextOffset)
+            if (result.IsPartitionEOF)
+            {
+                continue;
+            }
+
+            // Messages come in runs of one partition: the last one's state is checked before the map.
+            var state = last is { Loaded: true } && last.Partition.Partition.Value == result.Partition.Value && last.Partition.Topic == result.Topic
+                ? last : _owned.GetValueOrDefault(result.TopicPartition);
+            if (state is null || !state.Loaded || result.Offset.Value < state.NextOffset)
             {
                 continue; // not ours, not resumed yet, or before the checkpoint (fetched ahead of a seek)
             }
 
+            last = state;
             if (Process(result, state, dlq, now, out var eventTimeMs))
             {
                 accepted++;
+                state.AcceptedInBatch++;
                 state.NewestEventMs = state.NewestEventMs is { } newest ? Math.Max(newest, eventTimeMs) : eventTimeMs;
-                var name = _sources[result.Topic].Name;
-                acceptedBySource[name] = acceptedBySource.GetValueOrDefault(name) + 1;
             }
 
             state.NextOffset = result.Offset.Value + 1;
-            advanced[result.TopicPartition] = new PartitionCheckpoint(state.NextOffset, _lateness[result.Topic].Watermark(result.Partition.Value));
+            if (!state.Advanced)
+            {
+                state.Advanced = true;
+                touched.Add(state);
+            }
         }
 
-        foreach (var (name, count) in acceptedBySource)
+        var advanced = new Dictionary<TopicPartition, PartitionCheckpoint>();
+        foreach (var state in touched)
         {
-            _metrics.EventsAccepted(name, count);
+            state.Advanced = false;
+            if (state.AcceptedInBatch > 0)
+            {
+                _metrics.EventsAccepted(state.Source.Name, state.AcceptedInBatch);
+                state.AcceptedInBatch = 0;
+            }
+
+            if (_owned.TryGetValue(state.Partition, out var current) && ReferenceEquals(current, state))
+            {
+                advanced[state.Partition] = new PartitionCheckpoint(state.NextOffset, state.Lateness.Watermark(state.Partition.Partition.Value));
+            }
         }
 
         return advanced;
     }
 
+    /// <summary>Events in the owned partitions not read yet, from the high watermarks of the last fetches.</summary>
+    private long Waiting(IConsumer<byte[]?, byte[]?> consumer)
+    {
+        long waiting = 0;
+        foreach (var (tp, state) in _owned)
+        {
+            var high = consumer.GetWatermarkOffsets(tp).High.Value;
+            if (state.Loaded && high >= 0)
+            {
+                waiting += Math.Max(0, high - state.NextOffset);
+            }
+        }
+
+        return waiting;
+    }
+
     private bool Process(ConsumeResult<byte[]?, byte[]?> result, PartitionState state, DeadLetterQueue dlq, long nowMs, out long eventTimeMs)
     {
         eventTimeMs = 0;
-        var source = _sources[result.Topic];
-        var parser = _parsers[result.Topic];
+        var source = state.Source;
+        var parser = state.Parser;
         var payload = result.Message.Value;
         var error = payload is null ? ParseError.MalformedJson : parser.Parse(payload);
         string? detail = payload is null ? "empty payload (tombstone)" : null;
         if (error == ParseError.None)
         {
-            error = _lateness[result.Topic].Admit(result.Partition.Value, parser.EventTimeMs, nowMs);
+            error = state.Lateness.Admit(result.Partition.Value, parser.EventTimeMs, nowMs);
             if (error != ParseError.None)
             {
-                detail = $"event time {Rfc3339.Format(parser.EventTimeMs)}, watermark {FormatWatermark(_lateness[result.Topic].Watermark(result.Partition.Value))}, processing time {Rfc3339.Format(nowMs)}";
+                detail = $"event time {Rfc3339.Format(parser.EventTimeMs)}, watermark {FormatWatermark(state.Lateness.Watermark(result.Partition.Value))}, processing time {Rfc3339.Format(nowMs)}";
             }
         }
 
@@ -331,7 +382,7 @@ public sealed partial class IngestJob
             return false;
         }
 
-        _applier.Add(source, result.TopicPartition, result.Offset.Value, parser);
+        _applier.Add(source, state.Partition, result.Offset.Value, parser);
         eventTimeMs = parser.EventTimeMs;
         _batchNewestEventMs = Math.Max(_batchNewestEventMs, eventTimeMs);
         return true;
@@ -478,8 +529,21 @@ public sealed partial class IngestJob
     /// <summary>A batch whose write is built or in flight, with what to record once it lands.</summary>
     private sealed record InFlight(PreparedWrite Write, Dictionary<TopicPartition, PartitionCheckpoint> Next, long NewestEventMs, Stopwatch Clock);
 
-    private sealed class PartitionState
+    private sealed class PartitionState(TopicPartition partition, SourceBinding source, EventParser parser, LatenessPolicy lateness)
     {
+        public TopicPartition Partition { get; } = partition;
+
+        public SourceBinding Source { get; } = source;
+
+        public EventParser Parser { get; } = parser;
+
+        public LatenessPolicy Lateness { get; } = lateness;
+
+        /// <summary>Read from in the batch being collected.</summary>
+        public bool Advanced { get; set; }
+
+        public int AcceptedInBatch { get; set; }
+
         public bool Loaded { get; set; }
 
         public PartitionCheckpoint? Stored { get; set; }

@@ -45,7 +45,8 @@ internal static class RawKafkaScenario
         ];
     }
 
-    public static long Produce(string bootstrap, string topic, byte[][] payloads)
+    /// <summary>Produces the payloads; keyed by <paramref name="key"/> (by default their index, which spreads them evenly).</summary>
+    public static long Produce(string bootstrap, string topic, byte[][] payloads, Func<int, byte[]>? key = null)
     {
         using var producer = new ProducerBuilder<byte[]?, byte[]>(new ProducerConfig
         {
@@ -59,12 +60,12 @@ internal static class RawKafkaScenario
         for (var i = 0; i < payloads.Length; i++)
         {
             var payload = payloads[i];
-            var key = Encoding.UTF8.GetBytes(i.ToString(System.Globalization.CultureInfo.InvariantCulture)); // spreads evenly
+            var messageKey = key?.Invoke(i) ?? Encoding.UTF8.GetBytes(i.ToString(System.Globalization.CultureInfo.InvariantCulture));
             while (true)
             {
                 try
                 {
-                    producer.Produce(topic, new Message<byte[]?, byte[]> { Key = key, Value = payload });
+                    producer.Produce(topic, new Message<byte[]?, byte[]> { Key = messageKey, Value = payload });
                     break;
                 }
                 catch (ProduceException<byte[]?, byte[]> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
