@@ -135,7 +135,7 @@ public sealed class RunCommandTests(EmbeddedKafkaFixture kafka, RedisServerFixtu
             offline:
               directory: store
             jobs:
-              ingest: {"{"} group: ingest {"}"}
+              ingest: {"{"} group: ingest, batchEvents: 2000 {"}"}
               offline: {"{"} group: ingest.offline, batchEvents: 2000, batchDelay: 200ms {"}"}
               serve: {"{"} enabled: true {"}"}
               monitor: {"{"} enabled: true {"}"}

@@ -92,6 +92,7 @@ public sealed class IngestCrashTests(EmbeddedKafkaFixture kafka, RedisServerFixt
             "--key-prefix", scenario.KeyPrefix,
             "--group", "ingest",
             "--session-timeout-ms", "6000",
+            "--batch-events", "2000", // many batches, so every kill lands mid-stream
             .. (metricsPort is { } port ? new[] { "--metrics-port", port.ToString(System.Globalization.CultureInfo.InvariantCulture) } : []),
         ]);
     }

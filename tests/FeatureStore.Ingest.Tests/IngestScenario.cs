@@ -109,11 +109,16 @@ internal sealed class IngestScenario
         Assert.Equal(0, failures);
     }
 
-    public IngestJob CreateJob(string bootstrap, IDatabase db, IngestMetrics metrics, string group = "ingest") =>
+    /// <summary>
+    /// An ingest job over the scenario's topic. Batches default to 2 000 events, so a job reading a produced
+    /// topic still writes many batches and faults injected meanwhile land mid-stream.
+    /// </summary>
+    public IngestJob CreateJob(string bootstrap, IDatabase db, IngestMetrics metrics, string group = "ingest", int maxBatchEvents = 2_000) =>
         IngestJobFactory.Create(Compiled, new IngestOptions
         {
             BootstrapServers = bootstrap,
             GroupId = group,
+            MaxBatchEvents = maxBatchEvents,
             MaxBatchDelay = TimeSpan.FromMilliseconds(50),
             SessionTimeout = TimeSpan.FromSeconds(6),
         }, db, KeyPrefix, metrics, NullLogger.Instance);
@@ -122,7 +127,8 @@ internal sealed class IngestScenario
     public async Task IngestAllAsync(string bootstrap, IDatabase db, IngestMetrics metrics, CancellationToken cancellationToken)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var run = Task.Run(() => CreateJob(bootstrap, db, metrics).RunAsync(cts.Token), cancellationToken);
+        // The default batch size: catching up, the whole topic may be one batch.
+        var run = Task.Run(() => CreateJob(bootstrap, db, metrics, maxBatchEvents: new IngestOptions { BootstrapServers = bootstrap }.MaxBatchEvents).RunAsync(cts.Token), cancellationToken);
         var caughtUp = WaitUntilCaughtUpAsync(bootstrap, db, TimeSpan.FromSeconds(120), cancellationToken);
         if (await Task.WhenAny(caughtUp, run) == run)
         {

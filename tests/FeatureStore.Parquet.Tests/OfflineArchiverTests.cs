@@ -137,26 +137,7 @@ public sealed class OfflineArchiverTests(EmbeddedKafkaFixture kafka, RedisServer
         }
 
         // Every (partition, offset) of the topic exactly once among the committed files, nothing else on disk.
-        var seen = new HashSet<(int, long)>();
-        foreach (var path in EventLogReader.CommittedFiles(store, "payments"))
-        {
-            var reader = await global::Parquet.ParquetReader.CreateAsync(path, cancellationToken: Ct);
-            await using (reader)
-            {
-                var fields = reader.Schema.DataFields;
-                for (var g = 0; g < reader.RowGroupCount; g++)
-                {
-                    using var group = reader.OpenRowGroupReader(g);
-                    var partitions = await ParquetColumns.ReadRequiredAsync<int>(group, fields.Single(f => f.Name == EventLogSchema.PartitionColumn), Ct);
-                    var offsets = await ParquetColumns.ReadRequiredAsync<long>(group, fields.Single(f => f.Name == EventLogSchema.OffsetColumn), Ct);
-                    for (var i = 0; i < offsets.Length; i++)
-                    {
-                        Assert.True(seen.Add((partitions[i], offsets[i])), $"partition {partitions[i]} offset {offsets[i]} archived twice");
-                    }
-                }
-            }
-        }
-
+        var seen = await CommittedOffsetsAsync(store);
         Assert.Equal(30_000, seen.Count);
         var onDisk = Directory.GetFiles(Path.Combine(store, "events", "payments"), "*.parquet", SearchOption.AllDirectories);
         Assert.Equal(EventLogReader.CommittedFiles(store, "payments").Count, onDisk.Length);
@@ -200,26 +181,7 @@ public sealed class OfflineArchiverTests(EmbeddedKafkaFixture kafka, RedisServer
 
         Assert.True(merged > 0, "compaction merged batches while the archiver wrote");
         await new Compaction.EventLogCompactor(store, new Compaction.EventLogCompactionOptions { TargetRows = 1_500, Grace = TimeSpan.Zero }).RunAsync(null, Ct);
-        var seen = new HashSet<(int, long)>();
-        foreach (var path in EventLogReader.CommittedFiles(store, "payments"))
-        {
-            var reader = await global::Parquet.ParquetReader.CreateAsync(path, cancellationToken: Ct);
-            await using (reader)
-            {
-                var fields = reader.Schema.DataFields;
-                for (var g = 0; g < reader.RowGroupCount; g++)
-                {
-                    using var group = reader.OpenRowGroupReader(g);
-                    var partitions = await ParquetColumns.ReadRequiredAsync<int>(group, fields.Single(f => f.Name == EventLogSchema.PartitionColumn), Ct);
-                    var offsets = await ParquetColumns.ReadRequiredAsync<long>(group, fields.Single(f => f.Name == EventLogSchema.OffsetColumn), Ct);
-                    for (var i = 0; i < offsets.Length; i++)
-                    {
-                        Assert.True(seen.Add((partitions[i], offsets[i])), $"partition {partitions[i]} offset {offsets[i]} archived twice");
-                    }
-                }
-            }
-        }
-
+        var seen = await CommittedOffsetsAsync(store);
         Assert.Equal(12_000, seen.Count);
         Assert.True(EventLogReader.CommittedFiles(store, "payments").Count < Archived(store) / 150, "fewer files than batches");
         var onDisk = Directory.GetFiles(Path.Combine(store, "events", "payments"), "*.parquet", SearchOption.AllDirectories);
@@ -267,4 +229,30 @@ public sealed class OfflineArchiverTests(EmbeddedKafkaFixture kafka, RedisServer
 
     private static void AssertSame(FeatureValue online, object? exported, string what) =>
         Assert.True(PointInTimeJoinUnitTests.Same(online.Boxed, exported), $"{what}: online {online.Boxed ?? "null"}, export {exported ?? "null"}");
+
+    /// <summary>The (partition, offset) of every event among the committed files; fails on one seen twice.</summary>
+    private static async Task<HashSet<(int, long)>> CommittedOffsetsAsync(string store)
+    {
+        var seen = new HashSet<(int, long)>();
+        foreach (var path in EventLogReader.CommittedFiles(store, "payments"))
+        {
+            var reader = await global::Parquet.ParquetReader.CreateAsync(path, cancellationToken: Ct);
+            await using (reader)
+            {
+                var fields = reader.Schema.DataFields;
+                for (var g = 0; g < reader.RowGroupCount; g++)
+                {
+                    using var group = reader.OpenRowGroupReader(g);
+                    var partitions = await ParquetColumns.ReadRequiredAsync<int>(group, fields.Single(f => f.Name == EventLogSchema.PartitionColumn), Ct);
+                    var offsets = await ParquetColumns.ReadRequiredAsync<long>(group, fields.Single(f => f.Name == EventLogSchema.OffsetColumn), Ct);
+                    for (var i = 0; i < offsets.Length; i++)
+                    {
+                        Assert.True(seen.Add((partitions[i], offsets[i])), $"partition {partitions[i]} offset {offsets[i]} archived twice");
+                    }
+                }
+            }
+        }
+
+        return seen;
+    }
 }

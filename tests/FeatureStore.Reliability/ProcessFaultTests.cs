@@ -45,6 +45,7 @@ public sealed class ProcessFaultTests(EmbeddedKafkaFixture kafka, RedisServerFix
             [
                 "ingest", "-f", file, "--bootstrap-servers", kafka.BootstrapServers, "--redis", redis.Connection.Endpoint,
                 "--key-prefix", scenario.KeyPrefix, "--group", "ingest", "--session-timeout-ms", Invariant(SessionTimeoutMs),
+                "--batch-events", "2000", // many batches, so every kill lands mid-stream
             ]);
 
             // Odd runs die after some progress of their own; even runs at a random instant from their start

@@ -18,6 +18,11 @@ internal static class IngestCommand
         var group = new Option<string>("--group") { Description = "Consumer group; instances in one group split the partitions.", DefaultValueFactory = _ => "featurestore-ingest" };
         var sessionTimeout = new Option<int>("--session-timeout-ms") { Description = "How soon the group notices a member that died (Kafka session.timeout.ms).", DefaultValueFactory = _ => 10_000 };
         var metricsPort = new Option<int?>("--metrics-port") { Description = "Serve Prometheus metrics (the featurestore_ingest_* series) at http://HOST:PORT/metrics." };
+        var batchEvents = new Option<int>("--batch-events")
+        {
+            Description = "Most events per online-store transaction (a batch writes each touched entity once; smaller batches mean more writes, a shorter replay after a crash).",
+            DefaultValueFactory = _ => new IngestOptions { BootstrapServers = "" }.MaxBatchEvents,
+        };
         var offline = new Option<string?>("--offline")
         {
             Description = "Also append every source's events to the Parquet event log in this folder (the offline store), exactly once, as consumer group GROUP.offline.",
@@ -29,7 +34,7 @@ internal static class IngestCommand
         };
         var command = new Command("ingest", "Consume the repository's source topics into windowed features in the online store (exactly once). Run more instances with the same --group to scale out.")
         {
-            file, bootstrap, redis, prefix, group, sessionTimeout, metricsPort, offline, offlineBatch,
+            file, bootstrap, redis, prefix, group, sessionTimeout, metricsPort, batchEvents, offline, offlineBatch,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -81,6 +86,7 @@ internal static class IngestCommand
                         BootstrapServers = servers,
                         GroupId = parse.GetValue(group)!,
                         SessionTimeout = TimeSpan.FromMilliseconds(parse.GetValue(sessionTimeout)),
+                        MaxBatchEvents = Math.Max(1, parse.GetValue(batchEvents)),
                     },
                     store.Database, parse.GetValue(prefix)!, metrics, loggerFactory.CreateLogger("ingest"));
                 var progress = ReportProgressAsync(metrics, error, stop.Token);
