@@ -154,15 +154,38 @@ public sealed class HyperLogLog
         }
 
         var count = System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(source[1..]);
+        consumed = 3 + (count * 3);
+        var entries = source[3..consumed];
+
+        // Written in register order, so the entries are taken as they are; anything else is added one by one.
+        var sparse = new uint[Math.Max(4, (int)count)];
+        var previous = -1;
         for (var i = 0; i < count; i++)
         {
-            var index = System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(source[(3 + (i * 3))..]);
-            sketch.Set(index, source[3 + (i * 3) + 2]);
+            var index = System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(entries[(i * 3)..]);
+            if (index <= previous || index >= RegisterCount || count > SparseLimit)
+            {
+                sketch._sparseCount = 0;
+                for (var j = 0; j < count; j++)
+                {
+                    sketch.Set(System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(entries[(j * 3)..]), entries[(j * 3) + 2]);
+                }
+
+                return sketch;
+            }
+
+            sparse[i] = ((uint)index << 8) | entries[(i * 3) + 2];
+            previous = index;
         }
 
-        consumed = 3 + (count * 3);
+        sketch._sparse = sparse;
+        sketch._sparseCount = count;
         return sketch;
     }
+
+    /// <summary>The length of what <see cref="WriteTo"/> wrote at the start of <paramref name="source"/>.</summary>
+    public static int EncodedLength(ReadOnlySpan<byte> source) =>
+        source[0] == 1 ? 1 + RegisterCount : 3 + (System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(source[1..]) * 3);
 
     private void Set(int index, byte rank)
     {

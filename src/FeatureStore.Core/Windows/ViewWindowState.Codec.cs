@@ -185,10 +185,15 @@ public sealed partial class ViewWindowState
             }
 
             _base[f] = ReadAggregate(ref r, kind, 0);
-            ReadTiles(ref r, _tiles[f], kind, hop);
+
+            // Evaluated at evaluatedFrom or later, a windowed feature never reads a tile before the window's
+            // first at evaluatedFrom: those are stepped over without being decoded.
+            var window = _features[f].Window;
+            var skipBefore = evaluatedFrom == long.MinValue || window.IsLifetime ? long.MinValue : TileMath.FirstTile(evaluatedFrom, window);
+            ReadTiles(ref r, _tiles[f], kind, hop, skipBefore);
         }
 
-        ReadTiles(ref r, _presence, AggregationKind.Count, _presenceHop);
+        ReadTiles(ref r, _presence, AggregationKind.Count, _presenceHop, long.MinValue);
         if (LastEventTime is { } newest && newest <= evaluatedFrom)
         {
             // Every tile is complete at the instants this state will be evaluated at: no raw entry is read.
@@ -243,7 +248,7 @@ public sealed partial class ViewWindowState
         }
     }
 
-    private static void ReadTiles(ref Reader r, TileColumn tiles, AggregationKind kind, long hop)
+    private static void ReadTiles(ref Reader r, TileColumn tiles, AggregationKind kind, long hop, long skipBefore)
     {
         var count = checked((int)r.VarUInt());
         if (count > r.Remaining)
@@ -261,7 +266,45 @@ public sealed partial class ViewWindowState
                 throw new InvalidDataException("stored tiles are out of order");
             }
 
+            if (index < skipBefore)
+            {
+                SkipAggregate(ref r, kind);
+                continue;
+            }
+
             tiles.Append(index, ReadAggregate(ref r, kind, unchecked(index * hop)));
+        }
+    }
+
+    // Steps over what WriteAggregate wrote, allocating nothing.
+    private static void SkipAggregate(ref Reader r, AggregationKind kind)
+    {
+        r.VarUInt();
+        r.VarInt();
+        switch (kind)
+        {
+            case AggregationKind.Sum or AggregationKind.Mean:
+                r.Skip(16);
+                break;
+            case AggregationKind.StdDev:
+                r.Skip(32);
+                break;
+            case AggregationKind.Min or AggregationKind.Max:
+                r.Skip(8);
+                break;
+            case AggregationKind.Last:
+                r.VarInt();
+                r.VarInt();
+                r.Skip(8);
+                r.SkipText();
+                break;
+            case AggregationKind.ApproxDistinct:
+                if (r.Byte() == 1)
+                {
+                    r.SkipSketch();
+                }
+
+                break;
         }
     }
 
@@ -501,6 +544,27 @@ public sealed partial class ViewWindowState
             _position += (int)length;
             return text;
         }
+
+        public void Skip(int bytes)
+        {
+            if (bytes > Remaining)
+            {
+                throw new ArgumentOutOfRangeException(nameof(bytes), "past the end of the data");
+            }
+
+            _position += bytes;
+        }
+
+        public void SkipText()
+        {
+            var length = (long)VarUInt() - 1;
+            if (length > 0)
+            {
+                Skip(checked((int)length));
+            }
+        }
+
+        public void SkipSketch() => Skip(HyperLogLog.EncodedLength(_data[_position..]));
 
         public HyperLogLog Sketch()
         {
