@@ -148,6 +148,10 @@ public sealed partial class IngestJob
             SessionTimeoutMs = (int)_options.SessionTimeout.TotalMilliseconds,
             HeartbeatIntervalMs = Math.Max(100, (int)_options.SessionTimeout.TotalMilliseconds / 5),
             ClientId = "featurestore-ingest",
+
+            // Events are typed by their topic; their headers and Kafka timestamps are not read (the event
+            // time is in the payload), so they are not copied into each result.
+            ConsumeResultFields = "topic",
         };
         foreach (var (key, value) in _options.KafkaSettings)
         {

@@ -164,7 +164,10 @@ public sealed class BrokerFaultTests(EmbeddedKafkaFixture kafka, RedisServerFixt
         Assert.Equal(2, receiver.Requests.Count(r => r.Event == "resolved"));
         var history = await harness.Store(redis.Connection.Database).HistoryAsync("scorer", "v1");
         Assert.Equal(6, history.Count); // three windows × two columns, none twice
-        Assert.Equal(3 * MonitorScenario.Window, monitor.Metrics.Predictions);
-        Figures.Report("broker faults / monitor", $"faults={faults} predictions={monitor.Metrics.Predictions} windows={history.Count} alerts={keys.Distinct().Count()} deliveries={keys.Count} lost=0 doubled=0");
+        // Each window holds its predictions exactly once. A member that rejoins after a fault reads again from
+        // its committed offsets, which never pass an open window: reads may exceed the predictions.
+        Assert.All(history, h => Assert.Equal(MonitorScenario.Window, h.Count));
+        Assert.True(monitor.Metrics.Predictions >= 3 * MonitorScenario.Window, $"read {monitor.Metrics.Predictions}");
+        Figures.Report("broker faults / monitor", $"faults={faults} predictions={3 * MonitorScenario.Window} read={monitor.Metrics.Predictions} windows={history.Count} (each of {MonitorScenario.Window}) alerts={keys.Distinct().Count()} deliveries={keys.Count} lost=0 doubled=0");
     }
 }
