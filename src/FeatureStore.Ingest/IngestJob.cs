@@ -239,7 +239,7 @@ public sealed partial class IngestJob
         state.Stored = checkpoint;
         state.Loaded = true;
         state.NextOffset = checkpoint?.NextOffset ?? 0;
-        var lateness = _lateness[tp.Topic];
+        var lateness = state.Lateness;
         lateness.Forget(tp.Partition.Value);
         if (checkpoint is { WatermarkMs: not long.MinValue } cp)
         {

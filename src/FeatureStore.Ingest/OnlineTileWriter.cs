@@ -242,11 +242,6 @@ internal sealed class OnlineTileWriter : IEventApplier
     {
         // The store is the truth after a failed or refused write: forget every state and buffered event, so
         // what is needed next is read again (after the caller has rewound its partitions to their checkpoints).
-        foreach (var states in _partitions.Values)
-        {
-            _events.Forget(states);
-        }
-
         _partitions.Clear();
         _lastPartition = null;
         _cachedCount = 0;

@@ -156,31 +156,45 @@ public sealed class HyperLogLog
         var count = System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(source[1..]);
         consumed = 3 + (count * 3);
         var entries = source[3..consumed];
+        if (SortedEntries(entries, count) is { } sparse)
+        {
+            // Written in register order: the entries are taken as they are.
+            sketch._sparse = sparse;
+            sketch._sparseCount = count;
+            return sketch;
+        }
 
-        // Written in register order, so the entries are taken as they are; anything else is added one by one.
-        var sparse = new uint[Math.Max(4, (int)count)];
+        for (var i = 0; i < count; i++)
+        {
+            sketch.Set(System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(entries[(i * 3)..]), entries[(i * 3) + 2]);
+        }
+
+        return sketch;
+    }
+
+    // The sparse entries as the sketch keeps them, or null when they are not strictly in register order.
+    private static uint[]? SortedEntries(ReadOnlySpan<byte> entries, int count)
+    {
+        if (count > SparseLimit)
+        {
+            return null;
+        }
+
+        var sparse = new uint[Math.Max(4, count)];
         var previous = -1;
         for (var i = 0; i < count; i++)
         {
             var index = System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(entries[(i * 3)..]);
-            if (index <= previous || index >= RegisterCount || count > SparseLimit)
+            if (index <= previous || index >= RegisterCount)
             {
-                sketch._sparseCount = 0;
-                for (var j = 0; j < count; j++)
-                {
-                    sketch.Set(System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(entries[(j * 3)..]), entries[(j * 3) + 2]);
-                }
-
-                return sketch;
+                return null;
             }
 
             sparse[i] = ((uint)index << 8) | entries[(i * 3) + 2];
             previous = index;
         }
 
-        sketch._sparse = sparse;
-        sketch._sparseCount = count;
-        return sketch;
+        return sparse;
     }
 
     /// <summary>The length of what <see cref="WriteTo"/> wrote at the start of <paramref name="source"/>.</summary>
