@@ -37,6 +37,7 @@ public sealed class HostileRequestTests(RedisServerFixture redis) : IClassFixtur
             GrpcPort = FreePort.Next(),
             HttpPort = FreePort.Next(),
             MaxEntities = 100,
+            StoreTimeout = TimeSpan.FromSeconds(30), // not a test of timeouts (a loaded machine may hold a read past a second)
         }, redis.Connection.Multiplexer);
         await server.StartAsync(Ct);
         return server;

@@ -53,6 +53,9 @@ public sealed class SecurityTests(RedisServerFixture redis, EmbeddedKafkaFixture
             HttpPort = FreePort.Next(),
             ApiKeys = keys ?? [new ApiKey(Key)],
             Certificate = tls?.Certificate,
+
+            // Not a test of timeouts: a loaded machine may hold a read past the default second.
+            StoreTimeout = TimeSpan.FromSeconds(30),
         }, store ?? redis.Connection.Multiplexer, builder =>
         {
             if (logs is not null)
