@@ -6,11 +6,17 @@ using FeatureStore.Core.Windows.Internal;
 namespace FeatureStore.Core.Windows;
 
 // The binary form of a state in the online store, and the merge of partition shares.
-// Format 3: little-endian, integers as LEB128 varints (zigzag when signed), tile indexes delta-encoded,
-// times relative to their tile's start, and per aggregation only the fields it needs.
+// Format 4: little-endian, integers as LEB128 varints (zigzag when signed), times relative to their tile's
+// start, and per aggregation only the fields it needs. Each tile column is its tile count, its byte length,
+// then its tiles newest first (the newest index, then the gaps to each older one): a lookup reads a
+// window's tiles and jumps over the older ones. Format 3 (tiles oldest first, no length) is still read.
 public sealed partial class ViewWindowState
 {
-    private const byte FormatVersion = 3;
+    private const byte FormatVersion = 4;
+    private const byte OldestFirstFormat = 3;
+
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? _column;
 
     /// <summary>
     /// Writes the state in a compact binary form (leading format byte), for the online store.
@@ -86,7 +92,7 @@ public sealed partial class ViewWindowState
         try
         {
             var r = new Reader(data);
-            if (r.Byte() != FormatVersion)
+            if (r.Byte() is not (FormatVersion or OldestFirstFormat))
             {
                 throw new InvalidDataException("unknown tile format version");
             }
@@ -160,7 +166,8 @@ public sealed partial class ViewWindowState
     private void Read(ReadOnlySpan<byte> data, long evaluatedFrom)
     {
         var r = new Reader(data);
-        if (r.Byte() != FormatVersion)
+        var version = r.Byte();
+        if (version is not (FormatVersion or OldestFirstFormat))
         {
             throw new InvalidDataException("unknown tile format version");
         }
@@ -184,16 +191,31 @@ public sealed partial class ViewWindowState
                 throw new InvalidDataException($"stored feature {f} is {kind} with hop {hop}, not {_features[f].Kind} with hop {_features[f].Window.HopMs}");
             }
 
-            _base[f] = ReadAggregate(ref r, kind, 0);
+            ReadAggregate(ref r, kind, 0, ref _base[f]);
 
             // Evaluated at evaluatedFrom or later, a windowed feature never reads a tile before the window's
             // first at evaluatedFrom: those are stepped over without being decoded.
             var window = _features[f].Window;
             var skipBefore = evaluatedFrom == long.MinValue || window.IsLifetime ? long.MinValue : TileMath.FirstTile(evaluatedFrom, window);
-            ReadTiles(ref r, _tiles[f], kind, hop, skipBefore);
+            if (version == FormatVersion)
+            {
+                ReadTiles(ref r, _tiles[f], kind, hop, skipBefore);
+            }
+            else
+            {
+                ReadTilesOldestFirst(ref r, _tiles[f], kind, hop, skipBefore);
+            }
         }
 
-        ReadTiles(ref r, _presence, AggregationKind.Count, _presenceHop, long.MinValue);
+        if (version == FormatVersion)
+        {
+            ReadTiles(ref r, _presence, AggregationKind.Count, _presenceHop, long.MinValue);
+        }
+        else
+        {
+            ReadTilesOldestFirst(ref r, _presence, AggregationKind.Count, _presenceHop, long.MinValue);
+        }
+
         if (LastEventTime is { } newest && newest <= evaluatedFrom)
         {
             // Every tile is complete at the instants this state will be evaluated at: no raw entry is read.
@@ -238,17 +260,88 @@ public sealed partial class ViewWindowState
     private static void WriteTiles(ref Writer w, TileColumn tiles, AggregationKind kind, long hop)
     {
         w.VarUInt((ulong)tiles.Count);
-        var previous = 0L;
-        for (var i = 0; i < tiles.Count; i++)
+        if (tiles.Count == 0)
+        {
+            return;
+        }
+
+        // The column goes to a scratch buffer first: its byte length precedes it.
+        var scratch = _column ??= new ArrayBufferWriter<byte>(4096);
+        scratch.ResetWrittenCount();
+        var column = new Writer(scratch);
+        var previous = tiles.IndexAt(tiles.Count - 1);
+        column.VarInt(previous);
+        for (var i = tiles.Count - 1; i >= 0; i--)
         {
             var index = tiles.IndexAt(i);
-            w.VarInt(unchecked(index - previous));
-            previous = index;
-            WriteAggregate(ref w, kind, tiles.AggregateAt(i), unchecked(index * hop));
+            if (i < tiles.Count - 1)
+            {
+                column.VarUInt(unchecked((ulong)(previous - index)));
+                previous = index;
+            }
+
+            WriteAggregate(ref column, kind, tiles.AggregateAt(i), unchecked(index * hop));
         }
+
+        w.VarUInt((ulong)scratch.WrittenCount);
+        w.Bytes(scratch.WrittenSpan);
     }
 
     private static void ReadTiles(ref Reader r, TileColumn tiles, AggregationKind kind, long hop, long skipBefore)
+    {
+        var count = checked((int)r.VarUInt());
+        if (count == 0)
+        {
+            return;
+        }
+
+        var length = checked((int)r.VarUInt());
+        if (count > length || length > r.Remaining)
+        {
+            throw new InvalidDataException("stored tile column exceeds the data");
+        }
+
+        var end = r.Position + length;
+        var first = tiles.Count;
+        if (first > 0)
+        {
+            throw new InvalidOperationException("tiles are read into an empty column");
+        }
+
+        tiles.EnsureCapacity(count);
+        var index = r.VarInt();
+        for (var i = 0; i < count; i++)
+        {
+            if (i > 0)
+            {
+                var gap = r.VarUInt();
+                if (gap == 0 || gap > unchecked((ulong)(index - long.MinValue)))
+                {
+                    throw new InvalidDataException("stored tiles are out of order");
+                }
+
+                index = unchecked(index - (long)gap);
+            }
+
+            if (index < skipBefore)
+            {
+                // Older tiles than the first one a query can read: the rest of the column is jumped over.
+                r.Position = end;
+                break;
+            }
+
+            ReadAggregate(ref r, kind, unchecked(index * hop), ref tiles.AppendEmpty(index));
+        }
+
+        if (r.Position != end)
+        {
+            throw new InvalidDataException("stored tile column has another length");
+        }
+
+        tiles.Reverse();
+    }
+
+    private static void ReadTilesOldestFirst(ref Reader r, TileColumn tiles, AggregationKind kind, long hop, long skipBefore)
     {
         var count = checked((int)r.VarUInt());
         if (count > r.Remaining)
@@ -272,7 +365,7 @@ public sealed partial class ViewWindowState
                 continue;
             }
 
-            tiles.Append(index, ReadAggregate(ref r, kind, unchecked(index * hop)));
+            ReadAggregate(ref r, kind, unchecked(index * hop), ref tiles.AppendEmpty(index));
         }
     }
 
@@ -347,9 +440,9 @@ public sealed partial class ViewWindowState
         }
     }
 
-    private static PartialAggregate ReadAggregate(ref Reader r, AggregationKind kind, long origin)
+    // Fills an empty aggregate (in place: a tile's aggregate is large, and copying it costs more than reading it).
+    private static void ReadAggregate(ref Reader r, AggregationKind kind, long origin, ref PartialAggregate a)
     {
-        var a = PartialAggregate.Empty;
         a.Count = checked((long)r.VarUInt());
         a.MaxTime = unchecked(r.VarInt() + origin);
         switch (kind)
@@ -384,8 +477,6 @@ public sealed partial class ViewWindowState
 
                 break;
         }
-
-        return a;
     }
 
     // A raw entry keeps, per feature, only what its aggregation reads.
@@ -483,6 +574,12 @@ public sealed partial class ViewWindowState
         }
 
         public readonly void Sketch(HyperLogLog sketch) => sketch.WriteTo(writer);
+
+        public readonly void Bytes(ReadOnlySpan<byte> bytes)
+        {
+            bytes.CopyTo(writer.GetSpan(bytes.Length));
+            writer.Advance(bytes.Length);
+        }
     }
 
     private ref struct Reader(ReadOnlySpan<byte> data)
@@ -491,6 +588,12 @@ public sealed partial class ViewWindowState
         private int _position;
 
         public readonly bool AtEnd => _position == _data.Length;
+
+        public int Position
+        {
+            readonly get => _position;
+            set => _position = value;
+        }
 
         public readonly int Remaining => _data.Length - _position;
 

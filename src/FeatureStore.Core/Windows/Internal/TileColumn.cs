@@ -99,6 +99,19 @@ internal sealed class TileColumn
     /// <summary>Appends a tile known to be later than every held one (decoding).</summary>
     public void Append(long index, in PartialAggregate aggregate) => InsertAt(Count, index) = aggregate;
 
+    /// <summary>
+    /// Appends an empty aggregate at <paramref name="index"/> and returns it to be filled. The order is the
+    /// caller's to keep: ascending, or descending followed by <see cref="Reverse"/>.
+    /// </summary>
+    public ref PartialAggregate AppendEmpty(long index) => ref InsertAt(Count, index);
+
+    /// <summary>Reverses the tiles (read newest first, kept oldest first).</summary>
+    public void Reverse()
+    {
+        Array.Reverse(_index, 0, Count);
+        Array.Reverse(_aggregates, 0, Count);
+    }
+
     private ref PartialAggregate InsertAt(int position, long index)
     {
         if (Count == _index.Length)

@@ -1,0 +1,148 @@
+using System.Buffers;
+using FeatureStore.Core.Windows;
+
+namespace FeatureStore.Core.Tests.Windows;
+
+/// <summary>The stored form of a state: the current format, the one before it, and damaged bytes.</summary>
+public sealed class StoredStateFormatUnitTests
+{
+    private const long T0 = 1_795_000_000_000;
+
+    // The state of Build(), as format 3 (tiles oldest first) wrote it.
+    private const string Format3 =
+        "AwaA+LLlvWjQwIjtvWj///////////8BAOCnEgD///////////8BDMqx2gUBwJoMBAGwmRwGAeDIBwQB0McXBgGA9wIEAfD1EgQB" +
+        "4PQiBgGQpA4EAYCjHgYBsNIJBAGg0RkGAdCABQHg1AMA////////////AQAAAAAAAAAAAAAAAAAAAAAM9PfDHAGA8QQAAAAAAAAA" +
+        "AAAAAAAAAAAAGAHwnAYAAAAAAAD4PwAAAAAAAAAAGgGgHwAAAAAAAAhAAAAAAAAAAAAYAZDLAQAAAAAAABJAAAAAAAAAAAAYAYD3" +
+        "AgAAAAAAABhAAAAAAAAAAAAYAfCiBAAAAAAAAB5AAAAAAAAAAAAYAeDOBQAAAAAAACJAAAAAAAAAAAAYAdD6BgAAAAAAACVAAAAA" +
+        "AAAAAAAaAYB9AAAAAAAAKEAAAAAAAAAAABgB8KgCAAAAAAAAK0AAAAAAAAAAABgB4NQDAAAAAAAALkAAAAAAAAAAABgB0IAFAAAA" +
+        "AACAMEAAAAAAAAAAAAbgpxIA////////////AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAADMqx2gUBwJoMAAAAAAAA" +
+        "JEAAAAAAAAAAAAAAAAAAACRAAAAAAAAAAAAEAbCZHAAAAAAAACJAAAAAAAAAAAAAAAAAAAAiQAAAAAAAAAAABgHgyAcAAAAAAAAg" +
+        "QAAAAAAAAAAAAAAAAAAAIEAAAAAAAAAAAAQB0McXAAAAAAAAHEAAAAAAAAAAAAAAAAAAABxAAAAAAAAAAAAGAYD3AgAAAAAAABhA" +
+        "AAAAAAAAAAAAAAAAAAAYQAAAAAAAAAAABAHw9RIAAAAAAAAUQAAAAAAAAAAAAAAAAAAAFEAAAAAAAAAAAAQB4PQiAAAAAAAAEEAA" +
+        "AAAAAAAAAAAAAAAAABBAAAAAAAAAAAAGAZCkDgAAAAAAAAhAAAAAAAAAAAAAAAAAAAAIQAAAAAAAAAAABAGAox4AAAAAAAAAQAAA" +
+        "AAAAAAAAAAAAAAAAAEAAAAAAAAAAAAYBsNIJAAAAAAAA8D8AAAAAAAAAAAAAAAAAAPA/AAAAAAAAAAAEAaDRGQAAAAAAAAAAAAAA" +
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAABgHQgAUAAAAAAADwvwAAAAAAAAAAAAAAAAAA8L8AAAAAAAAAAAWAuJkpAP///////////wH/" +
+        "//////////8B////////////AQAAAAAAAAAAAAHOxAIM0LDoLdCw6C0WAAAAAAAAAAADYzIH4KcSAP///////////wEADMqx2gUB" +
+        "wJoMAQABAGQFAQQBsJkcAQABABoJAQYB4MgHAQABALgNBgQB0McXAQABAOwKAQYBgPcCAQABAAgFAgQB8PUSAQABAGQFAQQB4PQi" +
+        "AQABABoJAQYBkKQOAQABALgNBgQBgKMeAQABAOwKAQYBsNIJAQABAAgFAgQBoNEZAQABAGQFAQYB0IAFAQABABoJAQCAuJkpAP//" +
+        "/////////wEBzsQCDNCw6C0BzsQCDNCw6C3///////////8BDID4suW9aAABAAAAAAAAAAABAAAAAAAAJEABAAAAAAAAAAADYzAB" +
+        "enOobur/S1bwnVkCAQAAAAAAAPg/AQAAAAAAACJAAQAAAAAAAAAAA2MxAdyEtwLOYKuR8J1ZAgEAAAAAAAAIQAEAAAAAAAAgQAEA" +
+        "AAAAAAAAAANjMgGhEFLHtF6A2/CdWQIBAAAAAAAAEkABAAAAAAAAHEABAAAAAAAAAAADYzABHeAIYnTqzq7wnVkCAQAAAAAAABhA" +
+        "AQAAAAAAABhAAQAAAAAAAAAAA2MxAWGUsnuUEoVQ8J1ZAgEAAAAAAAAeQAEAAAAAAAAUQAEAAAAAAAAAAANjMgF6c6hu6v9LVvCd" +
+        "WQIBAAAAAAAAIkABAAAAAAAAEEABAAAAAAAAAAADYzAB3IS3As5gq5HwnVkCAQAAAAAAACVAAQAAAAAAAAhAAQAAAAAAAAAAA2Mx" +
+        "AaEQUse0XoDb8J1ZAgEAAAAAAAAoQAEAAAAAAAAAQAEAAAAAAAAAAANjMgEd4AhidOrOrvCdWQIBAAAAAAAAK0ABAAAAAAAA8D8B" +
+        "AAAAAAAAAAADYzABYZSye5QShVDwnVkCAQAAAAAAAC5AAQAAAAAAAAAAAQAAAAAAAAAAA2MxAXpzqG7q/0tW8J1ZAgEAAAAAAIAw" +
+        "QAEAAAAAAADwvwEAAAAAAAAAAANjMgHchLcCzmCrkQ==";
+
+    private static readonly WindowedFeature[] Features =
+    [
+        new(AggregationKind.Count, WindowSpec.WithDefaultHop(3_600_000)),
+        new(AggregationKind.Sum, new WindowSpec(3_600_000, 60_000)),
+        new(AggregationKind.StdDev, WindowSpec.WithDefaultHop(7_200_000)),
+        new(AggregationKind.Last, WindowSpec.Lifetime(), TextValued: true),
+        new(AggregationKind.ApproxDistinct, WindowSpec.WithDefaultHop(7_200_000)),
+        new(AggregationKind.Count, WindowSpec.Lifetime()),
+    ];
+
+    // Instants before, among and after the events, on and off tile edges.
+    private static readonly long[] Instants = [T0 - 1, T0, T0 + 731_000, T0 + 3_000_000, T0 + 3_600_000, T0 + 8_041_000, T0 + 9_000_000, T0 + 10_800_000, T0 + 86_400_000];
+
+    [Fact]
+    public void A_state_stored_in_format_3_reads_as_the_state_it_was_written_from()
+    {
+        var expected = Build();
+        var stored = Convert.FromBase64String(Format3);
+        Assert.Equal(3, stored[0]);
+        var read = ViewWindowState.ReadFrom(stored, Features, 86_400_000);
+        AssertSameValues(expected, read, Instants);
+
+        var lookup = new ViewWindowState(Features, 86_400_000);
+        foreach (var t in Instants)
+        {
+            lookup.LoadForEvaluation(stored, t);
+            AssertSameValues(expected, lookup, [t]);
+        }
+
+        // Written again, it is the current format and reads the same.
+        var buffer = new ArrayBufferWriter<byte>();
+        read.WriteTo(buffer);
+        Assert.Equal(4, buffer.WrittenSpan[0]);
+        AssertSameValues(expected, ViewWindowState.ReadFrom(buffer.WrittenSpan, Features, 86_400_000), Instants);
+    }
+
+    [Fact]
+    public void A_lookup_reads_the_same_values_as_the_whole_state_at_every_instant()
+    {
+        var state = Build();
+        var buffer = new ArrayBufferWriter<byte>();
+        state.WriteTo(buffer);
+        var lookup = new ViewWindowState(Features, 86_400_000);
+        for (var t = T0 - 60_000; t <= T0 + (4 * 3_600_000); t += 7_919)
+        {
+            lookup.LoadForEvaluation(buffer.WrittenSpan, t);
+            AssertSameValues(state, lookup, [t]);
+        }
+    }
+
+    [Fact]
+    public void Every_truncated_or_altered_stored_state_is_reported_as_damaged_or_read()
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        Build().WriteTo(buffer);
+        var stored = buffer.WrittenSpan.ToArray();
+        for (var length = 0; length < stored.Length; length++)
+        {
+            Assert.Throws<InvalidDataException>(() => ViewWindowState.ReadFrom(stored.AsSpan(0, length), Features, 86_400_000));
+        }
+
+        // Any byte set to 0x00, 0x7F or 0xFF: read (some values do make another valid state) or refused as
+        // damaged, never another exception.
+        var damaged = 0;
+        foreach (var value in new byte[] { 0x00, 0x7F, 0xFF })
+        {
+            for (var i = 0; i < stored.Length; i++)
+            {
+                var altered = (byte[])stored.Clone();
+                altered[i] = value;
+                try
+                {
+                    ViewWindowState.ReadFrom(altered, Features, 86_400_000).Evaluate(T0 + 3_600_000, new FeatureValue[Features.Length]);
+                }
+                catch (InvalidDataException)
+                {
+                    damaged++;
+                }
+            }
+        }
+
+        Assert.InRange(damaged, stored.Length / 4, 3 * stored.Length); // most bytes are doubles, which any value leaves valid
+    }
+
+    private static ViewWindowState Build()
+    {
+        var state = new ViewWindowState(Features, 86_400_000);
+        for (var e = 0; e < 12; e++)
+        {
+            var time = T0 + (e * 731_000L);
+            FeatureInput[] inputs =
+            [
+                FeatureInput.Absent, FeatureInput.OfNumber(e * 1.5), FeatureInput.OfNumber(10 - e),
+                FeatureInput.OfText("c" + (e % 3)), FeatureInput.OfText("m" + (e % 5)), FeatureInput.Absent,
+            ];
+            state.Add(time, e, inputs);
+        }
+
+        return state;
+    }
+
+    private static void AssertSameValues(ViewWindowState expected, ViewWindowState actual, long[] instants)
+    {
+        var want = new FeatureValue[Features.Length];
+        var got = new FeatureValue[Features.Length];
+        foreach (var t in instants)
+        {
+            Assert.Equal(expected.Evaluate(t, want), actual.Evaluate(t, got));
+            Assert.Equal(want, got);
+        }
+    }
+}
