@@ -13,7 +13,7 @@ public enum OnlineReadStrategy
     /// </summary>
     Script,
 
-    /// <summary>One HGETALL per entity and view, written in one pipelined batch. Works on Redis Cluster.</summary>
+    /// <summary>One HVALS per entity and view, written in one pipelined batch. Works on Redis Cluster.</summary>
     Pipeline,
 }
 

@@ -7,15 +7,16 @@ namespace FeatureStore.Serving.Internal;
 
 /// <summary>
 /// Reads the stored windowed state of many (view, entity) keys in one round trip to the online store: each
-/// key's hash of partition shares (the ingest layout, <see cref="OnlineKeys"/>), as bytes. Decoding is the
-/// caller's, one state at a time into reused instances (<see cref="ServingRepository.RentState"/>).
-/// <see cref="OnlineReadStrategy.Script"/> sends one EVALSHA whose script HGETALLs every key;
-/// <see cref="OnlineReadStrategy.Pipeline"/> sends one HGETALL per key in a single pipelined batch.
+/// key's hash of partition shares (the ingest layout, <see cref="OnlineKeys"/>), as bytes: the values only
+/// (HVALS), since a share's field, its partition, plays no part in the merge. Decoding is the caller's, one
+/// state at a time into reused instances (<see cref="ServingRepository.RentState"/>).
+/// <see cref="OnlineReadStrategy.Script"/> sends one EVALSHA whose script HVALSes every key;
+/// <see cref="OnlineReadStrategy.Pipeline"/> sends one HVALS per key in a single pipelined batch.
 /// </summary>
 internal sealed class OnlineStateReader
 {
-    // Every key's hash, in KEYS order; a missing key gives an empty array (the entity was never seen).
-    private const string Script = "local r = {} for i = 1, #KEYS do r[i] = redis.call('HGETALL', KEYS[i]) end return r";
+    // Every key's shares, in KEYS order; a missing key gives an empty array (the entity was never seen).
+    private const string Script = "local r = {} for i = 1, #KEYS do r[i] = redis.call('HVALS', KEYS[i]) end return r";
     private static readonly byte[] ScriptSha = SHA1.HashData(Encoding.ASCII.GetBytes(Script));
 
     private readonly IDatabase _database;
@@ -53,10 +54,10 @@ internal sealed class OnlineStateReader
     private async Task<StoredShares> ReadByPipelineAsync(RedisKey[] keys, int count, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var batch = _database.CreateBatch();
-        var pending = new Task<HashEntry[]>[count];
+        var pending = new Task<RedisValue[]>[count];
         for (var i = 0; i < count; i++)
         {
-            pending[i] = batch.HashGetAllAsync(keys[i]);
+            pending[i] = batch.HashValuesAsync(keys[i]);
         }
 
         batch.Execute();
@@ -68,17 +69,17 @@ internal sealed class OnlineStateReader
 internal readonly struct StoredShares
 {
     private readonly RedisResult? _script;
-    private readonly HashEntry[][]? _pipeline;
+    private readonly RedisValue[][]? _pipeline;
 
     public StoredShares(RedisResult script) => _script = script;
 
-    public StoredShares(HashEntry[][] pipeline) => _pipeline = pipeline;
+    public StoredShares(RedisValue[][] pipeline) => _pipeline = pipeline;
 
     /// <summary>Number of partition shares stored under key <paramref name="key"/> (0: never seen).</summary>
-    public int Count(int key) => _script is { } script ? script[key].Length / 2 : _pipeline![key].Length;
+    public int Count(int key) => _script is { } script ? script[key].Length : _pipeline![key].Length;
 
     /// <summary>The bytes of share <paramref name="share"/> of key <paramref name="key"/>.</summary>
     public ReadOnlySpan<byte> Share(int key, int share) => _script is { } script
-        ? ((ReadOnlyMemory<byte>)(RedisValue)script[key][(2 * share) + 1]).Span
-        : ((ReadOnlyMemory<byte>)_pipeline![key][share].Value).Span;
+        ? ((ReadOnlyMemory<byte>)(RedisValue)script[key][share]).Span
+        : ((ReadOnlyMemory<byte>)_pipeline![key][share]).Span;
 }
