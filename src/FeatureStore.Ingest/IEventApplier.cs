@@ -22,18 +22,19 @@ internal interface IEventApplier
     void Add(SourceBinding source, TopicPartition partition, long offset, EventParser parser);
 
     /// <summary>
-    /// Applies the buffered events and builds the write of the states they touched and the new checkpoints,
-    /// one transaction on condition that each partition's stored checkpoint still equals
-    /// <paramref name="expected"/>. Nothing is sent yet; events added from now on belong to the next batch,
-    /// which builds on this one's states as if they were written. Reads the states not in memory first, so
-    /// it throws when the store is unreachable.
+    /// Seals the buffered events as a batch and starts building, in the background, the write of the states
+    /// they touched and the new checkpoints: one transaction on condition that each partition's stored
+    /// checkpoint still equals <paramref name="expected"/>. Nothing is sent yet (<see cref="PreparedWrite.Built"/>
+    /// completes when it can be); events added from now on belong to the next batch, which builds on this
+    /// one's states as if they were written. Reads the states not in memory first, so it throws when the store
+    /// is unreachable.
     /// </summary>
     Task<PreparedWrite> PrepareAsync(
         IReadOnlyDictionary<TopicPartition, PartitionCheckpoint?> expected,
         IReadOnlyDictionary<TopicPartition, PartitionCheckpoint> next,
         CancellationToken cancellationToken);
 
-    /// <summary>Sends a prepared write (after the previous one completed), without waiting for its reply.</summary>
+    /// <summary>Sends a built write (after the previous one completed), without waiting for its reply.</summary>
     void Send(PreparedWrite write);
 
     /// <summary>
@@ -52,9 +53,12 @@ internal interface IEventApplier
 }
 
 /// <summary>A batch's transaction, built by <see cref="IEventApplier.PrepareAsync"/>, then sent and completed.</summary>
-internal sealed class PreparedWrite(StackExchange.Redis.ITransaction transaction, IReadOnlyList<TopicPartition> partitions)
+internal sealed class PreparedWrite(StackExchange.Redis.ITransaction transaction, IReadOnlyList<TopicPartition> partitions, Task built)
 {
     public StackExchange.Redis.ITransaction Transaction { get; } = transaction;
+
+    /// <summary>Completes when the transaction holds every command (faults when building failed).</summary>
+    public Task Built { get; } = built;
 
     /// <summary>The partitions whose checkpoints the write moves.</summary>
     public IReadOnlyList<TopicPartition> Partitions { get; } = partitions;

@@ -55,37 +55,44 @@ public sealed partial class IngestJob
         consumer.Subscribe(_sources.Keys);
         LogStarted(_options.GroupId, string.Join(",", _sources.Keys));
         var backoff = _options.RetryInitialDelay;
-        InFlight? inFlight = null;
+        InFlight? inFlight = null; // sent, its reply awaited
+        InFlight? built = null;    // sealed, built in the background, not sent
         try
         {
             while (!cancellationToken.IsCancellationRequested)
             {
                 try
                 {
+                    // Three batches overlap: this one is parsed and buffered while the one before is built in
+                    // the background and the one before that is written.
                     await LoadPendingCheckpointsAsync(consumer, cancellationToken);
                     foreach (var (tp, checkpoint) in CollectBatch(consumer, dlq, cancellationToken))
                     {
                         _unwritten[tp] = checkpoint;
                     }
 
-                    // Two batches overlap: this one is parsed and built while the previous one's write is in
-                    // flight, and sent once that write has landed.
-                    var prepared = _unwritten.Count > 0 ? await PrepareBatchAsync(dlq, cancellationToken) : null;
-                    if (inFlight is not null)
+                    // A write in flight is completed before the next one goes out, or when nothing else is to do.
+                    if (inFlight is not null && (built is not null || _unwritten.Count == 0))
                     {
                         var previous = inFlight;
                         inFlight = null;
                         if (!await CompleteBatchAsync(consumer, previous))
                         {
-                            prepared = null; // built on states that did not land; everything is rewound
+                            built = null; // built on states that did not land; everything is rewound
                         }
                     }
 
-                    if (prepared is not null)
+                    if (built is not null)
                     {
-                        _applier.Send(prepared.Write);
-                        prepared.Clock.Restart();
-                        inFlight = prepared;
+                        await built.Write.Built;
+                        _applier.Send(built.Write);
+                        built.Clock.Restart();
+                        (inFlight, built) = (built, null);
+                    }
+
+                    if (_unwritten.Count > 0)
+                    {
+                        built = await PrepareBatchAsync(dlq, cancellationToken);
                     }
 
                     PublishStatus();
@@ -100,7 +107,7 @@ public sealed partial class IngestJob
                 {
                     // The online store (or the dead-letter topic) is unavailable: drop what is not written, keep
                     // the group membership alive, and resume every partition from its stored checkpoint later.
-                    inFlight = null;
+                    (inFlight, built) = (null, null);
                     Rewind();
                     LogRetrying(ex.Message, backoff.TotalMilliseconds);
                     _metrics.Retried();
@@ -116,17 +123,25 @@ public sealed partial class IngestJob
         }
         finally
         {
-            if (inFlight is not null)
+            // A graceful stop keeps what was read: the write in flight and the batch built are completed before
+            // the member leaves the group.
+            try
             {
-                // A graceful stop keeps what was sent: wait for its reply before leaving the group.
-                try
+                if (inFlight is not null && !await CompleteBatchAsync(consumer, inFlight))
                 {
-                    await CompleteBatchAsync(consumer, inFlight);
+                    built = null;
                 }
-                catch (Exception ex) when (IsTransient(ex))
+
+                if (built is not null && cancellationToken.IsCancellationRequested)
                 {
-                    LogRetrying(ex.Message, 0);
+                    await built.Write.Built;
+                    _applier.Send(built.Write);
+                    await CompleteBatchAsync(consumer, built);
                 }
+            }
+            catch (Exception ex) when (IsTransient(ex))
+            {
+                LogRetrying(ex.Message, 0);
             }
 
             PublishStatus(force: true); // what the dashboard shows of a stopped member is its last state

@@ -30,6 +30,7 @@ public sealed class IngestMetrics : IDisposable
     private long _eventsTotal;
     private long _deadLetteredTotal;
     private long _retriesTotal;
+    private long _batchesWritten;
 
     /// <summary>Creates the instruments on a new meter.</summary>
     public IngestMetrics(IMeterFactory? meterFactory = null)
@@ -52,6 +53,9 @@ public sealed class IngestMetrics : IDisposable
     /// <summary>Batch writes retried so far because a store was unavailable.</summary>
     public long RetriesTotal => Interlocked.Read(ref _retriesTotal);
 
+    /// <summary>Batches written to the online store so far.</summary>
+    public long BatchesWritten => Interlocked.Read(ref _batchesWritten);
+
     /// <summary>Consumer lag per partition, as last observed.</summary>
     public IReadOnlyDictionary<(string Topic, int Partition), long> Lag => _lag;
 
@@ -69,6 +73,7 @@ public sealed class IngestMetrics : IDisposable
 
     internal void BatchWritten(TimeSpan duration, TimeSpan freshness)
     {
+        Interlocked.Increment(ref _batchesWritten);
         _batchWrite.Record(duration.TotalSeconds);
         if (freshness >= TimeSpan.Zero)
         {

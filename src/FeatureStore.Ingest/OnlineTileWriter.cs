@@ -16,9 +16,11 @@ namespace FeatureStore.Ingest;
 /// <para>
 /// Memory: states are cached between batches in their stored (encoded) form, one byte array per entity,
 /// which the garbage collector never has to scan. An event is appended to a flat batch buffer and chained
-/// to its entity (looked up from the parser's bytes without building a string). At commit, each touched
-/// entity is decoded into one reusable state per view, its events applied, compacted and encoded into one
-/// arena that the commands read from. States not in memory are read first, all in one pipelined round trip.
+/// to its entity (looked up from the parser's bytes without building a string). When a batch is sealed, each
+/// touched entity is decoded into one reusable state per view, its events applied, compacted and encoded into
+/// one arena that the commands read from; that build runs in the background while the next batch is buffered
+/// (two event buffers and dirty lists alternate). States not in memory are read first, all in one pipelined
+/// round trip.
 /// A key's expiry is refreshed at most once per slack period and set that much longer, which saves a command
 /// per state per batch. The cache is bounded; the least recently used clean entities are dropped.
 /// </para>
@@ -37,18 +39,23 @@ internal sealed class OnlineTileWriter : IEventApplier
     private readonly long _allowedLatenessMs;
     private readonly int _maxCached;
     private readonly Dictionary<TopicPartition, PartitionStates> _partitions = [];
-    private readonly List<CachedState> _dirty = [];
+    private readonly List<CachedState>[] _dirty = [[], []];
     private readonly List<CachedState> _toLoad = [];
     // Below this many touched states a batch is built on one thread.
     private const int ParallelBuildMinimum = 2048;
 
+    // Arenas per buffer side: a batch's commands read from its side's arenas until EXEC completes, which is
+    // before the batch after next (the same side) is built.
     private readonly ArrayBufferWriter<byte>[][] _arenas = [NewArenas(), NewArenas()];
     private readonly TextCache _texts = new(capacity: 4096);
     private readonly Dictionary<CompiledView, ViewWindowState>[] _scratch = [.. Enumerable.Range(0, Workers).Select(_ => new Dictionary<CompiledView, ViewWindowState>())];
-    private readonly PendingEvents _events = new();
+    private readonly PendingEvents[] _events = [new(), new()];
     private PartitionStates? _lastPartition;
-    private long _useClock;
-    private int _nextArena;
+
+    // The batch being buffered (its number, which also indexes _dirty and _events by parity), and the build of
+    // the batch sealed before it.
+    private long _batch;
+    private Task _building = Task.CompletedTask;
     private int _cachedCount;
 
     public OnlineTileWriter(IDatabase database, OnlineKeys keys, string group, long allowedLatenessMs, int maxCachedStates)
@@ -90,21 +97,21 @@ internal sealed class OnlineTileWriter : IEventApplier
         var states = PartitionFor(partition, compiled);
         var views = compiled.Views;
         var time = parser.EventTimeMs;
+        var side = (int)(_batch & 1);
         for (var v = 0; v < views.Count; v++)
         {
             var view = views[v];
             var cached = states.Get(v, parser, this);
-            var inputs = _events.Append(cached, time, offset, view.Features.Count);
+            var inputs = _events[side].Append(cached, side, time, offset, view.Features.Count);
             for (var f = 0; f < inputs.Length; f++)
             {
                 inputs[f] = Input(parser, view.Features[f], view.InputSlots[f]);
             }
 
-            cached.LastUse = _useClock;
-            if (!cached.Dirty)
+            if (cached.DirtyIn != _batch)
             {
-                cached.Dirty = true;
-                _dirty.Add(cached);
+                cached.DirtyIn = _batch;
+                _dirty[side].Add(cached);
                 if (!cached.Loaded)
                 {
                     _toLoad.Add(cached);
@@ -120,6 +127,10 @@ internal sealed class OnlineTileWriter : IEventApplier
     {
         await LoadMissingAsync().ConfigureAwait(false);
 
+        // This batch builds on the states of the one before: its build must be over (the caller awaited it to
+        // send it; this wait only matters when it did not).
+        await _building.ConfigureAwait(false);
+
         var transaction = _db.CreateTransaction();
         var checkpoints = _keys.Checkpoints(_group);
         foreach (var (tp, checkpoint) in expected)
@@ -128,21 +139,34 @@ internal sealed class OnlineTileWriter : IEventApplier
             transaction.AddCondition(checkpoint is { } cp ? Condition.HashEqual(checkpoints, field, cp.ToString()) : Condition.HashNotExists(checkpoints, field));
         }
 
+        // Seal: events added from now on go to the other buffer, while this batch is built in the background.
+        var side = (int)(_batch & 1);
+        _batch++;
+        var moves = next.ToArray();
+        var build = Task.Run(() => BuildAndQueue(side, transaction, checkpoints, moves));
+        _building = build;
+        return new PreparedWrite(transaction, [.. expected.Keys], build);
+    }
+
+    /// <summary>Builds the sealed batch of buffer <paramref name="side"/> and queues its commands into <paramref name="transaction"/>.</summary>
+    private void BuildAndQueue(int side, ITransaction transaction, RedisKey checkpoints, KeyValuePair<TopicPartition, PartitionCheckpoint>[] moves)
+    {
+        var dirty = _dirty[side];
+
         // States are built (decoded, updated, compacted, encoded) in parallel slices, each into its own arena,
         // then queued in order; the commands hold slices of the arenas until EXEC completes. Two sets of arenas
         // alternate: one under the write in flight, one for the write being prepared.
-        var arenas = _arenas[_nextArena];
-        _nextArena ^= 1;
-        var workers = _dirty.Count >= ParallelBuildMinimum ? arenas.Length : 1;
+        var arenas = _arenas[side];
+        var workers = dirty.Count >= ParallelBuildMinimum ? arenas.Length : 1;
         if (workers == 1)
         {
-            Build(0, _dirty.Count, 0, arenas[0]);
+            Build(side, 0, dirty.Count, 0, arenas[0]);
         }
         else
         {
             try
             {
-                Parallel.For(0, workers, w => Build(_dirty.Count * w / workers, _dirty.Count * (w + 1) / workers, w, arenas[w]));
+                Parallel.For(0, workers, w => Build(side, dirty.Count * w / workers, dirty.Count * (w + 1) / workers, w, arenas[w]));
             }
             catch (AggregateException ex) when (ex.InnerExceptions.Count == 1)
             {
@@ -151,7 +175,7 @@ internal sealed class OnlineTileWriter : IEventApplier
         }
 
         var now = Environment.TickCount64;
-        foreach (var cached in _dirty)
+        foreach (var cached in dirty)
         {
             var view = cached.View;
             _ = transaction.HashSetAsync(cached.Key, cached.Field, arenas[cached.EncodedArena].WrittenMemory.Slice(cached.EncodedStart, cached.EncodedLength));
@@ -163,24 +187,23 @@ internal sealed class OnlineTileWriter : IEventApplier
             }
         }
 
-        foreach (var (tp, checkpoint) in next)
+        foreach (var (tp, checkpoint) in moves)
         {
             _ = transaction.HashSetAsync(checkpoints, OnlineKeys.PartitionField(tp.Topic, tp.Partition.Value), checkpoint.ToString());
         }
 
-        _dirty.Clear();
-        _events.Clear();
-        _useClock++;
-        return new PreparedWrite(transaction, [.. expected.Keys]);
+        dirty.Clear();
+        _events[side].Clear();
     }
 
-    private void Build(int from, int to, int worker, ArrayBufferWriter<byte> arena)
+    private void Build(int side, int from, int to, int worker, ArrayBufferWriter<byte> arena)
     {
         arena.ResetWrittenCount();
         var scratch = _scratch[worker];
+        var dirty = _dirty[side];
         for (var i = from; i < to; i++)
         {
-            var cached = _dirty[i];
+            var cached = dirty[i];
             var view = cached.View;
             if (!scratch.TryGetValue(view, out var state))
             {
@@ -197,7 +220,7 @@ internal sealed class OnlineTileWriter : IEventApplier
                 state.Reset();
             }
 
-            _events.ApplyTo(cached, state);
+            _events[side].ApplyTo(cached, side, state);
             var last = state.LastEventTime ?? 0;
             state.Compact(rawBefore: last - _allowedLatenessMs - view.MaxHopMs, queriesFrom: last - view.TtlMs - _allowedLatenessMs, MaxRawEntriesPerShare);
             cached.EncodedArena = worker;
@@ -208,13 +231,20 @@ internal sealed class OnlineTileWriter : IEventApplier
             // The next batch builds on this state before the write is confirmed; if the write fails, every
             // cached state is dropped and read again from the store.
             cached.Keep(arena.WrittenSpan[cached.EncodedStart..]);
-            cached.Dirty = false;
-            cached.FirstEvent = -1;
-            cached.LastEvent = -1;
+            cached.FirstEvent[side] = -1;
+            cached.LastEvent[side] = -1;
         }
     }
 
-    public void Send(PreparedWrite write) => write.Execution = write.Transaction.ExecuteAsync();
+    public void Send(PreparedWrite write)
+    {
+        if (!write.Built.IsCompletedSuccessfully)
+        {
+            throw new InvalidOperationException("the write is not built yet");
+        }
+
+        write.Execution = write.Transaction.ExecuteAsync();
+    }
 
     public async Task<IReadOnlyList<TopicPartition>> CompleteAsync(PreparedWrite write)
     {
@@ -242,12 +272,28 @@ internal sealed class OnlineTileWriter : IEventApplier
     {
         // The store is the truth after a failed or refused write: forget every state and buffered event, so
         // what is needed next is read again (after the caller has rewound its partitions to their checkpoints).
+        // A build still running is let finish first (it is CPU work, and its failure no longer matters).
+        try
+        {
+            _building.Wait();
+        }
+        catch (AggregateException)
+        {
+            // dropped with everything else
+        }
+
+        _building = Task.CompletedTask;
         _partitions.Clear();
         _lastPartition = null;
         _cachedCount = 0;
-        _dirty.Clear();
+        for (var side = 0; side < 2; side++)
+        {
+            _dirty[side].Clear();
+            _events[side].Clear();
+        }
+
         _toLoad.Clear();
-        _events.Clear();
+        _batch += 2; // no cached state survives, but a new batch number keeps dirty marks unambiguous
     }
 
     public void Forget(TopicPartition partition)
@@ -256,9 +302,12 @@ internal sealed class OnlineTileWriter : IEventApplier
         {
             _cachedCount -= states.Count;
             _lastPartition = null;
-            _dirty.RemoveAll(c => c.Owner == states);
+            // Only the batch being buffered is dropped: a sealed one is built and written as it is, its
+            // checkpoint condition fencing it if another member took the partition over in between.
+            var side = (int)(_batch & 1);
+            _dirty[side].RemoveAll(c => c.Owner == states);
             _toLoad.RemoveAll(c => c.Owner == states);
-            _events.Forget(states);
+            _events[side].Forget(states, side);
         }
     }
 
@@ -332,8 +381,10 @@ internal sealed class OnlineTileWriter : IEventApplier
             return;
         }
 
-        // Everything is written at this point: dropping a clean state only costs a read if it comes back.
-        var all = _partitions.Values.SelectMany(p => p.All()).OrderBy(c => c.LastUse).Take(_cachedCount - (_maxCached * 3 / 4)).ToList();
+        // Dropping a state not in the batch being buffered only costs a read if it comes back: that read is
+        // sent after every write of ours that holds the state, so it sees the newest.
+        var all = _partitions.Values.SelectMany(p => p.All()).Where(c => c.DirtyIn != _batch).OrderBy(c => c.DirtyIn)
+            .Take(_cachedCount - (_maxCached * 3 / 4)).ToList();
         foreach (var cached in all)
         {
             cached.Owner.Remove(cached);
@@ -448,14 +499,13 @@ internal sealed class OnlineTileWriter : IEventApplier
         /// <summary>True once <see cref="StoredSpan"/> reflects the store (or a write of ours sent after it).</summary>
         public bool Loaded { get; set; }
 
-        /// <summary>First and last of this entity's events in the batch buffer (-1: none).</summary>
-        public int FirstEvent { get; set; } = -1;
+        /// <summary>First and last of this entity's events in each batch buffer (-1: none).</summary>
+        public int[] FirstEvent { get; } = [-1, -1];
 
-        public int LastEvent { get; set; } = -1;
+        public int[] LastEvent { get; } = [-1, -1];
 
-        public bool Dirty { get; set; }
-
-        public long LastUse { get; set; }
+        /// <summary>The last batch with events of this entity (its least recent use, for eviction).</summary>
+        public long DirtyIn { get; set; } = -1;
 
         public long ExpirySetAt { get; set; } = long.MinValue / 2;
 
@@ -492,7 +542,7 @@ internal sealed class OnlineTileWriter : IEventApplier
         private int _stride = 8;
         private int _count;
 
-        public Span<FeatureInput> Append(CachedState owner, long time, long offset, int width)
+        public Span<FeatureInput> Append(CachedState owner, int side, long time, long offset, int width)
         {
             if (width > _stride)
             {
@@ -512,35 +562,35 @@ internal sealed class OnlineTileWriter : IEventApplier
             _time[index] = time;
             _offset[index] = offset;
             _next[index] = -1;
-            if (owner.LastEvent >= 0)
+            if (owner.LastEvent[side] >= 0)
             {
-                _next[owner.LastEvent] = index;
+                _next[owner.LastEvent[side]] = index;
             }
             else
             {
-                owner.FirstEvent = index;
+                owner.FirstEvent[side] = index;
             }
 
-            owner.LastEvent = index;
+            owner.LastEvent[side] = index;
             return _inputs.AsSpan(index * _stride, width);
         }
 
-        public void ApplyTo(CachedState owner, ViewWindowState state)
+        public void ApplyTo(CachedState owner, int side, ViewWindowState state)
         {
             var width = owner.View.Features.Count;
-            for (var e = owner.FirstEvent; e >= 0; e = _next[e])
+            for (var e = owner.FirstEvent[side]; e >= 0; e = _next[e])
             {
                 state.Add(_time[e], _offset[e], _inputs.AsSpan(e * _stride, width));
             }
         }
 
         /// <summary>Drops a partition's events by unlinking them from their entities (the slots stay until Clear).</summary>
-        public void Forget(PartitionStates owner)
+        public void Forget(PartitionStates owner, int side)
         {
             foreach (var cached in owner.All())
             {
-                cached.FirstEvent = -1;
-                cached.LastEvent = -1;
+                cached.FirstEvent[side] = -1;
+                cached.LastEvent[side] = -1;
             }
         }
 

@@ -30,6 +30,29 @@ public sealed class IngestJobTests(EmbeddedKafkaFixture kafka, RedisServerFixtur
     }
 
     [Fact]
+    public async Task Small_batches_built_while_the_next_is_read_with_a_cache_evicting_every_batch_end_exactly_as_the_reference()
+    {
+        // Batches of 300 events: each one is built in the background while the next is parsed and buffered,
+        // and written while the one after is built. A cache of 40 states (of ~600) evicts at every write, so
+        // entities keep coming back from the store while writes of theirs are still being built or in flight.
+        var scenario = new IngestScenario(kafka.CreateTopic("pipelined", partitions: 4));
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        scenario.Produce(kafka.BootstrapServers, count: 12_000, users: 300, seed: 5, nowMs: now);
+        using var metrics = new IngestMetrics();
+        var db = redis.Connection.Database;
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var run = Task.Run(() => scenario.CreateJob(kafka.BootstrapServers, db, metrics, maxBatchEvents: 300, maxCachedStates: 40).RunAsync(cts.Token), Ct);
+        await scenario.WaitUntilCaughtUpAsync(kafka.BootstrapServers, db, TimeSpan.FromSeconds(120), Ct);
+        await cts.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+
+        Assert.Equal(12_000, metrics.EventsTotal);
+        Assert.True(metrics.BatchesWritten >= 40, $"{metrics.BatchesWritten} batches");
+        await scenario.AssertOnlineEqualsReferenceAsync(db, scenario.MaxTime);
+        await scenario.AssertOnlineEqualsReferenceAsync(db, now + (45 * 60_000));
+    }
+
+    [Fact]
     public async Task Malformed_events_go_to_the_dead_letter_topic_with_their_reason_and_the_rest_stay_exact()
     {
         var scenario = new IngestScenario(kafka.CreateTopic("mixed", partitions: 4));

@@ -91,7 +91,7 @@ internal static class IngestScenario
         var parser = new EventParser(source.Schema);
         var partition = new TopicPartition(source.Definition.Topic, rep);
         PartitionCheckpoint? stored = null;
-        PreparedWrite? inFlight = null;
+        PreparedWrite? inFlight = null, built = null;
         for (var i = 0; i < payloads.Length; i++)
         {
             if (parser.Parse(payloads[i]) != ParseError.None)
@@ -102,21 +102,33 @@ internal static class IngestScenario
             writer.Add(binding, partition, i, parser);
             if ((i + 1) % Batch == 0 || i == payloads.Length - 1)
             {
-                // As the job does: this batch is built while the previous one's write is in flight.
+                // As the job does: this batch was buffered while the one before was built in the background
+                // and the one before that written; the built one goes out once that write has landed.
+                inFlight = await SendBuiltAsync(writer, inFlight, built);
                 var next = new PartitionCheckpoint(i + 1, 0);
-                var prepared = await writer.PrepareAsync(
+                built = await writer.PrepareAsync(
                     new Dictionary<TopicPartition, PartitionCheckpoint?> { [partition] = stored },
                     new Dictionary<TopicPartition, PartitionCheckpoint> { [partition] = next },
                     CancellationToken.None);
-                await CompleteAsync(writer, inFlight);
-                writer.Send(prepared);
-                inFlight = prepared;
                 stored = next;
             }
         }
 
-        await CompleteAsync(writer, inFlight);
+        await CompleteAsync(writer, await SendBuiltAsync(writer, inFlight, built));
         return payloads.Length;
+    }
+
+    private static async Task<PreparedWrite?> SendBuiltAsync(OnlineTileWriter writer, PreparedWrite? inFlight, PreparedWrite? built)
+    {
+        if (built is null)
+        {
+            return inFlight;
+        }
+
+        await CompleteAsync(writer, inFlight);
+        await built.Built;
+        writer.Send(built);
+        return built;
     }
 
     private static async Task CompleteAsync(OnlineTileWriter writer, PreparedWrite? write)
