@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using Confluent.Kafka;
 using FeatureStore.Core.Events;
 using FeatureStore.Core.Streaming;
@@ -264,6 +265,8 @@ public sealed partial class IngestJob
         LogResuming(tp.ToString(), checkpoint?.NextOffset ?? 0);
     }
 
+    // Called once per batch, looping over up to a batch of messages: compiled optimized at once.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private Dictionary<TopicPartition, PartitionCheckpoint> CollectBatch(IConsumer<byte[]?, byte[]?> consumer, DeadLetterQueue dlq, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
