@@ -29,6 +29,16 @@ public sealed partial class IngestJob
     private readonly IngestStatusWriter? _status;
     private long _batchNewestEventMs = long.MinValue;
 
+    // Messages are parsed and applied on a second thread, a chunk at a time, while this one consumes the next
+    // chunk. Rebalance callbacks and the end of a batch wait for it (and process what is left) first.
+    private const int ChunkMessages = 1024;
+    private List<(ConsumeResult<byte[]?, byte[]?> Result, PartitionState State)> _chunk = new(ChunkMessages);
+    private List<(ConsumeResult<byte[]?, byte[]?> Result, PartitionState State)> _processed = new(ChunkMessages);
+    private Task _processing = Task.CompletedTask;
+    private DeadLetterQueue? _chunkDlq;
+    private long _chunkNowMs;
+    private Exception? _processingFault;
+
     internal IngestJob(IngestOptions options, IEnumerable<SourceBinding> sources, IEventApplier applier, IngestMetrics metrics, ILogger logger, TimeProvider? timeProvider = null, IngestStatusWriter? status = null)
     {
         _status = status;
@@ -177,6 +187,7 @@ public sealed partial class IngestJob
         return new ConsumerBuilder<byte[]?, byte[]?>(config)
             .SetPartitionsAssignedHandler((_, partitions) =>
             {
+                DrainInCallback();
                 // Start each partition at its stored checkpoint. When the store cannot be read now, start
                 // it unresolved: the main loop loads the checkpoint and seeks before using its messages.
                 var starts = new List<TopicPartitionOffset>(partitions.Count);
@@ -198,8 +209,16 @@ public sealed partial class IngestJob
                 LogAssigned(string.Join(",", partitions));
                 return starts;
             })
-            .SetPartitionsRevokedHandler((_, partitions) => Drop(partitions.Select(p => p.TopicPartition), "revoked"))
-            .SetPartitionsLostHandler((_, partitions) => Drop(partitions.Select(p => p.TopicPartition), "lost"))
+            .SetPartitionsRevokedHandler((_, partitions) =>
+            {
+                DrainInCallback();
+                Drop(partitions.Select(p => p.TopicPartition), "revoked");
+            })
+            .SetPartitionsLostHandler((_, partitions) =>
+            {
+                DrainInCallback();
+                Drop(partitions.Select(p => p.TopicPartition), "lost");
+            })
             .SetErrorHandler((_, error) => LogKafkaError(error.Code.ToString(), error.Reason))
             .Build();
     }
@@ -265,16 +284,49 @@ public sealed partial class IngestJob
         LogResuming(tp.ToString(), checkpoint?.NextOffset ?? 0);
     }
 
-    // Called once per batch, looping over up to a batch of messages: compiled optimized at once.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private Dictionary<TopicPartition, PartitionCheckpoint> CollectBatch(IConsumer<byte[]?, byte[]?> consumer, DeadLetterQueue dlq, CancellationToken cancellationToken)
     {
-        var clock = Stopwatch.StartNew();
-        var accepted = 0;
-        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
-        PartitionState? last = null;
+        (_chunkDlq, _chunkNowMs) = (dlq, _time.GetUtcNow().ToUnixTimeMilliseconds());
         var touched = new List<PartitionState>();
-        while (accepted < _options.MaxBatchEvents)
+        try
+        {
+            ReadMessages(consumer, touched, cancellationToken);
+            Drain();
+        }
+        catch
+        {
+            StopProcessing();
+            throw;
+        }
+
+        var advanced = new Dictionary<TopicPartition, PartitionCheckpoint>();
+        foreach (var state in touched)
+        {
+            state.Advanced = false;
+            if (state.AcceptedInBatch > 0)
+            {
+                _metrics.EventsAccepted(state.Source.Name, state.AcceptedInBatch);
+                state.AcceptedInBatch = 0;
+            }
+
+            if (_owned.TryGetValue(state.Partition, out var current) && ReferenceEquals(current, state))
+            {
+                advanced[state.Partition] = new PartitionCheckpoint(state.NextOffset, state.Lateness.Watermark(state.Partition.Partition.Value));
+            }
+        }
+
+        return advanced;
+    }
+
+    /// <summary>Consumes up to a batch of messages, handing them to the processing thread in chunks.</summary>
+    // Called once per batch, looping over up to a batch of messages: compiled optimized at once.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void ReadMessages(IConsumer<byte[]?, byte[]?> consumer, List<PartitionState> touched, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        PartitionState? last = null;
+        var read = 0;
+        while (read < _options.MaxBatchEvents)
         {
             var remaining = _options.MaxBatchDelay - clock.Elapsed;
             if (remaining <= TimeSpan.Zero)
@@ -282,7 +334,7 @@ public sealed partial class IngestJob
                 // The delay bounds how long an event waits while this member keeps up. While it catches up
                 // (a tenth of a full batch or more is waiting), the batch goes on filling instead: each touched
                 // entity is written once per batch, so fewer writes per event, and the wait is the lag's anyway.
-                if (Waiting(consumer) < Math.Min(_options.MaxBatchEvents - accepted, Math.Max(1, _options.MaxBatchEvents / 10)))
+                if (Waiting(consumer) < Math.Min(_options.MaxBatchEvents - read, Math.Max(1, _options.MaxBatchEvents / 10)))
                 {
                     break;
                 }
@@ -305,6 +357,12 @@ public sealed partial class IngestJob
             }
 
             cancellationToken.ThrowIfCancellationRequested();
+            if (_processingFault is { } fault)
+            {
+                _processingFault = null;
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(fault).Throw();
+            }
+
             if (result is null)
             {
                 break;
@@ -324,11 +382,11 @@ public sealed partial class IngestJob
             }
 
             last = state;
-            if (Process(result, state, dlq, now, out var eventTimeMs))
+            read++;
+            _chunk.Add((result, state));
+            if (_chunk.Count == ChunkMessages)
             {
-                accepted++;
-                state.AcceptedInBatch++;
-                state.NewestEventMs = state.NewestEventMs is { } newest ? Math.Max(newest, eventTimeMs) : eventTimeMs;
+                Dispatch();
             }
 
             state.NextOffset = result.Offset.Value + 1;
@@ -338,24 +396,81 @@ public sealed partial class IngestJob
                 touched.Add(state);
             }
         }
+    }
 
-        var advanced = new Dictionary<TopicPartition, PartitionCheckpoint>();
-        foreach (var state in touched)
+    /// <summary>Hands the filled chunk to the processing thread, once it is done with the one before.</summary>
+    private void Dispatch()
+    {
+        WaitProcessing();
+        (_chunk, _processed) = (_processed, _chunk);
+        var chunk = _processed;
+        _processing = Task.Run(() => ProcessChunk(chunk));
+    }
+
+    /// <summary>Waits for the processing thread, then processes what is left here: every message read is applied.</summary>
+    private void Drain()
+    {
+        WaitProcessing();
+        ProcessChunk(_chunk);
+    }
+
+    /// <summary>
+    /// Drains inside a rebalance callback, where nothing may be thrown: a failure is kept and thrown once
+    /// Consume returns (the batch is then dropped and every partition rewound).
+    /// </summary>
+    private void DrainInCallback()
+    {
+        try
         {
-            state.Advanced = false;
-            if (state.AcceptedInBatch > 0)
-            {
-                _metrics.EventsAccepted(state.Source.Name, state.AcceptedInBatch);
-                state.AcceptedInBatch = 0;
-            }
+            Drain();
+        }
+        catch (Exception ex)
+        {
+            _processingFault ??= ex;
+            _chunk.Clear();
+        }
+    }
 
-            if (_owned.TryGetValue(state.Partition, out var current) && ReferenceEquals(current, state))
-            {
-                advanced[state.Partition] = new PartitionCheckpoint(state.NextOffset, state.Lateness.Watermark(state.Partition.Partition.Value));
-            }
+    /// <summary>Stops processing after a failure: waits for the thread, drops what is left.</summary>
+    private void StopProcessing()
+    {
+        try
+        {
+            WaitProcessing();
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // the failure already propagating is the one reported
         }
 
-        return advanced;
+        _chunk.Clear();
+        _processed.Clear();
+    }
+
+    private void WaitProcessing()
+    {
+        var processing = _processing;
+        _processing = Task.CompletedTask;
+        processing.GetAwaiter().GetResult();
+    }
+
+    private void ProcessChunk(List<(ConsumeResult<byte[]?, byte[]?> Result, PartitionState State)> chunk)
+    {
+        try
+        {
+            foreach (var (result, state) in chunk)
+            {
+                if (Process(result, state, _chunkDlq!, _chunkNowMs, out var eventTimeMs))
+                {
+                    state.AcceptedInBatch++;
+                    state.NewestEventMs = state.NewestEventMs is { } newest ? Math.Max(newest, eventTimeMs) : eventTimeMs;
+                }
+            }
+        }
+        finally
+        {
+            chunk.Clear();
+        }
     }
 
     /// <summary>Events in the owned partitions not read yet, from the high watermarks of the last fetches.</summary>
