@@ -83,27 +83,33 @@ public sealed partial class IngestJob
                     }
 
                     // A write in flight is completed before the next one goes out, or when nothing else is to do.
-                    if (inFlight is not null && (built is not null || _unwritten.Count == 0))
+                    if (inFlight is { } sent && (built is not null || _unwritten.Count == 0))
                     {
-                        var previous = inFlight;
-                        inFlight = null;
-                        if (!await CompleteBatchAsync(consumer, previous))
-                        {
-                            built = null; // built on states that did not land; everything is rewound
-                        }
+                        (inFlight, built) = await CompleteAsync(consumer, sent, built);
                     }
 
                     if (built is not null)
                     {
-                        await built.Write.Built;
-                        _applier.Send(built.Write);
-                        built.Clock.Restart();
-                        (inFlight, built) = (built, null);
+                        (inFlight, built) = await SendAsync(built);
                     }
 
                     if (_unwritten.Count > 0)
                     {
                         built = await PrepareBatchAsync(dlq, cancellationToken);
+                        if (Waiting(consumer) == 0)
+                        {
+                            // Nothing is waiting to be read (this member keeps up): rather than let the batch be
+                            // built while the next one is read, it is written now, so its events are online sooner.
+                            if (inFlight is { } previous)
+                            {
+                                (inFlight, built) = await CompleteAsync(consumer, previous, built);
+                            }
+
+                            if (built is not null)
+                            {
+                                (inFlight, built) = await SendAsync(built);
+                            }
+                        }
                     }
 
                     PublishStatus();
@@ -532,6 +538,19 @@ public sealed partial class IngestJob
         {
             _status.Publish(nowMs, [.. _owned.Select(kv => new PartitionStatus(kv.Key.Topic, kv.Key.Partition.Value, kv.Value.Lag, kv.Value.NewestEventMs, kv.Value.LastWriteMs))]);
         }
+    }
+
+    /// <summary>Completes the write in flight; the built batch is dropped when that write did not land (all is rewound).</summary>
+    private async Task<(InFlight? InFlight, InFlight? Built)> CompleteAsync(IConsumer<byte[]?, byte[]?> consumer, InFlight inFlight, InFlight? built) =>
+        await CompleteBatchAsync(consumer, inFlight) ? (null, built) : (null, null);
+
+    /// <summary>Sends a built batch once its build is over; it is then the write in flight.</summary>
+    private async Task<(InFlight? InFlight, InFlight? Built)> SendAsync(InFlight built)
+    {
+        await built.Write.Built;
+        _applier.Send(built.Write);
+        built.Clock.Restart();
+        return (built, null);
     }
 
     private static string FormatWatermark(long watermark) => watermark == long.MinValue ? "none" : Rfc3339.Format(watermark);
