@@ -1,7 +1,6 @@
 using System.Globalization;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Events;
-using FeatureStore.Core.Windows;
 using FeatureStore.Parquet.EventLog;
 using FeatureStore.Parquet.Tables;
 using Parquet;
@@ -16,19 +15,18 @@ namespace FeatureStore.Parquet.Export;
 internal static class EventLogScan
 {
     /// <summary>
-    /// Adds the matching events to <paramref name="events"/>; returns the number of log rows read. With
-    /// <paramref name="until"/> null every entity is wanted and new keys are added to <paramref name="entities"/>.
-    /// <paramref name="include"/> (partition, offset, time) can leave out events a snapshot already holds;
-    /// <paramref name="featureIndexes"/> limits the inputs read to some of the view's features (default all).
+    /// Adds the matching events to <paramref name="events"/> (the inputs of its <see cref="ViewEvents.ColumnSlots"/>);
+    /// returns the number of log rows read. With <paramref name="until"/> null every entity is wanted and new
+    /// keys are added to <paramref name="entities"/>. <paramref name="include"/> (partition, offset, time) can
+    /// leave out events a snapshot already holds.
     /// </summary>
     public static async Task<long> LoadAsync(
         string root, CompiledView view, Dictionary<string, int> entities, long[]? until,
-        ViewEvents events, Func<int, long, long, bool>? include, IProgress<long>? rowsRead, CancellationToken cancellationToken,
-        IReadOnlyList<int>? featureIndexes = null)
+        ViewEvents events, Func<int, long, long, bool>? include, IProgress<long>? rowsRead, CancellationToken cancellationToken)
     {
-        featureIndexes ??= [.. Enumerable.Range(0, view.Features.Count)];
         long read = 0;
         var source = view.Source;
+        var taken = Array.Empty<int>();
         foreach (var path in EventLogReader.CommittedFiles(root, source.Definition.Name))
         {
             var reader = await ParquetReader.CreateAsync(path, cancellationToken: cancellationToken).ConfigureAwait(false);
@@ -50,29 +48,19 @@ internal static class EventLogScan
                     var times = await ParquetColumns.ReadRequiredAsync<long>(group, Field(EventLogSchema.EventTimeColumn), cancellationToken).ConfigureAwait(false);
                     var offsets = await ParquetColumns.ReadRequiredAsync<long>(group, Field(EventLogSchema.OffsetColumn), cancellationToken).ConfigureAwait(false);
                     var partitions = include is null ? null : await ParquetColumns.ReadRequiredAsync<int>(group, Field(EventLogSchema.PartitionColumn), cancellationToken).ConfigureAwait(false);
-                    var inputColumns = new Array?[featureIndexes.Count];
-                    var cache = new Dictionary<int, Array>();
-                    for (var f = 0; f < inputColumns.Length; f++)
+
+                    // First the rows wanted (row i becomes event first + j), then their inputs column by column.
+                    if (taken.Length < n)
                     {
-                        var slot = view.InputSlots[featureIndexes[f]];
-                        if (slot < 0)
-                        {
-                            continue;
-                        }
-
-                        if (!cache.TryGetValue(slot, out var column))
-                        {
-                            column = await ParquetColumns.ReadAsync(group, Field(source.Schema.Fields[slot].Name), cancellationToken).ConfigureAwait(false);
-                            cache[slot] = column;
-                        }
-
-                        inputColumns[f] = column;
+                        taken = new int[n];
                     }
 
-                    var textCache = new Dictionary<string, FeatureInput>(StringComparer.Ordinal);
+                    var first = events.Count;
+                    var count = 0;
+                    var singleText = keyColumns.Length == 1 ? keyColumns[0] as string?[] : null;
                     for (var i = 0; i < n; i++)
                     {
-                        var key = Key(keyColumns, i);
+                        var key = singleText is null ? Key(keyColumns, i) : singleText[i];
                         if (key is null)
                         {
                             continue;
@@ -94,10 +82,16 @@ internal static class EventLogScan
                             continue;
                         }
 
-                        var inputs = events.Add(entity, times[i], offsets[i]);
-                        for (var f = 0; f < inputs.Length; f++)
+                        events.Add(entity, times[i], offsets[i]);
+                        taken[count++] = i;
+                    }
+
+                    for (var c = 0; c < events.ColumnSlots.Count; c++)
+                    {
+                        var field = Field(source.Schema.Fields[events.ColumnSlots[c]].Name);
+                        if (count > 0)
                         {
-                            inputs[f] = inputColumns[f] is { } column ? Input(column, i, textCache) : FeatureInput.Absent;
+                            SetInputs(events, c, await ParquetColumns.ReadAsync(group, field, cancellationToken).ConfigureAwait(false), taken, count, first);
                         }
                     }
 
@@ -108,6 +102,57 @@ internal static class EventLogScan
         }
 
         return read;
+    }
+
+    // Same conversions as the online job: text for string fields, numbers (bools 0/1, times in ms) otherwise.
+    private static void SetInputs(ViewEvents events, int c, Array column, int[] taken, int count, int first)
+    {
+        var rows = taken.AsSpan(0, count);
+        switch (column)
+        {
+            case string?[] s:
+                for (var j = 0; j < rows.Length; j++)
+                {
+                    if (s[rows[j]] is { } text)
+                    {
+                        events.SetText(first + j, c, text);
+                    }
+                }
+
+                break;
+            case double?[] d:
+                for (var j = 0; j < rows.Length; j++)
+                {
+                    if (d[rows[j]] is { } number)
+                    {
+                        events.SetNumber(first + j, c, number);
+                    }
+                }
+
+                break;
+            case long?[] l:
+                for (var j = 0; j < rows.Length; j++)
+                {
+                    if (l[rows[j]] is { } integer)
+                    {
+                        events.SetNumber(first + j, c, integer);
+                    }
+                }
+
+                break;
+            case bool?[] b:
+                for (var j = 0; j < rows.Length; j++)
+                {
+                    if (b[rows[j]] is { } flag)
+                    {
+                        events.SetNumber(first + j, c, flag ? 1 : 0);
+                    }
+                }
+
+                break;
+            default:
+                break; // other types give no input, as before
+        }
     }
 
     /// <summary>The entity key of row <paramref name="i"/> (values joined by '|'), or null when a key is missing.</summary>
@@ -140,34 +185,4 @@ internal static class EventLogScan
         bool?[] b => b[i] is { } flag ? (flag ? "1" : "0") : null,
         _ => column.GetValue(i) is IFormattable f ? f.ToString(null, CultureInfo.InvariantCulture) : column.GetValue(i)?.ToString(),
     };
-
-    // Same conversions as the online job: text for string fields, numbers (bools 0/1, times in ms) otherwise.
-    // Equal strings share one input, so a repeated value is hashed once per row group.
-    private static FeatureInput Input(Array column, int i, Dictionary<string, FeatureInput> textCache)
-    {
-        switch (column)
-        {
-            case string?[] s:
-                if (s[i] is not { } text)
-                {
-                    return FeatureInput.Absent;
-                }
-
-                if (!textCache.TryGetValue(text, out var input))
-                {
-                    input = FeatureInput.OfText(text);
-                    textCache[text] = input;
-                }
-
-                return input;
-            case double?[] d:
-                return d[i] is { } number ? FeatureInput.OfNumber(number) : FeatureInput.Absent;
-            case long?[] l:
-                return l[i] is { } integer ? FeatureInput.OfNumber(integer) : FeatureInput.Absent;
-            case bool?[] b:
-                return b[i] is { } flag ? FeatureInput.OfNumber(flag ? 1 : 0) : FeatureInput.Absent;
-            default:
-                return FeatureInput.Absent;
-        }
-    }
 }

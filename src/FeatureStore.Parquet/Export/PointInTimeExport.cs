@@ -67,11 +67,11 @@ public static class PointInTimeExport
             // Without a snapshot (whose states hold every feature) only the selected features are computed.
             IReadOnlyList<int> computed = snapshot is null ? selection.Features : [.. Enumerable.Range(0, view.Features.Count)];
             var windowed = computed.Select(f => view.Features[f]).ToArray();
-            var events = new ViewEvents(computed.Count);
+            var events = new ViewEvents([.. computed.Select(f => view.InputSlots[f])]);
             var stage = view.Name + ": reading events";
             var read = new Progress<long>(n => progress?.Report(new ExportProgress(stage, n, 0)));
             eventsRead += await EventLogScan.LoadAsync(storeDirectory, view, index, until, events, snapshot is null ? null : snapshot.NotCovered,
-                progress is null ? null : read, cancellationToken, computed).ConfigureAwait(false);
+                progress is null ? null : read, cancellationToken).ConfigureAwait(false);
             events.SortByEntityAndTime(index.Count);
 
             var outputs = selection.Features.Select(f => PointInTimeJoin.NewColumn(view.Features[f], table.RowCount)).ToArray();

@@ -4,49 +4,176 @@ namespace FeatureStore.Parquet.Export;
 
 /// <summary>
 /// The events of one view that a computation needs, column by column: the entity (an index into the
-/// caller's entity list), event time, position in the source log, and one input per feature.
-/// Grown in place; <see cref="SortByEntityAndTime"/> then orders them once.
+/// caller's entity list), event time, position in the source log, and one value per input column. Features
+/// that read the same source field share a column, numbers are kept as doubles and text as an index into
+/// the distinct values seen (each hashed once), so an event costs a few dozen bytes and holds no reference
+/// the collector must trace. Grown in place; <see cref="SortByEntityAndTime"/> then orders them once.
 /// </summary>
-internal sealed class ViewEvents(int featureCount)
+internal sealed class ViewEvents
 {
+    // Per column and event: Absent, Number (the value is in _numbers), or FirstText + the text's index.
+    private const int Absent = 0;
+    private const int Number = 1;
+    private const int FirstText = 2;
+
+    private readonly int[] _columnOf;
+    private readonly int[] _firstFeatureOf;
+    private readonly int[][] _codes;
+    private readonly double[][] _numbers;
+    private readonly List<FeatureInput> _texts = [];
+    private readonly Dictionary<string, int> _textIds = new(StringComparer.Ordinal);
     private int[] _entity = new int[1024];
     private long[] _time = new long[1024];
     private long[] _sequence = new long[1024];
-    private FeatureInput[] _inputs = new FeatureInput[1024 * Math.Max(1, featureCount)];
 
-    public int FeatureCount { get; } = featureCount;
+    /// <summary>Events whose features each have an input column of their own.</summary>
+    public ViewEvents(int featureCount)
+        : this([.. Enumerable.Range(0, featureCount)])
+    {
+    }
 
+    /// <summary>
+    /// Events of features that read <paramref name="inputSlots"/> (one per feature: a source field slot,
+    /// or negative for none). Features with one slot share a column; <see cref="ColumnSlots"/> lists them.
+    /// </summary>
+    public ViewEvents(IReadOnlyList<int> inputSlots)
+    {
+        ArgumentNullException.ThrowIfNull(inputSlots);
+        var slots = new List<int>();
+        var firstFeature = new List<int>();
+        _columnOf = new int[inputSlots.Count];
+        for (var f = 0; f < inputSlots.Count; f++)
+        {
+            var slot = inputSlots[f];
+            var column = slot < 0 ? -1 : slots.IndexOf(slot);
+            if (slot >= 0 && column < 0)
+            {
+                column = slots.Count;
+                slots.Add(slot);
+                firstFeature.Add(f);
+            }
+
+            _columnOf[f] = column;
+        }
+
+        ColumnSlots = slots;
+        _firstFeatureOf = [.. firstFeature];
+        _codes = [.. slots.Select(_ => new int[1024])];
+        _numbers = [.. slots.Select(_ => new double[1024])];
+    }
+
+    /// <summary>Inputs per event (one per feature).</summary>
+    public int FeatureCount => _columnOf.Length;
+
+    /// <summary>The source field slot of each input column.</summary>
+    public IReadOnlyList<int> ColumnSlots { get; }
+
+    /// <summary>Events held.</summary>
     public int Count { get; private set; }
 
     /// <summary>After sorting: events of entity <c>e</c> are <c>[Starts[e], Starts[e + 1])</c>.</summary>
     public int[] Starts { get; private set; } = [];
 
+    /// <summary>Time of event <paramref name="i"/>.</summary>
     public long Time(int i) => _time[i];
 
+    /// <summary>Position in the source log of event <paramref name="i"/>.</summary>
     public long Sequence(int i) => _sequence[i];
 
-    public ReadOnlySpan<FeatureInput> Inputs(int i) => _inputs.AsSpan(i * FeatureCount, FeatureCount);
+    /// <summary>Writes the inputs of event <paramref name="i"/>, one per feature, into <paramref name="into"/>.</summary>
+    public void Inputs(int i, Span<FeatureInput> into)
+    {
+        for (var f = 0; f < _columnOf.Length; f++)
+        {
+            var column = _columnOf[f];
+            if (column < 0)
+            {
+                into[f] = FeatureInput.Absent;
+                continue;
+            }
 
-    public Span<FeatureInput> Add(int entity, long time, long sequence)
+            var first = _firstFeatureOf[column];
+            if (first < f)
+            {
+                into[f] = into[first]; // same field as an earlier feature: convert it once
+                continue;
+            }
+
+            var code = _codes[column][i];
+            into[f] = code switch
+            {
+                Absent => FeatureInput.Absent,
+                Number => FeatureInput.OfNumber(_numbers[column][i]),
+                _ => _texts[code - FirstText],
+            };
+        }
+    }
+
+    /// <summary>Adds an event with every input absent; returns its index (set them with the <c>Set</c> methods).</summary>
+    public int Add(int entity, long time, long sequence)
     {
         if (Count == _time.Length)
         {
-            var size = Count * 2;
-            Array.Resize(ref _entity, size);
-            Array.Resize(ref _time, size);
-            Array.Resize(ref _sequence, size);
-            Array.Resize(ref _inputs, size * Math.Max(1, FeatureCount));
+            Grow();
         }
 
         _entity[Count] = entity;
         _time[Count] = time;
         _sequence[Count] = sequence;
-        var inputs = _inputs.AsSpan(Count * FeatureCount, FeatureCount);
-        Count++;
-        return inputs;
+        return Count++;
     }
 
-    /// <summary>Counting sort by entity, then by time within each entity (ties by sequence).</summary>
+    /// <summary>Adds an event with its inputs, one per feature (features that share a column must agree).</summary>
+    public void Add(int entity, long time, long sequence, ReadOnlySpan<FeatureInput> inputs)
+    {
+        if (inputs.Length != FeatureCount)
+        {
+            throw new ArgumentException($"expected {FeatureCount} inputs, got {inputs.Length}", nameof(inputs));
+        }
+
+        var i = Add(entity, time, sequence);
+        for (var f = 0; f < inputs.Length; f++)
+        {
+            if (_columnOf[f] < 0 || !inputs[f].Present)
+            {
+                continue;
+            }
+
+            if (inputs[f].Text is { } text)
+            {
+                SetText(i, _columnOf[f], text);
+            }
+            else
+            {
+                SetNumber(i, _columnOf[f], inputs[f].Number);
+            }
+        }
+    }
+
+    /// <summary>Sets column <paramref name="column"/> of event <paramref name="i"/> to a number.</summary>
+    public void SetNumber(int i, int column, double value)
+    {
+        _codes[column][i] = Number;
+        _numbers[column][i] = value;
+    }
+
+    /// <summary>Sets column <paramref name="column"/> of event <paramref name="i"/> to a text (hashed once per distinct text).</summary>
+    public void SetText(int i, int column, string text)
+    {
+        if (!_textIds.TryGetValue(text, out var id))
+        {
+            id = _texts.Count;
+            _texts.Add(FeatureInput.OfText(text));
+            _textIds[text] = id;
+        }
+
+        _codes[column][i] = FirstText + id;
+    }
+
+    /// <summary>
+    /// Orders the events by entity (a counting sort), then by time within each entity, ties by sequence
+    /// (entities sorted in parallel, each from one key array), and moves every column once.
+    /// </summary>
     public void SortByEntityAndTime(int entities)
     {
         var starts = new int[entities + 1];
@@ -60,47 +187,60 @@ internal sealed class ViewEvents(int featureCount)
             starts[e + 1] += starts[e];
         }
 
-        var next = (int[])starts.Clone();
+        // order[to] = the event that goes to position to.
         var order = new int[Count];
+        var next = (int[])starts.Clone();
         for (var i = 0; i < Count; i++)
         {
             order[next[_entity[i]]++] = i;
         }
 
-        var entity = new int[Count];
-        var time = new long[Count];
-        var sequence = new long[Count];
-        var inputs = new FeatureInput[Count * FeatureCount];
-        for (var to = 0; to < Count; to++)
-        {
-            var from = order[to];
-            entity[to] = _entity[from];
-            time[to] = _time[from];
-            sequence[to] = _sequence[from];
-            _inputs.AsSpan(from * FeatureCount, FeatureCount).CopyTo(inputs.AsSpan(to * FeatureCount));
-        }
-
-        (_entity, _time, _sequence, _inputs) = (entity, time, sequence, inputs);
-
-        // Within an entity: by time. Events mostly arrive in time order already, so check before sorting.
-        for (var e = 0; e < entities; e++)
+        Parallel.For(0, entities, () => new SortKey[64], (e, _, keys) =>
         {
             var lo = starts[e];
             var n = starts[e + 1] - lo;
-            if (n > 1 && !IsSorted(lo, n))
+            if (n > 1 && !IsSorted(order, lo, n))
             {
-                SortRange(lo, n);
+                if (keys.Length < n)
+                {
+                    keys = new SortKey[Math.Max(n, keys.Length * 2)];
+                }
+
+                for (var k = 0; k < n; k++)
+                {
+                    var from = order[lo + k];
+                    keys[k] = new SortKey(_time[from], _sequence[from], from);
+                }
+
+                var span = keys.AsSpan(0, n);
+                span.Sort(default(SortKeyComparer));
+                for (var k = 0; k < n; k++)
+                {
+                    order[lo + k] = span[k].Index;
+                }
             }
+
+            return keys;
+        }, _ => { });
+
+        _entity = Gather(_entity, order);
+        _time = Gather(_time, order);
+        _sequence = Gather(_sequence, order);
+        for (var c = 0; c < _codes.Length; c++)
+        {
+            _codes[c] = Gather(_codes[c], order);
+            _numbers[c] = Gather(_numbers[c], order);
         }
 
         Starts = starts;
     }
 
-    private bool IsSorted(int lo, int n)
+    private bool IsSorted(int[] order, int lo, int n)
     {
-        for (var i = lo + 1; i < lo + n; i++)
+        for (var k = lo + 1; k < lo + n; k++)
         {
-            if (_time[i] < _time[i - 1] || (_time[i] == _time[i - 1] && _sequence[i] < _sequence[i - 1]))
+            int a = order[k - 1], b = order[k];
+            if (_time[b] < _time[a] || (_time[b] == _time[a] && _sequence[b] < _sequence[a]))
             {
                 return false;
             }
@@ -109,27 +249,37 @@ internal sealed class ViewEvents(int featureCount)
         return true;
     }
 
-    private void SortRange(int lo, int n)
+    private T[] Gather<T>(T[] values, int[] order)
     {
-        var index = new int[n];
-        for (var i = 0; i < n; i++)
+        var result = new T[Math.Max(Count, 1)];
+        for (var to = 0; to < Count; to++)
         {
-            index[i] = lo + i;
+            result[to] = values[order[to]];
         }
 
-        Array.Sort(index, (a, b) => _time[a] != _time[b] ? _time[a].CompareTo(_time[b]) : _sequence[a].CompareTo(_sequence[b]));
-        var time = new long[n];
-        var sequence = new long[n];
-        var inputs = new FeatureInput[n * FeatureCount];
-        for (var i = 0; i < n; i++)
-        {
-            time[i] = _time[index[i]];
-            sequence[i] = _sequence[index[i]];
-            _inputs.AsSpan(index[i] * FeatureCount, FeatureCount).CopyTo(inputs.AsSpan(i * FeatureCount));
-        }
+        return result;
+    }
 
-        time.CopyTo(_time, lo);
-        sequence.CopyTo(_sequence, lo);
-        inputs.CopyTo(_inputs, lo * FeatureCount);
+    private void Grow()
+    {
+        var size = _time.Length * 2;
+        Array.Resize(ref _entity, size);
+        Array.Resize(ref _time, size);
+        Array.Resize(ref _sequence, size);
+        for (var c = 0; c < _codes.Length; c++)
+        {
+            Array.Resize(ref _codes[c], size);
+            Array.Resize(ref _numbers[c], size);
+        }
+    }
+
+    private readonly record struct SortKey(long Time, long Sequence, int Index);
+
+    private readonly struct SortKeyComparer : IComparer<SortKey>
+    {
+        public int Compare(SortKey x, SortKey y) =>
+            x.Time != y.Time ? x.Time.CompareTo(y.Time)
+            : x.Sequence != y.Sequence ? x.Sequence.CompareTo(y.Sequence)
+            : x.Index.CompareTo(y.Index);
     }
 }
