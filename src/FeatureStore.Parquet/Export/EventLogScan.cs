@@ -18,140 +18,288 @@ internal static class EventLogScan
     /// Adds the matching events to <paramref name="events"/> (the inputs of its <see cref="ViewEvents.ColumnSlots"/>);
     /// returns the number of log rows read. With <paramref name="until"/> null every entity is wanted and new
     /// keys are added to <paramref name="entities"/>. <paramref name="include"/> (partition, offset, time) can
-    /// leave out events a snapshot already holds.
+    /// leave out events a snapshot already holds; it may be called from several threads at once.
     /// </summary>
     public static async Task<long> LoadAsync(
         string root, CompiledView view, Dictionary<string, int> entities, long[]? until,
         ViewEvents events, Func<int, long, long, bool>? include, IProgress<long>? rowsRead, CancellationToken cancellationToken)
     {
-        long read = 0;
-        var source = view.Source;
-        var taken = Array.Empty<int>();
-        foreach (var path in EventLogReader.CommittedFiles(root, source.Definition.Name))
+        var files = EventLogReader.CommittedFiles(root, view.Source.Definition.Name);
+
+        // Files are decoded on every core and appended in file order, so the events (and any error) come in
+        // the same order as from one reader. With a known set of entities decoding only looks keys up, and
+        // picks the wanted rows; otherwise (a backfill, which numbers entities as it meets them) appending does.
+        var workers = until is null ? 1 : Math.Clamp(Environment.ProcessorCount, 1, Math.Max(1, files.Count));
+        var turns = new TaskCompletionSource[files.Count + 1];
+        for (var k = 0; k < turns.Length; k++)
         {
-            var reader = await ParquetReader.CreateAsync(path, cancellationToken: cancellationToken).ConfigureAwait(false);
-            await using (reader.ConfigureAwait(false))
+            turns[k] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        turns[0].SetResult();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var claimed = -1;
+        long read = 0;
+        Exception? failure = null;
+        var taken = Array.Empty<int>();
+
+        async Task WorkAsync()
+        {
+            try
             {
-                var fields = reader.Schema.DataFields;
-                DataField Field(string name) => fields.FirstOrDefault(f => f.Name == name)
-                    ?? throw new InvalidDataException($"{path}: no column '{name}'");
-                for (var g = 0; g < reader.RowGroupCount; g++)
+                for (var k = Interlocked.Increment(ref claimed); k < files.Count; k = Interlocked.Increment(ref claimed))
                 {
-                    using var group = reader.OpenRowGroupReader(g);
-                    var n = checked((int)group.RowCount);
-                    var keyColumns = new Array[view.KeySlots.Count];
-                    for (var k = 0; k < keyColumns.Length; k++)
+                    var groups = await DecodeAsync(files[k], view, events.ColumnSlots, entities, until, include, stop.Token).ConfigureAwait(false);
+                    await turns[k].Task.WaitAsync(stop.Token).ConfigureAwait(false);
+                    foreach (var group in groups)
                     {
-                        keyColumns[k] = await ParquetColumns.ReadAsync(group, Field(source.Schema.Fields[view.KeySlots[k]].Name), cancellationToken).ConfigureAwait(false);
+                        Append(group, entities, include, events, ref taken);
+                        read += group.Rows;
+                        rowsRead?.Report(read);
                     }
 
-                    var times = await ParquetColumns.ReadRequiredAsync<long>(group, Field(EventLogSchema.EventTimeColumn), cancellationToken).ConfigureAwait(false);
-                    var offsets = await ParquetColumns.ReadRequiredAsync<long>(group, Field(EventLogSchema.OffsetColumn), cancellationToken).ConfigureAwait(false);
-                    var partitions = include is null ? null : await ParquetColumns.ReadRequiredAsync<int>(group, Field(EventLogSchema.PartitionColumn), cancellationToken).ConfigureAwait(false);
-
-                    // First the rows wanted (row i becomes event first + j), then their inputs column by column.
-                    if (taken.Length < n)
-                    {
-                        taken = new int[n];
-                    }
-
-                    var first = events.Count;
-                    var count = 0;
-                    var singleText = keyColumns.Length == 1 ? keyColumns[0] as string?[] : null;
-                    for (var i = 0; i < n; i++)
-                    {
-                        var key = singleText is null ? Key(keyColumns, i) : singleText[i];
-                        if (key is null)
-                        {
-                            continue;
-                        }
-
-                        if (!entities.TryGetValue(key, out var entity))
-                        {
-                            if (until is not null)
-                            {
-                                continue; // not wanted
-                            }
-
-                            entity = entities.Count;
-                            entities[key] = entity;
-                        }
-
-                        if ((until is not null && times[i] > until[entity]) || (include is not null && !include(partitions![i], offsets[i], times[i])))
-                        {
-                            continue;
-                        }
-
-                        events.Add(entity, times[i], offsets[i]);
-                        taken[count++] = i;
-                    }
-
-                    for (var c = 0; c < events.ColumnSlots.Count; c++)
-                    {
-                        var field = Field(source.Schema.Fields[events.ColumnSlots[c]].Name);
-                        if (count > 0)
-                        {
-                            SetInputs(events, c, await ParquetColumns.ReadAsync(group, field, cancellationToken).ConfigureAwait(false), taken, count, first);
-                        }
-                    }
-
-                    read += n;
-                    rowsRead?.Report(read);
+                    turns[k + 1].SetResult();
                 }
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                // another worker failed, or the caller cancelled
+            }
+            catch (Exception e)
+            {
+                Interlocked.CompareExchange(ref failure, e, null);
+                await stop.CancelAsync().ConfigureAwait(false);
             }
         }
 
+        var tasks = new Task[workers];
+        for (var w = 0; w < workers; w++)
+        {
+            tasks[w] = Task.Run(WorkAsync, CancellationToken.None);
+        }
+
+        await Task.WhenAll(tasks).ConfigureAwait(false);
+        if (failure is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
         return read;
     }
 
-    // Same conversions as the online job: text for string fields, numbers (bools 0/1, times in ms) otherwise.
-    private static void SetInputs(ViewEvents events, int c, Array column, int[] taken, int count, int first)
+    /// <summary>
+    /// One row group's columns: keys (when entities are numbered while appending), times, offsets, partitions,
+    /// each row's entity (-1: not wanted) when known while decoding, and the inputs.
+    /// </summary>
+    private sealed record RowGroup(int Rows, Array[]? Keys, long[] Times, long[] Offsets, int[]? Partitions, int[]? Entity, InputColumn[] Inputs);
+
+    /// <summary>
+    /// One input column of a row group, coded as <see cref="ViewEvents"/> codes it: per row 0 (absent), 1 (a
+    /// number, in <see cref="Numbers"/>) or 2 + an index into <see cref="Texts"/>, the group's distinct texts.
+    /// </summary>
+    private sealed record InputColumn(int[] Codes, double[]? Numbers, List<string> Texts);
+
+    private static async Task<List<RowGroup>> DecodeAsync(
+        string path, CompiledView view, IReadOnlyList<int> inputSlots, Dictionary<string, int> entities, long[]? until,
+        Func<int, long, long, bool>? include, CancellationToken cancellationToken)
     {
-        var rows = taken.AsSpan(0, count);
-        switch (column)
+        var source = view.Source;
+        var groups = new List<RowGroup>();
+        var reader = await ParquetReader.CreateAsync(path, cancellationToken: cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
         {
-            case string?[] s:
-                for (var j = 0; j < rows.Length; j++)
+            var fields = reader.Schema.DataFields;
+            DataField Field(string name) => fields.FirstOrDefault(f => f.Name == name)
+                ?? throw new InvalidDataException($"{path}: no column '{name}'");
+            var keyFields = view.KeySlots.Select(k => Field(source.Schema.Fields[k].Name)).ToArray();
+            var inputFields = inputSlots.Select(slot => Field(source.Schema.Fields[slot].Name)).ToArray();
+            for (var g = 0; g < reader.RowGroupCount; g++)
+            {
+                using var group = reader.OpenRowGroupReader(g);
+                var n = checked((int)group.RowCount);
+                var times = await ParquetColumns.ReadRequiredAsync<long>(group, Field(EventLogSchema.EventTimeColumn), cancellationToken).ConfigureAwait(false);
+                var offsets = await ParquetColumns.ReadRequiredAsync<long>(group, Field(EventLogSchema.OffsetColumn), cancellationToken).ConfigureAwait(false);
+                var partitions = include is null ? null : await ParquetColumns.ReadRequiredAsync<int>(group, Field(EventLogSchema.PartitionColumn), cancellationToken).ConfigureAwait(false);
+
+                Array[]? keyColumns = null;
+                int[]? entity = null;
+                if (until is not null && keyFields.Length == 1
+                    && entities.TryGetAlternateLookup<ReadOnlySpan<char>>(out var byText)
+                    && await ParquetColumns.ReadTextAsync(group, keyFields[0], cancellationToken).ConfigureAwait(false) is { } keyText)
                 {
-                    if (s[rows[j]] is { } text)
+                    // One text key: looked up from the decoded characters, no string made per row.
+                    entity = new int[n];
+                    for (var i = 0; i < n; i++)
                     {
-                        events.SetText(first + j, c, text);
+                        entity[i] = keyText[i] is { } key && byText.TryGetValue(key.Span, out var e) ? e : -1;
+                    }
+                }
+                else
+                {
+                    keyColumns = new Array[keyFields.Length];
+                    for (var k = 0; k < keyColumns.Length; k++)
+                    {
+                        keyColumns[k] = await ParquetColumns.ReadAsync(group, keyFields[k], cancellationToken).ConfigureAwait(false);
+                    }
+
+                    if (until is not null)
+                    {
+                        entity = new int[n];
+                        for (var i = 0; i < n; i++)
+                        {
+                            entity[i] = Key(keyColumns, i) is { } key && entities.TryGetValue(key, out var e) ? e : -1;
+                        }
                     }
                 }
 
-                break;
-            case double?[] d:
-                for (var j = 0; j < rows.Length; j++)
+                if (entity is not null)
                 {
-                    if (d[rows[j]] is { } number)
+                    for (var i = 0; i < n; i++)
                     {
-                        events.SetNumber(first + j, c, number);
+                        var e = entity[i];
+                        if (e >= 0 && (times[i] > until![e] || (include is not null && !include(partitions![i], offsets[i], times[i]))))
+                        {
+                            entity[i] = -1;
+                        }
                     }
                 }
 
-                break;
-            case long?[] l:
-                for (var j = 0; j < rows.Length; j++)
+                var inputs = new InputColumn[inputFields.Length];
+                var any = entity is null || entity.AsSpan().ContainsAnyExcept(-1);
+                for (var c = 0; c < inputs.Length; c++)
                 {
-                    if (l[rows[j]] is { } integer)
-                    {
-                        events.SetNumber(first + j, c, integer);
-                    }
+                    inputs[c] = any ? await ReadInputAsync(group, inputFields[c], n, entity, cancellationToken).ConfigureAwait(false)
+                        : new InputColumn([], null, []);
                 }
 
-                break;
-            case bool?[] b:
-                for (var j = 0; j < rows.Length; j++)
+                groups.Add(new RowGroup(n, keyColumns, times, offsets, partitions, entity, inputs));
+            }
+        }
+
+        return groups;
+    }
+
+    // Same conversions as the online job: text for string fields, numbers (bools 0/1, times in ms) otherwise;
+    // other types give no input. Only rows wanted (entity not -1) are converted.
+    private static async Task<InputColumn> ReadInputAsync(ParquetRowGroupReader group, DataField field, int n, int[]? entity, CancellationToken cancellationToken)
+    {
+        var codes = new int[n];
+        var texts = new List<string>();
+        if (await ParquetColumns.ReadTextAsync(group, field, cancellationToken).ConfigureAwait(false) is { } text)
+        {
+            // Each distinct text made into a string once per row group (the characters are the decoded page's).
+            var ids = new Dictionary<string, int>(StringComparer.Ordinal);
+            var byText = ids.GetAlternateLookup<ReadOnlySpan<char>>();
+            for (var i = 0; i < n; i++)
+            {
+                if ((entity is null || entity[i] >= 0) && text[i] is { } value)
                 {
-                    if (b[rows[j]] is { } flag)
+                    if (!byText.TryGetValue(value.Span, out var id))
                     {
-                        events.SetNumber(first + j, c, flag ? 1 : 0);
+                        id = texts.Count;
+                        var made = value.Span.ToString();
+                        texts.Add(made);
+                        ids[made] = id;
                     }
+
+                    codes[i] = 2 + id;
+                }
+            }
+
+            return new InputColumn(codes, null, texts);
+        }
+
+        var numbers = new double[n];
+        var column = await ParquetColumns.ReadAsync(group, field, cancellationToken).ConfigureAwait(false);
+        for (var i = 0; i < n; i++)
+        {
+            double? number = column switch
+            {
+                double?[] d => d[i],
+                long?[] l => l[i],
+                bool?[] b => b[i] is { } flag ? (flag ? 1 : 0) : null,
+                _ => null,
+            };
+            if (number is { } value && (entity is null || entity[i] >= 0))
+            {
+                codes[i] = 1;
+                numbers[i] = value;
+            }
+        }
+
+        return new InputColumn(codes, numbers, texts);
+    }
+
+    // Adds a row group's events (row i becomes event first + j), then their inputs column by column.
+    private static void Append(
+        RowGroup group, Dictionary<string, int> entities, Func<int, long, long, bool>? include, ViewEvents events, ref int[] taken)
+    {
+        if (taken.Length < group.Rows)
+        {
+            taken = new int[group.Rows];
+        }
+
+        var first = events.Count;
+        var count = 0;
+        var singleText = group.Keys is { Length: 1 } ? group.Keys[0] as string?[] : null;
+        for (var i = 0; i < group.Rows; i++)
+        {
+            int entity;
+            if (group.Entity is { } known)
+            {
+                entity = known[i];
+                if (entity < 0)
+                {
+                    continue;
+                }
+            }
+            else
+            {
+                // Every entity is wanted, numbered in the order met.
+                var key = singleText is null ? Key(group.Keys!, i) : singleText[i];
+                if (key is null)
+                {
+                    continue;
                 }
 
-                break;
-            default:
-                break; // other types give no input, as before
+                if (!entities.TryGetValue(key, out entity))
+                {
+                    entity = entities.Count;
+                    entities[key] = entity;
+                }
+
+                if (include is not null && !include(group.Partitions![i], group.Offsets[i], group.Times[i]))
+                {
+                    continue;
+                }
+            }
+
+            events.Add(entity, group.Times[i], group.Offsets[i]);
+            taken[count++] = i;
+        }
+
+        for (var c = 0; c < group.Inputs.Length && count > 0; c++)
+        {
+            var input = group.Inputs[c];
+            var textIds = new int[input.Texts.Count];
+            for (var t = 0; t < textIds.Length; t++)
+            {
+                textIds[t] = events.TextId(input.Texts[t]);
+            }
+
+            for (var j = 0; j < count; j++)
+            {
+                var code = input.Codes[taken[j]];
+                if (code == 1)
+                {
+                    events.SetNumber(first + j, c, input.Numbers![taken[j]]);
+                }
+                else if (code >= 2)
+                {
+                    events.SetTextId(first + j, c, textIds[code - 2]);
+                }
+            }
         }
     }
 

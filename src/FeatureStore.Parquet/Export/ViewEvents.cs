@@ -19,7 +19,7 @@ internal sealed class ViewEvents
     private readonly int[] _columnOf;
     private readonly int[] _firstFeatureOf;
     private readonly int[][] _codes;
-    private readonly double[][] _numbers;
+    private readonly double[]?[] _numbers; // null until the column holds a number (text fields never do)
     private readonly List<FeatureInput> _texts = [];
     private readonly Dictionary<string, int> _textIds = new(StringComparer.Ordinal);
     private int[] _entity = new int[1024];
@@ -59,7 +59,7 @@ internal sealed class ViewEvents
         ColumnSlots = slots;
         _firstFeatureOf = [.. firstFeature];
         _codes = [.. slots.Select(_ => new int[1024])];
-        _numbers = [.. slots.Select(_ => new double[1024])];
+        _numbers = new double[]?[slots.Count];
     }
 
     /// <summary>Inputs per event (one per feature).</summary>
@@ -103,7 +103,7 @@ internal sealed class ViewEvents
             into[f] = code switch
             {
                 Absent => FeatureInput.Absent,
-                Number => FeatureInput.OfNumber(_numbers[column][i]),
+                Number => FeatureInput.OfNumber(_numbers[column]![i]),
                 _ => _texts[code - FirstText],
             };
         }
@@ -154,11 +154,17 @@ internal sealed class ViewEvents
     public void SetNumber(int i, int column, double value)
     {
         _codes[column][i] = Number;
-        _numbers[column][i] = value;
+        (_numbers[column] ??= new double[_time.Length])[i] = value;
     }
 
     /// <summary>Sets column <paramref name="column"/> of event <paramref name="i"/> to a text (hashed once per distinct text).</summary>
-    public void SetText(int i, int column, string text)
+    public void SetText(int i, int column, string text) => SetTextId(i, column, TextId(text));
+
+    /// <summary>Sets column <paramref name="column"/> of event <paramref name="i"/> to the text of <see cref="TextId"/> <paramref name="id"/>.</summary>
+    public void SetTextId(int i, int column, int id) => _codes[column][i] = FirstText + id;
+
+    /// <summary>The index of <paramref name="text"/> among the distinct texts (added, and hashed, when new).</summary>
+    public int TextId(string text)
     {
         if (!_textIds.TryGetValue(text, out var id))
         {
@@ -167,7 +173,7 @@ internal sealed class ViewEvents
             _textIds[text] = id;
         }
 
-        _codes[column][i] = FirstText + id;
+        return id;
     }
 
     /// <summary>
@@ -229,7 +235,7 @@ internal sealed class ViewEvents
         for (var c = 0; c < _codes.Length; c++)
         {
             _codes[c] = Gather(_codes[c], order);
-            _numbers[c] = Gather(_numbers[c], order);
+            _numbers[c] = _numbers[c] is { } numbers ? Gather(numbers, order) : null;
         }
 
         Starts = starts;
@@ -262,14 +268,18 @@ internal sealed class ViewEvents
 
     private void Grow()
     {
-        var size = _time.Length * 2;
+        // By half again: the columns of 10M events are hundreds of MB, and doubling would leave much unused.
+        var size = checked(Math.Max(1024, _time.Length + (_time.Length / 2)));
         Array.Resize(ref _entity, size);
         Array.Resize(ref _time, size);
         Array.Resize(ref _sequence, size);
         for (var c = 0; c < _codes.Length; c++)
         {
             Array.Resize(ref _codes[c], size);
-            Array.Resize(ref _numbers[c], size);
+            if (_numbers[c] is not null)
+            {
+                Array.Resize(ref _numbers[c], size);
+            }
         }
     }
 
