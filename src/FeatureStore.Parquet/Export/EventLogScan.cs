@@ -14,22 +14,44 @@ namespace FeatureStore.Parquet.Export;
 /// </summary>
 internal static class EventLogScan
 {
+    /// <summary>One view's part of a scan (see <see cref="LoadAsync(string, CompiledView, Dictionary{string, int}, long[], ViewEvents, Func{int, long, long, bool}, IProgress{long}, CancellationToken)"/>).</summary>
+    /// <param name="View">The view.</param>
+    /// <param name="Entities">Its entities by key.</param>
+    /// <param name="Until">Each entity's latest instant wanted, or null for every event of every entity.</param>
+    /// <param name="Events">Where its events go.</param>
+    /// <param name="Include">Which events to keep (partition, offset, time), or null for all.</param>
+    public sealed record ScanTarget(CompiledView View, Dictionary<string, int> Entities, long[]? Until, ViewEvents Events, Func<int, long, long, bool>? Include);
+
     /// <summary>
     /// Adds the matching events to <paramref name="events"/> (the inputs of its <see cref="ViewEvents.ColumnSlots"/>);
     /// returns the number of log rows read. With <paramref name="until"/> null every entity is wanted and new
     /// keys are added to <paramref name="entities"/>. <paramref name="include"/> (partition, offset, time) can
     /// leave out events a snapshot already holds; it may be called from several threads at once.
     /// </summary>
-    public static async Task<long> LoadAsync(
+    public static Task<long> LoadAsync(
         string root, CompiledView view, Dictionary<string, int> entities, long[]? until,
-        ViewEvents events, Func<int, long, long, bool>? include, IProgress<long>? rowsRead, CancellationToken cancellationToken)
+        ViewEvents events, Func<int, long, long, bool>? include, IProgress<long>? rowsRead, CancellationToken cancellationToken) =>
+        LoadAsync(root, [new ScanTarget(view, entities, until, events, include)], rowsRead, cancellationToken);
+
+    /// <summary>
+    /// Fills the events of several views of one source in one pass over its log (each column decoded once);
+    /// returns the number of log rows read. See the other overload for each target's parts.
+    /// </summary>
+    public static async Task<long> LoadAsync(string root, IReadOnlyList<ScanTarget> targets, IProgress<long>? rowsRead, CancellationToken cancellationToken)
     {
-        var files = EventLogReader.CommittedFiles(root, view.Source.Definition.Name);
+        ArgumentOutOfRangeException.ThrowIfZero(targets.Count);
+        var source = targets[0].View.Source;
+        if (targets.Any(t => t.View.Source != source))
+        {
+            throw new ArgumentException("the views of one scan must share their source", nameof(targets));
+        }
+
+        var files = EventLogReader.CommittedFiles(root, source.Definition.Name);
 
         // Files are decoded on every core and appended in file order, so the events (and any error) come in
         // the same order as from one reader. With a known set of entities decoding only looks keys up, and
         // picks the wanted rows; otherwise (a backfill, which numbers entities as it meets them) appending does.
-        var workers = until is null ? 1 : Math.Clamp(Environment.ProcessorCount, 1, Math.Max(1, files.Count));
+        var workers = targets.Any(t => t.Until is null) ? 1 : Math.Clamp(Environment.ProcessorCount, 1, Math.Max(1, files.Count));
         var turns = new TaskCompletionSource[files.Count + 1];
         for (var k = 0; k < turns.Length; k++)
         {
@@ -49,11 +71,15 @@ internal static class EventLogScan
             {
                 for (var k = Interlocked.Increment(ref claimed); k < files.Count; k = Interlocked.Increment(ref claimed))
                 {
-                    var groups = await DecodeAsync(files[k], view, events.ColumnSlots, entities, until, include, stop.Token).ConfigureAwait(false);
+                    var groups = await DecodeAsync(files[k], targets, stop.Token).ConfigureAwait(false);
                     await turns[k].Task.WaitAsync(stop.Token).ConfigureAwait(false);
                     foreach (var group in groups)
                     {
-                        Append(group, entities, include, events, ref taken);
+                        for (var t = 0; t < targets.Count; t++)
+                        {
+                            Append(group, group.Targets[t], targets[t], ref taken);
+                        }
+
                         read += group.Rows;
                         rowsRead?.Report(read);
                     }
@@ -88,11 +114,14 @@ internal static class EventLogScan
         return read;
     }
 
+    /// <summary>One row group's shared columns (times, offsets, partitions) and each target's part of it.</summary>
+    private sealed record RowGroup(int Rows, long[] Times, long[] Offsets, int[]? Partitions, TargetRows[] Targets);
+
     /// <summary>
-    /// One row group's columns: keys (when entities are numbered while appending), times, offsets, partitions,
-    /// each row's entity (-1: not wanted) when known while decoding, and the inputs.
+    /// A target's part of a row group: its key columns (when entities are numbered while appending), each row's
+    /// entity (-1: not wanted) when known while decoding, and its input columns.
     /// </summary>
-    private sealed record RowGroup(int Rows, Array[]? Keys, long[] Times, long[] Offsets, int[]? Partitions, int[]? Entity, InputColumn[] Inputs);
+    private sealed record TargetRows(Array[]? Keys, int[]? Entity, InputColumn[] Inputs);
 
     /// <summary>
     /// One input column of a row group, coded as <see cref="ViewEvents"/> codes it: per row 0 (absent), 1 (a
@@ -100,11 +129,10 @@ internal static class EventLogScan
     /// </summary>
     private sealed record InputColumn(int[] Codes, double[]? Numbers, List<string> Texts);
 
-    private static async Task<List<RowGroup>> DecodeAsync(
-        string path, CompiledView view, IReadOnlyList<int> inputSlots, Dictionary<string, int> entities, long[]? until,
-        Func<int, long, long, bool>? include, CancellationToken cancellationToken)
+    private static async Task<List<RowGroup>> DecodeAsync(string path, IReadOnlyList<ScanTarget> targets, CancellationToken cancellationToken)
     {
-        var source = view.Source;
+        var source = targets[0].View.Source;
+        var anyInclude = targets.Any(t => t.Include is not null);
         var groups = new List<RowGroup>();
         var reader = await ParquetReader.CreateAsync(path, cancellationToken: cancellationToken).ConfigureAwait(false);
         await using (reader.ConfigureAwait(false))
@@ -112,72 +140,113 @@ internal static class EventLogScan
             var fields = reader.Schema.DataFields;
             DataField Field(string name) => fields.FirstOrDefault(f => f.Name == name)
                 ?? throw new InvalidDataException($"{path}: no column '{name}'");
-            var keyFields = view.KeySlots.Select(k => Field(source.Schema.Fields[k].Name)).ToArray();
-            var inputFields = inputSlots.Select(slot => Field(source.Schema.Fields[slot].Name)).ToArray();
+            var keyFields = targets.Select(t => t.View.KeySlots.Select(k => Field(source.Schema.Fields[k].Name)).ToArray()).ToArray();
+            var slots = targets.SelectMany(t => t.Events.ColumnSlots).Distinct().ToArray();
+            var inputFields = slots.Select(slot => Field(source.Schema.Fields[slot].Name)).ToArray();
             for (var g = 0; g < reader.RowGroupCount; g++)
             {
                 using var group = reader.OpenRowGroupReader(g);
                 var n = checked((int)group.RowCount);
                 var times = await ParquetColumns.ReadRequiredAsync<long>(group, Field(EventLogSchema.EventTimeColumn), cancellationToken).ConfigureAwait(false);
                 var offsets = await ParquetColumns.ReadRequiredAsync<long>(group, Field(EventLogSchema.OffsetColumn), cancellationToken).ConfigureAwait(false);
-                var partitions = include is null ? null : await ParquetColumns.ReadRequiredAsync<int>(group, Field(EventLogSchema.PartitionColumn), cancellationToken).ConfigureAwait(false);
+                var partitions = anyInclude ? await ParquetColumns.ReadRequiredAsync<int>(group, Field(EventLogSchema.PartitionColumn), cancellationToken).ConfigureAwait(false) : null;
 
-                Array[]? keyColumns = null;
-                int[]? entity = null;
-                if (until is not null && keyFields.Length == 1
-                    && entities.TryGetAlternateLookup<ReadOnlySpan<char>>(out var byText)
-                    && await ParquetColumns.ReadTextAsync(group, keyFields[0], cancellationToken).ConfigureAwait(false) is { } keyText)
+                var keys = new Array[]?[targets.Count];
+                var entities = new int[]?[targets.Count];
+                for (var t = 0; t < targets.Count; t++)
                 {
-                    // One text key: looked up from the decoded characters, no string made per row.
-                    entity = new int[n];
-                    for (var i = 0; i < n; i++)
-                    {
-                        entity[i] = keyText[i] is { } key && byText.TryGetValue(key.Span, out var e) ? e : -1;
-                    }
+                    (keys[t], entities[t]) = await ReadKeysAsync(group, keyFields[t], targets[t], times, offsets, partitions, cancellationToken).ConfigureAwait(false);
                 }
-                else
-                {
-                    keyColumns = new Array[keyFields.Length];
-                    for (var k = 0; k < keyColumns.Length; k++)
-                    {
-                        keyColumns[k] = await ParquetColumns.ReadAsync(group, keyFields[k], cancellationToken).ConfigureAwait(false);
-                    }
 
-                    if (until is not null)
+                // Inputs are converted for rows some target wants (all rows when one numbers entities as it goes).
+                int[]? wanted = null;
+                if (entities.All(e => e is not null))
+                {
+                    wanted = (int[])entities[0]!.Clone();
+                    for (var t = 1; t < targets.Count; t++)
                     {
-                        entity = new int[n];
+                        var other = entities[t]!;
                         for (var i = 0; i < n; i++)
                         {
-                            entity[i] = Key(keyColumns, i) is { } key && entities.TryGetValue(key, out var e) ? e : -1;
+                            wanted[i] = Math.Max(wanted[i], other[i]);
                         }
                     }
                 }
 
-                if (entity is not null)
-                {
-                    for (var i = 0; i < n; i++)
-                    {
-                        var e = entity[i];
-                        if (e >= 0 && (times[i] > until![e] || (include is not null && !include(partitions![i], offsets[i], times[i]))))
-                        {
-                            entity[i] = -1;
-                        }
-                    }
-                }
-
-                var inputs = new InputColumn[inputFields.Length];
-                var any = entity is null || entity.AsSpan().ContainsAnyExcept(-1);
+                var any = wanted is null || wanted.AsSpan().ContainsAnyExcept(-1);
+                var inputs = new InputColumn[slots.Length];
                 for (var c = 0; c < inputs.Length; c++)
                 {
-                    inputs[c] = any ? await ReadInputAsync(group, inputFields[c], n, entity, cancellationToken).ConfigureAwait(false)
+                    inputs[c] = any ? await ReadInputAsync(group, inputFields[c], n, wanted, cancellationToken).ConfigureAwait(false)
                         : new InputColumn([], null, []);
                 }
 
-                groups.Add(new RowGroup(n, keyColumns, times, offsets, partitions, entity, inputs));
+                var parts = new TargetRows[targets.Count];
+                for (var t = 0; t < parts.Length; t++)
+                {
+                    parts[t] = new TargetRows(keys[t], entities[t], [.. targets[t].Events.ColumnSlots.Select(slot => inputs[Array.IndexOf(slots, slot)])]);
+                }
+
+                groups.Add(new RowGroup(n, times, offsets, partitions, parts));
             }
         }
 
         return groups;
+    }
+
+    // A target's keys: with known entities, each row's entity (-1 when not wanted); otherwise the key columns.
+    private static async Task<(Array[]? Keys, int[]? Entity)> ReadKeysAsync(
+        ParquetRowGroupReader group, DataField[] keyFields, ScanTarget target, long[] times, long[] offsets, int[]? partitions,
+        CancellationToken cancellationToken)
+    {
+        var n = times.Length;
+        if (target.Until is not { } until)
+        {
+            var columns = new Array[keyFields.Length];
+            for (var k = 0; k < columns.Length; k++)
+            {
+                columns[k] = await ParquetColumns.ReadAsync(group, keyFields[k], cancellationToken).ConfigureAwait(false);
+            }
+
+            return (columns, null);
+        }
+
+        var entity = new int[n];
+        if (keyFields.Length == 1
+            && target.Entities.TryGetAlternateLookup<ReadOnlySpan<char>>(out var byText)
+            && await ParquetColumns.ReadTextAsync(group, keyFields[0], cancellationToken).ConfigureAwait(false) is { } keyText)
+        {
+            // One text key: looked up from the decoded characters, no string made per row.
+            for (var i = 0; i < n; i++)
+            {
+                entity[i] = keyText[i] is { } key && byText.TryGetValue(key.Span, out var e) ? e : -1;
+            }
+        }
+        else
+        {
+            var columns = new Array[keyFields.Length];
+            for (var k = 0; k < columns.Length; k++)
+            {
+                columns[k] = await ParquetColumns.ReadAsync(group, keyFields[k], cancellationToken).ConfigureAwait(false);
+            }
+
+            for (var i = 0; i < n; i++)
+            {
+                entity[i] = Key(columns, i) is { } key && target.Entities.TryGetValue(key, out var e) ? e : -1;
+            }
+        }
+
+        var include = target.Include;
+        for (var i = 0; i < n; i++)
+        {
+            var e = entity[i];
+            if (e >= 0 && (times[i] > until[e] || (include is not null && !include(partitions![i], offsets[i], times[i]))))
+            {
+                entity[i] = -1;
+            }
+        }
+
+        return (null, entity);
     }
 
     // Same conversions as the online job: text for string fields, numbers (bools 0/1, times in ms) otherwise;
@@ -231,22 +300,22 @@ internal static class EventLogScan
         return new InputColumn(codes, numbers, texts);
     }
 
-    // Adds a row group's events (row i becomes event first + j), then their inputs column by column.
-    private static void Append(
-        RowGroup group, Dictionary<string, int> entities, Func<int, long, long, bool>? include, ViewEvents events, ref int[] taken)
+    // Adds a target's events of a row group (row i becomes event first + j), then their inputs column by column.
+    private static void Append(RowGroup group, TargetRows rows, ScanTarget target, ref int[] taken)
     {
         if (taken.Length < group.Rows)
         {
             taken = new int[group.Rows];
         }
 
+        var events = target.Events;
         var first = events.Count;
         var count = 0;
-        var singleText = group.Keys is { Length: 1 } ? group.Keys[0] as string?[] : null;
+        var singleText = rows.Keys is { Length: 1 } ? rows.Keys[0] as string?[] : null;
         for (var i = 0; i < group.Rows; i++)
         {
             int entity;
-            if (group.Entity is { } known)
+            if (rows.Entity is { } known)
             {
                 entity = known[i];
                 if (entity < 0)
@@ -257,19 +326,19 @@ internal static class EventLogScan
             else
             {
                 // Every entity is wanted, numbered in the order met.
-                var key = singleText is null ? Key(group.Keys!, i) : singleText[i];
+                var key = singleText is null ? Key(rows.Keys!, i) : singleText[i];
                 if (key is null)
                 {
                     continue;
                 }
 
-                if (!entities.TryGetValue(key, out entity))
+                if (!target.Entities.TryGetValue(key, out entity))
                 {
-                    entity = entities.Count;
-                    entities[key] = entity;
+                    entity = target.Entities.Count;
+                    target.Entities[key] = entity;
                 }
 
-                if (include is not null && !include(group.Partitions![i], group.Offsets[i], group.Times[i]))
+                if (target.Include is { } include && !include(group.Partitions![i], group.Offsets[i], group.Times[i]))
                 {
                     continue;
                 }
@@ -279,9 +348,9 @@ internal static class EventLogScan
             taken[count++] = i;
         }
 
-        for (var c = 0; c < group.Inputs.Length && count > 0; c++)
+        for (var c = 0; c < rows.Inputs.Length && count > 0; c++)
         {
-            var input = group.Inputs[c];
+            var input = rows.Inputs[c];
             var textIds = new int[input.Texts.Count];
             for (var t = 0; t < textIds.Length; t++)
             {

@@ -117,6 +117,11 @@ internal sealed class ViewEvents
             Grow();
         }
 
+        if (Starts.Length != 0)
+        {
+            throw new InvalidOperationException("the events are sorted: no more can be added");
+        }
+
         _entity[Count] = entity;
         _time[Count] = time;
         _sequence[Count] = sequence;
@@ -229,15 +234,24 @@ internal sealed class ViewEvents
             return keys;
         }, _ => { });
 
-        _entity = Gather(_entity, order);
-        _time = Gather(_time, order);
-        _sequence = Gather(_sequence, order);
+        // Each column moved once, columns in parallel; entities are known from Starts from now on.
+        var moves = new List<Action>
+        {
+            () => _time = Gather(_time, order),
+            () => _sequence = Gather(_sequence, order),
+        };
         for (var c = 0; c < _codes.Length; c++)
         {
-            _codes[c] = Gather(_codes[c], order);
-            _numbers[c] = _numbers[c] is { } numbers ? Gather(numbers, order) : null;
+            var column = c;
+            moves.Add(() => _codes[column] = Gather(_codes[column], order));
+            if (_numbers[c] is not null)
+            {
+                moves.Add(() => _numbers[column] = Gather(_numbers[column]!, order));
+            }
         }
 
+        Parallel.Invoke([.. moves]);
+        _entity = [];
         Starts = starts;
     }
 
