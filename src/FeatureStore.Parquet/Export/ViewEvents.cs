@@ -182,8 +182,10 @@ internal sealed class ViewEvents
     }
 
     /// <summary>
-    /// Orders the events by entity (a counting sort), then by time within each entity, ties by sequence
-    /// (entities sorted in parallel, each from one key array), and moves every column once.
+    /// Orders the events by entity, then by time within each entity, ties by sequence and then by arrival:
+    /// a counting sort moves every column into its entities' ranges (reading each column in order), then
+    /// the entities whose events are not already in order are sorted in place, in parallel, each from one
+    /// key array over its own range.
     /// </summary>
     public void SortByEntityAndTime(int entities)
     {
@@ -198,69 +200,51 @@ internal sealed class ViewEvents
             starts[e + 1] += starts[e];
         }
 
-        // order[to] = the event that goes to position to.
-        var order = new int[Count];
+        // to[i] = where event i goes; the columns move in parallel, entities are known from Starts from now on.
+        var to = new int[Count];
         var next = (int[])starts.Clone();
         for (var i = 0; i < Count; i++)
         {
-            order[next[_entity[i]]++] = i;
+            to[i] = next[_entity[i]]++;
         }
 
-        Parallel.For(0, entities, () => new SortKey[64], (e, _, keys) =>
-        {
-            var lo = starts[e];
-            var n = starts[e + 1] - lo;
-            if (n > 1 && !IsSorted(order, lo, n))
-            {
-                if (keys.Length < n)
-                {
-                    keys = new SortKey[Math.Max(n, keys.Length * 2)];
-                }
-
-                for (var k = 0; k < n; k++)
-                {
-                    var from = order[lo + k];
-                    keys[k] = new SortKey(_time[from], _sequence[from], from);
-                }
-
-                var span = keys.AsSpan(0, n);
-                span.Sort(default(SortKeyComparer));
-                for (var k = 0; k < n; k++)
-                {
-                    order[lo + k] = span[k].Index;
-                }
-            }
-
-            return keys;
-        }, _ => { });
-
-        // Each column moved once, columns in parallel; entities are known from Starts from now on.
         var moves = new List<Action>
         {
-            () => _time = Gather(_time, order),
-            () => _sequence = Gather(_sequence, order),
+            () => _time = Scatter(_time, to),
+            () => _sequence = Scatter(_sequence, to),
         };
         for (var c = 0; c < _codes.Length; c++)
         {
             var column = c;
-            moves.Add(() => _codes[column] = Gather(_codes[column], order));
+            moves.Add(() => _codes[column] = Scatter(_codes[column], to));
             if (_numbers[c] is not null)
             {
-                moves.Add(() => _numbers[column] = Gather(_numbers[column]!, order));
+                moves.Add(() => _numbers[column] = Scatter(_numbers[column]!, to));
             }
         }
 
         Parallel.Invoke([.. moves]);
         _entity = [];
+        Parallel.For(0, entities, () => new SortScratch(), (e, _, scratch) =>
+        {
+            var lo = starts[e];
+            var n = starts[e + 1] - lo;
+            if (n > 1 && !IsSorted(lo, n))
+            {
+                SortRange(lo, n, scratch);
+            }
+
+            return scratch;
+        }, _ => { });
+
         Starts = starts;
     }
 
-    private bool IsSorted(int[] order, int lo, int n)
+    private bool IsSorted(int lo, int n)
     {
-        for (var k = lo + 1; k < lo + n; k++)
+        for (var i = lo + 1; i < lo + n; i++)
         {
-            int a = order[k - 1], b = order[k];
-            if (_time[b] < _time[a] || (_time[b] == _time[a] && _sequence[b] < _sequence[a]))
+            if (_time[i] < _time[i - 1] || (_time[i] == _time[i - 1] && _sequence[i] < _sequence[i - 1]))
             {
                 return false;
             }
@@ -269,12 +253,51 @@ internal sealed class ViewEvents
         return true;
     }
 
-    private T[] Gather<T>(T[] values, int[] order)
+    private void SortRange(int lo, int n, SortScratch scratch)
+    {
+        var keys = scratch.Keys(n);
+        for (var k = 0; k < n; k++)
+        {
+            keys[k] = new SortKey(_time[lo + k], _sequence[lo + k], k);
+        }
+
+        keys.Sort(default(SortKeyComparer));
+        for (var k = 0; k < n; k++)
+        {
+            _time[lo + k] = keys[k].Time;
+            _sequence[lo + k] = keys[k].Sequence;
+        }
+
+        var codes = scratch.Codes(n);
+        for (var c = 0; c < _codes.Length; c++)
+        {
+            var column = _codes[c].AsSpan(lo, n);
+            for (var k = 0; k < n; k++)
+            {
+                codes[k] = column[keys[k].Index];
+            }
+
+            codes.CopyTo(column);
+            if (_numbers[c] is { } numbers)
+            {
+                var values = numbers.AsSpan(lo, n);
+                var moved = scratch.Numbers(n);
+                for (var k = 0; k < n; k++)
+                {
+                    moved[k] = values[keys[k].Index];
+                }
+
+                moved.CopyTo(values);
+            }
+        }
+    }
+
+    private T[] Scatter<T>(T[] values, int[] to)
     {
         var result = new T[Math.Max(Count, 1)];
-        for (var to = 0; to < Count; to++)
+        for (var i = 0; i < Count; i++)
         {
-            result[to] = values[order[to]];
+            result[to[i]] = values[i];
         }
 
         return result;
@@ -298,6 +321,30 @@ internal sealed class ViewEvents
     }
 
     private readonly record struct SortKey(long Time, long Sequence, int Index);
+
+    /// <summary>One thread's buffers for sorting entities' ranges, grown to the largest range met.</summary>
+    private sealed class SortScratch
+    {
+        private SortKey[] _keys = new SortKey[64];
+        private int[] _codes = new int[64];
+        private double[] _numbers = new double[64];
+
+        public Span<SortKey> Keys(int n) => Fit(ref _keys, n);
+
+        public Span<int> Codes(int n) => Fit(ref _codes, n);
+
+        public Span<double> Numbers(int n) => Fit(ref _numbers, n);
+
+        private static Span<T> Fit<T>(ref T[] buffer, int n)
+        {
+            if (buffer.Length < n)
+            {
+                buffer = new T[Math.Max(n, buffer.Length * 2)];
+            }
+
+            return buffer.AsSpan(0, n);
+        }
+    }
 
     private readonly struct SortKeyComparer : IComparer<SortKey>
     {
