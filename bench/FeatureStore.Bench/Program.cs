@@ -6,7 +6,7 @@ using FeatureStore.Redis;
 using FeatureStore.Testing;
 
 // End-to-end benchmark runner: each scenario next to its raw baseline in the same run, medians and ratios.
-// Usage: dotnet run -c Release --project bench/FeatureStore.Bench -- [--quick] [scenario ...]
+// Usage: dotnet run -c Release --project bench/FeatureStore.Bench -- [--quick] [--export-size=EVENTS:ROWS] [scenario ...]
 // Scenarios: baseline (raw Kafka and Redis rates), ingest (end to end and engine alone, with ratios), engine (the engine alone), lookup (gRPC lookups against raw reads), drift (PSI + KS per window), drift-memory (heap while 10M predictions stream through the windows),
 // export (point-in-time export against DuckDB's ASOF JOIN + window aggregation on the same Parquet files). BenchmarkDotNet micro-benchmarks: --micro [filter].
 if (args.Contains("--micro"))
@@ -87,8 +87,10 @@ if (Wants("lookup"))
 if (Wants("export"))
 {
     // Full size is the contract's: 1M entity rows over 10M events (three runs each: a run takes minutes).
-    var events = quick ? 200_000 : 10_000_000;
-    var entityRows = quick ? 50_000 : 1_000_000;
+    // --export-size=EVENTS:ROWS sets other sizes (for profiling between the two).
+    var size = args.FirstOrDefault(a => a.StartsWith("--export-size=", StringComparison.Ordinal))?["--export-size=".Length..].Split(':');
+    var events = size is not null ? int.Parse(size[0], CultureInfo.InvariantCulture) : quick ? 200_000 : 10_000_000;
+    var entityRows = size is not null ? int.Parse(size[1], CultureInfo.InvariantCulture) : quick ? 50_000 : 1_000_000;
     Console.Error.WriteLine($"export: {entityRows.ToString(CultureInfo.InvariantCulture)} entity rows over {events.ToString(CultureInfo.InvariantCulture)} events, against DuckDB");
     rows.AddRange(await ExportScenario.RunAsync(events, entityRows, quick ? repetitions : 3));
 }

@@ -1,4 +1,5 @@
 using Apache.Arrow.Ipc;
+using FeatureStore.Parquet.EventLog;
 using FeatureStore.Parquet.Export;
 using FeatureStore.Parquet.Snapshots;
 using FeatureStore.Parquet.Tables;
@@ -145,6 +146,29 @@ public sealed class OfflineExportTests : IDisposable
         Assert.Equal(1, result.SnapshotsUsed);
         Assert.Equal(0, result.EventsRead);
         AssertFeaturesEqualReference(scenario, entities, await TableReader.ReadParquetAsync(Path.Combine(_dir, "train.parquet"), Ct));
+    }
+
+    [Fact]
+    public async Task A_log_file_without_a_needed_column_fails_the_export_naming_it_and_leaves_no_output()
+    {
+        // Many files, read on every core: the bad one in the middle must stop the others and be the error reported.
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var scenario = new OfflineScenario("pay", count: 3_000, users: 40, seed: 21, nowMs: now);
+        await scenario.WriteLogAsync(_dir, Ct, batch: 100);
+        var files = EventLogReader.CommittedFiles(_dir, scenario.Compiled.Sources[0].Definition.Name);
+        Assert.True(files.Count > 8, $"{files.Count} files");
+        var bad = files[files.Count / 2];
+        var original = await TableReader.ReadParquetAsync(bad, Ct);
+        await TableWriter.WriteAsync(new Table([.. original.Columns.Where(c => c.Name != "amount")], original.RowCount), bad, ExportFormat.Parquet, Ct);
+        var input = Path.Combine(_dir, "entities.parquet");
+        await TableWriter.WriteAsync(scenario.EntityTable(rows: 200, seed: 22), input, ExportFormat.Parquet, Ct);
+        var output = Path.Combine(_dir, "train.parquet");
+
+        var error = await Assert.ThrowsAsync<InvalidDataException>(() => PointInTimeExport.RunAsync(scenario.Compiled, _dir, input,
+            FeatureSelection.Parse(scenario.Compiled, ["user_stats", "merchant_stats:sum_1h"]), output, ExportFormat.Parquet, null, Ct));
+
+        Assert.Equal($"{bad}: no column 'amount'", error.Message);
+        Assert.False(File.Exists(output));
     }
 
     [Fact]

@@ -47,7 +47,7 @@ public sealed class PointInTimeJoinUnitTests
             var merchant = FeatureInput.OfText("m" + random.Next(20));
             FeatureInput[] inputs = [FeatureInput.Absent, amount, amount, amount, amount, amount, merchant, merchant, amount, FeatureInput.Absent];
             byEntity[entity].Add(new TestEvent(time, i, inputs));
-            inputs.CopyTo(events.Add(entity, time, i));
+            events.Add(entity, time, i, inputs);
         }
 
         var rows = 400;

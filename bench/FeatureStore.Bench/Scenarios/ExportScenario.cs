@@ -27,6 +27,9 @@ internal static class ExportScenario
     private const int Merchants = 1_000;
     private static readonly string[] Countries = ["FR", "DE", "ES", "IT", "NL", "BE", "PT", "PL"];
 
+    private const int EventSeed = 42;
+    private const int RowSeed = 7;
+
     public static async Task<IReadOnlyList<ResultRow>> RunAsync(int events, int rows, int repetitions)
     {
         var dir = Directory.CreateTempSubdirectory("fs-bench-export-").FullName;
@@ -35,23 +38,47 @@ internal static class ExportScenario
             var load = FeatureRepositoryLoader.Load(RepositoryPaths.FraudExample);
             var compiled = CompiledRepository.Compile(load.Repository!);
             var source = compiled.Sources.Single(s => s.Definition.Name == "transactions");
-            var (first, last) = await WriteLogAsync(dir, source, events);
-            var entities = Path.Combine(dir, "entities.parquet");
-            await WriteEntitiesAsync(entities, rows, first, last);
+
+            // The generated input is kept between runs, keyed by its size and seeds (writing 10M events takes minutes);
+            // a folder without its "ready" file (an interrupted run) is written again.
+            var input = Path.Combine(Path.GetTempPath(), string.Create(CultureInfo.InvariantCulture, $"fs-bench-export-input-{events}-{rows}-{EventSeed}-{RowSeed}"));
+            var ready = Path.Combine(input, "ready");
+            if (!File.Exists(ready))
+            {
+                if (Directory.Exists(input))
+                {
+                    Directory.Delete(input, recursive: true);
+                }
+
+                var (first, last) = await WriteLogAsync(input, source, events);
+                await WriteEntitiesAsync(Path.Combine(input, "entities.parquet"), rows, first, last);
+                await File.WriteAllTextAsync(ready, "complete");
+            }
+            else
+            {
+                Console.Error.WriteLine("  input from " + input);
+            }
+
+            var entities = Path.Combine(input, "entities.parquet");
             // Ten features: the user view's eight (count, sum, mean, max, stddev, approx_distinct, last, lifetime
             // count) and two of the merchant view's.
             var features = FeatureSelection.Parse(compiled, ["user_txn_stats", "merchant_txn_stats:txn_count_1h,merchant_txn_stats:amount_mean_1h"]);
             var featureCount = features.Sum(f => f.Features.Count);
 
+            ResetPeakResident();
             var ours = await Measure.MedianRateAsync(repetitions, async rep =>
             {
-                var result = await PointInTimeExport.RunAsync(compiled, dir, entities, features, Path.Combine(dir, $"ours-{rep}.parquet"), ExportFormat.Parquet, null, CancellationToken.None);
+                var stages = new StageClock();
+                var result = await PointInTimeExport.RunAsync(compiled, input, entities, features, Path.Combine(dir, $"ours-{rep}.parquet"), ExportFormat.Parquet, stages, CancellationToken.None);
+                stages.Report(new ExportProgress("done", 0, 0));
+                File.Delete(Path.Combine(dir, $"ours-{rep}.parquet"));
                 return result.Rows;
             });
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  ours: peak resident {PeakResident() / 1e9:0.00} GB"));
 
             using var duck = new DuckDBConnection("Data Source=:memory:");
             duck.Open();
-            var glob = Path.Combine(EventLogWriter.SourceFolder(dir, "transactions"), "date=*", "*.parquet");
+            var glob = Path.Combine(EventLogWriter.SourceFolder(input, "transactions"), "date=*", "*.parquet");
             var theirs = await Measure.MedianRateAsync(repetitions, rep =>
             {
                 using var command = duck.CreateCommand();
@@ -102,13 +129,59 @@ internal static class ExportScenario
         }
     }
 
+    /// <summary>Prints how long each stage of an export took (stderr), for the reading of the table.</summary>
+    private sealed class StageClock : IProgress<ExportProgress>
+    {
+        private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
+        private string? _stage;
+        private TimeSpan _since;
+
+        public void Report(ExportProgress value)
+        {
+            lock (_clock)
+            {
+                if (value.Stage == _stage)
+                {
+                    return;
+                }
+
+                var now = _clock.Elapsed;
+                if (_stage is not null)
+                {
+                    Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    {_stage}: {(now - _since).TotalSeconds:0.0} s"));
+                }
+
+                (_stage, _since) = (value.Stage, now);
+            }
+        }
+    }
+
+    // Linux: "5" to clear_refs resets the peak resident size (VmHWM) that Process.PeakWorkingSet64 reads.
+    private static void ResetPeakResident()
+    {
+        try
+        {
+            File.WriteAllText("/proc/self/clear_refs", "5");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine("  (cannot reset the peak resident size: it covers the whole run)");
+        }
+    }
+
+    private static long PeakResident()
+    {
+        using var self = System.Diagnostics.Process.GetCurrentProcess();
+        return self.PeakWorkingSet64;
+    }
+
     private static async Task<(long First, long Last)> WriteLogAsync(string root, CompiledSource source, int events)
     {
         // Payments generated one at a time (never all held: 10M would not fit comfortably) and spread
         // round-robin over the partitions, each committed to the log in batches as the archiver does.
         var writer = new EventLogWriter(root, source);
         var parser = new EventParser(source.Schema);
-        var random = new Random(42);
+        var random = new Random(EventSeed);
         var start = DateTimeOffset.Parse("2026-11-01T00:00:00Z", CultureInfo.InvariantCulture).ToUnixTimeMilliseconds();
         long first = long.MaxValue, last = long.MinValue;
         const int batch = 50_000;
@@ -169,7 +242,7 @@ internal static class ExportScenario
 
     private static async Task WriteEntitiesAsync(string path, int rows, long first, long last)
     {
-        var random = new Random(7);
+        var random = new Random(RowSeed);
         var users = new string?[rows];
         var merchants = new string?[rows];
         var times = new long?[rows];

@@ -1,7 +1,6 @@
 using System.Globalization;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Events;
-using FeatureStore.Core.Windows;
 using FeatureStore.Parquet.EventLog;
 using FeatureStore.Parquet.Tables;
 using Parquet;
@@ -15,99 +14,362 @@ namespace FeatureStore.Parquet.Export;
 /// </summary>
 internal static class EventLogScan
 {
+    /// <summary>One view's part of a scan (see <see cref="LoadAsync(string, CompiledView, Dictionary{string, int}, long[], ViewEvents, Func{int, long, long, bool}, IProgress{long}, CancellationToken)"/>).</summary>
+    /// <param name="View">The view.</param>
+    /// <param name="Entities">Its entities by key.</param>
+    /// <param name="Until">Each entity's latest instant wanted, or null for every event of every entity.</param>
+    /// <param name="Events">Where its events go.</param>
+    /// <param name="Include">Which events to keep (partition, offset, time), or null for all.</param>
+    public sealed record ScanTarget(CompiledView View, Dictionary<string, int> Entities, long[]? Until, ViewEvents Events, Func<int, long, long, bool>? Include);
+
     /// <summary>
-    /// Adds the matching events to <paramref name="events"/>; returns the number of log rows read. With
-    /// <paramref name="until"/> null every entity is wanted and new keys are added to <paramref name="entities"/>.
-    /// <paramref name="include"/> (partition, offset, time) can leave out events a snapshot already holds;
-    /// <paramref name="featureIndexes"/> limits the inputs read to some of the view's features (default all).
+    /// Adds the matching events to <paramref name="events"/> (the inputs of its <see cref="ViewEvents.ColumnSlots"/>);
+    /// returns the number of log rows read. With <paramref name="until"/> null every entity is wanted and new
+    /// keys are added to <paramref name="entities"/>. <paramref name="include"/> (partition, offset, time) can
+    /// leave out events a snapshot already holds; it may be called from several threads at once.
     /// </summary>
-    public static async Task<long> LoadAsync(
+    public static Task<long> LoadAsync(
         string root, CompiledView view, Dictionary<string, int> entities, long[]? until,
-        ViewEvents events, Func<int, long, long, bool>? include, IProgress<long>? rowsRead, CancellationToken cancellationToken,
-        IReadOnlyList<int>? featureIndexes = null)
+        ViewEvents events, Func<int, long, long, bool>? include, IProgress<long>? rowsRead, CancellationToken cancellationToken) =>
+        LoadAsync(root, [new ScanTarget(view, entities, until, events, include)], rowsRead, cancellationToken);
+
+    /// <summary>
+    /// Fills the events of several views of one source in one pass over its log (each column decoded once);
+    /// returns the number of log rows read. See the other overload for each target's parts.
+    /// </summary>
+    public static async Task<long> LoadAsync(string root, IReadOnlyList<ScanTarget> targets, IProgress<long>? rowsRead, CancellationToken cancellationToken)
     {
-        featureIndexes ??= [.. Enumerable.Range(0, view.Features.Count)];
-        long read = 0;
-        var source = view.Source;
-        foreach (var path in EventLogReader.CommittedFiles(root, source.Definition.Name))
+        ArgumentOutOfRangeException.ThrowIfZero(targets.Count);
+        var source = targets[0].View.Source;
+        if (targets.Any(t => t.View.Source != source))
         {
-            var reader = await ParquetReader.CreateAsync(path, cancellationToken: cancellationToken).ConfigureAwait(false);
-            await using (reader.ConfigureAwait(false))
+            throw new ArgumentException("the views of one scan must share their source", nameof(targets));
+        }
+
+        var files = EventLogReader.CommittedFiles(root, source.Definition.Name);
+
+        // Files are decoded on every core and appended in file order, so the events (and any error) come in
+        // the same order as from one reader. With a known set of entities decoding only looks keys up, and
+        // picks the wanted rows; otherwise (a backfill, which numbers entities as it meets them) appending does.
+        var workers = targets.Any(t => t.Until is null) ? 1 : Math.Clamp(Environment.ProcessorCount, 1, Math.Max(1, files.Count));
+        var turns = new TaskCompletionSource[files.Count + 1];
+        for (var k = 0; k < turns.Length; k++)
+        {
+            turns[k] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        turns[0].SetResult();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var claimed = -1;
+        long read = 0;
+        Exception? failure = null;
+        var taken = Array.Empty<int>();
+
+        async Task WorkAsync()
+        {
+            try
             {
-                var fields = reader.Schema.DataFields;
-                DataField Field(string name) => fields.FirstOrDefault(f => f.Name == name)
-                    ?? throw new InvalidDataException($"{path}: no column '{name}'");
-                for (var g = 0; g < reader.RowGroupCount; g++)
+                for (var k = Interlocked.Increment(ref claimed); k < files.Count; k = Interlocked.Increment(ref claimed))
                 {
-                    using var group = reader.OpenRowGroupReader(g);
-                    var n = checked((int)group.RowCount);
-                    var keyColumns = new Array[view.KeySlots.Count];
-                    for (var k = 0; k < keyColumns.Length; k++)
+                    var groups = await DecodeAsync(files[k], targets, stop.Token).ConfigureAwait(false);
+                    await turns[k].Task.WaitAsync(stop.Token).ConfigureAwait(false);
+                    foreach (var group in groups)
                     {
-                        keyColumns[k] = await ParquetColumns.ReadAsync(group, Field(source.Schema.Fields[view.KeySlots[k]].Name), cancellationToken).ConfigureAwait(false);
+                        for (var t = 0; t < targets.Count; t++)
+                        {
+                            Append(group, group.Targets[t], targets[t], ref taken);
+                        }
+
+                        read += group.Rows;
+                        rowsRead?.Report(read);
                     }
 
-                    var times = await ParquetColumns.ReadRequiredAsync<long>(group, Field(EventLogSchema.EventTimeColumn), cancellationToken).ConfigureAwait(false);
-                    var offsets = await ParquetColumns.ReadRequiredAsync<long>(group, Field(EventLogSchema.OffsetColumn), cancellationToken).ConfigureAwait(false);
-                    var partitions = include is null ? null : await ParquetColumns.ReadRequiredAsync<int>(group, Field(EventLogSchema.PartitionColumn), cancellationToken).ConfigureAwait(false);
-                    var inputColumns = new Array?[featureIndexes.Count];
-                    var cache = new Dictionary<int, Array>();
-                    for (var f = 0; f < inputColumns.Length; f++)
-                    {
-                        var slot = view.InputSlots[featureIndexes[f]];
-                        if (slot < 0)
-                        {
-                            continue;
-                        }
-
-                        if (!cache.TryGetValue(slot, out var column))
-                        {
-                            column = await ParquetColumns.ReadAsync(group, Field(source.Schema.Fields[slot].Name), cancellationToken).ConfigureAwait(false);
-                            cache[slot] = column;
-                        }
-
-                        inputColumns[f] = column;
-                    }
-
-                    var textCache = new Dictionary<string, FeatureInput>(StringComparer.Ordinal);
-                    for (var i = 0; i < n; i++)
-                    {
-                        var key = Key(keyColumns, i);
-                        if (key is null)
-                        {
-                            continue;
-                        }
-
-                        if (!entities.TryGetValue(key, out var entity))
-                        {
-                            if (until is not null)
-                            {
-                                continue; // not wanted
-                            }
-
-                            entity = entities.Count;
-                            entities[key] = entity;
-                        }
-
-                        if ((until is not null && times[i] > until[entity]) || (include is not null && !include(partitions![i], offsets[i], times[i])))
-                        {
-                            continue;
-                        }
-
-                        var inputs = events.Add(entity, times[i], offsets[i]);
-                        for (var f = 0; f < inputs.Length; f++)
-                        {
-                            inputs[f] = inputColumns[f] is { } column ? Input(column, i, textCache) : FeatureInput.Absent;
-                        }
-                    }
-
-                    read += n;
-                    rowsRead?.Report(read);
+                    turns[k + 1].SetResult();
                 }
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                // another worker failed, or the caller cancelled
+            }
+            catch (Exception e)
+            {
+                Interlocked.CompareExchange(ref failure, e, null);
+                await stop.CancelAsync().ConfigureAwait(false);
             }
         }
 
+        var tasks = new Task[workers];
+        for (var w = 0; w < workers; w++)
+        {
+            tasks[w] = Task.Run(WorkAsync, CancellationToken.None);
+        }
+
+        await Task.WhenAll(tasks).ConfigureAwait(false);
+        if (failure is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
         return read;
+    }
+
+    /// <summary>One row group's shared columns (times, offsets, partitions) and each target's part of it.</summary>
+    private sealed record RowGroup(int Rows, long[] Times, long[] Offsets, int[]? Partitions, TargetRows[] Targets);
+
+    /// <summary>
+    /// A target's part of a row group: its key columns (when entities are numbered while appending), each row's
+    /// entity (-1: not wanted) when known while decoding, and its input columns.
+    /// </summary>
+    private sealed record TargetRows(Array[]? Keys, int[]? Entity, InputColumn[] Inputs);
+
+    /// <summary>
+    /// One input column of a row group, coded as <see cref="ViewEvents"/> codes it: per row 0 (absent), 1 (a
+    /// number, in <see cref="Numbers"/>) or 2 + an index into <see cref="Texts"/>, the group's distinct texts.
+    /// </summary>
+    private sealed record InputColumn(int[] Codes, double[]? Numbers, List<string> Texts);
+
+    private static async Task<List<RowGroup>> DecodeAsync(string path, IReadOnlyList<ScanTarget> targets, CancellationToken cancellationToken)
+    {
+        var source = targets[0].View.Source;
+        var anyInclude = targets.Any(t => t.Include is not null);
+        var groups = new List<RowGroup>();
+        var reader = await ParquetReader.CreateAsync(path, cancellationToken: cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
+        {
+            var fields = reader.Schema.DataFields;
+            DataField Field(string name) => fields.FirstOrDefault(f => f.Name == name)
+                ?? throw new InvalidDataException($"{path}: no column '{name}'");
+            var keyFields = targets.Select(t => t.View.KeySlots.Select(k => Field(source.Schema.Fields[k].Name)).ToArray()).ToArray();
+            var slots = targets.SelectMany(t => t.Events.ColumnSlots).Distinct().ToArray();
+            var inputFields = slots.Select(slot => Field(source.Schema.Fields[slot].Name)).ToArray();
+            for (var g = 0; g < reader.RowGroupCount; g++)
+            {
+                using var group = reader.OpenRowGroupReader(g);
+                var n = checked((int)group.RowCount);
+                var times = await ParquetColumns.ReadRequiredAsync<long>(group, Field(EventLogSchema.EventTimeColumn), cancellationToken).ConfigureAwait(false);
+                var offsets = await ParquetColumns.ReadRequiredAsync<long>(group, Field(EventLogSchema.OffsetColumn), cancellationToken).ConfigureAwait(false);
+                var partitions = anyInclude ? await ParquetColumns.ReadRequiredAsync<int>(group, Field(EventLogSchema.PartitionColumn), cancellationToken).ConfigureAwait(false) : null;
+
+                var keys = new Array[]?[targets.Count];
+                var entities = new int[]?[targets.Count];
+                for (var t = 0; t < targets.Count; t++)
+                {
+                    (keys[t], entities[t]) = await ReadKeysAsync(group, keyFields[t], targets[t], times, offsets, partitions, cancellationToken).ConfigureAwait(false);
+                }
+
+                // Inputs are converted for rows some target wants (all rows when one numbers entities as it goes).
+                int[]? wanted = null;
+                if (entities.All(e => e is not null))
+                {
+                    wanted = (int[])entities[0]!.Clone();
+                    for (var t = 1; t < targets.Count; t++)
+                    {
+                        var other = entities[t]!;
+                        for (var i = 0; i < n; i++)
+                        {
+                            wanted[i] = Math.Max(wanted[i], other[i]);
+                        }
+                    }
+                }
+
+                var any = wanted is null || wanted.AsSpan().ContainsAnyExcept(-1);
+                var inputs = new InputColumn[slots.Length];
+                for (var c = 0; c < inputs.Length; c++)
+                {
+                    inputs[c] = any ? await ReadInputAsync(group, inputFields[c], n, wanted, cancellationToken).ConfigureAwait(false)
+                        : new InputColumn([], null, []);
+                }
+
+                var parts = new TargetRows[targets.Count];
+                for (var t = 0; t < parts.Length; t++)
+                {
+                    parts[t] = new TargetRows(keys[t], entities[t], [.. targets[t].Events.ColumnSlots.Select(slot => inputs[Array.IndexOf(slots, slot)])]);
+                }
+
+                groups.Add(new RowGroup(n, times, offsets, partitions, parts));
+            }
+        }
+
+        return groups;
+    }
+
+    // A target's keys: with known entities, each row's entity (-1 when not wanted); otherwise the key columns.
+    private static async Task<(Array[]? Keys, int[]? Entity)> ReadKeysAsync(
+        ParquetRowGroupReader group, DataField[] keyFields, ScanTarget target, long[] times, long[] offsets, int[]? partitions,
+        CancellationToken cancellationToken)
+    {
+        var n = times.Length;
+        if (target.Until is not { } until)
+        {
+            var columns = new Array[keyFields.Length];
+            for (var k = 0; k < columns.Length; k++)
+            {
+                columns[k] = await ParquetColumns.ReadAsync(group, keyFields[k], cancellationToken).ConfigureAwait(false);
+            }
+
+            return (columns, null);
+        }
+
+        var entity = new int[n];
+        if (keyFields.Length == 1
+            && target.Entities.TryGetAlternateLookup<ReadOnlySpan<char>>(out var byText)
+            && await ParquetColumns.ReadTextAsync(group, keyFields[0], cancellationToken).ConfigureAwait(false) is { } keyText)
+        {
+            // One text key: looked up from the decoded characters, no string made per row.
+            for (var i = 0; i < n; i++)
+            {
+                entity[i] = keyText[i] is { } key && byText.TryGetValue(key.Span, out var e) ? e : -1;
+            }
+        }
+        else
+        {
+            var columns = new Array[keyFields.Length];
+            for (var k = 0; k < columns.Length; k++)
+            {
+                columns[k] = await ParquetColumns.ReadAsync(group, keyFields[k], cancellationToken).ConfigureAwait(false);
+            }
+
+            for (var i = 0; i < n; i++)
+            {
+                entity[i] = Key(columns, i) is { } key && target.Entities.TryGetValue(key, out var e) ? e : -1;
+            }
+        }
+
+        var include = target.Include;
+        for (var i = 0; i < n; i++)
+        {
+            var e = entity[i];
+            if (e >= 0 && (times[i] > until[e] || (include is not null && !include(partitions![i], offsets[i], times[i]))))
+            {
+                entity[i] = -1;
+            }
+        }
+
+        return (null, entity);
+    }
+
+    // Same conversions as the online job: text for string fields, numbers (bools 0/1, times in ms) otherwise;
+    // other types give no input. Only rows wanted (entity not -1) are converted.
+    private static async Task<InputColumn> ReadInputAsync(ParquetRowGroupReader group, DataField field, int n, int[]? entity, CancellationToken cancellationToken)
+    {
+        var codes = new int[n];
+        var texts = new List<string>();
+        if (await ParquetColumns.ReadTextAsync(group, field, cancellationToken).ConfigureAwait(false) is { } text)
+        {
+            // Each distinct text made into a string once per row group (the characters are the decoded page's).
+            var ids = new Dictionary<string, int>(StringComparer.Ordinal);
+            var byText = ids.GetAlternateLookup<ReadOnlySpan<char>>();
+            for (var i = 0; i < n; i++)
+            {
+                if ((entity is null || entity[i] >= 0) && text[i] is { } value)
+                {
+                    if (!byText.TryGetValue(value.Span, out var id))
+                    {
+                        id = texts.Count;
+                        var made = value.Span.ToString();
+                        texts.Add(made);
+                        ids[made] = id;
+                    }
+
+                    codes[i] = 2 + id;
+                }
+            }
+
+            return new InputColumn(codes, null, texts);
+        }
+
+        var numbers = new double[n];
+        var column = await ParquetColumns.ReadAsync(group, field, cancellationToken).ConfigureAwait(false);
+        for (var i = 0; i < n; i++)
+        {
+            double? number = column switch
+            {
+                double?[] d => d[i],
+                long?[] l => l[i],
+                bool?[] b => b[i] is { } flag ? (flag ? 1 : 0) : null,
+                _ => null,
+            };
+            if (number is { } value && (entity is null || entity[i] >= 0))
+            {
+                codes[i] = 1;
+                numbers[i] = value;
+            }
+        }
+
+        return new InputColumn(codes, numbers, texts);
+    }
+
+    // Adds a target's events of a row group (row i becomes event first + j), then their inputs column by column.
+    private static void Append(RowGroup group, TargetRows rows, ScanTarget target, ref int[] taken)
+    {
+        if (taken.Length < group.Rows)
+        {
+            taken = new int[group.Rows];
+        }
+
+        var events = target.Events;
+        var first = events.Count;
+        var count = 0;
+        var singleText = rows.Keys is { Length: 1 } ? rows.Keys[0] as string?[] : null;
+        for (var i = 0; i < group.Rows; i++)
+        {
+            int entity;
+            if (rows.Entity is { } known)
+            {
+                entity = known[i];
+                if (entity < 0)
+                {
+                    continue;
+                }
+            }
+            else
+            {
+                // Every entity is wanted, numbered in the order met.
+                var key = singleText is null ? Key(rows.Keys!, i) : singleText[i];
+                if (key is null)
+                {
+                    continue;
+                }
+
+                if (!target.Entities.TryGetValue(key, out entity))
+                {
+                    entity = target.Entities.Count;
+                    target.Entities[key] = entity;
+                }
+
+                if (target.Include is { } include && !include(group.Partitions![i], group.Offsets[i], group.Times[i]))
+                {
+                    continue;
+                }
+            }
+
+            events.Add(entity, group.Times[i], group.Offsets[i]);
+            taken[count++] = i;
+        }
+
+        for (var c = 0; c < rows.Inputs.Length && count > 0; c++)
+        {
+            var input = rows.Inputs[c];
+            var textIds = new int[input.Texts.Count];
+            for (var t = 0; t < textIds.Length; t++)
+            {
+                textIds[t] = events.TextId(input.Texts[t]);
+            }
+
+            for (var j = 0; j < count; j++)
+            {
+                var code = input.Codes[taken[j]];
+                if (code == 1)
+                {
+                    events.SetNumber(first + j, c, input.Numbers![taken[j]]);
+                }
+                else if (code >= 2)
+                {
+                    events.SetTextId(first + j, c, textIds[code - 2]);
+                }
+            }
+        }
     }
 
     /// <summary>The entity key of row <paramref name="i"/> (values joined by '|'), or null when a key is missing.</summary>
@@ -140,34 +402,4 @@ internal static class EventLogScan
         bool?[] b => b[i] is { } flag ? (flag ? "1" : "0") : null,
         _ => column.GetValue(i) is IFormattable f ? f.ToString(null, CultureInfo.InvariantCulture) : column.GetValue(i)?.ToString(),
     };
-
-    // Same conversions as the online job: text for string fields, numbers (bools 0/1, times in ms) otherwise.
-    // Equal strings share one input, so a repeated value is hashed once per row group.
-    private static FeatureInput Input(Array column, int i, Dictionary<string, FeatureInput> textCache)
-    {
-        switch (column)
-        {
-            case string?[] s:
-                if (s[i] is not { } text)
-                {
-                    return FeatureInput.Absent;
-                }
-
-                if (!textCache.TryGetValue(text, out var input))
-                {
-                    input = FeatureInput.OfText(text);
-                    textCache[text] = input;
-                }
-
-                return input;
-            case double?[] d:
-                return d[i] is { } number ? FeatureInput.OfNumber(number) : FeatureInput.Absent;
-            case long?[] l:
-                return l[i] is { } integer ? FeatureInput.OfNumber(integer) : FeatureInput.Absent;
-            case bool?[] b:
-                return b[i] is { } flag ? FeatureInput.OfNumber(flag ? 1 : 0) : FeatureInput.Absent;
-            default:
-                return FeatureInput.Absent;
-        }
-    }
 }

@@ -52,8 +52,19 @@ public static class PointInTimeExport
         var times = PointInTimeJoin.Timestamps(table, file);
         var columns = new List<TableColumn>(table.Columns);
         var names = new HashSet<string>(table.Columns.Select(c => c.Name), StringComparer.Ordinal);
-        long eventsRead = 0;
-        var snapshotsUsed = 0;
+        foreach (var selection in features)
+        {
+            foreach (var feature in selection.Features)
+            {
+                var name = selection.ColumnName(feature);
+                if (!names.Add(name))
+                {
+                    throw new TableFileException($"{file}: already has a column '{name}'");
+                }
+            }
+        }
+
+        var views = new List<ViewPart?>();
         foreach (var selection in features)
         {
             var view = selection.View;
@@ -61,22 +72,40 @@ public static class PointInTimeExport
             var (index, rowEntity) = PointInTimeJoin.EntityKeys(table, joinKeys, file, view.Name);
             var until = PointInTimeJoin.Until(index.Count, rowEntity, times);
             var from = times.Length == 0 ? long.MinValue : times.Min();
-
             var snapshot = await TileSnapshots.LoadLatestAsync(storeDirectory, view, from, index, cancellationToken).ConfigureAwait(false);
 
             // Without a snapshot (whose states hold every feature) only the selected features are computed.
             IReadOnlyList<int> computed = snapshot is null ? selection.Features : [.. Enumerable.Range(0, view.Features.Count)];
-            var windowed = computed.Select(f => view.Features[f]).ToArray();
-            var events = new ViewEvents(computed.Count);
-            var stage = view.Name + ": reading events";
+            var events = new ViewEvents([.. computed.Select(f => view.InputSlots[f])]);
+            views.Add(new ViewPart(selection, index, rowEntity, snapshot, computed,
+                new EventLogScan.ScanTarget(view, index, until, events, snapshot is null ? null : snapshot.NotCovered)));
+        }
+
+        // One pass over each source's log fills the events of all its views.
+        long eventsRead = 0;
+        foreach (var bySource in views.Select(v => v!).GroupBy(v => v.Target.View.Source))
+        {
+            var stage = string.Join(", ", bySource.Select(v => v.Target.View.Name)) + ": reading events";
             var read = new Progress<long>(n => progress?.Report(new ExportProgress(stage, n, 0)));
-            eventsRead += await EventLogScan.LoadAsync(storeDirectory, view, index, until, events, snapshot is null ? null : snapshot.NotCovered,
-                progress is null ? null : read, cancellationToken, computed).ConfigureAwait(false);
+            eventsRead += await EventLogScan.LoadAsync(storeDirectory, [.. bySource.Select(v => v.Target)],
+                progress is null ? null : read, cancellationToken).ConfigureAwait(false);
+        }
+
+        var snapshotsUsed = 0;
+        for (var v = 0; v < views.Count; v++)
+        {
+            var (selection, index, rowEntity, snapshot, computed, target) = views[v]!;
+            views[v] = null; // its events are dropped once computed
+            var view = selection.View;
+            var events = target.Events;
+            progress?.Report(new ExportProgress(view.Name + ": sorting events", 0, 0));
             events.SortByEntityAndTime(index.Count);
 
+            var windowed = computed.Select(f => view.Features[f]).ToArray();
             var outputs = selection.Features.Select(f => PointInTimeJoin.NewColumn(view.Features[f], table.RowCount)).ToArray();
             var positions = selection.Features.Select(f => computed.ToList().IndexOf(f)).ToArray();
             var computing = view.Name + ": computing";
+            progress?.Report(new ExportProgress(computing, 0, index.Count));
             var done = new Progress<long>(n => progress?.Report(new ExportProgress(computing, n, index.Count)));
             PointInTimeJoin.Sweep(windowed, view.TtlMs, events, index.Count, rowEntity, times, positions, outputs,
                 snapshot is null ? null : snapshot.StateOf, progress is null ? null : done);
@@ -87,16 +116,15 @@ public static class PointInTimeExport
 
             for (var s = 0; s < outputs.Length; s++)
             {
-                var name = selection.ColumnName(selection.Features[s]);
-                if (!names.Add(name))
-                {
-                    throw new TableFileException($"{file}: already has a column '{name}'");
-                }
-
-                columns.Add(new TableColumn(name, outputs[s]));
+                columns.Add(new TableColumn(selection.ColumnName(selection.Features[s]), outputs[s]));
             }
         }
 
         return (new Table(columns, table.RowCount), eventsRead, snapshotsUsed);
     }
+
+    /// <summary>One view of an export: its selection, entities, rows' entities, snapshot, computed features and scan target.</summary>
+    private sealed record ViewPart(
+        FeatureSelection Selection, Dictionary<string, int> Index, int[] RowEntity, LoadedSnapshot? Snapshot,
+        IReadOnlyList<int> Computed, EventLogScan.ScanTarget Target);
 }

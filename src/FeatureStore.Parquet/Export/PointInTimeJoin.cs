@@ -118,8 +118,9 @@ internal static class PointInTimeJoin
         }
 
         long done = 0;
-        Parallel.For(0, entities, () => new FeatureValue[features.Count], (e, _, values) =>
+        Parallel.For(0, entities, () => new SweepBuffers(new FeatureValue[features.Count], new FeatureInput[features.Count]), (e, _, buffers) =>
         {
+            var (values, inputs) = buffers;
             var lo = starts[e];
             var n = starts[e + 1] - lo;
             Array.Sort(rowTimes, rows, lo, n);
@@ -131,7 +132,8 @@ internal static class PointInTimeJoin
                 var t = rowTimes[i];
                 while (ev < evEnd && events.Time(ev) <= t)
                 {
-                    state.Add(events.Time(ev), events.Sequence(ev), events.Inputs(ev));
+                    events.Inputs(ev, inputs);
+                    state.Add(events.Time(ev), events.Sequence(ev), inputs);
                     ev++;
                 }
 
@@ -149,9 +151,11 @@ internal static class PointInTimeJoin
                 entitiesDone?.Report(count);
             }
 
-            return values;
+            return buffers;
         }, _ => { });
     }
+
+    private sealed record SweepBuffers(FeatureValue[] Values, FeatureInput[] Inputs);
 
     private static void Store(Array column, int row, in FeatureValue value)
     {

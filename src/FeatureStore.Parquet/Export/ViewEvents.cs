@@ -4,49 +4,189 @@ namespace FeatureStore.Parquet.Export;
 
 /// <summary>
 /// The events of one view that a computation needs, column by column: the entity (an index into the
-/// caller's entity list), event time, position in the source log, and one input per feature.
-/// Grown in place; <see cref="SortByEntityAndTime"/> then orders them once.
+/// caller's entity list), event time, position in the source log, and one value per input column. Features
+/// that read the same source field share a column, numbers are kept as doubles and text as an index into
+/// the distinct values seen (each hashed once), so an event costs a few dozen bytes and holds no reference
+/// the collector must trace. Grown in place; <see cref="SortByEntityAndTime"/> then orders them once.
 /// </summary>
-internal sealed class ViewEvents(int featureCount)
+internal sealed class ViewEvents
 {
+    // Per column and event: Absent, Number (the value is in _numbers), or FirstText + the text's index.
+    private const int Absent = 0;
+    private const int Number = 1;
+    private const int FirstText = 2;
+
+    private readonly int[] _columnOf;
+    private readonly int[] _firstFeatureOf;
+    private readonly int[][] _codes;
+    private readonly double[]?[] _numbers; // null until the column holds a number (text fields never do)
+    private readonly List<FeatureInput> _texts = [];
+    private readonly Dictionary<string, int> _textIds = new(StringComparer.Ordinal);
     private int[] _entity = new int[1024];
     private long[] _time = new long[1024];
     private long[] _sequence = new long[1024];
-    private FeatureInput[] _inputs = new FeatureInput[1024 * Math.Max(1, featureCount)];
 
-    public int FeatureCount { get; } = featureCount;
+    /// <summary>Events whose features each have an input column of their own.</summary>
+    public ViewEvents(int featureCount)
+        : this([.. Enumerable.Range(0, featureCount)])
+    {
+    }
 
+    /// <summary>
+    /// Events of features that read <paramref name="inputSlots"/> (one per feature: a source field slot,
+    /// or negative for none). Features with one slot share a column; <see cref="ColumnSlots"/> lists them.
+    /// </summary>
+    public ViewEvents(IReadOnlyList<int> inputSlots)
+    {
+        ArgumentNullException.ThrowIfNull(inputSlots);
+        var slots = new List<int>();
+        var firstFeature = new List<int>();
+        _columnOf = new int[inputSlots.Count];
+        for (var f = 0; f < inputSlots.Count; f++)
+        {
+            var slot = inputSlots[f];
+            var column = slot < 0 ? -1 : slots.IndexOf(slot);
+            if (slot >= 0 && column < 0)
+            {
+                column = slots.Count;
+                slots.Add(slot);
+                firstFeature.Add(f);
+            }
+
+            _columnOf[f] = column;
+        }
+
+        ColumnSlots = slots;
+        _firstFeatureOf = [.. firstFeature];
+        _codes = [.. slots.Select(_ => new int[1024])];
+        _numbers = new double[]?[slots.Count];
+    }
+
+    /// <summary>Inputs per event (one per feature).</summary>
+    public int FeatureCount => _columnOf.Length;
+
+    /// <summary>The source field slot of each input column.</summary>
+    public IReadOnlyList<int> ColumnSlots { get; }
+
+    /// <summary>Events held.</summary>
     public int Count { get; private set; }
 
     /// <summary>After sorting: events of entity <c>e</c> are <c>[Starts[e], Starts[e + 1])</c>.</summary>
     public int[] Starts { get; private set; } = [];
 
+    /// <summary>Time of event <paramref name="i"/>.</summary>
     public long Time(int i) => _time[i];
 
+    /// <summary>Position in the source log of event <paramref name="i"/>.</summary>
     public long Sequence(int i) => _sequence[i];
 
-    public ReadOnlySpan<FeatureInput> Inputs(int i) => _inputs.AsSpan(i * FeatureCount, FeatureCount);
+    /// <summary>Writes the inputs of event <paramref name="i"/>, one per feature, into <paramref name="into"/>.</summary>
+    public void Inputs(int i, Span<FeatureInput> into)
+    {
+        for (var f = 0; f < _columnOf.Length; f++)
+        {
+            var column = _columnOf[f];
+            if (column < 0)
+            {
+                into[f] = FeatureInput.Absent;
+                continue;
+            }
 
-    public Span<FeatureInput> Add(int entity, long time, long sequence)
+            var first = _firstFeatureOf[column];
+            if (first < f)
+            {
+                into[f] = into[first]; // same field as an earlier feature: convert it once
+                continue;
+            }
+
+            var code = _codes[column][i];
+            into[f] = code switch
+            {
+                Absent => FeatureInput.Absent,
+                Number => FeatureInput.OfNumber(_numbers[column]![i]),
+                _ => _texts[code - FirstText],
+            };
+        }
+    }
+
+    /// <summary>Adds an event with every input absent; returns its index (set them with the <c>Set</c> methods).</summary>
+    public int Add(int entity, long time, long sequence)
     {
         if (Count == _time.Length)
         {
-            var size = Count * 2;
-            Array.Resize(ref _entity, size);
-            Array.Resize(ref _time, size);
-            Array.Resize(ref _sequence, size);
-            Array.Resize(ref _inputs, size * Math.Max(1, FeatureCount));
+            Grow();
+        }
+
+        if (Starts.Length != 0)
+        {
+            throw new InvalidOperationException("the events are sorted: no more can be added");
         }
 
         _entity[Count] = entity;
         _time[Count] = time;
         _sequence[Count] = sequence;
-        var inputs = _inputs.AsSpan(Count * FeatureCount, FeatureCount);
-        Count++;
-        return inputs;
+        return Count++;
     }
 
-    /// <summary>Counting sort by entity, then by time within each entity (ties by sequence).</summary>
+    /// <summary>Adds an event with its inputs, one per feature (features that share a column must agree).</summary>
+    public void Add(int entity, long time, long sequence, ReadOnlySpan<FeatureInput> inputs)
+    {
+        if (inputs.Length != FeatureCount)
+        {
+            throw new ArgumentException($"expected {FeatureCount} inputs, got {inputs.Length}", nameof(inputs));
+        }
+
+        var i = Add(entity, time, sequence);
+        for (var f = 0; f < inputs.Length; f++)
+        {
+            if (_columnOf[f] < 0 || !inputs[f].Present)
+            {
+                continue;
+            }
+
+            if (inputs[f].Text is { } text)
+            {
+                SetText(i, _columnOf[f], text);
+            }
+            else
+            {
+                SetNumber(i, _columnOf[f], inputs[f].Number);
+            }
+        }
+    }
+
+    /// <summary>Sets column <paramref name="column"/> of event <paramref name="i"/> to a number.</summary>
+    public void SetNumber(int i, int column, double value)
+    {
+        _codes[column][i] = Number;
+        (_numbers[column] ??= new double[_time.Length])[i] = value;
+    }
+
+    /// <summary>Sets column <paramref name="column"/> of event <paramref name="i"/> to a text (hashed once per distinct text).</summary>
+    public void SetText(int i, int column, string text) => SetTextId(i, column, TextId(text));
+
+    /// <summary>Sets column <paramref name="column"/> of event <paramref name="i"/> to the text of <see cref="TextId"/> <paramref name="id"/>.</summary>
+    public void SetTextId(int i, int column, int id) => _codes[column][i] = FirstText + id;
+
+    /// <summary>The index of <paramref name="text"/> among the distinct texts (added, and hashed, when new).</summary>
+    public int TextId(string text)
+    {
+        if (!_textIds.TryGetValue(text, out var id))
+        {
+            id = _texts.Count;
+            _texts.Add(FeatureInput.OfText(text));
+            _textIds[text] = id;
+        }
+
+        return id;
+    }
+
+    /// <summary>
+    /// Orders the events by entity, then by time within each entity, ties by sequence and then by arrival:
+    /// a counting sort moves every column into its entities' ranges (reading each column in order), then
+    /// the entities whose events are not already in order are sorted in place, in parallel, each from one
+    /// key array over its own range.
+    /// </summary>
     public void SortByEntityAndTime(int entities)
     {
         var starts = new int[entities + 1];
@@ -60,38 +200,42 @@ internal sealed class ViewEvents(int featureCount)
             starts[e + 1] += starts[e];
         }
 
+        // to[i] = where event i goes; the columns move in parallel, entities are known from Starts from now on.
+        var to = new int[Count];
         var next = (int[])starts.Clone();
-        var order = new int[Count];
         for (var i = 0; i < Count; i++)
         {
-            order[next[_entity[i]]++] = i;
+            to[i] = next[_entity[i]]++;
         }
 
-        var entity = new int[Count];
-        var time = new long[Count];
-        var sequence = new long[Count];
-        var inputs = new FeatureInput[Count * FeatureCount];
-        for (var to = 0; to < Count; to++)
+        var moves = new List<Action>
         {
-            var from = order[to];
-            entity[to] = _entity[from];
-            time[to] = _time[from];
-            sequence[to] = _sequence[from];
-            _inputs.AsSpan(from * FeatureCount, FeatureCount).CopyTo(inputs.AsSpan(to * FeatureCount));
+            () => _time = Scatter(_time, to),
+            () => _sequence = Scatter(_sequence, to),
+        };
+        for (var c = 0; c < _codes.Length; c++)
+        {
+            var column = c;
+            moves.Add(() => _codes[column] = Scatter(_codes[column], to));
+            if (_numbers[c] is not null)
+            {
+                moves.Add(() => _numbers[column] = Scatter(_numbers[column]!, to));
+            }
         }
 
-        (_entity, _time, _sequence, _inputs) = (entity, time, sequence, inputs);
-
-        // Within an entity: by time. Events mostly arrive in time order already, so check before sorting.
-        for (var e = 0; e < entities; e++)
+        Parallel.Invoke([.. moves]);
+        _entity = [];
+        Parallel.For(0, entities, () => new SortScratch(), (e, _, scratch) =>
         {
             var lo = starts[e];
             var n = starts[e + 1] - lo;
             if (n > 1 && !IsSorted(lo, n))
             {
-                SortRange(lo, n);
+                SortRange(lo, n, scratch);
             }
-        }
+
+            return scratch;
+        }, _ => { });
 
         Starts = starts;
     }
@@ -109,27 +253,104 @@ internal sealed class ViewEvents(int featureCount)
         return true;
     }
 
-    private void SortRange(int lo, int n)
+    private void SortRange(int lo, int n, SortScratch scratch)
     {
-        var index = new int[n];
-        for (var i = 0; i < n; i++)
+        var keys = scratch.Keys(n);
+        for (var k = 0; k < n; k++)
         {
-            index[i] = lo + i;
+            keys[k] = new SortKey(_time[lo + k], _sequence[lo + k], k);
         }
 
-        Array.Sort(index, (a, b) => _time[a] != _time[b] ? _time[a].CompareTo(_time[b]) : _sequence[a].CompareTo(_sequence[b]));
-        var time = new long[n];
-        var sequence = new long[n];
-        var inputs = new FeatureInput[n * FeatureCount];
-        for (var i = 0; i < n; i++)
+        keys.Sort(default(SortKeyComparer));
+        for (var k = 0; k < n; k++)
         {
-            time[i] = _time[index[i]];
-            sequence[i] = _sequence[index[i]];
-            _inputs.AsSpan(index[i] * FeatureCount, FeatureCount).CopyTo(inputs.AsSpan(i * FeatureCount));
+            _time[lo + k] = keys[k].Time;
+            _sequence[lo + k] = keys[k].Sequence;
         }
 
-        time.CopyTo(_time, lo);
-        sequence.CopyTo(_sequence, lo);
-        inputs.CopyTo(_inputs, lo * FeatureCount);
+        var codes = scratch.Codes(n);
+        for (var c = 0; c < _codes.Length; c++)
+        {
+            var column = _codes[c].AsSpan(lo, n);
+            for (var k = 0; k < n; k++)
+            {
+                codes[k] = column[keys[k].Index];
+            }
+
+            codes.CopyTo(column);
+            if (_numbers[c] is { } numbers)
+            {
+                var values = numbers.AsSpan(lo, n);
+                var moved = scratch.Numbers(n);
+                for (var k = 0; k < n; k++)
+                {
+                    moved[k] = values[keys[k].Index];
+                }
+
+                moved.CopyTo(values);
+            }
+        }
+    }
+
+    private T[] Scatter<T>(T[] values, int[] to)
+    {
+        var result = new T[Math.Max(Count, 1)];
+        for (var i = 0; i < Count; i++)
+        {
+            result[to[i]] = values[i];
+        }
+
+        return result;
+    }
+
+    private void Grow()
+    {
+        // By half again: the columns of 10M events are hundreds of MB, and doubling would leave much unused.
+        var size = checked(Math.Max(1024, _time.Length + (_time.Length / 2)));
+        Array.Resize(ref _entity, size);
+        Array.Resize(ref _time, size);
+        Array.Resize(ref _sequence, size);
+        for (var c = 0; c < _codes.Length; c++)
+        {
+            Array.Resize(ref _codes[c], size);
+            if (_numbers[c] is not null)
+            {
+                Array.Resize(ref _numbers[c], size);
+            }
+        }
+    }
+
+    private readonly record struct SortKey(long Time, long Sequence, int Index);
+
+    /// <summary>One thread's buffers for sorting entities' ranges, grown to the largest range met.</summary>
+    private sealed class SortScratch
+    {
+        private SortKey[] _keys = new SortKey[64];
+        private int[] _codes = new int[64];
+        private double[] _numbers = new double[64];
+
+        public Span<SortKey> Keys(int n) => Fit(ref _keys, n);
+
+        public Span<int> Codes(int n) => Fit(ref _codes, n);
+
+        public Span<double> Numbers(int n) => Fit(ref _numbers, n);
+
+        private static Span<T> Fit<T>(ref T[] buffer, int n)
+        {
+            if (buffer.Length < n)
+            {
+                buffer = new T[Math.Max(n, buffer.Length * 2)];
+            }
+
+            return buffer.AsSpan(0, n);
+        }
+    }
+
+    private readonly struct SortKeyComparer : IComparer<SortKey>
+    {
+        public int Compare(SortKey x, SortKey y) =>
+            x.Time != y.Time ? x.Time.CompareTo(y.Time)
+            : x.Sequence != y.Sequence ? x.Sequence.CompareTo(y.Sequence)
+            : x.Index.CompareTo(y.Index);
     }
 }

@@ -34,7 +34,7 @@ public static class TileBackfill
     {
         ArgumentNullException.ThrowIfNull(view);
         var entities = new Dictionary<string, int>(StringComparer.Ordinal);
-        var events = new ViewEvents(view.Features.Count);
+        var events = new ViewEvents(view.InputSlots);
         Dictionary<int, long>? covered = null;
         long skipped = 0;
         var problems = new List<string>();
@@ -83,6 +83,7 @@ public static class TileBackfill
         for (var e = 0; e < entities.Count; e++)
         {
             var state = new ViewWindowState(view.Features, view.TtlMs) { RetainRaw = false };
+            var inputs = new FeatureInput[view.Features.Count];
             var ev = events.Starts[e];
             var end = events.Starts[e + 1];
             for (var d = 0; d < days; d++)
@@ -90,7 +91,8 @@ public static class TileBackfill
                 var boundary = firstBoundary + (d * Day);
                 while (ev < end && events.Time(ev) < boundary)
                 {
-                    state.Add(events.Time(ev), events.Sequence(ev), events.Inputs(ev));
+                    events.Inputs(ev, inputs);
+                    state.Add(events.Time(ev), events.Sequence(ev), inputs);
                     ev++;
                 }
 
@@ -154,13 +156,23 @@ public static class TileBackfill
                 entities[key] = entity;
             }
 
-            var inputs = events.Add(entity, parser.EventTimeMs, line);
-            for (var f = 0; f < inputs.Length; f++)
+            var i = events.Add(entity, parser.EventTimeMs, line);
+            for (var c = 0; c < events.ColumnSlots.Count; c++)
             {
-                var slot = view.InputSlots[f];
-                inputs[f] = slot < 0 || !parser.HasValue(slot) ? FeatureInput.Absent
-                    : parser.Schema.Fields[slot].Kind == FieldKind.String ? FeatureInput.OfText(System.Text.Encoding.UTF8.GetString(parser.GetUtf8(slot)))
-                    : FeatureInput.OfNumber(parser.GetDouble(slot));
+                var slot = events.ColumnSlots[c];
+                if (!parser.HasValue(slot))
+                {
+                    continue;
+                }
+
+                if (parser.Schema.Fields[slot].Kind == FieldKind.String)
+                {
+                    events.SetText(i, c, System.Text.Encoding.UTF8.GetString(parser.GetUtf8(slot)));
+                }
+                else
+                {
+                    events.SetNumber(i, c, parser.GetDouble(slot));
+                }
             }
         }
 

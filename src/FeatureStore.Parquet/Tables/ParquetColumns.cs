@@ -32,6 +32,35 @@ internal static class ParquetColumns
         };
     }
 
+    /// <summary>
+    /// Reads a text column as the decoded characters of each value (no string made per value), or null when
+    /// the column is not text. Callers read the characters before reading another column of the group.
+    /// </summary>
+    public static async Task<ReadOnlyMemory<char>?[]?> ReadTextAsync(ParquetRowGroupReader group, DataField field, CancellationToken cancellationToken)
+    {
+        if (field.ClrType != typeof(string) && field.ClrType != typeof(ReadOnlyMemory<char>))
+        {
+            return null;
+        }
+
+        var n = checked((int)group.RowCount);
+        var values = new ReadOnlyMemory<char>?[n];
+        if (field.IsNullable)
+        {
+            await group.ReadAsync(field, values.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+            return values;
+        }
+
+        var plain = new ReadOnlyMemory<char>[n];
+        await group.ReadAsync(field, plain.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+        for (var i = 0; i < n; i++)
+        {
+            values[i] = plain[i];
+        }
+
+        return values;
+    }
+
     /// <summary>Reads a non-nullable column without the nullable wrapper.</summary>
     public static async Task<T[]> ReadRequiredAsync<T>(ParquetRowGroupReader group, DataField field, CancellationToken cancellationToken)
         where T : struct
