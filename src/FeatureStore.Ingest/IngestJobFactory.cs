@@ -34,6 +34,7 @@ public static class IngestJobFactory
             AllowedLateness = TimeSpan.FromMilliseconds(settings.AllowedLatenessMs),
             MaxFutureSkew = TimeSpan.FromMilliseconds(settings.MaxFutureSkewMs),
             MaxCachedStates = options.MaxCachedStates,
+            BuildInBackground = options.BuildInBackground,
             RetryInitialDelay = options.RetryInitialDelay,
             RetryMaxDelay = options.RetryMaxDelay,
             SessionTimeout = options.SessionTimeout,
@@ -41,7 +42,10 @@ public static class IngestJobFactory
             KafkaSettings = options.KafkaSettings,
         };
         var keys = new OnlineKeys(keyPrefix, repository.Repository.Project);
-        var writer = new OnlineTileWriter(database, keys, effective.GroupId, settings.AllowedLatenessMs, effective.MaxCachedStates);
+        var writer = new OnlineTileWriter(database, keys, effective.GroupId, settings.AllowedLatenessMs, effective.MaxCachedStates)
+        {
+            BuildInBackground = effective.BuildInBackground,
+        };
         var sources = repository.Sources.Select(s => new SourceBinding(s.Definition.Name, s.Definition.Topic, s.Definition.DeadLetterTopic, s.Schema, s));
         var status = new IngestStatusWriter(database, keys, effective.GroupId, effective.StatusInterval);
         return new IngestJob(effective, sources, writer, metrics, logger, timeProvider, status);

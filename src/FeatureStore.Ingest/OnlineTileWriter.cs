@@ -59,6 +59,9 @@ internal sealed class OnlineTileWriter : IEventApplier
     private Task _building = Task.CompletedTask;
     private int _cachedCount;
 
+    /// <summary>Whether a sealed batch is built while the next one is buffered (<see cref="IngestOptions.BuildInBackground"/>).</summary>
+    public bool BuildInBackground { get; init; }
+
     public OnlineTileWriter(IDatabase database, OnlineKeys keys, string group, long allowedLatenessMs, int maxCachedStates)
     {
         _db = database;
@@ -146,6 +149,11 @@ internal sealed class OnlineTileWriter : IEventApplier
         var moves = next.ToArray();
         var build = Task.Run(() => BuildAndQueue(side, transaction, checkpoints, moves));
         _building = build;
+        if (!BuildInBackground)
+        {
+            await build.ConfigureAwait(false);
+        }
+
         return new PreparedWrite(transaction, [.. expected.Keys], build);
     }
 

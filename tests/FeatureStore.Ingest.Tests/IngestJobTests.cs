@@ -41,7 +41,7 @@ public sealed class IngestJobTests(EmbeddedKafkaFixture kafka, RedisServerFixtur
         using var metrics = new IngestMetrics();
         var db = redis.Connection.Database;
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        var run = Task.Run(() => scenario.CreateJob(kafka.BootstrapServers, db, metrics, maxBatchEvents: 300, maxCachedStates: 40).RunAsync(cts.Token), Ct);
+        var run = Task.Run(() => scenario.CreateJob(kafka.BootstrapServers, db, metrics, maxBatchEvents: 300, maxCachedStates: 40, buildInBackground: true).RunAsync(cts.Token), Ct);
         await scenario.WaitUntilCaughtUpAsync(kafka.BootstrapServers, db, TimeSpan.FromSeconds(120), Ct);
         await cts.CancelAsync();
         await run.WaitAsync(TimeSpan.FromSeconds(30), Ct);
