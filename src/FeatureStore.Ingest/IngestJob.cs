@@ -67,15 +67,15 @@ public sealed partial class IngestJob
         LogStarted(_options.GroupId, string.Join(",", _sources.Keys));
         var backoff = _options.RetryInitialDelay;
         InFlight? inFlight = null; // sent, its reply awaited
-        InFlight? built = null;    // sealed, built in the background, not sent
+        InFlight? built = null;    // sealed and built (or building), not sent
         try
         {
             while (!cancellationToken.IsCancellationRequested)
             {
                 try
                 {
-                    // Three batches overlap: this one is parsed and buffered while the one before is built in
-                    // the background and the one before that is written.
+                    // Batches overlap: this one is read while the one before is written (and, with a background
+                    // build, the one before is built while this one is read).
                     await LoadPendingCheckpointsAsync(consumer, cancellationToken);
                     foreach (var (tp, checkpoint) in CollectBatch(consumer, dlq, cancellationToken))
                     {
@@ -83,32 +83,24 @@ public sealed partial class IngestJob
                     }
 
                     // A write in flight is completed before the next one goes out, or when nothing else is to do.
-                    if (inFlight is { } sent && (built is not null || _unwritten.Count == 0))
-                    {
-                        (inFlight, built) = await CompleteAsync(consumer, sent, built);
-                    }
-
                     if (built is not null)
                     {
-                        (inFlight, built) = await SendAsync(built);
+                        (inFlight, built) = await SendAfterAsync(consumer, inFlight, built);
+                    }
+                    else if (inFlight is { } sent && _unwritten.Count == 0)
+                    {
+                        await CompleteBatchAsync(consumer, sent);
+                        inFlight = null;
                     }
 
                     if (_unwritten.Count > 0)
                     {
                         built = await PrepareBatchAsync(dlq, cancellationToken);
-                        if (Waiting(consumer) == 0)
+                        if (built is { } ready && Waiting(consumer) == 0)
                         {
-                            // Nothing is waiting to be read (this member keeps up): rather than let the batch be
-                            // built while the next one is read, it is written now, so its events are online sooner.
-                            if (inFlight is { } previous)
-                            {
-                                (inFlight, built) = await CompleteAsync(consumer, previous, built);
-                            }
-
-                            if (built is not null)
-                            {
-                                (inFlight, built) = await SendAsync(built);
-                            }
+                            // Nothing is waiting to be read (this member keeps up): rather than hold the batch
+                            // while the next one is read, it is written now, so its events are online sooner.
+                            (inFlight, built) = await SendAfterAsync(consumer, inFlight, ready);
                         }
                     }
 
@@ -144,16 +136,14 @@ public sealed partial class IngestJob
             // the member leaves the group.
             try
             {
-                if (inFlight is not null && !await CompleteBatchAsync(consumer, inFlight))
-                {
-                    built = null;
-                }
-
                 if (built is not null && cancellationToken.IsCancellationRequested)
                 {
-                    await built.Write.Built;
-                    _applier.Send(built.Write);
-                    await CompleteBatchAsync(consumer, built);
+                    (inFlight, built) = await SendAfterAsync(consumer, inFlight, built);
+                }
+
+                if (inFlight is not null)
+                {
+                    await CompleteBatchAsync(consumer, inFlight);
                 }
             }
             catch (Exception ex) when (IsTransient(ex))
@@ -540,13 +530,18 @@ public sealed partial class IngestJob
         }
     }
 
-    /// <summary>Completes the write in flight; the built batch is dropped when that write did not land (all is rewound).</summary>
-    private async Task<(InFlight? InFlight, InFlight? Built)> CompleteAsync(IConsumer<byte[]?, byte[]?> consumer, InFlight inFlight, InFlight? built) =>
-        await CompleteBatchAsync(consumer, inFlight) ? (null, built) : (null, null);
-
-    /// <summary>Sends a built batch once its build is over; it is then the write in flight.</summary>
-    private async Task<(InFlight? InFlight, InFlight? Built)> SendAsync(InFlight built)
+    /// <summary>
+    /// Completes the write in flight, if any, then sends the built batch once its build is over: it is then the
+    /// write in flight. When the write in flight did not land, everything was rewound and the built batch, made
+    /// on its states, is dropped.
+    /// </summary>
+    private async Task<(InFlight? InFlight, InFlight? Built)> SendAfterAsync(IConsumer<byte[]?, byte[]?> consumer, InFlight? inFlight, InFlight built)
     {
+        if (inFlight is not null && !await CompleteBatchAsync(consumer, inFlight))
+        {
+            return (null, null);
+        }
+
         await built.Write.Built;
         _applier.Send(built.Write);
         built.Clock.Restart();

@@ -19,8 +19,8 @@ namespace FeatureStore.Ingest;
 /// which the garbage collector never has to scan. An event is appended to a flat batch buffer and chained
 /// to its entity (looked up from the parser's bytes without building a string). When a batch is sealed, each
 /// touched entity is decoded into one reusable state per view, its events applied, compacted and encoded into
-/// one arena that the commands read from; that build runs in the background while the next batch is buffered
-/// (two event buffers and dirty lists alternate). States not in memory are read first, all in one pipelined
+/// one arena that the commands read from. Two event buffers and dirty lists alternate, so the build may run in
+/// the background while the next batch is buffered (<see cref="BuildInBackground"/>). States not in memory are read first, all in one pipelined
 /// round trip.
 /// A key's expiry is refreshed at most once per slack period and set that much longer, which saves a command
 /// per state per batch. The cache is bounded; the least recently used clean entities are dropped.
@@ -143,25 +143,28 @@ internal sealed class OnlineTileWriter : IEventApplier
             transaction.AddCondition(checkpoint is { } cp ? Condition.HashEqual(checkpoints, field, cp.ToString()) : Condition.HashNotExists(checkpoints, field));
         }
 
-        // Seal: events added from now on go to the other buffer, while this batch is built in the background.
+        // Seal: events added from now on go to the other buffer, while this batch is built (at once, or in the
+        // background).
         var side = (int)(_batch & 1);
         _batch++;
-        var moves = next.ToArray();
-        var build = Task.Run(() => BuildAndQueue(side, transaction, checkpoints, moves));
-        _building = build;
-        if (!BuildInBackground)
+        if (BuildInBackground)
         {
-            await build.ConfigureAwait(false);
+            var moves = next.ToArray();
+            _building = Task.Run(() => BuildAndQueue(side, transaction, checkpoints, moves));
+        }
+        else
+        {
+            BuildAndQueue(side, transaction, checkpoints, next);
         }
 
-        return new PreparedWrite(transaction, [.. expected.Keys], build);
+        return new PreparedWrite(transaction, [.. expected.Keys], _building);
     }
 
     /// <summary>Builds the sealed batch of buffer <paramref name="side"/> and queues its commands into <paramref name="transaction"/>.</summary>
     // Called once per batch, looping over thousands of states: compiled optimized at once, not left to
     // tiering (which would take ~30 batches to reach it).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void BuildAndQueue(int side, ITransaction transaction, RedisKey checkpoints, KeyValuePair<TopicPartition, PartitionCheckpoint>[] moves)
+    private void BuildAndQueue(int side, ITransaction transaction, RedisKey checkpoints, IEnumerable<KeyValuePair<TopicPartition, PartitionCheckpoint>> moves)
     {
         var dirty = _dirty[side];
 
