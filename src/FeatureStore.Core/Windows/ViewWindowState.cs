@@ -31,6 +31,7 @@ public sealed partial class ViewWindowState
     private readonly PartialAggregate[] _base;
     private readonly RawLog _head;
     private long _compactedBefore = long.MinValue;
+    private HyperLogLog? _distinctScratch;
 
     // Every event at or after this time is in _head (one entry per event, shared by all features).
     private long _headFrom = long.MinValue;
@@ -120,6 +121,14 @@ public sealed partial class ViewWindowState
         {
             var feature = _features[f];
             var acc = PartialAggregate.Empty;
+            if (feature.Kind == AggregationKind.ApproxDistinct)
+            {
+                // The window's union is only estimated, never kept: one sketch serves every evaluation.
+                _distinctScratch ??= HyperLogLog.ForUnion();
+                _distinctScratch.Clear();
+                acc.Distinct = _distinctScratch;
+            }
+
             if (feature.Window.IsLifetime)
             {
                 acc.Merge(feature.Kind, _base[f]);

@@ -124,7 +124,7 @@ internal static class PointInTimeJoin
             var lo = starts[e];
             var n = starts[e + 1] - lo;
             Array.Sort(rowTimes, rows, lo, n);
-            var state = initial?.Invoke(e) ?? new ViewWindowState(features, ttlMs) { RetainRaw = false };
+            var state = initial?.Invoke(e) ?? buffers.Reused(features, ttlMs);
             var ev = events.Starts[e];
             var evEnd = events.Starts[e + 1];
             for (var i = lo; i < lo + n; i++)
@@ -155,7 +155,27 @@ internal static class PointInTimeJoin
         }, _ => { });
     }
 
-    private sealed record SweepBuffers(FeatureValue[] Values, FeatureInput[] Inputs);
+    private sealed record SweepBuffers(FeatureValue[] Values, FeatureInput[] Inputs)
+    {
+        private ViewWindowState? _state;
+
+        // One state per worker, emptied for each entity: its tile buffers grow to the busiest entity's once,
+        // where a state per entity would allocate (and clear) them again for every entity.
+        public ViewWindowState Reused(IReadOnlyList<WindowedFeature> features, long ttlMs)
+        {
+            if (_state is null)
+            {
+                _state = new ViewWindowState(features, ttlMs) { RetainRaw = false };
+            }
+            else
+            {
+                _state.Reset();
+                _state.RetainRaw = false;
+            }
+
+            return _state;
+        }
+    }
 
     private static void Store(Array column, int row, in FeatureValue value)
     {

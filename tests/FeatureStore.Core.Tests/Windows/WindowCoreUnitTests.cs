@@ -113,6 +113,43 @@ public sealed class WindowCoreUnitTests
     }
 
     [Fact]
+    public void HyperLogLog_merge_holds_the_registers_of_every_value_added_once() =>
+        Check.One(Config.QuickThrowOnFailure.WithMaxTest(300), Prop.ForAll(Arb.From(Gen.Choose(0, int.MaxValue)), seed =>
+        {
+            // Sizes around the sparse limit (1 024 registers), overlapping values, and a reused (cleared) target.
+            var random = new Random(seed);
+            var sizes = new[] { 0, 1, 5, 300, 700, 1_100, 3_000 };
+            var target = new HyperLogLog();
+            target.Add(HyperLogLog.HashValue(-1.5));
+            target.Clear();
+            var all = new HyperLogLog();
+            for (var part = random.Next(1, 5); part > 0; part--)
+            {
+                var sketch = new HyperLogLog();
+                var offset = random.Next(0, 2_000);
+                for (var i = sizes[random.Next(sizes.Length)]; i > 0; i--)
+                {
+                    var value = HyperLogLog.HashValue(offset + random.Next(0, 2_500));
+                    sketch.Add(value);
+                    all.Add(value);
+                }
+
+                target.Merge(sketch);
+            }
+
+            Assert.Equal(all.IsSparse, target.IsSparse);
+            Assert.Equal(Registers(all), Registers(target));
+            Assert.Equal(all.Estimate(), target.Estimate());
+        }));
+
+    private static byte[] Registers(HyperLogLog sketch)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        sketch.WriteTo(buffer);
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    [Fact]
     public void Merge_is_associative_and_commutative() =>
         Check.One(Config.QuickThrowOnFailure.WithMaxTest(500), Prop.ForAll(Arb.From(Gen.Choose(0, int.MaxValue)), seed =>
         {
