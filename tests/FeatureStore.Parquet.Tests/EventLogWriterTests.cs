@@ -59,6 +59,44 @@ public sealed class EventLogWriterTests : IDisposable
         Assert.Equal(110, a.Recover(0).NextOffset);
     }
 
+    [Fact]
+    public async Task Text_columns_are_dictionary_encoded_and_read_back_exactly_one_after_another()
+    {
+        var scenario = new OfflineScenario("pay", count: 0, users: 1, seed: 0, nowMs: 0);
+        var source = scenario.Compiled.Sources[0];
+        var parser = new EventParser(source.Schema);
+        var buffer = new EventRowBuffer(source.Schema);
+        for (var i = 0; i < 200; i++)
+        {
+            var country = i % 4 == 0 ? "" : $$""","country":"C{{i % 5}}" """;
+            var json = $$"""{"user_id":"u{{i}}","merchant_id":"m{{i % 3}}","amount":{{i}}{{country}},"ts":{{1_800_000_000_000 + i}}}""";
+            Assert.Equal(ParseError.None, parser.Parse(Encoding.UTF8.GetBytes(json)));
+            buffer.Add(parser, i);
+        }
+
+        Assert.True(await new EventLogWriter(_dir, source).CommitAsync("pay", 0, 0, 200, 0, new Dictionary<long, EventRowBuffer> { [1_800_000_000_000 / 86_400_000] = buffer }, Ct));
+
+        var file = Path.Combine(_dir, "events", "payments", EventLogReader.CommittedFiles(_dir, "payments").Single());
+        await using var reader = await global::Parquet.ParquetReader.CreateAsync(file, cancellationToken: Ct);
+        var chunks = reader.Metadata!.RowGroups[0].Columns.ToDictionary(c => c.MetaData!.PathInSchema[0], c => c.MetaData!.Encodings);
+        foreach (var column in new[] { "merchant_id", "country", EventLogSchema.TopicColumn })
+        {
+            Assert.True(chunks[column].Any(e => e is global::Parquet.Meta.Encoding.PLAIN_DICTIONARY or global::Parquet.Meta.Encoding.RLE_DICTIONARY), $"{column}: {string.Join(", ", chunks[column])}");
+        }
+
+        using var group = reader.OpenRowGroupReader(0);
+        var fields = reader.Schema.DataFields.ToDictionary(f => f.Name);
+        var merchants = await FeatureStore.Parquet.Tables.ParquetColumns.ReadTextAsync(group, fields["merchant_id"], Ct);
+        var countries = await FeatureStore.Parquet.Tables.ParquetColumns.ReadTextAsync(group, fields["country"], Ct);
+        var topics = await FeatureStore.Parquet.Tables.ParquetColumns.ReadTextAsync(group, fields[EventLogSchema.TopicColumn], Ct);
+        for (var i = 0; i < 200; i++)
+        {
+            Assert.Equal($"m{i % 3}", merchants![i]?.ToString()); // still intact after the other columns were read
+            Assert.Equal(i % 4 == 0 ? null : $"C{i % 5}", countries![i]?.ToString());
+            Assert.Equal("pay", topics![i]?.ToString());
+        }
+    }
+
     private static Dictionary<long, EventRowBuffer> Rows(EventSchema schema, long firstOffset, int count)
     {
         var parser = new EventParser(schema);

@@ -30,6 +30,9 @@ internal static class ExportScenario
     private const int EventSeed = 42;
     private const int RowSeed = 7;
 
+    // Part of the cached input's name: raised when the log's file layout changes (2: text dictionary-encoded).
+    private const int InputVersion = 2;
+
     public static async Task<IReadOnlyList<ResultRow>> RunAsync(int events, int rows, int repetitions)
     {
         var dir = Directory.CreateTempSubdirectory("fs-bench-export-").FullName;
@@ -41,7 +44,7 @@ internal static class ExportScenario
 
             // The generated input is kept between runs, keyed by its size and seeds (writing 10M events takes minutes);
             // a folder without its "ready" file (an interrupted run) is written again.
-            var input = Path.Combine(Path.GetTempPath(), string.Create(CultureInfo.InvariantCulture, $"fs-bench-export-input-{events}-{rows}-{EventSeed}-{RowSeed}"));
+            var input = Path.Combine(Path.GetTempPath(), string.Create(CultureInfo.InvariantCulture, $"fs-bench-export-input-{events}-{rows}-{EventSeed}-{RowSeed}-v{InputVersion}"));
             var ready = Path.Combine(input, "ready");
             if (!File.Exists(ready))
             {

@@ -29,7 +29,14 @@ public sealed partial class EventLogCompactor
                         {
                             schema = SchemaKey(reader.Schema);
                             columns = [.. reader.Schema.DataFields.Select(ColumnBuffer.For)];
-                            writer = await ParquetWriter.CreateAsync(new ParquetSchema(columns.Select(c => c.Output)), stream, cancellationToken: cancellationToken).ConfigureAwait(false);
+                            // Text dictionary-encoded, as the log writer writes it.
+                            var options = new ParquetOptions();
+                            foreach (var text in columns.OfType<Strings>())
+                            {
+                                options.ColumnEncodingHints[text.Output.Name] = EncodingHint.Dictionary;
+                            }
+
+                            writer = await ParquetWriter.CreateAsync(new ParquetSchema(columns.Select(c => c.Output)), stream, options, cancellationToken: cancellationToken).ConfigureAwait(false);
                             writer.CustomMetadata = metadata;
                         }
                         else if (SchemaKey(reader.Schema) != schema)
@@ -119,20 +126,37 @@ public sealed partial class EventLogCompactor
             where T : struct => field.IsNullable ? new Nullables<T>(field) : new Values<T>(field);
     }
 
+    // Text as characters (each value its own; Parquet.Net dictionary-encodes this form, not strings).
     private sealed class Strings(DataField field) : ColumnBuffer(field)
     {
-        private readonly List<string?> _values = [];
+        private readonly List<ReadOnlyMemory<char>?> _values = [];
 
         public override async Task ReadAsync(ParquetRowGroupReader group, int rows, CancellationToken cancellationToken)
         {
-            var values = new string?[rows];
-            await group.ReadAsync(Field, values.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
-            _values.AddRange(values);
+            if (Field.IsNullable)
+            {
+                var values = new ReadOnlyMemory<char>?[rows];
+                await group.ReadAsync(Field, values.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+                _values.AddRange(values);
+                return;
+            }
+
+            var plain = new ReadOnlyMemory<char>[rows];
+            await group.ReadAsync(Field, plain.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+            _values.AddRange(plain.Select(v => (ReadOnlyMemory<char>?)v));
         }
 
         public override async Task WriteAsync(ParquetRowGroupWriter group, int rows, CancellationToken cancellationToken)
         {
-            await group.WriteAsync(Output, _values.GetRange(0, rows)).ConfigureAwait(false);
+            if (Output.IsNullable)
+            {
+                await group.WriteAsync<ReadOnlyMemory<char>>(Output, _values.GetRange(0, rows).ToArray(), cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await group.WriteAsync<ReadOnlyMemory<char>>(Output, _values.GetRange(0, rows).Select(v => v.GetValueOrDefault()).ToArray(), cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+
             _values.RemoveRange(0, rows);
         }
     }

@@ -147,6 +147,7 @@ internal static class EventLogScan
             {
                 using var group = reader.OpenRowGroupReader(g);
                 var n = checked((int)group.RowCount);
+                var text = new TextColumns(group);
                 var times = await ParquetColumns.ReadRequiredAsync<long>(group, Field(EventLogSchema.EventTimeColumn), cancellationToken).ConfigureAwait(false);
                 var offsets = await ParquetColumns.ReadRequiredAsync<long>(group, Field(EventLogSchema.OffsetColumn), cancellationToken).ConfigureAwait(false);
                 var partitions = anyInclude ? await ParquetColumns.ReadRequiredAsync<int>(group, Field(EventLogSchema.PartitionColumn), cancellationToken).ConfigureAwait(false) : null;
@@ -155,7 +156,7 @@ internal static class EventLogScan
                 var entities = new int[]?[targets.Count];
                 for (var t = 0; t < targets.Count; t++)
                 {
-                    (keys[t], entities[t]) = await ReadKeysAsync(group, keyFields[t], targets[t], times, offsets, partitions, cancellationToken).ConfigureAwait(false);
+                    (keys[t], entities[t]) = await ReadKeysAsync(group, text, keyFields[t], targets[t], times, offsets, partitions, cancellationToken).ConfigureAwait(false);
                 }
 
                 // Inputs are converted for rows some target wants (all rows when one numbers entities as it goes).
@@ -177,7 +178,7 @@ internal static class EventLogScan
                 var inputs = new InputColumn[slots.Length];
                 for (var c = 0; c < inputs.Length; c++)
                 {
-                    inputs[c] = any ? await ReadInputAsync(group, inputFields[c], n, wanted, cancellationToken).ConfigureAwait(false)
+                    inputs[c] = any ? await ReadInputAsync(group, text, inputFields[c], n, wanted, cancellationToken).ConfigureAwait(false)
                         : new InputColumn([], null, []);
                 }
 
@@ -196,7 +197,7 @@ internal static class EventLogScan
 
     // A target's keys: with known entities, each row's entity (-1 when not wanted); otherwise the key columns.
     private static async Task<(Array[]? Keys, int[]? Entity)> ReadKeysAsync(
-        ParquetRowGroupReader group, DataField[] keyFields, ScanTarget target, long[] times, long[] offsets, int[]? partitions,
+        ParquetRowGroupReader group, TextColumns text, DataField[] keyFields, ScanTarget target, long[] times, long[] offsets, int[]? partitions,
         CancellationToken cancellationToken)
     {
         var n = times.Length;
@@ -214,7 +215,7 @@ internal static class EventLogScan
         var entity = new int[n];
         if (keyFields.Length == 1
             && target.Entities.TryGetAlternateLookup<ReadOnlySpan<char>>(out var byText)
-            && await ParquetColumns.ReadTextAsync(group, keyFields[0], cancellationToken).ConfigureAwait(false) is { } keyText)
+            && await text.ReadAsync(keyFields[0], cancellationToken).ConfigureAwait(false) is { } keyText)
         {
             // One text key: looked up from the decoded characters, no string made per row.
             for (var i = 0; i < n; i++)
@@ -251,11 +252,11 @@ internal static class EventLogScan
 
     // Same conversions as the online job: text for string fields, numbers (bools 0/1, times in ms) otherwise;
     // other types give no input. Only rows wanted (entity not -1) are converted.
-    private static async Task<InputColumn> ReadInputAsync(ParquetRowGroupReader group, DataField field, int n, int[]? entity, CancellationToken cancellationToken)
+    private static async Task<InputColumn> ReadInputAsync(ParquetRowGroupReader group, TextColumns textColumns, DataField field, int n, int[]? entity, CancellationToken cancellationToken)
     {
         var codes = new int[n];
         var texts = new List<string>();
-        if (await ParquetColumns.ReadTextAsync(group, field, cancellationToken).ConfigureAwait(false) is { } text)
+        if (await textColumns.ReadAsync(field, cancellationToken).ConfigureAwait(false) is { } text)
         {
             // Each distinct text made into a string once per row group (the characters are the decoded page's).
             var ids = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -369,6 +370,27 @@ internal static class EventLogScan
                     events.SetTextId(first + j, c, textIds[code - 2]);
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// The text columns of one row group, each decoded once however many views read it (one view's key is often
+    /// another's input: a payment's merchant). Each value keeps characters of its own, so a column read earlier
+    /// stays valid while others are read.
+    /// </summary>
+    private sealed class TextColumns(ParquetRowGroupReader group)
+    {
+        private readonly Dictionary<string, ReadOnlyMemory<char>?[]?> _read = new(StringComparer.Ordinal);
+
+        public async Task<ReadOnlyMemory<char>?[]?> ReadAsync(DataField field, CancellationToken cancellationToken)
+        {
+            if (!_read.TryGetValue(field.Path.ToString(), out var values))
+            {
+                values = await ParquetColumns.ReadTextAsync(group, field, cancellationToken).ConfigureAwait(false);
+                _read[field.Path.ToString()] = values;
+            }
+
+            return values;
         }
     }
 

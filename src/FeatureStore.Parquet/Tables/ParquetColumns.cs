@@ -34,7 +34,8 @@ internal static class ParquetColumns
 
     /// <summary>
     /// Reads a text column as the decoded characters of each value (no string made per value), or null when
-    /// the column is not text. Callers read the characters before reading another column of the group.
+    /// the column is not text. Each value has characters of its own (Parquet.Net allocates them per value), so
+    /// they stay valid while other columns are read.
     /// </summary>
     public static async Task<ReadOnlyMemory<char>?[]?> ReadTextAsync(ParquetRowGroupReader group, DataField field, CancellationToken cancellationToken)
     {
