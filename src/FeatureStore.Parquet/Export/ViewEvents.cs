@@ -255,40 +255,81 @@ internal sealed class ViewEvents
 
     private void SortRange(int lo, int n, SortScratch scratch)
     {
-        var keys = scratch.Keys(n);
+        // By time with the primitive sort (no comparer call per step), then runs of equal times by sequence and
+        // arrival: the order of (time, sequence, arrival), found with far fewer calls than a comparer sort.
+        var times = scratch.Times(n);
+        var order = scratch.Order(n);
+        _time.AsSpan(lo, n).CopyTo(times);
         for (var k = 0; k < n; k++)
         {
-            keys[k] = new SortKey(_time[lo + k], _sequence[lo + k], k);
+            order[k] = k;
         }
 
-        keys.Sort(default(SortKeyComparer));
+        times.Sort(order);
+        for (var i = 0; i < n;)
+        {
+            var j = i + 1;
+            while (j < n && times[j] == times[i])
+            {
+                j++;
+            }
+
+            if (j - i > 1)
+            {
+                SortTies(order[i..j], _sequence.AsSpan(lo, n));
+            }
+
+            i = j;
+        }
+
+        times.CopyTo(_time.AsSpan(lo, n));
+        var sequences = times; // free again: the sequences move through it
+        var column = _sequence.AsSpan(lo, n);
         for (var k = 0; k < n; k++)
         {
-            _time[lo + k] = keys[k].Time;
-            _sequence[lo + k] = keys[k].Sequence;
+            sequences[k] = column[order[k]];
         }
+
+        sequences.CopyTo(column);
 
         var codes = scratch.Codes(n);
         for (var c = 0; c < _codes.Length; c++)
         {
-            var column = _codes[c].AsSpan(lo, n);
+            var values = _codes[c].AsSpan(lo, n);
             for (var k = 0; k < n; k++)
             {
-                codes[k] = column[keys[k].Index];
+                codes[k] = values[order[k]];
             }
 
-            codes.CopyTo(column);
+            codes.CopyTo(values);
             if (_numbers[c] is { } numbers)
             {
-                var values = numbers.AsSpan(lo, n);
+                var doubles = numbers.AsSpan(lo, n);
                 var moved = scratch.Numbers(n);
                 for (var k = 0; k < n; k++)
                 {
-                    moved[k] = values[keys[k].Index];
+                    moved[k] = doubles[order[k]];
                 }
 
-                moved.CopyTo(values);
+                moved.CopyTo(doubles);
             }
+        }
+    }
+
+    // Events of one instant (few): insertion sort by sequence, then arrival.
+    private static void SortTies(Span<int> order, ReadOnlySpan<long> sequence)
+    {
+        for (var i = 1; i < order.Length; i++)
+        {
+            var item = order[i];
+            var j = i - 1;
+            while (j >= 0 && (sequence[order[j]] > sequence[item] || (sequence[order[j]] == sequence[item] && order[j] > item)))
+            {
+                order[j + 1] = order[j];
+                j--;
+            }
+
+            order[j + 1] = item;
         }
     }
 
@@ -320,16 +361,17 @@ internal sealed class ViewEvents
         }
     }
 
-    private readonly record struct SortKey(long Time, long Sequence, int Index);
-
     /// <summary>One thread's buffers for sorting entities' ranges, grown to the largest range met.</summary>
     private sealed class SortScratch
     {
-        private SortKey[] _keys = new SortKey[64];
+        private long[] _times = new long[64];
+        private int[] _order = new int[64];
         private int[] _codes = new int[64];
         private double[] _numbers = new double[64];
 
-        public Span<SortKey> Keys(int n) => Fit(ref _keys, n);
+        public Span<long> Times(int n) => Fit(ref _times, n);
+
+        public Span<int> Order(int n) => Fit(ref _order, n);
 
         public Span<int> Codes(int n) => Fit(ref _codes, n);
 
@@ -344,13 +386,5 @@ internal sealed class ViewEvents
 
             return buffer.AsSpan(0, n);
         }
-    }
-
-    private readonly struct SortKeyComparer : IComparer<SortKey>
-    {
-        public int Compare(SortKey x, SortKey y) =>
-            x.Time != y.Time ? x.Time.CompareTo(y.Time)
-            : x.Sequence != y.Sequence ? x.Sequence.CompareTo(y.Sequence)
-            : x.Index.CompareTo(y.Index);
     }
 }
