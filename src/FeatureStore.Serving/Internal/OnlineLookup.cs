@@ -106,7 +106,7 @@ internal sealed class OnlineLookup
                 }
             }
 
-            var shares = count > 0 ? await ReadAsync(keys, count, cancellationToken).ConfigureAwait(false) : default;
+            using var shares = count > 0 ? await ReadAsync(keys, count, cancellationToken).ConfigureAwait(false) : null;
             return Shape(served, columns, slotOfView, used, shares, rows, atMs);
         }
         finally
@@ -205,7 +205,7 @@ internal sealed class OnlineLookup
     }
 
     private static GetOnlineFeaturesResponse Shape(
-        ServingRepository served, List<FeatureColumn> columns, ReadOnlySpan<int> slotOfView, List<int> used, StoredShares shares, int rows, long atMs)
+        ServingRepository served, List<FeatureColumn> columns, ReadOnlySpan<int> slotOfView, List<int> used, StoredShares? shares, int rows, long atMs)
     {
         var response = new GetOnlineFeaturesResponse
         {
@@ -223,9 +223,11 @@ internal sealed class OnlineLookup
         var evaluated = ArrayPool<CoreValue>.Shared.Rent(Math.Max(1, rows * stride));
         try
         {
+            // Keys are view slot by view slot, entity row by entity row: the order they are evaluated in.
+            var reader = shares is null ? default : shares.Reader();
             for (var u = 0; u < used.Count; u++)
             {
-                Evaluate(served, used[u], shares, u * rows, rows, atMs, evaluated.AsSpan(u * maxFeatures), stride);
+                Evaluate(served, used[u], ref reader, rows, atMs, evaluated.AsSpan(u * maxFeatures), stride);
             }
 
             for (var e = 0; e < rows; e++)
@@ -248,11 +250,11 @@ internal sealed class OnlineLookup
     }
 
     /// <summary>
-    /// Decodes the <paramref name="rows"/> states of view <paramref name="view"/> from key
-    /// <paramref name="firstKey"/> on, one at a time into a reused state, and evaluates each at
+    /// Decodes the <paramref name="rows"/> states of view <paramref name="view"/>, the next keys of
+    /// <paramref name="shares"/>, one at a time into a reused state, and evaluates each at
     /// <paramref name="atMs"/> into <paramref name="values"/> (row e at e × <paramref name="stride"/>).
     /// </summary>
-    private static void Evaluate(ServingRepository served, int view, StoredShares shares, int firstKey, int rows, long atMs, Span<CoreValue> values, int stride)
+    private static void Evaluate(ServingRepository served, int view, ref ShareReader shares, int rows, long atMs, Span<CoreValue> values, int stride)
     {
         var n = served.Views[view].Features.Count;
         var state = served.RentState(view);
@@ -261,34 +263,34 @@ internal sealed class OnlineLookup
         {
             for (var e = 0; e < rows; e++)
             {
-                var key = firstKey + e;
-                var count = shares.Count(key);
+                var count = shares.NextKey();
                 if (count == 0)
                 {
                     state.Reset();
                 }
                 else if (count == 1)
                 {
-                    state.LoadForEvaluation(shares.Share(key, 0), atMs);
+                    state.LoadForEvaluation(shares.NextShare(), atMs);
                 }
                 else
                 {
                     // Several partitions' shares: cutting a tile at atMs needs every share's raw entries when any
                     // share holds an event after it; otherwise tiles alone suffice.
                     var from = atMs;
+                    var again = shares.Mark();
                     for (var s = 0; s < count; s++)
                     {
-                        if (ViewWindowState.StoredLastEventTime(shares.Share(key, s)) > atMs)
+                        if (ViewWindowState.StoredLastEventTime(shares.NextShare()) > atMs)
                         {
                             from = long.MinValue;
                         }
                     }
 
                     share ??= served.RentState(view);
-                    state.LoadForEvaluation(shares.Share(key, 0), from);
+                    state.LoadForEvaluation(again.NextShare(), from);
                     for (var s = 1; s < count; s++)
                     {
-                        share.LoadForEvaluation(shares.Share(key, s), from);
+                        share.LoadForEvaluation(again.NextShare(), from);
                         state.MergeFrom(share);
                     }
                 }
