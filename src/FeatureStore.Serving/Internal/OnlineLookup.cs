@@ -6,7 +6,6 @@ using Grpc.Core;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 using CoreValue = FeatureStore.Core.Windows.FeatureValue;
-using WireValue = FeatureStore.Contracts.V1.FeatureValue;
 
 namespace FeatureStore.Serving.Internal;
 
@@ -37,16 +36,16 @@ internal sealed class OnlineLookup
     }
 
     /// <summary>A lookup with its metrics: the duration, and the outcome by status code.</summary>
-    public async Task<GetOnlineFeaturesResponse> RunAsync(GetOnlineFeaturesRequest request, string? apiKey, string transport, CancellationToken cancellationToken)
+    public async Task<LookupAnswer> RunAsync(GetOnlineFeaturesRequest request, string? apiKey, string transport, CancellationToken cancellationToken)
     {
         var start = Stopwatch.GetTimestamp();
         try
         {
-            var response = await LookupAsync(request, apiKey, cancellationToken).ConfigureAwait(false);
+            var answer = await LookupAsync(request, apiKey, cancellationToken).ConfigureAwait(false);
             var elapsed = Stopwatch.GetElapsedTime(start);
-            _metrics.Lookup(transport, "OK", elapsed.TotalSeconds, (long)response.Rows.Count * response.FeatureNames.Count);
+            _metrics.Lookup(transport, "OK", elapsed.TotalSeconds, (long)answer.Rows * answer.Names.Count);
             _latencies?.Record(_options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds(), elapsed.TotalMilliseconds);
-            return response;
+            return answer;
         }
         catch (LookupException ex)
         {
@@ -61,7 +60,7 @@ internal sealed class OnlineLookup
         }
     }
 
-    public async Task<GetOnlineFeaturesResponse> LookupAsync(GetOnlineFeaturesRequest request, string? apiKey, CancellationToken cancellationToken)
+    public async Task<LookupAnswer> LookupAsync(GetOnlineFeaturesRequest request, string? apiKey, CancellationToken cancellationToken)
     {
         var principal = _keys.Authenticate(apiKey);
         var served = _registry.Current;
@@ -204,22 +203,25 @@ internal sealed class OnlineLookup
         return value;
     }
 
-    private static GetOnlineFeaturesResponse Shape(
+    private static LookupAnswer Shape(
         ServingRepository served, List<FeatureColumn> columns, ReadOnlySpan<int> slotOfView, List<int> used, StoredShares? shares, int rows, long atMs)
     {
-        var response = new GetOnlineFeaturesResponse
+        // Values of entity row e, view slot u, feature f at ((e * used) + u) * maxFeatures + f.
+        var maxFeatures = 0;
+        foreach (var v in used)
         {
-            EvaluatedAt = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(atMs)),
-            RegistryVersion = served.Version,
-        };
-        foreach (var column in columns)
-        {
-            response.FeatureNames.Add(column.Reference);
+            maxFeatures = Math.Max(maxFeatures, served.Views[v].Features.Count);
         }
 
-        // Values of entity row e, view slot u, feature f at ((e * used) + u) * maxFeatures + f.
-        var maxFeatures = used.Max(v => served.Views[v].Features.Count);
         var stride = used.Count * maxFeatures;
+        var names = new string[columns.Count];
+        var offsets = new int[columns.Count];
+        for (var c = 0; c < columns.Count; c++)
+        {
+            names[c] = columns[c].Reference;
+            offsets[c] = (slotOfView[columns[c].ViewIndex] * maxFeatures) + columns[c].FeatureIndex;
+        }
+
         var evaluated = ArrayPool<CoreValue>.Shared.Rent(Math.Max(1, rows * stride));
         try
         {
@@ -229,24 +231,14 @@ internal sealed class OnlineLookup
             {
                 Evaluate(served, used[u], ref reader, rows, atMs, evaluated.AsSpan(u * maxFeatures), stride);
             }
-
-            for (var e = 0; e < rows; e++)
-            {
-                var row = new FeatureRow();
-                foreach (var column in columns)
-                {
-                    row.Values.Add(ToWire(evaluated[(e * stride) + (slotOfView[column.ViewIndex] * maxFeatures) + column.FeatureIndex]));
-                }
-
-                response.Rows.Add(row);
-            }
         }
-        finally
+        catch
         {
             ArrayPool<CoreValue>.Shared.Return(evaluated, clearArray: true);
+            throw;
         }
 
-        return response;
+        return new LookupAnswer(names, offsets, evaluated, rows, stride, atMs, served.Version);
     }
 
     /// <summary>
@@ -306,41 +298,5 @@ internal sealed class OnlineLookup
                 served.ReturnState(view, share);
             }
         }
-    }
-
-    internal static WireValue ToWire(in CoreValue value)
-    {
-        var wire = new WireValue
-        {
-            Status = value.Status switch
-            {
-                ValueStatus.Present => FeatureStatus.Present,
-                ValueStatus.NullValue => FeatureStatus.NullValue,
-                ValueStatus.NotFound => FeatureStatus.NotFound,
-                _ => FeatureStatus.OutsideTtl,
-            },
-        };
-        switch (value.Kind)
-        {
-            case ValueKind.Double:
-                wire.DoubleValue = value.Double;
-                break;
-            case ValueKind.Int64:
-                wire.Int64Value = value.Int64;
-                break;
-            case ValueKind.String:
-                wire.StringValue = value.Text ?? "";
-                break;
-            default:
-                break;
-        }
-
-        if (value.EventTimeMs is { } ms)
-        {
-            var seconds = ms >= 0 ? ms / 1000 : ((ms + 1) / 1000) - 1;
-            wire.EventTimestamp = new Google.Protobuf.WellKnownTypes.Timestamp { Seconds = seconds, Nanos = (int)(ms - (seconds * 1000)) * 1_000_000 };
-        }
-
-        return wire;
     }
 }
