@@ -1,5 +1,6 @@
 using FeatureStore.Contracts.V1;
 using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
 using FeatureStore.Serving.Internal;
 using FeatureStore.Serving.Tests.Helpers;
 using Grpc.Core;
@@ -88,6 +89,60 @@ public sealed class ServingUnitTests
         Assert.Equal(expected, GetOnlineFeaturesResponse.Parser.ParseFrom(written));
         answer.Release();
         Assert.Throws<ObjectDisposedException>(() => answer.Value(0, 0));
+    }
+
+    [Fact]
+    public void The_client_reads_the_encoded_answer_as_protobuf_does()
+    {
+        var response = new GetOnlineFeaturesResponse
+        {
+            FeatureNames = { "v:a", "v:b", "v:c", "v:d", "v:a" },
+            EvaluatedAt = new Timestamp { Seconds = 1_700_000_000, Nanos = 5_000_000 },
+            RegistryVersion = 9,
+        };
+        FeatureValue[] cells =
+        [
+            new() { Status = FeatureStatus.Present, DoubleValue = -2.5, EventTimestamp = new Timestamp { Seconds = -3, Nanos = 1 } },
+            new() { Status = FeatureStatus.Present, Int64Value = -4 },
+            new() { Status = FeatureStatus.Present, StringValue = "zürich ✓" },
+            new() { Status = FeatureStatus.NullValue },
+            new() { Status = FeatureStatus.OutsideTtl, Int64Value = 0 },
+            new() { Status = FeatureStatus.Present, BoolValue = true },
+            new() { Status = (FeatureStatus)17, DoubleValue = 1 },
+        ];
+        for (var e = 0; e < 4; e++)
+        {
+            var row = new FeatureRow();
+            for (var c = 0; c < 5; c++)
+            {
+                row.Values.Add(cells[(e + c) % cells.Length]);
+            }
+
+            response.Rows.Add(row);
+        }
+
+        var bytes = response.ToByteArray();
+        var received = Client.OnlineFeatureSet.FromWire(new System.Buffers.ReadOnlySequence<byte>(bytes));
+        var built = new Client.OnlineFeatureSet(response);
+
+        Assert.Equal(built.FeatureNames, received.FeatureNames);
+        Assert.Equal((built.RowCount, built.EvaluatedAt), (received.RowCount, received.EvaluatedAt));
+        foreach (var name in new[] { "v:a", "v:b", "v:c", "v:d" })
+        {
+            for (var e = 0; e < built.RowCount; e++)
+            {
+                Assert.Equal(built.GetDouble(e, name), received.GetDouble(e, name));
+                Assert.Equal(built.GetInt64(e, name), received.GetInt64(e, name));
+                Assert.Equal(built.GetString(e, name), received.GetString(e, name));
+            }
+        }
+
+        Assert.Equal(response, received.Response);
+        Assert.Same(received.Response, received.Response);
+        Assert.Equal(cells[1], received[0, "v:b"]);
+        Assert.Throws<ArgumentOutOfRangeException>(() => received.GetDouble(4, "v:a"));
+        Assert.Throws<KeyNotFoundException>(() => received.GetDouble(0, "v:e"));
+        Assert.Throws<InvalidDataException>(() => Client.OnlineFeatureSet.FromWire(new System.Buffers.ReadOnlySequence<byte>(bytes.AsMemory(0, bytes.Length - 3))));
     }
 
     [Fact]
