@@ -1,4 +1,5 @@
 using FeatureStore.Contracts.V1;
+using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Grpc.Net.Client;
@@ -12,7 +13,32 @@ namespace FeatureStore.Client;
 /// </summary>
 public sealed class FeatureStoreClient : IDisposable
 {
+    // GetOnlineFeatures as the generated stub calls it, its answer read into an OnlineFeatureSet's index
+    // instead of a message per value.
+    private static readonly Method<GetOnlineFeaturesRequest, OnlineFeatureSet> Lookup = new(
+        MethodType.Unary,
+        OnlineFeatures.Descriptor.FullName,
+        "GetOnlineFeatures",
+        Marshallers.Create(
+            static (GetOnlineFeaturesRequest request, SerializationContext context) =>
+            {
+                context.SetPayloadLength(request.CalculateSize());
+                request.WriteTo(context.GetBufferWriter());
+                context.Complete();
+            },
+            static context => GetOnlineFeaturesRequest.Parser.ParseFrom(context.PayloadAsReadOnlySequence())),
+        Marshallers.Create(
+            static (OnlineFeatureSet answer, SerializationContext context) =>
+            {
+                var response = answer.Response;
+                context.SetPayloadLength(response.CalculateSize());
+                response.WriteTo(context.GetBufferWriter());
+                context.Complete();
+            },
+            static context => OnlineFeatureSet.FromWire(context.PayloadAsReadOnlySequence())));
+
     private readonly GrpcChannel _channel;
+    private readonly CallInvoker _invoker;
     private readonly FeatureStoreClientOptions _options;
     private readonly Metadata? _headers;
 
@@ -31,6 +57,7 @@ public sealed class FeatureStoreClient : IDisposable
             _headers = new Metadata { { "x-api-key", key } };
         }
 
+        _invoker = _channel.CreateCallInvoker();
         Online = new OnlineFeatures.OnlineFeaturesClient(_channel);
         Registry = new Registry.RegistryClient(_channel);
     }
@@ -71,7 +98,7 @@ public sealed class FeatureStoreClient : IDisposable
 
     /// <summary>Sends a request as built by the caller.</summary>
     public async Task<OnlineFeatureSet> GetOnlineFeaturesAsync(GetOnlineFeaturesRequest request, CancellationToken cancellationToken = default) =>
-        new(await Online.GetOnlineFeaturesAsync(request, Options(cancellationToken)).ConfigureAwait(false));
+        await _invoker.AsyncUnaryCall(Lookup, null, Options(cancellationToken), request).ConfigureAwait(false);
 
     /// <summary>The served repository version and everything it declares.</summary>
     public async Task<ListDefinitionsResponse> ListDefinitionsAsync(CancellationToken cancellationToken = default) =>

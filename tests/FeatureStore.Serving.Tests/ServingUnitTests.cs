@@ -1,4 +1,6 @@
 using FeatureStore.Contracts.V1;
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
 using FeatureStore.Serving.Internal;
 using FeatureStore.Serving.Tests.Helpers;
 using Grpc.Core;
@@ -37,7 +39,7 @@ public sealed class ServingUnitTests
     [InlineData(-1_000L, -1L, 0)]
     public void Event_times_become_protobuf_timestamps_with_nanos_never_negative(long ms, long seconds, int nanos)
     {
-        var wire = OnlineLookup.ToWire(CoreValue.Of(2.5, ms));
+        var wire = LookupAnswer.ToWire(CoreValue.Of(2.5, ms));
         Assert.Equal((seconds, nanos), (wire.EventTimestamp.Seconds, wire.EventTimestamp.Nanos));
         Assert.Equal(DateTimeOffset.FromUnixTimeMilliseconds(ms), wire.EventTimestamp.ToDateTimeOffset());
     }
@@ -45,11 +47,102 @@ public sealed class ServingUnitTests
     [Fact]
     public void Values_keep_their_type_and_status()
     {
-        Assert.Equal(7, OnlineLookup.ToWire(CoreValue.Of(7L, 1)).Int64Value);
-        Assert.Equal("FR", OnlineLookup.ToWire(CoreValue.Of("FR", 1)).StringValue);
-        var missing = OnlineLookup.ToWire(CoreValue.Null(Core.Windows.ValueStatus.NotFound));
+        Assert.Equal(7, LookupAnswer.ToWire(CoreValue.Of(7L, 1)).Int64Value);
+        Assert.Equal("FR", LookupAnswer.ToWire(CoreValue.Of("FR", 1)).StringValue);
+        var missing = LookupAnswer.ToWire(CoreValue.Null(Core.Windows.ValueStatus.NotFound));
         Assert.Equal((FeatureStatus.NotFound, FeatureValue.ValueOneofCase.None), (missing.Status, missing.ValueCase));
         Assert.Null(missing.EventTimestamp);
+    }
+
+    [Theory]
+    [InlineData(0L, 3)]
+    [InlineData(42L, 0)]
+    [InlineData(-7L, 2)]
+    public void Answers_are_written_as_the_generated_response_writes_them(long version, int rows)
+    {
+        CoreValue[] cells =
+        [
+            CoreValue.Of(2.5, 1_700_000_000_123L), CoreValue.Of(0.0, 0L), CoreValue.Of(-1e300, -1L),
+            CoreValue.Of(7L, 1_000L), CoreValue.Of(-3L, null), CoreValue.Of(long.MaxValue, 1L),
+            CoreValue.Of("FR", 5L), CoreValue.Of("", null), CoreValue.Of("zürich ✓ 日本", 999L),
+            CoreValue.Null(Core.Windows.ValueStatus.NullValue, 12L), CoreValue.Null(Core.Windows.ValueStatus.NotFound),
+            CoreValue.Null(Core.Windows.ValueStatus.OutsideTtl, -1_000L), new(Core.Windows.ValueStatus.Present, Core.Windows.ValueKind.String, 0, 0, null, null),
+        ];
+        const int Stride = 16;
+        var values = System.Buffers.ArrayPool<CoreValue>.Shared.Rent(Math.Max(1, rows * Stride));
+        for (var e = 0; e < rows; e++)
+        {
+            for (var c = 0; c < cells.Length; c++)
+            {
+                values[(e * Stride) + c] = cells[(c + e) % cells.Length];
+            }
+        }
+
+        string[] names = [.. Enumerable.Range(0, cells.Length).Select(c => $"view_{c % 3}:feature_{c}é")];
+        var offsets = Enumerable.Range(0, cells.Length).Reverse().ToArray(); // columns need not follow the stored order
+        var answer = new LookupAnswer(names, offsets, values, rows, Stride, 1_700_000_000_999L, version);
+
+        var expected = answer.ToResponse();
+        var written = LookupAnswerEncoding.Encode(answer);
+
+        Assert.Equal(expected.ToByteArray(), written);
+        Assert.Equal(expected, GetOnlineFeaturesResponse.Parser.ParseFrom(written));
+        answer.Release();
+        Assert.Throws<ObjectDisposedException>(() => answer.Value(0, 0));
+    }
+
+    [Fact]
+    public void The_client_reads_the_encoded_answer_as_protobuf_does()
+    {
+        var response = new GetOnlineFeaturesResponse
+        {
+            FeatureNames = { "v:a", "v:b", "v:c", "v:d", "v:a" },
+            EvaluatedAt = new Timestamp { Seconds = 1_700_000_000, Nanos = 5_000_000 },
+            RegistryVersion = 9,
+        };
+        FeatureValue[] cells =
+        [
+            new() { Status = FeatureStatus.Present, DoubleValue = -2.5, EventTimestamp = new Timestamp { Seconds = -3, Nanos = 1 } },
+            new() { Status = FeatureStatus.Present, Int64Value = -4 },
+            new() { Status = FeatureStatus.Present, StringValue = "zürich ✓" },
+            new() { Status = FeatureStatus.NullValue },
+            new() { Status = FeatureStatus.OutsideTtl, Int64Value = 0 },
+            new() { Status = FeatureStatus.Present, BoolValue = true },
+            new() { Status = (FeatureStatus)17, DoubleValue = 1 },
+        ];
+        for (var e = 0; e < 4; e++)
+        {
+            var row = new FeatureRow();
+            for (var c = 0; c < 5; c++)
+            {
+                row.Values.Add(cells[(e + c) % cells.Length]);
+            }
+
+            response.Rows.Add(row);
+        }
+
+        var bytes = response.ToByteArray();
+        var received = Client.OnlineFeatureSet.FromWire(new System.Buffers.ReadOnlySequence<byte>(bytes));
+        var built = new Client.OnlineFeatureSet(response);
+
+        Assert.Equal(built.FeatureNames, received.FeatureNames);
+        Assert.Equal((built.RowCount, built.EvaluatedAt), (received.RowCount, received.EvaluatedAt));
+        foreach (var name in new[] { "v:a", "v:b", "v:c", "v:d" })
+        {
+            for (var e = 0; e < built.RowCount; e++)
+            {
+                Assert.Equal(built.GetDouble(e, name), received.GetDouble(e, name));
+                Assert.Equal(built.GetInt64(e, name), received.GetInt64(e, name));
+                Assert.Equal(built.GetString(e, name), received.GetString(e, name));
+            }
+        }
+
+        Assert.Equal(response, received.Response);
+        Assert.Same(received.Response, received.Response);
+        Assert.Equal(cells[1], received[0, "v:b"]);
+        Assert.Throws<ArgumentOutOfRangeException>(() => received.GetDouble(4, "v:a"));
+        Assert.Throws<KeyNotFoundException>(() => received.GetDouble(0, "v:e"));
+        Assert.Throws<InvalidDataException>(() => Client.OnlineFeatureSet.FromWire(new System.Buffers.ReadOnlySequence<byte>(bytes.AsMemory(0, bytes.Length - 3))));
     }
 
     [Fact]

@@ -1,12 +1,16 @@
 using FeatureStore.Contracts.V1;
+using Google.Protobuf;
 using Grpc.Core;
 
 namespace FeatureStore.Serving.Internal;
 
-/// <summary>The gRPC face of <see cref="OnlineLookup"/>.</summary>
-internal sealed class OnlineFeaturesService(OnlineLookup lookup) : OnlineFeatures.OnlineFeaturesBase
+/// <summary>
+/// The gRPC face of <see cref="OnlineLookup"/>: <c>featurestore.v1.OnlineFeatures/GetOnlineFeatures</c>,
+/// its answer written straight into the response's encoding (<see cref="LookupAnswerEncoding"/>).
+/// </summary>
+internal sealed class OnlineFeaturesService(OnlineLookup lookup) : OnlineFeaturesBinding.ServiceBase
 {
-    public override async Task<GetOnlineFeaturesResponse> GetOnlineFeatures(GetOnlineFeaturesRequest request, ServerCallContext context)
+    public override async Task<LookupAnswer> GetOnlineFeatures(GetOnlineFeaturesRequest request, ServerCallContext context)
     {
         MalformedRequests.MarkReached(context);
         try
@@ -17,6 +21,40 @@ internal sealed class OnlineFeaturesService(OnlineLookup lookup) : OnlineFeature
         {
             throw ex.ToRpc();
         }
+    }
+}
+
+/// <summary>
+/// Binds <c>featurestore.v1.OnlineFeatures</c> as the generated code does (same service, method and
+/// descriptor, so routing and reflection see no difference), with the request read by protobuf and the
+/// response written by <see cref="LookupAnswerEncoding"/>.
+/// </summary>
+internal static class OnlineFeaturesBinding
+{
+    private static readonly Method<GetOnlineFeaturesRequest, LookupAnswer> GetOnlineFeatures = new(
+        MethodType.Unary,
+        OnlineFeatures.Descriptor.FullName,
+        nameof(GetOnlineFeatures),
+        Marshallers.Create(
+            static (GetOnlineFeaturesRequest request, SerializationContext context) =>
+            {
+                context.SetPayloadLength(request.CalculateSize());
+                request.WriteTo(context.GetBufferWriter());
+                context.Complete();
+            },
+            static context => GetOnlineFeaturesRequest.Parser.ParseFrom(context.PayloadAsReadOnlySequence())),
+        LookupAnswerEncoding.Marshaller);
+
+    /// <summary>The service's descriptor, where gRPC reflection looks for it.</summary>
+    public static Google.Protobuf.Reflection.ServiceDescriptor Descriptor => OnlineFeatures.Descriptor;
+
+    public static void BindService(ServiceBinderBase binder, ServiceBase? service) =>
+        binder.AddMethod(GetOnlineFeatures, service is null ? null : service.GetOnlineFeatures);
+
+    [BindServiceMethod(typeof(OnlineFeaturesBinding), nameof(BindService))]
+    internal abstract class ServiceBase
+    {
+        public abstract Task<LookupAnswer> GetOnlineFeatures(GetOnlineFeaturesRequest request, ServerCallContext context);
     }
 }
 

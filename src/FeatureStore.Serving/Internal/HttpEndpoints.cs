@@ -44,7 +44,17 @@ internal static class HttpEndpoints
             try
             {
                 var key = ApiKeyPolicy.FromHeaders(http.Request.Headers["x-api-key"], http.Request.Headers.Authorization);
-                var response = await lookup.RunAsync(request, key, "http", http.RequestAborted).ConfigureAwait(false);
+                var answer = await lookup.RunAsync(request, key, "http", http.RequestAborted).ConfigureAwait(false);
+                GetOnlineFeaturesResponse response;
+                try
+                {
+                    response = answer.ToResponse();
+                }
+                finally
+                {
+                    answer.Release();
+                }
+
                 http.Response.ContentType = "application/json";
                 await http.Response.WriteAsync(JsonFormatter.Default.Format(response), http.RequestAborted).ConfigureAwait(false);
             }

@@ -6,7 +6,6 @@ using Grpc.Core;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 using CoreValue = FeatureStore.Core.Windows.FeatureValue;
-using WireValue = FeatureStore.Contracts.V1.FeatureValue;
 
 namespace FeatureStore.Serving.Internal;
 
@@ -37,16 +36,16 @@ internal sealed class OnlineLookup
     }
 
     /// <summary>A lookup with its metrics: the duration, and the outcome by status code.</summary>
-    public async Task<GetOnlineFeaturesResponse> RunAsync(GetOnlineFeaturesRequest request, string? apiKey, string transport, CancellationToken cancellationToken)
+    public async Task<LookupAnswer> RunAsync(GetOnlineFeaturesRequest request, string? apiKey, string transport, CancellationToken cancellationToken)
     {
         var start = Stopwatch.GetTimestamp();
         try
         {
-            var response = await LookupAsync(request, apiKey, cancellationToken).ConfigureAwait(false);
+            var answer = await LookupAsync(request, apiKey, cancellationToken).ConfigureAwait(false);
             var elapsed = Stopwatch.GetElapsedTime(start);
-            _metrics.Lookup(transport, "OK", elapsed.TotalSeconds, (long)response.Rows.Count * response.FeatureNames.Count);
+            _metrics.Lookup(transport, "OK", elapsed.TotalSeconds, (long)answer.Rows * answer.Names.Count);
             _latencies?.Record(_options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds(), elapsed.TotalMilliseconds);
-            return response;
+            return answer;
         }
         catch (LookupException ex)
         {
@@ -61,7 +60,7 @@ internal sealed class OnlineLookup
         }
     }
 
-    public async Task<GetOnlineFeaturesResponse> LookupAsync(GetOnlineFeaturesRequest request, string? apiKey, CancellationToken cancellationToken)
+    public async Task<LookupAnswer> LookupAsync(GetOnlineFeaturesRequest request, string? apiKey, CancellationToken cancellationToken)
     {
         var principal = _keys.Authenticate(apiKey);
         var served = _registry.Current;
@@ -106,7 +105,7 @@ internal sealed class OnlineLookup
                 }
             }
 
-            var shares = count > 0 ? await ReadAsync(keys, count, cancellationToken).ConfigureAwait(false) : default;
+            using var shares = count > 0 ? await ReadAsync(keys, count, cancellationToken).ConfigureAwait(false) : null;
             return Shape(served, columns, slotOfView, used, shares, rows, atMs);
         }
         finally
@@ -204,55 +203,50 @@ internal sealed class OnlineLookup
         return value;
     }
 
-    private static GetOnlineFeaturesResponse Shape(
-        ServingRepository served, List<FeatureColumn> columns, ReadOnlySpan<int> slotOfView, List<int> used, StoredShares shares, int rows, long atMs)
+    private static LookupAnswer Shape(
+        ServingRepository served, List<FeatureColumn> columns, ReadOnlySpan<int> slotOfView, List<int> used, StoredShares? shares, int rows, long atMs)
     {
-        var response = new GetOnlineFeaturesResponse
+        // Values of entity row e, view slot u, feature f at ((e * used) + u) * maxFeatures + f.
+        var maxFeatures = 0;
+        foreach (var v in used)
         {
-            EvaluatedAt = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(atMs)),
-            RegistryVersion = served.Version,
-        };
-        foreach (var column in columns)
-        {
-            response.FeatureNames.Add(column.Reference);
+            maxFeatures = Math.Max(maxFeatures, served.Views[v].Features.Count);
         }
 
-        // Values of entity row e, view slot u, feature f at ((e * used) + u) * maxFeatures + f.
-        var maxFeatures = used.Max(v => served.Views[v].Features.Count);
         var stride = used.Count * maxFeatures;
+        var names = new string[columns.Count];
+        var offsets = new int[columns.Count];
+        for (var c = 0; c < columns.Count; c++)
+        {
+            names[c] = columns[c].Reference;
+            offsets[c] = (slotOfView[columns[c].ViewIndex] * maxFeatures) + columns[c].FeatureIndex;
+        }
+
         var evaluated = ArrayPool<CoreValue>.Shared.Rent(Math.Max(1, rows * stride));
         try
         {
+            // Keys are view slot by view slot, entity row by entity row: the order they are evaluated in.
+            var reader = shares is null ? default : shares.Reader();
             for (var u = 0; u < used.Count; u++)
             {
-                Evaluate(served, used[u], shares, u * rows, rows, atMs, evaluated.AsSpan(u * maxFeatures), stride);
-            }
-
-            for (var e = 0; e < rows; e++)
-            {
-                var row = new FeatureRow();
-                foreach (var column in columns)
-                {
-                    row.Values.Add(ToWire(evaluated[(e * stride) + (slotOfView[column.ViewIndex] * maxFeatures) + column.FeatureIndex]));
-                }
-
-                response.Rows.Add(row);
+                Evaluate(served, used[u], ref reader, rows, atMs, evaluated.AsSpan(u * maxFeatures), stride);
             }
         }
-        finally
+        catch
         {
             ArrayPool<CoreValue>.Shared.Return(evaluated, clearArray: true);
+            throw;
         }
 
-        return response;
+        return new LookupAnswer(names, offsets, evaluated, rows, stride, atMs, served.Version);
     }
 
     /// <summary>
-    /// Decodes the <paramref name="rows"/> states of view <paramref name="view"/> from key
-    /// <paramref name="firstKey"/> on, one at a time into a reused state, and evaluates each at
+    /// Decodes the <paramref name="rows"/> states of view <paramref name="view"/>, the next keys of
+    /// <paramref name="shares"/>, one at a time into a reused state, and evaluates each at
     /// <paramref name="atMs"/> into <paramref name="values"/> (row e at e × <paramref name="stride"/>).
     /// </summary>
-    private static void Evaluate(ServingRepository served, int view, StoredShares shares, int firstKey, int rows, long atMs, Span<CoreValue> values, int stride)
+    private static void Evaluate(ServingRepository served, int view, ref ShareReader shares, int rows, long atMs, Span<CoreValue> values, int stride)
     {
         var n = served.Views[view].Features.Count;
         var state = served.RentState(view);
@@ -261,34 +255,34 @@ internal sealed class OnlineLookup
         {
             for (var e = 0; e < rows; e++)
             {
-                var key = firstKey + e;
-                var count = shares.Count(key);
+                var count = shares.NextKey();
                 if (count == 0)
                 {
                     state.Reset();
                 }
                 else if (count == 1)
                 {
-                    state.LoadForEvaluation(shares.Share(key, 0), atMs);
+                    state.LoadForEvaluation(shares.NextShare(), atMs);
                 }
                 else
                 {
                     // Several partitions' shares: cutting a tile at atMs needs every share's raw entries when any
                     // share holds an event after it; otherwise tiles alone suffice.
                     var from = atMs;
+                    var again = shares.Mark();
                     for (var s = 0; s < count; s++)
                     {
-                        if (ViewWindowState.StoredLastEventTime(shares.Share(key, s)) > atMs)
+                        if (ViewWindowState.StoredLastEventTime(shares.NextShare()) > atMs)
                         {
                             from = long.MinValue;
                         }
                     }
 
                     share ??= served.RentState(view);
-                    state.LoadForEvaluation(shares.Share(key, 0), from);
+                    state.LoadForEvaluation(again.NextShare(), from);
                     for (var s = 1; s < count; s++)
                     {
-                        share.LoadForEvaluation(shares.Share(key, s), from);
+                        share.LoadForEvaluation(again.NextShare(), from);
                         state.MergeFrom(share);
                     }
                 }
@@ -304,41 +298,5 @@ internal sealed class OnlineLookup
                 served.ReturnState(view, share);
             }
         }
-    }
-
-    internal static WireValue ToWire(in CoreValue value)
-    {
-        var wire = new WireValue
-        {
-            Status = value.Status switch
-            {
-                ValueStatus.Present => FeatureStatus.Present,
-                ValueStatus.NullValue => FeatureStatus.NullValue,
-                ValueStatus.NotFound => FeatureStatus.NotFound,
-                _ => FeatureStatus.OutsideTtl,
-            },
-        };
-        switch (value.Kind)
-        {
-            case ValueKind.Double:
-                wire.DoubleValue = value.Double;
-                break;
-            case ValueKind.Int64:
-                wire.Int64Value = value.Int64;
-                break;
-            case ValueKind.String:
-                wire.StringValue = value.Text ?? "";
-                break;
-            default:
-                break;
-        }
-
-        if (value.EventTimeMs is { } ms)
-        {
-            var seconds = ms >= 0 ? ms / 1000 : ((ms + 1) / 1000) - 1;
-            wire.EventTimestamp = new Google.Protobuf.WellKnownTypes.Timestamp { Seconds = seconds, Nanos = (int)(ms - (seconds * 1000)) * 1_000_000 };
-        }
-
-        return wire;
     }
 }

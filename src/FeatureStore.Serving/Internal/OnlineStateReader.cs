@@ -1,6 +1,6 @@
-using System.Security.Cryptography;
-using System.Text;
+using System.Buffers;
 using FeatureStore.Redis.Online;
+using RESPite.Messages;
 using StackExchange.Redis;
 
 namespace FeatureStore.Serving.Internal;
@@ -12,12 +12,15 @@ namespace FeatureStore.Serving.Internal;
 /// state at a time into reused instances (<see cref="ServingRepository.RentState"/>).
 /// <see cref="OnlineReadStrategy.Script"/> sends one EVALSHA whose script HVALSes every key;
 /// <see cref="OnlineReadStrategy.Pipeline"/> sends one HVALS per key in a single pipelined batch.
+/// Replies stay in the client's pooled receive buffers (<see cref="RespResult"/>) and are read in place:
+/// a lookup copies no state into arrays of its own and builds no result objects.
 /// </summary>
 internal sealed class OnlineStateReader
 {
     // Every key's shares, in KEYS order; a missing key gives an empty array (the entity was never seen).
+    // The client sends EVALSHA once the server knows the script, and EVAL (which loads it) when it does not.
     private const string Script = "local r = {} for i = 1, #KEYS do r[i] = redis.call('HVALS', KEYS[i]) end return r";
-    private static readonly byte[] ScriptSha = SHA1.HashData(Encoding.ASCII.GetBytes(Script));
+    private const string HashValues = "HVALS";
 
     private readonly IDatabase _database;
     private readonly OnlineReadStrategy _strategy;
@@ -31,6 +34,7 @@ internal sealed class OnlineStateReader
     /// <summary>
     /// Reads the hashes under <paramref name="keys"/>[i], for i below <paramref name="count"/>. Only the
     /// wait for the store is bounded by <paramref name="timeout"/> (a <see cref="TimeoutException"/>).
+    /// The caller disposes the answer, which returns its buffers.
     /// </summary>
     public Task<StoredShares> ReadAsync(RedisKey[] keys, int count, TimeSpan timeout, CancellationToken cancellationToken) =>
         _strategy == OnlineReadStrategy.Script
@@ -39,47 +43,179 @@ internal sealed class OnlineStateReader
 
     private async Task<StoredShares> ReadByScriptAsync(RedisKey[] keys, int count, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var exact = keys.Length == count ? keys : keys[..count];
+        var reply = _database.ScriptEvaluateRespAsync(Script, keys.AsMemory(0, count), ReadOnlyMemory<RedisValue>.Empty);
         try
         {
-            return new StoredShares(await _database.ScriptEvaluateAsync(ScriptSha, exact).WaitAsync(timeout, cancellationToken).ConfigureAwait(false));
+            return StoredShares.Of(await reply.WaitAsync(timeout, cancellationToken).ConfigureAwait(false), count);
         }
-        catch (RedisServerException ex) when (ex.Message.StartsWith("NOSCRIPT", StringComparison.Ordinal))
+        catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
         {
-            // First use on this server (or it restarted): EVAL caches the script there for the next EVALSHA.
-            return new StoredShares(await _database.ScriptEvaluateAsync(Script, exact).WaitAsync(timeout, cancellationToken).ConfigureAwait(false));
+            ReleaseLate(reply);
+            throw;
         }
     }
 
     private async Task<StoredShares> ReadByPipelineAsync(RedisKey[] keys, int count, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var batch = _database.CreateBatch();
-        var pending = new Task<RedisValue[]>[count];
-        for (var i = 0; i < count; i++)
+        var arguments = ArrayPool<RedisKeyOrValue>.Shared.Rent(count);
+        var pending = new Task<RespResult>[count];
+        try
         {
-            pending[i] = batch.HashValuesAsync(keys[i]);
+            var batch = _database.CreateBatch();
+            for (var i = 0; i < count; i++)
+            {
+                arguments[i] = keys[i];
+                pending[i] = batch.ExecuteRespAsync(HashValues, arguments.AsMemory(i, 1));
+            }
+
+            batch.Execute();
+            try
+            {
+                await Task.WhenAll(pending).WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                foreach (var reply in pending)
+                {
+                    ReleaseLate(reply);
+                }
+
+                throw;
+            }
+
+            var replies = new RespResult[count];
+            for (var i = 0; i < count; i++)
+            {
+                replies[i] = pending[i].Result;
+            }
+
+            return StoredShares.Of(replies);
+        }
+        finally
+        {
+            ArrayPool<RedisKeyOrValue>.Shared.Return(arguments, clearArray: true);
+        }
+    }
+
+    // A reply that arrives after the lookup gave up on it still returns its buffer.
+    private static void ReleaseLate(Task<RespResult> reply) =>
+        reply.ContinueWith(static t => t.Result.Dispose(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+}
+
+/// <summary>
+/// The stored partition shares of each key a lookup read, in key order, as the store returned them (one
+/// reply for all keys, or one per key). Read once, front to back, through <see cref="Reader"/>; disposing
+/// returns the replies' buffers, so no span read from it may outlive it.
+/// </summary>
+internal sealed class StoredShares : IDisposable
+{
+    private readonly RespResult? _all;
+    private readonly RespResult[]? _each;
+    private readonly int _count;
+
+    private StoredShares(RespResult? all, RespResult[]? each, int count)
+    {
+        _all = all;
+        _each = each;
+        _count = count;
+    }
+
+    public static StoredShares Of(RespResult all, int count)
+    {
+        var reader = all.Read();
+        if (reader.IsError || !reader.IsAggregate || reader.AggregateLength() != count)
+        {
+            all.Dispose();
+            throw new RedisException($"the online store answered the lookup script with {(reader.IsError ? reader.ReadString() : reader.Prefix.ToString())}, not one array per key");
         }
 
-        batch.Execute();
-        return new StoredShares(await Task.WhenAll(pending).WaitAsync(timeout, cancellationToken).ConfigureAwait(false));
+        return new StoredShares(all, null, count);
+    }
+
+    public static StoredShares Of(RespResult[] each) => new(null, each, each.Length);
+
+    /// <summary>A reader positioned before the first key.</summary>
+    public ShareReader Reader() => _all is { } all ? new ShareReader(all.Read(), null, _count) : new ShareReader(default, _each, _count);
+
+    public void Dispose()
+    {
+        _all?.Dispose();
+        if (_each is { } each)
+        {
+            foreach (var reply in each)
+            {
+                reply.Dispose();
+            }
+        }
     }
 }
 
-/// <summary>The stored partition shares of each key a lookup read, in key order, as the store returned them.</summary>
-internal readonly struct StoredShares
+/// <summary>
+/// Walks the keys of <see cref="StoredShares"/> in order: <see cref="NextKey"/> moves to the next key's
+/// array of shares, <see cref="NextShare"/> gives each share's bytes (in the store's buffer when they lie
+/// in one piece, copied into a buffer of the reader's otherwise).
+/// </summary>
+internal ref struct ShareReader
 {
-    private readonly RedisResult? _script;
-    private readonly RedisValue[][]? _pipeline;
+    private readonly RespResult[]? _each;
+    private readonly int _count;
+    private RespReader _reader;
+    private int _key;
+    private byte[]? _scratch;
 
-    public StoredShares(RedisResult script) => _script = script;
+    public ShareReader(RespReader all, RespResult[]? each, int count)
+    {
+        _reader = all;
+        _each = each;
+        _count = count;
+        _key = -1;
+    }
 
-    public StoredShares(RedisValue[][] pipeline) => _pipeline = pipeline;
+    /// <summary>Moves to the next key and gives its number of shares (0: the entity was never seen).</summary>
+    public int NextKey()
+    {
+        _key++;
+        if ((uint)_key >= (uint)_count)
+        {
+            throw new InvalidOperationException("read past the last key");
+        }
 
-    /// <summary>Number of partition shares stored under key <paramref name="key"/> (0: never seen).</summary>
-    public int Count(int key) => _script is { } script ? script[key].Length : _pipeline![key].Length;
+        if (_each is { } each)
+        {
+            _reader = each[_key].Read();
+        }
+        else
+        {
+            _reader.MoveNextAggregate();
+        }
 
-    /// <summary>The bytes of share <paramref name="share"/> of key <paramref name="key"/>.</summary>
-    public ReadOnlySpan<byte> Share(int key, int share) => _script is { } script
-        ? ((ReadOnlyMemory<byte>)(RedisValue)script[key][share]).Span
-        : ((ReadOnlyMemory<byte>)_pipeline![key][share]).Span;
+        if (_reader.IsError)
+        {
+            throw new RedisException(_reader.ReadString() ?? "error");
+        }
+
+        return _reader.IsNull ? 0 : _reader.AggregateLength();
+    }
+
+    /// <summary>A copy of the position, to read the current key's shares twice.</summary>
+    public readonly ShareReader Mark() => this;
+
+    /// <summary>The bytes of the current key's next share; valid until the next call.</summary>
+    public ReadOnlySpan<byte> NextShare()
+    {
+        _reader.MoveNextScalar();
+        if (_reader.TryGetSpan(out var span))
+        {
+            return span;
+        }
+
+        var length = _reader.ScalarLength();
+        if (_scratch is null || _scratch.Length < length)
+        {
+            _scratch = new byte[Math.Max(length, 4096)];
+        }
+
+        _reader.CopyTo(_scratch);
+        return _scratch.AsSpan(0, length);
+    }
 }
