@@ -45,6 +45,37 @@ public sealed class OfflineExportTests : IDisposable
     }
 
     [Fact]
+    public async Task A_log_larger_than_the_memory_limit_is_read_in_parts_giving_the_same_values()
+    {
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var scenario = new OfflineScenario("pay", count: 3_000, users: 50, seed: 13, nowMs: now);
+        await scenario.WriteLogAsync(_dir, Ct);
+        var entities = scenario.EntityTable(rows: 500, seed: 14);
+        var input = Path.Combine(_dir, "entities.parquet");
+        await TableWriter.WriteAsync(entities, input, ExportFormat.Parquet, Ct);
+        var features = FeatureSelection.Parse(scenario.Compiled, ["user_stats", "merchant_stats:sum_1h"]);
+        await PointInTimeExport.RunAsync(scenario.Compiled, _dir, input, features, Path.Combine(_dir, "whole.parquet"), ExportFormat.Parquet, null, Ct);
+
+        // Two views over a 3 000-event log hold 6 000 events; a limit of 1 000 splits the entities into 6 parts.
+        var stages = new List<string>();
+        var result = await PointInTimeExport.RunAsync(scenario.Compiled, _dir, input, features, Path.Combine(_dir, "parts.parquet"), ExportFormat.Parquet,
+            new SynchronousProgress(p => stages.Add(p.Stage)), Ct, maxEventsInMemory: 1_000);
+
+        Assert.Contains("user_stats: computing (part 6 of 6)", stages);
+        Assert.DoesNotContain(stages, s => s.Contains("part 7", StringComparison.Ordinal));
+        Assert.Equal(6 * 3_000, result.EventsRead); // each part reads the log once
+        var whole = await TableReader.ReadParquetAsync(Path.Combine(_dir, "whole.parquet"), Ct);
+        var parts = await TableReader.ReadParquetAsync(Path.Combine(_dir, "parts.parquet"), Ct);
+        Assert.Equal(whole.Columns.Select(c => c.Name), parts.Columns.Select(c => c.Name));
+        for (var c = 0; c < whole.Columns.Count; c++)
+        {
+            Assert.Equal(whole.Columns[c].Values.Cast<object?>(), parts.Columns[c].Values.Cast<object?>());
+        }
+
+        AssertFeaturesEqualReference(scenario, entities, parts);
+    }
+
+    [Fact]
     public async Task Csv_in_csv_and_arrow_out_carry_the_same_values()
     {
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();

@@ -40,9 +40,21 @@ internal static class OfflineCommands
         {
             Description = "parquet (default), arrow (Arrow IPC file) or csv; by default taken from the output's extension (.arrow/.feather/.ipc, .csv), else parquet.",
         };
+        var maxEvents = new Option<long>("--max-events-in-memory")
+        {
+            Description = "Events held in memory at once (~40-70 bytes each); a larger log is read in several passes, each for a share of the entities.",
+            DefaultValueFactory = _ => PointInTimeExport.DefaultMaxEventsInMemory,
+        };
+        maxEvents.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<long>() <= 0)
+            {
+                result.AddError("--max-events-in-memory must be positive");
+            }
+        });
         var command = new Command("export", "Point-in-time-correct training export: one row per entity-table row with each feature's value at that row's event_timestamp, columns named view__feature.")
         {
-            file, store, entities, features, model, output, format,
+            file, store, entities, features, model, output, format, maxEvents,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -81,7 +93,7 @@ internal static class OfflineCommands
             try
             {
                 var done = await PointInTimeExport.RunAsync(compiled, parse.GetValue(store)!, parse.GetRequiredValue(entities).FullName, selection,
-                    outputFile.FullName, chosen, progress, cancellationToken);
+                    outputFile.FullName, chosen, progress, cancellationToken, parse.GetValue(maxEvents));
                 progress.Finish();
                 await error.WriteLineAsync($"export: {done.Rows} rows × {done.FeatureColumns} features → {outputFile} ({chosen.ToString().ToLowerInvariant()}), {done.EventsRead} events read{(done.SnapshotsUsed > 0 ? $", {done.SnapshotsUsed} views from snapshots" : "")}, {done.Elapsed.TotalSeconds:0.0} s");
                 return CliApp.Ok;

@@ -114,6 +114,22 @@ internal static class EventLogScan
         return read;
     }
 
+    /// <summary>Rows in a source's committed log files, from their footers (no column is read).</summary>
+    public static async Task<long> CountRowsAsync(string root, CompiledSource source, CancellationToken cancellationToken)
+    {
+        long rows = 0;
+        foreach (var file in EventLogReader.CommittedFiles(root, source.Definition.Name))
+        {
+            var reader = await ParquetReader.CreateAsync(file, cancellationToken: cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                rows += reader.Metadata?.RowGroups.Sum(g => g.NumRows) ?? 0;
+            }
+        }
+
+        return rows;
+    }
+
     /// <summary>One row group's shared columns (times, offsets, partitions) and each target's part of it.</summary>
     private sealed record RowGroup(int Rows, long[] Times, long[] Offsets, int[]? Partitions, TargetRows[] Targets);
 

@@ -28,18 +28,30 @@ public sealed record ExportResult(int Rows, int FeatureColumns, long EventsRead,
 /// </summary>
 public static class PointInTimeExport
 {
-    /// <summary>Runs an export from <paramref name="entityTable"/> (Parquet, or CSV by extension) to <paramref name="output"/>.</summary>
+    /// <summary>
+    /// Events held in memory at once by default (~40–70 bytes each): an export over a larger log reads it in
+    /// several passes, each for a share of the entities.
+    /// </summary>
+    public const long DefaultMaxEventsInMemory = 32_000_000;
+
+    /// <summary>
+    /// Runs an export from <paramref name="entityTable"/> (Parquet, or CSV by extension) to <paramref name="output"/>.
+    /// At most <paramref name="maxEventsInMemory"/> events are held at once: when the logs read hold more, the
+    /// entities are split into parts computed one after the other, each from its own pass over the logs.
+    /// </summary>
     /// <exception cref="TableFileException">The entity table cannot be read or lacks a needed column.</exception>
     public static async Task<ExportResult> RunAsync(
         CompiledRepository repository, string storeDirectory, string entityTable, IReadOnlyList<FeatureSelection> features,
-        string output, ExportFormat format, IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
+        string output, ExportFormat format, IProgress<ExportProgress>? progress, CancellationToken cancellationToken,
+        long maxEventsInMemory = DefaultMaxEventsInMemory)
     {
         ArgumentNullException.ThrowIfNull(repository);
         ArgumentNullException.ThrowIfNull(features);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxEventsInMemory);
         var clock = Stopwatch.StartNew();
         progress?.Report(new ExportProgress("reading entity table", 0, 0));
         var table = await TableReader.ReadAsync(entityTable, cancellationToken).ConfigureAwait(false);
-        var (result, eventsRead, snapshots) = await ComputeAsync(storeDirectory, table, entityTable, features, progress, cancellationToken).ConfigureAwait(false);
+        var (result, eventsRead, snapshots) = await ComputeAsync(storeDirectory, table, entityTable, features, progress, cancellationToken, maxEventsInMemory).ConfigureAwait(false);
         progress?.Report(new ExportProgress("writing " + Path.GetFileName(output), 0, 0));
         await TableWriter.WriteAsync(result, output, format, cancellationToken).ConfigureAwait(false);
         return new ExportResult(result.RowCount, result.Columns.Count - table.Columns.Count, eventsRead, snapshots, clock.Elapsed);
@@ -47,7 +59,7 @@ public static class PointInTimeExport
 
     internal static async Task<(Table Result, long EventsRead, int SnapshotsUsed)> ComputeAsync(
         string storeDirectory, Table table, string file, IReadOnlyList<FeatureSelection> features,
-        IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
+        IProgress<ExportProgress>? progress, CancellationToken cancellationToken, long maxEventsInMemory = DefaultMaxEventsInMemory)
     {
         var times = PointInTimeJoin.Timestamps(table, file);
         var columns = new List<TableColumn>(table.Columns);
@@ -64,7 +76,7 @@ public static class PointInTimeExport
             }
         }
 
-        var views = new List<ViewPart?>();
+        var views = new List<ViewPart>();
         foreach (var selection in features)
         {
             var view = selection.View;
@@ -76,55 +88,82 @@ public static class PointInTimeExport
 
             // Without a snapshot (whose states hold every feature) only the selected features are computed.
             IReadOnlyList<int> computed = snapshot is null ? selection.Features : [.. Enumerable.Range(0, view.Features.Count)];
-            var events = new ViewEvents([.. computed.Select(f => view.InputSlots[f])]);
-            views.Add(new ViewPart(selection, index, rowEntity, snapshot, computed,
-                new EventLogScan.ScanTarget(view, index, until, events, snapshot is null ? null : snapshot.NotCovered)));
-        }
-
-        // One pass over each source's log fills the events of all its views.
-        long eventsRead = 0;
-        foreach (var bySource in views.Select(v => v!).GroupBy(v => v.Target.View.Source))
-        {
-            var stage = string.Join(", ", bySource.Select(v => v.Target.View.Name)) + ": reading events";
-            var read = new Progress<long>(n => progress?.Report(new ExportProgress(stage, n, 0)));
-            eventsRead += await EventLogScan.LoadAsync(storeDirectory, [.. bySource.Select(v => v.Target)],
-                progress is null ? null : read, cancellationToken).ConfigureAwait(false);
-        }
-
-        var snapshotsUsed = 0;
-        for (var v = 0; v < views.Count; v++)
-        {
-            var (selection, index, rowEntity, snapshot, computed, target) = views[v]!;
-            views[v] = null; // its events are dropped once computed
-            var view = selection.View;
-            var events = target.Events;
-            progress?.Report(new ExportProgress(view.Name + ": sorting events", 0, 0));
-            events.SortByEntityAndTime(index.Count);
-
-            var windowed = computed.Select(f => view.Features[f]).ToArray();
             var outputs = selection.Features.Select(f => PointInTimeJoin.NewColumn(view.Features[f], table.RowCount)).ToArray();
-            var positions = selection.Features.Select(f => computed.ToList().IndexOf(f)).ToArray();
-            var computing = view.Name + ": computing";
-            progress?.Report(new ExportProgress(computing, 0, index.Count));
-            var done = new Progress<long>(n => progress?.Report(new ExportProgress(computing, n, index.Count)));
-            PointInTimeJoin.Sweep(windowed, view.TtlMs, events, index.Count, rowEntity, times, positions, outputs,
-                snapshot is null ? null : snapshot.StateOf, progress is null ? null : done);
-            if (snapshot is not null)
+            views.Add(new ViewPart(selection, index, rowEntity, until, snapshot, computed, outputs));
+        }
+
+        // Each view holds at most the events of its source's log; past the limit the entities are split into
+        // parts (ranges of entity numbers, which follow the entity table's order), each read and computed alone.
+        long logged = 0;
+        foreach (var source in views.Select(v => v.Selection.View.Source).Distinct())
+        {
+            logged += views.Count(v => v.Selection.View.Source == source) * await EventLogScan.CountRowsAsync(storeDirectory, source, cancellationToken).ConfigureAwait(false);
+        }
+
+        var parts = (int)Math.Clamp((logged + maxEventsInMemory - 1) / maxEventsInMemory, 1, Math.Max(1, views.Max(v => (long?)v.Index.Count) ?? 1));
+        long eventsRead = 0;
+        for (var part = 0; part < parts; part++)
+        {
+            var suffix = parts == 1 ? "" : $" (part {part + 1} of {parts})";
+            var targets = new List<(ViewPart View, EventLogScan.ScanTarget Target, int From, int To)>();
+            foreach (var v in views)
             {
-                snapshotsUsed++;
+                var entities = v.Index.Count;
+                var (lo, hi) = ((int)((long)entities * part / parts), (int)((long)entities * (part + 1) / parts));
+                var until = v.Until;
+                if (parts > 1)
+                {
+                    until = new long[entities];
+                    Array.Fill(until, long.MinValue); // no events wanted for entities of other parts
+                    Array.Copy(v.Until, lo, until, lo, hi - lo);
+                }
+
+                var events = new ViewEvents([.. v.Computed.Select(f => v.Selection.View.InputSlots[f])]);
+                targets.Add((v, new EventLogScan.ScanTarget(v.Selection.View, v.Index, until, events, v.Snapshot is null ? null : v.Snapshot.NotCovered), lo, hi));
             }
 
-            for (var s = 0; s < outputs.Length; s++)
+            // One pass over each source's log fills the events of all its views.
+            foreach (var bySource in targets.GroupBy(t => t.View.Selection.View.Source))
             {
-                columns.Add(new TableColumn(selection.ColumnName(selection.Features[s]), outputs[s]));
+                var stage = string.Join(", ", bySource.Select(t => t.View.Selection.View.Name)) + ": reading events" + suffix;
+                var read = new Progress<long>(n => progress?.Report(new ExportProgress(stage, n, 0)));
+                eventsRead += await EventLogScan.LoadAsync(storeDirectory, [.. bySource.Select(t => t.Target)],
+                    progress is null ? null : read, cancellationToken).ConfigureAwait(false);
+            }
+
+            for (var t = 0; t < targets.Count; t++)
+            {
+                var ((selection, index, rowEntity, _, snapshot, computed, outputs), target, lo, hi) = targets[t];
+                targets[t] = default; // its events are dropped once computed
+                var view = selection.View;
+                var events = target.Events;
+                progress?.Report(new ExportProgress(view.Name + ": sorting events" + suffix, 0, 0));
+                events.SortByEntityAndTime(index.Count);
+
+                var windowed = computed.Select(f => view.Features[f]).ToArray();
+                var positions = selection.Features.Select(f => computed.ToList().IndexOf(f)).ToArray();
+                var computing = view.Name + ": computing" + suffix;
+                progress?.Report(new ExportProgress(computing, 0, hi - lo));
+                var done = new Progress<long>(n => progress?.Report(new ExportProgress(computing, n, hi - lo)));
+                PointInTimeJoin.Sweep(windowed, view.TtlMs, events, lo, hi, rowEntity, times, positions, outputs,
+                    snapshot is null ? null : snapshot.StateOf, progress is null ? null : done);
+            }
+        }
+
+        var snapshotsUsed = views.Count(v => v.Snapshot is not null);
+        foreach (var v in views)
+        {
+            for (var s = 0; s < v.Outputs.Length; s++)
+            {
+                columns.Add(new TableColumn(v.Selection.ColumnName(v.Selection.Features[s]), v.Outputs[s]));
             }
         }
 
         return (new Table(columns, table.RowCount), eventsRead, snapshotsUsed);
     }
 
-    /// <summary>One view of an export: its selection, entities, rows' entities, snapshot, computed features and scan target.</summary>
+    /// <summary>One view of an export: its selection, entities, rows' entities, each entity's last instant, snapshot, computed features and output columns.</summary>
     private sealed record ViewPart(
-        FeatureSelection Selection, Dictionary<string, int> Index, int[] RowEntity, LoadedSnapshot? Snapshot,
-        IReadOnlyList<int> Computed, EventLogScan.ScanTarget Target);
+        FeatureSelection Selection, Dictionary<string, int> Index, int[] RowEntity, long[] Until, LoadedSnapshot? Snapshot,
+        IReadOnlyList<int> Computed, Array[] Outputs);
 }

@@ -93,8 +93,19 @@ internal static class PointInTimeJoin
     /// </summary>
     public static void Sweep(
         IReadOnlyList<WindowedFeature> features, long ttlMs, ViewEvents events, int entities, int[] rowEntity, long[] times,
+        IReadOnlyList<int> selected, Array[] outputs, Func<int, ViewWindowState?>? initial, IProgress<long>? entitiesDone) =>
+        Sweep(features, ttlMs, events, 0, entities, rowEntity, times, selected, outputs, initial, entitiesDone);
+
+    /// <summary>
+    /// Computes the selected features of the rows of entities <paramref name="from"/> to <paramref name="to"/>
+    /// (excluded) only, leaving other rows' outputs as they are; <paramref name="events"/> are sorted by entity
+    /// and time and hold every entity's range (empty outside the part).
+    /// </summary>
+    public static void Sweep(
+        IReadOnlyList<WindowedFeature> features, long ttlMs, ViewEvents events, int from, int to, int[] rowEntity, long[] times,
         IReadOnlyList<int> selected, Array[] outputs, Func<int, ViewWindowState?>? initial, IProgress<long>? entitiesDone)
     {
+        var entities = events.Starts.Length - 1;
         // Rows grouped by entity, each group in time order.
         var starts = new int[entities + 1];
         foreach (var e in rowEntity)
@@ -118,7 +129,7 @@ internal static class PointInTimeJoin
         }
 
         long done = 0;
-        Parallel.For(0, entities, () => new SweepBuffers(new FeatureValue[features.Count], new FeatureInput[features.Count]), (e, _, buffers) =>
+        Parallel.For(from, to, () => new SweepBuffers(new FeatureValue[features.Count], new FeatureInput[features.Count]), (e, _, buffers) =>
         {
             var (values, inputs) = buffers;
             var lo = starts[e];
@@ -146,7 +157,7 @@ internal static class PointInTimeJoin
             }
 
             var count = Interlocked.Increment(ref done);
-            if ((count & 1023) == 0 || count == entities)
+            if ((count & 1023) == 0 || count == to - from)
             {
                 entitiesDone?.Report(count);
             }
