@@ -19,14 +19,7 @@ public sealed class FeatureStoreClient : IDisposable
         MethodType.Unary,
         OnlineFeatures.Descriptor.FullName,
         "GetOnlineFeatures",
-        Marshallers.Create(
-            static (GetOnlineFeaturesRequest request, SerializationContext context) =>
-            {
-                context.SetPayloadLength(request.CalculateSize());
-                request.WriteTo(context.GetBufferWriter());
-                context.Complete();
-            },
-            static context => GetOnlineFeaturesRequest.Parser.ParseFrom(context.PayloadAsReadOnlySequence())),
+        OnlineFeaturesMarshallers.Request,
         Marshallers.Create(
             static (OnlineFeatureSet answer, SerializationContext context) =>
             {

@@ -1,5 +1,4 @@
 using FeatureStore.Contracts.V1;
-using Google.Protobuf;
 using Grpc.Core;
 
 namespace FeatureStore.Serving.Internal;
@@ -35,14 +34,7 @@ internal static class OnlineFeaturesBinding
         MethodType.Unary,
         OnlineFeatures.Descriptor.FullName,
         nameof(GetOnlineFeatures),
-        Marshallers.Create(
-            static (GetOnlineFeaturesRequest request, SerializationContext context) =>
-            {
-                context.SetPayloadLength(request.CalculateSize());
-                request.WriteTo(context.GetBufferWriter());
-                context.Complete();
-            },
-            static context => GetOnlineFeaturesRequest.Parser.ParseFrom(context.PayloadAsReadOnlySequence())),
+        OnlineFeaturesMarshallers.Request,
         LookupAnswerEncoding.Marshaller);
 
     /// <summary>The service's descriptor, where gRPC reflection looks for it.</summary>
