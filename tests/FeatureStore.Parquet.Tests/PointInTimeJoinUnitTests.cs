@@ -62,7 +62,7 @@ public sealed class PointInTimeJoinUnitTests
         events.SortByEntityAndTime(entities);
         int[] selected = [.. Enumerable.Range(0, Features.Length)];
         var outputs = Features.Select(f => PointInTimeJoin.NewColumn(f, rows)).ToArray();
-        PointInTimeJoin.Sweep(Features, ttl, events, entities, rowEntity, times, selected, outputs, null, null);
+        PointInTimeJoin.Sweep(Features, ttl, events, 0, entities, rowEntity, times, selected, outputs, null, null);
 
         for (var r = 0; r < rows; r++)
         {

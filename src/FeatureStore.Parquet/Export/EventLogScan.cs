@@ -400,10 +400,11 @@ internal static class EventLogScan
 
         public async Task<ReadOnlyMemory<char>?[]?> ReadAsync(DataField field, CancellationToken cancellationToken)
         {
-            if (!_read.TryGetValue(field.Path.ToString(), out var values))
+            var path = field.Path.ToString();
+            if (!_read.TryGetValue(path, out var values))
             {
                 values = await ParquetColumns.ReadTextAsync(group, field, cancellationToken).ConfigureAwait(false);
-                _read[field.Path.ToString()] = values;
+                _read[path] = values;
             }
 
             return values;

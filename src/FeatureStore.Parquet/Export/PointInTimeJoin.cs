@@ -88,18 +88,10 @@ internal static class PointInTimeJoin
     };
 
     /// <summary>
-    /// Computes the selected features of every row. <paramref name="events"/> must be sorted by entity
-    /// and time. <paramref name="initial"/> gives an entity's starting state (a snapshot), or null.
-    /// </summary>
-    public static void Sweep(
-        IReadOnlyList<WindowedFeature> features, long ttlMs, ViewEvents events, int entities, int[] rowEntity, long[] times,
-        IReadOnlyList<int> selected, Array[] outputs, Func<int, ViewWindowState?>? initial, IProgress<long>? entitiesDone) =>
-        Sweep(features, ttlMs, events, 0, entities, rowEntity, times, selected, outputs, initial, entitiesDone);
-
-    /// <summary>
     /// Computes the selected features of the rows of entities <paramref name="from"/> to <paramref name="to"/>
     /// (excluded) only, leaving other rows' outputs as they are; <paramref name="events"/> are sorted by entity
-    /// and time and hold every entity's range (empty outside the part).
+    /// and time and hold every entity's range (empty outside the part). <paramref name="initial"/> gives an
+    /// entity's starting state (a snapshot), or null.
     /// </summary>
     public static void Sweep(
         IReadOnlyList<WindowedFeature> features, long ttlMs, ViewEvents events, int from, int to, int[] rowEntity, long[] times,
