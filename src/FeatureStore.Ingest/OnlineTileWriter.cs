@@ -16,8 +16,8 @@ namespace FeatureStore.Ingest;
 /// condition that each checkpoint is still the one this member last read or wrote (fencing).
 /// <para>
 /// Memory: states are cached between batches in their stored (encoded) form, one byte array per entity,
-/// which the garbage collector never has to scan. An event is appended to a flat batch buffer and chained
-/// to its entity (looked up from the parser's bytes without building a string). When a batch is sealed, each
+/// which the garbage collector never has to scan. An event's inputs are appended once to a flat batch buffer
+/// and chained to its entity in each view (looked up from the event's UTF-8 key bytes, without building a string). When a batch is sealed, each
 /// touched entity is decoded into one reusable state per view, its events applied, compacted and encoded into
 /// one arena that the commands read from. Two event buffers and dirty lists alternate, so the build may run in
 /// the background while the next batch is buffered (<see cref="BuildInBackground"/>). States not in memory are read first, all in one pipelined
@@ -26,9 +26,10 @@ namespace FeatureStore.Ingest;
 /// per state per batch. The cache is bounded; the least recently used clean entities are dropped.
 /// </para>
 /// </summary>
-internal sealed class OnlineTileWriter : IEventApplier
+internal sealed partial class OnlineTileWriter : IEventApplier
 {
     private const int MaxStackKeyChars = 256;
+    private const int MaxStackKeyBytes = 256;
 
     // Raw entries kept per entity share, whatever its rate: bounds a hot entity's state; as_of lookups in
     // its recent past that would need older entries are reported inexact instead.
@@ -51,6 +52,8 @@ internal sealed class OnlineTileWriter : IEventApplier
     private readonly TextCache _texts = new(capacity: 4096);
     private readonly Dictionary<CompiledView, ViewWindowState>[] _scratch = [.. Enumerable.Range(0, Workers).Select(_ => new Dictionary<CompiledView, ViewWindowState>())];
     private readonly PendingEvents[] _events = [new(), new()];
+    private readonly FeatureInput[][] _inputs = [.. Enumerable.Range(0, Workers).Select(_ => new FeatureInput[8])];
+    private readonly Dictionary<CompiledSource, InputPlan> _plans = [];
     private PartitionStates? _lastPartition;
 
     // The batch being buffered (its number, which also indexes _dirty and _events by parity), and the build of
@@ -99,19 +102,13 @@ internal sealed class OnlineTileWriter : IEventApplier
     {
         var compiled = (CompiledSource)source.Tag!;
         var states = PartitionFor(partition, compiled);
-        var views = compiled.Views;
-        var time = parser.EventTimeMs;
         var side = (int)(_batch & 1);
-        for (var v = 0; v < views.Count; v++)
+        var events = _events[side];
+        var index = events.Append(parser.EventTimeMs, offset, states.Plan, parser, _texts);
+        for (var v = 0; v < states.ViewCount; v++)
         {
-            var view = views[v];
             var cached = states.Get(v, parser, this);
-            var inputs = _events[side].Append(cached, side, time, offset, view.Features.Count);
-            for (var f = 0; f < inputs.Length; f++)
-            {
-                inputs[f] = Input(parser, view.Features[f], view.InputSlots[f]);
-            }
-
+            events.Link(cached, side, index);
             if (cached.DirtyIn != _batch)
             {
                 cached.DirtyIn = _batch;
@@ -236,7 +233,13 @@ internal sealed class OnlineTileWriter : IEventApplier
                 state.Reset();
             }
 
-            _events[side].ApplyTo(cached, side, state);
+            var inputs = _inputs[worker];
+            if (inputs.Length < view.Features.Count)
+            {
+                _inputs[worker] = inputs = new FeatureInput[view.Features.Count];
+            }
+
+            _events[side].ApplyTo(cached, side, state, inputs);
             var last = state.LastEventTime ?? 0;
             state.Compact(rawBefore: last - _allowedLatenessMs - view.MaxHopMs, queriesFrom: last - view.TtlMs - _allowedLatenessMs, MaxRawEntriesPerShare);
             cached.EncodedArena = worker;
@@ -323,7 +326,7 @@ internal sealed class OnlineTileWriter : IEventApplier
             var side = (int)(_batch & 1);
             _dirty[side].RemoveAll(c => c.Owner == states);
             _toLoad.RemoveAll(c => c.Owner == states);
-            _events[side].Forget(states, side);
+            PendingEvents.Forget(states, side);
         }
     }
 
@@ -342,7 +345,13 @@ internal sealed class OnlineTileWriter : IEventApplier
 
         if (!_partitions.TryGetValue(partition, out var states))
         {
-            states = new PartitionStates(partition, source);
+            if (!_plans.TryGetValue(source, out var plan))
+            {
+                plan = new InputPlan(source);
+                _plans.Add(source, plan);
+            }
+
+            states = new PartitionStates(partition, source, plan);
             _partitions.Add(partition, states);
         }
 
@@ -408,94 +417,80 @@ internal sealed class OnlineTileWriter : IEventApplier
         }
     }
 
-    private FeatureInput Input(EventParser parser, WindowedFeature feature, int slot)
-    {
-        if (feature.Kind == AggregationKind.Count || slot < 0 || !parser.HasValue(slot))
-        {
-            return FeatureInput.Absent;
-        }
-
-        if (parser.Schema.Fields[slot].Kind != FieldKind.String)
-        {
-            var number = parser.GetDouble(slot);
-            return feature.Kind == AggregationKind.ApproxDistinct
-                ? new FeatureInput(true, number, HyperLogLog.HashValue(number), null)
-                : new FeatureInput(true, number, 0, null);
-        }
-
-        var utf8 = parser.GetUtf8(slot);
-        return feature.Kind switch
-        {
-            AggregationKind.ApproxDistinct => new FeatureInput(true, 0, HyperLogLog.HashValue(utf8), null),
-            AggregationKind.Last => new FeatureInput(true, 0, 0, _texts.Get(utf8)),
-            _ => FeatureInput.Absent,
-        };
-    }
-
-    private CachedState Create(PartitionStates owner, CompiledView view, string entity)
+    private CachedState Create(PartitionStates owner, int viewIndex, CompiledView view, byte[] entityUtf8)
     {
         _cachedCount++;
-        return new CachedState(owner, view, _keys.Entity(view, entity), owner.Field, entity);
+        return new CachedState(owner, viewIndex, view, _keys.Entity(view, System.Text.Encoding.UTF8.GetString(entityUtf8)), owner.Field, entityUtf8);
     }
 
     /// <summary>The states of one source partition, one dictionary per view of the source.</summary>
     private sealed class PartitionStates
     {
         private readonly CompiledSource _source;
-        private readonly Dictionary<string, CachedState>[] _byView;
+        private readonly Dictionary<byte[], CachedState>[] _byView;
 
-        public PartitionStates(TopicPartition partition, CompiledSource source)
+        public PartitionStates(TopicPartition partition, CompiledSource source, InputPlan plan)
         {
             Partition = partition;
+            Plan = plan;
             Field = OnlineKeys.PartitionField(partition.Topic, partition.Partition.Value);
             _source = source;
-            _byView = [.. source.Views.Select(_ => new Dictionary<string, CachedState>(StringComparer.Ordinal))];
+            _byView = [.. source.Views.Select(_ => new Dictionary<byte[], CachedState>(Utf8KeyComparer.Instance))];
         }
 
         public TopicPartition Partition { get; }
 
         public RedisValue Field { get; }
 
+        /// <summary>How the source's events feed its views.</summary>
+        public InputPlan Plan { get; }
+
+        public int ViewCount => _byView.Length;
+
         public int Count => _byView.Sum(d => d.Count);
 
         public IEnumerable<CachedState> All() => _byView.SelectMany(d => d.Values);
 
-        public void Remove(CachedState cached) => _byView[_source.Views.IndexOf(cached.View)].Remove(cached.Entity);
+        public void Remove(CachedState cached) => _byView[cached.ViewIndex].Remove(cached.EntityUtf8);
 
         public CachedState Get(int viewIndex, EventParser parser, OnlineTileWriter writer)
         {
             var states = _byView[viewIndex];
-            var view = _source.Views[viewIndex];
-            var slots = view.KeySlots;
+            var slots = _source.Views[viewIndex].KeySlots;
+            Span<byte> buffer = stackalloc byte[MaxStackKeyBytes];
+            scoped ReadOnlySpan<byte> key;
             if (slots.Count == 1 && parser.Schema.Fields[slots[0]].Kind == FieldKind.String)
             {
-                // The common case, one string join key: look it up from the bytes, build a string only for a new entity.
-                var utf8 = parser.GetUtf8(slots[0]);
-                if (utf8.Length <= MaxStackKeyChars)
-                {
-                    Span<char> chars = stackalloc char[MaxStackKeyChars];
-                    var length = System.Text.Encoding.UTF8.GetChars(utf8, chars);
-                    if (states.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(chars[..length], out var found))
-                    {
-                        return found;
-                    }
-                }
+                key = parser.GetUtf8(slots[0]);
             }
-
-            var entity = parser.KeyFor(slots);
-            if (!states.TryGetValue(entity, out var cached))
+            else if (parser.TryWriteKeyUtf8(slots, buffer, out var written))
             {
-                cached = writer.Create(this, view, entity);
-                states.Add(entity, cached);
+                key = buffer[..written];
+            }
+            else
+            {
+                key = System.Text.Encoding.UTF8.GetBytes(parser.KeyFor(slots));
             }
 
+            // Looked up from the event's bytes: a string and a key array are built only for a new entity.
+            if (states.GetAlternateLookup<ReadOnlySpan<byte>>().TryGetValue(key, out var found))
+            {
+                return found;
+            }
+
+            var utf8 = key.ToArray();
+            var cached = writer.Create(this, viewIndex, _source.Views[viewIndex], utf8);
+            states.Add(utf8, cached);
             return cached;
         }
     }
 
-    private sealed class CachedState(PartitionStates owner, CompiledView view, RedisKey key, RedisValue field, string entity)
+    private sealed class CachedState(PartitionStates owner, int viewIndex, CompiledView view, RedisKey key, RedisValue field, byte[] entityUtf8)
     {
         public PartitionStates Owner { get; } = owner;
+
+        /// <summary>The view's place among its source's views.</summary>
+        public int ViewIndex { get; } = viewIndex;
 
         public CompiledView View { get; } = view;
 
@@ -503,7 +498,8 @@ internal sealed class OnlineTileWriter : IEventApplier
 
         public RedisValue Field { get; } = field;
 
-        public string Entity { get; } = entity;
+        /// <summary>The entity's key, UTF-8 (as in the events).</summary>
+        public byte[] EntityUtf8 { get; } = entityUtf8;
 
         private byte[] _stored = [];
 
@@ -546,87 +542,24 @@ internal sealed class OnlineTileWriter : IEventApplier
     }
 
     /// <summary>
-    /// The events of the batch, flat: time, offset, the index of the same entity's next event, and the
-    /// inputs at a fixed stride (the widest view), so buffering an event allocates nothing.
+    /// Entity keys compared as UTF-8 bytes and looked up from a span: XxHash3 with a per-process seed, so
+    /// chosen keys cannot be made to collide.
     /// </summary>
-    private sealed class PendingEvents
+    private sealed class Utf8KeyComparer : IEqualityComparer<byte[]>, IAlternateEqualityComparer<ReadOnlySpan<byte>, byte[]>
     {
-        private long[] _time = new long[1024];
-        private long[] _offset = new long[1024];
-        private int[] _next = new int[1024];
-        private FeatureInput[] _inputs = new FeatureInput[1024 * 8];
-        private int _stride = 8;
-        private int _count;
+        public static readonly Utf8KeyComparer Instance = new();
 
-        public Span<FeatureInput> Append(CachedState owner, int side, long time, long offset, int width)
-        {
-            if (width > _stride)
-            {
-                Restride(width);
-            }
+        private static readonly long Seed = Random.Shared.NextInt64();
 
-            if (_count == _time.Length)
-            {
-                var capacity = _count * 2;
-                Array.Resize(ref _time, capacity);
-                Array.Resize(ref _offset, capacity);
-                Array.Resize(ref _next, capacity);
-                Array.Resize(ref _inputs, capacity * _stride);
-            }
+        public bool Equals(byte[]? x, byte[]? y) => x.AsSpan().SequenceEqual(y);
 
-            var index = _count++;
-            _time[index] = time;
-            _offset[index] = offset;
-            _next[index] = -1;
-            if (owner.LastEvent[side] >= 0)
-            {
-                _next[owner.LastEvent[side]] = index;
-            }
-            else
-            {
-                owner.FirstEvent[side] = index;
-            }
+        public int GetHashCode(byte[] obj) => GetHashCode((ReadOnlySpan<byte>)obj);
 
-            owner.LastEvent[side] = index;
-            return _inputs.AsSpan(index * _stride, width);
-        }
+        public bool Equals(ReadOnlySpan<byte> alternate, byte[] other) => alternate.SequenceEqual(other);
 
-        public void ApplyTo(CachedState owner, int side, ViewWindowState state)
-        {
-            var width = owner.View.Features.Count;
-            for (var e = owner.FirstEvent[side]; e >= 0; e = _next[e])
-            {
-                state.Add(_time[e], _offset[e], _inputs.AsSpan(e * _stride, width));
-            }
-        }
+        public int GetHashCode(ReadOnlySpan<byte> alternate) => (int)System.IO.Hashing.XxHash3.HashToUInt64(alternate, Seed);
 
-        /// <summary>Drops a partition's events by unlinking them from their entities (the slots stay until Clear).</summary>
-        public void Forget(PartitionStates owner, int side)
-        {
-            foreach (var cached in owner.All())
-            {
-                cached.FirstEvent[side] = -1;
-                cached.LastEvent[side] = -1;
-            }
-        }
-
-        public void Clear()
-        {
-            _inputs.AsSpan(0, _count * _stride).Clear(); // release texts
-            _count = 0;
-        }
-
-        private void Restride(int width)
-        {
-            var inputs = new FeatureInput[_time.Length * width];
-            for (var e = 0; e < _count; e++)
-            {
-                _inputs.AsSpan(e * _stride, _stride).CopyTo(inputs.AsSpan(e * width, _stride));
-            }
-
-            _inputs = inputs;
-            _stride = width;
-        }
+        public byte[] Create(ReadOnlySpan<byte> alternate) => alternate.ToArray();
     }
 
     /// <summary>Strings of repeated text values (countries, currencies), so `last` of a text field allocates once per distinct value.</summary>

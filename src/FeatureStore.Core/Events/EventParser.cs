@@ -63,6 +63,51 @@ public sealed class EventParser
         return string.Join((char)KeySeparator, parts);
     }
 
+    /// <summary>
+    /// Writes the UTF-8 bytes of <see cref="KeyFor"/>'s key into <paramref name="destination"/> without
+    /// building a string; false (nothing usable written) when it does not fit.
+    /// </summary>
+    public bool TryWriteKeyUtf8(IReadOnlyList<int> slots, Span<byte> destination, out int written)
+    {
+        ArgumentNullException.ThrowIfNull(slots);
+        written = 0;
+        for (var i = 0; i < slots.Count; i++)
+        {
+            if (i > 0)
+            {
+                if (written == destination.Length)
+                {
+                    return false;
+                }
+
+                destination[written++] = KeySeparator;
+            }
+
+            var slot = slots[i];
+            if (_schema.Fields[slot].Kind == FieldKind.String)
+            {
+                var utf8 = GetUtf8(slot);
+                if (!utf8.TryCopyTo(destination[written..]))
+                {
+                    return false;
+                }
+
+                written += utf8.Length;
+            }
+            else
+            {
+                if (!_slots[slot].Integer.TryFormat(destination[written..], out var digits, default, System.Globalization.CultureInfo.InvariantCulture))
+                {
+                    return false;
+                }
+
+                written += digits;
+            }
+        }
+
+        return true;
+    }
+
     /// <summary>True when the field in <paramref name="slot"/> was present and not null.</summary>
     public bool HasValue(int slot) => _slots[slot].Present;
 
@@ -99,6 +144,7 @@ public sealed class EventParser
 
         var reader = new Utf8JsonReader(payload, new JsonReaderOptions { MaxDepth = MaxDepth, CommentHandling = JsonCommentHandling.Disallow });
         var timestampSeen = false;
+        var previousSlot = -1;
         long eventTime = 0;
         var error = ParseError.None;
         try
@@ -115,7 +161,12 @@ public sealed class EventParser
                     break;
                 }
 
-                var slot = FindSlot(ref reader);
+                var slot = FindSlot(ref reader, previousSlot);
+                if (slot >= 0)
+                {
+                    previousSlot = slot;
+                }
+
                 var isTimestamp = IsTimestampProperty(ref reader, slot);
                 if (!reader.Read())
                 {
@@ -229,12 +280,19 @@ public sealed class EventParser
         _keyLength += bytes.Length;
     }
 
-    private int FindSlot(ref Utf8JsonReader reader)
+    // Producers mostly write fields in one order: the field after the previous one is tried first.
+    private int FindSlot(ref Utf8JsonReader reader, int previous)
     {
         var names = _schema.Utf8Names;
         if (!reader.ValueIsEscaped && !reader.HasValueSequence)
         {
             var name = reader.ValueSpan;
+            var expected = previous + 1;
+            if ((uint)expected < (uint)names.Length && name.SequenceEqual(names[expected]))
+            {
+                return expected;
+            }
+
             for (var i = 0; i < names.Length; i++)
             {
                 if (name.SequenceEqual(names[i]))

@@ -11,8 +11,9 @@ public static class TileMath
     /// <summary><c>floor(a / b)</c> for <paramref name="b"/> &gt; 0.</summary>
     public static long FloorDiv(long a, long b)
     {
+        // One division: the remainder is a - q·b.
         var q = a / b;
-        return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+        return ((a ^ b) < 0 && q * b != a) ? q - 1 : q;
     }
 
     /// <summary>The tile containing <paramref name="time"/>.</summary>

@@ -82,10 +82,10 @@ public sealed partial class ViewWindowState
         for (var f = 0; f < _features.Length; f++)
         {
             var feature = _features[f];
-            _tiles[f].GetOrAdd(TileMath.TileIndex(time, feature.Window.HopMs)).Add(feature.Kind, time, sequence, inputs[f]);
+            _tiles[f].GetOrAddContaining(time, feature.Window.HopMs).Add(feature.Kind, time, sequence, inputs[f]);
         }
 
-        _presence.GetOrAdd(TileMath.TileIndex(time, _presenceHop)).Add(AggregationKind.Count, time, sequence, FeatureInput.Absent);
+        _presence.GetOrAddContaining(time, _presenceHop).Add(AggregationKind.Count, time, sequence, FeatureInput.Absent);
         if (time >= _headFrom)
         {
             _head.Add(time, sequence, inputs);

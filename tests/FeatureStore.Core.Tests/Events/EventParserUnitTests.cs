@@ -38,6 +38,33 @@ public sealed class EventParserUnitTests
     }
 
     [Fact]
+    public void Key_bytes_equal_the_key_string_for_text_number_and_composite_keys()
+    {
+        var schema = new EventSchema(
+            "event_time",
+            TimestampFormat.Rfc3339,
+            ["user_id", "shop"],
+            [
+                new FieldSpec("user_id", FieldKind.String),
+                new FieldSpec("shop", FieldKind.Int),
+                new FieldSpec("event_time", FieldKind.Timestamp),
+            ],
+            maxPayloadBytes: 4096);
+        var parser = new EventParser(schema);
+        Assert.Equal(ParseError.None, Parse(parser, """{"user_id":"u\u00e9|1","shop":-9000000000,"event_time":"2026-11-28T15:18:10Z"}"""));
+        Span<byte> buffer = stackalloc byte[64];
+        foreach (int[] slots in new[] { new[] { 0 }, [1], [0, 1], [1, 0] })
+        {
+            Assert.True(parser.TryWriteKeyUtf8(slots, buffer, out var written));
+            Assert.Equal(parser.KeyFor(slots), Encoding.UTF8.GetString(buffer[..written]));
+        }
+
+        // Too small a buffer: refused, whatever was written.
+        Assert.False(parser.TryWriteKeyUtf8([0, 1], buffer[..8], out _));
+        Assert.False(parser.TryWriteKeyUtf8([1], buffer[..3], out _));
+    }
+
+    [Fact]
     public void Absent_and_null_fields_have_no_value()
     {
         var parser = new EventParser(Transactions);

@@ -24,10 +24,17 @@ internal sealed class RawLog(int width)
     public ref readonly FeatureInput InputAt(int entry, int feature) => ref _inputs[((_start + entry) * Width) + feature];
 
     public void Add(long time, long sequence, ReadOnlySpan<FeatureInput> inputs) =>
-        inputs.CopyTo(AddUninitialized(time, sequence));
+        inputs.CopyTo(Append(time, sequence));
 
     /// <summary>Makes room for an entry and returns its input slots to fill (decoding).</summary>
     public Span<FeatureInput> AddUninitialized(long time, long sequence)
+    {
+        var slots = Append(time, sequence);
+        slots.Clear();
+        return slots;
+    }
+
+    private Span<FeatureInput> Append(long time, long sequence)
     {
         if (_start + Count == _time.Length)
         {
@@ -37,10 +44,8 @@ internal sealed class RawLog(int width)
         var at = _start + Count;
         _time[at] = time;
         _sequence[at] = sequence;
-        var slots = _inputs.AsSpan(at * Width, Width);
-        slots.Clear();
         Count++;
-        return slots;
+        return _inputs.AsSpan(at * Width, Width);
     }
 
     public void EnsureCapacity(int count)

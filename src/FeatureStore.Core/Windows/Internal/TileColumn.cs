@@ -44,6 +44,26 @@ internal sealed class TileColumn
         return ref InsertAt(count, index);
     }
 
+    /// <summary>
+    /// The aggregate of the tile of hop <paramref name="hop"/> containing <paramref name="time"/>, created empty
+    /// when missing; an event in the newest tile (the usual case) costs no division.
+    /// </summary>
+    public ref PartialAggregate GetOrAddContaining(long time, long hop)
+    {
+        var count = Count;
+        if (count > 0)
+        {
+            // Exact whatever the magnitudes (a tile's start may lie just outside the range of long).
+            var start = (Int128)_index[count - 1] * hop;
+            if (time >= start && time < start + hop)
+            {
+                return ref _aggregates[count - 1];
+            }
+        }
+
+        return ref GetOrAdd(TileMath.TileIndex(time, hop));
+    }
+
     /// <summary>The first position whose tile index is at least <paramref name="index"/>.</summary>
     public int LowerBound(long index)
     {
