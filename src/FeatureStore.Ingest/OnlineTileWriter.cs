@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Confluent.Kafka;
 using FeatureStore.Core.Definitions;
@@ -8,6 +9,9 @@ using FeatureStore.Redis.Online;
 using StackExchange.Redis;
 
 namespace FeatureStore.Ingest;
+
+/// <summary>What building one batch took: states built, states read from the store first, bytes encoded, and the time of each step.</summary>
+internal readonly record struct BatchBuild(int States, int Loaded, long EncodedBytes, TimeSpan LoadTime, TimeSpan BuildTime);
 
 /// <summary>
 /// Applies accepted events to per-(view, entity, partition) window states and writes each batch to the
@@ -74,6 +78,9 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         _maxCached = maxCachedStates;
     }
 
+    /// <summary>The last batch built at once (not in the background): its states, reads and encoded size, and how long each step took.</summary>
+    public BatchBuild LastBatch { get; private set; }
+
     /// <summary>States held in memory (all partitions and views).</summary>
     public int CachedStates => _cachedCount;
 
@@ -126,7 +133,10 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         IReadOnlyDictionary<TopicPartition, PartitionCheckpoint> next,
         CancellationToken cancellationToken)
     {
+        var loadStarted = Stopwatch.GetTimestamp();
+        var loads = _toLoad.Count;
         await LoadMissingAsync().ConfigureAwait(false);
+        var loadTime = Stopwatch.GetElapsedTime(loadStarted);
 
         // This batch builds on the states of the one before: its build must be over (the caller awaited it to
         // send it; this wait only matters when it did not).
@@ -151,7 +161,10 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         }
         else
         {
+            var buildStarted = Stopwatch.GetTimestamp();
+            var states = _dirty[side].Count;
             BuildAndQueue(side, transaction, checkpoints, next);
+            LastBatch = new BatchBuild(states, loads, _arenas[side].Sum(a => (long)a.WrittenCount), loadTime, Stopwatch.GetElapsedTime(buildStarted));
         }
 
         return new PreparedWrite(transaction, [.. expected.Keys], _building);

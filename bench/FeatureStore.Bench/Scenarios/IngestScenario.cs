@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using Confluent.Kafka;
 using FeatureStore.Bench.Harness;
 using FeatureStore.Core.Definitions;
@@ -34,7 +35,9 @@ internal static class IngestScenario
         // of the source (new states and checkpoint), so it starts from an empty store like the first.
         var keys = new OnlineKeys($"bench{Guid.NewGuid():N}"[..12], repository.Repository.Project);
         var writer = new OnlineTileWriter(db, keys, "bench", repository.Repository.Settings.AllowedLatenessMs, 200_000);
-        var engine = await Measure.MedianRateAsync(repetitions, async rep => await EngineAloneAsync(repository, writer, rep, payloads));
+        var stages = new List<EngineStages>();
+        var engine = await Measure.MedianRateAsync(repetitions, async rep => await EngineAloneAsync(repository, writer, rep, payloads, stages));
+        PrintStages(target, stages);
         var rawWrites = await Measure.MedianRateAsync(repetitions, async _ => await RawWritesAsync(db, payloads));
         var engineRow = new ResultRow($"ingest ({target})", "engine alone: memory → parse → tiles → store", engine, "events/s", "raw pipelined HSET, one per event", rawWrites);
         if (kafka is null)
@@ -84,8 +87,25 @@ internal static class IngestScenario
         })];
     }
 
-    private static async Task<long> EngineAloneAsync(CompiledRepository repository, OnlineTileWriter writer, int rep, byte[][] payloads)
+    /// <summary>Where one repetition of the engine alone spent its time: parsing and buffering, reading stored states, building, writing (after the last batch was built).</summary>
+    private sealed record EngineStages(double Buffer, double Load, double Build, double Write, int States, long Bytes);
+
+    private static void PrintStages(string target, List<EngineStages> stages)
     {
+        // The first repetition warms up (JIT, buffers): the medians are of the others.
+        var kept = stages.Count > 1 ? stages.Skip(1).ToList() : stages;
+        double Median(Func<EngineStages, double> of) => Measure.Median([.. kept.Select(of)]);
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"engine ({target}), medians per {kept.Count} runs: parse + buffer {Median(s => s.Buffer):F0} ms, read stored states {Median(s => s.Load):F0} ms, " +
+            $"build {Median(s => s.Build):F0} ms ({Median(s => s.States):F0} states, {Median(s => s.Bytes) / 1e6:F1} MB), write {Median(s => s.Write):F0} ms"));
+    }
+
+    private static async Task<long> EngineAloneAsync(CompiledRepository repository, OnlineTileWriter writer, int rep, byte[][] payloads, List<EngineStages> stages)
+    {
+        double buffer = 0, load = 0, build = 0, write;
+        var states = 0;
+        long bytes = 0;
+        var clock = Stopwatch.StartNew();
         var source = repository.Sources[0];
         var binding = new SourceBinding(source.Definition.Name, source.Definition.Topic, source.Definition.DeadLetterTopic, source.Schema, source);
         var parser = new EventParser(source.Schema);
@@ -104,6 +124,7 @@ internal static class IngestScenario
             {
                 // As the job does: this batch was buffered while the one before was built in the background
                 // and the one before that written; the built one goes out once that write has landed.
+                buffer += clock.Elapsed.TotalMilliseconds;
                 inFlight = await SendBuiltAsync(writer, inFlight, built);
                 var next = new PartitionCheckpoint(i + 1, 0);
                 built = await writer.PrepareAsync(
@@ -111,10 +132,16 @@ internal static class IngestScenario
                     new Dictionary<TopicPartition, PartitionCheckpoint> { [partition] = next },
                     CancellationToken.None);
                 stored = next;
+                var batch = writer.LastBatch;
+                (load, build, states, bytes) = (load + batch.LoadTime.TotalMilliseconds, build + batch.BuildTime.TotalMilliseconds, states + batch.States, bytes + batch.EncodedBytes);
+                clock.Restart();
             }
         }
 
+        clock.Restart();
         await CompleteAsync(writer, await SendBuiltAsync(writer, inFlight, built));
+        write = clock.Elapsed.TotalMilliseconds;
+        stages.Add(new EngineStages(buffer, load, build, write, states, bytes));
         return payloads.Length;
     }
 
