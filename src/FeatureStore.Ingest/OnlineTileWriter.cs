@@ -49,6 +49,7 @@ internal sealed partial class OnlineTileWriter : IEventApplier
     private readonly List<CachedState> _toLoad = [];
     // Below this many touched states a batch is built on one thread.
     private const int ParallelBuildMinimum = 2048;
+    private const int BuildSlice = 256;
 
     // Arenas per buffer side: a batch's commands read from its side's arenas until EXEC completes, which is
     // before the batch after next (the same side) is built.
@@ -182,6 +183,11 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         // then queued in order; the commands hold slices of the arenas until EXEC completes. Two sets of arenas
         // alternate: one under the write in flight, one for the write being prepared.
         var arenas = _arenas[side];
+        foreach (var arena in arenas)
+        {
+            arena.ResetWrittenCount();
+        }
+
         var workers = dirty.Count >= ParallelBuildMinimum ? arenas.Length : 1;
         if (workers == 1)
         {
@@ -189,9 +195,20 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         }
         else
         {
+            // Workers take slices in turn rather than a half each: states cost very different amounts (a
+            // merchant's hundred events against a user's ten), and the first touched, first in the list, are
+            // often the busiest.
+            var slices = -1;
             try
             {
-                Parallel.For(0, workers, w => Build(side, dirty.Count * w / workers, dirty.Count * (w + 1) / workers, w, arenas[w]));
+                Parallel.For(0, workers, w =>
+                {
+                    int slice;
+                    while ((slice = Interlocked.Increment(ref slices)) * BuildSlice < dirty.Count)
+                    {
+                        Build(side, slice * BuildSlice, Math.Min(dirty.Count, (slice + 1) * BuildSlice), w, arenas[w]);
+                    }
+                });
             }
             catch (AggregateException ex) when (ex.InnerExceptions.Count == 1)
             {
@@ -224,7 +241,6 @@ internal sealed partial class OnlineTileWriter : IEventApplier
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Build(int side, int from, int to, int worker, ArrayBufferWriter<byte> arena)
     {
-        arena.ResetWrittenCount();
         var scratch = _scratch[worker];
         var dirty = _dirty[side];
         for (var i = from; i < to; i++)

@@ -30,6 +30,25 @@ public sealed class IngestJobTests(EmbeddedKafkaFixture kafka, RedisServerFixtur
     }
 
     [Fact]
+    public async Task Batches_of_thousands_of_entities_built_by_several_workers_end_exactly_as_the_reference()
+    {
+        // Past 2 048 states a batch is built by workers taking slices of its states in turn; 12 000 users in at
+        // most five batches put more than that in one of them.
+        var scenario = new IngestScenario(kafka.CreateTopic("wide", partitions: 4));
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        scenario.Produce(kafka.BootstrapServers, count: 30_000, users: 12_000, seed: 6, nowMs: now);
+
+        using var metrics = new IngestMetrics();
+        var db = redis.Connection.Database;
+        await scenario.IngestAllAsync(kafka.BootstrapServers, db, metrics, Ct);
+
+        Assert.Equal(30_000, metrics.EventsTotal);
+        Assert.InRange(metrics.BatchesWritten, 1, 5);
+        await scenario.AssertOnlineEqualsReferenceAsync(db, scenario.MaxTime);
+        await scenario.AssertOnlineEqualsReferenceAsync(db, scenario.MaxTime - (17 * 60_000) - 1);
+    }
+
+    [Fact]
     public async Task Small_batches_built_while_the_next_is_read_with_a_cache_evicting_every_batch_end_exactly_as_the_reference()
     {
         // Batches of 300 events: each one is built in the background while the next is parsed and buffered,
