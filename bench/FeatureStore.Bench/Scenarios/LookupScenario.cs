@@ -139,17 +139,22 @@ internal static class LookupScenario
         // goes on recompiling hot methods (instrumented, then optimized) in the background for seconds after
         // the first calls, and on two cores that takes a core from the calls measured. A serving process is in
         // this state after its first seconds; the rows are its steady state.
+        // A round lasts a second at least (methods are recompiled 100 ms after their 30th call, in the
+        // background) and ends with concurrent callers, as the throughput rows have.
         var warm = Stopwatch.StartNew();
         for (var round = 0; warm.Elapsed < TimeSpan.FromSeconds(60); round++)
         {
             var compiled = JitInfo.GetCompiledMethodCount();
-            for (var i = 0; i < 50; i++)
+            var clock = Stopwatch.StartNew();
+            while (clock.Elapsed < TimeSpan.FromSeconds(1))
             {
                 await Lookup();
                 await Raw();
             }
 
-            if (round >= 4 && JitInfo.GetCompiledMethodCount() == compiled)
+            await Throughput(Lookup, 4 * Concurrency);
+            await Throughput(Raw, 4 * Concurrency);
+            if (round >= 2 && JitInfo.GetCompiledMethodCount() == compiled)
             {
                 break;
             }
