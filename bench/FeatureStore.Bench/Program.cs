@@ -7,7 +7,7 @@ using FeatureStore.Testing;
 
 // End-to-end benchmark runner: each scenario next to its raw baseline in the same run, medians and ratios.
 // Usage: dotnet run -c Release --project bench/FeatureStore.Bench -- [--quick] [--export-size=EVENTS:ROWS] [scenario ...]
-// Scenarios: baseline (raw Kafka and Redis rates), ingest (end to end and engine alone, with ratios), engine (the engine alone), lookup (gRPC lookups against raw reads), drift (PSI + KS per window), drift-memory (heap while 10M predictions stream through the windows),
+// Scenarios: baseline (raw Kafka and Redis rates), ingest (end to end and engine alone, with ratios), engine (the engine alone), lookup (gRPC lookups against raw reads), lookup-stages (each stage of a lookup alone, not part of a full run), drift (PSI + KS per window), drift-memory (heap while 10M predictions stream through the windows),
 // export (point-in-time export against DuckDB's ASOF JOIN + window aggregation on the same Parquet files). BenchmarkDotNet micro-benchmarks: --micro [filter].
 if (args.Contains("--micro"))
 {
@@ -82,6 +82,13 @@ if (Wants("lookup"))
     {
         rows.AddRange(await LookupScenario.RunAsync("embedded garnet", garnet.Multiplexer, repetitions, quick));
     }
+}
+
+if (scenarios.Contains("lookup-stages"))
+{
+    // A profiling aid: only when named, its output printed as it goes rather than as rows of the table.
+    await using var garnet = await OnlineStoreConnection.ConnectAsync(OnlineStoreConnection.EmbeddedName);
+    await LookupStages.RunAsync(garnet.Multiplexer, quick ? 300 : 1000);
 }
 
 if (Wants("export"))

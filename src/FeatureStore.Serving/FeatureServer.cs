@@ -69,7 +69,10 @@ public sealed class FeatureServer : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(store);
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        // Everything comes from the options, nothing from appsettings files: without reloading them on change the
+        // host sets up no recursive watcher over its content root (the working directory), whose file events
+        // would otherwise cost CPU on a busy machine for as long as the server runs.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {

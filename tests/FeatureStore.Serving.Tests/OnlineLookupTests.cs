@@ -188,6 +188,19 @@ public sealed class OnlineLookupTests(IngestedStoreFixture data) : IClassFixture
         Assert.Equal(newest.Response.Rows[0].Values[0], v1.Response.Rows[0].Values[0]);
     }
 
+    [Fact]
+    public async Task The_host_watches_no_configuration_file()
+    {
+        // A file watched for reloads means a recursive watcher over the working directory, busy whenever files
+        // change under it; the server takes its settings from its options only.
+        await using var server = await RunningServer.InProcessAsync(Options(), data.Store.Multiplexer);
+        var configuration = (Microsoft.Extensions.Configuration.IConfigurationRoot)server.Server.Services
+            .GetService(typeof(Microsoft.Extensions.Configuration.IConfiguration))!;
+        var files = configuration.Providers.OfType<Microsoft.Extensions.Configuration.FileConfigurationProvider>().ToList();
+        Assert.NotEmpty(files);
+        Assert.All(files, f => Assert.False(f.Source.ReloadOnChange, f.Source.Path));
+    }
+
     private static async Task<Dictionary<string, long>> CommandCallsAsync(StackExchange.Redis.IServer server)
     {
         var sections = await server.InfoAsync("commandstats");

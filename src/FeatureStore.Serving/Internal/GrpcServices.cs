@@ -9,7 +9,7 @@ namespace FeatureStore.Serving.Internal;
 /// </summary>
 internal sealed class OnlineFeaturesService(OnlineLookup lookup) : OnlineFeaturesBinding.ServiceBase
 {
-    public override async Task<LookupAnswer> GetOnlineFeatures(GetOnlineFeaturesRequest request, ServerCallContext context)
+    public override async Task<LookupAnswer> GetOnlineFeatures(LookupRequest request, ServerCallContext context)
     {
         MalformedRequests.MarkReached(context);
         try
@@ -25,16 +25,18 @@ internal sealed class OnlineFeaturesService(OnlineLookup lookup) : OnlineFeature
 
 /// <summary>
 /// Binds <c>featurestore.v1.OnlineFeatures</c> as the generated code does (same service, method and
-/// descriptor, so routing and reflection see no difference), with the request read by protobuf and the
-/// response written by <see cref="LookupAnswerEncoding"/>.
+/// descriptor, so routing and reflection see no difference), with the request read from its encoding by
+/// <see cref="LookupRequest"/> and the response written by <see cref="LookupAnswerEncoding"/>.
 /// </summary>
 internal static class OnlineFeaturesBinding
 {
-    private static readonly Method<GetOnlineFeaturesRequest, LookupAnswer> GetOnlineFeatures = new(
+    private static readonly Method<LookupRequest, LookupAnswer> GetOnlineFeatures = new(
         MethodType.Unary,
         OnlineFeatures.Descriptor.FullName,
         nameof(GetOnlineFeatures),
-        OnlineFeaturesMarshallers.Request,
+        Marshallers.Create<LookupRequest>(
+            static (_, _) => throw new NotSupportedException("lookup requests are only read"),
+            static context => LookupRequest.Parse(context.PayloadAsReadOnlySequence())),
         LookupAnswerEncoding.Marshaller);
 
     /// <summary>The service's descriptor, where gRPC reflection looks for it.</summary>
@@ -46,7 +48,7 @@ internal static class OnlineFeaturesBinding
     [BindServiceMethod(typeof(OnlineFeaturesBinding), nameof(BindService))]
     internal abstract class ServiceBase
     {
-        public abstract Task<LookupAnswer> GetOnlineFeatures(GetOnlineFeaturesRequest request, ServerCallContext context);
+        public abstract Task<LookupAnswer> GetOnlineFeatures(LookupRequest request, ServerCallContext context);
     }
 }
 

@@ -44,7 +44,7 @@ internal static class HttpEndpoints
             try
             {
                 var key = ApiKeyPolicy.FromHeaders(http.Request.Headers["x-api-key"], http.Request.Headers.Authorization);
-                var answer = await lookup.RunAsync(request, key, "http", http.RequestAborted).ConfigureAwait(false);
+                var answer = await lookup.RunAsync(LookupRequest.From(request), key, "http", http.RequestAborted).ConfigureAwait(false);
                 GetOnlineFeaturesResponse response;
                 try
                 {

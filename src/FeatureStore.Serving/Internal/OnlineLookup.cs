@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Diagnostics;
-using FeatureStore.Contracts.V1;
 using FeatureStore.Core.Windows;
 using Grpc.Core;
 using Microsoft.Extensions.Logging;
@@ -36,7 +35,7 @@ internal sealed class OnlineLookup
     }
 
     /// <summary>A lookup with its metrics: the duration, and the outcome by status code.</summary>
-    public async Task<LookupAnswer> RunAsync(GetOnlineFeaturesRequest request, string? apiKey, string transport, CancellationToken cancellationToken)
+    public async Task<LookupAnswer> RunAsync(LookupRequest request, string? apiKey, string transport, CancellationToken cancellationToken)
     {
         var start = Stopwatch.GetTimestamp();
         try
@@ -60,12 +59,12 @@ internal sealed class OnlineLookup
         }
     }
 
-    public async Task<LookupAnswer> LookupAsync(GetOnlineFeaturesRequest request, string? apiKey, CancellationToken cancellationToken)
+    public async Task<LookupAnswer> LookupAsync(LookupRequest request, string? apiKey, CancellationToken cancellationToken)
     {
         var principal = _keys.Authenticate(apiKey);
         var served = _registry.Current;
         var columns = Resolve(served, request);
-        var rows = request.Entities.Count;
+        var rows = request.Rows;
         if (rows > _options.MaxEntities)
         {
             throw new LookupException(StatusCode.ResourceExhausted,
@@ -101,7 +100,7 @@ internal sealed class OnlineLookup
                 var v = used[u];
                 for (var e = 0; e < rows; e++)
                 {
-                    keys[(u * rows) + e] = _registry.Keys.Entity(served.Views[v], EntityKey(served, v, request.Entities[e], e));
+                    keys[(u * rows) + e] = _registry.Keys.Entity(served.Views[v], EntityKey(served, v, request, e));
                 }
             }
 
@@ -135,12 +134,12 @@ internal sealed class OnlineLookup
     }
 
     // protobuf's Timestamp range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
-    private static long AsOfMs(Google.Protobuf.WellKnownTypes.Timestamp asOf) =>
+    private static long AsOfMs((long Seconds, int Nanos) asOf) =>
         asOf.Seconds is < -62_135_596_800 or > 253_402_300_799 || asOf.Nanos is < 0 or > 999_999_999
             ? throw ThrowHelper.Invalid($"as_of is not a valid timestamp (seconds {asOf.Seconds}, nanos {asOf.Nanos}): it must lie between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z")
             : (asOf.Seconds * 1000) + (asOf.Nanos / 1_000_000);
 
-    private static List<FeatureColumn> Resolve(ServingRepository served, GetOnlineFeaturesRequest request)
+    private static List<FeatureColumn> Resolve(ServingRepository served, LookupRequest request)
     {
         var columns = new List<FeatureColumn>(request.Features.Count + 8);
         foreach (var reference in request.Features)
@@ -175,29 +174,30 @@ internal sealed class OnlineLookup
         return $"unknown feature '{ThrowHelper.Shown(reference[(colon + 1)..])}' in view '{viewName}' (features: {string.Join(", ", view.Definition.Features.Select(f => f.Name))})";
     }
 
-    private static string EntityKey(ServingRepository served, int view, EntityRow row, int index)
+    private static string EntityKey(ServingRepository served, int view, LookupRequest request, int index)
     {
         var joinKeys = served.JoinKeys[view];
         if (joinKeys.Length == 1)
         {
-            return JoinValue(served, view, row, index, joinKeys[0]);
+            return JoinValue(served, view, request, index, joinKeys[0]);
         }
 
         var parts = new string[joinKeys.Length];
         for (var k = 0; k < joinKeys.Length; k++)
         {
-            parts[k] = JoinValue(served, view, row, index, joinKeys[k]);
+            parts[k] = JoinValue(served, view, request, index, joinKeys[k]);
         }
 
         return string.Join('|', parts);
     }
 
-    private static string JoinValue(ServingRepository served, int view, EntityRow row, int index, string joinKey)
+    private static string JoinValue(ServingRepository served, int view, LookupRequest request, int index, string joinKey)
     {
-        if (!row.JoinKeys.TryGetValue(joinKey, out var value) || value.Length == 0)
+        var found = request.TryGetJoinKey(index, joinKey, out var value);
+        if (!found || value.Length == 0)
         {
             throw ThrowHelper.Invalid(
-                $"entity row {index} has no {(value is null ? "" : "value for ")}join key '{joinKey}' (entity '{served.Views[view].Definition.Entity}' of view '{served.Views[view].Name}')");
+                $"entity row {index} has no {(found ? "value for " : "")}join key '{joinKey}' (entity '{served.Views[view].Definition.Entity}' of view '{served.Views[view].Name}')");
         }
 
         return value;

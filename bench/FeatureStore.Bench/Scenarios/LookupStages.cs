@@ -1,0 +1,286 @@
+using System.Diagnostics;
+using System.Globalization;
+using FeatureStore.Client;
+using FeatureStore.Contracts.V1;
+using FeatureStore.Core.Definitions;
+using FeatureStore.Redis.Online;
+using FeatureStore.Serving;
+using FeatureStore.Serving.Internal;
+using FeatureStore.Testing;
+using Google.Protobuf;
+using StackExchange.Redis;
+
+namespace FeatureStore.Bench.Scenarios;
+
+/// <summary>
+/// Where the time of a lookup goes: each stage of 100 × 10 and 1 × 10 lookups timed alone in this process
+/// (raw reads, the server's read by each strategy, request parsing, the lookup without gRPC, the client's
+/// reading of an answer, the whole gRPC call), each warmed up until the JIT is quiet, with its CPU time, bytes
+/// allocated, collections, GC pauses and methods compiled per call. A profiling aid, not a scenario with a
+/// baseline: <c>lookup-stages</c>. With LOOKUP_STAGES_PROFILE=SECONDS it only makes gRPC 100 × 10 lookups for
+/// that long (to record with <c>perf</c>, DOTNET_PerfMapEnabled=1). One row reads the states cut to 60% of
+/// their bytes: what a lookup's fetch would cost if raw entries were stored apart from the tiles.
+/// </summary>
+internal static class LookupStages
+{
+    private const int Users = 10_000;
+
+    public static async Task RunAsync(IConnectionMultiplexer store, int calls)
+    {
+        var load = FeatureRepositoryLoader.LoadFromText(PaymentsRepository.Yaml("payments"), "bench.yaml");
+        var compiled = CompiledRepository.Compile(load.Repository!);
+        var prefix = "stages" + Guid.NewGuid().ToString("N")[..8];
+        var keys = new OnlineKeys(prefix, compiled.Repository.Project);
+        var views = compiled.Views.Where(v => v.Definition.Entity == "user").ToList();
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var db = store.GetDatabase();
+        var random = new Random(1);
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(8192);
+        var writes = new List<Task>();
+        for (var u = 0; u < Users; u++)
+        {
+            var events = LookupScenario.UserEvents(random, now);
+            foreach (var view in views)
+            {
+                writes.Add(db.HashSetAsync(keys.Entity(view, User(u)), OnlineKeys.PartitionField("payments", 0), LookupScenario.EncodedState(view, events, buffer)));
+            }
+        }
+
+        await Task.WhenAll(writes);
+
+        // The same states cut to 60% of their bytes, under other keys: what reading them would cost if the
+        // raw entries (~40% of a state) were stored apart from the tiles (a what-if: these do not decode).
+        var cut = new RedisKey[Users * views.Count];
+        writes.Clear();
+        for (var u = 0; u < Users; u++)
+        {
+            for (var v = 0; v < views.Count; v++)
+            {
+                var key = keys.Entity(views[v], User(u));
+                cut[(v * Users) + u] = "cut:" + (string?)key;
+                var state = (byte[])(await db.HashGetAsync(key, OnlineKeys.PartitionField("payments", 0)))!;
+                writes.Add(db.HashSetAsync(cut[(v * Users) + u], OnlineKeys.PartitionField("payments", 0), state.AsSpan(0, state.Length * 6 / 10).ToArray()));
+            }
+        }
+
+        await Task.WhenAll(writes);
+        Console.WriteLine($"GC: server={System.Runtime.GCSettings.IsServerGC} latency={System.Runtime.GCSettings.LatencyMode} cores={Environment.ProcessorCount}");
+        foreach (var strategy in new[] { OnlineReadStrategy.Script, OnlineReadStrategy.Pipeline })
+        {
+            await using var server = FeatureServer.Create(new FeatureServerOptions
+            {
+                Repository = compiled.Repository,
+                KeyPrefix = prefix,
+                GrpcPort = FreePort.Next(),
+                HttpPort = FreePort.Next(),
+                ReadStrategy = strategy,
+                StoreTimeout = TimeSpan.FromSeconds(30),
+            }, store);
+            await server.StartAsync();
+            using var client = new FeatureStoreClient(server.GrpcAddress);
+            var lookup = server.Services.GetService(typeof(OnlineLookup)) as OnlineLookup ?? throw new InvalidOperationException();
+            var reader = server.Services.GetService(typeof(OnlineStateReader)) as OnlineStateReader ?? throw new InvalidOperationException();
+            foreach (var entities in new[] { 100, 1 })
+            {
+                string[] features = [.. views.Select(v => v.Name)];
+                GetOnlineFeaturesRequest Request(string user = "u")
+                {
+                    var request = new GetOnlineFeaturesRequest { Features = { features } };
+                    for (var e = 0; e < entities; e++)
+                    {
+                        request.Entities.Add(new EntityRow { JoinKeys = { ["user_id"] = user + random.Next(Users).ToString(CultureInfo.InvariantCulture) } });
+                    }
+
+                    return request;
+                }
+
+                RedisKey[] RawKeys()
+                {
+                    var raw = new RedisKey[entities * views.Count];
+                    for (var e = 0; e < entities; e++)
+                    {
+                        var user = User(random.Next(Users));
+                        for (var v = 0; v < views.Count; v++)
+                        {
+                            raw[(v * entities) + e] = keys.Entity(views[v], user);
+                        }
+                    }
+
+                    return raw;
+                }
+
+                var sample = Request();
+                var requestBytes = sample.ToByteArray();
+                var answerSample = await lookup.LookupAsync(LookupRequest.From(sample), null, CancellationToken.None);
+                var answerBytes = LookupAnswerEncoding.Encode(answerSample);
+                answerSample.Release();
+                var stages = new (string Name, Func<Task> Call)[]
+                {
+                    ("raw HGETALL batch", async () =>
+                    {
+                        var raw = RawKeys();
+                        var batch = db.CreateBatch();
+                        var pending = new Task<HashEntry[]>[raw.Length];
+                        for (var i = 0; i < raw.Length; i++)
+                        {
+                            pending[i] = batch.HashGetAllAsync(raw[i]);
+                        }
+
+                        batch.Execute();
+                        await Task.WhenAll(pending);
+                    }),
+                    ("raw HGETALL batch, states cut to 60%", async () =>
+                    {
+                        var batch = db.CreateBatch();
+                        var pending = new Task<HashEntry[]>[entities * views.Count];
+                        for (var e = 0; e < entities; e++)
+                        {
+                            var user = random.Next(Users);
+                            for (var v = 0; v < views.Count; v++)
+                            {
+                                pending[(v * entities) + e] = batch.HashGetAllAsync(cut[(v * Users) + user]);
+                            }
+                        }
+
+                        batch.Execute();
+                        await Task.WhenAll(pending);
+                    }),
+                    ("raw HGETALL batch (again)", async () =>
+                    {
+                        var raw = RawKeys();
+                        var batch = db.CreateBatch();
+                        var pending = new Task<HashEntry[]>[raw.Length];
+                        for (var i = 0; i < raw.Length; i++)
+                        {
+                            pending[i] = batch.HashGetAllAsync(raw[i]);
+                        }
+
+                        batch.Execute();
+                        await Task.WhenAll(pending);
+                    }),
+                    ($"server read ({strategy})", async () =>
+                    {
+                        var raw = RawKeys();
+                        using var shares = await reader.ReadAsync(raw, raw.Length, TimeSpan.FromSeconds(30), CancellationToken.None);
+                    }),
+                    ("request parse", () =>
+                    {
+                        GetOnlineFeaturesRequest.Parser.ParseFrom(requestBytes);
+                        return Task.CompletedTask;
+                    }),
+                    ("request parse (LookupRequest)", () =>
+                    {
+                        LookupRequest.Parse(requestBytes);
+                        return Task.CompletedTask;
+                    }),
+                    ("request build+serialize", () =>
+                    {
+                        Request().ToByteArray();
+                        return Task.CompletedTask;
+                    }),
+                    ("lookup (no gRPC)", async () =>
+                    {
+                        var answer = await lookup.LookupAsync(LookupRequest.Parse(Request().ToByteArray()), null, CancellationToken.None);
+                        answer.Release();
+                    }),
+                    ("lookup of absent keys (no gRPC)", async () =>
+                    {
+                        var answer = await lookup.LookupAsync(LookupRequest.Parse(Request("absent").ToByteArray()), null, CancellationToken.None);
+                        answer.Release();
+                    }),
+                    ("answer read (client index)", () =>
+                    {
+                        var set = OnlineFeatureSet.FromWire(new System.Buffers.ReadOnlySequence<byte>(answerBytes));
+                        var sum = 0.0;
+                        for (var e = 0; e < entities; e++)
+                        {
+                            foreach (var feature in set.FeatureNames)
+                            {
+                                sum += set.GetDouble(e, feature) ?? 0;
+                            }
+                        }
+
+                        return Task.CompletedTask;
+                    }),
+                    ("gRPC lookup of absent keys", async () =>
+                    {
+                        await client.GetOnlineFeaturesAsync(Request("absent"));
+                    }),
+                    ("gRPC lookup + read values", async () =>
+                    {
+                        var answer = await client.GetOnlineFeaturesAsync(Request());
+                        var sum = 0.0;
+                        for (var e = 0; e < entities; e++)
+                        {
+                            foreach (var feature in answer.FeatureNames)
+                            {
+                                sum += answer.GetDouble(e, feature) ?? 0;
+                            }
+                        }
+                    }),
+                };
+
+                if (Environment.GetEnvironmentVariable("LOOKUP_STAGES_PROFILE") is { } profile && entities == 100)
+                {
+                    var until = Stopwatch.StartNew();
+                    var count = 0;
+                    while (until.Elapsed.TotalSeconds < double.Parse(profile, CultureInfo.InvariantCulture))
+                    {
+                        await stages[^1].Call();
+                        count++;
+                    }
+
+                    Console.WriteLine($"profiled {count} lookups");
+                    return;
+                }
+
+                Console.WriteLine($"--- {strategy}, {entities} × 10 (request {requestBytes.Length} B, answer {answerBytes.Length} B)");
+                foreach (var (name, call) in stages)
+                {
+                    var n = entities == 1 ? calls * 5 : calls;
+                    var warm = Stopwatch.StartNew();
+                    for (var round = 0; warm.Elapsed.TotalSeconds < 30; round++)
+                    {
+                        var before = System.Runtime.JitInfo.GetCompiledMethodCount();
+                        for (var i = 0; i < 50; i++)
+                        {
+                            await call();
+                        }
+
+                        if (round >= 3 && System.Runtime.JitInfo.GetCompiledMethodCount() == before)
+                        {
+                            break;
+                        }
+                    }
+
+                    Console.Write($"(warm {warm.Elapsed.TotalSeconds:0.0} s) ");
+
+                    var times = new double[n];
+                    var allocated = GC.GetTotalAllocatedBytes(precise: true);
+                    var gen0 = GC.CollectionCount(0);
+                    var gen1 = GC.CollectionCount(1);
+                    var pause = GC.GetTotalPauseDuration();
+                    var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+                    var jit = System.Runtime.JitInfo.GetCompilationTime();
+                    var jitted = System.Runtime.JitInfo.GetCompiledMethodCount();
+                    for (var i = 0; i < n; i++)
+                    {
+                        var start = Stopwatch.GetTimestamp();
+                        await call();
+                        times[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                    }
+
+                    allocated = GC.GetTotalAllocatedBytes(precise: true) - allocated;
+                    cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu;
+                    jit = System.Runtime.JitInfo.GetCompilationTime() - jit;
+                    jitted = System.Runtime.JitInfo.GetCompiledMethodCount() - jitted;
+                    Array.Sort(times);
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"{name,-36} p50 {times[n / 2],7:0.000} ms  p99 {times[(int)(n * 0.99)],7:0.000} ms  cpu {cpu.TotalMilliseconds / n,7:0.000} ms  alloc {allocated / n / 1024.0,7:0.0} KiB  gen0 {(GC.CollectionCount(0) - gen0) / (double)n,5:0.00}/call gen1 {GC.CollectionCount(1) - gen1,3} pause {(GC.GetTotalPauseDuration() - pause).TotalMilliseconds / n,6:0.000} ms/call jit {jitted} methods {jit.TotalMilliseconds:0} ms"));
+                }
+            }
+        }
+    }
+
+    private static string User(int i) => "u" + i.ToString(CultureInfo.InvariantCulture);
+}
