@@ -10,8 +10,8 @@ using StackExchange.Redis;
 
 namespace FeatureStore.Ingest;
 
-/// <summary>What building one batch took: states built, states read from the store first, bytes encoded, and the time of each step.</summary>
-internal readonly record struct BatchBuild(int States, int Loaded, long EncodedBytes, TimeSpan LoadTime, TimeSpan BuildTime);
+/// <summary>What building one batch took: states built, states read from the store first, bytes encoded, the time of each step, and the bytes allocated (by the whole process) while building.</summary>
+internal readonly record struct BatchBuild(int States, int Loaded, long EncodedBytes, TimeSpan LoadTime, TimeSpan BuildTime, long AllocatedBytes);
 
 /// <summary>
 /// Applies accepted events to per-(view, entity, partition) window states and writes each batch to the
@@ -163,9 +163,10 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         else
         {
             var buildStarted = Stopwatch.GetTimestamp();
+            var allocated = GC.GetTotalAllocatedBytes();
             var states = _dirty[side].Count;
             BuildAndQueue(side, transaction, checkpoints, next);
-            LastBatch = new BatchBuild(states, loads, _arenas[side].Sum(a => (long)a.WrittenCount), loadTime, Stopwatch.GetElapsedTime(buildStarted));
+            LastBatch = new BatchBuild(states, loads, _arenas[side].Sum(a => (long)a.WrittenCount), loadTime, Stopwatch.GetElapsedTime(buildStarted), GC.GetTotalAllocatedBytes() - allocated);
         }
 
         return new PreparedWrite(transaction, [.. expected.Keys], _building);

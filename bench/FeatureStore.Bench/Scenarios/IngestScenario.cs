@@ -88,7 +88,7 @@ internal static class IngestScenario
     }
 
     /// <summary>Where one repetition of the engine alone spent its time: parsing and buffering, reading stored states, building, writing (after the last batch was built).</summary>
-    private sealed record EngineStages(double Buffer, double Load, double Build, double Write, int States, long Bytes);
+    private sealed record EngineStages(double Buffer, double Load, double Build, double Write, int States, long Bytes, long Allocated);
 
     private static void PrintStages(string target, List<EngineStages> stages)
     {
@@ -97,14 +97,14 @@ internal static class IngestScenario
         double Median(Func<EngineStages, double> of) => Measure.Median([.. kept.Select(of)]);
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"engine ({target}), medians per {kept.Count} runs: parse + buffer {Median(s => s.Buffer):F0} ms, read stored states {Median(s => s.Load):F0} ms, " +
-            $"build {Median(s => s.Build):F0} ms ({Median(s => s.States):F0} states, {Median(s => s.Bytes) / 1e6:F1} MB), write {Median(s => s.Write):F0} ms"));
+            $"build {Median(s => s.Build):F0} ms ({Median(s => s.States):F0} states, {Median(s => s.Bytes) / 1e6:F1} MB encoded, {Median(s => s.Allocated) / 1e6:F1} MB allocated), write {Median(s => s.Write):F0} ms"));
     }
 
     private static async Task<long> EngineAloneAsync(CompiledRepository repository, OnlineTileWriter writer, int rep, byte[][] payloads, List<EngineStages> stages)
     {
         double buffer = 0, load = 0, build = 0, write;
         var states = 0;
-        long bytes = 0;
+        long bytes = 0, allocated = 0;
         var clock = Stopwatch.StartNew();
         var source = repository.Sources[0];
         var binding = new SourceBinding(source.Definition.Name, source.Definition.Topic, source.Definition.DeadLetterTopic, source.Schema, source);
@@ -134,6 +134,7 @@ internal static class IngestScenario
                 stored = next;
                 var batch = writer.LastBatch;
                 (load, build, states, bytes) = (load + batch.LoadTime.TotalMilliseconds, build + batch.BuildTime.TotalMilliseconds, states + batch.States, bytes + batch.EncodedBytes);
+                allocated += batch.AllocatedBytes;
                 clock.Restart();
             }
         }
@@ -141,7 +142,7 @@ internal static class IngestScenario
         clock.Restart();
         await CompleteAsync(writer, await SendBuiltAsync(writer, inFlight, built));
         write = clock.Elapsed.TotalMilliseconds;
-        stages.Add(new EngineStages(buffer, load, build, write, states, bytes));
+        stages.Add(new EngineStages(buffer, load, build, write, states, bytes, allocated));
         return payloads.Length;
     }
 
