@@ -11,41 +11,28 @@ public sealed class IngestJobTests(EmbeddedKafkaFixture kafka, RedisServerFixtur
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    [Fact]
-    public async Task Out_of_order_events_over_four_partitions_end_exactly_as_the_reference()
+    [Theory]
+    // A few hundred states per batch, built on one thread.
+    [InlineData("payments", 20_000, 300, 1, int.MaxValue)]
+    // Past 2 048 states a batch is built by workers taking slices of its states in turn; 12 000 users in at
+    // most five batches put more than that in one of them.
+    [InlineData("wide", 30_000, 12_000, 6, 5)]
+    public async Task Out_of_order_events_over_four_partitions_end_exactly_as_the_reference(string topic, int count, int users, int seed, int maxBatches)
     {
-        var scenario = new IngestScenario(kafka.CreateTopic("payments", partitions: 4));
+        var scenario = new IngestScenario(kafka.CreateTopic(topic, partitions: 4));
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        scenario.Produce(kafka.BootstrapServers, count: 20_000, users: 300, seed: 1, nowMs: now);
+        scenario.Produce(kafka.BootstrapServers, count, users, seed, nowMs: now);
 
         using var metrics = new IngestMetrics();
         var db = redis.Connection.Database;
         await scenario.IngestAllAsync(kafka.BootstrapServers, db, metrics, Ct);
 
-        Assert.Equal(20_000, metrics.EventsTotal);
+        Assert.Equal(count, metrics.EventsTotal);
         Assert.Equal(0, metrics.DeadLetteredTotal);
+        Assert.InRange(metrics.BatchesWritten, 1, maxBatches);
         await scenario.AssertOnlineEqualsReferenceAsync(db, scenario.MaxTime);
         await scenario.AssertOnlineEqualsReferenceAsync(db, scenario.MaxTime - (17 * 60_000) - 1);
         await scenario.AssertOnlineEqualsReferenceAsync(db, now + (90 * 60_000)); // windows decay with no new event
-    }
-
-    [Fact]
-    public async Task Batches_of_thousands_of_entities_built_by_several_workers_end_exactly_as_the_reference()
-    {
-        // Past 2 048 states a batch is built by workers taking slices of its states in turn; 12 000 users in at
-        // most five batches put more than that in one of them.
-        var scenario = new IngestScenario(kafka.CreateTopic("wide", partitions: 4));
-        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        scenario.Produce(kafka.BootstrapServers, count: 30_000, users: 12_000, seed: 6, nowMs: now);
-
-        using var metrics = new IngestMetrics();
-        var db = redis.Connection.Database;
-        await scenario.IngestAllAsync(kafka.BootstrapServers, db, metrics, Ct);
-
-        Assert.Equal(30_000, metrics.EventsTotal);
-        Assert.InRange(metrics.BatchesWritten, 1, 5);
-        await scenario.AssertOnlineEqualsReferenceAsync(db, scenario.MaxTime);
-        await scenario.AssertOnlineEqualsReferenceAsync(db, scenario.MaxTime - (17 * 60_000) - 1);
     }
 
     [Fact]
