@@ -82,20 +82,7 @@ internal static class LookupScenario
             return request;
         }
 
-        RedisKey[] RawKeys()
-        {
-            var raw = new RedisKey[entities * views.Count];
-            for (var e = 0; e < entities; e++)
-            {
-                var user = User(random.Next(Users));
-                for (var v = 0; v < views.Count; v++)
-                {
-                    raw[(v * entities) + e] = keys.Entity(views[v], user);
-                }
-            }
-
-            return raw;
-        }
+        RedisKey[] RawKeys() => RandomKeys(random, entities, views, keys);
 
         // A model service reads every value of the answer: each is read as a number, as a feature vector is built.
         async Task Lookup()
@@ -245,6 +232,22 @@ internal static class LookupScenario
             }
         })));
         return calls / clock.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>The keys a lookup of <paramref name="entities"/> random users reads: every view's key of each, view by view.</summary>
+    internal static RedisKey[] RandomKeys(Random random, int entities, IReadOnlyList<CompiledView> views, OnlineKeys keys)
+    {
+        var raw = new RedisKey[entities * views.Count];
+        for (var e = 0; e < entities; e++)
+        {
+            var user = User(random.Next(Users));
+            for (var v = 0; v < views.Count; v++)
+            {
+                raw[(v * entities) + e] = keys.Entity(views[v], user);
+            }
+        }
+
+        return raw;
     }
 
     private static string User(int i) => "u" + i.ToString(CultureInfo.InvariantCulture);

@@ -94,19 +94,20 @@ internal static class LookupStages
                     return request;
                 }
 
-                RedisKey[] RawKeys()
+                RedisKey[] RawKeys() => LookupScenario.RandomKeys(random, entities, views, keys);
+
+                async Task RawBatchAsync()
                 {
-                    var raw = new RedisKey[entities * views.Count];
-                    for (var e = 0; e < entities; e++)
+                    var raw = RawKeys();
+                    var batch = db.CreateBatch();
+                    var pending = new Task<HashEntry[]>[raw.Length];
+                    for (var i = 0; i < raw.Length; i++)
                     {
-                        var user = User(random.Next(Users));
-                        for (var v = 0; v < views.Count; v++)
-                        {
-                            raw[(v * entities) + e] = keys.Entity(views[v], user);
-                        }
+                        pending[i] = batch.HashGetAllAsync(raw[i]);
                     }
 
-                    return raw;
+                    batch.Execute();
+                    await Task.WhenAll(pending);
                 }
 
                 var sample = Request();
@@ -116,19 +117,7 @@ internal static class LookupStages
                 answerSample.Release();
                 var stages = new (string Name, Func<Task> Call)[]
                 {
-                    ("raw HGETALL batch", async () =>
-                    {
-                        var raw = RawKeys();
-                        var batch = db.CreateBatch();
-                        var pending = new Task<HashEntry[]>[raw.Length];
-                        for (var i = 0; i < raw.Length; i++)
-                        {
-                            pending[i] = batch.HashGetAllAsync(raw[i]);
-                        }
-
-                        batch.Execute();
-                        await Task.WhenAll(pending);
-                    }),
+                    ("raw HGETALL batch", RawBatchAsync),
                     ("raw HGETALL batch, states cut to 60%", async () =>
                     {
                         var batch = db.CreateBatch();
@@ -145,19 +134,7 @@ internal static class LookupStages
                         batch.Execute();
                         await Task.WhenAll(pending);
                     }),
-                    ("raw HGETALL batch (again)", async () =>
-                    {
-                        var raw = RawKeys();
-                        var batch = db.CreateBatch();
-                        var pending = new Task<HashEntry[]>[raw.Length];
-                        for (var i = 0; i < raw.Length; i++)
-                        {
-                            pending[i] = batch.HashGetAllAsync(raw[i]);
-                        }
-
-                        batch.Execute();
-                        await Task.WhenAll(pending);
-                    }),
+                    ("raw HGETALL batch (again)", RawBatchAsync),
                     ($"server read ({strategy})", async () =>
                     {
                         var raw = RawKeys();
