@@ -43,17 +43,7 @@ internal static class LookupScenario
         var rows = new List<ResultRow>();
         foreach (var strategy in new[] { OnlineReadStrategy.Pipeline, OnlineReadStrategy.Script })
         {
-            await using var server = FeatureServer.Create(new FeatureServerOptions
-            {
-                Repository = compiled.Repository,
-                KeyPrefix = prefix,
-                GrpcPort = FreePort.Next(),
-                HttpPort = FreePort.Next(),
-                ReadStrategy = strategy,
-                // Eight callers decoding 200 states each saturate two cores: measure, do not time out.
-                StoreTimeout = TimeSpan.FromSeconds(30),
-            }, store);
-            await server.StartAsync();
+            await using var server = await StartServerAsync(compiled, prefix, strategy, store);
             using var client = new FeatureStoreClient(server.GrpcAddress);
             foreach (var entities in new[] { 1, 100 })
             {
@@ -232,6 +222,23 @@ internal static class LookupScenario
             }
         })));
         return calls / clock.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>A serving host on free loopback ports over <paramref name="store"/>, started.</summary>
+    internal static async Task<FeatureServer> StartServerAsync(CompiledRepository compiled, string prefix, OnlineReadStrategy strategy, IConnectionMultiplexer store)
+    {
+        var server = FeatureServer.Create(new FeatureServerOptions
+        {
+            Repository = compiled.Repository,
+            KeyPrefix = prefix,
+            GrpcPort = FreePort.Next(),
+            HttpPort = FreePort.Next(),
+            ReadStrategy = strategy,
+            // Eight callers decoding 200 states each saturate two cores: measure, do not time out.
+            StoreTimeout = TimeSpan.FromSeconds(30),
+        }, store);
+        await server.StartAsync();
+        return server;
     }
 
     /// <summary>The keys a lookup of <paramref name="entities"/> random users reads: every view's key of each, view by view.</summary>

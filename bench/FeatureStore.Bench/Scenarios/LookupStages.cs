@@ -67,16 +67,7 @@ internal static class LookupStages
         Console.WriteLine($"GC: server={System.Runtime.GCSettings.IsServerGC} latency={System.Runtime.GCSettings.LatencyMode} cores={Environment.ProcessorCount}");
         foreach (var strategy in new[] { OnlineReadStrategy.Script, OnlineReadStrategy.Pipeline })
         {
-            await using var server = FeatureServer.Create(new FeatureServerOptions
-            {
-                Repository = compiled.Repository,
-                KeyPrefix = prefix,
-                GrpcPort = FreePort.Next(),
-                HttpPort = FreePort.Next(),
-                ReadStrategy = strategy,
-                StoreTimeout = TimeSpan.FromSeconds(30),
-            }, store);
-            await server.StartAsync();
+            await using var server = await LookupScenario.StartServerAsync(compiled, prefix, strategy, store);
             using var client = new FeatureStoreClient(server.GrpcAddress);
             var lookup = server.Services.GetService(typeof(OnlineLookup)) as OnlineLookup ?? throw new InvalidOperationException();
             var reader = server.Services.GetService(typeof(OnlineStateReader)) as OnlineStateReader ?? throw new InvalidOperationException();
