@@ -133,7 +133,10 @@ internal static class IngestScenario
                     CancellationToken.None);
                 stored = next;
                 var batch = writer.LastBatch;
-                (load, build, states, bytes) = (load + batch.LoadTime.TotalMilliseconds, build + batch.BuildTime.TotalMilliseconds, states + batch.States, bytes + batch.EncodedBytes);
+                load += batch.LoadTime.TotalMilliseconds;
+                build += batch.BuildTime.TotalMilliseconds;
+                states += batch.States;
+                bytes += batch.EncodedBytes;
                 allocated += batch.AllocatedBytes;
                 clock.Restart();
             }

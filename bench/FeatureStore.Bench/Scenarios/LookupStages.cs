@@ -87,19 +87,7 @@ internal static class LookupStages
 
                 RedisKey[] RawKeys() => LookupScenario.RandomKeys(random, entities, views, keys);
 
-                async Task RawBatchAsync()
-                {
-                    var raw = RawKeys();
-                    var batch = db.CreateBatch();
-                    var pending = new Task<HashEntry[]>[raw.Length];
-                    for (var i = 0; i < raw.Length; i++)
-                    {
-                        pending[i] = batch.HashGetAllAsync(raw[i]);
-                    }
-
-                    batch.Execute();
-                    await Task.WhenAll(pending);
-                }
+                Task RawBatchAsync() => LookupScenario.RawReadAsync(db, RawKeys());
 
                 var sample = Request();
                 var requestBytes = sample.ToByteArray();

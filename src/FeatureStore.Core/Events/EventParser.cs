@@ -52,15 +52,24 @@ public sealed class EventParser
             return System.Text.Encoding.UTF8.GetString(GetUtf8(slots[0]));
         }
 
-        var parts = new string[slots.Count];
-        for (var i = 0; i < slots.Count; i++)
+        // One definition of the key's bytes (TryWriteKeyUtf8), in a buffer grown until they fit.
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(256);
+        try
         {
-            parts[i] = _schema.Fields[slots[i]].Kind == FieldKind.String
-                ? System.Text.Encoding.UTF8.GetString(GetUtf8(slots[i]))
-                : _slots[slots[i]].Integer.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        }
+            int written;
+            while (!TryWriteKeyUtf8(slots, buffer, out written))
+            {
+                var larger = System.Buffers.ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+                buffer = larger;
+            }
 
-        return string.Join((char)KeySeparator, parts);
+            return System.Text.Encoding.UTF8.GetString(buffer, 0, written);
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     /// <summary>
