@@ -185,25 +185,50 @@ public sealed class HyperLogLog
     public static HyperLogLog ReadFrom(ReadOnlySpan<byte> source, out int consumed)
     {
         var sketch = new HyperLogLog();
+        consumed = sketch.ReadOver(source);
+        return sketch;
+    }
+
+    /// <summary>
+    /// Replaces this sketch's registers with what <see cref="WriteTo"/> wrote at the start of
+    /// <paramref name="source"/>, reusing its buffers where they fit; returns the bytes consumed.
+    /// Not for a union sketch (<see cref="ForUnion"/>).
+    /// </summary>
+    internal int ReadOver(ReadOnlySpan<byte> source)
+    {
+        if (_set is not null)
+        {
+            throw new InvalidOperationException("a union sketch is not read over");
+        }
+
         if (source[0] == 1)
         {
-            sketch._dense = source.Slice(1, RegisterCount).ToArray();
-            sketch._sparse = null;
-            consumed = 1 + RegisterCount;
-            return sketch;
+            var dense = _dense ?? new byte[RegisterCount];
+            source.Slice(1, RegisterCount).CopyTo(dense);
+            _dense = dense;
+            _sparse = null;
+            _sparseCount = 0;
+            return 1 + RegisterCount;
         }
 
-        var count = System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(source[1..]);
-        consumed = 3 + (count * 3);
+        int count = System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(source[1..]);
+        var consumed = 3 + (count * 3);
         var entries = source[3..consumed];
-        if (SortedEntries(entries, count) is { } sparse)
+        _dense = null;
+        _sparseCount = 0;
+        if (count <= SparseLimit)
         {
-            // Written in register order: the entries are taken as they are.
-            sketch._sparse = sparse;
-            sketch._sparseCount = count;
-            return sketch;
+            var sparse = _sparse is { } spare && spare.Length >= count ? spare : new uint[Math.Max(4, count)];
+            _sparse = sparse;
+            if (SortedEntries(entries, count, sparse))
+            {
+                // Written in register order: the entries are taken as they are.
+                _sparseCount = count;
+                return consumed;
+            }
         }
 
+        _sparse ??= new uint[4];
         for (var i = 0; i < count; i++)
         {
             var index = System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(entries[(i * 3)..]);
@@ -212,35 +237,29 @@ public sealed class HyperLogLog
                 throw new InvalidDataException($"sketch register {index} is beyond the {RegisterCount} registers");
             }
 
-            sketch.Set(index, entries[(i * 3) + 2]);
+            Set(index, entries[(i * 3) + 2]);
         }
 
-        return sketch;
+        return consumed;
     }
 
-    // The sparse entries as the sketch keeps them, or null when they are not strictly in register order.
-    private static uint[]? SortedEntries(ReadOnlySpan<byte> entries, int count)
+    // Fills sparse with the entries as the sketch keeps them; false when they are not strictly in register order.
+    private static bool SortedEntries(ReadOnlySpan<byte> entries, int count, uint[] sparse)
     {
-        if (count > SparseLimit)
-        {
-            return null;
-        }
-
-        var sparse = new uint[Math.Max(4, count)];
         var previous = -1;
         for (var i = 0; i < count; i++)
         {
             var index = System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(entries[(i * 3)..]);
             if (index <= previous || index >= RegisterCount)
             {
-                return null;
+                return false;
             }
 
             sparse[i] = ((uint)index << 8) | entries[(i * 3) + 2];
             previous = index;
         }
 
-        return sparse;
+        return true;
     }
 
     /// <summary>The length of what <see cref="WriteTo"/> wrote at the start of <paramref name="source"/>.</summary>

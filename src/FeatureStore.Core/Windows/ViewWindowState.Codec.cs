@@ -165,7 +165,7 @@ public sealed partial class ViewWindowState
 
     private void Read(ReadOnlySpan<byte> data, long evaluatedFrom)
     {
-        var r = new Reader(data);
+        var r = new Reader(data, _recycler);
         var version = r.Byte();
         if (version is not (FormatVersion or OldestFirstFormat))
         {
@@ -582,9 +582,10 @@ public sealed partial class ViewWindowState
         }
     }
 
-    private ref struct Reader(ReadOnlySpan<byte> data)
+    private ref struct Reader(ReadOnlySpan<byte> data, DecodeRecycler? recycler = null)
     {
         private readonly ReadOnlySpan<byte> _data = data;
+        private readonly DecodeRecycler? _recycler = recycler;
         private int _position;
 
         public readonly bool AtEnd => _position == _data.Length;
@@ -643,7 +644,8 @@ public sealed partial class ViewWindowState
                 return null;
             }
 
-            var text = Encoding.UTF8.GetString(_data.Slice(_position, checked((int)length)));
+            var utf8 = _data.Slice(_position, checked((int)length));
+            var text = _recycler is null ? Encoding.UTF8.GetString(utf8) : _recycler.Text(utf8);
             _position += (int)length;
             return text;
         }
@@ -671,8 +673,15 @@ public sealed partial class ViewWindowState
 
         public HyperLogLog Sketch()
         {
-            var sketch = HyperLogLog.ReadFrom(_data[_position..], out var consumed);
-            _position += consumed;
+            if (_recycler is null)
+            {
+                var read = HyperLogLog.ReadFrom(_data[_position..], out var consumed);
+                _position += consumed;
+                return read;
+            }
+
+            var sketch = _recycler.Rent();
+            _position += sketch.ReadOver(_data[_position..]);
             return sketch;
         }
     }

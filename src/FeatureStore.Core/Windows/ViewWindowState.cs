@@ -32,6 +32,7 @@ public sealed partial class ViewWindowState
     private readonly RawLog _head;
     private long _compactedBefore = long.MinValue;
     private HyperLogLog? _distinctScratch;
+    private readonly DecodeRecycler _recycler = new();
 
     // Every event at or after this time is in _head (one entry per event, shared by all features).
     private long _headFrom = long.MinValue;
@@ -172,7 +173,7 @@ public sealed partial class ViewWindowState
                 }
             }
 
-            tiles.RemoveFirst(drop);
+            tiles.RemoveFirst(drop, _recycler);
         }
 
         var ttlStart = TileMath.TileIndex(queriesFrom - TtlMs, _presenceHop);
@@ -195,7 +196,8 @@ public sealed partial class ViewWindowState
     {
         for (var f = 0; f < _features.Length; f++)
         {
-            _tiles[f].Clear();
+            _tiles[f].Clear(_recycler);
+            _recycler.Return(_base[f].Distinct);
             _base[f] = PartialAggregate.Empty;
         }
 

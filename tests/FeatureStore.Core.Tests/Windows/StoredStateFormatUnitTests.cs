@@ -85,6 +85,51 @@ public sealed class StoredStateFormatUnitTests
     }
 
     [Fact]
+    public void One_state_reading_entity_after_entity_reads_each_as_a_new_state_does()
+    {
+        // A lookup or an ingest worker loads entity after entity into one state, which reuses the sketches and
+        // texts of the last one: sparse sketches of a few and of many registers, dense ones (past 1 024
+        // registers), none, and texts of other lengths, in an order where each follows every other kind.
+        var random = new Random(7);
+        var stored = new List<byte[]>();
+        foreach (var distinct in new[] { 0, 3, 40, 700, 3_000, 1, 250, 0, 5_000, 12 })
+        {
+            var state = new ViewWindowState(Features, 86_400_000);
+            var events = Math.Max(12, distinct);
+            for (var e = 0; e < events; e++)
+            {
+                FeatureInput[] inputs =
+                [
+                    FeatureInput.Absent, FeatureInput.OfNumber(random.Next(100)), FeatureInput.OfNumber(random.NextDouble()),
+                    FeatureInput.OfText(new string('c', 1 + random.Next(80))),
+                    distinct == 0 ? FeatureInput.Absent : FeatureInput.OfText("m" + (e % distinct)),
+                    FeatureInput.Absent,
+                ];
+                // The many distinct values of a big entity fall in a few tiles, whose sketches turn dense.
+                state.Add(T0 + random.NextInt64(distinct > 1_000 ? 600_000 : 3 * 3_600_000), e, inputs);
+            }
+
+            var buffer = new ArrayBufferWriter<byte>();
+            state.WriteTo(buffer);
+            stored.Add(buffer.WrittenSpan.ToArray());
+        }
+
+        var reused = new ViewWindowState(Features, 86_400_000);
+        for (var round = 0; round < 3; round++)
+        {
+            foreach (var bytes in stored.OrderBy(_ => random.Next()))
+            {
+                var fresh = ViewWindowState.ReadFrom(bytes, Features, 86_400_000);
+                var t = Instants[random.Next(Instants.Length)];
+                reused.LoadForEvaluation(bytes, t);
+                AssertSameValues(fresh, reused, [t]);
+                reused.LoadFrom(bytes);
+                AssertSameValues(fresh, reused, Instants);
+            }
+        }
+    }
+
+    [Fact]
     public void Every_truncated_or_altered_stored_state_is_reported_as_damaged_or_read()
     {
         var buffer = new ArrayBufferWriter<byte>();

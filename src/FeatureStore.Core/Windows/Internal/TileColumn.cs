@@ -84,8 +84,8 @@ internal sealed class TileColumn
         return lo;
     }
 
-    /// <summary>Drops the first <paramref name="count"/> tiles.</summary>
-    public void RemoveFirst(int count)
+    /// <summary>Drops the first <paramref name="count"/> tiles (their sketches to <paramref name="recycler"/>).</summary>
+    public void RemoveFirst(int count, DecodeRecycler? recycler = null)
     {
         if (count <= 0)
         {
@@ -93,6 +93,7 @@ internal sealed class TileColumn
         }
 
         var remaining = Count - count;
+        Recycle(0, count, recycler);
         Array.Copy(_index, count, _index, 0, remaining);
         Array.Copy(_aggregates, count, _aggregates, 0, remaining);
         Array.Clear(_aggregates, remaining, count); // release sketches and texts
@@ -109,11 +110,25 @@ internal sealed class TileColumn
         }
     }
 
-    /// <summary>Drops every tile, keeping the buffers.</summary>
-    public void Clear()
+    /// <summary>Drops every tile, keeping the buffers (and the sketches, in <paramref name="recycler"/>).</summary>
+    public void Clear(DecodeRecycler? recycler = null)
     {
+        Recycle(0, Count, recycler);
         Array.Clear(_aggregates, 0, Count);
         Count = 0;
+    }
+
+    private void Recycle(int from, int count, DecodeRecycler? recycler)
+    {
+        if (recycler is null)
+        {
+            return;
+        }
+
+        for (var i = from; i < from + count; i++)
+        {
+            recycler.Return(_aggregates[i].Distinct);
+        }
     }
 
     /// <summary>Appends a tile known to be later than every held one (decoding).</summary>
