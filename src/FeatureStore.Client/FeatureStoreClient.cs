@@ -30,6 +30,10 @@ public sealed class FeatureStoreClient : IDisposable
             },
             static context => OnlineFeatureSet.FromWire(context.PayloadAsReadOnlySequence())));
 
+    // The same call with a request written straight from one join key's values.
+    private static readonly Method<KeyedLookupRequest, OnlineFeatureSet> KeyedLookup = new(
+        MethodType.Unary, OnlineFeatures.Descriptor.FullName, "GetOnlineFeatures", KeyedLookupRequest.Marshaller, Lookup.ResponseMarshaller);
+
     private readonly GrpcChannel _channel;
     private readonly CallInvoker _invoker;
     private readonly FeatureStoreClientOptions _options;
@@ -73,6 +77,33 @@ public sealed class FeatureStoreClient : IDisposable
         var request = Request(entities, asOf);
         request.Features.AddRange(features);
         return GetOnlineFeaturesAsync(request, cancellationToken);
+    }
+
+    /// <summary>
+    /// Looks up <paramref name="features"/> for entities named by one join key, one row per value of
+    /// <paramref name="keys"/> in order (e.g. <c>user_id</c> and the users of a scoring batch). The cheapest
+    /// call for a batch: the request is written straight from the values, with no message or map per row.
+    /// </summary>
+    /// <param name="features">Feature references (<c>view:feature</c> or <c>view</c>) of views of that entity.</param>
+    /// <param name="joinKey">The join key's name (<c>user_id</c>).</param>
+    /// <param name="keys">Its value for each row.</param>
+    /// <param name="asOf">Evaluate at this instant instead of now.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    public async Task<OnlineFeatureSet> GetOnlineFeaturesAsync(
+        IReadOnlyList<string> features, string joinKey, IReadOnlyList<string> keys, DateTimeOffset? asOf = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(features);
+        ArgumentException.ThrowIfNullOrEmpty(joinKey);
+        ArgumentNullException.ThrowIfNull(keys);
+        (long Seconds, int Nanos)? at = null;
+        if (asOf is { } time)
+        {
+            var timestamp = Timestamp.FromDateTimeOffset(time);
+            at = (timestamp.Seconds, timestamp.Nanos);
+        }
+
+        var request = new KeyedLookupRequest(features, joinKey, keys, at);
+        return await _invoker.AsyncUnaryCall(KeyedLookup, null, Options(cancellationToken), request).ConfigureAwait(false);
     }
 
     /// <summary>Looks up the features a model version reads (<c>model</c> or <c>model@version</c>) for each entity row.</summary>

@@ -90,6 +90,27 @@ public sealed class OnlineLookupTests(IngestedStoreFixture data) : IClassFixture
     }
 
     [Fact]
+    public async Task A_lookup_by_one_join_key_answers_as_the_same_request_of_entity_rows()
+    {
+        await using var server = await RunningServer.InProcessAsync(Options(), data.Store.Multiplexer);
+        using var client = server.Client();
+        var at = data.NowMs + (30 * 60_000);
+        var request = AllEntities(at, "user_stats", "user_spend:merchants_2h");
+        string[] users = [.. request.Entities.Select(e => e.JoinKeys["user_id"])];
+        var keyed = await client.GetOnlineFeaturesAsync(["user_stats", "user_spend:merchants_2h"], "user_id", users, DateTimeOffset.FromUnixTimeMilliseconds(at), Ct);
+        Assert.Equal(users.Length, keyed.RowCount);
+        var rows = new GetOnlineFeaturesRequest { AsOf = request.AsOf, Features = { request.Features } };
+        rows.Entities.AddRange(users.Select(u => new EntityRow { JoinKeys = { ["user_id"] = u } }));
+        Assert.Equal((await client.GetOnlineFeaturesAsync(rows, Ct)).Response, keyed.Response);
+        AssertEqualsReference(rows, keyed.Response);
+
+        // A join key the views are not about is named in the error, as for entity rows.
+        var error = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => client.GetOnlineFeaturesAsync(["user_stats"], "merchant_id", ["m1"], cancellationToken: Ct));
+        Assert.Equal(Grpc.Core.StatusCode.InvalidArgument, error.StatusCode);
+        Assert.Contains("join key 'user_id'", error.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Grpc_and_http_lookups_on_real_ports_equal_the_reference()
     {
         await using var server = await RunningServer.OnPortsAsync((g, h) => Options(g, h), data.Store.Multiplexer);

@@ -4,7 +4,6 @@ using System.Globalization;
 using System.Runtime;
 using FeatureStore.Bench.Harness;
 using FeatureStore.Client;
-using FeatureStore.Contracts.V1;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Windows;
 using FeatureStore.Redis.Online;
@@ -61,15 +60,16 @@ internal static class LookupScenario
     {
         string[] features = [.. views.Select(v => v.Name)];
         var random = new Random(entities);
-        GetOnlineFeaturesRequest Request()
+        // The users of one lookup, as a model service scoring a batch has them: by the client's one-join-key call.
+        string[] Request()
         {
-            var request = new GetOnlineFeaturesRequest { Features = { features } };
+            var users = new string[entities];
             for (var e = 0; e < entities; e++)
             {
-                request.Entities.Add(new EntityRow { JoinKeys = { ["user_id"] = User(random.Next(Users)) } });
+                users[e] = User(random.Next(Users));
             }
 
-            return request;
+            return users;
         }
 
         RedisKey[] RawKeys() => RandomKeys(random, entities, views, keys);
@@ -77,7 +77,7 @@ internal static class LookupScenario
         // A model service reads every value of the answer: each is read as a number, as a feature vector is built.
         async Task Lookup()
         {
-            var answer = await client.GetOnlineFeaturesAsync(Request());
+            var answer = await client.GetOnlineFeaturesAsync(features, "user_id", Request());
             if (answer.RowCount != entities || answer.FeatureNames.Count != 10)
             {
                 throw new InvalidOperationException("unexpected answer shape");

@@ -17,8 +17,9 @@ namespace FeatureStore.Bench.Scenarios;
 /// (raw reads, the server's read by each strategy, request parsing, the lookup without gRPC, the client's
 /// reading of an answer, the whole gRPC call), each warmed up until the JIT is quiet, with its CPU time, bytes
 /// allocated, collections, GC pauses and methods compiled per call. A profiling aid, not a scenario with a
-/// baseline: <c>lookup-stages</c>. With LOOKUP_STAGES_PROFILE=SECONDS it only makes gRPC 100 × 10 lookups for
-/// that long (to record with <c>perf</c>, DOTNET_PerfMapEnabled=1). One row reads the states cut to 60% of
+/// baseline: <c>lookup-stages</c>. With LOOKUP_STAGES_PROFILE=SECONDS it only makes gRPC lookups for that long
+/// (to record with <c>perf</c>, DOTNET_PerfMapEnabled=1): of LOOKUP_STAGES_ENTITIES entities (100 by default,
+/// or 1) by LOOKUP_STAGES_CALLERS callers at once (1 by default; the throughput rows have 8), and prints their rate. One row reads the states cut to 60% of
 /// their bytes: what a lookup's fetch would cost if raw entries were stored apart from the tiles.
 /// </summary>
 internal static class LookupStages
@@ -71,7 +72,8 @@ internal static class LookupStages
             using var client = new FeatureStoreClient(server.GrpcAddress);
             var lookup = server.Services.GetService(typeof(OnlineLookup)) as OnlineLookup ?? throw new InvalidOperationException();
             var reader = server.Services.GetService(typeof(OnlineStateReader)) as OnlineStateReader ?? throw new InvalidOperationException();
-            foreach (var entities in new[] { 100, 1 })
+            var only = Environment.GetEnvironmentVariable("LOOKUP_STAGES_PROFILE") is null ? null : Environment.GetEnvironmentVariable("LOOKUP_STAGES_ENTITIES");
+            foreach (var entities in only is null ? new[] { 100, 1 } : [int.Parse(only, CultureInfo.InvariantCulture)])
             {
                 string[] features = [.. views.Select(v => v.Name)];
                 GetOnlineFeaturesRequest Request(string user = "u")
@@ -79,7 +81,7 @@ internal static class LookupStages
                     var request = new GetOnlineFeaturesRequest { Features = { features } };
                     for (var e = 0; e < entities; e++)
                     {
-                        request.Entities.Add(new EntityRow { JoinKeys = { ["user_id"] = user + random.Next(Users).ToString(CultureInfo.InvariantCulture) } });
+                        request.Entities.Add(new EntityRow { JoinKeys = { ["user_id"] = user + Random.Shared.Next(Users).ToString(CultureInfo.InvariantCulture) } });
                     }
 
                     return request;
@@ -176,17 +178,24 @@ internal static class LookupStages
                     }),
                 };
 
-                if (Environment.GetEnvironmentVariable("LOOKUP_STAGES_PROFILE") is { } profile && entities == 100)
+                if (Environment.GetEnvironmentVariable("LOOKUP_STAGES_PROFILE") is { } profile
+                    && entities == int.Parse(Environment.GetEnvironmentVariable("LOOKUP_STAGES_ENTITIES") ?? "100", CultureInfo.InvariantCulture))
                 {
+                    // Callers at once (LOOKUP_STAGES_CALLERS, 1 by default): 8 is the throughput rows' shape.
+                    var callers = int.Parse(Environment.GetEnvironmentVariable("LOOKUP_STAGES_CALLERS") ?? "1", CultureInfo.InvariantCulture);
+                    var seconds = double.Parse(profile, CultureInfo.InvariantCulture);
                     var until = Stopwatch.StartNew();
                     var count = 0;
-                    while (until.Elapsed.TotalSeconds < double.Parse(profile, CultureInfo.InvariantCulture))
+                    await Task.WhenAll(Enumerable.Range(0, callers).Select(_ => Task.Run(async () =>
                     {
-                        await stages[^1].Call();
-                        count++;
-                    }
+                        while (until.Elapsed.TotalSeconds < seconds)
+                        {
+                            await stages[^1].Call();
+                            Interlocked.Increment(ref count);
+                        }
+                    })));
 
-                    Console.WriteLine($"profiled {count} lookups");
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"profiled {count} lookups by {callers} callers: {count / until.Elapsed.TotalSeconds:F0}/s"));
                     return;
                 }
 

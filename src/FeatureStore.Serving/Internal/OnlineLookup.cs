@@ -23,6 +23,10 @@ internal sealed class OnlineLookup
     private readonly ILogger _logger;
     private readonly RecentLatencies? _latencies;
 
+    // Lookups of at least this many keys are evaluated by several workers, at most this many.
+    private const int ParallelKeys = 64;
+    private const int MaxWorkers = 4;
+
     public OnlineLookup(RegistryCache registry, OnlineStateReader reader, ApiKeyPolicy keys, FeatureServerOptions options, ServingMetrics metrics, ILogger logger, RecentLatencies? latencies = null)
     {
         _latencies = latencies;
@@ -225,11 +229,25 @@ internal sealed class OnlineLookup
         var evaluated = ArrayPool<CoreValue>.Shared.Rent(Math.Max(1, rows * stride));
         try
         {
-            // Keys are view slot by view slot, entity row by entity row: the order they are evaluated in.
-            var reader = shares is null ? default : shares.Reader();
-            for (var u = 0; u < used.Count; u++)
+            // Keys are view slot by view slot, entity row by entity row. A large lookup's keys are split into
+            // one run per worker, each read from its own reader over the same reply (after stepping over the
+            // keys before its run): its latency is the decoding of half the states on two cores.
+            var keys = used.Count * rows;
+            var workers = shares is null || keys < ParallelKeys ? 1 : Math.Min(MaxWorkers, Environment.ProcessorCount);
+            if (workers == 1)
             {
-                Evaluate(served, used[u], ref reader, rows, atMs, evaluated.AsSpan(u * maxFeatures), stride);
+                EvaluateRun(served, used, shares, 0, keys, rows, atMs, evaluated, maxFeatures, stride);
+            }
+            else
+            {
+                try
+                {
+                    Parallel.For(0, workers, w => EvaluateRun(served, used, shares, keys * w / workers, keys * (w + 1) / workers, rows, atMs, evaluated, maxFeatures, stride));
+                }
+                catch (AggregateException ex)
+                {
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(ex.InnerExceptions[0]).Throw();
+                }
             }
         }
         catch
@@ -241,19 +259,43 @@ internal sealed class OnlineLookup
         return new LookupAnswer(names, offsets, evaluated, rows, stride, atMs, served.Version);
     }
 
+    /// <summary>Evaluates keys <paramref name="from"/> to <paramref name="to"/> (exclusive) of the lookup, view slot by view slot.</summary>
+    private static void EvaluateRun(
+        ServingRepository served, List<int> used, StoredShares? shares, int from, int to, int rows, long atMs, CoreValue[] evaluated, int maxFeatures, int stride)
+    {
+        if (from >= to)
+        {
+            return;
+        }
+
+        var reader = shares!.Reader();
+        for (var k = 0; k < from; k++)
+        {
+            reader.SkipKey();
+        }
+
+        for (var k = from; k < to;)
+        {
+            var u = k / rows;
+            var end = Math.Min(to, (u + 1) * rows);
+            Evaluate(served, used[u], ref reader, k - (u * rows), end - k, atMs, evaluated.AsSpan(u * maxFeatures), stride);
+            k = end;
+        }
+    }
+
     /// <summary>
-    /// Decodes the <paramref name="rows"/> states of view <paramref name="view"/>, the next keys of
-    /// <paramref name="shares"/>, one at a time into a reused state, and evaluates each at
+    /// Decodes <paramref name="rows"/> states of view <paramref name="view"/> from row <paramref name="first"/>
+    /// on, the next keys of <paramref name="shares"/>, one at a time into a reused state, and evaluates each at
     /// <paramref name="atMs"/> into <paramref name="values"/> (row e at e × <paramref name="stride"/>).
     /// </summary>
-    private static void Evaluate(ServingRepository served, int view, ref ShareReader shares, int rows, long atMs, Span<CoreValue> values, int stride)
+    private static void Evaluate(ServingRepository served, int view, ref ShareReader shares, int first, int rows, long atMs, Span<CoreValue> values, int stride)
     {
         var n = served.Views[view].Features.Count;
         var state = served.RentState(view);
         ViewWindowState? share = null;
         try
         {
-            for (var e = 0; e < rows; e++)
+            for (var e = first; e < first + rows; e++)
             {
                 var count = shares.NextKey();
                 if (count == 0)

@@ -197,6 +197,16 @@ internal ref struct ShareReader
         return _reader.IsNull ? 0 : _reader.AggregateLength();
     }
 
+    /// <summary>Steps over the next key and its shares, without reading them.</summary>
+    public void SkipKey()
+    {
+        var shares = NextKey();
+        for (var s = 0; s < shares; s++)
+        {
+            _reader.MoveNextScalar();
+        }
+    }
+
     /// <summary>A copy of the position, to read the current key's shares twice.</summary>
     public readonly ShareReader Mark() => this;
 
