@@ -10,7 +10,7 @@ using StackExchange.Redis;
 
 namespace FeatureStore.Ingest;
 
-/// <summary>What building one batch took: states built, states read from the store first, bytes encoded, the time of each step, and the bytes allocated (by the whole process) while building.</summary>
+/// <summary>What building one batch took: states built, states read from the store first (not those known to be absent), bytes encoded, the time of each step, and the bytes allocated (by the whole process) while building.</summary>
 internal readonly record struct BatchBuild(int States, int Loaded, long EncodedBytes, TimeSpan LoadTime, TimeSpan BuildTime, long AllocatedBytes);
 
 /// <summary>
@@ -127,8 +127,7 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         CancellationToken cancellationToken)
     {
         var loadStarted = Stopwatch.GetTimestamp();
-        var loads = _toLoad.Count;
-        await LoadMissingAsync().ConfigureAwait(false);
+        var loads = await LoadMissingAsync(expected).ConfigureAwait(false);
         var loadTime = Stopwatch.GetElapsedTime(loadStarted);
 
         // This batch builds on the states of the one before: its build must be over (the caller awaited it to
@@ -377,11 +376,43 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         return states;
     }
 
-    private async Task LoadMissingAsync()
+    /// <summary>Reads the shares of the batch's states not in memory, except those that cannot be stored (see below); returns how many it read.</summary>
+    private async Task<int> LoadMissingAsync(IReadOnlyDictionary<TopicPartition, PartitionCheckpoint?> expected)
     {
-        if (_toLoad.Count == 0)
+        // A share (field = its partition) is written by BuildAndQueue only, in the transaction that also writes
+        // that partition's checkpoint (a partition with buffered events is always among the moves) and is
+        // conditioned on the checkpoints the batch expects; nothing deletes a checkpoint field. So when the
+        // batch expects no checkpoint for a partition, none of that partition's shares is stored (the entity's
+        // key may exist, holding other partitions' fields): they start empty, unread. Should the checkpoint
+        // appear meanwhile (another member took the partition over and wrote), the condition refuses this
+        // write and everything is read again.
+        var toRead = 0;
+        PartitionStates? owner = null;
+        var unwritten = false;
+        for (var i = 0; i < _toLoad.Count; i++)
         {
-            return;
+            var cached = _toLoad[i];
+            if (cached.Owner != owner)
+            {
+                owner = cached.Owner;
+                unwritten = expected.TryGetValue(owner.Partition, out var checkpoint) && checkpoint is null;
+            }
+
+            if (unwritten)
+            {
+                cached.Keep([]);
+                cached.Loaded = true;
+            }
+            else
+            {
+                _toLoad[toRead++] = cached;
+            }
+        }
+
+        _toLoad.RemoveRange(toRead, _toLoad.Count - toRead);
+        if (toRead == 0)
+        {
+            return 0;
         }
 
         var reads = new Task<RedisValue>[_toLoad.Count];
@@ -415,6 +446,7 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         }
 
         _toLoad.Clear();
+        return toRead;
     }
 
     private void EvictIfNeeded()
