@@ -154,10 +154,10 @@ internal sealed partial class OnlineTileWriter
 
     /// <summary>
     /// The events of one batch and the states they touch. Each event is one row of words in a flat arena (see
-    /// <see cref="InputPlan"/>), so applying it reads one or two cache lines; each (event, view) adds an entry
-    /// naming the row and the state. When the batch is sealed, a counting sort groups the entries by state
-    /// (keeping each state's events in the order they came, which decides <c>last</c> between equal times), so
-    /// building a state reads one contiguous run. Buffering an event allocates nothing.
+    /// <see cref="InputPlan"/>); each (event, view) adds an entry naming the row and the state. When the batch
+    /// is sealed, a counting sort copies the rows into a second arena grouped by state (each state's events in
+    /// the order they came), so building a state reads one contiguous run, in order, instead of rows scattered
+    /// over the batch (a cache miss each). Buffering an event allocates nothing.
     /// </summary>
     private sealed class PendingEvents
     {
@@ -169,10 +169,12 @@ internal sealed partial class OnlineTileWriter
         // Per (event, view), in the order added: the state's place in _states (high half) and the event's row.
         private long[] _entries = new long[2048];
         private int _entryCount;
-        // Per state: its events while buffering; from Seal on, _starts[i].._starts[i + 1] is its run in _sorted.
+        // Per state: its events while buffering; from Seal on, _starts[i].._starts[i + 1] is its run of rows in
+        // _sorted, _strides[i] words each.
         private int[] _counts = new int[1024];
         private int[] _starts = new int[1025];
-        private int[] _sorted = new int[2048];
+        private int[] _strides = new int[1025];
+        private ulong[] _sorted = new ulong[16384];
 
         /// <summary>The states touched by this batch, in the order first touched.</summary>
         public int Count => _states.Count;
@@ -238,38 +240,45 @@ internal sealed partial class OnlineTileWriter
             return added;
         }
 
-        /// <summary>Groups the entries by state (a counting sort: prefix sums of the counts, then one stable pass).</summary>
+        /// <summary>Groups the rows by state (a counting sort: prefix sums of the counts, then one stable pass).</summary>
         public void Seal()
         {
             var states = _states.Count;
             if (_starts.Length <= states)
             {
                 _starts = new int[Math.Max(states + 1, _starts.Length * 2)];
+                _strides = new int[_starts.Length];
             }
 
-            var sum = 0;
+            var words = 0;
             for (var i = 0; i < states; i++)
             {
-                _starts[i] = sum;
+                var stride = _states[i].Owner.Plan.Stride;
+                _strides[i] = stride;
+                _starts[i] = words;
                 var count = _counts[i];
-                _counts[i] = sum; // from here on, where the state's next entry goes
-                sum += count;
+                _counts[i] = words; // from here on, where the state's next row goes
+                words += count * stride;
             }
 
-            _starts[states] = sum;
-            if (_sorted.Length < sum)
+            _starts[states] = words;
+            if (_sorted.Length < words)
             {
-                _sorted = new int[Math.Max(sum, _sorted.Length * 2)];
+                _sorted = new ulong[Math.Max(words, _sorted.Length * 2)];
             }
 
             var counts = _counts;
+            var strides = _strides;
+            var rows = _rows;
             var sorted = _sorted;
             foreach (var entry in _entries.AsSpan(0, _entryCount))
             {
                 var owner = (int)(entry >> 32);
                 if (owner >= 0)
                 {
-                    sorted[counts[owner]++] = (int)entry;
+                    var stride = strides[owner];
+                    rows.AsSpan((int)entry, stride).CopyTo(sorted.AsSpan(counts[owner], stride));
+                    counts[owner] += stride;
                 }
             }
         }
@@ -282,11 +291,11 @@ internal sealed partial class OnlineTileWriter
             var view = owner.ViewIndex;
             var stride = plan.Stride;
             var into = inputs.AsSpan(0, owner.View.Features.Count);
-            var rows = _rows;
             var texts = _texts;
-            foreach (var at in _sorted.AsSpan(_starts[index], _starts[index + 1] - _starts[index]))
+            var run = _sorted.AsSpan(_starts[index], _starts[index + 1] - _starts[index]);
+            for (var at = 0; at < run.Length; at += stride)
             {
-                var row = rows.AsSpan(at, stride);
+                var row = run.Slice(at, stride);
                 plan.Inputs(view, row, texts, into);
                 state.Add(InputPlan.TimeOf(row), InputPlan.OffsetOf(row), into);
             }
