@@ -596,7 +596,8 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         {
             if (encoded.Length > _stored.Length)
             {
-                _stored = new byte[encoded.Length + (encoded.Length / 4)];
+                // Not zeroed: only the copied bytes are ever read.
+                _stored = GC.AllocateUninitializedArray<byte>(encoded.Length + (encoded.Length / 4));
             }
 
             encoded.CopyTo(_stored);
