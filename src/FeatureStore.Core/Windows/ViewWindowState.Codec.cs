@@ -579,7 +579,9 @@ public sealed partial class ViewWindowState
 
             var length = Encoding.UTF8.GetByteCount(value);
             VarUInt((ulong)length + 1);
-            _written += Encoding.UTF8.GetBytes(value, Take(length));
+            // Not `_written += …`: Take may hand over what was written and start again from 0.
+            var written = Encoding.UTF8.GetBytes(value, Take(length));
+            _written += written;
         }
 
         public void Sketch(HyperLogLog sketch)
