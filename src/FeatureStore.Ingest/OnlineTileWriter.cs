@@ -10,7 +10,7 @@ using StackExchange.Redis;
 
 namespace FeatureStore.Ingest;
 
-/// <summary>What building one batch took: states built, states read from the store first, bytes encoded, the time of each step, and the bytes allocated (by the whole process) while building.</summary>
+/// <summary>What building one batch took: states built, states read from the store first (not those known to be absent), bytes encoded, the time of each step, and the bytes allocated (by the whole process) while building.</summary>
 internal readonly record struct BatchBuild(int States, int Loaded, long EncodedBytes, TimeSpan LoadTime, TimeSpan BuildTime, long AllocatedBytes);
 
 /// <summary>
@@ -45,7 +45,6 @@ internal sealed partial class OnlineTileWriter : IEventApplier
     private readonly long _allowedLatenessMs;
     private readonly int _maxCached;
     private readonly Dictionary<TopicPartition, PartitionStates> _partitions = [];
-    private readonly List<CachedState>[] _dirty = [[], []];
     private readonly List<CachedState> _toLoad = [];
     // Below this many touched states a batch is built on one thread.
     private const int ParallelBuildMinimum = 2048;
@@ -61,7 +60,7 @@ internal sealed partial class OnlineTileWriter : IEventApplier
     private readonly Dictionary<CompiledSource, InputPlan> _plans = [];
     private PartitionStates? _lastPartition;
 
-    // The batch being buffered (its number, which also indexes _dirty and _events by parity), and the build of
+    // The batch being buffered (its number, which also indexes _events by parity), and the build of
     // the batch sealed before it.
     private long _batch;
     private Task _building = Task.CompletedTask;
@@ -110,21 +109,14 @@ internal sealed partial class OnlineTileWriter : IEventApplier
     {
         var compiled = (CompiledSource)source.Tag!;
         var states = PartitionFor(partition, compiled);
-        var side = (int)(_batch & 1);
-        var events = _events[side];
-        var index = events.Append(parser.EventTimeMs, offset, states.Plan, parser, _texts);
+        var events = _events[(int)(_batch & 1)];
+        var row = events.Append(parser.EventTimeMs, offset, states.Plan, parser, _texts);
         for (var v = 0; v < states.ViewCount; v++)
         {
             var cached = states.Get(v, parser, this);
-            events.Link(cached, side, index);
-            if (cached.DirtyIn != _batch)
+            if (events.Link(cached, _batch, row) && !cached.Loaded)
             {
-                cached.DirtyIn = _batch;
-                _dirty[side].Add(cached);
-                if (!cached.Loaded)
-                {
-                    _toLoad.Add(cached);
-                }
+                _toLoad.Add(cached);
             }
         }
     }
@@ -135,8 +127,7 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         CancellationToken cancellationToken)
     {
         var loadStarted = Stopwatch.GetTimestamp();
-        var loads = _toLoad.Count;
-        await LoadMissingAsync().ConfigureAwait(false);
+        var loads = await LoadMissingAsync(expected).ConfigureAwait(false);
         var loadTime = Stopwatch.GetElapsedTime(loadStarted);
 
         // This batch builds on the states of the one before: its build must be over (the caller awaited it to
@@ -164,7 +155,7 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         {
             var buildStarted = Stopwatch.GetTimestamp();
             var allocated = GC.GetTotalAllocatedBytes();
-            var states = _dirty[side].Count;
+            var states = _events[side].Count;
             BuildAndQueue(side, transaction, checkpoints, next);
             LastBatch = new BatchBuild(states, loads, _arenas[side].Sum(a => (long)a.WrittenCount), loadTime, Stopwatch.GetElapsedTime(buildStarted), GC.GetTotalAllocatedBytes() - allocated);
         }
@@ -178,7 +169,8 @@ internal sealed partial class OnlineTileWriter : IEventApplier
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void BuildAndQueue(int side, ITransaction transaction, RedisKey checkpoints, IEnumerable<KeyValuePair<TopicPartition, PartitionCheckpoint>> moves)
     {
-        var dirty = _dirty[side];
+        var dirty = _events[side];
+        dirty.Seal();
 
         // States are built (decoded, updated, compacted, encoded) in parallel slices, each into its own arena,
         // then queued in order; the commands hold slices of the arenas until EXEC completes. Two sets of arenas
@@ -218,8 +210,9 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         }
 
         var now = Environment.TickCount64;
-        foreach (var cached in dirty)
+        for (var i = 0; i < dirty.Count; i++)
         {
+            var cached = dirty[i];
             var view = cached.View;
             _ = transaction.HashSetAsync(cached.Key, cached.Field, arenas[cached.EncodedArena].WrittenMemory.Slice(cached.EncodedStart, cached.EncodedLength));
             var slack = ExpirySlackMs(view);
@@ -236,14 +229,13 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         }
 
         dirty.Clear();
-        _events[side].Clear();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Build(int side, int from, int to, int worker, ArrayBufferWriter<byte> arena)
     {
         var scratch = _scratch[worker];
-        var dirty = _dirty[side];
+        var dirty = _events[side];
         for (var i = from; i < to; i++)
         {
             var cached = dirty[i];
@@ -269,7 +261,7 @@ internal sealed partial class OnlineTileWriter : IEventApplier
                 _inputs[worker] = inputs = new FeatureInput[view.Features.Count];
             }
 
-            _events[side].ApplyTo(cached, side, state, inputs);
+            dirty.ApplyTo(i, state, inputs);
             var last = state.LastEventTime ?? 0;
             state.Compact(rawBefore: last - _allowedLatenessMs - view.MaxHopMs, queriesFrom: last - view.TtlMs - _allowedLatenessMs, MaxRawEntriesPerShare);
             cached.EncodedArena = worker;
@@ -280,8 +272,6 @@ internal sealed partial class OnlineTileWriter : IEventApplier
             // The next batch builds on this state before the write is confirmed; if the write fails, every
             // cached state is dropped and read again from the store.
             cached.Keep(arena.WrittenSpan[cached.EncodedStart..]);
-            cached.FirstEvent[side] = -1;
-            cached.LastEvent[side] = -1;
         }
     }
 
@@ -335,10 +325,9 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         _partitions.Clear();
         _lastPartition = null;
         _cachedCount = 0;
-        for (var side = 0; side < 2; side++)
+        foreach (var events in _events)
         {
-            _dirty[side].Clear();
-            _events[side].Clear();
+            events.Clear();
         }
 
         _toLoad.Clear();
@@ -353,10 +342,8 @@ internal sealed partial class OnlineTileWriter : IEventApplier
             _lastPartition = null;
             // Only the batch being buffered is dropped: a sealed one is built and written as it is, its
             // checkpoint condition fencing it if another member took the partition over in between.
-            var side = (int)(_batch & 1);
-            _dirty[side].RemoveAll(c => c.Owner == states);
+            _events[(int)(_batch & 1)].Forget(states);
             _toLoad.RemoveAll(c => c.Owner == states);
-            PendingEvents.Forget(states, side);
         }
     }
 
@@ -389,11 +376,43 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         return states;
     }
 
-    private async Task LoadMissingAsync()
+    /// <summary>Reads the shares of the batch's states not in memory, except those that cannot be stored (see below); returns how many it read.</summary>
+    private async Task<int> LoadMissingAsync(IReadOnlyDictionary<TopicPartition, PartitionCheckpoint?> expected)
     {
-        if (_toLoad.Count == 0)
+        // A share (field = its partition) is written by BuildAndQueue only, in the transaction that also writes
+        // that partition's checkpoint (a partition with buffered events is always among the moves) and is
+        // conditioned on the checkpoints the batch expects; nothing deletes a checkpoint field. So when the
+        // batch expects no checkpoint for a partition, none of that partition's shares is stored (the entity's
+        // key may exist, holding other partitions' fields): they start empty, unread. Should the checkpoint
+        // appear meanwhile (another member took the partition over and wrote), the condition refuses this
+        // write and everything is read again.
+        var toRead = 0;
+        PartitionStates? owner = null;
+        var unwritten = false;
+        for (var i = 0; i < _toLoad.Count; i++)
         {
-            return;
+            var cached = _toLoad[i];
+            if (cached.Owner != owner)
+            {
+                owner = cached.Owner;
+                unwritten = expected.TryGetValue(owner.Partition, out var checkpoint) && checkpoint is null;
+            }
+
+            if (unwritten)
+            {
+                cached.Keep([]);
+                cached.Loaded = true;
+            }
+            else
+            {
+                _toLoad[toRead++] = cached;
+            }
+        }
+
+        _toLoad.RemoveRange(toRead, _toLoad.Count - toRead);
+        if (toRead == 0)
+        {
+            return 0;
         }
 
         var reads = new Task<RedisValue>[_toLoad.Count];
@@ -427,6 +446,7 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         }
 
         _toLoad.Clear();
+        return toRead;
     }
 
     private void EvictIfNeeded()
@@ -458,6 +478,11 @@ internal sealed partial class OnlineTileWriter : IEventApplier
     {
         private readonly CompiledSource _source;
         private readonly Dictionary<byte[], CachedState>[] _byView;
+        // Per view: the dictionary looked up from the event's bytes (made once: making it checks the comparer),
+        // and the key's one string field, or -1 when the key is written from several fields or a number.
+        private readonly Dictionary<byte[], CachedState>.AlternateLookup<ReadOnlySpan<byte>>[] _lookups;
+        private readonly int[] _textKeySlot;
+        private readonly IReadOnlyList<int>[] _keySlots;
 
         public PartitionStates(TopicPartition partition, CompiledSource source, InputPlan plan)
         {
@@ -466,6 +491,9 @@ internal sealed partial class OnlineTileWriter : IEventApplier
             Field = OnlineKeys.PartitionField(partition.Topic, partition.Partition.Value);
             _source = source;
             _byView = [.. source.Views.Select(_ => new Dictionary<byte[], CachedState>(Utf8KeyComparer.Instance))];
+            _lookups = [.. _byView.Select(d => d.GetAlternateLookup<ReadOnlySpan<byte>>())];
+            _keySlots = [.. source.Views.Select(v => v.KeySlots)];
+            _textKeySlot = [.. _keySlots.Select(slots => slots.Count == 1 && source.Schema.Fields[slots[0]].Kind == FieldKind.String ? slots[0] : -1)];
         }
 
         public TopicPartition Partition { get; }
@@ -485,15 +513,23 @@ internal sealed partial class OnlineTileWriter : IEventApplier
 
         public CachedState Get(int viewIndex, EventParser parser, OnlineTileWriter writer)
         {
-            var states = _byView[viewIndex];
-            var slots = _source.Views[viewIndex].KeySlots;
+            var textSlot = _textKeySlot[viewIndex];
+            if (textSlot >= 0)
+            {
+                // Looked up from the event's bytes: a string and a key array are built only for a new entity.
+                var utf8 = parser.GetUtf8(textSlot);
+                return _lookups[viewIndex].TryGetValue(utf8, out var found) ? found : Add(viewIndex, utf8, writer);
+            }
+
+            return GetComposite(viewIndex, parser, writer);
+        }
+
+        private CachedState GetComposite(int viewIndex, EventParser parser, OnlineTileWriter writer)
+        {
+            var slots = _keySlots[viewIndex];
             Span<byte> buffer = stackalloc byte[MaxStackKeyBytes];
             scoped ReadOnlySpan<byte> key;
-            if (slots.Count == 1 && parser.Schema.Fields[slots[0]].Kind == FieldKind.String)
-            {
-                key = parser.GetUtf8(slots[0]);
-            }
-            else if (parser.TryWriteKeyUtf8(slots, buffer, out var written))
+            if (parser.TryWriteKeyUtf8(slots, buffer, out var written))
             {
                 key = buffer[..written];
             }
@@ -502,15 +538,14 @@ internal sealed partial class OnlineTileWriter : IEventApplier
                 key = System.Text.Encoding.UTF8.GetBytes(parser.KeyFor(slots));
             }
 
-            // Looked up from the event's bytes: a string and a key array are built only for a new entity.
-            if (states.GetAlternateLookup<ReadOnlySpan<byte>>().TryGetValue(key, out var found))
-            {
-                return found;
-            }
+            return _lookups[viewIndex].TryGetValue(key, out var found) ? found : Add(viewIndex, key, writer);
+        }
 
+        private CachedState Add(int viewIndex, ReadOnlySpan<byte> key, OnlineTileWriter writer)
+        {
             var utf8 = key.ToArray();
             var cached = writer.Create(this, viewIndex, _source.Views[viewIndex], utf8);
-            states.Add(utf8, cached);
+            _byView[viewIndex].Add(utf8, cached);
             return cached;
         }
     }
@@ -541,13 +576,11 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         /// <summary>True once <see cref="StoredSpan"/> reflects the store (or a write of ours sent after it).</summary>
         public bool Loaded { get; set; }
 
-        /// <summary>First and last of this entity's events in each batch buffer (-1: none).</summary>
-        public int[] FirstEvent { get; } = [-1, -1];
-
-        public int[] LastEvent { get; } = [-1, -1];
-
         /// <summary>The last batch with events of this entity (its least recent use, for eviction).</summary>
         public long DirtyIn { get; set; } = -1;
+
+        /// <summary>The entity's place among the states touched by batch <see cref="DirtyIn"/> (while it is buffered).</summary>
+        public int DirtyIndex { get; set; }
 
         public long ExpirySetAt { get; set; } = long.MinValue / 2;
 
@@ -563,7 +596,8 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         {
             if (encoded.Length > _stored.Length)
             {
-                _stored = new byte[encoded.Length + (encoded.Length / 4)];
+                // Not zeroed: only the copied bytes are ever read.
+                _stored = GC.AllocateUninitializedArray<byte>(encoded.Length + (encoded.Length / 4));
             }
 
             encoded.CopyTo(_stored);

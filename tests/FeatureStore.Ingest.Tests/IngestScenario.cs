@@ -91,22 +91,34 @@ internal sealed class IngestScenario
                 continue;
             }
 
-            var merchant = "m" + random.Next(50).ToString(CultureInfo.InvariantCulture);
-            var amount = Math.Round(random.NextDouble() * 500, 2);
-            var country = new[] { "FR", "DE", "IT", "ES" }[random.Next(4)];
-            var time = nowMs - random.NextInt64(0, 3 * 3_600_000);
-            if (random.Next(10) == 0 && _events.Count > 0)
-            {
-                time = _events[random.Next(_events.Count)].Time; // equal times: ties for last
-            }
-
-            _events.Add((user, merchant, amount, country, time, firstIndex + i));
-            var json = $$"""{"user_id":"{{user}}","merchant_id":"{{merchant}}","amount":{{amount.ToString(CultureInfo.InvariantCulture)}},"country":"{{country}}","ts":{{time}}}""";
-            producer.Produce(Topic, new Message<string, byte[]> { Key = user, Value = Encoding.UTF8.GetBytes(json) }, Report);
+            producer.Produce(Topic, new Message<string, byte[]> { Key = user, Value = Draw(random, user, nowMs, firstIndex + i, counts: true) }, Report);
         }
 
         Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(60)));
         Assert.Equal(0, failures);
+    }
+
+    /// <summary>
+    /// Draws one event of <paramref name="user"/> at position <paramref name="index"/> of the log (its order
+    /// among equal times) and returns its payload; the reference counts it when <paramref name="counts"/>.
+    /// </summary>
+    public byte[] Draw(Random random, string user, long nowMs, int index, bool counts)
+    {
+        var merchant = "m" + random.Next(50).ToString(CultureInfo.InvariantCulture);
+        var amount = Math.Round(random.NextDouble() * 500, 2);
+        var country = new[] { "FR", "DE", "IT", "ES" }[random.Next(4)];
+        var time = nowMs - random.NextInt64(0, 3 * 3_600_000);
+        if (random.Next(10) == 0 && _events.Count > 0)
+        {
+            time = _events[random.Next(_events.Count)].Time; // equal times: ties for last
+        }
+
+        if (counts)
+        {
+            _events.Add((user, merchant, amount, country, time, index));
+        }
+
+        return Encoding.UTF8.GetBytes($$"""{"user_id":"{{user}}","merchant_id":"{{merchant}}","amount":{{amount.ToString(CultureInfo.InvariantCulture)}},"country":"{{country}}","ts":{{time}}}""");
     }
 
     /// <summary>

@@ -56,6 +56,8 @@ public sealed partial class ViewWindowState
                 WriteInput(ref w, _features[f].Kind, _head.InputAt(e, f));
             }
         }
+
+        w.Flush();
     }
 
     /// <summary>
@@ -283,6 +285,7 @@ public sealed partial class ViewWindowState
             WriteAggregate(ref column, kind, tiles.AggregateAt(i), unchecked(index * hop));
         }
 
+        column.Flush();
         w.VarUInt((ulong)scratch.WrittenCount);
         w.Bytes(scratch.WrittenSpan);
     }
@@ -523,17 +526,24 @@ public sealed partial class ViewWindowState
         };
     }
 
+    // Writes into spans taken from the buffer writer a chunk at a time, not one per field (a state is hundreds
+    // of small fields); Flush hands the written bytes over and must end every use.
     private ref struct Writer(IBufferWriter<byte> writer)
     {
-        public readonly void Byte(byte value)
+        private const int Chunk = 4096;
+        private readonly IBufferWriter<byte> _writer = writer;
+        private Span<byte> _span;
+        private int _written;
+
+        public void Byte(byte value)
         {
-            writer.GetSpan(1)[0] = value;
-            writer.Advance(1);
+            Take(1)[0] = value;
+            _written++;
         }
 
-        public readonly void VarUInt(ulong value)
+        public void VarUInt(ulong value)
         {
-            var span = writer.GetSpan(10);
+            var span = Take(10);
             var n = 0;
             while (value >= 0x80)
             {
@@ -542,24 +552,24 @@ public sealed partial class ViewWindowState
             }
 
             span[n++] = (byte)value;
-            writer.Advance(n);
+            _written += n;
         }
 
-        public readonly void VarInt(long value) => VarUInt((ulong)((value << 1) ^ (value >> 63)));
+        public void VarInt(long value) => VarUInt((ulong)((value << 1) ^ (value >> 63)));
 
-        public readonly void ULong(ulong value)
+        public void ULong(ulong value)
         {
-            BinaryPrimitives.WriteUInt64LittleEndian(writer.GetSpan(8), value);
-            writer.Advance(8);
+            BinaryPrimitives.WriteUInt64LittleEndian(Take(8), value);
+            _written += 8;
         }
 
-        public readonly void Double(double value)
+        public void Double(double value)
         {
-            BinaryPrimitives.WriteDoubleLittleEndian(writer.GetSpan(8), value);
-            writer.Advance(8);
+            BinaryPrimitives.WriteDoubleLittleEndian(Take(8), value);
+            _written += 8;
         }
 
-        public readonly void Text(string? value)
+        public void Text(string? value)
         {
             if (value is null)
             {
@@ -569,16 +579,45 @@ public sealed partial class ViewWindowState
 
             var length = Encoding.UTF8.GetByteCount(value);
             VarUInt((ulong)length + 1);
-            Encoding.UTF8.GetBytes(value, writer.GetSpan(length));
-            writer.Advance(length);
+            // Not `_written += …`: Take may hand over what was written and start again from 0.
+            var written = Encoding.UTF8.GetBytes(value, Take(length));
+            _written += written;
         }
 
-        public readonly void Sketch(HyperLogLog sketch) => sketch.WriteTo(writer);
-
-        public readonly void Bytes(ReadOnlySpan<byte> bytes)
+        public void Sketch(HyperLogLog sketch)
         {
-            bytes.CopyTo(writer.GetSpan(bytes.Length));
-            writer.Advance(bytes.Length);
+            Flush();
+            sketch.WriteTo(_writer);
+        }
+
+        public void Bytes(ReadOnlySpan<byte> bytes)
+        {
+            bytes.CopyTo(Take(bytes.Length));
+            _written += bytes.Length;
+        }
+
+        /// <summary>Advances the buffer writer past what was written.</summary>
+        public void Flush()
+        {
+            if (_written > 0)
+            {
+                _writer.Advance(_written);
+            }
+
+            _span = default;
+            _written = 0;
+        }
+
+        // Room for at least size bytes, from _written on.
+        private Span<byte> Take(int size)
+        {
+            if (_span.Length - _written < size)
+            {
+                Flush();
+                _span = _writer.GetSpan(Math.Max(size, Chunk));
+            }
+
+            return _span[_written..];
         }
     }
 

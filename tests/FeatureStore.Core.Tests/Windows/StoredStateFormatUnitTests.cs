@@ -34,6 +34,34 @@ public sealed class StoredStateFormatUnitTests
         "AAAAAAAAAAADYzABYZSye5QShVDwnVkCAQAAAAAAAC5AAQAAAAAAAAAAAQAAAAAAAAAAA2MxAXpzqG7q/0tW8J1ZAgEAAAAAAIAw" +
         "QAEAAAAAAADwvwEAAAAAAAAAAANjMgHchLcCzmCrkQ==";
 
+    // The same state as format 4 writes it, and the length and SHA-256 of a larger one (see the test).
+    private const string Format4 =
+        "BAaA+LLlvWjQwIjtvWj///////////8BAOCnEgD///////////8BDD+AstoFAdCABQMBoNEZAgGw0gkDAYCjHgIBkKQOAwHg9CIC" +
+        "AfD1EgIBgPcCAwHQxxcCAeDIBwMBsJkcAgHAmgwB4NQDAP///////////wEAAAAAAAAAAAAAAAAAAAAADP0BgPrDHAHQgAUAAAAA" +
+        "AIAwQAAAAAAAAAAADAHg1AMAAAAAAAAuQAAAAAAAAAAADAHwqAIAAAAAAAArQAAAAAAAAAAADAGAfQAAAAAAAChAAAAAAAAAAAAN" +
+        "AdD6BgAAAAAAACVAAAAAAAAAAAAMAeDOBQAAAAAAACJAAAAAAAAAAAAMAfCiBAAAAAAAAB5AAAAAAAAAAAAMAYD3AgAAAAAAABhA" +
+        "AAAAAAAAAAAMAZDLAQAAAAAAABJAAAAAAAAAAAAMAaAfAAAAAAAACEAAAAAAAAAAAA0B8JwGAAAAAAAA+D8AAAAAAAAAAAwBgPEE" +
+        "AAAAAAAAAAAAAAAAAAAAAAbgpxIA////////////AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAADL8DgLLaBQHQgAUA" +
+        "AAAAAADwvwAAAAAAAAAAAAAAAAAA8L8AAAAAAAAAAAMBoNEZAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAACAbDSCQAA" +
+        "AAAAAPA/AAAAAAAAAAAAAAAAAADwPwAAAAAAAAAAAwGAox4AAAAAAAAAQAAAAAAAAAAAAAAAAAAAAEAAAAAAAAAAAAIBkKQOAAAA" +
+        "AAAACEAAAAAAAAAAAAAAAAAAAAhAAAAAAAAAAAADAeD0IgAAAAAAABBAAAAAAAAAAAAAAAAAAAAQQAAAAAAAAAAAAgHw9RIAAAAA" +
+        "AAAUQAAAAAAAAAAAAAAAAAAAFEAAAAAAAAAAAAIBgPcCAAAAAAAAGEAAAAAAAAAAAAAAAAAAABhAAAAAAAAAAAADAdDHFwAAAAAA" +
+        "ABxAAAAAAAAAAAAAAAAAAAAcQAAAAAAAAAAAAgHgyAcAAAAAAAAgQAAAAAAAAAAAAAAAAAAAIEAAAAAAAAAAAAMBsJkcAAAAAAAA" +
+        "IkAAAAAAAAAAAAAAAAAAACJAAAAAAAAAAAACAcCaDAAAAAAAACRAAAAAAAAAAAAAAAAAAAAkQAAAAAAAAAAABYC4mSkA////////" +
+        "////Af///////////wH///////////8BAAAAAAAAAAAAARjOxAIM0LDoLdCw6C0WAAAAAAAAAAADYzIH4KcSAP///////////wEA" +
+        "DJMBgLLaBQHQgAUBAAEAGgkBAwGg0RkBAAEAZAUBAgGw0gkBAAEACAUCAwGAox4BAAEA7AoBAgGQpA4BAAEAuA0GAwHg9CIBAAEA" +
+        "GgkBAgHw9RIBAAEAZAUBAgGA9wIBAAEACAUCAwHQxxcBAAEA7AoBAgHgyAcBAAEAuA0GAwGwmRwBAAEAGgkBAgHAmgwBAAEAZAUB" +
+        "AIC4mSkA////////////AQEIzsQCDNCw6C0BCM7EAgzQsOgt////////////AQyA+LLlvWgAAQAAAAAAAAAAAQAAAAAAACRAAQAA" +
+        "AAAAAAAAA2MwAXpzqG7q/0tW8J1ZAgEAAAAAAAD4PwEAAAAAAAAiQAEAAAAAAAAAAANjMQHchLcCzmCrkfCdWQIBAAAAAAAACEAB" +
+        "AAAAAAAAIEABAAAAAAAAAAADYzIBoRBSx7RegNvwnVkCAQAAAAAAABJAAQAAAAAAABxAAQAAAAAAAAAAA2MwAR3gCGJ06s6u8J1Z" +
+        "AgEAAAAAAAAYQAEAAAAAAAAYQAEAAAAAAAAAAANjMQFhlLJ7lBKFUPCdWQIBAAAAAAAAHkABAAAAAAAAFEABAAAAAAAAAAADYzIB" +
+        "enOobur/S1bwnVkCAQAAAAAAACJAAQAAAAAAABBAAQAAAAAAAAAAA2MwAdyEtwLOYKuR8J1ZAgEAAAAAAAAlQAEAAAAAAAAIQAEA" +
+        "AAAAAAAAAANjMQGhEFLHtF6A2/CdWQIBAAAAAAAAKEABAAAAAAAAAEABAAAAAAAAAAADYzIBHeAIYnTqzq7wnVkCAQAAAAAAACtA" +
+        "AQAAAAAAAPA/AQAAAAAAAAAAA2MwAWGUsnuUEoVQ8J1ZAgEAAAAAAAAuQAEAAAAAAAAAAAEAAAAAAAAAAANjMQF6c6hu6v9LVvCd" +
+        "WQIBAAAAAACAMEABAAAAAAAA8L8BAAAAAAAAAAADYzIB3IS3As5gq5E=";
+
+    private const string LargeFormat4Sha256 = "169667:0C03ED6C9DF93D11725F9B078548C964AD4F171C20C1E285A74465BD90CC81A9";
+
     private static readonly WindowedFeature[] Features =
     [
         new(AggregationKind.Count, WindowSpec.WithDefaultHop(3_600_000)),
@@ -68,6 +96,21 @@ public sealed class StoredStateFormatUnitTests
         read.WriteTo(buffer);
         Assert.Equal(4, buffer.WrittenSpan[0]);
         AssertSameValues(expected, ViewWindowState.ReadFrom(buffer.WrittenSpan, Features, 86_400_000), Instants);
+    }
+
+    [Fact]
+    public void The_current_format_is_written_byte_for_byte_as_pinned()
+    {
+        // Build()'s state, and a state of 2 000 events (tens of kilobytes, mostly raw entries, texts of up to 80
+        // bytes), as format 4 wrote them when pinned: an encoder change that alters a byte fails here, not in the
+        // stores already written.
+        var buffer = new ArrayBufferWriter<byte>();
+        Build().WriteTo(buffer);
+        Assert.Equal(Format4, Convert.ToBase64String(buffer.WrittenSpan));
+
+        buffer = new ArrayBufferWriter<byte>(16);
+        Build(events: 2_000).WriteTo(buffer);
+        Assert.Equal(LargeFormat4Sha256, $"{buffer.WrittenCount}:{Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(buffer.WrittenSpan))}");
     }
 
     [Fact]
@@ -163,16 +206,16 @@ public sealed class StoredStateFormatUnitTests
         Assert.InRange(damaged, stored.Length / 4, 3 * stored.Length); // most bytes are doubles, which any value leaves valid
     }
 
-    private static ViewWindowState Build()
+    private static ViewWindowState Build(int events = 12)
     {
         var state = new ViewWindowState(Features, 86_400_000);
-        for (var e = 0; e < 12; e++)
+        for (var e = 0; e < events; e++)
         {
-            var time = T0 + (e * 731_000L);
+            var time = T0 + (e * 731_000L % 10_800_000);
             FeatureInput[] inputs =
             [
                 FeatureInput.Absent, FeatureInput.OfNumber(e * 1.5), FeatureInput.OfNumber(10 - e),
-                FeatureInput.OfText("c" + (e % 3)), FeatureInput.OfText("m" + (e % 5)), FeatureInput.Absent,
+                FeatureInput.OfText(events <= 12 ? "c" + (e % 3) : new string('c', 1 + (e * 7 % 80))), FeatureInput.OfText("m" + (e % 5)), FeatureInput.Absent,
             ];
             state.Add(time, e, inputs);
         }
