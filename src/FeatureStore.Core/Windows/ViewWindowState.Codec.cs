@@ -684,7 +684,7 @@ public sealed partial class ViewWindowState
             }
 
             var utf8 = _data.Slice(_position, checked((int)length));
-            var text = _recycler is null ? Encoding.UTF8.GetString(utf8) : _recycler.Text(utf8);
+            var text = _recycler?.Text(utf8) ?? Encoding.UTF8.GetString(utf8);
             _position += (int)length;
             return text;
         }
@@ -712,14 +712,7 @@ public sealed partial class ViewWindowState
 
         public HyperLogLog Sketch()
         {
-            if (_recycler is null)
-            {
-                var read = HyperLogLog.ReadFrom(_data[_position..], out var consumed);
-                _position += consumed;
-                return read;
-            }
-
-            var sketch = _recycler.Rent();
+            var sketch = _recycler?.Rent() ?? new HyperLogLog();
             _position += sketch.ReadOver(_data[_position..]);
             return sketch;
         }

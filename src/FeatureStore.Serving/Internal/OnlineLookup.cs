@@ -231,7 +231,7 @@ internal sealed class OnlineLookup
         {
             // Keys are view slot by view slot, entity row by entity row. A large lookup's keys are split into
             // one run per worker, each read from its own reader over the same reply (after stepping over the
-            // keys before its run): its latency is the decoding of half the states on two cores.
+            // keys before its run), so the decoding is shared among the cores.
             var keys = used.Count * rows;
             var workers = shares is null || keys < ParallelKeys ? 1 : Math.Min(MaxWorkers, Environment.ProcessorCount);
             if (workers == 1)
