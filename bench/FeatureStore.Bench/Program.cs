@@ -51,7 +51,7 @@ if (Wants("baseline"))
 
 if (Wants("ingest") || scenarios.Contains("engine"))
 {
-    var events = quick ? 20_000 : 100_000;
+    var events = Environment.GetEnvironmentVariable("ENGINE_EVENTS") is { } n ? int.Parse(n, CultureInfo.InvariantCulture) : quick ? 20_000 : 100_000;
     var engineOnly = !Wants("ingest");
     Console.Error.WriteLine($"ingest: {events.ToString(CultureInfo.InvariantCulture)} events, {(engineOnly ? "engine alone" : "end to end and engine alone")}");
     using var kafka = engineOnly ? null : EmbeddedKafkaCluster.Start(brokers: 1);

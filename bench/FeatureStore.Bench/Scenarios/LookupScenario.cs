@@ -100,6 +100,11 @@ internal static class LookupScenario
 
         Task Raw() => RawReadAsync(db, RawKeys());
 
+        // The floor of any unary call to this host: a registry call answered from the cached registry (no store
+        // read, a ~100-byte reply), over the same client and channel as the lookups.
+        var describe = new Contracts.V1.DescribeRequest { Name = "user" };
+        async Task Floor() => _ = await client.Registry.DescribeEntityAsync(describe);
+
         // Warm up both paths (connections, the script cache, the JIT) until the JIT is quiet: tiered compilation
         // goes on recompiling hot methods (instrumented, then optimized) in the background for seconds after
         // the first calls, and on two cores that takes a core from the calls measured. A serving process is in
@@ -118,6 +123,7 @@ internal static class LookupScenario
             }
 
             await Throughput(Lookup, 4 * Concurrency);
+            await Throughput(Floor, 4 * Concurrency);
             await Throughput(Raw, 4 * Concurrency);
             if (round >= 2 && JitInfo.GetCompiledMethodCount() == compiled)
             {
@@ -129,6 +135,7 @@ internal static class LookupScenario
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {scenario}, {entities} × 10: warmed up in {warm.Elapsed.TotalSeconds:0.0} s"));
         var (p50, p99, throughput) = (new List<double>(), new List<double>(), new List<double>());
         var (rawP50, rawP99, rawThroughput) = (new List<double>(), new List<double>(), new List<double>());
+        var floorThroughput = new List<double>();
         for (var rep = 0; rep < repetitions; rep++)
         {
             var lookup = await Latencies(Lookup, calls);
@@ -139,14 +146,22 @@ internal static class LookupScenario
             rawP99.Add(Measure.Quantile(raw, 0.99));
             throughput.Add(await Throughput(Lookup, calls));
             rawThroughput.Add(await Throughput(Raw, calls));
+            if (entities == 1)
+            {
+                floorThroughput.Add(await Throughput(Floor, calls));
+            }
         }
 
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {scenario}, {entities} × 10: {JitInfo.GetCompiledMethodCount() - jitted} methods compiled while measured"));
         var shape = $"{entities.ToString(CultureInfo.InvariantCulture)} × 10 features";
         var baseline = $"raw HGETALL ×{(entities * views.Count).ToString(CultureInfo.InvariantCulture)}, pipelined";
         var decode = await DecodeAndEvaluateAsync(db, views, RawKeys(), calls);
+        List<ResultRow> floor = entities == 1
+            ? [new ResultRow(scenario, $"any unary call's floor: DescribeEntity (cached registry, no store read), {Concurrency} callers", Measure.Median(floorThroughput), "calls/s", baseline, Measure.Median(rawThroughput))]
+            : [];
         return
         [
+            .. floor,
             new ResultRow(scenario, $"{shape}: of which decode + evaluate (§4 state, in memory)", decode, "ms"),
             new ResultRow(scenario, $"{shape}: p50", Measure.Median(p50), "ms", baseline, Measure.Median(rawP50)),
             new ResultRow(scenario, $"{shape}: p99", Measure.Median(p99), "ms", baseline, Measure.Median(rawP99)),

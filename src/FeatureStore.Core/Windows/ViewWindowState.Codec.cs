@@ -9,11 +9,22 @@ namespace FeatureStore.Core.Windows;
 // Format 4: little-endian, integers as LEB128 varints (zigzag when signed), times relative to their tile's
 // start, and per aggregation only the fields it needs. Each tile column is its tile count, its byte length,
 // then its tiles newest first (the newest index, then the gaps to each older one): a lookup reads a
-// window's tiles and jumps over the older ones. Format 3 (tiles oldest first, no length) is still read.
+// window's tiles and jumps over the older ones. A raw entry's input is one tag byte, then a value only when
+// it is not the one the feature had in the entry before, nor the number an earlier feature of the same entry
+// has (a field read by sum, mean and max is written once). Format 4 (every input written whole) and format
+// 3 (that, and tiles oldest first with no length) are still read.
 public sealed partial class ViewWindowState
 {
-    private const byte FormatVersion = 4;
+    private const byte FormatVersion = 5;
+    private const byte WholeInputsFormat = 4;
     private const byte OldestFirstFormat = 3;
+
+    // Raw input tags (format 5): absent; a value follows; the value of this feature in the entry before; and,
+    // from InputAsFeature on, the number of feature (tag - InputAsFeature) of this entry.
+    private const byte InputAbsent = 0;
+    private const byte InputValue = 1;
+    private const byte InputAsBefore = 2;
+    private const byte InputAsFeature = 3;
 
     [ThreadStatic]
     private static ArrayBufferWriter<byte>? _column;
@@ -53,7 +64,7 @@ public sealed partial class ViewWindowState
             (previousTime, previousSequence) = (time, sequence);
             for (var f = 0; f < _features.Length; f++)
             {
-                WriteInput(ref w, _features[f].Kind, _head.InputAt(e, f));
+                WriteInput(ref w, e, f);
             }
         }
 
@@ -94,7 +105,7 @@ public sealed partial class ViewWindowState
         try
         {
             var r = new Reader(data);
-            if (r.Byte() is not (FormatVersion or OldestFirstFormat))
+            if (r.Byte() is not (FormatVersion or WholeInputsFormat or OldestFirstFormat))
             {
                 throw new InvalidDataException("unknown tile format version");
             }
@@ -169,7 +180,7 @@ public sealed partial class ViewWindowState
     {
         var r = new Reader(data, _recycler);
         var version = r.Byte();
-        if (version is not (FormatVersion or OldestFirstFormat))
+        if (version is not (FormatVersion or WholeInputsFormat or OldestFirstFormat))
         {
             throw new InvalidDataException("unknown tile format version");
         }
@@ -199,7 +210,7 @@ public sealed partial class ViewWindowState
             // first at evaluatedFrom: those are stepped over without being decoded.
             var window = _features[f].Window;
             var skipBefore = evaluatedFrom == long.MinValue || window.IsLifetime ? long.MinValue : TileMath.FirstTile(evaluatedFrom, window);
-            if (version == FormatVersion)
+            if (version != OldestFirstFormat)
             {
                 ReadTiles(ref r, _tiles[f], kind, hop, skipBefore);
             }
@@ -209,7 +220,7 @@ public sealed partial class ViewWindowState
             }
         }
 
-        if (version == FormatVersion)
+        if (version != OldestFirstFormat)
         {
             ReadTiles(ref r, _presence, AggregationKind.Count, _presenceHop, long.MinValue);
         }
@@ -241,7 +252,8 @@ public sealed partial class ViewWindowState
             var inputs = _head.AddUninitialized(time, sequence);
             for (var f = 0; f < _features.Length; f++)
             {
-                inputs[f] = ReadInput(ref r, _features[f].Kind);
+                var kind = _features[f].Kind;
+                inputs[f] = version == FormatVersion ? ReadTaggedInput(ref r, e, f, inputs) : ReadInput(ref r, kind);
             }
         }
 
@@ -482,20 +494,45 @@ public sealed partial class ViewWindowState
         }
     }
 
-    // A raw entry keeps, per feature, only what its aggregation reads.
-    private static void WriteInput(ref Writer w, AggregationKind kind, in FeatureInput input)
+    // A raw entry keeps, per feature, only what its aggregation reads: nothing for count; otherwise a tag, and
+    // the value (a hash for approx_distinct, number and text for last, a number for the others) unless the tag
+    // points at an equal one already written.
+    private void WriteInput(ref Writer w, int entry, int f)
     {
+        var kind = _features[f].Kind;
         if (kind == AggregationKind.Count)
         {
             return;
         }
 
-        w.Byte(input.Present ? (byte)1 : (byte)0);
+        ref readonly var input = ref _head.InputAt(entry, f);
         if (!input.Present)
         {
+            w.Byte(InputAbsent);
             return;
         }
 
+        if (entry > 0 && SameStoredInput(kind, input, _head.InputAt(entry - 1, f)))
+        {
+            w.Byte(InputAsBefore);
+            return;
+        }
+
+        if (IsNumberOnly(kind, input))
+        {
+            var number = BitConverter.DoubleToInt64Bits(input.Number);
+            for (var j = 0; j < Math.Min(f, byte.MaxValue - InputAsFeature + 1); j++)
+            {
+                ref readonly var earlier = ref _head.InputAt(entry, j);
+                if (earlier.Present && IsNumberOnly(_features[j].Kind, earlier) && BitConverter.DoubleToInt64Bits(earlier.Number) == number)
+                {
+                    w.Byte((byte)(InputAsFeature + j));
+                    return;
+                }
+            }
+        }
+
+        w.Byte(InputValue);
         switch (kind)
         {
             case AggregationKind.ApproxDistinct:
@@ -508,6 +545,58 @@ public sealed partial class ViewWindowState
             default:
                 w.Double(input.Number);
                 break;
+        }
+    }
+
+    // An input stored as its number alone (last of a number too: its text is null).
+    private static bool IsNumberOnly(AggregationKind kind, in FeatureInput input) =>
+        kind is not (AggregationKind.Count or AggregationKind.ApproxDistinct) && (kind != AggregationKind.Last || input.Text is null);
+
+    // Whether two present inputs of one feature store the same bytes.
+    private static bool SameStoredInput(AggregationKind kind, in FeatureInput input, in FeatureInput before) =>
+        before.Present && kind switch
+        {
+            AggregationKind.ApproxDistinct => input.Hash == before.Hash,
+            AggregationKind.Last => BitConverter.DoubleToInt64Bits(input.Number) == BitConverter.DoubleToInt64Bits(before.Number) && string.Equals(input.Text, before.Text, StringComparison.Ordinal),
+            _ => BitConverter.DoubleToInt64Bits(input.Number) == BitConverter.DoubleToInt64Bits(before.Number),
+        };
+
+    // Reads what WriteInput wrote for feature f of raw entry `entry`, whose earlier inputs are in `inputs`.
+    private FeatureInput ReadTaggedInput(ref Reader r, int entry, int f, ReadOnlySpan<FeatureInput> inputs)
+    {
+        var kind = _features[f].Kind;
+        if (kind == AggregationKind.Count)
+        {
+            return FeatureInput.Absent;
+        }
+
+        var tag = r.Byte();
+        switch (tag)
+        {
+            case InputAbsent:
+                return FeatureInput.Absent;
+            case InputValue:
+                return kind switch
+                {
+                    AggregationKind.ApproxDistinct => new FeatureInput(true, 0, r.ULong(), null),
+                    AggregationKind.Last => new FeatureInput(true, r.Double(), 0, r.Text()),
+                    _ => new FeatureInput(true, r.Double(), 0, null),
+                };
+            case InputAsBefore:
+                if (entry == 0 || !_head.InputAt(_head.Count - 2, f).Present)
+                {
+                    throw new InvalidDataException("stored raw input refers to a missing earlier one");
+                }
+
+                return _head.InputAt(_head.Count - 2, f);
+            default:
+                var j = tag - InputAsFeature;
+                if (j >= f || kind == AggregationKind.ApproxDistinct || !inputs[j].Present || !IsNumberOnly(_features[j].Kind, inputs[j]))
+                {
+                    throw new InvalidDataException("stored raw input refers to a missing number");
+                }
+
+                return new FeatureInput(true, inputs[j].Number, 0, null);
         }
     }
 

@@ -34,7 +34,7 @@ public sealed class StoredStateFormatUnitTests
         "AAAAAAAAAAADYzABYZSye5QShVDwnVkCAQAAAAAAAC5AAQAAAAAAAAAAAQAAAAAAAAAAA2MxAXpzqG7q/0tW8J1ZAgEAAAAAAIAw" +
         "QAEAAAAAAADwvwEAAAAAAAAAAANjMgHchLcCzmCrkQ==";
 
-    // The same state as format 4 writes it, and the length and SHA-256 of a larger one (see the test).
+    // The same state as format 4 wrote it.
     private const string Format4 =
         "BAaA+LLlvWjQwIjtvWj///////////8BAOCnEgD///////////8BDD+AstoFAdCABQMBoNEZAgGw0gkDAYCjHgIBkKQOAwHg9CIC" +
         "AfD1EgIBgPcCAwHQxxcCAeDIBwMBsJkcAgHAmgwB4NQDAP///////////wEAAAAAAAAAAAAAAAAAAAAADP0BgPrDHAHQgAUAAAAA" +
@@ -60,7 +60,34 @@ public sealed class StoredStateFormatUnitTests
         "AQAAAAAAAPA/AQAAAAAAAAAAA2MwAWGUsnuUEoVQ8J1ZAgEAAAAAAAAuQAEAAAAAAAAAAAEAAAAAAAAAAANjMQF6c6hu6v9LVvCd" +
         "WQIBAAAAAACAMEABAAAAAAAA8L8BAAAAAAAAAAADYzIB3IS3As5gq5E=";
 
-    private const string LargeFormat4Sha256 = "169667:0C03ED6C9DF93D11725F9B078548C964AD4F171C20C1E285A74465BD90CC81A9";
+    // The same state as format 5 writes it, and the length and SHA-256 of a larger one (see the test). Format 4
+    // wrote the larger one in 169 667 bytes.
+    private const string Format5 =
+        "BQaA+LLlvWjQwIjtvWj///////////8BAOCnEgD///////////8BDD+AstoFAdCABQMBoNEZAgGw0gkDAYCjHgIBkKQOAwHg9CIC" +
+        "AfD1EgIBgPcCAwHQxxcCAeDIBwMBsJkcAgHAmgwB4NQDAP///////////wEAAAAAAAAAAAAAAAAAAAAADP0BgPrDHAHQgAUAAAAA" +
+        "AIAwQAAAAAAAAAAADAHg1AMAAAAAAAAuQAAAAAAAAAAADAHwqAIAAAAAAAArQAAAAAAAAAAADAGAfQAAAAAAAChAAAAAAAAAAAAN" +
+        "AdD6BgAAAAAAACVAAAAAAAAAAAAMAeDOBQAAAAAAACJAAAAAAAAAAAAMAfCiBAAAAAAAAB5AAAAAAAAAAAAMAYD3AgAAAAAAABhA" +
+        "AAAAAAAAAAAMAZDLAQAAAAAAABJAAAAAAAAAAAAMAaAfAAAAAAAACEAAAAAAAAAAAA0B8JwGAAAAAAAA+D8AAAAAAAAAAAwBgPEE" +
+        "AAAAAAAAAAAAAAAAAAAAAAbgpxIA////////////AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAADL8DgLLaBQHQgAUA" +
+        "AAAAAADwvwAAAAAAAAAAAAAAAAAA8L8AAAAAAAAAAAMBoNEZAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAACAbDSCQAA" +
+        "AAAAAPA/AAAAAAAAAAAAAAAAAADwPwAAAAAAAAAAAwGAox4AAAAAAAAAQAAAAAAAAAAAAAAAAAAAAEAAAAAAAAAAAAIBkKQOAAAA" +
+        "AAAACEAAAAAAAAAAAAAAAAAAAAhAAAAAAAAAAAADAeD0IgAAAAAAABBAAAAAAAAAAAAAAAAAAAAQQAAAAAAAAAAAAgHw9RIAAAAA" +
+        "AAAUQAAAAAAAAAAAAAAAAAAAFEAAAAAAAAAAAAIBgPcCAAAAAAAAGEAAAAAAAAAAAAAAAAAAABhAAAAAAAAAAAADAdDHFwAAAAAA" +
+        "ABxAAAAAAAAAAAAAAAAAAAAcQAAAAAAAAAAAAgHgyAcAAAAAAAAgQAAAAAAAAAAAAAAAAAAAIEAAAAAAAAAAAAMBsJkcAAAAAAAA" +
+        "IkAAAAAAAAAAAAAAAAAAACJAAAAAAAAAAAACAcCaDAAAAAAAACRAAAAAAAAAAAAAAAAAAAAkQAAAAAAAAAAABYC4mSkA////////" +
+        "////Af///////////wH///////////8BAAAAAAAAAAAAARjOxAIM0LDoLdCw6C0WAAAAAAAAAAADYzIH4KcSAP///////////wEA" +
+        "DJMBgLLaBQHQgAUBAAEAGgkBAwGg0RkBAAEAZAUBAgGw0gkBAAEACAUCAwGAox4BAAEA7AoBAgGQpA4BAAEAuA0GAwHg9CIBAAEA" +
+        "GgkBAgHw9RIBAAEAZAUBAgGA9wIBAAEACAUCAwHQxxcBAAEA7AoBAgHgyAcBAAEAuA0GAwGwmRwBAAEAGgkBAgHAmgwBAAEAZAUB" +
+        "AIC4mSkA////////////AQEIzsQCDNCw6C0BCM7EAgzQsOgt////////////AQyA+LLlvWgAAQAAAAAAAAAAAQAAAAAAACRAAQAA" +
+        "AAAAAAAAA2MwAXpzqG7q/0tW8J1ZAgEAAAAAAAD4PwEAAAAAAAAiQAEAAAAAAAAAAANjMQHchLcCzmCrkfCdWQIBAAAAAAAACEAB" +
+        "AAAAAAAAIEABAAAAAAAAAAADYzIBoRBSx7RegNvwnVkCAQAAAAAAABJAAQAAAAAAABxAAQAAAAAAAAAAA2MwAR3gCGJ06s6u8J1Z" +
+        "AgEAAAAAAAAYQAQBAAAAAAAAAAADYzEBYZSye5QShVDwnVkCAQAAAAAAAB5AAQAAAAAAABRAAQAAAAAAAAAAA2MyAXpzqG7q/0tW" +
+        "8J1ZAgEAAAAAAAAiQAEAAAAAAAAQQAEAAAAAAAAAAANjMAHchLcCzmCrkfCdWQIBAAAAAAAAJUABAAAAAAAACEABAAAAAAAAAAAD" +
+        "YzEBoRBSx7RegNvwnVkCAQAAAAAAAChAAQAAAAAAAABAAQAAAAAAAAAAA2MyAR3gCGJ06s6u8J1ZAgEAAAAAAAArQAEAAAAAAADw" +
+        "PwEAAAAAAAAAAANjMAFhlLJ7lBKFUPCdWQIBAAAAAAAALkABAAAAAAAAAAABAAAAAAAAAAADYzEBenOobur/S1bwnVkCAQAAAAAA" +
+        "gDBAAQAAAAAAAPC/AQAAAAAAAAAAA2MyAdyEtwLOYKuR";
+
+    private const string LargeFormat5Sha256 = "169659:321E6B5E0535D60DA6C3D94940313BD0489A014C7D0236A4FC3F7ACE7600FC86";
 
     private static readonly WindowedFeature[] Features =
     [
@@ -75,12 +102,14 @@ public sealed class StoredStateFormatUnitTests
     // Instants before, among and after the events, on and off tile edges.
     private static readonly long[] Instants = [T0 - 1, T0, T0 + 731_000, T0 + 3_000_000, T0 + 3_600_000, T0 + 8_041_000, T0 + 9_000_000, T0 + 10_800_000, T0 + 86_400_000];
 
-    [Fact]
-    public void A_state_stored_in_format_3_reads_as_the_state_it_was_written_from()
+    [Theory]
+    [InlineData(3)]
+    [InlineData(4)]
+    public void A_state_stored_in_an_earlier_format_reads_as_the_state_it_was_written_from(int format)
     {
         var expected = Build();
-        var stored = Convert.FromBase64String(Format3);
-        Assert.Equal(3, stored[0]);
+        var stored = Convert.FromBase64String(format == 3 ? Format3 : Format4);
+        Assert.Equal(format, stored[0]);
         var read = ViewWindowState.ReadFrom(stored, Features, 86_400_000);
         AssertSameValues(expected, read, Instants);
 
@@ -91,10 +120,11 @@ public sealed class StoredStateFormatUnitTests
             AssertSameValues(expected, lookup, [t]);
         }
 
-        // Written again, it is the current format and reads the same.
+        // Written again, it is the current format, byte for byte what the state it was written from writes.
         var buffer = new ArrayBufferWriter<byte>();
         read.WriteTo(buffer);
-        Assert.Equal(4, buffer.WrittenSpan[0]);
+        Assert.Equal(5, buffer.WrittenSpan[0]);
+        Assert.Equal(Format5, Convert.ToBase64String(buffer.WrittenSpan));
         AssertSameValues(expected, ViewWindowState.ReadFrom(buffer.WrittenSpan, Features, 86_400_000), Instants);
     }
 
@@ -102,15 +132,91 @@ public sealed class StoredStateFormatUnitTests
     public void The_current_format_is_written_byte_for_byte_as_pinned()
     {
         // Build()'s state, and a state of 2 000 events (tens of kilobytes, mostly raw entries, texts of up to 80
-        // bytes), as format 4 wrote them when pinned: an encoder change that alters a byte fails here, not in the
+        // bytes), as format 5 wrote them when pinned: an encoder change that alters a byte fails here, not in the
         // stores already written.
         var buffer = new ArrayBufferWriter<byte>();
         Build().WriteTo(buffer);
-        Assert.Equal(Format4, Convert.ToBase64String(buffer.WrittenSpan));
+        Assert.Equal(Format5, Convert.ToBase64String(buffer.WrittenSpan));
 
         buffer = new ArrayBufferWriter<byte>(16);
         Build(events: 2_000).WriteTo(buffer);
-        Assert.Equal(LargeFormat4Sha256, $"{buffer.WrittenCount}:{Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(buffer.WrittenSpan))}");
+        Assert.Equal(LargeFormat5Sha256, $"{buffer.WrittenCount}:{Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(buffer.WrittenSpan))}");
+    }
+
+    [Fact]
+    public void Raw_inputs_that_repeat_a_value_are_written_once_and_read_back_as_they_were()
+    {
+        // A view as users write them: one field read by sum, mean, max and stddev, last of a number and of a text,
+        // distinct of a text, with values repeating from event to event, some absent.
+        WindowedFeature[] features =
+        [
+            new(AggregationKind.Sum, new WindowSpec(3_600_000, 60_000)),
+            new(AggregationKind.Mean, WindowSpec.WithDefaultHop(86_400_000)),
+            new(AggregationKind.Max, WindowSpec.WithDefaultHop(86_400_000)),
+            new(AggregationKind.StdDev, WindowSpec.WithDefaultHop(7 * 86_400_000L)),
+            new(AggregationKind.Last, WindowSpec.Lifetime()),
+            new(AggregationKind.Last, WindowSpec.Lifetime(), TextValued: true),
+            new(AggregationKind.ApproxDistinct, WindowSpec.WithDefaultHop(86_400_000)),
+            new(AggregationKind.Count, WindowSpec.Lifetime()),
+            new(AggregationKind.Min, WindowSpec.WithDefaultHop(3_600_000)),
+        ];
+        const long ttl = 7 * 86_400_000L;
+        ViewWindowState Fill(bool retainRaw)
+        {
+            var random = new Random(11);
+            var state = new ViewWindowState(features, ttl) { RetainRaw = retainRaw };
+            for (var e = 0; e < 300; e++)
+            {
+                var amount = random.Next(4) * 12.5;
+                var present = random.Next(6) != 0;
+                var number = present ? FeatureInput.OfNumber(amount) : FeatureInput.Absent;
+                FeatureInput[] inputs =
+                [
+                    number, number, number, number,
+                    random.Next(5) == 0 ? FeatureInput.Absent : FeatureInput.OfNumber(random.Next(3) * 12.5),
+                    FeatureInput.OfText(random.Next(8) != 0 ? "FR" : "c" + random.Next(1_000)),
+                    random.Next(7) == 0 ? FeatureInput.Absent : FeatureInput.OfText("m" + random.Next(2)),
+                    FeatureInput.Absent,
+                    random.Next(3) == 0 ? FeatureInput.Absent : FeatureInput.OfNumber(random.Next(4) * 12.5),
+                ];
+                // Out of order, within a day: every tile needs its raw entries to be cut.
+                state.Add(T0 + random.NextInt64(86_400_000), e, inputs);
+            }
+
+            return state;
+        }
+
+        var repeating = Fill(retainRaw: true);
+        var buffer = new ArrayBufferWriter<byte>();
+        repeating.WriteTo(buffer);
+        var stored = buffer.WrittenSpan.ToArray();
+
+        // Each input written whole, an entry would take ~80 bytes (8 numbers, a hash, a text); these take ~35.
+        var withoutRaw = new ArrayBufferWriter<byte>();
+        Fill(retainRaw: false).WriteTo(withoutRaw);
+        var perEntry = (stored.Length - withoutRaw.WrittenCount) / 300.0;
+        Assert.InRange(perEntry, 20, 45);
+
+        // Read whole, and as lookups at instants inside tiles (the raw entries cut them): the same values.
+        long[] instants = [.. Enumerable.Range(0, 60).Select(i => T0 - 1 + (i * 1_465_111L)), T0 + 86_400_000, T0 + ttl];
+        var read = ViewWindowState.ReadFrom(stored, features, ttl);
+        var lookup = new ViewWindowState(features, ttl);
+        var want = new FeatureValue[features.Length];
+        var got = new FeatureValue[features.Length];
+        foreach (var t in instants)
+        {
+            Assert.True(repeating.Evaluate(t, want));
+            Assert.True(read.Evaluate(t, got));
+            Assert.Equal(want, got);
+            lookup.LoadForEvaluation(stored, t);
+            Assert.True(lookup.Evaluate(t, got));
+            Assert.Equal(want, got);
+        }
+
+        // Written again, the same bytes.
+        var again = new ArrayBufferWriter<byte>();
+        read.WriteTo(again);
+        Assert.Equal(stored, again.WrittenSpan.ToArray());
     }
 
     [Fact]
