@@ -85,7 +85,17 @@ public sealed class ViewWindowStatePropertyUnitTests
                 var buffer = new System.Buffers.ArrayBufferWriter<byte>();
                 share.WriteTo(buffer);
                 stored.Add(buffer.WrittenSpan.ToArray());
-                state.MergeFrom(ViewWindowState.ReadFrom(buffer.WrittenSpan, features, ttl));
+                var read = ViewWindowState.ReadFrom(buffer.WrittenSpan, features, ttl);
+
+                // What was read writes the same bytes (raw inputs that repeat a value refer to it the same way).
+                var again = new System.Buffers.ArrayBufferWriter<byte>();
+                read.WriteTo(again);
+                if (!again.WrittenSpan.SequenceEqual(buffer.WrittenSpan))
+                {
+                    throw new InvalidOperationException($"seed {seed}: a share read back writes other bytes: {Describe(features, ttl)}");
+                }
+
+                state.MergeFrom(read);
             }
 
             // As a lookup loads them: raw entries skipped unless some share holds an event after the instant.
