@@ -6,13 +6,14 @@ using FeatureStore.Core.Windows.Internal;
 namespace FeatureStore.Core.Windows;
 
 // The binary form of a state in the online store, and the merge of partition shares.
-// Format 4: little-endian, integers as LEB128 varints (zigzag when signed), times relative to their tile's
-// start, and per aggregation only the fields it needs. Each tile column is its tile count, its byte length,
-// then its tiles newest first (the newest index, then the gaps to each older one): a lookup reads a
-// window's tiles and jumps over the older ones. A raw entry's input is one tag byte, then a value only when
-// it is not the one the feature had in the entry before, nor the number an earlier feature of the same entry
-// has (a field read by sum, mean and max is written once). Format 4 (every input written whole) and format
-// 3 (that, and tiles oldest first with no length) are still read.
+// Format 5: little-endian, integers as LEB128 varints (zigzag when signed), times relative to their tile's
+// start, and per aggregation only the fields it needs; a sum's zero compensation, a one-value stddev's mean
+// and M2, and last's zero number are left out, as flags in the count's low bits say. Each tile column is its
+// tile count, its byte length, then its tiles newest first (the newest index, then the gaps to each older
+// one): a lookup reads a window's tiles and jumps over the older ones. A raw entry's input is one tag byte,
+// then a value only when it is not the one the feature had in the entry before, nor the number an earlier
+// feature of the same entry has (a field read by sum, mean and max is written once). Format 4 (aggregates
+// and inputs written whole) and format 3 (that, and tiles oldest first with no length) are still read.
 public sealed partial class ViewWindowState
 {
     private const byte FormatVersion = 5;
@@ -184,6 +185,8 @@ public sealed partial class ViewWindowState
         {
             throw new InvalidDataException("unknown tile format version");
         }
+
+        r.Format = version;
 
         if (r.VarUInt() != (ulong)_features.Length)
         {
@@ -387,15 +390,17 @@ public sealed partial class ViewWindowState
     // Steps over what WriteAggregate wrote, allocating nothing.
     private static void SkipAggregate(ref Reader r, AggregationKind kind)
     {
-        r.VarUInt();
+        var bits = FlagBits(kind, r.Format);
+        var flags = r.VarUInt() & ((1UL << bits) - 1);
+        var whole = bits == 0;
         r.VarInt();
         switch (kind)
         {
             case AggregationKind.Sum or AggregationKind.Mean:
-                r.Skip(16);
+                r.Skip(whole || (flags & 1) != 0 ? 16 : 8);
                 break;
             case AggregationKind.StdDev:
-                r.Skip(32);
+                r.Skip(8 + (whole || (flags & 1) != 0 ? 8 : 0) + (whole || (flags & 2) == 0 ? 16 : 0));
                 break;
             case AggregationKind.Min or AggregationKind.Max:
                 r.Skip(8);
@@ -403,7 +408,7 @@ public sealed partial class ViewWindowState
             case AggregationKind.Last:
                 r.VarInt();
                 r.VarInt();
-                r.Skip(8);
+                r.Skip(whole || (flags & 1) != 0 ? 8 : 0);
                 r.SkipText();
                 break;
             case AggregationKind.ApproxDistinct:
@@ -416,61 +421,132 @@ public sealed partial class ViewWindowState
         }
     }
 
+    // Format 5 folds flags into the count (the low bits) and leaves out what they say is zero or implied: a sum's
+    // compensation when it is zero (a tile of one event, or sums that never rounded), a one-value stddev's mean
+    // and M2 (its sum and 0), and last's number when it is zero (always so for last of a text).
     private static void WriteAggregate(ref Writer w, AggregationKind kind, in PartialAggregate a, long origin)
     {
-        w.VarUInt((ulong)a.Count);
-        w.VarInt(unchecked(a.MaxTime - origin));
         switch (kind)
         {
             case AggregationKind.Sum or AggregationKind.Mean:
+            {
+                var compensated = !IsPositiveZero(a.SumCompensation);
+                w.VarUInt(((ulong)a.Count << 1) | (compensated ? 1UL : 0));
+                w.VarInt(unchecked(a.MaxTime - origin));
                 w.Double(a.Sum);
-                w.Double(a.SumCompensation);
+                if (compensated)
+                {
+                    w.Double(a.SumCompensation);
+                }
+
                 break;
+            }
+
             case AggregationKind.StdDev:
+            {
+                var compensated = !IsPositiveZero(a.SumCompensation);
+                var single = a.Count == 1 && !compensated && BitConverter.DoubleToInt64Bits(a.Mean) == BitConverter.DoubleToInt64Bits(a.Sum) && IsPositiveZero(a.M2);
+                w.VarUInt(((ulong)a.Count << 2) | (compensated ? 1UL : 0) | (single ? 2UL : 0));
+                w.VarInt(unchecked(a.MaxTime - origin));
                 w.Double(a.Sum);
-                w.Double(a.SumCompensation);
-                w.Double(a.Mean);
-                w.Double(a.M2);
+                if (compensated)
+                {
+                    w.Double(a.SumCompensation);
+                }
+
+                if (!single)
+                {
+                    w.Double(a.Mean);
+                    w.Double(a.M2);
+                }
+
                 break;
-            case AggregationKind.Min:
-                w.Double(a.Min);
-                break;
-            case AggregationKind.Max:
-                w.Double(a.Max);
-                break;
+            }
+
             case AggregationKind.Last:
+            {
+                var numbered = !IsPositiveZero(a.LastNumber);
+                w.VarUInt(((ulong)a.Count << 1) | (numbered ? 1UL : 0));
+                w.VarInt(unchecked(a.MaxTime - origin));
                 w.VarInt(unchecked(a.LastTime - origin));
                 w.VarInt(a.LastSequence);
-                w.Double(a.LastNumber);
+                if (numbered)
+                {
+                    w.Double(a.LastNumber);
+                }
+
                 w.Text(a.LastText);
                 break;
-            case AggregationKind.ApproxDistinct:
-                w.Byte(a.Distinct is null ? (byte)0 : (byte)1);
-                if (a.Distinct is not null)
+            }
+
+            default:
+                w.VarUInt((ulong)a.Count);
+                w.VarInt(unchecked(a.MaxTime - origin));
+                switch (kind)
                 {
-                    w.Sketch(a.Distinct);
+                    case AggregationKind.Min:
+                        w.Double(a.Min);
+                        break;
+                    case AggregationKind.Max:
+                        w.Double(a.Max);
+                        break;
+                    case AggregationKind.ApproxDistinct:
+                        w.Byte(a.Distinct is null ? (byte)0 : (byte)1);
+                        if (a.Distinct is not null)
+                        {
+                            w.Sketch(a.Distinct);
+                        }
+
+                        break;
                 }
 
                 break;
         }
     }
 
+    private static bool IsPositiveZero(double value) => BitConverter.DoubleToInt64Bits(value) == 0;
+
+    // The flags format 5 folds into an aggregate's count (0 before it).
+    private static int FlagBits(AggregationKind kind, byte format) =>
+        format < FormatVersion ? 0 : kind switch
+        {
+            AggregationKind.Sum or AggregationKind.Mean or AggregationKind.Last => 1,
+            AggregationKind.StdDev => 2,
+            _ => 0,
+        };
+
     // Fills an empty aggregate (in place: a tile's aggregate is large, and copying it costs more than reading it).
     private static void ReadAggregate(ref Reader r, AggregationKind kind, long origin, ref PartialAggregate a)
     {
-        a.Count = checked((long)r.VarUInt());
+        var bits = FlagBits(kind, r.Format);
+        var head = r.VarUInt();
+        var flags = head & ((1UL << bits) - 1);
+        a.Count = checked((long)(head >> bits));
         a.MaxTime = unchecked(r.VarInt() + origin);
+        var whole = bits == 0;
         switch (kind)
         {
             case AggregationKind.Sum or AggregationKind.Mean:
                 a.Sum = r.Double();
-                a.SumCompensation = r.Double();
+                a.SumCompensation = whole || (flags & 1) != 0 ? r.Double() : 0;
                 break;
             case AggregationKind.StdDev:
                 a.Sum = r.Double();
-                a.SumCompensation = r.Double();
-                a.Mean = r.Double();
-                a.M2 = r.Double();
+                a.SumCompensation = whole || (flags & 1) != 0 ? r.Double() : 0;
+                if (whole || (flags & 2) == 0)
+                {
+                    a.Mean = r.Double();
+                    a.M2 = r.Double();
+                }
+                else if (a.Count == 1)
+                {
+                    (a.Mean, a.M2) = (a.Sum, 0);
+                }
+                else
+                {
+                    throw new InvalidDataException("stored stddev of one value has another count");
+                }
+
                 break;
             case AggregationKind.Min:
                 a.Min = r.Double();
@@ -481,7 +557,7 @@ public sealed partial class ViewWindowState
             case AggregationKind.Last:
                 a.LastTime = unchecked(r.VarInt() + origin);
                 a.LastSequence = r.VarInt();
-                a.LastNumber = r.Double();
+                a.LastNumber = whole || (flags & 1) != 0 ? r.Double() : 0;
                 a.LastText = r.Text();
                 break;
             case AggregationKind.ApproxDistinct:
@@ -715,6 +791,9 @@ public sealed partial class ViewWindowState
         private readonly ReadOnlySpan<byte> _data = data;
         private readonly DecodeRecycler? _recycler = recycler;
         private int _position;
+
+        /// <summary>The format version being read (the aggregates' layout depends on it).</summary>
+        public byte Format { get; set; } = FormatVersion;
 
         public readonly bool AtEnd => _position == _data.Length;
 
