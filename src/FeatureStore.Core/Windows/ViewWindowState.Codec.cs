@@ -12,20 +12,27 @@ namespace FeatureStore.Core.Windows;
 // tile count, its byte length, then its tiles newest first (the newest index, then the gaps to each older
 // one): a lookup reads a window's tiles and jumps over the older ones. A raw entry's input is one tag byte,
 // then a value only when it is not the one the feature had in the entry before, nor the number an earlier
-// feature of the same entry has (a field read by sum, mean and max is written once). Format 4 (aggregates
-// and inputs written whole) and format 3 (that, and tiles oldest first with no length) are still read.
+// feature of the same entry has (a field read by sum, mean and max is written once); a number that is a whole
+// count of thousandths or coarser is written as that count, and a hash as the sketch register and rank it
+// sets. Format 4 (aggregates and inputs written whole) and format 3 (that, and tiles oldest first with no
+// length) are still read.
 public sealed partial class ViewWindowState
 {
     private const byte FormatVersion = 5;
     private const byte WholeInputsFormat = 4;
     private const byte OldestFirstFormat = 3;
 
-    // Raw input tags (format 5): absent; a value follows; the value of this feature in the entry before; and,
-    // from InputAsFeature on, the number of feature (tag - InputAsFeature) of this entry.
+    // Raw input tags (format 5): absent; a value follows (a double; for approx_distinct, the sketch register
+    // and rank its hash sets, in 3 bytes); the value of this feature in the entry before; a decimal follows
+    // (the number is m / 10^(tag - InputDecimal), m a zigzag varint; for last, then its text); and, from
+    // InputAsFeature on, the number of feature (tag - InputAsFeature) of this entry.
     private const byte InputAbsent = 0;
     private const byte InputValue = 1;
     private const byte InputAsBefore = 2;
-    private const byte InputAsFeature = 3;
+    private const byte InputDecimal = 3;
+    private const int DecimalScales = 4;
+    private const byte InputAsFeature = InputDecimal + DecimalScales;
+    private static readonly double[] PowersOfTen = [1, 10, 100, 1000];
 
     [ThreadStatic]
     private static ArrayBufferWriter<byte>? _column;
@@ -608,20 +615,72 @@ public sealed partial class ViewWindowState
             }
         }
 
-        w.Byte(InputValue);
-        switch (kind)
+        if (kind == AggregationKind.ApproxDistinct)
         {
-            case AggregationKind.ApproxDistinct:
-                w.ULong(input.Hash);
-                break;
-            case AggregationKind.Last:
-                w.Double(input.Number);
-                w.Text(input.Text);
-                break;
-            default:
-                w.Double(input.Number);
-                break;
+            w.Byte(InputValue);
+            w.SketchPosition(SketchPosition(input.Hash));
+            return;
         }
+
+        if (TryDecimal(input.Number, out var scale, out var mantissa))
+        {
+            w.Byte((byte)(InputDecimal + scale));
+            w.VarInt(mantissa);
+        }
+        else
+        {
+            w.Byte(InputValue);
+            w.Double(input.Number);
+        }
+
+        if (kind == AggregationKind.Last)
+        {
+            w.Text(input.Text);
+        }
+    }
+
+    // A number that is a whole count of units, tenths, hundredths or thousandths (amounts, prices, counts),
+    // as that count when it takes fewer bytes than the double: read back, m / 10^scale is the same double.
+    private static bool TryDecimal(double value, out int scale, out long mantissa)
+    {
+        for (scale = 0; scale < DecimalScales; scale++)
+        {
+            var scaled = Math.Round(value * PowersOfTen[scale]);
+            if (Math.Abs(scaled) < 1L << 41)
+            {
+                mantissa = (long)scaled;
+                if (BitConverter.DoubleToInt64Bits(mantissa / PowersOfTen[scale]) == BitConverter.DoubleToInt64Bits(value))
+                {
+                    return true;
+                }
+            }
+        }
+
+        mantissa = 0;
+        return false;
+    }
+
+    // What a sketch takes from a hash (its register and the rank it sets), as 18 bits: a raw entry keeps only
+    // that, and reads back as a hash that sets the same register to the same rank.
+    internal static uint SketchPosition(ulong hash)
+    {
+        var index = (uint)(hash >> (64 - HyperLogLog.Precision));
+        var rest = (hash << HyperLogLog.Precision) | (1UL << (HyperLogLog.Precision - 1));
+        var rank = (uint)System.Numerics.BitOperations.LeadingZeroCount(rest) + 1;
+        return (index << 6) | rank;
+    }
+
+    internal static ulong HashOf(uint position)
+    {
+        var index = (ulong)(position >> 6);
+        var rank = (int)(position & 63);
+        if (rank is < 1 or > 65 - HyperLogLog.Precision || index >= HyperLogLog.RegisterCount)
+        {
+            throw new InvalidDataException("stored sketch position is out of range");
+        }
+
+        var head = index << (64 - HyperLogLog.Precision);
+        return rank == 65 - HyperLogLog.Precision ? head : head | (1UL << (64 - HyperLogLog.Precision - rank));
     }
 
     // An input stored as its number alone (last of a number too: its text is null).
@@ -632,7 +691,7 @@ public sealed partial class ViewWindowState
     private static bool SameStoredInput(AggregationKind kind, in FeatureInput input, in FeatureInput before) =>
         before.Present && kind switch
         {
-            AggregationKind.ApproxDistinct => input.Hash == before.Hash,
+            AggregationKind.ApproxDistinct => SketchPosition(input.Hash) == SketchPosition(before.Hash),
             AggregationKind.Last => BitConverter.DoubleToInt64Bits(input.Number) == BitConverter.DoubleToInt64Bits(before.Number) && string.Equals(input.Text, before.Text, StringComparison.Ordinal),
             _ => BitConverter.DoubleToInt64Bits(input.Number) == BitConverter.DoubleToInt64Bits(before.Number),
         };
@@ -654,7 +713,7 @@ public sealed partial class ViewWindowState
             case InputValue:
                 return kind switch
                 {
-                    AggregationKind.ApproxDistinct => new FeatureInput(true, 0, r.ULong(), null),
+                    AggregationKind.ApproxDistinct => new FeatureInput(true, 0, HashOf(r.SketchPosition()), null),
                     AggregationKind.Last => new FeatureInput(true, r.Double(), 0, r.Text()),
                     _ => new FeatureInput(true, r.Double(), 0, null),
                 };
@@ -665,6 +724,14 @@ public sealed partial class ViewWindowState
                 }
 
                 return _head.InputAt(_head.Count - 2, f);
+            case < InputAsFeature:
+                if (kind == AggregationKind.ApproxDistinct)
+                {
+                    throw new InvalidDataException("stored distinct input is a number");
+                }
+
+                var number = r.VarInt() / PowersOfTen[tag - InputDecimal];
+                return new FeatureInput(true, number, 0, kind == AggregationKind.Last ? r.Text() : null);
             default:
                 var j = tag - InputAsFeature;
                 if (j >= f || kind == AggregationKind.ApproxDistinct || !inputs[j].Present || !IsNumberOnly(_features[j].Kind, inputs[j]))
@@ -726,6 +793,15 @@ public sealed partial class ViewWindowState
         {
             BinaryPrimitives.WriteUInt64LittleEndian(Take(8), value);
             _written += 8;
+        }
+
+        public void SketchPosition(uint position)
+        {
+            var span = Take(3);
+            span[0] = (byte)position;
+            span[1] = (byte)(position >> 8);
+            span[2] = (byte)(position >> 16);
+            _written += 3;
         }
 
         public void Double(double value)
@@ -834,6 +910,13 @@ public sealed partial class ViewWindowState
             var value = BinaryPrimitives.ReadUInt64LittleEndian(_data[_position..]);
             _position += 8;
             return value;
+        }
+
+        public uint SketchPosition()
+        {
+            var bytes = _data.Slice(_position, 3);
+            _position += 3;
+            return bytes[0] | ((uint)bytes[1] << 8) | ((uint)bytes[2] << 16);
         }
 
         public double Double()
