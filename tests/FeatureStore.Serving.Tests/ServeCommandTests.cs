@@ -27,6 +27,9 @@ public sealed class ServeCommandTests(IngestedStoreFixture data) : IClassFixture
             [
                 "serve", "-f", file, "--redis", data.Server.Endpoint, "--key-prefix", data.Scenario.KeyPrefix,
                 "--grpc-port", grpcPort.ToString(CultureInfo.InvariantCulture), "--http-port", FreePort.Next().ToString(CultureInfo.InvariantCulture),
+                // What is checked here is the commands' output, not latency: a cold server on a busy machine may take
+                // longer than the default second over its first read (the fast UNAVAILABLE is tested elsewhere).
+                "--store-timeout-ms", "30000",
             ]);
             var line = await serve.WaitForLineAsync(l => l.StartsWith("serving:", StringComparison.Ordinal), TimeSpan.FromSeconds(60), Ct);
             Assert.Contains($"grpc=http://127.0.0.1:{grpcPort}/", line, StringComparison.Ordinal);
@@ -38,7 +41,8 @@ public sealed class ServeCommandTests(IngestedStoreFixture data) : IClassFixture
 
             await using (var table = ChildProcess.StartDotnet(Cli, lookup))
             {
-                Assert.Equal(0, await table.WaitForExitAsync(TimeSpan.FromSeconds(60), Ct));
+                var exit = await table.WaitForExitAsync(TimeSpan.FromSeconds(60), Ct);
+                Assert.True(exit == 0, $"get exited with {exit}: {table.ErrorText}");
                 var lines = table.Lines.ToList();
                 Assert.Equal(["entity", "user_stats:n_all", "user_stats:last_country"], lines[0].Split(' ', StringSplitOptions.RemoveEmptyEntries));
                 var last = events.Where(e => e.Time <= data.NowMs).OrderBy(e => (e.Time, e.Index)).Last().Country;
@@ -48,7 +52,8 @@ public sealed class ServeCommandTests(IngestedStoreFixture data) : IClassFixture
 
             await using (var json = ChildProcess.StartDotnet(Cli, [.. lookup, "--json"]))
             {
-                Assert.Equal(0, await json.WaitForExitAsync(TimeSpan.FromSeconds(60), Ct));
+                var exit = await json.WaitForExitAsync(TimeSpan.FromSeconds(60), Ct);
+                Assert.True(exit == 0, $"get --json exited with {exit}: {json.ErrorText}");
                 using var document = JsonDocument.Parse(string.Join('\n', json.Lines));
                 var rows = document.RootElement.GetProperty("rows");
                 var count = rows[0].GetProperty("features").GetProperty("user_stats:n_all");
