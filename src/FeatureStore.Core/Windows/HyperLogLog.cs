@@ -34,10 +34,25 @@ public sealed class HyperLogLog
     /// <summary>Adds a 64-bit hash of a value (XxHash64 of its bytes, see <c>HashValue</c>).</summary>
     public void Add(ulong hash)
     {
-        var index = (int)(hash >> (64 - Precision));
-        var rest = (hash << Precision) | (1UL << (Precision - 1)); // guard bit bounds the rank
-        var rank = (byte)(BitOperations.LeadingZeroCount(rest) + 1);
+        var (index, rank) = Position(hash);
         Set(index, rank);
+    }
+
+    /// <summary>The largest rank a hash can set (its bits after the register index all zero).</summary>
+    internal const int MaxRank = 65 - Precision;
+
+    /// <summary>What the sketch takes from a hash: the register it sets and the rank it sets it to.</summary>
+    internal static (int Index, byte Rank) Position(ulong hash)
+    {
+        var rest = (hash << Precision) | (1UL << (Precision - 1)); // guard bit bounds the rank
+        return ((int)(hash >> (64 - Precision)), (byte)(BitOperations.LeadingZeroCount(rest) + 1));
+    }
+
+    /// <summary>A hash that sets register <paramref name="index"/> to <paramref name="rank"/> (1 to <see cref="MaxRank"/>).</summary>
+    internal static ulong HashAt(int index, int rank)
+    {
+        var head = (ulong)index << (64 - Precision);
+        return rank == MaxRank ? head : head | (1UL << (64 - Precision - rank));
     }
 
     /// <summary>The hash of a value as the sketch expects it.</summary>

@@ -262,8 +262,7 @@ public sealed partial class ViewWindowState
             var inputs = _head.AddUninitialized(time, sequence);
             for (var f = 0; f < _features.Length; f++)
             {
-                var kind = _features[f].Kind;
-                inputs[f] = version == FormatVersion ? ReadTaggedInput(ref r, e, f, inputs) : ReadInput(ref r, kind);
+                inputs[f] = version == FormatVersion ? ReadTaggedInput(ref r, e, f, inputs) : ReadInput(ref r, _features[f].Kind);
             }
         }
 
@@ -433,81 +432,68 @@ public sealed partial class ViewWindowState
     // and M2 (its sum and 0), and last's number when it is zero (always so for last of a text).
     private static void WriteAggregate(ref Writer w, AggregationKind kind, in PartialAggregate a, long origin)
     {
+        var flags = WrittenFlags(kind, a);
+        w.VarUInt(((ulong)a.Count << FlagBits(kind, FormatVersion)) | flags);
+        w.VarInt(unchecked(a.MaxTime - origin));
         switch (kind)
         {
-            case AggregationKind.Sum or AggregationKind.Mean:
-            {
-                var compensated = !IsPositiveZero(a.SumCompensation);
-                w.VarUInt(((ulong)a.Count << 1) | (compensated ? 1UL : 0));
-                w.VarInt(unchecked(a.MaxTime - origin));
+            case AggregationKind.Sum or AggregationKind.Mean or AggregationKind.StdDev:
                 w.Double(a.Sum);
-                if (compensated)
+                if ((flags & 1) != 0)
                 {
                     w.Double(a.SumCompensation);
                 }
 
-                break;
-            }
-
-            case AggregationKind.StdDev:
-            {
-                var compensated = !IsPositiveZero(a.SumCompensation);
-                var single = a.Count == 1 && !compensated && BitConverter.DoubleToInt64Bits(a.Mean) == BitConverter.DoubleToInt64Bits(a.Sum) && IsPositiveZero(a.M2);
-                w.VarUInt(((ulong)a.Count << 2) | (compensated ? 1UL : 0) | (single ? 2UL : 0));
-                w.VarInt(unchecked(a.MaxTime - origin));
-                w.Double(a.Sum);
-                if (compensated)
-                {
-                    w.Double(a.SumCompensation);
-                }
-
-                if (!single)
+                if (kind == AggregationKind.StdDev && (flags & 2) == 0)
                 {
                     w.Double(a.Mean);
                     w.Double(a.M2);
                 }
 
                 break;
-            }
-
+            case AggregationKind.Min:
+                w.Double(a.Min);
+                break;
+            case AggregationKind.Max:
+                w.Double(a.Max);
+                break;
             case AggregationKind.Last:
-            {
-                var numbered = !IsPositiveZero(a.LastNumber);
-                w.VarUInt(((ulong)a.Count << 1) | (numbered ? 1UL : 0));
-                w.VarInt(unchecked(a.MaxTime - origin));
                 w.VarInt(unchecked(a.LastTime - origin));
                 w.VarInt(a.LastSequence);
-                if (numbered)
+                if ((flags & 1) != 0)
                 {
                     w.Double(a.LastNumber);
                 }
 
                 w.Text(a.LastText);
                 break;
-            }
-
-            default:
-                w.VarUInt((ulong)a.Count);
-                w.VarInt(unchecked(a.MaxTime - origin));
-                switch (kind)
+            case AggregationKind.ApproxDistinct:
+                w.Byte(a.Distinct is null ? (byte)0 : (byte)1);
+                if (a.Distinct is not null)
                 {
-                    case AggregationKind.Min:
-                        w.Double(a.Min);
-                        break;
-                    case AggregationKind.Max:
-                        w.Double(a.Max);
-                        break;
-                    case AggregationKind.ApproxDistinct:
-                        w.Byte(a.Distinct is null ? (byte)0 : (byte)1);
-                        if (a.Distinct is not null)
-                        {
-                            w.Sketch(a.Distinct);
-                        }
-
-                        break;
+                    w.Sketch(a.Distinct);
                 }
 
                 break;
+        }
+    }
+
+    // Bit 0: a sum's compensation, or last's number, is written (not zero); bit 1: a stddev holds one value (its
+    // mean is its sum and its M2 zero, neither written).
+    private static ulong WrittenFlags(AggregationKind kind, in PartialAggregate a)
+    {
+        switch (kind)
+        {
+            case AggregationKind.Sum or AggregationKind.Mean:
+                return IsPositiveZero(a.SumCompensation) ? 0UL : 1;
+            case AggregationKind.StdDev:
+                var compensated = !IsPositiveZero(a.SumCompensation);
+                var single = a.Count == 1 && !compensated && BitConverter.DoubleToInt64Bits(a.Mean) == BitConverter.DoubleToInt64Bits(a.Sum) && IsPositiveZero(a.M2);
+                return (compensated ? 1UL : 0) | (single ? 2UL : 0);
+            case AggregationKind.Last:
+                return IsPositiveZero(a.LastNumber) ? 0UL : 1;
+            default:
+                return 0;
         }
     }
 
@@ -664,23 +650,20 @@ public sealed partial class ViewWindowState
     // that, and reads back as a hash that sets the same register to the same rank.
     internal static uint SketchPosition(ulong hash)
     {
-        var index = (uint)(hash >> (64 - HyperLogLog.Precision));
-        var rest = (hash << HyperLogLog.Precision) | (1UL << (HyperLogLog.Precision - 1));
-        var rank = (uint)System.Numerics.BitOperations.LeadingZeroCount(rest) + 1;
-        return (index << 6) | rank;
+        var (index, rank) = HyperLogLog.Position(hash);
+        return ((uint)index << 6) | rank;
     }
 
     internal static ulong HashOf(uint position)
     {
-        var index = (ulong)(position >> 6);
+        var index = (int)(position >> 6);
         var rank = (int)(position & 63);
-        if (rank is < 1 or > 65 - HyperLogLog.Precision || index >= HyperLogLog.RegisterCount)
+        if (rank is < 1 or > HyperLogLog.MaxRank || index >= HyperLogLog.RegisterCount)
         {
             throw new InvalidDataException("stored sketch position is out of range");
         }
 
-        var head = index << (64 - HyperLogLog.Precision);
-        return rank == 65 - HyperLogLog.Precision ? head : head | (1UL << (64 - HyperLogLog.Precision - rank));
+        return HyperLogLog.HashAt(index, rank);
     }
 
     // An input stored as its number alone (last of a number too: its text is null).
@@ -788,12 +771,6 @@ public sealed partial class ViewWindowState
         }
 
         public void VarInt(long value) => VarUInt((ulong)((value << 1) ^ (value >> 63)));
-
-        public void ULong(ulong value)
-        {
-            BinaryPrimitives.WriteUInt64LittleEndian(Take(8), value);
-            _written += 8;
-        }
 
         public void SketchPosition(uint position)
         {
