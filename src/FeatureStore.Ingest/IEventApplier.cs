@@ -23,7 +23,7 @@ internal interface IEventApplier
 
     /// <summary>
     /// Seals the buffered events as a batch and starts building, in the background, the write of the states
-    /// they touched and the new checkpoints: one transaction on condition that each partition's stored
+    /// they touched and the new checkpoints: one atomic script on condition that each partition's stored
     /// checkpoint still equals <paramref name="expected"/>. Nothing is sent yet (<see cref="PreparedWrite.Built"/>
     /// completes when it can be); events added from now on belong to the next batch, which builds on this
     /// one's states as if they were written. Reads the states not in memory first, so it throws when the store
@@ -52,17 +52,17 @@ internal interface IEventApplier
     void Forget(TopicPartition partition);
 }
 
-/// <summary>A batch's transaction, built by <see cref="IEventApplier.PrepareAsync"/>, then sent and completed.</summary>
-internal sealed class PreparedWrite(StackExchange.Redis.ITransaction transaction, IReadOnlyList<TopicPartition> partitions, Task built)
+/// <summary>A batch's write, built by <see cref="IEventApplier.PrepareAsync"/>, then sent and completed.</summary>
+internal sealed class PreparedWrite(BatchWriteScript script, IReadOnlyList<TopicPartition> partitions, Task built)
 {
-    public StackExchange.Redis.ITransaction Transaction { get; } = transaction;
+    public BatchWriteScript Script { get; } = script;
 
-    /// <summary>Completes when the transaction holds every command (faults when building failed).</summary>
+    /// <summary>Completes when the script's arguments hold every state (faults when building failed).</summary>
     public Task Built { get; } = built;
 
     /// <summary>The partitions whose checkpoints the write moves.</summary>
     public IReadOnlyList<TopicPartition> Partitions { get; } = partitions;
 
-    /// <summary>The reply of EXEC, once sent.</summary>
-    public Task<bool>? Execution { get; set; }
+    /// <summary>The script's reply, once sent.</summary>
+    public Task<StackExchange.Redis.RespResult>? Execution { get; set; }
 }

@@ -15,7 +15,7 @@ internal readonly record struct BatchBuild(int States, int Loaded, long EncodedB
 
 /// <summary>
 /// Applies accepted events to per-(view, entity, partition) window states and writes each batch to the
-/// online store in one MULTI/EXEC: the changed states (one hash field per partition share, so members owning
+/// online store in one atomic script call (<see cref="BatchWriteScript"/>): the changed states (one hash field per partition share, so members owning
 /// different partitions never overwrite each other), their expiry, and the partition checkpoints, on
 /// condition that each checkpoint is still the one this member last read or wrote (fencing).
 /// <para>
@@ -23,10 +23,10 @@ internal readonly record struct BatchBuild(int States, int Loaded, long EncodedB
 /// which the garbage collector never has to scan. An event's inputs are appended once to a flat batch buffer
 /// and chained to its entity in each view (looked up from the event's UTF-8 key bytes, without building a string). When a batch is sealed, each
 /// touched entity is decoded into one reusable state per view, its events applied, compacted and encoded into
-/// one arena that the commands read from. Two event buffers and dirty lists alternate, so the build may run in
+/// one arena that the script's arguments read from. Two event buffers and dirty lists alternate, so the build may run in
 /// the background while the next batch is buffered (<see cref="BuildInBackground"/>). States not in memory are read first, all in one pipelined
 /// round trip.
-/// A key's expiry is refreshed at most once per slack period and set that much longer, which saves a command
+/// A key's expiry is refreshed at most once per slack period and set that much longer, which saves a PEXPIRE
 /// per state per batch. The cache is bounded; the least recently used clean entities are dropped.
 /// </para>
 /// </summary>
@@ -50,12 +50,13 @@ internal sealed partial class OnlineTileWriter : IEventApplier
     private const int ParallelBuildMinimum = 2048;
     private const int BuildSlice = 256;
 
-    // Arenas per buffer side: a batch's commands read from its side's arenas until EXEC completes, which is
-    // before the batch after next (the same side) is built.
+    // Arenas per buffer side: a batch's script arguments read from its side's arenas until its reply arrives,
+    // which is before the batch after next (the same side) is built.
     private readonly ArrayBufferWriter<byte>[][] _arenas = [NewArenas(), NewArenas()];
     private readonly TextCache _texts = new(capacity: 4096);
     private readonly Dictionary<CompiledView, ViewWindowState>[] _scratch = [.. Enumerable.Range(0, Workers).Select(_ => new Dictionary<CompiledView, ViewWindowState>())];
     private readonly PendingEvents[] _events = [new(), new()];
+    private readonly BatchWriteScript[] _scripts = [new(), new()];
     private readonly FeatureInput[][] _inputs = [.. Enumerable.Range(0, Workers).Select(_ => new FeatureInput[8])];
     private readonly Dictionary<CompiledSource, InputPlan> _plans = [];
     private PartitionStates? _lastPartition;
@@ -134,47 +135,43 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         // send it; this wait only matters when it did not).
         await _building.ConfigureAwait(false);
 
-        var transaction = _db.CreateTransaction();
-        var checkpoints = _keys.Checkpoints(_group);
-        foreach (var (tp, checkpoint) in expected)
-        {
-            var field = OnlineKeys.PartitionField(tp.Topic, tp.Partition.Value);
-            transaction.AddCondition(checkpoint is { } cp ? Condition.HashEqual(checkpoints, field, cp.ToString()) : Condition.HashNotExists(checkpoints, field));
-        }
-
         // Seal: events added from now on go to the other buffer, while this batch is built (at once, or in the
-        // background).
+        // background) into its side's script arguments.
         var side = (int)(_batch & 1);
         _batch++;
+        var script = _scripts[side];
+        script.Start(
+            _keys.Checkpoints(_group),
+            expected.Select(e => ((RedisValue)OnlineKeys.PartitionField(e.Key.Topic, e.Key.Partition.Value), e.Value?.ToString())),
+            next.Select(n => ((RedisValue)OnlineKeys.PartitionField(n.Key.Topic, n.Key.Partition.Value), n.Value.ToString())));
         if (BuildInBackground)
         {
-            var moves = next.ToArray();
-            _building = Task.Run(() => BuildAndQueue(side, transaction, checkpoints, moves));
+            _building = Task.Run(() => BuildAndQueue(side, script));
         }
         else
         {
             var buildStarted = Stopwatch.GetTimestamp();
             var allocated = GC.GetTotalAllocatedBytes();
             var states = _events[side].Count;
-            BuildAndQueue(side, transaction, checkpoints, next);
+            BuildAndQueue(side, script);
             LastBatch = new BatchBuild(states, loads, _arenas[side].Sum(a => (long)a.WrittenCount), loadTime, Stopwatch.GetElapsedTime(buildStarted), GC.GetTotalAllocatedBytes() - allocated);
         }
 
-        return new PreparedWrite(transaction, [.. expected.Keys], _building);
+        return new PreparedWrite(script, [.. expected.Keys], _building);
     }
 
-    /// <summary>Builds the sealed batch of buffer <paramref name="side"/> and queues its commands into <paramref name="transaction"/>.</summary>
+    /// <summary>Builds the sealed batch of buffer <paramref name="side"/> and adds its states to <paramref name="script"/>.</summary>
     // Called once per batch, looping over thousands of states: compiled optimized at once, not left to
     // tiering (which would take ~30 batches to reach it).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void BuildAndQueue(int side, ITransaction transaction, RedisKey checkpoints, IEnumerable<KeyValuePair<TopicPartition, PartitionCheckpoint>> moves)
+    private void BuildAndQueue(int side, BatchWriteScript script)
     {
         var dirty = _events[side];
         dirty.Seal();
 
         // States are built (decoded, updated, compacted, encoded) in parallel slices, each into its own arena,
-        // then queued in order; the commands hold slices of the arenas until EXEC completes. Two sets of arenas
-        // alternate: one under the write in flight, one for the write being prepared.
+        // then added in order; the script's arguments hold slices of the arenas until its reply arrives. Two
+        // sets of arenas alternate: one under the write in flight, one for the write being prepared.
         var arenas = _arenas[side];
         foreach (var arena in arenas)
         {
@@ -214,18 +211,15 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         {
             var cached = dirty[i];
             var view = cached.View;
-            _ = transaction.HashSetAsync(cached.Key, cached.Field, arenas[cached.EncodedArena].WrittenMemory.Slice(cached.EncodedStart, cached.EncodedLength));
             var slack = ExpirySlackMs(view);
+            var expiry = 0L;
             if (now - cached.ExpirySetAt >= slack)
             {
-                _ = transaction.KeyExpireAsync(cached.Key, TimeSpan.FromMilliseconds(view.TtlMs + _allowedLatenessMs + slack));
+                expiry = view.TtlMs + _allowedLatenessMs + slack;
                 cached.ExpirySetAt = now;
             }
-        }
 
-        foreach (var (tp, checkpoint) in moves)
-        {
-            _ = transaction.HashSetAsync(checkpoints, OnlineKeys.PartitionField(tp.Topic, tp.Partition.Value), checkpoint.ToString());
+            script.State(cached.Key, cached.Field, arenas[cached.EncodedArena].WrittenMemory.Slice(cached.EncodedStart, cached.EncodedLength), expiry);
         }
 
         dirty.Clear();
@@ -282,7 +276,7 @@ internal sealed partial class OnlineTileWriter : IEventApplier
             throw new InvalidOperationException("the write is not built yet");
         }
 
-        write.Execution = write.Transaction.ExecuteAsync();
+        write.Execution = write.Script.SendAsync(_db);
     }
 
     public async Task<IReadOnlyList<TopicPartition>> CompleteAsync(PreparedWrite write)
@@ -291,7 +285,8 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         bool committed;
         try
         {
-            committed = await execution.ConfigureAwait(false);
+            using var reply = await execution.ConfigureAwait(false);
+            committed = BatchWriteScript.Written(reply);
         }
         catch (RedisException ex)
         {

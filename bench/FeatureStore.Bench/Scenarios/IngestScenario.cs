@@ -88,7 +88,7 @@ internal static class IngestScenario
     }
 
     /// <summary>Where one repetition of the engine alone spent its time: parsing and buffering, reading stored states, building, writing (after the last batch was built).</summary>
-    private sealed record EngineStages(double Buffer, double Load, double Build, double Write, int States, long Bytes, long Allocated);
+    private sealed record EngineStages(double Buffer, double Load, double Build, double Write, int States, long Bytes, long Allocated, double GcPause, int Gen1);
 
     private static void PrintStages(string target, List<EngineStages> stages)
     {
@@ -97,7 +97,8 @@ internal static class IngestScenario
         double Median(Func<EngineStages, double> of) => Measure.Median([.. kept.Select(of)]);
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"engine ({target}), medians per {kept.Count} runs: parse + buffer {Median(s => s.Buffer):F0} ms, read stored states {Median(s => s.Load):F0} ms, " +
-            $"build {Median(s => s.Build):F0} ms ({Median(s => s.States):F0} states, {Median(s => s.Bytes) / 1e6:F1} MB encoded, {Median(s => s.Allocated) / 1e6:F1} MB allocated), write {Median(s => s.Write):F0} ms"));
+            $"build {Median(s => s.Build):F0} ms ({Median(s => s.States):F0} states, {Median(s => s.Bytes) / 1e6:F1} MB encoded, {Median(s => s.Allocated) / 1e6:F1} MB allocated), write {Median(s => s.Write):F0} ms; " +
+            $"GC pauses {Median(s => s.GcPause):F0} ms ({Median(s => s.Gen1):F0} gen1+ collections)"));
     }
 
     private static async Task<long> EngineAloneAsync(CompiledRepository repository, OnlineTileWriter writer, int rep, byte[][] payloads, List<EngineStages> stages)
@@ -105,6 +106,8 @@ internal static class IngestScenario
         double buffer = 0, load = 0, build = 0, write;
         var states = 0;
         long bytes = 0, allocated = 0;
+        var pauses = GC.GetTotalPauseDuration();
+        var gen1 = GC.CollectionCount(1);
         var clock = Stopwatch.StartNew();
         var source = repository.Sources[0];
         var binding = new SourceBinding(source.Definition.Name, source.Definition.Topic, source.Definition.DeadLetterTopic, source.Schema, source);
@@ -145,7 +148,7 @@ internal static class IngestScenario
         clock.Restart();
         await CompleteAsync(writer, await SendBuiltAsync(writer, inFlight, built));
         write = clock.Elapsed.TotalMilliseconds;
-        stages.Add(new EngineStages(buffer, load, build, write, states, bytes, allocated));
+        stages.Add(new EngineStages(buffer, load, build, write, states, bytes, allocated, (GC.GetTotalPauseDuration() - pauses).TotalMilliseconds, GC.CollectionCount(1) - gen1));
         return payloads.Length;
     }
 

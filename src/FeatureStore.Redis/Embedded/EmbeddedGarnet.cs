@@ -26,7 +26,7 @@ public sealed class EmbeddedGarnet : IDisposable
     public string Endpoint => $"127.0.0.1:{Port}";
 
     /// <summary>
-    /// Starts a server with memory-only storage and Lua scripting enabled.
+    /// Starts a server with memory-only storage and Lua scripting enabled, each script run as a transaction.
     /// </summary>
     /// <param name="port">The port; a free one is picked when null.</param>
     /// <param name="memory">Log memory size in Garnet's notation (for example <c>512m</c>).</param>
@@ -39,6 +39,9 @@ public sealed class EmbeddedGarnet : IDisposable
             "--port", chosen.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--memory", memory,
             "--lua", "true",
+            // A script runs as one atomic step, as on redis-server (keys locked, run, unlocked): ingest's batch
+            // write relies on it.
+            "--lua-transaction-mode", "true",
             "-q",
             "--logger-level", "Error",
         ];

@@ -1,0 +1,139 @@
+using StackExchange.Redis;
+
+namespace FeatureStore.Ingest;
+
+/// <summary>
+/// One batch's write to the online store as a single Lua script call, which the store runs as one atomic
+/// step: first it checks that every partition checkpoint the batch expects is still the stored one (fencing:
+/// otherwise nothing is written and it answers 0), then it sets each changed state's share and, where asked,
+/// its key's expiry, then the new checkpoints, and answers 1.
+/// <para>
+/// One command instead of a MULTI/EXEC of two per state: the store parses one command, the client builds and
+/// completes one message, and the check is made where the writes are, with no WATCH round trip before.
+/// Arguments: <c>KEYS[1]</c> is the checkpoint hash and <c>KEYS[2..]</c> the state keys; <c>ARGV</c> holds the
+/// count of checks then each check's field and expected value (empty: the field must be absent), the count of
+/// moves then each move's field and value, then per state key its field, its encoded share and its expiry in
+/// milliseconds (0: leave it).
+/// </para>
+/// </summary>
+internal sealed class BatchWriteScript
+{
+    /// <summary>The script; the client sends EVALSHA once the store knows it, EVAL (which loads it) when not.</summary>
+    public const string Source = """
+        local checkpoints = KEYS[1]
+        local checks = tonumber(ARGV[1])
+        local at = 2
+        for _ = 1, checks do
+          local stored = redis.call('HGET', checkpoints, ARGV[at])
+          local expected = ARGV[at + 1]
+          if expected == '' then
+            if stored then return 0 end
+          elseif stored ~= expected then
+            return 0
+          end
+          at = at + 2
+        end
+        local moves = tonumber(ARGV[at])
+        local first = at + 1
+        at = first + 2 * moves
+        for i = 2, #KEYS do
+          redis.call('HSET', KEYS[i], ARGV[at], ARGV[at + 1])
+          local expiry = ARGV[at + 2]
+          if expiry ~= '0' then redis.call('PEXPIRE', KEYS[i], expiry) end
+          at = at + 3
+        end
+        for m = first, first + 2 * moves - 1, 2 do
+          redis.call('HSET', checkpoints, ARGV[m], ARGV[m + 1])
+        end
+        return 1
+        """;
+
+    private RedisKey[] _keys = new RedisKey[1024];
+    private RedisValue[] _values = new RedisValue[4096];
+    private int _keyCount;
+    private int _valueCount;
+
+    /// <summary>Keys queued so far, the checkpoint hash included.</summary>
+    public int KeyCount => _keyCount;
+
+    /// <summary>
+    /// Starts a batch: the checkpoint hash, the checks (field, and expected value or null for absent) and the
+    /// moves (field, new value).
+    /// </summary>
+    public void Start(RedisKey checkpoints, IEnumerable<(RedisValue Field, string? Expected)> checks, IEnumerable<(RedisValue Field, string Value)> moves)
+    {
+        Clear();
+        AddKey(checkpoints);
+        AddCounted(checks.Select(c => (c.Field, (RedisValue)(c.Expected ?? string.Empty))));
+        AddCounted(moves.Select(m => (m.Field, (RedisValue)m.Value)));
+    }
+
+    /// <summary>Adds a state share: its key, field, encoded bytes (read when the script is sent) and expiry (0 ms: unchanged).</summary>
+    public void State(RedisKey key, RedisValue field, ReadOnlyMemory<byte> share, long expiryMs)
+    {
+        AddKey(key);
+        AddValue(field);
+        AddValue(share);
+        AddValue(expiryMs);
+    }
+
+    /// <summary>Sends the script; the reply is 1 (written) or 0 (a check failed, nothing written).</summary>
+    public Task<RespResult> SendAsync(IDatabaseAsync database) =>
+        database.ScriptEvaluateRespAsync(Source, _keys.AsMemory(0, _keyCount), _values.AsMemory(0, _valueCount));
+
+    /// <summary>Whether the script's reply says it wrote (true) or was refused by a check (false).</summary>
+    public static bool Written(RespResult reply)
+    {
+        var reader = reply.Read();
+        if (reader.IsError)
+        {
+            throw new RedisException("the online store refused the batch write: " + reader.ReadString());
+        }
+
+        return reader.ReadInt64() == 1;
+    }
+
+    /// <summary>Drops the references of the last batch (keys, and the arena slices of its shares).</summary>
+    public void Clear()
+    {
+        _keys.AsSpan(0, _keyCount).Clear();
+        _values.AsSpan(0, _valueCount).Clear();
+        _keyCount = 0;
+        _valueCount = 0;
+    }
+
+    private void AddCounted(IEnumerable<(RedisValue Field, RedisValue Value)> pairs)
+    {
+        var countAt = _valueCount;
+        AddValue(0);
+        var count = 0;
+        foreach (var (field, value) in pairs)
+        {
+            AddValue(field);
+            AddValue(value);
+            count++;
+        }
+
+        _values[countAt] = count;
+    }
+
+    private void AddKey(RedisKey key)
+    {
+        if (_keyCount == _keys.Length)
+        {
+            Array.Resize(ref _keys, _keys.Length * 2);
+        }
+
+        _keys[_keyCount++] = key;
+    }
+
+    private void AddValue(RedisValue value)
+    {
+        if (_valueCount == _values.Length)
+        {
+            Array.Resize(ref _values, _values.Length * 2);
+        }
+
+        _values[_valueCount++] = value;
+    }
+}
