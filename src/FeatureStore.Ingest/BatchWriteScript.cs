@@ -53,9 +53,6 @@ internal sealed class BatchWriteScript
     private int _keyCount;
     private int _valueCount;
 
-    /// <summary>Keys queued so far, the checkpoint hash included.</summary>
-    public int KeyCount => _keyCount;
-
     /// <summary>
     /// Starts a batch: the checkpoint hash, the checks (field, and expected value or null for absent) and the
     /// moves (field, new value).
