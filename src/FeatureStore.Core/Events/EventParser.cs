@@ -18,7 +18,6 @@ public sealed class EventParser
     private byte[] _text = new byte[256];
     private int _textLength;
     private byte[] _key = new byte[64];
-    private int _keyLength;
 
     /// <summary>Creates a parser for <paramref name="schema"/>.</summary>
     public EventParser(EventSchema schema)
@@ -35,7 +34,19 @@ public sealed class EventParser
     public long EventTimeMs { get; private set; }
 
     /// <summary>The entity key of the last accepted event: key values in UTF-8 joined by <see cref="KeySeparator"/>.</summary>
-    public ReadOnlySpan<byte> KeyUtf8 => _key.AsSpan(0, _keyLength);
+    public ReadOnlySpan<byte> KeyUtf8
+    {
+        get
+        {
+            int written;
+            while (!TryWriteKeyUtf8(_schema.KeySlots, _key, out written))
+            {
+                _key = new byte[_key.Length * 2];
+            }
+
+            return _key.AsSpan(0, written);
+        }
+    }
 
     /// <summary>After a rejection: the field concerned, or null.</summary>
     public string? ErrorField { get; private set; }
@@ -144,7 +155,6 @@ public sealed class EventParser
     {
         ErrorField = null;
         _textLength = 0;
-        _keyLength = 0;
         Array.Clear(_slots);
         if (payload.Length > _schema.MaxPayloadBytes)
         {
@@ -242,13 +252,14 @@ public sealed class EventParser
         }
 
         EventTimeMs = eventTime;
-        return BuildKey();
+        return CheckKey();
     }
 
-    private ParseError BuildKey()
+    // Every key field must be present (a string one not empty); the key's bytes are joined only when asked for
+    // (KeyUtf8): the online writer reads each view's key fields itself.
+    private ParseError CheckKey()
     {
         var keySlots = _schema.KeySlots;
-        Span<byte> digits = stackalloc byte[24];
         for (var k = 0; k < keySlots.Count; k++)
         {
             var slot = keySlots[k];
@@ -258,35 +269,9 @@ public sealed class EventParser
                 ErrorField = _schema.Fields[slot].Name;
                 return ParseError.MissingKey;
             }
-
-            if (k > 0)
-            {
-                AppendKey([KeySeparator]);
-            }
-
-            if (_schema.Fields[slot].Kind == FieldKind.String)
-            {
-                AppendKey(_text.AsSpan(value.TextStart, value.TextLength));
-            }
-            else
-            {
-                value.Integer.TryFormat(digits, out var written, default, System.Globalization.CultureInfo.InvariantCulture);
-                AppendKey(digits[..written]);
-            }
         }
 
         return ParseError.None;
-    }
-
-    private void AppendKey(ReadOnlySpan<byte> bytes)
-    {
-        if (_keyLength + bytes.Length > _key.Length)
-        {
-            Array.Resize(ref _key, Math.Max(_key.Length * 2, _keyLength + bytes.Length));
-        }
-
-        bytes.CopyTo(_key.AsSpan(_keyLength));
-        _keyLength += bytes.Length;
     }
 
     // Producers mostly write fields in one order: the field after the previous one is tried first.
