@@ -1,3 +1,4 @@
+using System.Buffers;
 using StackExchange.Redis;
 
 namespace FeatureStore.Ingest;
@@ -48,35 +49,44 @@ internal sealed class BatchWriteScript
         return 1
         """;
 
-    private RedisKey[] _keys = new RedisKey[1024];
-    private RedisValue[] _values = new RedisValue[4096];
-    private int _keyCount;
-    private int _valueCount;
+    private readonly ArrayBufferWriter<RedisKey> _keys = new(1024);
+    private readonly ArrayBufferWriter<RedisValue> _values = new(4096);
 
     /// <summary>
     /// Starts a batch: the checkpoint hash, the checks (field, and expected value or null for absent) and the
     /// moves (field, new value).
     /// </summary>
-    public void Start(RedisKey checkpoints, IEnumerable<(RedisValue Field, string? Expected)> checks, IEnumerable<(RedisValue Field, string Value)> moves)
+    public void Start(RedisKey checkpoints, IReadOnlyCollection<(RedisValue Field, string? Expected)> checks, IReadOnlyCollection<(RedisValue Field, string Value)> moves)
     {
         Clear();
-        AddKey(checkpoints);
-        AddCounted(checks.Select(c => (c.Field, (RedisValue)(c.Expected ?? string.Empty))));
-        AddCounted(moves.Select(m => (m.Field, (RedisValue)m.Value)));
+        Add(_keys, checkpoints);
+        Add(_values, checks.Count);
+        foreach (var (field, expected) in checks)
+        {
+            Add(_values, field);
+            Add(_values, expected ?? string.Empty);
+        }
+
+        Add(_values, moves.Count);
+        foreach (var (field, value) in moves)
+        {
+            Add(_values, field);
+            Add(_values, value);
+        }
     }
 
     /// <summary>Adds a state share: its key, field, encoded bytes (read when the script is sent) and expiry (0 ms: unchanged).</summary>
     public void State(RedisKey key, RedisValue field, ReadOnlyMemory<byte> share, long expiryMs)
     {
-        AddKey(key);
-        AddValue(field);
-        AddValue(share);
-        AddValue(expiryMs);
+        Add(_keys, key);
+        Add(_values, field);
+        Add(_values, share);
+        Add(_values, expiryMs);
     }
 
     /// <summary>Sends the script; the reply is 1 (written) or 0 (a check failed, nothing written).</summary>
     public Task<RespResult> SendAsync(IDatabaseAsync database) =>
-        database.ScriptEvaluateRespAsync(Source, _keys.AsMemory(0, _keyCount), _values.AsMemory(0, _valueCount));
+        database.ScriptEvaluateRespAsync(Source, _keys.WrittenMemory, _values.WrittenMemory);
 
     /// <summary>Whether the script's reply says it wrote (true) or was refused by a check (false).</summary>
     public static bool Written(RespResult reply)
@@ -93,44 +103,13 @@ internal sealed class BatchWriteScript
     /// <summary>Drops the references of the last batch (keys, and the arena slices of its shares).</summary>
     public void Clear()
     {
-        _keys.AsSpan(0, _keyCount).Clear();
-        _values.AsSpan(0, _valueCount).Clear();
-        _keyCount = 0;
-        _valueCount = 0;
+        _keys.Clear();
+        _values.Clear();
     }
 
-    private void AddCounted(IEnumerable<(RedisValue Field, RedisValue Value)> pairs)
+    private static void Add<T>(ArrayBufferWriter<T> writer, T item)
     {
-        var countAt = _valueCount;
-        AddValue(0);
-        var count = 0;
-        foreach (var (field, value) in pairs)
-        {
-            AddValue(field);
-            AddValue(value);
-            count++;
-        }
-
-        _values[countAt] = count;
-    }
-
-    private void AddKey(RedisKey key)
-    {
-        if (_keyCount == _keys.Length)
-        {
-            Array.Resize(ref _keys, _keys.Length * 2);
-        }
-
-        _keys[_keyCount++] = key;
-    }
-
-    private void AddValue(RedisValue value)
-    {
-        if (_valueCount == _values.Length)
-        {
-            Array.Resize(ref _values, _values.Length * 2);
-        }
-
-        _values[_valueCount++] = value;
+        writer.GetSpan(1)[0] = item;
+        writer.Advance(1);
     }
 }

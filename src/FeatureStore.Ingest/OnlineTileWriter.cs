@@ -15,9 +15,10 @@ internal readonly record struct BatchBuild(int States, int Loaded, long EncodedB
 
 /// <summary>
 /// Applies accepted events to per-(view, entity, partition) window states and writes each batch to the
-/// online store in one atomic script call (<see cref="BatchWriteScript"/>): the changed states (one hash field per partition share, so members owning
-/// different partitions never overwrite each other), their expiry, and the partition checkpoints, on
-/// condition that each checkpoint is still the one this member last read or wrote (fencing).
+/// online store in one atomic script call (<see cref="BatchWriteScript"/>): the changed states (one hash field
+/// per partition share, so members owning different partitions never overwrite each other), their expiry, and
+/// the partition checkpoints, on condition that each checkpoint is still the one this member last read or
+/// wrote (fencing).
 /// <para>
 /// Memory: states are cached between batches in their stored (encoded) form, one byte array per entity,
 /// which the garbage collector never has to scan. An event's inputs are appended once to a flat batch buffer
@@ -142,8 +143,8 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         var script = _scripts[side];
         script.Start(
             _keys.Checkpoints(_group),
-            expected.Select(e => ((RedisValue)OnlineKeys.PartitionField(e.Key.Topic, e.Key.Partition.Value), e.Value?.ToString())),
-            next.Select(n => ((RedisValue)OnlineKeys.PartitionField(n.Key.Topic, n.Key.Partition.Value), n.Value.ToString())));
+            [.. expected.Select(e => ((RedisValue)OnlineKeys.PartitionField(e.Key.Topic, e.Key.Partition.Value), e.Value?.ToString()))],
+            [.. next.Select(n => ((RedisValue)OnlineKeys.PartitionField(n.Key.Topic, n.Key.Partition.Value), n.Value.ToString()))]);
         if (BuildInBackground)
         {
             _building = Task.Run(() => BuildAndQueue(side, script));
