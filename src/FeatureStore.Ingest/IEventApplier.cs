@@ -53,12 +53,19 @@ internal interface IEventApplier
 }
 
 /// <summary>A batch's write, built by <see cref="IEventApplier.PrepareAsync"/>, then sent and completed.</summary>
-internal sealed class PreparedWrite(BatchWriteScript script, IReadOnlyList<TopicPartition> partitions, Task built)
+internal sealed class PreparedWrite(BatchWriteScript script, IReadOnlyList<TopicPartition> partitions, Task built, Action help)
 {
     public BatchWriteScript Script { get; } = script;
 
     /// <summary>Completes when the script's arguments hold every state (faults when building failed).</summary>
     public Task Built { get; } = built;
+
+    /// <summary>Takes part in the build on the calling thread until nothing is left to take, then waits for the rest (built by others).</summary>
+    public Task FinishBuildAsync()
+    {
+        help();
+        return Built;
+    }
 
     /// <summary>The partitions whose checkpoints the write moves.</summary>
     public IReadOnlyList<TopicPartition> Partitions { get; } = partitions;

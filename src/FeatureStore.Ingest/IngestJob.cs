@@ -542,7 +542,7 @@ public sealed partial class IngestJob
             return (null, null);
         }
 
-        await built.Write.Built;
+        await built.Write.FinishBuildAsync();
         _applier.Send(built.Write);
         built.Clock.Restart();
         return (built, null);

@@ -29,11 +29,12 @@ public sealed class IngestOptions
     public int MaxCachedStates { get; init; } = 200_000;
 
     /// <summary>
-    /// Builds a sealed batch in the background while the next one is read, instead of at once. Off by default:
-    /// on two cores the build (itself on both cores) and the reading contend, and it measured slower; on more
-    /// cores it lets reading go on while a batch is built.
+    /// Builds a sealed batch in the background while the next one is read (on one worker per core but one; the
+    /// reader joins in when it needs the build before it is over), instead of at once on every core. On by
+    /// default: the store's write of a batch and reading the next keep cores busy that the build at once left
+    /// idle (on two cores the engine alone measured ~10–20% faster over several batches, end to end the same).
     /// </summary>
-    public bool BuildInBackground { get; init; }
+    public bool BuildInBackground { get; init; } = true;
 
     /// <summary>First delay of the retry backoff when the online store is unavailable.</summary>
     public TimeSpan RetryInitialDelay { get; init; } = TimeSpan.FromMilliseconds(100);

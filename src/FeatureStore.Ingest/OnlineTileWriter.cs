@@ -10,8 +10,8 @@ using StackExchange.Redis;
 
 namespace FeatureStore.Ingest;
 
-/// <summary>What building one batch took: states built, states read from the store first (not those known to be absent), bytes encoded, the time of each step, and the bytes allocated (by the whole process) while building.</summary>
-internal readonly record struct BatchBuild(int States, int Loaded, long EncodedBytes, TimeSpan LoadTime, TimeSpan BuildTime, long AllocatedBytes);
+/// <summary>What building one batch took: states built, states read from the store first (not those known to be absent), bytes encoded, the time of each step (the build's from the seal to its last state), and the bytes allocated (by the whole process) while building.</summary>
+internal sealed record BatchBuild(int States, int Loaded, long EncodedBytes, TimeSpan LoadTime, TimeSpan BuildTime, long AllocatedBytes);
 
 /// <summary>
 /// Applies accepted events to per-(view, entity, partition) window states and writes each batch to the
@@ -22,11 +22,11 @@ internal readonly record struct BatchBuild(int States, int Loaded, long EncodedB
 /// <para>
 /// Memory: states are cached between batches in their stored (encoded) form, one byte array per entity,
 /// which the garbage collector never has to scan. An event's inputs are appended once to a flat batch buffer
-/// and chained to its entity in each view (looked up from the event's UTF-8 key bytes, without building a string). When a batch is sealed, each
-/// touched entity is decoded into one reusable state per view, its events applied, compacted and encoded into
-/// one arena that the script's arguments read from. Two event buffers and dirty lists alternate, so the build may run in
-/// the background while the next batch is buffered (<see cref="BuildInBackground"/>). States not in memory are read first, all in one pipelined
-/// round trip.
+/// and chained to its entity in each view (looked up from the event's UTF-8 key bytes, without building a
+/// string). When a batch is sealed, each touched entity is decoded into one reusable state per view, its events
+/// applied, compacted and encoded into an arena that the script's arguments read from (see BuildRun). Two event
+/// buffers and dirty lists alternate, so the build may run in the background while the next batch is buffered
+/// (<see cref="BuildInBackground"/>). States not in memory are read first, all in one pipelined round trip.
 /// A key's expiry is refreshed at most once per slack period and set that much longer, which saves a PEXPIRE
 /// per state per batch. The cache is bounded; the least recently used clean entities are dropped.
 /// </para>
@@ -55,20 +55,20 @@ internal sealed partial class OnlineTileWriter : IEventApplier
     // which is before the batch after next (the same side) is built.
     private readonly ArrayBufferWriter<byte>[][] _arenas = [NewArenas(), NewArenas()];
     private readonly TextCache _texts = new(capacity: 4096);
-    private readonly Dictionary<CompiledView, ViewWindowState>[] _scratch = [.. Enumerable.Range(0, Workers).Select(_ => new Dictionary<CompiledView, ViewWindowState>())];
+    private readonly Dictionary<CompiledView, ViewWindowState>[] _scratch = [.. Enumerable.Range(0, Participants).Select(_ => new Dictionary<CompiledView, ViewWindowState>())];
     private readonly PendingEvents[] _events = [new(), new()];
     private readonly BatchWriteScript[] _scripts = [new(), new()];
-    private readonly FeatureInput[][] _inputs = [.. Enumerable.Range(0, Workers).Select(_ => new FeatureInput[8])];
+    private readonly FeatureInput[][] _inputs = [.. Enumerable.Range(0, Participants).Select(_ => new FeatureInput[8])];
     private readonly Dictionary<CompiledSource, InputPlan> _plans = [];
     private PartitionStates? _lastPartition;
 
     // The batch being buffered (its number, which also indexes _events by parity), and the build of
     // the batch sealed before it.
     private long _batch;
-    private Task _building = Task.CompletedTask;
+    private BuildRun? _building;
     private int _cachedCount;
 
-    /// <summary>Whether a sealed batch is built while the next one is buffered (<see cref="IngestOptions.BuildInBackground"/>).</summary>
+    /// <summary>Whether a sealed batch is built while the next one is buffered, by one worker per core but one (<see cref="IngestOptions.BuildInBackground"/>).</summary>
     public bool BuildInBackground { get; init; }
 
     public OnlineTileWriter(IDatabase database, OnlineKeys keys, string group, long allowedLatenessMs, int maxCachedStates)
@@ -80,8 +80,8 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         _maxCached = maxCachedStates;
     }
 
-    /// <summary>The last batch built at once (not in the background): its states, reads and encoded size, and how long each step took.</summary>
-    public BatchBuild LastBatch { get; private set; }
+    /// <summary>The last batch whose build is over: its states, reads and encoded size, and how long each step took (null before the first).</summary>
+    public BatchBuild? LastBatch { get; private set; }
 
     /// <summary>States held in memory (all partitions and views).</summary>
     public int CachedStates => _cachedCount;
@@ -132,9 +132,12 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         var loads = await LoadMissingAsync(expected).ConfigureAwait(false);
         var loadTime = Stopwatch.GetElapsedTime(loadStarted);
 
-        // This batch builds on the states of the one before: its build must be over (the caller awaited it to
-        // send it; this wait only matters when it did not).
-        await _building.ConfigureAwait(false);
+        // This batch builds on the states of the one before: its build must be over (the caller finished it to
+        // send it; this only matters when it did not).
+        if (_building is { } previous)
+        {
+            await previous.FinishAsync().ConfigureAwait(false);
+        }
 
         // Seal: events added from now on go to the other buffer, while this batch is built (at once, or in the
         // background) into its side's script arguments.
@@ -145,87 +148,23 @@ internal sealed partial class OnlineTileWriter : IEventApplier
             _keys.Checkpoints(_group),
             [.. expected.Select(e => ((RedisValue)OnlineKeys.PartitionField(e.Key.Topic, e.Key.Partition.Value), e.Value?.ToString()))],
             [.. next.Select(n => ((RedisValue)OnlineKeys.PartitionField(n.Key.Topic, n.Key.Partition.Value), n.Value.ToString()))]);
+        var run = new BuildRun(this, side, script, loads, loadTime);
+        _building = run;
         if (BuildInBackground)
         {
-            _building = Task.Run(() => BuildAndQueue(side, script));
+            run.StartInBackground();
         }
         else
         {
-            var buildStarted = Stopwatch.GetTimestamp();
-            var allocated = GC.GetTotalAllocatedBytes();
-            var states = _events[side].Count;
-            BuildAndQueue(side, script);
-            LastBatch = new BatchBuild(states, loads, _arenas[side].Sum(a => (long)a.WrittenCount), loadTime, Stopwatch.GetElapsedTime(buildStarted), GC.GetTotalAllocatedBytes() - allocated);
+            run.RunHere();
         }
 
-        return new PreparedWrite(script, [.. expected.Keys], _building);
+        return new PreparedWrite(script, [.. expected.Keys], run.Completion, run.Help);
     }
 
-    /// <summary>Builds the sealed batch of buffer <paramref name="side"/> and adds its states to <paramref name="script"/>.</summary>
-    // Called once per batch, looping over thousands of states: compiled optimized at once, not left to
-    // tiering (which would take ~30 batches to reach it).
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void BuildAndQueue(int side, BatchWriteScript script)
-    {
-        var dirty = _events[side];
-        dirty.Seal();
-
-        // States are built (decoded, updated, compacted, encoded) in parallel slices, each into its own arena,
-        // then added in order; the script's arguments hold slices of the arenas until its reply arrives. Two
-        // sets of arenas alternate: one under the write in flight, one for the write being prepared.
-        var arenas = _arenas[side];
-        foreach (var arena in arenas)
-        {
-            arena.ResetWrittenCount();
-        }
-
-        var workers = dirty.Count >= ParallelBuildMinimum ? arenas.Length : 1;
-        if (workers == 1)
-        {
-            Build(side, 0, dirty.Count, 0, arenas[0]);
-        }
-        else
-        {
-            // Workers take slices in turn rather than a half each: states cost very different amounts (a
-            // merchant's hundred events against a user's ten), and the first touched, first in the list, are
-            // often the busiest.
-            var slices = -1;
-            try
-            {
-                Parallel.For(0, workers, w =>
-                {
-                    int slice;
-                    while ((slice = Interlocked.Increment(ref slices)) * BuildSlice < dirty.Count)
-                    {
-                        Build(side, slice * BuildSlice, Math.Min(dirty.Count, (slice + 1) * BuildSlice), w, arenas[w]);
-                    }
-                });
-            }
-            catch (AggregateException ex) when (ex.InnerExceptions.Count == 1)
-            {
-                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(ex.InnerExceptions[0]).Throw();
-            }
-        }
-
-        var now = Environment.TickCount64;
-        for (var i = 0; i < dirty.Count; i++)
-        {
-            var cached = dirty[i];
-            var view = cached.View;
-            var slack = ExpirySlackMs(view);
-            var expiry = 0L;
-            if (now - cached.ExpirySetAt >= slack)
-            {
-                expiry = view.TtlMs + _allowedLatenessMs + slack;
-                cached.ExpirySetAt = now;
-            }
-
-            script.State(cached.Key, cached.Field, arenas[cached.EncodedArena].WrittenMemory.Slice(cached.EncodedStart, cached.EncodedLength), expiry);
-        }
-
-        dirty.Clear();
-    }
-
+    /// <summary>Builds touched states <paramref name="from"/> to <paramref name="to"/> (excluded) of the sealed batch of buffer <paramref name="side"/>, as worker <paramref name="worker"/> (its scratch state and arena).</summary>
+    // Called once per slice of hundreds of states: compiled optimized at once, not left to tiering (which would
+    // take many batches to reach it).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Build(int side, int from, int to, int worker, ArrayBufferWriter<byte> arena)
     {
@@ -308,16 +247,20 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         // The store is the truth after a failed or refused write: forget every state and buffered event, so
         // what is needed next is read again (after the caller has rewound its partitions to their checkpoints).
         // A build still running is let finish first (it is CPU work, and its failure no longer matters).
-        try
+        if (_building is { } run)
         {
-            _building.Wait();
-        }
-        catch (AggregateException)
-        {
-            // dropped with everything else
+            run.Help();
+            try
+            {
+                run.Completion.Wait();
+            }
+            catch (AggregateException)
+            {
+                // dropped with everything else
+            }
         }
 
-        _building = Task.CompletedTask;
+        _building = null;
         _partitions.Clear();
         _lastPartition = null;
         _cachedCount = 0;
@@ -345,7 +288,7 @@ internal sealed partial class OnlineTileWriter : IEventApplier
 
     private static int Workers => Math.Clamp(Environment.ProcessorCount, 1, 4);
 
-    private static ArrayBufferWriter<byte>[] NewArenas() => [.. Enumerable.Range(0, Workers).Select(_ => new ArrayBufferWriter<byte>(1 << 20))];
+    private static ArrayBufferWriter<byte>[] NewArenas() => [.. Enumerable.Range(0, Participants).Select(_ => new ArrayBufferWriter<byte>(1 << 20))];
 
     private static long ExpirySlackMs(CompiledView view) => Math.Clamp(view.TtlMs / 10, 60_000, 3_600_000);
 

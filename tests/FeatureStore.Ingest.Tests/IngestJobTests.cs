@@ -36,19 +36,21 @@ public sealed class IngestJobTests(EmbeddedKafkaFixture kafka, RedisServerFixtur
         await scenario.AssertOnlineEqualsReferenceAsync(db, now + (90 * 60_000)); // windows decay with no new event
     }
 
-    [Fact]
-    public async Task Small_batches_built_while_the_next_is_read_with_a_cache_evicting_every_batch_end_exactly_as_the_reference()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Small_batches_pipelined_with_a_cache_evicting_every_batch_end_exactly_as_the_reference(bool buildInBackground)
     {
-        // Batches of 300 events: each one is built in the background while the next is parsed and buffered,
-        // and written while the one after is built. A cache of 40 states (of ~600) evicts at every write, so
-        // entities keep coming back from the store while writes of theirs are still being built or in flight.
-        var scenario = new IngestScenario(kafka.CreateTopic("pipelined", partitions: 4));
+        // Batches of 300 events: each one is built (in the background while the next is parsed and buffered,
+        // or at once) and written while the one after is built. A cache of 40 states (of ~600) evicts at every
+        // write, so entities keep coming back from the store while writes of theirs are still being built or in flight.
+        var scenario = new IngestScenario(kafka.CreateTopic(buildInBackground ? "pipelined-bg" : "pipelined", partitions: 4));
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         scenario.Produce(kafka.BootstrapServers, count: 12_000, users: 300, seed: 5, nowMs: now);
         using var metrics = new IngestMetrics();
         var db = redis.Connection.Database;
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        var run = Task.Run(() => scenario.CreateJob(kafka.BootstrapServers, db, metrics, maxBatchEvents: 300, maxCachedStates: 40, buildInBackground: true).RunAsync(cts.Token), Ct);
+        var run = Task.Run(() => scenario.CreateJob(kafka.BootstrapServers, db, metrics, maxBatchEvents: 300, maxCachedStates: 40, buildInBackground: buildInBackground).RunAsync(cts.Token), Ct);
         await scenario.WaitUntilCaughtUpAsync(kafka.BootstrapServers, db, TimeSpan.FromSeconds(120), Ct);
         await cts.CancelAsync();
         await run.WaitAsync(TimeSpan.FromSeconds(30), Ct);

@@ -125,7 +125,7 @@ internal sealed class IngestScenario
     /// An ingest job over the scenario's topic. Batches default to 2 000 events, so a job reading a produced
     /// topic still writes many batches and faults injected meanwhile land mid-stream.
     /// </summary>
-    public IngestJob CreateJob(string bootstrap, IDatabase db, IngestMetrics metrics, string group = "ingest", int maxBatchEvents = 2_000, int maxCachedStates = 200_000, bool buildInBackground = false) =>
+    public IngestJob CreateJob(string bootstrap, IDatabase db, IngestMetrics metrics, string group = "ingest", int maxBatchEvents = 2_000, int maxCachedStates = 200_000, bool buildInBackground = true) =>
         IngestJobFactory.Create(Compiled, new IngestOptions
         {
             BootstrapServers = bootstrap,

@@ -16,11 +16,14 @@ public sealed class OnlineTileWriterTests(RedisServerFixture redis) : IClassFixt
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    [Fact]
-    public async Task A_partition_forgotten_mid_batch_leaves_out_only_its_events_buffered_before()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_partition_forgotten_mid_batch_leaves_out_only_its_events_buffered_before(bool buildInBackground)
     {
-        // 3 000 users over two partitions: more than 2 048 states in the batch, so it is built by workers.
-        var (scenario, writer, add) = Start();
+        // 3 000 users over two partitions: more than 2 048 states in the batch, so it is built by workers (at
+        // once, or by a background worker and the thread that sends it, helping).
+        var (scenario, writer, add) = Start(buildInBackground: buildInBackground);
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var random = new Random(11);
         var p0 = new TopicPartition(scenario.Topic, 0);
@@ -39,7 +42,7 @@ public sealed class OnlineTileWriterTests(RedisServerFixture redis) : IClassFixt
         }
 
         await WriteAsync(writer, new() { [p0] = null, [p1] = null }, 12_000);
-        Assert.True(writer.LastBatch.States > 2_048, $"{writer.LastBatch.States} states");
+        Assert.True(writer.LastBatch!.States > 2_048, $"{writer.LastBatch.States} states");
         await scenario.AssertOnlineEqualsReferenceAsync(redis.Connection.Database, scenario.MaxTime);
         await scenario.AssertOnlineEqualsReferenceAsync(redis.Connection.Database, now + (90 * 60_000));
     }
@@ -60,7 +63,7 @@ public sealed class OnlineTileWriterTests(RedisServerFixture redis) : IClassFixt
         }
 
         await WriteAsync(writer, new() { [p0] = null, [p1] = null }, 2_000);
-        Assert.Equal(0, writer.LastBatch.Loaded); // neither partition had a checkpoint
+        Assert.Equal(0, writer.LastBatch!.Loaded); // neither partition had a checkpoint
 
         // A member starting cold (nothing cached): the same entities in a partition written before, whose
         // shares must be read, and in one never written, whose shares cannot exist although the entities'
@@ -82,18 +85,21 @@ public sealed class OnlineTileWriterTests(RedisServerFixture redis) : IClassFixt
         }
 
         await WriteAsync(writer, new() { [p1] = new PartitionCheckpoint(2_000, 0), [p2] = null }, 3_000);
-        Assert.Equal(readable.Count, writer.LastBatch.Loaded);
+        Assert.Equal(readable.Count, writer.LastBatch!.Loaded);
         await scenario.AssertOnlineEqualsReferenceAsync(redis.Connection.Database, scenario.MaxTime);
         await scenario.AssertOnlineEqualsReferenceAsync(redis.Connection.Database, now + (90 * 60_000));
     }
 
     // Events are added with their places in one log over all partitions as offsets, so that equal times order
     // as in the reference.
-    private (IngestScenario Scenario, OnlineTileWriter Writer, Action<TopicPartition, long, byte[]> Add) Start(IngestScenario? existing = null)
+    private (IngestScenario Scenario, OnlineTileWriter Writer, Action<TopicPartition, long, byte[]> Add) Start(IngestScenario? existing = null, bool buildInBackground = false)
     {
         var scenario = existing ?? new IngestScenario("writer-" + Guid.NewGuid().ToString("N")[..8]);
         var compiled = scenario.Compiled;
-        var writer = new OnlineTileWriter(redis.Connection.Database, new OnlineKeys(scenario.KeyPrefix, IngestScenario.Project), "ingest", compiled.Repository.Settings.AllowedLatenessMs, 200_000);
+        var writer = new OnlineTileWriter(redis.Connection.Database, new OnlineKeys(scenario.KeyPrefix, IngestScenario.Project), "ingest", compiled.Repository.Settings.AllowedLatenessMs, 200_000)
+        {
+            BuildInBackground = buildInBackground,
+        };
         var source = compiled.Sources[0];
         var binding = new SourceBinding(source.Definition.Name, source.Definition.Topic, source.Definition.DeadLetterTopic, source.Schema, source);
         var parser = new EventParser(source.Schema);
@@ -108,7 +114,7 @@ public sealed class OnlineTileWriterTests(RedisServerFixture redis) : IClassFixt
     {
         var next = expected.Keys.ToDictionary(tp => tp, _ => new PartitionCheckpoint(nextOffset, 0));
         var write = await writer.PrepareAsync(expected, next, Ct);
-        await write.Built;
+        await write.FinishBuildAsync();
         writer.Send(write);
         Assert.Empty(await writer.CompleteAsync(write));
     }

@@ -23,28 +23,32 @@ internal static class IngestScenario
     // The engine alone writes batches of the job's default size.
     private static readonly int Batch = new IngestOptions { BootstrapServers = "" }.MaxBatchEvents;
 
-    public static async Task<IReadOnlyList<ResultRow>> RunAsync(string target, IDatabase db, EmbeddedKafkaCluster? kafka, int events, int repetitions)
+    /// <summary>BUILD_AT_ONCE=1 builds each batch at once on every core instead of in the background (IngestOptions.BuildInBackground).</summary>
+    private static readonly bool BuildInBackground = Environment.GetEnvironmentVariable("BUILD_AT_ONCE") != "1";
+
+    public static async Task<IReadOnlyList<ResultRow>> RunAsync(string target, IDatabase db, EmbeddedKafkaCluster? kafka, int engineEvents, int endToEndEvents, int repetitions)
     {
         var repository = CompiledRepository.Compile(LoadExample());
-        var payloads = RawKafkaScenario.SamplePayloads(events);
-        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         // Restamp the generated events to end now, so none is "too far in the future" or late.
-        payloads = Restamp(payloads, now);
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var payloads = Restamp(RawKafkaScenario.SamplePayloads(engineEvents), now);
 
         // One writer for every repetition, as a long-running member has: each repetition is a new partition
         // of the source (new states and checkpoint), so it starts from an empty store like the first.
         var keys = new OnlineKeys($"bench{Guid.NewGuid():N}"[..12], repository.Repository.Project);
-        var writer = new OnlineTileWriter(db, keys, "bench", repository.Repository.Settings.AllowedLatenessMs, 200_000);
+        var writer = new OnlineTileWriter(db, keys, "bench", repository.Repository.Settings.AllowedLatenessMs, 200_000) { BuildInBackground = BuildInBackground };
         var stages = new List<EngineStages>();
         var engine = await Measure.MedianRateAsync(repetitions, async rep => await EngineAloneAsync(repository, writer, rep, payloads, stages));
         PrintStages(target, stages);
         var rawWrites = await Measure.MedianRateAsync(repetitions, async _ => await RawWritesAsync(db, payloads));
-        var engineRow = new ResultRow($"ingest ({target})", "engine alone: memory → parse → tiles → store", engine, "events/s", "raw pipelined HSET, one per event", rawWrites);
+        var engineRow = new ResultRow($"ingest ({target})", $"engine alone: memory → parse → tiles → store, {engineEvents / 1000}k events", engine, "events/s", "raw pipelined HSET, one per event", rawWrites);
         if (kafka is null)
         {
             return [engineRow];
         }
 
+        var events = endToEndEvents;
+        payloads = Restamp(RawKafkaScenario.SamplePayloads(events), now);
         var topic = $"bench-ingest-{Guid.NewGuid():N}";
         kafka.CreateTopic(topic, RawKafkaScenario.Partitions);
         // Keyed by user, as a payments topic is: a user's events are in one partition (a merchant's in all).
@@ -88,7 +92,7 @@ internal static class IngestScenario
     }
 
     /// <summary>Where one repetition of the engine alone spent its time: parsing and buffering, reading stored states, building, writing (after the last batch was built).</summary>
-    private sealed record EngineStages(double Buffer, double Load, double Build, double Write, int States, long Bytes, long Allocated, double GcPause, int Gen1);
+    private sealed record EngineStages(double Buffer, double Load, double Build, double Write, int States, long Bytes, long Allocated, double GcPause, int Gen1, double Cpu, double StoreCpu, double Wall);
 
     private static void PrintStages(string target, List<EngineStages> stages)
     {
@@ -98,7 +102,8 @@ internal static class IngestScenario
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"engine ({target}), medians per {kept.Count} runs: parse + buffer {Median(s => s.Buffer):F0} ms, read stored states {Median(s => s.Load):F0} ms, " +
             $"build {Median(s => s.Build):F0} ms ({Median(s => s.States):F0} states, {Median(s => s.Bytes) / 1e6:F1} MB encoded, {Median(s => s.Allocated) / 1e6:F1} MB allocated), write {Median(s => s.Write):F0} ms; " +
-            $"GC pauses {Median(s => s.GcPause):F0} ms ({Median(s => s.Gen1):F0} gen1+ collections)"));
+            $"GC pauses {Median(s => s.GcPause):F0} ms ({Median(s => s.Gen1):F0} gen1+ collections); " +
+            $"CPU {Median(s => s.Cpu):F0} ms (this process), {Median(s => s.StoreCpu):F0} ms (the store's, when another process) in {Median(s => s.Wall):F0} ms"));
     }
 
     private static async Task<long> EngineAloneAsync(CompiledRepository repository, OnlineTileWriter writer, int rep, byte[][] payloads, List<EngineStages> stages)
@@ -108,6 +113,9 @@ internal static class IngestScenario
         long bytes = 0, allocated = 0;
         var pauses = GC.GetTotalPauseDuration();
         var gen1 = GC.CollectionCount(1);
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        var storeCpu = StoreCpu();
+        var wall = Stopwatch.StartNew();
         var clock = Stopwatch.StartNew();
         var source = repository.Sources[0];
         var binding = new SourceBinding(source.Definition.Name, source.Definition.Topic, source.Definition.DeadLetterTopic, source.Schema, source);
@@ -125,31 +133,70 @@ internal static class IngestScenario
             writer.Add(binding, partition, i, parser);
             if ((i + 1) % Batch == 0 || i == payloads.Length - 1)
             {
-                // As the job does: this batch was buffered while the one before was built in the background
-                // and the one before that written; the built one goes out once that write has landed.
+                // As the job does: this batch was buffered while the one before was built (at once, or in the
+                // background) and the one before that written; the built one goes out once that write has landed.
                 buffer += clock.Elapsed.TotalMilliseconds;
                 inFlight = await SendBuiltAsync(writer, inFlight, built);
+                Count(built);
                 var next = new PartitionCheckpoint(i + 1, 0);
                 built = await writer.PrepareAsync(
                     new Dictionary<TopicPartition, PartitionCheckpoint?> { [partition] = stored },
                     new Dictionary<TopicPartition, PartitionCheckpoint> { [partition] = next },
                     CancellationToken.None);
                 stored = next;
-                var batch = writer.LastBatch;
-                load += batch.LoadTime.TotalMilliseconds;
-                build += batch.BuildTime.TotalMilliseconds;
-                states += batch.States;
-                bytes += batch.EncodedBytes;
-                allocated += batch.AllocatedBytes;
                 clock.Restart();
             }
         }
 
         clock.Restart();
         await CompleteAsync(writer, await SendBuiltAsync(writer, inFlight, built));
+        Count(built);
         write = clock.Elapsed.TotalMilliseconds;
-        stages.Add(new EngineStages(buffer, load, build, write, states, bytes, allocated, (GC.GetTotalPauseDuration() - pauses).TotalMilliseconds, GC.CollectionCount(1) - gen1));
+
+        // A batch's figures are known once its build is over, which is when it is sent.
+        void Count(PreparedWrite? sent)
+        {
+            if (sent is not null && writer.LastBatch is { } batch)
+            {
+                load += batch.LoadTime.TotalMilliseconds;
+                build += batch.BuildTime.TotalMilliseconds;
+                states += batch.States;
+                bytes += batch.EncodedBytes;
+                allocated += batch.AllocatedBytes;
+            }
+        }
+
+        stages.Add(new EngineStages(buffer, load, build, write, states, bytes, allocated, (GC.GetTotalPauseDuration() - pauses).TotalMilliseconds, GC.CollectionCount(1) - gen1,
+            (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds, StoreCpu() - storeCpu, wall.Elapsed.TotalMilliseconds));
         return payloads.Length;
+    }
+
+    /// <summary>CPU time used by redis-server processes (the bench starts one), in ms, from /proc; embedded Garnet's is this process's.</summary>
+    private static double StoreCpu()
+    {
+        var ticks = 0L;
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            try
+            {
+                if (File.ReadAllText(Path.Combine(dir, "comm")).Trim() == "redis-server")
+                {
+                    // utime and stime, the 14th and 15th fields, after the parenthesised name.
+                    var stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                    var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                    ticks += long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+                }
+            }
+            catch (IOException)
+            {
+                // exited meanwhile, or not a process
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+
+        return ticks * 10.0; // 100 ticks per second
     }
 
     private static async Task<PreparedWrite?> SendBuiltAsync(OnlineTileWriter writer, PreparedWrite? inFlight, PreparedWrite? built)
@@ -160,7 +207,7 @@ internal static class IngestScenario
         }
 
         await CompleteAsync(writer, inFlight);
-        await built.Built;
+        await built.FinishBuildAsync();
         writer.Send(built);
         return built;
     }
@@ -205,7 +252,7 @@ internal static class IngestScenario
         var group = "bench-" + prefix;
         var checkpoints = new OnlineKeys(prefix, renamed.Repository.Project).Checkpoints(group);
         var assigned = new AssignmentClock();
-        var job = IngestJobFactory.Create(renamed, new IngestOptions { BootstrapServers = bootstrap, GroupId = group }, db, prefix, metrics, assigned);
+        var job = IngestJobFactory.Create(renamed, new IngestOptions { BootstrapServers = bootstrap, GroupId = group, BuildInBackground = BuildInBackground }, db, prefix, metrics, assigned);
         using var cts = new CancellationTokenSource();
         var run = Task.Run(() => job.RunAsync(cts.Token));
 
