@@ -27,7 +27,8 @@ internal interface IEventApplier
     /// checkpoint still equals <paramref name="expected"/>. Nothing is sent yet (<see cref="PreparedWrite.Built"/>
     /// completes when it can be); events added from now on belong to the next batch, which builds on this
     /// one's states as if they were written. Reads the states not in memory first, so it throws when the store
-    /// is unreachable.
+    /// is unreachable; no write of this member that is not landed holds them, so the reads may go before the
+    /// batch built earlier is sent (and do not wait behind its write). Finishes building that batch first.
     /// </summary>
     Task<PreparedWrite> PrepareAsync(
         IReadOnlyDictionary<TopicPartition, PartitionCheckpoint?> expected,
@@ -69,6 +70,12 @@ internal sealed class PreparedWrite(BatchWriteScript script, IReadOnlyList<Topic
 
     /// <summary>The partitions whose checkpoints the write moves.</summary>
     public IReadOnlyList<TopicPartition> Partitions { get; } = partitions;
+
+    /// <summary>The batch's number (batches are numbered in the order they are sealed).</summary>
+    public long Batch { get; init; }
+
+    /// <summary>What building it took, once it is built.</summary>
+    public BatchBuild? Figures { get; set; }
 
     /// <summary>The script's reply, once sent.</summary>
     public Task<StackExchange.Redis.RespResult>? Execution { get; set; }

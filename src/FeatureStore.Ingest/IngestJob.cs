@@ -83,25 +83,36 @@ public sealed partial class IngestJob
                     }
 
                     // A write in flight is completed before the next one goes out, or when nothing else is to do.
-                    if (built is not null)
-                    {
-                        (inFlight, built) = await SendAfterAsync(consumer, inFlight, built);
-                    }
-                    else if (inFlight is { } sent && _unwritten.Count == 0)
-                    {
-                        await CompleteBatchAsync(consumer, sent);
-                        inFlight = null;
-                    }
-
                     if (_unwritten.Count > 0)
                     {
-                        built = await PrepareBatchAsync(dlq, cancellationToken);
+                        // This batch is sealed (its states not in memory read) before the one built earlier is
+                        // sent, so that those reads do not wait behind that batch's write in the store.
+                        var sealedNow = await PrepareBatchAsync(dlq, cancellationToken);
+                        if (built is not null)
+                        {
+                            (inFlight, built) = await SendAfterAsync(consumer, inFlight, built);
+                            if (inFlight is null)
+                            {
+                                sealedNow = null; // the write before did not land: everything was rewound
+                            }
+                        }
+
+                        built = sealedNow;
                         if (built is { } ready && Waiting(consumer) == 0)
                         {
                             // Nothing is waiting to be read (this member keeps up): rather than hold the batch
                             // while the next one is read, it is written now, so its events are online sooner.
                             (inFlight, built) = await SendAfterAsync(consumer, inFlight, ready);
                         }
+                    }
+                    else if (built is not null)
+                    {
+                        (inFlight, built) = await SendAfterAsync(consumer, inFlight, built);
+                    }
+                    else if (inFlight is { } sent)
+                    {
+                        await CompleteBatchAsync(consumer, sent);
+                        inFlight = null;
                     }
 
                     PublishStatus();

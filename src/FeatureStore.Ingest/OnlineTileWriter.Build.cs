@@ -76,11 +76,10 @@ internal sealed partial class OnlineTileWriter
 
             _count = dirty.Count;
             _slices = (_count + BuildSlice - 1) / BuildSlice;
-            if (_slices == 0)
-            {
-                Finish();
-            }
         }
+
+        /// <summary>The write this run builds; its figures are set when the build is over.</summary>
+        public PreparedWrite? Write { get; set; }
 
         /// <summary>Completes when the script's arguments hold every state; faults when building failed.</summary>
         public Task Completion => _done.Task;
@@ -88,7 +87,11 @@ internal sealed partial class OnlineTileWriter
         /// <summary>Builds everything now: on this thread, with one worker per core when the batch is large.</summary>
         public void RunHere()
         {
-            if (_count < ParallelBuildMinimum || Workers == 1)
+            if (_slices == 0)
+            {
+                Finish();
+            }
+            else if (_count < ParallelBuildMinimum || Workers == 1)
             {
                 Work(0);
             }
@@ -104,6 +107,12 @@ internal sealed partial class OnlineTileWriter
         /// </summary>
         public void StartInBackground()
         {
+            if (_slices == 0)
+            {
+                Finish();
+                return;
+            }
+
             for (var worker = 0; worker < HelperWorker; worker++)
             {
                 ThreadPool.QueueUserWorkItem(Work, worker, preferLocal: false);
@@ -157,8 +166,10 @@ internal sealed partial class OnlineTileWriter
             try
             {
                 _writer.Queue(_side, _script);
-                _writer.LastBatch = new BatchBuild(
+                var figures = new BatchBuild(
                     _count, _loads, _writer._arenas[_side].Sum(a => (long)a.WrittenCount), _loadTime, Stopwatch.GetElapsedTime(_started), GC.GetTotalAllocatedBytes() - _allocated);
+                _writer.LastBatch = figures;
+                Write!.Figures = figures;
                 _done.SetResult();
             }
             catch (Exception ex)

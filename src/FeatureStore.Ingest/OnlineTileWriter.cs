@@ -66,6 +66,8 @@ internal sealed partial class OnlineTileWriter : IEventApplier
     // the batch sealed before it.
     private long _batch;
     private BuildRun? _building;
+    // The last batch whose write landed (batches land in the order they are numbered).
+    private long _landed = -1;
     private int _cachedCount;
 
     /// <summary>Whether a sealed batch is built while the next one is buffered, by one worker per core but one (<see cref="IngestOptions.BuildInBackground"/>).</summary>
@@ -149,6 +151,8 @@ internal sealed partial class OnlineTileWriter : IEventApplier
             [.. expected.Select(e => ((RedisValue)OnlineKeys.PartitionField(e.Key.Topic, e.Key.Partition.Value), e.Value?.ToString()))],
             [.. next.Select(n => ((RedisValue)OnlineKeys.PartitionField(n.Key.Topic, n.Key.Partition.Value), n.Value.ToString()))]);
         var run = new BuildRun(this, side, script, loads, loadTime);
+        var write = new PreparedWrite(script, [.. expected.Keys], run.Completion, run.Help) { Batch = _batch - 1 };
+        run.Write = write;
         _building = run;
         if (BuildInBackground)
         {
@@ -159,7 +163,7 @@ internal sealed partial class OnlineTileWriter : IEventApplier
             run.RunHere();
         }
 
-        return new PreparedWrite(script, [.. expected.Keys], run.Completion, run.Help);
+        return write;
     }
 
     /// <summary>Builds touched states <paramref name="from"/> to <paramref name="to"/> (excluded) of the sealed batch of buffer <paramref name="side"/>, as worker <paramref name="worker"/> (its scratch state and arena).</summary>
@@ -238,6 +242,7 @@ internal sealed partial class OnlineTileWriter : IEventApplier
             return write.Partitions;
         }
 
+        _landed = write.Batch;
         EvictIfNeeded();
         return [];
     }
@@ -318,7 +323,7 @@ internal sealed partial class OnlineTileWriter : IEventApplier
     /// <summary>Reads the shares of the batch's states not in memory, except those that cannot be stored (see below); returns how many it read.</summary>
     private async Task<int> LoadMissingAsync(IReadOnlyDictionary<TopicPartition, PartitionCheckpoint?> expected)
     {
-        // A share (field = its partition) is written by BuildAndQueue only, in the transaction that also writes
+        // A share (field = its partition) is written by a batch's script only, in the step that also writes
         // that partition's checkpoint (a partition with buffered events is always among the moves) and is
         // conditioned on the checkpoints the batch expects; nothing deletes a checkpoint field. So when the
         // batch expects no checkpoint for a partition, none of that partition's shares is stored (the entity's
@@ -395,9 +400,10 @@ internal sealed partial class OnlineTileWriter : IEventApplier
             return;
         }
 
-        // Dropping a state not in the batch being buffered only costs a read if it comes back: that read is
-        // sent after every write of ours that holds the state, so it sees the newest.
-        var all = _partitions.Values.SelectMany(p => p.All()).Where(c => c.DirtyIn != _batch).OrderBy(c => c.DirtyIn)
+        // Only states whose last write has landed are dropped (not those of a batch being buffered, built, or
+        // written): dropping one costs a read if it comes back, and that read sees its newest version even when
+        // it is sent before a batch built earlier (which cannot hold it).
+        var all = _partitions.Values.SelectMany(p => p.All()).Where(c => c.DirtyIn <= _landed).OrderBy(c => c.DirtyIn)
             .Take(_cachedCount - (_maxCached * 3 / 4)).ToList();
         foreach (var cached in all)
         {

@@ -134,16 +134,18 @@ internal static class IngestScenario
             if ((i + 1) % Batch == 0 || i == payloads.Length - 1)
             {
                 // As the job does: this batch was buffered while the one before was built (at once, or in the
-                // background) and the one before that written; the built one goes out once that write has landed.
+                // background) and the one before that written. This one is sealed (its states not in memory
+                // read), then the built one goes out once that write has landed.
                 buffer += clock.Elapsed.TotalMilliseconds;
-                inFlight = await SendBuiltAsync(writer, inFlight, built);
-                Count(built);
                 var next = new PartitionCheckpoint(i + 1, 0);
-                built = await writer.PrepareAsync(
+                var sealedNow = await writer.PrepareAsync(
                     new Dictionary<TopicPartition, PartitionCheckpoint?> { [partition] = stored },
                     new Dictionary<TopicPartition, PartitionCheckpoint> { [partition] = next },
                     CancellationToken.None);
                 stored = next;
+                inFlight = await SendBuiltAsync(writer, inFlight, built);
+                Count(built);
+                built = sealedNow;
                 clock.Restart();
             }
         }
@@ -153,10 +155,10 @@ internal static class IngestScenario
         Count(built);
         write = clock.Elapsed.TotalMilliseconds;
 
-        // A batch's figures are known once its build is over, which is when it is sent.
+        // A batch's figures are known once its build is over, at the latest when it is sent.
         void Count(PreparedWrite? sent)
         {
-            if (sent is not null && writer.LastBatch is { } batch)
+            if (sent?.Figures is { } batch)
             {
                 load += batch.LoadTime.TotalMilliseconds;
                 build += batch.BuildTime.TotalMilliseconds;
