@@ -1,5 +1,8 @@
+using System.Globalization;
 using Confluent.Kafka;
+using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Events;
+using FeatureStore.Core.Windows;
 using FeatureStore.Redis.Online;
 using FeatureStore.Testing;
 using StackExchange.Redis;
@@ -88,6 +91,112 @@ public sealed class OnlineTileWriterTests(RedisServerFixture redis) : IClassFixt
         Assert.Equal(readable.Count, writer.LastBatch!.Loaded);
         await scenario.AssertOnlineEqualsReferenceAsync(redis.Connection.Database, scenario.MaxTime);
         await scenario.AssertOnlineEqualsReferenceAsync(redis.Connection.Database, now + (90 * 60_000));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Entities_keyed_by_several_fields_or_by_a_number_are_written_as_the_reference(bool buildInBackground)
+    {
+        // Keys are joined from the events' fields as the events are buffered (several fields with '|', a number
+        // in its digits), some longer than the room the buffer starts with; each distinct key is tied to its
+        // state once per batch, over two batches (the second on cached states).
+        const string Yaml = """
+            project: ktest
+            entities:
+              - name: pair
+                join_keys: [user_id, merchant_id]
+              - name: store
+                join_keys: [store]
+            sources:
+              - name: sales
+                kafka:
+                  topic: sales
+                timestamp_field: ts
+                timestamp_format: epoch_ms
+                fields:
+                  user_id: string
+                  merchant_id: string
+                  store: int
+                  amount: double
+                  ts: timestamp
+            feature_views:
+              - name: pair_stats
+                entity: pair
+                source: sales
+                ttl: 1d
+                features:
+                  - { name: n_1h, aggregation: count, window: 1h }
+                  - { name: sum_1h, aggregation: sum, field: amount, window: 1h }
+              - name: store_stats
+                entity: store
+                source: sales
+                ttl: 1d
+                features:
+                  - { name: n_all, aggregation: count }
+                  - { name: max_1h, aggregation: max, field: amount, window: 1h }
+            """;
+        var load = FeatureRepositoryLoader.LoadFromText(Yaml, "ktest.yaml");
+        Assert.True(load.Success, string.Join("\n", load.Diagnostics));
+        var compiled = CompiledRepository.Compile(load.Repository!);
+        var keys = new OnlineKeys("k" + Guid.NewGuid().ToString("N")[..8], "ktest");
+        var writer = new OnlineTileWriter(redis.Connection.Database, keys, "ingest", compiled.Repository.Settings.AllowedLatenessMs, 200_000)
+        {
+            BuildInBackground = buildInBackground,
+        };
+        var source = compiled.Sources[0];
+        var binding = new SourceBinding(source.Definition.Name, source.Definition.Topic, source.Definition.DeadLetterTopic, source.Schema, source);
+        var parser = new EventParser(source.Schema);
+        var partition = new TopicPartition("sales", 0);
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var random = new Random(13);
+        var events = new List<(string Pair, string Store, double Amount, long Time, int Offset)>();
+        PartitionCheckpoint? stored = null;
+        for (var batch = 0; batch < 2; batch++)
+        {
+            for (var i = batch * 3_000; i < (batch + 1) * 3_000; i++)
+            {
+                var user = random.Next(8) == 0 ? "u" + new string('x', 90) + random.Next(5).ToString(CultureInfo.InvariantCulture) : "u" + random.Next(40).ToString(CultureInfo.InvariantCulture);
+                var merchant = "m" + random.Next(6).ToString(CultureInfo.InvariantCulture);
+                var store = random.Next(-5, 20);
+                var amount = Math.Round(random.NextDouble() * 100, 2);
+                var time = now - random.NextInt64(0, 2 * 3_600_000);
+                var payload = $$"""{"user_id":"{{user}}","merchant_id":"{{merchant}}","store":{{store}},"amount":{{amount.ToString(CultureInfo.InvariantCulture)}},"ts":{{time}}}""";
+                Assert.Equal(ParseError.None, parser.Parse(System.Text.Encoding.UTF8.GetBytes(payload)));
+                writer.Add(binding, partition, i, parser);
+                events.Add((user + "|" + merchant, store.ToString(CultureInfo.InvariantCulture), amount, time, i));
+            }
+
+            var next = new PartitionCheckpoint((batch + 1) * 3_000, 0);
+            var write = await writer.PrepareAsync(
+                new Dictionary<TopicPartition, PartitionCheckpoint?> { [partition] = stored }, new Dictionary<TopicPartition, PartitionCheckpoint> { [partition] = next }, Ct);
+            await write.FinishBuildAsync();
+            writer.Send(write);
+            Assert.Empty(await writer.CompleteAsync(write));
+            stored = next;
+        }
+
+        var reader = new OnlineFeatureReader(redis.Connection.Database, keys);
+        var t = now + 60_000;
+        foreach (var view in compiled.Views)
+        {
+            var byEntity = events.GroupBy(e => view.Name == "pair_stats" ? e.Pair : e.Store).ToList();
+            Assert.True(byEntity.Count > 20, $"{byEntity.Count} entities");
+            var (values, exact) = await reader.ReadAsync([new ViewRead(view, [.. byEntity.Select(g => g.Key)])], t);
+            Assert.True(exact);
+            for (var i = 0; i < byEntity.Count; i++)
+            {
+                var reference = byEntity[i].Select(e => new TestEvent(e.Time, e.Offset, [.. view.Definition.Features.Select(f => f.Field is null ? FeatureInput.Absent : FeatureInput.OfNumber(e.Amount))])).ToList();
+                var expected = NaiveReference.Evaluate(reference, view.Features, view.TtlMs, t);
+                for (var f = 0; f < expected.Length; f++)
+                {
+                    var actual = values[0][i][f];
+                    Assert.True(
+                        expected[f].Status == actual.Status && expected[f].Int64 == actual.Int64 && Math.Abs(expected[f].Double - actual.Double) <= 1e-9 * Math.Max(1, Math.Abs(expected[f].Double)),
+                        $"{view.Name}:{view.Definition.Features[f].Name} of {byEntity[i].Key}: expected {expected[f]}, got {actual}");
+                }
+            }
+        }
     }
 
     // Events are added with their places in one log over all partitions as offsets, so that equal times order
