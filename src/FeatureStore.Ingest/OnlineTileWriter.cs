@@ -21,10 +21,11 @@ internal sealed record BatchBuild(int States, int Loaded, long EncodedBytes, Tim
 /// wrote (fencing).
 /// <para>
 /// Memory: states are cached between batches in their stored (encoded) form, one byte array per entity,
-/// which the garbage collector never has to scan. An event's inputs are appended once to a flat batch buffer
-/// and chained to its entity in each view (looked up from the event's UTF-8 key bytes, without building a
-/// string). When a batch is sealed, each touched entity is decoded into one reusable state per view, its events
-/// applied, compacted and encoded into an arena that the script's arguments read from (see BuildRun). Two event
+/// which the garbage collector never has to scan. An event's inputs are appended once to a flat batch buffer,
+/// with a copy of its key in each view; when the batch is sealed, its events are tied to their states, one
+/// lookup per distinct entity (from the key's UTF-8 bytes, without building a string; see PendingLinks). Each
+/// touched entity is then decoded into one reusable state per view, its events applied, compacted and encoded
+/// into an arena that the script's arguments read from (see BuildRun). Two event
 /// buffers and dirty lists alternate, so the build may run in the background while the next batch is buffered
 /// (<see cref="BuildInBackground"/>). States not in memory are read first, all in one pipelined round trip.
 /// A key's expiry is refreshed at most once per slack period and set that much longer, which saves a PEXPIRE
