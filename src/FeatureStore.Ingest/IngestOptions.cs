@@ -12,7 +12,7 @@ public sealed class IngestOptions
     /// <summary>
     /// Most events applied per online-store transaction. A batch writes each touched entity once, so under
     /// load (catching up) larger batches mean fewer writes per event; when caught up, <see cref="MaxBatchDelay"/>
-    /// ends a batch first. Buffered events cost about 200 bytes each (time, offset, the source's inputs once, and per view an entry and a copy of the key).
+    /// ends a batch first. Buffered events cost about 100 bytes each (time, offset, the source's inputs once, an entry per view).
     /// </summary>
     public int MaxBatchEvents { get; init; } = 100_000;
 

@@ -21,11 +21,10 @@ internal sealed record BatchBuild(int States, int Loaded, long EncodedBytes, Tim
 /// wrote (fencing).
 /// <para>
 /// Memory: states are cached between batches in their stored (encoded) form, one byte array per entity,
-/// which the garbage collector never has to scan. An event's inputs are appended once to a flat batch buffer,
-/// with a copy of its key in each view; when the batch is sealed, its events are tied to their states, one
-/// lookup per distinct entity (from the key's UTF-8 bytes, without building a string; see PendingLinks). Each
-/// touched entity is then decoded into one reusable state per view, its events applied, compacted and encoded
-/// into an arena that the script's arguments read from (see BuildRun). Two event
+/// which the garbage collector never has to scan. An event's inputs are appended once to a flat batch buffer
+/// and chained to its entity in each view (looked up from the event's UTF-8 key bytes, without building a
+/// string). When a batch is sealed, each touched entity is decoded into one reusable state per view, its events
+/// applied, compacted and encoded into an arena that the script's arguments read from (see BuildRun). Two event
 /// buffers and dirty lists alternate, so the build may run in the background while the next batch is buffered
 /// (<see cref="BuildInBackground"/>). States not in memory are read first, all in one pipelined round trip.
 /// A key's expiry is refreshed at most once per slack period and set that much longer, which saves a PEXPIRE
@@ -35,6 +34,7 @@ internal sealed record BatchBuild(int States, int Loaded, long EncodedBytes, Tim
 internal sealed partial class OnlineTileWriter : IEventApplier
 {
     private const int MaxStackKeyChars = 256;
+    private const int MaxStackKeyBytes = 256;
 
     // Raw entries kept per entity share, whatever its rate: bounds a hot entity's state; as_of lookups in
     // its recent past that would need older entries are reported inexact instead.
@@ -47,7 +47,6 @@ internal sealed partial class OnlineTileWriter : IEventApplier
     private readonly int _maxCached;
     private readonly Dictionary<TopicPartition, PartitionStates> _partitions = [];
     private readonly List<CachedState> _toLoad = [];
-    private readonly PendingLinks _links = new();
     // Below this many touched states a batch is built on one thread.
     private const int ParallelBuildMinimum = 2048;
     private const int BuildSlice = 256;
@@ -116,10 +115,13 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         var states = PartitionFor(partition, compiled);
         var events = _events[(int)(_batch & 1)];
         var row = events.Append(parser.EventTimeMs, offset, states.Plan, parser, _texts);
-        var owner = _links.OwnerOf(states, _batch);
         for (var v = 0; v < states.ViewCount; v++)
         {
-            _links.Add(owner, v, states.KeySlots(v), states.TextKeySlot(v), parser, row);
+            var cached = states.Get(v, parser, this);
+            if (events.Link(cached, _batch, row) && !cached.Loaded)
+            {
+                _toLoad.Add(cached);
+            }
         }
     }
 
@@ -128,8 +130,6 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         IReadOnlyDictionary<TopicPartition, PartitionCheckpoint> next,
         CancellationToken cancellationToken)
     {
-        // Each buffered event is tied to its states now, one lookup per distinct entity.
-        _links.Resolve(this, _events[(int)(_batch & 1)], _batch, _toLoad);
         var loadStarted = Stopwatch.GetTimestamp();
         var loads = await LoadMissingAsync(expected).ConfigureAwait(false);
         var loadTime = Stopwatch.GetElapsedTime(loadStarted);
@@ -275,7 +275,6 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         }
 
         _toLoad.Clear();
-        _links.Clear();
         _batch += 2; // no cached state survives, but a new batch number keeps dirty marks unambiguous
     }
 
@@ -285,7 +284,6 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         {
             _cachedCount -= states.Count;
             _lastPartition = null;
-            states.Forgotten = true; // its events not tied to states yet are skipped
             // Only the batch being buffered is dropped: a sealed one is built and written as it is, its
             // checkpoint condition fencing it if another member took the partition over in between.
             _events[(int)(_batch & 1)].Forget(states);
@@ -458,23 +456,35 @@ internal sealed partial class OnlineTileWriter : IEventApplier
 
         public void Remove(CachedState cached) => _byView[cached.ViewIndex].Remove(cached.EntityUtf8);
 
-        /// <summary>Set when the partition is revoked: its events not yet tied to states are dropped.</summary>
-        public bool Forgotten { get; set; }
+        public CachedState Get(int viewIndex, EventParser parser, OnlineTileWriter writer)
+        {
+            var textSlot = _textKeySlot[viewIndex];
+            if (textSlot >= 0)
+            {
+                // Looked up from the event's bytes: a string and a key array are built only for a new entity.
+                var utf8 = parser.GetUtf8(textSlot);
+                return _lookups[viewIndex].TryGetValue(utf8, out var found) ? found : Add(viewIndex, utf8, writer);
+            }
 
-        /// <summary>The batch in which <see cref="LinkSlot"/> is this partition's place among the partitions with events, or -1.</summary>
-        public long LinkBatch { get; set; } = -1;
+            return GetComposite(viewIndex, parser, writer);
+        }
 
-        public int LinkSlot { get; set; }
+        private CachedState GetComposite(int viewIndex, EventParser parser, OnlineTileWriter writer)
+        {
+            var slots = _keySlots[viewIndex];
+            Span<byte> buffer = stackalloc byte[MaxStackKeyBytes];
+            scoped ReadOnlySpan<byte> key;
+            if (parser.TryWriteKeyUtf8(slots, buffer, out var written))
+            {
+                key = buffer[..written];
+            }
+            else
+            {
+                key = System.Text.Encoding.UTF8.GetBytes(parser.KeyFor(slots));
+            }
 
-        /// <summary>View <paramref name="viewIndex"/>'s key fields.</summary>
-        public IReadOnlyList<int> KeySlots(int viewIndex) => _keySlots[viewIndex];
-
-        /// <summary>View <paramref name="viewIndex"/>'s one text key field, or -1 when its key is written from several fields or a number.</summary>
-        public int TextKeySlot(int viewIndex) => _textKeySlot[viewIndex];
-
-        /// <summary>The state of the entity whose key is <paramref name="key"/> (UTF-8) in view <paramref name="viewIndex"/>, made when new: a string and a key array are built only then.</summary>
-        public CachedState GetOrAdd(int viewIndex, ReadOnlySpan<byte> key, OnlineTileWriter writer) =>
-            _lookups[viewIndex].TryGetValue(key, out var found) ? found : Add(viewIndex, key, writer);
+            return _lookups[viewIndex].TryGetValue(key, out var found) ? found : Add(viewIndex, key, writer);
+        }
 
         private CachedState Add(int viewIndex, ReadOnlySpan<byte> key, OnlineTileWriter writer)
         {
