@@ -59,8 +59,11 @@ internal sealed partial class OnlineTileWriter
         private int _completed;
         private Exception? _failure;
 
-        /// <summary>Seals buffer <paramref name="side"/> (its rows grouped by state) and empties its arenas; no state is built yet.</summary>
-        public BuildRun(OnlineTileWriter writer, int side, BatchWriteScript script, int loads, TimeSpan loadTime)
+        /// <summary>
+        /// Seals buffer <paramref name="side"/> (its rows grouped by state) and empties its arenas; no state is built
+        /// yet. The write it builds is batch <paramref name="batch"/>'s, moving <paramref name="partitions"/>.
+        /// </summary>
+        public BuildRun(OnlineTileWriter writer, long batch, int side, BatchWriteScript script, IReadOnlyList<Confluent.Kafka.TopicPartition> partitions, int loads, TimeSpan loadTime)
         {
             _writer = writer;
             _side = side;
@@ -76,10 +79,11 @@ internal sealed partial class OnlineTileWriter
 
             _count = dirty.Count;
             _slices = (_count + BuildSlice - 1) / BuildSlice;
+            Write = new PreparedWrite(script, partitions, _done.Task, Help) { Batch = batch };
         }
 
         /// <summary>The write this run builds; its figures are set when the build is over.</summary>
-        public PreparedWrite? Write { get; set; }
+        public PreparedWrite Write { get; }
 
         /// <summary>Completes when the script's arguments hold every state; faults when building failed.</summary>
         public Task Completion => _done.Task;
@@ -166,10 +170,8 @@ internal sealed partial class OnlineTileWriter
             try
             {
                 _writer.Queue(_side, _script);
-                var figures = new BatchBuild(
+                Write.Figures = new BatchBuild(
                     _count, _loads, _writer._arenas[_side].Sum(a => (long)a.WrittenCount), _loadTime, Stopwatch.GetElapsedTime(_started), GC.GetTotalAllocatedBytes() - _allocated);
-                _writer.LastBatch = figures;
-                Write!.Figures = figures;
                 _done.SetResult();
             }
             catch (Exception ex)

@@ -82,9 +82,6 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         _maxCached = maxCachedStates;
     }
 
-    /// <summary>The last batch whose build is over: its states, reads and encoded size, and how long each step took (null before the first).</summary>
-    public BatchBuild? LastBatch { get; private set; }
-
     /// <summary>States held in memory (all partitions and views).</summary>
     public int CachedStates => _cachedCount;
 
@@ -143,16 +140,14 @@ internal sealed partial class OnlineTileWriter : IEventApplier
 
         // Seal: events added from now on go to the other buffer, while this batch is built (at once, or in the
         // background) into its side's script arguments.
-        var side = (int)(_batch & 1);
-        _batch++;
+        var number = _batch++;
+        var side = (int)(number & 1);
         var script = _scripts[side];
         script.Start(
             _keys.Checkpoints(_group),
             [.. expected.Select(e => ((RedisValue)OnlineKeys.PartitionField(e.Key.Topic, e.Key.Partition.Value), e.Value?.ToString()))],
             [.. next.Select(n => ((RedisValue)OnlineKeys.PartitionField(n.Key.Topic, n.Key.Partition.Value), n.Value.ToString()))]);
-        var run = new BuildRun(this, side, script, loads, loadTime);
-        var write = new PreparedWrite(script, [.. expected.Keys], run.Completion, run.Help) { Batch = _batch - 1 };
-        run.Write = write;
+        var run = new BuildRun(this, number, side, script, [.. expected.Keys], loads, loadTime);
         _building = run;
         if (BuildInBackground)
         {
@@ -163,7 +158,7 @@ internal sealed partial class OnlineTileWriter : IEventApplier
             run.RunHere();
         }
 
-        return write;
+        return run.Write;
     }
 
     /// <summary>Builds touched states <paramref name="from"/> to <paramref name="to"/> (excluded) of the sealed batch of buffer <paramref name="side"/>, as worker <paramref name="worker"/> (its scratch state and arena).</summary>

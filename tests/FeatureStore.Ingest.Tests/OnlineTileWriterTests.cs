@@ -44,8 +44,8 @@ public sealed class OnlineTileWriterTests(RedisServerFixture redis) : IClassFixt
             add(partition, i, scenario.Draw(random, user, now, i, counts: partition == p1 || i >= 6_000));
         }
 
-        await WriteAsync(writer, new() { [p0] = null, [p1] = null }, 12_000);
-        Assert.True(writer.LastBatch!.States > 2_048, $"{writer.LastBatch.States} states");
+        var batch = await WriteAsync(writer, new() { [p0] = null, [p1] = null }, 12_000);
+        Assert.True(batch.States > 2_048, $"{batch.States} states");
         await scenario.AssertOnlineEqualsReferenceAsync(redis.Connection.Database, scenario.MaxTime);
         await scenario.AssertOnlineEqualsReferenceAsync(redis.Connection.Database, now + (90 * 60_000));
     }
@@ -65,8 +65,8 @@ public sealed class OnlineTileWriterTests(RedisServerFixture redis) : IClassFixt
             add(i % 2 == 0 ? p0 : p1, i, scenario.Draw(random, User(), now, i, counts: true));
         }
 
-        await WriteAsync(writer, new() { [p0] = null, [p1] = null }, 2_000);
-        Assert.Equal(0, writer.LastBatch!.Loaded); // neither partition had a checkpoint
+        var first = await WriteAsync(writer, new() { [p0] = null, [p1] = null }, 2_000);
+        Assert.Equal(0, first.Loaded); // neither partition had a checkpoint
 
         // A member starting cold (nothing cached): the same entities in a partition written before, whose
         // shares must be read, and in one never written, whose shares cannot exist although the entities'
@@ -87,8 +87,8 @@ public sealed class OnlineTileWriterTests(RedisServerFixture redis) : IClassFixt
             add(partition, i, payload);
         }
 
-        await WriteAsync(writer, new() { [p1] = new PartitionCheckpoint(2_000, 0), [p2] = null }, 3_000);
-        Assert.Equal(readable.Count, writer.LastBatch!.Loaded);
+        var second = await WriteAsync(writer, new() { [p1] = new PartitionCheckpoint(2_000, 0), [p2] = null }, 3_000);
+        Assert.Equal(readable.Count, second.Loaded);
         await scenario.AssertOnlineEqualsReferenceAsync(redis.Connection.Database, scenario.MaxTime);
         await scenario.AssertOnlineEqualsReferenceAsync(redis.Connection.Database, now + (90 * 60_000));
     }
@@ -167,13 +167,8 @@ public sealed class OnlineTileWriterTests(RedisServerFixture redis) : IClassFixt
                 events.Add((user + "|" + merchant, store.ToString(CultureInfo.InvariantCulture), amount, time, i));
             }
 
-            var next = new PartitionCheckpoint((batch + 1) * 3_000, 0);
-            var write = await writer.PrepareAsync(
-                new Dictionary<TopicPartition, PartitionCheckpoint?> { [partition] = stored }, new Dictionary<TopicPartition, PartitionCheckpoint> { [partition] = next }, Ct);
-            await write.FinishBuildAsync();
-            writer.Send(write);
-            Assert.Empty(await writer.CompleteAsync(write));
-            stored = next;
+            await WriteAsync(writer, new() { [partition] = stored }, (batch + 1) * 3_000);
+            stored = new PartitionCheckpoint((batch + 1) * 3_000, 0);
         }
 
         var reader = new OnlineFeatureReader(redis.Connection.Database, keys);
@@ -219,12 +214,14 @@ public sealed class OnlineTileWriterTests(RedisServerFixture redis) : IClassFixt
         });
     }
 
-    private static async Task WriteAsync(OnlineTileWriter writer, Dictionary<TopicPartition, PartitionCheckpoint?> expected, long nextOffset)
+    /// <summary>Writes the buffered batch, moving every partition of <paramref name="expected"/> to <paramref name="nextOffset"/>; returns what building it took.</summary>
+    private static async Task<BatchBuild> WriteAsync(OnlineTileWriter writer, Dictionary<TopicPartition, PartitionCheckpoint?> expected, long nextOffset)
     {
         var next = expected.Keys.ToDictionary(tp => tp, _ => new PartitionCheckpoint(nextOffset, 0));
         var write = await writer.PrepareAsync(expected, next, Ct);
         await write.FinishBuildAsync();
         writer.Send(write);
         Assert.Empty(await writer.CompleteAsync(write));
+        return write.Figures!;
     }
 }
