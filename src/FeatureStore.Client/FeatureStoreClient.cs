@@ -92,19 +92,14 @@ public sealed class FeatureStoreClient : IDisposable
     public async Task<OnlineFeatureSet> GetOnlineFeaturesAsync(
         IReadOnlyList<string> features, string joinKey, IReadOnlyList<string> keys, DateTimeOffset? asOf = null, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(features);
-        ArgumentException.ThrowIfNullOrEmpty(joinKey);
-        ArgumentNullException.ThrowIfNull(keys);
-        (long Seconds, int Nanos)? at = null;
-        if (asOf is { } time)
-        {
-            var timestamp = Timestamp.FromDateTimeOffset(time);
-            at = (timestamp.Seconds, timestamp.Nanos);
-        }
-
-        var request = new KeyedLookupRequest(features, joinKey, keys, at);
-        return await _invoker.AsyncUnaryCall(KeyedLookup, null, Options(cancellationToken), request).ConfigureAwait(false);
+        return await _invoker.AsyncUnaryCall(KeyedLookup, null, Options(cancellationToken), Keyed(features, joinKey, keys, asOf)).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// Opens a stream for many lookups at once (<see cref="LookupStream"/>): what a service making many
+    /// small lookups, one entity per scored request, should call them through. Dispose it when done.
+    /// </summary>
+    public LookupStream OpenLookupStream() => new(_invoker, _headers, _options.Timeout);
 
     /// <summary>Looks up the features a model version reads (<c>model</c> or <c>model@version</c>) for each entity row.</summary>
     /// <param name="model">The model, optionally with <c>@version</c>; the newest version otherwise.</param>
@@ -134,7 +129,22 @@ public sealed class FeatureStoreClient : IDisposable
     private CallOptions Options(CancellationToken cancellationToken) =>
         new(_headers, DateTime.UtcNow + _options.Timeout, cancellationToken);
 
-    private static GetOnlineFeaturesRequest Request(IEnumerable<IReadOnlyDictionary<string, string>> entities, DateTimeOffset? asOf)
+    internal static KeyedLookupRequest Keyed(IReadOnlyList<string> features, string joinKey, IReadOnlyList<string> keys, DateTimeOffset? asOf)
+    {
+        ArgumentNullException.ThrowIfNull(features);
+        ArgumentException.ThrowIfNullOrEmpty(joinKey);
+        ArgumentNullException.ThrowIfNull(keys);
+        (long Seconds, int Nanos)? at = null;
+        if (asOf is { } time)
+        {
+            var timestamp = Timestamp.FromDateTimeOffset(time);
+            at = (timestamp.Seconds, timestamp.Nanos);
+        }
+
+        return new KeyedLookupRequest(features, joinKey, keys, at);
+    }
+
+    internal static GetOnlineFeaturesRequest Request(IEnumerable<IReadOnlyDictionary<string, string>> entities, DateTimeOffset? asOf)
     {
         ArgumentNullException.ThrowIfNull(entities);
         var request = new GetOnlineFeaturesRequest();

@@ -4,6 +4,7 @@ using FeatureStore.Contracts.V1;
 using FeatureStore.Redis;
 using FeatureStore.Serving.Tests.Helpers;
 using FeatureStore.Testing;
+using Google.Protobuf;
 using Grpc.Core;
 
 namespace FeatureStore.Serving.Tests;
@@ -212,6 +213,158 @@ public sealed class LookupErrorTests(RedisServerFixture redis) : IClassFixture<R
                 return false;
             }
         }, TimeSpan.FromSeconds(20), "lookups answered again after redis-server restarted", Ct);
+    }
+
+    [Fact]
+    public async Task A_streamed_lookup_fails_alone_with_its_status_and_message_and_the_stream_goes_on()
+    {
+        var options = Options(maxEntities: 10, keys: [new ApiKey("all-views"), ApiKey.Parse("users-only:user_stats,user_spend")]);
+        await using var server = await RunningServer.InProcessAsync(options, redis.Connection.Multiplexer);
+        using var client = server.Client("users-only");
+        await using var stream = client.OpenLookupStream();
+
+        var unknown = await Assert.ThrowsAsync<RpcException>(() => stream.GetOnlineFeaturesAsync(Request(["user_stats:n_1h", "user_statz:n_1h"]), Ct));
+        Assert.Equal(StatusCode.InvalidArgument, unknown.StatusCode);
+        Assert.StartsWith("unknown feature view 'user_statz' in 'user_statz:n_1h' (views: ", unknown.Status.Detail, StringComparison.Ordinal);
+
+        var missing = Request(["user_stats:n_1h"], rows: 2);
+        missing.Entities[1].JoinKeys.Remove("user_id");
+        var noKey = await Assert.ThrowsAsync<RpcException>(() => stream.GetOnlineFeaturesAsync(missing, Ct));
+        Assert.Equal(StatusCode.InvalidArgument, noKey.StatusCode);
+        Assert.Equal("entity row 1 has no join key 'user_id' (entity 'user' of view 'user_stats')", noKey.Status.Detail);
+
+        var tooMany = await Assert.ThrowsAsync<RpcException>(() => stream.GetOnlineFeaturesAsync(Request(["user_stats"], rows: 11), Ct));
+        Assert.Equal(StatusCode.ResourceExhausted, tooMany.StatusCode);
+        Assert.Equal("11 entity rows asked for; this server answers at most 10 per lookup (split the request)", tooMany.Status.Detail);
+
+        var denied = await Assert.ThrowsAsync<RpcException>(() => stream.GetOnlineFeaturesAsync(Request(["user_stats:n_1h", "merchant_stats:n_1h"]), Ct));
+        Assert.Equal(StatusCode.PermissionDenied, denied.StatusCode);
+        Assert.Equal("this API key may not read feature view 'merchant_stats'", denied.Status.Detail);
+
+        // Refused and answered lookups sent at once come back each to its own caller.
+        var mixed = await Task.WhenAll(Enumerable.Range(0, 20).Select(async i =>
+        {
+            try
+            {
+                return (await stream.GetOnlineFeaturesAsync(Request(i % 2 == 0 ? ["user_stats"] : ["user_stats:nope"], rows: 1 + (i % 5)), Ct)).RowCount;
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.InvalidArgument)
+            {
+                return -1;
+            }
+        }));
+        Assert.Equal(Enumerable.Range(0, 20).Select(i => i % 2 == 0 ? 1 + (i % 5) : -1), mixed);
+
+        // The stream is the same one throughout: it went on after every refusal.
+        var answered = await stream.GetOnlineFeaturesAsync(Request(["user_stats:n_1h", "user_spend"], rows: 3), Ct);
+        Assert.Equal(3, answered.RowCount);
+        Assert.Equal(FeatureStatus.NotFound, answered.Response.Rows[0].Values[0].Status);
+    }
+
+    [Fact]
+    public async Task A_lookup_stream_without_a_valid_api_key_is_refused_when_it_opens()
+    {
+        var options = Options(keys: [new ApiKey("all-views")]);
+        await using var server = await RunningServer.InProcessAsync(options, redis.Connection.Multiplexer);
+        foreach (var (key, message) in new[] { ((string?)null, "an API key is required: send it in the x-api-key header"), ("all-views-", "the API key is not valid") })
+        {
+            using var client = server.Client(key);
+            await using var stream = client.OpenLookupStream();
+            var error = await Assert.ThrowsAsync<RpcException>(() => stream.GetOnlineFeaturesAsync(Request(["user_stats"]), Ct));
+            Assert.Equal(StatusCode.Unauthenticated, error.StatusCode);
+            Assert.Equal(message, error.Status.Detail);
+        }
+    }
+
+    [Fact]
+    public async Task A_malformed_message_ends_the_stream_with_invalid_argument_after_the_lookups_before_it_are_answered()
+    {
+        await using var server = await RunningServer.InProcessAsync(Options(), redis.Connection.Multiplexer);
+        using var channel = server.Channel();
+        var raw = new Method<byte[], byte[]>(MethodType.DuplexStreaming, "featurestore.v1.OnlineFeatures", "StreamOnlineFeatures",
+            Marshallers.Create(static b => b, static b => b), Marshallers.Create(static b => b, static b => b));
+        using var call = channel.CreateCallInvoker().AsyncDuplexStreamingCall(raw, null, new CallOptions(cancellationToken: Ct));
+        await call.RequestStream.WriteAsync(Request(["user_stats"], rows: 2).ToByteArray(), Ct);
+        await call.RequestStream.WriteAsync([0x0A, 0x7F, 0x01], Ct); // features: a string of 127 bytes, cut off after one
+        Assert.True(await call.ResponseStream.MoveNext(Ct));
+        var first = StreamedLookup.Parser.ParseFrom(call.ResponseStream.Current);
+        Assert.Equal(StreamedLookup.ResultOneofCase.Response, first.ResultCase);
+        Assert.Equal(2, first.Response.Rows.Count);
+        var error = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext(Ct));
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        Assert.Contains("runs past the message's end", error.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_dead_online_store_fails_streamed_lookups_with_unavailable_at_once()
+    {
+        await using var store = await RedisServer.StartAsync(cancellationToken: Ct);
+        await using var connection = await OnlineStoreConnection.ConnectAsync(store.Endpoint, null, o => FeatureServer.ConfigureStoreClient(o, TimeSpan.FromSeconds(1)));
+        await using var server = await RunningServer.InProcessAsync(Options(), connection.Multiplexer);
+        using var client = server.Client();
+        await using var stream = client.OpenLookupStream();
+        var request = Request(["user_stats", "merchant_stats"], rows: 5);
+        Assert.Equal(5, (await stream.GetOnlineFeaturesAsync(request, Ct)).RowCount);
+
+        store.Kill();
+        var clock = Stopwatch.StartNew();
+        var errors = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => Assert.ThrowsAsync<RpcException>(() => stream.GetOnlineFeaturesAsync(request, Ct))));
+        clock.Stop();
+        Assert.All(errors, e => Assert.Equal(StatusCode.Unavailable, e.StatusCode));
+        Assert.All(errors, e => Assert.StartsWith("the online store ", e.Status.Detail, StringComparison.Ordinal));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1.5), $"UNAVAILABLE took {clock.Elapsed.TotalMilliseconds:0} ms");
+
+        await store.RestartAsync(Ct);
+        await Eventually.TrueAsync(async () =>
+        {
+            try
+            {
+                return (await stream.GetOnlineFeaturesAsync(request, Ct)).RowCount == 5;
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.Unavailable)
+            {
+                return false;
+            }
+        }, TimeSpan.FromSeconds(20), "streamed lookups answered again after redis-server restarted", Ct);
+    }
+
+    [Fact]
+    public async Task A_lookup_stream_whose_server_stops_fails_no_lookup_silently_and_the_next_lookup_opens_a_new_stream()
+    {
+        var template = Options();
+        FeatureServerOptions OnPorts(int grpc, int http) => new()
+        {
+            Repository = template.Repository,
+            KeyPrefix = template.KeyPrefix,
+            GrpcPort = grpc,
+            HttpPort = http,
+        };
+
+        var first = await RunningServer.OnPortsAsync(OnPorts, redis.Connection.Multiplexer);
+        var (grpcPort, httpPort) = (first.Server.GrpcAddress.Port, first.Server.HttpAddress.Port);
+        using var client = first.Client();
+        await using var stream = client.OpenLookupStream();
+        Assert.Equal(2, (await stream.GetOnlineFeaturesAsync(Request(["user_stats"], rows: 2), Ct)).RowCount);
+
+        // The host stops at once, not after its shutdown timeout: the open stream ends as the host stops.
+        var clock = Stopwatch.StartNew();
+        await first.DisposeAsync();
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"the host took {clock.Elapsed.TotalSeconds:0.0} s to stop with a lookup stream open");
+        var error = await Assert.ThrowsAsync<RpcException>(() => stream.GetOnlineFeaturesAsync(Request(["user_stats"]), Ct));
+        Assert.Equal(StatusCode.Unavailable, error.StatusCode);
+
+        await using var second = await RunningServer.OnPortsAsync((_, _) => OnPorts(grpcPort, httpPort), redis.Connection.Multiplexer);
+        await Eventually.TrueAsync(async () =>
+        {
+            try
+            {
+                return (await stream.GetOnlineFeaturesAsync(Request(["user_stats"], rows: 3), Ct)).RowCount == 3;
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.Unavailable)
+            {
+                return false;
+            }
+        }, TimeSpan.FromSeconds(20), "the stream's lookups answered by the restarted server", Ct);
     }
 
     private static StringContent Json(GetOnlineFeaturesRequest request) =>

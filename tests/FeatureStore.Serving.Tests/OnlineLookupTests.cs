@@ -132,6 +132,35 @@ public sealed class OnlineLookupTests(IngestedStoreFixture data) : IClassFixture
     }
 
     [Fact]
+    public async Task Streamed_lookups_by_many_callers_at_once_each_answer_their_own_request_as_the_reference()
+    {
+        await using var server = await RunningServer.OnPortsAsync((g, h) => Options(g, h), data.Store.Multiplexer);
+        using var client = server.Client();
+        await using var stream = client.OpenLookupStream();
+        var at = data.NowMs + (20 * 60_000);
+        var all = AllEntities(at, "user_stats", "user_spend", "merchant_stats");
+
+        // Eight callers, each looking up its own share of the entities one at a time, in an order of its own.
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(caller => Task.Run(async () =>
+        {
+            var rows = Enumerable.Range(0, all.Entities.Count).Where(r => r % 8 == caller).Reverse().ToList();
+            foreach (var row in rows)
+            {
+                var one = new GetOnlineFeaturesRequest { AsOf = all.AsOf, Features = { all.Features }, Entities = { all.Entities[row] } };
+                AssertEqualsReference(one, (await stream.GetOnlineFeaturesAsync(one, Ct)).Response);
+            }
+        }, Ct)));
+
+        // Many entities in one streamed lookup, by entity rows and by one join key: as the unary call answers.
+        var unary = await client.GetOnlineFeaturesAsync(all, Ct);
+        Assert.Equal(unary.Response, (await stream.GetOnlineFeaturesAsync(all, Ct)).Response);
+        string[] users = [.. all.Entities.Select(e => e.JoinKeys["user_id"])];
+        var keyed = await stream.GetOnlineFeaturesAsync(["user_stats", "user_spend"], "user_id", users, DateTimeOffset.FromUnixTimeMilliseconds(at), Ct);
+        Assert.Equal((await client.GetOnlineFeaturesAsync(["user_stats", "user_spend"], "user_id", users, DateTimeOffset.FromUnixTimeMilliseconds(at), Ct)).Response, keyed.Response);
+        Assert.Equal(users.Length, keyed.RowCount);
+    }
+
+    [Fact]
     public async Task Http_mirror_accepts_hand_written_json()
     {
         await using var server = await RunningServer.InProcessAsync(Options(), data.Store.Multiplexer);

@@ -5,10 +5,29 @@ namespace FeatureStore.Serving.Internal;
 
 /// <summary>
 /// The gRPC face of <see cref="OnlineLookup"/>: <c>featurestore.v1.OnlineFeatures/GetOnlineFeatures</c>,
-/// its answer written straight into the response's encoding (<see cref="LookupAnswerEncoding"/>).
+/// its answer written straight into the response's encoding (<see cref="LookupAnswerEncoding"/>), and
+/// <c>StreamOnlineFeatures</c> (<see cref="LookupStreamSession"/>).
 /// </summary>
-internal sealed class OnlineFeaturesService(OnlineLookup lookup) : OnlineFeaturesBinding.ServiceBase
+internal sealed class OnlineFeaturesService(
+    OnlineLookup lookup, ApiKeyPolicy keys, Microsoft.Extensions.Logging.ILogger<OnlineFeaturesService> logger, Microsoft.Extensions.Hosting.IHostApplicationLifetime lifetime)
+    : OnlineFeaturesBinding.ServiceBase
 {
+    public override async Task StreamOnlineFeatures(IAsyncStreamReader<LookupRequest> requests, IServerStreamWriter<StreamedLookup> answers, ServerCallContext context)
+    {
+        MalformedRequests.MarkReached(context);
+        var apiKey = GrpcCalls.ApiKey(context);
+        try
+        {
+            keys.Authenticate(apiKey);
+        }
+        catch (LookupException ex)
+        {
+            throw ex.ToRpc();
+        }
+
+        await new LookupStreamSession(lookup, apiKey, logger).RunAsync(requests, answers, context.CancellationToken, lifetime.ApplicationStopping).ConfigureAwait(false);
+    }
+
     public override async Task<LookupAnswer> GetOnlineFeatures(LookupRequest request, ServerCallContext context)
     {
         MalformedRequests.MarkReached(context);
@@ -39,16 +58,28 @@ internal static class OnlineFeaturesBinding
             static context => LookupRequest.Parse(context.PayloadAsReadOnlySequence())),
         LookupAnswerEncoding.Marshaller);
 
+    private static readonly Method<LookupRequest, StreamedLookup> StreamOnlineFeatures = new(
+        MethodType.DuplexStreaming,
+        OnlineFeatures.Descriptor.FullName,
+        nameof(StreamOnlineFeatures),
+        GetOnlineFeatures.RequestMarshaller,
+        LookupAnswerEncoding.StreamedMarshaller);
+
     /// <summary>The service's descriptor, where gRPC reflection looks for it.</summary>
     public static Google.Protobuf.Reflection.ServiceDescriptor Descriptor => OnlineFeatures.Descriptor;
 
-    public static void BindService(ServiceBinderBase binder, ServiceBase? service) =>
+    public static void BindService(ServiceBinderBase binder, ServiceBase? service)
+    {
         binder.AddMethod(GetOnlineFeatures, service is null ? null : service.GetOnlineFeatures);
+        binder.AddMethod(StreamOnlineFeatures, service is null ? null : service.StreamOnlineFeatures);
+    }
 
     [BindServiceMethod(typeof(OnlineFeaturesBinding), nameof(BindService))]
     internal abstract class ServiceBase
     {
         public abstract Task<LookupAnswer> GetOnlineFeatures(LookupRequest request, ServerCallContext context);
+
+        public abstract Task StreamOnlineFeatures(IAsyncStreamReader<LookupRequest> requests, IServerStreamWriter<StreamedLookup> answers, ServerCallContext context);
     }
 }
 

@@ -14,6 +14,9 @@ internal static partial class Log
     [LoggerMessage(3, LogLevel.Warning, "lookup failed: {Status} {Message}")]
     public static partial void LookupFailed(this ILogger logger, string status, string message);
 
+    [LoggerMessage(5, LogLevel.Error, "a streamed lookup failed on the server")]
+    public static partial void StreamedLookupCrashed(this ILogger logger, Exception exception);
+
     [LoggerMessage(4, LogLevel.Information, "listening: gRPC on {GrpcAddress}, HTTP on {HttpAddress}")]
     public static partial void Listening(this ILogger logger, Uri grpcAddress, Uri httpAddress);
 

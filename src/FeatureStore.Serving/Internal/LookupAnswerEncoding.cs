@@ -29,10 +29,21 @@ internal static class LookupAnswerEncoding
     private const byte EventTimestampTag = (6 << 3) | 2;
     private const byte SecondsTag = 1 << 3; // Timestamp.seconds
     private const byte NanosTag = 2 << 3; // Timestamp.nanos
+    private const byte StreamedResponseTag = (1 << 3) | 2; // StreamedLookup.response
+    private const byte StreamedErrorTag = (2 << 3) | 2; // StreamedLookup.error
+    private const byte ErrorCodeTag = 1 << 3; // LookupError.code
+    private const byte ErrorMessageTag = (2 << 3) | 2; // LookupError.message
 
     /// <summary>The gRPC marshaller of answers: writes (and then releases) them; servers never read one.</summary>
     public static readonly Marshaller<LookupAnswer> Marshaller = Marshallers.Create<LookupAnswer>(
         Serialize, static _ => throw new NotSupportedException("lookup answers are only written"));
+
+    /// <summary>
+    /// The marshaller of a lookup stream's answers (<c>StreamedLookup</c>): the answer's encoding as its field
+    /// <c>response</c>, or its error as <c>error</c>.
+    /// </summary>
+    public static readonly Marshaller<StreamedLookup> StreamedMarshaller = Marshallers.Create<StreamedLookup>(
+        SerializeStreamed, static _ => throw new NotSupportedException("lookup answers are only written"));
 
     /// <summary>The encoded answer in one array (tests, and callers without a transport buffer).</summary>
     public static byte[] Encode(LookupAnswer answer)
@@ -58,6 +69,60 @@ internal static class LookupAnswerEncoding
             ArrayPool<int>.Shared.Return(rowSizes);
             answer.Release();
         }
+    }
+
+    private static void SerializeStreamed(StreamedLookup streamed, SerializationContext context)
+    {
+        if (streamed.Answer is not { } answer)
+        {
+            WriteError(streamed.Status, streamed.Error ?? "", context);
+            return;
+        }
+
+        var rowSizes = ArrayPool<int>.Shared.Rent(Math.Max(1, answer.Rows));
+        try
+        {
+            var size = Size(answer, rowSizes);
+            context.SetPayloadLength(Delimited(size));
+            var output = context.GetBufferWriter();
+            var head = new SpanWriter(output.GetSpan(8));
+            head.Tag(StreamedResponseTag, size);
+            output.Advance(head.Position);
+            Write(answer, rowSizes, output);
+            context.Complete();
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(rowSizes);
+            answer.Release();
+        }
+    }
+
+    // StreamedLookup.error: LookupError { int32 code = 1; string message = 2; }, defaults not written.
+    private static void WriteError(StatusCode status, string message, SerializationContext context)
+    {
+        var code = (ulong)(long)(int)status;
+        var messageBytes = Encoding.UTF8.GetByteCount(message);
+        var inner = (code != 0 ? 1 + VarintSize(code) : 0) + (messageBytes != 0 ? Delimited(messageBytes) : 0);
+        var size = Delimited(inner);
+        context.SetPayloadLength(size);
+        var output = context.GetBufferWriter();
+        var writer = new SpanWriter(output.GetSpan(size));
+        writer.Tag(StreamedErrorTag, inner);
+        if (code != 0)
+        {
+            writer.Byte(ErrorCodeTag);
+            writer.Varint(code);
+        }
+
+        if (messageBytes != 0)
+        {
+            writer.Tag(ErrorMessageTag, messageBytes);
+            writer.Utf8(message);
+        }
+
+        output.Advance(writer.Position);
+        context.Complete();
     }
 
     /// <summary>The message's size; each row's size into <paramref name="rowSizes"/>.</summary>

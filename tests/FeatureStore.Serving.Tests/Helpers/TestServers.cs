@@ -40,6 +40,11 @@ internal sealed class RunningServer : IAsyncDisposable
         _handler is null ? Server.GrpcAddress : new Uri("http://localhost"),
         new FeatureStoreClientOptions { ApiKey = apiKey, HttpHandler = _handler is null ? null : new NonDisposingHandler(_handler) });
 
+    /// <summary>A gRPC channel to the server, for calls the client does not make (raw bytes).</summary>
+    public Grpc.Net.Client.GrpcChannel Channel() => Grpc.Net.Client.GrpcChannel.ForAddress(
+        _handler is null ? Server.GrpcAddress : new Uri("http://localhost"),
+        new Grpc.Net.Client.GrpcChannelOptions { HttpHandler = _handler is null ? null : new NonDisposingHandler(_handler) });
+
     public HttpClient Http() => _handler is null
         ? new HttpClient { BaseAddress = Server.HttpAddress }
         : new HttpClient(new NonDisposingHandler(_handler)) { BaseAddress = new Uri("http://localhost") };

@@ -1,0 +1,148 @@
+using System.Threading.Channels;
+using Grpc.Core;
+using Microsoft.Extensions.Logging;
+
+namespace FeatureStore.Serving.Internal;
+
+/// <summary>One answer on a lookup stream: the lookup's answer, or the status and message it failed with.</summary>
+internal sealed class StreamedLookup
+{
+    public StreamedLookup(LookupAnswer answer) => Answer = answer;
+
+    public StreamedLookup(StatusCode status, string error)
+    {
+        Status = status;
+        Error = error;
+    }
+
+    public LookupAnswer? Answer { get; }
+
+    public StatusCode Status { get; }
+
+    public string? Error { get; }
+}
+
+/// <summary>
+/// Serves one <c>StreamOnlineFeatures</c> call: each request read starts its lookup at once, up to
+/// <see cref="MaxInFlight"/> at a time (reading waits beyond that), and one writer answers them in the order
+/// they came, each answer as soon as it and those before it are done. Answers already done behind the one
+/// being written go out with it (written without a flush in between), so a busy stream costs a flush per
+/// burst, not per lookup. A failed lookup answers with its status and the stream goes on.
+/// </summary>
+internal sealed class LookupStreamSession(OnlineLookup lookup, string? apiKey, ILogger logger)
+{
+    /// <summary>Lookups of one stream worked on at once.</summary>
+    public const int MaxInFlight = 64;
+
+    private static readonly WriteOptions Buffered = new(WriteFlags.BufferHint);
+    private static readonly WriteOptions Flushed = new();
+
+    /// <summary>
+    /// Answers the stream's requests until the client ends it, the call is cancelled, or
+    /// <paramref name="stopping"/> (the host shutting down): then the requests read are answered and the stream
+    /// ends, and the client opens a new one to wherever it connects next.
+    /// </summary>
+    public async Task RunAsync(IAsyncStreamReader<LookupRequest> requests, IServerStreamWriter<StreamedLookup> answers, CancellationToken cancellationToken, CancellationToken stopping)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var reading = CancellationTokenSource.CreateLinkedTokenSource(stop.Token, stopping);
+        var pending = Channel.CreateBounded<Task<StreamedLookup>>(new BoundedChannelOptions(MaxInFlight) { SingleReader = true, SingleWriter = true });
+        var writing = WriteAllAsync(pending.Reader, answers, stop);
+        RpcException? malformed = null;
+        try
+        {
+            while (await NextAsync(requests, reading.Token).ConfigureAwait(false))
+            {
+                await pending.Writer.WriteAsync(AnswerAsync(requests.Current, stop.Token), stop.Token).ConfigureAwait(false);
+            }
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.InvalidArgument)
+        {
+            // The requests read before it are still answered, then the stream ends with the reason.
+            malformed = ex;
+        }
+        catch (OperationCanceledException) when (reading.IsCancellationRequested)
+        {
+            // The call was cancelled, the writer failed (its exception ends the call below), or the host is
+            // shutting down (the stream ends once the requests read are answered).
+        }
+        finally
+        {
+            pending.Writer.TryComplete();
+        }
+
+        await writing.ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
+        if (malformed is not null)
+        {
+            throw malformed;
+        }
+    }
+
+    private static async ValueTask<bool> NextAsync(IAsyncStreamReader<LookupRequest> requests, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await requests.MoveNext(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (Malformed(ex) is { } reason)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, reason.Message));
+        }
+    }
+
+    private static LookupException? Malformed(Exception? ex)
+    {
+        for (; ex is not null; ex = ex.InnerException)
+        {
+            if (ex is LookupException lookupException)
+            {
+                return lookupException;
+            }
+        }
+
+        return null;
+    }
+
+    private async Task<StreamedLookup> AnswerAsync(LookupRequest request, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return new StreamedLookup(await lookup.RunAsync(request, apiKey, "grpc-stream", cancellationToken).ConfigureAwait(false));
+        }
+        catch (LookupException ex)
+        {
+            return new StreamedLookup(ex.Status, ex.Message);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception ex)
+        {
+            logger.StreamedLookupCrashed(ex);
+            return new StreamedLookup(StatusCode.Internal, "the lookup failed on the server (see its log)");
+        }
+    }
+
+    private static async Task WriteAllAsync(ChannelReader<Task<StreamedLookup>> pending, IServerStreamWriter<StreamedLookup> answers, CancellationTokenSource stop)
+    {
+        try
+        {
+            while (await pending.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
+            {
+                while (pending.TryRead(out var next))
+                {
+                    var answer = await next.ConfigureAwait(false);
+                    answers.WriteOptions = pending.TryPeek(out var after) && after.IsCompleted ? Buffered : Flushed;
+                    await answers.WriteAsync(answer).ConfigureAwait(false);
+                }
+            }
+        }
+        catch
+        {
+            await stop.CancelAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+}
