@@ -42,7 +42,7 @@ internal sealed class KeyedLookupRequest(IReadOnlyList<string> features, string 
         return bytes;
     }
 
-    private int Size()
+    internal int Size()
     {
         var size = 0;
         foreach (var feature in features)
@@ -64,7 +64,7 @@ internal sealed class KeyedLookupRequest(IReadOnlyList<string> features, string 
         return size;
     }
 
-    private void Write(Span<byte> into)
+    internal void Write(Span<byte> into)
     {
         var at = 0;
         foreach (var feature in features)

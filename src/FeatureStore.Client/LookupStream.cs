@@ -20,26 +20,18 @@ namespace FeatureStore.Client;
 /// </remarks>
 public sealed class LookupStream : IAsyncDisposable
 {
-    private static readonly Method<object, Answer> Stream = new(
+    // Lookups sent together in one LookupBatch: at most this many.
+    private const int MaxBatch = 64;
+
+    private static readonly Method<Pending[], Answer[]> Stream = new(
         MethodType.DuplexStreaming,
         OnlineFeatures.Descriptor.FullName,
         "StreamOnlineFeatures",
-        Marshallers.Create<object>(
-            static (request, context) =>
-            {
-                if (request is KeyedLookupRequest keyed)
-                {
-                    KeyedLookupRequest.Marshaller.ContextualSerializer(keyed, context);
-                }
-                else
-                {
-                    OnlineFeaturesMarshallers.Request.ContextualSerializer((GetOnlineFeaturesRequest)request, context);
-                }
-            },
-            static _ => throw new NotSupportedException("lookup requests are only written")),
-        Marshallers.Create<Answer>(
+        Marshallers.Create<Pending[]>(
+            WriteBatch, static _ => throw new NotSupportedException("lookup requests are only written")),
+        Marshallers.Create<Answer[]>(
             static (_, _) => throw new NotSupportedException("streamed answers are only read"),
-            static context => Answer.Read(context.PayloadAsReadOnlySequence())));
+            static context => Answer.ReadBatch(context.PayloadAsReadOnlySequence())));
 
     private readonly CallInvoker _invoker;
     private readonly Metadata? _headers;
@@ -139,26 +131,78 @@ public sealed class LookupStream : IAsyncDisposable
         }
     }
 
-    private sealed class Pending(object request) : TaskCompletionSource<OnlineFeatureSet>(TaskCreationOptions.RunContinuationsAsynchronously)
+    // A LookupBatch: lookups = 1, each a GetOnlineFeaturesRequest's encoding.
+    private static void WriteBatch(Pending[] batch, SerializationContext context)
     {
-        public object Request { get; } = request;
+        var total = 0;
+        foreach (var pending in batch)
+        {
+            total += 1 + VarintSize((uint)pending.Size) + pending.Size;
+        }
+
+        context.SetPayloadLength(total);
+        var output = context.GetBufferWriter();
+        foreach (var pending in batch)
+        {
+            var span = output.GetSpan(1 + 5 + pending.Size);
+            span[0] = (1 << 3) | 2;
+            var at = 1;
+            for (var length = (uint)pending.Size; ; length >>= 7)
+            {
+                if (length < 0x80)
+                {
+                    span[at++] = (byte)length;
+                    break;
+                }
+
+                span[at++] = (byte)(length | 0x80);
+            }
+
+            var into = span.Slice(at, pending.Size);
+            if (pending.Request is KeyedLookupRequest keyed)
+            {
+                keyed.Write(into);
+            }
+            else
+            {
+                Google.Protobuf.MessageExtensions.WriteTo((GetOnlineFeaturesRequest)pending.Request, into);
+            }
+
+            output.Advance(at + pending.Size);
+        }
+
+        context.Complete();
+    }
+
+    private static int VarintSize(uint value) => value < 0x80 ? 1 : value < 0x4000 ? 2 : value < 0x20_0000 ? 3 : value < 0x1000_0000 ? 4 : 5;
+
+    private sealed class Pending : TaskCompletionSource<OnlineFeatureSet>
+    {
+        public Pending(object request)
+            : base(TaskCreationOptions.RunContinuationsAsynchronously)
+        {
+            Request = request;
+            Size = request is KeyedLookupRequest keyed ? keyed.Size() : ((GetOnlineFeaturesRequest)request).CalculateSize();
+        }
+
+        public object Request { get; }
+
+        /// <summary>The request's encoded size.</summary>
+        public int Size { get; }
     }
 
     /// <summary>One stream: a writer sends the lookups in the order taken, a reader answers them in that order.</summary>
     private sealed class Connection
     {
-        private static readonly WriteOptions Buffered = new(WriteFlags.BufferHint);
-        private static readonly WriteOptions Flushed = new();
-
-        private readonly AsyncDuplexStreamingCall<object, Answer> _call;
+        private readonly AsyncDuplexStreamingCall<Pending[], Answer[]> _call;
         private readonly Channel<Pending> _outgoing = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleWriter = false, SingleReader = false });
-        private readonly Queue<Pending> _sent = new();
+        private readonly Queue<Pending[]> _sent = new();
         private readonly Lock _gate = new();
         private readonly Task _writing;
         private readonly Task _reading;
         private RpcException? _failure;
 
-        public Connection(AsyncDuplexStreamingCall<object, Answer> call)
+        public Connection(AsyncDuplexStreamingCall<Pending[], Answer[]> call)
         {
             _call = call;
             _writing = Task.Run(WriteAsync);
@@ -191,24 +235,33 @@ public sealed class LookupStream : IAsyncDisposable
             try
             {
                 var requests = _call.RequestStream;
+                var batch = new List<Pending>(MaxBatch);
                 while (await _outgoing.Reader.WaitToReadAsync().ConfigureAwait(false))
                 {
-                    while (_outgoing.Reader.TryRead(out var pending))
+                    // Every lookup waiting, up to MaxBatch, goes in one message.
+                    while (batch.Count < MaxBatch && _outgoing.Reader.TryRead(out var pending))
                     {
-                        lock (_gate)
+                        batch.Add(pending);
+                    }
+
+                    Pending[] sent = [.. batch];
+                    batch.Clear();
+                    lock (_gate)
+                    {
+                        if (_failure is { } failure)
                         {
-                            if (_failure is { } failure)
+                            foreach (var pending in sent)
                             {
                                 pending.TrySetException(failure);
-                                continue;
                             }
 
-                            _sent.Enqueue(pending);
+                            continue;
                         }
 
-                        requests.WriteOptions = _outgoing.Reader.TryPeek(out _) ? Buffered : Flushed;
-                        await requests.WriteAsync(pending.Request).ConfigureAwait(false);
+                        _sent.Enqueue(sent);
                     }
+
+                    await requests.WriteAsync(sent).ConfigureAwait(false);
                 }
 
                 if (!Broken)
@@ -229,25 +282,29 @@ public sealed class LookupStream : IAsyncDisposable
                 var answers = _call.ResponseStream;
                 while (await answers.MoveNext(CancellationToken.None).ConfigureAwait(false))
                 {
-                    Pending? pending;
+                    Pending[]? batch;
                     lock (_gate)
                     {
-                        _sent.TryDequeue(out pending);
+                        _sent.TryDequeue(out batch);
                     }
 
-                    if (pending is null)
+                    var results = answers.Current;
+                    if (batch is null || results.Length != batch.Length)
                     {
-                        throw new RpcException(new Status(StatusCode.Internal, "the server answered a lookup that was not sent"));
+                        throw new RpcException(new Status(StatusCode.Internal,
+                            $"the server answered {results.Length} lookups where {batch?.Length ?? 0} were sent"));
                     }
 
-                    var answer = answers.Current;
-                    if (answer.Set is { } set)
+                    for (var i = 0; i < batch.Length; i++)
                     {
-                        pending.TrySetResult(set);
-                    }
-                    else
-                    {
-                        pending.TrySetException(answer.Error!);
+                        if (results[i].Set is { } set)
+                        {
+                            batch[i].TrySetResult(set);
+                        }
+                        else
+                        {
+                            batch[i].TrySetException(results[i].Error!);
+                        }
                     }
                 }
 
@@ -265,7 +322,7 @@ public sealed class LookupStream : IAsyncDisposable
             lock (_gate)
             {
                 _failure ??= failure;
-                waiting = [.. _sent];
+                waiting = [.. _sent.SelectMany(b => b)];
                 _sent.Clear();
             }
 
@@ -285,6 +342,9 @@ public sealed class LookupStream : IAsyncDisposable
     /// <summary>A <c>StreamedLookup</c> as received: the answer's index, or the lookup's error.</summary>
     internal sealed class Answer(OnlineFeatureSet? set, RpcException? error)
     {
+        // LookupBatchResult: results = 1.
+        private const int ResultTag = (1 << 3) | 2;
+
         // StreamedLookup: response = 1, error = 2 (both length-delimited).
         private const int ResponseTag = (1 << 3) | 2;
         private const int ErrorTag = (2 << 3) | 2;
@@ -293,7 +353,44 @@ public sealed class LookupStream : IAsyncDisposable
 
         public RpcException? Error { get; } = error;
 
-        public static Answer Read(ReadOnlySequence<byte> payload)
+        /// <summary>Reads a <c>LookupBatchResult</c>: its results, in order.</summary>
+        public static Answer[] ReadBatch(ReadOnlySequence<byte> payload)
+        {
+            var results = new List<Answer>();
+            var reader = new SequenceReader<byte>(payload);
+            while (!reader.End)
+            {
+                var tag = Varint(ref reader);
+                if ((tag & 7) != 2)
+                {
+                    Skip(ref reader, (int)(tag & 7));
+                    continue;
+                }
+
+                var body = Delimited(ref reader, payload);
+                if (tag == ResultTag)
+                {
+                    results.Add(Read(body));
+                }
+            }
+
+            return [.. results];
+        }
+
+        private static ReadOnlySequence<byte> Delimited(ref SequenceReader<byte> reader, ReadOnlySequence<byte> payload)
+        {
+            var length = (long)Varint(ref reader);
+            if (length > reader.Remaining)
+            {
+                throw new InvalidDataException("a streamed answer's field runs past its end");
+            }
+
+            var body = payload.Slice(reader.Position, length);
+            reader.Advance(length);
+            return body;
+        }
+
+        private static Answer Read(ReadOnlySequence<byte> payload)
         {
             var reader = new SequenceReader<byte>(payload);
             Answer? answer = null;
@@ -307,14 +404,7 @@ public sealed class LookupStream : IAsyncDisposable
                     continue;
                 }
 
-                var length = (long)Varint(ref reader);
-                if (length > reader.Remaining)
-                {
-                    throw new InvalidDataException("a streamed answer's field runs past its end");
-                }
-
-                var body = payload.Slice(reader.Position, length);
-                reader.Advance(length);
+                var body = Delimited(ref reader, payload);
                 if (tag == ResponseTag)
                 {
                     answer = new Answer(OnlineFeatureSet.FromWire(body), null);

@@ -284,12 +284,16 @@ public sealed class LookupErrorTests(RedisServerFixture redis) : IClassFixture<R
         var raw = new Method<byte[], byte[]>(MethodType.DuplexStreaming, "featurestore.v1.OnlineFeatures", "StreamOnlineFeatures",
             Marshallers.Create(static b => b, static b => b), Marshallers.Create(static b => b, static b => b));
         using var call = channel.CreateCallInvoker().AsyncDuplexStreamingCall(raw, null, new CallOptions(cancellationToken: Ct));
-        await call.RequestStream.WriteAsync(Request(["user_stats"], rows: 2).ToByteArray(), Ct);
-        await call.RequestStream.WriteAsync([0x0A, 0x7F, 0x01], Ct); // features: a string of 127 bytes, cut off after one
+        var batch = new LookupBatch { Lookups = { Request(["user_stats"], rows: 2), Request(["user_stats:nope"]) } };
+        await call.RequestStream.WriteAsync(batch.ToByteArray(), Ct);
+        await call.RequestStream.WriteAsync([0x0A, 0x7F, 0x01], Ct); // a lookup of 127 bytes, cut off after one
         Assert.True(await call.ResponseStream.MoveNext(Ct));
-        var first = StreamedLookup.Parser.ParseFrom(call.ResponseStream.Current);
-        Assert.Equal(StreamedLookup.ResultOneofCase.Response, first.ResultCase);
-        Assert.Equal(2, first.Response.Rows.Count);
+        var first = LookupBatchResult.Parser.ParseFrom(call.ResponseStream.Current);
+        Assert.Equal(2, first.Results.Count);
+        Assert.Equal(StreamedLookup.ResultOneofCase.Response, first.Results[0].ResultCase);
+        Assert.Equal(2, first.Results[0].Response.Rows.Count);
+        Assert.Equal((int)StatusCode.InvalidArgument, first.Results[1].Error.Code);
+        Assert.StartsWith("unknown feature 'nope' in view 'user_stats'", first.Results[1].Error.Message, StringComparison.Ordinal);
         var error = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext(Ct));
         Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
         Assert.Contains("runs past the message's end", error.Status.Detail, StringComparison.Ordinal);

@@ -211,6 +211,54 @@ public sealed class OnlineLookupTests(IngestedStoreFixture data) : IClassFixture
     }
 
     [Fact]
+    public async Task The_lookups_of_one_stream_message_are_read_in_one_redis_command_within_the_row_limit()
+    {
+        await using var server = await RunningServer.InProcessAsync(new FeatureServerOptions
+        {
+            Repository = data.Scenario.Repository,
+            KeyPrefix = data.Scenario.KeyPrefix,
+            MaxEntities = 10,
+        }, data.Store.Multiplexer);
+        GetOnlineFeaturesRequest Rows(int from, int count, params string[] features)
+        {
+            var all = AllEntities(data.NowMs, features);
+            var request = new GetOnlineFeaturesRequest { AsOf = all.AsOf, Features = { all.Features } };
+            request.Entities.AddRange(all.Entities.Skip(from).Take(count));
+            return request;
+        }
+
+        var (a, b, c) = (Rows(0, 6, "user_stats"), Rows(6, 4, "user_spend", "merchant_stats"), Rows(10, 6, "user_stats:n_1h"));
+        using var channel = server.Channel();
+        var raw = new Grpc.Core.Method<byte[], byte[]>(Grpc.Core.MethodType.DuplexStreaming, "featurestore.v1.OnlineFeatures", "StreamOnlineFeatures",
+            Grpc.Core.Marshallers.Create(static b => b, static b => b), Grpc.Core.Marshallers.Create(static b => b, static b => b));
+        using var call = channel.CreateCallInvoker().AsyncDuplexStreamingCall(raw, null, new Grpc.Core.CallOptions(cancellationToken: Ct));
+        async Task<LookupBatchResult> SendAsync(params GetOnlineFeaturesRequest[] lookups)
+        {
+            await call.RequestStream.WriteAsync(new LookupBatch { Lookups = { lookups } }.ToByteArray(), Ct);
+            Assert.True(await call.ResponseStream.MoveNext(Ct));
+            return LookupBatchResult.Parser.ParseFrom(call.ResponseStream.Current);
+        }
+
+        await SendAsync(a); // first use loads the script on the server
+        await using var admin = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(data.Server.Endpoint + ",allowAdmin=true");
+        var redis = admin.GetServer(data.Server.Endpoint);
+
+        // 6 + 4 rows: within the limit of 10, one command for both lookups (and their three views).
+        var before = await CommandCallsAsync(redis);
+        var two = await SendAsync(a, b);
+        Assert.Equal(1, (await CommandCallsAsync(redis))["evalsha"] - before.GetValueOrDefault("evalsha"));
+        AssertEqualsReference(a, two.Results[0].Response);
+        AssertEqualsReference(b, two.Results[1].Response);
+
+        // 6 + 4 + 6 rows: the third lookup no longer fits, so a second command reads it.
+        before = await CommandCallsAsync(redis);
+        var three = await SendAsync(a, b, c);
+        Assert.Equal(2, (await CommandCallsAsync(redis))["evalsha"] - before.GetValueOrDefault("evalsha"));
+        Assert.Equal([two.Results[0], two.Results[1]], three.Results.Take(2));
+        AssertEqualsReference(c, three.Results[2].Response);
+    }
+
+    [Fact]
     public async Task The_pipeline_strategy_gives_the_same_values()
     {
         var options = Options();

@@ -75,9 +75,13 @@ internal static class LookupScenario
         RedisKey[] RawKeys() => RandomKeys(random, entities, views, keys);
 
         // A model service reads every value of the answer: each is read as a number, as a feature vector is built.
-        async Task Lookup()
+        // Unary calls, and the same lookups over one stream shared by all callers (LookupStream).
+        await using var stream = client.OpenLookupStream();
+        Task Lookup() => Read(client.GetOnlineFeaturesAsync(features, "user_id", Request()));
+        Task Streamed() => Read(stream.GetOnlineFeaturesAsync(features, "user_id", Request()));
+        async Task Read(Task<OnlineFeatureSet> call)
         {
-            var answer = await client.GetOnlineFeaturesAsync(features, "user_id", Request());
+            var answer = await call;
             if (answer.RowCount != entities || answer.FeatureNames.Count != 10)
             {
                 throw new InvalidOperationException("unexpected answer shape");
@@ -119,10 +123,12 @@ internal static class LookupScenario
             while (clock.Elapsed < TimeSpan.FromSeconds(1))
             {
                 await Lookup();
+                await Streamed();
                 await Raw();
             }
 
             await Throughput(Lookup, 4 * Concurrency);
+            await Throughput(Streamed, 4 * Concurrency);
             await Throughput(Floor, 4 * Concurrency);
             await Throughput(Raw, 4 * Concurrency);
             if (round >= 2 && JitInfo.GetCompiledMethodCount() == compiled)
@@ -135,16 +141,21 @@ internal static class LookupScenario
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {scenario}, {entities} × 10: warmed up in {warm.Elapsed.TotalSeconds:0.0} s"));
         var (p50, p99, throughput) = (new List<double>(), new List<double>(), new List<double>());
         var (rawP50, rawP99, rawThroughput) = (new List<double>(), new List<double>(), new List<double>());
+        var (streamedP50, streamedP99, streamedThroughput) = (new List<double>(), new List<double>(), new List<double>());
         var floorThroughput = new List<double>();
         for (var rep = 0; rep < repetitions; rep++)
         {
             var lookup = await Latencies(Lookup, calls);
+            var streamed = await Latencies(Streamed, calls);
             var raw = await Latencies(Raw, calls);
             p50.Add(Measure.Quantile(lookup, 0.5));
             p99.Add(Measure.Quantile(lookup, 0.99));
+            streamedP50.Add(Measure.Quantile(streamed, 0.5));
+            streamedP99.Add(Measure.Quantile(streamed, 0.99));
             rawP50.Add(Measure.Quantile(raw, 0.5));
             rawP99.Add(Measure.Quantile(raw, 0.99));
             throughput.Add(await Throughput(Lookup, calls));
+            streamedThroughput.Add(await Throughput(Streamed, calls));
             rawThroughput.Add(await Throughput(Raw, calls));
             if (entities == 1)
             {
@@ -166,6 +177,9 @@ internal static class LookupScenario
             new ResultRow(scenario, $"{shape}: p50", Measure.Median(p50), "ms", baseline, Measure.Median(rawP50)),
             new ResultRow(scenario, $"{shape}: p99", Measure.Median(p99), "ms", baseline, Measure.Median(rawP99)),
             new ResultRow(scenario, $"{shape}: throughput, {Concurrency} callers", Measure.Median(throughput), "lookups/s", baseline, Measure.Median(rawThroughput)),
+            new ResultRow(scenario, $"{shape}, one lookup stream: p50", Measure.Median(streamedP50), "ms", baseline, Measure.Median(rawP50)),
+            new ResultRow(scenario, $"{shape}, one lookup stream: p99", Measure.Median(streamedP99), "ms", baseline, Measure.Median(rawP99)),
+            new ResultRow(scenario, $"{shape}, one lookup stream: throughput, {Concurrency} callers", Measure.Median(streamedThroughput), "lookups/s", baseline, Measure.Median(rawThroughput)),
         ];
     }
 

@@ -70,6 +70,7 @@ internal static class LookupStages
         {
             await using var server = await LookupScenario.StartServerAsync(compiled, prefix, strategy, store);
             using var client = new FeatureStoreClient(server.GrpcAddress);
+            await using var stream = client.OpenLookupStream();
             var lookup = server.Services.GetService(typeof(OnlineLookup)) as OnlineLookup ?? throw new InvalidOperationException();
             var reader = server.Services.GetService(typeof(OnlineStateReader)) as OnlineStateReader ?? throw new InvalidOperationException();
             var only = Environment.GetEnvironmentVariable("LOOKUP_STAGES_PROFILE") is null ? null : Environment.GetEnvironmentVariable("LOOKUP_STAGES_ENTITIES");
@@ -176,6 +177,18 @@ internal static class LookupStages
                             }
                         }
                     }),
+                    ("gRPC lookup over a stream + read values", async () =>
+                    {
+                        var answer = await stream.GetOnlineFeaturesAsync(Request());
+                        var sum = 0.0;
+                        for (var e = 0; e < entities; e++)
+                        {
+                            foreach (var feature in answer.FeatureNames)
+                            {
+                                sum += answer.GetDouble(e, feature) ?? 0;
+                            }
+                        }
+                    }),
                 };
 
                 if (Environment.GetEnvironmentVariable("LOOKUP_STAGES_PROFILE") is { } profile
@@ -183,6 +196,9 @@ internal static class LookupStages
                 {
                     // Callers at once (LOOKUP_STAGES_CALLERS, 1 by default): 8 is the throughput rows' shape.
                     var callers = int.Parse(Environment.GetEnvironmentVariable("LOOKUP_STAGES_CALLERS") ?? "1", CultureInfo.InvariantCulture);
+                    // The stage whose name holds LOOKUP_STAGES_STAGE, the last (streamed lookups) by default.
+                    var stage = Environment.GetEnvironmentVariable("LOOKUP_STAGES_STAGE");
+                    var profiled = stage is null ? stages[^1] : stages.First(s => s.Name.Contains(stage, StringComparison.Ordinal));
                     var seconds = double.Parse(profile, CultureInfo.InvariantCulture);
                     var until = Stopwatch.StartNew();
                     var count = 0;
@@ -190,7 +206,7 @@ internal static class LookupStages
                     {
                         while (until.Elapsed.TotalSeconds < seconds)
                         {
-                            await stages[^1].Call();
+                            await profiled.Call();
                             Interlocked.Increment(ref count);
                         }
                     })));

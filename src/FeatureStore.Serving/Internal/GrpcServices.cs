@@ -12,7 +12,7 @@ internal sealed class OnlineFeaturesService(
     OnlineLookup lookup, ApiKeyPolicy keys, Microsoft.Extensions.Logging.ILogger<OnlineFeaturesService> logger, Microsoft.Extensions.Hosting.IHostApplicationLifetime lifetime)
     : OnlineFeaturesBinding.ServiceBase
 {
-    public override async Task StreamOnlineFeatures(IAsyncStreamReader<LookupRequest> requests, IServerStreamWriter<StreamedLookup> answers, ServerCallContext context)
+    public override async Task StreamOnlineFeatures(IAsyncStreamReader<List<LookupRequest>> requests, IServerStreamWriter<StreamedLookup[]> answers, ServerCallContext context)
     {
         MalformedRequests.MarkReached(context);
         var apiKey = GrpcCalls.ApiKey(context);
@@ -58,12 +58,14 @@ internal static class OnlineFeaturesBinding
             static context => LookupRequest.Parse(context.PayloadAsReadOnlySequence())),
         LookupAnswerEncoding.Marshaller);
 
-    private static readonly Method<LookupRequest, StreamedLookup> StreamOnlineFeatures = new(
+    private static readonly Method<List<LookupRequest>, StreamedLookup[]> StreamOnlineFeatures = new(
         MethodType.DuplexStreaming,
         OnlineFeatures.Descriptor.FullName,
         nameof(StreamOnlineFeatures),
-        GetOnlineFeatures.RequestMarshaller,
-        LookupAnswerEncoding.StreamedMarshaller);
+        Marshallers.Create<List<LookupRequest>>(
+            static (_, _) => throw new NotSupportedException("lookup requests are only read"),
+            static context => LookupRequest.ParseBatch(context.PayloadAsReadOnlySequence())),
+        LookupAnswerEncoding.BatchMarshaller);
 
     /// <summary>The service's descriptor, where gRPC reflection looks for it.</summary>
     public static Google.Protobuf.Reflection.ServiceDescriptor Descriptor => OnlineFeatures.Descriptor;
@@ -79,7 +81,7 @@ internal static class OnlineFeaturesBinding
     {
         public abstract Task<LookupAnswer> GetOnlineFeatures(LookupRequest request, ServerCallContext context);
 
-        public abstract Task StreamOnlineFeatures(IAsyncStreamReader<LookupRequest> requests, IServerStreamWriter<StreamedLookup> answers, ServerCallContext context);
+        public abstract Task StreamOnlineFeatures(IAsyncStreamReader<List<LookupRequest>> requests, IServerStreamWriter<StreamedLookup[]> answers, ServerCallContext context);
     }
 }
 

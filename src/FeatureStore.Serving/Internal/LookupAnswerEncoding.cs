@@ -29,6 +29,7 @@ internal static class LookupAnswerEncoding
     private const byte EventTimestampTag = (6 << 3) | 2;
     private const byte SecondsTag = 1 << 3; // Timestamp.seconds
     private const byte NanosTag = 2 << 3; // Timestamp.nanos
+    private const byte BatchResultTag = (1 << 3) | 2; // LookupBatchResult.results
     private const byte StreamedResponseTag = (1 << 3) | 2; // StreamedLookup.response
     private const byte StreamedErrorTag = (2 << 3) | 2; // StreamedLookup.error
     private const byte ErrorCodeTag = 1 << 3; // LookupError.code
@@ -39,11 +40,11 @@ internal static class LookupAnswerEncoding
         Serialize, static _ => throw new NotSupportedException("lookup answers are only written"));
 
     /// <summary>
-    /// The marshaller of a lookup stream's answers (<c>StreamedLookup</c>): the answer's encoding as its field
-    /// <c>response</c>, or its error as <c>error</c>.
+    /// The marshaller of a lookup stream's messages (<c>LookupBatchResult</c>): per lookup a <c>StreamedLookup</c>
+    /// holding the answer's encoding as its field <c>response</c>, or its error as <c>error</c>.
     /// </summary>
-    public static readonly Marshaller<StreamedLookup> StreamedMarshaller = Marshallers.Create<StreamedLookup>(
-        SerializeStreamed, static _ => throw new NotSupportedException("lookup answers are only written"));
+    public static readonly Marshaller<StreamedLookup[]> BatchMarshaller = Marshallers.Create<StreamedLookup[]>(
+        SerializeBatch, static _ => throw new NotSupportedException("lookup answers are only written"));
 
     /// <summary>The encoded answer in one array (tests, and callers without a transport buffer).</summary>
     public static byte[] Encode(LookupAnswer answer)
@@ -71,44 +72,79 @@ internal static class LookupAnswerEncoding
         }
     }
 
-    private static void SerializeStreamed(StreamedLookup streamed, SerializationContext context)
+    private static void SerializeBatch(StreamedLookup[] results, SerializationContext context)
     {
-        if (streamed.Answer is not { } answer)
+        // Sizes first: each result's (and each answer's rows'), then the whole message's.
+        var rowCount = 0;
+        foreach (var result in results)
         {
-            WriteError(streamed.Status, streamed.Error ?? "", context);
-            return;
+            rowCount += result.Answer?.Rows ?? 0;
         }
 
-        var rowSizes = ArrayPool<int>.Shared.Rent(Math.Max(1, answer.Rows));
+        var rowSizes = ArrayPool<int>.Shared.Rent(Math.Max(1, rowCount));
+        var sizes = ArrayPool<int>.Shared.Rent(Math.Max(1, results.Length));
         try
         {
-            var size = Size(answer, rowSizes);
-            context.SetPayloadLength(Delimited(size));
+            var total = 0;
+            var rowsAt = 0;
+            for (var i = 0; i < results.Length; i++)
+            {
+                var result = results[i];
+                // The StreamedLookup's one field: the answer's encoding, or the LookupError's.
+                sizes[i] = result.Answer is { } answer
+                    ? Size(answer, rowSizes.AsSpan(rowsAt, answer.Rows))
+                    : ErrorSize(result.Status, result.Error ?? "");
+                rowsAt += result.Answer?.Rows ?? 0;
+                total += Delimited(Delimited(sizes[i]));
+            }
+
+            context.SetPayloadLength(total);
             var output = context.GetBufferWriter();
-            var head = new SpanWriter(output.GetSpan(8));
-            head.Tag(StreamedResponseTag, size);
-            output.Advance(head.Position);
-            Write(answer, rowSizes, output);
+            rowsAt = 0;
+            for (var i = 0; i < results.Length; i++)
+            {
+                var result = results[i];
+                var head = new SpanWriter(output.GetSpan(16));
+                head.Tag(BatchResultTag, Delimited(sizes[i]));
+                head.Tag(result.Answer is null ? StreamedErrorTag : StreamedResponseTag, sizes[i]);
+                output.Advance(head.Position);
+                if (result.Answer is { } answer)
+                {
+                    Write(answer, rowSizes.AsSpan(rowsAt, answer.Rows), output);
+                    rowsAt += answer.Rows;
+                }
+                else
+                {
+                    WriteError(result.Status, result.Error ?? "", sizes[i], output);
+                }
+            }
+
             context.Complete();
         }
         finally
         {
             ArrayPool<int>.Shared.Return(rowSizes);
-            answer.Release();
+            ArrayPool<int>.Shared.Return(sizes);
+            foreach (var result in results)
+            {
+                result.Answer?.Release();
+            }
         }
     }
 
-    // StreamedLookup.error: LookupError { int32 code = 1; string message = 2; }, defaults not written.
-    private static void WriteError(StatusCode status, string message, SerializationContext context)
+    // StreamedLookup.error's content: LookupError { int32 code = 1; string message = 2; }, defaults not written.
+    private static int ErrorSize(StatusCode status, string message)
     {
         var code = (ulong)(long)(int)status;
         var messageBytes = Encoding.UTF8.GetByteCount(message);
-        var inner = (code != 0 ? 1 + VarintSize(code) : 0) + (messageBytes != 0 ? Delimited(messageBytes) : 0);
-        var size = Delimited(inner);
-        context.SetPayloadLength(size);
-        var output = context.GetBufferWriter();
+        return (code != 0 ? 1 + VarintSize(code) : 0) + (messageBytes != 0 ? Delimited(messageBytes) : 0);
+    }
+
+    private static void WriteError(StatusCode status, string message, int size, IBufferWriter<byte> output)
+    {
+        var code = (ulong)(long)(int)status;
+        var messageBytes = Encoding.UTF8.GetByteCount(message);
         var writer = new SpanWriter(output.GetSpan(size));
-        writer.Tag(StreamedErrorTag, inner);
         if (code != 0)
         {
             writer.Byte(ErrorCodeTag);
@@ -122,7 +158,6 @@ internal static class LookupAnswerEncoding
         }
 
         output.Advance(writer.Position);
-        context.Complete();
     }
 
     /// <summary>The message's size; each row's size into <paramref name="rowSizes"/>.</summary>

@@ -108,6 +108,50 @@ internal sealed class LookupRequest
         }
     }
 
+    /// <summary>
+    /// Reads the protobuf encoding of a <c>LookupBatch</c> (a lookup stream's message): its lookups, each read
+    /// by <see cref="Parse(ReadOnlySpan{byte})"/>, other fields skipped.
+    /// </summary>
+    public static List<LookupRequest> ParseBatch(ReadOnlySequence<byte> payload)
+    {
+        if (payload.IsSingleSegment)
+        {
+            return ParseBatch(payload.FirstSpan);
+        }
+
+        var length = checked((int)payload.Length);
+        var copy = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            payload.CopyTo(copy);
+            return ParseBatch(copy.AsSpan(0, length));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(copy);
+        }
+    }
+
+    private static List<LookupRequest> ParseBatch(ReadOnlySpan<byte> payload)
+    {
+        var lookups = new List<LookupRequest>();
+        var reader = new ProtoReader(payload);
+        while (reader.More)
+        {
+            var tag = reader.Tag();
+            if (tag == ((1 << 3) | 2))
+            {
+                lookups.Add(Parse(reader.Bytes()));
+            }
+            else
+            {
+                reader.Skip(tag);
+            }
+        }
+
+        return lookups;
+    }
+
     /// <inheritdoc cref="Parse(ReadOnlySequence{byte})"/>
     public static LookupRequest Parse(ReadOnlySpan<byte> payload)
     {

@@ -23,16 +23,17 @@ internal sealed class StreamedLookup
 }
 
 /// <summary>
-/// Serves one <c>StreamOnlineFeatures</c> call: each request read starts its lookup at once, up to
-/// <see cref="MaxInFlight"/> at a time (reading waits beyond that), and one writer answers them in the order
-/// they came, each answer as soon as it and those before it are done. Answers already done behind the one
-/// being written go out with it (written without a flush in between), so a busy stream costs a flush per
-/// burst, not per lookup. A failed lookup answers with its status and the stream goes on.
+/// Serves one <c>StreamOnlineFeatures</c> call: each message read (a batch of lookups) starts at once, its
+/// lookups read from the store together (<see cref="OnlineLookup.RunManyAsync"/>), up to
+/// <see cref="MaxInFlight"/> messages at a time (reading waits beyond that), and one writer answers the
+/// messages in the order they came, each as soon as it and those before it are done. Answers already done
+/// behind the one being written go out with it (written without a flush in between). A failed lookup answers
+/// with its status and the stream goes on.
 /// </summary>
 internal sealed class LookupStreamSession(OnlineLookup lookup, string? apiKey, ILogger logger)
 {
-    /// <summary>Lookups of one stream worked on at once.</summary>
-    public const int MaxInFlight = 64;
+    /// <summary>Messages of one stream worked on at once.</summary>
+    public const int MaxInFlight = 16;
 
     private static readonly WriteOptions Buffered = new(WriteFlags.BufferHint);
     private static readonly WriteOptions Flushed = new();
@@ -42,11 +43,11 @@ internal sealed class LookupStreamSession(OnlineLookup lookup, string? apiKey, I
     /// <paramref name="stopping"/> (the host shutting down): then the requests read are answered and the stream
     /// ends, and the client opens a new one to wherever it connects next.
     /// </summary>
-    public async Task RunAsync(IAsyncStreamReader<LookupRequest> requests, IServerStreamWriter<StreamedLookup> answers, CancellationToken cancellationToken, CancellationToken stopping)
+    public async Task RunAsync(IAsyncStreamReader<List<LookupRequest>> requests, IServerStreamWriter<StreamedLookup[]> answers, CancellationToken cancellationToken, CancellationToken stopping)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var reading = CancellationTokenSource.CreateLinkedTokenSource(stop.Token, stopping);
-        var pending = Channel.CreateBounded<Task<StreamedLookup>>(new BoundedChannelOptions(MaxInFlight) { SingleReader = true, SingleWriter = true });
+        var pending = Channel.CreateBounded<Task<StreamedLookup[]>>(new BoundedChannelOptions(MaxInFlight) { SingleReader = true, SingleWriter = true });
         var writing = WriteAllAsync(pending.Reader, answers, stop);
         RpcException? malformed = null;
         try
@@ -79,7 +80,7 @@ internal sealed class LookupStreamSession(OnlineLookup lookup, string? apiKey, I
         }
     }
 
-    private static async ValueTask<bool> NextAsync(IAsyncStreamReader<LookupRequest> requests, CancellationToken cancellationToken)
+    private static async ValueTask<bool> NextAsync(IAsyncStreamReader<List<LookupRequest>> requests, CancellationToken cancellationToken)
     {
         try
         {
@@ -104,15 +105,11 @@ internal sealed class LookupStreamSession(OnlineLookup lookup, string? apiKey, I
         return null;
     }
 
-    private async Task<StreamedLookup> AnswerAsync(LookupRequest request, CancellationToken cancellationToken)
+    private async Task<StreamedLookup[]> AnswerAsync(List<LookupRequest> requests, CancellationToken cancellationToken)
     {
         try
         {
-            return new StreamedLookup(await lookup.RunAsync(request, apiKey, "grpc-stream", cancellationToken).ConfigureAwait(false));
-        }
-        catch (LookupException ex)
-        {
-            return new StreamedLookup(ex.Status, ex.Message);
+            return await lookup.RunManyAsync(requests, apiKey, "grpc-stream", cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -121,11 +118,12 @@ internal sealed class LookupStreamSession(OnlineLookup lookup, string? apiKey, I
         catch (Exception ex)
         {
             logger.StreamedLookupCrashed(ex);
-            return new StreamedLookup(StatusCode.Internal, "the lookup failed on the server (see its log)");
+            var failed = new StreamedLookup(StatusCode.Internal, "the lookup failed on the server (see its log)");
+            return [.. requests.Select(_ => failed)];
         }
     }
 
-    private static async Task WriteAllAsync(ChannelReader<Task<StreamedLookup>> pending, IServerStreamWriter<StreamedLookup> answers, CancellationTokenSource stop)
+    private static async Task WriteAllAsync(ChannelReader<Task<StreamedLookup[]>> pending, IServerStreamWriter<StreamedLookup[]> answers, CancellationTokenSource stop)
     {
         try
         {

@@ -67,6 +67,124 @@ internal sealed class OnlineLookup
     {
         var principal = _keys.Authenticate(apiKey);
         var served = _registry.Current;
+        var keys = ArrayPool<RedisKey>.Shared.Rent(16);
+        try
+        {
+            var lookup = Prepare(served, request, principal, ref keys, 0);
+            using var shares = lookup.Keys > 0 ? await ReadAsync(keys, lookup.Keys, cancellationToken).ConfigureAwait(false) : null;
+            return Shape(served, lookup, shares);
+        }
+        finally
+        {
+            ArrayPool<RedisKey>.Shared.Return(keys, clearArray: true);
+        }
+    }
+
+    /// <summary>
+    /// The lookups of one stream message, with their metrics: each resolved and refused on its own, their
+    /// states read together (one round trip for as many of them as fit in the row limit together), each
+    /// answered or failed with its status, in order.
+    /// </summary>
+    public async Task<StreamedLookup[]> RunManyAsync(List<LookupRequest> requests, string? apiKey, string transport, CancellationToken cancellationToken)
+    {
+        var start = Stopwatch.GetTimestamp();
+        var results = new StreamedLookup[requests.Count];
+        var prepared = new Prepared[requests.Count];
+        var keys = ArrayPool<RedisKey>.Shared.Rent(Math.Max(16, requests.Count * 2));
+        try
+        {
+            HashSet<string>? principal = null;
+            LookupException? refused = null;
+            try
+            {
+                principal = _keys.Authenticate(apiKey);
+            }
+            catch (LookupException ex)
+            {
+                refused = ex;
+            }
+
+            var served = _registry.Current;
+            for (var first = 0; first < requests.Count;)
+            {
+                // One group: the lookups from `first` on whose rows together stay within the row limit (at least one).
+                var count = 0;
+                var rows = 0;
+                var end = first;
+                for (; end < requests.Count && (end == first || rows + requests[end].Rows <= _options.MaxEntities); end++)
+                {
+                    rows += requests[end].Rows;
+                    try
+                    {
+                        prepared[end] = Prepare(served, requests[end], refused is null ? principal : throw refused, ref keys, count);
+                        count += prepared[end].Keys;
+                    }
+                    catch (LookupException ex)
+                    {
+                        results[end] = Failed(ex, transport, start);
+                    }
+                }
+
+                try
+                {
+                    using var shares = count > 0 ? await ReadAsync(keys, count, cancellationToken).ConfigureAwait(false) : null;
+                    for (var i = first; i < end; i++)
+                    {
+                        if (results[i] is null)
+                        {
+                            results[i] = Answered(Shape(served, prepared[i], shares), transport, start);
+                        }
+                    }
+                }
+                catch (LookupException ex)
+                {
+                    for (var i = first; i < end; i++)
+                    {
+                        results[i] ??= Failed(ex, transport, start);
+                    }
+                }
+
+                first = end;
+            }
+
+            return results;
+        }
+        finally
+        {
+            ArrayPool<RedisKey>.Shared.Return(keys, clearArray: true);
+        }
+    }
+
+    private StreamedLookup Answered(LookupAnswer answer, string transport, long start)
+    {
+        var elapsed = Stopwatch.GetElapsedTime(start);
+        _metrics.Lookup(transport, "OK", elapsed.TotalSeconds, (long)answer.Rows * answer.Names.Count);
+        _latencies?.Record(_options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds(), elapsed.TotalMilliseconds);
+        return new StreamedLookup(answer);
+    }
+
+    private StreamedLookup Failed(LookupException ex, string transport, long start)
+    {
+        var status = StatusNames.Of(ex.Status);
+        _metrics.Lookup(transport, status, Stopwatch.GetElapsedTime(start).TotalSeconds, 0);
+        if (ex.Status == StatusCode.Unavailable)
+        {
+            _logger.LookupFailed(status, ex.Message);
+        }
+
+        return new StreamedLookup(ex.Status, ex.Message);
+    }
+
+    /// <summary>A lookup resolved and checked, its keys written into the read's key array from <see cref="FirstKey"/> on.</summary>
+    private readonly record struct Prepared(List<FeatureColumn> Columns, int[] SlotOfView, List<int> Used, int Rows, long AtMs, int FirstKey, int Keys);
+
+    /// <summary>
+    /// Resolves <paramref name="request"/>'s references, checks its size and the key's rights, and writes the
+    /// (view, entity) keys it reads into <paramref name="keys"/> from <paramref name="at"/> on (growing the
+    /// pooled array when needed), view slot by view slot, entity row by entity row.
+    /// </summary>
+    private Prepared Prepare(ServingRepository served, LookupRequest request, HashSet<string>? principal, ref RedisKey[] keys, int at)
+    {
         var columns = Resolve(served, request);
         var rows = request.Rows;
         if (rows > _options.MaxEntities)
@@ -96,25 +214,24 @@ internal sealed class OnlineLookup
         var atMs = request.AsOf is { } asOf ? AsOfMs(asOf)
             : _options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds();
         var count = used.Count * rows;
-        var keys = ArrayPool<RedisKey>.Shared.Rent(Math.Max(count, 1));
-        try
+        if (at + count > keys.Length)
         {
-            for (var u = 0; u < used.Count; u++)
-            {
-                var v = used[u];
-                for (var e = 0; e < rows; e++)
-                {
-                    keys[(u * rows) + e] = _registry.Keys.Entity(served.Views[v], EntityKey(served, v, request, e));
-                }
-            }
-
-            using var shares = count > 0 ? await ReadAsync(keys, count, cancellationToken).ConfigureAwait(false) : null;
-            return Shape(served, columns, slotOfView, used, shares, rows, atMs);
-        }
-        finally
-        {
+            var grown = ArrayPool<RedisKey>.Shared.Rent(Math.Max(at + count, keys.Length * 2));
+            keys.AsSpan(0, at).CopyTo(grown);
             ArrayPool<RedisKey>.Shared.Return(keys, clearArray: true);
+            keys = grown;
         }
+
+        for (var u = 0; u < used.Count; u++)
+        {
+            var v = used[u];
+            for (var e = 0; e < rows; e++)
+            {
+                keys[at + (u * rows) + e] = _registry.Keys.Entity(served.Views[v], EntityKey(served, v, request, e));
+            }
+        }
+
+        return new Prepared(columns, slotOfView, used, rows, atMs, at, count);
     }
 
     private async Task<StoredShares> ReadAsync(RedisKey[] keys, int count, CancellationToken cancellationToken)
@@ -207,9 +324,9 @@ internal sealed class OnlineLookup
         return value;
     }
 
-    private static LookupAnswer Shape(
-        ServingRepository served, List<FeatureColumn> columns, ReadOnlySpan<int> slotOfView, List<int> used, StoredShares? shares, int rows, long atMs)
+    private static LookupAnswer Shape(ServingRepository served, in Prepared lookup, StoredShares? shares)
     {
+        var (columns, slotOfView, used, rows, atMs) = (lookup.Columns, lookup.SlotOfView, lookup.Used, lookup.Rows, lookup.AtMs);
         // Values of entity row e, view slot u, feature f at ((e * used) + u) * maxFeatures + f.
         var maxFeatures = 0;
         foreach (var v in used)
@@ -232,17 +349,18 @@ internal sealed class OnlineLookup
             // Keys are view slot by view slot, entity row by entity row. A large lookup's keys are split into
             // one run per worker, each read from its own reader over the same reply (after stepping over the
             // keys before its run), so the decoding is shared among the cores.
-            var keys = used.Count * rows;
+            var keys = lookup.Keys;
+            var skip = lookup.FirstKey;
             var workers = shares is null || keys < ParallelKeys ? 1 : Math.Min(MaxWorkers, Environment.ProcessorCount);
             if (workers == 1)
             {
-                EvaluateRun(served, used, shares, 0, keys, rows, atMs, evaluated, maxFeatures, stride);
+                EvaluateRun(served, used, shares, skip, 0, keys, rows, atMs, evaluated, maxFeatures, stride);
             }
             else
             {
                 try
                 {
-                    Parallel.For(0, workers, w => EvaluateRun(served, used, shares, keys * w / workers, keys * (w + 1) / workers, rows, atMs, evaluated, maxFeatures, stride));
+                    Parallel.For(0, workers, w => EvaluateRun(served, used, shares, skip, keys * w / workers, keys * (w + 1) / workers, rows, atMs, evaluated, maxFeatures, stride));
                 }
                 catch (AggregateException ex)
                 {
@@ -259,9 +377,12 @@ internal sealed class OnlineLookup
         return new LookupAnswer(names, offsets, evaluated, rows, stride, atMs, served.Version);
     }
 
-    /// <summary>Evaluates keys <paramref name="from"/> to <paramref name="to"/> (exclusive) of the lookup, view slot by view slot.</summary>
+    /// <summary>
+    /// Evaluates keys <paramref name="from"/> to <paramref name="to"/> (exclusive) of the lookup, view slot by view
+    /// slot; the lookup's keys start <paramref name="skip"/> keys into the reply.
+    /// </summary>
     private static void EvaluateRun(
-        ServingRepository served, List<int> used, StoredShares? shares, int from, int to, int rows, long atMs, CoreValue[] evaluated, int maxFeatures, int stride)
+        ServingRepository served, List<int> used, StoredShares? shares, int skip, int from, int to, int rows, long atMs, CoreValue[] evaluated, int maxFeatures, int stride)
     {
         if (from >= to)
         {
@@ -269,7 +390,7 @@ internal sealed class OnlineLookup
         }
 
         var reader = shares!.Reader();
-        for (var k = 0; k < from; k++)
+        for (var k = 0; k < skip + from; k++)
         {
             reader.SkipKey();
         }
