@@ -66,13 +66,36 @@ public sealed class LoadTests(EmbeddedKafkaFixture kafka, RedisServerFixture red
         try
         {
             await RunRoundAsync(channels, http, 2, 20, 2, 10, seed: 0); // warm-up: JIT, pools, connections
+
+            // The rounds measure lookups while ingest writes: they start once it has joined its group and applies events.
+            await Eventually.TrueAsync(() => Task.FromResult(metrics.EventsTotal > 0), TimeSpan.FromSeconds(60), "ingest applied its first events", Ct);
             memory.Mark();
             var results = new List<RoundResult>();
             var ingestedAtStart = metrics.EventsTotal;
-            for (var round = 1; round <= Rounds; round++)
+
+            // Events keep arriving while the lookups run (paced, at most 600 batches of 500), so ingest has work
+            // throughout however fast this machine drains the first 30 000.
+            using var stopProducing = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+            var producing = Task.Run(async () =>
             {
-                results.Add(await RunRoundAsync(channels, http, GrpcClients, GrpcPerClient, HttpClients, HttpPerClient, seed: round));
-                memory.Mark();
+                for (var batch = 0; batch < 600 && !stopProducing.IsCancellationRequested; batch++)
+                {
+                    scenario.Produce(kafka.BootstrapServers, count: 500, users: 500, seed: 1000 + batch, nowMs: now, firstIndex: 30_000 + (batch * 500));
+                    await Task.WhenAny(Task.Delay(100, stopProducing.Token));
+                }
+            }, Ct);
+            try
+            {
+                for (var round = 1; round <= Rounds; round++)
+                {
+                    results.Add(await RunRoundAsync(channels, http, GrpcClients, GrpcPerClient, HttpClients, HttpPerClient, seed: round));
+                    memory.Mark();
+                }
+            }
+            finally
+            {
+                await stopProducing.CancelAsync();
+                await producing.WaitAsync(TimeSpan.FromSeconds(60), CancellationToken.None);
             }
 
             var ingestedDuring = metrics.EventsTotal - ingestedAtStart;
@@ -83,7 +106,7 @@ public sealed class LoadTests(EmbeddedKafkaFixture kafka, RedisServerFixture red
             Assert.True(errors == 0, "errors: " + string.Join("; ", results.SelectMany(r => r.Errors).Take(10)));
             Assert.Equal(Rounds * GrpcClients * GrpcPerClient, grpc.Length);
             Assert.Equal(Rounds * HttpClients * HttpPerClient, httpTimes.Length);
-            Assert.True(ingestedDuring > 0, "ingest must run during the load");
+            Assert.True(ingestedDuring > 0, $"ingest must run during the load: {ingestedAtStart} events applied before it, as many after; the job is {ingest.Status} {ingest.Exception?.GetBaseException().Message}");
 
             // Memory levels off: the last round's peak within 25% (plus 48 MB of GC slack) of the first's.
             Assert.True(peaks[^1] <= (peaks[1] * 1.25) + 48, $"resident memory per round (MB): {string.Join(", ", peaks.Select(p => p.ToString("0", CultureInfo.InvariantCulture)))}");

@@ -17,9 +17,10 @@ namespace FeatureStore.Bench.Scenarios;
 /// (raw reads, the server's read by each strategy, request parsing, the lookup without gRPC, the client's
 /// reading of an answer, the whole gRPC call), each warmed up until the JIT is quiet, with its CPU time, bytes
 /// allocated, collections, GC pauses and methods compiled per call. A profiling aid, not a scenario with a
-/// baseline: <c>lookup-stages</c>. With LOOKUP_STAGES_PROFILE=SECONDS it only makes gRPC lookups for that long
-/// (to record with <c>perf</c>, DOTNET_PerfMapEnabled=1): of LOOKUP_STAGES_ENTITIES entities (100 by default,
-/// or 1) by LOOKUP_STAGES_CALLERS callers at once (1 by default; the throughput rows have 8), and prints their rate. One row reads the states cut to 60% of
+/// baseline: <c>lookup-stages</c>. With LOOKUP_STAGES_PROFILE=SECONDS it only makes one stage's calls for that long
+/// (to record with <c>perf</c>, DOTNET_PerfMapEnabled=1): the stage whose name holds LOOKUP_STAGES_STAGE (the last,
+/// lookups over a lookup stream, by default), of LOOKUP_STAGES_ENTITIES entities (100 by default, or 1) by
+/// LOOKUP_STAGES_CALLERS callers at once (1 by default; the throughput rows have 8), and prints their rate. One row reads the states cut to 60% of
 /// their bytes: what a lookup's fetch would cost if raw entries were stored apart from the tiles.
 /// </summary>
 internal static class LookupStages
