@@ -23,12 +23,15 @@ public sealed class LookupStream : IAsyncDisposable
     // Lookups sent together in one LookupBatch: at most this many.
     private const int MaxBatch = 64;
 
+    /// <summary>Writes the lookups sent together as a <c>LookupBatch</c>.</summary>
+    internal static Marshaller<Pending[]> BatchMarshaller { get; } = Marshallers.Create<Pending[]>(
+        WriteBatch, static _ => throw new NotSupportedException("lookup requests are only written"));
+
     private static readonly Method<Pending[], Answer[]> Stream = new(
         MethodType.DuplexStreaming,
         OnlineFeatures.Descriptor.FullName,
         "StreamOnlineFeatures",
-        Marshallers.Create<Pending[]>(
-            WriteBatch, static _ => throw new NotSupportedException("lookup requests are only written")),
+        BatchMarshaller,
         Marshallers.Create<Answer[]>(
             static (_, _) => throw new NotSupportedException("streamed answers are only read"),
             static context => Answer.ReadBatch(context.PayloadAsReadOnlySequence())));
@@ -176,7 +179,8 @@ public sealed class LookupStream : IAsyncDisposable
 
     private static int VarintSize(uint value) => value < 0x80 ? 1 : value < 0x4000 ? 2 : value < 0x20_0000 ? 3 : value < 0x1000_0000 ? 4 : 5;
 
-    private sealed class Pending : TaskCompletionSource<OnlineFeatureSet>
+    /// <summary>A lookup sent, or to be sent, and the caller waiting for its answer.</summary>
+    internal sealed class Pending : TaskCompletionSource<OnlineFeatureSet>
     {
         public Pending(object request)
             : base(TaskCreationOptions.RunContinuationsAsynchronously)

@@ -12,7 +12,7 @@ internal sealed class OnlineFeaturesService(
     OnlineLookup lookup, ApiKeyPolicy keys, Microsoft.Extensions.Logging.ILogger<OnlineFeaturesService> logger, Microsoft.Extensions.Hosting.IHostApplicationLifetime lifetime)
     : OnlineFeaturesBinding.ServiceBase
 {
-    public override async Task StreamOnlineFeatures(IAsyncStreamReader<List<LookupRequest>> requests, IServerStreamWriter<StreamedLookup[]> answers, ServerCallContext context)
+    public override async Task StreamOnlineFeatures(IAsyncStreamReader<List<LookupRequest>> requests, IServerStreamWriter<LookupResult[]> answers, ServerCallContext context)
     {
         MalformedRequests.MarkReached(context);
         var apiKey = GrpcCalls.ApiKey(context);
@@ -58,7 +58,7 @@ internal static class OnlineFeaturesBinding
             static context => LookupRequest.Parse(context.PayloadAsReadOnlySequence())),
         LookupAnswerEncoding.Marshaller);
 
-    private static readonly Method<List<LookupRequest>, StreamedLookup[]> StreamOnlineFeatures = new(
+    private static readonly Method<List<LookupRequest>, LookupResult[]> StreamOnlineFeatures = new(
         MethodType.DuplexStreaming,
         OnlineFeatures.Descriptor.FullName,
         nameof(StreamOnlineFeatures),
@@ -81,7 +81,7 @@ internal static class OnlineFeaturesBinding
     {
         public abstract Task<LookupAnswer> GetOnlineFeatures(LookupRequest request, ServerCallContext context);
 
-        public abstract Task StreamOnlineFeatures(IAsyncStreamReader<List<LookupRequest>> requests, IServerStreamWriter<StreamedLookup[]> answers, ServerCallContext context);
+        public abstract Task StreamOnlineFeatures(IAsyncStreamReader<List<LookupRequest>> requests, IServerStreamWriter<LookupResult[]> answers, ServerCallContext context);
     }
 }
 

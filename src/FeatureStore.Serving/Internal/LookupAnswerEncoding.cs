@@ -43,7 +43,7 @@ internal static class LookupAnswerEncoding
     /// The marshaller of a lookup stream's messages (<c>LookupBatchResult</c>): per lookup a <c>StreamedLookup</c>
     /// holding the answer's encoding as its field <c>response</c>, or its error as <c>error</c>.
     /// </summary>
-    public static readonly Marshaller<StreamedLookup[]> BatchMarshaller = Marshallers.Create<StreamedLookup[]>(
+    public static readonly Marshaller<LookupResult[]> BatchMarshaller = Marshallers.Create<LookupResult[]>(
         SerializeBatch, static _ => throw new NotSupportedException("lookup answers are only written"));
 
     /// <summary>The encoded answer in one array (tests, and callers without a transport buffer).</summary>
@@ -72,7 +72,7 @@ internal static class LookupAnswerEncoding
         }
     }
 
-    private static void SerializeBatch(StreamedLookup[] results, SerializationContext context)
+    private static void SerializeBatch(LookupResult[] results, SerializationContext context)
     {
         // Sizes first: each result's (and each answer's rows'), then the whole message's.
         var rowCount = 0;

@@ -5,11 +5,11 @@ using Microsoft.Extensions.Logging;
 namespace FeatureStore.Serving.Internal;
 
 /// <summary>One answer on a lookup stream: the lookup's answer, or the status and message it failed with.</summary>
-internal sealed class StreamedLookup
+internal sealed class LookupResult
 {
-    public StreamedLookup(LookupAnswer answer) => Answer = answer;
+    public LookupResult(LookupAnswer answer) => Answer = answer;
 
-    public StreamedLookup(StatusCode status, string error)
+    public LookupResult(StatusCode status, string error)
     {
         Status = status;
         Error = error;
@@ -43,11 +43,11 @@ internal sealed class LookupStreamSession(OnlineLookup lookup, string? apiKey, I
     /// <paramref name="stopping"/> (the host shutting down): then the requests read are answered and the stream
     /// ends, and the client opens a new one to wherever it connects next.
     /// </summary>
-    public async Task RunAsync(IAsyncStreamReader<List<LookupRequest>> requests, IServerStreamWriter<StreamedLookup[]> answers, CancellationToken cancellationToken, CancellationToken stopping)
+    public async Task RunAsync(IAsyncStreamReader<List<LookupRequest>> requests, IServerStreamWriter<LookupResult[]> answers, CancellationToken cancellationToken, CancellationToken stopping)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var reading = CancellationTokenSource.CreateLinkedTokenSource(stop.Token, stopping);
-        var pending = Channel.CreateBounded<Task<StreamedLookup[]>>(new BoundedChannelOptions(MaxInFlight) { SingleReader = true, SingleWriter = true });
+        var pending = Channel.CreateBounded<Task<LookupResult[]>>(new BoundedChannelOptions(MaxInFlight) { SingleReader = true, SingleWriter = true });
         var writing = WriteAllAsync(pending.Reader, answers, stop);
         RpcException? malformed = null;
         try
@@ -105,7 +105,7 @@ internal sealed class LookupStreamSession(OnlineLookup lookup, string? apiKey, I
         return null;
     }
 
-    private async Task<StreamedLookup[]> AnswerAsync(List<LookupRequest> requests, CancellationToken cancellationToken)
+    private async Task<LookupResult[]> AnswerAsync(List<LookupRequest> requests, CancellationToken cancellationToken)
     {
         try
         {
@@ -118,12 +118,12 @@ internal sealed class LookupStreamSession(OnlineLookup lookup, string? apiKey, I
         catch (Exception ex)
         {
             logger.StreamedLookupCrashed(ex);
-            var failed = new StreamedLookup(StatusCode.Internal, "the lookup failed on the server (see its log)");
+            var failed = new LookupResult(StatusCode.Internal, "the lookup failed on the server (see its log)");
             return [.. requests.Select(_ => failed)];
         }
     }
 
-    private static async Task WriteAllAsync(ChannelReader<Task<StreamedLookup[]>> pending, IServerStreamWriter<StreamedLookup[]> answers, CancellationTokenSource stop)
+    private static async Task WriteAllAsync(ChannelReader<Task<LookupResult[]>> pending, IServerStreamWriter<LookupResult[]> answers, CancellationTokenSource stop)
     {
         try
         {

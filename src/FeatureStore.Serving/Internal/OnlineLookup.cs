@@ -85,10 +85,10 @@ internal sealed class OnlineLookup
     /// states read together (one round trip for as many of them as fit in the row limit together), each
     /// answered or failed with its status, in order.
     /// </summary>
-    public async Task<StreamedLookup[]> RunManyAsync(List<LookupRequest> requests, string? apiKey, string transport, CancellationToken cancellationToken)
+    public async Task<LookupResult[]> RunManyAsync(List<LookupRequest> requests, string? apiKey, string transport, CancellationToken cancellationToken)
     {
         var start = Stopwatch.GetTimestamp();
-        var results = new StreamedLookup[requests.Count];
+        var results = new LookupResult[requests.Count];
         var prepared = new Prepared[requests.Count];
         var keys = ArrayPool<RedisKey>.Shared.Rent(Math.Max(16, requests.Count * 2));
         try
@@ -155,15 +155,15 @@ internal sealed class OnlineLookup
         }
     }
 
-    private StreamedLookup Answered(LookupAnswer answer, string transport, long start)
+    private LookupResult Answered(LookupAnswer answer, string transport, long start)
     {
         var elapsed = Stopwatch.GetElapsedTime(start);
         _metrics.Lookup(transport, "OK", elapsed.TotalSeconds, (long)answer.Rows * answer.Names.Count);
         _latencies?.Record(_options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds(), elapsed.TotalMilliseconds);
-        return new StreamedLookup(answer);
+        return new LookupResult(answer);
     }
 
-    private StreamedLookup Failed(LookupException ex, string transport, long start)
+    private LookupResult Failed(LookupException ex, string transport, long start)
     {
         var status = StatusNames.Of(ex.Status);
         _metrics.Lookup(transport, status, Stopwatch.GetElapsedTime(start).TotalSeconds, 0);
@@ -172,7 +172,7 @@ internal sealed class OnlineLookup
             _logger.LookupFailed(status, ex.Message);
         }
 
-        return new StreamedLookup(ex.Status, ex.Message);
+        return new LookupResult(ex.Status, ex.Message);
     }
 
     /// <summary>A lookup resolved and checked, its keys written into the read's key array from <see cref="FirstKey"/> on.</summary>
