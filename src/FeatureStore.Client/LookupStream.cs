@@ -127,6 +127,8 @@ public sealed class LookupStream : IAsyncDisposable
             ObjectDisposedException.ThrowIf(_disposed, this);
             if (_connection is not { Broken: false })
             {
+                // A broken stream's lookups have all failed: its call is released as the new one opens.
+                _connection?.Abandon();
                 _connection = new Connection(_invoker.AsyncDuplexStreamingCall(Stream, null, new CallOptions(_headers)));
             }
 
@@ -216,6 +218,8 @@ public sealed class LookupStream : IAsyncDisposable
         public bool Broken => Volatile.Read(ref _failure) is not null;
 
         public bool TryEnqueue(Pending pending) => _outgoing.Writer.TryWrite(pending);
+
+        public void Abandon() => _call.Dispose();
 
         public async Task CloseAsync(TimeSpan timeout)
         {
