@@ -34,6 +34,9 @@ internal sealed class KeyedLookupRequest(IReadOnlyList<string> features, string 
         },
         static _ => throw new NotSupportedException("keyed lookup requests are only written"));
 
+    /// <summary>Entity rows: one per key.</summary>
+    public int Rows => keys.Count;
+
     /// <summary>The encoding, as one array.</summary>
     public byte[] ToByteArray()
     {

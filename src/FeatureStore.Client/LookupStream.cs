@@ -20,8 +20,10 @@ namespace FeatureStore.Client;
 /// </remarks>
 public sealed class LookupStream : IAsyncDisposable
 {
-    // Lookups sent together in one LookupBatch: at most this many.
+    // Lookups sent together in one LookupBatch: at most this many, and no more once their entity rows reach
+    // MaxBatchRows (so that one message's answer stays far from the receive limit).
     private const int MaxBatch = 64;
+    private const int MaxBatchRows = 1024;
 
     /// <summary>Writes the lookups sent together as a <c>LookupBatch</c>.</summary>
     internal static Marshaller<Pending[]> BatchMarshaller { get; } = Marshallers.Create<Pending[]>(
@@ -188,8 +190,13 @@ public sealed class LookupStream : IAsyncDisposable
             : base(TaskCreationOptions.RunContinuationsAsynchronously)
         {
             Request = request;
-            Size = request is KeyedLookupRequest keyed ? keyed.Size() : ((GetOnlineFeaturesRequest)request).CalculateSize();
+            (Size, Rows) = request is KeyedLookupRequest keyed
+                ? (keyed.Size(), keyed.Rows)
+                : (((GetOnlineFeaturesRequest)request).CalculateSize(), ((GetOnlineFeaturesRequest)request).Entities.Count);
         }
+
+        /// <summary>The request's entity rows.</summary>
+        public int Rows { get; }
 
         public object Request { get; }
 
@@ -211,8 +218,8 @@ public sealed class LookupStream : IAsyncDisposable
         public Connection(AsyncDuplexStreamingCall<Pending[], Answer[]> call)
         {
             _call = call;
-            _writing = Task.Run(WriteAsync);
             _reading = Task.Run(ReadAsync);
+            _writing = Task.Run(WriteAsync);
         }
 
         public bool Broken => Volatile.Read(ref _failure) is not null;
@@ -246,10 +253,12 @@ public sealed class LookupStream : IAsyncDisposable
                 var batch = new List<Pending>(MaxBatch);
                 while (await _outgoing.Reader.WaitToReadAsync().ConfigureAwait(false))
                 {
-                    // Every lookup waiting, up to MaxBatch, goes in one message.
-                    while (batch.Count < MaxBatch && _outgoing.Reader.TryRead(out var pending))
+                    // Every lookup waiting, up to MaxBatch lookups or MaxBatchRows rows, goes in one message.
+                    var rows = 0;
+                    while (batch.Count < MaxBatch && rows < MaxBatchRows && _outgoing.Reader.TryRead(out var pending))
                     {
                         batch.Add(pending);
+                        rows += pending.Rows;
                     }
 
                     Pending[] sent = [.. batch];
@@ -279,6 +288,10 @@ public sealed class LookupStream : IAsyncDisposable
             }
             catch (Exception ex)
             {
+                // A write fails once the call has ended (the server refused the stream, or went away): the status
+                // the reader receives says why, so the lookups fail with it; with the write's error only if no
+                // status comes soon.
+                await _reading.WaitAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 Fail(ex as RpcException ?? new RpcException(new Status(StatusCode.Unavailable, $"the lookup stream failed: {ex.Message}", ex)));
             }
         }

@@ -49,7 +49,7 @@ internal sealed class LookupStreamSession(OnlineLookup lookup, string? apiKey, I
         using var reading = CancellationTokenSource.CreateLinkedTokenSource(stop.Token, stopping);
         var pending = Channel.CreateBounded<Task<LookupResult[]>>(new BoundedChannelOptions(MaxInFlight) { SingleReader = true, SingleWriter = true });
         var writing = WriteAllAsync(pending.Reader, answers, stop);
-        RpcException? malformed = null;
+        Exception? ending = null;
         try
         {
             while (await NextAsync(requests, reading.Token).ConfigureAwait(false))
@@ -57,26 +57,35 @@ internal sealed class LookupStreamSession(OnlineLookup lookup, string? apiKey, I
                 await pending.Writer.WriteAsync(AnswerAsync(requests.Current, stop.Token), stop.Token).ConfigureAwait(false);
             }
         }
-        catch (RpcException ex) when (ex.StatusCode == StatusCode.InvalidArgument)
-        {
-            // The requests read before it are still answered, then the stream ends with the reason.
-            malformed = ex;
-        }
         catch (OperationCanceledException) when (reading.IsCancellationRequested)
         {
             // The call was cancelled, the writer failed (its exception ends the call below), or the host is
             // shutting down (the stream ends once the requests read are answered).
+        }
+        catch (Exception ex)
+        {
+            // A malformed or oversized message (its status), or the connection failing: the messages read before
+            // it are still answered, then the stream ends with it.
+            ending = ex;
         }
         finally
         {
             pending.Writer.TryComplete();
         }
 
-        await writing.ConfigureAwait(false);
-        cancellationToken.ThrowIfCancellationRequested();
-        if (malformed is not null)
+        try
         {
-            throw malformed;
+            await writing.ConfigureAwait(false);
+        }
+        catch (Exception) when (ending is not null)
+        {
+            // The reading side's failure is the one the stream ends with.
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        if (ending is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(ending);
         }
     }
 
