@@ -378,17 +378,8 @@ public sealed class LookupStream : IAsyncDisposable
         public static Answer[] ReadBatch(ReadOnlySequence<byte> payload)
         {
             var results = new List<Answer>();
-            var reader = new SequenceReader<byte>(payload);
-            while (!reader.End)
+            foreach (var (tag, body) in DelimitedFields(payload))
             {
-                var tag = Varint(ref reader);
-                if ((tag & 7) != 2)
-                {
-                    Skip(ref reader, (int)(tag & 7));
-                    continue;
-                }
-
-                var body = Delimited(ref reader, payload);
                 if (tag == ResultTag)
                 {
                     results.Add(Read(body));
@@ -398,34 +389,11 @@ public sealed class LookupStream : IAsyncDisposable
             return [.. results];
         }
 
-        private static ReadOnlySequence<byte> Delimited(ref SequenceReader<byte> reader, ReadOnlySequence<byte> payload)
-        {
-            var length = (long)Varint(ref reader);
-            if (length > reader.Remaining)
-            {
-                throw new InvalidDataException("a streamed answer's field runs past its end");
-            }
-
-            var body = payload.Slice(reader.Position, length);
-            reader.Advance(length);
-            return body;
-        }
-
         private static Answer Read(ReadOnlySequence<byte> payload)
         {
-            var reader = new SequenceReader<byte>(payload);
             Answer? answer = null;
-            while (!reader.End)
+            foreach (var (tag, body) in DelimitedFields(payload))
             {
-                var tag = Varint(ref reader);
-                if ((tag & 7) != 2)
-                {
-                    // Another field (a newer server's): skipped by its wire type.
-                    Skip(ref reader, (int)(tag & 7));
-                    continue;
-                }
-
-                var body = Delimited(ref reader, payload);
                 if (tag == ResponseTag)
                 {
                     answer = new Answer(OnlineFeatureSet.FromWire(body), null);
@@ -438,6 +406,33 @@ public sealed class LookupStream : IAsyncDisposable
             }
 
             return answer ?? throw new InvalidDataException("a streamed answer holds neither a response nor an error");
+        }
+
+        /// <summary>A message's length-delimited fields, in order (fields of other wire types, a newer server's, skipped).</summary>
+        private static List<(ulong Tag, ReadOnlySequence<byte> Body)> DelimitedFields(ReadOnlySequence<byte> payload)
+        {
+            var fields = new List<(ulong, ReadOnlySequence<byte>)>();
+            var reader = new SequenceReader<byte>(payload);
+            while (!reader.End)
+            {
+                var tag = Varint(ref reader);
+                if ((tag & 7) != 2)
+                {
+                    Skip(ref reader, (int)(tag & 7));
+                    continue;
+                }
+
+                var length = (long)Varint(ref reader);
+                if (length > reader.Remaining)
+                {
+                    throw new InvalidDataException("a streamed answer's field runs past its end");
+                }
+
+                fields.Add((tag, payload.Slice(reader.Position, length)));
+                reader.Advance(length);
+            }
+
+            return fields;
         }
 
         private static ulong Varint(ref SequenceReader<byte> reader)

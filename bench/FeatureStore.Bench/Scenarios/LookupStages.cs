@@ -103,6 +103,21 @@ internal static class LookupStages
                 var answerSample = await lookup.LookupAsync(LookupRequest.From(sample), null, CancellationToken.None);
                 var answerBytes = LookupAnswerEncoding.Encode(answerSample);
                 answerSample.Release();
+                // Every value of an answer read as a number, as a model service builds its feature vector.
+                double ReadValues(OnlineFeatureSet answer)
+                {
+                    var sum = 0.0;
+                    for (var e = 0; e < entities; e++)
+                    {
+                        foreach (var feature in answer.FeatureNames)
+                        {
+                            sum += answer.GetDouble(e, feature) ?? 0;
+                        }
+                    }
+
+                    return sum;
+                }
+
                 var stages = new (string Name, Func<Task> Call)[]
                 {
                     ("raw HGETALL batch", RawBatchAsync),
@@ -171,30 +186,8 @@ internal static class LookupStages
                     {
                         await client.GetOnlineFeaturesAsync(Request("absent"));
                     }),
-                    ("gRPC lookup + read values", async () =>
-                    {
-                        var answer = await client.GetOnlineFeaturesAsync(Request());
-                        var sum = 0.0;
-                        for (var e = 0; e < entities; e++)
-                        {
-                            foreach (var feature in answer.FeatureNames)
-                            {
-                                sum += answer.GetDouble(e, feature) ?? 0;
-                            }
-                        }
-                    }),
-                    ("gRPC lookup over a stream + read values", async () =>
-                    {
-                        var answer = await stream.GetOnlineFeaturesAsync(Request());
-                        var sum = 0.0;
-                        for (var e = 0; e < entities; e++)
-                        {
-                            foreach (var feature in answer.FeatureNames)
-                            {
-                                sum += answer.GetDouble(e, feature) ?? 0;
-                            }
-                        }
-                    }),
+                    ("gRPC lookup + read values", async () => ReadValues(await client.GetOnlineFeaturesAsync(Request()))),
+                    ("gRPC lookup over a stream + read values", async () => ReadValues(await stream.GetOnlineFeaturesAsync(Request()))),
                 };
 
                 if (Environment.GetEnvironmentVariable("LOOKUP_STAGES_PROFILE") is { } profile

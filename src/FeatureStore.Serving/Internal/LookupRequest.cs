@@ -88,35 +88,22 @@ internal sealed class LookupRequest
     /// any order, the last of a singular field wins and a repeated sub-message merges, unknown fields (and
     /// known numbers with another wire type) skipped. Malformed input throws INVALID_ARGUMENT saying where.
     /// </summary>
-    public static LookupRequest Parse(ReadOnlySequence<byte> payload)
-    {
-        if (payload.IsSingleSegment)
-        {
-            return Parse(payload.FirstSpan);
-        }
-
-        var length = checked((int)payload.Length);
-        var copy = ArrayPool<byte>.Shared.Rent(length);
-        try
-        {
-            payload.CopyTo(copy);
-            return Parse(copy.AsSpan(0, length));
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(copy);
-        }
-    }
+    public static LookupRequest Parse(ReadOnlySequence<byte> payload) => Contiguous(payload, static span => Parse(span));
 
     /// <summary>
     /// Reads the protobuf encoding of a <c>LookupBatch</c> (a lookup stream's message): its lookups, each read
     /// by <see cref="Parse(ReadOnlySpan{byte})"/>, other fields skipped.
     /// </summary>
-    public static List<LookupRequest> ParseBatch(ReadOnlySequence<byte> payload)
+    public static List<LookupRequest> ParseBatch(ReadOnlySequence<byte> payload) => Contiguous(payload, static span => ParseBatch(span));
+
+    private delegate T SpanParser<out T>(ReadOnlySpan<byte> span);
+
+    /// <summary>Parses <paramref name="payload"/> as one span: in place when it is one segment, else from a pooled copy.</summary>
+    private static T Contiguous<T>(ReadOnlySequence<byte> payload, SpanParser<T> parse)
     {
         if (payload.IsSingleSegment)
         {
-            return ParseBatch(payload.FirstSpan);
+            return parse(payload.FirstSpan);
         }
 
         var length = checked((int)payload.Length);
@@ -124,7 +111,7 @@ internal sealed class LookupRequest
         try
         {
             payload.CopyTo(copy);
-            return ParseBatch(copy.AsSpan(0, length));
+            return parse(copy.AsSpan(0, length));
         }
         finally
         {
