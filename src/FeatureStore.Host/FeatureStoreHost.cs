@@ -280,7 +280,12 @@ public sealed partial class FeatureStoreHost : IAsyncDisposable
             MaxEntities = serve.MaxEntities,
             StoreTimeout = timeout,
             ApiKeys = keys,
-            ReadStrategy = serve.ReadStrategy == "pipeline" ? OnlineReadStrategy.Pipeline : OnlineReadStrategy.Script,
+            ReadStrategy = serve.ReadStrategy switch
+            {
+                "pipeline" => OnlineReadStrategy.Pipeline,
+                "transaction" => OnlineReadStrategy.Transaction,
+                _ => OnlineReadStrategy.Script,
+            },
         }, client.Multiplexer, Health, Loggers);
     }
 

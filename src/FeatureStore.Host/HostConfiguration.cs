@@ -68,9 +68,9 @@ public static class HostConfiguration
             throw new HostConfigurationException($"log.level: '{s.Log.Level}' is not a level (Trace, Debug, Information, Warning, Error)");
         }
 
-        if (s.Jobs.Serve.ReadStrategy is not ("script" or "pipeline"))
+        if (s.Jobs.Serve.ReadStrategy is not ("script" or "transaction" or "pipeline"))
         {
-            throw new HostConfigurationException($"jobs.serve.readStrategy: '{s.Jobs.Serve.ReadStrategy}' is neither script nor pipeline");
+            throw new HostConfigurationException($"jobs.serve.readStrategy: '{s.Jobs.Serve.ReadStrategy}' is none of script, transaction, pipeline");
         }
 
         if (s.Jobs.Compaction.TargetRows < 2)

@@ -183,7 +183,7 @@ public sealed class ServeJobSettings
     /// <summary>API keys (<c>KEY</c> or <c>KEY:view_a,view_b</c>); none means open.</summary>
     public List<string> ApiKeys { get; set; } = [];
 
-    /// <summary><c>script</c> (one EVALSHA; single server) or <c>pipeline</c> (Redis Cluster).</summary>
+    /// <summary><c>script</c> (one EVALSHA; single server), <c>transaction</c> (one MULTI/EXEC; single server) or <c>pipeline</c> (Redis Cluster).</summary>
     public string ReadStrategy { get; set; } = "script";
 
     /// <summary>Most entity rows per lookup.</summary>

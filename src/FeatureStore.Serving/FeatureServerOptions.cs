@@ -15,6 +15,13 @@ public enum OnlineReadStrategy
 
     /// <summary>One HVALS per entity and view, written in one pipelined batch. Works on Redis Cluster.</summary>
     Pipeline,
+
+    /// <summary>
+    /// One MULTI … EXEC holding an HVALS per entity and view, sent at once: one round trip, the states read
+    /// atomically as by the script, without running Lua (which on redis-server copies every value twice on its
+    /// one thread). Not possible on Redis Cluster.
+    /// </summary>
+    Transaction,
 }
 
 /// <summary>An API key and, optionally, the only feature views it may read.</summary>

@@ -211,6 +211,39 @@ public sealed class OnlineLookupTests(IngestedStoreFixture data) : IClassFixture
     }
 
     [Fact]
+    public async Task A_lookup_of_100_entities_across_3_views_by_transaction_is_one_multi_exec()
+    {
+        var options = Options();
+        await using var server = await RunningServer.InProcessAsync(new FeatureServerOptions
+        {
+            Repository = options.Repository,
+            KeyPrefix = options.KeyPrefix,
+            ReadStrategy = OnlineReadStrategy.Transaction,
+        }, data.Store.Multiplexer);
+        using var client = server.Client();
+        var request = AllEntities(data.NowMs, "user_stats", "user_spend", "merchant_stats");
+        while (request.Entities.Count > 100)
+        {
+            request.Entities.RemoveAt(request.Entities.Count - 1);
+        }
+
+        await client.GetOnlineFeaturesAsync(request, Ct);
+        await using var admin = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(data.Server.Endpoint + ",allowAdmin=true");
+        var redis = admin.GetServer(data.Server.Endpoint);
+        var before = await CommandCallsAsync(redis);
+        var result = await client.GetOnlineFeaturesAsync(request, Ct);
+        var after = await CommandCallsAsync(redis);
+
+        Assert.Equal(100, result.RowCount);
+        AssertEqualsReference(request, result.Response);
+        // redis-server ran one transaction holding the 300 HVALS (the client writes it whole, after the SELECT of its
+        // database that it sends before every transaction, then reads the replies).
+        var made = after.Where(kv => kv.Key != "info" && kv.Value != before.GetValueOrDefault(kv.Key))
+            .ToDictionary(kv => kv.Key, kv => kv.Value - before.GetValueOrDefault(kv.Key));
+        Assert.Equal(new Dictionary<string, long> { ["exec"] = 1, ["hvals"] = 300, ["multi"] = 1, ["select"] = 1 }, made.OrderBy(kv => kv.Key).ToDictionary());
+    }
+
+    [Fact]
     public async Task The_lookups_of_one_stream_message_are_read_in_one_redis_command_within_the_row_limit()
     {
         await using var server = await RunningServer.InProcessAsync(new FeatureServerOptions
@@ -258,15 +291,17 @@ public sealed class OnlineLookupTests(IngestedStoreFixture data) : IClassFixture
         AssertEqualsReference(c, three.Results[2].Response);
     }
 
-    [Fact]
-    public async Task The_pipeline_strategy_gives_the_same_values()
+    [Theory]
+    [InlineData(OnlineReadStrategy.Pipeline)]
+    [InlineData(OnlineReadStrategy.Transaction)]
+    public async Task The_pipeline_and_transaction_strategies_give_the_same_values(OnlineReadStrategy strategy)
     {
         var options = Options();
         await using var server = await RunningServer.InProcessAsync(new FeatureServerOptions
         {
             Repository = options.Repository,
             KeyPrefix = options.KeyPrefix,
-            ReadStrategy = OnlineReadStrategy.Pipeline,
+            ReadStrategy = strategy,
         }, data.Store.Multiplexer);
         using var client = server.Client();
         var request = AllEntities(data.NowMs + (10 * 60_000), "user_stats", "user_spend", "merchant_stats");

@@ -40,7 +40,7 @@ internal static class LookupScenario
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         await WriteStatesAsync(store.GetDatabase(), userViews, keys, now);
         var rows = new List<ResultRow>();
-        foreach (var strategy in new[] { OnlineReadStrategy.Pipeline, OnlineReadStrategy.Script })
+        foreach (var strategy in new[] { OnlineReadStrategy.Pipeline, OnlineReadStrategy.Script, OnlineReadStrategy.Transaction })
         {
             await using var server = await StartServerAsync(compiled, prefix, strategy, store);
             using var client = new FeatureStoreClient(server.GrpcAddress);

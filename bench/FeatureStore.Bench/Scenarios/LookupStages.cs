@@ -21,8 +21,8 @@ namespace FeatureStore.Bench.Scenarios;
 /// (to record with <c>perf</c>, DOTNET_PerfMapEnabled=1): the stage whose name holds LOOKUP_STAGES_STAGE (the last,
 /// lookups over a lookup stream, by default), of LOOKUP_STAGES_ENTITIES entities (100 by default, or 1) by
 /// LOOKUP_STAGES_CALLERS callers at once (1 by default; the throughput rows have 8), and prints their rate.
-/// LOOKUP_STAGES_STORE=redis-server runs it on a redis-server of its own; LOOKUP_STAGES_STRATEGY=pipeline reads by
-/// pipeline only. One row reads the states cut to 60% of
+/// LOOKUP_STAGES_STORE=redis-server runs it on a redis-server of its own; LOOKUP_STAGES_STRATEGY=transaction (or
+/// script, pipeline) reads by that strategy only. One row reads the states cut to 60% of
 /// their bytes: what a lookup's fetch would cost if raw entries were stored apart from the tiles.
 /// </summary>
 internal static class LookupStages
@@ -69,9 +69,10 @@ internal static class LookupStages
 
         await Task.WhenAll(writes);
         Console.WriteLine($"GC: server={System.Runtime.GCSettings.IsServerGC} latency={System.Runtime.GCSettings.LatencyMode} cores={Environment.ProcessorCount}");
-        // LOOKUP_STAGES_STRATEGY=pipeline: that strategy alone.
-        OnlineReadStrategy[] strategies = Environment.GetEnvironmentVariable("LOOKUP_STAGES_STRATEGY") == "pipeline"
-            ? [OnlineReadStrategy.Pipeline] : [OnlineReadStrategy.Script, OnlineReadStrategy.Pipeline];
+        // LOOKUP_STAGES_STRATEGY=script|transaction|pipeline: that strategy alone.
+        OnlineReadStrategy[] strategies = Environment.GetEnvironmentVariable("LOOKUP_STAGES_STRATEGY") is { } chosen
+            ? [Enum.Parse<OnlineReadStrategy>(chosen, ignoreCase: true)]
+            : [OnlineReadStrategy.Script, OnlineReadStrategy.Transaction, OnlineReadStrategy.Pipeline];
         foreach (var strategy in strategies)
         {
             await using var server = await LookupScenario.StartServerAsync(compiled, prefix, strategy, store);

@@ -32,7 +32,7 @@ internal static class ServeCommand
             AllowMultipleArgumentsPerToken = false,
             DefaultValueFactory = _ => (Environment.GetEnvironmentVariable("FEATURESTORE__SERVING__APIKEYS") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
         };
-        var strategy = new Option<OnlineReadStrategy>("--read-strategy") { Description = "script: one EVALSHA per lookup (single server); pipeline: pipelined HGETALLs (Redis Cluster).", DefaultValueFactory = _ => OnlineReadStrategy.Script };
+        var strategy = new Option<OnlineReadStrategy>("--read-strategy") { Description = "script: one EVALSHA per lookup (single server); transaction: one MULTI/EXEC of HVALS per lookup (single server, faster on redis-server); pipeline: pipelined HVALS (Redis Cluster).", DefaultValueFactory = _ => OnlineReadStrategy.Script };
         var exportStore = new Option<DirectoryInfo?>("--store")
         {
             Description = "The offline store export jobs read (with --export-dir: enables featurestore.v1.ExportJobs). Env: FEATURESTORE__OFFLINE__DIRECTORY.",

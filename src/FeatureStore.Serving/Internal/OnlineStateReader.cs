@@ -11,6 +11,7 @@ namespace FeatureStore.Serving.Internal;
 /// (HVALS), since a share's field, its partition, plays no part in the merge. Decoding is the caller's, one
 /// state at a time into reused instances (<see cref="ServingRepository.RentState"/>).
 /// <see cref="OnlineReadStrategy.Script"/> sends one EVALSHA whose script HVALSes every key;
+/// <see cref="OnlineReadStrategy.Transaction"/> sends one MULTI … EXEC holding an HVALS per key;
 /// <see cref="OnlineReadStrategy.Pipeline"/> sends one HVALS per key in a single pipelined batch.
 /// Replies stay in the client's pooled receive buffers (<see cref="RespResult"/>) and are read in place:
 /// a lookup copies no state into arrays of its own and builds no result objects.
@@ -39,7 +40,7 @@ internal sealed class OnlineStateReader
     public Task<StoredShares> ReadAsync(RedisKey[] keys, int count, TimeSpan timeout, CancellationToken cancellationToken) =>
         _strategy == OnlineReadStrategy.Script
             ? ReadByScriptAsync(keys, count, timeout, cancellationToken)
-            : ReadByPipelineAsync(keys, count, timeout, cancellationToken);
+            : ReadEachAsync(_strategy == OnlineReadStrategy.Transaction, keys, count, timeout, cancellationToken);
 
     private async Task<StoredShares> ReadByScriptAsync(RedisKey[] keys, int count, TimeSpan timeout, CancellationToken cancellationToken)
     {
@@ -55,22 +56,36 @@ internal sealed class OnlineStateReader
         }
     }
 
-    private async Task<StoredShares> ReadByPipelineAsync(RedisKey[] keys, int count, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>One HVALS per key, sent together: in one MULTI … EXEC (<paramref name="transaction"/>), or one pipelined batch.</summary>
+    private async Task<StoredShares> ReadEachAsync(bool transaction, RedisKey[] keys, int count, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var arguments = ArrayPool<RedisKeyOrValue>.Shared.Rent(count);
         var pending = new Task<RespResult>[count];
         try
         {
-            var batch = _database.CreateBatch();
+            var unit = transaction ? _database.CreateTransaction() : null;
+            var batch = transaction ? null : _database.CreateBatch();
+            IDatabaseAsync commands = (IDatabaseAsync?)unit ?? batch!;
             for (var i = 0; i < count; i++)
             {
                 arguments[i] = keys[i];
-                pending[i] = batch.ExecuteRespAsync(HashValues, arguments.AsMemory(i, 1));
+                pending[i] = commands.ExecuteRespAsync(HashValues, arguments.AsMemory(i, 1));
             }
 
-            batch.Execute();
+            Task sent;
+            if (unit is not null)
+            {
+                sent = unit.ExecuteAsync();
+            }
+            else
+            {
+                batch!.Execute();
+                sent = Task.CompletedTask;
+            }
+
             try
             {
+                await sent.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
                 await Task.WhenAll(pending).WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
             }
             catch
