@@ -44,21 +44,11 @@ internal sealed class OnlineLookup
         var start = Stopwatch.GetTimestamp();
         try
         {
-            var answer = await LookupAsync(request, apiKey, cancellationToken).ConfigureAwait(false);
-            var elapsed = Stopwatch.GetElapsedTime(start);
-            _metrics.Lookup(transport, "OK", elapsed.TotalSeconds, (long)answer.Rows * answer.Names.Count);
-            _latencies?.Record(_options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds(), elapsed.TotalMilliseconds);
-            return answer;
+            return Answered(await LookupAsync(request, apiKey, cancellationToken).ConfigureAwait(false), transport, start);
         }
         catch (LookupException ex)
         {
-            var status = StatusNames.Of(ex.Status);
-            _metrics.Lookup(transport, status, Stopwatch.GetElapsedTime(start).TotalSeconds, 0);
-            if (ex.Status == StatusCode.Unavailable)
-            {
-                _logger.LookupFailed(status, ex.Message);
-            }
-
+            Refused(ex, transport, start);
             throw;
         }
     }
@@ -93,15 +83,19 @@ internal sealed class OnlineLookup
         var keys = ArrayPool<RedisKey>.Shared.Rent(Math.Max(16, requests.Count * 2));
         try
         {
-            HashSet<string>? principal = null;
-            LookupException? refused = null;
+            HashSet<string>? principal;
             try
             {
                 principal = _keys.Authenticate(apiKey);
             }
             catch (LookupException ex)
             {
-                refused = ex;
+                for (var i = 0; i < requests.Count; i++)
+                {
+                    results[i] = Failed(ex, transport, start);
+                }
+
+                return results;
             }
 
             var served = _registry.Current;
@@ -116,7 +110,7 @@ internal sealed class OnlineLookup
                     rows += requests[end].Rows;
                     try
                     {
-                        prepared[end] = Prepare(served, requests[end], refused is null ? principal : throw refused, ref keys, count);
+                        prepared[end] = Prepare(served, requests[end], principal, ref keys, count);
                         count += prepared[end].Keys;
                     }
                     catch (LookupException ex)
@@ -132,7 +126,7 @@ internal sealed class OnlineLookup
                     {
                         if (results[i] is null)
                         {
-                            results[i] = Answered(Shape(served, prepared[i], shares), transport, start);
+                            results[i] = new LookupResult(Answered(Shape(served, prepared[i], shares), transport, start));
                         }
                     }
                 }
@@ -155,15 +149,17 @@ internal sealed class OnlineLookup
         }
     }
 
-    private LookupResult Answered(LookupAnswer answer, string transport, long start)
+    /// <summary>Counts an answered lookup (its duration and values) and returns it.</summary>
+    private LookupAnswer Answered(LookupAnswer answer, string transport, long start)
     {
         var elapsed = Stopwatch.GetElapsedTime(start);
         _metrics.Lookup(transport, "OK", elapsed.TotalSeconds, (long)answer.Rows * answer.Names.Count);
         _latencies?.Record(_options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds(), elapsed.TotalMilliseconds);
-        return new LookupResult(answer);
+        return answer;
     }
 
-    private LookupResult Failed(LookupException ex, string transport, long start)
+    /// <summary>Counts a refused or failed lookup by its status (and logs it when the store is unavailable).</summary>
+    private void Refused(LookupException ex, string transport, long start)
     {
         var status = StatusNames.Of(ex.Status);
         _metrics.Lookup(transport, status, Stopwatch.GetElapsedTime(start).TotalSeconds, 0);
@@ -171,7 +167,11 @@ internal sealed class OnlineLookup
         {
             _logger.LookupFailed(status, ex.Message);
         }
+    }
 
+    private LookupResult Failed(LookupException ex, string transport, long start)
+    {
+        Refused(ex, transport, start);
         return new LookupResult(ex.Status, ex.Message);
     }
 
