@@ -86,7 +86,17 @@ internal static class TableReader
         else if (type == typeof(bool))
         {
             var values = new bool?[rows];
-            await group.ReadAsync(field, values.AsMemory(), null, cancellationToken).ConfigureAwait(false);
+            if (field.IsNullable)
+            {
+                await group.ReadAsync(field, values.AsMemory(), null, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                var plain = new bool[rows];
+                await group.ReadAsync(field, plain.AsMemory(), null, cancellationToken).ConfigureAwait(false);
+                values = [.. plain.Select(v => (bool?)v)];
+            }
+
             texts.AddRange(values.Where(v => v.HasValue).Select(v => v!.Value ? "true" : "false"));
         }
 
@@ -96,6 +106,23 @@ internal static class TableReader
     private static async Task ReadNumbersAsync<T>(ParquetRowGroupReader group, DataField field, int rows, List<double> numbers, Func<T, double> convert, CancellationToken cancellationToken)
         where T : struct
     {
+        // A required column read into nullable memory comes back with stray nulls (Parquet.Net 6 leaves its
+        // definition levels unset), so each column is read in the nullability it was written with.
+        if (!field.IsNullable)
+        {
+            var plain = new T[rows];
+            await group.ReadAsync(field, plain.AsMemory(), null, cancellationToken).ConfigureAwait(false);
+            foreach (var v in plain)
+            {
+                if (double.IsFinite(convert(v)))
+                {
+                    numbers.Add(convert(v));
+                }
+            }
+
+            return;
+        }
+
         var values = new T?[rows];
         await group.ReadAsync(field, values.AsMemory(), null, cancellationToken).ConfigureAwait(false);
         foreach (var v in values)
