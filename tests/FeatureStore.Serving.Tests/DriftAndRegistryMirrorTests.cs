@@ -148,6 +148,19 @@ public sealed class DriftAndRegistryMirrorTests(RedisServerFixture redis) : ICla
     }
 
     [Fact]
+    public async Task The_drift_overview_counts_windows_not_windows_times_columns()
+    {
+        var prefix = await SeedAsync();
+        await using var server = await StartAsync(prefix, onPorts: false);
+        using var http = server.Http();
+        var model = (await GetJsonAsync(http, "/v1/dashboard/drift")).GetProperty("models")[0];
+        Assert.Equal(6, model.GetProperty("windows").GetInt32());
+        Assert.Equal(12, model.GetProperty("evaluations").GetInt32());
+        Assert.All(model.GetProperty("columns").EnumerateArray(), c =>
+            Assert.All(c.GetProperty("methods").EnumerateArray(), m => Assert.Equal(6, m.GetProperty("points").GetArrayLength())));
+    }
+
+    [Fact]
     public async Task The_registry_http_mirror_answers_as_the_grpc_listing_and_needs_a_key()
     {
         await using var server = await RunningServer.InProcessAsync(Options("r" + Guid.NewGuid().ToString("N")[..8]), redis.Connection.Multiplexer);

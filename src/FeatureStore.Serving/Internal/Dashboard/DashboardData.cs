@@ -119,7 +119,7 @@ internal sealed class DashboardData(RegistryCache registry, IConnectionMultiplex
                 var key = (RedisKey)$"{DriftBase}:history:{model.Name}:{version.Version}";
                 var members = await database.SortedSetRangeByRankAsync(key, -(long)limit * columnNames.Count, -1).WaitAsync(cancellationToken).ConfigureAwait(false);
                 var series = new Dictionary<(string Column, string Method), MethodSeries>();
-                var windows = new HashSet<(long Start, long End)>();
+                var windows = new HashSet<(string Column, long Start, long End)>();
                 foreach (var member in members)
                 {
                     if (AddWindow(member.ToString(), series) is { } window)
@@ -134,8 +134,10 @@ internal sealed class DashboardData(RegistryCache registry, IConnectionMultiplex
                     Monitored = true,
                     Methods = series.Where(s => s.Key.Column == c).Select(s => s.Value.Trim(limit)).ToList(),
                 }).ToList();
-                // Each history entry is one column's window: the distinct windows are what "N windows" means.
-                models.Add(new { Model = model.Name, version.Version, Windows = windows.Count, Evaluations = members.Length, Columns = columns });
+                // Each history entry is one column's window, and columns may cut their windows differently: "N windows"
+                // is how many windows a column went through (the most of any column), not entries (windows × columns).
+                var perColumn = windows.GroupBy(w => w.Column).Select(g => g.Count()).DefaultIfEmpty(0).Max();
+                models.Add(new { Model = model.Name, version.Version, Windows = perColumn, Evaluations = members.Length, Columns = columns });
             }
         }
 
@@ -192,7 +194,7 @@ internal sealed class DashboardData(RegistryCache registry, IConnectionMultiplex
     }
 
     /// <summary>Adds one history entry's results to the series; returns its window, or null for an entry of another shape.</summary>
-    private static (long Start, long End)? AddWindow(string json, Dictionary<(string Column, string Method), MethodSeries> series)
+    private static (string Column, long Start, long End)? AddWindow(string json, Dictionary<(string Column, string Method), MethodSeries> series)
     {
         try
         {
@@ -215,7 +217,7 @@ internal sealed class DashboardData(RegistryCache registry, IConnectionMultiplex
                 s.Points.Add(new DriftPoint(start, end, count, Number(result.GetProperty("value")), result.GetProperty("drifted").GetBoolean(), threshold));
             }
 
-            return (start, end);
+            return (column, start, end);
         }
         catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {
