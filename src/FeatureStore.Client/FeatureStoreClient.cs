@@ -57,6 +57,7 @@ public sealed class FeatureStoreClient : IDisposable
         _invoker = _channel.CreateCallInvoker();
         Online = new OnlineFeatures.OnlineFeaturesClient(_channel);
         Registry = new Registry.RegistryClient(_channel);
+        Drift = new DriftMonitor.DriftMonitorClient(_channel);
     }
 
     /// <summary>The generated online-lookup stub, for calls this class does not wrap.</summary>
@@ -64,6 +65,9 @@ public sealed class FeatureStoreClient : IDisposable
 
     /// <summary>The generated registry stub.</summary>
     public Registry.RegistryClient Registry { get; }
+
+    /// <summary>The generated drift-history and alerts stub.</summary>
+    public DriftMonitor.DriftMonitorClient Drift { get; }
 
     /// <summary>Looks up <paramref name="features"/> (<c>view:feature</c> or <c>view</c>) for each entity row.</summary>
     /// <param name="features">Feature references.</param>
@@ -122,6 +126,22 @@ public sealed class FeatureStoreClient : IDisposable
     /// <summary>The served repository version and everything it declares.</summary>
     public async Task<ListDefinitionsResponse> ListDefinitionsAsync(CancellationToken cancellationToken = default) =>
         await Registry.ListDefinitionsAsync(new ListDefinitionsRequest(), Options(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>
+    /// A model version's drift history, oldest first: the newest <paramref name="limit"/> evaluated windows
+    /// (0 for the server's default, 500), optionally of one <paramref name="column"/>.
+    /// </summary>
+    public async Task<GetDriftHistoryResponse> GetDriftHistoryAsync(string model, string version, string? column = null, int limit = 0, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(model);
+        ArgumentException.ThrowIfNullOrWhiteSpace(version);
+        var request = new GetDriftHistoryRequest { Model = model, Version = version, Column = column ?? "", Limit = limit };
+        return await Drift.GetDriftHistoryAsync(request, Options(cancellationToken)).ConfigureAwait(false);
+    }
+
+    /// <summary>The drift monitor's open and recently resolved incidents, and its webhook deliveries.</summary>
+    public async Task<ListAlertsResponse> ListAlertsAsync(CancellationToken cancellationToken = default) =>
+        await Drift.ListAlertsAsync(new ListAlertsRequest(), Options(cancellationToken)).ConfigureAwait(false);
 
     /// <summary>Closes the channel.</summary>
     public void Dispose() => _channel.Dispose();

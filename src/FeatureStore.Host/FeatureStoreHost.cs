@@ -149,6 +149,8 @@ public sealed partial class FeatureStoreHost : IAsyncDisposable
             LogEmbeddedRedis(RedisEndpoint);
         }
 
+        // Before any job measures anything: .NET meters reach /metrics only once prometheus-net listens to them.
+        await FeatureServer.StartMeterExportAsync().ConfigureAwait(false);
         var prefix = s.Redis.KeyPrefix;
         var jobs = new List<ISupervisedJob>();
         if (s.Jobs.Ingest.Enabled)
@@ -286,7 +288,7 @@ public sealed partial class FeatureStoreHost : IAsyncDisposable
                 "transaction" => OnlineReadStrategy.Transaction,
                 _ => OnlineReadStrategy.Script,
             },
-        }, client.Multiplexer, Health, Loggers);
+        }, client.Multiplexer, Health, Loggers, () => Jobs);
     }
 
     private static IPAddress Address(string text, string key) =>

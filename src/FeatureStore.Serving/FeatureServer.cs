@@ -13,9 +13,9 @@ using StackExchange.Redis;
 namespace FeatureStore.Serving;
 
 /// <summary>
-/// The serving host, embeddable: gRPC <c>featurestore.v1.OnlineFeatures</c> and <c>Registry</c>, gRPC
-/// health and reflection on the gRPC port (HTTP/2); the JSON mirror <c>POST /v1/features/online</c>,
-/// <c>/healthz</c>, <c>/readyz</c>, Prometheus <c>/metrics</c> and the web dashboard (<c>/dashboard</c>,
+/// The serving host, embeddable: gRPC <c>featurestore.v1.OnlineFeatures</c>, <c>Registry</c>,
+/// <c>ExportJobs</c> and <c>DriftMonitor</c>, gRPC health and reflection on the gRPC port (HTTP/2); the JSON
+/// mirror <c>POST /v1/features/online</c>, <c>GET /v1/registry</c>, <c>/healthz</c>, <c>/readyz</c>, Prometheus <c>/metrics</c> and the web dashboard (<c>/dashboard</c>,
 /// backed by <c>GET /v1/dashboard/…</c>) on the HTTP port (both ports serve every endpoint). The <c>serve</c> command runs one; so can any process that wants lookups in it.
 /// </summary>
 public sealed class FeatureServer : IAsyncDisposable
@@ -28,6 +28,21 @@ public sealed class FeatureServer : IAsyncDisposable
 
     /// <summary>Health checks with this tag are reported by <c>/readyz</c> (the online store and the registry, and any added).</summary>
     public const string ReadinessTag = ReadinessCheck.Tag;
+
+    /// <summary>
+    /// A health check with this tag is also a service of gRPC health (<c>grpc.health.v1.Health</c>) under its
+    /// own name: the <c>run</c> host registers one per job (<c>ingest</c>, <c>monitor</c>, …).
+    /// </summary>
+    public const string GrpcHealthServiceTag = "grpc-health-service";
+
+    /// <summary>The gRPC services this server answers; gRPC health reports the server's readiness under each (and under "").</summary>
+    public static IReadOnlyList<string> GrpcServices { get; } =
+    [
+        Contracts.V1.OnlineFeatures.Descriptor.FullName,
+        Contracts.V1.Registry.Descriptor.FullName,
+        Contracts.V1.ExportJobs.Descriptor.FullName,
+        Contracts.V1.DriftMonitor.Descriptor.FullName,
+    ];
 
     private FeatureServer(WebApplication app, FeatureServerOptions options)
     {
@@ -112,16 +127,31 @@ public sealed class FeatureServer : IAsyncDisposable
         services.AddGrpc(grpc => grpc.MaxReceiveMessageSize = 16 << 20);
         services.AddGrpcReflection();
         services.AddHealthChecks().AddCheck<ReadinessCheck>("online-store-and-registry", tags: [ReadinessCheck.Tag]);
-        services.AddGrpcHealthChecks();
+        services.AddGrpcHealthChecks(health =>
+        {
+            foreach (var service in GrpcServices.Prepend(""))
+            {
+                health.Services.Map(service, check => check.Tags.Contains(ReadinessTag));
+            }
+        });
+        services.AddOptions<Grpc.AspNetCore.HealthChecks.GrpcHealthChecksOptions>()
+            .Configure<Microsoft.Extensions.Options.IOptions<Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckServiceOptions>>((health, checks) =>
+            {
+                foreach (var name in checks.Value.Registrations.Where(r => r.Tags.Contains(GrpcHealthServiceTag)).Select(r => r.Name))
+                {
+                    health.Services.Map(name, check => check.Name == name);
+                }
+            });
         configure?.Invoke(builder);
 
         var app = builder.Build();
         MalformedRequests.Guard(app.MapGrpcService<OnlineFeaturesService>());
         MalformedRequests.Guard(app.MapGrpcService<RegistryService>());
         MalformedRequests.Guard(app.MapGrpcService<ExportJobsService>());
+        MalformedRequests.Guard(app.MapGrpcService<DriftMonitorService>());
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
-        HttpEndpoints.MapLookup(app);
+        HttpEndpoints.Map(app);
         DashboardEndpoints.Map(app);
         app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = c => c.Tags.Contains(LivenessTag), ResponseWriter = HealthReportJson.WriteAsync });
         app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains(ReadinessTag), ResponseWriter = HealthReportJson.WriteAsync });
@@ -129,9 +159,19 @@ public sealed class FeatureServer : IAsyncDisposable
         return new FeatureServer(app, options);
     }
 
+    /// <summary>
+    /// Starts prometheus-net's adapter of .NET meters (ingest's, the monitor's, the runtime's), which otherwise
+    /// starts listening at the first scrape and loses every measurement made before it. A process calls this
+    /// once at start, before its jobs run (calling it again does nothing), so that <c>/metrics</c> shows every
+    /// series from process start, scraped or not.
+    /// </summary>
+    public static Task StartMeterExportAsync(CancellationToken cancellationToken = default) =>
+        Metrics.DefaultRegistry.CollectAndExportAsTextAsync(Stream.Null, cancellationToken);
+
     /// <summary>Loads the repository (from the file, or the registry's current version) and starts listening.</summary>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
+        await StartMeterExportAsync(cancellationToken).ConfigureAwait(false);
         await _app.Services.GetRequiredService<RegistryCache>().StartAsync(cancellationToken).ConfigureAwait(false);
         await _app.StartAsync(cancellationToken).ConfigureAwait(false);
         var addresses = _app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.ToList() ?? [];

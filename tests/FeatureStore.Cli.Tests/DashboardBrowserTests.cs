@@ -8,7 +8,9 @@ namespace FeatureStore.Cli.Tests;
 /// <summary>
 /// The dashboard in a real browser: headless Chromium (Debian's, through /usr/bin/chromedriver) loads it
 /// while <c>featurestore demo --keep-running</c> is up, and finds the drift charts with their points and
-/// threshold lines, the latency chart and the resolved alerts. A screenshot is saved beside the test binaries.
+/// threshold lines, the latency chart and the resolved alerts, and checks that they read right: window counts
+/// that count windows, points that do not sit on each other, axis ends that differ, a latency line over time.
+/// A screenshot is saved beside the test binaries.
 /// </summary>
 [Trait("Category", "Integration")]
 public sealed class DashboardBrowserTests
@@ -70,6 +72,7 @@ public sealed class DashboardBrowserTests
                 }
 
                 Assert.True(driver.FindElements(By.CssSelector("svg.drift-chart circle.point.drifted")).Count > 0, "the injected drift is drawn as drifted points");
+                AssertReadable(driver);
                 Assert.Contains("user_txn_stats", driver.FindElement(By.Id("views")).Text, StringComparison.Ordinal);
                 Assert.Equal("updated", driver.FindElement(By.Id("status")).Text.Split(' ')[0]);
                 Assert.DoesNotContain("no status yet", driver.FindElement(By.Id("views")).Text, StringComparison.Ordinal); // freshness from the ingest status
@@ -86,5 +89,57 @@ public sealed class DashboardBrowserTests
                 Directory.Delete(work, recursive: true);
             }
         }
+    }
+
+    /// <summary>The charts read as they mean: counts, distinct points, distinct axis ends, a latency line.</summary>
+    private static void AssertReadable(ChromeDriver driver)
+    {
+        // Read in one script, so a refresh of the page (every 5 s) cannot swap the elements between two reads.
+        const string Read = """
+            const out = { models: [], charts: [], latency: {} };
+            for (const h of document.querySelectorAll('#drift h3[data-windows]')) {
+              const counts = [];
+              for (let n = h.nextElementSibling.firstElementChild; n; n = n.nextElementSibling) { counts.push(n.querySelectorAll('circle.point').length); }
+              out.models.push({ windows: Number(h.dataset.windows), text: h.textContent, counts });
+            }
+            for (const svg of document.querySelectorAll('svg.drift-chart')) {
+              out.charts.push({ xs: [...svg.querySelectorAll('circle.point')].map(c => c.getAttribute('cx')), labels: [...svg.querySelectorAll('text.x-label')].map(t => t.textContent) });
+            }
+            const line = document.querySelector('svg.latency-chart polyline.series.p50');
+            out.latency = { points: line ? line.getAttribute('points').trim().split(/\s+/).length : 0, labels: [...document.querySelectorAll('svg.latency-chart text.x-label')].map(t => t.textContent) };
+            return JSON.stringify(out);
+            """;
+        using var page = System.Text.Json.JsonDocument.Parse((string)((IJavaScriptExecutor)driver).ExecuteScript(Read)!);
+        var root = page.RootElement;
+        TestContext.Current.SendDiagnosticMessage($"dashboard as read: {root}");
+
+        // "N windows" in a model's header counts windows, not windows × columns: each column's chart has N points.
+        Assert.NotEmpty(root.GetProperty("models").EnumerateArray());
+        foreach (var model in root.GetProperty("models").EnumerateArray())
+        {
+            var windows = model.GetProperty("windows").GetInt32();
+            Assert.Equal(windows, model.GetProperty("counts").EnumerateArray().Max(c => c.GetInt32()));
+            Assert.Contains($"{windows} windows", model.GetProperty("text").GetString(), StringComparison.Ordinal);
+        }
+
+        foreach (var chart in root.GetProperty("charts").EnumerateArray())
+        {
+            // Windows that close at one instant stand side by side, not on top of each other.
+            var xs = chart.GetProperty("xs").EnumerateArray().Select(x => x.GetString()).ToList();
+            Assert.Equal(xs.Count, xs.Distinct().Count());
+            var labels = chart.GetProperty("labels").EnumerateArray().Select(l => l.GetString()!).ToList();
+            if (xs.Count > 1)
+            {
+                Assert.Equal(2, labels.Count);
+                Assert.NotEqual(labels[0], labels[1].Replace(" UTC", "", StringComparison.Ordinal));
+            }
+        }
+
+        // The latency chart is a line over time, not one dot per series.
+        var latency = root.GetProperty("latency");
+        Assert.True(latency.GetProperty("points").GetInt32() >= 5, $"the p50 latency line has {latency.GetProperty("points").GetInt32()} points");
+        var latencyLabels = latency.GetProperty("labels").EnumerateArray().Select(l => l.GetString()!).ToList();
+        Assert.Equal(2, latencyLabels.Count);
+        Assert.NotEqual(latencyLabels[0], latencyLabels[1].Replace(" UTC", "", StringComparison.Ordinal));
     }
 }

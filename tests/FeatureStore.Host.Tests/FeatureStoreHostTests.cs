@@ -21,11 +21,12 @@ public sealed class FeatureStoreHostTests : IDisposable
     {
         File.WriteAllText(Path.Combine(_dir, "featurestore.yaml"), PaymentsRepository.Yaml("payments"));
         var http = FreePort.Next();
+        var grpc = FreePort.Next();
         var config = Path.Combine(_dir, "host.yaml");
         File.WriteAllText(config, $"""
             # no redis and no kafka: the embedded ones
             jobs:
-              serve: {"{"} grpcPort: {FreePort.Next()}, httpPort: {http} {"}"}
+              serve: {"{"} grpcPort: {grpc}, httpPort: {http} {"}"}
             supervision:
               initialBackoff: 200ms
               maxBackoff: 2s
@@ -46,10 +47,20 @@ public sealed class FeatureStoreHostTests : IDisposable
         await HealthAsync(client, "/readyz", "Degraded");
         Assert.True(host.Health["gated"]!.Restarts >= 1);
 
+        // gRPC health answers per job too: the restarting one is not serving, the others are.
+        using var channel = Grpc.Net.Client.GrpcChannel.ForAddress($"http://127.0.0.1:{grpc.ToString(CultureInfo.InvariantCulture)}");
+        var grpcHealth = new Grpc.Health.V1.Health.HealthClient(channel);
+        await GrpcHealthAsync(grpcHealth, "gated", Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.NotServing);
+        foreach (var job in new[] { "ingest", "offline", "serve", "monitor" })
+        {
+            await GrpcHealthAsync(grpcHealth, job, Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving);
+        }
+
         // Opened: the next restart succeeds and the process is healthy again.
         flaky.Open();
         await HealthAsync(client, "/healthz", "Healthy");
         await HealthAsync(client, "/readyz", "Healthy");
+        await GrpcHealthAsync(grpcHealth, "gated", Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving);
 
         await stop.CancelAsync();
         await run.WaitAsync(TimeSpan.FromSeconds(60), Ct);
@@ -74,6 +85,13 @@ public sealed class FeatureStoreHostTests : IDisposable
         }, TimeSpan.FromSeconds(90), $"{path} says {status}", Ct);
         return body;
     }
+
+    private static Task GrpcHealthAsync(Grpc.Health.V1.Health.HealthClient health, string service, Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus status) =>
+        Eventually.TrueAsync(async () =>
+        {
+            var answer = await health.CheckAsync(new Grpc.Health.V1.HealthCheckRequest { Service = service }, cancellationToken: Ct);
+            return answer.Status == status;
+        }, TimeSpan.FromSeconds(60), $"gRPC health says {status} for '{service}'", Ct);
 
     /// <summary>Fails at once while closed; runs until stopped once opened.</summary>
     private sealed class GatedJob : ISupervisedJob

@@ -113,6 +113,49 @@ public sealed class RunCommandTests(EmbeddedKafkaFixture kafka, RedisServerFixtu
         TestContext.Current.SendDiagnosticMessage($"host SIGKILL: {Kills} kills at {string.Join(", ", killedAt)} checkpointed events; {2 * Half} events checked online and offline, 0 lost, 0 doubled");
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Ingest_metrics_count_every_event_from_process_start_at_the_first_scrape(bool serve)
+    {
+        const int Events = 32;
+        var scenario = new IngestScenario(kafka.CreateTopic(serve ? "run-metrics-serve" : "run-metrics-health", partitions: 4));
+        var port = FreePort.Next();
+        File.WriteAllText(Path.Combine(_dir, "featurestore.yaml"), scenario.RepositoryYaml);
+        var config = Path.Combine(_dir, "host.yaml");
+        File.WriteAllText(config, $"""
+            repository: featurestore.yaml
+            redis:
+              configuration: {redis.Connection.Endpoint}
+              keyPrefix: {scenario.KeyPrefix}
+            kafka:
+              bootstrapServers: {kafka.BootstrapServers}
+              sessionTimeout: 6s
+            jobs:
+              ingest: {"{"} group: ingest {"}"}
+              offline: {"{"} enabled: false {"}"}
+              serve: {"{"} enabled: {(serve ? "true" : "false")} {"}"}
+              monitor: {"{"} enabled: false {"}"}
+            {(serve ? "" : $"health: {"{"} port: {port} {"}"}")}
+            """);
+
+        // With serve, /metrics is on its HTTP port; without, on the health endpoint's.
+        await using var run = Start(config, port);
+        await run.WaitForLineAsync(l => l.StartsWith("running: ", StringComparison.Ordinal), TimeSpan.FromSeconds(90), Ct);
+        scenario.Produce(kafka.BootstrapServers, count: Events, users: 8, seed: 21, nowMs: DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        await Eventually.TrueAsync(async () => await scenario.CheckpointedAsync(redis.Connection.Database) >= Events, TimeSpan.FromSeconds(90), $"{Events} events applied", Ct);
+
+        // The first scrape of the process: every event is counted, none lost to a meter nobody listened to yet.
+        using var client = new HttpClient();
+        var metrics = await client.GetStringAsync(new Uri($"http://127.0.0.1:{port}/metrics"), Ct);
+        var counted = System.Text.RegularExpressions.Regex.Matches(metrics, "^featurestore_ingest_events(?:_total)?(\\{[^}]*\\})? (\\S+)$", System.Text.RegularExpressions.RegexOptions.Multiline)
+            .Sum(m => double.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture));
+        Assert.True(counted == Events, $"featurestore_ingest_events sums to {counted}, not {Events}:\n{string.Join('\n', metrics.Split('\n').Where(l => l.StartsWith("featurestore_", StringComparison.Ordinal)))}");
+
+        run.Terminate();
+        Assert.Equal(0, await run.WaitForExitAsync(TimeSpan.FromSeconds(90), Ct));
+    }
+
     private ChildProcess Start(string config, int httpPort) => ChildProcess.StartDotnet(Cli, ["run", "-c", config], new Dictionary<string, string>
     {
         // Environment variables override the file, as in a container.

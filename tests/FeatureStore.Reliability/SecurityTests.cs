@@ -113,7 +113,7 @@ public sealed class SecurityTests(RedisServerFixture redis, EmbeddedKafkaFixture
                 continue;
             }
 
-            if (route.StartsWith("/v1/dashboard/", StringComparison.Ordinal) || route == "/v1/drift/history")
+            if (route.StartsWith("/v1/dashboard/", StringComparison.Ordinal) || route is "/v1/drift/history" or "/v1/registry")
             {
                 var target = route == "/v1/drift/history" ? route + "?model=fraud&version=v1" : route;
                 foreach (var (key, expected) in new (string?, bool)[] { (null, false), (OtherKey, false), (Key + "x", false), (Key, true) })
@@ -156,7 +156,7 @@ public sealed class SecurityTests(RedisServerFixture redis, EmbeddedKafkaFixture
         }
 
         Assert.True(protectedGrpc >= 10, $"expected the lookup and the registry's methods, found {protectedGrpc}");
-        Assert.Equal(6, protectedHttp); // the lookup, four dashboard data endpoints, the drift history
+        Assert.Equal(7, protectedHttp); // the lookup, four dashboard data endpoints, the drift history, the registry
         Figures.Report("security / API keys", $"endpoints: protected gRPC={protectedGrpc} protected HTTP={protectedHttp} open (health, readiness, metrics, reflection)={open}; calls={calls}, every keyless or wrong-key call UNAUTHENTICATED/401");
     }
 

@@ -196,7 +196,7 @@ public sealed class DashboardTests(IngestedStoreFixture data) : IClassFixture<In
         Assert.Equal(HttpStatusCode.OK, (await http.SendAsync(bearer, Ct)).StatusCode);
     }
 
-    private static FeatureRepository MonitoredRepository()
+    internal static FeatureRepository MonitoredRepository()
     {
         const string Yaml = """
             project: dtest

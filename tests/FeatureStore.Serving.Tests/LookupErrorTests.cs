@@ -6,6 +6,7 @@ using FeatureStore.Serving.Tests.Helpers;
 using FeatureStore.Testing;
 using Google.Protobuf;
 using Grpc.Core;
+using Microsoft.Extensions.Logging;
 
 namespace FeatureStore.Serving.Tests;
 
@@ -344,6 +345,52 @@ public sealed class LookupErrorTests(RedisServerFixture redis) : IClassFixture<R
         }, TimeSpan.FromSeconds(20), "the stream's lookups answered by the restarted server", Ct);
     }
 
+    [Theory]
+    [InlineData(20)]
+    [InlineData(40)]
+    public async Task A_chunked_body_over_the_size_cap_is_refused_with_413_and_the_json_error_and_no_stack_trace_logged(int megabytes)
+    {
+        var logs = new CapturedLogs();
+        var template = Options();
+        await using var server = await RunningServer.OnPortsAsync(
+            (grpc, http) => new FeatureServerOptions { Repository = template.Repository, KeyPrefix = template.KeyPrefix, GrpcPort = grpc, HttpPort = http },
+            redis.Connection.Multiplexer,
+            builder => builder.Logging.AddProvider(logs));
+        using var http = server.Http();
+
+        // Under the cap, a chunked body is answered as any other.
+        using (var small = await http.SendAsync(Chunked(1), Ct))
+        {
+            Assert.Equal(200, (int)small.StatusCode);
+        }
+
+        var clock = Stopwatch.StartNew();
+        using var large = await http.SendAsync(Chunked(megabytes), Ct);
+        await AssertHttpErrorAsync(large, 413, "RESOURCE_EXHAUSTED", "request body over 4194304 bytes (4 MiB): split the lookup");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"the refusal took {clock.Elapsed.TotalMilliseconds:0} ms");
+        Assert.DoesNotContain(logs.Records, r => r.Contains("   at ", StringComparison.Ordinal));
+
+        static HttpRequestMessage Chunked(int megabytes)
+        {
+            var content = new StreamContent(new PaddedLookupBody((long)megabytes << 20));
+            content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+            var request = new HttpRequestMessage(HttpMethod.Post, new Uri("/v1/features/online", UriKind.Relative)) { Content = content };
+            request.Headers.TransferEncodingChunked = true;
+            return request;
+        }
+    }
+
+    [Fact]
+    public async Task Http_error_messages_show_plain_quotes()
+    {
+        await using var server = await RunningServer.InProcessAsync(Options(), redis.Connection.Multiplexer);
+        using var http = server.Http();
+        using var unknown = await http.PostAsync(new Uri("/v1/features/online", UriKind.Relative), Json(Request(["user_stats:nope"])), Ct);
+        var text = await unknown.Content.ReadAsStringAsync(Ct);
+        Assert.Contains("unknown feature 'nope' in view 'user_stats'", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("\\u0027", text, StringComparison.Ordinal);
+    }
+
     private static StringContent Json(GetOnlineFeaturesRequest request) =>
         new(Google.Protobuf.JsonFormatter.Default.Format(request), System.Text.Encoding.UTF8, "application/json");
 
@@ -354,5 +401,47 @@ public sealed class LookupErrorTests(RedisServerFixture redis) : IClassFixture<R
         using var body = JsonDocument.Parse(text);
         Assert.Equal(code, body.RootElement.GetProperty("code").GetString());
         Assert.Equal(message, body.RootElement.GetProperty("message").GetString());
+    }
+
+    /// <summary>A valid lookup's JSON padded with spaces to a given size, produced as it is read (no length known: sent chunked).</summary>
+    private sealed class PaddedLookupBody(long size) : Stream
+    {
+        private static readonly byte[] Head = System.Text.Encoding.UTF8.GetBytes("{\"features\": [\"user_stats:n_1h\"], \"entities\": [{\"join_keys\": {\"user_id\": \"u1\"}}]");
+        private long _position;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position
+        {
+            get => _position;
+            set => throw new NotSupportedException();
+        }
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            var n = (int)Math.Min(count, size - _position);
+            for (var i = 0; i < n; i++, _position++)
+            {
+                buffer[offset + i] = _position < Head.Length ? Head[_position] : _position == size - 1 ? (byte)'}' : (byte)' ';
+            }
+
+            return n;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

@@ -169,4 +169,24 @@ public sealed class ServingUnitTests
         Assert.Equal(http, new LookupException(status, "x").HttpStatus);
         Assert.Equal(name, StatusNames.Of(status));
     }
+
+    [Fact]
+    public void A_burst_of_lookups_draws_a_latency_line_over_time_not_one_point()
+    {
+        // 330 lookups in 660 ms, as the demo makes them: a series of many steps, each with its own percentiles.
+        var samples = Enumerable.Range(0, 330).Select(i => (AtMs: 1_000_000L + (i * 2), Ms: 0.1 + (i % 7))).ToList();
+        var (bucket, series) = FeatureStore.Serving.Internal.Dashboard.DashboardData.LatencySeries(samples);
+        Assert.Equal(25, bucket);
+        Assert.InRange(series.Count, 20, FeatureStore.Serving.Internal.Dashboard.DashboardData.MaxLatencyPoints);
+        Assert.Equal(330, series.Sum(p => p.Count));
+        Assert.Equal(series.Select(p => p.TMs).Order(), series.Select(p => p.TMs));
+
+        // Lookups spread over ten minutes: 10 s steps, at most the chart's width of points.
+        var spread = Enumerable.Range(0, 600).Select(i => (AtMs: i * 1000L, Ms: 1.0)).ToList();
+        var (wide, points) = FeatureStore.Serving.Internal.Dashboard.DashboardData.LatencySeries(spread);
+        Assert.Equal(10_000, wide);
+        Assert.Equal(60, points.Count);
+
+        Assert.Empty(FeatureStore.Serving.Internal.Dashboard.DashboardData.LatencySeries([]).Series);
+    }
 }

@@ -8,9 +8,10 @@ namespace FeatureStore.Host.Jobs;
 
 /// <summary>
 /// The serving host as a supervised job. Its <c>/healthz</c> and <c>/readyz</c> also report every job of the
-/// process (check <c>jobs</c>): degraded while a job waits for a restart.
+/// process (check <c>jobs</c>): degraded while a job waits for a restart. gRPC health answers for each job
+/// too, under its name (<c>ingest</c>, <c>monitor</c>, …).
 /// </summary>
-internal sealed class ServeHostJob(FeatureServerOptions options, IConnectionMultiplexer store, JobHealth health, ILoggerFactory loggers) : ISupervisedJob
+internal sealed class ServeHostJob(FeatureServerOptions options, IConnectionMultiplexer store, JobHealth health, ILoggerFactory loggers, Func<IReadOnlyList<string>> jobs) : ISupervisedJob
 {
     public string Name => "serve";
 
@@ -23,7 +24,11 @@ internal sealed class ServeHostJob(FeatureServerOptions options, IConnectionMult
         {
             builder.Logging.AddProvider(new ForwardingLoggerProvider(loggers));
             builder.Logging.SetMinimumLevel(LogLevel.Warning).AddFilter("FeatureStore", LogLevel.Information);
-            builder.Services.AddHealthChecks().AddCheck("jobs", health, tags: [FeatureServer.LivenessTag, FeatureServer.ReadinessTag]);
+            var checks = builder.Services.AddHealthChecks().AddCheck("jobs", health, tags: [FeatureServer.LivenessTag, FeatureServer.ReadinessTag]);
+            foreach (var job in jobs())
+            {
+                checks.AddCheck(job, health.Of(job), tags: [FeatureServer.GrpcHealthServiceTag]);
+            }
         });
         await server.StartAsync(cancellationToken).ConfigureAwait(false);
         Addresses = (server.GrpcAddress, server.HttpAddress);

@@ -80,9 +80,25 @@ public sealed class JobHealth : IHealthCheck
             : HealthCheckResult.Degraded($"restarting: {string.Join(", ", failing)}", data: data));
     }
 
+    /// <summary>
+    /// One job's health, for gRPC health's per-job services: healthy while it runs (or completed), unhealthy
+    /// while it waits for a restart, after it stopped, or before it started.
+    /// </summary>
+    public IHealthCheck Of(string name) => new OneJob(this, name);
+
     private static string Describe(JobStatus job) => job.State switch
     {
         JobState.Restarting => $"restarting (restarts {job.Restarts}; next start {job.NextStartAt:O}): {job.LastError}",
         _ => $"{job.State.ToString().ToLowerInvariant()} (restarts {job.Restarts})",
     };
+
+    private sealed class OneJob(JobHealth health, string name) : IHealthCheck
+    {
+        public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+            Task.FromResult(health[name] is not { } job
+                ? HealthCheckResult.Unhealthy("not started yet")
+                : job.State is JobState.Running or JobState.Completed
+                    ? HealthCheckResult.Healthy(Describe(job))
+                    : HealthCheckResult.Unhealthy(Describe(job)));
+    }
 }

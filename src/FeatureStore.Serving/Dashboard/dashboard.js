@@ -52,7 +52,17 @@ function time(ms) {
   return new Date(ms).toISOString().replace("T", " ").substring(0, 19) + "Z";
 }
 
-function hhmm(ms) { return new Date(ms).toISOString().substring(11, 16); }
+// An axis label (UTC): the date too when the axis spans more than one day, seconds or milliseconds when it
+// spans minutes or seconds, so the two ends of a short axis never read the same.
+function axisTime(ms, x0, x1) {
+  const iso = new Date(ms).toISOString();
+  const oneDay = new Date(x0).toISOString().substring(0, 10) === new Date(x1).toISOString().substring(0, 10);
+  const span = x1 - x0;
+  const clock = span < 10000 ? iso.substring(11, 23) : span < 600000 ? iso.substring(11, 19) : iso.substring(11, 16);
+  return (oneDay ? "" : iso.substring(0, 10) + " ") + clock;
+}
+
+function step(ms) { return ms < 1000 ? ms + " ms" : (ms / 1000) + " s"; }
 
 function num(v, digits) {
   if (v === null || v === undefined) { return "—"; }
@@ -80,25 +90,29 @@ function renderOverview(o) {
     cell(p.updated_ms === null ? "—" : age(o.now_ms - p.updated_ms), "num"), cell(p.member || ""))));
 }
 
-// A line chart: series of {x, y} points, optional threshold; returns an <svg>.
+// A line chart: series of {x, y, t} points (t, the time, is x unless given), optional threshold; returns an
+// <svg>. The x-axis labels are the times of the first and last point.
 function chart(opts) {
   const w = 380, h = 150, left = 44, right = 10, top = 10, bottom = 22;
   const all = opts.series.flatMap(s => s.points).filter(p => p.y !== null && p.y !== undefined);
   const svg = svgEl("svg", { width: w, height: h, viewBox: "0 0 " + w + " " + h, class: opts.cls || "" });
   const xs = all.map(p => p.x);
   const x0 = xs.length ? Math.min(...xs) : 0, x1 = xs.length ? Math.max(...xs) : 1;
-  let y1 = Math.max(opts.yMax || 0, ...all.map(p => p.y), opts.threshold || 0) * 1.1;
+  // yTop caps the scale (points above it are drawn at the top): one slow first lookup must not flatten the rest.
+  let y1 = (opts.yTop !== undefined ? opts.yTop : Math.max(opts.yMax || 0, ...all.map(p => p.y), opts.threshold || 0)) * 1.1;
   if (!(y1 > 0)) { y1 = 1; }
   const sx = x => left + (x1 === x0 ? (w - left - right) / 2 : (x - x0) / (x1 - x0) * (w - left - right));
   const sy = y => top + (1 - Math.min(y, y1) / y1) * (h - top - bottom);
   svg.append(svgEl("line", { class: "axis", x1: left, y1: h - bottom, x2: w - right, y2: h - bottom }));
   svg.append(svgEl("line", { class: "axis", x1: left, y1: top, x2: left, y2: h - bottom }));
-  const label = (x, y, text, anchor) => { const t = svgEl("text", { x, y, "text-anchor": anchor || "start" }); t.textContent = text; svg.append(t); };
+  const label = (x, y, text, anchor) => { const t = svgEl("text", { x, y, "text-anchor": anchor || "start" }); t.textContent = text; svg.append(t); return t; };
   label(left - 4, top + 8, num(y1, 2), "end");
   label(left - 4, h - bottom, "0", "end");
   if (xs.length) {
-    label(left, h - 6, hhmm(x0));
-    label(w - right, h - 6, hhmm(x1), "end");
+    const at = x => { const p = all.find(q => q.x === x); return p.t === undefined ? p.x : p.t; };
+    const t0 = at(x0), t1 = at(x1);
+    label(left, h - 6, axisTime(t0, t0, t1), "start").setAttribute("class", "x-label");
+    if (x1 !== x0) { label(w - right, h - 6, axisTime(t1, t0, t1) + " UTC", "end").setAttribute("class", "x-label"); }
   }
   if (opts.threshold !== undefined && opts.threshold !== null) {
     const ty = sy(opts.threshold);
@@ -110,11 +124,11 @@ function chart(opts) {
     if (pts.length > 1) {
       svg.append(svgEl("polyline", { class: "series " + (s.cls || ""), points: pts.map(p => sx(p.x).toFixed(1) + "," + sy(p.y).toFixed(1)).join(" ") }));
     }
-    if (s.dots || pts.length === 1) {
+    if (s.dots || pts.length <= 30) {
       for (const p of pts) {
-        const c = svgEl("circle", { class: (s.dots ? "point" : "sample " + (s.cls || "")) + (p.bad ? " drifted" : ""), cx: sx(p.x).toFixed(1), cy: sy(p.y).toFixed(1), r: 2.5 });
+        const c = svgEl("circle", { class: (s.dots ? "point" : "sample " + (s.cls || "")) + (p.bad ? " drifted" : ""), cx: sx(p.x).toFixed(1), cy: sy(p.y).toFixed(1), r: s.dots ? 2.5 : 1.5 });
         const tip = svgEl("title");
-        tip.textContent = time(p.x) + ": " + num(p.y, 4) + (p.bad ? " (drifted)" : "");
+        tip.textContent = (p.tip || time(p.t === undefined ? p.x : p.t)) + ": " + num(p.y, 4) + (p.bad ? " (drifted)" : "");
         c.append(tip);
         svg.append(c);
       }
@@ -129,9 +143,12 @@ function renderLatency(l) {
     ? "last " + l.window_s + " s: p50 " + num(l.p50_ms, 2) + " ms, p99 " + num(l.p99_ms, 2) + " ms over " + l.count + " lookups"
     : "no lookups in the last " + l.window_s + " s";
   const box = document.getElementById("latency");
-  const legend = el("div", { class: "legend" }, el("span", { class: "p50" }, "— p50 (ms)"), el("span", { class: "p99" }, "— p99 (ms)"), el("span", { class: "muted" }, "per " + l.bucket_s + " s"));
+  const legend = el("div", { class: "legend" }, el("span", { class: "p50" }, "— p50 (ms)"), el("span", { class: "p99" }, "— p99 (ms)"),
+    el("span", { class: "muted" }, "per " + step(l.bucket_ms) + ", " + l.series.reduce((n, s) => n + s.count, 0) + " lookups in the last 10 minutes"));
+  const p99s = l.series.map(s => s.p99_ms).filter(v => v !== null).sort((a, b) => a - b);
   box.replaceChildren(chart({
     cls: "latency-chart",
+    yTop: p99s.length ? p99s[Math.floor((p99s.length - 1) * 0.95)] : undefined,
     empty: "no lookups in the last 10 minutes",
     series: [
       { cls: "p50", points: l.series.map(s => ({ x: s.t_ms, y: s.p50_ms })), dots: false },
@@ -144,7 +161,8 @@ function renderDrift(d) {
   const box = document.getElementById("drift");
   const blocks = [];
   for (const m of d.models) {
-    blocks.push(el("h3", {}, m.model + " " + m.version + " ", el("span", { class: "muted" }, m.windows + " windows")));
+    blocks.push(el("h3", { "data-windows": m.windows }, m.model + " " + m.version + " ",
+      el("span", { class: "muted" }, m.windows + (m.windows === 1 ? " window" : " windows") + " · " + m.columns.length + (m.columns.length === 1 ? " column" : " columns"))));
     const charts = el("div", { class: "charts" });
     for (const c of m.columns) {
       if (!c.methods.length) {
@@ -153,13 +171,17 @@ function renderDrift(d) {
       for (const s of c.methods) {
         const last = s.points[s.points.length - 1];
         const title = el("div", { class: "title" }, el("b", {}, c.column), " · " + s.method + (s.lower_is_drift ? " (p-value: drift below)" : "") + " · latest ",
-          el("span", { class: last && last.drifted ? "bad" : "ok" }, last ? num(last.value, 4) : "—"));
+          el("span", { class: last && last.drifted ? "bad" : "ok" }, last ? num(last.value, 4) : "—"),
+          " · " + s.points.length + (s.points.length === 1 ? " window" : " windows"));
         const box1 = el("div", { class: "chart", "data-column": c.column, "data-method": s.method }, title);
         box1.append(chart({
           cls: "drift-chart",
           threshold: s.threshold,
           yMax: s.lower_is_drift ? 1 : 0,
-          series: [{ points: s.points.map(p => ({ x: p.end_ms, y: p.value, bad: p.drifted })), dots: true }],
+          // One step per window, in order: windows that close at one instant (count windows filled at once)
+          // stand side by side instead of on top of each other; the axis gives the first and last window's end.
+          series: [{ points: s.points.map((p, i) => ({ x: i, t: p.end_ms, y: p.value, bad: p.drifted,
+            tip: "window " + time(p.start_ms) + " – " + time(p.end_ms) + ", " + p.count + " predictions" })), dots: true }],
         }));
         charts.append(box1);
       }

@@ -177,3 +177,48 @@ internal static class GrpcCalls
     public static string? ApiKey(ServerCallContext context) =>
         ApiKeyPolicy.FromHeaders(context.RequestHeaders.GetValue("x-api-key"), context.RequestHeaders.GetValue("authorization"));
 }
+
+/// <summary>
+/// <c>featurestore.v1.DriftMonitor</c>: the monitor's drift history and incidents, read as the HTTP routes
+/// read them (<see cref="Dashboard.DashboardData"/>); any valid API key may read them.
+/// </summary>
+internal sealed class DriftMonitorService(Dashboard.DashboardData data) : DriftMonitor.DriftMonitorBase
+{
+    /// <summary>Windows returned when the request sets no limit, as <c>GET /v1/drift/history</c>.</summary>
+    public const int DefaultLimit = 500;
+
+    public override Task<GetDriftHistoryResponse> GetDriftHistory(GetDriftHistoryRequest request, ServerCallContext context) =>
+        AnswerAsync(context, async cancellationToken =>
+        {
+            if (request.Limit < 0)
+            {
+                throw ThrowHelper.Invalid($"limit must be 0 (for {DefaultLimit}) or a whole number from 1 to {Dashboard.DashboardData.MaxWindows}, not {request.Limit}");
+            }
+
+            var limit = request.Limit == 0 ? DefaultLimit : Math.Min(request.Limit, Dashboard.DashboardData.MaxWindows);
+            var history = await data.HistoryAsync(request.Model, request.Version, request.Column.Length == 0 ? null : request.Column, limit,
+                "set model and version in the request", cancellationToken).ConfigureAwait(false);
+            return Dashboard.DriftAnswers.History(history);
+        });
+
+    public override Task<ListAlertsResponse> ListAlerts(ListAlertsRequest request, ServerCallContext context) =>
+        AnswerAsync(context, async cancellationToken => Dashboard.DriftAnswers.Alerts(await data.AlertsAsync(cancellationToken).ConfigureAwait(false)));
+
+    private async Task<T> AnswerAsync<T>(ServerCallContext context, Func<CancellationToken, Task<T>> answer)
+    {
+        MalformedRequests.MarkReached(context);
+        try
+        {
+            data.Keys.Authenticate(GrpcCalls.ApiKey(context));
+            return await answer(context.CancellationToken).ConfigureAwait(false);
+        }
+        catch (LookupException ex)
+        {
+            throw ex.ToRpc();
+        }
+        catch (Exception ex) when (ex is StackExchange.Redis.RedisException or TimeoutException)
+        {
+            throw ThrowHelper.Unavailable($"the online store is unavailable: {ex.Message}", ex).ToRpc();
+        }
+    }
+}

@@ -1,3 +1,7 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Text.Encodings.Web;
+using System.Text.Json;
 using FeatureStore.Contracts.V1;
 using Google.Protobuf;
 using Microsoft.AspNetCore.Builder;
@@ -7,72 +11,151 @@ using Microsoft.AspNetCore.Routing;
 namespace FeatureStore.Serving.Internal;
 
 /// <summary>
-/// The HTTP/JSON mirror of the lookup: <c>POST /v1/features/online</c> takes and returns the gRPC
-/// messages in protobuf's JSON mapping; errors come back as <c>{"code": "INVALID_ARGUMENT", "message": …}</c>
+/// The HTTP/JSON mirror of the lookup and the registry: <c>POST /v1/features/online</c> takes and returns
+/// the gRPC messages in protobuf's JSON mapping, <c>GET /v1/registry</c> answers as
+/// <c>Registry/ListDefinitions</c>; errors come back as <c>{"code": "INVALID_ARGUMENT", "message": …}</c>
 /// with the matching HTTP status.
 /// </summary>
 internal static class HttpEndpoints
 {
-    private const int MaxBodyBytes = 4 << 20;
+    /// <summary>The largest lookup body, however it is sent (with a Content-Length or chunked).</summary>
+    public const int MaxBodyBytes = 4 << 20;
+
+    /// <summary>
+    /// The most of an oversized body the server reads and drops after refusing it, so that the client, which
+    /// sends its whole body before it reads the answer, gets the 413; past it the connection is closed.
+    /// </summary>
+    private const long DrainBytes = 64L << 20;
+
     private static readonly JsonParser Parser = new(JsonParser.Settings.Default.WithIgnoreUnknownFields(false));
 
-    public static void MapLookup(IEndpointRouteBuilder endpoints) =>
-        endpoints.MapPost("/v1/features/online", async (HttpContext http, OnlineLookup lookup) =>
+    // Error messages quote names with apostrophes; the default encoder would send them as \u0027. The body is
+    // JSON served as application/json, never inlined into HTML, so the relaxed encoder is safe here.
+    private static readonly JsonSerializerOptions ErrorJson = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    public static void Map(IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapPost("/v1/features/online", LookupAsync);
+        endpoints.MapGet("/v1/registry", RegistryAsync);
+    }
+
+    private static async Task LookupAsync(HttpContext http, OnlineLookup lookup)
+    {
+        var start = Stopwatch.GetTimestamp();
+        if (http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
         {
-            GetOnlineFeaturesRequest request;
+            // The lookup reads at most MaxBodyBytes itself; this is the server's own limit, up to which the rest of
+            // a refused body is read and dropped after the answer (instead of the connection closing under the client).
+            size.MaxRequestBodySize = DrainBytes;
+        }
+
+        LookupRequest request;
+        try
+        {
+            request = LookupRequest.From(Parser.Parse<GetOnlineFeaturesRequest>(await ReadBodyAsync(http).ConfigureAwait(false)));
+        }
+        catch (Exception ex) when (ex is InvalidProtocolBufferException or InvalidJsonException or LookupException)
+        {
+            // Refused before the lookup runs, and counted all the same: every lookup asked for shows in the metrics.
+            var refusal = ex as LookupException ?? ThrowHelper.Invalid($"malformed request: {ex.Message}");
+            lookup.Refused(refusal, "http", start);
+            await WriteErrorAsync(http, refusal).ConfigureAwait(false);
+            return;
+        }
+
+        try
+        {
+            var key = ApiKeyPolicy.FromHeaders(http.Request.Headers["x-api-key"], http.Request.Headers.Authorization);
+            var answer = await lookup.RunAsync(request, key, "http", http.RequestAborted, start).ConfigureAwait(false);
+            GetOnlineFeaturesResponse response;
             try
             {
-                if (http.Request.ContentLength > MaxBodyBytes)
-                {
-                    throw new LookupException(Grpc.Core.StatusCode.ResourceExhausted, $"request body over {MaxBodyBytes} bytes");
-                }
-
-                using var reader = new StreamReader(http.Request.Body);
-                request = Parser.Parse<GetOnlineFeaturesRequest>(await reader.ReadToEndAsync(http.RequestAborted).ConfigureAwait(false));
+                response = answer.ToResponse();
             }
-            catch (Exception ex) when (ex is InvalidProtocolBufferException or InvalidJsonException)
+            finally
             {
-                await WriteErrorAsync(http, ThrowHelper.Invalid($"malformed request: {ex.Message}")).ConfigureAwait(false);
-                return;
-            }
-            catch (LookupException ex)
-            {
-                await WriteErrorAsync(http, ex).ConfigureAwait(false);
-                return;
+                answer.Release();
             }
 
-            try
+            http.Response.ContentType = "application/json";
+            await http.Response.WriteAsync(JsonFormatter.Default.Format(response), http.RequestAborted).ConfigureAwait(false);
+        }
+        catch (LookupException ex)
+        {
+            await WriteErrorAsync(http, ex).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task RegistryAsync(HttpContext http, RegistryCache registry, ApiKeyPolicy keys)
+    {
+        http.Response.Headers.CacheControl = "no-store";
+        try
+        {
+            keys.Authenticate(ApiKeyPolicy.FromHeaders(http.Request.Headers["x-api-key"], http.Request.Headers.Authorization));
+            var definitions = registry.Current.Definitions;
+            http.Response.ContentType = "application/json";
+            await http.Response.WriteAsync(JsonFormatter.Default.Format(definitions), http.RequestAborted).ConfigureAwait(false);
+        }
+        catch (LookupException ex)
+        {
+            await WriteErrorAsync(http, ex).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The request body as text, refused past <see cref="MaxBodyBytes"/>. Content-Length announces an
+    /// oversized body at once; a chunked body announces nothing, so it is counted as it arrives and refused
+    /// as soon as it passes the cap, without parsing any of it.
+    /// </summary>
+    private static async Task<string> ReadBodyAsync(HttpContext http)
+    {
+        if (http.Request.ContentLength > MaxBodyBytes)
+        {
+            throw TooLarge();
+        }
+
+        using var body = new MemoryStream();
+        var chunk = ArrayPool<byte>.Shared.Rent(64 << 10);
+        try
+        {
+            int read;
+            while ((read = await http.Request.Body.ReadAsync(chunk, http.RequestAborted).ConfigureAwait(false)) > 0)
             {
-                var key = ApiKeyPolicy.FromHeaders(http.Request.Headers["x-api-key"], http.Request.Headers.Authorization);
-                var answer = await lookup.RunAsync(LookupRequest.From(request), key, "http", http.RequestAborted).ConfigureAwait(false);
-                GetOnlineFeaturesResponse response;
-                try
+                if (body.Length + read > MaxBodyBytes)
                 {
-                    response = answer.ToResponse();
-                }
-                finally
-                {
-                    answer.Release();
+                    throw TooLarge();
                 }
 
-                http.Response.ContentType = "application/json";
-                await http.Response.WriteAsync(JsonFormatter.Default.Format(response), http.RequestAborted).ConfigureAwait(false);
+                body.Write(chunk, 0, read);
             }
-            catch (LookupException ex)
-            {
-                await WriteErrorAsync(http, ex).ConfigureAwait(false);
-            }
-        });
+        }
+        catch (BadHttpRequestException ex)
+        {
+            // A broken chunked encoding, a body cut off: the client's fault, said as such.
+            throw ThrowHelper.Invalid($"malformed request body: {ex.Message}");
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(chunk);
+        }
+
+        body.Position = 0;
+        using var reader = new StreamReader(body);
+        return await reader.ReadToEndAsync(http.RequestAborted).ConfigureAwait(false);
+    }
+
+    private static LookupException TooLarge() =>
+        new LookupException(Grpc.Core.StatusCode.ResourceExhausted, $"request body over {MaxBodyBytes} bytes ({MaxBodyBytes >> 20} MiB): split the lookup");
 
     internal static Task WriteErrorAsync(HttpContext http, LookupException error)
     {
         http.Response.StatusCode = error.HttpStatus;
         http.Response.ContentType = "application/json";
-        var body = System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string>
+        var body = JsonSerializer.Serialize(new Dictionary<string, string>
         {
             ["code"] = StatusNames.Of(error.Status),
             ["message"] = error.Message,
-        });
+        }, ErrorJson);
         return http.Response.WriteAsync(body, http.RequestAborted);
     }
 }

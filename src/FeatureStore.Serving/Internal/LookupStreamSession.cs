@@ -52,7 +52,7 @@ internal sealed class LookupStreamSession(OnlineLookup lookup, string? apiKey, I
         Exception? ending = null;
         try
         {
-            while (await NextAsync(requests, reading.Token).ConfigureAwait(false))
+            while (await NextAsync(requests, lookup, reading.Token).ConfigureAwait(false))
             {
                 await pending.Writer.WriteAsync(AnswerAsync(requests.Current, stop.Token), stop.Token).ConfigureAwait(false);
             }
@@ -89,17 +89,29 @@ internal sealed class LookupStreamSession(OnlineLookup lookup, string? apiKey, I
         }
     }
 
-    private static async ValueTask<bool> NextAsync(IAsyncStreamReader<List<LookupRequest>> requests, CancellationToken cancellationToken)
+    private static async ValueTask<bool> NextAsync(IAsyncStreamReader<List<LookupRequest>> requests, OnlineLookup lookup, CancellationToken cancellationToken)
     {
         try
         {
             return await requests.MoveNext(cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (Malformed(ex) is { } reason)
+        catch (Exception ex) when (Refusal(ex) is { } refusal)
         {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, reason.Message));
+            // How many lookups the message held is unknown: it counts as one refused lookup (taking no time: the
+            // wait for the message is the client's).
+            lookup.Refused(refusal, "grpc-stream", System.Diagnostics.Stopwatch.GetTimestamp());
+            throw refusal.ToRpc();
         }
     }
+
+    /// <summary>
+    /// The client's fault in a message that could not be read: our parser's refusal, or the framework's (it
+    /// reports a message over the size limit, and may wrap the parser's exception, as an RpcException).
+    /// </summary>
+    private static LookupException? Refusal(Exception ex) =>
+        Malformed(ex) ?? (ex is RpcException { StatusCode: StatusCode.InvalidArgument or StatusCode.ResourceExhausted } rpc
+            ? new LookupException(rpc.StatusCode, rpc.Status.Detail)
+            : null);
 
     private static LookupException? Malformed(Exception? ex)
     {

@@ -8,7 +8,8 @@ namespace FeatureStore.Serving.Internal;
 /// A gRPC request whose message cannot be decoded fails inside the framework, before any service code
 /// runs, and the framework answers UNKNOWN ("Exception was thrown by handler"). That is the client's
 /// fault, not the server's: this wraps each service endpoint and, when the call ended with UNKNOWN
-/// without ever reaching the service, answers INVALID_ARGUMENT instead.
+/// without ever reaching the service, answers INVALID_ARGUMENT instead. A lookup refused there (malformed,
+/// or over the message size limit) is counted in the lookup metrics like any other refused lookup.
 /// </summary>
 internal static class MalformedRequests
 {
@@ -28,8 +29,11 @@ internal static class MalformedRequests
     /// <summary>Called first by every service method: its request was decoded.</summary>
     public static void MarkReached(ServerCallContext context) => context.GetHttpContext().Items[Reached] = true;
 
+    private static readonly string LookupPath = $"/{OnlineFeaturesBinding.Descriptor.FullName}/GetOnlineFeatures";
+
     private static async Task InvokeAsync(HttpContext context, RequestDelegate inner)
     {
+        var start = System.Diagnostics.Stopwatch.GetTimestamp();
         await inner(context).ConfigureAwait(false);
         if (context.Items.ContainsKey(Reached) || context.Response.HasStarted)
         {
@@ -42,6 +46,13 @@ internal static class MalformedRequests
         {
             headers[StatusHeader] = ((int)StatusCode.InvalidArgument).ToString(System.Globalization.CultureInfo.InvariantCulture);
             headers[MessageHeader] = "malformed request: the message is not a valid protobuf encoding of the request type";
+        }
+
+        if (context.Request.Path == LookupPath
+            && int.TryParse(headers[StatusHeader], System.Globalization.CultureInfo.InvariantCulture, out var status) && status != (int)StatusCode.OK
+            && context.RequestServices.GetService(typeof(ServingMetrics)) is ServingMetrics metrics)
+        {
+            metrics.Lookup("grpc", StatusNames.Of((StatusCode)status), System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds, 0);
         }
     }
 }

@@ -38,17 +38,17 @@ internal sealed class OnlineLookup
         _logger = logger;
     }
 
-    /// <summary>A lookup with its metrics: the duration, and the outcome by status code.</summary>
-    public async Task<LookupAnswer> RunAsync(LookupRequest request, string? apiKey, string transport, CancellationToken cancellationToken)
+    /// <summary>A lookup with its metrics: the duration (from <paramref name="start"/>, a timestamp, when the request was read before), and the outcome by status code.</summary>
+    public async Task<LookupAnswer> RunAsync(LookupRequest request, string? apiKey, string transport, CancellationToken cancellationToken, long? start = null)
     {
-        var start = Stopwatch.GetTimestamp();
+        var started = start ?? Stopwatch.GetTimestamp();
         try
         {
-            return Answered(await LookupAsync(request, apiKey, cancellationToken).ConfigureAwait(false), transport, start);
+            return Answered(await LookupAsync(request, apiKey, cancellationToken).ConfigureAwait(false), transport, started);
         }
         catch (LookupException ex)
         {
-            Refused(ex, transport, start);
+            Refused(ex, transport, started);
             throw;
         }
     }
@@ -158,8 +158,11 @@ internal sealed class OnlineLookup
         return answer;
     }
 
-    /// <summary>Counts a refused or failed lookup by its status (and logs it when the store is unavailable).</summary>
-    private void Refused(LookupException ex, string transport, long start)
+    /// <summary>
+    /// Counts a refused or failed lookup by its status (and logs it when the store is unavailable); also called
+    /// for a lookup refused before it could run (a body or message that does not parse).
+    /// </summary>
+    public void Refused(LookupException ex, string transport, long start)
     {
         var status = StatusNames.Of(ex.Status);
         _metrics.Lookup(transport, status, Stopwatch.GetElapsedTime(start).TotalSeconds, 0);

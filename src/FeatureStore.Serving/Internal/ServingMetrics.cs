@@ -30,6 +30,20 @@ internal sealed class ServingMetrics
     private static readonly Counter Reloads = Metrics.CreateCounter(
         "featurestore_serving_registry_reloads_total", "Repository versions loaded into the serving cache.");
 
+    /// <summary>The transports lookups come by, as the metrics label them.</summary>
+    private static readonly string[] Transports = ["grpc", "grpc-stream", "http"];
+
+    /// <summary>Publishes each transport's answered-lookup series at zero, so they exist from start rather than from the first lookup.</summary>
+    public ServingMetrics()
+    {
+        foreach (var transport in Transports)
+        {
+            Lookups.WithLabels(transport, "OK");
+            Values.WithLabels(transport);
+            Duration.WithLabels(transport);
+        }
+    }
+
     public long RegistryVersion
     {
         set => Version.Set(value);

@@ -29,9 +29,10 @@ internal sealed class RunningServer : IAsyncDisposable
     }
 
     /// <summary>Starts the server on free 127.0.0.1 ports with Kestrel, as <c>serve</c> does.</summary>
-    public static async Task<RunningServer> OnPortsAsync(Func<int, int, FeatureServerOptions> options, IConnectionMultiplexer store)
+    public static async Task<RunningServer> OnPortsAsync(
+        Func<int, int, FeatureServerOptions> options, IConnectionMultiplexer store, Action<Microsoft.AspNetCore.Builder.WebApplicationBuilder>? configure = null)
     {
-        var server = FeatureServer.Create(options(FreePort.Next(), FreePort.Next()), store);
+        var server = FeatureServer.Create(options(FreePort.Next(), FreePort.Next()), store, configure);
         await server.StartAsync(TestContext.Current.CancellationToken);
         return new RunningServer(server, null);
     }

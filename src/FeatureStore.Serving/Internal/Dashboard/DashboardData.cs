@@ -119,9 +119,13 @@ internal sealed class DashboardData(RegistryCache registry, IConnectionMultiplex
                 var key = (RedisKey)$"{DriftBase}:history:{model.Name}:{version.Version}";
                 var members = await database.SortedSetRangeByRankAsync(key, -(long)limit * columnNames.Count, -1).WaitAsync(cancellationToken).ConfigureAwait(false);
                 var series = new Dictionary<(string Column, string Method), MethodSeries>();
+                var windows = new HashSet<(string Column, long Start, long End)>();
                 foreach (var member in members)
                 {
-                    AddWindow(member.ToString(), series);
+                    if (AddWindow(member.ToString(), series) is { } window)
+                    {
+                        windows.Add(window);
+                    }
                 }
 
                 var columns = columnNames.Select(c => new
@@ -130,7 +134,10 @@ internal sealed class DashboardData(RegistryCache registry, IConnectionMultiplex
                     Monitored = true,
                     Methods = series.Where(s => s.Key.Column == c).Select(s => s.Value.Trim(limit)).ToList(),
                 }).ToList();
-                models.Add(new { Model = model.Name, version.Version, Windows = members.Length, Columns = columns });
+                // Each history entry is one column's window, and columns may cut their windows differently: "N windows"
+                // is how many windows a column went through (the most of any column), not entries (windows × columns).
+                var perColumn = windows.GroupBy(w => w.Column).Select(g => g.Count()).DefaultIfEmpty(0).Max();
+                models.Add(new { Model = model.Name, version.Version, Windows = perColumn, Evaluations = members.Length, Columns = columns });
             }
         }
 
@@ -140,13 +147,20 @@ internal sealed class DashboardData(RegistryCache registry, IConnectionMultiplex
     /// <summary>
     /// The evaluated windows of one model version (optionally one column), oldest first, as the monitor
     /// stored them: window start and end, predictions, and each method's value, threshold and verdict.
+    /// The HTTP route and the gRPC <c>DriftMonitor/GetDriftHistory</c> both answer with this.
     /// </summary>
-    public async Task<object> HistoryAsync(string? model, string? version, string? column, int limit, CancellationToken cancellationToken)
+    /// <param name="model">The model.</param>
+    /// <param name="version">The model version.</param>
+    /// <param name="column">One column, or null for all.</param>
+    /// <param name="limit">The newest windows to return.</param>
+    /// <param name="usage">How to ask, for the error when the model or version is missing.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    public async Task<HistoryAnswer> HistoryAsync(string? model, string? version, string? column, int limit, string usage, CancellationToken cancellationToken)
     {
         var served = registry.Current;
         if (string.IsNullOrEmpty(model) || string.IsNullOrEmpty(version))
         {
-            throw ThrowHelper.Invalid("give the model and version: /v1/drift/history?model=M&version=V[&column=C][&limit=N]");
+            throw ThrowHelper.Invalid($"give the model and version: {usage}");
         }
 
         var definition = served.Repository.FindModel(model)
@@ -176,11 +190,11 @@ internal sealed class DashboardData(RegistryCache registry, IConnectionMultiplex
             }
         }
 
-        return new { Model = definition.Name, Version = version, Column = column, Windows = windows.TakeLast(limit).ToList() };
+        return new HistoryAnswer(definition.Name, version, column, windows.TakeLast(limit).ToList());
     }
 
-
-    private static void AddWindow(string json, Dictionary<(string Column, string Method), MethodSeries> series)
+    /// <summary>Adds one history entry's results to the series; returns its window, or null for an entry of another shape.</summary>
+    private static (string Column, long Start, long End)? AddWindow(string json, Dictionary<(string Column, string Method), MethodSeries> series)
     {
         try
         {
@@ -202,20 +216,23 @@ internal sealed class DashboardData(RegistryCache registry, IConnectionMultiplex
                 s.Threshold = threshold;
                 s.Points.Add(new DriftPoint(start, end, count, Number(result.GetProperty("value")), result.GetProperty("drifted").GetBoolean(), threshold));
             }
+
+            return (column, start, end);
         }
         catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {
-            // an entry of another shape: leave it out of the chart
+            return null; // an entry of another shape: leave it out of the chart
         }
     }
 
-    private static double? Number(JsonElement element) =>
+    internal static double? Number(JsonElement element) =>
         element.ValueKind == JsonValueKind.Number && element.TryGetDouble(out var d) && double.IsFinite(d) ? d : null;
 
     // p-value methods drift below their threshold, distances above it.
-    private static bool LowerIsDrift(string method) => method is "ks" or "chi2";
+    internal static bool LowerIsDrift(string method) => method is "ks" or "chi2";
 
-    public async Task<object> AlertsAsync(CancellationToken cancellationToken)
+    /// <summary>The monitor's incidents and webhook deliveries: the HTTP route and the gRPC <c>DriftMonitor/ListAlerts</c> answer with this.</summary>
+    public async Task<AlertsAnswer> AlertsAsync(CancellationToken cancellationToken)
     {
         var database = Database;
         var entries = await database.HashGetAllAsync($"{DriftBase}:incidents").WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -230,14 +247,12 @@ internal sealed class DashboardData(RegistryCache registry, IConnectionMultiplex
 
         var pending = await database.SortedSetLengthAsync($"{DriftBase}:outbox:due").WaitAsync(cancellationToken).ConfigureAwait(false);
         var rejected = await database.HashLengthAsync($"{DriftBase}:outbox:rejected").WaitAsync(cancellationToken).ConfigureAwait(false);
-        return new
-        {
-            NowMs = NowMs,
-            Open = incidents.Where(i => i.Open).OrderByDescending(i => i.OpenedMs).ToList(),
-            Resolved = incidents.Where(i => !i.Open && i.ResolvedMs is not null).OrderByDescending(i => i.ResolvedMs).Take(100).ToList(),
-            PendingDeliveries = pending,
-            RejectedDeliveries = rejected,
-        };
+        return new AlertsAnswer(
+            NowMs,
+            [.. incidents.Where(i => i.Open).OrderByDescending(i => i.OpenedMs)],
+            [.. incidents.Where(i => !i.Open && i.ResolvedMs is not null).OrderByDescending(i => i.ResolvedMs).Take(100)],
+            pending,
+            rejected);
     }
 
     private static IncidentRow? ParseIncident(string key, string json)
@@ -275,19 +290,10 @@ internal sealed class DashboardData(RegistryCache registry, IConnectionMultiplex
     public object Latency()
     {
         const long Window = 10 * 60_000;
-        const long Bucket = 15_000;
         var now = NowMs;
         var samples = latencies.Since(now - Window);
         var lastMinute = samples.Where(s => s.AtMs >= now - 60_000).Select(s => s.Ms).Order().ToList();
-        var series = samples
-            .GroupBy(s => s.AtMs / Bucket)
-            .OrderBy(g => g.Key)
-            .Select(g =>
-            {
-                var sorted = g.Select(s => s.Ms).Order().ToList();
-                return new { TMs = (g.Key * Bucket) + Bucket, P50Ms = RecentLatencies.Quantile(sorted, 0.5), P99Ms = RecentLatencies.Quantile(sorted, 0.99), Count = sorted.Count };
-            })
-            .ToList();
+        var (bucket, series) = LatencySeries(samples);
         return new
         {
             NowMs = now,
@@ -295,9 +301,36 @@ internal sealed class DashboardData(RegistryCache registry, IConnectionMultiplex
             Count = lastMinute.Count,
             P50Ms = RecentLatencies.Quantile(lastMinute, 0.5),
             P99Ms = RecentLatencies.Quantile(lastMinute, 0.99),
-            BucketS = Bucket / 1000,
+            BucketMs = bucket,
             Series = series,
         };
+    }
+
+    /// <summary>Latency chart steps, from 10 ms to 15 s: the finest that gives at most <see cref="MaxLatencyPoints"/> points.</summary>
+    private static readonly long[] LatencySteps = [10, 25, 50, 100, 250, 500, 1_000, 2_000, 5_000, 10_000, 15_000];
+
+    /// <summary>Most points of the latency chart.</summary>
+    public const int MaxLatencyPoints = 60;
+
+    /// <summary>
+    /// The latency series: p50, p99 and count per step, the step chosen from the span the samples cover, so
+    /// that lookups made in a burst (a demo, a batch job) still draw a line over time rather than one point.
+    /// Steps without lookups are left out (the chart does not draw a latency nobody measured).
+    /// </summary>
+    internal static (long BucketMs, List<LatencyPoint> Series) LatencySeries(IReadOnlyList<(long AtMs, double Ms)> samples)
+    {
+        var span = samples.Count == 0 ? 0 : samples.Max(s => s.AtMs) - samples.Min(s => s.AtMs);
+        var bucket = LatencySteps.FirstOrDefault(step => span / step < MaxLatencyPoints, LatencySteps[^1]);
+        var series = samples
+            .GroupBy(s => s.AtMs / bucket)
+            .OrderBy(g => g.Key)
+            .Select(g =>
+            {
+                var sorted = g.Select(s => s.Ms).Order().ToList();
+                return new LatencyPoint((g.Key * bucket) + bucket, RecentLatencies.Quantile(sorted, 0.5), RecentLatencies.Quantile(sorted, 0.99), sorted.Count);
+            })
+            .ToList();
+        return (bucket, series);
     }
 
     private static long? OptionalLong(JsonElement root, string name) =>
@@ -305,7 +338,13 @@ internal sealed class DashboardData(RegistryCache registry, IConnectionMultiplex
 
     internal sealed record PartitionRow(string Group, string Topic, int Partition, long Lag, long? NewestEventMs, long? LastWriteMs, long? UpdatedMs, string? Member);
 
+    internal sealed record LatencyPoint(long TMs, double? P50Ms, double? P99Ms, int Count);
+
     internal sealed record DriftPoint(long StartMs, long EndMs, long Count, double? Value, bool Drifted, double Threshold);
+
+    internal sealed record HistoryAnswer(string Model, string Version, string? Column, List<JsonElement> Windows);
+
+    internal sealed record AlertsAnswer(long NowMs, List<IncidentRow> Open, List<IncidentRow> Resolved, long PendingDeliveries, long RejectedDeliveries);
 
     internal sealed record IncidentRow(string Key, string Model, string Version, string Column, string Method, bool Open, bool Alerted, long? OpenedMs, long? ResolvedMs, double? Value, double? Threshold);
 

@@ -28,16 +28,54 @@ internal static class DashboardEndpoints
         endpoints.MapGet("/dashboard/{file}", (HttpContext http, string file) => AssetAsync(http, file));
         endpoints.MapGet("/v1/dashboard/overview", (HttpContext http, DashboardData data) =>
             JsonAsync(http, data, (principal, ct) => data.OverviewAsync(principal, ct)));
-        endpoints.MapGet("/v1/dashboard/drift", (HttpContext http, DashboardData data, int? limit) =>
-            JsonAsync(http, data, (_, ct) => data.DriftAsync(Math.Clamp(limit ?? 200, 1, DashboardData.MaxWindows), ct)));
+        endpoints.MapGet("/v1/dashboard/drift", (HttpContext http, DashboardData data) =>
+            JsonAsync(http, data, (_, ct) => data.DriftAsync(Limit(http.Request.Query, 200), ct)));
         endpoints.MapGet("/v1/dashboard/alerts", (HttpContext http, DashboardData data) =>
-            JsonAsync(http, data, (_, ct) => data.AlertsAsync(ct)));
+            JsonAsync(http, data, async (_, ct) => await data.AlertsAsync(ct).ConfigureAwait(false)));
         endpoints.MapGet("/v1/dashboard/latency", (HttpContext http, DashboardData data) =>
             JsonAsync(http, data, (_, _) => Task.FromResult(data.Latency())));
 
         // The link drift alerts carry: one model version's history, newest windows last.
-        endpoints.MapGet("/v1/drift/history", (HttpContext http, DashboardData data, string? model, string? version, string? column, int? limit) =>
-            JsonAsync(http, data, (_, ct) => data.HistoryAsync(model, version, column, Math.Clamp(limit ?? 500, 1, DashboardData.MaxWindows), ct)));
+        // Query parameters are read here rather than bound by the framework, whose refusal of a value it cannot
+        // convert (limit=abc) is a bare 400 without the JSON error every other refusal has.
+        endpoints.MapGet("/v1/drift/history", (HttpContext http, DashboardData data) =>
+            JsonAsync(http, data, async (_, ct) =>
+            {
+                var query = http.Request.Query;
+                return await data.HistoryAsync(Text(query, "model"), Text(query, "version"), Text(query, "column"), Limit(query, 500),
+                    "/v1/drift/history?model=M&version=V[&column=C][&limit=N]", ct).ConfigureAwait(false);
+            }));
+    }
+
+    /// <summary>
+    /// The <c>limit</c> query parameter: <paramref name="fallback"/> when absent, a whole number from 1 on
+    /// (answered as <see cref="DashboardData.MaxWindows"/> above it), INVALID_ARGUMENT naming it otherwise.
+    /// </summary>
+    internal static int Limit(IQueryCollection query, int fallback)
+    {
+        if (Text(query, "limit") is not { } text)
+        {
+            return fallback;
+        }
+
+        if (!long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var limit) || limit < 1)
+        {
+            throw ThrowHelper.Invalid($"query parameter 'limit' must be a whole number from 1 to {DashboardData.MaxWindows}, not '{ThrowHelper.Shown(text)}'");
+        }
+
+        return (int)Math.Min(limit, DashboardData.MaxWindows);
+    }
+
+    /// <summary>A query parameter given at most once: null when absent, INVALID_ARGUMENT naming it when repeated.</summary>
+    private static string? Text(IQueryCollection query, string name)
+    {
+        var values = query[name];
+        return values.Count switch
+        {
+            0 => null,
+            1 => values[0],
+            _ => throw ThrowHelper.Invalid($"query parameter '{name}' is given {values.Count} times; give it once"),
+        };
     }
 
     private static async Task AssetAsync(HttpContext http, string file)

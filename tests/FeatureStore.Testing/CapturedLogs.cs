@@ -1,10 +1,10 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 
-namespace FeatureStore.Reliability.Helpers;
+namespace FeatureStore.Testing;
 
 /// <summary>Every log record of every category and level, formatted with its exception and state, kept for assertions.</summary>
-internal sealed class CapturedLogs : ILoggerProvider, ILogger
+public sealed class CapturedLogs : ILoggerProvider, ILogger
 {
     private readonly ConcurrentQueue<string> _records = new();
 
