@@ -51,7 +51,7 @@ internal static class DriftCommands
             ModelBaseline baseline;
             try
             {
-                baseline = await BaselineComputer.ComputeAsync(found!, parse.GetRequiredValue(version), parse.GetRequiredValue(input).FullName, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), cancellationToken);
+                baseline = await BaselineComputer.ComputeAsync(found!, parse.GetRequiredValue(version), parse.GetRequiredValue(input).FullName, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), repository, cancellationToken);
             }
             catch (BaselineException ex)
             {
@@ -86,6 +86,9 @@ internal static class DriftCommands
                     Kind = c.Numeric is null ? "categorical" : "numeric",
                     Count = c.Numeric?.Count ?? c.Categorical!.Count,
                     Bins = c.Numeric?.Shares.Length ?? c.Categorical!.Shares.Length,
+                    c.NonFinite,
+                    ReferenceSize = c.Numeric?.ReferenceSize(),
+                    ReferenceSampled = c.Numeric?.ReferenceSampled,
                     c.LearnedThresholds,
                 }),
             }, Json));
@@ -128,7 +131,7 @@ internal static class DriftCommands
                 ModelBaseline? baseline;
                 if (parse.GetValue(baselineFile) is { } training)
                 {
-                    baseline = await BaselineComputer.ComputeAsync(found!, label, training.FullName, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), cancellationToken);
+                    baseline = await BaselineComputer.ComputeAsync(found!, label, training.FullName, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), repository, cancellationToken);
                 }
                 else
                 {

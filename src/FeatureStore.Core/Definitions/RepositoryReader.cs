@@ -493,7 +493,7 @@ internal sealed class RepositoryReader(DiagnosticBag bag)
         var result = new List<MonitorDefinition>();
         foreach (var item in model.List("monitors", required: false))
         {
-            var map = YamlMap.Read(item, bag, "a monitor", "column", "methods", "window", "bins", "alert");
+            var map = YamlMap.Read(item, bag, "a monitor", "column", "methods", "window", "bins", "min_samples", "alert");
             if (map is null)
             {
                 continue;
@@ -549,6 +549,13 @@ internal sealed class RepositoryReader(DiagnosticBag bag)
             }
 
             var bins = (int)(map.Integer("bins", 2, out _) ?? 10);
+            var minSamples = map.Integer("min_samples", 1, out var minSamplesNode);
+            if (minSamples > count)
+            {
+                bag.Error(minSamplesNode!, "FS0127", $"min_samples {minSamples} is more than the window's count {count}: every window would be insufficient_data",
+                    $"write min_samples: {count} or less, or a larger window count");
+            }
+
             var alert = map.String("alert", false, out var alertNode);
             if (alert is not null && !_webhookNames.Contains(alert))
             {
@@ -557,7 +564,7 @@ internal sealed class RepositoryReader(DiagnosticBag bag)
 
             if (column is not null)
             {
-                result.Add(new MonitorDefinition(column, methods, size, count, bins, alert));
+                result.Add(new MonitorDefinition(column, methods, size, count, bins, alert, (int)Math.Min(minSamples ?? MonitorDefinition.DefaultMinSamples(count), int.MaxValue)));
             }
         }
 

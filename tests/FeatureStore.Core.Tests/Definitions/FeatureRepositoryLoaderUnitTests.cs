@@ -153,6 +153,17 @@ public sealed class FeatureRepositoryLoaderUnitTests
     }
 
     [Fact]
+    public void Min_samples_must_be_a_whole_number_within_the_window_with_its_position()
+    {
+        var zero = Single(Replace("window: { count: 1000 }", "window: { count: 1000 }\n        min_samples: 0"), "FS0125");
+        Assert.Contains("min_samples", zero.Message, StringComparison.Ordinal);
+        var beyond = Single(Replace("window: { count: 1000 }", "window: { count: 1000 }\n        min_samples: 5000"), "FS0127");
+        Assert.Equal(("repo.yaml", 42, 22), (beyond.File, beyond.Line, beyond.Column));
+        Assert.Contains("min_samples", beyond.Hint, StringComparison.Ordinal);
+        Assert.True(Load(Replace("window: { count: 1000 }", "window: { count: 1000 }\n        min_samples: 1000")).Success);
+    }
+
+    [Fact]
     public void Webhook_urls_must_be_http()
     {
         Single(Replace("url: https://alerts.example.com/hook", "url: ftp://alerts.example.com"), "FS0124");
