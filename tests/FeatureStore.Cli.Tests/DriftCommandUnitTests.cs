@@ -141,6 +141,21 @@ public sealed class DriftCommandUnitTests : IDisposable
         Assert.Contains("no rows", error, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_learned_threshold_that_cannot_be_learned_is_said_by_baseline()
+    {
+        var repository = Path.Combine(_dir, "featurestore.yaml");
+        var text = File.ReadAllText(CliRun.Example);
+        Assert.Contains("{ method: wasserstein, threshold: 0.3 }", text, StringComparison.Ordinal);
+        File.WriteAllText(repository, text.Replace("{ method: wasserstein, threshold: 0.3 }", "{ method: wasserstein, threshold: learned }", StringComparison.Ordinal));
+        var training = Write("train.csv", 1500, seed: 1, scoreShift: 0); // one whole chunk of the 1 000 a time window learns from
+
+        var (code, _, error) = await CliRun.RunAsync("baseline", "-f", repository, "-m", "fraud_detector", "-v", "v1", "-i", training);
+
+        Assert.True(code == 0, error);
+        Assert.Contains("user_txn_stats:amount_mean_24h: nothing learned for wasserstein", error, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("baseline")]
     [InlineData("drift")]

@@ -59,6 +59,14 @@ internal static class DriftCommands
                 return ex.Message.Contains("cannot read", StringComparison.Ordinal) ? CliApp.Failure : CliApp.Usage;
             }
 
+            foreach (var (column, method) in found!.Monitors.SelectMany(m => m.Methods.Where(x => x.Learned).Select(x => (m.Column, x.Name))))
+            {
+                if (!baseline.Columns[column].LearnedThresholds.ContainsKey(method))
+                {
+                    await error.WriteLineAsync($"note: {column}: nothing learned for {method} (the training data holds fewer than two whole chunks of the monitor's window, or the method does not apply to the column): its default threshold applies");
+                }
+            }
+
             if (await OnlineStores.ConnectAsync(parse.GetValue(redis), error) is not { } store)
             {
                 return CliApp.Failure;

@@ -521,8 +521,15 @@ internal sealed class RepositoryReader(DiagnosticBag bag)
                 {
                     var spec = YamlMap.Read(methodNode, bag, "a monitor method", "method", "threshold");
                     method = spec?.String("method", true);
-                    learned = spec?.String("threshold", false) == "learned";
+                    YamlNode? thresholdNode = null;
+                    learned = spec?.String("threshold", false, out thresholdNode) == "learned";
                     threshold = learned ? null : spec?.Number("threshold", out _);
+                    if (learned && method is "ks" or "chi2")
+                    {
+                        // Nothing is learned for a test: its threshold is a significance level, so it would silently stay 0.05.
+                        bag.Error(thresholdNode!, "FS0128", $"threshold: learned is for the distance methods (psi, js, wasserstein, hellinger); {method} compares a p-value",
+                            "write a significance level such as threshold: 0.01");
+                    }
                 }
 
                 if (method is null || !FeatureRepositoryLoader.MonitorMethods.Contains(method))

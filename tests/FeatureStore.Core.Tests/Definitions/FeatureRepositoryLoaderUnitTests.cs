@@ -164,6 +164,16 @@ public sealed class FeatureRepositoryLoaderUnitTests
     }
 
     [Fact]
+    public void A_learned_threshold_on_a_p_value_method_is_refused_with_its_position()
+    {
+        var ks = Single(Replace("methods: [psi]", "methods: [{ method: ks, threshold: learned }]"), "FS0128");
+        Assert.Equal((40, 44), (ks.Line, ks.Column));
+        Assert.Contains("significance level", ks.Hint, StringComparison.Ordinal);
+        Single(Replace("methods: [psi]", "methods: [psi, { method: chi2, threshold: learned }]"), "FS0128");
+        Assert.True(Load(Replace("methods: [psi]", "methods: [{ method: hellinger, threshold: learned }]")).Success);
+    }
+
+    [Fact]
     public void Webhook_urls_must_be_http()
     {
         Single(Replace("url: https://alerts.example.com/hook", "url: ftp://alerts.example.com"), "FS0124");
