@@ -265,6 +265,30 @@ public sealed class MonitorUnitTests
         Assert.Equal(reason, rejection?.Reason);
     }
 
+    [Theory]
+    [InlineData("""{"model_version":"v1","event_time":1,"score":NaN,"segment":"NaN"}""", double.NaN)]
+    [InlineData("""{"model_version":"v1","event_time":1,"score":-Infinity,"segment":"a"}""", double.NegativeInfinity)]
+    [InlineData("""{"model_version":"v1","event_time":1,"score": Infinity ,"segment":"a"}""", double.PositiveInfinity)]
+    [InlineData("""{"model_version":"v1","event_time":1,"score":"-inf","segment":"a"}""", double.NegativeInfinity)]
+    [InlineData("""{"model_version":"v1","event_time":1,"score":1e999,"segment":"a"}""", double.PositiveInfinity)]
+    public void Non_finite_scores_are_read_as_numbers_as_python_and_numpy_write_them(string json, double expected)
+    {
+        var model = MonitorScenario.Model(MonitorScenario.Repository("unit", "http://127.0.0.1:1/alerts", "X"));
+        using var document = PredictionReader.Parse(Encoding.UTF8.GetBytes(json));
+        Assert.Null(PredictionReader.Read(document.RootElement, [model], out _, out _, out _));
+        Assert.True(PredictionReader.TryGetColumn(document.RootElement, "score", out var score));
+        Assert.Equal(expected, PredictionReader.AsNumber(score));
+    }
+
+    [Fact]
+    public void Only_bare_words_outside_strings_are_quoted_and_other_bad_json_stays_malformed()
+    {
+        Assert.Equal("""{"a":"NaN x","b":"NaN","c":["-Infinity"]}""",
+            Encoding.UTF8.GetString(PredictionReader.QuoteNonFiniteWords("""{"a":"NaN x","b":NaN,"c":[-Infinity]}"""u8)!));
+        Assert.Null(PredictionReader.QuoteNonFiniteWords("""{"a":"NaN", "b": NaNa}"""u8));
+        Assert.ThrowsAny<JsonException>(() => PredictionReader.Parse(Encoding.UTF8.GetBytes("""{"score":NaN,"segment":}""")));
+    }
+
     [Fact]
     public void A_well_formed_prediction_names_its_version_and_time()
     {
