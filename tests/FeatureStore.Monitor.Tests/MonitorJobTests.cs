@@ -247,7 +247,8 @@ public sealed class MonitorJobTests(EmbeddedKafkaFixture kafka, GarnetFixture st
         await using var receiver = new WebhookReceiver(FreePort.Next());
         var topic = kafka.CreateTopic("predictions-nan", partitions: 1);
         kafka.Cluster.CreateTopic(topic + ".dlq", 1);
-        await using var monitor = await StartAsync(topic, receiver.Url, "size: 1m");
+        var historyDirectory = Directory.CreateTempSubdirectory("fs-history-").FullName;
+        await using var monitor = await StartAsync(topic, receiver.Url, "size: 1m", historyDirectory: historyDirectory);
         using var producer = kafka.CreateProducer();
         var minute = (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 60_000 * 60_000) - 600_000;
 
@@ -292,6 +293,26 @@ public sealed class MonitorJobTests(EmbeddedKafkaFixture kafka, GarnetFixture st
         Assert.Equal(0, monitor.Metrics.DeadLettered);
         Assert.Equal(0, await monitor.Job.Outbox.PendingAsync());
         Assert.Empty(receiver.Requests);
+
+        // The Parquet history keeps the window with too few values too: one row, no method.
+        var rows = new List<(string? Method, string? Verdict)>();
+        foreach (var file in Directory.EnumerateFiles(Path.Combine(historyDirectory, "scorer", "v1"), "*.parquet", SearchOption.AllDirectories))
+        {
+            await using var reader = await Parquet.ParquetReader.CreateAsync(file, cancellationToken: Ct);
+            for (var g = 0; g < reader.RowGroupCount; g++)
+            {
+                using var group = reader.OpenRowGroupReader(g);
+                var n = (int)group.RowCount;
+                string?[] methods = new string?[n], verdicts = new string?[n], columns = new string?[n];
+                await group.ReadAsync(reader.Schema.DataFields.Single(f => f.Name == "method"), methods.AsMemory(), cancellationToken: Ct);
+                await group.ReadAsync(reader.Schema.DataFields.Single(f => f.Name == "verdict"), verdicts.AsMemory(), cancellationToken: Ct);
+                await group.ReadAsync(reader.Schema.DataFields.Single(f => f.Name == "column"), columns.AsMemory(), cancellationToken: Ct);
+                rows.AddRange(Enumerable.Range(0, n).Where(i => columns[i] == "score").Select(i => (methods[i], verdicts[i])));
+            }
+        }
+
+        Assert.Equal([(null, "insufficient_data"), ("ks", "no_drift"), ("psi", "no_drift")], rows.OrderBy(r => r.Verdict).ThenBy(r => r.Method));
+        Directory.Delete(historyDirectory, recursive: true);
     }
 
     private async Task<RunningMonitor> StartAsync(string topic, string url, string? window = null, string? historyDirectory = null, string? prefix = null, string? group = null)
