@@ -539,6 +539,13 @@ internal sealed class RepositoryReader(DiagnosticBag bag)
                     continue;
                 }
 
+                if (method is "ks" or "wasserstein" && prediction?.Fields.FirstOrDefault(f => f.Name == column) is { Kind: FieldKind.String or FieldKind.Bool } categorical)
+                {
+                    // Both compare numbers: on categories they would give no result at all, silently.
+                    bag.Error(at, "FS0129", $"{method} compares numbers; monitor column '{column}' is {categorical.Kind.ToString().ToLowerInvariant()}", "use psi, js, chi2 or hellinger on a categorical column");
+                    continue;
+                }
+
                 methods.Add(new MonitorMethod(method, threshold, learned));
             }
 

@@ -174,6 +174,18 @@ public sealed class FeatureRepositoryLoaderUnitTests
     }
 
     [Fact]
+    public void A_numeric_only_method_on_a_text_or_boolean_prediction_field_is_refused()
+    {
+        var text = Replace("        score: double\n", "        score: double\n        segment: string\n        flagged: bool\n")
+            .Replace("column: score\n        methods: [psi]", "column: segment\n        methods: [psi, { method: ks, threshold: 0.01 }]", StringComparison.Ordinal);
+        var ks = Single(text, "FS0129");
+        Assert.Contains("segment", ks.Message, StringComparison.Ordinal);
+        Assert.Contains("chi2", ks.Hint, StringComparison.Ordinal);
+        Single(text.Replace("column: segment\n        methods: [psi, { method: ks, threshold: 0.01 }]", "column: flagged\n        methods: [wasserstein]", StringComparison.Ordinal), "FS0129");
+        Assert.True(Load(text.Replace("{ method: ks, threshold: 0.01 }", "chi2", StringComparison.Ordinal)).Success);
+    }
+
+    [Fact]
     public void Webhook_urls_must_be_http()
     {
         Single(Replace("url: https://alerts.example.com/hook", "url: ftp://alerts.example.com"), "FS0124");
