@@ -241,6 +241,80 @@ public sealed class MonitorJobTests(EmbeddedKafkaFixture kafka, GarnetFixture st
         Assert.Equal(305, second.Metrics.Skipped);
     }
 
+    [Fact]
+    public async Task Non_finite_predictions_are_counted_in_their_window_and_a_window_below_min_samples_is_insufficient_data_without_an_alert()
+    {
+        await using var receiver = new WebhookReceiver(FreePort.Next());
+        var topic = kafka.CreateTopic("predictions-nan", partitions: 1);
+        kafka.Cluster.CreateTopic(topic + ".dlq", 1);
+        var historyDirectory = Directory.CreateTempSubdirectory("fs-history-").FullName;
+        await using var monitor = await StartAsync(topic, receiver.Url, "size: 1m", historyDirectory: historyDirectory);
+        using var producer = kafka.CreateProducer();
+        var minute = (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 60_000 * 60_000) - 600_000;
+
+        // Minute 0: 300 scores like training, and three non-finite ones as Python's json.dumps writes them
+        // (bare NaN and -Infinity) and as text.
+        MonitorScenario.Produce(producer, topic, MonitorScenario.Scores(seed: 21, count: 300, mean: 0.3), minute);
+        foreach (var score in new[] { "NaN", "-Infinity", "\"inf\"" })
+        {
+            await producer.ProduceAsync(topic, new Message<string, string>
+            {
+                Key = score,
+                Value = $$"""{"model_version":"v1","event_time":{{minute + 400}},"score":{{score}},"segment":"low"}""",
+            }, Ct);
+        }
+
+        // Minute 1: only 20 predictions, far off the training scores; minute 2 closes it.
+        MonitorScenario.Produce(producer, topic, MonitorScenario.Scores(seed: 22, count: 20, mean: 0.9), minute + 60_000);
+        MonitorScenario.Produce(producer, topic, MonitorScenario.Scores(seed: 23, count: 1, mean: 0.3), minute + 120_000);
+        await Eventually.TrueAsync(async () => (await monitor.Job.Store.HistoryAsync("scorer", "v1")).Count(h => h.Column == "score") >= 2,
+            TimeSpan.FromSeconds(60), "minutes 0 and 1 evaluated", Ct);
+
+        var entries = (await store.Connection.Database.SortedSetRangeByRankAsync(monitor.Job.Store.HistoryKey("scorer", "v1")))
+            .Select(m => System.Text.Json.JsonDocument.Parse(m.ToString()).RootElement)
+            .Where(e => e.GetProperty("column").GetString() == "score")
+            .OrderBy(e => e.GetProperty("window_start_ms").GetInt64())
+            .ToList();
+        var full = entries[0];
+        Assert.Equal(300, full.GetProperty("count").GetInt64());
+        Assert.Equal(1, full.GetProperty("non_finite").GetProperty("nan").GetInt64());
+        Assert.Equal(1, full.GetProperty("non_finite").GetProperty("positive_infinity").GetInt64());
+        Assert.Equal(1, full.GetProperty("non_finite").GetProperty("negative_infinity").GetInt64());
+        Assert.Equal("no_drift", full.GetProperty("verdict").GetString());
+        Assert.Equal(2, full.GetProperty("results").GetArrayLength());
+
+        var tiny = entries[1];
+        Assert.Equal(20, tiny.GetProperty("count").GetInt64());
+        Assert.Equal("insufficient_data", tiny.GetProperty("verdict").GetString());
+        Assert.Equal(100, tiny.GetProperty("min_samples").GetInt64());
+        Assert.False(tiny.GetProperty("drifted").GetBoolean());
+        Assert.Equal(0, tiny.GetProperty("results").GetArrayLength());
+
+        Assert.Equal(0, monitor.Metrics.DeadLettered);
+        Assert.Equal(0, await monitor.Job.Outbox.PendingAsync());
+        Assert.Empty(receiver.Requests);
+
+        // The Parquet history keeps the window with too few values too: one row, no method.
+        var rows = new List<(string? Method, string? Verdict)>();
+        foreach (var file in Directory.EnumerateFiles(Path.Combine(historyDirectory, "scorer", "v1"), "*.parquet", SearchOption.AllDirectories))
+        {
+            await using var reader = await Parquet.ParquetReader.CreateAsync(file, cancellationToken: Ct);
+            for (var g = 0; g < reader.RowGroupCount; g++)
+            {
+                using var group = reader.OpenRowGroupReader(g);
+                var n = (int)group.RowCount;
+                string?[] methods = new string?[n], verdicts = new string?[n], columns = new string?[n];
+                await group.ReadAsync(reader.Schema.DataFields.Single(f => f.Name == "method"), methods.AsMemory(), cancellationToken: Ct);
+                await group.ReadAsync(reader.Schema.DataFields.Single(f => f.Name == "verdict"), verdicts.AsMemory(), cancellationToken: Ct);
+                await group.ReadAsync(reader.Schema.DataFields.Single(f => f.Name == "column"), columns.AsMemory(), cancellationToken: Ct);
+                rows.AddRange(Enumerable.Range(0, n).Where(i => columns[i] == "score").Select(i => (methods[i], verdicts[i])));
+            }
+        }
+
+        Assert.Equal([(null, "insufficient_data"), ("ks", "no_drift"), ("psi", "no_drift")], rows.OrderBy(r => r.Verdict).ThenBy(r => r.Method));
+        Directory.Delete(historyDirectory, recursive: true);
+    }
+
     private async Task<RunningMonitor> StartAsync(string topic, string url, string? window = null, string? historyDirectory = null, string? prefix = null, string? group = null)
     {
         var repository = MonitorScenario.Repository(topic, url, "FS_TEST_SECRET_UNUSED", window);

@@ -10,7 +10,7 @@ internal static class MonitorScenario
 {
     public const int Window = 400;
 
-    public static FeatureRepository Repository(string topic, string webhookUrl, string secretEnv, string? window = null)
+    public static FeatureRepository Repository(string topic, string webhookUrl, string secretEnv, string? window = null, string segmentMethods = "[chi2]")
     {
         window ??= $"count: {Window}";
         var yaml = $"""
@@ -55,7 +55,7 @@ internal static class MonitorScenario
                     window: {"{"} {window} {"}"}
                     alert: hook
                   - column: segment
-                    methods: [chi2]
+                    methods: {segmentMethods}
                     window: {"{"} count: {Window} {"}"}
             alerts:
               webhooks:

@@ -58,7 +58,7 @@ internal static class DriftScenario
         return
         [
             new("drift", $"PSI + KS per window of {window / 1000}k predictions (bounded window)", ours, "predictions/s", "naive: keep, sort, re-bin, merge KS", naive),
-            new("drift", $"memory per monitored column (reference sample {baseline.Sample.Length})", bounded.MemoryBytes, "bytes", "naive: the window's values", window * sizeof(double)),
+            new("drift", $"memory per monitored column (reference of {baseline.ReferenceValues.Length} distinct values)", bounded.MemoryBytes, "bytes", "naive: the window's values", window * sizeof(double)),
         ];
     }
 

@@ -51,12 +51,20 @@ internal static class DriftCommands
             ModelBaseline baseline;
             try
             {
-                baseline = await BaselineComputer.ComputeAsync(found!, parse.GetRequiredValue(version), parse.GetRequiredValue(input).FullName, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), cancellationToken);
+                baseline = await BaselineComputer.ComputeAsync(found!, parse.GetRequiredValue(version), parse.GetRequiredValue(input).FullName, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), repository, cancellationToken);
             }
             catch (BaselineException ex)
             {
                 await error.WriteLineAsync(ex.Message);
                 return ex.Message.Contains("cannot read", StringComparison.Ordinal) ? CliApp.Failure : CliApp.Usage;
+            }
+
+            foreach (var (column, method) in found!.Monitors.SelectMany(m => m.Methods.Where(x => x.Learned).Select(x => (m.Column, x.Name))))
+            {
+                if (!baseline.Columns[column].LearnedThresholds.ContainsKey(method))
+                {
+                    await error.WriteLineAsync($"note: {column}: nothing learned for {method} (the training data holds fewer than two whole chunks of the monitor's window, or the method does not apply to the column): its default threshold applies");
+                }
             }
 
             if (await OnlineStores.ConnectAsync(parse.GetValue(redis), error) is not { } store)
@@ -86,6 +94,9 @@ internal static class DriftCommands
                     Kind = c.Numeric is null ? "categorical" : "numeric",
                     Count = c.Numeric?.Count ?? c.Categorical!.Count,
                     Bins = c.Numeric?.Shares.Length ?? c.Categorical!.Shares.Length,
+                    c.NonFinite,
+                    ReferenceSize = c.Numeric?.ReferenceSize(),
+                    ReferenceSampled = c.Numeric?.ReferenceSampled,
                     c.LearnedThresholds,
                 }),
             }, Json));
@@ -128,7 +139,7 @@ internal static class DriftCommands
                 ModelBaseline? baseline;
                 if (parse.GetValue(baselineFile) is { } training)
                 {
-                    baseline = await BaselineComputer.ComputeAsync(found!, label, training.FullName, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), cancellationToken);
+                    baseline = await BaselineComputer.ComputeAsync(found!, label, training.FullName, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), repository, cancellationToken);
                 }
                 else
                 {

@@ -16,6 +16,27 @@ public sealed partial record FeatureRepository
     /// <summary>SHA-256 of <see cref="ToCanonicalJson"/>, lower-case hex: the registry's identity of a version.</summary>
     public string ContentHash() => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(ToCanonicalJson())));
 
+    private static JsonObject Monitor(MonitorDefinition x)
+    {
+        var node = new JsonObject
+        {
+            ["column"] = x.Column,
+            ["methods"] = Sorted(x.Methods, y => y.Name, y => new JsonObject { ["method"] = y.Name, ["threshold"] = y.Learned ? "learned" : y.Threshold }),
+            ["window_size_ms"] = x.WindowSizeMs,
+            ["window_count"] = x.WindowCount,
+            ["bins"] = x.Bins,
+            ["alert"] = x.Alert,
+        };
+
+        // Only when it is not the default, so the versions stored before min_samples existed keep their hash.
+        if (x.MinSamples != MonitorDefinition.DefaultMinSamples(x.WindowCount))
+        {
+            node["min_samples"] = x.MinSamples;
+        }
+
+        return node;
+    }
+
     internal JsonObject ToCanonicalNode() => new()
     {
         ["project"] = Project,
@@ -71,15 +92,7 @@ public sealed partial record FeatureRepository
                 ["features"] = new JsonArray([.. v.Features.Select(f => (JsonNode)f)]),
                 ["description"] = v.Description,
             }),
-            ["monitors"] = Sorted(m.Monitors, x => x.Column, x => new JsonObject
-            {
-                ["column"] = x.Column,
-                ["methods"] = Sorted(x.Methods, y => y.Name, y => new JsonObject { ["method"] = y.Name, ["threshold"] = y.Learned ? "learned" : y.Threshold }),
-                ["window_size_ms"] = x.WindowSizeMs,
-                ["window_count"] = x.WindowCount,
-                ["bins"] = x.Bins,
-                ["alert"] = x.Alert,
-            }),
+            ["monitors"] = Sorted(m.Monitors, x => x.Column, Monitor),
         }),
         ["webhooks"] = Sorted(Webhooks, w => w.Name, w => new JsonObject
         {

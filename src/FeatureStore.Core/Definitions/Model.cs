@@ -103,7 +103,12 @@ public sealed record ModelVersionDefinition(string Version, IReadOnlyList<string
 /// <param name="WindowCount">Tumbling window by count, or null.</param>
 /// <param name="Bins">Quantile bins of the baseline.</param>
 /// <param name="Alert">Webhook to alert, or null.</param>
-public sealed record MonitorDefinition(string Column, IReadOnlyList<MonitorMethod> Methods, long? WindowSizeMs, long? WindowCount, int Bins, string? Alert);
+/// <param name="MinSamples">Fewest values a window needs for a verdict; fewer is <c>insufficient_data</c> (default <see cref="Drift.DriftDefaults.MinSamples"/>, or a smaller count window's size).</param>
+public sealed record MonitorDefinition(string Column, IReadOnlyList<MonitorMethod> Methods, long? WindowSizeMs, long? WindowCount, int Bins, string? Alert, int MinSamples = Drift.DriftDefaults.MinSamples)
+{
+    /// <summary>The <c>min_samples</c> of a monitor that writes none: the documented default, or its count window's size when smaller.</summary>
+    public static int DefaultMinSamples(long? windowCount) => (int)Math.Min(Drift.DriftDefaults.MinSamples, windowCount ?? long.MaxValue);
+}
 
 /// <summary>A drift method and its threshold (null: the method's documented default).</summary>
 /// <param name="Name">The method: psi, ks, js, wasserstein, chi2 or hellinger.</param>

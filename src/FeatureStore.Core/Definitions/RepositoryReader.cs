@@ -493,7 +493,7 @@ internal sealed class RepositoryReader(DiagnosticBag bag)
         var result = new List<MonitorDefinition>();
         foreach (var item in model.List("monitors", required: false))
         {
-            var map = YamlMap.Read(item, bag, "a monitor", "column", "methods", "window", "bins", "alert");
+            var map = YamlMap.Read(item, bag, "a monitor", "column", "methods", "window", "bins", "min_samples", "alert");
             if (map is null)
             {
                 continue;
@@ -521,14 +521,28 @@ internal sealed class RepositoryReader(DiagnosticBag bag)
                 {
                     var spec = YamlMap.Read(methodNode, bag, "a monitor method", "method", "threshold");
                     method = spec?.String("method", true);
-                    learned = spec?.String("threshold", false) == "learned";
+                    YamlNode? thresholdNode = null;
+                    learned = spec?.String("threshold", false, out thresholdNode) == "learned";
                     threshold = learned ? null : spec?.Number("threshold", out _);
+                    if (learned && method is "ks" or "chi2")
+                    {
+                        // Nothing is learned for a test: its threshold is a significance level, so it would silently stay 0.05.
+                        bag.Error(thresholdNode!, "FS0128", $"threshold: learned is for the distance methods (psi, js, wasserstein, hellinger); {method} compares a p-value",
+                            "write a significance level such as threshold: 0.01");
+                    }
                 }
 
                 if (method is null || !FeatureRepositoryLoader.MonitorMethods.Contains(method))
                 {
                     var closest = method is null ? null : YamlMap.Closest(method, FeatureRepositoryLoader.MonitorMethods);
                     bag.Error(at, "FS0122", $"unknown drift method '{method}'", closest is null ? $"use {string.Join(", ", FeatureRepositoryLoader.MonitorMethods)}" : $"did you mean '{closest}'?");
+                    continue;
+                }
+
+                if (method is "ks" or "wasserstein" && prediction?.Fields.FirstOrDefault(f => f.Name == column) is { Kind: FieldKind.String or FieldKind.Bool } categorical)
+                {
+                    // Both compare numbers: on categories they would give no result at all, silently.
+                    bag.Error(at, "FS0129", $"{method} compares numbers; monitor column '{column}' is {categorical.Kind.ToString().ToLowerInvariant()}", "use psi, js, chi2 or hellinger on a categorical column");
                     continue;
                 }
 
@@ -549,6 +563,13 @@ internal sealed class RepositoryReader(DiagnosticBag bag)
             }
 
             var bins = (int)(map.Integer("bins", 2, out _) ?? 10);
+            var minSamples = map.Integer("min_samples", 1, out var minSamplesNode);
+            if (minSamples > count)
+            {
+                bag.Error(minSamplesNode!, "FS0127", $"min_samples {minSamples} is more than the window's count {count}: every window would be insufficient_data",
+                    $"write min_samples: {count} or less, or a larger window count");
+            }
+
             var alert = map.String("alert", false, out var alertNode);
             if (alert is not null && !_webhookNames.Contains(alert))
             {
@@ -557,7 +578,7 @@ internal sealed class RepositoryReader(DiagnosticBag bag)
 
             if (column is not null)
             {
-                result.Add(new MonitorDefinition(column, methods, size, count, bins, alert));
+                result.Add(new MonitorDefinition(column, methods, size, count, bins, alert, (int)Math.Min(minSamples ?? MonitorDefinition.DefaultMinSamples(count), int.MaxValue)));
             }
         }
 

@@ -2,18 +2,24 @@ namespace FeatureStore.Core.Drift;
 
 /// <summary>
 /// The training distribution of one numeric column: quantile bins (edges strictly increasing; bin i holds
-/// edges[i−1] ≤ x &lt; edges[i], the outer bins open-ended), their shares, and a sorted reference sample
-/// (every value when there are at most <see cref="DriftDefaults.ReferenceSampleSize"/>, otherwise evenly
-/// spaced order statistics) for KS and Wasserstein.
+/// edges[i−1] ≤ x &lt; edges[i], the outer bins open-ended), their shares, and the reference for KS and
+/// Wasserstein as sorted distinct values with their counts: the whole training column when it has at most
+/// <see cref="DriftDefaults.MaxReferenceValues"/> distinct values, otherwise that many evenly spaced order
+/// statistics (<paramref name="ReferenceSampled"/>).
 /// </summary>
-/// <param name="Count">Values in the training data.</param>
+/// <param name="Count">Finite values in the training data.</param>
 /// <param name="Mean">Their mean.</param>
 /// <param name="StdDev">Their population standard deviation (divides Wasserstein).</param>
 /// <param name="Edges">Inner bin edges, strictly increasing (bins = edges + 1).</param>
 /// <param name="Shares">Share of the training values in each bin.</param>
-/// <param name="Sample">The sorted reference sample.</param>
-public sealed record NumericBaseline(long Count, double Mean, double StdDev, double[] Edges, double[] Shares, double[] Sample)
+/// <param name="ReferenceValues">The reference's distinct values, increasing.</param>
+/// <param name="ReferenceCounts">How many times each occurs in the reference.</param>
+/// <param name="ReferenceSampled">True when the reference is a sample of the training column rather than all of it.</param>
+public sealed record NumericBaseline(long Count, double Mean, double StdDev, double[] Edges, double[] Shares, double[] ReferenceValues, long[] ReferenceCounts, bool ReferenceSampled)
 {
+    /// <summary>Values in the reference (the sum of <see cref="ReferenceCounts"/>): the training count unless sampled.</summary>
+    public long ReferenceSize() => ReferenceCounts.Sum();
+
     /// <summary>The bin of <paramref name="value"/>: the number of edges at or below it.</summary>
     public int BinOf(double value)
     {
@@ -56,8 +62,8 @@ public sealed record CategoricalBaseline(long Count, string[] Categories, double
 /// <summary>Computes baselines from training values.</summary>
 public static class BaselineBuilder
 {
-    /// <summary>A numeric baseline with <paramref name="bins"/> quantile bins (numpy's linear quantiles, duplicates merged).</summary>
-    public static NumericBaseline Numeric(ReadOnlySpan<double> values, int bins = DriftDefaults.Bins, int sampleSize = DriftDefaults.ReferenceSampleSize)
+    /// <summary>A numeric baseline with <paramref name="bins"/> quantile bins (numpy's linear quantiles, duplicates merged) of finite values.</summary>
+    public static NumericBaseline Numeric(ReadOnlySpan<double> values, int bins = DriftDefaults.Bins, int maxReferenceValues = DriftDefaults.MaxReferenceValues)
     {
         if (values.IsEmpty)
         {
@@ -65,7 +71,7 @@ public static class BaselineBuilder
         }
 
         ArgumentOutOfRangeException.ThrowIfLessThan(bins, 2);
-        ArgumentOutOfRangeException.ThrowIfLessThan(sampleSize, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxReferenceValues, 1);
         var sorted = values.ToArray();
         Array.Sort(sorted);
         var mean = 0.0;
@@ -90,7 +96,14 @@ public static class BaselineBuilder
             }
         }
 
-        var baseline = new NumericBaseline(sorted.Length, mean, Math.Sqrt(squares / sorted.Length), [.. edges], new double[edges.Count + 1], Sample(sorted, sampleSize));
+        var (referenceValues, referenceCounts) = Distinct(sorted);
+        var sampled = referenceValues.Length > maxReferenceValues;
+        if (sampled)
+        {
+            (referenceValues, referenceCounts) = Distinct(Sample(sorted, maxReferenceValues));
+        }
+
+        var baseline = new NumericBaseline(sorted.Length, mean, Math.Sqrt(squares / sorted.Length), [.. edges], new double[edges.Count + 1], referenceValues, referenceCounts, sampled);
         var counts = new long[baseline.Shares.Length];
         foreach (var v in sorted)
         {
@@ -142,14 +155,30 @@ public static class BaselineBuilder
         return sorted[lo] + ((h - lo) * (sorted[hi] - sorted[lo]));
     }
 
-    // Every value, or evenly spaced order statistics: the empirical CDF stays within 1/size of the data's.
-    private static double[] Sample(double[] sorted, int size)
+    /// <summary>The distinct values of sorted <paramref name="sorted"/> and how many times each occurs.</summary>
+    public static (double[] Values, long[] Counts) Distinct(ReadOnlySpan<double> sorted)
     {
-        if (sorted.Length <= size)
+        var values = new List<double>();
+        var counts = new List<long>();
+        foreach (var v in sorted)
         {
-            return sorted;
+            if (values.Count > 0 && values[^1] == v)
+            {
+                counts[^1]++;
+            }
+            else
+            {
+                values.Add(v);
+                counts.Add(1);
+            }
         }
 
+        return ([.. values], [.. counts]);
+    }
+
+    // Evenly spaced order statistics: the empirical CDF stays within 1/size of the data's.
+    private static double[] Sample(double[] sorted, int size)
+    {
         var sample = new double[size];
         for (var j = 0; j < size; j++)
         {

@@ -37,8 +37,19 @@ public static class DriftDefaults
     /// <summary>Quantile bins of a numeric baseline.</summary>
     public const int Bins = 10;
 
-    /// <summary>Largest reference sample kept per numeric column for KS and Wasserstein.</summary>
-    public const int ReferenceSampleSize = 5000;
+    /// <summary>
+    /// Most distinct values a numeric baseline keeps as its reference for KS and Wasserstein: up to this, the
+    /// whole training column (its distinct values and their counts); beyond, this many evenly spaced order
+    /// statistics (a sample, said in every report).
+    /// </summary>
+    public const int MaxReferenceValues = 50_000;
+
+    /// <summary>
+    /// Fewest values a window needs for a verdict (a monitor's <c>min_samples</c> when it writes none, or its
+    /// count window's size when smaller): with 10 bins, a window of n values from the training distribution
+    /// has PSI ≈ χ²₉ / n, so below 100 PSI ≥ 0.2 becomes likely without any drift.
+    /// </summary>
+    public const int MinSamples = 100;
 
     /// <summary>Most categories a categorical baseline keeps; rarer ones go to "other".</summary>
     public const int MaxCategories = 100;
@@ -69,6 +80,55 @@ public static class DriftDefaults
 
     /// <summary>The name of <paramref name="method"/> as written in the repository file.</summary>
     public static string Name(DriftMethod method) => method.ToString().ToLowerInvariant();
+}
+
+/// <summary>The verdict of one column's window, or of a model version over its columns.</summary>
+public enum DriftVerdict
+{
+    /// <summary>Enough values and no method drifted.</summary>
+    NoDrift,
+
+    /// <summary>At least one method drifted (a column), or the share of drifted columns reached its threshold (a version).</summary>
+    Drifted,
+
+    /// <summary>Fewer values than the monitor's <c>min_samples</c>: no method is judged and nothing alerts.</summary>
+    InsufficientData,
+}
+
+/// <summary>The non-finite values of a numeric column, counted and left out of every statistic.</summary>
+/// <param name="Nan">NaN values.</param>
+/// <param name="PositiveInfinity">+∞ values.</param>
+/// <param name="NegativeInfinity">−∞ values.</param>
+public sealed record NonFiniteCounts(long Nan, long PositiveInfinity, long NegativeInfinity)
+{
+    /// <summary>None.</summary>
+    public static NonFiniteCounts None { get; } = new(0, 0, 0);
+
+    /// <summary>Their total.</summary>
+    public long Total() => Nan + PositiveInfinity + NegativeInfinity;
+
+    /// <summary>The non-finite values among <paramref name="values"/>.</summary>
+    public static NonFiniteCounts Of(ReadOnlySpan<double> values)
+    {
+        long nan = 0, positive = 0, negative = 0;
+        foreach (var v in values)
+        {
+            if (double.IsNaN(v))
+            {
+                nan++;
+            }
+            else if (double.IsPositiveInfinity(v))
+            {
+                positive++;
+            }
+            else if (double.IsNegativeInfinity(v))
+            {
+                negative++;
+            }
+        }
+
+        return new NonFiniteCounts(nan, positive, negative);
+    }
 }
 
 /// <summary>The outcome of one method on one window.</summary>

@@ -63,57 +63,76 @@ public abstract class DriftWindow
 
 /// <summary>
 /// A numeric column's window: counts per baseline bin (PSI, JS, Hellinger, chi-squared) and, against the
-/// reference sample's distinct values u₀ &lt; u₁ &lt; …, the count of values equal to each and the count and
-/// sum of values strictly between neighbours. That gives the exact KS statistic of the reference sample
-/// against every value of the window, and the Wasserstein distance exactly except where the two CDFs cross
-/// inside one gap of the reference sample (there it is a lower bound).
+/// reference's distinct values u₀ &lt; u₁ &lt; …, the count of values equal to each and the count and sum of
+/// values strictly between neighbours. That gives the exact KS statistic of the reference against every value
+/// of the window, and the Wasserstein distance exactly except where the two CDFs cross inside one gap of the
+/// reference (there it is a lower bound). NaN and infinities are counted apart and left out of every method.
 /// </summary>
 public sealed class NumericWindow : DriftWindow
 {
     private readonly NumericBaseline _baseline;
     private readonly double[] _points;
     private readonly long[] _referenceAtOrBelow;
+    private readonly long _referenceSize;
     private readonly long[] _equal;
     private readonly long[] _between;
     private readonly double[] _betweenSum;
     private readonly long[] _bins;
+    private long _nan;
+    private long _positiveInfinity;
+    private long _negativeInfinity;
 
     /// <summary>A window against <paramref name="baseline"/>.</summary>
     public NumericWindow(NumericBaseline baseline)
     {
         ArgumentNullException.ThrowIfNull(baseline);
         _baseline = baseline;
-        var points = new List<double>();
-        var cumulative = new List<long>();
-        for (var i = 0; i < baseline.Sample.Length; i++)
+        _points = baseline.ReferenceValues;
+        _referenceAtOrBelow = new long[_points.Length];
+        long cumulative = 0;
+        for (var i = 0; i < _points.Length; i++)
         {
-            if (points.Count > 0 && points[^1] == baseline.Sample[i])
-            {
-                cumulative[^1]++;
-            }
-            else
-            {
-                points.Add(baseline.Sample[i]);
-                cumulative.Add(i + 1);
-            }
+            cumulative += baseline.ReferenceCounts[i];
+            _referenceAtOrBelow[i] = cumulative;
         }
 
-        _points = [.. points];
-        _referenceAtOrBelow = [.. cumulative];
+        _referenceSize = cumulative;
         _equal = new long[_points.Length];
         _between = new long[_points.Length + 1];
         _betweenSum = new double[_points.Length + 1];
         _bins = new long[baseline.Shares.Length];
     }
 
-    /// <inheritdoc />
-    public override long MemoryBytes => 8L * ((_points.Length * 4) + ((_points.Length + 1) * 2) + _bins.Length);
+    /// <summary>Values in the reference KS and Wasserstein compare with (the training count unless it was sampled).</summary>
+    public long ReferenceSize => _referenceSize;
 
-    /// <summary>Adds one value (NaN and infinities are ignored).</summary>
+    /// <summary>True when the reference is a sample of the training column.</summary>
+    public bool ReferenceSampled => _baseline.ReferenceSampled;
+
+    /// <summary>The NaN and infinite values added since the last <see cref="Reset"/> (not in <see cref="DriftWindow.Count"/>).</summary>
+    public NonFiniteCounts NonFinite => new(_nan, _positiveInfinity, _negativeInfinity);
+
+    /// <inheritdoc />
+    public override long MemoryBytes => 8L * ((_points.Length * 3) + ((_points.Length + 1) * 2) + _bins.Length);
+
+    /// <summary>Adds one value (NaN and infinities are only counted, in <see cref="NonFinite"/>).</summary>
     public void Add(double value)
     {
         if (!double.IsFinite(value))
         {
+            if (double.IsNaN(value))
+            {
+                _nan++;
+            }
+            else if (value > 0)
+            {
+                _positiveInfinity++;
+            }
+            else
+            {
+                _negativeInfinity++;
+            }
+
             return;
         }
 
@@ -136,6 +155,7 @@ public sealed class NumericWindow : DriftWindow
     public override void Reset()
     {
         Count = 0;
+        _nan = _positiveInfinity = _negativeInfinity = 0;
         Array.Clear(_equal);
         Array.Clear(_between);
         Array.Clear(_betweenSum);
@@ -154,7 +174,7 @@ public sealed class NumericWindow : DriftWindow
         {
             case DriftMethod.Ks:
                 var d = KsStatistic();
-                var p = KolmogorovSmirnov.PValue(d, _baseline.Sample.Length, Count);
+                var p = KolmogorovSmirnov.PValue(d, _referenceSize, Count);
                 return Verdict(method, p, d, threshold);
             case DriftMethod.Wasserstein:
                 var w = WassersteinDistance() / (_baseline.StdDev > 0 ? _baseline.StdDev : 1);
@@ -164,10 +184,10 @@ public sealed class NumericWindow : DriftWindow
         }
     }
 
-    /// <summary>sup |F_ref − F_window|, the same as scipy's <c>ks_2samp(sample, window).statistic</c>.</summary>
+    /// <summary>sup |F_ref − F_window|, the same as scipy's <c>ks_2samp(reference, window).statistic</c>.</summary>
     public double KsStatistic()
     {
-        double n = Count, nRef = _baseline.Sample.Length, d = 0;
+        double n = Count, nRef = _referenceSize, d = 0;
         long atOrBelow = 0;
         for (var j = 0; j < _points.Length; j++)
         {
@@ -188,7 +208,7 @@ public sealed class NumericWindow : DriftWindow
     /// <summary>∫ |F_ref − F_window| dx (before dividing by the reference's standard deviation).</summary>
     public double WassersteinDistance()
     {
-        double n = Count, nRef = _baseline.Sample.Length;
+        double n = Count, nRef = _referenceSize;
         var last = _points.Length - 1;
         var sum = ((_between[0] * _points[0]) - _betweenSum[0]) / n;
         sum += (_betweenSum[last + 1] - (_between[last + 1] * _points[last])) / n;

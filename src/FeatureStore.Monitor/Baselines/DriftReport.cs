@@ -1,4 +1,5 @@
 using FeatureStore.Core.Definitions;
+using FeatureStore.Core.Drift;
 using FeatureStore.Monitor.Internal;
 
 namespace FeatureStore.Monitor.Baselines;
@@ -6,14 +7,15 @@ namespace FeatureStore.Monitor.Baselines;
 /// <summary>One-shot drift: a stored baseline against every row of a Parquet or CSV file.</summary>
 public static class DriftReport
 {
-    /// <summary>Every monitored column of the file as one window against <paramref name="baseline"/>.</summary>
+    /// <summary>
+    /// Every monitored column of the file as one window against <paramref name="baseline"/>; each column is read
+    /// as the baseline's kind (numeric or categorical), whatever the data holds.
+    /// </summary>
     public static async Task<DriftSummary> ComputeAsync(ModelDefinition model, ModelBaseline baseline, string path, bool useLearned, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(baseline);
-        var table = await BaselineComputer.ReadMonitoredAsync(model, path, cancellationToken).ConfigureAwait(false);
-
-        var evaluations = new List<DriftEvaluation>();
+        var kinds = new Dictionary<string, ColumnKind?>(StringComparer.Ordinal);
         foreach (var monitor in model.Monitors)
         {
             if (!baseline.Columns.TryGetValue(monitor.Column, out var column))
@@ -21,7 +23,15 @@ public static class DriftReport
                 throw new BaselineException($"baseline {baseline.Id} has no column '{monitor.Column}': compute the baseline again");
             }
 
-            var data = BaselineComputer.Find(table, monitor.Column)
+            kinds[monitor.Column] = column.Numeric is not null ? ColumnKind.Numeric : ColumnKind.Categorical;
+        }
+
+        var table = await BaselineComputer.ReadMonitoredAsync(model, path, kinds, cancellationToken).ConfigureAwait(false);
+        var evaluations = new List<DriftEvaluation>();
+        foreach (var monitor in model.Monitors)
+        {
+            var column = baseline.Columns[monitor.Column];
+            var data = BaselineComputer.Find(table.Columns, monitor.Column)
                 ?? throw new BaselineException($"{path}: no column '{MonitorColumns.TableName(monitor.Column)}' for monitor '{monitor.Column}'");
             var window = column.NewWindow();
             Fill(window, data);
@@ -31,18 +41,35 @@ public static class DriftReport
         return DriftSummary.Of(baseline, evaluations);
     }
 
-    private static void Fill(Core.Drift.DriftWindow window, TableColumn data)
+    private static void Fill(DriftWindow window, TableColumn data)
     {
         switch (window)
         {
-            case Core.Drift.NumericWindow numeric when data.Numbers is not null:
+            case NumericWindow numeric when data.Numbers is not null:
                 foreach (var v in data.Numbers)
                 {
                     numeric.Add(v);
                 }
 
+                // The non-finite values, counted by the window as the monitor job's are.
+                var nonFinite = data.NonFinite ?? NonFiniteCounts.None;
+                for (var i = 0L; i < nonFinite.Nan; i++)
+                {
+                    numeric.Add(double.NaN);
+                }
+
+                for (var i = 0L; i < nonFinite.PositiveInfinity; i++)
+                {
+                    numeric.Add(double.PositiveInfinity);
+                }
+
+                for (var i = 0L; i < nonFinite.NegativeInfinity; i++)
+                {
+                    numeric.Add(double.NegativeInfinity);
+                }
+
                 break;
-            case Core.Drift.CategoricalWindow categorical when data.Texts is not null:
+            case CategoricalWindow categorical when data.Texts is not null:
                 foreach (var v in data.Texts)
                 {
                     categorical.Add(v);

@@ -43,14 +43,14 @@ public sealed class DriftStore(IDatabase database, string prefix, string project
     public Task SaveBaselineAsync(ModelBaseline baseline)
     {
         ArgumentNullException.ThrowIfNull(baseline);
-        return Database.StringSetAsync(BaselineKey(baseline.Model, baseline.Version), JsonSerializer.Serialize(baseline, DriftJson.Options));
+        return Database.StringSetAsync(BaselineKey(baseline.Model, baseline.Version), baseline.ToJson());
     }
 
-    /// <summary>A model version's baseline, or null when none was computed.</summary>
+    /// <summary>A model version's baseline (of any stored format), or null when none was computed.</summary>
     public async Task<ModelBaseline?> LoadBaselineAsync(string model, string version)
     {
         var json = await Database.StringGetAsync(BaselineKey(model, version)).ConfigureAwait(false);
-        return json.IsNull ? null : JsonSerializer.Deserialize<ModelBaseline>(json.ToString(), DriftJson.Options);
+        return json.IsNull ? null : ModelBaseline.FromJson(json.ToString());
     }
 
     /// <summary>Appends evaluated windows to their versions' histories.</summary>

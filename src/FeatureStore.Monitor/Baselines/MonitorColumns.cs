@@ -1,9 +1,12 @@
 using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Drift;
+using FeatureStore.Core.Events;
+using FeatureStore.Core.Windows;
+using FeatureStore.Monitor.Internal;
 
 namespace FeatureStore.Monitor.Baselines;
 
-/// <summary>How monitored columns are named in tables and events, and which threshold a method uses.</summary>
+/// <summary>How monitored columns are named in tables and events, which kind they are, and which threshold a method uses.</summary>
 public static class MonitorColumns
 {
     /// <summary>
@@ -11,6 +14,42 @@ public static class MonitorColumns
     /// <c>view:feature</c> reference (the export's naming), the field's own name otherwise.
     /// </summary>
     public static string TableName(string column) => column.Replace(":", "__", StringComparison.Ordinal);
+
+    /// <summary>
+    /// The kind the repository declares for <paramref name="column"/>: a prediction field by its type (int and
+    /// double numeric, string and bool categorical); a feature numeric, except <c>last</c> of a text or boolean
+    /// field (known only with <paramref name="repository"/>). Null when the repository does not say.
+    /// </summary>
+    internal static ColumnKind? DeclaredKind(ModelDefinition model, string column, FeatureRepository? repository)
+    {
+        if (model.Prediction.Fields.FirstOrDefault(f => f.Name == column) is { } field)
+        {
+            return field.Kind switch
+            {
+                FieldKind.Int or FieldKind.Double => ColumnKind.Numeric,
+                FieldKind.String or FieldKind.Bool => ColumnKind.Categorical,
+                _ => null,
+            };
+        }
+
+        var colon = column.IndexOf(':', StringComparison.Ordinal);
+        if (repository is null || colon < 0 || repository.FindView(column[..colon]) is not { } view || view.FindFeature(column[(colon + 1)..]) is not { } feature)
+        {
+            return null;
+        }
+
+        if (feature.Aggregation != AggregationKind.Last)
+        {
+            return ColumnKind.Numeric;
+        }
+
+        return repository.FindSource(view.Source)?.FindField(feature.Field!)?.Kind switch
+        {
+            FieldKind.Int or FieldKind.Double => ColumnKind.Numeric,
+            FieldKind.String or FieldKind.Bool => ColumnKind.Categorical,
+            _ => null,
+        };
+    }
 
     /// <summary>
     /// The threshold of <paramref name="method"/>: as written in the monitor, else the one learned from

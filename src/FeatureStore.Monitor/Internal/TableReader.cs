@@ -1,48 +1,94 @@
 using System.Globalization;
+using FeatureStore.Core.Drift;
 using Parquet;
 using Parquet.Schema;
 
 namespace FeatureStore.Monitor.Internal;
 
-/// <summary>One column of a table: numbers (nulls and non-finite values dropped) or text (nulls dropped).</summary>
-internal sealed record TableColumn(string Name, double[]? Numbers, string[]? Texts)
+/// <summary>What a monitored column holds: numbers or categories.</summary>
+internal enum ColumnKind
+{
+    /// <summary>Numbers (NaN and infinities counted apart).</summary>
+    Numeric,
+
+    /// <summary>Text and booleans.</summary>
+    Categorical,
+}
+
+/// <summary>
+/// One column of a table: finite numbers (nulls dropped; NaN and infinities counted in <paramref name="NonFinite"/>)
+/// or text (nulls dropped).
+/// </summary>
+internal sealed record TableColumn(string Name, double[]? Numbers, string[]? Texts, NonFiniteCounts? NonFinite = null)
 {
     public long Count => Numbers?.LongLength ?? Texts!.LongLength;
 }
 
+/// <summary>The columns read from a file and its number of rows.</summary>
+internal sealed record Table(long Rows, IReadOnlyDictionary<string, TableColumn> Columns);
+
+/// <summary>A cell of a column declared numeric is not a number; the message names the file, the place and the value.</summary>
+internal sealed class TableFormatException(string message) : Exception(message);
+
 /// <summary>
 /// Reads the columns of a Parquet or CSV file into memory: enough for a baseline or a one-shot drift
-/// report. Numeric Parquet columns become numbers, text and booleans text; CSV columns are numbers when
-/// every non-empty cell parses as one.
+/// report. A column's kind comes from the repository (or the baseline) when known, so data never flips it:
+/// a numeric column reads NaN and infinities (<c>nan</c>, <c>inf</c>, <c>-inf</c>, <c>NaN</c>,
+/// <c>Infinity</c>, …) as values to count, and refuses text that is not a number. A column of unknown kind
+/// is numeric when it is a numeric Parquet type, or in CSV when every non-empty cell is a number.
 /// </summary>
 internal static class TableReader
 {
-    public static async Task<IReadOnlyDictionary<string, TableColumn>> ReadAsync(string path, IReadOnlySet<string>? wanted, CancellationToken cancellationToken)
+    public static async Task<Table> ReadAsync(string path, IReadOnlyDictionary<string, ColumnKind?> wanted, CancellationToken cancellationToken)
     {
         return path.EndsWith(".csv", StringComparison.OrdinalIgnoreCase)
             ? await ReadCsvAsync(path, wanted, cancellationToken).ConfigureAwait(false)
             : await ReadParquetAsync(path, wanted, cancellationToken).ConfigureAwait(false);
     }
 
-    private static async Task<Dictionary<string, TableColumn>> ReadParquetAsync(string path, IReadOnlySet<string>? wanted, CancellationToken cancellationToken)
+    private static async Task<Table> ReadParquetAsync(string path, IReadOnlyDictionary<string, ColumnKind?> wanted, CancellationToken cancellationToken)
     {
         await using var reader = await ParquetReader.CreateAsync(path, cancellationToken: cancellationToken).ConfigureAwait(false);
-        var fields = reader.Schema.GetDataFields().Where(f => wanted is null || wanted.Contains(f.Name)).ToList();
+        var fields = reader.Schema.GetDataFields().Where(f => wanted.ContainsKey(f.Name)).ToList();
         var numbers = fields.ToDictionary(f => f.Name, _ => new List<double>());
         var texts = fields.ToDictionary(f => f.Name, _ => new List<string>());
+        long rows = 0;
         for (var g = 0; g < reader.RowGroupCount; g++)
         {
             using var group = reader.OpenRowGroupReader(g);
-            var rows = (int)group.RowCount;
+            rows += group.RowCount;
             foreach (var field in fields)
             {
-                await ReadFieldAsync(group, field, rows, numbers[field.Name], texts[field.Name], cancellationToken).ConfigureAwait(false);
+                await ReadFieldAsync(group, field, (int)group.RowCount, numbers[field.Name], texts[field.Name], cancellationToken).ConfigureAwait(false);
             }
         }
 
-        return fields.ToDictionary(f => f.Name, f => IsNumeric(f.ClrType)
-            ? new TableColumn(f.Name, [.. numbers[f.Name]], null)
-            : new TableColumn(f.Name, null, [.. texts[f.Name]]));
+        var columns = new Dictionary<string, TableColumn>(StringComparer.Ordinal);
+        foreach (var field in fields)
+        {
+            var kind = wanted[field.Name];
+            if (IsNumeric(field.ClrType))
+            {
+                columns[field.Name] = kind == ColumnKind.Categorical
+                    ? new TableColumn(field.Name, null, [.. numbers[field.Name].Select(v => v.ToString("R", CultureInfo.InvariantCulture))])
+                    : Numeric(field.Name, numbers[field.Name]);
+            }
+            else if (kind == ColumnKind.Numeric)
+            {
+                if (field.ClrType == typeof(bool))
+                {
+                    throw new TableFormatException($"{path}: column '{field.Name}' is numeric in the repository but boolean in the file");
+                }
+
+                columns[field.Name] = Parse(field.Name, texts[field.Name], row => $"{path}: row {row}");
+            }
+            else
+            {
+                columns[field.Name] = new TableColumn(field.Name, null, [.. texts[field.Name]]);
+            }
+        }
+
+        return new Table(rows, columns);
     }
 
     private static bool IsNumeric(Type type) =>
@@ -83,20 +129,16 @@ internal static class TableReader
         {
             await ReadNumbersAsync<decimal>(group, field, rows, numbers, v => (double)v, cancellationToken).ConfigureAwait(false);
         }
+        else if (type == typeof(bool) && !field.IsNullable)
+        {
+            var values = new bool[rows]; // plain values for a required column, as ReadNumbersAsync explains
+            await group.ReadAsync(field, values.AsMemory(), null, cancellationToken).ConfigureAwait(false);
+            texts.AddRange(values.Select(v => v ? "true" : "false"));
+        }
         else if (type == typeof(bool))
         {
             var values = new bool?[rows];
-            if (field.IsNullable)
-            {
-                await group.ReadAsync(field, values.AsMemory(), null, cancellationToken).ConfigureAwait(false);
-            }
-            else
-            {
-                var plain = new bool[rows];
-                await group.ReadAsync(field, plain.AsMemory(), null, cancellationToken).ConfigureAwait(false);
-                values = [.. plain.Select(v => (bool?)v)];
-            }
-
+            await group.ReadAsync(field, values.AsMemory(), null, cancellationToken).ConfigureAwait(false);
             texts.AddRange(values.Where(v => v.HasValue).Select(v => v!.Value ? "true" : "false"));
         }
 
@@ -106,18 +148,15 @@ internal static class TableReader
     private static async Task ReadNumbersAsync<T>(ParquetRowGroupReader group, DataField field, int rows, List<double> numbers, Func<T, double> convert, CancellationToken cancellationToken)
         where T : struct
     {
-        // A required column read into nullable memory comes back with stray nulls (Parquet.Net 6 leaves its
-        // definition levels unset), so each column is read in the nullability it was written with.
+        // A required column is read into plain values: read into nullable ones, Parquet.Net can take some values
+        // for nulls when its pooled definition-level buffer was left dirty by another reader.
         if (!field.IsNullable)
         {
-            var plain = new T[rows];
-            await group.ReadAsync(field, plain.AsMemory(), null, cancellationToken).ConfigureAwait(false);
-            foreach (var v in plain)
+            var required = new T[rows];
+            await group.ReadAsync(field, required.AsMemory(), null, cancellationToken).ConfigureAwait(false);
+            foreach (var v in required)
             {
-                if (double.IsFinite(convert(v)))
-                {
-                    numbers.Add(convert(v));
-                }
+                numbers.Add(convert(v));
             }
 
             return;
@@ -127,31 +166,65 @@ internal static class TableReader
         await group.ReadAsync(field, values.AsMemory(), null, cancellationToken).ConfigureAwait(false);
         foreach (var v in values)
         {
-            if (v.HasValue && double.IsFinite(convert(v.Value)))
+            if (v.HasValue)
             {
                 numbers.Add(convert(v.Value));
             }
         }
     }
 
-    private static async Task<Dictionary<string, TableColumn>> ReadCsvAsync(string path, IReadOnlySet<string>? wanted, CancellationToken cancellationToken)
+    // Finite values kept, NaN and infinities counted.
+    private static TableColumn Numeric(string name, List<double> values)
+    {
+        var all = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(values);
+        var nonFinite = NonFiniteCounts.Of(all);
+        return new TableColumn(name, nonFinite.Total() == 0 ? [.. values] : [.. values.Where(double.IsFinite)], null, nonFinite);
+    }
+
+    // Cells of a numeric column: every one a number (NaN and infinities included), or the first that is not is named.
+    private static TableColumn Parse(string name, List<string> cells, Func<int, string> where)
+    {
+        var values = new List<double>(cells.Count);
+        for (var i = 0; i < cells.Count; i++)
+        {
+            if (!NumberText.TryParse(cells[i], out var value))
+            {
+                throw new TableFormatException($"{where(i)}: column '{name}' is numeric but '{cells[i]}' is not a number (NaN and infinities may be written nan, inf, -inf)");
+            }
+
+            values.Add(value);
+        }
+
+        return Numeric(name, values);
+    }
+
+    private static async Task<Table> ReadCsvAsync(string path, IReadOnlyDictionary<string, ColumnKind?> wanted, CancellationToken cancellationToken)
     {
         var lines = await File.ReadAllLinesAsync(path, cancellationToken).ConfigureAwait(false);
         if (lines.Length == 0)
         {
-            return [];
+            return new Table(0, new Dictionary<string, TableColumn>());
         }
 
         var header = SplitCsv(lines[0]);
         var cells = header.Select(_ => new List<string>()).ToArray();
-        foreach (var line in lines.Skip(1).Where(l => l.Length > 0))
+        var cellLines = header.Select(_ => new List<int>()).ToArray();
+        long rows = 0;
+        for (var l = 1; l < lines.Length; l++)
         {
-            var row = SplitCsv(line);
+            if (lines[l].Length == 0)
+            {
+                continue;
+            }
+
+            rows++;
+            var row = SplitCsv(lines[l]);
             for (var i = 0; i < header.Count && i < row.Count; i++)
             {
                 if (row[i].Length > 0)
                 {
                     cells[i].Add(row[i]);
+                    cellLines[i].Add(l + 1);
                 }
             }
         }
@@ -159,24 +232,19 @@ internal static class TableReader
         var result = new Dictionary<string, TableColumn>(StringComparer.Ordinal);
         for (var i = 0; i < header.Count; i++)
         {
-            if (wanted is not null && !wanted.Contains(header[i]))
+            if (!wanted.TryGetValue(header[i], out var kind))
             {
                 continue;
             }
 
-            var parsed = new double[cells[i].Count];
-            var numeric = true;
-            for (var j = 0; j < parsed.Length && numeric; j++)
-            {
-                numeric = double.TryParse(cells[i][j], NumberStyles.Float, CultureInfo.InvariantCulture, out parsed[j]);
-            }
-
-            result[header[i]] = numeric && parsed.Length > 0
-                ? new TableColumn(header[i], [.. parsed.Where(double.IsFinite)], null)
+            var lineOf = cellLines[i];
+            kind ??= cells[i].Count > 0 && cells[i].TrueForAll(c => NumberText.TryParse(c, out _)) ? ColumnKind.Numeric : ColumnKind.Categorical;
+            result[header[i]] = kind == ColumnKind.Numeric
+                ? Parse(header[i], cells[i], c => $"{path}:{lineOf[c]}")
                 : new TableColumn(header[i], null, [.. cells[i]]);
         }
 
-        return result;
+        return new Table(rows, result);
     }
 
     // RFC 4180 fields: commas inside double quotes, "" for a quote.

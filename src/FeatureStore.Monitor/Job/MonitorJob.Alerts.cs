@@ -60,6 +60,12 @@ public sealed partial class MonitorJob
     // retrain:MODEL:VERSION:FIRST_WINDOW_START, so the outbox keeps one copy whatever happens.
     private void Retrain(DriftEvaluation evaluation, List<DriftAlert> alerts)
     {
+        // A window with insufficient data says nothing either way: it neither extends nor breaks a run of drifted windows.
+        if (evaluation.Verdict == DriftVerdict.InsufficientData)
+        {
+            return;
+        }
+
         if (_retrain?.Observe(evaluation.Model, evaluation.Version, evaluation.Column, evaluation.WindowStartMs, evaluation.WindowEndMs, evaluation.Drifted) is not { } request)
         {
             return;

@@ -432,7 +432,7 @@ public sealed partial class MonitorJob
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(result.Message.Value ?? []);
+            document = PredictionReader.Parse(result.Message.Value ?? []);
         }
         catch (JsonException ex)
         {
@@ -619,7 +619,8 @@ public sealed partial class MonitorJob
         state.LastMs = long.MinValue;
         closed.Add(evaluation);
         _metrics.Window();
-        MonitorLog.Evaluated(_logger, evaluation.Model, evaluation.Version, evaluation.Column, evaluation.Count, evaluation.Drifted ? "DRIFTED" : "ok",
+        MonitorLog.Evaluated(_logger, evaluation.Model, evaluation.Version, evaluation.Column, evaluation.Count,
+            evaluation.Verdict switch { DriftVerdict.Drifted => "DRIFTED", DriftVerdict.InsufficientData => $"insufficient_data (< {evaluation.MinSamples})", _ => "ok" },
             string.Join(", ", evaluation.Results.Select(r => string.Create(CultureInfo.InvariantCulture, $"{DriftDefaults.Name(r.Method)}={r.Value:G4}/{r.Threshold:G4}"))));
     }
 

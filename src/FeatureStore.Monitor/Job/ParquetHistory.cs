@@ -9,7 +9,7 @@ namespace FeatureStore.Monitor.Job;
 /// The whole drift history as Parquet (the online store keeps the newest 10 000 windows per version): each
 /// batch of evaluated windows becomes one file per model version,
 /// <c>DIR/MODEL/VERSION/date=YYYY-MM-DD/windows-START-END-ID.parquet</c> (dated by window end), one row per
-/// window, column and method. Written to a temporary name, then renamed, so a reader never sees half a file.
+/// window, column and method, with the window's verdict (a window with insufficient data: one row, no method). Written to a temporary name, then renamed, so a reader never sees half a file.
 /// </summary>
 public sealed class ParquetHistory(string directory)
 {
@@ -25,7 +25,8 @@ public sealed class ParquetHistory(string directory)
     private static readonly DataField Statistic = new("statistic", typeof(double), isNullable: true);
     private static readonly DataField Threshold = new("threshold", typeof(double), isNullable: true);
     private static readonly DataField Drifted = new("drifted", typeof(bool), isNullable: true);
-    private static readonly ParquetSchema Schema = new(Model, Version, Column, BaselineId, WindowStart, WindowEnd, Count, Method, Value, Statistic, Threshold, Drifted);
+    private static readonly DataField Verdict = new("verdict", typeof(string), isNullable: true);
+    private static readonly ParquetSchema Schema = new(Model, Version, Column, BaselineId, WindowStart, WindowEnd, Count, Method, Value, Statistic, Threshold, Drifted, Verdict);
 
     /// <summary>The folder the history is written under.</summary>
     public string Directory { get; } = directory ?? throw new ArgumentNullException(nameof(directory));
@@ -36,7 +37,8 @@ public sealed class ParquetHistory(string directory)
         ArgumentNullException.ThrowIfNull(evaluations);
         foreach (var group in evaluations.GroupBy(e => (e.Model, e.Version, Day: DateTimeOffset.FromUnixTimeMilliseconds(e.WindowEndMs).UtcDateTime.Date)))
         {
-            var rows = group.SelectMany(e => e.Results.Select(r => (Evaluation: e, Result: r))).ToList();
+            // A window with insufficient data has no method: one row says so, its method and values null.
+            var rows = group.SelectMany(e => e.Results.Count == 0 ? new[] { (Evaluation: e, Result: (DriftResult?)null) } : e.Results.Select(r => (Evaluation: e, Result: (DriftResult?)r))).ToList();
             if (rows.Count == 0)
             {
                 continue;
@@ -59,11 +61,12 @@ public sealed class ParquetHistory(string directory)
                     await rowGroup.WriteAsync<long>(WindowStart, Values<long?>(rows, r => r.Evaluation.WindowStartMs), cancellationToken: cancellationToken).ConfigureAwait(false);
                     await rowGroup.WriteAsync<long>(WindowEnd, Values<long?>(rows, r => r.Evaluation.WindowEndMs), cancellationToken: cancellationToken).ConfigureAwait(false);
                     await rowGroup.WriteAsync<long>(Count, Values<long?>(rows, r => r.Evaluation.Count), cancellationToken: cancellationToken).ConfigureAwait(false);
-                    await rowGroup.WriteAsync(Method, new ArraySegment<string?>(Values<string?>(rows, r => DriftDefaults.Name(r.Result.Method)))).ConfigureAwait(false);
-                    await rowGroup.WriteAsync<double>(Value, Values<double?>(rows, r => r.Result.Value), cancellationToken: cancellationToken).ConfigureAwait(false);
-                    await rowGroup.WriteAsync<double>(Statistic, Values<double?>(rows, r => r.Result.Statistic), cancellationToken: cancellationToken).ConfigureAwait(false);
-                    await rowGroup.WriteAsync<double>(Threshold, Values<double?>(rows, r => r.Result.Threshold), cancellationToken: cancellationToken).ConfigureAwait(false);
-                    await rowGroup.WriteAsync<bool>(Drifted, Values<bool?>(rows, r => r.Result.Drifted), cancellationToken: cancellationToken).ConfigureAwait(false);
+                    await rowGroup.WriteAsync(Method, new ArraySegment<string?>(Values<string?>(rows, r => r.Result is { } result ? DriftDefaults.Name(result.Method) : null))).ConfigureAwait(false);
+                    await rowGroup.WriteAsync<double>(Value, Values<double?>(rows, r => r.Result?.Value), cancellationToken: cancellationToken).ConfigureAwait(false);
+                    await rowGroup.WriteAsync<double>(Statistic, Values<double?>(rows, r => r.Result?.Statistic), cancellationToken: cancellationToken).ConfigureAwait(false);
+                    await rowGroup.WriteAsync<double>(Threshold, Values<double?>(rows, r => r.Result?.Threshold), cancellationToken: cancellationToken).ConfigureAwait(false);
+                    await rowGroup.WriteAsync<bool>(Drifted, Values<bool?>(rows, r => r.Result?.Drifted ?? false), cancellationToken: cancellationToken).ConfigureAwait(false);
+                    await rowGroup.WriteAsync(Verdict, new ArraySegment<string?>(Values<string?>(rows, r => VerdictName(r.Evaluation.Verdict)))).ConfigureAwait(false);
                 }
 
                 File.Move(temp, Path.Combine(folder, name));
@@ -78,6 +81,13 @@ public sealed class ParquetHistory(string directory)
         }
     }
 
-    private static T[] Values<T>(List<(DriftEvaluation Evaluation, DriftResult Result)> rows, Func<(DriftEvaluation Evaluation, DriftResult Result), T> select) =>
+    private static T[] Values<T>(List<(DriftEvaluation Evaluation, DriftResult? Result)> rows, Func<(DriftEvaluation Evaluation, DriftResult? Result), T> select) =>
         [.. rows.Select(select)];
+
+    private static string VerdictName(DriftVerdict verdict) => verdict switch
+    {
+        DriftVerdict.Drifted => "drifted",
+        DriftVerdict.InsufficientData => "insufficient_data",
+        _ => "no_drift",
+    };
 }

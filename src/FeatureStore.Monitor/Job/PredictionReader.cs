@@ -3,6 +3,7 @@ using System.Text.Json;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Events;
 using FeatureStore.Monitor.Baselines;
+using FeatureStore.Monitor.Internal;
 
 namespace FeatureStore.Monitor.Job;
 
@@ -102,7 +103,8 @@ internal static class PredictionReader
 
             var ok = field.Kind switch
             {
-                FieldKind.Int or FieldKind.Double => value.ValueKind == JsonValueKind.Number && double.IsFinite(value.GetDouble()),
+                // NaN and infinities are numbers too: the window counts them apart (DESIGN.md §7).
+                FieldKind.Int or FieldKind.Double => AsNumber(value) is not null,
                 FieldKind.Bool => value.ValueKind is JsonValueKind.True or JsonValueKind.False,
                 _ => value.ValueKind == JsonValueKind.String,
             };
@@ -137,9 +139,97 @@ internal static class PredictionReader
         _ => value.GetRawText(),
     };
 
-    /// <summary>A numeric value, or null when the element is not a finite number.</summary>
+    /// <summary>
+    /// A numeric value, NaN and infinities included (a number too large for a double, or text such as
+    /// <c>"NaN"</c>, <c>"inf"</c>, <c>"-Infinity"</c>), or null when the element is not a number.
+    /// </summary>
     public static double? AsNumber(JsonElement value) =>
-        value.ValueKind == JsonValueKind.Number && value.TryGetDouble(out var d) && double.IsFinite(d) ? d
-        : value.ValueKind == JsonValueKind.String && double.TryParse(value.GetString(), NumberStyles.Float, CultureInfo.InvariantCulture, out d) && double.IsFinite(d) ? d
+        value.ValueKind == JsonValueKind.Number ? (value.TryGetDouble(out var d) ? d : double.Parse(value.GetRawText(), NumberStyles.Float, CultureInfo.InvariantCulture))
+        : value.ValueKind == JsonValueKind.String && NumberText.TryParse(value.GetString()!, out d) ? d
         : null;
+
+    /// <summary>
+    /// Parses a prediction. Python's json writes NaN and infinities as the bare words <c>NaN</c>,
+    /// <c>Infinity</c> and <c>-Infinity</c>, which JSON does not allow: when the message does not parse, those
+    /// words outside strings are read as the strings <c>"NaN"</c>, <c>"Infinity"</c> and <c>"-Infinity"</c>.
+    /// </summary>
+    /// <exception cref="JsonException">The message is not JSON, even so (the first error is thrown).</exception>
+    public static JsonDocument Parse(byte[] message)
+    {
+        try
+        {
+            return JsonDocument.Parse(message);
+        }
+        catch (JsonException)
+        {
+            if (QuoteNonFiniteWords(message) is { } quoted)
+            {
+                try
+                {
+                    return JsonDocument.Parse(quoted);
+                }
+                catch (JsonException)
+                {
+                    // not that either: report the original error
+                }
+            }
+
+            throw;
+        }
+    }
+
+    // The message with every bare NaN / Infinity / -Infinity outside strings quoted, or null when it has none.
+    internal static byte[]? QuoteNonFiniteWords(ReadOnlySpan<byte> json)
+    {
+        List<byte>? output = null;
+        var inString = false;
+        var copied = 0;
+        for (var i = 0; i < json.Length; i++)
+        {
+            var c = json[i];
+            if (inString)
+            {
+                if (c == (byte)'\\')
+                {
+                    i++;
+                }
+                else if (c == (byte)'"')
+                {
+                    inString = false;
+                }
+
+                continue;
+            }
+
+            if (c == (byte)'"')
+            {
+                inString = true;
+                continue;
+            }
+
+            var word = json[i..].StartsWith("NaN"u8) ? 3 : json[i..].StartsWith("Infinity"u8) ? 8 : json[i..].StartsWith("-Infinity"u8) ? 9 : 0;
+            if (word == 0 || (i + word < json.Length && !IsDelimiter(json[i + word])) || (i > 0 && !IsDelimiter(json[i - 1])))
+            {
+                continue;
+            }
+
+            output ??= new List<byte>(json.Length + 8);
+            output.AddRange(json[copied..i]);
+            output.Add((byte)'"');
+            output.AddRange(json.Slice(i, word));
+            output.Add((byte)'"');
+            i += word - 1;
+            copied = i + 1;
+        }
+
+        if (output is null)
+        {
+            return null;
+        }
+
+        output.AddRange(json[copied..]);
+        return [.. output];
+    }
+
+    private static bool IsDelimiter(byte c) => c is (byte)',' or (byte)':' or (byte)'[' or (byte)']' or (byte)'{' or (byte)'}' or (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n';
 }

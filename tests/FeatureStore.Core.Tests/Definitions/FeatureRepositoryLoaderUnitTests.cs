@@ -153,6 +153,39 @@ public sealed class FeatureRepositoryLoaderUnitTests
     }
 
     [Fact]
+    public void Min_samples_must_be_a_whole_number_within_the_window_with_its_position()
+    {
+        var zero = Single(Replace("window: { count: 1000 }", "window: { count: 1000 }\n        min_samples: 0"), "FS0125");
+        Assert.Contains("min_samples", zero.Message, StringComparison.Ordinal);
+        var beyond = Single(Replace("window: { count: 1000 }", "window: { count: 1000 }\n        min_samples: 5000"), "FS0127");
+        Assert.Equal(("repo.yaml", 42, 22), (beyond.File, beyond.Line, beyond.Column));
+        Assert.Contains("min_samples", beyond.Hint, StringComparison.Ordinal);
+        Assert.True(Load(Replace("window: { count: 1000 }", "window: { count: 1000 }\n        min_samples: 1000")).Success);
+    }
+
+    [Fact]
+    public void A_learned_threshold_on_a_p_value_method_is_refused_with_its_position()
+    {
+        var ks = Single(Replace("methods: [psi]", "methods: [{ method: ks, threshold: learned }]"), "FS0128");
+        Assert.Equal((40, 44), (ks.Line, ks.Column));
+        Assert.Contains("significance level", ks.Hint, StringComparison.Ordinal);
+        Single(Replace("methods: [psi]", "methods: [psi, { method: chi2, threshold: learned }]"), "FS0128");
+        Assert.True(Load(Replace("methods: [psi]", "methods: [{ method: hellinger, threshold: learned }]")).Success);
+    }
+
+    [Fact]
+    public void A_numeric_only_method_on_a_text_or_boolean_prediction_field_is_refused()
+    {
+        var text = Replace("        score: double\n", "        score: double\n        segment: string\n        flagged: bool\n")
+            .Replace("column: score\n        methods: [psi]", "column: segment\n        methods: [psi, { method: ks, threshold: 0.01 }]", StringComparison.Ordinal);
+        var ks = Single(text, "FS0129");
+        Assert.Contains("segment", ks.Message, StringComparison.Ordinal);
+        Assert.Contains("chi2", ks.Hint, StringComparison.Ordinal);
+        Single(text.Replace("column: segment\n        methods: [psi, { method: ks, threshold: 0.01 }]", "column: flagged\n        methods: [wasserstein]", StringComparison.Ordinal), "FS0129");
+        Assert.True(Load(text.Replace("{ method: ks, threshold: 0.01 }", "chi2", StringComparison.Ordinal)).Success);
+    }
+
+    [Fact]
     public void Webhook_urls_must_be_http()
     {
         Single(Replace("url: https://alerts.example.com/hook", "url: ftp://alerts.example.com"), "FS0124");

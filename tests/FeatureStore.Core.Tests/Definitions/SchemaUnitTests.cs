@@ -31,7 +31,7 @@ public sealed class SchemaUnitTests
             .Replace("        hop: 10m\n", "        hop: 10m\n        description: d\n", StringComparison.Ordinal)
             .Replace("      topic: churn_predictions\n", "      topic: churn_predictions\n      dead_letter_topic: x.dlq\n      timestamp_field: ts\n", StringComparison.Ordinal)
             .Replace("        features: [user_orders:order_count_1h]\n", "        features: [user_orders:order_count_1h]\n        description: d\n", StringComparison.Ordinal)
-            .Replace("        methods: [psi]\n", "        methods: [psi, { method: ks, threshold: 0.01 }]\n        bins: 12\n", StringComparison.Ordinal)
+            .Replace("        methods: [psi]\n", "        methods: [psi, { method: ks, threshold: 0.01 }]\n        bins: 12\n        min_samples: 200\n", StringComparison.Ordinal)
             .Replace("      secret_env: PAGER_SECRET", "      secret_env: PAGER_SECRET\n      cooldown: 1m", StringComparison.Ordinal)
             .Replace("        alert: pager\n", "        alert: pager\n      - column: user_orders:order_count_1h\n        methods: [js]\n        window: { size: 1h }\n", StringComparison.Ordinal)
             .Replace("    monitors:\n", "    description: d\n    monitors:\n", StringComparison.Ordinal);

@@ -78,6 +78,66 @@ public sealed class KolmogorovSmirnovUnitTests
         }
     }
 
+    /// <summary>
+    /// 20 000 training values with ties (about two of each): <c>x = [((i*7919) % 10007)/100.0 for i in range(20000)]</c>;
+    /// windows <c>y = [((j*104729) % 9973)/100.0*scale + shift for j in range(n)]</c>. Expected values computed once
+    /// with scipy 1.10.1 (Debian's python3-scipy): <c>r = scipy.stats.ks_2samp(x, y, method='auto')</c>, (r.statistic, r.pvalue).
+    /// </summary>
+    public static TheoryData<int, double, double, double, double> LargeReferenceCases { get; } = new()
+    {
+        { 300, 0.0, 1.0, 0.1281, 0.00010776813652216365 },
+        { 2500, 1.5, 1.0, 0.015, 0.6935737563310513 },
+        { 12000, 0.0, 1.01, 0.006516666666666726, 0.9055556711992585 },
+        { 800, 30.0, 1.0, 0.29975, 9.027673064221071e-62 },
+    };
+
+    internal static double[] LargeTraining()
+    {
+        var values = new double[20_000];
+        for (long i = 0; i < values.Length; i++)
+        {
+            values[i] = (i * 7919 % 10007) / 100.0;
+        }
+
+        return values;
+    }
+
+    [Theory]
+    [MemberData(nameof(LargeReferenceCases))]
+    public void A_window_against_twenty_thousand_training_values_with_ties_gives_scipys_values(int n, double shift, double scale, double d, double p)
+    {
+        // The baseline keeps the whole training column (its distinct values and their counts), so KS is
+        // ks_2samp against every training value, not against a sample of them.
+        var baseline = BaselineBuilder.Numeric(LargeTraining());
+        var window = new NumericWindow(baseline);
+        for (long j = 0; j < n; j++)
+        {
+            window.Add(((j * 104729 % 9973) / 100.0 * scale) + shift);
+        }
+
+        var ks = window.Evaluate(DriftMethod.Ks, 0.05)!;
+        Assert.Equal(d, ks.Statistic, 1e-6);
+        Assert.Equal(p, ks.Value, 1e-6);
+    }
+
+    [Fact]
+    public void The_reference_is_the_whole_column_up_to_its_limit_and_a_sample_beyond_it_that_says_so()
+    {
+        var whole = BaselineBuilder.Numeric(LargeTraining());
+        Assert.False(whole.ReferenceSampled);
+        Assert.Equal(20_000, whole.ReferenceSize());
+        Assert.Equal(10_007, whole.ReferenceValues.Length); // ties kept as counts
+
+        var distinct = Enumerable.Range(0, 1000).Select(i => i / 10.0).ToArray();
+        var sampled = BaselineBuilder.Numeric(distinct, maxReferenceValues: 100);
+        Assert.True(sampled.ReferenceSampled);
+        Assert.Equal(100, sampled.ReferenceSize());
+        var window = new NumericWindow(sampled);
+        window.Add(5);
+        Assert.Equal(100, window.ReferenceSize);
+        Assert.True(window.ReferenceSampled);
+    }
+
     // scipy.stats.kstwo.sf(x, n), scipy 1.10.1: every branch of the finite-n Kolmogorov distribution.
     [Theory]
     [InlineData(5, 0.12, 0.999987712)]

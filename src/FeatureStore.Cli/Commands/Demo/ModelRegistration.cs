@@ -19,7 +19,7 @@ internal static class ModelRegistration
         IDatabase database, string keyPrefix, FeatureRepository repository, ModelDefinition model, string version,
         FraudModel trained, string trainingSet, string directory, CancellationToken cancellationToken)
     {
-        var baseline = await BaselineComputer.ComputeAsync(model, version, trainingSet, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), cancellationToken);
+        var baseline = await BaselineComputer.ComputeAsync(model, version, trainingSet, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), repository, cancellationToken);
         await new DriftStore(database, keyPrefix, repository.Project).SaveBaselineAsync(baseline);
         var registry = new ModelRegistryStore(database, keyPrefix, repository.Project);
         var features = model.Versions.First(v => v.Version == version).Features;
