@@ -88,6 +88,11 @@ internal static class OfflineCommands
                 return CliApp.Usage;
             }
 
+            if (!await StoreExistsAsync(parse.GetValue(store)!, error) || !await OutputWritableAsync(outputFile, error))
+            {
+                return CliApp.Usage;
+            }
+
             var chosen = parse.GetValue(format) ?? FormatOf(outputFile.Name);
             var progress = new TerminalProgress(error);
             try
@@ -170,6 +175,12 @@ internal static class OfflineCommands
                 return CliApp.Usage;
             }
 
+            // Without --events the history is the store's event log; with it, the store only receives the snapshots.
+            if (eventsFile is null && !await StoreExistsAsync(parse.GetValue(store)!, error))
+            {
+                return CliApp.Usage;
+            }
+
             var progress = new TerminalProgress(error);
             try
             {
@@ -244,7 +255,7 @@ internal static class OfflineCommands
                 return CliApp.Usage;
             }
 
-            if (!await FileRoot.AllowAsync(error, ("--store", directory)))
+            if (!await FileRoot.AllowAsync(error, ("--store", directory)) || !await StoreExistsAsync(directory, error))
             {
                 return CliApp.Usage;
             }
@@ -315,6 +326,37 @@ internal static class OfflineCommands
     {
         var (result, code) = RepositoryFiles.Load(parse.GetRequiredValue(file), error);
         return (code == CliApp.Ok ? CompiledRepository.Compile(result!.Repository!) : null, code);
+    }
+
+    // A store folder that is not there is a wrong path (or a command run from the wrong folder), not an empty
+    // store: reading it as empty would export zeros for every row.
+    private static async Task<bool> StoreExistsAsync(string directory, TextWriter error)
+    {
+        if (Directory.Exists(directory))
+        {
+            return true;
+        }
+
+        await error.WriteLineAsync($"--store: no offline store at {Path.GetFullPath(directory)} (give --store or FEATURESTORE__OFFLINE__DIRECTORY the folder `ingest --offline` or `run` writes)").ConfigureAwait(false);
+        return false;
+    }
+
+    // The output is checked before the (possibly long) computation, so a wrong path fails at once.
+    private static async Task<bool> OutputWritableAsync(FileInfo output, TextWriter error)
+    {
+        if (Directory.Exists(output.FullName))
+        {
+            await error.WriteLineAsync($"--output: {output} is a directory; give the file to write, e.g. {Path.Combine(output.ToString(), "training.parquet")}").ConfigureAwait(false);
+            return false;
+        }
+
+        if (output.Directory is { Exists: false } folder)
+        {
+            await error.WriteLineAsync($"--output: the folder {folder.FullName} does not exist").ConfigureAwait(false);
+            return false;
+        }
+
+        return true;
     }
 
     private static ExportFormat FormatOf(string name) => Path.GetExtension(name).ToLowerInvariant() switch

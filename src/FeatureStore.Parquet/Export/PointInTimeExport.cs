@@ -126,7 +126,7 @@ public static class PointInTimeExport
             foreach (var bySource in targets.GroupBy(t => t.View.Selection.View.Source))
             {
                 var stage = string.Join(", ", bySource.Select(t => t.View.Selection.View.Name)) + ": reading events" + suffix;
-                var read = new Progress<long>(n => progress?.Report(new ExportProgress(stage, n, 0)));
+                var read = new InlineProgress<long>(n => progress?.Report(new ExportProgress(stage, n, 0)));
                 eventsRead += await EventLogScan.LoadAsync(storeDirectory, [.. bySource.Select(t => t.Target)],
                     progress is null ? null : read, cancellationToken).ConfigureAwait(false);
             }
@@ -144,7 +144,7 @@ public static class PointInTimeExport
                 var positions = selection.Features.Select(f => computed.ToList().IndexOf(f)).ToArray();
                 var computing = view.Name + ": computing" + suffix;
                 progress?.Report(new ExportProgress(computing, 0, hi - lo));
-                var done = new Progress<long>(n => progress?.Report(new ExportProgress(computing, n, hi - lo)));
+                var done = new InlineProgress<long>(n => progress?.Report(new ExportProgress(computing, n, hi - lo)));
                 PointInTimeJoin.Sweep(windowed, view.TtlMs, events, lo, hi, rowEntity, times, positions, outputs,
                     snapshot is null ? null : snapshot.StateOf, progress is null ? null : done);
             }
