@@ -89,7 +89,14 @@ internal static class GetCommand
             }
             catch (RpcException ex)
             {
-                await error.WriteLineAsync($"{ex.StatusCode}: {ex.Status.Detail}");
+                await error.WriteLineAsync(ex.StatusCode switch
+                {
+                    // gRPC's own text ("Error connecting to subchannel") names neither the address nor what to start.
+                    StatusCode.Unavailable when ex.Status.DebugException is not null || ex.Status.Detail.Contains("subchannel", StringComparison.OrdinalIgnoreCase) =>
+                        $"cannot reach the server at {address}: is `featurestore serve` (or `run`) running? (--server or FEATURESTORE__SERVING__ADDRESS gives its gRPC address)",
+                    StatusCode.Unauthenticated => $"{ex.StatusCode}: {ex.Status.Detail} (give the key with --api-key or FEATURESTORE__SERVING__APIKEY)",
+                    _ => $"{ex.StatusCode}: {ex.Status.Detail}",
+                });
                 return ex.StatusCode is StatusCode.InvalidArgument ? CliApp.Usage : CliApp.Failure;
             }
 
