@@ -72,7 +72,27 @@ internal static class RunCommand
                 await output.WriteLineAsync($"running: jobs={string.Join(",", host.Jobs)} kafka={host.BootstrapServers} redis={host.RedisEndpoint}"
                     + (serve.Enabled ? $" grpc={serve.Listen}:{serve.GrpcPort} http={serve.Listen}:{serve.HttpPort}" : ""));
                 await output.FlushAsync(CancellationToken.None);
-                await host.RunAsync(stop.Token);
+
+                // The other commands (apply, baseline, model) find this host's store through this file while it runs.
+                try
+                {
+                    RunState.OfThisProcess(host.RedisEndpoint, settings.Redis.KeyPrefix, host.BootstrapServers,
+                        serve.Enabled ? $"http://{serve.Listen}:{serve.GrpcPort}" : null, serve.Enabled ? $"http://{serve.Listen}:{serve.HttpPort}" : null,
+                        settings.Offline.Directory).Write();
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    await error.WriteLineAsync($"note: cannot write {RunState.FilePath} ({ex.Message}): other commands need --redis to find this host's store");
+                }
+
+                try
+                {
+                    await host.RunAsync(stop.Token);
+                }
+                finally
+                {
+                    RunState.RemoveMine();
+                }
             }
 
             await error.WriteLineAsync("stopped");
