@@ -69,4 +69,34 @@ public sealed class OfflineCommandUnitTests : IDisposable
         var lines = error.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         Assert.Equal(lines.Length, lines.Distinct(StringComparer.Ordinal).Count());
     }
+
+    [Fact]
+    public async Task Export_tells_epoch_units_apart_and_refuses_a_number_in_none()
+    {
+        var store = Directory.CreateDirectory(Path.Combine(_dir, "offline")).FullName;
+        var rows = Path.Combine(_dir, "seconds.csv");
+        await File.WriteAllTextAsync(rows, "user_id,event_timestamp\nu1,12345\n", TestContext.Current.CancellationToken);
+        var (code, _, error) = await CliRun.RunAsync("export", "-f", CliRun.Example, "--store", store, "--entities", rows, "--features", "user_txn_stats", "-o", Path.Combine(_dir, "out.csv"));
+        Assert.Equal(2, code);
+        Assert.Contains("row 1, column event_timestamp: '12345' is no epoch time between 1980 and 2200", error, StringComparison.Ordinal);
+
+        (code, _, error) = await CliRun.RunAsync("export", "-f", CliRun.Example, "--store", store, "--entities", rows, "--features", "user_txn_stats", "-o", Path.Combine(_dir, "out.csv"), "--timestamp-unit", "ms");
+        Assert.True(code == 0, error);
+    }
+
+    [Fact]
+    public async Task Get_as_of_takes_the_forms_of_the_entity_table()
+    {
+        var server = "http://127.0.0.1:" + FeatureStore.Testing.FreePort.Next();
+        var (code, _, error) = await CliRun.RunAsync("get", "--server", server, "-e", "user_id=u1", "--features", "user_txn_stats", "--as-of", "12345");
+        Assert.Equal(2, code);
+        Assert.Contains("--as-of: '12345' is no epoch time", error, StringComparison.Ordinal);
+
+        // Accepted forms get as far as the (absent) server.
+        foreach (var form in new[] { "2026-12-06 21:50:00", "1796593800", "1796593800000", "2026-12-06T21:50:00Z" })
+        {
+            (code, _, error) = await CliRun.RunAsync("get", "--server", server, "-e", "user_id=u1", "--features", "user_txn_stats", "--as-of", form);
+            Assert.True(code == 1 && error.Contains("cannot reach the server", StringComparison.Ordinal), $"{form}: {error}");
+        }
+    }
 }
