@@ -101,29 +101,6 @@ internal static class RunCommand
         return command;
     }
 
-    private static ILoggerFactory Loggers(LogSettings log)
-    {
-        var level = Enum.Parse<LogLevel>(log.Level, ignoreCase: true);
-        return LoggerFactory.Create(b =>
-        {
-            if (log.Format == "json")
-            {
-                b.AddJsonConsole(o =>
-                {
-                    o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
-                    o.UseUtcTimestamp = true;
-                });
-            }
-            else
-            {
-                b.AddSimpleConsole(o =>
-                {
-                    o.SingleLine = true;
-                    o.TimestampFormat = "HH:mm:ss ";
-                });
-            }
-
-            b.SetMinimumLevel(level);
-        });
-    }
+    private static ILoggerFactory Loggers(LogSettings log) =>
+        LoggerFactory.Create(b => ConsoleLogs.Add(b, log.Format, Enum.Parse<LogLevel>(log.Level, ignoreCase: true)));
 }
