@@ -28,7 +28,7 @@ public sealed class DemoCommandTests
             // Without --keep-running the server has stopped when the summary is shown: no address to it there.
             var summary = output[output.LastIndexOf("summary", StringComparison.Ordinal)..];
             Assert.DoesNotContain("http://", summary, StringComparison.Ordinal);
-            Assert.Contains("--keep-running keeps the server and the dashboard up", summary, StringComparison.Ordinal);
+            Assert.Contains("stopped with the demo (--keep-running keeps it up)", summary, StringComparison.Ordinal);
             Assert.True(File.Exists(Path.Combine(directory, "training.csv")));
             Assert.True(File.Exists(Path.Combine(directory, "fraud_detector-v1.json")));
         }

@@ -59,6 +59,22 @@ public sealed class ValidateCommandUnitTests : IDisposable
     }
 
     [Fact]
+    public async Task Run_refuses_a_missing_or_directory_repository_before_starting()
+    {
+        var config = Path.Combine(_dir, "host.yaml");
+        await File.WriteAllTextAsync(config, $"repository: {_dir}\n", TestContext.Current.CancellationToken);
+        var (code, _, error) = await CliRun.RunAsync("run", "-c", config);
+        Assert.Equal(2, code);
+        Assert.Contains($"{_dir}: is a directory", error, StringComparison.Ordinal);
+        Assert.DoesNotContain(" at ", error, StringComparison.Ordinal);
+
+        await File.WriteAllTextAsync(config, "repository: nope.yaml\n", TestContext.Current.CancellationToken);
+        (code, _, error) = await CliRun.RunAsync("run", "-c", config);
+        Assert.Equal(2, code);
+        Assert.Contains($"{Path.Combine(_dir, "nope.yaml")}: no such file", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task An_unclosed_bracket_is_reported_at_its_line()
     {
         var lines = (await File.ReadAllLinesAsync(CliRun.Example, TestContext.Current.CancellationToken)).ToList();

@@ -10,16 +10,9 @@ internal static class RepositoryFiles
     /// <summary>The loaded repository, or the exit code to return (2 missing or invalid, 1 unreadable).</summary>
     public static (LoadResult? Result, int ExitCode) Load(FileInfo file, TextWriter error)
     {
-        // A wrong path is a usage error, said plainly: the runtime's own message for a directory is "Access denied".
-        if (Directory.Exists(file.FullName))
+        if (PathProblem(file.FullName, file.ToString(), "-f") is { } problem)
         {
-            error.WriteLine($"{file}: is a directory; give the repository file (-f), e.g. {Path.Combine(file.ToString(), "featurestore.yaml")}");
-            return (null, CliApp.Usage);
-        }
-
-        if (!file.Exists)
-        {
-            error.WriteLine($"{file}: no such file (-f names the feature repository file, e.g. featurestore.yaml)");
+            error.WriteLine(problem);
             return (null, CliApp.Usage);
         }
 
@@ -47,6 +40,21 @@ internal static class RepositoryFiles
         }
 
         return (result, CliApp.Ok);
+    }
+
+    /// <summary>
+    /// Why <paramref name="path"/> cannot be the repository file (a usage error, said plainly: the runtime's own
+    /// message for a directory is "Access denied"), or null. <paramref name="shown"/> is the path as the user wrote
+    /// it, <paramref name="option"/> where (<c>-f</c>, <c>repository</c>).
+    /// </summary>
+    public static string? PathProblem(string path, string shown, string option)
+    {
+        if (Directory.Exists(path))
+        {
+            return $"{shown}: is a directory; give the repository file ({option}), e.g. {Path.Combine(shown, "featurestore.yaml")}";
+        }
+
+        return File.Exists(path) ? null : $"{shown}: no such file ({option} names the feature repository file, e.g. featurestore.yaml)";
     }
 }
 

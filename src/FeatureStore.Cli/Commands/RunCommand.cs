@@ -42,6 +42,12 @@ internal static class RunCommand
                 return CliApp.Usage;
             }
 
+            if (RepositoryFiles.PathProblem(settings.Repository, settings.Repository, $"repository in {path}") is { } problem)
+            {
+                await error.WriteLineAsync(problem);
+                return CliApp.Usage;
+            }
+
             if (parse.GetValue(logFormat) is { } format)
             {
                 settings.Log.Format = format;
@@ -60,7 +66,7 @@ internal static class RunCommand
                 await error.WriteLineAsync(ex.Message);
                 return CliApp.Usage;
             }
-            catch (Exception ex) when (ex is Redis.OnlineStoreUnavailableException or IOException or InvalidOperationException)
+            catch (Exception ex) when (ex is Redis.OnlineStoreUnavailableException or IOException or UnauthorizedAccessException or InvalidOperationException)
             {
                 await error.WriteLineAsync($"cannot start: {ex.Message}");
                 return CliApp.Failure;

@@ -456,7 +456,7 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
         else
         {
             // The server stops with the demo: an address here would lead nowhere.
-            _summary.Add(("dashboard", "stopped with the demo (--keep-running keeps the server and the dashboard up)"));
+            _summary.Add(("dashboard", "stopped with the demo (--keep-running keeps it up)"));
         }
         _summary.Add(("files", $"{settings.Directory} (offline store, training.csv, {Model}-{Version}.json)"));
     }
