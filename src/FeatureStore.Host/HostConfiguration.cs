@@ -1,3 +1,4 @@
+using FeatureStore.Core.Definitions;
 using Microsoft.Extensions.Configuration;
 using FeatureStore.Host.Configuration;
 
@@ -50,7 +51,19 @@ public static class HostConfiguration
     // before binding: the binder ignores unknown keys and names CLR types in its conversion errors.
     private static void Check(string path, string full, IReadOnlyDictionary<string, string?>? overrides)
     {
-        var entries = YamlConfigurationSource.Read(File.ReadAllText(full));
+        var text = File.ReadAllText(full);
+        IReadOnlyList<YamlEntry> entries;
+        try
+        {
+            entries = YamlConfigurationSource.Read(text);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or ArgumentException)
+        {
+            // The YAML reader fails this way, without a position, on some input (an unclosed bracket).
+            var problem = YamlErrors.Locate(text);
+            throw new HostConfigurationException($"{path}:{problem.Line}:{problem.Column}: not valid YAML: {problem.Message} (hint: {problem.Hint})");
+        }
+
         var keys = new Dictionary<string, YamlEntry>(StringComparer.OrdinalIgnoreCase);
         foreach (var entry in entries)
         {

@@ -71,6 +71,7 @@ public sealed class HostUnitTests : IDisposable
     [InlineData("log: { format: xml }", "log.format")]
     [InlineData("jobs: { serve: { httpPort: many } }", "httpPort")]
     [InlineData("jobs: [", "")]
+    [InlineData("jobs:\n  serve: { apiKeys: [a, b\n  monitor: { enabled: false }\n", ":2:21: not valid YAML: the '[' here is never closed")]
     [InlineData("jobs: { compaction: { interval: often } }", "jobs.compaction.interval")]
     [InlineData("jobs: { compaction: { grace: 0 } }", "jobs.compaction.grace")]
     [InlineData("jobs: { compaction: { targetRows: 1 } }", "jobs.compaction.targetRows")]

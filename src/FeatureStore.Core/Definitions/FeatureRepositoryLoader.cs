@@ -2,7 +2,6 @@ using FeatureStore.Core.Events;
 using FeatureStore.Core.Windows;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
-using YamlEvents = YamlDotNet.Core.Events;
 
 namespace FeatureStore.Core.Definitions;
 
@@ -65,8 +64,8 @@ public static class FeatureRepositoryLoader
             // YamlDotNet fails this way on some malformed input instead of with a YamlException (found by
             // fuzzing: its scanner, and its node loader), without a position: the text is read again event by
             // event to find where it stops.
-            var (at, message, hint) = Locate(text);
-            bag.Error(at, "FS0001", "not valid YAML: " + message, hint);
+            var problem = YamlErrors.Locate(text);
+            bag.Error(new Mark(0, problem.Line, problem.Column), "FS0001", "not valid YAML: " + problem.Message, problem.Hint);
             return new LoadResult(null, bag.Items, text);
         }
 
@@ -79,50 +78,6 @@ public static class FeatureRepositoryLoader
         var repository = new RepositoryReader(bag).Read(stream.Documents[0].RootNode);
         var ordered = bag.Items.OrderBy(d => d.Line).ThenBy(d => d.Column).ToList();
         return new LoadResult(bag.HasErrors ? null : repository, ordered, text);
-    }
-
-    // Where the YAML reader stops on text it fails without a position: inside a '[' or '{' never closed (an
-    // unclosed bracket swallows the lines after it until something cannot be read), its opening; else the
-    // scanner's position when it failed; else (the events read, the node loader failed) the file's start.
-    private static (Mark At, string Message, string Hint) Locate(string text)
-    {
-        var scanner = new Scanner(new StringReader(text), skipComments: true);
-        var parser = new Parser(scanner);
-        var open = new Stack<(bool Flow, Mark Start, char Bracket)>();
-        try
-        {
-            while (parser.MoveNext())
-            {
-                switch (parser.Current)
-                {
-                    case YamlEvents.SequenceStart start:
-                        open.Push((start.Style == YamlEvents.SequenceStyle.Flow, start.Start, '['));
-                        break;
-                    case YamlEvents.MappingStart start:
-                        open.Push((start.Style == YamlEvents.MappingStyle.Flow, start.Start, '{'));
-                        break;
-                    case YamlEvents.SequenceEnd or YamlEvents.MappingEnd when open.Count > 0:
-                        open.Pop();
-                        break;
-                }
-            }
-        }
-        catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or YamlException)
-        {
-            foreach (var (flow, start, bracket) in open)
-            {
-                if (flow)
-                {
-                    var close = bracket == '[' ? ']' : '}';
-                    return (start, $"the '{bracket}' here is never closed (the YAML reader stopped at line {scanner.CurrentPosition.Line}, column {scanner.CurrentPosition.Column})",
-                        $"close it with '{close}' on this line");
-                }
-            }
-
-            return (scanner.CurrentPosition, "the YAML reader could not read on from here", "check indentation, colons and quotes, and that every quoted scalar is closed");
-        }
-
-        return (new Mark(), "the YAML reader could not load this file", "check for a key written twice in one mapping, and for indentation, colons and quotes");
     }
 
     private static string FirstLine(string message)
