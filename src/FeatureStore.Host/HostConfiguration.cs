@@ -1,3 +1,4 @@
+using FeatureStore.Core.Definitions;
 using Microsoft.Extensions.Configuration;
 using FeatureStore.Host.Configuration;
 
@@ -27,6 +28,7 @@ public static class HostConfiguration
         HostSettings settings;
         try
         {
+            Check(path, full, overrides);
             settings = builder.Build().Get<HostSettings>() ?? new HostSettings();
         }
         catch (InvalidOperationException ex)
@@ -43,6 +45,50 @@ public static class HostConfiguration
         settings.Offline.Directory = Path.GetFullPath(settings.Offline.Directory, folder);
         Validate(settings);
         return settings;
+    }
+
+    // Every unknown key of the file and every value of the wrong type (file, environment, overrides) at once,
+    // before binding: the binder ignores unknown keys and names CLR types in its conversion errors.
+    private static void Check(string path, string full, IReadOnlyDictionary<string, string?>? overrides)
+    {
+        var text = File.ReadAllText(full);
+        IReadOnlyList<YamlEntry> entries;
+        try
+        {
+            entries = YamlConfigurationSource.Read(text);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or ArgumentException)
+        {
+            // The YAML reader fails this way, without a position, on some input (an unclosed bracket).
+            var problem = YamlErrors.Locate(text);
+            throw new HostConfigurationException($"{path}:{problem.Line}:{problem.Column}: not valid YAML: {problem.Message} (hint: {problem.Hint})");
+        }
+
+        var keys = new Dictionary<string, YamlEntry>(StringComparer.OrdinalIgnoreCase);
+        foreach (var entry in entries)
+        {
+            keys.TryAdd(entry.Key, entry);
+        }
+
+        string At(TextPosition? at) => at is { } p ? $"{path}:{p.Line}:{p.Column}: " : $"{path}: ";
+        var problems = SettingsCheck.Problems(
+            entries.Select(e => (e.Key, e.Value)),
+            key => At(keys.GetValueOrDefault(key)?.KeyAt),
+            key => At(keys.GetValueOrDefault(key)?.ValueAt),
+            key => key,
+            unknownKeys: true);
+        var environment = new ConfigurationBuilder().AddEnvironmentVariables(EnvironmentPrefix).Build().AsEnumerable()
+            .Where(e => e.Value is not null).Select(e => (e.Key, e.Value));
+        problems.AddRange(SettingsCheck.Problems(environment, _ => "", _ => "", key => EnvironmentPrefix + key.Replace(".", "__", StringComparison.Ordinal), unknownKeys: false));
+        if (overrides is not null)
+        {
+            problems.AddRange(SettingsCheck.Problems(overrides.Select(o => (o.Key, o.Value)), _ => "", _ => "", key => key, unknownKeys: true));
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new HostConfigurationException(string.Join('\n', problems));
+        }
     }
 
     private static void Validate(HostSettings s)

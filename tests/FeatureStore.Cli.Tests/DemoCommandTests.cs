@@ -24,6 +24,11 @@ public sealed class DemoCommandTests
             }
 
             Assert.Matches(@"AUC \(held out\)\s*│\s*0\.\d{3}", output);
+
+            // Without --keep-running the server has stopped when the summary is shown: no address to it there.
+            var summary = output[output.LastIndexOf("summary", StringComparison.Ordinal)..];
+            Assert.DoesNotContain("http://", summary, StringComparison.Ordinal);
+            Assert.Contains("stopped with the demo (--keep-running keeps it up)", summary, StringComparison.Ordinal);
             Assert.True(File.Exists(Path.Combine(directory, "training.csv")));
             Assert.True(File.Exists(Path.Combine(directory, "fraud_detector-v1.json")));
         }

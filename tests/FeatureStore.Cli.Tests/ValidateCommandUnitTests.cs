@@ -40,11 +40,57 @@ public sealed class ValidateCommandUnitTests : IDisposable
     }
 
     [Fact]
-    public async Task A_missing_file_exits_1()
+    public async Task A_missing_file_exits_2_naming_it()
     {
-        var (code, _, error) = await CliRun.RunAsync("validate", "-f", Path.Combine(_dir, "nope.yaml"));
-        Assert.Equal(1, code);
-        Assert.Contains("cannot read", error, StringComparison.Ordinal);
+        var path = Path.Combine(_dir, "nope.yaml");
+        var (code, _, error) = await CliRun.RunAsync("validate", "-f", path);
+        Assert.Equal(2, code);
+        Assert.Contains($"{path}: no such file", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_directory_given_as_the_repository_is_named_as_one_with_the_file_expected()
+    {
+        var (code, _, error) = await CliRun.RunAsync("validate", "-f", _dir);
+        Assert.Equal(2, code);
+        Assert.Contains($"{_dir}: is a directory", error, StringComparison.Ordinal);
+        Assert.Contains(Path.Combine(_dir, "featurestore.yaml"), error, StringComparison.Ordinal);
+        Assert.DoesNotContain("denied", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Run_refuses_a_missing_or_directory_repository_before_starting()
+    {
+        var config = Path.Combine(_dir, "host.yaml");
+        await File.WriteAllTextAsync(config, $"repository: {_dir}\n", TestContext.Current.CancellationToken);
+        var (code, _, error) = await CliRun.RunAsync("run", "-c", config);
+        Assert.Equal(2, code);
+        Assert.Contains($"{_dir}: is a directory", error, StringComparison.Ordinal);
+        Assert.DoesNotContain(" at ", error, StringComparison.Ordinal);
+
+        await File.WriteAllTextAsync(config, "repository: nope.yaml\n", TestContext.Current.CancellationToken);
+        (code, _, error) = await CliRun.RunAsync("run", "-c", config);
+        Assert.Equal(2, code);
+        Assert.Contains($"{Path.Combine(_dir, "nope.yaml")}: no such file", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_unclosed_bracket_is_reported_at_its_line()
+    {
+        var lines = (await File.ReadAllLinesAsync(CliRun.Example, TestContext.Current.CancellationToken)).ToList();
+        var at = lines.FindIndex(l => l.Contains("join_keys: [merchant_id]", StringComparison.Ordinal));
+        lines[at] = lines[at].Replace("[merchant_id]", "[merchant_id", StringComparison.Ordinal);
+        var path = Path.Combine(_dir, "featurestore.yaml");
+        await File.WriteAllLinesAsync(path, lines, TestContext.Current.CancellationToken);
+
+        var (code, _, error) = await CliRun.RunAsync("validate", "-f", path);
+
+        Assert.Equal(2, code);
+        var line = error.Split('\n')[0];
+        Assert.Contains("FS0001", line, StringComparison.Ordinal);
+        Assert.DoesNotContain(":1:1:", line, StringComparison.Ordinal);
+        var reported = int.Parse(System.Text.RegularExpressions.Regex.Match(line, @"\.yaml:(\d+):\d+:").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(reported, at + 1, at + 2);
     }
 
     [Fact]

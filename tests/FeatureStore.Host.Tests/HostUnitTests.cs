@@ -2,6 +2,7 @@ using FeatureStore.Testing;
 using FeatureStore.Host.Configuration;
 using FeatureStore.Host.Supervision;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 
@@ -70,6 +71,7 @@ public sealed class HostUnitTests : IDisposable
     [InlineData("log: { format: xml }", "log.format")]
     [InlineData("jobs: { serve: { httpPort: many } }", "httpPort")]
     [InlineData("jobs: [", "")]
+    [InlineData("jobs:\n  serve: { apiKeys: [a, b\n  monitor: { enabled: false }\n", ":2:21: not valid YAML: the '[' here is never closed")]
     [InlineData("jobs: { compaction: { interval: often } }", "jobs.compaction.interval")]
     [InlineData("jobs: { compaction: { grace: 0 } }", "jobs.compaction.grace")]
     [InlineData("jobs: { compaction: { targetRows: 1 } }", "jobs.compaction.targetRows")]
@@ -77,6 +79,73 @@ public sealed class HostUnitTests : IDisposable
     {
         var ex = Assert.Throws<HostConfigurationException>(() => HostConfiguration.Load(Write(yaml)));
         Assert.Contains(key, ex.Message, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public void Unknown_keys_are_refused_with_their_position_and_the_key_meant()
+    {
+        var file = Write("""
+            repository: r.yaml
+            jobs:
+              serve:
+                grpcPrt: 7000
+              monitr:
+                enabled: false
+            kafka:
+              settings:
+                security.protocol: SSL
+            """);
+        var ex = Assert.Throws<HostConfigurationException>(() => HostConfiguration.Load(file));
+        var lines = ex.Message.Split('\n');
+        Assert.Equal(2, lines.Length);
+        Assert.Equal($"{file}:4:5: unknown key 'jobs.serve.grpcPrt' (did you mean 'grpcPort'?)", lines[0]);
+        Assert.Equal($"{file}:5:3: unknown key 'jobs.monitr' (did you mean 'monitor'?)", lines[1]);
+    }
+
+    [Theory]
+    [InlineData("jobs: { serve: { grpcPort: abc } }", ":1:28: jobs.serve.grpcPort: 'abc' is not a port number (0 to 65535)")]
+    [InlineData("jobs:\n  ingest:\n    enabled: maybe\n", ":3:14: jobs.ingest.enabled: 'maybe' is not true or false")]
+    [InlineData("kafka: { embeddedPartitions: 99999999999 }", "kafka.embeddedPartitions: '99999999999' is not a whole number from -2147483648 to 2147483647")]
+    public void A_value_of_the_wrong_type_names_its_key_its_value_and_what_is_expected(string yaml, string expected)
+    {
+        var ex = Assert.Throws<HostConfigurationException>(() => HostConfiguration.Load(Write(yaml)));
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("System.", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_value_of_the_wrong_type_from_the_environment_names_the_variable()
+    {
+        const string Name = "FEATURESTORE__JOBS__SERVE__HTTPPORT";
+        Environment.SetEnvironmentVariable(Name, "eighty");
+        try
+        {
+            var ex = Assert.Throws<HostConfigurationException>(() => HostConfiguration.Load(Write("repository: r.yaml")));
+            Assert.Contains($"{Name}: 'eighty' is not a port number", ex.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(Name, null);
+        }
+    }
+
+    [Fact]
+    public async Task A_failing_job_is_logged_on_one_line_with_its_causes_and_the_trace_at_debug()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UnixEpoch);
+        var logger = new ListLogger();
+        var supervisor = new JobSupervisor([new ThrowingJob()], new SupervisionOptions(), new JobHealth(), logger, time);
+        using var stop = new CancellationTokenSource();
+        var run = supervisor.RunAsync(stop.Token);
+        await Eventually.TrueAsync(() => logger.Entries.Any(e => e.Level == LogLevel.Error), TimeSpan.FromSeconds(30), "failure logged", Ct);
+        await stop.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+
+        var failure = logger.Entries.Single(e => e.Level == LogLevel.Error);
+        Assert.Null(failure.Exception);
+        Assert.Equal("job broken failed: InvalidOperationException: cannot start the listener ← SocketException: Address already in use; restarting in 1 s (restart 1)", failure.Message);
+        var trace = logger.Entries.Single(e => e.Level == LogLevel.Debug && e.Exception is not null);
+        Assert.IsType<InvalidOperationException>(trace.Exception);
     }
 
     [Fact]
@@ -207,6 +276,31 @@ public sealed class HostUnitTests : IDisposable
         }
 
         return dir;
+    }
+
+    /// <summary>Fails at once with an exception that has an inner cause, as a port in use does.</summary>
+    private sealed class ThrowingJob : ISupervisedJob
+    {
+        public string Name => "broken";
+
+        public Task RunAsync(CancellationToken cancellationToken) =>
+            throw new InvalidOperationException("cannot start the listener", new System.Net.Sockets.SocketException((int)System.Net.Sockets.SocketError.AddressAlreadyInUse));
+    }
+
+    /// <summary>Keeps every entry logged, with its level, message and exception.</summary>
+    private sealed class ListLogger : ILogger
+    {
+        private readonly System.Collections.Concurrent.ConcurrentQueue<(LogLevel Level, string Message, Exception? Exception)> _entries = new();
+
+        public IReadOnlyList<(LogLevel Level, string Message, Exception? Exception)> Entries => [.. _entries];
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            _entries.Enqueue((logLevel, formatter(state, exception), exception));
     }
 
     /// <summary>Fails its first <c>failures</c> starts, then runs until stopped.</summary>

@@ -224,7 +224,7 @@ public sealed class OfflineExportTests : IDisposable
         var features = FeatureSelection.Parse(scenario.Compiled, ["user_stats:n_1h"]);
         var error = await Assert.ThrowsAsync<TableFileException>(() =>
             PointInTimeExport.RunAsync(scenario.Compiled, _dir, path, features, Path.Combine(_dir, "o.parquet"), ExportFormat.Parquet, null, Ct));
-        Assert.Equal($"{path}: row 2, column event_timestamp: 'yesterday' is not an RFC 3339 time or epoch milliseconds", error.Message);
+        Assert.Equal($"{path}: row 2, column event_timestamp: 'yesterday' is not an RFC 3339 time, a 'YYYY-MM-DD HH:MM:SS' time (UTC) or an epoch number", error.Message);
 
         File.WriteAllText(path, "customer,event_timestamp\nu1,2026-01-01T00:00:00Z\n");
         error = await Assert.ThrowsAsync<TableFileException>(() =>

@@ -80,13 +80,13 @@ public sealed class LookupErrorTests(RedisServerFixture redis) : IClassFixture<R
         request.Entities[2].JoinKeys.Remove("merchant_id");
         var missing = await RefusedAsync(request);
         Assert.Equal(StatusCode.InvalidArgument, missing.StatusCode);
-        Assert.Equal("entity row 2 has no join key 'merchant_id' (entity 'merchant' of view 'merchant_stats')", missing.Status.Detail);
+        Assert.Equal("entity row 3 has no join key 'merchant_id' (entity 'merchant' of view 'merchant_stats')", missing.Status.Detail);
 
         request = Request(["user_stats:n_1h"], rows: 2);
         request.Entities[1].JoinKeys["user_id"] = "";
         var empty = await RefusedAsync(request);
         Assert.Equal(StatusCode.InvalidArgument, empty.StatusCode);
-        Assert.Equal("entity row 1 has no value for join key 'user_id' (entity 'user' of view 'user_stats')", empty.Status.Detail);
+        Assert.Equal("entity row 2 has no value for join key 'user_id' (entity 'user' of view 'user_stats')", empty.Status.Detail);
     }
 
     [Fact]
@@ -236,7 +236,7 @@ public sealed class LookupErrorTests(RedisServerFixture redis) : IClassFixture<R
         missing.Entities[1].JoinKeys.Remove("user_id");
         var noKey = await Assert.ThrowsAsync<RpcException>(() => stream.GetOnlineFeaturesAsync(missing, Ct));
         Assert.Equal(StatusCode.InvalidArgument, noKey.StatusCode);
-        Assert.Equal("entity row 1 has no join key 'user_id' (entity 'user' of view 'user_stats')", noKey.Status.Detail);
+        Assert.Equal("entity row 2 has no join key 'user_id' (entity 'user' of view 'user_stats')", noKey.Status.Detail);
 
         var tooMany = await Assert.ThrowsAsync<RpcException>(() => stream.GetOnlineFeaturesAsync(Request(["user_stats"], rows: 11), Ct));
         Assert.Equal(StatusCode.ResourceExhausted, tooMany.StatusCode);

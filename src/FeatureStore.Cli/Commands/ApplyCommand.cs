@@ -10,8 +10,8 @@ internal static class ApplyCommand
     public static Command Create()
     {
         var file = CommonOptions.RepositoryFile();
-        var redis = CommonOptions.Redis();
-        var prefix = CommonOptions.KeyPrefix();
+        var redis = CommonOptions.SharedRedis();
+        var prefix = CommonOptions.SharedKeyPrefix();
         var dryRun = new Option<bool>("--dry-run") { Description = "Show the plan without storing anything." };
         var command = new Command("apply", "Validate a feature repository, show what changes against the registry's current version, and store it as a new version.")
         {
@@ -28,19 +28,15 @@ internal static class ApplyCommand
             }
 
             var repo = result!.Repository!;
-            if (await OnlineStores.ConnectAsync(parse.GetValue(redis), error) is not { } store)
+            var (store, keyPrefix, connected) = await OnlineStores.ConnectSharedAsync(parse, redis, prefix, error);
+            if (store is null)
             {
-                return CliApp.Failure;
+                return connected;
             }
 
             await using (store)
             {
-                if (store.IsEmbedded)
-                {
-                    await error.WriteLineAsync("note: the online store is the embedded one of this process; the registry lasts only as long as it (give --redis to keep it).");
-                }
-
-                var registry = new RegistryStore(store.Database, parse.GetValue(prefix)!);
+                var registry = new RegistryStore(store.Database, keyPrefix);
                 var current = await registry.GetCurrentAsync(repo.Project);
                 var previous = current is null ? null : FeatureRepositoryLoader.LoadFromText(current.SourceText, $"registry v{current.Version}").Repository;
                 var plan = RepositoryPlan.Compute(previous, repo);

@@ -28,8 +28,8 @@ internal static class DriftCommands
         var model = ModelOption();
         var version = VersionOption();
         var input = InputOption("Training data: a Parquet file (e.g. a training export) or CSV, with a column per monitored column (view__feature for features).");
-        var redis = CommonOptions.Redis();
-        var prefix = CommonOptions.KeyPrefix();
+        var redis = CommonOptions.SharedRedis();
+        var prefix = CommonOptions.SharedKeyPrefix();
         var command = new Command("baseline", "Compute a model version's drift baseline from training data and store it in the online store (replacing the previous one).")
         {
             file, model, version, input, redis, prefix,
@@ -67,19 +67,15 @@ internal static class DriftCommands
                 }
             }
 
-            if (await OnlineStores.ConnectAsync(parse.GetValue(redis), error) is not { } store)
+            var (store, keyPrefix, connected) = await OnlineStores.ConnectSharedAsync(parse, redis, prefix, error);
+            if (store is null)
             {
-                return CliApp.Failure;
+                return connected;
             }
 
             await using (store)
             {
-                if (store.IsEmbedded)
-                {
-                    await error.WriteLineAsync("note: the online store is the embedded one of this process; the baseline lasts only as long as it (give --redis to keep it).");
-                }
-
-                await new DriftStore(store.Database, parse.GetValue(prefix)!, repository!.Project).SaveBaselineAsync(baseline);
+                await new DriftStore(store.Database, keyPrefix, repository!.Project).SaveBaselineAsync(baseline);
             }
 
             await parse.InvocationConfiguration.Output.WriteLineAsync(JsonSerializer.Serialize(new
@@ -113,8 +109,8 @@ internal static class DriftCommands
         var input = InputOption("Current data: a Parquet or CSV file with the monitored columns.");
         var baselineFile = new Option<FileInfo>("--baseline-input") { Description = "Compute the baseline from this training file instead of reading the stored one." };
         var learned = new Option<bool>("--learned-thresholds") { Description = "Use thresholds learned from the training data where the monitor gives none." };
-        var redis = CommonOptions.Redis();
-        var prefix = CommonOptions.KeyPrefix();
+        var redis = CommonOptions.SharedRedis();
+        var prefix = CommonOptions.SharedKeyPrefix();
         var command = new Command("drift", "One-shot drift report: a model version's baseline against every row of a file; JSON on stdout.")
         {
             file, model, version, input, baselineFile, learned, redis, prefix,
@@ -143,14 +139,15 @@ internal static class DriftCommands
                 }
                 else
                 {
-                    if (await OnlineStores.ConnectAsync(parse.GetValue(redis), error) is not { } store)
+                    var (store, keyPrefix, connected) = await OnlineStores.ConnectSharedAsync(parse, redis, prefix, error);
+                    if (store is null)
                     {
-                        return CliApp.Failure;
+                        return connected;
                     }
 
                     await using (store)
                     {
-                        baseline = await new DriftStore(store.Database, parse.GetValue(prefix)!, repository!.Project).LoadBaselineAsync(found!.Name, label);
+                        baseline = await new DriftStore(store.Database, keyPrefix, repository!.Project).LoadBaselineAsync(found!.Name, label);
                     }
 
                     if (baseline is null)

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using FeatureStore.Client;
 using FeatureStore.Contracts.V1;
+using FeatureStore.Parquet.Export;
 using Grpc.Core;
 
 namespace FeatureStore.Cli.Commands;
@@ -29,7 +30,8 @@ internal static class GetCommand
             Description = "An entity row as join keys, repeatable: user_id=u1 or user_id=u1,merchant_id=m7.",
             Required = true,
         };
-        var asOf = new Option<string?>("--as-of") { Description = "Evaluate at this instant (RFC 3339 or epoch ms) instead of now." };
+        var asOf = new Option<string?>("--as-of") { Description = "Evaluate at this instant instead of now: RFC 3339, 'YYYY-MM-DD HH:MM:SS' (UTC) or an epoch number (see --timestamp-unit)." };
+        var timestampUnit = OfflineCommands.TimestampUnitOption();
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table." };
         var apiKey = new Option<string?>("--api-key")
         {
@@ -38,7 +40,7 @@ internal static class GetCommand
         };
         var command = new Command("get", "Look features up for some entities from a running `featurestore serve`.")
         {
-            server, features, model, entities, asOf, json, apiKey,
+            server, features, model, entities, asOf, timestampUnit, json, apiKey,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -66,13 +68,14 @@ internal static class GetCommand
 
             if (parse.GetValue(asOf) is { } at)
             {
-                if (!TryParseInstant(at, out var instant))
+                // The same forms as the export's event_timestamp, read by the same code.
+                if (!EntityTimestamps.TryParse(at, parse.GetValue(timestampUnit), out var ms, out var problem))
                 {
-                    await error.WriteLineAsync($"--as-of: '{at}' is neither RFC 3339 nor epoch milliseconds");
+                    await error.WriteLineAsync($"--as-of: {problem}");
                     return CliApp.Usage;
                 }
 
-                request.AsOf = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(instant);
+                request.AsOf = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(ms));
             }
 
             if (!Uri.TryCreate(parse.GetValue(server), UriKind.Absolute, out var address))
@@ -89,7 +92,14 @@ internal static class GetCommand
             }
             catch (RpcException ex)
             {
-                await error.WriteLineAsync($"{ex.StatusCode}: {ex.Status.Detail}");
+                await error.WriteLineAsync(ex.StatusCode switch
+                {
+                    // gRPC's own text ("Error connecting to subchannel") names neither the address nor what to start.
+                    StatusCode.Unavailable when ex.Status.DebugException is not null || ex.Status.Detail.Contains("subchannel", StringComparison.OrdinalIgnoreCase) =>
+                        $"cannot reach the server at {address}: is `featurestore serve` (or `run`) running? (--server or FEATURESTORE__SERVING__ADDRESS gives its gRPC address)",
+                    StatusCode.Unauthenticated => $"{ex.StatusCode}: {ex.Status.Detail} (give the key with --api-key or FEATURESTORE__SERVING__APIKEY)",
+                    _ => $"{ex.StatusCode}: {ex.Status.Detail}",
+                });
                 return ex.StatusCode is StatusCode.InvalidArgument ? CliApp.Usage : CliApp.Failure;
             }
 
@@ -97,17 +107,6 @@ internal static class GetCommand
             return CliApp.Ok;
         });
         return command;
-    }
-
-    private static bool TryParseInstant(string text, out DateTimeOffset instant)
-    {
-        if (long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var ms))
-        {
-            instant = DateTimeOffset.FromUnixTimeMilliseconds(ms);
-            return true;
-        }
-
-        return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out instant);
     }
 
     /// <summary>The value as text: the number or string, else the status in parentheses.</summary>

@@ -41,8 +41,8 @@ internal static class ModelCommands
         var features = new Option<string?>("--features") { Description = "Feature references view:feature,… (default: the version's features in the repository)." };
         var export = new Option<string?>("--training-export") { Description = "The training export the version was trained on (a path or URI)." };
         var baseline = new Option<string?>("--baseline-id") { Description = "Its drift baseline (default: the baseline stored for MODEL VERSION by `featurestore baseline`, if any)." };
-        var redis = CommonOptions.Redis();
-        var prefix = CommonOptions.KeyPrefix();
+        var redis = CommonOptions.SharedRedis();
+        var prefix = CommonOptions.SharedKeyPrefix();
         var json = Json();
         var command = new Command("register", "Register a model version in the staging stage, tied to its feature list, training export and baseline.")
         {
@@ -78,16 +78,17 @@ internal static class ModelCommands
                 return CliApp.Usage;
             }
 
-            if (await OnlineStores.ConnectAsync(parse.GetValue(redis), error) is not { } store)
+            var (store, keyPrefix, connected) = await OnlineStores.ConnectSharedAsync(parse, redis, prefix, error);
+            if (store is null)
             {
-                return CliApp.Failure;
+                return connected;
             }
 
             await using (store)
             {
                 var baselineId = parse.GetValue(baseline)
-                    ?? (await new DriftStore(store.Database, parse.GetValue(prefix)!, repository.Project).LoadBaselineAsync(name, label))?.Id;
-                var registry = new ModelRegistryStore(store.Database, parse.GetValue(prefix)!, repository.Project);
+                    ?? (await new DriftStore(store.Database, keyPrefix, repository.Project).LoadBaselineAsync(name, label))?.Id;
+                var registry = new ModelRegistryStore(store.Database, keyPrefix, repository.Project);
                 if (!await registry.RegisterAsync(name, label, list, parse.GetValue(export), baselineId))
                 {
                     await error.WriteLineAsync($"{name} {label} is already registered (see `featurestore model show`)");
@@ -108,8 +109,8 @@ internal static class ModelCommands
         var file = File();
         var project = Project();
         var model = Model(required: false);
-        var redis = CommonOptions.Redis();
-        var prefix = CommonOptions.KeyPrefix();
+        var redis = CommonOptions.SharedRedis();
+        var prefix = CommonOptions.SharedKeyPrefix();
         var json = Json();
         var command = new Command("list", "List registered model versions with their stage and baseline.")
         {
@@ -148,8 +149,8 @@ internal static class ModelCommands
         var project = Project();
         var model = Model();
         var version = Version();
-        var redis = CommonOptions.Redis();
-        var prefix = CommonOptions.KeyPrefix();
+        var redis = CommonOptions.SharedRedis();
+        var prefix = CommonOptions.SharedKeyPrefix();
         var json = Json();
         var command = new Command("show", "Show one model version: features, training export, baseline, stage and when it changed.")
         {
@@ -191,8 +192,8 @@ internal static class ModelCommands
         var version = Version();
         var stage = new Option<string>("--stage") { Description = "staging, production or archived.", DefaultValueFactory = _ => "production" };
         stage.AcceptOnlyFromAmong("staging", "production", "archived");
-        var redis = CommonOptions.Redis();
-        var prefix = CommonOptions.KeyPrefix();
+        var redis = CommonOptions.SharedRedis();
+        var prefix = CommonOptions.SharedKeyPrefix();
         var json = Json();
         var command = new Command("promote", "Move a version to a stage (production by default; the previous production version is archived). Running monitors switch to the new production baseline without a restart.")
         {
@@ -238,7 +239,7 @@ internal static class ModelCommands
         return view is not null && (colon < 0 || view.FindFeature(reference[(colon + 1)..]) is not null);
     }
 
-    private static async Task<int> WithRegistryAsync(ParseResult parse, Option<FileInfo> file, Option<string?> project, Option<string> redis, Option<string> prefix, Func<ModelRegistryStore, Task<int>> action)
+    private static async Task<int> WithRegistryAsync(ParseResult parse, Option<FileInfo> file, Option<string?> project, Option<string?> redis, Option<string?> prefix, Func<ModelRegistryStore, Task<int>> action)
     {
         var error = parse.InvocationConfiguration.Error;
         string name;
@@ -262,14 +263,15 @@ internal static class ModelCommands
             return CliApp.Usage;
         }
 
-        if (await OnlineStores.ConnectAsync(parse.GetValue(redis), error) is not { } store)
+        var (store, keyPrefix, connected) = await OnlineStores.ConnectSharedAsync(parse, redis, prefix, error);
+        if (store is null)
         {
-            return CliApp.Failure;
+            return connected;
         }
 
         await using (store)
         {
-            return await action(new ModelRegistryStore(store.Database, parse.GetValue(prefix)!, name));
+            return await action(new ModelRegistryStore(store.Database, keyPrefix, name));
         }
     }
 }

@@ -23,7 +23,7 @@ internal static class OfflineCommands
         var store = Store();
         var entities = new Option<FileInfo>("--entities", "-e")
         {
-            Description = "Entity table (Parquet, or CSV by its .csv extension): join key columns, an event_timestamp column (timestamp, epoch ms or RFC 3339), any other columns (passed through).",
+            Description = "Entity table (Parquet, or CSV by its .csv extension): join key columns, an event_timestamp column (a Parquet timestamp of any unit, epoch numbers, RFC 3339 or 'YYYY-MM-DD HH:MM:SS' read as UTC), any other columns (passed through).",
             Required = true,
         };
         var features = new Option<string[]>("--features")
@@ -40,6 +40,7 @@ internal static class OfflineCommands
         {
             Description = "parquet (default), arrow (Arrow IPC file) or csv; by default taken from the output's extension (.arrow/.feather/.ipc, .csv), else parquet.",
         };
+        var timestampUnit = TimestampUnitOption();
         var maxEvents = new Option<long>("--max-events-in-memory")
         {
             Description = "Events held in memory at once (~40-70 bytes each); a larger log is read in several passes, each for a share of the entities.",
@@ -54,7 +55,7 @@ internal static class OfflineCommands
         });
         var command = new Command("export", "Point-in-time-correct training export: one row per entity-table row with each feature's value at that row's event_timestamp, columns named view__feature.")
         {
-            file, store, entities, features, model, output, format, maxEvents,
+            file, store, entities, features, model, output, format, maxEvents, timestampUnit,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -88,12 +89,17 @@ internal static class OfflineCommands
                 return CliApp.Usage;
             }
 
+            if (!await StoreExistsAsync(parse.GetValue(store)!, error) || !await OutputWritableAsync(outputFile, error))
+            {
+                return CliApp.Usage;
+            }
+
             var chosen = parse.GetValue(format) ?? FormatOf(outputFile.Name);
             var progress = new TerminalProgress(error);
             try
             {
                 var done = await PointInTimeExport.RunAsync(compiled, parse.GetValue(store)!, parse.GetRequiredValue(entities).FullName, selection,
-                    outputFile.FullName, chosen, progress, cancellationToken, parse.GetValue(maxEvents));
+                    outputFile.FullName, chosen, progress, cancellationToken, parse.GetValue(maxEvents), parse.GetValue(timestampUnit));
                 progress.Finish();
                 await error.WriteLineAsync($"export: {done.Rows} rows × {done.FeatureColumns} features → {outputFile} ({chosen.ToString().ToLowerInvariant()}), {done.EventsRead} events read{(done.SnapshotsUsed > 0 ? $", {done.SnapshotsUsed} views from snapshots" : "")}, {done.Elapsed.TotalSeconds:0.0} s");
                 return CliApp.Ok;
@@ -167,6 +173,12 @@ internal static class OfflineCommands
             if (eventsFile is { Exists: false })
             {
                 await error.WriteLineAsync($"--events: {eventsFile}: no such file");
+                return CliApp.Usage;
+            }
+
+            // Without --events the history is the store's event log; with it, the store only receives the snapshots.
+            if (eventsFile is null && !await StoreExistsAsync(parse.GetValue(store)!, error))
+            {
                 return CliApp.Usage;
             }
 
@@ -244,7 +256,7 @@ internal static class OfflineCommands
                 return CliApp.Usage;
             }
 
-            if (!await FileRoot.AllowAsync(error, ("--store", directory)))
+            if (!await FileRoot.AllowAsync(error, ("--store", directory)) || !await StoreExistsAsync(directory, error))
             {
                 return CliApp.Usage;
             }
@@ -315,6 +327,55 @@ internal static class OfflineCommands
     {
         var (result, code) = RepositoryFiles.Load(parse.GetRequiredValue(file), error);
         return (code == CliApp.Ok ? CompiledRepository.Compile(result!.Repository!) : null, code);
+    }
+
+    /// <summary><c>--timestamp-unit</c>: the unit of epoch numbers in an entity table or an <c>--as-of</c>.</summary>
+    public static Option<TimestampUnit> TimestampUnitOption() => new("--timestamp-unit")
+    {
+        Description = "Unit of epoch numbers: s, ms, us, ns, or auto (the one unit in which the number falls between 1980 and 2200; a number in none is refused).",
+        DefaultValueFactory = _ => TimestampUnit.Auto,
+        CustomParser = result =>
+        {
+            var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : "auto";
+            if (EntityTimestamps.TryParseUnit(text, out var unit))
+            {
+                return unit;
+            }
+
+            result.AddError($"--timestamp-unit: '{text}' is none of auto, s, ms, us, ns");
+            return TimestampUnit.Auto;
+        },
+    };
+
+    // A store folder that is not there is a wrong path (or a command run from the wrong folder), not an empty
+    // store: reading it as empty would export zeros for every row.
+    private static async Task<bool> StoreExistsAsync(string directory, TextWriter error)
+    {
+        if (Directory.Exists(directory))
+        {
+            return true;
+        }
+
+        await error.WriteLineAsync($"--store: no offline store at {Path.GetFullPath(directory)} (give --store or FEATURESTORE__OFFLINE__DIRECTORY the folder `ingest --offline` or `run` writes)").ConfigureAwait(false);
+        return false;
+    }
+
+    // The output is checked before the (possibly long) computation, so a wrong path fails at once.
+    private static async Task<bool> OutputWritableAsync(FileInfo output, TextWriter error)
+    {
+        if (Directory.Exists(output.FullName))
+        {
+            await error.WriteLineAsync($"--output: {output} is a directory; give the file to write, e.g. {Path.Combine(output.ToString(), "training.parquet")}").ConfigureAwait(false);
+            return false;
+        }
+
+        if (output.Directory is { Exists: false } folder)
+        {
+            await error.WriteLineAsync($"--output: the folder {folder.FullName} does not exist").ConfigureAwait(false);
+            return false;
+        }
+
+        return true;
     }
 
     private static ExportFormat FormatOf(string name) => Path.GetExtension(name).ToLowerInvariant() switch

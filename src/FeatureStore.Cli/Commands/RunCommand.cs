@@ -42,6 +42,12 @@ internal static class RunCommand
                 return CliApp.Usage;
             }
 
+            if (RepositoryFiles.PathProblem(settings.Repository, settings.Repository, $"repository in {path}") is { } problem)
+            {
+                await error.WriteLineAsync(problem);
+                return CliApp.Usage;
+            }
+
             if (parse.GetValue(logFormat) is { } format)
             {
                 settings.Log.Format = format;
@@ -60,7 +66,7 @@ internal static class RunCommand
                 await error.WriteLineAsync(ex.Message);
                 return CliApp.Usage;
             }
-            catch (Exception ex) when (ex is Redis.OnlineStoreUnavailableException or IOException or InvalidOperationException)
+            catch (Exception ex) when (ex is Redis.OnlineStoreUnavailableException or IOException or UnauthorizedAccessException or InvalidOperationException)
             {
                 await error.WriteLineAsync($"cannot start: {ex.Message}");
                 return CliApp.Failure;
@@ -72,7 +78,27 @@ internal static class RunCommand
                 await output.WriteLineAsync($"running: jobs={string.Join(",", host.Jobs)} kafka={host.BootstrapServers} redis={host.RedisEndpoint}"
                     + (serve.Enabled ? $" grpc={serve.Listen}:{serve.GrpcPort} http={serve.Listen}:{serve.HttpPort}" : ""));
                 await output.FlushAsync(CancellationToken.None);
-                await host.RunAsync(stop.Token);
+
+                // The other commands (apply, baseline, model) find this host's store through this file while it runs.
+                try
+                {
+                    RunState.OfThisProcess(host.RedisEndpoint, settings.Redis.KeyPrefix, host.BootstrapServers,
+                        serve.Enabled ? $"http://{serve.Listen}:{serve.GrpcPort}" : null, serve.Enabled ? $"http://{serve.Listen}:{serve.HttpPort}" : null,
+                        settings.Offline.Directory).Write();
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    await error.WriteLineAsync($"note: cannot write {RunState.FilePath} ({ex.Message}): other commands need --redis to find this host's store");
+                }
+
+                try
+                {
+                    await host.RunAsync(stop.Token);
+                }
+                finally
+                {
+                    RunState.RemoveMine();
+                }
             }
 
             await error.WriteLineAsync("stopped");
@@ -81,29 +107,6 @@ internal static class RunCommand
         return command;
     }
 
-    private static ILoggerFactory Loggers(LogSettings log)
-    {
-        var level = Enum.Parse<LogLevel>(log.Level, ignoreCase: true);
-        return LoggerFactory.Create(b =>
-        {
-            if (log.Format == "json")
-            {
-                b.AddJsonConsole(o =>
-                {
-                    o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
-                    o.UseUtcTimestamp = true;
-                });
-            }
-            else
-            {
-                b.AddSimpleConsole(o =>
-                {
-                    o.SingleLine = true;
-                    o.TimestampFormat = "HH:mm:ss ";
-                });
-            }
-
-            b.SetMinimumLevel(level);
-        });
-    }
+    private static ILoggerFactory Loggers(LogSettings log) =>
+        LoggerFactory.Create(b => ConsoleLogs.Add(b, log.Format, Enum.Parse<LogLevel>(log.Level, ignoreCase: true)));
 }

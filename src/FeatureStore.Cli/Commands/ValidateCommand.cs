@@ -8,7 +8,7 @@ internal static class ValidateCommand
     public static Command Create()
     {
         var file = CommonOptions.RepositoryFile();
-        var command = new Command("validate", "Check a feature repository file; every error at once as file:line:column with a hint. Exit 0 valid, 2 invalid, 1 unreadable.")
+        var command = new Command("validate", "Check a feature repository file; every error at once as file:line:column with a hint. Exit 0 valid, 2 invalid or missing, 1 unreadable.")
         {
             file,
         };

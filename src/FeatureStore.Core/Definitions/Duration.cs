@@ -9,6 +9,12 @@ namespace FeatureStore.Core.Definitions;
 /// </summary>
 public static class Duration
 {
+    /// <summary>
+    /// The longest duration read: the whole days of <see cref="TimeSpan.MaxValue"/> (10675199d, about 29 000
+    /// years), so every duration converts to a <see cref="TimeSpan"/> and sums of times stay far from overflow.
+    /// </summary>
+    public const long MaxMilliseconds = 10_675_199L * 86_400_000;
+
     private static readonly (string Unit, long Ms)[] Units = [("d", 86_400_000), ("h", 3_600_000), ("ms", 1), ("m", 60_000), ("s", 1000)];
 
     /// <summary>Reads <paramref name="text"/>; false (with a hint) when it is not a duration.</summary>
@@ -34,13 +40,14 @@ public static class Duration
                 i++;
             }
 
-            if (i == start || i - start > 12)
+            if (i == start)
             {
                 hint = Suggest(s);
                 return false;
             }
 
-            var number = long.Parse(s.AsSpan(start, i - start), CultureInfo.InvariantCulture);
+            // More digits than a long holds is out of range too (checked below once the unit is known).
+            var number = long.TryParse(s.AsSpan(start, i - start), NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : long.MaxValue;
             var rank = -1;
             for (var u = 0; u < Units.Length; u++)
             {
@@ -67,7 +74,13 @@ public static class Duration
 
             lastRank = order;
             i += Units[rank].Unit.Length;
-            total = checked(total + (number * Units[rank].Ms));
+            if (number > (MaxMilliseconds - total) / Units[rank].Ms)
+            {
+                hint = TooLong;
+                return false;
+            }
+
+            total += number * Units[rank].Ms;
         }
 
         milliseconds = total;
@@ -95,6 +108,8 @@ public static class Duration
 
         return parts.ToString();
     }
+
+    private static string TooLong => $"too long: the longest duration is {Format(MaxMilliseconds)}";
 
     private static string Suggest(string text)
     {

@@ -62,9 +62,10 @@ public static class FeatureRepositoryLoader
         catch (Exception ex) when (ex is InvalidOperationException or ArgumentException)
         {
             // YamlDotNet fails this way on some malformed input instead of with a YamlException (found by
-            // fuzzing: its scanner, and its node loader); no position comes with it, so the diagnostic
-            // points at the file's start.
-            bag.Error(new Mark(), "FS0001", "not valid YAML: the YAML reader could not scan this file", "check indentation, colons and quotes, and that every quoted scalar is closed");
+            // fuzzing: its scanner, and its node loader), without a position: the text is read again event by
+            // event to find where it stops.
+            var problem = YamlErrors.Locate(text);
+            bag.Error(new Mark(0, problem.Line, problem.Column), "FS0001", "not valid YAML: " + problem.Message, problem.Hint);
             return new LoadResult(null, bag.Items, text);
         }
 

@@ -238,21 +238,7 @@ internal sealed class YamlMap
     internal static bool IsName(string text) =>
         text.Length is > 0 and <= 128 && char.IsAsciiLetterLower(text[0]) && text.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '_');
 
-    internal static string? Closest(string word, IEnumerable<string> candidates)
-    {
-        string? best = null;
-        var bestDistance = int.MaxValue;
-        foreach (var candidate in candidates)
-        {
-            var d = Levenshtein(word, candidate);
-            if (d < bestDistance)
-            {
-                (best, bestDistance) = (candidate, d);
-            }
-        }
-
-        return bestDistance <= Math.Max(2, word.Length / 3) ? best : null;
-    }
+    internal static string? Closest(string word, IEnumerable<string> candidates) => Suggestions.Closest(word, candidates);
 
     private static bool IsNull(string text) => text is "~" or "null" or "Null" or "NULL" or "";
 
@@ -260,29 +246,5 @@ internal sealed class YamlMap
     {
         var cleaned = new string([.. text.ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) ? c : '_')]).Trim('_');
         return cleaned.Length > 0 && char.IsAsciiLetterLower(cleaned[0]) ? cleaned : "x_" + cleaned;
-    }
-
-    private static int Levenshtein(string a, string b)
-    {
-        var previous = new int[b.Length + 1];
-        var current = new int[b.Length + 1];
-        for (var j = 0; j <= b.Length; j++)
-        {
-            previous[j] = j;
-        }
-
-        for (var i = 1; i <= a.Length; i++)
-        {
-            current[0] = i;
-            for (var j = 1; j <= b.Length; j++)
-            {
-                var cost = a[i - 1] == b[j - 1] ? 0 : 1;
-                current[j] = Math.Min(Math.Min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + cost);
-            }
-
-            (previous, current) = (current, previous);
-        }
-
-        return previous[b.Length];
     }
 }

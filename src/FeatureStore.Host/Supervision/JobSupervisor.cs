@@ -70,7 +70,9 @@ public sealed partial class JobSupervisor(IReadOnlyList<ISupervisedJob> jobs, Su
                 var delay = Backoff(options, failures);
                 restarts++;
                 health.Set(new JobStatus(job.Name, JobState.Restarting, restarts, ex.Message, _time.GetUtcNow() + delay));
-                LogFailed(ex, job.Name, delay.TotalSeconds, restarts);
+                // One line per failure: a restart loop (port in use, broker or store down) repeats it every backoff.
+                LogFailed(job.Name, Cause(ex), delay.TotalSeconds, restarts);
+                LogFailedTrace(ex, job.Name);
                 try
                 {
                     await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
@@ -86,11 +88,38 @@ public sealed partial class JobSupervisor(IReadOnlyList<ISupervisedJob> jobs, Su
         LogStopped(job.Name);
     }
 
+    /// <summary>An exception as one line: its type and message, then each inner cause's, joined by ←.</summary>
+    public static string Cause(Exception exception)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        var parts = new List<string>();
+        for (Exception? e = exception; e is not null && parts.Count < 8; e = e.InnerException)
+        {
+            if (e is AggregateException { InnerExceptions.Count: > 1 } many)
+            {
+                parts.Add(string.Join(" + ", many.InnerExceptions.Select(Cause)));
+                break;
+            }
+
+            if (e is AggregateException)
+            {
+                continue; // a wrapper of one: its cause says it all
+            }
+
+            parts.Add($"{e.GetType().Name}: {string.Join(' ', e.Message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))}");
+        }
+
+        return string.Join(" ← ", parts);
+    }
+
     [LoggerMessage(1, LogLevel.Information, "job {Job} starting (restarts so far: {Restarts})")]
     private partial void LogStarting(string job, int restarts);
 
-    [LoggerMessage(2, LogLevel.Error, "job {Job} failed; restarting in {DelaySeconds:0.###} s (restart {Restarts})")]
-    private partial void LogFailed(Exception exception, string job, double delaySeconds, int restarts);
+    [LoggerMessage(2, LogLevel.Error, "job {Job} failed: {Cause}; restarting in {DelaySeconds:0.###} s (restart {Restarts})")]
+    private partial void LogFailed(string job, string cause, double delaySeconds, int restarts);
+
+    [LoggerMessage(5, LogLevel.Debug, "job {Job} failure trace")]
+    private partial void LogFailedTrace(Exception exception, string job);
 
     [LoggerMessage(3, LogLevel.Information, "job {Job} has nothing to do and stopped")]
     private partial void LogCompleted(string job);

@@ -39,11 +39,12 @@ public static class PointInTimeExport
     /// At most <paramref name="maxEventsInMemory"/> events are held at once: when the logs read hold more, the
     /// entities are split into parts computed one after the other, each from its own pass over the logs.
     /// </summary>
+    /// <remarks>Epoch numbers in the entity table's <c>event_timestamp</c> are read in <paramref name="timestampUnit"/> (<see cref="EntityTimestamps"/>).</remarks>
     /// <exception cref="TableFileException">The entity table cannot be read or lacks a needed column.</exception>
     public static async Task<ExportResult> RunAsync(
         CompiledRepository repository, string storeDirectory, string entityTable, IReadOnlyList<FeatureSelection> features,
         string output, ExportFormat format, IProgress<ExportProgress>? progress, CancellationToken cancellationToken,
-        long maxEventsInMemory = DefaultMaxEventsInMemory)
+        long maxEventsInMemory = DefaultMaxEventsInMemory, TimestampUnit timestampUnit = TimestampUnit.Milliseconds)
     {
         ArgumentNullException.ThrowIfNull(repository);
         ArgumentNullException.ThrowIfNull(features);
@@ -51,7 +52,7 @@ public static class PointInTimeExport
         var clock = Stopwatch.StartNew();
         progress?.Report(new ExportProgress("reading entity table", 0, 0));
         var table = await TableReader.ReadAsync(entityTable, cancellationToken).ConfigureAwait(false);
-        var (result, eventsRead, snapshots) = await ComputeAsync(storeDirectory, table, entityTable, features, progress, cancellationToken, maxEventsInMemory).ConfigureAwait(false);
+        var (result, eventsRead, snapshots) = await ComputeAsync(storeDirectory, table, entityTable, features, progress, cancellationToken, maxEventsInMemory, timestampUnit).ConfigureAwait(false);
         progress?.Report(new ExportProgress("writing " + Path.GetFileName(output), 0, 0));
         await TableWriter.WriteAsync(result, output, format, cancellationToken).ConfigureAwait(false);
         return new ExportResult(result.RowCount, result.Columns.Count - table.Columns.Count, eventsRead, snapshots, clock.Elapsed);
@@ -59,9 +60,10 @@ public static class PointInTimeExport
 
     internal static async Task<(Table Result, long EventsRead, int SnapshotsUsed)> ComputeAsync(
         string storeDirectory, Table table, string file, IReadOnlyList<FeatureSelection> features,
-        IProgress<ExportProgress>? progress, CancellationToken cancellationToken, long maxEventsInMemory = DefaultMaxEventsInMemory)
+        IProgress<ExportProgress>? progress, CancellationToken cancellationToken, long maxEventsInMemory = DefaultMaxEventsInMemory,
+        TimestampUnit timestampUnit = TimestampUnit.Milliseconds)
     {
-        var times = PointInTimeJoin.Timestamps(table, file);
+        var times = EntityTimestamps.Read(table, file, timestampUnit);
         var columns = new List<TableColumn>(table.Columns);
         var names = new HashSet<string>(table.Columns.Select(c => c.Name), StringComparer.Ordinal);
         foreach (var selection in features)
@@ -126,7 +128,7 @@ public static class PointInTimeExport
             foreach (var bySource in targets.GroupBy(t => t.View.Selection.View.Source))
             {
                 var stage = string.Join(", ", bySource.Select(t => t.View.Selection.View.Name)) + ": reading events" + suffix;
-                var read = new Progress<long>(n => progress?.Report(new ExportProgress(stage, n, 0)));
+                var read = new InlineProgress<long>(n => progress?.Report(new ExportProgress(stage, n, 0)));
                 eventsRead += await EventLogScan.LoadAsync(storeDirectory, [.. bySource.Select(t => t.Target)],
                     progress is null ? null : read, cancellationToken).ConfigureAwait(false);
             }
@@ -144,7 +146,7 @@ public static class PointInTimeExport
                 var positions = selection.Features.Select(f => computed.ToList().IndexOf(f)).ToArray();
                 var computing = view.Name + ": computing" + suffix;
                 progress?.Report(new ExportProgress(computing, 0, hi - lo));
-                var done = new Progress<long>(n => progress?.Report(new ExportProgress(computing, n, hi - lo)));
+                var done = new InlineProgress<long>(n => progress?.Report(new ExportProgress(computing, n, hi - lo)));
                 PointInTimeJoin.Sweep(windowed, view.TtlMs, events, lo, hi, rowEntity, times, positions, outputs,
                     snapshot is null ? null : snapshot.StateOf, progress is null ? null : done);
             }

@@ -14,30 +14,6 @@ internal static class PointInTimeJoin
 {
     public const string TimestampColumn = "event_timestamp";
 
-    /// <summary>The rows' instants in epoch ms, from the <c>event_timestamp</c> column.</summary>
-    public static long[] Timestamps(Table table, string file)
-    {
-        var column = table.Find(TimestampColumn)
-            ?? throw new TableFileException($"{file}: no '{TimestampColumn}' column (columns: {string.Join(", ", table.Columns.Select(c => c.Name))})");
-        var result = new long[table.RowCount];
-        for (var r = 0; r < result.Length; r++)
-        {
-            long? value = column.Values switch
-            {
-                DateTime?[] t => t[r] is { } time ? new DateTimeOffset(DateTime.SpecifyKind(time, time.Kind == DateTimeKind.Local ? DateTimeKind.Local : DateTimeKind.Utc)).ToUnixTimeMilliseconds() : null,
-                DateTimeOffset?[] o => o[r]?.ToUnixTimeMilliseconds(),
-                long?[] l => l[r],
-                int?[] i => i[r],
-                string?[] s => s[r] is { } text ? (TableReader.TryParseTime(text, out var ms) ? ms
-                    : throw new TableFileException($"{file}: row {r + 1}, column {TimestampColumn}: '{text}' is not an RFC 3339 time or epoch milliseconds")) : null,
-                _ => throw new TableFileException($"{file}: column {TimestampColumn} must be a timestamp, epoch milliseconds or RFC 3339 text"),
-            };
-            result[r] = value ?? throw new TableFileException($"{file}: row {r + 1}, column {TimestampColumn}: empty");
-        }
-
-        return result;
-    }
-
     /// <summary>Maps each row to an entity index by its join key columns; the keys in index order.</summary>
     public static (Dictionary<string, int> Index, int[] RowEntity) EntityKeys(Table table, IReadOnlyList<string> joinKeys, string file, string viewName)
     {

@@ -48,7 +48,7 @@ public static class TileBackfill
             }
 
             var frozen = covered;
-            var read = new Progress<long>(n => progress?.Report(new ExportProgress(view.Name + ": reading events", n, 0)));
+            var read = new InlineProgress<long>(n => progress?.Report(new ExportProgress(view.Name + ": reading events", n, 0)));
             await EventLogScan.LoadAsync(storeDirectory, view, entities, null, events,
                 (partition, offset, _) => frozen.TryGetValue(partition, out var next) && offset < next, progress is null ? null : read, cancellationToken).ConfigureAwait(false);
         }

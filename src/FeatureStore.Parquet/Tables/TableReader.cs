@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text;
 using Parquet;
 
@@ -240,16 +239,5 @@ internal static class TableReader
                     break;
             }
         }
-    }
-
-    /// <summary>Epoch ms of RFC 3339 text or of a string of digits (epoch ms).</summary>
-    public static bool TryParseTime(string text, out long epochMs)
-    {
-        if (long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out epochMs))
-        {
-            return true;
-        }
-
-        return Core.Events.Rfc3339.TryParse(Encoding.UTF8.GetBytes(text), out epochMs);
     }
 }

@@ -320,8 +320,9 @@ internal sealed class OnlineLookup
         var found = request.TryGetJoinKey(index, joinKey, out var value);
         if (!found || value.Length == 0)
         {
+            // Rows are numbered from 1, as the export numbers the entity table's rows and `get` its --entity options.
             throw ThrowHelper.Invalid(
-                $"entity row {index} has no {(found ? "value for " : "")}join key '{joinKey}' (entity '{served.Views[view].Definition.Entity}' of view '{served.Views[view].Name}')");
+                $"entity row {index + 1} has no {(found ? "value for " : "")}join key '{joinKey}' (entity '{served.Views[view].Definition.Entity}' of view '{served.Views[view].Name}')");
         }
 
         return value;

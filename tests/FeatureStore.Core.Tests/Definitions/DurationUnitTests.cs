@@ -28,4 +28,23 @@ public sealed class DurationUnitTests
     [InlineData("5m5m")]
     [InlineData("1.5h")]
     public void Rejects_non_durations(string text) => Assert.False(Duration.TryParse(text, out _, out _));
+
+    [Theory]
+    [InlineData("99999999999999d")]
+    [InlineData("999999999999d")]
+    [InlineData("10675200d")]
+    [InlineData("10675199d24h")]
+    public void Out_of_range_durations_are_refused_with_the_maximum_as_hint(string text)
+    {
+        Assert.False(Duration.TryParse(text, out _, out var hint));
+        Assert.Equal($"too long: the longest duration is {Duration.Format(Duration.MaxMilliseconds)}", hint);
+    }
+
+    [Fact]
+    public void The_longest_duration_is_read()
+    {
+        Assert.True(Duration.TryParse(Duration.Format(Duration.MaxMilliseconds), out var ms, out _));
+        Assert.Equal(Duration.MaxMilliseconds, ms);
+        Assert.Equal(TimeSpan.MaxValue.Days, TimeSpan.FromMilliseconds(ms).Days);
+    }
 }

@@ -448,8 +448,16 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
         _summary.Add(("predictions monitored", $"{metrics.Predictions:N0} in {windows} evaluated windows ({metrics.DeadLettered} dead-lettered, {metrics.Skipped} skipped)"));
         _summary.Add(("drift alert received", $"yes: {drifts.Count} (signature verified), {string.Join(", ", drifts.Select(a => $"{a.Column} {a.Method}"))}"));
         _summary.Add(("alert resolved", $"yes: {_receiver.Alerts.Count(a => a.Event == "resolved")} resolved alerts after the shift ended"));
-        _summary.Add(("dashboard", _server.DashboardAddress.ToString()));
-        _summary.Add(("HTTP lookups, metrics", $"{_server.HttpAddress}v1/features/online, {_server.HttpAddress}metrics"));
+        if (settings.KeepRunning)
+        {
+            _summary.Add(("dashboard", _server.DashboardAddress.ToString()));
+            _summary.Add(("HTTP lookups, metrics", $"{_server.HttpAddress}v1/features/online, {_server.HttpAddress}metrics"));
+        }
+        else
+        {
+            // The server stops with the demo: an address here would lead nowhere.
+            _summary.Add(("dashboard", "stopped with the demo (--keep-running keeps it up)"));
+        }
         _summary.Add(("files", $"{settings.Directory} (offline store, training.csv, {Model}-{Version}.json)"));
     }
 
