@@ -100,7 +100,7 @@ public sealed class DriftCommandUnitTests : IDisposable
         var dirty = Path.Combine(_dir, "dirty.csv");
         File.WriteAllLines(dirty, lines);
 
-        var (code, output, error) = await CliRun.RunAsync("baseline", "-f", CliRun.Example, "-m", "fraud_detector", "-v", "v1", "-i", dirty);
+        var (code, output, error) = await CliRun.RunAsync("baseline", "-f", CliRun.Example, "-m", "fraud_detector", "-v", "v1", "-i", dirty, "--redis", "embedded");
         Assert.True(code == 0, error);
         using (var stored = JsonDocument.Parse(output))
         {
@@ -150,7 +150,7 @@ public sealed class DriftCommandUnitTests : IDisposable
         File.WriteAllText(repository, text.Replace("{ method: wasserstein, threshold: 0.3 }", "{ method: wasserstein, threshold: learned }", StringComparison.Ordinal));
         var training = Write("train.csv", 1500, seed: 1, scoreShift: 0); // one whole chunk of the 1 000 a time window learns from
 
-        var (code, _, error) = await CliRun.RunAsync("baseline", "-f", repository, "-m", "fraud_detector", "-v", "v1", "-i", training);
+        var (code, _, error) = await CliRun.RunAsync("baseline", "-f", repository, "-m", "fraud_detector", "-v", "v1", "-i", training, "--redis", "embedded");
 
         Assert.True(code == 0, error);
         Assert.Contains("user_txn_stats:amount_mean_24h: nothing learned for wasserstein", error, StringComparison.Ordinal);
