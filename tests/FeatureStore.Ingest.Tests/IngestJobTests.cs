@@ -119,6 +119,36 @@ public sealed class IngestJobTests(EmbeddedKafkaFixture kafka, RedisServerFixtur
         await scenario.AssertOnlineEqualsReferenceAsync(db, scenario.MaxTime);
     }
 
+    [Fact]
+    public async Task An_event_over_a_megabyte_is_dead_lettered_once_cut_to_a_prefix_with_its_size_and_ingestion_goes_on()
+    {
+        // The source topic takes the event (its producer raised message.max.bytes), but the dead-letter
+        // producer's default limit is 1 MB: the dead letter carries a prefix of the payload and its size.
+        var scenario = new IngestScenario(kafka.CreateTopic("huge", partitions: 4));
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var huge = $$"""{"user_id":"u1","note":"{{new string('x', 1_100_000)}}","ts":{{now}}}""";
+        scenario.Produce(kafka.BootstrapServers, count: 400, users: 20, seed: 3, nowMs: now, corrupt: i => i == 150 ? huge : null);
+
+        using var metrics = new IngestMetrics();
+        var db = redis.Connection.Database;
+        await scenario.IngestAllAsync(kafka.BootstrapServers, db, metrics, Ct);
+
+        var dead = Assert.Single(ReadAll(scenario.Topic + ".dlq", 1));
+        Assert.Equal("payload_too_large", Encoding.UTF8.GetString(dead.Headers.GetLastBytes("fs-reason")));
+        Assert.Equal(Encoding.UTF8.GetByteCount(huge).ToString(System.Globalization.CultureInfo.InvariantCulture), Encoding.UTF8.GetString(dead.Headers.GetLastBytes("fs-payload-bytes")));
+        Assert.InRange(dead.Value.Length, 1, 64 * 1024);
+        Assert.Equal(Encoding.UTF8.GetBytes(huge).AsSpan(0, dead.Value.Length).ToArray(), dead.Value);
+        Assert.Equal(399, metrics.EventsTotal);
+
+        // A restart (more events meanwhile) does not dead-letter it again.
+        scenario.Produce(kafka.BootstrapServers, count: 100, users: 20, seed: 4, nowMs: now, firstIndex: 400);
+        using var again = new IngestMetrics();
+        await scenario.IngestAllAsync(kafka.BootstrapServers, db, again, Ct);
+        Assert.Single(ReadAll(scenario.Topic + ".dlq", 1));
+        Assert.Equal(0, again.DeadLetteredTotal);
+        await scenario.AssertOnlineEqualsReferenceAsync(db, scenario.MaxTime);
+    }
+
     private List<Message<byte[], byte[]>> ReadAll(string topic, int expected)
     {
         using var consumer = new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig
