@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using Confluent.Kafka;
 using FeatureStore.Core.Events;
 using FeatureStore.Core.Streaming;
+using FeatureStore.Kafka;
 using Microsoft.Extensions.Logging;
 
 namespace FeatureStore.Ingest;
@@ -28,6 +29,9 @@ public sealed partial class IngestJob
     private readonly Dictionary<string, LatenessPolicy> _lateness;
     private readonly IngestStatusWriter? _status;
     private long _batchNewestEventMs = long.MinValue;
+    private readonly Dictionary<string, string> _liveIncarnations = new(StringComparer.Ordinal);
+    private TopicIncarnation? _incarnations;
+    private readonly List<(TopicPartition Partition, string Why)> _restarted = [];
 
     // Messages are parsed and applied on a second thread, a chunk at a time, while this one consumes the next
     // chunk. Rebalance callbacks and the end of a batch wait for it (and process what is left) first.
@@ -62,6 +66,7 @@ public sealed partial class IngestJob
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         using var dlq = new DeadLetterQueue(_options.BootstrapServers, _options.KafkaSettings);
+        using var incarnations = _incarnations = new TopicIncarnation(_options.BootstrapServers, _options.KafkaSettings);
         using var consumer = BuildConsumer();
         consumer.Subscribe(_sources.Keys);
         LogStarted(_options.GroupId, string.Join(",", _sources.Keys));
@@ -192,9 +197,10 @@ public sealed partial class IngestJob
         }
 
         return new ConsumerBuilder<byte[]?, byte[]?>(config)
-            .SetPartitionsAssignedHandler((_, partitions) =>
+            .SetPartitionsAssignedHandler((c, partitions) =>
             {
                 DrainInCallback();
+                ReadIncarnations(partitions);
                 // Start each partition at its stored checkpoint. When the store cannot be read now, start
                 // it unresolved: the main loop loads the checkpoint and seeks before using its messages.
                 var starts = new List<TopicPartitionOffset>(partitions.Count);
@@ -204,8 +210,8 @@ public sealed partial class IngestJob
                     _owned[tp] = state;
                     if (_applier.TryLoadCheckpoint(tp, out var checkpoint))
                     {
-                        Resume(tp, state, checkpoint);
-                        starts.Add(new TopicPartitionOffset(tp, checkpoint is null ? Offset.Beginning : new Offset(checkpoint.Value.NextOffset)));
+                        var start = Resume(c, tp, state, checkpoint);
+                        starts.Add(new TopicPartitionOffset(tp, checkpoint is null ? Offset.Beginning : new Offset(start)));
                     }
                     else
                     {
@@ -214,6 +220,7 @@ public sealed partial class IngestJob
                 }
 
                 LogAssigned(string.Join(",", partitions));
+                LogRestarted();
                 return starts;
             })
             .SetPartitionsRevokedHandler((_, partitions) =>
@@ -261,9 +268,10 @@ public sealed partial class IngestJob
                 continue; // revoked meanwhile
             }
 
+            var start = Where(consumer, tp, checkpoint);
             try
             {
-                consumer.Seek(new TopicPartitionOffset(tp, checkpoint is null ? Offset.Beginning : new Offset(checkpoint.Value.NextOffset)));
+                consumer.Seek(new TopicPartitionOffset(tp, checkpoint is null ? Offset.Beginning : new Offset(start.NextOffset)));
             }
             catch (KafkaException ex)
             {
@@ -272,23 +280,92 @@ public sealed partial class IngestJob
                 continue;
             }
 
-            Resume(tp, state, checkpoint);
+            Resume(tp, state, checkpoint, start);
+        }
+
+        LogRestarted();
+    }
+
+    /// <summary>One warning per topic for the partitions whose checkpoints belonged to another incarnation.</summary>
+    private void LogRestarted()
+    {
+        foreach (var topic in _restarted.GroupBy(r => r.Partition.Topic, StringComparer.Ordinal))
+        {
+            LogNewIncarnation(topic.Key, string.Join(",", topic.Select(r => r.Partition.Partition.Value)), topic.First().Why);
+        }
+
+        _restarted.Clear();
+    }
+
+    /// <summary>Reads the incarnations of the topics of <paramref name="partitions"/> (kept as they were when the cluster does not answer).</summary>
+    private void ReadIncarnations(List<TopicPartition> partitions)
+    {
+        if (_incarnations is null)
+        {
+            return;
+        }
+
+        foreach (var (topic, incarnation) in _incarnations.Read([.. partitions.Select(p => p.Topic).Distinct(StringComparer.Ordinal)]))
+        {
+            _liveIncarnations[topic] = incarnation;
         }
     }
 
-    private void Resume(TopicPartition tp, PartitionState state, PartitionCheckpoint? checkpoint)
+    /// <summary>
+    /// Where a partition resumes: at its checkpoint, unless the checkpoint belongs to another incarnation of the
+    /// topic or lies past the partition's end; then at the start of the partition as it is now, its offsets
+    /// counted after the checkpoint's so its events keep the log order, with one warning saying so.
+    /// </summary>
+    private PartitionCheckpoint Where(IConsumer<byte[]?, byte[]?> consumer, TopicPartition tp, PartitionCheckpoint? checkpoint)
+    {
+        var live = _liveIncarnations.GetValueOrDefault(tp.Topic);
+        if (checkpoint is not { } stored)
+        {
+            return new PartitionCheckpoint(0, long.MinValue, live);
+        }
+
+        WatermarkOffsets bounds;
+        try
+        {
+            bounds = consumer.QueryWatermarkOffsets(tp, TimeSpan.FromSeconds(5));
+        }
+        catch (KafkaException)
+        {
+            bounds = new WatermarkOffsets(Offset.Unset, Offset.Unset); // unknown: judged by the incarnation alone
+        }
+
+        if (TopicIncarnation.Mismatch(stored.Incarnation, stored.NextOffset, live, bounds.High.Value) is not { } why)
+        {
+            return stored with { Incarnation = live ?? stored.Incarnation };
+        }
+
+        var low = Math.Max(0, bounds.Low.Value);
+        _restarted.Add((tp, why));
+        return new PartitionCheckpoint(low, stored.WatermarkMs, live, stored.OffsetBase + stored.NextOffset - low);
+    }
+
+    private long Resume(IConsumer<byte[]?, byte[]?> consumer, TopicPartition tp, PartitionState state, PartitionCheckpoint? checkpoint)
+    {
+        var start = Where(consumer, tp, checkpoint);
+        Resume(tp, state, checkpoint, start);
+        return start.NextOffset;
+    }
+
+    private void Resume(TopicPartition tp, PartitionState state, PartitionCheckpoint? checkpoint, PartitionCheckpoint start)
     {
         state.Stored = checkpoint;
         state.Loaded = true;
-        state.NextOffset = checkpoint?.NextOffset ?? 0;
+        state.NextOffset = start.NextOffset;
+        state.Incarnation = start.Incarnation;
+        state.OffsetBase = start.OffsetBase;
         var lateness = state.Lateness;
         lateness.Forget(tp.Partition.Value);
-        if (checkpoint is { WatermarkMs: not long.MinValue } cp)
+        if (start is { WatermarkMs: not long.MinValue } cp)
         {
             lateness.Restore(tp.Partition.Value, cp.WatermarkMs);
         }
 
-        LogResuming(tp.ToString(), checkpoint?.NextOffset ?? 0);
+        LogResuming(tp.ToString(), start.NextOffset);
     }
 
     private Dictionary<TopicPartition, PartitionCheckpoint> CollectBatch(IConsumer<byte[]?, byte[]?> consumer, DeadLetterQueue dlq, CancellationToken cancellationToken)
@@ -318,7 +395,7 @@ public sealed partial class IngestJob
 
             if (_owned.TryGetValue(state.Partition, out var current) && ReferenceEquals(current, state))
             {
-                advanced[state.Partition] = new PartitionCheckpoint(state.NextOffset, state.Lateness.Watermark(state.Partition.Partition.Value));
+                advanced[state.Partition] = new PartitionCheckpoint(state.NextOffset, state.Lateness.Watermark(state.Partition.Partition.Value), state.Incarnation, state.OffsetBase);
             }
         }
 
@@ -526,7 +603,7 @@ public sealed partial class IngestJob
             return false;
         }
 
-        _applier.Add(source, state.Partition, result.Offset.Value, parser);
+        _applier.Add(source, state.Partition, result.Offset.Value + state.OffsetBase, parser);
         eventTimeMs = parser.EventTimeMs;
         _batchNewestEventMs = Math.Max(_batchNewestEventMs, eventTimeMs);
         return true;
@@ -717,6 +794,12 @@ public sealed partial class IngestJob
         public long? LastWriteMs { get; set; }
 
         public long Lag { get; set; } = -1;
+
+        /// <summary>The topic incarnation the offsets count in (null when unknown).</summary>
+        public string? Incarnation { get; set; }
+
+        /// <summary>Added to this incarnation's offsets where the log order counts.</summary>
+        public long OffsetBase { get; set; }
 
         /// <summary>One past the newest offset this member dead-lettered for the partition.</summary>
         public long DeadLetteredBelow { get; set; }

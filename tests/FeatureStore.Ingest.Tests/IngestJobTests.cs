@@ -149,6 +149,47 @@ public sealed class IngestJobTests(EmbeddedKafkaFixture kafka, RedisServerFixtur
         await scenario.AssertOnlineEqualsReferenceAsync(db, scenario.MaxTime);
     }
 
+    [Fact]
+    public async Task After_the_cluster_is_replaced_by_a_fresh_one_every_event_of_the_new_one_reaches_the_online_store()
+    {
+        // The embedded broker of `run` starts empty each time: the checkpoints in the online store count
+        // offsets of a log that is gone, and the new one starts again at 0.
+        var scenario = new IngestScenario(EmbeddedKafkaFixture.UniqueTopic("reborn"));
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var db = redis.Connection.Database;
+        using (var old = Kafka.Embedded.EmbeddedKafkaCluster.Start())
+        {
+            old.CreateTopic(scenario.Topic, 4);
+            scenario.Produce(old.BootstrapServers, count: 2_000, users: 40, seed: 8, nowMs: now);
+            using var first = new IngestMetrics();
+            await scenario.IngestAllAsync(old.BootstrapServers, db, first, Ct);
+            Assert.Equal(2_000, first.EventsTotal);
+        }
+
+        using var fresh = Kafka.Embedded.EmbeddedKafkaCluster.Start();
+        fresh.CreateTopic(scenario.Topic, 4);
+        scenario.Produce(fresh.BootstrapServers, count: 300, users: 40, seed: 9, nowMs: now, firstIndex: 2_000);
+        await IngestExactlyAsync(scenario, fresh.BootstrapServers, db, 300);
+        await scenario.AssertOnlineEqualsReferenceAsync(db, scenario.MaxTime);
+
+        // Restarted on the same cluster, it resumes where it stopped: nothing read twice.
+        scenario.Produce(fresh.BootstrapServers, count: 100, users: 40, seed: 10, nowMs: now, firstIndex: 2_300);
+        await IngestExactlyAsync(scenario, fresh.BootstrapServers, db, 100);
+        await scenario.AssertOnlineEqualsReferenceAsync(db, scenario.MaxTime);
+    }
+
+    private static async Task IngestExactlyAsync(IngestScenario scenario, string bootstrap, StackExchange.Redis.IDatabase db, long expected)
+    {
+        using var metrics = new IngestMetrics();
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var run = Task.Run(() => scenario.CreateJob(bootstrap, db, metrics).RunAsync(cts.Token), Ct);
+        await Eventually.TrueAsync(() => run.IsCompleted || metrics.EventsTotal >= expected, TimeSpan.FromSeconds(60), $"{expected} events applied", Ct);
+        await scenario.WaitUntilCaughtUpAsync(bootstrap, db, TimeSpan.FromSeconds(60), Ct);
+        await cts.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        Assert.Equal(expected, metrics.EventsTotal);
+    }
+
     private List<Message<byte[], byte[]>> ReadAll(string topic, int expected)
     {
         using var consumer = new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig
