@@ -190,6 +190,27 @@ public sealed class IngestJobTests(EmbeddedKafkaFixture kafka, RedisServerFixtur
         Assert.Equal(expected, metrics.EventsTotal);
     }
 
+    [Fact]
+    public async Task Progress_gives_the_lag_as_unknown_until_every_partition_is_measured_then_zero_once_caught_up()
+    {
+        var scenario = new IngestScenario(kafka.CreateTopic("progress", partitions: 4));
+        scenario.Produce(kafka.BootstrapServers, count: 2_000, users: 50, seed: 12, nowMs: DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        using var metrics = new IngestMetrics();
+        var db = redis.Connection.Database;
+        var job = scenario.CreateJob(kafka.BootstrapServers, db, metrics);
+        Assert.Contains("lag ? (no partition assigned yet)", job.Progress.Line(0, 0, 0, 0, 0), StringComparison.Ordinal);
+
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var run = Task.Run(() => job.RunAsync(cts.Token), Ct);
+        await scenario.WaitUntilCaughtUpAsync(kafka.BootstrapServers, db, TimeSpan.FromSeconds(60), Ct);
+        await Eventually.TrueAsync(() => job.Progress == new IngestProgress(4, 4, 0), TimeSpan.FromSeconds(30), "every partition measured, lag 0", Ct);
+        await cts.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        Assert.Equal(2_000, metrics.EventsTotal);
+        Assert.Equal(0, metrics.ReadAgainTotal);
+        Assert.Equal(0, metrics.ReplayedTotal);
+    }
+
     private List<Message<byte[], byte[]>> ReadAll(string topic, int expected)
     {
         using var consumer = new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig
