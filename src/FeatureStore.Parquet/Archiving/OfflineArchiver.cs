@@ -25,6 +25,7 @@ public sealed partial class OfflineArchiver
     private readonly Dictionary<TopicPartition, PartitionState> _owned = [];
     private readonly Dictionary<string, string> _liveIncarnations = new(StringComparer.Ordinal);
     private TopicIncarnation? _incarnations;
+    private readonly List<(TopicPartition Partition, string Why)> _restarted = [];
     private long _eventsWritten;
     private long _eventsSkipped;
 
@@ -124,6 +125,7 @@ public sealed partial class OfflineArchiver
                     starts.Add(new TopicPartitionOffset(tp, new Offset(Resume(c, tp, state))));
                 }
 
+                LogRestarted();
                 return starts;
             })
             .SetPartitionsRevokedHandler((_, partitions) => Drop(partitions.Select(p => p.TopicPartition)))
@@ -168,7 +170,7 @@ public sealed partial class OfflineArchiver
             {
                 kafkaNext = Math.Max(0, bounds.Low.Value);
                 offsetBase = position.NextOffset - kafkaNext;
-                LogNewIncarnation(tp.ToString(), why, position.NextOffset);
+                _restarted.Add((tp, why));
             }
         }
 
@@ -177,6 +179,17 @@ public sealed partial class OfflineArchiver
         state.CommittedOffset = state.NextOffset = position.NextOffset;
         LogResuming(tp.ToString(), kafkaNext);
         return kafkaNext;
+    }
+
+    /// <summary>One warning per topic for the partitions whose log continued another incarnation.</summary>
+    private void LogRestarted()
+    {
+        foreach (var topic in _restarted.GroupBy(r => r.Partition.Topic, StringComparer.Ordinal))
+        {
+            LogNewIncarnation(topic.Key, string.Join(",", topic.Select(r => r.Partition.Partition.Value)), topic.First().Why);
+        }
+
+        _restarted.Clear();
     }
 
     private void Drop(IEnumerable<TopicPartition> partitions)
@@ -267,6 +280,7 @@ public sealed partial class OfflineArchiver
                 // Someone else committed from this offset: reload the position from disk and go on from there.
                 LogFenced(tp.ToString(), state.CommittedOffset);
 consumer.Seek(new TopicPartitionOffset(tp, new Offset(Resume(consumer, tp, state))));
+                LogRestarted();
             }
 
             state.Rows.Clear();
