@@ -9,7 +9,7 @@ namespace FeatureStore.Kafka;
 /// than the dead-letter producer's <c>message.max.bytes</c> (1 000 000 bytes by default) or the dead-letter
 /// topic's own limit; such a record, sent unchanged, would be refused, and a job that cannot dead-letter an
 /// event cannot move past it. So an oversized dead letter keeps only the first <see cref="KeptBytes"/> bytes
-/// of its payload (and of its key), and says so in headers: <see cref="PayloadBytesHeader"/> (and
+/// of its payload (and of its key, and of a header, e.g. a detail quoting the payload), and says so in headers: <see cref="PayloadBytesHeader"/> (and
 /// <see cref="KeyBytesHeader"/>) carry the original sizes.
 /// </summary>
 public static class DeadLetterSize
@@ -53,12 +53,13 @@ public static class DeadLetterSize
     public static bool CanCut(Message<byte[]?, byte[]?> message)
     {
         ArgumentNullException.ThrowIfNull(message);
-        return message.Value is { Length: > KeptBytes } || message.Key is { Length: > KeptBytes };
+        return message.Value is { Length: > KeptBytes } || message.Key is { Length: > KeptBytes }
+            || (message.Headers ?? []).Any(h => h.GetValueBytes() is { Length: > KeptBytes });
     }
 
     /// <summary>
-    /// A copy of <paramref name="message"/> whose payload and key keep at most their first
-    /// <see cref="KeptBytes"/> bytes, with the original sizes of those cut in headers.
+    /// A copy of <paramref name="message"/> whose payload, key and header values keep at most their first
+    /// <see cref="KeptBytes"/> bytes, with the original sizes of the payload and key, when cut, in headers.
     /// </summary>
     public static Message<byte[]?, byte[]?> Cut(Message<byte[]?, byte[]?> message)
     {
@@ -66,7 +67,7 @@ public static class DeadLetterSize
         var headers = new Headers();
         foreach (var header in message.Headers ?? [])
         {
-            headers.Add(header.Key, header.GetValueBytes());
+            headers.Add(header.Key, Prefix(header.GetValueBytes()));
         }
 
         if (message.Value is { Length: > KeptBytes } value)

@@ -37,6 +37,17 @@ public sealed class DeadLetterSizeTests
         Assert.Equal(DeadLetterSize.DefaultMaxRecordBytes, DeadLetterSize.MaxRecordBytes(new ProducerConfig()));
     }
 
+    [Fact]
+    public void A_header_quoting_the_payload_is_cut_too()
+    {
+        var message = Letter(key: 4, value: 10);
+        message.Headers.Add("fs-detail", Enumerable.Repeat((byte)'d', 1_100_000).ToArray());
+        var cut = DeadLetterSize.Fit(message, DeadLetterSize.DefaultMaxRecordBytes);
+        Assert.Equal(DeadLetterSize.KeptBytes, cut.Headers.GetLastBytes("fs-detail").Length);
+        Assert.Equal(message.Value, cut.Value);
+        Assert.False(DeadLetterSize.CanCut(cut));
+    }
+
     private static Message<byte[]?, byte[]?> Letter(int key, int value) => new()
     {
         Key = Enumerable.Repeat((byte)'k', key).ToArray(),
