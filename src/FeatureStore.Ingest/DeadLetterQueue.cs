@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using Confluent.Kafka;
 using FeatureStore.Core.Events;
+using FeatureStore.Kafka;
 
 namespace FeatureStore.Ingest;
 
@@ -9,7 +10,9 @@ namespace FeatureStore.Ingest;
 /// Sends rejected events to a source's dead-letter topic, the original key and payload unchanged, with
 /// headers naming why: <c>fs-reason</c> (e.g. <c>missing_key</c>), <c>fs-field</c>, <c>fs-detail</c>,
 /// and where it came from: <c>fs-source-topic</c>, <c>fs-source-partition</c>, <c>fs-source-offset</c>.
-/// Offsets are committed only after <see cref="Flush"/> confirmed every send, so nothing is lost.
+/// Offsets are committed only after <see cref="Flush"/> confirmed every send, so nothing is lost. A payload
+/// too large for the dead-letter producer or topic is cut to its first bytes, its size in a header
+/// (<see cref="DeadLetterSize"/>): an event the source topic took never stops the job.
 /// </summary>
 public sealed class DeadLetterQueue : IDisposable
 {
@@ -32,6 +35,7 @@ public sealed class DeadLetterQueue : IDisposable
     public const string SourceOffsetHeader = "fs-source-offset";
 
     private readonly IProducer<byte[]?, byte[]?> _producer;
+    private readonly int _maxRecordBytes;
     private Exception? _failure;
     private long _pending;
 
@@ -51,6 +55,7 @@ public sealed class DeadLetterQueue : IDisposable
             config.Set(key, value);
         }
 
+        _maxRecordBytes = DeadLetterSize.MaxRecordBytes(config);
         _producer = new ProducerBuilder<byte[]?, byte[]?>(config).Build();
     }
 
@@ -78,16 +83,43 @@ public sealed class DeadLetterQueue : IDisposable
             headers.Add(DetailHeader, Encoding.UTF8.GetBytes(detail));
         }
 
-        Interlocked.Increment(ref _pending);
-        _producer.Produce(deadLetterTopic, new Message<byte[]?, byte[]?> { Key = source.Message.Key, Value = source.Message.Value, Headers = headers }, report =>
-        {
-            if (report.Error.IsError)
-            {
-                _failure ??= new KafkaException(report.Error);
-            }
+        var message = new Message<byte[]?, byte[]?> { Key = source.Message.Key, Value = source.Message.Value, Headers = headers };
+        Produce(deadLetterTopic, DeadLetterSize.Fit(message, _maxRecordBytes));
+    }
 
+    private void Produce(string topic, Message<byte[]?, byte[]?> message)
+    {
+        Interlocked.Increment(ref _pending);
+        try
+        {
+            _producer.Produce(topic, message, report =>
+            {
+                if (report.Error.IsError)
+                {
+                    if (DeadLetterSize.IsTooLarge(report.Error.Code) && DeadLetterSize.CanCut(message))
+                    {
+                        // The dead-letter topic takes less than the producer sends: its payload is cut.
+                        Produce(topic, DeadLetterSize.Cut(message));
+                    }
+                    else
+                    {
+                        _failure ??= new KafkaException(report.Error);
+                    }
+                }
+
+                Interlocked.Decrement(ref _pending);
+            });
+        }
+        catch (ProduceException<byte[]?, byte[]?> ex) when (DeadLetterSize.IsTooLarge(ex.Error.Code) && DeadLetterSize.CanCut(message))
+        {
             Interlocked.Decrement(ref _pending);
-        });
+            Produce(topic, DeadLetterSize.Cut(message));
+        }
+        catch
+        {
+            Interlocked.Decrement(ref _pending);
+            throw;
+        }
     }
 
     /// <summary>

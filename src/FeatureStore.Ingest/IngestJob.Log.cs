@@ -31,6 +31,9 @@ public sealed partial class IngestJob
     [LoggerMessage(10, LogLevel.Debug, "{Partition}: seek not accepted yet ({Reason}); retrying")]
     private partial void LogSeekRetry(string partition, string reason);
 
+    [LoggerMessage(11, LogLevel.Warning, "topic {Topic} partitions {Partitions}: the online checkpoints do not belong to the topic as it is now ({Why}): the topic was recreated or the cluster replaced; reading those partitions from their beginning, their events counted after those already in the online store")]
+    private partial void LogNewIncarnation(string topic, string partitions, string why);
+
     [LoggerMessage(9, LogLevel.Warning, "kafka: {Code}: {Reason}")]
     private partial void LogKafkaError(string code, string reason);
 }

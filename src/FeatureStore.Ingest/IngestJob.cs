@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using Confluent.Kafka;
 using FeatureStore.Core.Events;
 using FeatureStore.Core.Streaming;
+using FeatureStore.Kafka;
 using Microsoft.Extensions.Logging;
 
 namespace FeatureStore.Ingest;
@@ -28,6 +29,15 @@ public sealed partial class IngestJob
     private readonly Dictionary<string, LatenessPolicy> _lateness;
     private readonly IngestStatusWriter? _status;
     private long _batchNewestEventMs = long.MinValue;
+    private readonly Dictionary<string, string> _liveIncarnations = new(StringComparer.Ordinal);
+    private TopicIncarnation? _incarnations;
+    private readonly List<(TopicPartition Partition, string Why)> _restarted = [];
+
+    // Events accepted into the batch being read, per partition, and into batches prepared but not yet landed:
+    // they count as applied once their write lands, as read again when a rewind drops them.
+    private readonly Dictionary<TopicPartition, (int Accepted, int Replayed)> _batchAccepted = [];
+    private long _notLanded;
+    private IngestProgress _progress = IngestProgress.Unassigned;
 
     // Messages are parsed and applied on a second thread, a chunk at a time, while this one consumes the next
     // chunk. Rebalance callbacks and the end of a batch wait for it (and process what is left) first.
@@ -55,6 +65,9 @@ public sealed partial class IngestJob
             StringComparer.Ordinal);
     }
 
+    /// <summary>What this member has done so far: events applied and read again, partitions owned, lag (for a progress line).</summary>
+    public IngestProgress Progress => Volatile.Read(ref _progress);
+
     /// <summary>Partitions this member owns now (for tests and the health endpoint).</summary>
     public IReadOnlyCollection<TopicPartition> Assignment => [.. _owned.Keys];
 
@@ -62,6 +75,7 @@ public sealed partial class IngestJob
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         using var dlq = new DeadLetterQueue(_options.BootstrapServers, _options.KafkaSettings);
+        using var incarnations = _incarnations = new TopicIncarnation(_options.BootstrapServers, _options.KafkaSettings);
         using var consumer = BuildConsumer();
         consumer.Subscribe(_sources.Keys);
         LogStarted(_options.GroupId, string.Join(",", _sources.Keys));
@@ -115,7 +129,7 @@ public sealed partial class IngestJob
                         inFlight = null;
                     }
 
-                    PublishStatus();
+                    PublishStatus(consumer);
                     if (backoff != _options.RetryInitialDelay)
                     {
                         consumer.Resume(consumer.Assignment);
@@ -162,7 +176,7 @@ public sealed partial class IngestJob
                 LogRetrying(ex.Message, 0);
             }
 
-            PublishStatus(force: true); // what the dashboard shows of a stopped member is its last state
+            PublishStatus(consumer, force: true); // what the dashboard shows of a stopped member is its last state
             consumer.Close();
             LogStopped();
         }
@@ -192,20 +206,22 @@ public sealed partial class IngestJob
         }
 
         return new ConsumerBuilder<byte[]?, byte[]?>(config)
-            .SetPartitionsAssignedHandler((_, partitions) =>
+            .SetPartitionsAssignedHandler((c, partitions) =>
             {
                 DrainInCallback();
+                ReadIncarnations(partitions);
+                var applied = AppliedBefore(c, partitions);
                 // Start each partition at its stored checkpoint. When the store cannot be read now, start
                 // it unresolved: the main loop loads the checkpoint and seeks before using its messages.
                 var starts = new List<TopicPartitionOffset>(partitions.Count);
                 foreach (var tp in partitions)
                 {
-                    var state = new PartitionState(tp, _sources[tp.Topic], _parsers[tp.Topic], _lateness[tp.Topic]);
+                    var state = new PartitionState(tp, _sources[tp.Topic], _parsers[tp.Topic], _lateness[tp.Topic]) { AppliedBelow = applied.GetValueOrDefault(tp) };
                     _owned[tp] = state;
                     if (_applier.TryLoadCheckpoint(tp, out var checkpoint))
                     {
-                        Resume(tp, state, checkpoint);
-                        starts.Add(new TopicPartitionOffset(tp, checkpoint is null ? Offset.Beginning : new Offset(checkpoint.Value.NextOffset)));
+                        var start = Resume(c, tp, state, checkpoint);
+                        starts.Add(new TopicPartitionOffset(tp, checkpoint is null ? Offset.Beginning : new Offset(start)));
                     }
                     else
                     {
@@ -214,6 +230,7 @@ public sealed partial class IngestJob
                 }
 
                 LogAssigned(string.Join(",", partitions));
+                LogRestarted();
                 return starts;
             })
             .SetPartitionsRevokedHandler((_, partitions) =>
@@ -240,6 +257,7 @@ public sealed partial class IngestJob
             }
 
             _unwritten.Remove(tp);
+            _batchAccepted.Remove(tp);
             _applier.Forget(tp);
             _metrics.ClearLag(tp.Topic, tp.Partition.Value);
             if (_lateness.TryGetValue(tp.Topic, out var lateness))
@@ -261,9 +279,10 @@ public sealed partial class IngestJob
                 continue; // revoked meanwhile
             }
 
+            var start = Where(consumer, tp, checkpoint);
             try
             {
-                consumer.Seek(new TopicPartitionOffset(tp, checkpoint is null ? Offset.Beginning : new Offset(checkpoint.Value.NextOffset)));
+                consumer.Seek(new TopicPartitionOffset(tp, checkpoint is null ? Offset.Beginning : new Offset(start.NextOffset)));
             }
             catch (KafkaException ex)
             {
@@ -272,23 +291,108 @@ public sealed partial class IngestJob
                 continue;
             }
 
-            Resume(tp, state, checkpoint);
+            Resume(tp, state, checkpoint, start);
+        }
+
+        LogRestarted();
+    }
+
+    /// <summary>One warning per topic for the partitions whose checkpoints belonged to another incarnation.</summary>
+    private void LogRestarted()
+    {
+        foreach (var topic in _restarted.GroupBy(r => r.Partition.Topic, StringComparer.Ordinal))
+        {
+            LogNewIncarnation(topic.Key, string.Join(",", topic.Select(r => r.Partition.Partition.Value)), topic.First().Why);
+        }
+
+        _restarted.Clear();
+    }
+
+    /// <summary>
+    /// The group's offsets as committed in Kafka (after each batch lands, a copy of the checkpoints): events below
+    /// were applied before, so reading them again (the online store lost its checkpoints) replays them.
+    /// </summary>
+    private static Dictionary<TopicPartition, long> AppliedBefore(IConsumer<byte[]?, byte[]?> consumer, List<TopicPartition> partitions)
+    {
+        try
+        {
+            return consumer.Committed(partitions, TimeSpan.FromSeconds(5)).Where(o => o.Offset.Value >= 0).ToDictionary(o => o.TopicPartition, o => o.Offset.Value);
+        }
+        catch (KafkaException)
+        {
+            return []; // unknown: every event counts as applied for the first time
         }
     }
 
-    private void Resume(TopicPartition tp, PartitionState state, PartitionCheckpoint? checkpoint)
+    /// <summary>Reads the incarnations of the topics of <paramref name="partitions"/> (kept as they were when the cluster does not answer).</summary>
+    private void ReadIncarnations(List<TopicPartition> partitions)
+    {
+        if (_incarnations is null)
+        {
+            return;
+        }
+
+        foreach (var (topic, incarnation) in _incarnations.Read([.. partitions.Select(p => p.Topic).Distinct(StringComparer.Ordinal)]))
+        {
+            _liveIncarnations[topic] = incarnation;
+        }
+    }
+
+    /// <summary>
+    /// Where a partition resumes: at its checkpoint, unless the checkpoint belongs to another incarnation of the
+    /// topic or lies past the partition's end; then at the start of the partition as it is now, its offsets
+    /// counted after the checkpoint's so its events keep the log order, with one warning saying so.
+    /// </summary>
+    private PartitionCheckpoint Where(IConsumer<byte[]?, byte[]?> consumer, TopicPartition tp, PartitionCheckpoint? checkpoint)
+    {
+        var live = _liveIncarnations.GetValueOrDefault(tp.Topic);
+        if (checkpoint is not { } stored)
+        {
+            return new PartitionCheckpoint(0, long.MinValue, live);
+        }
+
+        WatermarkOffsets bounds;
+        try
+        {
+            bounds = consumer.QueryWatermarkOffsets(tp, TimeSpan.FromSeconds(5));
+        }
+        catch (KafkaException)
+        {
+            bounds = new WatermarkOffsets(Offset.Unset, Offset.Unset); // unknown: judged by the incarnation alone
+        }
+
+        if (TopicIncarnation.Mismatch(stored.Incarnation, stored.NextOffset, live, bounds.High.Value) is not { } why)
+        {
+            return stored with { Incarnation = live ?? stored.Incarnation };
+        }
+
+        var low = Math.Max(0, bounds.Low.Value);
+        _restarted.Add((tp, why));
+        return new PartitionCheckpoint(low, stored.WatermarkMs, live, stored.OffsetBase + stored.NextOffset - low);
+    }
+
+    private long Resume(IConsumer<byte[]?, byte[]?> consumer, TopicPartition tp, PartitionState state, PartitionCheckpoint? checkpoint)
+    {
+        var start = Where(consumer, tp, checkpoint);
+        Resume(tp, state, checkpoint, start);
+        return start.NextOffset;
+    }
+
+    private void Resume(TopicPartition tp, PartitionState state, PartitionCheckpoint? checkpoint, PartitionCheckpoint start)
     {
         state.Stored = checkpoint;
         state.Loaded = true;
-        state.NextOffset = checkpoint?.NextOffset ?? 0;
+        state.NextOffset = start.NextOffset;
+        state.Incarnation = start.Incarnation;
+        state.OffsetBase = start.OffsetBase;
         var lateness = state.Lateness;
         lateness.Forget(tp.Partition.Value);
-        if (checkpoint is { WatermarkMs: not long.MinValue } cp)
+        if (start is { WatermarkMs: not long.MinValue } cp)
         {
             lateness.Restore(tp.Partition.Value, cp.WatermarkMs);
         }
 
-        LogResuming(tp.ToString(), checkpoint?.NextOffset ?? 0);
+        LogResuming(tp.ToString(), start.NextOffset);
     }
 
     private Dictionary<TopicPartition, PartitionCheckpoint> CollectBatch(IConsumer<byte[]?, byte[]?> consumer, DeadLetterQueue dlq, CancellationToken cancellationToken)
@@ -312,13 +416,14 @@ public sealed partial class IngestJob
             state.Advanced = false;
             if (state.AcceptedInBatch > 0)
             {
-                _metrics.EventsAccepted(state.Source.Name, state.AcceptedInBatch);
-                state.AcceptedInBatch = 0;
+                var (accepted, replayed) = _batchAccepted.GetValueOrDefault(state.Partition);
+                _batchAccepted[state.Partition] = (accepted + state.AcceptedInBatch, replayed + state.ReplayedInBatch);
+                (state.AcceptedInBatch, state.ReplayedInBatch) = (0, 0);
             }
 
             if (_owned.TryGetValue(state.Partition, out var current) && ReferenceEquals(current, state))
             {
-                advanced[state.Partition] = new PartitionCheckpoint(state.NextOffset, state.Lateness.Watermark(state.Partition.Partition.Value));
+                advanced[state.Partition] = new PartitionCheckpoint(state.NextOffset, state.Lateness.Watermark(state.Partition.Partition.Value), state.Incarnation, state.OffsetBase);
             }
         }
 
@@ -470,6 +575,11 @@ public sealed partial class IngestJob
                 if (Process(result, state, _chunkDlq!, _chunkNowMs, out var eventTimeMs))
                 {
                     state.AcceptedInBatch++;
+                    if (result.Offset.Value < state.AppliedBelow)
+                    {
+                        state.ReplayedInBatch++;
+                    }
+
                     state.NewestEventMs = state.NewestEventMs is { } newest ? Math.Max(newest, eventTimeMs) : eventTimeMs;
                 }
             }
@@ -526,14 +636,34 @@ public sealed partial class IngestJob
             return false;
         }
 
-        _applier.Add(source, state.Partition, result.Offset.Value, parser);
+        _applier.Add(source, state.Partition, result.Offset.Value + state.OffsetBase, parser);
         eventTimeMs = parser.EventTimeMs;
         _batchNewestEventMs = Math.Max(_batchNewestEventMs, eventTimeMs);
         return true;
     }
 
-    private void PublishStatus(bool force = false)
+    private void PublishStatus(IConsumer<byte[]?, byte[]?> consumer, bool force = false)
     {
+        // A partition with nothing read past its checkpoint has its lag from the last fetch's end; one being
+        // read gets it once a batch of it lands. Until every owned partition has one, the lag is unknown.
+        var known = 0;
+        long lag = 0;
+        foreach (var (tp, state) in _owned)
+        {
+            if (state.Lag < 0 && state.Loaded && state.NextOffset == (state.Stored?.NextOffset ?? 0) && consumer.GetWatermarkOffsets(tp).High.Value is var high and >= 0)
+            {
+                state.Lag = Math.Max(0, high - state.NextOffset);
+                _metrics.SetLag(tp.Topic, tp.Partition.Value, state.Lag);
+            }
+
+            if (state.Lag >= 0)
+            {
+                known++;
+                lag += state.Lag;
+            }
+        }
+
+        Volatile.Write(ref _progress, new IngestProgress(_owned.Count, known, lag));
         var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
         if (_status is not null && (force || _status.IsDue(nowMs)))
         {
@@ -589,7 +719,20 @@ public sealed partial class IngestJob
 
         var newest = _batchNewestEventMs;
         _batchNewestEventMs = long.MinValue;
-        return new InFlight(write, next, newest, clock);
+        var accepted = new Dictionary<string, int>(StringComparer.Ordinal);
+        var replayed = 0;
+        foreach (var (tp, count) in _batchAccepted)
+        {
+            if (next.ContainsKey(tp))
+            {
+                accepted[tp.Topic] = accepted.GetValueOrDefault(tp.Topic) + count.Accepted;
+                replayed += count.Replayed;
+            }
+        }
+
+        _batchAccepted.Clear();
+        _notLanded += accepted.Values.Sum();
+        return new InFlight(write, next, newest, clock, accepted, replayed);
     }
 
     private async Task<bool> CompleteBatchAsync(IConsumer<byte[]?, byte[]?> consumer, InFlight batch)
@@ -613,6 +756,14 @@ public sealed partial class IngestJob
         var freshness = batch.NewestEventMs == long.MinValue ? TimeSpan.MinValue
             : TimeSpan.FromMilliseconds(_time.GetUtcNow().ToUnixTimeMilliseconds() - batch.NewestEventMs);
         _metrics.BatchWritten(batch.Clock.Elapsed, freshness);
+        foreach (var (topic, count) in batch.Accepted)
+        {
+            _metrics.EventsAccepted(_sources[topic].Name, count);
+            _notLanded -= count;
+        }
+
+        _metrics.Replayed(batch.Replayed);
+
         CommitToKafka(consumer, batch.Next);
         return true;
     }
@@ -623,6 +774,9 @@ public sealed partial class IngestJob
     /// </summary>
     private void Rewind()
     {
+        _metrics.ReadAgain(_notLanded + _batchAccepted.Values.Sum(c => c.Accepted));
+        _notLanded = 0;
+        _batchAccepted.Clear();
         _applier.Reset();
         _unwritten.Clear();
         _batchNewestEventMs = long.MinValue;
@@ -658,6 +812,7 @@ public sealed partial class IngestJob
             if (state is not null)
             {
                 state.LastWriteMs = nowMs;
+                state.AppliedBelow = Math.Max(state.AppliedBelow, written[tp].NextOffset); // read again, they are replays
             }
 
             var watermarks = consumer.GetWatermarkOffsets(tp);
@@ -689,7 +844,7 @@ public sealed partial class IngestJob
         or InvalidOperationException { InnerException: KafkaException } or OnlineStoreWriteException;
 
     /// <summary>A batch whose write is built or in flight, with what to record once it lands.</summary>
-    private sealed record InFlight(PreparedWrite Write, Dictionary<TopicPartition, PartitionCheckpoint> Next, long NewestEventMs, Stopwatch Clock);
+    private sealed record InFlight(PreparedWrite Write, Dictionary<TopicPartition, PartitionCheckpoint> Next, long NewestEventMs, Stopwatch Clock, Dictionary<string, int> Accepted, int Replayed);
 
     private sealed class PartitionState(TopicPartition partition, SourceBinding source, EventParser parser, LatenessPolicy lateness)
     {
@@ -706,6 +861,12 @@ public sealed partial class IngestJob
 
         public int AcceptedInBatch { get; set; }
 
+        /// <summary>Of <see cref="AcceptedInBatch"/>, those below <see cref="AppliedBelow"/>.</summary>
+        public int ReplayedInBatch { get; set; }
+
+        /// <summary>The group's offset committed in Kafka at assignment: events below were applied before.</summary>
+        public long AppliedBelow { get; set; }
+
         public bool Loaded { get; set; }
 
         public PartitionCheckpoint? Stored { get; set; }
@@ -717,6 +878,12 @@ public sealed partial class IngestJob
         public long? LastWriteMs { get; set; }
 
         public long Lag { get; set; } = -1;
+
+        /// <summary>The topic incarnation the offsets count in (null when unknown).</summary>
+        public string? Incarnation { get; set; }
+
+        /// <summary>Added to this incarnation's offsets where the log order counts.</summary>
+        public long OffsetBase { get; set; }
 
         /// <summary>One past the newest offset this member dead-lettered for the partition.</summary>
         public long DeadLetteredBelow { get; set; }

@@ -31,6 +31,8 @@ public sealed class IngestMetrics : IDisposable
     private long _deadLetteredTotal;
     private long _retriesTotal;
     private long _batchesWritten;
+    private long _readAgainTotal;
+    private long _replayedTotal;
 
     /// <summary>Creates the instruments on a new meter.</summary>
     public IngestMetrics(IMeterFactory? meterFactory = null)
@@ -55,6 +57,19 @@ public sealed class IngestMetrics : IDisposable
 
     /// <summary>Batches written to the online store so far.</summary>
     public long BatchesWritten => Interlocked.Read(ref _batchesWritten);
+
+    /// <summary>
+    /// Events read again: accepted into batches whose write was dropped unconfirmed (the online store or the
+    /// dead-letter topic failed, or the member was fenced), then read again from the checkpoint. They are not in
+    /// <see cref="EventsTotal"/>, which counts an event once its batch's write has landed.
+    /// </summary>
+    public long ReadAgainTotal => Interlocked.Read(ref _readAgainTotal);
+
+    /// <summary>
+    /// Of <see cref="EventsTotal"/>, events applied again: below the group's offset committed in Kafka when the
+    /// partition was assigned, so applied before (the online store lost the checkpoints that covered them).
+    /// </summary>
+    public long ReplayedTotal => Interlocked.Read(ref _replayedTotal);
 
     /// <summary>Consumer lag per partition, as last observed.</summary>
     public IReadOnlyDictionary<(string Topic, int Partition), long> Lag => _lag;
@@ -86,6 +101,10 @@ public sealed class IngestMetrics : IDisposable
         Interlocked.Increment(ref _retriesTotal);
         _retries.Add(1);
     }
+
+    internal void ReadAgain(long count) => Interlocked.Add(ref _readAgainTotal, count);
+
+    internal void Replayed(long count) => Interlocked.Add(ref _replayedTotal, count);
 
     internal void SetLag(string topic, int partition, long lag) => _lag[(topic, partition)] = lag;
 

@@ -119,6 +119,98 @@ public sealed class IngestJobTests(EmbeddedKafkaFixture kafka, RedisServerFixtur
         await scenario.AssertOnlineEqualsReferenceAsync(db, scenario.MaxTime);
     }
 
+    [Fact]
+    public async Task An_event_over_a_megabyte_is_dead_lettered_once_cut_to_a_prefix_with_its_size_and_ingestion_goes_on()
+    {
+        // The source topic takes the event (its producer raised message.max.bytes), but the dead-letter
+        // producer's default limit is 1 MB: the dead letter carries a prefix of the payload and its size.
+        var scenario = new IngestScenario(kafka.CreateTopic("huge", partitions: 4));
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var huge = $$"""{"user_id":"u1","note":"{{new string('x', 1_100_000)}}","ts":{{now}}}""";
+        scenario.Produce(kafka.BootstrapServers, count: 400, users: 20, seed: 3, nowMs: now, corrupt: i => i == 150 ? huge : null);
+
+        using var metrics = new IngestMetrics();
+        var db = redis.Connection.Database;
+        await scenario.IngestAllAsync(kafka.BootstrapServers, db, metrics, Ct);
+
+        var dead = Assert.Single(ReadAll(scenario.Topic + ".dlq", 1));
+        Assert.Equal("payload_too_large", Encoding.UTF8.GetString(dead.Headers.GetLastBytes("fs-reason")));
+        Assert.Equal(Encoding.UTF8.GetByteCount(huge).ToString(System.Globalization.CultureInfo.InvariantCulture), Encoding.UTF8.GetString(dead.Headers.GetLastBytes("fs-payload-bytes")));
+        Assert.InRange(dead.Value.Length, 1, 64 * 1024);
+        Assert.Equal(Encoding.UTF8.GetBytes(huge).AsSpan(0, dead.Value.Length).ToArray(), dead.Value);
+        Assert.Equal(399, metrics.EventsTotal);
+
+        // A restart (more events meanwhile) does not dead-letter it again.
+        scenario.Produce(kafka.BootstrapServers, count: 100, users: 20, seed: 4, nowMs: now, firstIndex: 400);
+        using var again = new IngestMetrics();
+        await scenario.IngestAllAsync(kafka.BootstrapServers, db, again, Ct);
+        Assert.Single(ReadAll(scenario.Topic + ".dlq", 1));
+        Assert.Equal(0, again.DeadLetteredTotal);
+        await scenario.AssertOnlineEqualsReferenceAsync(db, scenario.MaxTime);
+    }
+
+    [Fact]
+    public async Task After_the_cluster_is_replaced_by_a_fresh_one_every_event_of_the_new_one_reaches_the_online_store()
+    {
+        // The embedded broker of `run` starts empty each time: the checkpoints in the online store count
+        // offsets of a log that is gone, and the new one starts again at 0.
+        var scenario = new IngestScenario(EmbeddedKafkaFixture.UniqueTopic("reborn"));
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var db = redis.Connection.Database;
+        using (var old = Kafka.Embedded.EmbeddedKafkaCluster.Start())
+        {
+            old.CreateTopic(scenario.Topic, 4);
+            scenario.Produce(old.BootstrapServers, count: 2_000, users: 40, seed: 8, nowMs: now);
+            using var first = new IngestMetrics();
+            await scenario.IngestAllAsync(old.BootstrapServers, db, first, Ct);
+            Assert.Equal(2_000, first.EventsTotal);
+        }
+
+        using var fresh = Kafka.Embedded.EmbeddedKafkaCluster.Start();
+        fresh.CreateTopic(scenario.Topic, 4);
+        scenario.Produce(fresh.BootstrapServers, count: 300, users: 40, seed: 9, nowMs: now, firstIndex: 2_000);
+        await IngestExactlyAsync(scenario, fresh.BootstrapServers, db, 300);
+        await scenario.AssertOnlineEqualsReferenceAsync(db, scenario.MaxTime);
+
+        // Restarted on the same cluster, it resumes where it stopped: nothing read twice.
+        scenario.Produce(fresh.BootstrapServers, count: 100, users: 40, seed: 10, nowMs: now, firstIndex: 2_300);
+        await IngestExactlyAsync(scenario, fresh.BootstrapServers, db, 100);
+        await scenario.AssertOnlineEqualsReferenceAsync(db, scenario.MaxTime);
+    }
+
+    private static async Task IngestExactlyAsync(IngestScenario scenario, string bootstrap, StackExchange.Redis.IDatabase db, long expected)
+    {
+        using var metrics = new IngestMetrics();
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var run = Task.Run(() => scenario.CreateJob(bootstrap, db, metrics).RunAsync(cts.Token), Ct);
+        await Eventually.TrueAsync(() => run.IsCompleted || metrics.EventsTotal >= expected, TimeSpan.FromSeconds(60), $"{expected} events applied", Ct);
+        await scenario.WaitUntilCaughtUpAsync(bootstrap, db, TimeSpan.FromSeconds(60), Ct);
+        await cts.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        Assert.Equal(expected, metrics.EventsTotal);
+    }
+
+    [Fact]
+    public async Task Progress_gives_the_lag_as_unknown_until_every_partition_is_measured_then_zero_once_caught_up()
+    {
+        var scenario = new IngestScenario(kafka.CreateTopic("progress", partitions: 4));
+        scenario.Produce(kafka.BootstrapServers, count: 2_000, users: 50, seed: 12, nowMs: DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        using var metrics = new IngestMetrics();
+        var db = redis.Connection.Database;
+        var job = scenario.CreateJob(kafka.BootstrapServers, db, metrics);
+        Assert.Contains("lag ? (no partition assigned yet)", job.Progress.Line(0, 0, 0, 0, 0), StringComparison.Ordinal);
+
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var run = Task.Run(() => job.RunAsync(cts.Token), Ct);
+        await scenario.WaitUntilCaughtUpAsync(kafka.BootstrapServers, db, TimeSpan.FromSeconds(60), Ct);
+        await Eventually.TrueAsync(() => job.Progress == new IngestProgress(4, 4, 0), TimeSpan.FromSeconds(30), "every partition measured, lag 0", Ct);
+        await cts.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        Assert.Equal(2_000, metrics.EventsTotal);
+        Assert.Equal(0, metrics.ReadAgainTotal);
+        Assert.Equal(0, metrics.ReplayedTotal);
+    }
+
     private List<Message<byte[], byte[]>> ReadAll(string topic, int expected)
     {
         using var consumer = new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig

@@ -112,6 +112,40 @@ public sealed class MonitorJobTests(EmbeddedKafkaFixture kafka, GarnetFixture st
     }
 
     [Fact]
+    public async Task A_prediction_over_a_megabyte_is_dead_lettered_cut_to_a_prefix_with_its_size_and_the_monitor_goes_on()
+    {
+        // The prediction topic takes it (its producer raised message.max.bytes); the dead-letter producer's limit
+        // is 1 MB, so sent whole the dead letter would be refused and the job would stop on it at every restart.
+        await using var receiver = new WebhookReceiver(FreePort.Next());
+        var topic = kafka.CreateTopic("huge-predictions", partitions: 1);
+        kafka.Cluster.CreateTopic(topic + ".dlq", 1);
+        await using var monitor = await StartAsync(topic, receiver.Url);
+        using var producer = new ProducerBuilder<string, string>(new ProducerConfig { BootstrapServers = kafka.BootstrapServers, MessageMaxBytes = 2 << 20 }).Build();
+        var huge = $$"""{"model_version":"v1","event_time":1,"score":"{{new string('x', 1_100_000)}}","segment":"a"}""";
+        await producer.ProduceAsync(topic, new Message<string, string> { Key = "huge", Value = huge }, Ct);
+        await producer.ProduceAsync(topic, new Message<string, string> { Key = "bad", Value = """{"model_version":"v1","event_time":1,"score":"high","segment":"a"}""" }, Ct);
+        await Eventually.TrueAsync(() => monitor.Metrics.DeadLettered == 2, TimeSpan.FromSeconds(30), "both dead-lettered", Ct);
+
+        using var dlq = new ConsumerBuilder<string, byte[]>(new ConsumerConfig { BootstrapServers = kafka.BootstrapServers, GroupId = Guid.NewGuid().ToString("N"), AutoOffsetReset = AutoOffsetReset.Earliest }).Build();
+        dlq.Subscribe(topic + ".dlq");
+        var letters = new List<Message<string, byte[]>>();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (letters.Count < 2 && DateTime.UtcNow < deadline)
+        {
+            if (dlq.Consume(TimeSpan.FromMilliseconds(200)) is { } result)
+            {
+                letters.Add(result.Message);
+            }
+        }
+
+        dlq.Close();
+        Assert.Equal(["huge", "bad"], letters.Select(m => m.Key));
+        Assert.Equal(Encoding.UTF8.GetBytes(huge).AsSpan(0, 4096).ToArray(), letters[0].Value);
+        Assert.Equal(Encoding.UTF8.GetByteCount(huge).ToString(System.Globalization.CultureInfo.InvariantCulture), Encoding.UTF8.GetString(letters[0].Headers.GetLastBytes("fs-payload-bytes")));
+        Assert.Equal("wrong_type", Encoding.UTF8.GetString(letters[1].Headers.GetLastBytes("fs-reason")));
+    }
+
+    [Fact]
     public async Task An_alert_raised_while_the_webhook_is_down_is_retried_and_delivered_later()
     {
         var port = FreePort.Next();

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Reflection;
 using FeatureStore.Core.Windows;
 using FeatureStore.Ingest;
@@ -67,12 +66,73 @@ public sealed class OfflineArchiverTests(EmbeddedKafkaFixture kafka, RedisServer
             Assert.Equal(8_000, archiver.EventsWritten);
         }
 
+        await AssertExportsEqualOnlineAndReferenceAsync(scenario, store, db, prefix, [scenario.MaxTime, scenario.MaxTime - (17 * 60_000) - 1, now + (90 * 60_000)]);
+    }
+
+    [Fact]
+    public async Task After_the_cluster_is_replaced_by_a_fresh_one_every_event_of_the_new_one_reaches_the_export_and_the_online_store()
+    {
+        // The embedded broker of `run` starts empty each time: the offline markers and the online checkpoints
+        // count offsets of a log that is gone, and the new one starts again at 0. Same store folder, same Redis.
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var scenario = new OfflineScenario(EmbeddedKafkaFixture.UniqueTopic("reborn"), count: 3_000, users: 100, seed: 71, nowMs: now);
+        var prefix = "t" + Guid.NewGuid().ToString("N")[..8];
+        var db = redis.Connection.Database;
+        var store = Path.Combine(_dir, "store");
+        using (var old = Kafka.Embedded.EmbeddedKafkaCluster.Start())
+        {
+            old.CreateTopic(scenario.Topic, OfflineScenario.Partitions);
+            scenario.Produce(old.BootstrapServers, to: 2_000);
+            await RunBothAsync(scenario, old.BootstrapServers, db, prefix, store, 2_000);
+        }
+
+        using (var fresh = Kafka.Embedded.EmbeddedKafkaCluster.Start())
+        {
+            fresh.CreateTopic(scenario.Topic, OfflineScenario.Partitions);
+            scenario.Produce(fresh.BootstrapServers, from: 2_000);
+            await RunBothAsync(scenario, fresh.BootstrapServers, db, prefix, store, 3_000);
+        }
+
+        Assert.Equal(3_000, (await CommittedOffsetsAsync(store)).Count);
+        await AssertExportsEqualOnlineAndReferenceAsync(scenario, store, db, prefix, [scenario.MaxTime, now + (90 * 60_000)]);
+    }
+
+    /// <summary>Runs the online job and the archiver until both have taken <paramref name="total"/> events (counted across topic incarnations).</summary>
+    private static async Task RunBothAsync(OfflineScenario scenario, string bootstrap, IDatabase db, string prefix, string store, long total)
+    {
+        using var metrics = new IngestMetrics();
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var online = IngestJobFactory.Create(scenario.Compiled, new IngestOptions
+        {
+            BootstrapServers = bootstrap,
+            GroupId = "ingest",
+            MaxBatchDelay = TimeSpan.FromMilliseconds(50),
+            SessionTimeout = TimeSpan.FromSeconds(6),
+        }, db, prefix, metrics, NullLogger.Instance);
+        var archiver = new OfflineArchiver(scenario.Compiled, new OfflineArchiverOptions
+        {
+            BootstrapServers = bootstrap,
+            Directory = store,
+            GroupId = "ingest.offline",
+            MaxBatchDelay = TimeSpan.FromMilliseconds(200),
+            SessionTimeout = TimeSpan.FromSeconds(6),
+        }, NullLogger.Instance);
+        var runs = new[] { Task.Run(() => online.RunAsync(cts.Token), Ct), Task.Run(() => archiver.RunAsync(cts.Token), Ct) };
+        await Eventually.TrueAsync(async () => runs.Any(r => r.IsCompleted) || (Archived(store) >= total && await CheckpointedAsync(db, prefix, scenario.Topic, counted: true) >= total),
+            TimeSpan.FromSeconds(60), $"online and offline reach {total} events", Ct);
+        await cts.CancelAsync();
+        await Task.WhenAll(runs).WaitAsync(TimeSpan.FromSeconds(30), Ct);
+    }
+
+    /// <summary>Exports at each instant equal the online lookups there and the §4 reference.</summary>
+    private async Task AssertExportsEqualOnlineAndReferenceAsync(OfflineScenario scenario, string store, IDatabase db, string prefix, long[] instants)
+    {
         var reader = new OnlineFeatureReader(db, new OnlineKeys(prefix, "offtest"));
         var users = scenario.Events.Select(e => e.User).Distinct().Order(StringComparer.Ordinal).ToArray();
         var merchants = scenario.Events.Select(e => e.Merchant).Distinct().Order(StringComparer.Ordinal).ToArray();
         var userView = scenario.Compiled.FindView("user_stats")!;
         var merchantView = scenario.Compiled.FindView("merchant_stats")!;
-        foreach (var t in new[] { scenario.MaxTime, scenario.MaxTime - (17 * 60_000) - 1, now + (90 * 60_000) })
+        foreach (var t in instants)
         {
             var rows = users.Length;
             var table = new Table(
@@ -215,13 +275,21 @@ public sealed class OfflineArchiverTests(EmbeddedKafkaFixture kafka, RedisServer
             .Sum(g => g.Max(m => m.NextOffset));
     }
 
-    private static async Task<long> CheckpointedAsync(IDatabase db, string prefix, string topic)
+    /// <summary>
+    /// Sum of the stored checkpoints' next offsets; with <paramref name="counted"/>, offsets counted across topic
+    /// incarnations (each plus its base).
+    /// </summary>
+    private static async Task<long> CheckpointedAsync(IDatabase db, string prefix, string topic, bool counted = false)
     {
         long total = 0;
         for (var p = 0; p < OfflineScenario.Partitions; p++)
         {
             var stored = await db.HashGetAsync(new OnlineKeys(prefix, "offtest").Checkpoints("ingest"), OnlineKeys.PartitionField(topic, p));
-            total += stored.IsNull ? 0 : long.Parse(stored.ToString().AsSpan(0, stored.ToString().IndexOf(':', StringComparison.Ordinal)), CultureInfo.InvariantCulture);
+            if (!stored.IsNull)
+            {
+                var checkpoint = PartitionCheckpoint.Parse(stored.ToString());
+                total += checkpoint.NextOffset + (counted ? checkpoint.OffsetBase : 0);
+            }
         }
 
         return total;

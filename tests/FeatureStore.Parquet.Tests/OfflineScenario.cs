@@ -93,7 +93,8 @@ internal sealed class OfflineScenario
     /// <summary>Writes the events as a JSON-lines file.</summary>
     public void WriteEventsFile(string path) => File.WriteAllLines(path, Events.Select(e => e.Json));
 
-    public void Produce(string bootstrap)
+    /// <summary>Produces the events with index in [<paramref name="from"/>, <paramref name="to"/>), keyed by user.</summary>
+    public void Produce(string bootstrap, int from = 0, int to = int.MaxValue)
     {
         using var producer = new ProducerBuilder<string, byte[]>(new ProducerConfig
         {
@@ -103,7 +104,7 @@ internal sealed class OfflineScenario
             LingerMs = 5,
         }).Build();
         var failures = 0;
-        foreach (var e in Events)
+        foreach (var e in Events.Where(e => e.Index >= from && e.Index < to))
         {
             producer.Produce(Topic, new Message<string, byte[]> { Key = e.User, Value = Encoding.UTF8.GetBytes(e.Json) }, r =>
             {

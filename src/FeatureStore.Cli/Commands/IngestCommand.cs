@@ -89,7 +89,7 @@ internal static class IngestCommand
                         MaxBatchEvents = Math.Max(1, parse.GetValue(batchEvents)),
                     },
                     store.Database, parse.GetValue(prefix)!, metrics, loggerFactory.CreateLogger("ingest"));
-                var progress = ReportProgressAsync(metrics, error, stop.Token);
+                var progress = ReportProgressAsync(metrics, job, error, stop.Token);
                 var archiver = parse.GetValue(offline) is { } folder
                     ? new OfflineArchiver(compiled, new OfflineArchiverOptions
                     {
@@ -113,7 +113,7 @@ internal static class IngestCommand
         return command;
     }
 
-    private static async Task ReportProgressAsync(IngestMetrics metrics, TextWriter error, CancellationToken cancellationToken)
+    private static async Task ReportProgressAsync(IngestMetrics metrics, IngestJob job, TextWriter error, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
         long lastEvents = 0;
@@ -126,7 +126,7 @@ internal static class IngestCommand
                 var events = metrics.EventsTotal;
                 var rate = (events - lastEvents) / (clock.Elapsed - lastTime).TotalSeconds;
                 (lastEvents, lastTime) = (events, clock.Elapsed);
-                await error.WriteLineAsync($"ingest: {events} events ({rate:0}/s), {metrics.DeadLetteredTotal} dead-lettered, lag {metrics.Lag.Values.Sum()}");
+                await error.WriteLineAsync(job.Progress.Line(events, rate, metrics.DeadLetteredTotal, metrics.ReplayedTotal, metrics.ReadAgainTotal));
             }
         }
         catch (OperationCanceledException)

@@ -5,8 +5,9 @@ using Confluent.Kafka;
 namespace FeatureStore.Kafka.Embedded;
 
 /// <summary>
-/// P/Invoke declarations for librdkafka's mock-cluster C API. They bind to the very library file that
-/// Confluent.Kafka loaded: two copies in one process would be two separate librdkafkas.
+/// P/Invoke declarations for librdkafka's mock-cluster C API, and for the cluster id, which Confluent.Kafka
+/// does not expose. They bind to the very library file that Confluent.Kafka loaded: two copies in one process
+/// would be two separate librdkafkas.
 /// </summary>
 internal static partial class NativeLibrdkafka
 {
@@ -101,6 +102,12 @@ internal static partial class NativeLibrdkafka
 
     [LibraryImport(Lib)]
     internal static partial void rd_kafka_destroy(nint rk);
+
+    [LibraryImport(Lib)]
+    internal static partial nint rd_kafka_clusterid(nint rk, int timeoutMs);
+
+    [LibraryImport(Lib)]
+    internal static partial void rd_kafka_mem_free(nint rk, nint ptr);
 
     [LibraryImport(Lib)]
     internal static partial nint rd_kafka_mock_cluster_new(nint rk, int brokerCount);

@@ -6,6 +6,7 @@ using Confluent.Kafka;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Drift;
 using FeatureStore.Core.Models;
+using FeatureStore.Kafka;
 using FeatureStore.Monitor.Alerts;
 using FeatureStore.Monitor.Baselines;
 using FeatureStore.Redis.Models;
@@ -679,7 +680,10 @@ public sealed partial class MonitorJob
             headers.Add("fs-field", Encoding.UTF8.GetBytes(rejection.Field));
         }
 
-        producer.Produce(model.Prediction.DeadLetterTopic, new Message<byte[]?, byte[]?> { Key = result.Message.Key, Value = result.Message.Value, Headers = headers });
+        // A prediction larger than the dead-letter producer sends is cut to its first bytes, its size in a header:
+        // refused whole, it would stop the job at every restart.
+        var message = new Message<byte[]?, byte[]?> { Key = result.Message.Key, Value = result.Message.Value, Headers = headers };
+        producer.Produce(model.Prediction.DeadLetterTopic, DeadLetterSize.Fit(message, DeadLetterSize.DefaultMaxRecordBytes));
     }
 
     private sealed class ColumnState(

@@ -2,6 +2,7 @@ using Confluent.Kafka;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Events;
 using FeatureStore.Core.Streaming;
+using FeatureStore.Kafka;
 using FeatureStore.Parquet.EventLog;
 using Microsoft.Extensions.Logging;
 
@@ -22,6 +23,9 @@ public sealed partial class OfflineArchiver
     private readonly TimeProvider _time;
     private readonly Dictionary<string, Binding> _byTopic;
     private readonly Dictionary<TopicPartition, PartitionState> _owned = [];
+    private readonly Dictionary<string, string> _liveIncarnations = new(StringComparer.Ordinal);
+    private TopicIncarnation? _incarnations;
+    private readonly List<(TopicPartition Partition, string Why)> _restarted = [];
     private long _eventsWritten;
     private long _eventsSkipped;
 
@@ -49,6 +53,7 @@ public sealed partial class OfflineArchiver
     /// <summary>Consumes and archives until <paramref name="cancellationToken"/> fires.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
+        using var incarnations = _incarnations = new TopicIncarnation(_options.BootstrapServers, _options.KafkaSettings);
         using var consumer = BuildConsumer();
         consumer.Subscribe(_byTopic.Keys);
         LogStarted(_options.GroupId, string.Join(",", _byTopic.Keys), _options.Directory);
@@ -105,30 +110,86 @@ public sealed partial class OfflineArchiver
         }
 
         return new ConsumerBuilder<byte[]?, byte[]?>(config)
-            .SetPartitionsAssignedHandler((_, partitions) =>
+            .SetPartitionsAssignedHandler((c, partitions) =>
             {
+                foreach (var (topic, incarnation) in _incarnations?.Read([.. partitions.Select(p => p.Topic).Distinct(StringComparer.Ordinal)]) ?? new Dictionary<string, string>())
+                {
+                    _liveIncarnations[topic] = incarnation;
+                }
+
                 var starts = new List<TopicPartitionOffset>(partitions.Count);
                 foreach (var tp in partitions)
                 {
-                    var binding = _byTopic[tp.Topic];
-                    var position = binding.Writer.Recover(tp.Partition.Value);
-                    binding.Lateness.Forget(tp.Partition.Value);
-                    if (position.WatermarkMs != long.MinValue)
-                    {
-                        binding.Lateness.Restore(tp.Partition.Value, position.WatermarkMs);
-                    }
-
-                    _owned[tp] = new PartitionState(position.NextOffset);
-                    starts.Add(new TopicPartitionOffset(tp, new Offset(position.NextOffset)));
-                    LogResuming(tp.ToString(), position.NextOffset);
+                    var state = new PartitionState();
+                    _owned[tp] = state;
+                    starts.Add(new TopicPartitionOffset(tp, new Offset(Resume(c, tp, state))));
                 }
 
+                LogRestarted();
                 return starts;
             })
             .SetPartitionsRevokedHandler((_, partitions) => Drop(partitions.Select(p => p.TopicPartition)))
             .SetPartitionsLostHandler((_, partitions) => Drop(partitions.Select(p => p.TopicPartition)))
             .SetErrorHandler((_, error) => LogKafkaError(error.Code.ToString(), error.Reason))
             .Build();
+    }
+
+    /// <summary>
+    /// Reads where a partition's log ends on disk and sets <paramref name="state"/> to go on from there; returns
+    /// the Kafka offset to read from. When the log's last batch was read from another incarnation of the topic
+    /// (recreated, or its cluster replaced), or ends past the partition's end, the partition is read from its
+    /// beginning, its offsets counted on from the log's end, with a warning: the new incarnation's events are
+    /// all archived, after the old ones.
+    /// </summary>
+    private long Resume(IConsumer<byte[]?, byte[]?> consumer, TopicPartition tp, PartitionState state)
+    {
+        var binding = _byTopic[tp.Topic];
+        var position = binding.Writer.Recover(tp.Partition.Value);
+        binding.Lateness.Forget(tp.Partition.Value);
+        if (position.WatermarkMs != long.MinValue)
+        {
+            binding.Lateness.Restore(tp.Partition.Value, position.WatermarkMs);
+        }
+
+        var live = _liveIncarnations.GetValueOrDefault(tp.Topic);
+        var offsetBase = position.OffsetBase;
+        var kafkaNext = position.NextOffset - offsetBase;
+        if (position.NextOffset > 0)
+        {
+            WatermarkOffsets bounds;
+            try
+            {
+                bounds = consumer.QueryWatermarkOffsets(tp, TimeSpan.FromSeconds(5));
+            }
+            catch (KafkaException)
+            {
+                bounds = new WatermarkOffsets(Offset.Unset, Offset.Unset); // unknown: judged by the incarnation alone
+            }
+
+            if (TopicIncarnation.Mismatch(position.Incarnation, kafkaNext, live, bounds.High.Value) is { } why)
+            {
+                kafkaNext = Math.Max(0, bounds.Low.Value);
+                offsetBase = position.NextOffset - kafkaNext;
+                _restarted.Add((tp, why));
+            }
+        }
+
+        state.Incarnation = live ?? position.Incarnation;
+        state.OffsetBase = offsetBase;
+        state.CommittedOffset = state.NextOffset = position.NextOffset;
+        LogResuming(tp.ToString(), kafkaNext);
+        return kafkaNext;
+    }
+
+    /// <summary>One warning per topic for the partitions whose log continued another incarnation.</summary>
+    private void LogRestarted()
+    {
+        foreach (var topic in _restarted.GroupBy(r => r.Partition.Topic, StringComparer.Ordinal))
+        {
+            LogNewIncarnation(topic.Key, string.Join(",", topic.Select(r => r.Partition.Partition.Value)), topic.First().Why);
+        }
+
+        _restarted.Clear();
     }
 
     private void Drop(IEnumerable<TopicPartition> partitions)
@@ -160,10 +221,13 @@ public sealed partial class OfflineArchiver
                 break;
             }
 
-            if (result.IsPartitionEOF || !_owned.TryGetValue(result.TopicPartition, out var state) || result.Offset.Value < state.NextOffset)
+            // The log's offsets are the Kafka offsets plus the incarnation's base.
+            if (result.IsPartitionEOF || !_owned.TryGetValue(result.TopicPartition, out var state) || result.Offset.Value + state.OffsetBase < state.NextOffset)
             {
                 continue;
             }
+
+            var offset = result.Offset.Value + state.OffsetBase;
 
             taken++;
             var binding = _byTopic[result.Topic];
@@ -179,14 +243,14 @@ public sealed partial class OfflineArchiver
                     state.Rows[day] = rows;
                 }
 
-                rows.Add(binding.Parser, result.Offset.Value);
+                rows.Add(binding.Parser, offset);
             }
             else
             {
                 state.Skipped++;
             }
 
-            state.NextOffset = result.Offset.Value + 1;
+            state.NextOffset = offset + 1;
         }
     }
 
@@ -202,27 +266,21 @@ public sealed partial class OfflineArchiver
 
             var binding = _byTopic[tp.Topic];
             var watermark = binding.Lateness.Watermark(tp.Partition.Value);
-            var ok = await binding.Writer.CommitAsync(tp.Topic, tp.Partition.Value, state.CommittedOffset, state.NextOffset, watermark, state.Rows, cancellationToken).ConfigureAwait(false);
+            var ok = await binding.Writer.CommitAsync(
+                tp.Topic, tp.Partition.Value, state.CommittedOffset, state.NextOffset, watermark, state.Rows, state.Incarnation, state.OffsetBase, cancellationToken).ConfigureAwait(false);
             if (ok)
             {
                 Interlocked.Add(ref _eventsWritten, state.Rows.Values.Sum(r => r.Count));
                 Interlocked.Add(ref _eventsSkipped, state.Skipped);
                 state.CommittedOffset = state.NextOffset;
-                committed.Add(new TopicPartitionOffset(tp, new Offset(state.NextOffset)));
+                committed.Add(new TopicPartitionOffset(tp, new Offset(state.NextOffset - state.OffsetBase)));
             }
             else
             {
                 // Someone else committed from this offset: reload the position from disk and go on from there.
                 LogFenced(tp.ToString(), state.CommittedOffset);
-                var position = binding.Writer.Recover(tp.Partition.Value);
-                binding.Lateness.Forget(tp.Partition.Value);
-                if (position.WatermarkMs != long.MinValue)
-                {
-                    binding.Lateness.Restore(tp.Partition.Value, position.WatermarkMs);
-                }
-
-                state.CommittedOffset = state.NextOffset = position.NextOffset;
-                consumer.Seek(new TopicPartitionOffset(tp, new Offset(position.NextOffset)));
+consumer.Seek(new TopicPartitionOffset(tp, new Offset(Resume(consumer, tp, state))));
+                LogRestarted();
             }
 
             state.Rows.Clear();
@@ -244,11 +302,18 @@ public sealed partial class OfflineArchiver
 
     private sealed record Binding(EventLogWriter Writer, EventParser Parser, LatenessPolicy Lateness);
 
-    private sealed class PartitionState(long offset)
+    private sealed class PartitionState
     {
-        public long CommittedOffset { get; set; } = offset;
+        /// <summary>The log's offsets (Kafka's plus <see cref="OffsetBase"/>).</summary>
+        public long CommittedOffset { get; set; }
 
-        public long NextOffset { get; set; } = offset;
+        public long NextOffset { get; set; }
+
+        /// <summary>The topic incarnation read (null when unknown).</summary>
+        public string? Incarnation { get; set; }
+
+        /// <summary>Added to this incarnation's Kafka offsets to make the log's.</summary>
+        public long OffsetBase { get; set; }
 
         public Dictionary<long, EventRowBuffer> Rows { get; } = [];
 

@@ -9,8 +9,11 @@ namespace FeatureStore.Parquet.EventLog;
 /// created without overwriting: only one writer can commit a batch starting at a given offset.
 /// A compaction writes markers of generation 1 and up (<c>pPPPP-FIRST-gGGGGGG.json</c>) that cover the
 /// ranges of several earlier ones; which markers readers see is decided by <see cref="EventLogReader.Visible"/>.
+/// The archiver's markers also name the Kafka topic incarnation the batch was read from and the base added
+/// to its Kafka offsets (<c>incarnation</c>, <c>offset_base</c>): the log's offsets go on increasing across a
+/// topic recreated or a cluster replaced, whose Kafka offsets start again at 0.
 /// </summary>
-internal sealed record CommitMarker(int Partition, long FirstOffset, long NextOffset, long WatermarkMs, long Rows, IReadOnlyList<string> Files, int Generation = 0)
+internal sealed record CommitMarker(int Partition, long FirstOffset, long NextOffset, long WatermarkMs, long Rows, IReadOnlyList<string> Files, int Generation = 0, string? Incarnation = null, long OffsetBase = 0)
 {
     public const string Folder = "_commits";
 
@@ -44,6 +47,16 @@ internal sealed record CommitMarker(int Partition, long FirstOffset, long NextOf
                 w.WriteNumber("generation", Generation);
             }
 
+            if (Incarnation is not null)
+            {
+                w.WriteString("incarnation", Incarnation);
+            }
+
+            if (OffsetBase != 0)
+            {
+                w.WriteNumber("offset_base", OffsetBase);
+            }
+
             w.WriteEndObject();
         }
 
@@ -62,6 +75,8 @@ internal sealed record CommitMarker(int Partition, long FirstOffset, long NextOf
             root.GetProperty("watermark_ms").GetInt64(),
             root.GetProperty("rows").GetInt64(),
             [.. root.GetProperty("files").EnumerateArray().Select(f => f.GetString()!)],
-            root.TryGetProperty("generation", out var generation) ? generation.GetInt32() : 0);
+            root.TryGetProperty("generation", out var generation) ? generation.GetInt32() : 0,
+            root.TryGetProperty("incarnation", out var incarnation) ? incarnation.GetString() : null,
+            root.TryGetProperty("offset_base", out var offsetBase) ? offsetBase.GetInt64() : 0);
     }
 }

@@ -5,8 +5,12 @@ using Parquet;
 
 namespace FeatureStore.Parquet.EventLog;
 
-/// <summary>Where a partition's log ends on disk: the next offset to archive and its lateness watermark.</summary>
-internal readonly record struct LogPosition(long NextOffset, long WatermarkMs);
+/// <summary>
+/// Where a partition's log ends on disk: the next offset to archive and its lateness watermark; and, from the
+/// last batch's marker, the Kafka topic incarnation it was read from and the base added to that incarnation's
+/// Kafka offsets (the log's offset minus the base is the Kafka offset).
+/// </summary>
+internal readonly record struct LogPosition(long NextOffset, long WatermarkMs, string? Incarnation = null, long OffsetBase = 0);
 
 /// <summary>
 /// Appends committed batches to one source's event log. Layout under the store's root:
@@ -71,7 +75,7 @@ internal sealed class EventLogWriter
         var markers = EventLogReader.ReadMarkers(markerFolder, partition);
         var named = new HashSet<string>(markers.SelectMany(m => m.Files), StringComparer.Ordinal);
         var position = EventLogReader.Visible(markers) is [.., var last]
-            ? new LogPosition(last.NextOffset, last.WatermarkMs)
+            ? new LogPosition(last.NextOffset, last.WatermarkMs, last.Incarnation, last.OffsetBase)
             : new LogPosition(0, long.MinValue);
 
         foreach (var dateFolder in Directory.EnumerateDirectories(_folder, "date=*"))
@@ -95,9 +99,18 @@ internal sealed class EventLogWriter
     /// nothing behind, when a batch starting at <paramref name="firstOffset"/> was already committed
     /// (another writer owns the partition now, or this one is stale).
     /// </summary>
+    public Task<bool> CommitAsync(
+        string topic, int partition, long firstOffset, long nextOffset, long watermarkMs,
+        IReadOnlyDictionary<long, EventRowBuffer> rowsByDay, CancellationToken cancellationToken) =>
+        CommitAsync(topic, partition, firstOffset, nextOffset, watermarkMs, rowsByDay, null, 0, cancellationToken);
+
+    /// <summary>
+    /// <see cref="CommitAsync(string, int, long, long, long, IReadOnlyDictionary{long, EventRowBuffer}, CancellationToken)"/>,
+    /// its marker naming the Kafka topic incarnation read and the base added to its offsets.
+    /// </summary>
     public async Task<bool> CommitAsync(
         string topic, int partition, long firstOffset, long nextOffset, long watermarkMs,
-        IReadOnlyDictionary<long, EventRowBuffer> rowsByDay, CancellationToken cancellationToken)
+        IReadOnlyDictionary<long, EventRowBuffer> rowsByDay, string? incarnation, long offsetBase, CancellationToken cancellationToken)
     {
         var nonce = Guid.NewGuid().ToString("N")[..8];
         var files = new List<string>();
@@ -130,7 +143,7 @@ internal sealed class EventLogWriter
                 rows += buffer.Count;
             }
 
-            var marker = new CommitMarker(partition, firstOffset, nextOffset, watermarkMs, rows, files);
+            var marker = new CommitMarker(partition, firstOffset, nextOffset, watermarkMs, rows, files, 0, incarnation, offsetBase);
             var markerFolder = Path.Combine(_folder, CommitMarker.Folder);
             var markerTemp = Path.Combine(markerFolder, FormattableString.Invariant($".tmp-p{partition:D4}-{nonce}"));
             await using (var stream = new FileStream(markerTemp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
