@@ -133,11 +133,18 @@ public sealed class ProcessFaultTests(EmbeddedKafkaFixture kafka, RedisServerFix
         ProduceChunks(scores.Length);
         var outbox = new AlertOutbox(db, harness.Store(db).KeyBase);
         var history = harness.Store(db);
-        await using (var last = StartMonitor(file, harness.KeyPrefix, group))
+        var metricsPort = FreePort.Next();
+        await using (var last = StartMonitor(file, harness.KeyPrefix, group, metricsPort))
         {
             await Eventually.TrueAsync(async () => (await history.HistoryAsync("scorer", "v1")).Count >= 8 && await outbox.PendingAsync() == 0
                     && receiver.Requests.Select(r => r.IdempotencyKey).Distinct().Count() >= 4,
                 TimeSpan.FromSeconds(120), "four windows evaluated and their alerts delivered", Ct);
+
+            // The last monitor serves its meters, counted from its start: the first scrape sees what it read.
+            using var http = new HttpClient();
+            var metrics = await http.GetStringAsync(new Uri($"http://127.0.0.1:{metricsPort}/metrics"), Ct);
+            Assert.True(Series(metrics, "featurestore_monitor_predictions") > 0, "featurestore_monitor_predictions must count the last monitor's predictions:\n" + metrics);
+            Assert.True(Series(metrics, "featurestore_monitor_windows") > 0, "featurestore_monitor_windows must count its windows:\n" + metrics);
             last.Terminate();
             await last.WaitForExitAsync(TimeSpan.FromSeconds(30), Ct);
         }
@@ -233,14 +240,20 @@ public sealed class ProcessFaultTests(EmbeddedKafkaFixture kafka, RedisServerFix
         Figures.Report("process faults / monitor SIGKILL with a window half full", $"kills={Kills} seed=37 predictions={produced} windows={evaluated.Count} alerts={alerts.Count} deliveries={receiver.Requests.Count} lost=0 doubled=0");
     }
 
-    private ChildProcess StartMonitor(string file, string keyPrefix, string group) => ChildProcess.StartDotnet(TestCli.Path,
+    private ChildProcess StartMonitor(string file, string keyPrefix, string group, int? metricsPort = null) => ChildProcess.StartDotnet(TestCli.Path,
         [
             "monitor", "-f", file, "--bootstrap-servers", kafka.BootstrapServers, "--redis", redis.Connection.Endpoint,
             "--key-prefix", keyPrefix, "--group", group, "--session-timeout-ms", Invariant(SessionTimeoutMs),
+            .. (metricsPort is { } port ? new[] { "--metrics-port", Invariant(port) } : []),
         ],
         new Dictionary<string, string> { [MonitorHarness.SecretVariable] = MonitorHarness.Secret });
 
     private static string Invariant(int value) => value.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>The sum of a Prometheus series' samples in a scrape's text.</summary>
+    private static double Series(string scrape, string name) => scrape.Split('\n')
+        .Where(l => l.StartsWith(name, StringComparison.Ordinal) && !l.StartsWith(name + "_", StringComparison.Ordinal) || l.StartsWith(name + "_total", StringComparison.Ordinal))
+        .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture));
 
     /// <summary>The monitor scenario's repository as a file (MonitorScenario builds the same text in memory).</summary>
     internal static string MonitorYaml(string topic, string url) => $$"""

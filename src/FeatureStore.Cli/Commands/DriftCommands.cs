@@ -181,9 +181,10 @@ internal static class DriftCommands
         var history = new Option<string>("--history-url") { Description = "Base of the drift-history link in alerts.", DefaultValueFactory = _ => "http://localhost:6567/v1/drift/history" };
         var sessionTimeout = new Option<int>("--session-timeout-ms") { Description = "How soon the group notices a member that died (Kafka session.timeout.ms).", DefaultValueFactory = _ => 10_000 };
         var historyDir = new Option<DirectoryInfo?>("--history-dir") { Description = "Also keep the whole drift history as Parquet in this folder (the online store keeps the newest 10 000 windows per version)." };
+        var metricsPort = JobConsole.MetricsPortOption("featurestore_monitor_*");
         var command = new Command("monitor", "Consume the models' prediction topics, evaluate drift per window against the stored baselines, keep the history and send alert webhooks. Stops cleanly on Ctrl-C / SIGTERM.")
         {
-            file, bootstrap, redis, prefix, group, learned, history, sessionTimeout, historyDir,
+            file, bootstrap, redis, prefix, group, learned, history, sessionTimeout, historyDir, metricsPort,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -205,6 +206,13 @@ internal static class DriftCommands
             {
                 using var loggerFactory = JobConsole.Loggers();
                 using var metrics = new MonitorMetrics();
+                var (exporter, served) = await JobConsole.ServeMetricsAsync(parse.GetValue(metricsPort), error, cancellationToken);
+                if (served != CliApp.Ok)
+                {
+                    return served;
+                }
+
+                using var metricsExporter = exporter;
                 var job = new MonitorJob(repository!, store.Database, parse.GetValue(prefix)!, new MonitorOptions
                 {
                     BootstrapServers = servers,

@@ -17,7 +17,7 @@ internal static class IngestCommand
         var prefix = CommonOptions.KeyPrefix();
         var group = new Option<string>("--group") { Description = "Consumer group; instances in one group split the partitions.", DefaultValueFactory = _ => "featurestore-ingest" };
         var sessionTimeout = new Option<int>("--session-timeout-ms") { Description = "How soon the group notices a member that died (Kafka session.timeout.ms).", DefaultValueFactory = _ => 10_000 };
-        var metricsPort = new Option<int?>("--metrics-port") { Description = "Serve Prometheus metrics (the featurestore_ingest_* series) at http://HOST:PORT/metrics." };
+        var metricsPort = JobConsole.MetricsPortOption("featurestore_ingest_*");
         var batchEvents = new Option<int>("--batch-events")
         {
             Description = "Most events per online-store transaction (a batch writes each touched entity once; smaller batches mean more writes, a shorter replay after a crash).",
@@ -61,22 +61,10 @@ internal static class IngestCommand
                 using var signals = JobConsole.CancelOnSignals(stop);
                 using var loggerFactory = JobConsole.Loggers();
                 using var metrics = new IngestMetrics();
-                Prometheus.IMetricServer? exporter = null;
-                if (parse.GetValue(metricsPort) is { } port)
+                var (exporter, served) = await JobConsole.ServeMetricsAsync(parse.GetValue(metricsPort), error, cancellationToken);
+                if (served != CliApp.Ok)
                 {
-                    try
-                    {
-                        exporter = new Prometheus.MetricServer(port: port).Start();
-
-                        // The Meters adapter starts listening at its first collection: collect once now, so no
-                        // measurement before the first scrape is lost.
-                        await Prometheus.Metrics.DefaultRegistry.CollectAndExportAsTextAsync(Stream.Null, cancellationToken);
-                    }
-                    catch (System.Net.HttpListenerException ex)
-                    {
-                        await error.WriteLineAsync($"cannot serve metrics on port {port}: {ex.Message}");
-                        return CliApp.Failure;
-                    }
+                    return served;
                 }
 
                 using var metricsExporter = exporter;

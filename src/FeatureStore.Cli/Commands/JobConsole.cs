@@ -43,6 +43,37 @@ internal static class JobConsole
         return sigint ? new Registrations(sigterm, PosixSignalRegistration.Create(PosixSignal.SIGINT, Cancel)) : sigterm;
     }
 
+    /// <summary>The <c>--metrics-port</c> option of a job command.</summary>
+    public static Option<int?> MetricsPortOption(string series) =>
+        new("--metrics-port") { Description = $"Serve Prometheus metrics (the {series} series) at http://HOST:PORT/metrics." };
+
+    /// <summary>
+    /// Serves <c>/metrics</c> on <paramref name="port"/> when one is given, with every meter exported from now on
+    /// (scraped or not, nothing measured before the first scrape is lost): the server to dispose, or the exit
+    /// code after printing why not.
+    /// </summary>
+    public static async Task<(IDisposable? Server, int Code)> ServeMetricsAsync(int? port, TextWriter error, CancellationToken cancellationToken)
+    {
+        if (port is not { } p)
+        {
+            return (null, CliApp.Ok);
+        }
+
+        Prometheus.IMetricServer server;
+        try
+        {
+            server = new Prometheus.MetricServer(port: p).Start();
+        }
+        catch (System.Net.HttpListenerException ex)
+        {
+            await error.WriteLineAsync($"--metrics-port: cannot serve metrics on port {p}: {ex.Message}");
+            return (null, CliApp.Failure);
+        }
+
+        await Serving.FeatureServer.StartMeterExportAsync(cancellationToken);
+        return (server, CliApp.Ok);
+    }
+
     /// <summary>One-line console logging with times, at Information.</summary>
     public static ILoggerFactory Loggers() => LoggerFactory.Create(b => b.AddSimpleConsole(o =>
     {

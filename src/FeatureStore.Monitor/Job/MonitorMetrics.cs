@@ -31,13 +31,14 @@ public sealed class MonitorMetrics : IDisposable
     /// <summary>Creates the meter and its counters.</summary>
     public MonitorMetrics()
     {
-        _predictions = _meter.CreateCounter<long>("featurestore_monitor_predictions");
-        _deadLettered = _meter.CreateCounter<long>("featurestore_monitor_dead_lettered");
-        _skipped = _meter.CreateCounter<long>("featurestore_monitor_skipped");
-        _windows = _meter.CreateCounter<long>("featurestore_monitor_windows");
-        _raised = _meter.CreateCounter<long>("featurestore_monitor_alerts_raised");
-        _delivered = _meter.CreateCounter<long>("featurestore_monitor_alerts_delivered");
-        _failures = _meter.CreateCounter<long>("featurestore_monitor_delivery_failures");
+        // Exporters prefix the meter's name (prometheus-net: featurestore_monitor_), so instruments carry only their own.
+        _predictions = _meter.CreateCounter<long>("predictions", "{prediction}", "Predictions read.");
+        _deadLettered = _meter.CreateCounter<long>("dead_lettered", "{prediction}", "Predictions sent to the dead-letter topic.");
+        _skipped = _meter.CreateCounter<long>("skipped", "{value}", "Column values not counted in a window.");
+        _windows = _meter.CreateCounter<long>("windows", "{window}", "Windows evaluated.");
+        _raised = _meter.CreateCounter<long>("alerts_raised", "{alert}", "Alerts written to the outbox.");
+        _delivered = _meter.CreateCounter<long>("alerts_delivered", "{alert}", "Alerts delivered.");
+        _failures = _meter.CreateCounter<long>("delivery_failures", "{attempt}", "Failed alert deliveries.");
     }
 
     /// <summary>Predictions read.</summary>
