@@ -29,6 +29,9 @@ public sealed class DemoCommandTests
             var summary = output[output.LastIndexOf("summary", StringComparison.Ordinal)..];
             Assert.DoesNotContain("http://", summary, StringComparison.Ordinal);
             Assert.Contains("stopped with the demo (--keep-running keeps it up)", summary, StringComparison.Ordinal);
+
+            // Windows are counted as the dashboard counts them: 12 simulated hours of 3 monitored columns.
+            Assert.Matches(@"predictions monitored\s*│\s*[\d,]+ in 12 windows × 3 columns", summary);
             Assert.True(File.Exists(Path.Combine(directory, "training.csv")));
             Assert.True(File.Exists(Path.Combine(directory, "fraud_detector-v1.json")));
         }

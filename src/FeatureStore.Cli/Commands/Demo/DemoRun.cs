@@ -444,8 +444,9 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
             Done($"[green]resolved[/] alert received: {a.Model} {a.Version} [bold]{Markup.Escape(a.Column)}[/] {a.Method} = {a.Value:G4} (threshold {a.Threshold:G4})");
         }
 
-        var windows = await _store.Database.SortedSetLengthAsync(history);
-        _summary.Add(("predictions monitored", $"{metrics.Predictions:N0} in {windows} evaluated windows ({metrics.DeadLettered} dead-lettered, {metrics.Skipped} skipped)"));
+        // The history holds one entry per window and column: the summary counts windows, as the dashboard does.
+        var evaluations = await _store.Database.SortedSetLengthAsync(history);
+        _summary.Add(("predictions monitored", $"{metrics.Predictions:N0} in {evaluations / columns} windows × {columns} columns ({metrics.DeadLettered} dead-lettered, {metrics.Skipped} skipped)"));
         _summary.Add(("drift alert received", $"yes: {drifts.Count} (signature verified), {string.Join(", ", drifts.Select(a => $"{a.Column} {a.Method}"))}"));
         _summary.Add(("alert resolved", $"yes: {_receiver.Alerts.Count(a => a.Event == "resolved")} resolved alerts after the shift ended"));
         if (settings.KeepRunning)
