@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Reflection;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Serving;
 using FeatureStore.Testing;
@@ -8,7 +10,46 @@ namespace FeatureStore.Cli.Tests;
 [Trait("Category", "Integration")]
 public sealed class GetCommandTests(GarnetFixture garnet) : IClassFixture<GarnetFixture>
 {
+    private static readonly string Cli = Path.GetFullPath(typeof(GetCommandTests).Assembly
+        .GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "CliPath").Value!);
+
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Without_a_server_address_get_asks_the_serve_job_of_the_running_host()
+    {
+        var repository = FeatureRepositoryLoader.Load(CliRun.Example).Repository!;
+        await using var server = FeatureServer.Create(new FeatureServerOptions
+        {
+            Repository = repository,
+            KeyPrefix = "g" + Guid.NewGuid().ToString("N")[..8],
+            GrpcPort = FreePort.Next(),
+            HttpPort = FreePort.Next(),
+            StoreTimeout = TimeSpan.FromSeconds(10),
+        }, garnet.Connection.Multiplexer);
+        await server.StartAsync(Ct);
+
+        // The state file a `run` of this process would keep, its serve job listening on every interface.
+        var dir = Directory.CreateTempSubdirectory("fs-get-state-");
+        try
+        {
+            using var self = Process.GetCurrentProcess();
+            var started = new DateTimeOffset(self.StartTime.ToUniversalTime(), TimeSpan.Zero).ToString("O");
+            var grpc = $"http://0.0.0.0:{server.GrpcAddress.Port}";
+            await File.WriteAllTextAsync(Path.Combine(dir.FullName, "run.json"),
+                $$"""{"pid":{{Environment.ProcessId}},"started":"{{started}}","redis":"x","keyPrefix":"x","kafka":"x","grpc":"{{grpc}}","http":null,"offline":"x"}""", Ct);
+
+            await using var get = ChildProcess.StartDotnet(Cli, ["get", "-e", "user_id=u1", "--features", "user_txn_stats:txn_count_1h"],
+                new Dictionary<string, string> { ["FEATURESTORE__STATE__DIRECTORY"] = dir.FullName });
+            Assert.True(await get.WaitForExitAsync(TimeSpan.FromSeconds(60), Ct) == 0, get.ErrorText);
+            Assert.Contains(get.Lines, l => l.Contains("user_id=u1", StringComparison.Ordinal));
+            Assert.Contains($"using the server of `featurestore run` (process {Environment.ProcessId}) at http://127.0.0.1:{server.GrpcAddress.Port}", get.ErrorText, StringComparison.Ordinal);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
 
     [Fact]
     public async Task No_server_is_said_with_its_address_and_what_to_start()

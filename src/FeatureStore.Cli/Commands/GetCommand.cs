@@ -12,12 +12,14 @@ namespace FeatureStore.Cli.Commands;
 /// <summary><c>featurestore get</c>: one online lookup against a running <c>serve</c>, as a table or JSON.</summary>
 internal static class GetCommand
 {
+    private const string DefaultServer = "http://127.0.0.1:6566";
+
     public static Command Create()
     {
-        var server = new Option<string>("--server")
+        var server = new Option<string?>("--server")
         {
-            Description = "The serving host's gRPC address. Env: FEATURESTORE__SERVING__ADDRESS.",
-            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("FEATURESTORE__SERVING__ADDRESS") ?? "http://127.0.0.1:6566",
+            Description = "The serving host's gRPC address. Env: FEATURESTORE__SERVING__ADDRESS; else the serve job of the "
+                + "`featurestore run` of this folder; else http://127.0.0.1:6566.",
         };
         var features = new Option<string[]>("--features", "--feature")
         {
@@ -78,9 +80,10 @@ internal static class GetCommand
                 request.AsOf = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(ms));
             }
 
-            if (!Uri.TryCreate(parse.GetValue(server), UriKind.Absolute, out var address))
+            var target = parse.GetValue(server) ?? Environment.GetEnvironmentVariable("FEATURESTORE__SERVING__ADDRESS") ?? await RunningServerAsync(error) ?? DefaultServer;
+            if (!Uri.TryCreate(target, UriKind.Absolute, out var address))
             {
-                await error.WriteLineAsync($"--server: '{parse.GetValue(server)}' is not an address such as http://127.0.0.1:6566");
+                await error.WriteLineAsync($"--server: '{target}' is not an address such as {DefaultServer}");
                 return CliApp.Usage;
             }
 
@@ -228,5 +231,27 @@ internal static class GetCommand
         }
 
         return Encoding.UTF8.GetString(stream.ToArray()) + Environment.NewLine;
+    }
+
+    /// <summary>The gRPC address of the running host's serve job, from the state file <c>run</c> keeps (said on standard error).</summary>
+    private static async Task<string?> RunningServerAsync(TextWriter error)
+    {
+        var state = RunState.Find(out var note);
+        if (note is not null)
+        {
+            await error.WriteLineAsync("note: " + note);
+        }
+
+        if (state?.Grpc is not { } grpc)
+        {
+            return null;
+        }
+
+        // A host listening on every interface is reached on this machine's loopback.
+        var text = Uri.TryCreate(grpc, UriKind.Absolute, out var address) && address.Host is "0.0.0.0" or "[::]" or "::"
+            ? new UriBuilder(address) { Host = "127.0.0.1" }.Uri.ToString().TrimEnd('/')
+            : grpc;
+        await error.WriteLineAsync($"using the server of `featurestore run` (process {state.Pid}) at {text}");
+        return text;
     }
 }
