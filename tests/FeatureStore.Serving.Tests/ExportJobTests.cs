@@ -54,6 +54,46 @@ public sealed class ExportJobTests(RedisServerFixture redis) : IClassFixture<Red
     }
 
     [Fact]
+    public async Task An_export_job_reads_epoch_seconds_as_seconds_as_the_command_line_does()
+    {
+        var (scenario, store, exports) = await PrepareAsync();
+        await using var server = await StartAsync(scenario, store, exports);
+        using var channel = GrpcChannel.ForAddress(server.Server.GrpcAddress);
+        var jobs = new ExportJobs.ExportJobsClient(channel);
+
+        // The prepared rows at whole seconds: once as epoch seconds, once as the same instants in milliseconds.
+        var lines = await File.ReadAllLinesAsync(Path.Combine(exports, "rows.csv"), Ct);
+        string Rows(long scale) => string.Join('\n', lines.Select((line, i) =>
+        {
+            var cells = line.Split(',');
+            if (i > 0)
+            {
+                cells[2] = (long.Parse(cells[2], CultureInfo.InvariantCulture) / 1000 * scale).ToString(CultureInfo.InvariantCulture);
+            }
+
+            return string.Join(',', cells);
+        })) + "\n";
+        await File.WriteAllTextAsync(Path.Combine(exports, "seconds.csv"), Rows(1), Ct);
+        await File.WriteAllTextAsync(Path.Combine(exports, "millis.csv"), Rows(1000), Ct);
+
+        var done = await WaitAsync(jobs, (await jobs.StartExportAsync(new StartExportRequest
+        {
+            Entities = "seconds.csv", Features = { "user_stats" }, Output = "out/seconds.csv", Format = ExportFileFormat.Csv,
+        }, cancellationToken: Ct)).Id);
+        Assert.True(done.State == ExportJob.Types.State.Succeeded, done.Error);
+
+        var expected = Path.Combine(_dir, "millis-out.csv");
+        await PointInTimeExport.RunAsync(scenario.Compiled, store, Path.Combine(exports, "millis.csv"),
+            FeatureSelection.Parse(scenario.Compiled, ["user_stats"]), expected, ExportFormat.Csv, null, Ct);
+
+        // The timestamp column passes through as given; every other cell is the same.
+        static string[] WithoutTime(string[] rows) => [.. rows.Select(r => string.Join(',', r.Split(',').Where((_, c) => c != 2)))];
+        var fromMillis = WithoutTime(await File.ReadAllLinesAsync(expected, Ct));
+        Assert.Equal(fromMillis, WithoutTime(await File.ReadAllLinesAsync(Path.Combine(exports, "out", "seconds.csv"), Ct)));
+        Assert.Contains(fromMillis.Skip(1), r => r.Split(',').Skip(4).Any(v => v.Length > 0 && v != "0")); // not all empty: the rows find events
+    }
+
+    [Fact]
     public async Task Bad_export_requests_get_precise_statuses_and_a_failed_job_says_why()
     {
         var (scenario, store, exports) = await PrepareAsync();

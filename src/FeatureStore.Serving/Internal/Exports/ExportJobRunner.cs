@@ -154,8 +154,9 @@ internal sealed class ExportJobRunner : IAsyncDisposable
         try
         {
             var format = (ExportFormat)(int)job.Request.Format;
+            // Epoch numbers are told apart by magnitude (seconds, ms, us, ns), as the command line's export does.
             var done = await PointInTimeExport.RunAsync(job.Repository, job.Store, job.Entities, job.Selection, job.Output, format,
-                new Progress(job), job.Token).ConfigureAwait(false);
+                new Progress(job), job.Token, timestampUnit: TimestampUnit.Auto).ConfigureAwait(false);
             job.Succeed(done, _options.TimeProvider.GetUtcNow());
             _logger.ExportFinished(job.Id, done.Rows, done.FeatureColumns, done.Elapsed.TotalSeconds);
         }
