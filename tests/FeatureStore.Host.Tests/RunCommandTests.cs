@@ -121,16 +121,7 @@ public sealed class RunCommandTests(EmbeddedKafkaFixture kafka, RedisServerFixtu
         const int Events = 32;
         var scenario = new IngestScenario(kafka.CreateTopic(serve ? "run-metrics-serve" : "run-metrics-health", partitions: 4));
         var port = FreePort.Next();
-        File.WriteAllText(Path.Combine(_dir, "featurestore.yaml"), scenario.RepositoryYaml);
-        var config = Path.Combine(_dir, "host.yaml");
-        File.WriteAllText(config, $"""
-            repository: featurestore.yaml
-            redis:
-              configuration: {redis.Connection.Endpoint}
-              keyPrefix: {scenario.KeyPrefix}
-            kafka:
-              bootstrapServers: {kafka.BootstrapServers}
-              sessionTimeout: 6s
+        var config = WriteConfig(scenario, $"""
             jobs:
               ingest: {"{"} group: ingest {"}"}
               offline: {"{"} enabled: false {"}"}
@@ -172,7 +163,19 @@ public sealed class RunCommandTests(EmbeddedKafkaFixture kafka, RedisServerFixtu
         ["FEATURESTORE__JOBS__SERVE__GRPCPORT"] = FreePort.Next().ToString(CultureInfo.InvariantCulture),
     });
 
-    private string WriteConfig(IngestScenario scenario)
+    private string WriteConfig(IngestScenario scenario) => WriteConfig(scenario, """
+        offline:
+          directory: store
+        jobs:
+          ingest: { group: ingest, batchEvents: 2000 }
+          offline: { group: ingest.offline, batchEvents: 2000, batchDelay: 200ms }
+          serve: { enabled: true }
+          monitor: { enabled: true }
+          backfill: { enabled: true, interval: 5s }
+        """);
+
+    /// <summary>The scenario's repository and a host configuration on the test's services, with <paramref name="rest"/> after them.</summary>
+    private string WriteConfig(IngestScenario scenario, string rest)
     {
         File.WriteAllText(Path.Combine(_dir, "featurestore.yaml"), scenario.RepositoryYaml);
         var config = Path.Combine(_dir, "host.yaml");
@@ -184,15 +187,8 @@ public sealed class RunCommandTests(EmbeddedKafkaFixture kafka, RedisServerFixtu
             kafka:
               bootstrapServers: {kafka.BootstrapServers}
               sessionTimeout: 6s
-            offline:
-              directory: store
-            jobs:
-              ingest: {"{"} group: ingest, batchEvents: 2000 {"}"}
-              offline: {"{"} group: ingest.offline, batchEvents: 2000, batchDelay: 200ms {"}"}
-              serve: {"{"} enabled: true {"}"}
-              monitor: {"{"} enabled: true {"}"}
-              backfill: {"{"} enabled: true, interval: 5s {"}"}
-            """);
+
+            """ + rest);
         return config;
     }
 
