@@ -4,6 +4,7 @@ using Confluent.Kafka;
 using FeatureStore.Core.Events;
 using FeatureStore.Core.Streaming;
 using FeatureStore.Kafka;
+using FeatureStore.Kafka.DeadLetters;
 using Microsoft.Extensions.Logging;
 
 namespace FeatureStore.Ingest;
@@ -45,7 +46,7 @@ public sealed partial class IngestJob
     private List<(ConsumeResult<byte[]?, byte[]?> Result, PartitionState State)> _chunk = new(ChunkMessages);
     private List<(ConsumeResult<byte[]?, byte[]?> Result, PartitionState State)> _processed = new(ChunkMessages);
     private Task _processing = Task.CompletedTask;
-    private DeadLetterQueue? _chunkDlq;
+    private DeadLetterProducer? _chunkDlq;
     private long _chunkNowMs;
     private Exception? _processingFault;
 
@@ -74,7 +75,7 @@ public sealed partial class IngestJob
     /// <summary>Consumes until <paramref name="cancellationToken"/> fires, then leaves the group cleanly.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        using var dlq = new DeadLetterQueue(_options.BootstrapServers, _options.KafkaSettings);
+        using var dlq = new DeadLetterProducer(_options.BootstrapServers, _options.KafkaSettings);
         using var incarnations = _incarnations = new TopicIncarnation(_options.BootstrapServers, _options.KafkaSettings);
         using var consumer = BuildConsumer();
         consumer.Subscribe(_sources.Keys);
@@ -395,7 +396,7 @@ public sealed partial class IngestJob
         LogResuming(tp.ToString(), start.NextOffset);
     }
 
-    private Dictionary<TopicPartition, PartitionCheckpoint> CollectBatch(IConsumer<byte[]?, byte[]?> consumer, DeadLetterQueue dlq, CancellationToken cancellationToken)
+    private Dictionary<TopicPartition, PartitionCheckpoint> CollectBatch(IConsumer<byte[]?, byte[]?> consumer, DeadLetterProducer dlq, CancellationToken cancellationToken)
     {
         (_chunkDlq, _chunkNowMs) = (dlq, _time.GetUtcNow().ToUnixTimeMilliseconds());
         var touched = new List<PartitionState>();
@@ -606,7 +607,7 @@ public sealed partial class IngestJob
         return waiting;
     }
 
-    private bool Process(ConsumeResult<byte[]?, byte[]?> result, PartitionState state, DeadLetterQueue dlq, long nowMs, out long eventTimeMs)
+    private bool Process(ConsumeResult<byte[]?, byte[]?> result, PartitionState state, DeadLetterProducer dlq, long nowMs, out long eventTimeMs)
     {
         eventTimeMs = 0;
         var source = state.Source;
@@ -628,7 +629,7 @@ public sealed partial class IngestJob
             if (result.Offset.Value >= state.DeadLetteredBelow)
             {
                 // Read again after a rewind, a reject is not sent twice.
-                dlq.Send(source.DeadLetterTopic, result, error, parser.ErrorField, detail);
+                dlq.Send(source.DeadLetterTopic, result, error.ToReason(), parser.ErrorField, detail);
                 _metrics.DeadLettered(source.Name, error);
                 state.DeadLetteredBelow = result.Offset.Value + 1;
             }
@@ -691,7 +692,7 @@ public sealed partial class IngestJob
 
     private static string FormatWatermark(long watermark) => watermark == long.MinValue ? "none" : Rfc3339.Format(watermark);
 
-    private async Task<InFlight?> PrepareBatchAsync(DeadLetterQueue dlq, CancellationToken cancellationToken)
+    private async Task<InFlight?> PrepareBatchAsync(DeadLetterProducer dlq, CancellationToken cancellationToken)
     {
         // Rejects must be durable in the dead-letter topic before the checkpoint moves past them.
         dlq.Flush(TimeSpan.FromSeconds(30));

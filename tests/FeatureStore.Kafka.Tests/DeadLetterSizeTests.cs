@@ -1,5 +1,6 @@
 using System.Text;
 using Confluent.Kafka;
+using FeatureStore.Kafka.DeadLetters;
 
 namespace FeatureStore.Kafka.Tests;
 

@@ -131,7 +131,7 @@ public sealed class ProcessFaultTests(EmbeddedKafkaFixture kafka, RedisServerFix
         }
 
         ProduceChunks(scores.Length);
-        var outbox = new AlertOutbox(db, harness.Store(db).KeyBase);
+        var outbox = new AlertOutbox(db, harness.Store(db).Keys);
         var history = harness.Store(db);
         var metricsPort = FreePort.Next();
         await using (var last = StartMonitor(file, harness.KeyPrefix, group, metricsPort))
@@ -213,7 +213,7 @@ public sealed class ProcessFaultTests(EmbeddedKafkaFixture kafka, RedisServerFix
         }
 
         ProduceUpTo(scores.Length);
-        var outbox = new AlertOutbox(db, history.KeyBase);
+        var outbox = new AlertOutbox(db, history.Keys);
         await using (var last = StartMonitor(file, harness.KeyPrefix, group))
         {
             // Everything read and committed, and every alert raised delivered.

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using FeatureStore.Monitor.Internal;
+using FeatureStore.Redis.Drift;
 using StackExchange.Redis;
 
 namespace FeatureStore.Monitor.Alerts;
@@ -12,13 +13,13 @@ namespace FeatureStore.Monitor.Alerts;
 /// <c>…:outbox:rejected</c> (hash id → alert JSON refused by its webhook with a 4xx other than 408/429).
 /// </summary>
 /// <param name="database">The online store.</param>
-/// <param name="keyBase"><c>PREFIX:PROJECT:drift</c>.</param>
-public sealed class AlertOutbox(IDatabase database, string keyBase)
+/// <param name="keys">The drift key layout.</param>
+public sealed class AlertOutbox(IDatabase database, DriftKeys keys)
 {
-    private readonly RedisKey _alerts = keyBase + ":outbox";
-    private readonly RedisKey _due = keyBase + ":outbox:due";
-    private readonly RedisKey _attempts = keyBase + ":outbox:attempts";
-    private readonly RedisKey _rejected = keyBase + ":outbox:rejected";
+    private readonly RedisKey _alerts = keys.Outbox;
+    private readonly RedisKey _due = keys.OutboxDue;
+    private readonly RedisKey _attempts = keys.OutboxAttempts;
+    private readonly RedisKey _rejected = keys.OutboxRejected;
 
     /// <summary>Stores an alert, due at once. Enqueuing the same id twice keeps one.</summary>
     public async Task EnqueueAsync(DriftAlert alert, long nowMs)

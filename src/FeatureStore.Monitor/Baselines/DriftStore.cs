@@ -1,5 +1,6 @@
 using System.Text.Json;
 using FeatureStore.Monitor.Internal;
+using FeatureStore.Redis.Drift;
 using StackExchange.Redis;
 
 namespace FeatureStore.Monitor.Baselines;
@@ -27,17 +28,17 @@ public sealed class DriftStore(IDatabase database, string prefix, string project
     /// <summary>The online store.</summary>
     public IDatabase Database { get; } = database;
 
-    /// <summary>Key prefix and project: <c>PREFIX:PROJECT:drift</c>.</summary>
-    public string KeyBase { get; } = $"{prefix}:{project}:drift";
+    /// <summary>The key layout.</summary>
+    public DriftKeys Keys { get; } = new(prefix, project);
 
     /// <summary>The key of a model version's baseline.</summary>
-    public RedisKey BaselineKey(string model, string version) => $"{KeyBase}:baseline:{model}:{version}";
+    public RedisKey BaselineKey(string model, string version) => Keys.Baseline(model, version);
 
     /// <summary>The key of a model version's history.</summary>
-    public RedisKey HistoryKey(string model, string version) => $"{KeyBase}:history:{model}:{version}";
+    public RedisKey HistoryKey(string model, string version) => Keys.History(model, version);
 
     /// <summary>The key of the offsets a monitor's evaluated windows cover.</summary>
-    public RedisKey EvaluatedKey(string model, string version, string column) => $"{KeyBase}:evaluated:{model}:{version}:{column}";
+    public RedisKey EvaluatedKey(string model, string version, string column) => Keys.Evaluated(model, version, column);
 
     /// <summary>Stores (replaces) a model version's baseline.</summary>
     public Task SaveBaselineAsync(ModelBaseline baseline)

@@ -1,12 +1,11 @@
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
 using Confluent.Kafka;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Drift;
 using FeatureStore.Core.Models;
-using FeatureStore.Kafka;
+using FeatureStore.Kafka.DeadLetters;
 using FeatureStore.Monitor.Alerts;
 using FeatureStore.Monitor.Baselines;
 using FeatureStore.Redis.Models;
@@ -74,9 +73,9 @@ public sealed partial class MonitorJob
         _metrics = metrics ?? throw new ArgumentNullException(nameof(metrics));
         _logger = logger ?? throw new ArgumentNullException(nameof(logger));
         _store = new DriftStore(database, keyPrefix, repository.Project);
-        _outbox = new AlertOutbox(database, _store.KeyBase);
-        _incidentsKey = _store.KeyBase + ":incidents";
-        _retrainKey = _store.KeyBase + ":retrain";
+        _outbox = new AlertOutbox(database, _store.Keys);
+        _incidentsKey = _store.Keys.Incidents;
+        _retrainKey = _store.Keys.Retrain;
         _stages = new ModelStageCache(new ModelRegistryStore(database, keyPrefix, repository.Project), options.ModelStagePollInterval);
         _retrain = options.RetrainAfterWindows > 0 ? new RetrainTracker(options.RetrainAfterWindows) : null;
     }
@@ -141,13 +140,7 @@ public sealed partial class MonitorJob
             .SetPartitionsRevokedHandler((c, _) => GiveUp(c, channel.Writer, commit: true))
             .SetPartitionsLostHandler((c, _) => GiveUp(c, channel.Writer, commit: false))
             .Build();
-        using var deadLetters = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig
-        {
-            BootstrapServers = _options.BootstrapServers,
-            EnableIdempotence = true,
-            Acks = Acks.All,
-            LingerMs = 5,
-        }).Build();
+        using var deadLetters = new DeadLetterProducer(_options.BootstrapServers, clientId: "featurestore-monitor-dlq");
         using var sender = new WebhookSender(firstRetryDelay: _options.WebhookRetryDelay);
         consumer.Subscribe(byTopic.Keys);
 
@@ -165,7 +158,17 @@ public sealed partial class MonitorJob
             await stopDispatch.CancelAsync().ConfigureAwait(false);
             await dispatch.ConfigureAwait(false);
             await follow.ConfigureAwait(false);
-            deadLetters.Flush(TimeSpan.FromSeconds(10));
+            try
+            {
+                deadLetters.Flush(TimeSpan.FromSeconds(10));
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or TimeoutException)
+            {
+                // The offsets of a prediction whose dead letter was not confirmed are not stored either (the
+                // evaluator stores only what it processed): the next start reads it again.
+                MonitorLog.StoreError(_logger, ex);
+            }
+
             try
             {
                 consumer.Commit();
@@ -249,7 +252,7 @@ public sealed partial class MonitorJob
         ChannelReader<ConsumeResult<byte[]?, byte[]?>> reader,
         Dictionary<string, IReadOnlyList<ModelDefinition>> byTopic,
         IConsumer<byte[]?, byte[]?> consumer,
-        IProducer<byte[]?, byte[]?> deadLetters,
+        DeadLetterProducer deadLetters,
         CancellationToken cancellationToken)
     {
         var closed = new List<DriftEvaluation>();
@@ -419,7 +422,7 @@ public sealed partial class MonitorJob
         }
     }
 
-    private async Task ProcessAsync(ConsumeResult<byte[]?, byte[]?> result, IReadOnlyList<ModelDefinition> models, IProducer<byte[]?, byte[]?> deadLetters, List<DriftEvaluation> closed, CancellationToken cancellationToken)
+    private async Task ProcessAsync(ConsumeResult<byte[]?, byte[]?> result, IReadOnlyList<ModelDefinition> models, DeadLetterProducer deadLetters, List<DriftEvaluation> closed, CancellationToken cancellationToken)
     {
         var partition = new PartitionKey(result.Topic, result.Partition.Value);
         var offset = result.Offset.Value;
@@ -664,26 +667,10 @@ public sealed partial class MonitorJob
         return baseline;
     }
 
-    private void DeadLetter(IProducer<byte[]?, byte[]?> producer, ConsumeResult<byte[]?, byte[]?> result, ModelDefinition model, Rejection rejection)
+    private void DeadLetter(DeadLetterProducer producer, ConsumeResult<byte[]?, byte[]?> result, ModelDefinition model, Rejection rejection)
     {
         _metrics.DeadLetter(rejection.Reason);
-        var headers = new Headers
-        {
-            { "fs-reason", Encoding.UTF8.GetBytes(rejection.Reason) },
-            { "fs-detail", Encoding.UTF8.GetBytes(rejection.Detail) },
-            { "fs-source-topic", Encoding.UTF8.GetBytes(result.Topic) },
-            { "fs-source-partition", Encoding.UTF8.GetBytes(result.Partition.Value.ToString(CultureInfo.InvariantCulture)) },
-            { "fs-source-offset", Encoding.UTF8.GetBytes(result.Offset.Value.ToString(CultureInfo.InvariantCulture)) },
-        };
-        if (rejection.Field is not null)
-        {
-            headers.Add("fs-field", Encoding.UTF8.GetBytes(rejection.Field));
-        }
-
-        // A prediction larger than the dead-letter producer sends is cut to its first bytes, its size in a header:
-        // refused whole, it would stop the job at every restart.
-        var message = new Message<byte[]?, byte[]?> { Key = result.Message.Key, Value = result.Message.Value, Headers = headers };
-        producer.Produce(model.Prediction.DeadLetterTopic, DeadLetterSize.Fit(message, DeadLetterSize.DefaultMaxRecordBytes));
+        producer.Send(model.Prediction.DeadLetterTopic, result, rejection.Reason, rejection.Field, rejection.Detail);
     }
 
     private sealed class ColumnState(

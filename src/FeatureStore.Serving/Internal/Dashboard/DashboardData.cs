@@ -1,5 +1,6 @@
 using System.Text.Json;
 using FeatureStore.Core.Definitions;
+using FeatureStore.Redis.Drift;
 using StackExchange.Redis;
 
 namespace FeatureStore.Serving.Internal.Dashboard;
@@ -22,7 +23,7 @@ internal sealed class DashboardData(RegistryCache registry, IConnectionMultiplex
 
     private IDatabase Database => store.GetDatabase();
 
-    private string DriftBase => $"{options.KeyPrefix}:{registry.Project}:drift";
+    private DriftKeys DriftKeys => new(options.KeyPrefix, registry.Project);
 
     private long NowMs => options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds();
 
@@ -116,7 +117,7 @@ internal sealed class DashboardData(RegistryCache registry, IConnectionMultiplex
             var columnNames = model.Monitors.Select(m => m.Column).Distinct(StringComparer.Ordinal).ToList();
             foreach (var version in model.Versions)
             {
-                var key = (RedisKey)$"{DriftBase}:history:{model.Name}:{version.Version}";
+                var key = DriftKeys.History(model.Name, version.Version);
                 var members = await database.SortedSetRangeByRankAsync(key, -(long)limit * columnNames.Count, -1).WaitAsync(cancellationToken).ConfigureAwait(false);
                 var series = new Dictionary<(string Column, string Method), MethodSeries>();
                 var windows = new HashSet<(string Column, long Start, long End)>();
@@ -171,7 +172,7 @@ internal sealed class DashboardData(RegistryCache registry, IConnectionMultiplex
         }
 
         var columns = definition.Monitors.Select(m => m.Column).Distinct(StringComparer.Ordinal).Count();
-        var members = await Database.SortedSetRangeByRankAsync($"{DriftBase}:history:{definition.Name}:{version}", -(long)limit * Math.Max(1, columns), -1)
+        var members = await Database.SortedSetRangeByRankAsync(DriftKeys.History(definition.Name, version), -(long)limit * Math.Max(1, columns), -1)
             .WaitAsync(cancellationToken).ConfigureAwait(false);
         var windows = new List<JsonElement>();
         foreach (var member in members)
@@ -235,7 +236,7 @@ internal sealed class DashboardData(RegistryCache registry, IConnectionMultiplex
     public async Task<AlertsAnswer> AlertsAsync(CancellationToken cancellationToken)
     {
         var database = Database;
-        var entries = await database.HashGetAllAsync($"{DriftBase}:incidents").WaitAsync(cancellationToken).ConfigureAwait(false);
+        var entries = await database.HashGetAllAsync(DriftKeys.Incidents).WaitAsync(cancellationToken).ConfigureAwait(false);
         var incidents = new List<IncidentRow>();
         foreach (var entry in entries)
         {
@@ -245,8 +246,8 @@ internal sealed class DashboardData(RegistryCache registry, IConnectionMultiplex
             }
         }
 
-        var pending = await database.SortedSetLengthAsync($"{DriftBase}:outbox:due").WaitAsync(cancellationToken).ConfigureAwait(false);
-        var rejected = await database.HashLengthAsync($"{DriftBase}:outbox:rejected").WaitAsync(cancellationToken).ConfigureAwait(false);
+        var pending = await database.SortedSetLengthAsync(DriftKeys.OutboxDue).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var rejected = await database.HashLengthAsync(DriftKeys.OutboxRejected).WaitAsync(cancellationToken).ConfigureAwait(false);
         return new AlertsAnswer(
             NowMs,
             [.. incidents.Where(i => i.Open).OrderByDescending(i => i.OpenedMs)],

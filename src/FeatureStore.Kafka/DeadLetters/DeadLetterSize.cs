@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text;
 using Confluent.Kafka;
 
-namespace FeatureStore.Kafka;
+namespace FeatureStore.Kafka.DeadLetters;
 
 /// <summary>
 /// Keeps a dead letter within what its producer and broker accept. A source topic may hold records larger

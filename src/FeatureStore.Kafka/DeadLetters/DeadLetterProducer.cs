@@ -1,20 +1,18 @@
 using System.Globalization;
 using System.Text;
 using Confluent.Kafka;
-using FeatureStore.Core.Events;
-using FeatureStore.Kafka;
-
-namespace FeatureStore.Ingest;
+namespace FeatureStore.Kafka.DeadLetters;
 
 /// <summary>
-/// Sends rejected events to a source's dead-letter topic, the original key and payload unchanged, with
-/// headers naming why: <c>fs-reason</c> (e.g. <c>missing_key</c>), <c>fs-field</c>, <c>fs-detail</c>,
-/// and where it came from: <c>fs-source-topic</c>, <c>fs-source-partition</c>, <c>fs-source-offset</c>.
+/// Sends rejected records (source events, predictions) to a dead-letter topic, the original key and payload
+/// unchanged, with headers naming why: <c>fs-reason</c> (e.g. <c>missing_key</c>), <c>fs-field</c>,
+/// <c>fs-detail</c>, and where it came from: <c>fs-source-topic</c>, <c>fs-source-partition</c>,
+/// <c>fs-source-offset</c>. This type is the one writer of that header contract.
 /// Offsets are committed only after <see cref="Flush"/> confirmed every send, so nothing is lost. A payload
 /// too large for the dead-letter producer or topic is cut to its first bytes, its size in a header
 /// (<see cref="DeadLetterSize"/>): an event the source topic took never stops the job.
 /// </summary>
-public sealed class DeadLetterQueue : IDisposable
+public sealed class DeadLetterProducer : IDisposable
 {
     /// <summary>Header carrying the rejection reason.</summary>
     public const string ReasonHeader = "fs-reason";
@@ -40,7 +38,7 @@ public sealed class DeadLetterQueue : IDisposable
     private long _pending;
 
     /// <summary>Creates a dead-letter producer (idempotent, acks=all) on <paramref name="bootstrapServers"/>.</summary>
-    public DeadLetterQueue(string bootstrapServers, IEnumerable<KeyValuePair<string, string>>? extraConfig = null)
+    public DeadLetterProducer(string bootstrapServers, IEnumerable<KeyValuePair<string, string>>? extraConfig = null, string clientId = "featurestore-dlq")
     {
         var config = new ProducerConfig
         {
@@ -48,7 +46,7 @@ public sealed class DeadLetterQueue : IDisposable
             EnableIdempotence = true,
             Acks = Acks.All,
             LingerMs = 5,
-            ClientId = "featurestore-dlq",
+            ClientId = clientId,
         };
         foreach (var (key, value) in extraConfig ?? [])
         {
@@ -62,13 +60,13 @@ public sealed class DeadLetterQueue : IDisposable
     /// <summary>Dead-lettered events not yet confirmed.</summary>
     public long Pending => Interlocked.Read(ref _pending);
 
-    /// <summary>Queues one rejected event.</summary>
-    public void Send(string deadLetterTopic, ConsumeResult<byte[]?, byte[]?> source, ParseError reason, string? field, string? detail)
+    /// <summary>Queues one rejected record; <paramref name="reason"/> is a snake_case reason code.</summary>
+    public void Send(string deadLetterTopic, ConsumeResult<byte[]?, byte[]?> source, string reason, string? field, string? detail)
     {
         ArgumentNullException.ThrowIfNull(source);
         var headers = new Headers
         {
-            { ReasonHeader, Encoding.UTF8.GetBytes(reason.ToReason()) },
+            { ReasonHeader, Encoding.UTF8.GetBytes(reason) },
             { SourceTopicHeader, Encoding.UTF8.GetBytes(source.Topic) },
             { SourcePartitionHeader, Encoding.UTF8.GetBytes(source.Partition.Value.ToString(CultureInfo.InvariantCulture)) },
             { SourceOffsetHeader, Encoding.UTF8.GetBytes(source.Offset.Value.ToString(CultureInfo.InvariantCulture)) },

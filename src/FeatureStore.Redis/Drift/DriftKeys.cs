@@ -1,0 +1,51 @@
+using StackExchange.Redis;
+
+namespace FeatureStore.Redis.Drift;
+
+/// <summary>
+/// The key layout of the drift monitor's data in the online store (documented in the README), shared by the
+/// monitor that writes it and the server, dashboard and CLI that read it:
+/// <list type="bullet">
+/// <item><c>PREFIX:PROJECT:drift:baseline:MODEL:VERSION</c> — string, the baseline as JSON.</item>
+/// <item><c>PREFIX:PROJECT:drift:history:MODEL:VERSION</c> — sorted set of evaluated windows scored by window end.</item>
+/// <item><c>PREFIX:PROJECT:drift:evaluated:MODEL:VERSION:COLUMN</c> — hash, the prediction offsets evaluated windows cover.</item>
+/// <item><c>PREFIX:PROJECT:drift:incidents</c> — hash, the open and resolved incidents.</item>
+/// <item><c>PREFIX:PROJECT:drift:retrain</c> — hash, the retraining triggers' states.</item>
+/// <item><c>PREFIX:PROJECT:drift:outbox</c>, <c>…:outbox:due</c>, <c>…:outbox:attempts</c>, <c>…:outbox:rejected</c> —
+/// the alert outbox: alerts by id, due times, attempt counts, alerts given up on.</item>
+/// </list>
+/// </summary>
+/// <param name="prefix">Key prefix (<c>fs</c>).</param>
+/// <param name="project">The repository's project.</param>
+public sealed class DriftKeys(string prefix, string project)
+{
+    /// <summary><c>PREFIX:PROJECT:drift</c>, the start of every key here.</summary>
+    public string Base { get; } = $"{prefix}:{project}:drift";
+
+    /// <summary>A model version's baseline.</summary>
+    public RedisKey Baseline(string model, string version) => $"{Base}:baseline:{model}:{version}";
+
+    /// <summary>A model version's history of evaluated windows.</summary>
+    public RedisKey History(string model, string version) => $"{Base}:history:{model}:{version}";
+
+    /// <summary>The offsets a monitor's evaluated windows of one column cover.</summary>
+    public RedisKey Evaluated(string model, string version, string column) => $"{Base}:evaluated:{model}:{version}:{column}";
+
+    /// <summary>The incidents.</summary>
+    public RedisKey Incidents => $"{Base}:incidents";
+
+    /// <summary>The retraining triggers' states.</summary>
+    public RedisKey Retrain => $"{Base}:retrain";
+
+    /// <summary>The outbox: alert id → alert JSON.</summary>
+    public RedisKey Outbox => $"{Base}:outbox";
+
+    /// <summary>The outbox's due times: sorted set of alert ids scored by when to send next.</summary>
+    public RedisKey OutboxDue => $"{Base}:outbox:due";
+
+    /// <summary>The outbox's attempt counts.</summary>
+    public RedisKey OutboxAttempts => $"{Base}:outbox:attempts";
+
+    /// <summary>Alerts the outbox gave up on.</summary>
+    public RedisKey OutboxRejected => $"{Base}:outbox:rejected";
+}
