@@ -192,7 +192,7 @@ internal sealed class DriftMonitorService(Dashboard.DashboardData data) : DriftM
         {
             if (request.Limit < 0)
             {
-                throw ThrowHelper.Invalid($"limit must be 0 (for {DefaultLimit}) or a whole number from 1 to {Dashboard.DashboardData.MaxWindows}, not {request.Limit}");
+                ThrowHelper.ThrowInvalid($"limit must be 0 (for {DefaultLimit}) or a whole number from 1 to {Dashboard.DashboardData.MaxWindows}, not {request.Limit}");
             }
 
             var limit = request.Limit == 0 ? DefaultLimit : Math.Min(request.Limit, Dashboard.DashboardData.MaxWindows);
@@ -218,7 +218,7 @@ internal sealed class DriftMonitorService(Dashboard.DashboardData data) : DriftM
         }
         catch (Exception ex) when (ex is StackExchange.Redis.RedisException or TimeoutException)
         {
-            throw ThrowHelper.Unavailable($"the online store is unavailable: {ex.Message}", ex).ToRpc();
+            throw LookupException.Unavailable($"the online store is unavailable: {ex.Message}", ex).ToRpc();
         }
     }
 }

@@ -57,7 +57,7 @@ internal static class HttpEndpoints
         catch (Exception ex) when (ex is InvalidProtocolBufferException or InvalidJsonException or LookupException)
         {
             // Refused before the lookup runs, and counted all the same: every lookup asked for shows in the metrics.
-            var refusal = ex as LookupException ?? ThrowHelper.Invalid($"malformed request: {ex.Message}");
+            var refusal = ex as LookupException ?? LookupException.Invalid($"malformed request: {ex.Message}");
             lookup.Refused(refusal, "http", start);
             await WriteErrorAsync(http, refusal).ConfigureAwait(false);
             return;
@@ -132,7 +132,7 @@ internal static class HttpEndpoints
         catch (BadHttpRequestException ex)
         {
             // A broken chunked encoding, a body cut off: the client's fault, said as such.
-            throw ThrowHelper.Invalid($"malformed request body: {ex.Message}");
+            ThrowHelper.ThrowInvalid($"malformed request body: {ex.Message}");
         }
         finally
         {

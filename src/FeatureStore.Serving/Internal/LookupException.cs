@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Grpc.Core;
 
 namespace FeatureStore.Serving.Internal;
@@ -6,6 +7,12 @@ namespace FeatureStore.Serving.Internal;
 internal sealed class LookupException(StatusCode status, string message, Exception? inner = null) : Exception(message, inner)
 {
     public StatusCode Status { get; } = status;
+
+    /// <summary>A request refused as malformed (INVALID_ARGUMENT), for a caller that hands the exception on rather than throwing it.</summary>
+    public static LookupException Invalid(string message) => new(StatusCode.InvalidArgument, message);
+
+    /// <summary>The online store could not answer (UNAVAILABLE), for a caller that hands the exception on rather than throwing it.</summary>
+    public static LookupException Unavailable(string message, Exception? inner = null) => new(StatusCode.Unavailable, message, inner);
 
     public RpcException ToRpc() => new(new Status(Status, Message));
 
@@ -23,12 +30,28 @@ internal sealed class LookupException(StatusCode status, string message, Excepti
     };
 }
 
-/// <summary>Throws leave the hot paths through here.</summary>
+/// <summary>
+/// Throws leave the hot paths through here (as in Npgsql's ThrowHelper): each method throws itself, so the
+/// calling method keeps no exception construction inline. The generic forms stand where an expression is
+/// expected (<c>??</c>, <c>?:</c>, a switch arm, a value a catch block must still give).
+/// </summary>
 internal static class ThrowHelper
 {
-    public static LookupException Invalid(string message) => new(StatusCode.InvalidArgument, message);
+    /// <summary>Refuses the request as malformed (INVALID_ARGUMENT).</summary>
+    [DoesNotReturn]
+    public static void ThrowInvalid(string message) => throw LookupException.Invalid(message);
 
-    public static LookupException Unavailable(string message, Exception? inner = null) => new(StatusCode.Unavailable, message, inner);
+    /// <summary>Refuses the request as malformed (INVALID_ARGUMENT) where a value of <typeparamref name="T"/> is expected.</summary>
+    [DoesNotReturn]
+    public static T ThrowInvalid<T>(string message) => throw LookupException.Invalid(message);
+
+    /// <summary>Fails the request because the online store could not answer (UNAVAILABLE).</summary>
+    [DoesNotReturn]
+    public static void ThrowUnavailable(string message, Exception? inner = null) => throw LookupException.Unavailable(message, inner);
+
+    /// <summary>Fails the request because the online store could not answer (UNAVAILABLE) where a value of <typeparamref name="T"/> is expected.</summary>
+    [DoesNotReturn]
+    public static T ThrowUnavailable<T>(string message, Exception? inner = null) => throw LookupException.Unavailable(message, inner);
 
     /// <summary>
     /// A value from the request as an error message quotes it: at most 100 characters. A message travels

@@ -245,22 +245,22 @@ internal sealed class OnlineLookup
         }
         catch (TimeoutException ex)
         {
-            throw ThrowHelper.Unavailable($"the online store did not answer within {_options.StoreTimeout.TotalMilliseconds:0} ms", ex);
+            return ThrowHelper.ThrowUnavailable<StoredShares>($"the online store did not answer within {_options.StoreTimeout.TotalMilliseconds:0} ms", ex);
         }
         catch (RedisConnectionException ex)
         {
-            throw ThrowHelper.Unavailable($"the online store is unavailable: {ex.Message}", ex);
+            return ThrowHelper.ThrowUnavailable<StoredShares>($"the online store is unavailable: {ex.Message}", ex);
         }
         catch (ObjectDisposedException ex)
         {
-            throw ThrowHelper.Unavailable("the online store connection is closed", ex);
+            return ThrowHelper.ThrowUnavailable<StoredShares>("the online store connection is closed", ex);
         }
     }
 
     // protobuf's Timestamp range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
     private static long AsOfMs((long Seconds, int Nanos) asOf) =>
         asOf.Seconds is < -62_135_596_800 or > 253_402_300_799 || asOf.Nanos is < 0 or > 999_999_999
-            ? throw ThrowHelper.Invalid($"as_of is not a valid timestamp (seconds {asOf.Seconds}, nanos {asOf.Nanos}): it must lie between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z")
+            ? ThrowHelper.ThrowInvalid<long>($"as_of is not a valid timestamp (seconds {asOf.Seconds}, nanos {asOf.Nanos}): it must lie between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z")
             : (asOf.Seconds * 1000) + (asOf.Nanos / 1_000_000);
 
     private static List<FeatureColumn> Resolve(ServingRepository served, LookupRequest request)
@@ -268,18 +268,18 @@ internal sealed class OnlineLookup
         var columns = new List<FeatureColumn>(request.Features.Count + 8);
         foreach (var reference in request.Features)
         {
-            columns.AddRange(served.Resolve(reference) ?? throw ThrowHelper.Invalid(Unknown(served, reference)));
+            columns.AddRange(served.Resolve(reference) ?? ThrowHelper.ThrowInvalid<FeatureColumn[]>(Unknown(served, reference)));
         }
 
         if (request.Model.Length > 0)
         {
-            columns.AddRange(served.ResolveModel(request.Model) ?? throw ThrowHelper.Invalid(
+            columns.AddRange(served.ResolveModel(request.Model) ?? ThrowHelper.ThrowInvalid<FeatureColumn[]>(
                 $"unknown model '{ThrowHelper.Shown(request.Model)}' (models: {string.Join(", ", served.Repository.Models.Select(m => m.Name))})"));
         }
 
         if (columns.Count == 0)
         {
-            throw ThrowHelper.Invalid("no features asked for: give feature references (view:feature or view) or a model");
+            ThrowHelper.ThrowInvalid("no features asked for: give feature references (view:feature or view) or a model");
         }
 
         return columns;
@@ -321,7 +321,7 @@ internal sealed class OnlineLookup
         if (!found || value.Length == 0)
         {
             // Rows are numbered from 1, as the export numbers the entity table's rows and `get` its --entity options.
-            throw ThrowHelper.Invalid(
+            ThrowHelper.ThrowInvalid(
                 $"entity row {index + 1} has no {(found ? "value for " : "")}join key '{joinKey}' (entity '{served.Views[view].Definition.Entity}' of view '{served.Views[view].Name}')");
         }
 

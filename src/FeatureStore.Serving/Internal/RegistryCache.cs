@@ -47,7 +47,7 @@ internal sealed class RegistryCache : IAsyncDisposable
     public bool IsLoaded => _current is not null;
 
     /// <summary>The served version; UNAVAILABLE while none has been loaded.</summary>
-    public ServingRepository Current => _current ?? throw ThrowHelper.Unavailable(
+    public ServingRepository Current => _current ?? ThrowHelper.ThrowUnavailable<ServingRepository>(
         $"no repository version of project '{Project}' is loaded yet: apply one with `featurestore apply`");
 
     public async Task StartAsync(CancellationToken cancellationToken)

@@ -161,7 +161,7 @@ internal sealed class DashboardData(RegistryCache registry, IConnectionMultiplex
         var served = registry.Current;
         if (string.IsNullOrEmpty(model) || string.IsNullOrEmpty(version))
         {
-            throw ThrowHelper.Invalid($"give the model and version: {usage}");
+            ThrowHelper.ThrowInvalid($"give the model and version: {usage}");
         }
 
         var definition = served.Repository.FindModel(model)

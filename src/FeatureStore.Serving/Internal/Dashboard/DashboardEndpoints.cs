@@ -60,7 +60,7 @@ internal static class DashboardEndpoints
 
         if (!long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var limit) || limit < 1)
         {
-            throw ThrowHelper.Invalid($"query parameter 'limit' must be a whole number from 1 to {DashboardData.MaxWindows}, not '{ThrowHelper.Shown(text)}'");
+            ThrowHelper.ThrowInvalid($"query parameter 'limit' must be a whole number from 1 to {DashboardData.MaxWindows}, not '{ThrowHelper.Shown(text)}'");
         }
 
         return (int)Math.Min(limit, DashboardData.MaxWindows);
@@ -74,7 +74,7 @@ internal static class DashboardEndpoints
         {
             0 => null,
             1 => values[0],
-            _ => throw ThrowHelper.Invalid($"query parameter '{name}' is given {values.Count} times; give it once"),
+            _ => ThrowHelper.ThrowInvalid<string?>($"query parameter '{name}' is given {values.Count} times; give it once"),
         };
     }
 
@@ -112,7 +112,7 @@ internal static class DashboardEndpoints
         }
         catch (Exception ex) when (ex is StackExchange.Redis.RedisException or TimeoutException)
         {
-            await HttpEndpoints.WriteErrorAsync(http, ThrowHelper.Unavailable($"the online store is unavailable: {ex.Message}", ex)).ConfigureAwait(false);
+            await HttpEndpoints.WriteErrorAsync(http, LookupException.Unavailable($"the online store is unavailable: {ex.Message}", ex)).ConfigureAwait(false);
         }
     }
 }

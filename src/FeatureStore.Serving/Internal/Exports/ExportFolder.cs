@@ -10,19 +10,19 @@ internal static class ExportFolder
     {
         if (string.IsNullOrWhiteSpace(path))
         {
-            throw ThrowHelper.Invalid($"{field}: give a file name, relative to the export folder");
+            ThrowHelper.ThrowInvalid($"{field}: give a file name, relative to the export folder");
         }
 
         if (Path.IsPathRooted(path))
         {
-            throw ThrowHelper.Invalid($"{field}: '{ThrowHelper.Shown(path)}' is an absolute path; give a path relative to the export folder");
+            ThrowHelper.ThrowInvalid($"{field}: '{ThrowHelper.Shown(path)}' is an absolute path; give a path relative to the export folder");
         }
 
         var root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder));
         var full = Path.GetFullPath(Path.Combine(root, path));
         if (!Parquet.Files.FileRoot.IsInside(root, full))
         {
-            throw ThrowHelper.Invalid($"{field}: '{ThrowHelper.Shown(path)}' leaves the export folder");
+            ThrowHelper.ThrowInvalid($"{field}: '{ThrowHelper.Shown(path)}' leaves the export folder");
         }
 
         return full;

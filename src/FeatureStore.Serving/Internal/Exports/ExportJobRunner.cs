@@ -59,7 +59,7 @@ internal sealed class ExportJobRunner : IAsyncDisposable
         }
         catch (ArgumentException ex)
         {
-            throw ThrowHelper.Invalid(ex.Message);
+            selection = ThrowHelper.ThrowInvalid<IReadOnlyList<FeatureSelection>>(ex.Message);
         }
 
         foreach (var view in selection)
@@ -70,7 +70,7 @@ internal sealed class ExportJobRunner : IAsyncDisposable
         var entities = ExportFolder.Resolve(folder, request.Entities, "entities");
         if (!File.Exists(entities))
         {
-            throw ThrowHelper.Invalid($"entities: no file '{request.Entities}' in the export folder");
+            ThrowHelper.ThrowInvalid($"entities: no file '{request.Entities}' in the export folder");
         }
 
         var output = ExportFolder.Resolve(folder, request.Output, "output");
