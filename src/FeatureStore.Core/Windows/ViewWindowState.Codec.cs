@@ -14,13 +14,10 @@ namespace FeatureStore.Core.Windows;
 // then a value only when it is not the one the feature had in the entry before, nor the number an earlier
 // feature of the same entry has (a field read by sum, mean and max is written once); a number that is a whole
 // count of thousandths or coarser is written as that count, and a hash as the sketch register and rank it
-// sets. Format 4 (aggregates and inputs written whole) and format 3 (that, and tiles oldest first with no
-// length) are still read.
+// sets. Formats 4 and 3 are still read: ViewWindowState.LegacyCodec.cs.
 public sealed partial class ViewWindowState
 {
     private const byte FormatVersion = 5;
-    private const byte WholeInputsFormat = 4;
-    private const byte OldestFirstFormat = 3;
 
     // Raw input tags (format 5): absent; a value follows (a double; for approx_distinct, the sketch register
     // and rank its hash sets, in 3 bytes); the value of this feature in the entry before; a decimal follows
@@ -113,7 +110,7 @@ public sealed partial class ViewWindowState
         try
         {
             var r = new Reader(data);
-            if (r.Byte() is not (FormatVersion or WholeInputsFormat or OldestFirstFormat))
+            if (!IsReadableFormat(r.Byte()))
             {
                 throw new InvalidDataException("unknown tile format version");
             }
@@ -188,7 +185,7 @@ public sealed partial class ViewWindowState
     {
         var r = new Reader(data, _recycler);
         var version = r.Byte();
-        if (version is not (FormatVersion or WholeInputsFormat or OldestFirstFormat))
+        if (!IsReadableFormat(version))
         {
             throw new InvalidDataException("unknown tile format version");
         }
@@ -262,7 +259,7 @@ public sealed partial class ViewWindowState
             var inputs = _head.AddUninitialized(time, sequence);
             for (var f = 0; f < _features.Length; f++)
             {
-                inputs[f] = version == FormatVersion ? ReadTaggedInput(ref r, e, f, inputs) : ReadInput(ref r, _features[f].Kind);
+                inputs[f] = version == FormatVersion ? ReadTaggedInput(ref r, e, f, inputs) : ReadWholeInput(ref r, _features[f].Kind);
             }
         }
 
@@ -363,68 +360,6 @@ public sealed partial class ViewWindowState
         }
 
         tiles.Reverse();
-    }
-
-    private static void ReadTilesOldestFirst(ref Reader r, TileColumn tiles, AggregationKind kind, long hop, long skipBefore)
-    {
-        var count = checked((int)r.VarUInt());
-        if (count > r.Remaining)
-        {
-            throw new InvalidDataException("stored tile count exceeds the data");
-        }
-
-        tiles.EnsureCapacity(tiles.Count + count);
-        var index = 0L;
-        for (var i = 0; i < count; i++)
-        {
-            index = unchecked(index + r.VarInt());
-            if (tiles.Count > 0 && index <= tiles.IndexAt(tiles.Count - 1))
-            {
-                throw new InvalidDataException("stored tiles are out of order");
-            }
-
-            if (index < skipBefore)
-            {
-                SkipAggregate(ref r, kind);
-                continue;
-            }
-
-            ReadAggregate(ref r, kind, unchecked(index * hop), ref tiles.AppendEmpty(index));
-        }
-    }
-
-    // Steps over what WriteAggregate wrote, allocating nothing.
-    private static void SkipAggregate(ref Reader r, AggregationKind kind)
-    {
-        var bits = FlagBits(kind, r.Format);
-        var flags = r.VarUInt() & ((1UL << bits) - 1);
-        var whole = bits == 0;
-        r.VarInt();
-        switch (kind)
-        {
-            case AggregationKind.Sum or AggregationKind.Mean:
-                r.Skip(whole || (flags & 1) != 0 ? 16 : 8);
-                break;
-            case AggregationKind.StdDev:
-                r.Skip(8 + (whole || (flags & 1) != 0 ? 8 : 0) + (whole || (flags & 2) == 0 ? 16 : 0));
-                break;
-            case AggregationKind.Min or AggregationKind.Max:
-                r.Skip(8);
-                break;
-            case AggregationKind.Last:
-                r.VarInt();
-                r.VarInt();
-                r.Skip(whole || (flags & 1) != 0 ? 8 : 0);
-                r.SkipText();
-                break;
-            case AggregationKind.ApproxDistinct:
-                if (r.Byte() == 1)
-                {
-                    r.SkipSketch();
-                }
-
-                break;
-        }
     }
 
     // Format 5 folds flags into the count (the low bits) and leaves out what they say is zero or implied: a sum's
@@ -724,21 +659,6 @@ public sealed partial class ViewWindowState
 
                 return new FeatureInput(true, inputs[j].Number, 0, null);
         }
-    }
-
-    private static FeatureInput ReadInput(ref Reader r, AggregationKind kind)
-    {
-        if (kind == AggregationKind.Count || r.Byte() == 0)
-        {
-            return FeatureInput.Absent;
-        }
-
-        return kind switch
-        {
-            AggregationKind.ApproxDistinct => new FeatureInput(true, 0, r.ULong(), null),
-            AggregationKind.Last => new FeatureInput(true, r.Double(), 0, r.Text()),
-            _ => new FeatureInput(true, r.Double(), 0, null),
-        };
     }
 
     // Writes into spans taken from the buffer writer a chunk at a time, not one per field (a state is hundreds
