@@ -1,11 +1,9 @@
-using System.Net;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Host.Jobs;
 using FeatureStore.Host.Supervision;
 using FeatureStore.Ingest;
 using FeatureStore.Kafka.Embedded;
 using FeatureStore.Monitor.Job;
-using FeatureStore.Parquet.Archiving;
 using FeatureStore.Parquet.Compaction;
 using FeatureStore.Redis;
 using FeatureStore.Serving;
@@ -23,13 +21,17 @@ public sealed partial class FeatureStoreHost : IAsyncDisposable
 {
     private readonly List<IAsyncDisposable> _owned = [];
     private readonly ILogger _logger;
+    private readonly HostExtensions _extensions;
     private JobSupervisor _supervisor = null!;
     private EmbeddedKafkaCluster? _kafka;
+    private OfflineHostJob? _offline;
+    private ServeHostJob? _serve;
 
-    private FeatureStoreHost(HostSettings settings, ILoggerFactory loggers)
+    private FeatureStoreHost(HostSettings settings, ILoggerFactory loggers, HostExtensions extensions)
     {
         Settings = settings;
         Loggers = loggers;
+        _extensions = extensions;
         _logger = loggers.CreateLogger("FeatureStore.Host");
     }
 
@@ -51,16 +53,32 @@ public sealed partial class FeatureStoreHost : IAsyncDisposable
     /// <summary>The online store's endpoint (the embedded Garnet's when it started one).</summary>
     public string RedisEndpoint { get; private set; } = "";
 
+    /// <summary>The online store connection the jobs share (the registry, the drift history and the alerts live there too).</summary>
+    public OnlineStoreConnection Store { get; private set; } = null!;
+
+    /// <summary>The ingest job's meters (events applied, dead-lettered), when the job is enabled.</summary>
+    public IngestMetrics? IngestMetrics { get; private set; }
+
+    /// <summary>The monitor's meters (predictions, windows, alerts), when the job is enabled.</summary>
+    public MonitorMetrics? MonitorMetrics { get; private set; }
+
+    /// <summary>Events the offline log writer has written and skipped (already written) since its last start; zeros while it is not running.</summary>
+    public (long Written, long Skipped) OfflineEvents => _offline?.Archiver is { } archiver ? (archiver.EventsWritten, archiver.EventsSkipped) : (0, 0);
+
+    /// <summary>The serve job's gRPC and HTTP addresses while it listens; null before it has started or when it is not enabled.</summary>
+    public (Uri Grpc, Uri Http)? ServeAddresses => _serve?.Addresses;
+
     /// <summary>
     /// Loads the repository, connects (or starts) the services and builds the jobs; <see cref="RunAsync"/> runs
-    /// them. <paramref name="extraJobs"/> run beside them under the same supervision.
+    /// them. <paramref name="extraJobs"/> run beside them under the same supervision; <paramref name="extensions"/>
+    /// sets what a configuration file does not hold (the demo's).
     /// </summary>
     /// <exception cref="HostConfigurationException">The repository or a setting is wrong.</exception>
-    public static async Task<FeatureStoreHost> CreateAsync(HostSettings settings, ILoggerFactory loggers, IEnumerable<ISupervisedJob>? extraJobs = null)
+    public static async Task<FeatureStoreHost> CreateAsync(HostSettings settings, ILoggerFactory loggers, IEnumerable<ISupervisedJob>? extraJobs = null, HostExtensions? extensions = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(loggers);
-        var host = new FeatureStoreHost(settings, loggers);
+        var host = new FeatureStoreHost(settings, loggers, extensions ?? new HostExtensions());
         try
         {
             await host.BuildAsync(extraJobs ?? []).ConfigureAwait(false);
@@ -123,7 +141,6 @@ public sealed partial class FeatureStoreHost : IAsyncDisposable
 
         var repository = load.Repository!;
         var compiled = CompiledRepository.Compile(repository);
-        var sessionTimeout = HostSettings.Time(s.Kafka.SessionTimeout, "kafka.sessionTimeout");
 
         BootstrapServers = s.Kafka.BootstrapServers;
         if (string.IsNullOrWhiteSpace(BootstrapServers) || string.Equals(BootstrapServers, "embedded", StringComparison.OrdinalIgnoreCase))
@@ -133,7 +150,7 @@ public sealed partial class FeatureStoreHost : IAsyncDisposable
             var topics = repository.Sources.Select(x => x.Topic).Concat(repository.Models.Select(m => m.Prediction.Topic)).Distinct(StringComparer.Ordinal);
             foreach (var topic in topics)
             {
-                _kafka.CreateTopic(topic, Math.Max(1, s.Kafka.EmbeddedPartitions));
+                _kafka.CreateTopic(topic, Math.Max(1, _extensions.EmbeddedTopicPartitions.GetValueOrDefault(topic, s.Kafka.EmbeddedPartitions)));
             }
 
             LogEmbeddedKafka(BootstrapServers);
@@ -143,6 +160,7 @@ public sealed partial class FeatureStoreHost : IAsyncDisposable
         // set up to fail lookups fast while the store is away.
         var store = await OnlineStoreConnection.ConnectAsync(s.Redis.Configuration, TimeSpan.FromSeconds(10), o => o.AbortOnConnectFail = false).ConfigureAwait(false);
         _owned.Add(store);
+        Store = store;
         RedisEndpoint = store.Endpoint;
         if (store.IsEmbedded)
         {
@@ -155,53 +173,26 @@ public sealed partial class FeatureStoreHost : IAsyncDisposable
         var jobs = new List<ISupervisedJob>();
         if (s.Jobs.Ingest.Enabled)
         {
-            var metrics = new IngestMetrics();
+            var metrics = IngestMetrics = new IngestMetrics();
             _owned.Add(new AsyncDisposer(metrics));
-            jobs.Add(new IngestHostJob(compiled, new IngestOptions
-            {
-                BootstrapServers = BootstrapServers,
-                GroupId = s.Jobs.Ingest.Group,
-                MaxBatchEvents = Math.Max(1, s.Jobs.Ingest.BatchEvents),
-                SessionTimeout = sessionTimeout,
-                KafkaSettings = s.Kafka.Settings,
-            }, store.Database, prefix, metrics, Loggers.CreateLogger("FeatureStore.Ingest")));
+            jobs.Add(new IngestHostJob(compiled, HostJobOptions.Ingest(s, BootstrapServers), store, prefix, metrics, Loggers.CreateLogger("FeatureStore.Ingest")));
         }
 
         if (s.Jobs.Offline.Enabled)
         {
-            jobs.Add(new OfflineHostJob(compiled, new OfflineArchiverOptions
-            {
-                BootstrapServers = BootstrapServers,
-                Directory = s.Offline.Directory,
-                GroupId = s.Jobs.Offline.Group,
-                MaxBatchEvents = Math.Max(1, s.Jobs.Offline.BatchEvents),
-                MaxBatchDelay = HostSettings.Time(s.Jobs.Offline.BatchDelay, "jobs.offline.batchDelay"),
-                SessionTimeout = sessionTimeout,
-                KafkaSettings = s.Kafka.Settings,
-            }, Loggers.CreateLogger("FeatureStore.Offline")));
+            jobs.Add(_offline = new OfflineHostJob(compiled, HostJobOptions.Offline(s, BootstrapServers), Loggers.CreateLogger("FeatureStore.Offline")));
         }
 
         if (s.Jobs.Serve.Enabled)
         {
-            jobs.Add(await ServeJobAsync(repository, store).ConfigureAwait(false));
+            jobs.Add(_serve = await ServeJobAsync(repository, store).ConfigureAwait(false));
         }
 
         if (s.Jobs.Monitor.Enabled)
         {
-            var metrics = new MonitorMetrics();
+            var metrics = MonitorMetrics = new MonitorMetrics();
             _owned.Add(new AsyncDisposer(metrics));
-            jobs.Add(new MonitorHostJob(repository, store.Database, prefix, new MonitorOptions
-            {
-                BootstrapServers = BootstrapServers,
-                GroupId = s.Jobs.Monitor.Group,
-                SessionTimeout = sessionTimeout,
-                UseLearnedThresholds = s.Jobs.Monitor.LearnedThresholds,
-                HistoryUrl = s.Jobs.Monitor.HistoryUrl,
-                HistoryDirectory = s.Jobs.Monitor.HistoryDirectory,
-                RetrainAfterWindows = s.Models.RetrainAfterWindows,
-                RetrainWebhook = s.Models.RetrainWebhook,
-                ModelStagePollInterval = HostSettings.Time(s.Models.StagePollInterval, "models.stagePollInterval"),
-            }, metrics, Loggers.CreateLogger("FeatureStore.Monitor")));
+            jobs.Add(new MonitorHostJob(repository, store, prefix, HostJobOptions.Monitor(s, BootstrapServers, _extensions), metrics, Loggers.CreateLogger("FeatureStore.Monitor")));
         }
 
         if (s.Jobs.Backfill.Enabled)
@@ -243,7 +234,7 @@ public sealed partial class FeatureStoreHost : IAsyncDisposable
 
         if (!s.Jobs.Serve.Enabled && s.Health.Port > 0)
         {
-            _owned.Add(await HealthEndpoint.StartAsync(Address(s.Health.Listen, "health.listen"), s.Health.Port, Health, Loggers, CancellationToken.None).ConfigureAwait(false));
+            _owned.Add(await HealthEndpoint.StartAsync(HostSettings.Address(s.Health.Listen, "health.listen"), s.Health.Port, Health, Loggers, CancellationToken.None).ConfigureAwait(false));
         }
         else if (!s.Jobs.Serve.Enabled && s.Jobs.Ingest.Enabled && s.Jobs.Ingest.MetricsPort > 0)
         {
@@ -252,47 +243,18 @@ public sealed partial class FeatureStoreHost : IAsyncDisposable
         }
     }
 
-    private async Task<ISupervisedJob> ServeJobAsync(FeatureRepository repository, OnlineStoreConnection store)
+    private async Task<ServeHostJob> ServeJobAsync(FeatureRepository repository, OnlineStoreConnection store)
     {
-        var serve = Settings.Jobs.Serve;
-        var timeout = HostSettings.Time(serve.StoreTimeout, "jobs.serve.storeTimeout");
-        ApiKey[] keys;
-        try
-        {
-            keys = [.. serve.ApiKeys.Select(ApiKey.Parse)];
-        }
-        catch (ArgumentException ex)
-        {
-            throw new HostConfigurationException($"jobs.serve.apiKeys: {ex.Message}");
-        }
-
+        var options = HostJobOptions.Serve(Settings, repository);
+        var timeout = options.StoreTimeout;
         var client = await OnlineStoreConnection.ConnectAsync(store.Endpoint, timeout, o =>
         {
             FeatureServer.ConfigureStoreClient(o, timeout);
             o.AbortOnConnectFail = false;
         }).ConfigureAwait(false);
         _owned.Add(client);
-        return new ServeHostJob(new FeatureServerOptions
-        {
-            Repository = repository,
-            KeyPrefix = Settings.Redis.KeyPrefix,
-            ListenAddress = Address(serve.Listen, "jobs.serve.listen"),
-            GrpcPort = serve.GrpcPort,
-            HttpPort = serve.HttpPort,
-            MaxEntities = serve.MaxEntities,
-            StoreTimeout = timeout,
-            ApiKeys = keys,
-            ReadStrategy = serve.ReadStrategy switch
-            {
-                "pipeline" => OnlineReadStrategy.Pipeline,
-                "transaction" => OnlineReadStrategy.Transaction,
-                _ => OnlineReadStrategy.Script,
-            },
-        }, client.Multiplexer, Health, Loggers, () => Jobs);
+        return new ServeHostJob(options, client, Health, Loggers, () => Jobs);
     }
-
-    private static IPAddress Address(string text, string key) =>
-        IPAddress.TryParse(text, out var address) ? address : throw new HostConfigurationException($"{key}: '{text}' is not an IP address");
 
     [LoggerMessage(1, LogLevel.Information, "embedded Kafka (librdkafka mock cluster) at {BootstrapServers}")]
     private partial void LogEmbeddedKafka(string bootstrapServers);

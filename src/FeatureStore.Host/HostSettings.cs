@@ -1,3 +1,4 @@
+using System.Net;
 using FeatureStore.Core.Definitions;
 
 namespace FeatureStore.Host;
@@ -40,6 +41,10 @@ public sealed class HostSettings
     internal static TimeSpan Time(string? text, string key) =>
         Duration.TryParse(text, out var ms, out var hint) ? TimeSpan.FromMilliseconds(ms)
         : throw new HostConfigurationException($"{key}: '{text}' is not a duration ({hint})");
+
+    /// <summary>Reads an address setting, or says which key is wrong.</summary>
+    internal static IPAddress Address(string text, string key) =>
+        IPAddress.TryParse(text, out var address) ? address : throw new HostConfigurationException($"{key}: '{text}' is not an IP address");
 }
 
 /// <summary>Online store settings.</summary>

@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Text.Json;
 using FeatureStore.Core.Definitions;
+using FeatureStore.Host;
+using FeatureStore.Host.Jobs;
 using FeatureStore.Monitor.Baselines;
 using FeatureStore.Monitor.Job;
 
@@ -197,6 +199,31 @@ internal static class DriftCommands
                 return code;
             }
 
+            // The flags as a host configuration of the monitor alone: the host's mapping makes its options.
+            MonitorOptions options;
+            try
+            {
+                options = HostJobOptions.Monitor(new HostSettings
+                {
+                    Kafka = { SessionTimeout = Duration.Format(parse.GetValue(sessionTimeout)) },
+                    Jobs =
+                    {
+                        Monitor =
+                        {
+                            Group = parse.GetValue(group)!,
+                            LearnedThresholds = parse.GetValue(learned),
+                            HistoryUrl = parse.GetValue(history)!,
+                            HistoryDirectory = parse.GetValue(historyDir)?.FullName,
+                        },
+                    },
+                }, servers);
+            }
+            catch (HostConfigurationException ex)
+            {
+                await error.WriteLineAsync($"--session-timeout-ms: {ex.Message}");
+                return CliApp.Usage;
+            }
+
             if (await OnlineStores.ConnectAsync(parse.GetValue(redis), error) is not { } store)
             {
                 return CliApp.Failure;
@@ -213,15 +240,7 @@ internal static class DriftCommands
                 }
 
                 using var metricsExporter = exporter;
-                var job = new MonitorJob(repository!, store.Database, parse.GetValue(prefix)!, new MonitorOptions
-                {
-                    BootstrapServers = servers,
-                    GroupId = parse.GetValue(group)!,
-                    UseLearnedThresholds = parse.GetValue(learned),
-                    HistoryUrl = parse.GetValue(history)!,
-                    HistoryDirectory = parse.GetValue(historyDir)?.FullName,
-                    SessionTimeout = TimeSpan.FromMilliseconds(parse.GetValue(sessionTimeout)),
-                }, metrics, loggerFactory.CreateLogger("monitor"));
+                var job = new MonitorJob(repository!, store.Database, parse.GetValue(prefix)!, options, metrics, loggerFactory.CreateLogger("monitor"));
                 await job.RunAsync(stop.Token);
                 await error.WriteLineAsync($"stopped: {metrics.Predictions} predictions, {metrics.Windows} windows, {metrics.AlertsRaised} alerts raised, {metrics.AlertsDelivered} delivered, {metrics.DeadLettered} dead-lettered");
                 return CliApp.Ok;

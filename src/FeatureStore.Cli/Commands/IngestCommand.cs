@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Diagnostics;
 using FeatureStore.Core.Definitions;
+using FeatureStore.Host;
+using FeatureStore.Host.Jobs;
 using FeatureStore.Ingest;
 using FeatureStore.Parquet.Archiving;
 
@@ -50,6 +52,30 @@ internal static class IngestCommand
                 return CliApp.Usage;
             }
 
+            // The flags as a host configuration of these jobs alone: the host's mapping makes their options.
+            var settings = new HostSettings
+            {
+                Kafka = { SessionTimeout = Duration.Format(parse.GetValue(sessionTimeout)) },
+                Offline = { Directory = parse.GetValue(offline) ?? "" },
+                Jobs =
+                {
+                    Ingest = { Group = parse.GetValue(group)!, BatchEvents = parse.GetValue(batchEvents) },
+                    Offline = { Group = parse.GetValue(group)! + ".offline", BatchEvents = parse.GetValue(offlineBatch) },
+                },
+            };
+            IngestOptions ingestOptions;
+            OfflineArchiverOptions offlineOptions;
+            try
+            {
+                ingestOptions = HostJobOptions.Ingest(settings, servers);
+                offlineOptions = HostJobOptions.Offline(settings, servers);
+            }
+            catch (HostConfigurationException ex)
+            {
+                await error.WriteLineAsync($"--session-timeout-ms: {ex.Message}");
+                return CliApp.Usage;
+            }
+
             if (await OnlineStores.ConnectAsync(parse.GetValue(redis), error) is not { } store)
             {
                 return CliApp.Failure;
@@ -69,25 +95,9 @@ internal static class IngestCommand
 
                 using var metricsExporter = exporter;
                 var compiled = CompiledRepository.Compile(repository!);
-                var job = IngestJobFactory.Create(compiled, new IngestOptions
-                    {
-                        BootstrapServers = servers,
-                        GroupId = parse.GetValue(group)!,
-                        SessionTimeout = TimeSpan.FromMilliseconds(parse.GetValue(sessionTimeout)),
-                        MaxBatchEvents = Math.Max(1, parse.GetValue(batchEvents)),
-                    },
-                    store.Database, parse.GetValue(prefix)!, metrics, loggerFactory.CreateLogger("ingest"));
+                var job = IngestJobFactory.Create(compiled, ingestOptions, store.Database, parse.GetValue(prefix)!, metrics, loggerFactory.CreateLogger("ingest"));
                 var progress = ReportProgressAsync(metrics, job, error, stop.Token);
-                var archiver = parse.GetValue(offline) is { } folder
-                    ? new OfflineArchiver(compiled, new OfflineArchiverOptions
-                    {
-                        BootstrapServers = servers,
-                        Directory = folder,
-                        GroupId = parse.GetValue(group)! + ".offline",
-                        SessionTimeout = TimeSpan.FromMilliseconds(parse.GetValue(sessionTimeout)),
-                        MaxBatchEvents = Math.Max(1, parse.GetValue(offlineBatch)),
-                    }, loggerFactory.CreateLogger("offline"))
-                    : null;
+                var archiver = parse.GetValue(offline) is not null ? new OfflineArchiver(compiled, offlineOptions, loggerFactory.CreateLogger("offline")) : null;
                 var archiving = archiver is null ? Task.CompletedTask : Task.Run(() => archiver.RunAsync(stop.Token), CancellationToken.None);
                 await job.RunAsync(stop.Token);
                 await stop.CancelAsync();

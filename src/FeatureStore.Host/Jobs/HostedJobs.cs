@@ -3,8 +3,8 @@ using FeatureStore.Host.Supervision;
 using FeatureStore.Ingest;
 using FeatureStore.Monitor.Job;
 using FeatureStore.Parquet.Archiving;
+using FeatureStore.Redis;
 using Microsoft.Extensions.Logging;
-using StackExchange.Redis;
 
 namespace FeatureStore.Host.Jobs;
 
@@ -12,12 +12,12 @@ namespace FeatureStore.Host.Jobs;
 // begins from what the stores hold, as a new process would) and runs it until the stop.
 
 /// <summary>The online ingest job (consumer group → windowed features in the online store, exactly once).</summary>
-internal sealed class IngestHostJob(CompiledRepository repository, IngestOptions options, IDatabase database, string keyPrefix, IngestMetrics metrics, ILogger logger) : ISupervisedJob
+internal sealed class IngestHostJob(CompiledRepository repository, IngestOptions options, OnlineStoreConnection store, string keyPrefix, IngestMetrics metrics, ILogger logger) : ISupervisedJob
 {
     public string Name => "ingest";
 
     public Task RunAsync(CancellationToken cancellationToken) =>
-        IngestJobFactory.Create(repository, options, database, keyPrefix, metrics, logger).RunAsync(cancellationToken);
+        IngestJobFactory.Create(repository, options, store.Database, keyPrefix, metrics, logger).RunAsync(cancellationToken);
 }
 
 /// <summary>The offline log writer (every source's events → the Parquet event log, exactly once).</summary>
@@ -25,15 +25,18 @@ internal sealed class OfflineHostJob(CompiledRepository repository, OfflineArchi
 {
     public string Name => "offline";
 
+    /// <summary>The archiver of the current start (its counters), null before the first.</summary>
+    public OfflineArchiver? Archiver { get; private set; }
+
     public Task RunAsync(CancellationToken cancellationToken) =>
-        new OfflineArchiver(repository, options, logger).RunAsync(cancellationToken);
+        (Archiver = new OfflineArchiver(repository, options, logger)).RunAsync(cancellationToken);
 }
 
 /// <summary>The drift monitor.</summary>
-internal sealed class MonitorHostJob(FeatureRepository repository, IDatabase database, string keyPrefix, MonitorOptions options, MonitorMetrics metrics, ILogger logger) : ISupervisedJob
+internal sealed class MonitorHostJob(FeatureRepository repository, OnlineStoreConnection store, string keyPrefix, MonitorOptions options, MonitorMetrics metrics, ILogger logger) : ISupervisedJob
 {
     public string Name => "monitor";
 
     public Task RunAsync(CancellationToken cancellationToken) =>
-        new MonitorJob(repository, database, keyPrefix, options, metrics, logger).RunAsync(cancellationToken);
+        new MonitorJob(repository, store.Database, keyPrefix, options, metrics, logger).RunAsync(cancellationToken);
 }

@@ -1,8 +1,8 @@
 using FeatureStore.Host.Supervision;
+using FeatureStore.Redis;
 using FeatureStore.Serving;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using StackExchange.Redis;
 
 namespace FeatureStore.Host.Jobs;
 
@@ -11,7 +11,7 @@ namespace FeatureStore.Host.Jobs;
 /// process (check <c>jobs</c>): degraded while a job waits for a restart. gRPC health answers for each job
 /// too, under its name (<c>ingest</c>, <c>monitor</c>, …).
 /// </summary>
-internal sealed class ServeHostJob(FeatureServerOptions options, IConnectionMultiplexer store, JobHealth health, ILoggerFactory loggers, Func<IReadOnlyList<string>> jobs) : ISupervisedJob
+internal sealed class ServeHostJob(FeatureServerOptions options, OnlineStoreConnection store, JobHealth health, ILoggerFactory loggers, Func<IReadOnlyList<string>> jobs) : ISupervisedJob
 {
     public string Name => "serve";
 
@@ -20,7 +20,7 @@ internal sealed class ServeHostJob(FeatureServerOptions options, IConnectionMult
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        await using var server = FeatureServer.Create(options, store, builder =>
+        await using var server = FeatureServer.Create(options, store.Multiplexer, builder =>
         {
             builder.Logging.AddProvider(new ForwardingLoggerProvider(loggers));
             builder.Logging.SetMinimumLevel(LogLevel.Warning).AddFilter("FeatureStore", LogLevel.Information);

@@ -1,0 +1,109 @@
+using FeatureStore.Core.Definitions;
+using FeatureStore.Ingest;
+using FeatureStore.Monitor.Job;
+using FeatureStore.Parquet.Archiving;
+using FeatureStore.Serving;
+
+namespace FeatureStore.Host.Jobs;
+
+/// <summary>
+/// The one mapping from host settings to each job's options: the host builds its jobs with it, and the
+/// single-job commands (<c>ingest</c>, <c>monitor</c>) fill a <see cref="HostSettings"/> from their flags and
+/// ask it too, so a job is configured the same way whichever command starts it.
+/// </summary>
+public static class HostJobOptions
+{
+    /// <summary>The online ingest job's options (<see cref="IngestJobSettings"/>, the Kafka settings).</summary>
+    /// <exception cref="HostConfigurationException">A duration is not one.</exception>
+    public static IngestOptions Ingest(HostSettings settings, string bootstrapServers)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        return new IngestOptions
+        {
+            BootstrapServers = bootstrapServers,
+            GroupId = settings.Jobs.Ingest.Group,
+            MaxBatchEvents = Math.Max(1, settings.Jobs.Ingest.BatchEvents),
+            SessionTimeout = SessionTimeout(settings),
+            KafkaSettings = settings.Kafka.Settings,
+        };
+    }
+
+    /// <summary>The offline log writer's options (<see cref="OfflineJobSettings"/>, the offline folder, the Kafka settings).</summary>
+    /// <exception cref="HostConfigurationException">A duration is not one.</exception>
+    public static OfflineArchiverOptions Offline(HostSettings settings, string bootstrapServers)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        return new OfflineArchiverOptions
+        {
+            BootstrapServers = bootstrapServers,
+            Directory = settings.Offline.Directory,
+            GroupId = settings.Jobs.Offline.Group,
+            MaxBatchEvents = Math.Max(1, settings.Jobs.Offline.BatchEvents),
+            MaxBatchDelay = HostSettings.Time(settings.Jobs.Offline.BatchDelay, "jobs.offline.batchDelay"),
+            SessionTimeout = SessionTimeout(settings),
+            KafkaSettings = settings.Kafka.Settings,
+        };
+    }
+
+    /// <summary>
+    /// The drift monitor's options (<see cref="MonitorJobSettings"/>, <see cref="ModelsSettings"/>), with what
+    /// <paramref name="extensions"/> sets beside them.
+    /// </summary>
+    /// <exception cref="HostConfigurationException">A duration is not one.</exception>
+    public static MonitorOptions Monitor(HostSettings settings, string bootstrapServers, HostExtensions? extensions = null)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var defaults = new MonitorOptions { BootstrapServers = bootstrapServers };
+        return new MonitorOptions
+        {
+            BootstrapServers = bootstrapServers,
+            GroupId = settings.Jobs.Monitor.Group,
+            SessionTimeout = SessionTimeout(settings),
+            UseLearnedThresholds = settings.Jobs.Monitor.LearnedThresholds,
+            HistoryUrl = settings.Jobs.Monitor.HistoryUrl,
+            HistoryDirectory = settings.Jobs.Monitor.HistoryDirectory,
+            RetrainAfterWindows = settings.Models.RetrainAfterWindows,
+            RetrainWebhook = settings.Models.RetrainWebhook,
+            ModelStagePollInterval = HostSettings.Time(settings.Models.StagePollInterval, "models.stagePollInterval"),
+            Secrets = extensions?.WebhookSecrets ?? defaults.Secrets,
+            OutboxPollInterval = extensions?.AlertPollInterval ?? defaults.OutboxPollInterval,
+        };
+    }
+
+    /// <summary>The serve job's options (<see cref="ServeJobSettings"/>, the key prefix) for <paramref name="repository"/>.</summary>
+    /// <exception cref="HostConfigurationException">An API key, the listen address or a duration is wrong.</exception>
+    public static FeatureServerOptions Serve(HostSettings settings, FeatureRepository repository)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var serve = settings.Jobs.Serve;
+        ApiKey[] keys;
+        try
+        {
+            keys = [.. serve.ApiKeys.Select(ApiKey.Parse)];
+        }
+        catch (ArgumentException ex)
+        {
+            throw new HostConfigurationException($"jobs.serve.apiKeys: {ex.Message}");
+        }
+
+        return new FeatureServerOptions
+        {
+            Repository = repository,
+            KeyPrefix = settings.Redis.KeyPrefix,
+            ListenAddress = HostSettings.Address(serve.Listen, "jobs.serve.listen"),
+            GrpcPort = serve.GrpcPort,
+            HttpPort = serve.HttpPort,
+            MaxEntities = serve.MaxEntities,
+            StoreTimeout = HostSettings.Time(serve.StoreTimeout, "jobs.serve.storeTimeout"),
+            ApiKeys = keys,
+            ReadStrategy = serve.ReadStrategy switch
+            {
+                "pipeline" => OnlineReadStrategy.Pipeline,
+                "transaction" => OnlineReadStrategy.Transaction,
+                _ => OnlineReadStrategy.Script,
+            },
+        };
+    }
+
+    private static TimeSpan SessionTimeout(HostSettings settings) => HostSettings.Time(settings.Kafka.SessionTimeout, "kafka.sessionTimeout");
+}

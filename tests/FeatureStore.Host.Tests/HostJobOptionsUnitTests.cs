@@ -1,0 +1,78 @@
+using FeatureStore.Core.Definitions;
+using FeatureStore.Host.Jobs;
+using FeatureStore.Serving;
+using FeatureStore.Testing;
+
+namespace FeatureStore.Host.Tests;
+
+/// <summary>
+/// The one mapping from host settings to each job's options, which `run`, `demo`, `ingest` and `monitor` share.
+/// </summary>
+public sealed class HostJobOptionsUnitTests
+{
+    [Fact]
+    public void Ingest_and_offline_options_come_from_their_job_settings_and_the_kafka_section()
+    {
+        var settings = new HostSettings
+        {
+            Kafka = { SessionTimeout = "2500ms", Settings = { ["security.protocol"] = "SSL" } },
+            Offline = { Directory = "/data/offline" },
+            Jobs =
+            {
+                Ingest = { Group = "g", BatchEvents = 0 },
+                Offline = { Group = "g.offline", BatchEvents = 7, BatchDelay = "250ms" },
+            },
+        };
+
+        var ingest = HostJobOptions.Ingest(settings, "broker:9092");
+        Assert.Equal("broker:9092", ingest.BootstrapServers);
+        Assert.Equal("g", ingest.GroupId);
+        Assert.Equal(1, ingest.MaxBatchEvents); // at least one event per batch
+        Assert.Equal(TimeSpan.FromMilliseconds(2500), ingest.SessionTimeout);
+        Assert.Equal("SSL", ingest.KafkaSettings["security.protocol"]);
+
+        var offline = HostJobOptions.Offline(settings, "broker:9092");
+        Assert.Equal("/data/offline", offline.Directory);
+        Assert.Equal("g.offline", offline.GroupId);
+        Assert.Equal(7, offline.MaxBatchEvents);
+        Assert.Equal(TimeSpan.FromMilliseconds(250), offline.MaxBatchDelay);
+        Assert.Equal(TimeSpan.FromMilliseconds(2500), offline.SessionTimeout);
+    }
+
+    [Fact]
+    public void Monitor_options_keep_the_monitors_defaults_unless_the_extensions_set_them()
+    {
+        var settings = new HostSettings { Jobs = { Monitor = { Group = "m", LearnedThresholds = true } }, Models = { RetrainAfterWindows = 3, StagePollInterval = "1s" } };
+        var plain = HostJobOptions.Monitor(settings, "b");
+        var defaults = new Monitor.Job.MonitorOptions { BootstrapServers = "b" };
+        Assert.Equal("m", plain.GroupId);
+        Assert.True(plain.UseLearnedThresholds);
+        Assert.Equal(3, plain.RetrainAfterWindows);
+        Assert.Equal(TimeSpan.FromSeconds(1), plain.ModelStagePollInterval);
+        Assert.Equal(defaults.OutboxPollInterval, plain.OutboxPollInterval);
+        Assert.Same(defaults.Secrets, plain.Secrets);
+
+        var extended = HostJobOptions.Monitor(settings, "b", new HostExtensions { WebhookSecrets = _ => "s3cret", AlertPollInterval = TimeSpan.FromMilliseconds(200) });
+        Assert.Equal("s3cret", extended.Secrets("ANY"));
+        Assert.Equal(TimeSpan.FromMilliseconds(200), extended.OutboxPollInterval);
+    }
+
+    [Fact]
+    public void Serve_options_read_the_strategy_and_name_the_key_of_a_wrong_value()
+    {
+        var repository = FeatureRepositoryLoader.LoadFromText(PaymentsRepository.Yaml("payments"), "featurestore.yaml").Repository!;
+        var settings = new HostSettings { Redis = { KeyPrefix = "p" }, Jobs = { Serve = { ReadStrategy = "transaction", ApiKeys = ["k:user_stats"], StoreTimeout = "2s" } } };
+        var options = HostJobOptions.Serve(settings, repository);
+        Assert.Same(repository, options.Repository);
+        Assert.Equal("p", options.KeyPrefix);
+        Assert.Equal(OnlineReadStrategy.Transaction, options.ReadStrategy);
+        Assert.Equal(TimeSpan.FromSeconds(2), options.StoreTimeout);
+        Assert.Equal(["user_stats"], options.ApiKeys.Single().Views!);
+
+        settings.Jobs.Serve.Listen = "localhost:1";
+        Assert.Contains("jobs.serve.listen", Assert.Throws<HostConfigurationException>(() => HostJobOptions.Serve(settings, repository)).Message, StringComparison.Ordinal);
+        settings.Jobs.Serve.Listen = "127.0.0.1";
+        settings.Jobs.Serve.StoreTimeout = "soon";
+        Assert.Contains("jobs.serve.storeTimeout", Assert.Throws<HostConfigurationException>(() => HostJobOptions.Serve(settings, repository)).Message, StringComparison.Ordinal);
+    }
+}
