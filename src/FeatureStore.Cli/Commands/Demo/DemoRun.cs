@@ -7,15 +7,13 @@ using System.Text.Json;
 using Confluent.Kafka;
 using FeatureStore.Client;
 using FeatureStore.Core.Definitions;
-using FeatureStore.Ingest;
-using FeatureStore.Kafka.Embedded;
-using FeatureStore.Monitor.Job;
-using FeatureStore.Parquet.Archiving;
+using FeatureStore.Host;
+using FeatureStore.Host.Supervision;
+using FeatureStore.Monitor.Alerts;
 using FeatureStore.Parquet.Export;
 using FeatureStore.Parquet.Tables;
-using FeatureStore.Redis;
+using FeatureStore.Redis.Drift;
 using FeatureStore.Redis.Registry;
-using FeatureStore.Serving;
 using Microsoft.Extensions.Logging.Abstractions;
 using Spectre.Console;
 
@@ -28,8 +26,9 @@ internal sealed record DemoSettings(int Events, int PredictionsPerWindow, bool K
 internal sealed class DemoFailure(string message) : Exception(message);
 
 /// <summary>
-/// One run of the demo: every service it starts (embedded Kafka and Garnet, the ingest job and the offline
-/// archiver, the feature server, the monitor job, the webhook receiver) lives here and stops on dispose.
+/// One run of the demo: the pipeline (embedded Kafka and Garnet, ingest, the offline log writer, serving, the
+/// monitor) is the host's (<see cref="FeatureStoreHost"/>, as <c>featurestore run</c> wires it), configured
+/// for the demo; the demo adds the webhook receiver, the data and the steps, and stops it all on dispose.
 /// </summary>
 internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAsyncDisposable
 {
@@ -47,19 +46,16 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
 
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly CancellationTokenSource _jobs = new();
-    private readonly List<Task> _running = [];
     private readonly List<(string What, string Value)> _summary = [];
     private readonly string _secret = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
-    private EmbeddedKafkaCluster? _kafka;
-    private OnlineStoreConnection? _store;
+    private FeatureStoreHost? _host;
+    private Task? _running;
     private AlertReceiver? _receiver;
-    private FeatureServer? _server;
+    private (Uri Grpc, Uri Http)? _served;
     private FeatureRepository _repository = null!;
     private CompiledRepository _compiled = null!;
     private TrainingSet? _training;
     private int _malformed;
-    private IngestMetrics? _ingestMetrics;
-    private MonitorMetrics? _monitorMetrics;
 
     public async Task<int> RunAsync(CancellationToken cancellationToken)
     {
@@ -101,10 +97,10 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
         }
 
         console.Write(table);
-        if (settings.KeepRunning && _server is not null)
+        if (settings.KeepRunning && _served is not null)
         {
             console.MarkupLine("the server and the dashboard stay up; Ctrl-C stops them");
-            console.WriteLine($"dashboard: {_server.DashboardAddress}");
+            console.WriteLine($"dashboard: {Dashboard}");
             try
             {
                 await Task.Delay(Timeout.Infinite, cancellationToken);
@@ -128,12 +124,8 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
             // A log left by an earlier run would make the archiver skip this run's offsets as already written.
             Directory.Delete(OfflineDirectory, recursive: true);
         }
-        _kafka = EmbeddedKafkaCluster.Start(brokers: 1);
-        _kafka.CreateTopic(PaymentsTopic, partitions: 4);
-        _kafka.CreateTopic(PredictionsTopic, partitions: 1); // one partition: predictions reach the monitor in time order
-        _store = await OnlineStoreConnection.ConnectAsync(OnlineStoreConnection.EmbeddedName);
+
         _receiver = await AlertReceiver.StartAsync(_secret, cancellationToken);
-        Done($"embedded Kafka at [blue]{_kafka.BootstrapServers}[/], embedded Garnet at [blue]{_store.Endpoint}[/], webhook receiver at [blue]{_receiver.Url}[/]");
 
         // The example repository, with the webhook pointed at the receiver and the score window sized to a simulated hour.
         string yaml;
@@ -148,20 +140,62 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
         var load = FeatureRepositoryLoader.LoadFromText(yaml, "examples/fraud/featurestore.yaml");
         _repository = load.Repository ?? throw new DemoFailure("the example repository does not load: " + string.Join("; ", load.Diagnostics));
         _compiled = CompiledRepository.Compile(_repository);
-        var applied = await new RegistryStore(_store.Database).ApplyAsync(_repository.Project, _repository.ContentHash(), _repository.ToCanonicalJson(), yaml, cancellationToken);
+
+        // The host reads its repository from a file: this run's version of the example goes beside the run's other files.
+        var repositoryFile = Path.Combine(settings.Directory, "featurestore.yaml");
+        await File.WriteAllTextAsync(repositoryFile, yaml, cancellationToken);
+        var httpPort = settings.HttpPort == 0 ? FreePort() : settings.HttpPort;
+        try
+        {
+            _host = await FeatureStoreHost.CreateAsync(HostSettingsFor(repositoryFile, httpPort), NullLoggerFactory.Instance, extensions: new HostExtensions
+            {
+                WebhookSecrets = _ => _secret,
+                AlertPollInterval = TimeSpan.FromMilliseconds(200),
+                EmbeddedTopicPartitions = new Dictionary<string, int>(StringComparer.Ordinal) { [PredictionsTopic] = 1 }, // predictions reach the monitor in time order
+            });
+        }
+        catch (HostConfigurationException ex)
+        {
+            throw new DemoFailure("the demo's host configuration is refused: " + ex.Message);
+        }
+
+        Done($"embedded Kafka at [blue]{_host.BootstrapServers}[/], embedded Garnet at [blue]{_host.RedisEndpoint}[/], webhook receiver at [blue]{_receiver.Url}[/]");
+        var applied = await new RegistryStore(_host.Store.Database).ApplyAsync(_repository.Project, _repository.ContentHash(), _repository.ToCanonicalJson(), yaml, cancellationToken);
         Done($"registered project [bold]{_repository.Project}[/] version {applied.Version}: {_repository.FeatureViews.Count} feature views, " +
             $"{_repository.FeatureViews.Sum(v => v.Features.Count)} features, model {Model}");
-
-        _server = FeatureServer.Create(new FeatureServerOptions
-        {
-            Project = Project,
-            StoreTimeout = TimeSpan.FromSeconds(5), // the demo shares two cores with its own jobs
-            GrpcPort = settings.GrpcPort == 0 ? FreePort() : settings.GrpcPort,
-            HttpPort = settings.HttpPort == 0 ? FreePort() : settings.HttpPort,
-        }, _store.Multiplexer);
-        await _server.StartAsync(cancellationToken);
-        Done($"serving gRPC at [blue]{_server.GrpcAddress}[/]; dashboard at [blue]{_server.DashboardAddress}[/] (open it to watch the rest)");
     }
+
+    // Every job `run` would start, on embedded services, under the demo's consumer groups and folder.
+    private HostSettings HostSettingsFor(string repositoryFile, int httpPort) => new()
+    {
+        Repository = repositoryFile,
+        Offline = { Directory = OfflineDirectory },
+        Jobs =
+        {
+            Ingest = { Group = "demo-ingest" },
+            Offline = { Group = "demo-ingest.offline" },
+            Serve =
+            {
+                GrpcPort = settings.GrpcPort == 0 ? FreePort() : settings.GrpcPort,
+                HttpPort = httpPort,
+                StoreTimeout = "5s", // the demo shares two cores with its own jobs
+            },
+            Monitor = { Group = "demo-monitor", HistoryUrl = $"http://127.0.0.1:{httpPort.ToString(CultureInfo.InvariantCulture)}/dashboard" },
+        },
+
+        // The model is registered after the monitor starts: it sees the registration within a second even if the change notification is missed.
+        Models = { StagePollInterval = "1s" },
+    };
+
+    private Uri Dashboard => new(_served!.Value.Http, "dashboard");
+
+    private long Archived => _host!.OfflineEvents.Written + _host.OfflineEvents.Skipped;
+
+    // A job that failed (the host would restart it) or a host that stopped: the step cannot reach its goal.
+    private string? Stalled() =>
+        _running is { IsCompleted: true } ? "the host stopped"
+        : _host!.Health.Jobs.FirstOrDefault(j => j.State is JobState.Restarting or JobState.Completed) is { } job ? $"job {job.Name} {job.State.ToString().ToLowerInvariant()}: {job.LastError}"
+        : null;
 
     private async Task<List<Payment>> StreamPaymentsAsync(CancellationToken cancellationToken)
     {
@@ -171,7 +205,7 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
         await console.Progress().StartAsync(async progress =>
         {
             var task = progress.AddTask("producing payments", maxValue: payments.Count);
-            using var producer = new ProducerBuilder<string, byte[]>(new ProducerConfig { BootstrapServers = _kafka!.BootstrapServers, EnableIdempotence = true, LingerMs = 5 }).Build();
+            using var producer = new ProducerBuilder<string, byte[]>(new ProducerConfig { BootstrapServers = _host!.BootstrapServers, EnableIdempotence = true, LingerMs = 5 }).Build();
             for (var i = 0; i < payments.Count; i++)
             {
                 var payment = payments[i];
@@ -199,33 +233,24 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
 
     private async Task IngestAsync(List<Payment> payments, CancellationToken cancellationToken)
     {
-        var metrics = _ingestMetrics = new IngestMetrics();
-        var job = IngestJobFactory.Create(_compiled, new IngestOptions { BootstrapServers = _kafka!.BootstrapServers, GroupId = "demo-ingest" },
-            _store!.Database, "fs", metrics, NullLogger.Instance);
-        var archiver = new OfflineArchiver(_compiled, new OfflineArchiverOptions
-        {
-            BootstrapServers = _kafka.BootstrapServers,
-            Directory = OfflineDirectory,
-            GroupId = "demo-ingest.offline",
-        }, NullLogger.Instance);
-        _running.Add(Task.Run(() => job.RunAsync(_jobs.Token), CancellationToken.None));
-        _running.Add(Task.Run(() => archiver.RunAsync(_jobs.Token), CancellationToken.None));
-
-        var total = payments.Count + _malformed;
+        // The host's jobs start now, with every payment already in its topic: the time below is ingest's alone.
         var clock = Stopwatch.StartNew();
+        _running = Task.Run(() => _host!.RunAsync(_jobs.Token), CancellationToken.None);
+        var metrics = _host!.IngestMetrics!;
+        var total = payments.Count + _malformed;
         await console.Progress().StartAsync(async progress =>
         {
             var online = progress.AddTask("ingesting into windowed features (online)", maxValue: total);
             var offline = progress.AddTask("archiving to the Parquet event log (offline)", maxValue: total);
-            while (metrics.EventsTotal + metrics.DeadLetteredTotal < total || archiver.EventsWritten + archiver.EventsSkipped < total)
+            while (metrics.EventsTotal + metrics.DeadLetteredTotal < total || Archived < total)
             {
-                if (clock.Elapsed > StepTimeout || _running.Any(t => t.IsCompleted))
+                if (clock.Elapsed > StepTimeout || Stalled() is not null)
                 {
-                    throw new DemoFailure($"ingest did not finish: {metrics.EventsTotal + metrics.DeadLetteredTotal:N0} of {total:N0} events online, {archiver.EventsWritten + archiver.EventsSkipped:N0} archived");
+                    throw new DemoFailure($"ingest did not finish: {metrics.EventsTotal + metrics.DeadLetteredTotal:N0} of {total:N0} events online, {Archived:N0} archived ({Stalled() ?? "timed out"})");
                 }
 
                 online.Value = metrics.EventsTotal + metrics.DeadLetteredTotal;
-                offline.Value = archiver.EventsWritten + archiver.EventsSkipped;
+                offline.Value = Archived;
                 await Task.Delay(100, cancellationToken);
             }
 
@@ -238,8 +263,13 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
         }
 
         Done($"ingested {metrics.EventsTotal:N0} events in {clock.Elapsed.TotalSeconds:0.0} s ({metrics.DeadLetteredTotal} dead-lettered to {PaymentsTopic}.dlq with their reasons); " +
-            $"archived {archiver.EventsWritten:N0} to the offline store");
+            $"archived {_host.OfflineEvents.Written:N0} to the offline store");
         _summary.Add(("events ingested", $"{metrics.EventsTotal:N0} ({metrics.DeadLetteredTotal} dead-lettered) in {clock.Elapsed.TotalSeconds:0.0} s, {metrics.EventsTotal / Math.Max(0.001, clock.Elapsed.TotalSeconds):N0} events/s"));
+
+        // The serve job started with the others; its addresses are known once it listens.
+        await WaitAsync(() => Task.FromResult(_host.ServeAddresses is not null), "the feature server", cancellationToken);
+        _served = _host.ServeAddresses;
+        Done($"serving gRPC at [blue]{_served!.Value.Grpc}[/]; dashboard at [blue]{Dashboard}[/] (open it to watch the rest)");
     }
 
     private string OfflineDirectory => Path.Combine(settings.Directory, "offline");
@@ -327,13 +357,13 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
 
         await File.WriteAllTextAsync(file, text.ToString(), cancellationToken);
         var model = _repository.FindModel(Model)!;
-        var baseline = await ModelRegistration.RegisterAsync(_store!.Database, "fs", _repository, model, Version, trained, file, settings.Directory, cancellationToken);
+        var baseline = await ModelRegistration.RegisterAsync(_host!.Store, _host.Settings.Redis.KeyPrefix, _repository, model, Version, trained, file, settings.Directory, cancellationToken);
         Done($"registered {Model} {Version} in the model registry (stage production) with its drift baseline [bold]{Markup.Escape(baseline.Id)}[/] ({baseline.Columns.Count} monitored columns)");
     }
 
     private async Task LookUpAsync(List<Payment> payments, CancellationToken cancellationToken)
     {
-        using var client = new FeatureStoreClient(_server!.GrpcAddress);
+        using var client = new FeatureStoreClient(_served!.Value.Grpc);
         var random = new Random(11);
         const int Warmup = 30;
         const int Timed = 300;
@@ -370,21 +400,15 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
 
     private async Task MonitorAsync(FraudModel trained, List<int> pool, CancellationToken cancellationToken)
     {
-        var metrics = _monitorMetrics = new MonitorMetrics();
-        var monitor = new MonitorJob(_repository, _store!.Database, "fs", new MonitorOptions
-        {
-            BootstrapServers = _kafka!.BootstrapServers,
-            GroupId = "demo-monitor",
-            HistoryUrl = _server!.DashboardAddress.ToString(),
-            Secrets = _ => _secret,
-            OutboxPollInterval = TimeSpan.FromMilliseconds(200),
-        }, metrics, NullLogger.Instance);
-        _running.Add(Task.Run(() => monitor.RunAsync(_jobs.Token), CancellationToken.None));
-
+        // The monitor has run since the host started; the demo reads what it keeps as the dashboard does.
+        var metrics = _host!.MonitorMetrics!;
+        var database = _host.Store.Database;
+        var keys = new DriftKeys(_host.Settings.Redis.KeyPrefix, Project);
+        var outbox = new AlertOutbox(database, keys);
         var start = (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / Hour * Hour) - ((NormalHours + DriftHours + RecoveryHours) * Hour);
-        var history = monitor.Store.HistoryKey(Model, Version);
+        var history = keys.History(Model, Version);
         var columns = _repository.FindModel(Model)!.Monitors.Select(m => m.Column).Distinct().Count();
-        using var producer = new ProducerBuilder<string, byte[]>(new ProducerConfig { BootstrapServers = _kafka.BootstrapServers, EnableIdempotence = true, LingerMs = 5 }).Build();
+        using var producer = new ProducerBuilder<string, byte[]>(new ProducerConfig { BootstrapServers = _host.BootstrapServers, EnableIdempotence = true, LingerMs = 5 }).Build();
         var random = new Random(5);
         var amountFeatures = _training!.Features.Select((f, i) => (f, i)).Where(x => x.f.Contains("amount", StringComparison.Ordinal)).Select(x => x.i).ToArray();
 
@@ -417,8 +441,8 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
         Produce(0, NormalHours, drift: false);
         Produce(NormalHours, NormalHours + DriftHours, drift: true);
         var phase1Windows = ((NormalHours + DriftHours) * columns) - 2; // the last hour of a time window closes with the next prediction
-        await WaitAsync(async () => _receiver!.Alerts.Any(a => a.Event == "drift") && await _store.Database.SortedSetLengthAsync(history) >= phase1Windows
-            && await monitor.Outbox.PendingAsync() == 0, "the drift alert at the webhook", cancellationToken);
+        await WaitAsync(async () => _receiver!.Alerts.Any(a => a.Event == "drift") && await database.SortedSetLengthAsync(history) >= phase1Windows
+            && await outbox.PendingAsync() == 0, "the drift alert at the webhook", cancellationToken);
         var drifts = _receiver!.Alerts.Where(a => a.Event == "drift").ToList();
         foreach (var a in drifts)
         {
@@ -437,22 +461,22 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
         producer.Flush(cancellationToken);
         var incidents = drifts.Select(a => a.Id[..a.Id.LastIndexOf(':')]).ToHashSet(StringComparer.Ordinal);
         await WaitAsync(async () => incidents.All(i => _receiver.Alerts.Any(a => a.Id == i + ":resolved"))
-            && await _store.Database.SortedSetLengthAsync(history) >= (NormalHours + DriftHours + RecoveryHours) * columns
-            && await monitor.Outbox.PendingAsync() == 0, "the resolved alerts at the webhook", cancellationToken);
+            && await database.SortedSetLengthAsync(history) >= (NormalHours + DriftHours + RecoveryHours) * columns
+            && await outbox.PendingAsync() == 0, "the resolved alerts at the webhook", cancellationToken);
         foreach (var a in _receiver.Alerts.Where(a => a.Event == "resolved"))
         {
             Done($"[green]resolved[/] alert received: {a.Model} {a.Version} [bold]{Markup.Escape(a.Column)}[/] {a.Method} = {a.Value:G4} (threshold {a.Threshold:G4})");
         }
 
         // The history holds one entry per window and column: the summary counts windows, as the dashboard does.
-        var evaluations = await _store.Database.SortedSetLengthAsync(history);
+        var evaluations = await database.SortedSetLengthAsync(history);
         _summary.Add(("predictions monitored", $"{metrics.Predictions:N0} in {evaluations / columns} windows × {columns} columns ({metrics.DeadLettered} dead-lettered, {metrics.Skipped} skipped)"));
         _summary.Add(("drift alert received", $"yes: {drifts.Count} (signature verified), {string.Join(", ", drifts.Select(a => $"{a.Column} {a.Method}"))}"));
         _summary.Add(("alert resolved", $"yes: {_receiver.Alerts.Count(a => a.Event == "resolved")} resolved alerts after the shift ended"));
         if (settings.KeepRunning)
         {
-            _summary.Add(("dashboard", _server.DashboardAddress.ToString()));
-            _summary.Add(("HTTP lookups, metrics", $"{_server.HttpAddress}v1/features/online, {_server.HttpAddress}metrics"));
+            _summary.Add(("dashboard", Dashboard.ToString()));
+            _summary.Add(("HTTP lookups, metrics", $"{_served!.Value.Http}v1/features/online, {_served.Value.Http}metrics"));
         }
         else
         {
@@ -489,11 +513,11 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
         var clock = Stopwatch.StartNew();
         while (!await condition())
         {
-            if (clock.Elapsed > StepTimeout || _running.Any(t => t.IsCompleted))
+            if (clock.Elapsed > StepTimeout || Stalled() is not null)
             {
-                var history = await _store!.Database.SortedSetLengthAsync(new Monitor.Baselines.DriftStore(_store.Database, "fs", Project).HistoryKey(Model, Version));
+                var history = await _host!.Store.Database.SortedSetLengthAsync(new DriftKeys(_host.Settings.Redis.KeyPrefix, Project).History(Model, Version));
                 throw new DemoFailure($"{what} did not arrive within {StepTimeout.TotalMinutes:0} minutes " +
-                    $"({history} windows evaluated, alerts received: {string.Join(", ", _receiver!.Alerts.Select(a => a.Id))}; {_receiver.Refused} refused)");
+                    $"({history} windows evaluated, alerts received: {string.Join(", ", _receiver!.Alerts.Select(a => a.Id))}; {_receiver.Refused} refused{(Stalled() is { } why ? "; " + why : "")})");
             }
 
             await Task.Delay(100, cancellationToken);
@@ -514,18 +538,15 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
     public async ValueTask DisposeAsync()
     {
         await _jobs.CancelAsync();
-        try
+        if (_running is not null)
         {
-            await Task.WhenAll(_running);
-        }
-        catch (Exception ex) when (ex is OperationCanceledException or KafkaException)
-        {
-            // stopping
+            // The host lets each job commit what it has, then returns.
+            await _running;
         }
 
-        if (_server is not null)
+        if (_host is not null)
         {
-            await _server.DisposeAsync();
+            await _host.DisposeAsync();
         }
 
         if (_receiver is not null)
@@ -533,14 +554,6 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
             await _receiver.DisposeAsync();
         }
 
-        if (_store is not null)
-        {
-            await _store.DisposeAsync();
-        }
-
-        _kafka?.Dispose();
-        _ingestMetrics?.Dispose();
-        _monitorMetrics?.Dispose();
         _jobs.Dispose();
     }
 

@@ -1,8 +1,8 @@
 using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Models;
 using FeatureStore.Monitor.Baselines;
+using FeatureStore.Redis;
 using FeatureStore.Redis.Models;
-using StackExchange.Redis;
 
 namespace FeatureStore.Cli.Commands.Demo;
 
@@ -16,12 +16,12 @@ internal static class ModelRegistration
 {
     /// <summary>Registers <paramref name="version"/> of <paramref name="model"/>; returns the stored baseline.</summary>
     public static async Task<ModelBaseline> RegisterAsync(
-        IDatabase database, string keyPrefix, FeatureRepository repository, ModelDefinition model, string version,
+        OnlineStoreConnection store, string keyPrefix, FeatureRepository repository, ModelDefinition model, string version,
         FraudModel trained, string trainingSet, string directory, CancellationToken cancellationToken)
     {
         var baseline = await BaselineComputer.ComputeAsync(model, version, trainingSet, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), repository, cancellationToken);
-        await new DriftStore(database, keyPrefix, repository.Project).SaveBaselineAsync(baseline);
-        var registry = new ModelRegistryStore(database, keyPrefix, repository.Project);
+        await new DriftStore(store.Database, keyPrefix, repository.Project).SaveBaselineAsync(baseline);
+        var registry = new ModelRegistryStore(store.Database, keyPrefix, repository.Project);
         var features = model.Versions.First(v => v.Version == version).Features;
         await registry.RegisterAsync(model.Name, version, features, trainingSet, baseline.Id);
         await registry.PromoteAsync(model.Name, version, ModelStage.Production);
