@@ -6,6 +6,7 @@ using FeatureStore.Core.Models;
 using FeatureStore.Monitor.Baselines;
 using FeatureStore.Monitor.Internal;
 using FeatureStore.Monitor.Job;
+using FeatureStore.Monitor.Persistence;
 using FeatureStore.Redis.Models;
 using FeatureStore.Testing;
 using Microsoft.Extensions.Logging.Abstractions;

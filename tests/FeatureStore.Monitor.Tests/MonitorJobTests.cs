@@ -4,6 +4,7 @@ using Confluent.Kafka;
 using FeatureStore.Monitor.Baselines;
 using FeatureStore.Monitor.Internal;
 using FeatureStore.Monitor.Job;
+using FeatureStore.Monitor.Persistence;
 using FeatureStore.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
 

@@ -7,6 +7,7 @@ using FeatureStore.Kafka.Embedded;
 using FeatureStore.Monitor.Baselines;
 using FeatureStore.Monitor.Internal;
 using FeatureStore.Monitor.Job;
+using FeatureStore.Monitor.Persistence;
 using FeatureStore.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
 using StackExchange.Redis;

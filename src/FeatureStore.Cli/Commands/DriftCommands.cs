@@ -3,6 +3,7 @@ using System.Text.Json;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Monitor.Baselines;
 using FeatureStore.Monitor.Job;
+using FeatureStore.Monitor.Persistence;
 
 namespace FeatureStore.Cli.Commands;
 

@@ -4,6 +4,7 @@ using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Events;
 using FeatureStore.Monitor.Baselines;
 using FeatureStore.Monitor.Internal;
+using FeatureStore.Redis.Drift;
 
 namespace FeatureStore.Monitor.Job;
 

@@ -2,6 +2,7 @@ using FeatureStore.Core.Definitions;
 using FeatureStore.Monitor.Baselines;
 using FeatureStore.Monitor.Internal;
 using FeatureStore.Monitor.Job;
+using FeatureStore.Monitor.Persistence;
 using FeatureStore.Monitor.Tests;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;

@@ -491,7 +491,7 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
         {
             if (clock.Elapsed > StepTimeout || _running.Any(t => t.IsCompleted))
             {
-                var history = await _store!.Database.SortedSetLengthAsync(new Monitor.Baselines.DriftStore(_store.Database, "fs", Project).HistoryKey(Model, Version));
+                var history = await _store!.Database.SortedSetLengthAsync(new Monitor.Persistence.DriftStore(_store.Database, "fs", Project).HistoryKey(Model, Version));
                 throw new DemoFailure($"{what} did not arrive within {StepTimeout.TotalMinutes:0} minutes " +
                     $"({history} windows evaluated, alerts received: {string.Join(", ", _receiver!.Alerts.Select(a => a.Id))}; {_receiver.Refused} refused)");
             }
