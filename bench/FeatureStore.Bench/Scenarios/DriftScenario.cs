@@ -5,7 +5,6 @@ using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Drift;
 using FeatureStore.Kafka.Embedded;
 using FeatureStore.Monitor.Baselines;
-using FeatureStore.Monitor.Internal;
 using FeatureStore.Monitor.Job;
 using FeatureStore.Monitor.Persistence;
 using FeatureStore.Parquet.Tables;

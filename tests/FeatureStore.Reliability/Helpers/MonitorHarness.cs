@@ -1,6 +1,5 @@
 using FeatureStore.Core.Definitions;
 using FeatureStore.Monitor.Baselines;
-using FeatureStore.Monitor.Internal;
 using FeatureStore.Monitor.Job;
 using FeatureStore.Monitor.Persistence;
 using FeatureStore.Monitor.Tests;
