@@ -4,8 +4,9 @@ using Confluent.Kafka;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Models;
 using FeatureStore.Monitor.Baselines;
-using FeatureStore.Monitor.Internal;
 using FeatureStore.Monitor.Job;
+using FeatureStore.Monitor.Persistence;
+using FeatureStore.Parquet.Tables;
 using FeatureStore.Redis.Models;
 using FeatureStore.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -161,7 +162,7 @@ public sealed class ModelRegistryMonitorTests(EmbeddedKafkaFixture kafka, RedisS
         {
             var training = MonitorScenario.Scores(seed: 1, count: 5000, mean: mean).ToArray();
             await drift.SaveBaselineAsync(BaselineComputer.Compute(repository.Models[0], version, version + ".parquet", 0,
-                new Dictionary<string, TableColumn> { ["score"] = new("score", training, null) }));
+                new Dictionary<string, ValueColumn> { ["score"] = new("score", training, null) }));
         }
 
         return (repository, prefix);

@@ -2,8 +2,9 @@ using System.Security.Cryptography;
 using System.Text;
 using Confluent.Kafka;
 using FeatureStore.Monitor.Baselines;
-using FeatureStore.Monitor.Internal;
 using FeatureStore.Monitor.Job;
+using FeatureStore.Monitor.Persistence;
+using FeatureStore.Parquet.Tables;
 using FeatureStore.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -90,7 +91,7 @@ public sealed class MonitorJobTests(EmbeddedKafkaFixture kafka, GarnetFixture st
         foreach (var file in Directory.EnumerateFiles(Path.Combine(historyDirectory, "scorer", "v1"), "*.parquet", SearchOption.AllDirectories))
         {
             Assert.DoesNotContain(".tmp-", file, StringComparison.Ordinal);
-            await using var reader = await Parquet.ParquetReader.CreateAsync(file, cancellationToken: Ct);
+            await using var reader = await global::Parquet.ParquetReader.CreateAsync(file, cancellationToken: Ct);
             var fields = reader.Schema.DataFields;
             for (var g = 0; g < reader.RowGroupCount; g++)
             {
@@ -332,7 +333,7 @@ public sealed class MonitorJobTests(EmbeddedKafkaFixture kafka, GarnetFixture st
         var rows = new List<(string? Method, string? Verdict)>();
         foreach (var file in Directory.EnumerateFiles(Path.Combine(historyDirectory, "scorer", "v1"), "*.parquet", SearchOption.AllDirectories))
         {
-            await using var reader = await Parquet.ParquetReader.CreateAsync(file, cancellationToken: Ct);
+            await using var reader = await global::Parquet.ParquetReader.CreateAsync(file, cancellationToken: Ct);
             for (var g = 0; g < reader.RowGroupCount; g++)
             {
                 using var group = reader.OpenRowGroupReader(g);
@@ -354,7 +355,7 @@ public sealed class MonitorJobTests(EmbeddedKafkaFixture kafka, GarnetFixture st
         var repository = MonitorScenario.Repository(topic, url, "FS_TEST_SECRET_UNUSED", window);
         var model = MonitorScenario.Model(repository);
         var training = MonitorScenario.Scores(seed: 1, count: 5000, mean: 0.3).ToArray();
-        var table = new Dictionary<string, TableColumn>
+        var table = new Dictionary<string, ValueColumn>
         {
             ["score"] = new("score", training, null),
             ["segment"] = new("segment", null, [.. training.Select(s => s > 0.3 ? "high" : "low")]),

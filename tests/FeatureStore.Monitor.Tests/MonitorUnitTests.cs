@@ -6,6 +6,7 @@ using FeatureStore.Monitor.Alerts;
 using FeatureStore.Monitor.Baselines;
 using FeatureStore.Monitor.Internal;
 using FeatureStore.Monitor.Job;
+using FeatureStore.Parquet.Tables;
 using Parquet;
 using Parquet.Schema;
 
@@ -311,7 +312,7 @@ public sealed class MonitorUnitTests
     [Fact]
     public void Table_column_counts_drop_missing_values()
     {
-        Assert.Equal(2, new TableColumn("x", [1.0, 2.0], null).Count);
+        Assert.Equal(2, new ValueColumn("x", [1.0, 2.0], null).Count);
     }
 }
 

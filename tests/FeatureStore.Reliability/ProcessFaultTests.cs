@@ -1,7 +1,7 @@
 using System.Globalization;
 using Confluent.Kafka;
 using FeatureStore.Ingest.Tests;
-using FeatureStore.Monitor.Alerts;
+using FeatureStore.Monitor.Persistence;
 using FeatureStore.Monitor.Tests;
 using FeatureStore.Reliability.Helpers;
 using FeatureStore.Testing;

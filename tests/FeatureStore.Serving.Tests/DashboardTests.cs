@@ -3,6 +3,7 @@ using System.Text.Json;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Drift;
 using FeatureStore.Monitor.Baselines;
+using FeatureStore.Monitor.Persistence;
 using FeatureStore.Serving.Tests.Helpers;
 using StackExchange.Redis;
 

@@ -4,6 +4,7 @@ using FeatureStore.Contracts.V1;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Drift;
 using FeatureStore.Monitor.Baselines;
+using FeatureStore.Monitor.Persistence;
 using FeatureStore.Serving.Tests.Helpers;
 using FeatureStore.Testing;
 using Grpc.Core;

@@ -5,8 +5,9 @@ using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Drift;
 using FeatureStore.Kafka.Embedded;
 using FeatureStore.Monitor.Baselines;
-using FeatureStore.Monitor.Internal;
 using FeatureStore.Monitor.Job;
+using FeatureStore.Monitor.Persistence;
+using FeatureStore.Parquet.Tables;
 using FeatureStore.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
 using StackExchange.Redis;
@@ -71,7 +72,7 @@ internal static class DriftScenario
     {
         var repository = FeatureRepositoryLoader.Load(RepositoryPaths.FraudExample).Repository!;
         var model = repository.FindModel("fraud_detector")!;
-        var table = new Dictionary<string, TableColumn>
+        var table = new Dictionary<string, ValueColumn>
         {
             ["score"] = new("score", Normal(seed: 3, 100_000, 0.3, 0.1), null),
             ["user_txn_stats__amount_mean_24h"] = new("user_txn_stats__amount_mean_24h", Normal(seed: 4, 100_000, 50, 20), null),

@@ -5,6 +5,7 @@ using FeatureStore.Host;
 using FeatureStore.Host.Jobs;
 using FeatureStore.Monitor.Baselines;
 using FeatureStore.Monitor.Job;
+using FeatureStore.Monitor.Persistence;
 
 namespace FeatureStore.Cli.Commands;
 

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using FeatureStore.Core.Models;
-using FeatureStore.Monitor.Baselines;
+using FeatureStore.Monitor.Persistence;
 using FeatureStore.Redis.Models;
 
 namespace FeatureStore.Cli.Commands;

@@ -4,6 +4,7 @@ using System.Text.Json;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Drift;
 using FeatureStore.Monitor.Internal;
+using FeatureStore.Parquet.Tables;
 
 namespace FeatureStore.Monitor.Baselines;
 
@@ -46,7 +47,7 @@ public static class BaselineComputer
     /// The columns of <paramref name="path"/> that <paramref name="model"/>'s monitors read, each of the kind
     /// given (null: from the data); a file without rows is refused.
     /// </summary>
-    internal static async Task<Table> ReadMonitoredAsync(ModelDefinition model, string path, IReadOnlyDictionary<string, ColumnKind?> kinds, CancellationToken cancellationToken)
+    internal static async Task<ValueTable> ReadMonitoredAsync(ModelDefinition model, string path, IReadOnlyDictionary<string, ColumnKind?> kinds, CancellationToken cancellationToken)
     {
         var wanted = new Dictionary<string, ColumnKind?>(StringComparer.Ordinal);
         foreach (var monitor in model.Monitors)
@@ -56,12 +57,12 @@ public static class BaselineComputer
             wanted[MonitorColumns.TableName(monitor.Column)] = kind;
         }
 
-        Table table;
+        ValueTable table;
         try
         {
-            table = await TableReader.ReadAsync(path, wanted, cancellationToken).ConfigureAwait(false);
+            table = await TableReader.ReadValuesAsync(path, wanted, cancellationToken).ConfigureAwait(false);
         }
-        catch (TableFormatException ex)
+        catch (TableFileException ex)
         {
             throw new BaselineException(ex.Message);
         }
@@ -78,7 +79,7 @@ public static class BaselineComputer
         return table;
     }
 
-    internal static ModelBaseline Compute(ModelDefinition model, string version, string source, long nowMs, IReadOnlyDictionary<string, TableColumn> table)
+    internal static ModelBaseline Compute(ModelDefinition model, string version, string source, long nowMs, IReadOnlyDictionary<string, ValueColumn> table)
     {
         var columns = new Dictionary<string, ColumnBaseline>(StringComparer.Ordinal);
         foreach (var monitor in model.Monitors)
@@ -106,7 +107,7 @@ public static class BaselineComputer
         return new ModelBaseline(id, model.Name, version, nowMs, Path.GetFileName(source), columns);
     }
 
-    internal static TableColumn? Find(IReadOnlyDictionary<string, TableColumn> table, string column) =>
+    internal static ValueColumn? Find(IReadOnlyDictionary<string, ValueColumn> table, string column) =>
         table.GetValueOrDefault(MonitorColumns.TableName(column)) ?? table.GetValueOrDefault(column);
 
     /// <summary><c>2 NaN, 1 +inf, 0 −inf</c>.</summary>

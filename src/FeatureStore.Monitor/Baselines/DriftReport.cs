@@ -1,6 +1,6 @@
 using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Drift;
-using FeatureStore.Monitor.Internal;
+using FeatureStore.Parquet.Tables;
 
 namespace FeatureStore.Monitor.Baselines;
 
@@ -41,7 +41,7 @@ public static class DriftReport
         return DriftSummary.Of(baseline, evaluations);
     }
 
-    private static void Fill(DriftWindow window, TableColumn data)
+    private static void Fill(DriftWindow window, ValueColumn data)
     {
         switch (window)
         {

@@ -2,7 +2,7 @@ using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Drift;
 using FeatureStore.Core.Events;
 using FeatureStore.Core.Windows;
-using FeatureStore.Monitor.Internal;
+using FeatureStore.Parquet.Tables;
 
 namespace FeatureStore.Monitor.Baselines;
 

@@ -3,7 +3,8 @@ using System.Text.Json;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Events;
 using FeatureStore.Monitor.Baselines;
-using FeatureStore.Monitor.Internal;
+using FeatureStore.Parquet.Tables;
+using FeatureStore.Redis.Drift;
 
 namespace FeatureStore.Monitor.Job;
 

@@ -3,10 +3,14 @@ using Parquet;
 
 namespace FeatureStore.Parquet.Tables;
 
-/// <summary>Reads an entity table from Parquet or CSV (by extension: <c>.csv</c> is CSV, anything else Parquet).</summary>
-internal static class TableReader
+/// <summary>
+/// Reads tables from Parquet or CSV (by extension: <c>.csv</c> is CSV, anything else Parquet): an entity table
+/// whole, as typed columns (<see cref="ReadAsync"/>), or the columns a drift baseline or report wants as
+/// numbers or text (<see cref="ReadValuesAsync"/>). One CSV reader serves both (<c>TableReader.Csv.cs</c>).
+/// </summary>
+public static partial class TableReader
 {
-    public static async Task<Table> ReadAsync(string path, CancellationToken cancellationToken)
+    internal static async Task<Table> ReadAsync(string path, CancellationToken cancellationToken)
     {
         if (!File.Exists(path))
         {
@@ -18,7 +22,7 @@ internal static class TableReader
             : await ReadParquetAsync(path, cancellationToken).ConfigureAwait(false);
     }
 
-    public static async Task<Table> ReadParquetAsync(string path, CancellationToken cancellationToken)
+    internal static async Task<Table> ReadParquetAsync(string path, CancellationToken cancellationToken)
     {
         ParquetReader reader;
         try
@@ -88,10 +92,10 @@ internal static class TableReader
     }
 
     /// <summary>RFC 4180 CSV with a header line; every column is read as text (empty is null).</summary>
-    public static Table ReadCsv(string path)
+    internal static Table ReadCsv(string path)
     {
         using var reader = new StreamReader(path, Encoding.UTF8);
-        var header = ReadRecord(reader, path, 1, out var nextLine);
+        var header = ReadRecord(reader, path, 1, lenient: false, out var nextLine);
         if (header is null)
         {
             throw new TableFileException($"{path}:1:1: empty file: a header line with the column names is needed");
@@ -117,7 +121,7 @@ internal static class TableReader
         while (true)
         {
             var line = nextLine;
-            var record = ReadRecord(reader, path, line, out nextLine);
+            var record = ReadRecord(reader, path, line, lenient: false, out nextLine);
             if (record is null)
             {
                 break;
@@ -142,102 +146,5 @@ internal static class TableReader
 
         var rows = values.Length == 0 ? 0 : values[0].Count;
         return new Table([.. header.Select((h, i) => new TableColumn(h.Value, values[i].ToArray()))], rows);
-    }
-
-    private readonly record struct Field(string Value, int Column, bool Quoted);
-
-    private static List<Field>? ReadRecord(StreamReader reader, string path, int line, out int nextLine)
-    {
-        nextLine = line;
-        var first = reader.Peek();
-        if (first < 0)
-        {
-            return null;
-        }
-
-        var fields = new List<Field>();
-        var text = new StringBuilder();
-        var column = 1;
-        var fieldColumn = 1;
-        var quoted = false;
-        var inQuotes = false;
-        var startLine = line;
-        while (true)
-        {
-            var c = reader.Read();
-            if (c < 0)
-            {
-                if (inQuotes)
-                {
-                    throw new TableFileException($"{path}:{startLine}:{fieldColumn}: quoted field never closed");
-                }
-
-                fields.Add(new Field(text.ToString(), fieldColumn, quoted));
-                nextLine++;
-                return fields;
-            }
-
-            if (inQuotes)
-            {
-                if (c == '"')
-                {
-                    if (reader.Peek() == '"')
-                    {
-                        reader.Read();
-                        text.Append('"');
-                        column += 2;
-                        continue;
-                    }
-
-                    inQuotes = false;
-                    column++;
-                    var after = reader.Peek();
-                    if (after >= 0 && after != ',' && after != '\r' && after != '\n')
-                    {
-                        throw new TableFileException($"{path}:{nextLine}:{column}: unexpected character after a closing quote");
-                    }
-
-                    continue;
-                }
-
-                if (c == '\n')
-                {
-                    nextLine++;
-                    column = 0;
-                }
-
-                text.Append((char)c);
-                column++;
-                continue;
-            }
-
-            switch (c)
-            {
-                case ',':
-                    fields.Add(new Field(text.ToString(), fieldColumn, quoted));
-                    text.Clear();
-                    quoted = false;
-                    column++;
-                    fieldColumn = column;
-                    break;
-                case '\r' when reader.Peek() == '\n':
-                    break;
-                case '\n' or '\r':
-                    fields.Add(new Field(text.ToString(), fieldColumn, quoted));
-                    nextLine++;
-                    return fields;
-                case '"' when text.Length == 0 && !quoted:
-                    inQuotes = true;
-                    quoted = true;
-                    column++;
-                    break;
-                case '"':
-                    throw new TableFileException($"{path}:{nextLine}:{column}: a quote inside an unquoted field (quote the whole field and double the quote)");
-                default:
-                    text.Append((char)c);
-                    column++;
-                    break;
-            }
-        }
     }
 }

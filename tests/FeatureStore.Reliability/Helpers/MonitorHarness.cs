@@ -1,8 +1,9 @@
 using FeatureStore.Core.Definitions;
 using FeatureStore.Monitor.Baselines;
-using FeatureStore.Monitor.Internal;
 using FeatureStore.Monitor.Job;
+using FeatureStore.Monitor.Persistence;
 using FeatureStore.Monitor.Tests;
+using FeatureStore.Parquet.Tables;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using StackExchange.Redis;
@@ -34,7 +35,7 @@ internal sealed class MonitorHarness
         var repository = MonitorScenario.Repository(topic, url, SecretVariable);
         var model = MonitorScenario.Model(repository);
         var training = MonitorScenario.Scores(seed: 1, count: 5000, mean: 0.3).ToArray();
-        var table = new Dictionary<string, TableColumn>
+        var table = new Dictionary<string, ValueColumn>
         {
             ["score"] = new("score", training, null),
             ["segment"] = new("segment", null, [.. training.Select(s => s > 0.3 ? "high" : "low")]),

@@ -9,7 +9,7 @@ using FeatureStore.Client;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Host;
 using FeatureStore.Host.Supervision;
-using FeatureStore.Monitor.Alerts;
+using FeatureStore.Monitor.Persistence;
 using FeatureStore.Parquet.Export;
 using FeatureStore.Parquet.Tables;
 using FeatureStore.Redis.Drift;

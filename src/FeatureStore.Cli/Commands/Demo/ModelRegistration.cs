@@ -1,6 +1,7 @@
 using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Models;
 using FeatureStore.Monitor.Baselines;
+using FeatureStore.Monitor.Persistence;
 using FeatureStore.Redis;
 using FeatureStore.Redis.Models;
 

@@ -1,9 +1,11 @@
 using System.Text.Json;
+using FeatureStore.Monitor.Baselines;
 using FeatureStore.Monitor.Internal;
+using FeatureStore.Monitor.Job;
 using FeatureStore.Redis.Drift;
 using StackExchange.Redis;
 
-namespace FeatureStore.Monitor.Baselines;
+namespace FeatureStore.Monitor.Persistence;
 
 /// <summary>
 /// Baselines and drift history in the online store, so every monitor instance sees them:
@@ -22,6 +24,8 @@ namespace FeatureStore.Monitor.Baselines;
 /// <param name="project">The repository's project.</param>
 public sealed class DriftStore(IDatabase database, string prefix, string project)
 {
+    private const string ClosedEndField = "closed_end_ms";
+
     /// <summary>Windows kept per model version.</summary>
     public const int HistoryLimit = 10_000;
 
@@ -83,5 +87,45 @@ public sealed class DriftStore(IDatabase database, string prefix, string project
     {
         var members = await Database.SortedSetRangeByRankAsync(HistoryKey(model, version), -limit, -1).ConfigureAwait(false);
         return [.. members.Select(m => JsonSerializer.Deserialize<DriftEvaluation>(m.ToString(), DriftJson.Options)!)];
+    }
+
+    /// <summary>
+    /// Fills <paramref name="evaluated"/> with what a monitor's evaluated windows cover, per partition, and
+    /// returns the end of its last closed time window (<see cref="long.MinValue"/> when none).
+    /// </summary>
+    internal async Task<long> LoadEvaluatedAsync(string model, string version, string column, Dictionary<PartitionKey, long> evaluated)
+    {
+        var closedEndMs = long.MinValue;
+        foreach (var entry in await Database.HashGetAllAsync(EvaluatedKey(model, version, column)).ConfigureAwait(false))
+        {
+            var field = entry.Name.ToString();
+            if (field == ClosedEndField)
+            {
+                closedEndMs = (long)entry.Value;
+            }
+            else if (PartitionKey.TryParseField(field, out var partition))
+            {
+                evaluated[partition] = (long)entry.Value;
+            }
+        }
+
+        return closedEndMs;
+    }
+
+    /// <summary>Queues on <paramref name="transaction"/> what a closed window covered, beside its history entry.</summary>
+    internal void SaveEvaluated(ITransaction transaction, EvaluatedOffsets window)
+    {
+        var entries = new HashEntry[window.Offsets.Length + (window.ClosedEndMs is null ? 0 : 1)];
+        for (var i = 0; i < window.Offsets.Length; i++)
+        {
+            entries[i] = new HashEntry(window.Offsets[i].Partition.Field, window.Offsets[i].Last);
+        }
+
+        if (window.ClosedEndMs is { } closedEndMs)
+        {
+            entries[^1] = new HashEntry(ClosedEndField, closedEndMs);
+        }
+
+        _ = transaction.HashSetAsync(EvaluatedKey(window.Model, window.Version, window.Column), entries);
     }
 }

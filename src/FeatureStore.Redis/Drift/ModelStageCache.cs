@@ -2,7 +2,7 @@ using FeatureStore.Core.Models;
 using FeatureStore.Redis.Models;
 using StackExchange.Redis;
 
-namespace FeatureStore.Monitor.Job;
+namespace FeatureStore.Redis.Drift;
 
 /// <summary>
 /// The monitor's view of the model registry: each model's production version and the registered versions.
@@ -10,7 +10,9 @@ namespace FeatureStore.Monitor.Job;
 /// missed message costs at most one poll interval). <see cref="Generation"/> moves on each change, so the
 /// evaluator notices a promotion between two batches without a restart.
 /// </summary>
-internal sealed class ModelStageCache(ModelRegistryStore registry, TimeSpan pollInterval)
+/// <param name="registry">The model registry it reads.</param>
+/// <param name="pollInterval">How often to read the registry when no change was announced.</param>
+public sealed class ModelStageCache(ModelRegistryStore registry, TimeSpan pollInterval)
 {
     private volatile Snapshot _snapshot = new(new Dictionary<string, string>(StringComparer.Ordinal), []);
     private int _generation;

@@ -3,7 +3,7 @@ using FeatureStore.Monitor.Baselines;
 using Parquet;
 using Parquet.Schema;
 
-namespace FeatureStore.Monitor.Job;
+namespace FeatureStore.Monitor.Persistence;
 
 /// <summary>
 /// The whole drift history as Parquet (the online store keeps the newest 10 000 windows per version): each

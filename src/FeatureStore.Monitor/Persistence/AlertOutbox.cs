@@ -1,9 +1,10 @@
+using FeatureStore.Monitor.Alerts;
 using System.Text.Json;
 using FeatureStore.Monitor.Internal;
 using FeatureStore.Redis.Drift;
 using StackExchange.Redis;
 
-namespace FeatureStore.Monitor.Alerts;
+namespace FeatureStore.Monitor.Persistence;
 
 /// <summary>
 /// A durable outbox of alerts in the online store: an alert is written here before any delivery is tried

@@ -1,0 +1,25 @@
+namespace FeatureStore.Monitor.Alerts;
+
+/// <summary>
+/// One incident of a (model, version, column, method), as kept in the incidents hash: open or resolved, and
+/// whether its <c>drift</c> alert went out.
+/// </summary>
+internal sealed class Incident
+{
+    public bool Open { get; set; }
+
+    public bool Alerted { get; set; }
+
+    public string Id { get; set; } = "";
+
+    public long LastAlertMs { get; set; } = long.MinValue / 2;
+
+    // For readers of the hash (the dashboard): when it opened and cleared (window times), and the latest value.
+    public long OpenedMs { get; set; }
+
+    public long? ResolvedMs { get; set; }
+
+    public double Value { get; set; }
+
+    public double Threshold { get; set; }
+}
