@@ -8,6 +8,7 @@ using FeatureStore.Monitor.Job;
 using FeatureStore.Parquet.Archiving;
 using FeatureStore.Parquet.Compaction;
 using FeatureStore.Redis;
+using FeatureStore.Redis.Online;
 using FeatureStore.Serving;
 using Microsoft.Extensions.Logging;
 
