@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Threading.Channels;
 using FeatureStore.Contracts.V1;
+using FeatureStore.Contracts.Wire;
 using Grpc.Core;
 
 namespace FeatureStore.Client;
@@ -144,28 +145,17 @@ public sealed class LookupStream : IAsyncDisposable
         var total = 0;
         foreach (var pending in batch)
         {
-            total += 1 + VarintSize((uint)pending.Size) + pending.Size;
+            total += ProtoWriter.DelimitedSize(pending.Size);
         }
 
         context.SetPayloadLength(total);
         var output = context.GetBufferWriter();
         foreach (var pending in batch)
         {
-            var span = output.GetSpan(1 + 5 + pending.Size);
-            span[0] = (1 << 3) | 2;
-            var at = 1;
-            for (var length = (uint)pending.Size; ; length >>= 7)
-            {
-                if (length < 0x80)
-                {
-                    span[at++] = (byte)length;
-                    break;
-                }
-
-                span[at++] = (byte)(length | 0x80);
-            }
-
-            var into = span.Slice(at, pending.Size);
+            var span = output.GetSpan(ProtoWriter.DelimitedSize(pending.Size));
+            var head = new ProtoWriter(span);
+            head.Delimited(OnlineWire.BatchLookups, pending.Size);
+            var into = span.Slice(head.Position, pending.Size);
             if (pending.Request is KeyedLookupRequest keyed)
             {
                 keyed.Write(into);
@@ -175,13 +165,11 @@ public sealed class LookupStream : IAsyncDisposable
                 Google.Protobuf.MessageExtensions.WriteTo((GetOnlineFeaturesRequest)pending.Request, into);
             }
 
-            output.Advance(at + pending.Size);
+            output.Advance(head.Position + pending.Size);
         }
 
         context.Complete();
     }
-
-    private static int VarintSize(uint value) => value < 0x80 ? 1 : value < 0x4000 ? 2 : value < 0x20_0000 ? 3 : value < 0x1000_0000 ? 4 : 5;
 
     /// <summary>A lookup sent, or to be sent, and the caller waiting for its answer.</summary>
     internal sealed class Pending : TaskCompletionSource<OnlineFeatureSet>
@@ -363,114 +351,62 @@ public sealed class LookupStream : IAsyncDisposable
     /// <summary>A <c>StreamedLookup</c> as received: the answer's index, or the lookup's error.</summary>
     internal sealed class Answer(OnlineFeatureSet? set, RpcException? error)
     {
-        // LookupBatchResult: results = 1.
-        private const int ResultTag = (1 << 3) | 2;
-
-        // StreamedLookup: response = 1, error = 2 (both length-delimited).
-        private const int ResponseTag = (1 << 3) | 2;
-        private const int ErrorTag = (2 << 3) | 2;
-
         public OnlineFeatureSet? Set { get; } = set;
 
         public RpcException? Error { get; } = error;
 
-        /// <summary>Reads a <c>LookupBatchResult</c>: its results, in order.</summary>
-        public static Answer[] ReadBatch(ReadOnlySequence<byte> payload)
+        /// <summary>Reads a <c>LookupBatchResult</c>: its results, in order (fields of other numbers, a newer server's, skipped).</summary>
+        public static Answer[] ReadBatch(ReadOnlySequence<byte> payload) => ProtoReader.Contiguous(payload, static span => ReadBatch(span));
+
+        private static Answer[] ReadBatch(ReadOnlySpan<byte> payload)
         {
             var results = new List<Answer>();
-            foreach (var (tag, body) in DelimitedFields(payload))
+            try
             {
-                if (tag == ResultTag)
+                var reader = new ProtoReader(payload);
+                while (reader.More)
                 {
-                    results.Add(Read(body));
+                    var tag = reader.Tag();
+                    if (tag == OnlineWire.BatchResults)
+                    {
+                        results.Add(Read(reader.Message()));
+                    }
+                    else
+                    {
+                        reader.Skip(tag);
+                    }
                 }
+            }
+            catch (InvalidDataException ex)
+            {
+                throw new InvalidDataException($"malformed LookupBatchResult: {ex.Message}", ex);
             }
 
             return [.. results];
         }
 
-        private static Answer Read(ReadOnlySequence<byte> payload)
+        private static Answer Read(ProtoReader result)
         {
             Answer? answer = null;
-            foreach (var (tag, body) in DelimitedFields(payload))
+            while (result.More)
             {
-                if (tag == ResponseTag)
+                var tag = result.Tag();
+                switch (tag)
                 {
-                    answer = new Answer(OnlineFeatureSet.FromWire(body), null);
-                }
-                else if (tag == ErrorTag)
-                {
-                    var error = LookupError.Parser.ParseFrom(body);
-                    answer = new Answer(null, new RpcException(new Status((StatusCode)error.Code, error.Message)));
+                    case OnlineWire.StreamedResponse:
+                        answer = new Answer(OnlineFeatureSet.FromWire(result.Bytes()), null);
+                        break;
+                    case OnlineWire.StreamedError:
+                        var error = LookupError.Parser.ParseFrom(result.Bytes());
+                        answer = new Answer(null, new RpcException(new Status((StatusCode)error.Code, error.Message)));
+                        break;
+                    default:
+                        result.Skip(tag);
+                        break;
                 }
             }
 
             return answer ?? throw new InvalidDataException("a streamed answer holds neither a response nor an error");
-        }
-
-        /// <summary>A message's length-delimited fields, in order (fields of other wire types, a newer server's, skipped).</summary>
-        private static List<(ulong Tag, ReadOnlySequence<byte> Body)> DelimitedFields(ReadOnlySequence<byte> payload)
-        {
-            var fields = new List<(ulong, ReadOnlySequence<byte>)>();
-            var reader = new SequenceReader<byte>(payload);
-            while (!reader.End)
-            {
-                var tag = Varint(ref reader);
-                if ((tag & 7) != 2)
-                {
-                    Skip(ref reader, (int)(tag & 7));
-                    continue;
-                }
-
-                var length = (long)Varint(ref reader);
-                if (length > reader.Remaining)
-                {
-                    throw new InvalidDataException("a streamed answer's field runs past its end");
-                }
-
-                fields.Add((tag, payload.Slice(reader.Position, length)));
-                reader.Advance(length);
-            }
-
-            return fields;
-        }
-
-        private static ulong Varint(ref SequenceReader<byte> reader)
-        {
-            ulong value = 0;
-            for (var shift = 0; shift < 64; shift += 7)
-            {
-                if (!reader.TryRead(out var b))
-                {
-                    throw new InvalidDataException("a streamed answer ends inside a number");
-                }
-
-                value |= (ulong)(b & 0x7F) << shift;
-                if (b < 0x80)
-                {
-                    return value;
-                }
-            }
-
-            throw new InvalidDataException("a streamed answer holds a number longer than 10 bytes");
-        }
-
-        private static void Skip(ref SequenceReader<byte> reader, int wireType)
-        {
-            switch (wireType)
-            {
-                case 0:
-                    Varint(ref reader);
-                    break;
-                case 1:
-                    reader.Advance(8);
-                    break;
-                case 5:
-                    reader.Advance(4);
-                    break;
-                default:
-                    throw new InvalidDataException($"a streamed answer holds a field of wire type {wireType}");
-            }
         }
     }
 }

@@ -117,6 +117,9 @@ public sealed class OnlineFeatureSet
     /// <summary>Reads a <c>GetOnlineFeaturesResponse</c> as received (gRPC's response deserializer).</summary>
     internal static OnlineFeatureSet FromWire(ReadOnlySequence<byte> payload) => new(WireIndex.Read(payload.ToArray()));
 
+    /// <summary>Reads a <c>GetOnlineFeaturesResponse</c> as received in a lookup stream's answer.</summary>
+    internal static OnlineFeatureSet FromWire(ReadOnlySpan<byte> payload) => new(WireIndex.Read(payload.ToArray()));
+
     private static Dictionary<string, int> Columns(IReadOnlyList<string> names)
     {
         var columns = new Dictionary<string, int>(names.Count, StringComparer.Ordinal);

@@ -1,6 +1,6 @@
-using System.Buffers.Binary;
 using System.Text;
 using FeatureStore.Contracts.V1;
+using FeatureStore.Contracts.Wire;
 using Google.Protobuf.WellKnownTypes;
 
 namespace FeatureStore.Client;
@@ -8,24 +8,12 @@ namespace FeatureStore.Client;
 /// <summary>
 /// An index of a <c>GetOnlineFeaturesResponse</c>'s protobuf bytes (schemas/featurestore/v1/online.proto):
 /// the feature names, and per value its status, which value it holds and the value, in one array of
-/// structs. Read as protobuf reads: fields in any order, the last of a repeated scalar or oneof wins,
-/// unknown fields skipped. Event times are left in the bytes (the messages parsed from them carry them).
+/// structs. Read as protobuf reads (<see cref="ProtoReader"/>): fields in any order, the last of a repeated
+/// scalar or oneof wins, unknown fields skipped. Event times are left in the bytes (the messages parsed from
+/// them carry them).
 /// </summary>
 internal sealed class WireIndex
 {
-    // Tags: field number << 3 | wire type (0 varint, 1 fixed 64-bit, 2 length-delimited, 5 fixed 32-bit).
-    private const uint FeatureNamesTag = (1 << 3) | 2;
-    private const uint RowsTag = (2 << 3) | 2;
-    private const uint EvaluatedAtTag = (3 << 3) | 2;
-    private const uint ValuesTag = (1 << 3) | 2;
-    private const uint StatusTag = 1 << 3;
-    private const uint DoubleTag = (2 << 3) | 1;
-    private const uint Int64Tag = 3 << 3;
-    private const uint StringTag = (4 << 3) | 2;
-    private const uint BoolTag = 5 << 3;
-    private const uint SecondsTag = 1 << 3;
-    private const uint NanosTag = 2 << 3;
-
     private readonly WireCell[] _cells;
     private readonly int[] _rowStarts;
 
@@ -66,46 +54,56 @@ internal sealed class WireIndex
 
     public static WireIndex Read(byte[] payload)
     {
+        try
+        {
+            return Index(payload);
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new InvalidDataException($"malformed GetOnlineFeaturesResponse: {ex.Message}", ex);
+        }
+    }
+
+    private static WireIndex Index(byte[] payload)
+    {
         var names = new List<string>();
         var rowStarts = new List<int> { 0 };
         var counted = CountValues(payload);
         var array = new WireCell[counted];
         var n = 0;
         (long Seconds, int Nanos)? evaluatedAt = null;
-        var reader = new Reader(payload, 0, payload.Length);
+        var reader = new ProtoReader(payload);
         while (reader.More)
         {
             var tag = reader.Tag();
             switch (tag)
             {
-                case FeatureNamesTag:
+                case OnlineWire.ResponseFeatureNames:
                     var (start, length) = reader.Delimited();
                     names.Add(Encoding.UTF8.GetString(payload, start, length));
                     break;
-                case RowsTag:
-                    var (rowStart, rowLength) = reader.Delimited();
-                    var row = new Reader(payload, rowStart, rowStart + rowLength);
+                case OnlineWire.ResponseRows:
+                    var row = reader.Message();
                     while (row.More)
                     {
-                        if (row.Tag() is ValuesTag)
+                        var field = row.Tag();
+                        if (field is OnlineWire.RowValues)
                         {
-                            var (valueStart, valueLength) = row.Delimited();
-                            array[n++] = ReadValue(new Reader(payload, valueStart, valueStart + valueLength));
+                            array[n++] = ReadValue(row.Message());
                         }
                         else
                         {
-                            row.Skip();
+                            row.Skip(field);
                         }
                     }
 
                     rowStarts.Add(n);
                     break;
-                case EvaluatedAtTag:
-                    var (atStart, atLength) = reader.Delimited();
-                    evaluatedAt = ReadTimestamp(new Reader(payload, atStart, atStart + atLength), evaluatedAt ?? default);
+                case OnlineWire.ResponseEvaluatedAt:
+                    evaluatedAt = ReadTimestamp(reader.Message(), evaluatedAt ?? default);
                     break;
                 default:
-                    reader.Skip();
+                    reader.Skip(tag);
                     break;
             }
         }
@@ -118,61 +116,63 @@ internal sealed class WireIndex
     private static int CountValues(byte[] payload)
     {
         var count = 0;
-        var reader = new Reader(payload, 0, payload.Length);
+        var reader = new ProtoReader(payload);
         while (reader.More)
         {
-            if (reader.Tag() is RowsTag)
+            var tag = reader.Tag();
+            if (tag is OnlineWire.ResponseRows)
             {
-                var (start, length) = reader.Delimited();
-                var row = new Reader(payload, start, start + length);
+                var row = reader.Message();
                 while (row.More)
                 {
-                    if (row.Tag() is ValuesTag)
+                    var field = row.Tag();
+                    if (field is OnlineWire.RowValues)
                     {
                         count++;
                     }
 
-                    row.Skip();
+                    row.Skip(field);
                 }
             }
             else
             {
-                reader.Skip();
+                reader.Skip(tag);
             }
         }
 
         return count;
     }
 
-    private static WireCell ReadValue(Reader value)
+    private static WireCell ReadValue(ProtoReader value)
     {
         var cell = default(WireCell);
         while (value.More)
         {
-            switch (value.Tag())
+            var tag = value.Tag();
+            switch (tag)
             {
-                case StatusTag:
+                case OnlineWire.ValueStatus:
                     cell.Status = (int)value.Varint();
                     break;
-                case DoubleTag:
+                case OnlineWire.ValueDouble:
                     cell.Case = FeatureValue.ValueOneofCase.DoubleValue;
                     cell.Bits = value.Fixed64();
                     break;
-                case Int64Tag:
+                case OnlineWire.ValueInt64:
                     cell.Case = FeatureValue.ValueOneofCase.Int64Value;
                     cell.Bits = (long)value.Varint();
                     break;
-                case StringTag:
+                case OnlineWire.ValueString:
                     var (start, length) = value.Delimited();
                     cell.Case = FeatureValue.ValueOneofCase.StringValue;
                     cell.Bits = ((long)start << 32) | (uint)length;
                     break;
-                case BoolTag:
+                case OnlineWire.ValueBool:
                     cell.Case = FeatureValue.ValueOneofCase.BoolValue;
                     cell.Bits = value.Varint() != 0 ? 1 : 0;
                     break;
                 default:
-                    value.Skip();
+                    value.Skip(tag);
                     break;
             }
         }
@@ -180,112 +180,26 @@ internal sealed class WireIndex
         return cell;
     }
 
-    private static (long Seconds, int Nanos) ReadTimestamp(Reader timestamp, (long Seconds, int Nanos) merged)
+    private static (long Seconds, int Nanos) ReadTimestamp(ProtoReader timestamp, (long Seconds, int Nanos) merged)
     {
         while (timestamp.More)
         {
-            switch (timestamp.Tag())
+            var tag = timestamp.Tag();
+            switch (tag)
             {
-                case SecondsTag:
+                case OnlineWire.TimestampSeconds:
                     merged.Seconds = (long)timestamp.Varint();
                     break;
-                case NanosTag:
+                case OnlineWire.TimestampNanos:
                     merged.Nanos = (int)timestamp.Varint();
                     break;
                 default:
-                    timestamp.Skip();
+                    timestamp.Skip(tag);
                     break;
             }
         }
 
         return merged;
-    }
-
-    /// <summary>A forward reader of protobuf fields between two offsets of the payload.</summary>
-    private struct Reader(byte[] payload, int position, int end)
-    {
-        private uint _lastTag;
-
-        public readonly bool More => position < end;
-
-        public uint Tag() => _lastTag = (uint)Varint();
-
-        public ulong Varint()
-        {
-            ulong result = 0;
-            for (var shift = 0; shift < 64; shift += 7)
-            {
-                var b = Byte();
-                result |= (ulong)(b & 0x7F) << shift;
-                if (b < 0x80)
-                {
-                    return result;
-                }
-            }
-
-            throw Malformed("a varint longer than 10 bytes");
-        }
-
-        public long Fixed64()
-        {
-            if (end - position < 8)
-            {
-                throw Malformed("a truncated 64-bit field");
-            }
-
-            var value = BinaryPrimitives.ReadInt64LittleEndian(payload.AsSpan(position, 8));
-            position += 8;
-            return value;
-        }
-
-        public (int Start, int Length) Delimited()
-        {
-            var length = Varint();
-            if (length > (ulong)(end - position))
-            {
-                throw Malformed("a field longer than its message");
-            }
-
-            var start = position;
-            position += (int)length;
-            return (start, (int)length);
-        }
-
-        /// <summary>Skips the field whose tag was read last.</summary>
-        public void Skip()
-        {
-            switch (_lastTag & 7)
-            {
-                case 0:
-                    Varint();
-                    break;
-                case 1:
-                    Advance(8);
-                    break;
-                case 2:
-                    Delimited();
-                    break;
-                case 5:
-                    Advance(4);
-                    break;
-                default:
-                    throw Malformed($"wire type {_lastTag & 7}");
-            }
-        }
-
-        private void Advance(int count)
-        {
-            if (end - position < count)
-            {
-                throw Malformed("a truncated field");
-            }
-
-            position += count;
-        }
-
-        private byte Byte() => position < end ? payload[position++] : throw Malformed("a truncated varint");
-
-        private static InvalidDataException Malformed(string what) => new($"malformed GetOnlineFeaturesResponse: {what}");
     }
 }
 

@@ -1,3 +1,4 @@
+using FeatureStore.Redis.Online;
 using FeatureStore.Serving.Internal;
 using FeatureStore.Serving.Internal.Dashboard;
 using Microsoft.AspNetCore.Builder;
@@ -118,6 +119,7 @@ public sealed class FeatureServer : IAsyncDisposable
         services.AddSingleton(sp => new DashboardData(
             sp.GetRequiredService<RegistryCache>(), store, sp.GetRequiredService<ApiKeyPolicy>(), sp.GetRequiredService<RecentLatencies>(), options));
         services.AddSingleton(new OnlineStateReader(store.GetDatabase(), options.ReadStrategy));
+        services.AddSingleton(new OnlineStoreHealth(store));
         services.AddSingleton(sp => new OnlineLookup(
             sp.GetRequiredService<RegistryCache>(), sp.GetRequiredService<OnlineStateReader>(), sp.GetRequiredService<ApiKeyPolicy>(), options,
             sp.GetRequiredService<ServingMetrics>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("FeatureStore.Serving"),

@@ -1,28 +1,9 @@
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using FeatureStore.Core.Definitions;
+using FeatureStore.Redis.Online;
 
 namespace FeatureStore.Serving;
-
-/// <summary>How a lookup reads entity states from the online store; both take one round trip.</summary>
-public enum OnlineReadStrategy
-{
-    /// <summary>
-    /// One EVALSHA of a short Lua script that returns every requested hash: one command per lookup.
-    /// The default on a single server (Redis, Garnet); not possible on Redis Cluster, whose keys span slots.
-    /// </summary>
-    Script,
-
-    /// <summary>One HVALS per entity and view, written in one pipelined batch. Works on Redis Cluster.</summary>
-    Pipeline,
-
-    /// <summary>
-    /// One MULTI … EXEC holding an HVALS per entity and view, sent at once: one round trip, the states read
-    /// atomically as by the script, without running Lua (which on redis-server copies every value twice on its
-    /// one thread). Not possible on Redis Cluster.
-    /// </summary>
-    Transaction,
-}
 
 /// <summary>An API key and, optionally, the only feature views it may read.</summary>
 /// <param name="Key">The secret the client sends in <c>x-api-key</c> (or <c>authorization: Bearer KEY</c>).</param>

@@ -180,7 +180,7 @@ internal sealed class IngestScenario
     /// <summary>Compares every entity of every view, read from the online store at <paramref name="t"/>, with the reference.</summary>
     public async Task AssertOnlineEqualsReferenceAsync(IDatabase db, long t)
     {
-        var reader = new OnlineFeatureReader(db, new OnlineKeys(KeyPrefix, Project));
+        var reader = new OnlineStoreValues(db, new OnlineKeys(KeyPrefix, Project));
         foreach (var view in Compiled.Views)
         {
             var byEntity = _events.GroupBy(e => view.Name == "user_stats" ? e.User : e.Merchant).ToList();

@@ -171,7 +171,7 @@ public sealed class OnlineTileWriterTests(RedisServerFixture redis) : IClassFixt
             stored = new PartitionCheckpoint((batch + 1) * 3_000, 0);
         }
 
-        var reader = new OnlineFeatureReader(redis.Connection.Database, keys);
+        var reader = new OnlineStoreValues(redis.Connection.Database, keys);
         var t = now + 60_000;
         foreach (var view in compiled.Views)
         {

@@ -127,7 +127,7 @@ public sealed class OfflineArchiverTests(EmbeddedKafkaFixture kafka, RedisServer
     /// <summary>Exports at each instant equal the online lookups there and the §4 reference.</summary>
     private async Task AssertExportsEqualOnlineAndReferenceAsync(OfflineScenario scenario, string store, IDatabase db, string prefix, long[] instants)
     {
-        var reader = new OnlineFeatureReader(db, new OnlineKeys(prefix, "offtest"));
+        var reader = new OnlineStoreValues(db, new OnlineKeys(prefix, "offtest"));
         var users = scenario.Events.Select(e => e.User).Distinct().Order(StringComparer.Ordinal).ToArray();
         var merchants = scenario.Events.Select(e => e.Merchant).Distinct().Order(StringComparer.Ordinal).ToArray();
         var userView = scenario.Compiled.FindView("user_stats")!;

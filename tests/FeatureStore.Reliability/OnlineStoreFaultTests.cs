@@ -120,7 +120,7 @@ public sealed class OnlineStoreFaultTests(EmbeddedKafkaFixture kafka) : IClassFi
         await server.RestartAsync(Ct);
         await Eventually.TrueAsync(async () => await scenario.CheckpointedAsync(db) == 0, TimeSpan.FromSeconds(30), "the store back, empty", Ct);
         var keys = new OnlineKeys(scenario.KeyPrefix, IngestScenario.Project);
-        var (values, _) = await new OnlineFeatureReader(db, keys).ReadAsync([new ViewRead(scenario.Compiled.Views[0], ["u1"])], scenario.MaxTime);
+        var (values, _) = await new OnlineStoreValues(db, keys).ReadAsync([new ViewRead(scenario.Compiled.Views[0], ["u1"])], scenario.MaxTime);
         Assert.Equal(Core.Windows.ValueStatus.NotFound, values[0][0][0].Status); // nothing to replay until a partition moves
 
         // New events on every partition: each partition's next write finds its checkpoint gone (fenced),

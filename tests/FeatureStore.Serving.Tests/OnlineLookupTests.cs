@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net.Http.Json;
 using FeatureStore.Contracts.V1;
+using FeatureStore.Redis.Online;
 using FeatureStore.Serving.Tests.Helpers;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;

@@ -4,7 +4,6 @@ using FeatureStore.Client;
 using FeatureStore.Contracts.V1;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Redis.Online;
-using FeatureStore.Serving;
 using FeatureStore.Serving.Internal;
 using FeatureStore.Testing;
 using Google.Protobuf;

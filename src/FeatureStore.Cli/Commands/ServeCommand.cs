@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using FeatureStore.Redis.Online;
 using FeatureStore.Serving;
 using Microsoft.Extensions.Logging;
 

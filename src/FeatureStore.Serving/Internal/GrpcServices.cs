@@ -1,4 +1,5 @@
 using FeatureStore.Contracts.V1;
+using FeatureStore.Redis.Online;
 using Grpc.Core;
 
 namespace FeatureStore.Serving.Internal;
@@ -216,7 +217,7 @@ internal sealed class DriftMonitorService(Dashboard.DashboardData data) : DriftM
         {
             throw ex.ToRpc();
         }
-        catch (Exception ex) when (ex is StackExchange.Redis.RedisException or TimeoutException)
+        catch (Exception ex) when (OnlineStoreHealth.IsStoreFailure(ex))
         {
             throw LookupException.Unavailable($"the online store is unavailable: {ex.Message}", ex).ToRpc();
         }

@@ -1,7 +1,6 @@
 using System.Buffers;
-using System.Buffers.Binary;
-using System.Numerics;
 using System.Text;
+using FeatureStore.Contracts.Wire;
 using FeatureStore.Core.Windows;
 using Grpc.Core;
 using CoreValue = FeatureStore.Core.Windows.FeatureValue;
@@ -11,30 +10,12 @@ namespace FeatureStore.Serving.Internal;
 /// <summary>
 /// Writes a <see cref="LookupAnswer"/> as the protobuf encoding of <c>GetOnlineFeaturesResponse</c>
 /// (schemas/featurestore/v1/online.proto): the bytes the generated message would write for the same
-/// values, field for field, so every client reads it as before. Sizes are computed first (protobuf
-/// prefixes each message with its length), then each row is written into the transport's buffer.
+/// values, field for field, so every client reads it as before. Sizes are computed first (protobuf prefixes
+/// each message with its length), then each row is written into the transport's buffer by the
+/// <see cref="ProtoWriter"/> the client writes its requests with.
 /// </summary>
 internal static class LookupAnswerEncoding
 {
-    // Tags: field number << 3 | wire type (0 varint, 1 fixed 64-bit, 2 length-delimited).
-    private const byte FeatureNamesTag = (1 << 3) | 2;
-    private const byte RowsTag = (2 << 3) | 2;
-    private const byte EvaluatedAtTag = (3 << 3) | 2;
-    private const byte RegistryVersionTag = 4 << 3;
-    private const byte ValuesTag = (1 << 3) | 2; // FeatureRow.values
-    private const byte StatusTag = 1 << 3; // FeatureValue.status
-    private const byte DoubleTag = (2 << 3) | 1;
-    private const byte Int64Tag = 3 << 3;
-    private const byte StringTag = (4 << 3) | 2;
-    private const byte EventTimestampTag = (6 << 3) | 2;
-    private const byte SecondsTag = 1 << 3; // Timestamp.seconds
-    private const byte NanosTag = 2 << 3; // Timestamp.nanos
-    private const byte BatchResultTag = (1 << 3) | 2; // LookupBatchResult.results
-    private const byte StreamedResponseTag = (1 << 3) | 2; // StreamedLookup.response
-    private const byte StreamedErrorTag = (2 << 3) | 2; // StreamedLookup.error
-    private const byte ErrorCodeTag = 1 << 3; // LookupError.code
-    private const byte ErrorMessageTag = (2 << 3) | 2; // LookupError.message
-
     /// <summary>The gRPC marshaller of answers: writes (and then releases) them; servers never read one.</summary>
     public static readonly Marshaller<LookupAnswer> Marshaller = Marshallers.Create<LookupAnswer>(
         Serialize, static _ => throw new NotSupportedException("lookup answers are only written"));
@@ -95,7 +76,7 @@ internal static class LookupAnswerEncoding
                     ? Size(answer, rowSizes.AsSpan(rowsAt, answer.Rows))
                     : ErrorSize(result.Status, result.Error ?? "");
                 rowsAt += result.Answer?.Rows ?? 0;
-                total += Delimited(Delimited(sizes[i]));
+                total += ProtoWriter.DelimitedSize(ProtoWriter.DelimitedSize(sizes[i]));
             }
 
             context.SetPayloadLength(total);
@@ -104,9 +85,9 @@ internal static class LookupAnswerEncoding
             for (var i = 0; i < results.Length; i++)
             {
                 var result = results[i];
-                var head = new SpanWriter(output.GetSpan(16));
-                head.Tag(BatchResultTag, Delimited(sizes[i]));
-                head.Tag(result.Answer is null ? StreamedErrorTag : StreamedResponseTag, sizes[i]);
+                var head = new ProtoWriter(output.GetSpan(16));
+                head.Delimited(OnlineWire.BatchResults, ProtoWriter.DelimitedSize(sizes[i]));
+                head.Delimited(result.Answer is null ? OnlineWire.StreamedError : OnlineWire.StreamedResponse, sizes[i]);
                 output.Advance(head.Position);
                 if (result.Answer is { } answer)
                 {
@@ -137,24 +118,23 @@ internal static class LookupAnswerEncoding
     {
         var code = (ulong)(long)(int)status;
         var messageBytes = Encoding.UTF8.GetByteCount(message);
-        return (code != 0 ? 1 + VarintSize(code) : 0) + (messageBytes != 0 ? Delimited(messageBytes) : 0);
+        return (code != 0 ? 1 + ProtoWriter.VarintSize(code) : 0) + (messageBytes != 0 ? ProtoWriter.DelimitedSize(messageBytes) : 0);
     }
 
     private static void WriteError(StatusCode status, string message, int size, IBufferWriter<byte> output)
     {
         var code = (ulong)(long)(int)status;
         var messageBytes = Encoding.UTF8.GetByteCount(message);
-        var writer = new SpanWriter(output.GetSpan(size));
+        var writer = new ProtoWriter(output.GetSpan(size));
         if (code != 0)
         {
-            writer.Byte(ErrorCodeTag);
+            writer.Byte(OnlineWire.ErrorCode);
             writer.Varint(code);
         }
 
         if (messageBytes != 0)
         {
-            writer.Tag(ErrorMessageTag, messageBytes);
-            writer.Utf8(message);
+            writer.String(OnlineWire.ErrorMessage, message, messageBytes);
         }
 
         output.Advance(writer.Position);
@@ -166,7 +146,7 @@ internal static class LookupAnswerEncoding
         var size = 0;
         foreach (var name in answer.Names)
         {
-            size += Delimited(Encoding.UTF8.GetByteCount(name));
+            size += ProtoWriter.DelimitedSize(Encoding.UTF8.GetByteCount(name));
         }
 
         for (var e = 0; e < answer.Rows; e++)
@@ -174,17 +154,17 @@ internal static class LookupAnswerEncoding
             var row = 0;
             for (var c = 0; c < answer.Names.Count; c++)
             {
-                row += Delimited(ValueSize(answer.Value(e, c)));
+                row += ProtoWriter.DelimitedSize(ValueSize(answer.Value(e, c)));
             }
 
             rowSizes[e] = row;
-            size += Delimited(row);
+            size += ProtoWriter.DelimitedSize(row);
         }
 
-        size += Delimited(TimestampSize(answer.AtMs));
+        size += ProtoWriter.DelimitedSize(TimestampSize(answer.AtMs));
         if (answer.RegistryVersion != 0)
         {
-            size += 1 + VarintSize((ulong)answer.RegistryVersion);
+            size += 1 + ProtoWriter.VarintSize((ulong)answer.RegistryVersion);
         }
 
         return size;
@@ -195,16 +175,15 @@ internal static class LookupAnswerEncoding
         foreach (var name in answer.Names)
         {
             var length = Encoding.UTF8.GetByteCount(name);
-            var writer = new SpanWriter(output.GetSpan(Delimited(length)));
-            writer.Tag(FeatureNamesTag, length);
-            writer.Utf8(name);
+            var writer = new ProtoWriter(output.GetSpan(ProtoWriter.DelimitedSize(length)));
+            writer.String(OnlineWire.ResponseFeatureNames, name, length);
             output.Advance(writer.Position);
         }
 
         for (var e = 0; e < answer.Rows; e++)
         {
-            var writer = new SpanWriter(output.GetSpan(Delimited(rowSizes[e])));
-            writer.Tag(RowsTag, rowSizes[e]);
+            var writer = new ProtoWriter(output.GetSpan(ProtoWriter.DelimitedSize(rowSizes[e])));
+            writer.Delimited(OnlineWire.ResponseRows, rowSizes[e]);
             for (var c = 0; c < answer.Names.Count; c++)
             {
                 WriteValue(ref writer, answer.Value(e, c));
@@ -213,37 +192,36 @@ internal static class LookupAnswerEncoding
             output.Advance(writer.Position);
         }
 
-        var tail = new SpanWriter(output.GetSpan(32));
-        tail.Tag(EvaluatedAtTag, TimestampSize(answer.AtMs));
-        tail.Timestamp(answer.AtMs);
+        var tail = new ProtoWriter(output.GetSpan(32));
+        tail.Delimited(OnlineWire.ResponseEvaluatedAt, TimestampSize(answer.AtMs));
+        WriteTimestamp(ref tail, answer.AtMs);
         if (answer.RegistryVersion != 0)
         {
-            tail.Byte(RegistryVersionTag);
+            tail.Byte(OnlineWire.ResponseRegistryVersion);
             tail.Varint((ulong)answer.RegistryVersion);
         }
 
         output.Advance(tail.Position);
     }
 
-    private static void WriteValue(ref SpanWriter writer, in CoreValue value)
+    private static void WriteValue(ref ProtoWriter writer, in CoreValue value)
     {
-        writer.Tag(ValuesTag, ValueSize(value));
-        writer.Byte(StatusTag);
+        writer.Delimited(OnlineWire.RowValues, ValueSize(value));
+        writer.Byte(OnlineWire.ValueStatus);
         writer.Byte((byte)LookupAnswer.WireStatus(value.Status));
         switch (value.Kind)
         {
             case ValueKind.Double:
-                writer.Byte(DoubleTag);
+                writer.Byte(OnlineWire.ValueDouble);
                 writer.Double(value.Double);
                 break;
             case ValueKind.Int64:
-                writer.Byte(Int64Tag);
+                writer.Byte(OnlineWire.ValueInt64);
                 writer.Varint((ulong)value.Int64);
                 break;
             case ValueKind.String:
                 var text = value.Text ?? "";
-                writer.Tag(StringTag, Encoding.UTF8.GetByteCount(text));
-                writer.Utf8(text);
+                writer.String(OnlineWire.ValueString, text, Encoding.UTF8.GetByteCount(text));
                 break;
             default:
                 break;
@@ -251,8 +229,8 @@ internal static class LookupAnswerEncoding
 
         if (value.EventTimeMs is { } ms)
         {
-            writer.Tag(EventTimestampTag, TimestampSize(ms));
-            writer.Timestamp(ms);
+            writer.Delimited(OnlineWire.ValueEventTimestamp, TimestampSize(ms));
+            WriteTimestamp(ref writer, ms);
         }
     }
 
@@ -265,77 +243,27 @@ internal static class LookupAnswerEncoding
                 size += 9;
                 break;
             case ValueKind.Int64:
-                size += 1 + VarintSize((ulong)value.Int64);
+                size += 1 + ProtoWriter.VarintSize((ulong)value.Int64);
                 break;
             case ValueKind.String:
-                size += Delimited(Encoding.UTF8.GetByteCount(value.Text ?? ""));
+                size += ProtoWriter.DelimitedSize(Encoding.UTF8.GetByteCount(value.Text ?? ""));
                 break;
             default:
                 break;
         }
 
-        return value.EventTimeMs is { } ms ? size + Delimited(TimestampSize(ms)) : size;
+        return value.EventTimeMs is { } ms ? size + ProtoWriter.DelimitedSize(TimestampSize(ms)) : size;
     }
 
-    // Fields at their default (0) are not written, as the generated code does.
     private static int TimestampSize(long ms)
     {
         var (seconds, nanos) = LookupAnswer.SplitMs(ms);
-        return (seconds != 0 ? 1 + VarintSize((ulong)seconds) : 0) + (nanos != 0 ? 1 + VarintSize((ulong)nanos) : 0);
+        return ProtoWriter.TimestampSize(seconds, nanos);
     }
 
-    /// <summary>A length-delimited field's size: tag, length, content.</summary>
-    private static int Delimited(int length) => 1 + VarintSize((uint)length) + length;
-
-    private static int VarintSize(ulong value) => (63 - BitOperations.LeadingZeroCount(value | 1) + 7) / 7;
-
-    private ref struct SpanWriter(Span<byte> span)
+    private static void WriteTimestamp(ref ProtoWriter writer, long ms)
     {
-        private readonly Span<byte> _span = span;
-
-        public int Position { get; private set; }
-
-        public void Byte(byte value) => _span[Position++] = value;
-
-        public void Tag(byte tag, int length)
-        {
-            Byte(tag);
-            Varint((uint)length);
-        }
-
-        public void Varint(ulong value)
-        {
-            while (value >= 0x80)
-            {
-                _span[Position++] = (byte)(value | 0x80);
-                value >>= 7;
-            }
-
-            _span[Position++] = (byte)value;
-        }
-
-        public void Double(double value)
-        {
-            BinaryPrimitives.WriteDoubleLittleEndian(_span[Position..], value);
-            Position += 8;
-        }
-
-        public void Utf8(string text) => Position += Encoding.UTF8.GetBytes(text, _span[Position..]);
-
-        public void Timestamp(long ms)
-        {
-            var (seconds, nanos) = LookupAnswer.SplitMs(ms);
-            if (seconds != 0)
-            {
-                Byte(SecondsTag);
-                Varint((ulong)seconds);
-            }
-
-            if (nanos != 0)
-            {
-                Byte(NanosTag);
-                Varint((ulong)nanos);
-            }
-        }
+        var (seconds, nanos) = LookupAnswer.SplitMs(ms);
+        writer.Timestamp(seconds, nanos);
     }
 }

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text;
 using FeatureStore.Contracts.V1;
+using FeatureStore.Contracts.Wire;
 using Grpc.Core;
 
 namespace FeatureStore.Serving.Internal;
@@ -84,56 +85,41 @@ internal sealed class LookupRequest
     }
 
     /// <summary>
-    /// Reads the protobuf encoding of a <c>GetOnlineFeaturesRequest</c> as the generated parser does: fields in
-    /// any order, the last of a singular field wins and a repeated sub-message merges, unknown fields (and
-    /// known numbers with another wire type) skipped. Malformed input throws INVALID_ARGUMENT saying where.
+    /// Reads the protobuf encoding of a <c>GetOnlineFeaturesRequest</c> as the generated parser does
+    /// (<see cref="ProtoReader"/>): fields in any order, the last of a singular field wins and a repeated
+    /// sub-message merges, unknown fields (and known numbers with another wire type) skipped. Malformed input
+    /// throws INVALID_ARGUMENT saying where.
     /// </summary>
-    public static LookupRequest Parse(ReadOnlySequence<byte> payload) => Contiguous(payload, static span => Parse(span));
+    public static LookupRequest Parse(ReadOnlySequence<byte> payload) => ProtoReader.Contiguous(payload, static span => Parse(span));
 
     /// <summary>
     /// Reads the protobuf encoding of a <c>LookupBatch</c> (a lookup stream's message): its lookups, each read
     /// by <see cref="Parse(ReadOnlySpan{byte})"/>, other fields skipped.
     /// </summary>
-    public static List<LookupRequest> ParseBatch(ReadOnlySequence<byte> payload) => Contiguous(payload, static span => ParseBatch(span));
-
-    private delegate T SpanParser<out T>(ReadOnlySpan<byte> span);
-
-    /// <summary>Parses <paramref name="payload"/> as one span: in place when it is one segment, else from a pooled copy.</summary>
-    private static T Contiguous<T>(ReadOnlySequence<byte> payload, SpanParser<T> parse)
-    {
-        if (payload.IsSingleSegment)
-        {
-            return parse(payload.FirstSpan);
-        }
-
-        var length = checked((int)payload.Length);
-        var copy = ArrayPool<byte>.Shared.Rent(length);
-        try
-        {
-            payload.CopyTo(copy);
-            return parse(copy.AsSpan(0, length));
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(copy);
-        }
-    }
+    public static List<LookupRequest> ParseBatch(ReadOnlySequence<byte> payload) => ProtoReader.Contiguous(payload, static span => ParseBatch(span));
 
     private static List<LookupRequest> ParseBatch(ReadOnlySpan<byte> payload)
     {
         var lookups = new List<LookupRequest>();
-        var reader = new ProtoReader(payload);
-        while (reader.More)
+        try
         {
-            var tag = reader.Tag();
-            if (tag == ((1 << 3) | 2))
+            var reader = new ProtoReader(payload);
+            while (reader.More)
             {
-                lookups.Add(Parse(reader.Bytes()));
+                var tag = reader.Tag();
+                if (tag == OnlineWire.BatchLookups)
+                {
+                    lookups.Add(Read(new ProtoReader(reader.Bytes())));
+                }
+                else
+                {
+                    reader.Skip(tag);
+                }
             }
-            else
-            {
-                reader.Skip(tag);
-            }
+        }
+        catch (InvalidDataException ex)
+        {
+            throw Malformed(ex);
         }
 
         return lookups;
@@ -142,23 +128,34 @@ internal sealed class LookupRequest
     /// <inheritdoc cref="Parse(ReadOnlySequence{byte})"/>
     public static LookupRequest Parse(ReadOnlySpan<byte> payload)
     {
+        try
+        {
+            return Read(new ProtoReader(payload));
+        }
+        catch (InvalidDataException ex)
+        {
+            throw Malformed(ex);
+        }
+    }
+
+    private static LookupRequest Read(ProtoReader reader)
+    {
         var request = new LookupRequest();
-        var reader = new ProtoReader(payload);
         while (reader.More)
         {
             var tag = reader.Tag();
             switch (tag)
             {
-                case (1 << 3) | 2:
+                case OnlineWire.RequestFeatures:
                     request.Features.Add(reader.String());
                     break;
-                case (2 << 3) | 2:
+                case OnlineWire.RequestModel:
                     request.Model = reader.String();
                     break;
-                case (3 << 3) | 2:
+                case OnlineWire.RequestEntities:
                     request.ReadRow(reader.Message());
                     break;
-                case (4 << 3) | 2:
+                case OnlineWire.RequestAsOf:
                     request.AsOf = ReadTimestamp(reader.Message(), request.AsOf ?? (0, 0));
                     break;
                 default:
@@ -176,7 +173,7 @@ internal sealed class LookupRequest
         while (row.More)
         {
             var tag = row.Tag();
-            if (tag != ((1 << 3) | 2))
+            if (tag != OnlineWire.EntityJoinKeys)
             {
                 row.Skip(tag);
                 continue;
@@ -190,10 +187,10 @@ internal sealed class LookupRequest
                 var field = entry.Tag();
                 switch (field)
                 {
-                    case (1 << 3) | 2:
+                    case OnlineWire.MapKey:
                         name = Name(entry.Bytes());
                         break;
-                    case (2 << 3) | 2:
+                    case OnlineWire.MapValue:
                         value = entry.String();
                         break;
                     default:
@@ -232,10 +229,10 @@ internal sealed class LookupRequest
             var tag = reader.Tag();
             switch (tag)
             {
-                case 1 << 3:
+                case OnlineWire.TimestampSeconds:
                     merged.Seconds = (long)reader.Varint();
                     break;
-                case 2 << 3:
+                case OnlineWire.TimestampNanos:
                     merged.Nanos = (int)reader.Varint();
                     break;
                 default:
@@ -247,173 +244,7 @@ internal sealed class LookupRequest
         return merged;
     }
 
-    /// <summary>A reader over one message's bytes; <see cref="Message"/> gives a reader over a nested one.</summary>
-    private ref struct ProtoReader(ReadOnlySpan<byte> span, int depth = 0)
-    {
-        // As the generated parser: UTF-8 strings are decoded strictly, groups nest at most 100 deep.
-        private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
-        private const int MaxDepth = 100;
-
-        private readonly ReadOnlySpan<byte> _span = span;
-        private readonly int _depth = depth;
-        private int _position;
-
-        public readonly bool More => _position < _span.Length;
-
-        public static string Decode(ReadOnlySpan<byte> utf8)
-        {
-            try
-            {
-                return Utf8.GetString(utf8);
-            }
-            catch (DecoderFallbackException)
-            {
-                throw Malformed("a string is not valid UTF-8");
-            }
-        }
-
-        // A tag is a 32-bit number: as the generated parser does, the bits above are dropped.
-        public uint Tag()
-        {
-            var tag = (uint)Varint();
-            if ((tag >> 3) == 0)
-            {
-                throw Malformed($"invalid field tag {tag} at byte {_position}");
-            }
-
-            return tag;
-        }
-
-        public ulong Varint()
-        {
-            ulong value = 0;
-            for (var shift = 0; shift < 70; shift += 7)
-            {
-                if (_position >= _span.Length)
-                {
-                    throw Malformed("the message ends inside a number");
-                }
-
-                var b = _span[_position++];
-                value |= (ulong)(b & 0x7F) << shift;
-                if (b < 0x80)
-                {
-                    return value;
-                }
-            }
-
-            throw Malformed($"a number longer than 10 bytes at byte {_position}");
-        }
-
-        public ReadOnlySpan<byte> Bytes()
-        {
-            var length = (int)Varint();
-            if (length < 0 || length > _span.Length - _position)
-            {
-                throw Malformed($"a field of {length} bytes at byte {_position} runs past the message's end");
-            }
-
-            var bytes = _span.Slice(_position, length);
-            _position += length;
-            return bytes;
-        }
-
-        public string String() => Decode(Bytes());
-
-        public ProtoReader Message()
-        {
-            if (_depth >= MaxDepth)
-            {
-                throw Malformed("messages nest too deep");
-            }
-
-            return new ProtoReader(Bytes(), _depth + 1);
-        }
-
-        /// <summary>Steps over the field whose tag was just read.</summary>
-        public void Skip(uint tag)
-        {
-            switch (tag & 7)
-            {
-                case 0:
-                    Varint();
-                    break;
-                case 1:
-                    Fixed(8);
-                    break;
-                case 2:
-                    Bytes();
-                    break;
-                case 3:
-                    SkipGroup(tag >> 3, _depth + 1);
-                    break;
-                case 5:
-                    Fixed(4);
-                    break;
-                default:
-                    throw Malformed($"field {tag >> 3} has an invalid wire type {tag & 7}");
-            }
-        }
-
-        /// <summary>
-        /// Steps over an unknown field of a map entry. The generated parser reads a map entry's wire types 6
-        /// and 7 as empty fields rather than errors (it only fails them elsewhere): so does this.
-        /// </summary>
-        public void SkipInMapEntry(uint tag)
-        {
-            if ((tag & 7) is not (6 or 7))
-            {
-                Skip(tag);
-            }
-        }
-
-        private void SkipGroup(uint field, int depth)
-        {
-            if (depth > MaxDepth)
-            {
-                throw Malformed("messages nest too deep");
-            }
-
-            while (true)
-            {
-                if (!More)
-                {
-                    throw Malformed($"group {field} is not closed");
-                }
-
-                var tag = Tag();
-                if ((tag & 7) == 4)
-                {
-                    if ((tag >> 3) != field)
-                    {
-                        throw Malformed($"group {field} is closed as group {tag >> 3}");
-                    }
-
-                    return;
-                }
-
-                if ((tag & 7) == 3)
-                {
-                    SkipGroup(tag >> 3, depth + 1);
-                }
-                else
-                {
-                    Skip(tag);
-                }
-            }
-        }
-
-        private void Fixed(int size)
-        {
-            if (size > _span.Length - _position)
-            {
-                throw Malformed("the message ends inside a fixed-size field");
-            }
-
-            _position += size;
-        }
-
-        private static RpcException Malformed(string detail) =>
-            new(new Status(StatusCode.InvalidArgument, "malformed request: not a valid GetOnlineFeaturesRequest encoding (" + detail + ")"));
-    }
+    // Outside the parsing loops: the reader throws, this only says which message it was reading.
+    private static RpcException Malformed(InvalidDataException detail) =>
+        new(new Status(StatusCode.InvalidArgument, "malformed request: not a valid GetOnlineFeaturesRequest encoding (" + detail.Message + ")"));
 }

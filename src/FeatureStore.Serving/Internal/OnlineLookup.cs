@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Diagnostics;
 using FeatureStore.Core.Windows;
+using FeatureStore.Redis.Online;
 using Grpc.Core;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;

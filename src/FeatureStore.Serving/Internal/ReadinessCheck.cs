@@ -1,10 +1,10 @@
+using FeatureStore.Redis.Online;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
-using StackExchange.Redis;
 
 namespace FeatureStore.Serving.Internal;
 
 /// <summary>Ready when a repository version is loaded and the online store answers PING.</summary>
-internal sealed class ReadinessCheck(RegistryCache registry, IConnectionMultiplexer store) : IHealthCheck
+internal sealed class ReadinessCheck(RegistryCache registry, OnlineStoreHealth store) : IHealthCheck
 {
     public const string Tag = "ready";
 
@@ -17,10 +17,10 @@ internal sealed class ReadinessCheck(RegistryCache registry, IConnectionMultiple
 
         try
         {
-            await store.GetDatabase().PingAsync().WaitAsync(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+            await store.PingAsync(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
             return HealthCheckResult.Healthy($"serving '{registry.Project}' version {registry.Current.Version}");
         }
-        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        catch (Exception ex) when (OnlineStoreHealth.IsStoreFailure(ex))
         {
             return HealthCheckResult.Unhealthy("the online store does not answer", ex);
         }

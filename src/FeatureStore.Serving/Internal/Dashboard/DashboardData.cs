@@ -1,6 +1,7 @@
 using System.Text.Json;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Redis.Drift;
+using FeatureStore.Redis.Online;
 using StackExchange.Redis;
 
 namespace FeatureStore.Serving.Internal.Dashboard;
@@ -31,20 +32,7 @@ internal sealed class DashboardData(RegistryCache registry, IConnectionMultiplex
     {
         var served = registry.Current;
         var database = Database;
-        var groups = await database.SetMembersAsync(registry.Keys.IngestGroups).WaitAsync(cancellationToken).ConfigureAwait(false);
-        var partitions = new List<PartitionRow>();
-        foreach (var group in groups.Select(g => g.ToString()).Order(StringComparer.Ordinal))
-        {
-            foreach (var entry in await database.HashGetAllAsync(registry.Keys.IngestStatus(group)).WaitAsync(cancellationToken).ConfigureAwait(false))
-            {
-                if (ParsePartition(group, entry.Value.ToString()) is { } row)
-                {
-                    partitions.Add(row);
-                }
-            }
-        }
-
-        partitions.Sort((a, b) => (a.Group, a.Topic, a.Partition).CompareTo((b.Group, b.Topic, b.Partition)));
+        var partitions = await new IngestStatusReader(database, registry.Keys).ReadAsync(cancellationToken).ConfigureAwait(false);
         var now = NowMs;
         var views = served.Views
             .Where(v => allowedViews is null || allowedViews.Contains(v.Name))
@@ -61,7 +49,7 @@ internal sealed class DashboardData(RegistryCache registry, IConnectionMultiplex
         };
     }
 
-    private static object ViewRow(CompiledView view, List<PartitionRow> partitions, long now)
+    private static object ViewRow(CompiledView view, List<IngestPartitionStatus> partitions, long now)
     {
         var topic = view.Source.Definition.Topic;
         var mine = partitions.Where(p => p.Topic == topic).ToList();
@@ -83,28 +71,6 @@ internal sealed class DashboardData(RegistryCache registry, IConnectionMultiplex
             Lag = lagged.Count == 0 ? (long?)null : lagged.Sum(p => p.Lag),
             Partitions = mine.Count,
         };
-    }
-
-    private static PartitionRow? ParsePartition(string group, string json)
-    {
-        try
-        {
-            using var document = JsonDocument.Parse(json);
-            var root = document.RootElement;
-            return new PartitionRow(
-                group,
-                root.GetProperty("topic").GetString() ?? "",
-                root.GetProperty("partition").GetInt32(),
-                root.GetProperty("lag").GetInt64(),
-                OptionalLong(root, "newest_event_ms"),
-                OptionalLong(root, "last_write_ms"),
-                OptionalLong(root, "updated_ms"),
-                root.TryGetProperty("member", out var member) ? member.GetString() : null);
-        }
-        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
-        {
-            return null; // a status written by another version: skip it rather than fail the page
-        }
     }
 
     public async Task<object> DriftAsync(int limit, CancellationToken cancellationToken)
@@ -336,8 +302,6 @@ internal sealed class DashboardData(RegistryCache registry, IConnectionMultiplex
 
     private static long? OptionalLong(JsonElement root, string name) =>
         root.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number ? value.GetInt64() : null;
-
-    internal sealed record PartitionRow(string Group, string Topic, int Partition, long Lag, long? NewestEventMs, long? LastWriteMs, long? UpdatedMs, string? Member);
 
     internal sealed record LatencyPoint(long TMs, double? P50Ms, double? P99Ms, int Count);
 

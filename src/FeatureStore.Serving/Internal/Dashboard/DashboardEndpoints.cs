@@ -1,4 +1,5 @@
 using System.Reflection;
+using FeatureStore.Redis.Online;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -110,7 +111,7 @@ internal static class DashboardEndpoints
         {
             await HttpEndpoints.WriteErrorAsync(http, ex).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is StackExchange.Redis.RedisException or TimeoutException)
+        catch (Exception ex) when (OnlineStoreHealth.IsStoreFailure(ex))
         {
             await HttpEndpoints.WriteErrorAsync(http, LookupException.Unavailable($"the online store is unavailable: {ex.Message}", ex)).ConfigureAwait(false);
         }

@@ -1,19 +1,23 @@
 using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Windows;
+using FeatureStore.Redis.Online;
 using StackExchange.Redis;
 
-namespace FeatureStore.Redis.Online;
+namespace FeatureStore.Testing;
 
-/// <summary>What a lookup asks of one view: which entities, evaluated at which instant.</summary>
+/// <summary>What a test reads of one view: which entities.</summary>
 public readonly record struct ViewRead(CompiledView View, IReadOnlyList<string> EntityKeys);
 
 /// <summary>
-/// Reads feature values from the online store: every entity of every view in one pipelined round trip
-/// (one HGETALL per entity and view), the partitions' shares merged, each evaluated at the asked time
+/// Feature values as the online store holds them, for tests that compare what ingest stored with a
+/// reference: every entity of every view read in one round trip by serving's reader
+/// (<see cref="OnlineStateReader"/>), each entity's partition shares merged and evaluated at the asked time
 /// with the one §4 implementation (<see cref="ViewWindowState"/>).
 /// </summary>
-public sealed class OnlineFeatureReader(IDatabaseAsync database, OnlineKeys keys)
+public sealed class OnlineStoreValues(IDatabase database, OnlineKeys keys)
 {
+    private readonly OnlineStateReader _reader = new(database, OnlineReadStrategy.Script);
+
     /// <summary>
     /// Values per view, per entity (in request order), per feature (in view order). The flag says whether
     /// every value was exact at <paramref name="atMs"/> (false when it falls inside a tile whose raw entries
@@ -22,27 +26,37 @@ public sealed class OnlineFeatureReader(IDatabaseAsync database, OnlineKeys keys
     public async Task<(FeatureValue[][][] Values, bool Exact)> ReadAsync(IReadOnlyList<ViewRead> reads, long atMs)
     {
         ArgumentNullException.ThrowIfNull(reads);
-        var pending = new Task<HashEntry[]>[reads.Sum(r => r.EntityKeys.Count)];
+        var entityKeys = new RedisKey[reads.Sum(r => r.EntityKeys.Count)];
         var n = 0;
         foreach (var read in reads)
         {
             foreach (var entity in read.EntityKeys)
             {
-                pending[n++] = database.HashGetAllAsync(keys.Entity(read.View, entity));
+                entityKeys[n++] = keys.Entity(read.View, entity);
             }
         }
 
-        var hashes = await Task.WhenAll(pending).ConfigureAwait(false);
+        using var shares = await _reader.ReadAsync(entityKeys, n, TimeSpan.FromSeconds(30), CancellationToken.None);
+        return Evaluate(shares, reads, atMs);
+    }
+
+    private static (FeatureValue[][][] Values, bool Exact) Evaluate(StoredShares shares, IReadOnlyList<ViewRead> reads, long atMs)
+    {
+        var reader = shares.Reader();
         var exact = true;
         var result = new FeatureValue[reads.Count][][];
-        n = 0;
         for (var v = 0; v < reads.Count; v++)
         {
             var view = reads[v].View;
             result[v] = new FeatureValue[reads[v].EntityKeys.Count][];
             for (var e = 0; e < reads[v].EntityKeys.Count; e++)
             {
-                var state = Decode(view, hashes[n++]);
+                var state = new ViewWindowState(view.Features, view.TtlMs);
+                for (var s = reader.NextKey(); s > 0; s--)
+                {
+                    state.MergeFrom(ViewWindowState.ReadFrom(reader.NextShare(), view.Features, view.TtlMs));
+                }
+
                 var values = new FeatureValue[view.Features.Count];
                 exact &= state.Evaluate(atMs, values);
                 result[v][e] = values;
@@ -50,19 +64,5 @@ public sealed class OnlineFeatureReader(IDatabaseAsync database, OnlineKeys keys
         }
 
         return (result, exact);
-    }
-
-    /// <summary>Merges the partition shares stored in one entity hash into one state.</summary>
-    public static ViewWindowState Decode(CompiledView view, HashEntry[] shares)
-    {
-        ArgumentNullException.ThrowIfNull(view);
-        ArgumentNullException.ThrowIfNull(shares);
-        var state = new ViewWindowState(view.Features, view.TtlMs);
-        foreach (var share in shares)
-        {
-            state.MergeFrom(ViewWindowState.ReadFrom((byte[])share.Value!, view.Features, view.TtlMs));
-        }
-
-        return state;
     }
 }

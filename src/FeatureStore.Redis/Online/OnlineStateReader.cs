@@ -1,22 +1,41 @@
 using System.Buffers;
-using FeatureStore.Redis.Online;
 using RESPite.Messages;
 using StackExchange.Redis;
 
-namespace FeatureStore.Serving.Internal;
+namespace FeatureStore.Redis.Online;
+
+/// <summary>How a lookup reads entity states from the online store; both take one round trip.</summary>
+public enum OnlineReadStrategy
+{
+    /// <summary>
+    /// One EVALSHA of a short Lua script that returns every requested hash: one command per lookup.
+    /// The default on a single server (Redis, Garnet); not possible on Redis Cluster, whose keys span slots.
+    /// </summary>
+    Script,
+
+    /// <summary>One HVALS per entity and view, written in one pipelined batch. Works on Redis Cluster.</summary>
+    Pipeline,
+
+    /// <summary>
+    /// One MULTI … EXEC holding an HVALS per entity and view, sent at once: one round trip, the states read
+    /// atomically as by the script, without running Lua (which on redis-server copies every value twice on its
+    /// one thread). Not possible on Redis Cluster.
+    /// </summary>
+    Transaction,
+}
 
 /// <summary>
 /// Reads the stored windowed state of many (view, entity) keys in one round trip to the online store: each
 /// key's hash of partition shares (the ingest layout, <see cref="OnlineKeys"/>), as bytes: the values only
 /// (HVALS), since a share's field, its partition, plays no part in the merge. Decoding is the caller's, one
-/// state at a time into reused instances (<see cref="ServingRepository.RentState"/>).
+/// state at a time into reused instances (serving's lookup).
 /// <see cref="OnlineReadStrategy.Script"/> sends one EVALSHA whose script HVALSes every key;
 /// <see cref="OnlineReadStrategy.Transaction"/> sends one MULTI … EXEC holding an HVALS per key;
 /// <see cref="OnlineReadStrategy.Pipeline"/> sends one HVALS per key in a single pipelined batch.
 /// Replies stay in the client's pooled receive buffers (<see cref="RespResult"/>) and are read in place:
 /// a lookup copies no state into arrays of its own and builds no result objects.
 /// </summary>
-internal sealed class OnlineStateReader
+public sealed class OnlineStateReader
 {
     // Every key's shares, in KEYS order; a missing key gives an empty array (the entity was never seen).
     // The client sends EVALSHA once the server knows the script, and EVAL (which loads it) when it does not.
@@ -26,6 +45,7 @@ internal sealed class OnlineStateReader
     private readonly IDatabase _database;
     private readonly OnlineReadStrategy _strategy;
 
+    /// <summary>A reader of <paramref name="database"/> by <paramref name="strategy"/>.</summary>
     public OnlineStateReader(IDatabase database, OnlineReadStrategy strategy)
     {
         _database = database;
@@ -122,7 +142,7 @@ internal sealed class OnlineStateReader
 /// reply for all keys, or one per key). Read once, front to back, through <see cref="Reader"/>; disposing
 /// returns the replies' buffers, so no span read from it may outlive it.
 /// </summary>
-internal sealed class StoredShares : IDisposable
+public sealed class StoredShares : IDisposable
 {
     private readonly RespResult? _all;
     private readonly RespResult[]? _each;
@@ -135,6 +155,7 @@ internal sealed class StoredShares : IDisposable
         _count = count;
     }
 
+    /// <summary>The shares of <paramref name="count"/> keys in one reply (the script's); a reply of another shape throws.</summary>
     public static StoredShares Of(RespResult all, int count)
     {
         var reader = all.Read();
@@ -147,11 +168,13 @@ internal sealed class StoredShares : IDisposable
         return new StoredShares(all, null, count);
     }
 
+    /// <summary>The shares of each key in its own reply (HVALS's).</summary>
     public static StoredShares Of(RespResult[] each) => new(null, each, each.Length);
 
     /// <summary>A reader positioned before the first key.</summary>
     public ShareReader Reader() => _all is { } all ? new ShareReader(all.Read(), null, _count) : new ShareReader(default, _each, _count);
 
+    /// <summary>Returns the replies' buffers.</summary>
     public void Dispose()
     {
         _all?.Dispose();
@@ -170,7 +193,7 @@ internal sealed class StoredShares : IDisposable
 /// array of shares, <see cref="NextShare"/> gives each share's bytes (in the store's buffer when they lie
 /// in one piece, copied into a buffer of the reader's otherwise).
 /// </summary>
-internal ref struct ShareReader
+public ref struct ShareReader
 {
     private readonly RespResult[]? _each;
     private readonly int _count;
@@ -178,6 +201,7 @@ internal ref struct ShareReader
     private int _key;
     private byte[]? _scratch;
 
+    /// <summary>A reader of <paramref name="count"/> keys: in one reply's aggregate (<paramref name="all"/>), or one reply each.</summary>
     public ShareReader(RespReader all, RespResult[]? each, int count)
     {
         _reader = all;
