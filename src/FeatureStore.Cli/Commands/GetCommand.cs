@@ -119,6 +119,7 @@ internal static class GetCommand
         FeatureStatus.NullValue => "(null)",
         FeatureStatus.NotFound => "(not found)",
         FeatureStatus.OutsideTtl => "(outside ttl)",
+        FeatureStatus.Inexact => "(inexact: before the retained span)",
         _ => "(?)",
     };
 
@@ -208,6 +209,7 @@ internal static class GetCommand
                         FeatureStatus.NullValue => "NULL_VALUE",
                         FeatureStatus.NotFound => "NOT_FOUND",
                         FeatureStatus.OutsideTtl => "OUTSIDE_TTL",
+                        FeatureStatus.Inexact => "INEXACT",
                         _ => "FEATURE_STATUS_UNSPECIFIED",
                     });
                     if (value.EventTimestamp is { } ts)

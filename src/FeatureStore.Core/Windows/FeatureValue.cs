@@ -14,6 +14,12 @@ public enum ValueStatus
 
     /// <summary>The entity's newest event is older than the view's ttl.</summary>
     OutsideTtl,
+
+    /// <summary>
+    /// The instant lies before the state's retained span and a tile that would have to be cut at it also holds
+    /// later events: no exact value can be given, so none is (never a value that counts later events).
+    /// </summary>
+    Inexact,
 }
 
 /// <summary>What kind of value a <see cref="FeatureValue"/> holds.</summary>

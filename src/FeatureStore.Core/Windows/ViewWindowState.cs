@@ -94,8 +94,9 @@ public sealed partial class ViewWindowState
     }
 
     /// <summary>
-    /// Evaluates every feature at <paramref name="t"/> into <paramref name="values"/> (one per feature).
-    /// Returns false when some tile could not be cut exactly at <paramref name="t"/> (see the class remarks).
+    /// Evaluates every feature at <paramref name="t"/> into <paramref name="values"/> (one per feature). A
+    /// feature whose tile containing <paramref name="t"/> could not be cut exactly there (see the class
+    /// remarks) reads <see cref="ValueStatus.Inexact"/> with no value; returns false when any did.
     /// </summary>
     public bool Evaluate(long t, Span<FeatureValue> values)
     {
@@ -104,9 +105,19 @@ public sealed partial class ViewWindowState
             throw new ArgumentException("one value per feature is needed", nameof(values));
         }
 
-        var exact = t >= _compactedBefore;
         var (newest, newestExact) = NewestAtOrBefore(t);
-        exact &= newestExact;
+        if (t < _compactedBefore || !newestExact)
+        {
+            // Tiles before the compaction point are gone, or whether the entity has an event in its ttl at t is
+            // not known exactly: nothing at t can be told.
+            for (var f = 0; f < _features.Length; f++)
+            {
+                values[f] = FeatureValue.Null(ValueStatus.Inexact);
+            }
+
+            return false;
+        }
+
         if (newest is null || newest < t - TtlMs)
         {
             var status = FirstEventTime is { } first && first <= t ? ValueStatus.OutsideTtl : ValueStatus.NotFound;
@@ -115,9 +126,10 @@ public sealed partial class ViewWindowState
                 values[f] = Empty(_features[f], status);
             }
 
-            return exact;
+            return true;
         }
 
+        var exact = true;
         for (var f = 0; f < _features.Length; f++)
         {
             var feature = _features[f];
@@ -135,13 +147,49 @@ public sealed partial class ViewWindowState
                 acc.Merge(feature.Kind, _base[f]);
             }
 
-            exact &= Accumulate(f, TileMath.FirstTile(t, feature.Window), t, ref acc);
+            if (!Accumulate(f, TileMath.FirstTile(t, feature.Window), t, ref acc))
+            {
+                values[f] = FeatureValue.Null(ValueStatus.Inexact);
+                exact = false;
+                continue;
+            }
+
             var eventTime = acc.MaxTime == long.MinValue ? (long?)null : acc.MaxTime;
-            var value = acc.Result(feature.Kind, feature.TextValued, eventTime);
-            values[f] = value;
+            values[f] = acc.Result(feature.Kind, feature.TextValued, eventTime);
         }
 
         return exact;
+    }
+
+    /// <summary>
+    /// The start of the state's retained span: every evaluation at or after this instant is exact, whatever
+    /// order the events came in (<see cref="long.MinValue"/> while nothing was compacted). Before it, a feature
+    /// whose tile containing the instant also holds later events reads <see cref="ValueStatus.Inexact"/>.
+    /// </summary>
+    public long ExactFrom
+    {
+        get
+        {
+            var from = _compactedBefore;
+            if (_headFrom == long.MinValue)
+            {
+                return from;
+            }
+
+            if (_headFrom == long.MaxValue)
+            {
+                return long.MaxValue; // raw entries are not kept: only time-ordered evaluation is exact
+            }
+
+            // The tile containing t must start at or after _headFrom for every hop (the features' and presence's).
+            from = Math.Max(from, CeilToHop(_headFrom, _presenceHop));
+            foreach (var feature in _features)
+            {
+                from = Math.Max(from, CeilToHop(_headFrom, feature.Window.HopMs));
+            }
+
+            return from;
+        }
     }
 
     /// <summary>
@@ -225,7 +273,6 @@ public sealed partial class ViewWindowState
         var kind = _features[f].Kind;
         var window = _features[f].Window;
         var lastTile = TileMath.TileIndex(t, window.HopMs);
-        var exact = true;
         for (var i = tiles.LowerBound(firstTile); i < tiles.Count; i++)
         {
             var index = tiles.IndexAt(i);
@@ -254,12 +301,11 @@ public sealed partial class ViewWindowState
             }
             else
             {
-                acc.Merge(kind, tile);
-                exact = false;
+                return false; // compacted to its aggregate, which also holds events after t
             }
         }
 
-        return exact;
+        return true;
     }
 
     private (long? Newest, bool Exact) NewestAtOrBefore(long t)
@@ -301,6 +347,18 @@ public sealed partial class ViewWindowState
         }
 
         return (null, true);
+    }
+
+    private static long CeilToHop(long time, long hop)
+    {
+        var index = TileMath.TileIndex(time, hop);
+        if (time % hop == 0)
+        {
+            return time;
+        }
+
+        // The next tile's start; past the range of long no instant qualifies.
+        return index >= (long.MaxValue / hop) - 1 ? long.MaxValue : TileMath.TileStart(index + 1, hop);
     }
 
     private static FeatureValue Empty(WindowedFeature feature, ValueStatus status) => feature.Kind switch

@@ -109,7 +109,8 @@ internal sealed class LookupAnswer
         ValueStatus.Present => FeatureStatus.Present,
         ValueStatus.NullValue => FeatureStatus.NullValue,
         ValueStatus.NotFound => FeatureStatus.NotFound,
-        _ => FeatureStatus.OutsideTtl,
+        ValueStatus.OutsideTtl => FeatureStatus.OutsideTtl,
+        _ => FeatureStatus.Inexact,
     };
 
     /// <summary>Seconds and nanos of an instant in ms, nanos never negative (protobuf's Timestamp).</summary>

@@ -25,6 +25,133 @@ public sealed class ViewWindowStatePropertyUnitTests
     public void Partition_shares_serialised_and_merged_match_the_reference() =>
         Check.One(Runs(800), Prop.ForAll(Arb.From(Gen.Choose(0, int.MaxValue)), seed => Scenario(seed, inOrderSweep: false, partitions: 1 + (seed % 3))));
 
+    [Fact]
+    public void Compacted_states_are_exact_or_say_inexact_and_exact_from_their_retained_span() =>
+        Check.One(Runs(1500), Prop.ForAll(Arb.From(Gen.Choose(0, int.MaxValue)), CompactedScenario));
+
+    [Fact]
+    public void A_hot_entity_past_its_raw_entry_cap_never_reads_present_with_later_events()
+    {
+        // 20 000 events of one entity, compacted as ingest does after every batch of 100 (cap 1 024 raw entries).
+        var features = new List<WindowedFeature>
+        {
+            new(AggregationKind.Count, new WindowSpec(3_600_000, 300_000)),
+            new(AggregationKind.Sum, new WindowSpec(86_400_000, 3_600_000)),
+            new(AggregationKind.Count, WindowSpec.Lifetime(3_600_000)),
+        };
+        const long ttl = 7 * 86_400_000L;
+        var random = new Random(7);
+        var state = new ViewWindowState(features, ttl);
+        var events = new List<TestEvent>();
+        var last = long.MinValue;
+        for (var i = 0; i < 20_000; i++)
+        {
+            var time = (i * 4_000L) + random.Next(0, 60_000); // a little out of order
+            var e = new TestEvent(time, i, [FeatureInput.OfNumber(1), FeatureInput.OfNumber(random.Next(100)), FeatureInput.OfNumber(1)]);
+            events.Add(e);
+            state.Add(e.Time, e.Sequence, e.Inputs);
+            last = Math.Max(last, time);
+            if (i % 100 == 99)
+            {
+                state.Compact(rawBefore: last - 60_000 - 3_600_000, queriesFrom: last - ttl - 60_000, maxRawEntries: 1_024);
+            }
+        }
+
+        var values = new FeatureValue[features.Count];
+        int exact = 0, inexact = 0;
+        for (var q = 0; q < 1_000; q++)
+        {
+            // Half anywhere in the entity's history, half inside its retained span.
+            var t = q % 2 == 0 ? random.NextInt64(0, last + 600_000) : random.NextInt64(state.ExactFrom, last + 600_000);
+            state.Evaluate(t, values);
+            var expected = NaiveReference.Evaluate(events, features, ttl, t);
+            for (var f = 0; f < features.Count; f++)
+            {
+                if (values[f].Status == ValueStatus.Inexact)
+                {
+                    Assert.True(t < state.ExactFrom, $"T={t} inside the retained span (from {state.ExactFrom}) read inexact");
+                    inexact++;
+                }
+                else
+                {
+                    Assert.True(Same([expected[f]], [values[f]], out var why), $"T={t}: {why}");
+                    exact++;
+                }
+            }
+        }
+
+        // The 1 024 newest events span about 68 minutes: most past instants cannot be cut, and say so.
+        Assert.InRange(state.ExactFrom, last - (2 * 3_600_000), last);
+        Assert.True(inexact > 1_000, $"{inexact} inexact values");
+        Assert.True(exact >= 1_500, $"{exact} exact values");
+    }
+
+    private static bool CompactedScenario(int seed)
+    {
+        var random = new Random(seed);
+        var features = Enumerable.Range(0, random.Next(1, 6)).Select(_ => RandomFeature(random)).ToList();
+        var longest = features.Max(f => f.Window.WindowMs);
+        var hop = features.Min(f => f.Window.HopMs);
+        var maxHop = features.Max(f => f.Window.HopMs);
+        var ttl = Math.Max(longest, hop * random.Next(1, 40));
+        var lateness = hop * random.Next(0, 10);
+        var cap = random.Next(1, 40);
+        var origin = random.Next(2) == 0 ? -(long)random.Next(0, 1_000_000_000) : (long)random.Next(0, 1_000_000_000);
+        var span = Math.Max(10, hop * random.Next(1, 60));
+        var state = new ViewWindowState(features, ttl);
+        var added = new List<TestEvent>();
+        var last = long.MinValue;
+        var count = random.Next(0, 120);
+        for (var i = 0; i < count; i++)
+        {
+            // Mostly forward in time, some late within the lateness (later than it, ingest dead-letters them).
+            var time = origin + (span * i / Math.Max(1, count)) - (random.Next(3) == 0 ? random.NextInt64(0, lateness + 1) : 0);
+            if (last != long.MinValue && time < last - lateness)
+            {
+                continue;
+            }
+
+            var e = new TestEvent(time, i, [.. features.Select(f => RandomInput(random, f))]);
+            added.Add(e);
+            state.Add(e.Time, e.Sequence, e.Inputs);
+            last = Math.Max(last, time);
+            if (random.Next(5) == 0)
+            {
+                state.Compact(rawBefore: last - lateness - maxHop, queriesFrom: last - ttl - lateness, maxRawEntries: cap);
+            }
+        }
+
+        // What a lookup reads: the state stored and loaded back.
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        state.WriteTo(buffer);
+        var loaded = ViewWindowState.ReadFrom(buffer.WrittenSpan, features, ttl);
+        var values = new FeatureValue[features.Count];
+        foreach (var t in QueryTimes(random, added, features, origin, span))
+        {
+            foreach (var candidate in new[] { state, loaded })
+            {
+                candidate.Evaluate(t, values);
+                var expected = NaiveReference.Evaluate(added, features, ttl, t);
+                for (var f = 0; f < features.Count; f++)
+                {
+                    if (values[f].Status == ValueStatus.Inexact)
+                    {
+                        if (t >= candidate.ExactFrom || values[f].Kind != ValueKind.None)
+                        {
+                            throw new InvalidOperationException($"seed {seed}, T={t}: inexact inside the retained span (from {candidate.ExactFrom}): {Describe(features, ttl)}");
+                        }
+                    }
+                    else if (!Same([expected[f]], [values[f]], out var why))
+                    {
+                        throw new InvalidOperationException($"seed {seed}, T={t}, exact from {candidate.ExactFrom}: {Describe(features, ttl)}: {why}");
+                    }
+                }
+            }
+        }
+
+        return true;
+    }
+
     private static bool Scenario(int seed, bool inOrderSweep, int partitions = 0)
     {
         var random = new Random(seed);
