@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Ingest;
-using FeatureStore.Parquet.Archiving;
+using FeatureStore.Ingest.Archiving;
 
 namespace FeatureStore.Cli.Commands;
 

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 
-namespace FeatureStore.Parquet.Archiving;
+namespace FeatureStore.Ingest.Archiving;
 
 public sealed partial class OfflineArchiver
 {
