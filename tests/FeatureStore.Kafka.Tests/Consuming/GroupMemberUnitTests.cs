@@ -18,7 +18,7 @@ public sealed class GroupMemberUnitTests
         Assert.Equal(10_000, config.SessionTimeoutMs);
         Assert.Equal(2_000, config.HeartbeatIntervalMs);
         Assert.Null(config.ClientId);
-        Assert.Null(config.ConsumeResultFields);
+        Assert.Null(config.Get("dotnet.consumer.consume.result.fields"));
     }
 
     [Fact]
@@ -54,7 +54,7 @@ public sealed class GroupMemberUnitTests
             KafkaSettings = new Dictionary<string, string> { ["security.protocol"] = "SSL", ["auto.offset.reset"] = "latest" },
         }.ToConfig();
         Assert.Equal("featurestore-ingest", config.ClientId);
-        Assert.Equal("topic", config.ConsumeResultFields);
+        Assert.Equal("topic", config.Get("dotnet.consumer.consume.result.fields"));
         Assert.Equal(SecurityProtocol.Ssl, config.SecurityProtocol);
         Assert.Equal(AutoOffsetReset.Latest, config.AutoOffsetReset);
     }
