@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 
 namespace FeatureStore.Ingest;
 
-/// <summary>The ingest job's log messages (its consume loop, partitions and batch pipeline), generated.</summary>
+/// <summary>The log messages of the ingest job (its consume loop, partitions and batch pipeline) and of the offline archiver, generated.</summary>
 internal static partial class IngestLog
 {
     [LoggerMessage(1, LogLevel.Information, "ingest started: group {Group}, topics {Topics}")]
@@ -37,4 +37,25 @@ internal static partial class IngestLog
 
     [LoggerMessage(9, LogLevel.Warning, "kafka: {Code}: {Reason}")]
     public static partial void KafkaError(ILogger logger, string code, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "offline archiver started: group {Group}, topics {Topics}, folder {Folder}")]
+    public static partial void ArchiverStarted(ILogger logger, string group, string topics, string folder);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "offline archiver resumes {Partition} at offset {Offset}")]
+    public static partial void ArchiverResuming(ILogger logger, string partition, long offset);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "offline archiver lost the claim on {Partition} at offset {Offset}: another member committed it; reloading")]
+    public static partial void ArchiverFenced(ILogger logger, string partition, long offset);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "offline archiver: topic {Topic} partitions {Partitions}: the event log does not continue the topic as it is now ({Why}): the topic was recreated or the cluster replaced; archiving those partitions from their beginning, their offsets in the log counted on after those already there")]
+    public static partial void ArchiverNewIncarnation(ILogger logger, string topic, string partitions, string why);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "kafka error {Code}: {Reason}")]
+    public static partial void ArchiverKafkaError(ILogger logger, string code, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "offline archiver write failed, retrying in {DelayMs} ms: {Message}")]
+    public static partial void ArchiverRetrying(ILogger logger, string message, double delayMs);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "offline archiver stopped")]
+    public static partial void ArchiverStopped(ILogger logger);
 }

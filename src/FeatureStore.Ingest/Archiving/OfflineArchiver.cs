@@ -17,7 +17,7 @@ namespace FeatureStore.Ingest.Archiving;
 /// skipped here by the same rules (parse errors, lateness against the partition's watermark, future skew);
 /// the ingest job is the one that dead-letters them.
 /// </summary>
-public sealed partial class OfflineArchiver : IRebalanceListener
+public sealed class OfflineArchiver : IRebalanceListener
 {
     private readonly OfflineArchiverOptions _options;
     private readonly ILogger _logger;
@@ -68,7 +68,7 @@ public sealed partial class OfflineArchiver : IRebalanceListener
             this);
         var consumer = member.Consumer;
         member.Subscribe(_byTopic.Keys);
-        LogStarted(_options.GroupId, string.Join(",", _byTopic.Keys), _options.Directory);
+        IngestLog.ArchiverStarted(_logger, _options.GroupId, string.Join(",", _byTopic.Keys), _options.Directory);
         var backoff = new RetryBackoff(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(5));
         try
         {
@@ -83,7 +83,7 @@ public sealed partial class OfflineArchiver : IRebalanceListener
                 catch (IOException ex) when (!cancellationToken.IsCancellationRequested)
                 {
                     // Disk full or the folder unavailable: the batch is kept and written again later.
-                    LogRetrying(ex.Message, backoff.Delay.TotalMilliseconds);
+                    IngestLog.ArchiverRetrying(_logger, ex.Message, backoff.Delay.TotalMilliseconds);
                     member.Pause();
                     await Task.Delay(backoff.Delay, cancellationToken).ConfigureAwait(false);
                     member.Resume();
@@ -98,7 +98,7 @@ public sealed partial class OfflineArchiver : IRebalanceListener
         finally
         {
             member.Close();
-            LogStopped();
+            IngestLog.ArchiverStopped(_logger);
         }
     }
 
@@ -125,7 +125,7 @@ public sealed partial class OfflineArchiver : IRebalanceListener
 
     void IRebalanceListener.Lost(List<TopicPartitionOffset> partitions) => Drop(partitions.Select(p => p.TopicPartition));
 
-    void IRebalanceListener.Error(Error error) => LogKafkaError(error.Code.ToString(), error.Reason);
+    void IRebalanceListener.Error(Error error) => IngestLog.ArchiverKafkaError(_logger, error.Code.ToString(), error.Reason);
 
     /// <summary>
     /// Reads where a partition's log ends on disk and sets <paramref name="state"/> to go on from there; returns
@@ -162,7 +162,7 @@ public sealed partial class OfflineArchiver : IRebalanceListener
         state.Incarnation = live ?? position.Incarnation;
         state.OffsetBase = offsetBase;
         state.CommittedOffset = state.NextOffset = position.NextOffset;
-        LogResuming(tp.ToString(), kafkaNext);
+        IngestLog.ArchiverResuming(_logger, tp.ToString(), kafkaNext);
         return kafkaNext;
     }
 
@@ -171,7 +171,7 @@ public sealed partial class OfflineArchiver : IRebalanceListener
     {
         foreach (var topic in _restarted.GroupBy(r => r.Partition.Topic, StringComparer.Ordinal))
         {
-            LogNewIncarnation(topic.Key, string.Join(",", topic.Select(r => r.Partition.Partition.Value)), topic.First().Why);
+            IngestLog.ArchiverNewIncarnation(_logger, topic.Key, string.Join(",", topic.Select(r => r.Partition.Partition.Value)), topic.First().Why);
         }
 
         _restarted.Clear();
@@ -263,7 +263,7 @@ public sealed partial class OfflineArchiver : IRebalanceListener
             else
             {
                 // Someone else committed from this offset: reload the position from disk and go on from there.
-                LogFenced(tp.ToString(), state.CommittedOffset);
+                IngestLog.ArchiverFenced(_logger, tp.ToString(), state.CommittedOffset);
                 member.Consumer.Seek(new TopicPartitionOffset(tp, new Offset(Resume(tp, state))));
                 LogRestarted();
             }
