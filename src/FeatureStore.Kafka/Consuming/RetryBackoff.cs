@@ -12,8 +12,6 @@ public sealed class RetryBackoff
     /// <summary>A backoff from <paramref name="initial"/>, doubling up to <paramref name="max"/>.</summary>
     public RetryBackoff(TimeSpan initial, TimeSpan max)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(initial, TimeSpan.Zero);
-        ArgumentOutOfRangeException.ThrowIfLessThan(max, initial);
         _initial = initial;
         _max = max;
         Delay = initial;

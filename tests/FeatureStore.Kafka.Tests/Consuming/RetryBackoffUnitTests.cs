@@ -33,9 +33,11 @@ public sealed class RetryBackoffUnitTests
     }
 
     [Fact]
-    public void A_greatest_delay_below_the_initial_one_is_refused()
+    public void A_greatest_delay_below_the_initial_one_caps_the_delay_after_the_first_failure()
     {
-        Assert.Throws<ArgumentOutOfRangeException>(() => new RetryBackoff(TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(10)));
-        Assert.Throws<ArgumentOutOfRangeException>(() => new RetryBackoff(TimeSpan.Zero, TimeSpan.FromSeconds(1)));
+        var backoff = new RetryBackoff(TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(10));
+        Assert.Equal(TimeSpan.FromSeconds(1), backoff.Delay);
+        backoff.Failed();
+        Assert.Equal(TimeSpan.FromMilliseconds(10), backoff.Delay);
     }
 }
