@@ -6,7 +6,6 @@ using FeatureStore.Kafka.Embedded;
 using FeatureStore.Monitor.Job;
 using FeatureStore.Parquet.Compaction;
 using FeatureStore.Redis;
-using FeatureStore.Redis.Online;
 using FeatureStore.Serving;
 using Microsoft.Extensions.Logging;
 

@@ -47,7 +47,7 @@ public static class IngestJobFactory
             BuildInBackground = effective.BuildInBackground,
         };
         var sources = repository.Sources.Select(s => new SourceBinding(s.Definition.Name, s.Definition.Topic, s.Definition.DeadLetterTopic, s.Schema, s));
-        var status = new IngestStatusWriter(database, keys, effective.GroupId, effective.StatusInterval);
+        var status = new IngestStatusWriter(new IngestStatusStore(database, keys, effective.GroupId), effective.StatusInterval);
         return new IngestJob(effective, sources, writer, metrics, logger, timeProvider, status);
     }
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using FeatureStore.Redis.Online;
 
 namespace FeatureStore.Ingest;
 

@@ -31,7 +31,7 @@ internal sealed record BatchBuild(int States, int Loaded, long EncodedBytes, Tim
 /// per state per batch. The cache is bounded; the least recently used clean entities are dropped.
 /// </para>
 /// </summary>
-internal sealed partial class OnlineTileWriter : IEventApplier
+internal sealed partial class OnlineTileWriter
 {
     private const int MaxStackKeyChars = 256;
     private const int MaxStackKeyBytes = 256;
@@ -42,7 +42,7 @@ internal sealed partial class OnlineTileWriter : IEventApplier
 
     private readonly IDatabase _db;
     private readonly OnlineKeys _keys;
-    private readonly string _group;
+    private readonly IngestCheckpoints _checkpoints;
     private readonly long _allowedLatenessMs;
     private readonly int _maxCached;
     private readonly Dictionary<TopicPartition, PartitionStates> _partitions = [];
@@ -77,7 +77,7 @@ internal sealed partial class OnlineTileWriter : IEventApplier
     {
         _db = database;
         _keys = keys;
-        _group = group;
+        _checkpoints = new IngestCheckpoints(database, keys, group);
         _allowedLatenessMs = allowedLatenessMs;
         _maxCached = maxCachedStates;
     }
@@ -85,31 +85,29 @@ internal sealed partial class OnlineTileWriter : IEventApplier
     /// <summary>States held in memory (all partitions and views).</summary>
     public int CachedStates => _cachedCount;
 
+    /// <summary>Reads the checkpoint of a partition (null when the partition was never consumed).</summary>
     public async Task<PartitionCheckpoint?> LoadCheckpointAsync(TopicPartition partition, CancellationToken cancellationToken)
     {
-        var value = await _db.HashGetAsync(_keys.Checkpoints(_group), OnlineKeys.PartitionField(partition.Topic, partition.Partition.Value)).ConfigureAwait(false);
-        return value.IsNull ? null : PartitionCheckpoint.Parse(value.ToString());
+        _ = cancellationToken; // the store's client takes no token: a read in flight completes or times out on its own
+        var value = await _checkpoints.ReadAsync(partition.Topic, partition.Partition.Value).ConfigureAwait(false);
+        return value is null ? null : PartitionCheckpoint.Parse(value);
     }
 
+    /// <summary>
+    /// Reads the checkpoint of a partition synchronously, inside a rebalance callback (where no await is
+    /// possible); false when the store cannot be reached right now.
+    /// </summary>
     public bool TryLoadCheckpoint(TopicPartition partition, out PartitionCheckpoint? checkpoint)
     {
-        try
-        {
-            var value = _db.HashGet(_keys.Checkpoints(_group), OnlineKeys.PartitionField(partition.Topic, partition.Partition.Value));
-            checkpoint = value.IsNull ? null : PartitionCheckpoint.Parse(value.ToString());
-            return true;
-        }
-        catch (RedisException)
-        {
-            checkpoint = null;
-            return false;
-        }
+        var reached = _checkpoints.TryRead(partition.Topic, partition.Partition.Value, out var value);
+        checkpoint = value is null ? null : PartitionCheckpoint.Parse(value);
+        return reached;
     }
 
+    /// <summary>Buffers one accepted event; <paramref name="parser"/> holds it until the next parse.</summary>
     public void Add(SourceBinding source, TopicPartition partition, long offset, EventParser parser)
     {
-        var compiled = (CompiledSource)source.Tag!;
-        var states = PartitionFor(partition, compiled);
+        var states = PartitionFor(partition, source.Compiled);
         var events = _events[(int)(_batch & 1)];
         var row = events.Append(parser.EventTimeMs, offset, states.Plan, parser, _texts);
         for (var v = 0; v < states.ViewCount; v++)
@@ -122,11 +120,21 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         }
     }
 
+    /// <summary>
+    /// Seals the buffered events as a batch and starts building, in the background, the write of the states
+    /// they touched and the new checkpoints: one atomic script on condition that each partition's stored
+    /// checkpoint still equals <paramref name="expected"/>. Nothing is sent yet (<see cref="PreparedWrite.Built"/>
+    /// completes when it can be); events added from now on belong to the next batch, which builds on this
+    /// one's states as if they were written. Reads the states not in memory first, so it throws when the store
+    /// is unreachable; no write of this member that is not landed holds them, so the reads may go before the
+    /// batch built earlier is sent (and do not wait behind its write). Finishes building that batch first.
+    /// </summary>
     public async Task<PreparedWrite> PrepareAsync(
         IReadOnlyDictionary<TopicPartition, PartitionCheckpoint?> expected,
         IReadOnlyDictionary<TopicPartition, PartitionCheckpoint> next,
         CancellationToken cancellationToken)
     {
+        _ = cancellationToken; // as for checkpoints: the store's reads take no token
         var loadStarted = Stopwatch.GetTimestamp();
         var loads = await LoadMissingAsync(expected).ConfigureAwait(false);
         var loadTime = Stopwatch.GetElapsedTime(loadStarted);
@@ -143,10 +151,10 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         var number = _batch++;
         var side = (int)(number & 1);
         var script = _scripts[side];
-        script.Start(
-            _keys.Checkpoints(_group),
-            [.. expected.Select(e => ((RedisValue)OnlineKeys.PartitionField(e.Key.Topic, e.Key.Partition.Value), e.Value?.ToString()))],
-            [.. next.Select(n => ((RedisValue)OnlineKeys.PartitionField(n.Key.Topic, n.Key.Partition.Value), n.Value.ToString()))]);
+        _checkpoints.Start(
+            script,
+            expected.Select(e => (e.Key.Topic, e.Key.Partition.Value, e.Value?.ToString())),
+            next.Select(n => (n.Key.Topic, n.Key.Partition.Value, n.Value.ToString())));
         var run = new BuildRun(this, number, side, script, [.. expected.Keys], loads, loadTime);
         _building = run;
         if (BuildInBackground)
@@ -208,6 +216,7 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         }
     }
 
+    /// <summary>Sends a built write (after the previous one completed), without waiting for its reply.</summary>
     public void Send(PreparedWrite write)
     {
         if (!write.Built.IsCompletedSuccessfully)
@@ -218,6 +227,12 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         write.Execution = write.Script.SendAsync(_db);
     }
 
+    /// <summary>
+    /// Waits for a sent write. Returns the partitions of a write whose condition failed (fenced: another
+    /// member owns one of them now; nothing of the write landed), or none. Throws when the store is
+    /// unreachable (the write may or may not have landed). After either failure the caller calls
+    /// <see cref="Reset"/> and resumes every partition from its stored checkpoint.
+    /// </summary>
     public async Task<IReadOnlyList<TopicPartition>> CompleteAsync(PreparedWrite write)
     {
         var execution = write.Execution ?? throw new InvalidOperationException("the write was not sent");
@@ -242,6 +257,7 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         return [];
     }
 
+    /// <summary>Drops every buffered event and cached state (after a failed write: the store is the truth).</summary>
     public void Reset()
     {
         // The store is the truth after a failed or refused write: forget every state and buffered event, so
@@ -273,6 +289,7 @@ internal sealed partial class OnlineTileWriter : IEventApplier
         _batch += 2; // no cached state survives, but a new batch number keeps dirty marks unambiguous
     }
 
+    /// <summary>Drops buffered events and cached state of a partition (revoked or fenced).</summary>
     public void Forget(TopicPartition partition)
     {
         if (_partitions.Remove(partition, out var states))

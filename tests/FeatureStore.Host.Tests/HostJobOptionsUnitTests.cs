@@ -1,6 +1,6 @@
 using FeatureStore.Core.Definitions;
 using FeatureStore.Host.Jobs;
-using FeatureStore.Serving;
+using FeatureStore.Redis.Online;
 using FeatureStore.Testing;
 
 namespace FeatureStore.Host.Tests;

@@ -41,7 +41,7 @@ public sealed class OfflineExportTests : IDisposable
             Assert.Equal(entities.Columns[c].Values.Cast<object?>(), table.Columns[c].Values.Cast<object?>());
         }
 
-        AssertFeaturesEqualReference(scenario, entities, table);
+        scenario.AssertFeaturesEqualReference(entities, table);
     }
 
     [Fact]
@@ -72,7 +72,7 @@ public sealed class OfflineExportTests : IDisposable
             Assert.Equal(whole.Columns[c].Values.Cast<object?>(), parts.Columns[c].Values.Cast<object?>());
         }
 
-        AssertFeaturesEqualReference(scenario, entities, parts);
+        scenario.AssertFeaturesEqualReference(entities, parts);
     }
 
     [Fact]
@@ -105,7 +105,7 @@ public sealed class OfflineExportTests : IDisposable
         var times = (long?[])entities.Find("event_timestamp")!.Values;
         for (var r = 0; r < 200; r++)
         {
-            Assert.True(PointInTimeJoinUnitTests.Same(scenario.Expected(view, 1, users[r]!, times[r]!.Value), sums.GetValue(r)), $"row {r} sum");
+            Assert.True(OfflineScenario.Same(scenario.Expected(view, 1, users[r]!, times[r]!.Value), sums.GetValue(r)), $"row {r} sum");
             Assert.Equal(scenario.Expected(view, 7, users[r]!, times[r]!.Value), countries.GetString(r));
             Assert.Equal(scenario.Expected(view, 0, users[r]!, times[r]!.Value), counts.GetValue(r));
             var fromCsv = csv.Find("user_stats__n_1h")!.Values.GetValue(r);
@@ -142,7 +142,7 @@ public sealed class OfflineExportTests : IDisposable
             Path.Combine(_dir, "train.parquet"), ExportFormat.Parquet, null, Ct);
 
         Assert.Equal(1, result.SnapshotsUsed);
-        AssertFeaturesEqualReference(scenario, entities, await TableReader.ReadParquetAsync(Path.Combine(_dir, "train.parquet"), Ct));
+        scenario.AssertFeaturesEqualReference(entities, await TableReader.ReadParquetAsync(Path.Combine(_dir, "train.parquet"), Ct));
     }
 
     [Fact]
@@ -176,7 +176,7 @@ public sealed class OfflineExportTests : IDisposable
 
         Assert.Equal(1, result.SnapshotsUsed);
         Assert.Equal(0, result.EventsRead);
-        AssertFeaturesEqualReference(scenario, entities, await TableReader.ReadParquetAsync(Path.Combine(_dir, "train.parquet"), Ct));
+        scenario.AssertFeaturesEqualReference(entities, await TableReader.ReadParquetAsync(Path.Combine(_dir, "train.parquet"), Ct));
     }
 
     [Fact]
@@ -272,23 +272,5 @@ public sealed class OfflineExportTests : IDisposable
     private sealed class SynchronousProgress(Action<ExportProgress> report) : IProgress<ExportProgress>
     {
         public void Report(ExportProgress value) => report(value);
-    }
-
-    internal static void AssertFeaturesEqualReference(OfflineScenario scenario, Table entities, Table exported)
-    {
-        var times = (long?[])entities.Find("event_timestamp")!.Values;
-        foreach (var column in exported.Columns.Where(c => c.Name.Contains("__", StringComparison.Ordinal)))
-        {
-            var parts = column.Name.Split("__");
-            var view = scenario.Compiled.FindView(parts[0])!;
-            var feature = view.IndexOf(parts[1]);
-            var keys = (string?[])entities.Find(view.Name == "user_stats" ? "user_id" : "merchant_id")!.Values;
-            for (var r = 0; r < exported.RowCount; r++)
-            {
-                var expected = scenario.Expected(view, feature, keys[r]!, times[r]!.Value);
-                var actual = column.Values.GetValue(r);
-                Assert.True(PointInTimeJoinUnitTests.Same(expected, actual), $"{column.Name} row {r} ({keys[r]} at {times[r]}): expected {expected ?? "null"}, got {actual ?? "null"}");
-            }
-        }
     }
 }

@@ -196,5 +196,34 @@ internal sealed class OfflineScenario
         public string Json => $$"""{"user_id":"{{User}}","merchant_id":"{{Merchant}}","amount":{{(Amount is { } a ? a.ToString(CultureInfo.InvariantCulture) : "null")}},"country":"{{Country}}","ts":{{Time}}}""";
     }
 
+    /// <summary>Asserts that every feature column of <paramref name="exported"/> equals the §4 reference at each entity row's time.</summary>
+    internal void AssertFeaturesEqualReference(Table entities, Table exported)
+    {
+        var times = (long?[])entities.Find("event_timestamp")!.Values;
+        foreach (var column in exported.Columns.Where(c => c.Name.Contains("__", StringComparison.Ordinal)))
+        {
+            var parts = column.Name.Split("__");
+            var view = Compiled.FindView(parts[0])!;
+            var feature = view.IndexOf(parts[1]);
+            var keys = (string?[])entities.Find(view.Name == "user_stats" ? "user_id" : "merchant_id")!.Values;
+            for (var r = 0; r < exported.RowCount; r++)
+            {
+                var expected = Expected(view, feature, keys[r]!, times[r]!.Value);
+                var actual = column.Values.GetValue(r);
+                Assert.True(Same(expected, actual), $"{column.Name} row {r} ({keys[r]} at {times[r]}): expected {expected ?? "null"}, got {actual ?? "null"}");
+            }
+        }
+    }
+
+    /// <summary>Equal values: integers exactly, doubles to 1e-9 relative, text exactly, null only with null.</summary>
+    internal static bool Same(object? expected, object? actual) => (expected, actual) switch
+    {
+        (null, null) => true,
+        (long a, long b) => a == b,
+        (double a, double b) => Math.Abs(a - b) <= 1e-9 * Math.Max(1, Math.Abs(a)),
+        (string a, string b) => a == b,
+        _ => false,
+    };
+
     private static string RepositoryText => PaymentsRepository.WindowsYaml("offtest");
 }

@@ -69,19 +69,9 @@ public sealed class PointInTimeJoinUnitTests
             var expected = NaiveReference.Evaluate(byEntity[rowEntity[r]], Features, ttl, times[r]);
             for (var f = 0; f < Features.Length; f++)
             {
-                Assert.True(Same(expected[f].Boxed, outputs[f].GetValue(r)),
+                Assert.True(OfflineScenario.Same(expected[f].Boxed, outputs[f].GetValue(r)),
                     $"row {r} (entity {rowEntity[r]} at {times[r]}), feature {f} {Features[f].Kind}: expected {expected[f].Boxed ?? "null"}, got {outputs[f].GetValue(r) ?? "null"}");
             }
         }
     }
-
-    /// <summary>Equal values: integers exactly, doubles to 1e-9 relative, text exactly, null only with null.</summary>
-    internal static bool Same(object? expected, object? actual) => (expected, actual) switch
-    {
-        (null, null) => true,
-        (long a, long b) => a == b,
-        (double a, double b) => Math.Abs(a - b) <= 1e-9 * Math.Max(1, Math.Abs(a)),
-        (string a, string b) => a == b,
-        _ => false,
-    };
 }

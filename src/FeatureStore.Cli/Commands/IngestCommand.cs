@@ -4,7 +4,7 @@ using FeatureStore.Core.Definitions;
 using FeatureStore.Host;
 using FeatureStore.Host.Jobs;
 using FeatureStore.Ingest;
-using FeatureStore.Parquet.Archiving;
+using FeatureStore.Ingest.Archiving;
 
 namespace FeatureStore.Cli.Commands;
 

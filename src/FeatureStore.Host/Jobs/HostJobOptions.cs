@@ -1,7 +1,8 @@
 using FeatureStore.Core.Definitions;
 using FeatureStore.Ingest;
+using FeatureStore.Ingest.Archiving;
 using FeatureStore.Monitor.Job;
-using FeatureStore.Parquet.Archiving;
+using FeatureStore.Redis.Online;
 using FeatureStore.Serving;
 
 namespace FeatureStore.Host.Jobs;

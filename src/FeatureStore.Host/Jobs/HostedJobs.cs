@@ -1,8 +1,8 @@
 using FeatureStore.Core.Definitions;
 using FeatureStore.Host.Supervision;
 using FeatureStore.Ingest;
+using FeatureStore.Ingest.Archiving;
 using FeatureStore.Monitor.Job;
-using FeatureStore.Parquet.Archiving;
 using FeatureStore.Redis;
 using Microsoft.Extensions.Logging;
 

@@ -10,7 +10,11 @@ namespace FeatureStore.Parquet.EventLog;
 /// last batch's marker, the Kafka topic incarnation it was read from and the base added to that incarnation's
 /// Kafka offsets (the log's offset minus the base is the Kafka offset).
 /// </summary>
-internal readonly record struct LogPosition(long NextOffset, long WatermarkMs, string? Incarnation = null, long OffsetBase = 0);
+/// <param name="NextOffset">The log's next offset (Kafka's plus <paramref name="OffsetBase"/>).</param>
+/// <param name="WatermarkMs">The partition's lateness watermark after the last batch (long.MinValue before any).</param>
+/// <param name="Incarnation">The topic incarnation the last batch was read from (null when unknown).</param>
+/// <param name="OffsetBase">Added to that incarnation's Kafka offsets to make the log's.</param>
+public readonly record struct LogPosition(long NextOffset, long WatermarkMs, string? Incarnation = null, long OffsetBase = 0);
 
 /// <summary>
 /// Appends committed batches to one source's event log. Layout under the store's root:
@@ -21,12 +25,13 @@ internal readonly record struct LogPosition(long NextOffset, long WatermarkMs, s
 /// starting at the same offset. Readers read only files named by a visible marker (see
 /// <see cref="EventLogReader"/>; <c>Compaction.EventLogCompactor</c> merges committed batches later).
 /// </summary>
-internal sealed class EventLogWriter
+public sealed class EventLogWriter
 {
     private readonly EventLogSchema _schema;
     private readonly ParquetOptions _options;
     private readonly string _folder;
 
+    /// <summary>A writer of <paramref name="source"/>'s log under the store's <paramref name="root"/> (its folders are created).</summary>
     public EventLogWriter(string root, CompiledSource source)
     {
         Source = source;
@@ -49,8 +54,10 @@ internal sealed class EventLogWriter
         Directory.CreateDirectory(Path.Combine(_folder, CommitMarker.Folder));
     }
 
+    /// <summary>The source whose events it writes.</summary>
     public CompiledSource Source { get; }
 
+    /// <summary>The folder of a source's log under the store's root.</summary>
     public static string SourceFolder(string root, string source) => Path.Combine(root, "events", source);
 
     /// <summary>

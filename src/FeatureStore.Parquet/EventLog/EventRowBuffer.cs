@@ -6,7 +6,7 @@ namespace FeatureStore.Parquet.EventLog;
 /// Rows of accepted events of one source partition and one event date, kept column by column until the
 /// batch is written. Values are copied out of the parser (whose buffers the next parse reuses).
 /// </summary>
-internal sealed class EventRowBuffer
+public sealed class EventRowBuffer
 {
     private readonly EventSchema _schema;
     private readonly List<string?>[] _strings;
@@ -14,6 +14,7 @@ internal sealed class EventRowBuffer
     private readonly List<double?>[] _doubles;
     private readonly List<bool?>[] _bools;
 
+    /// <summary>An empty buffer for events of <paramref name="schema"/>.</summary>
     public EventRowBuffer(EventSchema schema)
     {
         _schema = schema;
@@ -42,12 +43,16 @@ internal sealed class EventRowBuffer
         }
     }
 
+    /// <summary>Each row's event time (epoch ms).</summary>
     public List<long> EventTimes { get; } = [];
 
+    /// <summary>Each row's offset in the log.</summary>
     public List<long> Offsets { get; } = [];
 
+    /// <summary>Rows buffered.</summary>
     public int Count => EventTimes.Count;
 
+    /// <summary>Copies the event <paramref name="parser"/> holds as a row at <paramref name="offset"/>.</summary>
     public void Add(EventParser parser, long offset)
     {
         for (var i = 0; i < _schema.Fields.Count; i++)
@@ -74,11 +79,15 @@ internal sealed class EventRowBuffer
         Offsets.Add(offset);
     }
 
+    /// <summary>The values of a text field, one per row.</summary>
     public List<string?> Strings(int field) => _strings[field];
 
+    /// <summary>The values of an integer or timestamp field, one per row.</summary>
     public List<long?> Integers(int field) => _integers[field];
 
+    /// <summary>The values of a number field, one per row.</summary>
     public List<double?> Doubles(int field) => _doubles[field];
 
+    /// <summary>The values of a boolean field, one per row.</summary>
     public List<bool?> Bools(int field) => _bools[field];
 }

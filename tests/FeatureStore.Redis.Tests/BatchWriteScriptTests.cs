@@ -1,7 +1,8 @@
+using FeatureStore.Redis.Online;
 using FeatureStore.Testing;
 using StackExchange.Redis;
 
-namespace FeatureStore.Ingest.Tests;
+namespace FeatureStore.Redis.Tests;
 
 /// <summary>
 /// The batch write script against each store the product supports: it writes shares, expiries and checkpoints

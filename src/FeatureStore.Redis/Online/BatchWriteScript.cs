@@ -1,7 +1,7 @@
 using System.Buffers;
 using StackExchange.Redis;
 
-namespace FeatureStore.Ingest;
+namespace FeatureStore.Redis.Online;
 
 /// <summary>
 /// One batch's write to the online store as a single Lua script call, which the store runs as one atomic
@@ -17,7 +17,7 @@ namespace FeatureStore.Ingest;
 /// milliseconds (0: leave it).
 /// </para>
 /// </summary>
-internal sealed class BatchWriteScript
+public sealed class BatchWriteScript
 {
     /// <summary>The script; the client sends EVALSHA once the store knows it, EVAL (which loads it) when not.</summary>
     public const string Source = """

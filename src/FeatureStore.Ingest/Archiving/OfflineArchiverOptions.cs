@@ -1,4 +1,4 @@
-namespace FeatureStore.Parquet.Archiving;
+namespace FeatureStore.Ingest.Archiving;
 
 /// <summary>Settings of the offline archiver (the consumer that appends source events to the Parquet event log).</summary>
 public sealed class OfflineArchiverOptions

@@ -3,10 +3,11 @@ using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Events;
 using FeatureStore.Core.Streaming;
 using FeatureStore.Kafka;
+using FeatureStore.Kafka.Consuming;
 using FeatureStore.Parquet.EventLog;
 using Microsoft.Extensions.Logging;
 
-namespace FeatureStore.Parquet.Archiving;
+namespace FeatureStore.Ingest.Archiving;
 
 /// <summary>
 /// Appends every source's events to the offline store's Parquet event log, exactly once. It is its own
@@ -16,7 +17,7 @@ namespace FeatureStore.Parquet.Archiving;
 /// skipped here by the same rules (parse errors, lateness against the partition's watermark, future skew);
 /// the ingest job is the one that dead-letters them.
 /// </summary>
-public sealed partial class OfflineArchiver
+public sealed class OfflineArchiver : IRebalanceListener
 {
     private readonly OfflineArchiverOptions _options;
     private readonly ILogger _logger;
@@ -25,6 +26,7 @@ public sealed partial class OfflineArchiver
     private readonly Dictionary<TopicPartition, PartitionState> _owned = [];
     private readonly Dictionary<string, string> _liveIncarnations = new(StringComparer.Ordinal);
     private TopicIncarnation? _incarnations;
+    private GroupMember? _member;
     private readonly List<(TopicPartition Partition, string Why)> _restarted = [];
     private long _eventsWritten;
     private long _eventsSkipped;
@@ -54,10 +56,20 @@ public sealed partial class OfflineArchiver
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         using var incarnations = _incarnations = new TopicIncarnation(_options.BootstrapServers, _options.KafkaSettings);
-        using var consumer = BuildConsumer();
-        consumer.Subscribe(_byTopic.Keys);
-        LogStarted(_options.GroupId, string.Join(",", _byTopic.Keys), _options.Directory);
-        var backoff = TimeSpan.FromMilliseconds(100);
+        using var member = _member = new GroupMember(
+            new GroupMemberSettings
+            {
+                BootstrapServers = _options.BootstrapServers,
+                GroupId = _options.GroupId,
+                ClientId = "featurestore-offline",
+                SessionTimeout = _options.SessionTimeout,
+                KafkaSettings = _options.KafkaSettings,
+            },
+            this);
+        var consumer = member.Consumer;
+        member.Subscribe(_byTopic.Keys);
+        IngestLog.ArchiverStarted(_logger, _options.GroupId, string.Join(",", _byTopic.Keys), _options.Directory);
+        var backoff = new RetryBackoff(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(5));
         try
         {
             while (!cancellationToken.IsCancellationRequested)
@@ -65,17 +77,17 @@ public sealed partial class OfflineArchiver
                 try
                 {
                     CollectBatch(consumer, cancellationToken);
-                    await CommitBatchAsync(consumer, cancellationToken).ConfigureAwait(false);
-                    backoff = TimeSpan.FromMilliseconds(100);
+                    await CommitBatchAsync(member, cancellationToken).ConfigureAwait(false);
+                    backoff.Reset();
                 }
                 catch (IOException ex) when (!cancellationToken.IsCancellationRequested)
                 {
                     // Disk full or the folder unavailable: the batch is kept and written again later.
-                    LogRetrying(ex.Message, backoff.TotalMilliseconds);
-                    consumer.Pause(consumer.Assignment);
-                    await Task.Delay(backoff, cancellationToken).ConfigureAwait(false);
-                    consumer.Resume(consumer.Assignment);
-                    backoff = TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(5).Ticks, backoff.Ticks * 2));
+                    IngestLog.ArchiverRetrying(_logger, ex.Message, backoff.Delay.TotalMilliseconds);
+                    member.Pause();
+                    await Task.Delay(backoff.Delay, cancellationToken).ConfigureAwait(false);
+                    member.Resume();
+                    backoff.Failed();
                 }
             }
         }
@@ -85,54 +97,35 @@ public sealed partial class OfflineArchiver
         }
         finally
         {
-            consumer.Close();
-            LogStopped();
+            member.Close();
+            IngestLog.ArchiverStopped(_logger);
         }
     }
 
-    private IConsumer<byte[]?, byte[]?> BuildConsumer()
+    IEnumerable<TopicPartitionOffset> IRebalanceListener.Assigned(List<TopicPartition> partitions)
     {
-        var config = new ConsumerConfig
+        foreach (var (topic, incarnation) in _incarnations?.Read([.. partitions.Select(p => p.Topic).Distinct(StringComparer.Ordinal)]) ?? new Dictionary<string, string>())
         {
-            BootstrapServers = _options.BootstrapServers,
-            GroupId = _options.GroupId,
-            EnableAutoCommit = false,
-            EnableAutoOffsetStore = false,
-            AutoOffsetReset = AutoOffsetReset.Earliest,
-            PartitionAssignmentStrategy = PartitionAssignmentStrategy.CooperativeSticky,
-            SessionTimeoutMs = (int)_options.SessionTimeout.TotalMilliseconds,
-            HeartbeatIntervalMs = Math.Max(100, (int)_options.SessionTimeout.TotalMilliseconds / 5),
-            ClientId = "featurestore-offline",
-        };
-        foreach (var (key, value) in _options.KafkaSettings)
-        {
-            config.Set(key, value);
+            _liveIncarnations[topic] = incarnation;
         }
 
-        return new ConsumerBuilder<byte[]?, byte[]?>(config)
-            .SetPartitionsAssignedHandler((c, partitions) =>
-            {
-                foreach (var (topic, incarnation) in _incarnations?.Read([.. partitions.Select(p => p.Topic).Distinct(StringComparer.Ordinal)]) ?? new Dictionary<string, string>())
-                {
-                    _liveIncarnations[topic] = incarnation;
-                }
+        var starts = new List<TopicPartitionOffset>(partitions.Count);
+        foreach (var tp in partitions)
+        {
+            var state = new PartitionState();
+            _owned[tp] = state;
+            starts.Add(new TopicPartitionOffset(tp, new Offset(Resume(tp, state))));
+        }
 
-                var starts = new List<TopicPartitionOffset>(partitions.Count);
-                foreach (var tp in partitions)
-                {
-                    var state = new PartitionState();
-                    _owned[tp] = state;
-                    starts.Add(new TopicPartitionOffset(tp, new Offset(Resume(c, tp, state))));
-                }
-
-                LogRestarted();
-                return starts;
-            })
-            .SetPartitionsRevokedHandler((_, partitions) => Drop(partitions.Select(p => p.TopicPartition)))
-            .SetPartitionsLostHandler((_, partitions) => Drop(partitions.Select(p => p.TopicPartition)))
-            .SetErrorHandler((_, error) => LogKafkaError(error.Code.ToString(), error.Reason))
-            .Build();
+        LogRestarted();
+        return starts;
     }
+
+    void IRebalanceListener.Revoked(List<TopicPartitionOffset> partitions) => Drop(partitions.Select(p => p.TopicPartition));
+
+    void IRebalanceListener.Lost(List<TopicPartitionOffset> partitions) => Drop(partitions.Select(p => p.TopicPartition));
+
+    void IRebalanceListener.Error(Error error) => IngestLog.ArchiverKafkaError(_logger, error.Code.ToString(), error.Reason);
 
     /// <summary>
     /// Reads where a partition's log ends on disk and sets <paramref name="state"/> to go on from there; returns
@@ -141,7 +134,7 @@ public sealed partial class OfflineArchiver
     /// beginning, its offsets counted on from the log's end, with a warning: the new incarnation's events are
     /// all archived, after the old ones.
     /// </summary>
-    private long Resume(IConsumer<byte[]?, byte[]?> consumer, TopicPartition tp, PartitionState state)
+    private long Resume(TopicPartition tp, PartitionState state)
     {
         var binding = _byTopic[tp.Topic];
         var position = binding.Writer.Recover(tp.Partition.Value);
@@ -156,15 +149,7 @@ public sealed partial class OfflineArchiver
         var kafkaNext = position.NextOffset - offsetBase;
         if (position.NextOffset > 0)
         {
-            WatermarkOffsets bounds;
-            try
-            {
-                bounds = consumer.QueryWatermarkOffsets(tp, TimeSpan.FromSeconds(5));
-            }
-            catch (KafkaException)
-            {
-                bounds = new WatermarkOffsets(Offset.Unset, Offset.Unset); // unknown: judged by the incarnation alone
-            }
+            var bounds = _member!.QueryBounds(tp); // unknown (unset) when the broker does not answer: judged by the incarnation alone
 
             if (TopicIncarnation.Mismatch(position.Incarnation, kafkaNext, live, bounds.High.Value) is { } why)
             {
@@ -177,7 +162,7 @@ public sealed partial class OfflineArchiver
         state.Incarnation = live ?? position.Incarnation;
         state.OffsetBase = offsetBase;
         state.CommittedOffset = state.NextOffset = position.NextOffset;
-        LogResuming(tp.ToString(), kafkaNext);
+        IngestLog.ArchiverResuming(_logger, tp.ToString(), kafkaNext);
         return kafkaNext;
     }
 
@@ -186,7 +171,7 @@ public sealed partial class OfflineArchiver
     {
         foreach (var topic in _restarted.GroupBy(r => r.Partition.Topic, StringComparer.Ordinal))
         {
-            LogNewIncarnation(topic.Key, string.Join(",", topic.Select(r => r.Partition.Partition.Value)), topic.First().Why);
+            IngestLog.ArchiverNewIncarnation(_logger, topic.Key, string.Join(",", topic.Select(r => r.Partition.Partition.Value)), topic.First().Why);
         }
 
         _restarted.Clear();
@@ -254,7 +239,7 @@ public sealed partial class OfflineArchiver
         }
     }
 
-    private async Task CommitBatchAsync(IConsumer<byte[]?, byte[]?> consumer, CancellationToken cancellationToken)
+    private async Task CommitBatchAsync(GroupMember member, CancellationToken cancellationToken)
     {
         var committed = new List<TopicPartitionOffset>();
         foreach (var (tp, state) in _owned)
@@ -278,8 +263,8 @@ public sealed partial class OfflineArchiver
             else
             {
                 // Someone else committed from this offset: reload the position from disk and go on from there.
-                LogFenced(tp.ToString(), state.CommittedOffset);
-consumer.Seek(new TopicPartitionOffset(tp, new Offset(Resume(consumer, tp, state))));
+                IngestLog.ArchiverFenced(_logger, tp.ToString(), state.CommittedOffset);
+                member.Consumer.Seek(new TopicPartitionOffset(tp, new Offset(Resume(tp, state))));
                 LogRestarted();
             }
 
@@ -289,14 +274,7 @@ consumer.Seek(new TopicPartitionOffset(tp, new Offset(Resume(consumer, tp, state
 
         if (committed.Count > 0)
         {
-            try
-            {
-                consumer.Commit(committed); // for lag tooling only; the log on disk is the position that counts
-            }
-            catch (KafkaException ex)
-            {
-                LogKafkaError(ex.Error.Code.ToString(), ex.Error.Reason);
-            }
+            member.Commit(committed); // for lag tooling only; the log on disk is the position that counts
         }
     }
 

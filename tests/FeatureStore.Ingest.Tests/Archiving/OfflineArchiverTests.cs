@@ -1,16 +1,17 @@
 using System.Reflection;
 using FeatureStore.Core.Windows;
-using FeatureStore.Ingest;
-using FeatureStore.Parquet.Archiving;
+using FeatureStore.Ingest.Archiving;
+using FeatureStore.Parquet.Compaction;
 using FeatureStore.Parquet.EventLog;
 using FeatureStore.Parquet.Export;
 using FeatureStore.Parquet.Tables;
+using FeatureStore.Parquet.Tests;
 using FeatureStore.Redis.Online;
 using FeatureStore.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
 using StackExchange.Redis;
 
-namespace FeatureStore.Parquet.Tests;
+namespace FeatureStore.Ingest.Tests.Archiving;
 
 /// <summary>
 /// The offline store end to end: events through the embedded Kafka cluster (real TCP) archived to the
@@ -164,7 +165,7 @@ public sealed class OfflineArchiverTests(EmbeddedKafkaFixture kafka, RedisServer
                 }
             }
 
-            OfflineExportTests.AssertFeaturesEqualReference(scenario, table, exported);
+            scenario.AssertFeaturesEqualReference(table, exported);
         }
     }
 
@@ -210,7 +211,7 @@ public sealed class OfflineArchiverTests(EmbeddedKafkaFixture kafka, RedisServer
         var scenario = new OfflineScenario(kafka.CreateTopic("offcompact", OfflineScenario.Partitions), count: 12_000, users: 200, seed: 81, nowMs: now);
         scenario.Produce(kafka.BootstrapServers);
         var store = Path.Combine(_dir, "store");
-        var compactor = new Compaction.EventLogCompactor(store, new Compaction.EventLogCompactionOptions { TargetRows = 1_500, RowGroupRows = 500 });
+        var compactor = new EventLogCompactor(store, new EventLogCompactionOptions { TargetRows = 1_500, RowGroupRows = 500 });
         var merged = 0;
 
         // The archiver runs twice (a restart resumes from the compacted log); compaction runs all along.
@@ -240,7 +241,7 @@ public sealed class OfflineArchiverTests(EmbeddedKafkaFixture kafka, RedisServer
         }
 
         Assert.True(merged > 0, "compaction merged batches while the archiver wrote");
-        await new Compaction.EventLogCompactor(store, new Compaction.EventLogCompactionOptions { TargetRows = 1_500, Grace = TimeSpan.Zero }).RunAsync(null, Ct);
+        await new EventLogCompactor(store, new EventLogCompactionOptions { TargetRows = 1_500, Grace = TimeSpan.Zero }).RunAsync(null, Ct);
         var seen = await CommittedOffsetsAsync(store);
         Assert.Equal(12_000, seen.Count);
         Assert.True(EventLogReader.CommittedFiles(store, "payments").Count < Archived(store) / 150, "fewer files than batches");
@@ -296,7 +297,7 @@ public sealed class OfflineArchiverTests(EmbeddedKafkaFixture kafka, RedisServer
     }
 
     private static void AssertSame(FeatureValue online, object? exported, string what) =>
-        Assert.True(PointInTimeJoinUnitTests.Same(online.Boxed, exported), $"{what}: online {online.Boxed ?? "null"}, export {exported ?? "null"}");
+        Assert.True(OfflineScenario.Same(online.Boxed, exported), $"{what}: online {online.Boxed ?? "null"}, export {exported ?? "null"}");
 
     /// <summary>The (partition, offset) of every event among the committed files; fails on one seen twice.</summary>
     private static async Task<HashSet<(int, long)>> CommittedOffsetsAsync(string store)
