@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using Confluent.Kafka;
+using FeatureStore.Kafka.Consuming;
 using Microsoft.Extensions.Logging;
 
 namespace FeatureStore.Monitor.Job;
@@ -9,7 +10,7 @@ namespace FeatureStore.Monitor.Job;
 /// channel, the rebalance handlers and the offsets it may commit. A partition is given up only once the
 /// evaluator has persisted what closed, stored the bounds and dropped its windows (<see cref="TakeRevoke"/>).
 /// </summary>
-internal sealed class PredictionIntake : IDisposable
+internal sealed class PredictionIntake : IRebalanceListener, IDisposable
 {
     // Marks the channel so an evaluator waiting on an empty one wakes for a rebalance.
     private static readonly ConsumeResult<byte[]?, byte[]?> Wake = new();
@@ -17,7 +18,7 @@ internal sealed class PredictionIntake : IDisposable
     private readonly MonitorOptions _options;
     private readonly ILogger _logger;
     private readonly Channel<ConsumeResult<byte[]?, byte[]?>> _channel;
-    private readonly IConsumer<byte[]?, byte[]?> _consumer;
+    private readonly GroupMember _member;
 
     // A rebalance in progress: set by the consumer's callback, which waits until the evaluator has persisted
     // what closed, stored the bounds and dropped its windows before the partitions are given up.
@@ -35,26 +36,19 @@ internal sealed class PredictionIntake : IDisposable
             SingleWriter = true,
             FullMode = BoundedChannelFullMode.Wait,
         });
-        _consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig
-        {
-            BootstrapServers = options.BootstrapServers,
-            GroupId = options.GroupId,
-            AutoOffsetReset = AutoOffsetReset.Earliest,
-
-            // Auto-commit commits only what the evaluator stored: the commit bounds, never a prediction still
-            // held in an open window.
-            EnableAutoCommit = true,
-            EnableAutoOffsetStore = false,
-
-            // Eager rebalancing: every partition is revoked at once, so the member drops all its windows and
-            // reads nothing it kept from a partition it gave up.
-            PartitionAssignmentStrategy = PartitionAssignmentStrategy.Range,
-            SessionTimeoutMs = (int)options.SessionTimeout.TotalMilliseconds,
-            HeartbeatIntervalMs = Math.Max(100, (int)options.SessionTimeout.TotalMilliseconds / 5),
-        })
-            .SetPartitionsRevokedHandler((c, _) => GiveUp(c, commit: true))
-            .SetPartitionsLostHandler((c, _) => GiveUp(c, commit: false))
-            .Build();
+        // Auto-commit commits only what the evaluator stored: the commit bounds, never a prediction still held in
+        // an open window. Eager (Range) rebalancing: every partition is revoked at once, so the member drops all
+        // its windows and reads nothing it kept from a partition it gave up.
+        _member = new GroupMember(
+            new GroupMemberSettings
+            {
+                BootstrapServers = options.BootstrapServers,
+                GroupId = options.GroupId,
+                SessionTimeout = options.SessionTimeout,
+                AutoCommitStoredOffsets = true,
+                Assignment = PartitionAssignmentStrategy.Range,
+            },
+            this);
     }
 
     /// <summary>What was consumed, in order; a wake-up marker may be among it (<see cref="IsWake"/>).</summary>
@@ -67,7 +61,7 @@ internal sealed class PredictionIntake : IDisposable
     public static bool IsWake(ConsumeResult<byte[]?, byte[]?> item) => ReferenceEquals(item, Wake);
 
     /// <summary>Subscribes to the prediction topics.</summary>
-    public void Subscribe(IEnumerable<string> topics) => _consumer.Subscribe(topics);
+    public void Subscribe(IEnumerable<string> topics) => _member.Subscribe(topics);
 
     /// <summary>The evaluator starts (true) or stops (false) reading: a rebalance waits for it only while it runs.</summary>
     public void Evaluating(bool running)
@@ -89,7 +83,7 @@ internal sealed class PredictionIntake : IDisposable
         {
             try
             {
-                _consumer.StoreOffset(new TopicPartitionOffset(partition.Topic, new Partition(partition.Partition), new Offset(offset)));
+                _member.Consumer.StoreOffset(new TopicPartitionOffset(partition.Topic, new Partition(partition.Partition), new Offset(offset)));
             }
             catch (KafkaException)
             {
@@ -110,7 +104,7 @@ internal sealed class PredictionIntake : IDisposable
                 ConsumeResult<byte[]?, byte[]?>? result;
                 try
                 {
-                    result = _consumer.Consume(TimeSpan.FromMilliseconds(100));
+                    result = _member.Consumer.Consume(TimeSpan.FromMilliseconds(100));
                 }
                 catch (ConsumeException ex) when (!ex.Error.IsFatal)
                 {
@@ -143,24 +137,32 @@ internal sealed class PredictionIntake : IDisposable
     /// <summary>Commits what was stored and leaves the group.</summary>
     public void Close()
     {
-        try
-        {
-            _consumer.Commit();
-        }
-        catch (KafkaException)
-        {
-            // nothing stored to commit, or the group is gone: the next start re-reads at most that much
-        }
-
-        _consumer.Close();
+        _member.CommitStored();
+        _member.Close();
     }
 
     /// <inheritdoc/>
-    public void Dispose() => _consumer.Dispose();
+    public void Dispose() => _member.Dispose();
+
+    /// <inheritdoc/>
+    IEnumerable<TopicPartitionOffset> IRebalanceListener.Assigned(List<TopicPartition> partitions) =>
+        partitions.Select(p => new TopicPartitionOffset(p, Offset.Unset));
+
+    /// <inheritdoc/>
+    void IRebalanceListener.Revoked(List<TopicPartitionOffset> partitions) => GiveUp(commit: true);
+
+    /// <inheritdoc/>
+    void IRebalanceListener.Lost(List<TopicPartitionOffset> partitions) => GiveUp(commit: false);
+
+    /// <inheritdoc/>
+    void IRebalanceListener.Error(Error error)
+    {
+        // librdkafka retries on its own; a failed consume is logged by the loop.
+    }
 
     // Runs on the consuming thread inside Consume, before the partitions go: nothing the evaluator keeps may
     // come from them afterwards, and what it persisted must be committed before the next owner starts.
-    private void GiveUp(IConsumer<byte[]?, byte[]?> consumer, bool commit)
+    private void GiveUp(bool commit)
     {
         using var done = new ManualResetEventSlim();
         Interlocked.Exchange(ref _revoke, done);
@@ -173,14 +175,7 @@ internal sealed class PredictionIntake : IDisposable
         Interlocked.CompareExchange(ref _revoke, null, done);
         if (commit)
         {
-            try
-            {
-                consumer.Commit();
-            }
-            catch (KafkaException)
-            {
-                // nothing stored since the last commit
-            }
+            _member.CommitStored();
         }
     }
 }

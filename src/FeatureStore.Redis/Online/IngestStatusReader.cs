@@ -48,24 +48,12 @@ public sealed class IngestStatusReader(IDatabase database, OnlineKeys keys)
     {
         try
         {
-            using var document = JsonDocument.Parse(json);
-            var root = document.RootElement;
-            return new IngestPartitionStatus(
-                group,
-                root.GetProperty("topic").GetString() ?? "",
-                root.GetProperty("partition").GetInt32(),
-                root.GetProperty("lag").GetInt64(),
-                OptionalLong(root, "newest_event_ms"),
-                OptionalLong(root, "last_write_ms"),
-                OptionalLong(root, "updated_ms"),
-                root.TryGetProperty("member", out var member) ? member.GetString() : null);
+            var d = JsonSerializer.Deserialize<IngestStatusDocument>(json, IngestStatusDocument.Json);
+            return d?.Topic is null ? null : new IngestPartitionStatus(group, d.Topic, d.Partition, d.Lag, d.NewestEventMs, d.LastWriteMs, d.UpdatedMs, d.Member);
         }
-        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        catch (JsonException)
         {
             return null; // skip it rather than fail the page that shows the others
         }
     }
-
-    private static long? OptionalLong(JsonElement root, string name) =>
-        root.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number ? value.GetInt64() : null;
 }

@@ -33,16 +33,9 @@ public sealed class IngestStatusStore(IDatabase database, OnlineKeys keys, strin
         var i = 0;
         foreach (var p in partitions)
         {
-            entries[i++] = new HashEntry(OnlineKeys.PartitionField(p.Topic, p.Partition), JsonSerializer.Serialize(new Dictionary<string, object?>
-            {
-                ["topic"] = p.Topic,
-                ["partition"] = p.Partition,
-                ["lag"] = p.Lag,
-                ["newest_event_ms"] = p.NewestEventMs,
-                ["last_write_ms"] = p.LastWriteMs,
-                ["updated_ms"] = nowMs,
-                ["member"] = _member,
-            }));
+            entries[i++] = new HashEntry(
+                OnlineKeys.PartitionField(p.Topic, p.Partition),
+                JsonSerializer.Serialize(new IngestStatusDocument(p.Topic, p.Partition, p.Lag, p.NewestEventMs, p.LastWriteMs, nowMs, _member), IngestStatusDocument.Json));
         }
 
         try
@@ -57,4 +50,15 @@ public sealed class IngestStatusStore(IDatabase database, OnlineKeys keys, strin
             // the store is down: the batch loop is retrying it anyway, and the next status replaces this one
         }
     }
+}
+
+/// <summary>
+/// A partition's status as stored, one JSON object per hash field (<c>topic</c>, <c>partition</c>, <c>lag</c>,
+/// <c>newest_event_ms</c>, <c>last_write_ms</c>, <c>updated_ms</c>, <c>member</c>): written by
+/// <see cref="IngestStatusStore"/>, read by <see cref="IngestStatusReader"/>.
+/// </summary>
+internal sealed record IngestStatusDocument(string? Topic, int Partition, long Lag, long? NewestEventMs, long? LastWriteMs, long? UpdatedMs, string? Member)
+{
+    /// <summary>snake_case names, as the dashboard and operators read them.</summary>
+    public static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 }
