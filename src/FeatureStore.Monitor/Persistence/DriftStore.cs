@@ -89,6 +89,9 @@ public sealed class DriftStore(IDatabase database, string prefix, string project
         return [.. members.Select(m => JsonSerializer.Deserialize<DriftEvaluation>(m.ToString(), DriftJson.Options)!)];
     }
 
+    /// <summary>How many entries a model version's history holds (one per evaluated window and column).</summary>
+    public Task<long> HistoryCountAsync(string model, string version) => Database.SortedSetLengthAsync(HistoryKey(model, version));
+
     /// <summary>
     /// Fills <paramref name="evaluated"/> with what a monitor's evaluated windows cover, per partition, and
     /// returns the end of its last closed time window (<see cref="long.MinValue"/> when none).

@@ -12,7 +12,6 @@ using FeatureStore.Host.Supervision;
 using FeatureStore.Monitor.Persistence;
 using FeatureStore.Parquet.Export;
 using FeatureStore.Parquet.Tables;
-using FeatureStore.Redis.Drift;
 using FeatureStore.Redis.Registry;
 using Microsoft.Extensions.Logging.Abstractions;
 using Spectre.Console;
@@ -402,11 +401,9 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
     {
         // The monitor has run since the host started; the demo reads what it keeps as the dashboard does.
         var metrics = _host!.MonitorMetrics!;
-        var database = _host.Store.Database;
-        var keys = new DriftKeys(_host.Settings.Redis.KeyPrefix, Project);
-        var outbox = new AlertOutbox(database, keys);
+        var drift = new DriftStore(_host.Store.Database, _host.Settings.Redis.KeyPrefix, Project);
+        var outbox = new AlertOutbox(drift.Database, drift.Keys);
         var start = (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / Hour * Hour) - ((NormalHours + DriftHours + RecoveryHours) * Hour);
-        var history = keys.History(Model, Version);
         var columns = _repository.FindModel(Model)!.Monitors.Select(m => m.Column).Distinct().Count();
         using var producer = new ProducerBuilder<string, byte[]>(new ProducerConfig { BootstrapServers = _host.BootstrapServers, EnableIdempotence = true, LingerMs = 5 }).Build();
         var random = new Random(5);
@@ -441,7 +438,7 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
         Produce(0, NormalHours, drift: false);
         Produce(NormalHours, NormalHours + DriftHours, drift: true);
         var phase1Windows = ((NormalHours + DriftHours) * columns) - 2; // the last hour of a time window closes with the next prediction
-        await WaitAsync(async () => _receiver!.Alerts.Any(a => a.Event == "drift") && await database.SortedSetLengthAsync(history) >= phase1Windows
+        await WaitAsync(async () => _receiver!.Alerts.Any(a => a.Event == "drift") && await drift.HistoryCountAsync(Model, Version) >= phase1Windows
             && await outbox.PendingAsync() == 0, "the drift alert at the webhook", cancellationToken);
         var drifts = _receiver!.Alerts.Where(a => a.Event == "drift").ToList();
         foreach (var a in drifts)
@@ -461,7 +458,7 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
         producer.Flush(cancellationToken);
         var incidents = drifts.Select(a => a.Id[..a.Id.LastIndexOf(':')]).ToHashSet(StringComparer.Ordinal);
         await WaitAsync(async () => incidents.All(i => _receiver.Alerts.Any(a => a.Id == i + ":resolved"))
-            && await database.SortedSetLengthAsync(history) >= (NormalHours + DriftHours + RecoveryHours) * columns
+            && await drift.HistoryCountAsync(Model, Version) >= (NormalHours + DriftHours + RecoveryHours) * columns
             && await outbox.PendingAsync() == 0, "the resolved alerts at the webhook", cancellationToken);
         foreach (var a in _receiver.Alerts.Where(a => a.Event == "resolved"))
         {
@@ -469,7 +466,7 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
         }
 
         // The history holds one entry per window and column: the summary counts windows, as the dashboard does.
-        var evaluations = await database.SortedSetLengthAsync(history);
+        var evaluations = await drift.HistoryCountAsync(Model, Version);
         _summary.Add(("predictions monitored", $"{metrics.Predictions:N0} in {evaluations / columns} windows × {columns} columns ({metrics.DeadLettered} dead-lettered, {metrics.Skipped} skipped)"));
         _summary.Add(("drift alert received", $"yes: {drifts.Count} (signature verified), {string.Join(", ", drifts.Select(a => $"{a.Column} {a.Method}"))}"));
         _summary.Add(("alert resolved", $"yes: {_receiver.Alerts.Count(a => a.Event == "resolved")} resolved alerts after the shift ended"));
@@ -515,7 +512,7 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
         {
             if (clock.Elapsed > StepTimeout || Stalled() is not null)
             {
-                var history = await _host!.Store.Database.SortedSetLengthAsync(new DriftKeys(_host.Settings.Redis.KeyPrefix, Project).History(Model, Version));
+                var history = await new DriftStore(_host!.Store.Database, _host.Settings.Redis.KeyPrefix, Project).HistoryCountAsync(Model, Version);
                 throw new DemoFailure($"{what} did not arrive within {StepTimeout.TotalMinutes:0} minutes " +
                     $"({history} windows evaluated, alerts received: {string.Join(", ", _receiver!.Alerts.Select(a => a.Id))}; {_receiver.Refused} refused{(Stalled() is { } why ? "; " + why : "")})");
             }
