@@ -40,11 +40,6 @@ internal static class ApplyCommand
 
             var repo = result!.Repository!;
             var storeRoot = parse.GetValue(offlineStore)!;
-            if (!await FileRoot.AllowAsync(error, ("--store", storeRoot)))
-            {
-                return CliApp.Usage;
-            }
-
             var (store, keyPrefix, connected) = await OnlineStores.ConnectSharedAsync(parse, redis, prefix, error);
             if (store is null)
             {
@@ -68,7 +63,13 @@ internal static class ApplyCommand
                     await output.WriteLineAsync("  no changes");
                 }
 
-                var features = await PlanFeaturesAsync(previous, repo, storeRoot, cancellationToken);
+                var sources = FeaturePlan.SourcesToRead(previous, repo);
+                if (sources.Count > 0 && !await FileRoot.AllowAsync(error, ("--store", storeRoot)))
+                {
+                    return CliApp.Usage;
+                }
+
+                var features = await PlanFeaturesAsync(previous, repo, sources, storeRoot, cancellationToken);
                 if (features.Count > 0)
                 {
                     await output.WriteLineAsync($"per feature (event log: {Path.GetFullPath(storeRoot)}):");
@@ -109,16 +110,14 @@ internal static class ApplyCommand
         return command;
     }
 
-    private static async Task<IReadOnlyList<FeaturePlanLine>> PlanFeaturesAsync(FeatureRepository? previous, FeatureRepository next, string storeRoot, CancellationToken cancellationToken)
+    private static async Task<IReadOnlyList<FeaturePlanLine>> PlanFeaturesAsync(
+        FeatureRepository? previous, FeatureRepository next, IReadOnlySet<string> sources, string storeRoot, CancellationToken cancellationToken)
     {
-        // Each source's log is read once, from its commit markers (cheap).
+        // Only the logs of sources with a feature to rebuild are read, each once, from its commit markers.
         var logs = new Dictionary<string, EventLogCoverage>(StringComparer.Ordinal);
-        foreach (var view in next.FeatureViews)
+        foreach (var source in sources)
         {
-            if (!logs.ContainsKey(view.Source))
-            {
-                logs[view.Source] = await EventLogCoverageReader.ReadAsync(storeRoot, view.Source, cancellationToken);
-            }
+            logs[source] = await EventLogCoverageReader.ReadAsync(storeRoot, source, cancellationToken);
         }
 
         return FeaturePlan.Compute(previous, next, source => logs[source], DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());

@@ -152,6 +152,18 @@ public static class FeaturePlan
         return lines;
     }
 
+    /// <summary>The sources whose event log the plan reads: those of changed views with a feature to rebuild.</summary>
+    public static IReadOnlySet<string> SourcesToRead(FeatureRepository? previous, FeatureRepository next)
+    {
+        var sources = new HashSet<string>(StringComparer.Ordinal);
+        _ = Compute(previous, next, source =>
+        {
+            sources.Add(source);
+            return EventLogCoverage.Empty;
+        }, 0);
+        return sources;
+    }
+
     /// <summary>
     /// The views of both versions whose online state key signature changes (any feature added, removed or
     /// changed but for the ttl), with both signatures: the online state of such a view is keyed afresh, so

@@ -146,4 +146,12 @@ public sealed class FeaturePlanUnitTests
         Assert.Empty(FeaturePlan.ReKeyedViews(Before, Load(RepositoryFiles.Minimal.Replace("ttl: 1d", "ttl: 2d", StringComparison.Ordinal))));
         Assert.Empty(FeaturePlan.ReKeyedViews(null, Before));
     }
+
+    [Fact]
+    public void Only_the_sources_of_features_to_rebuild_are_read()
+    {
+        Assert.Equal(["orders"], FeaturePlan.SourcesToRead(Before, Load(AddFeature("      - name: amount_min_1h\n        aggregation: min\n        field: amount\n        window: 1h\n"))));
+        Assert.Empty(FeaturePlan.SourcesToRead(Before, Load(RepositoryFiles.Minimal.Replace("ttl: 1d", "ttl: 2d", StringComparison.Ordinal))));
+        Assert.Empty(FeaturePlan.SourcesToRead(null, Before));
+    }
 }
