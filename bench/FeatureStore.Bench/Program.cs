@@ -7,7 +7,7 @@ using FeatureStore.Testing;
 
 // End-to-end benchmark runner: each scenario next to its raw baseline in the same run, medians and ratios.
 // Usage: dotnet run -c Release --project bench/FeatureStore.Bench -- [--quick] [--export-size=EVENTS:ROWS] [scenario ...]
-// Scenarios: baseline (raw Kafka and Redis rates), ingest (end to end and engine alone, with ratios), engine (the engine alone), lookup (gRPC lookups against raw reads), lookup-stages (each stage of a lookup alone, not part of a full run), drift (PSI + KS per window), drift-memory (heap while 10M predictions stream through the windows),
+// Scenarios: baseline (raw Kafka and Redis rates), ingest (end to end and engine alone, with ratios), engine (the engine alone), lookup (gRPC lookups against raw reads), lookup-stages (each stage of a lookup alone, not part of a full run), plan (apply's event log coverage over many commit markers, not part of a full run), drift (PSI + KS per window), drift-memory (heap while 10M predictions stream through the windows),
 // export (point-in-time export against DuckDB's ASOF JOIN + window aggregation on the same Parquet files). BenchmarkDotNet micro-benchmarks: --micro [filter].
 // ENGINE_EVENTS=N runs the engine alone over N events (batches of the job's default size) instead of 500 000;
 // BUILD_AT_ONCE=1 builds each batch at once on every core instead of in the background (the job's default).
@@ -98,6 +98,12 @@ if (scenarios.Contains("lookup-stages"))
     await using var redisServer = Environment.GetEnvironmentVariable("LOOKUP_STAGES_STORE") == "redis-server" ? await RedisServer.StartAsync() : null;
     await using var store = await OnlineStoreConnection.ConnectAsync(redisServer?.Endpoint ?? OnlineStoreConnection.EmbeddedName);
     await LookupStages.RunAsync(store.Multiplexer, quick ? 300 : 1000);
+}
+
+if (scenarios.Contains("plan"))
+{
+    // apply's plan on a large log (only when named): 4 partitions × 30 days × 100 batches a day of commit markers.
+    rows.AddRange(await PlanScenario.RunAsync(partitions: 4, days: 30, batchesPerDay: quick ? 25 : 100, repetitions));
 }
 
 if (Wants("export"))

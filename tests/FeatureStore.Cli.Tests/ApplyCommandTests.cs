@@ -37,6 +37,70 @@ public sealed class ApplyCommandTests(RedisServerFixture redis) : IClassFixture<
     }
 
     [Fact]
+    public async Task Apply_prints_each_feature_of_a_changed_view_with_its_effect_and_refuses_a_rebuild_the_event_log_cannot_cover()
+    {
+        var endpoint = redis.Connection.Endpoint;
+        var store = Path.Combine(_dir, "offline");
+        Assert.Equal(0, (await CliRun.RunAsync("apply", "-f", CliRun.Example, "--redis", endpoint, "--key-prefix", _prefix, "--store", store)).Code);
+
+        // The transactions log: two partitions archived from offset 0, 40 events on each of the last 3 days.
+        var today = DateOnly.FromDateTime(DateTime.UtcNow);
+        for (var d = 0; d < 3; d++)
+        {
+            WriteMarker(store, 0, d * 1000L, 30, today.AddDays(-d));
+            WriteMarker(store, 1, d * 1000L, 10, today.AddDays(-d));
+        }
+
+        var changed = Path.Combine(_dir, "featurestore.yaml");
+        var text = await File.ReadAllTextAsync(CliRun.Example, TestContext.Current.CancellationToken);
+        await File.WriteAllTextAsync(changed, text
+            .Replace("      - name: amount_max_24h\n", "      - name: amount_min_1h\n        aggregation: min\n        field: amount\n        window: 1h\n      - name: amount_max_24h\n", StringComparison.Ordinal)
+            .Replace("ttl: 7d\n    features:\n      - name: txn_count_1h\n        aggregation: count\n        window: 1h\n", "ttl: 7d\n    features:\n      - name: txn_count_1h\n        aggregation: count\n        window: 2h\n", StringComparison.Ordinal),
+            TestContext.Current.CancellationToken);
+
+        var plan = await CliRun.RunAsync("apply", "-f", changed, "--redis", endpoint, "--key-prefix", _prefix, "--store", store, "--dry-run", "--allow-partial");
+        Assert.Equal(0, plan.Code);
+        Assert.Contains("! view user_txn_stats: online state signature ", plan.Out, StringComparison.Ordinal);
+        Assert.DoesNotContain("! view merchant_txn_stats", plan.Out, StringComparison.Ordinal);
+        var reKeyed = await CliRun.RunAsync("apply", "-f", changed, "--redis", endpoint, "--key-prefix", _prefix, "--store", store);
+        Assert.Equal(2, reKeyed.Code);
+        Assert.Contains("1 feature(s) or view(s) would serve values that miss events", reKeyed.Err, StringComparison.Ordinal);
+        Assert.Contains("+ feature user_txn_stats:amount_min_1h", plan.Out, StringComparison.Ordinal);
+        // A 1h window reads today's files, and yesterday's too in the first hour of a day.
+        Assert.Matches(@"\n  \+ user_txn_stats:amount_min_1h added: rebuilt from the event log, reading (40|80) events\r?\n", plan.Out);
+        Assert.Contains("  ~ user_txn_stats:txn_count_1h changed (window 1h -> 2h): rebuilt from the event log, reading ", plan.Out, StringComparison.Ordinal);
+        Assert.Contains("    user_txn_stats:amount_mean_24h unchanged: state kept", plan.Out, StringComparison.Ordinal);
+        Assert.Contains("    user_txn_stats:amount_stddev_7d unchanged: state kept", plan.Out, StringComparison.Ordinal);
+        Assert.DoesNotContain("merchant_txn_stats:", plan.Out.Split("per feature")[1], StringComparison.Ordinal);
+
+        // The same change over a log that starts 3 days ago and not at offset 0 cannot make a 7d window whole.
+        var longer = text.Replace("        aggregation: stddev\n        field: amount\n        window: 7d", "        aggregation: stddev\n        field: amount\n        window: 6d", StringComparison.Ordinal);
+        await File.WriteAllTextAsync(changed, longer, TestContext.Current.CancellationToken);
+        WriteMarker(store, 2, 500, 5, today);
+        var refused = await CliRun.RunAsync("apply", "-f", changed, "--redis", endpoint, "--key-prefix", _prefix, "--store", store);
+        Assert.Equal(2, refused.Code);
+        Assert.Contains("~ user_txn_stats:amount_stddev_7d changed (window 7d -> 6d): rebuilt from the event log, reading 125 events — REFUSED: the 6d window needs events from ",
+            refused.Out, StringComparison.Ordinal);
+        Assert.Contains("2 feature(s) or view(s) would serve values that miss events", refused.Err, StringComparison.Ordinal);
+        Assert.Contains("nothing applied", refused.Err, StringComparison.Ordinal);
+
+        var partial = await CliRun.RunAsync("apply", "-f", changed, "--redis", endpoint, "--key-prefix", _prefix, "--store", store, "--allow-partial");
+        Assert.Equal(0, partial.Code);
+        Assert.Contains("applied as version 2", partial.Out, StringComparison.Ordinal);
+    }
+
+    /// <summary>A commit marker of the transactions log (the format the archiver writes), for one day's batch.</summary>
+    private static void WriteMarker(string store, int partition, long firstOffset, long rows, DateOnly day)
+    {
+        var markers = Path.Combine(store, "events", "transactions", "_commits");
+        Directory.CreateDirectory(markers);
+        var file = $"date={day:yyyy-MM-dd}/p{partition:D4}-{firstOffset:D19}-{firstOffset + rows - 1:D19}-0000abcd.parquet";
+        File.WriteAllText(
+            Path.Combine(markers, $"p{partition:D4}-{firstOffset:D19}.json"),
+            $$"""{"partition":{{partition}},"first_offset":{{firstOffset}},"next_offset":{{firstOffset + rows}},"watermark_ms":0,"rows":{{rows}},"files":["{{file}}"]}""");
+    }
+
+    [Fact]
     public async Task Invalid_files_are_never_applied()
     {
         var bad = Path.Combine(_dir, "bad.yaml");

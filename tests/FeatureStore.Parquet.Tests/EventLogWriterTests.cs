@@ -1,4 +1,5 @@
 using System.Text;
+using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Events;
 using FeatureStore.Parquet.EventLog;
 
@@ -95,6 +96,29 @@ public sealed class EventLogWriterTests : IDisposable
             Assert.Equal(i % 4 == 0 ? null : $"C{i % 5}", countries![i]?.ToString());
             Assert.Equal("pay", topics![i]?.ToString());
         }
+    }
+
+    [Fact]
+    public async Task Coverage_counts_rows_per_day_from_the_markers_and_footers_and_knows_whether_the_log_starts_at_the_first_event()
+    {
+        var scenario = new OfflineScenario("pay", count: 0, users: 1, seed: 0, nowMs: 0);
+        var source = scenario.Compiled.Sources[0];
+        var writer = new EventLogWriter(_dir, source);
+        const long day = 1_800_000_000_000 / 86_400_000;
+        Assert.True(await writer.CommitAsync("pay", 0, 0, 10, 0, Rows(source.Schema, 0, 10), Ct));
+        var twoDays = new Dictionary<long, EventRowBuffer> { [day] = Rows(source.Schema, 10, 4)[day], [day + 1] = Rows(source.Schema, 14, 6)[day] };
+        Assert.True(await writer.CommitAsync("pay", 0, 10, 20, 0, twoDays, Ct));
+        Assert.True(await writer.CommitAsync("pay", 1, 0, 3, 0, Rows(source.Schema, 0, 3), Ct));
+
+        var whole = await EventLogCoverageReader.ReadAsync(_dir, "payments", Ct);
+        Assert.True(whole.FromFirstEvent);
+        Assert.Equal(new Dictionary<long, long> { [day * 86_400_000] = 17, [(day + 1) * 86_400_000] = 6 }, whole.RowsByDay);
+
+        Assert.True(await writer.CommitAsync("pay", 2, 40, 45, 0, Rows(source.Schema, 40, 5), Ct));
+        var later = await EventLogCoverageReader.ReadAsync(_dir, "payments", Ct);
+        Assert.False(later.FromFirstEvent, "partition 2's log starts at offset 40");
+        Assert.Equal(28, later.Events);
+        Assert.Equal(EventLogCoverage.Empty.RowsByDay, (await EventLogCoverageReader.ReadAsync(_dir, "nothing", Ct)).RowsByDay);
     }
 
     private static Dictionary<long, EventRowBuffer> Rows(EventSchema schema, long firstOffset, int count)

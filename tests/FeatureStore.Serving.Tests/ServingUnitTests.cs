@@ -54,6 +54,28 @@ public sealed class ServingUnitTests
         Assert.Null(missing.EventTimestamp);
     }
 
+    [Fact]
+    public void A_building_feature_goes_out_as_BUILDING_with_no_value_and_the_client_reads_no_value()
+    {
+        var wire = LookupAnswer.ToWire(CoreValue.Null(Core.Windows.ValueStatus.Building));
+        Assert.Equal((FeatureStatus.Building, 6, FeatureValue.ValueOneofCase.None), (wire.Status, (int)wire.Status, wire.ValueCase));
+        Assert.Contains("\"status\": \"BUILDING\"", Google.Protobuf.JsonFormatter.Default.Format(wire), StringComparison.Ordinal);
+        Assert.Equal(FeatureStatus.Inexact, LookupAnswer.WireStatus(Core.Windows.ValueStatus.Inexact));
+
+        var values = System.Buffers.ArrayPool<CoreValue>.Shared.Rent(2); // the answer returns it to the pool
+        values[0] = CoreValue.Null(Core.Windows.ValueStatus.Building);
+        values[1] = CoreValue.Of(3L, 1L);
+        var answer = new LookupAnswer(["v:new", "v:kept"], [0, 1], values, 1, 2, 1_700_000_000_999L, 1);
+        var written = LookupAnswerEncoding.Encode(answer);
+        Assert.Equal(answer.ToResponse().ToByteArray(), written);
+        answer.Release();
+
+        var received = Client.OnlineFeatureSet.FromWire(new System.Buffers.ReadOnlySequence<byte>(written));
+        Assert.Equal(FeatureStatus.Building, received[0, "v:new"].Status);
+        Assert.Equal((null, null, (string?)null), (received.GetDouble(0, "v:new"), received.GetInt64(0, "v:new"), received.GetString(0, "v:new")));
+        Assert.Equal(3, received.GetInt64(0, "v:kept"));
+    }
+
     [Theory]
     [InlineData(0L, 3)]
     [InlineData(42L, 0)]

@@ -1,10 +1,15 @@
 using System.CommandLine;
 using FeatureStore.Core.Definitions;
+using FeatureStore.Parquet.EventLog;
 using FeatureStore.Redis.Registry;
 
 namespace FeatureStore.Cli.Commands;
 
-/// <summary><c>featurestore apply -f FILE</c>: validates, shows the plan against the registry, stores the new version.</summary>
+/// <summary>
+/// <c>featurestore apply -f FILE</c>: validates, shows the plan against the registry (item by item, and per
+/// feature of each changed view its effect on the online state), stores the new version. A feature the
+/// offline event log cannot rebuild whole is refused unless <c>--allow-partial</c>.
+/// </summary>
 internal static class ApplyCommand
 {
     public static Command Create()
@@ -13,9 +18,15 @@ internal static class ApplyCommand
         var redis = CommonOptions.SharedRedis();
         var prefix = CommonOptions.SharedKeyPrefix();
         var dryRun = new Option<bool>("--dry-run") { Description = "Show the plan without storing anything." };
+        var offlineStore = OfflineCommands.Store();
+        offlineStore.Description = "The offline store whose event log rebuilds added or changed features (its commit markers are counted for the plan). Env: FEATURESTORE__OFFLINE__DIRECTORY.";
+        var allowPartial = new Option<bool>("--allow-partial")
+        {
+            Description = "Apply even when the event log cannot rebuild an added or changed feature whole (it starts later than the feature's window, or a lifetime feature's log does not reach back to the first event).",
+        };
         var command = new Command("apply", "Validate a feature repository, show what changes against the registry's current version, and store it as a new version.")
         {
-            file, redis, prefix, dryRun,
+            file, redis, prefix, dryRun, offlineStore, allowPartial,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -28,6 +39,7 @@ internal static class ApplyCommand
             }
 
             var repo = result!.Repository!;
+            var storeRoot = parse.GetValue(offlineStore)!;
             var (store, keyPrefix, connected) = await OnlineStores.ConnectSharedAsync(parse, redis, prefix, error);
             if (store is null)
             {
@@ -51,6 +63,39 @@ internal static class ApplyCommand
                     await output.WriteLineAsync("  no changes");
                 }
 
+                var sources = FeaturePlan.SourcesToRead(previous, repo);
+                if (sources.Count > 0 && !await FileRoot.AllowAsync(error, ("--store", storeRoot)))
+                {
+                    return CliApp.Usage;
+                }
+
+                var features = await PlanFeaturesAsync(previous, repo, sources, storeRoot, cancellationToken);
+                if (features.Count > 0)
+                {
+                    await output.WriteLineAsync($"per feature (event log: {Path.GetFullPath(storeRoot)}):");
+                    foreach (var line in features)
+                    {
+                        await output.WriteLineAsync("  " + line);
+                    }
+                }
+
+                // Online state is keyed by the signature of all of a view's features, and nothing builds the new
+                // signature's state beside the serving one yet: say plainly that such a view starts empty.
+                var reKeyed = FeaturePlan.ReKeyedViews(previous, repo);
+                foreach (var (view, before, after) in reKeyed)
+                {
+                    await output.WriteLineAsync($"! view {view}: online state signature {before} -> {after}: its online state starts empty at this apply "
+                        + "(every feature, kept ones too, reads NOT_FOUND or zero until the stream refills it)");
+                }
+
+                var refused = features.Count(f => f.Refusal is not null) + reKeyed.Count;
+                if (refused > 0 && !parse.GetValue(allowPartial))
+                {
+                    await error.WriteLineAsync($"error: {refused} feature(s) or view(s) would serve values that miss events (REFUSED or ! above); nothing applied. "
+                        + "Give --store the offline store that holds the source's events, or --allow-partial to accept values that miss events.");
+                    return CliApp.Usage;
+                }
+
                 if (parse.GetValue(dryRun))
                 {
                     await output.WriteLineAsync("dry run: nothing stored");
@@ -63,5 +108,18 @@ internal static class ApplyCommand
             }
         });
         return command;
+    }
+
+    private static async Task<IReadOnlyList<FeaturePlanLine>> PlanFeaturesAsync(
+        FeatureRepository? previous, FeatureRepository next, IReadOnlySet<string> sources, string storeRoot, CancellationToken cancellationToken)
+    {
+        // Only the logs of sources with a feature to rebuild are read, each once, from its commit markers.
+        var logs = new Dictionary<string, EventLogCoverage>(StringComparer.Ordinal);
+        foreach (var source in sources)
+        {
+            logs[source] = await EventLogCoverageReader.ReadAsync(storeRoot, source, cancellationToken);
+        }
+
+        return FeaturePlan.Compute(previous, next, source => logs[source], DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
     }
 }

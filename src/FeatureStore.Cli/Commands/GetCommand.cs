@@ -120,6 +120,7 @@ internal static class GetCommand
         FeatureStatus.NotFound => "(not found)",
         FeatureStatus.OutsideTtl => "(outside ttl)",
         FeatureStatus.Inexact => "(inexact: before the retained span)",
+        FeatureStatus.Building => "(building: not served yet)",
         _ => "(?)",
     };
 
@@ -136,7 +137,7 @@ internal static class GetCommand
 
     private static string EntityText(EntityRow row) => string.Join(",", row.JoinKeys.OrderBy(k => k.Key, StringComparer.Ordinal).Select(k => $"{k.Key}={k.Value}"));
 
-    private static string ToTable(GetOnlineFeaturesRequest request, OnlineFeatureSet result)
+    internal static string ToTable(GetOnlineFeaturesRequest request, OnlineFeatureSet result)
     {
         var header = new List<string> { "entity" };
         header.AddRange(result.FeatureNames);
@@ -159,7 +160,7 @@ internal static class GetCommand
         return sb.ToString();
     }
 
-    private static string ToJson(GetOnlineFeaturesRequest request, OnlineFeatureSet result)
+    internal static string ToJson(GetOnlineFeaturesRequest request, OnlineFeatureSet result)
     {
         using var stream = new MemoryStream();
         using (var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
@@ -210,6 +211,7 @@ internal static class GetCommand
                         FeatureStatus.NotFound => "NOT_FOUND",
                         FeatureStatus.OutsideTtl => "OUTSIDE_TTL",
                         FeatureStatus.Inexact => "INEXACT",
+                        FeatureStatus.Building => "BUILDING",
                         _ => "FEATURE_STATUS_UNSPECIFIED",
                     });
                     if (value.EventTimestamp is { } ts)

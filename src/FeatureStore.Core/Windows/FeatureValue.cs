@@ -20,6 +20,12 @@ public enum ValueStatus
     /// later events: no exact value can be given, so none is (never a value that counts later events).
     /// </summary>
     Inexact,
+
+    /// <summary>
+    /// The feature is new or changed in the newest repository version and its state is still being built
+    /// beside the serving one: no value is given (never the zeros of an empty state).
+    /// </summary>
+    Building,
 }
 
 /// <summary>What kind of value a <see cref="FeatureValue"/> holds.</summary>

@@ -110,7 +110,9 @@ internal sealed class LookupAnswer
         ValueStatus.NullValue => FeatureStatus.NullValue,
         ValueStatus.NotFound => FeatureStatus.NotFound,
         ValueStatus.OutsideTtl => FeatureStatus.OutsideTtl,
-        _ => FeatureStatus.Inexact,
+        ValueStatus.Inexact => FeatureStatus.Inexact,
+        ValueStatus.Building => FeatureStatus.Building,
+        _ => throw new ArgumentOutOfRangeException(nameof(status), status, "a status without a wire name"),
     };
 
     /// <summary>Seconds and nanos of an instant in ms, nanos never negative (protobuf's Timestamp).</summary>
