@@ -3,12 +3,13 @@ using System.Diagnostics;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Parquet.Compaction;
 using FeatureStore.Parquet.Export;
+using FeatureStore.Parquet.History;
 using FeatureStore.Parquet.Snapshots;
 using FeatureStore.Parquet.Tables;
 
 namespace FeatureStore.Cli.Commands;
 
-/// <summary><c>featurestore export</c>, <c>backfill</c> and <c>offline compact</c>: the offline store's commands.</summary>
+/// <summary><c>featurestore import</c>, <c>export</c>, <c>backfill</c> and <c>offline compact</c>: the offline store's commands.</summary>
 internal static class OfflineCommands
 {
     public static Option<string> Store() => new("--store")
@@ -203,6 +204,92 @@ internal static class OfflineCommands
             {
                 progress.Finish();
                 await error.WriteLineAsync("backfill failed: " + ex.Message);
+                return CliApp.Failure;
+            }
+        });
+        return command;
+    }
+
+    public static Command Import()
+    {
+        var file = CommonOptions.RepositoryFile();
+        var source = new Option<string?>("--source")
+        {
+            Description = "The source the events belong to (default: the repository's only source).",
+        };
+        var inputs = new Option<FileInfo[]>("--input", "-i")
+        {
+            Description = "History files of the source's events, in any order and of any size; repeated or several after one --input.",
+            Required = true,
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var format = new Option<HistoryFormat?>("--format")
+        {
+            Description = "jsonl (one event per line, as the topic carries it), csv (a header naming the source's fields) or parquet (columns named like them); by default each file's extension (.csv, .parquet), else jsonl.",
+        };
+        var command = new Command("import", "Load a source's past events from files: each row parsed as ingest parses the topic (no lateness); refused rows go to INPUT.rejects.jsonl beside each input.")
+        {
+            file, source, inputs, format,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var error = parse.InvocationConfiguration.Error;
+            var (compiled, code) = Compile(parse, file, error);
+            if (compiled is null)
+            {
+                return code;
+            }
+
+            var name = parse.GetValue(source);
+            var chosen = name is null && compiled.Sources.Count == 1 ? compiled.Sources[0] : compiled.Sources.FirstOrDefault(s => s.Definition.Name == name);
+            if (chosen is null)
+            {
+                await error.WriteLineAsync($"--source: {(name is null ? "the repository has several sources; name one" : $"unknown source '{name}'")} (sources: {string.Join(", ", compiled.Sources.Select(s => s.Definition.Name))})");
+                return CliApp.Usage;
+            }
+
+            var files = parse.GetRequiredValue(inputs);
+            if (!await FileRoot.AllowAsync(error, [.. files.Select(f => ("--input", (string?)f.FullName))]))
+            {
+                return CliApp.Usage;
+            }
+
+            foreach (var missing in files.Where(f => !f.Exists))
+            {
+                await error.WriteLineAsync($"--input: {missing}: no such file");
+                return CliApp.Usage;
+            }
+
+            var progress = new TerminalProgress(error);
+            try
+            {
+                var done = await HistoryImport.RunAsync(chosen, compiled.Repository.Settings, [.. files.Select(f => f.FullName)], parse.GetValue(format), progress, cancellationToken);
+                progress.Finish();
+                var seconds = Math.Max(done.Elapsed.TotalSeconds, 1e-3);
+                await error.WriteLineAsync($"import {chosen.Definition.Name}: {done.Accepted} events accepted, {done.Rejected} rejected, {done.Elapsed.TotalSeconds:0.0} s ({done.Accepted / seconds:0} events/s)"
+                    + (done.FirstEventMs is { } from && done.LastEventMs is { } to ? $", event times {DateTimeOffset.FromUnixTimeMilliseconds(from):u} .. {DateTimeOffset.FromUnixTimeMilliseconds(to):u}" : ""));
+                foreach (var view in done.Views)
+                {
+                    await error.WriteLineAsync($"  {view.View}: {view.Entities} entities, {view.Events} events");
+                }
+
+                foreach (var rejects in done.RejectFiles)
+                {
+                    await error.WriteLineAsync($"rejected rows (line, reason, field): {rejects}");
+                }
+
+                return done.Rejected > 0 ? CliApp.Failure : CliApp.Ok;
+            }
+            catch (TableFileException ex)
+            {
+                progress.Finish();
+                await error.WriteLineAsync(ex.Message);
+                return CliApp.Usage;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
+            {
+                progress.Finish();
+                await error.WriteLineAsync("import failed: " + ex.Message);
                 return CliApp.Failure;
             }
         });
