@@ -9,6 +9,8 @@ public sealed class ImportCommandTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
+    private string Store => Path.Combine(_dir, "offline");
+
     private static string Event(string user, string merchant, string time, string amount = "10.5") =>
         $$"""{"transaction_id":"t","user_id":"{{user}}","merchant_id":"{{merchant}}","amount":{{amount}},"currency":"EUR","country":"FR","card_present":true,"event_time":"{{time}}"}""";
 
@@ -27,7 +29,7 @@ public sealed class ImportCommandTests : IDisposable
             Event("u3", "m1", "2026-10-15T10:00:00Z"),
         ], TestContext.Current.CancellationToken);
 
-        var (code, _, error) = await CliRun.RunAsync("import", "-f", CliRun.Example, "--source", "transactions", "--input", input);
+        var (code, _, error) = await CliRun.RunAsync("import", "-f", CliRun.Example, "--store", Store, "--source", "transactions", "--input", input);
 
         Assert.Equal(1, code);
         Assert.Contains("3 events accepted, 3 rejected", error, StringComparison.Ordinal);
@@ -53,7 +55,7 @@ public sealed class ImportCommandTests : IDisposable
             Event("u2", "m2", "2026-10-01T10:00:00Z"),
         ], TestContext.Current.CancellationToken);
 
-        var (code, _, error) = await CliRun.RunAsync("import", "-f", CliRun.Example, "--input", input);
+        var (code, _, error) = await CliRun.RunAsync("import", "-f", CliRun.Example, "--store", Store, "--input", input);
 
         Assert.True(code == 0, error);
         Assert.Contains("3 events accepted, 0 rejected", error, StringComparison.Ordinal);
@@ -72,7 +74,7 @@ public sealed class ImportCommandTests : IDisposable
             + "2026-11-01T12:00:00Z,u3,m2,1\n",
             TestContext.Current.CancellationToken);
 
-        var (code, _, error) = await CliRun.RunAsync("import", "-f", CliRun.Example, "--input", input);
+        var (code, _, error) = await CliRun.RunAsync("import", "-f", CliRun.Example, "--store", Store, "--input", input);
 
         Assert.Equal(1, code);
         Assert.Contains("1 events accepted, 3 rejected", error, StringComparison.Ordinal);
@@ -87,13 +89,13 @@ public sealed class ImportCommandTests : IDisposable
     public async Task A_missing_input_or_an_unknown_source_is_a_usage_error()
     {
         var missing = Path.Combine(_dir, "nope.jsonl");
-        var (code, _, error) = await CliRun.RunAsync("import", "-f", CliRun.Example, "--input", missing);
+        var (code, _, error) = await CliRun.RunAsync("import", "-f", CliRun.Example, "--store", Store, "--input", missing);
         Assert.Equal(2, code);
         Assert.Contains($"--input: {missing}: no such file", error, StringComparison.Ordinal);
 
         var input = Path.Combine(_dir, "history.jsonl");
         await File.WriteAllTextAsync(input, Event("u1", "m1", "2026-11-01T10:00:00Z") + "\n", TestContext.Current.CancellationToken);
-        (code, _, error) = await CliRun.RunAsync("import", "-f", CliRun.Example, "--source", "payments", "--input", input);
+        (code, _, error) = await CliRun.RunAsync("import", "-f", CliRun.Example, "--store", Store, "--source", "payments", "--input", input);
         Assert.Equal(2, code);
         Assert.Contains("--source: unknown source 'payments' (sources: transactions)", error, StringComparison.Ordinal);
     }

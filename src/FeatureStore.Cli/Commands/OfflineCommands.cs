@@ -227,9 +227,14 @@ internal static class OfflineCommands
         {
             Description = "jsonl (one event per line, as the topic carries it), csv (a header naming the source's fields) or parquet (columns named like them); by default each file's extension (.csv, .parquet), else jsonl.",
         };
-        var command = new Command("import", "Load a source's past events from files: each row parsed as ingest parses the topic (no lateness); refused rows go to INPUT.rejects.jsonl beside each input.")
+        var cutover = new Option<string?>("--cutover")
         {
-            file, source, inputs, format,
+            Description = "The hand-over instant: the history owns event times before it, the stream the rest (rows at or after it are left out). RFC 3339, 'YYYY-MM-DD HH:MM:SS' (UTC) or epoch ms. Default: the newest accepted event + 1 ms.",
+        };
+        var store = Store();
+        var command = new Command("import", "Load a source's past events from files into the offline event log, exactly once: each row parsed as ingest parses the topic (no lateness); refused rows go to INPUT.rejects.jsonl beside each input.")
+        {
+            file, source, inputs, format, cutover, store,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -248,8 +253,20 @@ internal static class OfflineCommands
                 return CliApp.Usage;
             }
 
+            long? cutoverMs = null;
+            if (parse.GetValue(cutover) is { } text)
+            {
+                if (!EntityTimestamps.TryParse(text, TimestampUnit.Milliseconds, out var ms, out var problem))
+                {
+                    await error.WriteLineAsync($"--cutover: {problem}");
+                    return CliApp.Usage;
+                }
+
+                cutoverMs = ms;
+            }
+
             var files = parse.GetRequiredValue(inputs);
-            if (!await FileRoot.AllowAsync(error, [.. files.Select(f => ("--input", (string?)f.FullName))]))
+            if (!await FileRoot.AllowAsync(error, [("--store", parse.GetValue(store)), .. files.Select(f => ("--input", (string?)f.FullName))]))
             {
                 return CliApp.Usage;
             }
@@ -263,14 +280,33 @@ internal static class OfflineCommands
             var progress = new TerminalProgress(error);
             try
             {
-                var done = await HistoryImport.RunAsync(chosen, compiled.Repository.Settings, [.. files.Select(f => f.FullName)], parse.GetValue(format), progress, cancellationToken);
+                var options = new HistoryImportOptions([.. files.Select(f => f.FullName)])
+                {
+                    Format = parse.GetValue(format),
+                    StoreDirectory = parse.GetValue(store)!,
+                    CutoverMs = cutoverMs,
+                };
+                var done = await HistoryImport.RunAsync(chosen, compiled.Repository.Settings, options, progress, cancellationToken);
                 progress.Finish();
+                if (done.AlreadyImported)
+                {
+                    await error.WriteLineAsync($"import {chosen.Definition.Name}: these inputs were imported before ({done.Accepted} events, cut-over {Cutover(done.CutoverMs)}, import {done.ImportId[..16]}); nothing to do");
+                    return CliApp.Ok;
+                }
+
                 var seconds = Math.Max(done.Elapsed.TotalSeconds, 1e-3);
                 await error.WriteLineAsync($"import {chosen.Definition.Name}: {done.Accepted} events accepted, {done.Rejected} rejected, {done.Elapsed.TotalSeconds:0.0} s ({done.Accepted / seconds:0} events/s)"
                     + (done.FirstEventMs is { } from && done.LastEventMs is { } to ? $", event times {DateTimeOffset.FromUnixTimeMilliseconds(from):u} .. {DateTimeOffset.FromUnixTimeMilliseconds(to):u}" : ""));
                 foreach (var view in done.Views)
                 {
                     await error.WriteLineAsync($"  {view.View}: {view.Entities} entities, {view.Events} events");
+                }
+
+                if (done.CutoverMs is not null)
+                {
+                    await error.WriteLineAsync($"cut-over {Cutover(done.CutoverMs)}: history owns the events before it"
+                        + (done.AfterCutover > 0 ? $"; {done.AfterCutover} rows at or after it left to the stream" : "")
+                        + $"; event log {Path.GetFullPath(parse.GetValue(store)!)}, import {done.ImportId[..16]}");
                 }
 
                 foreach (var rejects in done.RejectFiles)
@@ -295,6 +331,8 @@ internal static class OfflineCommands
         });
         return command;
     }
+
+    private static string Cutover(long? ms) => ms is { } value ? Core.Events.Rfc3339.Format(value) : "none";
 
     public static Command Offline()
     {

@@ -21,8 +21,30 @@ public sealed record HistoryViewCount(string View, long Entities, long Events);
 /// <param name="FirstEventMs">The oldest accepted event time, or null without events.</param>
 /// <param name="LastEventMs">The newest accepted event time, or null without events.</param>
 /// <param name="Elapsed">Wall time.</param>
+/// <param name="ImportId">The import's id: SHA-256 of the source, the cut-over given (or none) and the inputs' bytes.</param>
+/// <param name="CutoverMs">The cut-over: history owns event times before it (null without accepted events).</param>
+/// <param name="AfterCutover">Accepted rows at or after a given cut-over, left to the stream.</param>
+/// <param name="AlreadyImported">True when the same import was committed before: nothing was read or written.</param>
 public sealed record HistoryImportResult(
-    long Accepted, long Rejected, IReadOnlyList<HistoryViewCount> Views, IReadOnlyList<string> RejectFiles, long? FirstEventMs, long? LastEventMs, TimeSpan Elapsed);
+    long Accepted, long Rejected, IReadOnlyList<HistoryViewCount> Views, IReadOnlyList<string> RejectFiles, long? FirstEventMs, long? LastEventMs, TimeSpan Elapsed,
+    string ImportId, long? CutoverMs, long AfterCutover, bool AlreadyImported);
+
+/// <summary>What to import and where.</summary>
+/// <param name="Inputs">The files, read in the order given.</param>
+public sealed record HistoryImportOptions(IReadOnlyList<string> Inputs)
+{
+    /// <summary>The files' format, or null for each file's extension.</summary>
+    public HistoryFormat? Format { get; init; }
+
+    /// <summary>The offline store whose event log receives the events, or null to only read and count.</summary>
+    public string? StoreDirectory { get; init; }
+
+    /// <summary>The cut-over (epoch ms): history owns event times before it; null for the newest accepted event + 1 ms.</summary>
+    public long? CutoverMs { get; init; }
+
+    /// <summary>Most rows held before they are written to the log (bounds the memory of an import of any size).</summary>
+    public int MaxBufferedRows { get; init; } = 200_000;
+}
 
 /// <summary>
 /// <c>featurestore import</c>: past events of one source from files (JSON lines, CSV, Parquet), in any order,
@@ -34,22 +56,77 @@ public static class HistoryImport
     /// <summary>The rejects file of an input: <c>INPUT.rejects.jsonl</c> beside it.</summary>
     public static string RejectsFile(string input) => input + ".rejects.jsonl";
 
-    /// <summary>Reads every input of <paramref name="source"/>.</summary>
+    /// <summary>Imports the inputs of <paramref name="options"/> into <paramref name="source"/>'s history.</summary>
     /// <param name="source">The source the events belong to.</param>
     /// <param name="settings">The repository's settings (the future skew still applies: history is not in the future).</param>
-    /// <param name="inputs">The files, read in the order given.</param>
-    /// <param name="format">The files' format, or null for each file's extension.</param>
+    /// <param name="options">The inputs and where they go.</param>
     /// <param name="progress">Where progress goes, or null.</param>
     /// <param name="cancellationToken">Stops the import.</param>
     public static async Task<HistoryImportResult> RunAsync(
-        CompiledSource source, RepositorySettings settings, IReadOnlyList<string> inputs, HistoryFormat? format,
-        IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
+        CompiledSource source, RepositorySettings settings, HistoryImportOptions options, IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(settings);
-        ArgumentNullException.ThrowIfNull(inputs);
+        ArgumentNullException.ThrowIfNull(options);
         var clock = Stopwatch.StartNew();
+        var importId = await ImportIdAsync(source, options, progress, cancellationToken).ConfigureAwait(false);
+        HistoryLog? log = null;
+        if (options.StoreDirectory is { } store)
+        {
+            (log, var done) = HistoryLog.Open(store, source, importId, options.MaxBufferedRows);
+            if (done is not null)
+            {
+                return new HistoryImportResult(done.Rows, 0, [], [], null, done.WatermarkMs, clock.Elapsed, importId, done.CutoverMs, 0, AlreadyImported: true);
+            }
+        }
+
+        await using (log)
+        {
+            var result = await ReadAsync(source, settings, options, log, progress, cancellationToken).ConfigureAwait(false);
+            if (log is not null)
+            {
+                progress?.Report(new ExportProgress("committing", 0, 0));
+                await log.CommitAsync(result.CutoverMs ?? 0, cancellationToken).ConfigureAwait(false);
+            }
+
+            return result with { ImportId = importId, Elapsed = clock.Elapsed };
+        }
+    }
+
+    /// <summary>
+    /// The import's id: SHA-256 over the source's name, the cut-over given (a default one follows from the
+    /// content) and each input's length and bytes. The same files imported again give the same id.
+    /// </summary>
+    public static async Task<string> ImportIdAsync(CompiledSource source, HistoryImportOptions options, IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(options);
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        hash.AppendData(System.Text.Encoding.UTF8.GetBytes($"source={source.Definition.Name}\ncutover={options.CutoverMs?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "newest+1ms"}\n"));
+        var buffer = new byte[1 << 20];
+        foreach (var input in options.Inputs)
+        {
+            progress?.Report(new ExportProgress("hashing " + Path.GetFileName(input), 0, 0));
+            await using var stream = new FileStream(input, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan | FileOptions.Asynchronous);
+            hash.AppendData(BitConverter.GetBytes(stream.Length));
+            int read;
+            while ((read = await stream.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                hash.AppendData(buffer, 0, read);
+            }
+        }
+
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+
+    private static async Task<HistoryImportResult> ReadAsync(
+        CompiledSource source, RepositorySettings settings, HistoryImportOptions options, HistoryLog? log, IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
+    {
         var parser = new EventParser(source.Schema);
+        var inputs = options.Inputs;
+        var format = options.Format;
+        var cutover = options.CutoverMs ?? long.MaxValue;
+        long afterCutover = 0;
 
         // Lateness is a stream's rule (how long to wait for stragglers); a file holds its whole past at once.
         var policy = new LatenessPolicy(long.MaxValue, settings.MaxFutureSkewMs);
@@ -116,7 +193,14 @@ public static class HistoryImport
                         return;
                     }
 
+                    if (parser.EventTimeMs >= cutover)
+                    {
+                        afterCutover++; // the stream's part
+                        return;
+                    }
+
                     accepted++;
+                    log?.Add(parser, cancellationToken);
                     first = Math.Min(first, parser.EventTimeMs);
                     last = Math.Max(last, parser.EventTimeMs);
                     foreach (var (view, keys) in views)
@@ -146,6 +230,7 @@ public static class HistoryImport
 
         return new HistoryImportResult(
             accepted, rejected, [.. views.Select(v => new HistoryViewCount(v.View.Name, v.Keys.Count, accepted))], rejectFiles,
-            accepted == 0 ? null : first, accepted == 0 ? null : last, clock.Elapsed);
+            accepted == 0 ? null : first, accepted == 0 ? null : last, TimeSpan.Zero, "",
+            options.CutoverMs ?? (accepted == 0 ? null : last + 1), afterCutover, AlreadyImported: false);
     }
 }
