@@ -6,6 +6,8 @@ using FeatureStore.Parquet.Export;
 using FeatureStore.Parquet.History;
 using FeatureStore.Parquet.Snapshots;
 using FeatureStore.Parquet.Tables;
+using FeatureStore.Redis;
+using FeatureStore.Redis.Online;
 
 namespace FeatureStore.Cli.Commands;
 
@@ -232,9 +234,11 @@ internal static class OfflineCommands
             Description = "The hand-over instant: the history owns event times before it, the stream the rest (rows at or after it are left out). RFC 3339, 'YYYY-MM-DD HH:MM:SS' (UTC) or epoch ms. Default: the newest accepted event + 1 ms.",
         };
         var store = Store();
+        var redis = CommonOptions.SharedRedis();
+        var prefix = CommonOptions.SharedKeyPrefix();
         var command = new Command("import", "Load a source's past events from files into the offline event log, exactly once: each row parsed as ingest parses the topic (no lateness); refused rows go to INPUT.rejects.jsonl beside each input.")
         {
-            file, source, inputs, format, cutover, store,
+            file, source, inputs, format, cutover, store, redis, prefix,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -277,6 +281,24 @@ internal static class OfflineCommands
                 return CliApp.Usage;
             }
 
+            // The online part needs a store that outlives the command; without one given or found, the history
+            // reaches the offline log alone (said so), and a later import with --redis adds the online part.
+            OnlineStoreConnection? connection = null;
+            var keyPrefix = "fs";
+            if (parse.GetValue(redis) is not null || Environment.GetEnvironmentVariable("FEATURESTORE__REDIS__CONFIGURATION") is { Length: > 0 } || RunState.Find(out _) is not null)
+            {
+                (connection, keyPrefix, code) = await OnlineStores.ConnectSharedAsync(parse, redis, prefix, error);
+                if (connection is null)
+                {
+                    return code;
+                }
+            }
+            else
+            {
+                await error.WriteLineAsync("note: no online store (--redis, FEATURESTORE__REDIS__CONFIGURATION or a running `featurestore run`): the history goes to the offline event log only");
+            }
+
+            await using var online = connection;
             var progress = new TerminalProgress(error);
             try
             {
@@ -285,6 +307,8 @@ internal static class OfflineCommands
                     Format = parse.GetValue(format),
                     StoreDirectory = parse.GetValue(store)!,
                     CutoverMs = cutoverMs,
+                    Online = connection is null ? null
+                        : new Ingest.History.HistoryOnlineWriter(connection.Database, new OnlineKeys(keyPrefix, compiled.Repository.Project), compiled.Repository.Settings.AllowedLatenessMs),
                 };
                 var done = await HistoryImport.RunAsync(chosen, compiled.Repository.Settings, options, progress, cancellationToken);
                 progress.Finish();
@@ -299,7 +323,8 @@ internal static class OfflineCommands
                     + (done.FirstEventMs is { } from && done.LastEventMs is { } to ? $", event times {DateTimeOffset.FromUnixTimeMilliseconds(from):u} .. {DateTimeOffset.FromUnixTimeMilliseconds(to):u}" : ""));
                 foreach (var view in done.Views)
                 {
-                    await error.WriteLineAsync($"  {view.View}: {view.Entities} entities, {view.Events} events");
+                    await error.WriteLineAsync($"  {view.View}: {view.Entities} entities, {view.Events} events"
+                        + (view.Online is { } written ? $", {written} entities online (the others' history is older than the ttl)" : ""));
                 }
 
                 if (done.CutoverMs is not null)

@@ -11,7 +11,8 @@ namespace FeatureStore.Parquet.History;
 /// <param name="View">The view.</param>
 /// <param name="Entities">Distinct entities (the view's join keys) in the accepted events.</param>
 /// <param name="Events">Accepted events.</param>
-public sealed record HistoryViewCount(string View, long Entities, long Events);
+/// <param name="Online">Entities given their history's state in the online store (null: no online store).</param>
+public sealed record HistoryViewCount(string View, long Entities, long Events, long? Online = null);
 
 /// <summary>What an import did.</summary>
 /// <param name="Accepted">Rows accepted as events.</param>
@@ -44,6 +45,15 @@ public sealed record HistoryImportOptions(IReadOnlyList<string> Inputs)
 
     /// <summary>Most rows held before they are written to the log (bounds the memory of an import of any size).</summary>
     public int MaxBufferedRows { get; init; } = 200_000;
+
+    /// <summary>Where the views' states go (the online store), or null for the offline log alone.</summary>
+    public IHistoryOnlineSink? Online { get; init; }
+
+    /// <summary>The folder the online part's sorted runs are spilled to (removed at the end).</summary>
+    public string SpillDirectory { get; init; } = Path.GetTempPath();
+
+    /// <summary>Most events per view held in memory before a sorted run is spilled.</summary>
+    public int MaxSpillRecords { get; init; } = 200_000;
 }
 
 /// <summary>
@@ -80,9 +90,39 @@ public static class HistoryImport
             }
         }
 
+        var spills = options.Online is null ? null : source.Views.Select(_ => new SpillSorter(options.SpillDirectory, options.MaxSpillRecords)).ToArray();
         await using (log)
         {
-            var result = await ReadAsync(source, settings, options, log, progress, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                var result = await ReadAsync(source, settings, options, log, spills, progress, cancellationToken).ConfigureAwait(false);
+                if (options.Online is { } online && spills is not null && result.CutoverMs is { } cutover)
+                {
+                    // Online before the marker: a marker means the whole import is done, online part included.
+                    var views = result.Views.ToList();
+                    for (var v = 0; v < source.Views.Count; v++)
+                    {
+                        progress?.Report(new ExportProgress("online: " + source.Views[v].Name, 0, 0));
+                        var written = await online.WriteAsync(source.Views[v], spills[v].Merge(), importId, cutover, cancellationToken).ConfigureAwait(false);
+                        views[v] = views[v] with { Online = written };
+                    }
+
+                    result = result with { Views = views };
+                }
+
+                return await CommitAsync(result).ConfigureAwait(false);
+            }
+            finally
+            {
+                foreach (var spill in spills ?? [])
+                {
+                    spill.Dispose();
+                }
+            }
+        }
+
+        async Task<HistoryImportResult> CommitAsync(HistoryImportResult result)
+        {
             if (log is not null)
             {
                 progress?.Report(new ExportProgress("committing", 0, 0));
@@ -120,8 +160,10 @@ public static class HistoryImport
     }
 
     private static async Task<HistoryImportResult> ReadAsync(
-        CompiledSource source, RepositorySettings settings, HistoryImportOptions options, HistoryLog? log, IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
+        CompiledSource source, RepositorySettings settings, HistoryImportOptions options, HistoryLog? log, SpillSorter[]? spills,
+        IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
     {
+        var key = new byte[256];
         var parser = new EventParser(source.Schema);
         var inputs = options.Inputs;
         var format = options.Format;
@@ -199,8 +241,21 @@ public static class HistoryImport
                         return;
                     }
 
+                    var position = (log?.FirstOffset ?? 0) + accepted;
                     accepted++;
                     log?.Add(parser, cancellationToken);
+                    for (var v = 0; spills is not null && v < spills.Length; v++)
+                    {
+                        var view = source.Views[v];
+                        int written;
+                        while (!parser.TryWriteKeyUtf8(view.KeySlots, key, out written))
+                        {
+                            key = new byte[key.Length * 2];
+                        }
+
+                        spills[v].Add(new SpillRecord(key.AsSpan(0, written).ToArray(), parser.EventTimeMs, position, HistoryInputs.Encode(view, parser)));
+                    }
+
                     first = Math.Min(first, parser.EventTimeMs);
                     last = Math.Max(last, parser.EventTimeMs);
                     foreach (var (view, keys) in views)
