@@ -56,13 +56,41 @@ public sealed class HistoryImportOnlineTests(EmbeddedKafkaFixture kafka, RedisSe
         var db = redis.Connection.Database;
 
         var done = await ImportAsync(scenario, db, file, cutover);
-        scenario.Produce(kafka.BootstrapServers, count: 6_000, users: 400, seed: 8, nowMs: now, firstIndex: historyCount);
+        // A tenth of the stream's events repeat an earlier event's time, some a history one: those are the history's.
+        scenario.Produce(kafka.BootstrapServers, count: 6_000, users: 400, seed: 8, nowMs: now, firstIndex: historyCount, countsFrom: cutover);
         using var metrics = new IngestMetrics();
         await scenario.IngestAllAsync(kafka.BootstrapServers, db, metrics, Ct);
 
         Assert.Equal(historyCount, done.Accepted);
         Assert.All(done.Views, v => Assert.True(v.Online > 0, v.View));
-        Assert.Equal(6_000, metrics.EventsTotal);
+        Assert.Equal(scenario.Count - historyCount, metrics.EventsTotal);
+        Assert.Equal(6_000 - metrics.EventsTotal, metrics.HistoryOwnedTotal);
+        await scenario.AssertOnlineEqualsReferenceAsync(db, scenario.MaxTime);
+        await scenario.AssertOnlineEqualsReferenceAsync(db, now + (90 * 60_000));
+    }
+
+    [Fact]
+    public async Task Stream_events_before_the_cutover_are_the_historys_and_skipped_by_ingest()
+    {
+        var scenario = new IngestScenario(kafka.CreateTopic("handover", partitions: 4));
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var cutover = now - 3_600_000; // the topic still holds two hours of events before it
+        const int historyCount = 8_000;
+        var file = History(scenario, Path.Combine(_dir, "history.jsonl"), historyCount, cutover, seed: 17);
+        var db = redis.Connection.Database;
+        var keys = new OnlineKeys(scenario.KeyPrefix, IngestScenario.Project);
+
+        await ImportAsync(scenario, db, file, cutover);
+        scenario.Produce(kafka.BootstrapServers, count: 6_000, users: 400, seed: 18, nowMs: now, firstIndex: historyCount, countsFrom: cutover);
+        using var metrics = new IngestMetrics();
+        await scenario.IngestAllAsync(kafka.BootstrapServers, db, metrics, Ct);
+
+        Assert.Equal(cutover, (long)await db.HashGetAsync(keys.History(scenario.Compiled.Sources[0].Definition.Name), "cutover_ms"));
+        var streamed = scenario.Count - historyCount;
+        Assert.InRange(streamed, 1_000, 5_000);
+        Assert.Equal(streamed, metrics.EventsTotal);
+        Assert.Equal(6_000 - streamed, metrics.HistoryOwnedTotal);
+        Assert.Equal(0, metrics.DeadLetteredTotal);
         await scenario.AssertOnlineEqualsReferenceAsync(db, scenario.MaxTime);
         await scenario.AssertOnlineEqualsReferenceAsync(db, now + (90 * 60_000));
     }

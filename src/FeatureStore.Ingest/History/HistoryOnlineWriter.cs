@@ -36,6 +36,30 @@ public sealed class HistoryOnlineWriter(IDatabase database, OnlineKeys keys, lon
     // As the ingest job's shares (OnlineTileWriter.MaxRawEntriesPerShare).
     private const int MaxRawEntriesPerShare = 1024;
 
+    // The hand-over only moves forward: a later import of older history keeps the newer cut-over.
+    private const string CutoverScript = """
+        local stored = redis.call('HGET', KEYS[1], 'cutover_ms')
+        if not stored or tonumber(stored) < tonumber(ARGV[2]) then redis.call('HSET', KEYS[1], 'cutover_ms', ARGV[2]) end
+        redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+        return 1
+        """;
+
+    /// <summary>The cut-over ingest honours for <paramref name="source"/>, or <see cref="long.MinValue"/> without an import.</summary>
+    public static long StoredCutover(IDatabase database, OnlineKeys keys, string source)
+    {
+        ArgumentNullException.ThrowIfNull(database);
+        ArgumentNullException.ThrowIfNull(keys);
+        var stored = database.HashGet(keys.History(source), "cutover_ms");
+        return stored.IsNull ? long.MinValue : (long)stored;
+    }
+
+    /// <inheritdoc/>
+    public async Task RecordCutoverAsync(CompiledSource source, string importId, long cutoverMs, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        await database.ScriptEvaluateAsync(CutoverScript, [keys.History(source.Definition.Name)], ["import:" + importId[..16], cutoverMs]).ConfigureAwait(false);
+    }
+
     /// <summary>The field of an import's share.</summary>
     public static RedisValue HistoryField(string importId) => "history:" + importId[..16];
 

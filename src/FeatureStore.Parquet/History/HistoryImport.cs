@@ -63,6 +63,14 @@ public sealed record HistoryImportOptions(IReadOnlyList<string> Inputs)
 /// </summary>
 public static class HistoryImport
 {
+    /// <summary>
+    /// The latest cut-over among the imports committed to <paramref name="source"/>'s event log under
+    /// <paramref name="root"/> (the archiver leaves the stream's events before it out), or null without imports.
+    /// </summary>
+    public static long? RecordedCutover(string root, string source) =>
+        EventLog.EventLogReader.ReadMarkers(Path.Combine(EventLog.EventLogWriter.SourceFolder(root, source), EventLog.CommitMarker.Folder), EventLog.CommitMarker.HistoryPartition)
+            .Max(m => m.CutoverMs);
+
     /// <summary>The rejects file of an input: <c>INPUT.rejects.jsonl</c> beside it.</summary>
     public static string RejectsFile(string input) => input + ".rejects.jsonl";
 
@@ -108,6 +116,7 @@ public static class HistoryImport
                     }
 
                     result = result with { Views = views };
+                    await online.RecordCutoverAsync(source, importId, cutover, cancellationToken).ConfigureAwait(false);
                 }
 
                 return await CommitAsync(result).ConfigureAwait(false);

@@ -15,6 +15,9 @@ public interface IHistoryOnlineSink
     /// <summary>Writes the states of <paramref name="view"/>'s entities from <paramref name="sorted"/> (see <see cref="HistoryInputs"/>).</summary>
     /// <returns>The entities written (those whose history still lies within the view's ttl).</returns>
     Task<long> WriteAsync(CompiledView view, IEnumerable<SpillRecord> sorted, string importId, long cutoverMs, CancellationToken cancellationToken);
+
+    /// <summary>Records the hand-over of <paramref name="source"/> at <paramref name="cutoverMs"/>, where the ingest job reads it.</summary>
+    Task RecordCutoverAsync(CompiledSource source, string importId, long cutoverMs, CancellationToken cancellationToken);
 }
 
 /// <summary>

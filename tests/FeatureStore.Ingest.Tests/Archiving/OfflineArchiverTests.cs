@@ -71,6 +71,47 @@ public sealed class OfflineArchiverTests(EmbeddedKafkaFixture kafka, RedisServer
     }
 
     [Fact]
+    public async Task Stream_events_before_an_imported_historys_cutover_are_left_out_of_the_log_by_the_archiver()
+    {
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var scenario = new OfflineScenario(kafka.CreateTopic("offline-handover", OfflineScenario.Partitions), count: 6_000, users: 150, seed: 57, nowMs: now);
+        var cutover = now - 3_600_000;
+        var store = Path.Combine(_dir, "store");
+        var history = Path.Combine(_dir, "history.jsonl");
+        await File.WriteAllLinesAsync(history, scenario.Events.Where(e => e.Time < cutover).Select(e => e.Json), Ct);
+        var imported = await Parquet.History.HistoryImport.RunAsync(scenario.Compiled.Sources[0], scenario.Compiled.Repository.Settings,
+            new Parquet.History.HistoryImportOptions([history]) { StoreDirectory = store, CutoverMs = cutover }, null, Ct);
+        scenario.Produce(kafka.BootstrapServers); // the topic holds every event, the history's too
+        var streamed = scenario.Events.Count - imported.Accepted;
+
+        using (var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct))
+        {
+            var archiver = new OfflineArchiver(scenario.Compiled, new OfflineArchiverOptions
+            {
+                BootstrapServers = kafka.BootstrapServers,
+                Directory = store,
+                GroupId = "ingest.offline",
+                MaxBatchDelay = TimeSpan.FromMilliseconds(200),
+                SessionTimeout = TimeSpan.FromSeconds(6),
+            }, NullLogger.Instance);
+            var run = Task.Run(() => archiver.RunAsync(cts.Token), Ct);
+            await Eventually.TrueAsync(() => Task.FromResult(archiver.EventsWritten + archiver.EventsSkipped >= scenario.Events.Count),
+                TimeSpan.FromSeconds(120), "the archiver read the topic", Ct);
+            await cts.CancelAsync();
+            await run.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+            Assert.Equal(streamed, archiver.EventsWritten);
+        }
+
+        Assert.Equal(scenario.Events.Count, await EventLogScan.CountRowsAsync(store, scenario.Compiled.Sources[0], Ct));
+        var entities = scenario.EntityTable(rows: 400, seed: 58);
+        var input = Path.Combine(_dir, "entities.parquet");
+        await TableWriter.WriteAsync(entities, input, ExportFormat.Parquet, Ct);
+        var output = Path.Combine(_dir, "train.parquet");
+        await PointInTimeExport.RunAsync(scenario.Compiled, store, input, FeatureSelection.Parse(scenario.Compiled, ["user_stats", "merchant_stats"]), output, ExportFormat.Parquet, null, Ct);
+        scenario.AssertFeaturesEqualReference(entities, await TableReader.ReadParquetAsync(output, Ct));
+    }
+
+    [Fact]
     public async Task After_the_cluster_is_replaced_by_a_fresh_one_every_event_of_the_new_one_reaches_the_export_and_the_online_store()
     {
         // The embedded broker of `run` starts empty each time: the offline markers and the online checkpoints
