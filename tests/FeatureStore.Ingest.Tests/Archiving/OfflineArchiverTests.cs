@@ -290,6 +290,40 @@ public sealed class OfflineArchiverTests(EmbeddedKafkaFixture kafka, RedisServer
         Assert.Equal(EventLogReader.CommittedFiles(store, "payments").Count, onDisk.Length);
     }
 
+    [Fact]
+    public async Task An_import_killed_with_sigkill_midway_and_run_again_leaves_exactly_one_copy()
+    {
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var scenario = new OfflineScenario("killed-import", count: 450_000, users: 5_000, seed: 71, nowMs: now);
+        var file = Path.Combine(_dir, "repo.yaml");
+        await File.WriteAllTextAsync(file, scenario.RepositoryYaml, Ct);
+        var history = Path.Combine(_dir, "history.jsonl");
+        scenario.WriteEventsFile(history);
+        var store = Path.Combine(_dir, "store");
+        var folder = EventLogWriter.SourceFolder(store, scenario.Compiled.Sources[0].Definition.Name);
+        string[] args = ["import", "-f", file, "--input", history, "--store", store, "--redis", redis.Connection.Endpoint, "--key-prefix", "t" + Guid.NewGuid().ToString("N")[..8]];
+
+        // Killed once its first files (200 000 rows buffered) are on disk, before its marker.
+        await using (var first = ChildProcess.StartDotnet(Cli, args))
+        {
+            await Eventually.TrueAsync(() => Directory.Exists(folder) && Directory.EnumerateFiles(folder, "h-*.parquet", SearchOption.AllDirectories).Any(),
+                TimeSpan.FromSeconds(90), "the import wrote its first files", Ct);
+            first.KillHard();
+            await first.WaitForExitAsync(TimeSpan.FromSeconds(10), Ct);
+        }
+
+        Assert.Equal(0, await EventLogScan.CountRowsAsync(store, scenario.Compiled.Sources[0], Ct));
+        await using (var again = ChildProcess.StartDotnet(Cli, args))
+        {
+            await again.WaitForExitAsync(TimeSpan.FromSeconds(120), Ct);
+            Assert.True(again.ExitCode == 0, again.ErrorText);
+        }
+
+        Assert.Equal(scenario.Events.Count, await EventLogScan.CountRowsAsync(store, scenario.Compiled.Sources[0], Ct));
+        var named = EventLogReader.CommittedFiles(store, scenario.Compiled.Sources[0].Definition.Name).Select(Path.GetFileName).ToHashSet();
+        Assert.All(Directory.EnumerateFiles(folder, "*.parquet", SearchOption.AllDirectories), f => Assert.Contains(Path.GetFileName(f), named));
+    }
+
     private ChildProcess StartIngest(string file, string prefix, string store) => ChildProcess.StartDotnet(Cli,
     [
         "ingest", "-f", file,
