@@ -8,7 +8,8 @@ using FeatureStore.Testing;
 // End-to-end benchmark runner: each scenario next to its raw baseline in the same run, medians and ratios.
 // Usage: dotnet run -c Release --project bench/FeatureStore.Bench -- [--quick] [--export-size=EVENTS:ROWS] [scenario ...]
 // Scenarios: baseline (raw Kafka and Redis rates), ingest (end to end and engine alone, with ratios), engine (the engine alone), lookup (gRPC lookups against raw reads), lookup-stages (each stage of a lookup alone, not part of a full run), plan (apply's event log coverage over many commit markers, not part of a full run), drift (PSI + KS per window), drift-memory (heap while 10M predictions stream through the windows),
-// export (point-in-time export against DuckDB's ASOF JOIN + window aggregation on the same Parquet files). BenchmarkDotNet micro-benchmarks: --micro [filter].
+// export (point-in-time export against DuckDB's ASOF JOIN + window aggregation on the same Parquet files), import (history
+// from a JSON-lines file into the event log, against DuckDB loading the same file into Parquet). BenchmarkDotNet micro-benchmarks: --micro [filter].
 // ENGINE_EVENTS=N runs the engine alone over N events (batches of the job's default size) instead of 500 000;
 // BUILD_AT_ONCE=1 builds each batch at once on every core instead of in the background (the job's default).
 if (args.Contains("--micro"))
@@ -115,6 +116,13 @@ if (Wants("export"))
     var entityRows = size is not null ? int.Parse(size[1], CultureInfo.InvariantCulture) : quick ? 50_000 : 1_000_000;
     Console.Error.WriteLine($"export: {entityRows.ToString(CultureInfo.InvariantCulture)} entity rows over {events.ToString(CultureInfo.InvariantCulture)} events, against DuckDB");
     rows.AddRange(await ExportScenario.RunAsync(events, entityRows, quick ? repetitions : 3));
+}
+
+if (Wants("import"))
+{
+    var events = quick ? 200_000 : 2_000_000;
+    Console.Error.WriteLine($"import: {events.ToString(CultureInfo.InvariantCulture)} history events from an unsorted JSON-lines file into the event log, against DuckDB");
+    rows.AddRange(await ImportScenario.RunAsync(events, quick ? 3 : repetitions));
 }
 
 if (Wants("drift"))

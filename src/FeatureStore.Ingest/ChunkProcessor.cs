@@ -141,6 +141,12 @@ internal sealed class ChunkProcessor(OnlineTileWriter writer, IngestMetrics metr
         var payload = result.Message.Value;
         var error = payload is null ? ParseError.MalformedJson : parser.Parse(payload);
         string? detail = payload is null ? "empty payload (tombstone)" : null;
+        if (error == ParseError.None && parser.EventTimeMs < source.HistoryBeforeMs)
+        {
+            metrics.HistoryOwned(source.Name); // imported with the history: not the stream's, not a reject
+            return false;
+        }
+
         if (error == ParseError.None)
         {
             error = state.Lateness.Admit(result.Partition.Value, parser.EventTimeMs, nowMs);

@@ -46,7 +46,10 @@ public static class IngestJobFactory
         {
             BuildInBackground = effective.BuildInBackground,
         };
-        var sources = repository.Sources.Select(s => new SourceBinding(s.Definition.Name, s.Definition.Topic, s.Definition.DeadLetterTopic, s.Schema, s));
+        var sources = repository.Sources.Select(s => new SourceBinding(s.Definition.Name, s.Definition.Topic, s.Definition.DeadLetterTopic, s.Schema, s)
+        {
+            HistoryBeforeMs = History.HistoryOnlineWriter.StoredCutover(database, keys, s.Definition.Name),
+        }).ToList();
         var status = new IngestStatusWriter(new IngestStatusStore(database, keys, effective.GroupId), effective.StatusInterval);
         return new IngestJob(effective, sources, writer, metrics, logger, timeProvider, status);
     }

@@ -27,7 +27,9 @@ public sealed class IngestMetrics : IDisposable
     private readonly Histogram<double> _freshness;
     private readonly ConcurrentDictionary<(string Topic, int Partition), long> _lag = new();
     private readonly Counter<long> _retries;
+    private readonly Counter<long> _historyOwned;
     private long _eventsTotal;
+    private long _historyOwnedTotal;
     private long _deadLetteredTotal;
     private long _retriesTotal;
     private long _batchesWritten;
@@ -43,6 +45,7 @@ public sealed class IngestMetrics : IDisposable
         _batchWrite = _meter.CreateHistogram<double>("batch_write", "s", "Duration of one batch's online-store write.");
         _freshness = _meter.CreateHistogram<double>("freshness", "s", "Event time to online visibility of each batch's newest event.");
         _retries = _meter.CreateCounter<long>("store_retries", "{retry}", "Batch writes retried because the online store or the dead-letter topic was unavailable.");
+        _historyOwned = _meter.CreateCounter<long>("history_owned", "{event}", "Stream events before the source's history cut-over, skipped: the imported history holds them.");
         _meter.CreateObservableGauge("consumer_lag", ObserveLag, "{message}", "Messages behind the end of each assigned partition.");
     }
 
@@ -51,6 +54,9 @@ public sealed class IngestMetrics : IDisposable
 
     /// <summary>Dead-lettered events so far (all sources and reasons).</summary>
     public long DeadLetteredTotal => Interlocked.Read(ref _deadLetteredTotal);
+
+    /// <summary>Stream events skipped so far because they lie before their source's history cut-over (read again after a rewind, counted again).</summary>
+    public long HistoryOwnedTotal => Interlocked.Read(ref _historyOwnedTotal);
 
     /// <summary>Batch writes retried so far because a store was unavailable.</summary>
     public long RetriesTotal => Interlocked.Read(ref _retriesTotal);
@@ -84,6 +90,12 @@ public sealed class IngestMetrics : IDisposable
     {
         Interlocked.Increment(ref _deadLetteredTotal);
         _deadLettered.Add(1, new KeyValuePair<string, object?>("source", source), new KeyValuePair<string, object?>("reason", reason.ToReason()));
+    }
+
+    internal void HistoryOwned(string source)
+    {
+        Interlocked.Increment(ref _historyOwnedTotal);
+        _historyOwned.Add(1, new KeyValuePair<string, object?>("source", source));
     }
 
     internal void BatchWritten(TimeSpan duration, TimeSpan freshness)

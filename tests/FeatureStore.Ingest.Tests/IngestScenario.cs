@@ -61,7 +61,7 @@ internal sealed class IngestScenario
     /// A later call continues the log: give <paramref name="firstIndex"/> past the earlier calls' events, so the
     /// reference orders equal times as the log does.
     /// </summary>
-    public void Produce(string bootstrap, int count, int users, int seed, long nowMs, Func<int, string?>? corrupt = null, int firstIndex = 0)
+    public void Produce(string bootstrap, int count, int users, int seed, long nowMs, Func<int, string?>? corrupt = null, int firstIndex = 0, long countsFrom = long.MinValue)
     {
         var random = new Random(seed);
         using var producer = new ProducerBuilder<string, byte[]>(new ProducerConfig
@@ -91,7 +91,7 @@ internal sealed class IngestScenario
                 continue;
             }
 
-            producer.Produce(Topic, new Message<string, byte[]> { Key = user, Value = Draw(random, user, nowMs, firstIndex + i, counts: true) }, Report);
+            producer.Produce(Topic, new Message<string, byte[]> { Key = user, Value = Draw(random, user, nowMs, firstIndex + i, counts: true, countsFrom) }, Report);
         }
 
         Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(60)));
@@ -102,7 +102,7 @@ internal sealed class IngestScenario
     /// Draws one event of <paramref name="user"/> at position <paramref name="index"/> of the log (its order
     /// among equal times) and returns its payload; the reference counts it when <paramref name="counts"/>.
     /// </summary>
-    public byte[] Draw(Random random, string user, long nowMs, int index, bool counts)
+    public byte[] Draw(Random random, string user, long nowMs, int index, bool counts, long countsFrom = long.MinValue)
     {
         var merchant = "m" + random.Next(50).ToString(CultureInfo.InvariantCulture);
         var amount = Math.Round(random.NextDouble() * 500, 2);
@@ -113,7 +113,7 @@ internal sealed class IngestScenario
             time = _events[random.Next(_events.Count)].Time; // equal times: ties for last
         }
 
-        if (counts)
+        if (counts && time >= countsFrom)
         {
             _events.Add((user, merchant, amount, country, time, index));
         }

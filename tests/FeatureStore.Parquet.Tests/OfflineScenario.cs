@@ -56,12 +56,12 @@ internal sealed class OfflineScenario
     /// Writes the events with index in [<paramref name="from"/>, <paramref name="to"/>) to the log in
     /// <paramref name="root"/>, in batches of <paramref name="batch"/>, partitioned by user; offsets are positions in the partition.
     /// </summary>
-    public async Task WriteLogAsync(string root, CancellationToken cancellationToken, int from = 0, int to = int.MaxValue, int batch = 700)
+    public async Task WriteLogAsync(string root, CancellationToken cancellationToken, int from = 0, int to = int.MaxValue, int batch = 700, Func<Payment, bool>? where = null)
     {
         var source = Compiled.Sources[0];
         var writer = new EventLogWriter(root, source);
         var parser = new EventParser(source.Schema);
-        var partitions = Enumerable.Range(0, Partitions).Select(p => Events.Where(e => StablePartition(e.User) == p).ToList()).ToArray();
+        var partitions = Enumerable.Range(0, Partitions).Select(p => Events.Where(e => StablePartition(e.User) == p && (where is null || where(e))).ToList()).ToArray();
         for (var p = 0; p < Partitions; p++)
         {
             var first = partitions[p].FindIndex(e => e.Index >= from);

@@ -3,12 +3,15 @@ using System.Diagnostics;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Parquet.Compaction;
 using FeatureStore.Parquet.Export;
+using FeatureStore.Parquet.History;
 using FeatureStore.Parquet.Snapshots;
 using FeatureStore.Parquet.Tables;
+using FeatureStore.Redis;
+using FeatureStore.Redis.Online;
 
 namespace FeatureStore.Cli.Commands;
 
-/// <summary><c>featurestore export</c>, <c>backfill</c> and <c>offline compact</c>: the offline store's commands.</summary>
+/// <summary><c>featurestore import</c>, <c>export</c>, <c>backfill</c> and <c>offline compact</c>: the offline store's commands.</summary>
 internal static class OfflineCommands
 {
     public static Option<string> Store() => new("--store")
@@ -208,6 +211,153 @@ internal static class OfflineCommands
         });
         return command;
     }
+
+    public static Command Import()
+    {
+        var file = CommonOptions.RepositoryFile();
+        var source = new Option<string?>("--source")
+        {
+            Description = "The source the events belong to (default: the repository's only source).",
+        };
+        var inputs = new Option<FileInfo[]>("--input", "-i")
+        {
+            Description = "History files of the source's events, in any order and of any size; repeated or several after one --input.",
+            Required = true,
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var format = new Option<HistoryFormat?>("--format")
+        {
+            Description = "jsonl (one event per line, as the topic carries it), csv (a header naming the source's fields) or parquet (columns named like them); by default each file's extension (.csv, .parquet), else jsonl.",
+        };
+        var cutover = new Option<string?>("--cutover")
+        {
+            Description = "The hand-over instant: the history owns event times before it, the stream the rest (rows at or after it are left out). RFC 3339, 'YYYY-MM-DD HH:MM:SS' (UTC) or epoch ms. Default: the newest accepted event + 1 ms.",
+        };
+        var store = Store();
+        var redis = CommonOptions.SharedRedis();
+        var prefix = CommonOptions.SharedKeyPrefix();
+        var command = new Command("import", "Load a source's past events from files into the offline event log, exactly once: each row parsed as ingest parses the topic (no lateness); refused rows go to INPUT.rejects.jsonl beside each input.")
+        {
+            file, source, inputs, format, cutover, store, redis, prefix,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var error = parse.InvocationConfiguration.Error;
+            var (compiled, code) = Compile(parse, file, error);
+            if (compiled is null)
+            {
+                return code;
+            }
+
+            var name = parse.GetValue(source);
+            var chosen = name is null && compiled.Sources.Count == 1 ? compiled.Sources[0] : compiled.Sources.FirstOrDefault(s => s.Definition.Name == name);
+            if (chosen is null)
+            {
+                await error.WriteLineAsync($"--source: {(name is null ? "the repository has several sources; name one" : $"unknown source '{name}'")} (sources: {string.Join(", ", compiled.Sources.Select(s => s.Definition.Name))})");
+                return CliApp.Usage;
+            }
+
+            long? cutoverMs = null;
+            if (parse.GetValue(cutover) is { } text)
+            {
+                if (!EntityTimestamps.TryParse(text, TimestampUnit.Milliseconds, out var ms, out var problem))
+                {
+                    await error.WriteLineAsync($"--cutover: {problem}");
+                    return CliApp.Usage;
+                }
+
+                cutoverMs = ms;
+            }
+
+            var files = parse.GetRequiredValue(inputs);
+            if (!await FileRoot.AllowAsync(error, [("--store", parse.GetValue(store)), .. files.Select(f => ("--input", (string?)f.FullName))]))
+            {
+                return CliApp.Usage;
+            }
+
+            foreach (var missing in files.Where(f => !f.Exists))
+            {
+                await error.WriteLineAsync($"--input: {missing}: no such file");
+                return CliApp.Usage;
+            }
+
+            // The online part needs a store that outlives the command; without one given or found, the history
+            // reaches the offline log alone (said so), and a later import with --redis adds the online part.
+            OnlineStoreConnection? connection = null;
+            var keyPrefix = "fs";
+            if (parse.GetValue(redis) is not null || Environment.GetEnvironmentVariable("FEATURESTORE__REDIS__CONFIGURATION") is { Length: > 0 } || RunState.Find(out _) is not null)
+            {
+                (connection, keyPrefix, code) = await OnlineStores.ConnectSharedAsync(parse, redis, prefix, error);
+                if (connection is null)
+                {
+                    return code;
+                }
+            }
+            else
+            {
+                await error.WriteLineAsync("note: no online store (--redis, FEATURESTORE__REDIS__CONFIGURATION or a running `featurestore run`): the history goes to the offline event log only");
+            }
+
+            await using var online = connection;
+            var progress = new TerminalProgress(error);
+            try
+            {
+                var options = new HistoryImportOptions([.. files.Select(f => f.FullName)])
+                {
+                    Format = parse.GetValue(format),
+                    StoreDirectory = parse.GetValue(store)!,
+                    CutoverMs = cutoverMs,
+                    Online = connection is null ? null
+                        : new Ingest.History.HistoryOnlineWriter(connection.Database, new OnlineKeys(keyPrefix, compiled.Repository.Project), compiled.Repository.Settings.AllowedLatenessMs),
+                };
+                var done = await HistoryImport.RunAsync(chosen, compiled.Repository.Settings, options, progress, cancellationToken);
+                progress.Finish();
+                if (done.AlreadyImported)
+                {
+                    await error.WriteLineAsync($"import {chosen.Definition.Name}: these inputs were imported before ({done.Accepted} events, cut-over {Cutover(done.CutoverMs)}, import {done.ImportId[..16]}); nothing to do");
+                    return CliApp.Ok;
+                }
+
+                var seconds = Math.Max(done.Elapsed.TotalSeconds, 1e-3);
+                await error.WriteLineAsync($"import {chosen.Definition.Name}: {done.Accepted} events accepted, {done.Rejected} rejected, {done.Elapsed.TotalSeconds:0.0} s ({done.Accepted / seconds:0} events/s)"
+                    + (done.FirstEventMs is { } from && done.LastEventMs is { } to ? $", event times {DateTimeOffset.FromUnixTimeMilliseconds(from):u} .. {DateTimeOffset.FromUnixTimeMilliseconds(to):u}" : ""));
+                foreach (var view in done.Views)
+                {
+                    await error.WriteLineAsync($"  {view.View}: {view.Entities} entities, {view.Events} events"
+                        + (view.Online is { } written ? $", {written} entities online (the others' history is older than the ttl)" : ""));
+                }
+
+                if (done.CutoverMs is not null)
+                {
+                    await error.WriteLineAsync($"cut-over {Cutover(done.CutoverMs)}: history owns the events before it"
+                        + (done.AfterCutover > 0 ? $"; {done.AfterCutover} rows at or after it left to the stream" : "")
+                        + $"; event log {Path.GetFullPath(parse.GetValue(store)!)}, import {done.ImportId[..16]}");
+                }
+
+                foreach (var rejects in done.RejectFiles)
+                {
+                    await error.WriteLineAsync($"rejected rows (line, reason, field): {rejects}");
+                }
+
+                return done.Rejected > 0 ? CliApp.Failure : CliApp.Ok;
+            }
+            catch (TableFileException ex)
+            {
+                progress.Finish();
+                await error.WriteLineAsync(ex.Message);
+                return CliApp.Usage;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
+            {
+                progress.Finish();
+                await error.WriteLineAsync("import failed: " + ex.Message);
+                return CliApp.Failure;
+            }
+        });
+        return command;
+    }
+
+    private static string Cutover(long? ms) => ms is { } value ? Core.Events.Rfc3339.Format(value) : "none";
 
     public static Command Offline()
     {

@@ -42,7 +42,8 @@ public sealed class OfflineArchiver : IRebalanceListener
         var settings = repository.Repository.Settings;
         _byTopic = repository.Sources.ToDictionary(
             s => s.Definition.Topic,
-            s => new Binding(new EventLogWriter(options.Directory, s), new EventParser(s.Schema), new LatenessPolicy(settings.AllowedLatenessMs, settings.MaxFutureSkewMs)),
+            s => new Binding(new EventLogWriter(options.Directory, s), new EventParser(s.Schema), new LatenessPolicy(settings.AllowedLatenessMs, settings.MaxFutureSkewMs),
+                Parquet.History.HistoryImport.RecordedCutover(options.Directory, s.Definition.Name) ?? long.MinValue),
             StringComparer.Ordinal);
     }
 
@@ -218,6 +219,7 @@ public sealed class OfflineArchiver : IRebalanceListener
             var binding = _byTopic[result.Topic];
             var payload = result.Message.Value;
             var accepted = payload is not null && binding.Parser.Parse(payload) == ParseError.None
+                && binding.Parser.EventTimeMs >= binding.HistoryBeforeMs
                 && binding.Lateness.Admit(result.Partition.Value, binding.Parser.EventTimeMs, now) == ParseError.None;
             if (accepted)
             {
@@ -278,7 +280,8 @@ public sealed class OfflineArchiver : IRebalanceListener
         }
     }
 
-    private sealed record Binding(EventLogWriter Writer, EventParser Parser, LatenessPolicy Lateness);
+    // HistoryBeforeMs: the cut-over of the history imported into the log; the stream's events before it are the history's.
+    private sealed record Binding(EventLogWriter Writer, EventParser Parser, LatenessPolicy Lateness, long HistoryBeforeMs);
 
     private sealed class PartitionState
     {

@@ -121,7 +121,9 @@ public sealed partial class EventLogCompactor
     private async Task<List<List<CommitMarker>>> PlanAsync(string folder, List<CommitMarker> markers, CancellationToken cancellationToken)
     {
         var plan = new List<List<CommitMarker>>();
-        foreach (var partition in EventLogReader.Visible(markers).GroupBy(m => m.Partition))
+        // Imported history is left as it is: its files are large already, and its markers name the imports a
+        // rerun must find.
+        foreach (var partition in EventLogReader.Visible(markers).Where(m => m.Partition != CommitMarker.HistoryPartition).GroupBy(m => m.Partition))
         {
             var chain = partition.ToList();
             var run = new List<CommitMarker>();

@@ -12,9 +12,17 @@ namespace FeatureStore.Parquet.EventLog;
 /// The archiver's markers also name the Kafka topic incarnation the batch was read from and the base added
 /// to its Kafka offsets (<c>incarnation</c>, <c>offset_base</c>): the log's offsets go on increasing across a
 /// topic recreated or a cluster replaced, whose Kafka offsets start again at 0.
+/// An imported history is one batch of the pseudo-partition <see cref="HistoryPartition"/> (no Kafka
+/// partition is negative), whose offsets number the imported rows; its marker names the import
+/// (<c>import_id</c>) and the cut-over it was imported with (<c>cutover_ms</c>).
 /// </summary>
-internal sealed record CommitMarker(int Partition, long FirstOffset, long NextOffset, long WatermarkMs, long Rows, IReadOnlyList<string> Files, int Generation = 0, string? Incarnation = null, long OffsetBase = 0)
+internal sealed record CommitMarker(
+    int Partition, long FirstOffset, long NextOffset, long WatermarkMs, long Rows, IReadOnlyList<string> Files, int Generation = 0, string? Incarnation = null, long OffsetBase = 0,
+    string? ImportId = null, long? CutoverMs = null)
 {
+    /// <summary>The partition of imported history in the log: never a Kafka partition, so never an archiver's.</summary>
+    public const int HistoryPartition = -1;
+
     public const string Folder = "_commits";
 
     public static string FileName(int partition, long firstOffset) =>
@@ -57,6 +65,16 @@ internal sealed record CommitMarker(int Partition, long FirstOffset, long NextOf
                 w.WriteNumber("offset_base", OffsetBase);
             }
 
+            if (ImportId is not null)
+            {
+                w.WriteString("import_id", ImportId);
+            }
+
+            if (CutoverMs is { } cutover)
+            {
+                w.WriteNumber("cutover_ms", cutover);
+            }
+
             w.WriteEndObject();
         }
 
@@ -77,6 +95,8 @@ internal sealed record CommitMarker(int Partition, long FirstOffset, long NextOf
             [.. root.GetProperty("files").EnumerateArray().Select(f => f.GetString()!)],
             root.TryGetProperty("generation", out var generation) ? generation.GetInt32() : 0,
             root.TryGetProperty("incarnation", out var incarnation) ? incarnation.GetString() : null,
-            root.TryGetProperty("offset_base", out var offsetBase) ? offsetBase.GetInt64() : 0);
+            root.TryGetProperty("offset_base", out var offsetBase) ? offsetBase.GetInt64() : 0,
+            root.TryGetProperty("import_id", out var importId) ? importId.GetString() : null,
+            root.TryGetProperty("cutover_ms", out var cutover) ? cutover.GetInt64() : null);
     }
 }

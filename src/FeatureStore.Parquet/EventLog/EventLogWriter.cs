@@ -132,41 +132,16 @@ public sealed class EventLogWriter
                     continue;
                 }
 
-                var dateFolder = "date=" + DateOnly.FromDayNumber((int)day + DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
                 var name = FormattableString.Invariant($"p{partition:D4}-{firstOffset:D19}-{nextOffset - 1:D19}-{nonce}.parquet");
-                var folder = Path.Combine(_folder, dateFolder);
-                Directory.CreateDirectory(folder);
-                var temp = Path.Combine(folder, ".tmp-" + name);
-                await using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None))
-                {
-                    await WriteRowsAsync(stream, topic, partition, buffer, cancellationToken).ConfigureAwait(false);
-                    stream.Flush(flushToDisk: true);
-                }
-
-                var final = Path.Combine(folder, name);
-                File.Move(temp, final);
-                written.Add(final);
-                files.Add(dateFolder + "/" + name);
+                var file = await WriteDataFileAsync(topic, partition, day, name, buffer, cancellationToken).ConfigureAwait(false);
+                written.Add(Path.Combine(_folder, file));
+                files.Add(file);
                 rows += buffer.Count;
             }
 
             var marker = new CommitMarker(partition, firstOffset, nextOffset, watermarkMs, rows, files, 0, incarnation, offsetBase);
-            var markerFolder = Path.Combine(_folder, CommitMarker.Folder);
-            var markerTemp = Path.Combine(markerFolder, FormattableString.Invariant($".tmp-p{partition:D4}-{nonce}"));
-            await using (var stream = new FileStream(markerTemp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            if (!await TryWriteMarkerAsync(marker, nonce, cancellationToken).ConfigureAwait(false))
             {
-                await stream.WriteAsync(marker.Serialize(), cancellationToken).ConfigureAwait(false);
-                stream.Flush(flushToDisk: true);
-            }
-
-            try
-            {
-                // Without overwrite, the rename fails when the name exists: the claim on this offset.
-                File.Move(markerTemp, Path.Combine(markerFolder, CommitMarker.FileName(partition, firstOffset)), overwrite: false);
-            }
-            catch (IOException) when (File.Exists(Path.Combine(markerFolder, CommitMarker.FileName(partition, firstOffset))))
-            {
-                File.Delete(markerTemp);
                 foreach (var path in written)
                 {
                     File.Delete(path);
@@ -180,6 +155,55 @@ public sealed class EventLogWriter
         catch (Exception) when (DeleteQuietly(written))
         {
             throw; // never reached: the filter cleans up and declines
+        }
+    }
+
+    /// <summary>
+    /// Writes one data file of a batch (the rows of one event <paramref name="day"/>, days since the epoch) under
+    /// a temporary name, flushed to disk, then renamed to <paramref name="name"/>; returns its path relative to
+    /// the source's folder, as a marker names it. Invisible to readers until a marker names it.
+    /// </summary>
+    internal async Task<string> WriteDataFileAsync(string topic, int partition, long day, string name, EventRowBuffer buffer, CancellationToken cancellationToken)
+    {
+        var dateFolder = "date=" + DateOnly.FromDayNumber((int)day + DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+        var folder = Path.Combine(_folder, dateFolder);
+        Directory.CreateDirectory(folder);
+        var temp = Path.Combine(folder, ".tmp-" + name);
+        await using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None))
+        {
+            await WriteRowsAsync(stream, topic, partition, buffer, cancellationToken).ConfigureAwait(false);
+            stream.Flush(flushToDisk: true);
+        }
+
+        File.Move(temp, Path.Combine(folder, name));
+        return dateFolder + "/" + name;
+    }
+
+    /// <summary>
+    /// Commits <paramref name="marker"/>: written under a temporary name, flushed, and renamed without overwriting;
+    /// false (nothing left behind) when a marker of that partition and first offset exists already.
+    /// </summary>
+    internal async Task<bool> TryWriteMarkerAsync(CommitMarker marker, string nonce, CancellationToken cancellationToken)
+    {
+        var markerFolder = Path.Combine(_folder, CommitMarker.Folder);
+        var markerTemp = Path.Combine(markerFolder, FormattableString.Invariant($".tmp-p{marker.Partition:D4}-{nonce}"));
+        await using (var stream = new FileStream(markerTemp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+        {
+            await stream.WriteAsync(marker.Serialize(), cancellationToken).ConfigureAwait(false);
+            stream.Flush(flushToDisk: true);
+        }
+
+        var final = Path.Combine(markerFolder, CommitMarker.FileName(marker.Partition, marker.FirstOffset));
+        try
+        {
+            // Without overwrite, the rename fails when the name exists: the claim on this offset.
+            File.Move(markerTemp, final, overwrite: false);
+            return true;
+        }
+        catch (IOException) when (File.Exists(final))
+        {
+            File.Delete(markerTemp);
+            return false;
         }
     }
 

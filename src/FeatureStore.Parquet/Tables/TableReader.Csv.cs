@@ -10,6 +10,32 @@ public static partial class TableReader
 {
     private readonly record struct Field(string Value, int Column, bool Quoted);
 
+    /// <summary>
+    /// The records of a CSV file one at a time, each with the line it starts on (the header first), so a file of
+    /// any size streams; a malformed record throws <see cref="TableFileException"/> with file:line:column.
+    /// </summary>
+    public static IEnumerable<(int Line, IReadOnlyList<string> Values)> ReadCsvRecords(StreamReader reader, string path)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        var nextLine = 1;
+        while (true)
+        {
+            var line = nextLine;
+            var record = ReadRecord(reader, path, line, lenient: false, out nextLine);
+            if (record is null)
+            {
+                yield break;
+            }
+
+            if (record.Count == 1 && record[0].Value.Length == 0 && !record[0].Quoted)
+            {
+                continue; // blank line
+            }
+
+            yield return (line, record.ConvertAll(f => f.Value));
+        }
+    }
+
     private static List<Field>? ReadRecord(StreamReader reader, string path, int line, bool lenient, out int nextLine)
     {
         nextLine = line;

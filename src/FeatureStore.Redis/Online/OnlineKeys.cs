@@ -32,6 +32,13 @@ public sealed class OnlineKeys(string prefix, string project)
     public static RedisValue PartitionField(string topic, int partition) =>
         topic + ":" + partition.ToString(CultureInfo.InvariantCulture);
 
+    /// <summary>
+    /// The history imported into a source (<c>featurestore import</c>): hash with <c>cutover_ms</c>, the hand-over
+    /// instant (history owns event times before it; ingest skips the stream's events before it), and one field
+    /// <c>import:ID</c> per import, its cut-over.
+    /// </summary>
+    public RedisKey History(string source) => $"{Prefix}:{Project}:history:{source}";
+
     /// <summary>The checkpoints of an ingest consumer group.</summary>
     public RedisKey Checkpoints(string group) => $"{Prefix}:{Project}:ingest:{group}";
 

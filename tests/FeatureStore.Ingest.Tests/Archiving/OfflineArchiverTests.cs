@@ -71,6 +71,47 @@ public sealed class OfflineArchiverTests(EmbeddedKafkaFixture kafka, RedisServer
     }
 
     [Fact]
+    public async Task Stream_events_before_an_imported_historys_cutover_are_left_out_of_the_log_by_the_archiver()
+    {
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var scenario = new OfflineScenario(kafka.CreateTopic("offline-handover", OfflineScenario.Partitions), count: 6_000, users: 150, seed: 57, nowMs: now);
+        var cutover = now - 3_600_000;
+        var store = Path.Combine(_dir, "store");
+        var history = Path.Combine(_dir, "history.jsonl");
+        await File.WriteAllLinesAsync(history, scenario.Events.Where(e => e.Time < cutover).Select(e => e.Json), Ct);
+        var imported = await Parquet.History.HistoryImport.RunAsync(scenario.Compiled.Sources[0], scenario.Compiled.Repository.Settings,
+            new Parquet.History.HistoryImportOptions([history]) { StoreDirectory = store, CutoverMs = cutover }, null, Ct);
+        scenario.Produce(kafka.BootstrapServers); // the topic holds every event, the history's too
+        var streamed = scenario.Events.Count - imported.Accepted;
+
+        using (var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct))
+        {
+            var archiver = new OfflineArchiver(scenario.Compiled, new OfflineArchiverOptions
+            {
+                BootstrapServers = kafka.BootstrapServers,
+                Directory = store,
+                GroupId = "ingest.offline",
+                MaxBatchDelay = TimeSpan.FromMilliseconds(200),
+                SessionTimeout = TimeSpan.FromSeconds(6),
+            }, NullLogger.Instance);
+            var run = Task.Run(() => archiver.RunAsync(cts.Token), Ct);
+            await Eventually.TrueAsync(() => Task.FromResult(archiver.EventsWritten + archiver.EventsSkipped >= scenario.Events.Count),
+                TimeSpan.FromSeconds(120), "the archiver read the topic", Ct);
+            await cts.CancelAsync();
+            await run.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+            Assert.Equal(streamed, archiver.EventsWritten);
+        }
+
+        Assert.Equal(scenario.Events.Count, await EventLogScan.CountRowsAsync(store, scenario.Compiled.Sources[0], Ct));
+        var entities = scenario.EntityTable(rows: 400, seed: 58);
+        var input = Path.Combine(_dir, "entities.parquet");
+        await TableWriter.WriteAsync(entities, input, ExportFormat.Parquet, Ct);
+        var output = Path.Combine(_dir, "train.parquet");
+        await PointInTimeExport.RunAsync(scenario.Compiled, store, input, FeatureSelection.Parse(scenario.Compiled, ["user_stats", "merchant_stats"]), output, ExportFormat.Parquet, null, Ct);
+        scenario.AssertFeaturesEqualReference(entities, await TableReader.ReadParquetAsync(output, Ct));
+    }
+
+    [Fact]
     public async Task After_the_cluster_is_replaced_by_a_fresh_one_every_event_of_the_new_one_reaches_the_export_and_the_online_store()
     {
         // The embedded broker of `run` starts empty each time: the offline markers and the online checkpoints
@@ -247,6 +288,40 @@ public sealed class OfflineArchiverTests(EmbeddedKafkaFixture kafka, RedisServer
         Assert.True(EventLogReader.CommittedFiles(store, "payments").Count < Archived(store) / 150, "fewer files than batches");
         var onDisk = Directory.GetFiles(Path.Combine(store, "events", "payments"), "*.parquet", SearchOption.AllDirectories);
         Assert.Equal(EventLogReader.CommittedFiles(store, "payments").Count, onDisk.Length);
+    }
+
+    [Fact]
+    public async Task An_import_killed_with_sigkill_midway_and_run_again_leaves_exactly_one_copy()
+    {
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var scenario = new OfflineScenario("killed-import", count: 450_000, users: 5_000, seed: 71, nowMs: now);
+        var file = Path.Combine(_dir, "repo.yaml");
+        await File.WriteAllTextAsync(file, scenario.RepositoryYaml, Ct);
+        var history = Path.Combine(_dir, "history.jsonl");
+        scenario.WriteEventsFile(history);
+        var store = Path.Combine(_dir, "store");
+        var folder = EventLogWriter.SourceFolder(store, scenario.Compiled.Sources[0].Definition.Name);
+        string[] args = ["import", "-f", file, "--input", history, "--store", store, "--redis", redis.Connection.Endpoint, "--key-prefix", "t" + Guid.NewGuid().ToString("N")[..8]];
+
+        // Killed once its first files (200 000 rows buffered) are on disk, before its marker.
+        await using (var first = ChildProcess.StartDotnet(Cli, args))
+        {
+            await Eventually.TrueAsync(() => Directory.Exists(folder) && Directory.EnumerateFiles(folder, "h-*.parquet", SearchOption.AllDirectories).Any(),
+                TimeSpan.FromSeconds(90), "the import wrote its first files", Ct);
+            first.KillHard();
+            await first.WaitForExitAsync(TimeSpan.FromSeconds(10), Ct);
+        }
+
+        Assert.Equal(0, await EventLogScan.CountRowsAsync(store, scenario.Compiled.Sources[0], Ct));
+        await using (var again = ChildProcess.StartDotnet(Cli, args))
+        {
+            await again.WaitForExitAsync(TimeSpan.FromSeconds(120), Ct);
+            Assert.True(again.ExitCode == 0, again.ErrorText);
+        }
+
+        Assert.Equal(scenario.Events.Count, await EventLogScan.CountRowsAsync(store, scenario.Compiled.Sources[0], Ct));
+        var named = EventLogReader.CommittedFiles(store, scenario.Compiled.Sources[0].Definition.Name).Select(Path.GetFileName).ToHashSet();
+        Assert.All(Directory.EnumerateFiles(folder, "*.parquet", SearchOption.AllDirectories), f => Assert.Contains(Path.GetFileName(f), named));
     }
 
     private ChildProcess StartIngest(string file, string prefix, string store) => ChildProcess.StartDotnet(Cli,
