@@ -99,26 +99,14 @@ internal static class OfflineCommands
 
             var chosen = parse.GetValue(format) ?? FormatOf(outputFile.Name);
             var progress = new TerminalProgress(error);
-            try
+            return await RunFileJobAsync("export", progress, error, async () =>
             {
                 var done = await PointInTimeExport.RunAsync(compiled, parse.GetValue(store)!, parse.GetRequiredValue(entities).FullName, selection,
                     outputFile.FullName, chosen, progress, cancellationToken, parse.GetValue(maxEvents), parse.GetValue(timestampUnit));
                 progress.Finish();
                 await error.WriteLineAsync($"export: {done.Rows} rows × {done.FeatureColumns} features → {outputFile} ({chosen.ToString().ToLowerInvariant()}), {done.EventsRead} events read{(done.SnapshotsUsed > 0 ? $", {done.SnapshotsUsed} views from snapshots" : "")}, {done.Elapsed.TotalSeconds:0.0} s");
                 return CliApp.Ok;
-            }
-            catch (TableFileException ex)
-            {
-                progress.Finish();
-                await error.WriteLineAsync(ex.Message);
-                return CliApp.Usage;
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
-            {
-                progress.Finish();
-                await error.WriteLineAsync("export failed: " + ex.Message);
-                return CliApp.Failure;
-            }
+            });
         });
         return command;
     }
@@ -186,7 +174,7 @@ internal static class OfflineCommands
             }
 
             var progress = new TerminalProgress(error);
-            try
+            return await RunFileJobAsync("backfill", progress, error, async () =>
             {
                 foreach (var view in chosen)
                 {
@@ -201,13 +189,7 @@ internal static class OfflineCommands
                 }
 
                 return CliApp.Ok;
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
-            {
-                progress.Finish();
-                await error.WriteLineAsync("backfill failed: " + ex.Message);
-                return CliApp.Failure;
-            }
+            });
         });
         return command;
     }
@@ -300,7 +282,7 @@ internal static class OfflineCommands
 
             await using var online = connection;
             var progress = new TerminalProgress(error);
-            try
+            return await RunFileJobAsync("import", progress, error, async () =>
             {
                 var options = new HistoryImportOptions([.. files.Select(f => f.FullName)])
                 {
@@ -340,19 +322,7 @@ internal static class OfflineCommands
                 }
 
                 return done.Rejected > 0 ? CliApp.Failure : CliApp.Ok;
-            }
-            catch (TableFileException ex)
-            {
-                progress.Finish();
-                await error.WriteLineAsync(ex.Message);
-                return CliApp.Usage;
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
-            {
-                progress.Finish();
-                await error.WriteLineAsync("import failed: " + ex.Message);
-                return CliApp.Failure;
-            }
+            });
         });
         return command;
     }
@@ -443,7 +413,7 @@ internal static class OfflineCommands
                 Sources = chosen,
             };
             var progress = new TerminalProgress(error);
-            try
+            return await RunFileJobAsync("compact", progress, error, async () =>
             {
                 var done = chosen.Count == 0 ? new CompactionResult([], 0, 0, 0, []) : await new EventLogCompactor(directory, options).RunAsync(progress, cancellationToken);
                 progress.Finish();
@@ -461,13 +431,7 @@ internal static class OfflineCommands
                     + $"; {done.ReplacedFilesDeleted} replaced files deleted, {done.ReplacedFilesWaiting} kept for the grace of {parse.GetValue(grace)}"
                     + (done.LeftoversDeleted > 0 ? $"; {done.LeftoversDeleted} files of an interrupted compaction removed" : ""));
                 return CliApp.Ok;
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
-            {
-                progress.Finish();
-                await error.WriteLineAsync("compact failed: " + ex.Message);
-                return CliApp.Failure;
-            }
+            });
         });
         return command;
     }
@@ -536,6 +500,30 @@ internal static class OfflineCommands
     };
 
     /// <summary>Progress on standard error: one rewritten line on a terminal, one line per stage otherwise.</summary>
+    /// <summary>
+    /// Runs a file job that reports on <paramref name="progress"/>: a bad input table is a usage error (its
+    /// file:line message, exit 2), a file that cannot be read or written a failure (exit 1) named by <paramref name="what"/>.
+    /// </summary>
+    private static async Task<int> RunFileJobAsync(string what, TerminalProgress progress, TextWriter error, Func<Task<int>> job)
+    {
+        try
+        {
+            return await job();
+        }
+        catch (TableFileException ex)
+        {
+            progress.Finish();
+            await error.WriteLineAsync(ex.Message);
+            return CliApp.Usage;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
+        {
+            progress.Finish();
+            await error.WriteLineAsync(what + " failed: " + ex.Message);
+            return CliApp.Failure;
+        }
+    }
+
     private sealed class TerminalProgress(TextWriter error) : IProgress<ExportProgress>
     {
         private readonly Lock _lock = new();

@@ -4,7 +4,6 @@ using System.Text;
 using System.Text.Json;
 using FeatureStore.Core.Events;
 using FeatureStore.Parquet.Tables;
-using Parquet;
 
 namespace FeatureStore.Parquet.History;
 
@@ -204,16 +203,7 @@ public static class HistoryInput
 
     private static async Task ReadParquetAsync(string path, EventSchema schema, HistoryRowHandler onRow, CancellationToken cancellationToken)
     {
-        ParquetReader reader;
-        try
-        {
-            reader = await ParquetReader.CreateAsync(path, cancellationToken: cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is IOException or global::Parquet.ParquetException or InvalidDataException)
-        {
-            throw new TableFileException($"{path}: not a Parquet file ({ex.Message})");
-        }
-
+        var reader = await TableReader.OpenParquetAsync(path, cancellationToken).ConfigureAwait(false);
         await using (reader.ConfigureAwait(false))
         {
             var fields = schema.Fields.Select(f => reader.Schema.DataFields.FirstOrDefault(d => d.Name == f.Name)).ToArray();

@@ -22,18 +22,22 @@ public static partial class TableReader
             : await ReadParquetAsync(path, cancellationToken).ConfigureAwait(false);
     }
 
-    internal static async Task<Table> ReadParquetAsync(string path, CancellationToken cancellationToken)
+    /// <summary>Opens a Parquet file; one that is not Parquet (or cannot be read) is a <see cref="TableFileException"/> naming it.</summary>
+    internal static async Task<ParquetReader> OpenParquetAsync(string path, CancellationToken cancellationToken)
     {
-        ParquetReader reader;
         try
         {
-            reader = await ParquetReader.CreateAsync(path, cancellationToken: cancellationToken).ConfigureAwait(false);
+            return await ParquetReader.CreateAsync(path, cancellationToken: cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or global::Parquet.ParquetException or InvalidDataException)
         {
             throw new TableFileException($"{path}: not a Parquet file ({ex.Message})");
         }
+    }
 
+    internal static async Task<Table> ReadParquetAsync(string path, CancellationToken cancellationToken)
+    {
+        var reader = await OpenParquetAsync(path, cancellationToken).ConfigureAwait(false);
         await using (reader.ConfigureAwait(false))
         {
             var fields = reader.Schema.DataFields;
