@@ -38,10 +38,10 @@ internal sealed partial class OnlineTileWriter
         public InputPlan(CompiledSource source)
         {
             var columns = new List<(int Slot, InputKind Kind)>();
-            var map = new int[source.Views.Count][];
-            for (var v = 0; v < source.Views.Count; v++)
+            var map = new int[source.Groups.Count][];
+            for (var v = 0; v < source.Groups.Count; v++)
             {
-                var view = source.Views[v];
+                var view = source.Groups[v];
                 map[v] = new int[view.Features.Count];
                 for (var f = 0; f < map[v].Length; f++)
                 {

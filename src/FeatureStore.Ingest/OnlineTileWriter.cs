@@ -55,7 +55,7 @@ internal sealed partial class OnlineTileWriter
     // which is before the batch after next (the same side) is built.
     private readonly ArrayBufferWriter<byte>[][] _arenas = [NewArenas(), NewArenas()];
     private readonly TextCache _texts = new(capacity: 4096);
-    private readonly Dictionary<CompiledView, ViewWindowState>[] _scratch = [.. Enumerable.Range(0, Participants).Select(_ => new Dictionary<CompiledView, ViewWindowState>())];
+    private readonly Dictionary<StateGroup, ViewWindowState>[] _scratch = [.. Enumerable.Range(0, Participants).Select(_ => new Dictionary<StateGroup, ViewWindowState>())];
     private readonly PendingEvents[] _events = [new(), new()];
     private readonly BatchWriteScript[] _scripts = [new(), new()];
     private readonly FeatureInput[][] _inputs = [.. Enumerable.Range(0, Participants).Select(_ => new FeatureInput[8])];
@@ -307,7 +307,7 @@ internal sealed partial class OnlineTileWriter
 
     private static ArrayBufferWriter<byte>[] NewArenas() => [.. Enumerable.Range(0, Participants).Select(_ => new ArrayBufferWriter<byte>(1 << 20))];
 
-    private static long ExpirySlackMs(CompiledView view) => Math.Clamp(view.TtlMs / 10, 60_000, 3_600_000);
+    private static long ExpirySlackMs(StateGroup view) => Math.Clamp(view.TtlMs / 10, 60_000, 3_600_000);
 
     private PartitionStates PartitionFor(TopicPartition partition, CompiledSource source)
     {
@@ -424,7 +424,7 @@ internal sealed partial class OnlineTileWriter
         }
     }
 
-    private CachedState Create(PartitionStates owner, int viewIndex, CompiledView view, byte[] entityUtf8)
+    private CachedState Create(PartitionStates owner, int viewIndex, StateGroup view, byte[] entityUtf8)
     {
         _cachedCount++;
         return new CachedState(owner, viewIndex, view, _keys.Entity(view, System.Text.Encoding.UTF8.GetString(entityUtf8)), owner.Field, entityUtf8);
@@ -447,9 +447,9 @@ internal sealed partial class OnlineTileWriter
             Plan = plan;
             Field = OnlineKeys.PartitionField(partition.Topic, partition.Partition.Value);
             _source = source;
-            _byView = [.. source.Views.Select(_ => new Dictionary<byte[], CachedState>(Utf8KeyComparer.Instance))];
+            _byView = [.. source.Groups.Select(_ => new Dictionary<byte[], CachedState>(Utf8KeyComparer.Instance))];
             _lookups = [.. _byView.Select(d => d.GetAlternateLookup<ReadOnlySpan<byte>>())];
-            _keySlots = [.. source.Views.Select(v => v.KeySlots)];
+            _keySlots = [.. source.Groups.Select(v => v.KeySlots)];
             _textKeySlot = [.. _keySlots.Select(slots => slots.Count == 1 && source.Schema.Fields[slots[0]].Kind == FieldKind.String ? slots[0] : -1)];
         }
 
@@ -501,20 +501,20 @@ internal sealed partial class OnlineTileWriter
         private CachedState Add(int viewIndex, ReadOnlySpan<byte> key, OnlineTileWriter writer)
         {
             var utf8 = key.ToArray();
-            var cached = writer.Create(this, viewIndex, _source.Views[viewIndex], utf8);
+            var cached = writer.Create(this, viewIndex, _source.Groups[viewIndex], utf8);
             _byView[viewIndex].Add(utf8, cached);
             return cached;
         }
     }
 
-    private sealed class CachedState(PartitionStates owner, int viewIndex, CompiledView view, RedisKey key, RedisValue field, byte[] entityUtf8)
+    private sealed class CachedState(PartitionStates owner, int viewIndex, StateGroup view, RedisKey key, RedisValue field, byte[] entityUtf8)
     {
         public PartitionStates Owner { get; } = owner;
 
         /// <summary>The view's place among its source's views.</summary>
         public int ViewIndex { get; } = viewIndex;
 
-        public CompiledView View { get; } = view;
+        public StateGroup View { get; } = view;
 
         public RedisKey Key { get; } = key;
 

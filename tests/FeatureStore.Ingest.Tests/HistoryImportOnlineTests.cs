@@ -105,7 +105,7 @@ public sealed class HistoryImportOnlineTests(EmbeddedKafkaFixture kafka, RedisSe
         var first = await ImportAsync(scenario, db, file, now);
         var view = scenario.Compiled.Views[0];
         var keys = new OnlineKeys(scenario.KeyPrefix, IngestScenario.Project);
-        var before = await db.HashGetAllAsync(keys.Entity(view, "u0"));
+        var before = await db.HashGetAllAsync(keys.Entity(view.Groups[0], "u0"));
 
         // A rerun after a kill before the marker writes everything again: the same bytes.
         File.Delete(Directory.EnumerateFiles(Path.Combine(_dir, "offline"), "p-0001-*.json", SearchOption.AllDirectories).Single());
@@ -113,7 +113,7 @@ public sealed class HistoryImportOnlineTests(EmbeddedKafkaFixture kafka, RedisSe
 
         Assert.False(again.AlreadyImported);
         Assert.Equal(first.Views.Select(v => v.Online), again.Views.Select(v => v.Online));
-        var after = await db.HashGetAllAsync(keys.Entity(view, "u0"));
+        var after = await db.HashGetAllAsync(keys.Entity(view.Groups[0], "u0"));
         Assert.Single(after);
         Assert.Equal(before.Select(e => ((string?)e.Name, (byte[]?)e.Value)), after.Select(e => ((string?)e.Name, (byte[]?)e.Value)));
         await scenario.AssertOnlineEqualsReferenceAsync(db, now);

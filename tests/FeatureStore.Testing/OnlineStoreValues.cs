@@ -32,7 +32,7 @@ public sealed class OnlineStoreValues(IDatabase database, OnlineKeys keys)
         {
             foreach (var entity in read.EntityKeys)
             {
-                entityKeys[n++] = keys.Entity(read.View, entity);
+                entityKeys[n++] = keys.Entity(read.View.Groups[0], entity);
             }
         }
 

@@ -281,7 +281,7 @@ internal static class LookupScenario
             var user = User(random.Next(Users));
             for (var v = 0; v < views.Count; v++)
             {
-                raw[(v * entities) + e] = keys.Entity(views[v], user);
+                raw[(v * entities) + e] = keys.Entity(views[v].Groups[0], user);
             }
         }
 
@@ -300,7 +300,7 @@ internal static class LookupScenario
             var events = UserEvents(random, now);
             foreach (var view in views)
             {
-                pending.Add(db.HashSetAsync(keys.Entity(view, User(u)), OnlineKeys.PartitionField("payments", 0), EncodedState(view, events, buffer)));
+                pending.Add(db.HashSetAsync(keys.Entity(view.Groups[0], User(u)), OnlineKeys.PartitionField("payments", 0), EncodedState(view, events, buffer)));
             }
 
             if (pending.Count >= 1000)
@@ -348,7 +348,7 @@ internal static class LookupScenario
     {
         foreach (var chunk in Enumerable.Range(0, Users).Chunk(500))
         {
-            await db.KeyDeleteAsync([.. chunk.SelectMany(u => views.Select(v => keys.Entity(v, User(u))))]);
+            await db.KeyDeleteAsync([.. chunk.SelectMany(u => views.Select(v => keys.Entity(v.Groups[0], User(u))))]);
         }
     }
 }

@@ -45,7 +45,7 @@ internal static class LookupStages
             var events = LookupScenario.UserEvents(random, now);
             foreach (var view in views)
             {
-                writes.Add(db.HashSetAsync(keys.Entity(view, User(u)), OnlineKeys.PartitionField("payments", 0), LookupScenario.EncodedState(view, events, buffer)));
+                writes.Add(db.HashSetAsync(keys.Entity(view.Groups[0], User(u)), OnlineKeys.PartitionField("payments", 0), LookupScenario.EncodedState(view, events, buffer)));
             }
         }
 
@@ -59,7 +59,7 @@ internal static class LookupStages
         {
             for (var v = 0; v < views.Count; v++)
             {
-                var key = keys.Entity(views[v], User(u));
+                var key = keys.Entity(views[v].Groups[0], User(u));
                 cut[(v * Users) + u] = "cut:" + (string?)key;
                 var state = (byte[])(await db.HashGetAsync(key, OnlineKeys.PartitionField("payments", 0)))!;
                 writes.Add(db.HashSetAsync(cut[(v * Users) + u], OnlineKeys.PartitionField("payments", 0), state.AsSpan(0, state.Length * 6 / 10).ToArray()));

@@ -1,11 +1,12 @@
-using System.Security.Cryptography;
-using System.Text;
 using FeatureStore.Core.Events;
 using FeatureStore.Core.Windows;
 
 namespace FeatureStore.Core.Definitions;
 
-/// <summary>A feature view ready to run: its features' windows, where each reads its input, its key fields.</summary>
+/// <summary>
+/// A feature view ready to run: its features' windows, where each reads its input, its key fields, and the
+/// state groups its online state is stored in (<see cref="StateLayout"/>).
+/// </summary>
 public sealed class CompiledView(
     FeatureViewDefinition definition,
     CompiledSource source,
@@ -14,6 +15,9 @@ public sealed class CompiledView(
     IReadOnlyList<int> keySlots,
     string signature)
 {
+    private StateGroup[] _groups = [];
+    private (int Group, int Slot)[] _places = [];
+
     // A class, not a record: compiled views are compared by identity (they key hot dictionaries).
 
     /// <summary>The view as declared.</summary>
@@ -31,8 +35,20 @@ public sealed class CompiledView(
     /// <summary>The source field slots of the entity's join keys, in order.</summary>
     public IReadOnlyList<int> KeySlots { get; } = keySlots;
 
-    /// <summary>Short hash of everything that shapes the stored state; a change starts fresh state.</summary>
+    /// <summary>
+    /// Short hash of everything that shapes the whole view's state (<see cref="StateLayout.ClassicSignature"/>):
+    /// offline snapshots are kept under it; online state is kept per <see cref="Groups">state group</see>.
+    /// </summary>
     public string Signature { get; } = signature;
+
+    /// <summary>The groups its online state is stored in: serving ones, then at most one building.</summary>
+    public IReadOnlyList<StateGroup> Groups => _groups;
+
+    /// <summary>The group being built beside the serving ones, or null.</summary>
+    public StateGroup? BuildingGroup => Array.Find(_groups, g => g.Building);
+
+    /// <summary>Where feature <paramref name="feature"/> (its index in the view) is stored: its group's index and its slot in that group.</summary>
+    public (int Group, int Slot) PlaceOf(int feature) => _places[feature];
 
     /// <summary>The view's name.</summary>
     public string Name => Definition.Name;
@@ -42,6 +58,12 @@ public sealed class CompiledView(
 
     /// <summary>The largest hop of the view's features (how long a tile may stay open).</summary>
     public long MaxHopMs { get; } = features.Count == 0 ? 0 : features.Max(f => f.Window.HopMs);
+
+    internal void Place(StateGroup[] groups, (int Group, int Slot)[] places)
+    {
+        _groups = groups;
+        _places = places;
+    }
 
     /// <summary>The index of a feature by name, or -1.</summary>
     public int IndexOf(string feature)
@@ -69,6 +91,9 @@ public sealed class CompiledSource(SourceDefinition definition, EventSchema sche
 
     /// <summary>The views computed from this source.</summary>
     public List<CompiledView> Views { get; } = [];
+
+    /// <summary>The state groups of its views that ingest writes (serving and building), view by view.</summary>
+    public List<StateGroup> Groups { get; } = [];
 }
 
 /// <summary>
@@ -96,10 +121,17 @@ public sealed class CompiledRepository
     /// <summary>The view named <paramref name="name"/>, or null.</summary>
     public CompiledView? FindView(string name) => Views.FirstOrDefault(v => v.Name == name);
 
-    /// <summary>Compiles a validated repository.</summary>
-    public static CompiledRepository Compile(FeatureRepository repository)
+    /// <summary>The state layout its views' groups follow.</summary>
+    public StateLayout Layout { get; private init; } = null!;
+
+    /// <summary>
+    /// Compiles a validated repository, its views' online state in the groups of <paramref name="layout"/> (the
+    /// registry's for the applied version; null: each view in one group, as when it was never changed).
+    /// </summary>
+    public static CompiledRepository Compile(FeatureRepository repository, StateLayout? layout = null)
     {
         ArgumentNullException.ThrowIfNull(repository);
+        layout ??= StateLayout.Default(repository);
         var sources = new List<CompiledSource>();
         var views = new List<CompiledView>();
         foreach (var source in repository.Sources)
@@ -120,7 +152,10 @@ public sealed class CompiledRepository
                     f.Aggregation, f.Window, f.Aggregation == AggregationKind.Last && source.FindField(f.Field!)!.Kind == FieldKind.String)).ToList();
                 var slots = view.Features.Select(f => f.Field is null ? -1 : schema.IndexOf(f.Field)).ToList();
                 var keySlots = repository.FindEntity(view.Entity)!.JoinKeys.Select(schema.IndexOf).ToList();
-                var compiledView = new CompiledView(view, compiled, features, slots, keySlots, Signature(view));
+                var compiledView = new CompiledView(view, compiled, features, slots, keySlots, StateLayout.ClassicSignature(view));
+                var viewLayout = layout.Views.GetValueOrDefault(view.Name) ?? StateLayout.DefaultView(repository, view);
+                PlaceGroups(compiledView, viewLayout, schema);
+                compiled.Groups.AddRange(compiledView.Groups);
                 compiled.Views.Add(compiledView);
                 views.Add(compiledView);
             }
@@ -128,12 +163,102 @@ public sealed class CompiledRepository
             sources.Add(compiled);
         }
 
-        return new CompiledRepository(repository, sources, views);
+        return new CompiledRepository(repository, sources, views) { Layout = layout };
     }
 
-    private static string Signature(FeatureViewDefinition view)
+    private static void PlaceGroups(CompiledView view, ViewLayout layout, EventSchema schema)
     {
-        var text = string.Join('|', view.Features.Select(f => $"{f.Aggregation}:{f.Field}:{f.Window.WindowMs}:{f.Window.HopMs}"));
-        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..8];
+        var places = new (int Group, int Slot)[view.Features.Count];
+        Array.Fill(places, (-1, -1));
+        var groups = new StateGroup[layout.Groups.Count];
+        for (var g = 0; g < groups.Length; g++)
+        {
+            var group = layout.Groups[g];
+            var inputs = new int[group.Slots.Count];
+            for (var s = 0; s < inputs.Length; s++)
+            {
+                var slot = group.Slots[s];
+                inputs[s] = InputOf(slot, schema);
+                if (slot.Feature is { } name && view.IndexOf(name) is var feature and >= 0)
+                {
+                    places[feature] = (g, s);
+                }
+            }
+
+            groups[g] = new StateGroup(view, group.Signature, [.. group.Slots.Select(s => s.ToWindowedFeature())], inputs, group.Building);
+        }
+
+        var missing = view.Definition.Features.Where((_, i) => places[i].Group < 0).Select(f => f.Name).ToList();
+        if (missing.Count > 0)
+        {
+            throw new InvalidOperationException($"the state layout of view '{view.Name}' stores no state for {string.Join(", ", missing)}");
+        }
+
+        view.Place(groups, places);
     }
+
+    // A dead slot may outlive its field, or the field's kind (a text `last` over a field now numeric): it is then
+    // fed nothing rather than values its state cannot hold.
+    private static int InputOf(StateSlot slot, EventSchema schema)
+    {
+        if (slot.Field is null)
+        {
+            return -1;
+        }
+
+        var at = schema.IndexOf(slot.Field);
+        if (at < 0 || (slot.Aggregation == AggregationKind.Last && slot.TextValued != (schema.Fields[at].Kind == FieldKind.String)))
+        {
+            return StateGroup.NoInput;
+        }
+
+        return at;
+    }
+}
+
+/// <summary>
+/// One state group of a view ready to run (<see cref="StateGroupLayout"/>): the features stored together in one
+/// hash per entity, <c>PREFIX:PROJECT:fv:VIEW:SIGNATURE:ENTITY</c>, with where each reads its input.
+/// </summary>
+public sealed class StateGroup
+{
+    /// <summary>The input slot of a dead feature whose field the source no longer has: it is fed nothing.</summary>
+    public const int NoInput = -2;
+
+    internal StateGroup(CompiledView view, string signature, IReadOnlyList<WindowedFeature> features, IReadOnlyList<int> inputSlots, bool building)
+    {
+        View = view;
+        Signature = signature;
+        Features = features;
+        InputSlots = inputSlots;
+        Building = building;
+        MaxHopMs = features.Count == 0 ? 0 : features.Max(f => f.Window.HopMs);
+    }
+
+    /// <summary>The view it belongs to.</summary>
+    public CompiledView View { get; }
+
+    /// <summary>The view's name.</summary>
+    public string Name => View.Name;
+
+    /// <summary>Its key's signature.</summary>
+    public string Signature { get; }
+
+    /// <summary>Its features' states for <see cref="ViewWindowState"/>, in slot order (dead slots included).</summary>
+    public IReadOnlyList<WindowedFeature> Features { get; }
+
+    /// <summary>Per slot, the source field slot it reads (-1 for count, <see cref="NoInput"/> for none).</summary>
+    public IReadOnlyList<int> InputSlots { get; }
+
+    /// <summary>The source field slots of the entity's join keys, in order.</summary>
+    public IReadOnlyList<int> KeySlots => View.KeySlots;
+
+    /// <summary>The view's ttl.</summary>
+    public long TtlMs => View.TtlMs;
+
+    /// <summary>The largest hop of its features (how long a tile may stay open).</summary>
+    public long MaxHopMs { get; }
+
+    /// <summary>True while it is built beside the serving groups (its features are not served yet).</summary>
+    public bool Building { get; }
 }

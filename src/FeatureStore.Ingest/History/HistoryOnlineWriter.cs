@@ -64,20 +64,41 @@ public sealed class HistoryOnlineWriter(IDatabase database, OnlineKeys keys, lon
     public static RedisValue HistoryField(string importId) => "history:" + importId[..16];
 
     /// <inheritdoc/>
-    public async Task<long> WriteAsync(CompiledView view, IEnumerable<SpillRecord> sorted, string importId, long cutoverMs, CancellationToken cancellationToken)
+    public Task<long> WriteAsync(CompiledView view, IEnumerable<SpillRecord> sorted, string importId, long cutoverMs, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(view);
+        // A group being built gets the history from the event log (which holds the import) when it is rebuilt.
+        return WriteAsync([.. view.Groups.Where(g => !g.Building)], sorted, HistoryField(importId), cutoverMs, cancellationToken);
+    }
+
+    /// <summary>
+    /// Writes the state of every entity of <paramref name="sorted"/> (events before <paramref name="beforeMs"/>)
+    /// into field <paramref name="field"/> of its hash in each of <paramref name="groups"/> (groups of one view;
+    /// the records' inputs are the view's features', see <see cref="HistoryInputs"/>).
+    /// </summary>
+    /// <returns>The entities written (those whose events still lie within the view's ttl).</returns>
+    public async Task<long> WriteAsync(IReadOnlyList<StateGroup> groups, IEnumerable<SpillRecord> sorted, RedisValue field, long beforeMs, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(groups);
         ArgumentNullException.ThrowIfNull(sorted);
+        if (groups.Count == 0)
+        {
+            return 0;
+        }
+
+        var view = groups[0].View;
         var now = clock?.Invoke() ?? DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        var field = HistoryField(importId);
-        var state = new ViewWindowState(view.Features, view.TtlMs);
+        var states = groups.Select(g => new ViewWindowState(g.Features, g.TtlMs)).ToArray();
+        var slotFeatures = groups.Select(g => SlotFeatures(view, g)).ToArray();
         var inputs = new FeatureInput[view.Features.Count];
+        var groupInputs = groups.Select(g => new FeatureInput[g.Features.Count]).ToArray();
         var encoded = new ArrayBufferWriter<byte>(4096);
         var batchKeys = new List<RedisKey>(BatchEntities);
         var batchValues = new List<RedisValue>(BatchEntities * 3);
         var pending = new Queue<Task>();
         long written = 0;
         byte[]? entity = null;
+        long? newest = null;
 
         async Task FlushAsync()
         {
@@ -97,33 +118,41 @@ public sealed class HistoryOnlineWriter(IDatabase database, OnlineKeys keys, lon
 
         async Task CloseAsync()
         {
-            if (entity is null || state.LastEventTime is not { } last)
+            if (entity is null || newest is not { } last)
             {
                 return;
             }
 
             var expiry = last + view.TtlMs + allowedLatenessMs - now;
-            if (expiry > 0)
+            if (expiry <= 0)
             {
-                state.Compact(rawBefore: last - allowedLatenessMs - view.MaxHopMs, queriesFrom: last - view.TtlMs - allowedLatenessMs, MaxRawEntriesPerShare);
+                return;
+            }
+
+            var key = Encoding.UTF8.GetString(entity);
+            for (var g = 0; g < groups.Count; g++)
+            {
+                var state = states[g];
+                state.Compact(rawBefore: last - allowedLatenessMs - groups[g].MaxHopMs, queriesFrom: last - view.TtlMs - allowedLatenessMs, MaxRawEntriesPerShare);
                 encoded.ResetWrittenCount();
                 state.WriteTo(encoded);
-                batchKeys.Add(keys.Entity(view, Encoding.UTF8.GetString(entity)));
+                batchKeys.Add(keys.Entity(groups[g], key));
                 batchValues.Add(field);
                 batchValues.Add(encoded.WrittenSpan.ToArray());
                 batchValues.Add(expiry);
-                written++;
-                if (batchKeys.Count >= BatchEntities)
-                {
-                    cancellationToken.ThrowIfCancellationRequested();
-                    await FlushAsync().ConfigureAwait(false);
-                }
+            }
+
+            written++;
+            if (batchKeys.Count >= BatchEntities)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                await FlushAsync().ConfigureAwait(false);
             }
         }
 
         foreach (var record in sorted)
         {
-            if (record.Time >= cutoverMs)
+            if (record.Time >= beforeMs)
             {
                 continue; // the stream's
             }
@@ -132,11 +161,27 @@ public sealed class HistoryOnlineWriter(IDatabase database, OnlineKeys keys, lon
             {
                 await CloseAsync().ConfigureAwait(false);
                 entity = record.Key;
-                state.Reset();
+                newest = null;
+                foreach (var state in states)
+                {
+                    state.Reset();
+                }
             }
 
             HistoryInputs.Decode(record.Payload, inputs);
-            state.Add(record.Time, record.Position, inputs);
+            for (var g = 0; g < groups.Count; g++)
+            {
+                var into = groupInputs[g];
+                var features = slotFeatures[g];
+                for (var s = 0; s < into.Length; s++)
+                {
+                    into[s] = features[s] < 0 ? FeatureInput.Absent : inputs[features[s]];
+                }
+
+                states[g].Add(record.Time, record.Position, into);
+            }
+
+            newest = Math.Max(newest ?? long.MinValue, record.Time);
         }
 
         await CloseAsync().ConfigureAwait(false);
@@ -147,5 +192,22 @@ public sealed class HistoryOnlineWriter(IDatabase database, OnlineKeys keys, lon
         }
 
         return written;
+    }
+
+    // Per slot of the group, the view feature whose input feeds it (-1: a dead slot, fed nothing).
+    private static int[] SlotFeatures(CompiledView view, StateGroup group)
+    {
+        var features = new int[group.Features.Count];
+        Array.Fill(features, -1);
+        for (var f = 0; f < view.Features.Count; f++)
+        {
+            var (g, slot) = view.PlaceOf(f);
+            if (view.Groups[g] == group)
+            {
+                features[slot] = f;
+            }
+        }
+
+        return features;
     }
 }

@@ -7,11 +7,17 @@ namespace FeatureStore.Redis.Online;
 /// <summary>
 /// The online store's key layout (documented in the README):
 /// <list type="bullet">
-/// <item><c>PREFIX:PROJECT:fv:VIEW:SIG:ENTITY</c> — hash, one field per source partition, <c>TOPIC:PARTITION</c>,
-/// holding that partition's share of the entity's windowed state (tiles, recent raw entries); expires
-/// with the view's ttl. <c>SIG</c> is a short hash of the view's features, so changing them starts fresh.</item>
+/// <item><c>PREFIX:PROJECT:fv:VIEW:SIG:ENTITY</c> — hash of one state group of the view (docs/evolution.md), one
+/// field per source partition, <c>TOPIC:PARTITION</c>, holding that partition's share of the entity's windowed
+/// state (tiles, recent raw entries), plus <c>history:ID</c> per history import and <c>rebuild</c> for a group
+/// built from the event log; expires with the view's ttl. <c>SIG</c> is the group's signature: a view never
+/// changed has one group, the short hash of all its features.</item>
+/// <item><c>PREFIX:PROJECT:build:VIEW:SIG</c> — hash, the progress of a group being built: <c>state</c>,
+/// <c>rows_done</c>, <c>rows_total</c>, <c>updated_ms</c>.</item>
 /// <item><c>PREFIX:PROJECT:ingest:GROUP</c> — hash of checkpoints, field <c>TOPIC:PARTITION</c>,
-/// value <c>NEXT_OFFSET:WATERMARK</c>, written in the same transaction as the states they cover.</item>
+/// value <c>NEXT_OFFSET:WATERMARK</c>, written in the same transaction as the states they cover; and, per group
+/// being built, field <c>build:VIEW:SIG:TOPIC:PARTITION</c>, the offset from which ingest wrote that group (set
+/// once, by the first batch that wrote it).</item>
 /// <item><c>PREFIX:PROJECT:ingest:GROUP:status</c> — hash, field <c>TOPIC:PARTITION</c>, a JSON status of
 /// the partition (consumer lag, newest event time, last write) that its owner refreshes every few seconds;
 /// <c>PREFIX:PROJECT:ingest:groups</c> — set of the groups that published one.</item>
@@ -25,8 +31,18 @@ public sealed class OnlineKeys(string prefix, string project)
     /// <summary>The project.</summary>
     public string Project { get; } = project;
 
-    /// <summary>The hash of one entity's state in one view.</summary>
-    public RedisKey Entity(CompiledView view, string entityKey) => $"{Prefix}:{Project}:fv:{view.Name}:{view.Signature}:{entityKey}";
+    /// <summary>The hash of one entity's state in one state group of a view.</summary>
+    public RedisKey Entity(StateGroup group, string entityKey) => $"{Prefix}:{Project}:fv:{group.Name}:{group.Signature}:{entityKey}";
+
+    /// <summary>The field of a group's state rebuilt from the event log (every event before the offsets ingest began writing the group at).</summary>
+    public static RedisValue RebuildField => "rebuild";
+
+    /// <summary>The progress of a group being built.</summary>
+    public RedisKey Build(string view, string signature) => $"{Prefix}:{Project}:build:{view}:{signature}";
+
+    /// <summary>The checkpoint hash's field holding the offset of a partition from which ingest wrote a group being built.</summary>
+    public static RedisValue BuildStartField(string view, string signature, string topic, int partition) =>
+        $"build:{view}:{signature}:{topic}:{partition.ToString(CultureInfo.InvariantCulture)}";
 
     /// <summary>The field of one source partition's share.</summary>
     public static RedisValue PartitionField(string topic, int partition) =>

@@ -231,7 +231,7 @@ internal sealed class OnlineLookup
             var v = used[u];
             for (var e = 0; e < rows; e++)
             {
-                keys[at + (u * rows) + e] = _registry.Keys.Entity(served.Views[v], EntityKey(served, v, request, e));
+                keys[at + (u * rows) + e] = _registry.Keys.Entity(served.Views[v].Groups[0], EntityKey(served, v, request, e));
             }
         }
 
