@@ -108,6 +108,38 @@ public abstract class OnlineStoreContractTests(IOnlineStoreFixture fixture)
     }
 
     [Fact]
+    public async Task Each_version_keeps_its_state_layout_and_a_switch_stores_the_built_group_as_serving()
+    {
+        var registry = new RegistryStore(Db, _prefix);
+        var v1 = PaymentsRepository.Yaml("payments");
+        var v2 = v1.Replace("      - { name: n_all, aggregation: count }\n", "      - { name: n_all, aggregation: count }\n      - { name: min_5m, aggregation: min, field: amount, window: 5m }\n", StringComparison.Ordinal);
+        Assert.NotEqual(v1, v2);
+        await registry.ApplyAsync("stest", "h1", "{}", v1, Ct);
+        var first = (await registry.LoadCurrentAsync("stest"))!;
+        Assert.All(first.Layout.Views.Values, v => Assert.Single(v.Groups));
+
+        await registry.ApplyAsync("stest", "h2", "{}", v2, Ct);
+        var second = (await registry.LoadCurrentAsync("stest"))!;
+        var building = second.Layout.Views["user_stats"].BuildingGroup!;
+        Assert.Equal(["min_5m"], building.Slots.Select(s => s.Feature));
+        Assert.Equal(first.Layout.Views["user_stats"].Groups[0].Signature, second.Layout.Views["user_stats"].Groups[0].Signature);
+        Assert.Null(second.Layout.Views["user_spend"].BuildingGroup);
+        Assert.Equal(building.Signature, second.Compile().FindView("user_stats")!.BuildingGroup!.Signature);
+
+        Assert.Null(await registry.SwitchAsync("stest", "user_stats", "00000000", Ct));
+        Assert.Equal(3, await registry.SwitchAsync("stest", "user_stats", building.Signature, Ct));
+        var third = (await registry.GetCurrentAsync("stest"))!;
+        Assert.Equal(("h2", "user_stats:" + building.Signature), (third.ContentHash, third.Switched));
+        Assert.All(third.Load("stest").Layout.Views.Values, v => Assert.Null(v.BuildingGroup));
+        Assert.Null(await registry.SwitchAsync("stest", "user_stats", building.Signature, Ct)); // done once
+
+        // The same content again is no new version; a next apply starts from the switched layout.
+        Assert.Equal(new ApplyOutcome(3, false), await registry.ApplyAsync("stest", "h2", "{}", v2, Ct));
+        await registry.ApplyAsync("stest", "h4", "{}", v2.Replace("ttl: 2h", "ttl: 3h", StringComparison.Ordinal), Ct);
+        Assert.Equal(2, (await registry.LoadCurrentAsync("stest"))!.Layout.Views["user_stats"].Groups.Count(g => !g.Building));
+    }
+
+    [Fact]
     public async Task Registry_announces_applied_versions()
     {
         var registry = new RegistryStore(Db, _prefix);

@@ -79,19 +79,10 @@ internal static class ApplyCommand
                     }
                 }
 
-                // Online state is keyed by the signature of all of a view's features, and nothing builds the new
-                // signature's state beside the serving one yet: say plainly that such a view starts empty.
-                var reKeyed = FeaturePlan.ReKeyedViews(previous, repo);
-                foreach (var (view, before, after) in reKeyed)
-                {
-                    await output.WriteLineAsync($"! view {view}: online state signature {before} -> {after}: its online state starts empty at this apply "
-                        + "(every feature, kept ones too, reads NOT_FOUND or zero until the stream refills it)");
-                }
-
-                var refused = features.Count(f => f.Refusal is not null) + reKeyed.Count;
+                var refused = features.Count(f => f.Refusal is not null);
                 if (refused > 0 && !parse.GetValue(allowPartial))
                 {
-                    await error.WriteLineAsync($"error: {refused} feature(s) or view(s) would serve values that miss events (REFUSED or ! above); nothing applied. "
+                    await error.WriteLineAsync($"error: {refused} feature(s) would serve values that miss events (REFUSED above); nothing applied. "
                         + "Give --store the offline store that holds the source's events, or --allow-partial to accept values that miss events.");
                     return CliApp.Usage;
                 }
@@ -104,6 +95,15 @@ internal static class ApplyCommand
 
                 var outcome = await registry.ApplyAsync(repo.Project, repo.ContentHash(), repo.ToCanonicalJson(), result.SourceText, cancellationToken);
                 await output.WriteLineAsync(outcome.Changed ? $"applied as version {outcome.Version}" : $"unchanged: version {outcome.Version} is current");
+                if (outcome.Changed && await registry.LoadCurrentAsync(repo.Project) is { } applied)
+                {
+                    foreach (var (view, layout) in applied.Layout.Views.Where(v => v.Value.BuildingGroup is not null))
+                    {
+                        var building = layout.BuildingGroup!;
+                        await output.WriteLineAsync($"  {view}: building {string.Join(", ", building.Slots.Select(s => s.Feature))} beside the serving state (group {building.Signature}); "
+                            + "they answer BUILDING until the rebuild job switches them in (`featurestore rebuild`, or the `rebuild` job of `run`)");
+                    }
+                }
                 return CliApp.Ok;
             }
         });

@@ -86,7 +86,8 @@ public sealed record FeaturePlanLine(string View, string Feature, FeatureChange 
             StateEffect.Dropped => ": state dropped",
             _ => string.Create(CultureInfo.InvariantCulture, $": rebuilt from the event log, reading {EventsToRead ?? 0} events"),
         };
-        return Refusal is null ? text : text + " — REFUSED: " + Refusal;
+        return Refusal is not null ? text + " — REFUSED: " + Refusal
+            : Effect == StateEffect.Rebuilt ? text + " (BUILDING until it is switched in)" : text;
     }
 }
 
@@ -162,26 +163,6 @@ public static class FeaturePlan
             return EventLogCoverage.Empty;
         }, 0);
         return sources;
-    }
-
-    /// <summary>
-    /// The views of both versions whose online state key signature changes (any feature added, removed or
-    /// changed but for the ttl), with both signatures: the online state of such a view is keyed afresh, so
-    /// until it is built beside the serving one every feature of it starts empty at the apply.
-    /// </summary>
-    public static IReadOnlyList<(string View, string Before, string After)> ReKeyedViews(FeatureRepository? previous, FeatureRepository next)
-    {
-        ArgumentNullException.ThrowIfNull(next);
-        if (previous is null)
-        {
-            return [];
-        }
-
-        var before = CompiledRepository.Compile(previous);
-        return [.. CompiledRepository.Compile(next).Views
-            .Select(v => (View: v.Name, Before: before.FindView(v.Name)?.Signature, After: v.Signature))
-            .Where(v => v.Before is not null && v.Before != v.After)
-            .Select(v => (v.View, v.Before!, v.After))];
     }
 
     private static List<string> Differences(FeatureViewDefinition oldView, FeatureDefinition before, FeatureViewDefinition view, FeatureDefinition after)

@@ -112,8 +112,9 @@ public sealed record StateLayout(IReadOnlyDictionary<string, ViewLayout> Views)
     /// (null: the default one). Per view: an unchanged feature (same aggregation, field, window, hop) stays in its
     /// serving group; an added or changed feature goes to a group built beside them (the same one as before when
     /// the features to build are the same as the building group's; otherwise a new one, which replaces it); a
-    /// removed or changed feature's slot is dead, and a serving group with no live slot is dropped. A view that is
-    /// new, or whose source or entity changed, starts over with its default layout.
+    /// removed or changed feature's slot is dead, and a serving group with no live slot is dropped. A new view has
+    /// its default layout (it has no state to keep); a view whose source or entity changed keeps none of its state
+    /// (it is fed by another stream or keyed by another entity): all its features are built anew.
     /// </summary>
     public static StateLayout Next(FeatureRepository? previous, StateLayout? previousLayout, FeatureRepository next, long version)
     {
@@ -122,13 +123,14 @@ public sealed record StateLayout(IReadOnlyDictionary<string, ViewLayout> Views)
         foreach (var view in next.FeatureViews)
         {
             var before = previous?.FindView(view.Name);
-            if (previous is null || before is null || before.Source != view.Source || before.Entity != view.Entity)
+            if (previous is null || before is null)
             {
                 views[view.Name] = DefaultView(next, view);
                 continue;
             }
 
-            var old = previousLayout?.Views.GetValueOrDefault(view.Name) ?? DefaultView(previous, before);
+            var old = before.Source != view.Source || before.Entity != view.Entity ? new ViewLayout([])
+                : previousLayout?.Views.GetValueOrDefault(view.Name) ?? DefaultView(previous, before);
             views[view.Name] = NextView(next, view, old, version);
         }
 

@@ -30,7 +30,7 @@ public sealed class FeaturePlanUnitTests
         var added = Line(plan, "amount_min_1h");
         Assert.Equal((FeatureChange.Added, StateEffect.Rebuilt, 100L, (string?)null), (added.Change, added.Effect, added.EventsToRead, added.Refusal));
         Assert.All(plan.Where(l => l != added), l => Assert.Equal((FeatureChange.Unchanged, StateEffect.Kept), (l.Change, l.Effect)));
-        Assert.Equal("+ user_orders:amount_min_1h added: rebuilt from the event log, reading 100 events", added.ToString());
+        Assert.Equal("+ user_orders:amount_min_1h added: rebuilt from the event log, reading 100 events (BUILDING until it is switched in)", added.ToString());
         Assert.Equal("  user_orders:order_count_1h unchanged: state kept", Line(plan, "order_count_1h").ToString());
     }
 
@@ -135,16 +135,6 @@ public sealed class FeaturePlanUnitTests
     {
         Assert.Empty(FeaturePlan.Compute(null, Before, _ => EventLogCoverage.Empty, Now));
         Assert.Empty(FeaturePlan.Compute(Before, Before, _ => throw new InvalidOperationException("an unchanged view reads no log"), Now));
-    }
-
-    [Fact]
-    public void A_view_is_re_keyed_by_any_feature_change_but_not_by_a_ttl_change()
-    {
-        var (view, before, after) = Assert.Single(FeaturePlan.ReKeyedViews(Before, Load(AddFeature("      - name: amount_min_1h\n        aggregation: min\n        field: amount\n        window: 1h\n"))));
-        Assert.Equal("user_orders", view);
-        Assert.NotEqual(before, after);
-        Assert.Empty(FeaturePlan.ReKeyedViews(Before, Load(RepositoryFiles.Minimal.Replace("ttl: 1d", "ttl: 2d", StringComparison.Ordinal))));
-        Assert.Empty(FeaturePlan.ReKeyedViews(null, Before));
     }
 
     [Fact]
