@@ -118,6 +118,12 @@ public sealed class EventLogWriterTests : IDisposable
         var later = await EventLogCoverageReader.ReadAsync(_dir, "payments", Ct);
         Assert.False(later.FromFirstEvent, "partition 2's log starts at offset 40");
         Assert.Equal(28, later.Events);
+
+        // An imported history is the source's past: with it, the log reaches back to the first event.
+        Assert.True(await writer.CommitAsync("pay", CommitMarker.HistoryPartition, 0, 7, 0, Rows(source.Schema, 0, 7), Ct));
+        var imported = await EventLogCoverageReader.ReadAsync(_dir, "payments", Ct);
+        Assert.True(imported.FromFirstEvent);
+        Assert.Equal(35, imported.Events);
         Assert.Equal(EventLogCoverage.Empty.RowsByDay, (await EventLogCoverageReader.ReadAsync(_dir, "nothing", Ct)).RowsByDay);
     }
 

@@ -41,8 +41,11 @@ public static class EventLogCoverageReader
         }
 
         // Offsets of the log start at 0 and go on increasing across recreated topics, so a partition whose
-        // first visible batch starts at 0 was archived from its first event on.
-        var fromFirst = visible.Count > 0 && visible.GroupBy(m => m.Partition).All(p => p.Min(m => m.FirstOffset) == 0);
+        // first visible batch starts at 0 was archived from its first event on. An imported history is the
+        // source's past as its owner declared it (the stream owns only what follows its cut-over): with one,
+        // the log reaches back to the first event whatever offsets the stream's partitions start at.
+        var fromFirst = visible.Count > 0 && (visible.Any(m => m.Partition == CommitMarker.HistoryPartition)
+            || visible.GroupBy(m => m.Partition).All(p => p.Min(m => m.FirstOffset) == 0));
         return new EventLogCoverage(fromFirst, rowsByDay);
     }
 
