@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text;
 using FeatureStore.Ingest.Tests;
 using FeatureStore.Parquet.History;
@@ -64,8 +63,8 @@ public sealed class DeclaredHistoryTests(EmbeddedKafkaFixture kafka, RedisServer
         Assert.True(File.Exists(HistoryImport.RejectsFile(history)));
 
         // The next start reads the file's bytes again for the import id, finds its marker, and writes nothing.
-        var onlineBefore = await OnlineBytesAsync(scenario.KeyPrefix);
-        var offlineBefore = OfflineFiles();
+        var onlineBefore = await StoreSnapshots.OnlineAsync(redis.Connection, scenario.KeyPrefix);
+        var offlineBefore = StoreSnapshots.Files(Store);
         var secondLogs = new CapturedLogs();
         using (var loggers = LoggerFactory.Create(b => b.AddProvider(secondLogs)))
         {
@@ -74,8 +73,8 @@ public sealed class DeclaredHistoryTests(EmbeddedKafkaFixture kafka, RedisServer
 
         Assert.Contains(secondLogs.Records, r => r.Contains("imported before", StringComparison.Ordinal) && r.Contains(history, StringComparison.Ordinal));
         Assert.DoesNotContain(secondLogs.Records, r => r.Contains("events imported", StringComparison.Ordinal));
-        Assert.Equal(onlineBefore, await OnlineBytesAsync(scenario.KeyPrefix));
-        Assert.Equal(offlineBefore, OfflineFiles());
+        Assert.Equal(onlineBefore, await StoreSnapshots.OnlineAsync(redis.Connection, scenario.KeyPrefix));
+        Assert.Equal(offlineBefore, StoreSnapshots.Files(Store));
     }
 
     [Fact]
@@ -172,34 +171,6 @@ public sealed class DeclaredHistoryTests(EmbeddedKafkaFixture kafka, RedisServer
             """);
         return config;
     }
-
-    /// <summary>Every key under the prefix with its fields and their bytes, in order.</summary>
-    private async Task<List<string>> OnlineBytesAsync(string prefix)
-    {
-        var server = redis.Connection.Multiplexer.GetServer(redis.Connection.Endpoint);
-        var db = redis.Connection.Database;
-        var result = new List<string>();
-        await foreach (var key in server.KeysAsync(pattern: prefix + ":*"))
-        {
-            if (await db.KeyTypeAsync(key) != StackExchange.Redis.RedisType.Hash)
-            {
-                continue;
-            }
-
-            foreach (var entry in (await db.HashGetAllAsync(key)).OrderBy(e => (string?)e.Name, StringComparer.Ordinal))
-            {
-                result.Add($"{key} {entry.Name} {Convert.ToHexString(SHA256.HashData((byte[])entry.Value!))}");
-            }
-        }
-
-        result.Sort(StringComparer.Ordinal);
-        return result;
-    }
-
-    /// <summary>Every file of the offline store with a hash of its bytes.</summary>
-    private List<string> OfflineFiles() =>
-        [.. Directory.EnumerateFiles(Store, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal)
-            .Select(f => $"{Path.GetRelativePath(Store, f)} {Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(f)))}")];
 
     /// <summary>Rows of the source's event log, summed over its commit markers (only the history's here: the archiver is off).</summary>
     private async Task<long> CommittedRowsAsync()
