@@ -47,16 +47,7 @@ public sealed partial class FeatureStoreHost
                     CutoverMs = history.CutoverMs,
                 };
                 LogHistoryImporting(source.Definition.Name, file);
-                HistoryImportResult done;
-                try
-                {
-                    done = await SourceHistoryImport.RunAsync(compiled, source, options, store.Database, prefix, new LoggedProgress(this, source.Definition.Name), cancellationToken)
-                        .ConfigureAwait(false);
-                }
-                catch (Exception ex) when (ex is TableFileException or InvalidDataException)
-                {
-                    throw new HostConfigurationException($"the history of source '{source.Definition.Name}': {ex.Message}");
-                }
+                var done = await ImportAsync(compiled, source, options, store, prefix, file, cancellationToken).ConfigureAwait(false);
 
                 var cutover = done.CutoverMs is { } ms ? Rfc3339.Format(ms) : "none";
                 if (done.AlreadyImported)
@@ -74,6 +65,35 @@ public sealed partial class FeatureStoreHost
             }
         }
     }
+
+    // One file's import. Another process importing the same source into the same store (a second replica of
+    // `run` starting beside the first) holds its lock: wait for it, then its marker makes this one a no-op.
+    private async Task<HistoryImportResult> ImportAsync(
+        CompiledRepository compiled, CompiledSource source, HistoryImportOptions options, OnlineStoreConnection store, string prefix, string file, CancellationToken cancellationToken)
+    {
+        var wait = TimeSpan.FromSeconds(1);
+        while (true)
+        {
+            try
+            {
+                return await SourceHistoryImport.RunAsync(compiled, source, options, store.Database, prefix, new LoggedProgress(this, source.Definition.Name), cancellationToken)
+                    .ConfigureAwait(false);
+            }
+            catch (HistoryImportBusyException ex)
+            {
+                LogHistoryBusy(source.Definition.Name, file, ex.Message, wait.TotalSeconds);
+                await Task.Delay(wait, cancellationToken).ConfigureAwait(false);
+                wait = TimeSpan.FromTicks(Math.Min(wait.Ticks * 2, TimeSpan.FromSeconds(30).Ticks)); // each try reads the file again for its id
+            }
+            catch (Exception ex) when (ex is TableFileException or InvalidDataException)
+            {
+                throw new HostConfigurationException($"the history of source '{source.Definition.Name}': {ex.Message}");
+            }
+        }
+    }
+
+    [LoggerMessage(15, LogLevel.Information, "history of {Source}: {File} waits: {Reason}; trying again in {Seconds} s")]
+    private partial void LogHistoryBusy(string source, string file, string reason, double seconds);
 
     [LoggerMessage(10, LogLevel.Information, "history of {Source}: importing {File}")]
     private partial void LogHistoryImporting(string source, string file);

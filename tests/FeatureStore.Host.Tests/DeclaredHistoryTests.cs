@@ -123,6 +123,31 @@ public sealed class DeclaredHistoryTests(EmbeddedKafkaFixture kafka, RedisServer
         await scenario.AssertOnlineEqualsReferenceAsync(redis.Connection.Database, scenario.MaxTime);
     }
 
+    [Fact]
+    public async Task A_start_beside_another_import_of_the_same_history_waits_for_it_instead_of_failing()
+    {
+        var scenario = new IngestScenario(kafka.CreateTopic("declared-busy", partitions: 4));
+        var history = WriteHistory(scenario, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - 3_600_000, badLine: null);
+        var config = WriteConfig(scenario, "history: { path: history/payments.jsonl }");
+        var logs = new CapturedLogs();
+        using var loggers = LoggerFactory.Create(b => b.AddProvider(logs));
+
+        // Another replica's import holds the source's lock in the shared store.
+        var folder = Directory.CreateDirectory(Path.Combine(Store, "events", "payments")).FullName;
+        Task<FeatureStoreHost> starting;
+        using (new FileStream(Path.Combine(folder, ".import.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None))
+        {
+            starting = FeatureStoreHost.CreateAsync(HostConfiguration.Load(config), loggers, cancellationToken: Ct);
+            await Eventually.TrueAsync(() => Task.FromResult(logs.Records.Any(r => r.Contains("another import of source 'payments'", StringComparison.Ordinal))),
+                TimeSpan.FromSeconds(30), "the start waits for the other import", Ct);
+            Assert.False(starting.IsCompleted);
+        }
+
+        await using var host = await starting.WaitAsync(TimeSpan.FromSeconds(60), Ct);
+        Assert.Contains(logs.Records, r => r.Contains($"{HistoryEvents} events imported, 0 rejected", StringComparison.Ordinal) && r.Contains(history, StringComparison.Ordinal));
+        Assert.Equal(HistoryEvents, await CommittedRowsAsync());
+    }
+
     // Unsorted events before the cut-over (drawn by the scenario, so its reference counts them), with one
     // malformed line at line badLine + 1.
     private string WriteHistory(IngestScenario scenario, long cutover, int? badLine, string name = "payments.jsonl", int firstIndex = 0)
