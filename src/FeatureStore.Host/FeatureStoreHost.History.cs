@@ -7,6 +7,7 @@ using FeatureStore.Parquet.History;
 using FeatureStore.Parquet.Tables;
 using FeatureStore.Redis;
 using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
 
 namespace FeatureStore.Host;
 
@@ -88,6 +89,13 @@ public sealed partial class FeatureStoreHost
             catch (Exception ex) when (ex is TableFileException or InvalidDataException)
             {
                 throw new HostConfigurationException($"the history of source '{source.Definition.Name}': {ex.Message}");
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            {
+                // The jobs wait for a store that is down; an import cannot (nothing of it is visible until it ends): the
+                // start fails, and the next one imports. The client's message is cut before its long diagnostics.
+                throw new OnlineStoreUnavailableException(
+                    $"the history of source '{source.Definition.Name}' ({file}) cannot be imported: the online store at {store.Endpoint} is unreachable ({ex.Message.Split(" - ", 2)[0]})", ex);
             }
         }
     }

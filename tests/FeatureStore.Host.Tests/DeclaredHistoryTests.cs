@@ -91,6 +91,24 @@ public sealed class DeclaredHistoryTests(EmbeddedKafkaFixture kafka, RedisServer
     }
 
     [Fact]
+    public async Task An_online_store_that_cannot_be_reached_for_a_declared_import_stops_the_start_with_its_address()
+    {
+        var scenario = new IngestScenario(kafka.CreateTopic("declared-no-store", partitions: 4));
+        WriteHistory(scenario, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - 3_600_000, badLine: null);
+        var settings = HostConfiguration.Load(WriteConfig(scenario, "history: { path: history/payments.jsonl }"));
+        var nowhere = $"127.0.0.1:{FreePort.Next()}";
+        settings.Redis.Configuration = nowhere + ",asyncTimeout=1000,syncTimeout=1000";
+
+        var error = await Assert.ThrowsAsync<Redis.OnlineStoreUnavailableException>(() => FeatureStoreHost.CreateAsync(settings, NullLoggerFactory.Instance, cancellationToken: Ct));
+
+        Assert.Contains("the history of source 'payments'", error.Message, StringComparison.Ordinal);
+        Assert.Contains(nowhere, error.Message, StringComparison.Ordinal);
+        Assert.Equal(0, Directory.Exists(Store) ? EventLogMarkers() : 0);
+    }
+
+    private int EventLogMarkers() => Directory.EnumerateFiles(Store, "*.json", SearchOption.AllDirectories).Count();
+
+    [Fact]
     public async Task A_history_folder_imports_each_file_once_so_a_file_added_later_is_imported_alone()
     {
         var scenario = new IngestScenario(kafka.CreateTopic("declared-folder", partitions: 4));
