@@ -1,3 +1,4 @@
+using System.Reflection;
 using System.Text;
 using FeatureStore.Ingest.Tests;
 using FeatureStore.Parquet.History;
@@ -17,6 +18,9 @@ public sealed class DeclaredHistoryTests(EmbeddedKafkaFixture kafka, RedisServer
     : IClassFixture<EmbeddedKafkaFixture>, IClassFixture<RedisServerFixture>, IDisposable
 {
     private const int HistoryEvents = 3_000;
+
+    private static readonly string Cli = Path.GetFullPath(typeof(DeclaredHistoryTests).Assembly
+        .GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "CliPath").Value!);
 
     private readonly string _dir = Directory.CreateTempSubdirectory("fs-host-history-").FullName;
 
@@ -88,6 +92,20 @@ public sealed class DeclaredHistoryTests(EmbeddedKafkaFixture kafka, RedisServer
         Assert.Contains(Path.Combine(_dir, "history", "nowhere.jsonl") + ": no such file or folder", error.Message, StringComparison.Ordinal);
         Assert.Contains("'payments'", error.Message, StringComparison.Ordinal);
         Assert.False(Directory.Exists(Store));
+    }
+
+    [Fact]
+    public async Task Run_with_a_missing_declared_history_file_exits_2_naming_it()
+    {
+        var scenario = new IngestScenario(kafka.CreateTopic("declared-missing-run", partitions: 4));
+        var config = WriteConfig(scenario, "history: { path: history/nowhere.jsonl }");
+
+        await using var run = ChildProcess.StartDotnet(Cli, ["run", "-c", config]);
+
+        Assert.Equal(2, await run.WaitForExitAsync(TimeSpan.FromSeconds(90), Ct));
+        Assert.Contains(Path.Combine(_dir, "history", "nowhere.jsonl") + ": no such file or folder", run.ErrorText, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", run.ErrorText, StringComparison.Ordinal);
+        Assert.DoesNotContain(run.Lines, l => l.StartsWith("running: ", StringComparison.Ordinal));
     }
 
     [Fact]
