@@ -73,15 +73,20 @@ public sealed partial class FeatureStoreHost : IAsyncDisposable
     /// them. <paramref name="extraJobs"/> run beside them under the same supervision; <paramref name="extensions"/>
     /// sets what a configuration file does not hold (the demo's).
     /// </summary>
-    /// <exception cref="HostConfigurationException">The repository or a setting is wrong.</exception>
-    public static async Task<FeatureStoreHost> CreateAsync(HostSettings settings, ILoggerFactory loggers, IEnumerable<ISupervisedJob>? extraJobs = null, HostExtensions? extensions = null)
+    /// <remarks>
+    /// The histories the repository declares are imported here, before any job starts (<paramref name="cancellationToken"/>
+    /// stops an import; the next start does it again).
+    /// </remarks>
+    /// <exception cref="HostConfigurationException">The repository or a setting is wrong, or a declared history file is missing or not a table.</exception>
+    public static async Task<FeatureStoreHost> CreateAsync(
+        HostSettings settings, ILoggerFactory loggers, IEnumerable<ISupervisedJob>? extraJobs = null, HostExtensions? extensions = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(loggers);
         var host = new FeatureStoreHost(settings, loggers, extensions ?? new HostExtensions());
         try
         {
-            await host.BuildAsync(extraJobs ?? []).ConfigureAwait(false);
+            await host.BuildAsync(extraJobs ?? [], cancellationToken).ConfigureAwait(false);
             return host;
         }
         catch
@@ -130,7 +135,7 @@ public sealed partial class FeatureStoreHost : IAsyncDisposable
         _kafka = null;
     }
 
-    private async Task BuildAsync(IEnumerable<ISupervisedJob> extraJobs)
+    private async Task BuildAsync(IEnumerable<ISupervisedJob> extraJobs, CancellationToken cancellationToken)
     {
         var s = Settings;
         var load = FeatureRepositoryLoader.Load(s.Repository);
@@ -167,9 +172,12 @@ public sealed partial class FeatureStoreHost : IAsyncDisposable
             LogEmbeddedRedis(RedisEndpoint);
         }
 
+        // Before the jobs exist: ingest and the archiver read the history's cut-over when they start.
+        var prefix = s.Redis.KeyPrefix;
+        await ImportDeclaredHistoryAsync(compiled, store, prefix, cancellationToken).ConfigureAwait(false);
+
         // Before any job measures anything: .NET meters reach /metrics only once prometheus-net listens to them.
         await FeatureServer.StartMeterExportAsync().ConfigureAwait(false);
-        var prefix = s.Redis.KeyPrefix;
         var jobs = new List<ISupervisedJob>();
         if (s.Jobs.Ingest.Enabled)
         {

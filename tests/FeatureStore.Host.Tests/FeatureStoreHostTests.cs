@@ -33,7 +33,7 @@ public sealed class FeatureStoreHostTests : IDisposable
             """);
         var settings = HostConfiguration.Load(config);
         var flaky = new GatedJob();
-        await using var host = await FeatureStoreHost.CreateAsync(settings, NullLoggerFactory.Instance, [flaky]);
+        await using var host = await FeatureStoreHost.CreateAsync(settings, NullLoggerFactory.Instance, [flaky], cancellationToken: Ct);
         Assert.Equal(["ingest", "offline", "serve", "monitor", "gated"], host.Jobs);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         var run = host.RunAsync(stop.Token);

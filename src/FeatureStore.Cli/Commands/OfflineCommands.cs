@@ -7,7 +7,6 @@ using FeatureStore.Parquet.History;
 using FeatureStore.Parquet.Snapshots;
 using FeatureStore.Parquet.Tables;
 using FeatureStore.Redis;
-using FeatureStore.Redis.Online;
 
 namespace FeatureStore.Cli.Commands;
 
@@ -289,10 +288,8 @@ internal static class OfflineCommands
                     Format = parse.GetValue(format),
                     StoreDirectory = parse.GetValue(store)!,
                     CutoverMs = cutoverMs,
-                    Online = connection is null ? null
-                        : new Ingest.History.HistoryOnlineWriter(connection.Database, new OnlineKeys(keyPrefix, compiled.Repository.Project), compiled.Repository.Settings.AllowedLatenessMs),
                 };
-                var done = await HistoryImport.RunAsync(chosen, compiled.Repository.Settings, options, progress, cancellationToken);
+                var done = await Ingest.History.SourceHistoryImport.RunAsync(compiled, chosen, options, connection?.Database, keyPrefix, progress, cancellationToken);
                 progress.Finish();
                 if (done.AlreadyImported)
                 {

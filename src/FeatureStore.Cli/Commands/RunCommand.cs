@@ -59,7 +59,13 @@ internal static class RunCommand
             FeatureStoreHost host;
             try
             {
-                host = await FeatureStoreHost.CreateAsync(settings, loggers);
+                host = await FeatureStoreHost.CreateAsync(settings, loggers, cancellationToken: stop.Token);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                // Stopped while importing a declared history: nothing of it is visible, the next run imports it again.
+                await error.WriteLineAsync("stopped before the jobs started");
+                return CliApp.Ok;
             }
             catch (HostConfigurationException ex)
             {

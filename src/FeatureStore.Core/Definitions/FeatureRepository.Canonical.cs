@@ -37,6 +37,33 @@ public sealed partial record FeatureRepository
         return node;
     }
 
+    private static JsonObject Source(SourceDefinition s)
+    {
+        var node = new JsonObject
+        {
+            ["name"] = s.Name,
+            ["topic"] = s.Topic,
+            ["dead_letter_topic"] = s.DeadLetterTopic,
+            ["format"] = s.Format,
+            ["timestamp_field"] = s.TimestampField,
+            ["timestamp_format"] = s.TimestampFormat == Events.TimestampFormat.Rfc3339 ? "rfc3339" : "epoch_ms",
+            ["fields"] = Fields(s.Fields),
+        };
+
+        // Only when declared, so the versions stored before history could be declared keep their hash.
+        if (s.History is { } history)
+        {
+            node["history"] = new JsonObject
+            {
+                ["path"] = history.Path,
+                ["format"] = history.Format,
+                ["cutover_ms"] = history.CutoverMs,
+            };
+        }
+
+        return node;
+    }
+
     internal JsonObject ToCanonicalNode() => new()
     {
         ["project"] = Project,
@@ -51,16 +78,7 @@ public sealed partial record FeatureRepository
             ["join_keys"] = new JsonArray([.. e.JoinKeys.Select(k => (JsonNode)k)]),
             ["description"] = e.Description,
         }),
-        ["sources"] = Sorted(Sources, s => s.Name, s => new JsonObject
-        {
-            ["name"] = s.Name,
-            ["topic"] = s.Topic,
-            ["dead_letter_topic"] = s.DeadLetterTopic,
-            ["format"] = s.Format,
-            ["timestamp_field"] = s.TimestampField,
-            ["timestamp_format"] = s.TimestampFormat == Events.TimestampFormat.Rfc3339 ? "rfc3339" : "epoch_ms",
-            ["fields"] = Fields(s.Fields),
-        }),
+        ["sources"] = Sorted(Sources, s => s.Name, Source),
         ["feature_views"] = Sorted(FeatureViews, v => v.Name, v => new JsonObject
         {
             ["name"] = v.Name,

@@ -56,6 +56,7 @@ public sealed record FieldDefinition(string Name, FieldKind Kind);
 /// <param name="TimestampField">The property holding the event time.</param>
 /// <param name="TimestampFormat">How the event time is written.</param>
 /// <param name="Fields">Typed fields, in declaration order.</param>
+/// <param name="History">The files of the source's past events that <c>featurestore run</c> imports before streaming, or null.</param>
 public sealed record SourceDefinition(
     string Name,
     string Topic,
@@ -63,10 +64,24 @@ public sealed record SourceDefinition(
     string Format,
     string TimestampField,
     TimestampFormat TimestampFormat,
-    IReadOnlyList<FieldDefinition> Fields)
+    IReadOnlyList<FieldDefinition> Fields,
+    SourceHistoryDefinition? History = null)
 {
     /// <summary>The field named <paramref name="name"/>, or null.</summary>
     public FieldDefinition? FindField(string name) => Fields.FirstOrDefault(f => f.Name == name);
+}
+
+/// <summary>
+/// A source's history declared in the repository (<c>history: { path, format, cutover }</c>): what
+/// <c>featurestore run</c> imports once, as <c>featurestore import</c> would, before its streaming jobs start.
+/// </summary>
+/// <param name="Path">A file, a folder (its files) or a file pattern (<c>*</c>, <c>?</c> in the last part), as written: relative to the repository file.</param>
+/// <param name="Format"><c>jsonl</c>, <c>csv</c> or <c>parquet</c>; null for each file's extension.</param>
+/// <param name="CutoverMs">The hand-over instant (epoch ms) as <c>import --cutover</c>; null for the newest imported event + 1 ms.</param>
+public sealed record SourceHistoryDefinition(string Path, string? Format, long? CutoverMs)
+{
+    /// <summary>The formats a history file may have.</summary>
+    public static IReadOnlyList<string> Formats { get; } = ["jsonl", "csv", "parquet"];
 }
 
 /// <summary>Features of one entity computed from one source, with a ttl.</summary>

@@ -102,7 +102,7 @@ internal sealed class RepositoryReader(DiagnosticBag bag)
         var names = new UniqueNames(bag, "source");
         foreach (var item in top.List("sources", required: true))
         {
-            var map = YamlMap.Read(item, bag, "a source", "name", "kafka", "format", "timestamp_field", "timestamp_format", "fields", "description");
+            var map = YamlMap.Read(item, bag, "a source", "name", "kafka", "format", "timestamp_field", "timestamp_format", "fields", "history", "description");
             if (map is null)
             {
                 continue;
@@ -144,13 +144,67 @@ internal sealed class RepositoryReader(DiagnosticBag bag)
                 bag.Error(tsNode!, "FS0111", $"timestamp_field '{timestampField}' is declared as {Lower(wrong.Kind)}", $"declare {timestampField}: timestamp");
             }
 
+            var history = ReadHistory(map);
             if (name is not null && topic is not null && timestampField is not null && names.Add(name, nameNode!))
             {
-                result.Add(new SourceDefinition(name, topic, dlq!, format, timestampField, timestampFormat, fields));
+                result.Add(new SourceDefinition(name, topic, dlq!, format, timestampField, timestampFormat, fields, history));
             }
         }
 
         return result;
+    }
+
+    private SourceHistoryDefinition? ReadHistory(YamlMap source)
+    {
+        var map = YamlMap.Read(source.Value("history", required: false), bag, "history", "path", "format", "cutover");
+        if (map is null)
+        {
+            return null;
+        }
+
+        var path = map.String("path", true, out var pathNode);
+        if (path is not null && string.IsNullOrWhiteSpace(path))
+        {
+            bag.Error(pathNode!, "FS0113", "the history's path is blank", "write path: history/events.jsonl (relative to this file), a folder or a pattern such as history/*.csv");
+            path = null;
+        }
+
+        var format = map.String("format", false, out var formatNode);
+        if (format is not null && !SourceHistoryDefinition.Formats.Contains(format))
+        {
+            var closest = YamlMap.Closest(format, SourceHistoryDefinition.Formats);
+            bag.Error(formatNode!, "FS0113", $"unknown history format '{format}'",
+                closest is null ? $"write {string.Join(", ", SourceHistoryDefinition.Formats)}, or leave format out for each file's extension" : $"did you mean '{closest}'?");
+            format = null;
+        }
+
+        long? cutover = null;
+        if (map.String("cutover", false, out var cutoverNode) is { } text)
+        {
+            if (TryParseInstant(text, out var ms))
+            {
+                cutover = ms;
+            }
+            else
+            {
+                bag.Error(cutoverNode!, "FS0113", $"'{text}' is not an instant for the history's cutover", "write an RFC 3339 time such as 2026-12-01T00:00:00Z, '2026-12-01 00:00:00' (UTC) or epoch milliseconds");
+            }
+        }
+
+        return path is null ? null : new SourceHistoryDefinition(path, format, cutover);
+    }
+
+    // As `import --cutover` reads it: epoch milliseconds, RFC 3339, or 'YYYY-MM-DD HH:MM:SS' taken as UTC.
+    private static bool TryParseInstant(string text, out long epochMs)
+    {
+        var trimmed = text.Trim();
+        if (long.TryParse(trimmed, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out epochMs))
+        {
+            return true;
+        }
+
+        var bytes = System.Text.Encoding.UTF8.GetBytes(trimmed);
+        return Rfc3339.TryParse(bytes, out epochMs) || (bytes.Length == 19 && Rfc3339.TryParse([.. bytes, (byte)'Z'], out epochMs));
     }
 
     private List<FieldDefinition> ReadFields(YamlMap map, string key)

@@ -30,6 +30,11 @@ public sealed record HistoryImportResult(
     long Accepted, long Rejected, IReadOnlyList<HistoryViewCount> Views, IReadOnlyList<string> RejectFiles, long? FirstEventMs, long? LastEventMs, TimeSpan Elapsed,
     string ImportId, long? CutoverMs, long AfterCutover, bool AlreadyImported);
 
+/// <summary>Another import of the same source into the same offline store is running (it holds the source's import lock).</summary>
+/// <param name="message">Which source and store, and the lock's error.</param>
+/// <param name="inner">The error of taking the lock.</param>
+public sealed class HistoryImportBusyException(string message, Exception inner) : IOException(message, inner);
+
 /// <summary>What to import and where.</summary>
 /// <param name="Inputs">The files, read in the order given.</param>
 public sealed record HistoryImportOptions(IReadOnlyList<string> Inputs)

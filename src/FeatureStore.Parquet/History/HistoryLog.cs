@@ -47,7 +47,7 @@ internal sealed class HistoryLog : IAsyncDisposable
     /// Opens the log of <paramref name="source"/> for import <paramref name="importId"/>: null with the marker of
     /// that import when it was committed before; otherwise a writer, after removing what a killed import left.
     /// </summary>
-    /// <exception cref="IOException">Another import of the source is running.</exception>
+    /// <exception cref="HistoryImportBusyException">Another import of the source is running.</exception>
     public static (HistoryLog? Log, CommitMarker? Done) Open(string root, CompiledSource source, string importId, int maxBufferedRows)
     {
         var writer = new EventLogWriter(root, source);
@@ -59,7 +59,7 @@ internal sealed class HistoryLog : IAsyncDisposable
         }
         catch (IOException ex)
         {
-            throw new IOException($"another import of source '{source.Definition.Name}' into {root} is running ({ex.Message})", ex);
+            throw new HistoryImportBusyException($"another import of source '{source.Definition.Name}' into {root} is running ({ex.Message})", ex);
         }
 
         var markers = EventLogReader.ReadMarkers(Path.Combine(folder, CommitMarker.Folder), CommitMarker.HistoryPartition);

@@ -26,7 +26,7 @@ public sealed class SchemaUnitTests
         var everything = RepositoryFiles.Minimal
             .Replace("project: shop\n", "project: shop\nsettings:\n  allowed_lateness: 1m\n  max_future_skew: 1m\n", StringComparison.Ordinal)
             .Replace("    join_keys: [user_id]\n", "    join_keys: [user_id]\n    description: d\n", StringComparison.Ordinal)
-            .Replace("      topic: orders\n", "      topic: orders\n      dead_letter_topic: orders.bad\n    format: json\n    timestamp_format: rfc3339\n    description: d\n", StringComparison.Ordinal)
+            .Replace("      topic: orders\n", "      topic: orders\n      dead_letter_topic: orders.bad\n    format: json\n    timestamp_format: rfc3339\n    description: d\n    history: { path: h.csv, format: csv, cutover: 1796083200000 }\n", StringComparison.Ordinal)
             .Replace("    ttl: 1d\n", "    ttl: 1d\n    description: d\n", StringComparison.Ordinal)
             .Replace("        hop: 10m\n", "        hop: 10m\n        description: d\n", StringComparison.Ordinal)
             .Replace("      topic: churn_predictions\n", "      topic: churn_predictions\n      dead_letter_topic: x.dlq\n      timestamp_field: ts\n", StringComparison.Ordinal)

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Reflection;
 using FeatureStore.Core.Windows;
 using FeatureStore.Ingest.Archiving;
@@ -322,6 +323,132 @@ public sealed class OfflineArchiverTests(EmbeddedKafkaFixture kafka, RedisServer
         Assert.Equal(scenario.Events.Count, await EventLogScan.CountRowsAsync(store, scenario.Compiled.Sources[0], Ct));
         var named = EventLogReader.CommittedFiles(store, scenario.Compiled.Sources[0].Definition.Name).Select(Path.GetFileName).ToHashSet();
         Assert.All(Directory.EnumerateFiles(folder, "*.parquet", SearchOption.AllDirectories), f => Assert.Contains(Path.GetFileName(f), named));
+    }
+
+    [Fact]
+    public async Task A_skewed_unsorted_history_then_the_stream_after_its_cutover_export_and_look_up_as_the_reference_and_importing_it_again_changes_nothing()
+    {
+        const int HistoryCount = 54_000;
+        const int StreamCount = 12_000;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var cutover = now - 3_600_000;
+        var scenario = new OfflineScenario(kafka.CreateTopic("history-e2e", OfflineScenario.Partitions), count: 0, users: 1, seed: 0, nowMs: now);
+
+        // Users Pareto-skewed (Lomax, shape 1.16: a few users hold most events), times unsorted over the three
+        // hours before the cut-over, a tenth repeating an earlier time (ties for last); then an hour of stream.
+        var random = new Random(81);
+        void Draw(int count, long from, long to)
+        {
+            var first = scenario.Events.Count;
+            for (var i = 0; i < count; i++)
+            {
+                var user = Math.Min(100_000, (int)(2 * (Math.Pow(1 - random.NextDouble(), -1 / 1.16) - 1)));
+                var time = random.Next(10) == 0 && i > 0 ? scenario.Events[first + random.Next(i)].Time : random.NextInt64(from, to);
+                var amount = random.Next(20) == 0 ? (double?)null : Math.Round(random.NextDouble() * 500, 2);
+                scenario.Events.Add(new OfflineScenario.Payment("u" + user.ToString(CultureInfo.InvariantCulture), "m" + random.Next(50).ToString(CultureInfo.InvariantCulture),
+                    amount, new[] { "FR", "DE", "IT", "ES" }[random.Next(4)], time, scenario.Events.Count));
+            }
+        }
+
+        Draw(HistoryCount, cutover - (3 * 3_600_000), cutover);
+        Draw(StreamCount, cutover, now);
+        var history = Path.Combine(_dir, "history.jsonl");
+        await File.WriteAllLinesAsync(history, scenario.Events.Take(HistoryCount).Select(e => e.Json), Ct);
+        var heavy = scenario.Events.Take(HistoryCount).GroupBy(e => e.User).Count(g => g.Count() > 5_000);
+        Assert.True(heavy >= 3, $"{heavy} users with more than 5 000 history events");
+
+        var db = redis.Connection.Database;
+        var prefix = "t" + Guid.NewGuid().ToString("N")[..8];
+        var store = Path.Combine(_dir, "store");
+        var source = scenario.Compiled.Sources[0];
+        var options = new Parquet.History.HistoryImportOptions([history])
+        {
+            StoreDirectory = store,
+            CutoverMs = cutover,
+            MaxBufferedRows = 10_000, // several files per import, so the interrupted one leaves some
+            MaxSpillRecords = 16_000, // several sorted runs per view to merge
+            SpillDirectory = _dir,
+        };
+        Task<Parquet.History.HistoryImportResult> ImportAsync(IProgress<ExportProgress>? progress, CancellationToken cancellationToken) =>
+            History.SourceHistoryImport.RunAsync(scenario.Compiled, source, options, db, prefix, progress, cancellationToken);
+
+        // An import stopped midway (files on disk, no marker) and run again: exactly one copy, as the checks below show.
+        using (var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct))
+        {
+            var progress = new InlineProgress<ExportProgress>(p =>
+            {
+                if (p.Done >= 20_000)
+                {
+                    stop.Cancel();
+                }
+            });
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => ImportAsync(progress, stop.Token));
+            Assert.NotEmpty(Directory.EnumerateFiles(store, "h-*.parquet", SearchOption.AllDirectories));
+        }
+
+        var imported = await ImportAsync(null, Ct);
+        Assert.Equal((HistoryCount, 0L, false), (imported.Accepted, imported.Rejected, imported.AlreadyImported));
+        var importSeconds = clock.Elapsed.TotalSeconds;
+
+        // The topic holds the history's events too (in file order), then the stream's: ingest and the archiver
+        // leave those before the cut-over to the history.
+        scenario.Produce(kafka.BootstrapServers);
+        using var metrics = new IngestMetrics();
+        using (var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct))
+        {
+            var online = IngestJobFactory.Create(scenario.Compiled, new IngestOptions
+            {
+                BootstrapServers = kafka.BootstrapServers,
+                GroupId = "ingest",
+                MaxBatchDelay = TimeSpan.FromMilliseconds(50),
+                SessionTimeout = TimeSpan.FromSeconds(6),
+            }, db, prefix, metrics, NullLogger.Instance);
+            var archiver = new OfflineArchiver(scenario.Compiled, new OfflineArchiverOptions
+            {
+                BootstrapServers = kafka.BootstrapServers,
+                Directory = store,
+                GroupId = "ingest.offline",
+                MaxBatchDelay = TimeSpan.FromMilliseconds(200),
+                SessionTimeout = TimeSpan.FromSeconds(6),
+            }, NullLogger.Instance);
+            var runs = new[] { Task.Run(() => online.RunAsync(cts.Token), Ct), Task.Run(() => archiver.RunAsync(cts.Token), Ct) };
+            var total = HistoryCount + StreamCount;
+            await Eventually.TrueAsync(() => Task.FromResult(runs.Any(r => r.IsCompleted)
+                    || (metrics.EventsTotal + metrics.HistoryOwnedTotal >= total && archiver.EventsWritten + archiver.EventsSkipped >= total)),
+                TimeSpan.FromSeconds(120), "ingest and the archiver read the topic", Ct);
+            await cts.CancelAsync();
+            await Task.WhenAll(runs).WaitAsync(TimeSpan.FromSeconds(30), Ct);
+            Assert.Equal((StreamCount, HistoryCount, 0L), (metrics.EventsTotal, metrics.HistoryOwnedTotal, metrics.DeadLetteredTotal));
+            Assert.Equal((StreamCount, HistoryCount), (archiver.EventsWritten, archiver.EventsSkipped));
+        }
+
+        var streamSeconds = clock.Elapsed.TotalSeconds - importSeconds;
+
+        // Exports at random instants on both sides of the cut-over equal the §4 reference over the raw events.
+        var entities = scenario.EntityTable(rows: 600, seed: 82);
+        var times = (long?[])entities.Find("event_timestamp")!.Values;
+        Assert.True(times.Count(t => t < cutover) >= 100 && times.Count(t => t >= cutover) >= 100, "instants on both sides of the cut-over");
+        var input = Path.Combine(_dir, "entities.parquet");
+        await TableWriter.WriteAsync(entities, input, ExportFormat.Parquet, Ct);
+        var output = Path.Combine(_dir, "train.parquet");
+        await PointInTimeExport.RunAsync(scenario.Compiled, store, input, FeatureSelection.Parse(scenario.Compiled, ["user_stats", "merchant_stats"]), output, ExportFormat.Parquet, null, Ct);
+        scenario.AssertFeaturesEqualReference(entities, await TableReader.ReadParquetAsync(output, Ct));
+
+        // Lookups of every user and merchant at now (and past the newest event) equal the export there and the reference.
+        await AssertExportsEqualOnlineAndReferenceAsync(scenario, store, db, prefix, [now, now + (90 * 60_000)]);
+
+        // The same file again: found done, the online bytes and the offline log as they were.
+        var onlineBefore = await StoreSnapshots.OnlineAsync(redis.Connection, prefix);
+        var offlineBefore = StoreSnapshots.Files(store);
+        var again = await ImportAsync(null, Ct);
+        Assert.True(again.AlreadyImported);
+        Assert.Equal(onlineBefore, await StoreSnapshots.OnlineAsync(redis.Connection, prefix));
+        Assert.Equal(offlineBefore, StoreSnapshots.Files(store));
+        Assert.Equal(HistoryCount + StreamCount, await EventLogScan.CountRowsAsync(store, source, Ct));
+        TestContext.Current.SendDiagnosticMessage(
+            $"history end to end: {HistoryCount} history events ({heavy} users over 5 000, {scenario.Events.Select(e => e.User).Distinct().Count()} users), {StreamCount} streamed; "
+            + $"imports {importSeconds:0.0} s, stream {streamSeconds:0.0} s, total {clock.Elapsed.TotalSeconds:0.0} s");
     }
 
     private ChildProcess StartIngest(string file, string prefix, string store) => ChildProcess.StartDotnet(Cli,
