@@ -170,7 +170,7 @@ public sealed class ServingUnitTests
     [Fact]
     public void References_resolve_views_features_and_models_once()
     {
-        var served = new ServingRepository(new PaymentsScenario("t").Repository, 3, null);
+        var served = new ServingRepository(new PaymentsScenario("t").Repository, null, 3, null);
         Assert.Equal(6, served.Resolve("user_stats")!.Length);
         Assert.Equal("user_spend:sd_2h", served.Resolve("user_spend:sd_2h")!.Single().Reference);
         Assert.Null(served.Resolve("user_stats:"));
