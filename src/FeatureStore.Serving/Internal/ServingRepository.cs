@@ -147,7 +147,6 @@ internal sealed class ViewReading
 
         _building = [.. view.Groups.Select(g => g.Building)];
         Building = view.BuildingGroup is not null;
-        Serving = view.Groups.Count(g => !g.Building);
         MaxSlots = view.Groups.Count == 0 ? 0 : view.Groups.Max(g => g.Features.Count);
         // A view never changed: one group whose slots are its features in order, evaluated straight into the answer.
         Direct = view.Groups.Count == 1 && !view.Groups[0].Building && view.Groups[0].Features.Count == features
@@ -165,9 +164,6 @@ internal sealed class ViewReading
 
     /// <summary>True when the view has a building group.</summary>
     public bool Building { get; }
-
-    /// <summary>How many serving groups the view has.</summary>
-    public int Serving { get; }
 
     /// <summary>The most slots of any of its groups (the scratch a group's values are evaluated into).</summary>
     public int MaxSlots { get; }
