@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -116,8 +117,10 @@ public sealed class FeatureServer : IAsyncDisposable
         services.AddSingleton(sp => new RegistryCache(options, store, sp.GetRequiredService<ILoggerFactory>().CreateLogger("FeatureStore.Serving"), sp.GetRequiredService<ServingMetrics>()));
         services.AddSingleton(new ApiKeyPolicy(options.ApiKeys));
         services.AddSingleton(new RecentLatencies());
+        services.AddSingleton(sp => new ViewBuilds(sp.GetRequiredService<RegistryCache>(), store, options));
         services.AddSingleton(sp => new DashboardData(
-            sp.GetRequiredService<RegistryCache>(), store, sp.GetRequiredService<ApiKeyPolicy>(), sp.GetRequiredService<RecentLatencies>(), options));
+            sp.GetRequiredService<RegistryCache>(), store, sp.GetRequiredService<ApiKeyPolicy>(), sp.GetRequiredService<RecentLatencies>(), options,
+            sp.GetRequiredService<ViewBuilds>()));
         services.AddSingleton(new OnlineStateReader(store.GetDatabase(), options.ReadStrategy));
         services.AddSingleton(new OnlineStoreHealth(store));
         services.AddSingleton(sp => new OnlineLookup(
@@ -157,8 +160,30 @@ public sealed class FeatureServer : IAsyncDisposable
         DashboardEndpoints.Map(app);
         app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = c => c.Tags.Contains(LivenessTag), ResponseWriter = HealthReportJson.WriteAsync });
         app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains(ReadinessTag), ResponseWriter = HealthReportJson.WriteAsync });
+        // The building groups' progress is read (through its short cache) when scraped, not per lookup.
+        app.Use(async (context, next) =>
+        {
+            if (context.Request.Path == "/metrics")
+            {
+                await PublishBuildsAsync(context).ConfigureAwait(false);
+            }
+
+            await next(context).ConfigureAwait(false);
+        });
         app.MapMetrics("/metrics");
         return new FeatureServer(app, options);
+    }
+
+    private static async Task PublishBuildsAsync(HttpContext context)
+    {
+        var registry = context.RequestServices.GetRequiredService<RegistryCache>();
+        if (!registry.IsLoaded)
+        {
+            return;
+        }
+
+        var groups = await context.RequestServices.GetRequiredService<ViewBuilds>().ReadAsync(context.RequestAborted).ConfigureAwait(false);
+        context.RequestServices.GetRequiredService<ServingMetrics>().Builds(groups);
     }
 
     /// <summary>

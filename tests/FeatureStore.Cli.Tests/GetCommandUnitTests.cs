@@ -20,4 +20,15 @@ public sealed class GetCommandUnitTests
         Assert.Contains("(building: not served yet)", GetCommand.ToTable(request, result), StringComparison.Ordinal);
         Assert.Contains("\"status\": \"BUILDING\"", GetCommand.ToJson(request, result), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void A_build_line_gives_the_percent_of_events_read_or_why_it_waits()
+    {
+        var group = new StateGroupInfo { Building = true, Features = { "amount_min_1h", "txn_count_2h" }, BuildState = "rebuilding", RowsDone = 504_000, RowsTotal = 1_200_000 };
+        Assert.Equal("user_txn_stats: building amount_min_1h, txn_count_2h (42% of 1.2M events)", GetCommand.BuildingLine("user_txn_stats", group));
+        var waiting = new StateGroupInfo { Building = true, Features = { "n" }, BuildState = "waiting", BuildReason = "the event log is behind on partition 2" };
+        Assert.Equal("v: building n (waiting: the event log is behind on partition 2)", GetCommand.BuildingLine("v", waiting));
+        Assert.Equal("v: building n (not started)", GetCommand.BuildingLine("v", new StateGroupInfo { Building = true, Features = { "n" } }));
+        Assert.Equal(["950", "12.3k", "1.2M", "3G"], new[] { 950L, 12_340, 1_200_000, 3_000_000_000 }.Select(GetCommand.Count));
+    }
 }

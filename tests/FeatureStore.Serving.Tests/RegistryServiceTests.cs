@@ -58,7 +58,8 @@ public sealed class RegistryServiceTests(RedisServerFixture redis) : IClassFixtu
         await Eventually.TrueAsync(async () => (await client.ListDefinitionsAsync(Ct)).Repository.Version == 2, TimeSpan.FromSeconds(10), "version 2 served", Ct);
         var answer = await client.GetOnlineFeaturesAsync(request, Ct);
         Assert.Equal(2, answer.Response.RegistryVersion);
-        Assert.Equal(FeatureStatus.NotFound, answer.Response.Rows[0].Values[0].Status);
+        // A feature added by a change is built beside the serving state: it answers BUILDING until switched in.
+        Assert.Equal(FeatureStatus.Building, answer.Response.Rows[0].Values[0].Status);
         var feature = await client.Registry.DescribeFeatureAsync(new DescribeRequest { Name = "merchant_stats:max_1h" }, cancellationToken: Ct);
         Assert.Equal("max", feature.Aggregation);
         Assert.Equal(3_600_000, feature.WindowMs);

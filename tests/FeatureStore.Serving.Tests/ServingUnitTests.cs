@@ -3,6 +3,7 @@ using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using FeatureStore.Serving.Internal;
 using FeatureStore.Serving.Tests.Helpers;
+using FeatureStore.Testing;
 using Grpc.Core;
 using CoreValue = FeatureStore.Core.Windows.FeatureValue;
 
@@ -170,7 +171,7 @@ public sealed class ServingUnitTests
     [Fact]
     public void References_resolve_views_features_and_models_once()
     {
-        var served = new ServingRepository(new PaymentsScenario("t").Repository, 3, null);
+        var served = new ServingRepository(new PaymentsScenario("t").Repository, null, 3, null);
         Assert.Equal(6, served.Resolve("user_stats")!.Length);
         Assert.Equal("user_spend:sd_2h", served.Resolve("user_spend:sd_2h")!.Single().Reference);
         Assert.Null(served.Resolve("user_stats:"));
@@ -178,6 +179,34 @@ public sealed class ServingUnitTests
         Assert.Equal(2, served.ResolveModel("fraud@v1")!.Length);
         Assert.Null(served.ResolveModel("fraud@v3"));
         Assert.Equal(3, served.Definitions.Repository.Version);
+    }
+
+    [Fact]
+    public void A_changed_view_reads_each_feature_from_its_group_slot_and_a_building_one_from_none()
+    {
+        var first = Core.Definitions.FeatureRepositoryLoader.LoadFromText(PaymentsRepository.Yaml("t"), "t.yaml").Repository!;
+        var yaml = PaymentsRepository.Yaml("t");
+        // merchant_stats: sum_1h removed (its slot dies), max_1h added first (building).
+        var changed = yaml.Replace(
+            "      - { name: n_1h, aggregation: count, window: 1h }\n      - { name: sum_1h, aggregation: sum, field: amount, window: 1h }\n",
+            "      - { name: max_1h, aggregation: max, field: amount, window: 1h }\n      - { name: n_1h, aggregation: count, window: 1h }\n",
+            StringComparison.Ordinal).Replace("merchant_stats:sum_1h", "merchant_stats:mean_1h", StringComparison.Ordinal);
+        Assert.NotEqual(yaml, changed);
+        var next = Core.Definitions.FeatureRepositoryLoader.LoadFromText(changed, "t.yaml").Repository!;
+        var layout = Core.Definitions.StateLayout.Next(first, Core.Definitions.StateLayout.Default(first), next, 2);
+        var served = new ServingRepository(next, layout, 2, null);
+        var v = Array.FindIndex(served.Views, x => x.Name == "merchant_stats");
+        var reading = served.Reading[v];
+
+        Assert.False(reading.Direct);
+        Assert.True(reading.Building);
+        Assert.Equal([-1, 0, 0], reading.GroupOf); // max_1h, n_1h, mean_1h
+        Assert.Equal([1, -1, 2], reading.FeatureOfSlot[0]); // n_1h, the dead sum_1h, mean_1h
+        Assert.Equal([0], reading.FeatureOfSlot[1]);
+        Assert.True(reading.Reads(ViewReading.Bit(0), 0));
+        Assert.False(reading.Reads(ViewReading.Bit(1), 1)); // a building group is never read
+        Assert.True(served.Building);
+        Assert.True(served.Reading[Array.FindIndex(served.Views, x => x.Name == "user_stats")].Direct);
     }
 
     [Theory]

@@ -11,8 +11,10 @@ public readonly record struct ViewRead(CompiledView View, IReadOnlyList<string> 
 /// <summary>
 /// Feature values as the online store holds them, for tests that compare what ingest stored with a
 /// reference: every entity of every view read in one round trip by serving's reader
-/// (<see cref="OnlineStateReader"/>), each entity's partition shares merged and evaluated at the asked time
-/// with the one §4 implementation (<see cref="ViewWindowState"/>).
+/// (<see cref="OnlineStateReader"/>): the hash of each serving state group of the view, each group's partition
+/// shares merged and evaluated at the asked time with the one §4 implementation (<see cref="ViewWindowState"/>),
+/// each feature taken from its group's slot (<see cref="CompiledView.PlaceOf"/>); a feature whose group is
+/// building reads nothing and is <see cref="ValueStatus.Building"/>.
 /// </summary>
 public sealed class OnlineStoreValues(IDatabase database, OnlineKeys keys)
 {
@@ -26,13 +28,16 @@ public sealed class OnlineStoreValues(IDatabase database, OnlineKeys keys)
     public async Task<(FeatureValue[][][] Values, bool Exact)> ReadAsync(IReadOnlyList<ViewRead> reads, long atMs)
     {
         ArgumentNullException.ThrowIfNull(reads);
-        var entityKeys = new RedisKey[reads.Sum(r => r.EntityKeys.Count)];
+        var entityKeys = new RedisKey[reads.Sum(r => r.EntityKeys.Count * r.View.Groups.Count)];
         var n = 0;
         foreach (var read in reads)
         {
             foreach (var entity in read.EntityKeys)
             {
-                entityKeys[n++] = keys.Entity(read.View.Groups[0], entity);
+                foreach (var group in read.View.Groups.Where(g => !g.Building))
+                {
+                    entityKeys[n++] = keys.Entity(group, entity);
+                }
             }
         }
 
@@ -51,14 +56,33 @@ public sealed class OnlineStoreValues(IDatabase database, OnlineKeys keys)
             result[v] = new FeatureValue[reads[v].EntityKeys.Count][];
             for (var e = 0; e < reads[v].EntityKeys.Count; e++)
             {
-                var state = new ViewWindowState(view.Features, view.TtlMs);
-                for (var s = reader.NextKey(); s > 0; s--)
+                var values = new FeatureValue[view.Features.Count];
+                Array.Fill(values, FeatureValue.Null(ValueStatus.Building));
+                for (var g = 0; g < view.Groups.Count; g++)
                 {
-                    state.MergeFrom(ViewWindowState.ReadFrom(reader.NextShare(), view.Features, view.TtlMs));
+                    var group = view.Groups[g];
+                    if (group.Building)
+                    {
+                        continue;
+                    }
+
+                    var state = new ViewWindowState(group.Features, view.TtlMs);
+                    for (var s = reader.NextKey(); s > 0; s--)
+                    {
+                        state.MergeFrom(ViewWindowState.ReadFrom(reader.NextShare(), group.Features, view.TtlMs));
+                    }
+
+                    var slots = new FeatureValue[group.Features.Count];
+                    exact &= state.Evaluate(atMs, slots);
+                    for (var f = 0; f < values.Length; f++)
+                    {
+                        if (view.PlaceOf(f) is var (at, slot) && at == g)
+                        {
+                            values[f] = slots[slot];
+                        }
+                    }
                 }
 
-                var values = new FeatureValue[view.Features.Count];
-                exact &= state.Evaluate(atMs, values);
                 result[v][e] = values;
             }
         }

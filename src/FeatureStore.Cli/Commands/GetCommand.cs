@@ -106,7 +106,8 @@ internal static class GetCommand
                 return ex.StatusCode is StatusCode.InvalidArgument ? CliApp.Usage : CliApp.Failure;
             }
 
-            await output.WriteAsync(parse.GetValue(json) ? ToJson(request, result) : ToTable(request, result));
+            var building = await BuildingAsync(client, result, cancellationToken);
+            await output.WriteAsync(parse.GetValue(json) ? ToJson(request, result, building) : ToTable(request, result, building));
             return CliApp.Ok;
         });
         return command;
@@ -137,7 +138,65 @@ internal static class GetCommand
 
     private static string EntityText(EntityRow row) => string.Join(",", row.JoinKeys.OrderBy(k => k.Key, StringComparer.Ordinal).Select(k => $"{k.Key}={k.Value}"));
 
-    internal static string ToTable(GetOnlineFeaturesRequest request, OnlineFeatureSet result)
+    /// <summary>
+    /// The building state group of each view with a BUILDING value in <paramref name="result"/>, as the server
+    /// describes it (with the rebuild's progress); none for a view it cannot describe (an older server).
+    /// </summary>
+    internal static async Task<List<(string View, StateGroupInfo Group)>> BuildingAsync(FeatureStoreClient client, OnlineFeatureSet result, CancellationToken cancellationToken)
+    {
+        var views = new SortedSet<string>(StringComparer.Ordinal);
+        for (var r = 0; r < result.RowCount; r++)
+        {
+            for (var c = 0; c < result.FeatureNames.Count; c++)
+            {
+                if (result.Response.Rows[r].Values[c].Status == FeatureStatus.Building)
+                {
+                    var name = result.FeatureNames[c];
+                    views.Add(name[..Math.Max(0, name.IndexOf(':', StringComparison.Ordinal))]);
+                }
+            }
+        }
+
+        var building = new List<(string View, StateGroupInfo Group)>();
+        foreach (var view in views)
+        {
+            try
+            {
+                var info = await client.Registry.DescribeFeatureViewAsync(new DescribeRequest { Name = view }, cancellationToken: cancellationToken);
+                if (info.StateGroups.FirstOrDefault(g => g.Building) is { } group)
+                {
+                    building.Add((view, group));
+                }
+            }
+            catch (RpcException)
+            {
+                // the values already say BUILDING; the progress line is a help, left out when the server cannot give it
+            }
+        }
+
+        return building;
+    }
+
+    /// <summary>One view's build, e.g. <c>user_txn_stats: building amount_min_1h, txn_count_2h (42% of 1.2M events)</c>.</summary>
+    internal static string BuildingLine(string view, StateGroupInfo group)
+    {
+        var progress = group.RowsTotal > 0
+            ? $"{Math.Min(100, group.RowsDone * 100 / group.RowsTotal)}% of {Count(group.RowsTotal)} events"
+            : group.BuildState == "waiting" && group.BuildReason.Length > 0 ? "waiting: " + group.BuildReason
+            : group.BuildState.Length > 0 ? group.BuildState : "not started";
+        return $"{view}: building {string.Join(", ", group.Features)} ({progress})";
+    }
+
+    /// <summary>A count in short form: 950, 12.3k, 1.2M, 3.4G.</summary>
+    internal static string Count(long n) => n switch
+    {
+        < 1_000 => n.ToString(CultureInfo.InvariantCulture),
+        < 1_000_000 => (n / 1e3).ToString("0.#", CultureInfo.InvariantCulture) + "k",
+        < 1_000_000_000 => (n / 1e6).ToString("0.#", CultureInfo.InvariantCulture) + "M",
+        _ => (n / 1e9).ToString("0.#", CultureInfo.InvariantCulture) + "G",
+    };
+
+    internal static string ToTable(GetOnlineFeaturesRequest request, OnlineFeatureSet result, IReadOnlyList<(string View, StateGroupInfo Group)>? building = null)
     {
         var header = new List<string> { "entity" };
         header.AddRange(result.FeatureNames);
@@ -157,10 +216,15 @@ internal static class GetCommand
         }
 
         sb.AppendLine(CultureInfo.InvariantCulture, $"evaluated at {Iso(result.EvaluatedAt)}, registry version {result.Response.RegistryVersion}");
+        foreach (var (view, group) in building ?? [])
+        {
+            sb.AppendLine(BuildingLine(view, group));
+        }
+
         return sb.ToString();
     }
 
-    internal static string ToJson(GetOnlineFeaturesRequest request, OnlineFeatureSet result)
+    internal static string ToJson(GetOnlineFeaturesRequest request, OnlineFeatureSet result, IReadOnlyList<(string View, StateGroupInfo Group)>? building = null)
     {
         using var stream = new MemoryStream();
         using (var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
@@ -231,6 +295,30 @@ internal static class GetCommand
             }
 
             writer.WriteEndArray();
+            if (building is { Count: > 0 })
+            {
+                // The views whose BUILDING values are still being rebuilt, with the rebuild's progress.
+                writer.WriteStartArray("building");
+                foreach (var (view, group) in building)
+                {
+                    writer.WriteStartObject();
+                    writer.WriteString("view", view);
+                    writer.WriteStartArray("features");
+                    foreach (var feature in group.Features)
+                    {
+                        writer.WriteStringValue(feature);
+                    }
+
+                    writer.WriteEndArray();
+                    writer.WriteString("state", group.BuildState.Length > 0 ? group.BuildState : null);
+                    writer.WriteNumber("rows_done", group.RowsDone);
+                    writer.WriteNumber("rows_total", group.RowsTotal);
+                    writer.WriteEndObject();
+                }
+
+                writer.WriteEndArray();
+            }
+
             writer.WriteEndObject();
         }
 

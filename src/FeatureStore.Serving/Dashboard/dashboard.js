@@ -83,11 +83,21 @@ function renderOverview(o) {
     cell(v.name), cell(v.entity), cell(v.features.length, "num"), cell(age(v.ttl_ms), "num"),
     cell(v.freshness_ms === null ? "no status yet" : age(v.freshness_ms), v.freshness_ms === null ? "muted" : "num"),
     cell(v.since_write_ms === null ? "—" : age(v.since_write_ms) + " ago", "num"),
-    cell(v.lag === null ? "—" : v.lag.toLocaleString(), v.lag > 0 ? "num bad" : "num"))));
+    cell(v.lag === null ? "—" : v.lag.toLocaleString(), v.lag > 0 ? "num bad" : "num"),
+    cell(groupsText(v.groups), v.groups.some(g => g.building) ? "" : "muted"))));
   fillTable("partitions", o.ingest.map(p => el("tr", {},
     cell(p.group), cell(p.topic + ":" + p.partition), cell(p.lag < 0 ? "—" : p.lag.toLocaleString(), "num"),
     cell(time(p.newest_event_ms)), cell(time(p.last_write_ms)),
     cell(p.updated_ms === null ? "—" : age(o.now_ms - p.updated_ms), "num"), cell(p.member || ""))));
+}
+
+// A view's state groups: "serving" (and how many groups), or its building group's features and rebuild progress.
+function groupsText(groups) {
+  const serving = groups.filter(g => !g.building).length;
+  const text = serving > 1 ? "serving (" + serving + " groups)" : "serving";
+  return groups.filter(g => g.building).reduce((all, g) => all + " · building " + g.features.join(", ") + " (" +
+    (g.progress !== null ? Math.floor(g.progress * 100) + "% of " + g.rows_total.toLocaleString() + " events"
+      : g.state === "waiting" && g.reason ? "waiting: " + g.reason : g.state || "not started") + ")", text);
 }
 
 // A line chart: series of {x, y, t} points (t, the time, is x unless given), optional threshold; returns an

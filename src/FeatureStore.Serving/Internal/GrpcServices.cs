@@ -87,7 +87,7 @@ internal static class OnlineFeaturesBinding
 }
 
 /// <summary>The registry service, answered from the cached repository version.</summary>
-internal sealed class RegistryService(RegistryCache registry, ApiKeyPolicy keys) : Registry.RegistryBase
+internal sealed class RegistryService(ViewBuilds builds, ApiKeyPolicy keys) : Registry.RegistryBase
 {
     public override Task<ListDefinitionsResponse> ListDefinitions(ListDefinitionsRequest request, ServerCallContext context) =>
         Answer(context, d => d);
@@ -128,13 +128,13 @@ internal sealed class RegistryService(RegistryCache registry, ApiKeyPolicy keys)
     public override Task<ModelInfo> DescribeModel(DescribeRequest request, ServerCallContext context) =>
         Answer(context, d => d.Models.FirstOrDefault(m => m.Name == request.Name) ?? throw NotFound("model", request.Name));
 
-    private Task<T> Answer<T>(ServerCallContext context, Func<ListDefinitionsResponse, T> answer)
+    private async Task<T> Answer<T>(ServerCallContext context, Func<ListDefinitionsResponse, T> answer)
     {
         MalformedRequests.MarkReached(context);
         try
         {
             keys.Authenticate(GrpcCalls.ApiKey(context));
-            return Task.FromResult(answer(registry.Current.Definitions));
+            return answer(await builds.DefinitionsAsync(context.CancellationToken).ConfigureAwait(false));
         }
         catch (LookupException ex)
         {

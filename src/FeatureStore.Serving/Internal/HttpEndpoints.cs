@@ -86,13 +86,13 @@ internal static class HttpEndpoints
         }
     }
 
-    private static async Task RegistryAsync(HttpContext http, RegistryCache registry, ApiKeyPolicy keys)
+    private static async Task RegistryAsync(HttpContext http, ViewBuilds builds, ApiKeyPolicy keys)
     {
         http.Response.Headers.CacheControl = "no-store";
         try
         {
             keys.Authenticate(ApiKeyPolicy.FromHeaders(http.Request.Headers["x-api-key"], http.Request.Headers.Authorization));
-            var definitions = registry.Current.Definitions;
+            var definitions = await builds.DefinitionsAsync(http.RequestAborted).ConfigureAwait(false);
             http.Response.ContentType = "application/json";
             await http.Response.WriteAsync(JsonFormatter.Default.Format(definitions), http.RequestAborted).ConfigureAwait(false);
         }

@@ -179,13 +179,22 @@ internal sealed class OnlineLookup
         return new LookupResult(ex.Status, ex.Message);
     }
 
+    /// <summary>
+    /// One view a lookup reads: <see cref="Groups"/> is the mask (<see cref="ViewReading.Bit"/>) of its serving
+    /// groups that hold a requested feature, <see cref="Count"/> how many they are; its keys start
+    /// <see cref="FirstKey"/> keys into the lookup's, entity row by entity row, each row's groups in order.
+    /// </summary>
+    private readonly record struct ViewKeys(int View, long Groups, int Count, int FirstKey);
+
     /// <summary>A lookup resolved and checked, its keys written into the read's key array from <see cref="FirstKey"/> on.</summary>
-    private readonly record struct Prepared(List<FeatureColumn> Columns, int[] SlotOfView, List<int> Used, int Rows, long AtMs, int FirstKey, int Keys);
+    private readonly record struct Prepared(List<FeatureColumn> Columns, int[] SlotOfView, ViewKeys[] Used, int Rows, long AtMs, int FirstKey, int Keys);
 
     /// <summary>
     /// Resolves <paramref name="request"/>'s references, checks its size and the key's rights, and writes the
-    /// (view, entity) keys it reads into <paramref name="keys"/> from <paramref name="at"/> on (growing the
-    /// pooled array when needed), view slot by view slot, entity row by entity row.
+    /// (group, entity) keys it reads into <paramref name="keys"/> from <paramref name="at"/> on (growing the
+    /// pooled array when needed): view slot by view slot, entity row by entity row, for each row the serving
+    /// groups of the view that hold a requested feature (one for a view never changed). Features whose group
+    /// is building read nothing.
     /// </summary>
     private Prepared Prepare(ServingRepository served, LookupRequest request, HashSet<string>? principal, ref RedisKey[] keys, int at)
     {
@@ -197,45 +206,91 @@ internal sealed class OnlineLookup
                 $"{rows} entity rows asked for; this server answers at most {_options.MaxEntities} per lookup (split the request)");
         }
 
-        // The views the columns span, each once, in first-use order.
+        // The views the columns span, each once, in first-use order, with the groups their columns are in.
         var slotOfView = new int[served.Views.Length];
         Array.Fill(slotOfView, -1);
-        var used = new List<int>(4);
-        foreach (var column in columns)
+        var viewCount = 0;
+        var masks = ArrayPool<long>.Shared.Rent(served.Views.Length);
+        try
         {
-            if (slotOfView[column.ViewIndex] < 0)
+            foreach (var column in columns)
             {
-                slotOfView[column.ViewIndex] = used.Count;
-                used.Add(column.ViewIndex);
+                var v = column.ViewIndex;
+                if (slotOfView[v] < 0)
+                {
+                    slotOfView[v] = viewCount++;
+                    masks[v] = 0;
+                }
+
+                var group = served.Reading[v].GroupOf[column.FeatureIndex];
+                if (group >= 0)
+                {
+                    masks[v] |= ViewReading.Bit(group);
+                }
             }
-        }
 
-        foreach (var v in used)
-        {
-            ApiKeyPolicy.Authorize(principal, served.Views[v].Name);
-        }
-
-        var atMs = request.AsOf is { } asOf ? AsOfMs(asOf)
-            : _options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds();
-        var count = used.Count * rows;
-        if (at + count > keys.Length)
-        {
-            var grown = ArrayPool<RedisKey>.Shared.Rent(Math.Max(at + count, keys.Length * 2));
-            keys.AsSpan(0, at).CopyTo(grown);
-            ArrayPool<RedisKey>.Shared.Return(keys, clearArray: true);
-            keys = grown;
-        }
-
-        for (var u = 0; u < used.Count; u++)
-        {
-            var v = used[u];
-            for (var e = 0; e < rows; e++)
+            var used = new ViewKeys[viewCount];
+            var count = 0;
+            for (var v = 0; v < served.Views.Length; v++)
             {
-                keys[at + (u * rows) + e] = _registry.Keys.Entity(served.Views[v].Groups[0], EntityKey(served, v, request, e));
-            }
-        }
+                if (slotOfView[v] >= 0)
+                {
+                    ApiKeyPolicy.Authorize(principal, served.Views[v].Name);
+                    var groups = 0;
+                    for (var g = 0; g < served.Views[v].Groups.Count; g++)
+                    {
+                        groups += served.Reading[v].Reads(masks[v], g) ? 1 : 0;
+                    }
 
-        return new Prepared(columns, slotOfView, used, rows, atMs, at, count);
+                    used[slotOfView[v]] = new ViewKeys(v, masks[v], groups, 0);
+                }
+            }
+
+            for (var u = 0; u < used.Length; u++)
+            {
+                used[u] = used[u] with { FirstKey = count };
+                count += used[u].Count * rows;
+            }
+
+            var atMs = request.AsOf is { } asOf ? AsOfMs(asOf)
+                : _options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds();
+            if (at + count > keys.Length)
+            {
+                var grown = ArrayPool<RedisKey>.Shared.Rent(Math.Max(at + count, keys.Length * 2));
+                keys.AsSpan(0, at).CopyTo(grown);
+                ArrayPool<RedisKey>.Shared.Return(keys, clearArray: true);
+                keys = grown;
+            }
+
+            foreach (var (v, mask, groups, first) in used)
+            {
+                if (groups == 0)
+                {
+                    continue;
+                }
+
+                var view = served.Views[v];
+                var reading = served.Reading[v];
+                for (var e = 0; e < rows; e++)
+                {
+                    var entity = EntityKey(served, v, request, e);
+                    var key = at + first + (e * groups);
+                    for (var g = 0; g < view.Groups.Count; g++)
+                    {
+                        if (reading.Reads(mask, g))
+                        {
+                            keys[key++] = _registry.Keys.Entity(view.Groups[g], entity);
+                        }
+                    }
+                }
+            }
+
+            return new Prepared(columns, slotOfView, used, rows, atMs, at, count);
+        }
+        finally
+        {
+            ArrayPool<long>.Shared.Return(masks);
+        }
     }
 
     private async Task<StoredShares> ReadAsync(RedisKey[] keys, int count, CancellationToken cancellationToken)
@@ -334,12 +389,12 @@ internal sealed class OnlineLookup
         var (columns, slotOfView, used, rows, atMs) = (lookup.Columns, lookup.SlotOfView, lookup.Used, lookup.Rows, lookup.AtMs);
         // Values of entity row e, view slot u, feature f at ((e * used) + u) * maxFeatures + f.
         var maxFeatures = 0;
-        foreach (var v in used)
+        foreach (var read in used)
         {
-            maxFeatures = Math.Max(maxFeatures, served.Views[v].Features.Count);
+            maxFeatures = Math.Max(maxFeatures, served.Views[read.View].Features.Count);
         }
 
-        var stride = used.Count * maxFeatures;
+        var stride = used.Length * maxFeatures;
         var names = new string[columns.Count];
         var offsets = new int[columns.Count];
         for (var c = 0; c < columns.Count; c++)
@@ -351,21 +406,21 @@ internal sealed class OnlineLookup
         var evaluated = ArrayPool<CoreValue>.Shared.Rent(Math.Max(1, rows * stride));
         try
         {
-            // Keys are view slot by view slot, entity row by entity row. A large lookup's keys are split into
-            // one run per worker, each read from its own reader over the same reply (after stepping over the
-            // keys before its run), so the decoding is shared among the cores.
-            var keys = lookup.Keys;
-            var skip = lookup.FirstKey;
-            var workers = shares is null || keys < ParallelKeys ? 1 : Math.Min(MaxWorkers, Environment.ProcessorCount);
+            // Work goes by (view slot, entity row), view slot by view slot, as the keys do. A large lookup's rows
+            // are split into one run per worker, each read from its own reader over the same reply (after stepping
+            // over the keys before its run), so the decoding is shared among the cores.
+            var units = used.Length * rows;
+            var workers = shares is null || lookup.Keys < ParallelKeys ? 1 : Math.Min(MaxWorkers, Environment.ProcessorCount);
             if (workers == 1)
             {
-                EvaluateRun(served, used, shares, skip, 0, keys, rows, atMs, evaluated, maxFeatures, stride);
+                EvaluateRun(served, lookup, shares, 0, units, evaluated, maxFeatures, stride);
             }
             else
             {
+                var prepared = lookup;
                 try
                 {
-                    Parallel.For(0, workers, w => EvaluateRun(served, used, shares, skip, keys * w / workers, keys * (w + 1) / workers, rows, atMs, evaluated, maxFeatures, stride));
+                    Parallel.For(0, workers, w => EvaluateRun(served, prepared, shares, units * w / workers, units * (w + 1) / workers, evaluated, maxFeatures, stride));
                 }
                 catch (AggregateException ex)
                 {
@@ -383,87 +438,164 @@ internal sealed class OnlineLookup
     }
 
     /// <summary>
-    /// Evaluates keys <paramref name="from"/> to <paramref name="to"/> (exclusive) of the lookup, view slot by view
-    /// slot; the lookup's keys start <paramref name="skip"/> keys into the reply.
+    /// Evaluates (view slot, entity row) units <paramref name="from"/> to <paramref name="to"/> (exclusive) of the
+    /// lookup, view slot by view slot; the lookup's keys start <see cref="Prepared.FirstKey"/> keys into the reply.
     /// </summary>
     private static void EvaluateRun(
-        ServingRepository served, List<int> used, StoredShares? shares, int skip, int from, int to, int rows, long atMs, CoreValue[] evaluated, int maxFeatures, int stride)
+        ServingRepository served, in Prepared lookup, StoredShares? shares, int from, int to, CoreValue[] evaluated, int maxFeatures, int stride)
     {
         if (from >= to)
         {
             return;
         }
 
-        var reader = shares!.Reader();
-        for (var k = 0; k < skip + from; k++)
+        var (used, rows) = (lookup.Used, lookup.Rows);
+        var reader = shares is null ? new ShareReader(default, null, 0) : shares.Reader();
+        var u = from / rows;
+        var skip = lookup.FirstKey + used[u].FirstKey + ((from - (u * rows)) * used[u].Count);
+        for (var k = 0; k < skip; k++)
         {
             reader.SkipKey();
         }
 
         for (var k = from; k < to;)
         {
-            var u = k / rows;
+            u = k / rows;
             var end = Math.Min(to, (u + 1) * rows);
-            Evaluate(served, used[u], ref reader, k - (u * rows), end - k, atMs, evaluated.AsSpan(u * maxFeatures), stride);
+            Evaluate(served, used[u], ref reader, k - (u * rows), end - k, lookup.AtMs, evaluated.AsSpan(u * maxFeatures), stride);
             k = end;
         }
     }
 
     /// <summary>
-    /// Decodes <paramref name="rows"/> states of view <paramref name="view"/> from row <paramref name="first"/>
-    /// on, the next keys of <paramref name="shares"/>, one at a time into a reused state, and evaluates each at
-    /// <paramref name="atMs"/> into <paramref name="values"/> (row e at e × <paramref name="stride"/>).
+    /// Decodes <paramref name="rows"/> entities of one view from row <paramref name="first"/> on (the next keys of
+    /// <paramref name="shares"/>: per row, each group read), one group state at a time into a reused state, and
+    /// evaluates each at <paramref name="atMs"/> into <paramref name="values"/> (row e at e × <paramref name="stride"/>,
+    /// each feature at its index in the view). Features whose group is building answer BUILDING.
     /// </summary>
-    private static void Evaluate(ServingRepository served, int view, ref ShareReader shares, int first, int rows, long atMs, Span<CoreValue> values, int stride)
+    private static void Evaluate(ServingRepository served, in ViewKeys read, ref ShareReader shares, int first, int rows, long atMs, Span<CoreValue> values, int stride)
     {
+        var view = read.View;
+        var reading = served.Reading[view];
         var n = served.Views[view].Features.Count;
-        var state = served.RentState(view);
-        ViewWindowState? share = null;
+        if (reading.Direct)
+        {
+            // A view never changed: its one group's slots are its features, evaluated straight into the answer.
+            var state = served.RentState(view, 0);
+            ViewWindowState? share = null;
+            try
+            {
+                for (var e = first; e < first + rows; e++)
+                {
+                    Load(served, view, 0, state, ref share, ref shares, atMs);
+                    state.Evaluate(atMs, values.Slice(e * stride, n));
+                }
+            }
+            finally
+            {
+                served.ReturnState(view, 0, state);
+                if (share is not null)
+                {
+                    served.ReturnState(view, 0, share);
+                }
+            }
+
+            return;
+        }
+
+        var groups = served.Views[view].Groups;
+        var slots = ArrayPool<CoreValue>.Shared.Rent(Math.Max(1, reading.MaxSlots));
         try
         {
             for (var e = first; e < first + rows; e++)
             {
-                var count = shares.NextKey();
-                if (count == 0)
+                var row = values.Slice(e * stride, n);
+                if (reading.Building)
                 {
-                    state.Reset();
-                }
-                else if (count == 1)
-                {
-                    state.LoadForEvaluation(shares.NextShare(), atMs);
-                }
-                else
-                {
-                    // Several partitions' shares: cutting a tile at atMs needs every share's raw entries when any
-                    // share holds an event after it; otherwise tiles alone suffice.
-                    var from = atMs;
-                    var again = shares.Mark();
-                    for (var s = 0; s < count; s++)
+                    for (var f = 0; f < n; f++)
                     {
-                        if (ViewWindowState.StoredLastEventTime(shares.NextShare()) > atMs)
+                        if (reading.GroupOf[f] < 0)
                         {
-                            from = long.MinValue;
+                            row[f] = CoreValue.Null(ValueStatus.Building);
                         }
                     }
-
-                    share ??= served.RentState(view);
-                    state.LoadForEvaluation(again.NextShare(), from);
-                    for (var s = 1; s < count; s++)
-                    {
-                        share.LoadForEvaluation(again.NextShare(), from);
-                        state.MergeFrom(share);
-                    }
                 }
 
-                state.Evaluate(atMs, values.Slice(e * stride, n));
+                for (var g = 0; g < groups.Count; g++)
+                {
+                    if (!reading.Reads(read.Groups, g))
+                    {
+                        continue;
+                    }
+
+                    var state = served.RentState(view, g);
+                    ViewWindowState? share = null;
+                    try
+                    {
+                        Load(served, view, g, state, ref share, ref shares, atMs);
+                        var count = groups[g].Features.Count;
+                        state.Evaluate(atMs, slots.AsSpan(0, count));
+                        var features = reading.FeatureOfSlot[g];
+                        for (var s = 0; s < count; s++)
+                        {
+                            if (features[s] >= 0)
+                            {
+                                row[features[s]] = slots[s];
+                            }
+                        }
+                    }
+                    finally
+                    {
+                        served.ReturnState(view, g, state);
+                        if (share is not null)
+                        {
+                            served.ReturnState(view, g, share);
+                        }
+                    }
+                }
             }
         }
         finally
         {
-            served.ReturnState(view, state);
-            if (share is not null)
+            ArrayPool<CoreValue>.Shared.Return(slots, clearArray: true);
+        }
+    }
+
+    /// <summary>
+    /// Loads the next key's shares (one group's hash of one entity) into <paramref name="state"/>, merged, for
+    /// evaluation at <paramref name="atMs"/>; <paramref name="share"/> is rented when there are several.
+    /// </summary>
+    private static void Load(ServingRepository served, int view, int group, ViewWindowState state, ref ViewWindowState? share, ref ShareReader shares, long atMs)
+    {
+        var count = shares.NextKey();
+        if (count == 0)
+        {
+            state.Reset();
+        }
+        else if (count == 1)
+        {
+            state.LoadForEvaluation(shares.NextShare(), atMs);
+        }
+        else
+        {
+            // Several partitions' shares: cutting a tile at atMs needs every share's raw entries when any
+            // share holds an event after it; otherwise tiles alone suffice.
+            var from = atMs;
+            var again = shares.Mark();
+            for (var s = 0; s < count; s++)
             {
-                served.ReturnState(view, share);
+                if (ViewWindowState.StoredLastEventTime(shares.NextShare()) > atMs)
+                {
+                    from = long.MinValue;
+                }
+            }
+
+            share ??= served.RentState(view, group);
+            state.LoadForEvaluation(again.NextShare(), from);
+            for (var s = 1; s < count; s++)
+            {
+                share.LoadForEvaluation(again.NextShare(), from);
+                state.MergeFrom(share);
             }
         }
     }

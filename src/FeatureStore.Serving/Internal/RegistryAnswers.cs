@@ -48,6 +48,13 @@ internal static class RegistryAnswers
                 });
             }
 
+            for (var g = 0; g < view.Groups.Count; g++)
+            {
+                var group = new StateGroupInfo { Signature = view.Groups[g].Signature, Building = view.Groups[g].Building };
+                group.Features.AddRange(Enumerable.Range(0, view.Features.Count).Where(f => view.PlaceOf(f).Group == g).Select(f => view.Definition.Features[f].Name));
+                info.StateGroups.Add(group);
+            }
+
             response.FeatureViews.Add(info);
         }
 
@@ -65,5 +72,35 @@ internal static class RegistryAnswers
         }
 
         return response;
+    }
+
+    /// <summary>
+    /// <paramref name="definitions"/> with each building group's progress from <paramref name="groups"/>: a copy
+    /// when a view has a building group, the same answer otherwise.
+    /// </summary>
+    public static ListDefinitionsResponse WithProgress(ListDefinitionsResponse definitions, IReadOnlyList<GroupStatus> groups)
+    {
+        if (!groups.Any(g => g.Building))
+        {
+            return definitions;
+        }
+
+        var answer = definitions.Clone();
+        foreach (var status in groups.Where(g => g.Building))
+        {
+            var group = answer.FeatureViews.FirstOrDefault(v => v.Name == status.View)?.StateGroups.FirstOrDefault(g => g.Signature == status.Signature);
+            if (group is null)
+            {
+                continue;
+            }
+
+            group.BuildState = status.State ?? "";
+            group.RowsDone = status.RowsDone;
+            group.RowsTotal = status.RowsTotal;
+            group.BuildReason = status.Reason ?? "";
+            group.BuildUpdatedAt = status.UpdatedMs is { } ms ? Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(ms)) : null;
+        }
+
+        return answer;
     }
 }

@@ -1,4 +1,3 @@
-using FeatureStore.Core.Definitions;
 using FeatureStore.Redis.Online;
 using FeatureStore.Redis.Registry;
 using Microsoft.Extensions.Logging;
@@ -54,7 +53,7 @@ internal sealed class RegistryCache : IAsyncDisposable
     {
         if (_options.Repository is { } repository)
         {
-            Swap(new ServingRepository(repository, 0, null));
+            Swap(new ServingRepository(repository, null, 0, null));
             return;
         }
 
@@ -86,13 +85,9 @@ internal sealed class RegistryCache : IAsyncDisposable
 
             var version = await _store.GetVersionAsync(Project, head).ConfigureAwait(false)
                 ?? throw new InvalidOperationException($"registry version {head} of '{Project}' vanished");
-            var load = FeatureRepositoryLoader.LoadFromText(version.SourceText, $"{Project}@{head}");
-            if (!load.Success)
-            {
-                throw new InvalidOperationException($"registry version {head} of '{Project}' does not load: {string.Join("; ", load.Diagnostics)}");
-            }
-
-            Swap(new ServingRepository(load.Repository!, head, version.AppliedAt));
+            // The version with its views' state groups: which groups serve each feature, which one is building.
+            var applied = version.Load(Project);
+            Swap(new ServingRepository(applied.Repository, applied.Layout, head, applied.AppliedAt));
         }
         finally
         {
@@ -118,7 +113,7 @@ internal sealed class RegistryCache : IAsyncDisposable
         {
             // stopping
         }
-        catch (Exception ex) when (ex is RedisException or InvalidOperationException or TimeoutException)
+        catch (Exception ex) when (ex is RedisException or InvalidOperationException or TimeoutException or System.Text.Json.JsonException)
         {
             _logger.RegistryRefreshFailed(Project, ex);
         }

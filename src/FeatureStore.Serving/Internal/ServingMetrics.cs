@@ -30,6 +30,17 @@ internal sealed class ServingMetrics
     private static readonly Counter Reloads = Metrics.CreateCounter(
         "featurestore_serving_registry_reloads_total", "Repository versions loaded into the serving cache.");
 
+    private static readonly Gauge BuildProgress = Metrics.CreateGauge(
+        "featurestore_serving_build_progress", "Share of the event log read (0 to 1) by the rebuild of each building state group, by view and group signature.",
+        "view", "group");
+
+    private static readonly Gauge BuildingGroups = Metrics.CreateGauge(
+        "featurestore_serving_building_groups", "State groups being built beside the serving ones, over the served views.");
+
+    // The progress series this server published, to remove those whose group is no longer building.
+    private readonly HashSet<(string View, string Group)> _building = [];
+    private readonly Lock _builds = new();
+
     /// <summary>The transports lookups come by, as the metrics label them.</summary>
     private static readonly string[] Transports = ["grpc", "grpc-stream", "http"];
 
@@ -60,4 +71,27 @@ internal sealed class ServingMetrics
     }
 
     public void RegistryLoaded() => Reloads.Inc();
+
+    /// <summary>Publishes each building group's progress (0 while unknown) and their number; drops the series of groups no longer building.</summary>
+    public void Builds(IReadOnlyList<GroupStatus> groups)
+    {
+        lock (_builds)
+        {
+            var now = new HashSet<(string View, string Group)>();
+            foreach (var group in groups.Where(g => g.Building))
+            {
+                now.Add((group.View, group.Signature));
+                BuildProgress.WithLabels(group.View, group.Signature).Set(group.Progress ?? 0);
+            }
+
+            foreach (var gone in _building.Except(now))
+            {
+                BuildProgress.RemoveLabelled(gone.View, gone.Group);
+            }
+
+            _building.Clear();
+            _building.UnionWith(now);
+            BuildingGroups.Set(now.Count);
+        }
+    }
 }

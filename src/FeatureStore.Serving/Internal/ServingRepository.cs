@@ -21,16 +21,18 @@ internal sealed class ServingRepository
 
     // Decoding reuses states (their tile and raw-entry buffers) across lookups instead of allocating per entity.
     private const int PooledStatesPerView = 32;
-    private readonly ConcurrentBag<ViewWindowState>[] _states;
+    private readonly ConcurrentBag<ViewWindowState>[][] _states;
 
-    public ServingRepository(FeatureRepository repository, long version, DateTimeOffset? appliedAt)
+    /// <summary>A version compiled with <paramref name="layout"/>, its views' state groups (null: each view in one group, a repository file's).</summary>
+    public ServingRepository(FeatureRepository repository, StateLayout? layout, long version, DateTimeOffset? appliedAt)
     {
         Repository = repository;
         Version = version;
-        Compiled = CompiledRepository.Compile(repository);
+        Compiled = CompiledRepository.Compile(repository, layout);
         Views = [.. Compiled.Views];
+        Reading = [.. Views.Select(v => new ViewReading(v))];
         JoinKeys = [.. Views.Select(v => repository.FindEntity(v.Definition.Entity)!.JoinKeys.ToArray())];
-        _states = [.. Views.Select(_ => new ConcurrentBag<ViewWindowState>())];
+        _states = [.. Views.Select(v => v.Groups.Select(_ => new ConcurrentBag<ViewWindowState>()).ToArray())];
         for (var v = 0; v < Views.Length; v++)
         {
             var view = Views[v];
@@ -65,6 +67,7 @@ internal sealed class ServingRepository
             ContentHash = repository.ContentHash(),
             AppliedAt = appliedAt is { } at ? Timestamp.FromDateTimeOffset(at) : null,
         };
+        Building = Views.Any(v => v.BuildingGroup is not null);
         Definitions = RegistryAnswers.Build(this);
     }
 
@@ -77,12 +80,18 @@ internal sealed class ServingRepository
     /// <summary>Views by index (the index <see cref="FeatureColumn.ViewIndex"/> refers to).</summary>
     public CompiledView[] Views { get; }
 
+    /// <summary>Per view, how a lookup reads its features from its state groups.</summary>
+    public ViewReading[] Reading { get; }
+
     /// <summary>Per view, the join keys of its entity, in key order.</summary>
     public string[][] JoinKeys { get; }
 
     public RepositoryInfo Info { get; }
 
-    /// <summary>Every definition, as the registry service answers it.</summary>
+    /// <summary>True when a view has a state group building (its registry answers then carry the build's progress).</summary>
+    public bool Building { get; }
+
+    /// <summary>Every definition, as the registry service answers it (without build progress: <see cref="RegistryAnswers.WithProgress"/>).</summary>
     public ListDefinitionsResponse Definitions { get; }
 
     /// <summary>The columns of <c>view:feature</c> or of a whole <c>view</c>, or null.</summary>
@@ -91,16 +100,16 @@ internal sealed class ServingRepository
     /// <summary>The columns of <c>model</c> (newest version) or <c>model@version</c>, or null.</summary>
     public FeatureColumn[]? ResolveModel(string model) => _models.GetValueOrDefault(model);
 
-    /// <summary>An empty state of view <paramref name="view"/> to decode into; give it back with <see cref="ReturnState"/>.</summary>
-    public ViewWindowState RentState(int view) =>
-        _states[view].TryTake(out var state) ? state : new ViewWindowState(Views[view].Features, Views[view].TtlMs);
+    /// <summary>An empty state of group <paramref name="group"/> of view <paramref name="view"/> to decode into; give it back with <see cref="ReturnState"/>.</summary>
+    public ViewWindowState RentState(int view, int group) =>
+        _states[view][group].TryTake(out var state) ? state : new ViewWindowState(Views[view].Groups[group].Features, Views[view].TtlMs);
 
-    /// <summary>Gives back a state from <see cref="RentState"/> (kept for reuse, up to a few per view).</summary>
-    public void ReturnState(int view, ViewWindowState state)
+    /// <summary>Gives back a state from <see cref="RentState"/> (kept for reuse, up to a few per group).</summary>
+    public void ReturnState(int view, int group, ViewWindowState state)
     {
-        if (_states[view].Count < PooledStatesPerView)
+        if (_states[view][group].Count < PooledStatesPerView)
         {
-            _states[view].Add(state);
+            _states[view][group].Add(state);
         }
     }
 
@@ -111,4 +120,57 @@ internal sealed class ServingRepository
         AggregationKind.Last when feature.TextValued => "string",
         _ => "double",
     };
+}
+
+/// <summary>
+/// How a lookup reads one view's features from its state groups (<see cref="CompiledView.Groups"/>): which group
+/// holds each feature, and which feature each slot of a group evaluates to.
+/// </summary>
+internal sealed class ViewReading
+{
+    /// <summary>The most groups a lookup tells apart in its mask of groups to read; groups from this index on are read together.</summary>
+    public const int MaskBits = 64;
+
+    private readonly bool[] _building;
+
+    public ViewReading(CompiledView view)
+    {
+        var features = view.Features.Count;
+        GroupOf = new int[features];
+        FeatureOfSlot = [.. view.Groups.Select(g => Enumerable.Repeat(-1, g.Features.Count).ToArray())];
+        for (var f = 0; f < features; f++)
+        {
+            var (group, slot) = view.PlaceOf(f);
+            GroupOf[f] = view.Groups[group].Building ? -1 : group;
+            FeatureOfSlot[group][slot] = f;
+        }
+
+        _building = [.. view.Groups.Select(g => g.Building)];
+        Building = view.BuildingGroup is not null;
+        MaxSlots = view.Groups.Count == 0 ? 0 : view.Groups.Max(g => g.Features.Count);
+        // A view never changed: one group whose slots are its features in order, evaluated straight into the answer.
+        Direct = view.Groups.Count == 1 && !view.Groups[0].Building && view.Groups[0].Features.Count == features
+            && Enumerable.Range(0, features).All(f => FeatureOfSlot[0][f] == f);
+    }
+
+    /// <summary>Per feature, the index of the serving group holding it, or -1 while its group is building (it answers BUILDING).</summary>
+    public int[] GroupOf { get; }
+
+    /// <summary>Per group, per slot, the view feature it evaluates to, or -1 for a dead slot.</summary>
+    public int[][] FeatureOfSlot { get; }
+
+    /// <summary>True when one group holds every feature in view order (nothing to map).</summary>
+    public bool Direct { get; }
+
+    /// <summary>True when the view has a building group.</summary>
+    public bool Building { get; }
+
+    /// <summary>The most slots of any of its groups (the scratch a group's values are evaluated into).</summary>
+    public int MaxSlots { get; }
+
+    /// <summary>The bit of group <paramref name="group"/> in a mask of groups to read.</summary>
+    public static long Bit(int group) => 1L << Math.Min(group, MaskBits - 1);
+
+    /// <summary>Whether <paramref name="mask"/> reads group <paramref name="group"/> (never a building one).</summary>
+    public bool Reads(long mask, int group) => (mask & Bit(group)) != 0 && !_building[group];
 }

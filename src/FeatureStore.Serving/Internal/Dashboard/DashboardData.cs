@@ -13,7 +13,7 @@ namespace FeatureStore.Serving.Internal.Dashboard;
 /// the monitor's (<c>PREFIX:PROJECT:drift:history:MODEL:VERSION</c>, <c>…:drift:incidents</c>,
 /// <c>…:drift:outbox:due</c>, <c>…:drift:outbox:rejected</c>), read as the JSON the monitor writes.
 /// </summary>
-internal sealed class DashboardData(RegistryCache registry, IConnectionMultiplexer store, ApiKeyPolicy keys, RecentLatencies latencies, FeatureServerOptions options)
+internal sealed class DashboardData(RegistryCache registry, IConnectionMultiplexer store, ApiKeyPolicy keys, RecentLatencies latencies, FeatureServerOptions options, ViewBuilds builds)
 {
     /// <summary>Most windows per model version, column and method one drift answer carries.</summary>
     public const int MaxWindows = 2000;
@@ -33,10 +33,11 @@ internal sealed class DashboardData(RegistryCache registry, IConnectionMultiplex
         var served = registry.Current;
         var database = Database;
         var partitions = await new IngestStatusReader(database, registry.Keys).ReadAsync(cancellationToken).ConfigureAwait(false);
+        var groups = await builds.ReadAsync(cancellationToken).ConfigureAwait(false);
         var now = NowMs;
         var views = served.Views
             .Where(v => allowedViews is null || allowedViews.Contains(v.Name))
-            .Select(v => ViewRow(v, partitions, now))
+            .Select(v => ViewRow(v, partitions, groups, now))
             .ToList();
         return new
         {
@@ -49,7 +50,7 @@ internal sealed class DashboardData(RegistryCache registry, IConnectionMultiplex
         };
     }
 
-    private static object ViewRow(CompiledView view, List<IngestPartitionStatus> partitions, long now)
+    private static object ViewRow(CompiledView view, List<IngestPartitionStatus> partitions, IReadOnlyList<GroupStatus> groups, long now)
     {
         var topic = view.Source.Definition.Topic;
         var mine = partitions.Where(p => p.Topic == topic).ToList();
@@ -70,6 +71,19 @@ internal sealed class DashboardData(RegistryCache registry, IConnectionMultiplex
             SinceWriteMs = written is { } w ? now - w : (long?)null,
             Lag = lagged.Count == 0 ? (long?)null : lagged.Sum(p => p.Lag),
             Partitions = mine.Count,
+            // Its state groups: serving, or building with the rebuild's progress (null while unknown).
+            Groups = groups.Where(g => g.View == view.Name).Select(g => new
+            {
+                g.Signature,
+                g.Building,
+                g.Features,
+                g.State,
+                g.RowsDone,
+                g.RowsTotal,
+                g.Progress,
+                g.UpdatedMs,
+                g.Reason,
+            }),
         };
     }
 
