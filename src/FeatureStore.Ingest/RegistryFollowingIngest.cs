@@ -82,7 +82,8 @@ public sealed class RegistryFollowingIngest
                     return;
                 }
 
-                Announce(new IngestVersionNotice(next.Version, running.Version, IngestVersionChange.Moved));
+                // From the version run last: a version followed without a restart counts.
+                Announce(new IngestVersionNotice(next.Version, Version, IngestVersionChange.Moved));
                 running = next;
             }
         }
@@ -144,39 +145,57 @@ public sealed class RegistryFollowingIngest
         var run = Task.Run(() => job.RunAsync(stop.Token), CancellationToken.None);
         Task<bool>? signal = null;
         Running? next = null;
-        while (next is null && !run.IsCompleted)
+        var watched = false;
+        try
         {
-            signal ??= _changed.WaitAsync(PollInterval, cancellationToken);
-            await Task.WhenAny(run, signal).ConfigureAwait(false);
-            if (run.IsCompleted || cancellationToken.IsCancellationRequested)
-            {
-                break;
-            }
-
-            if (signal.IsCompleted)
-            {
-                signal = null;
-                next = await NextVersionAsync(registry, project, running).ConfigureAwait(false);
-                if (next is not null && next.Shape == running.Shape)
-                {
-                    // A version that writes the same (a switch, a model, a description): this job goes on under it.
-                    Announce(new IngestVersionNotice(next.Version, running.Version, IngestVersionChange.Followed));
-                    running = next;
-                    Interlocked.Exchange(ref _version, running.Version);
-                    next = null;
-                }
-            }
+            next = await WatchAsync();
+            watched = true;
         }
-
-        if (next is not null)
+        finally
         {
-            // The job finishes the batches it built and leaves the group; the next one resumes from the checkpoints.
-            await stop.CancelAsync().ConfigureAwait(false);
+            // Moving on, or failing to watch (the job must not run on unwatched): the job finishes the batches it
+            // built and leaves the group; the next one resumes from the checkpoints.
+            if (next is not null || !watched)
+            {
+                await stop.CancelAsync().ConfigureAwait(false);
+            }
         }
 
         await run.ConfigureAwait(false);
         Volatile.Write(ref _job, null);
         return cancellationToken.IsCancellationRequested ? null : next;
+
+        async Task<Running?> WatchAsync()
+        {
+            while (!run.IsCompleted)
+            {
+                signal ??= _changed.WaitAsync(PollInterval, cancellationToken);
+                await Task.WhenAny(run, signal).ConfigureAwait(false);
+                if (run.IsCompleted || cancellationToken.IsCancellationRequested)
+                {
+                    return null;
+                }
+
+                signal = null;
+                var found = await NextVersionAsync(registry, project, running).ConfigureAwait(false);
+                if (found is null)
+                {
+                    continue;
+                }
+
+                if (found.Shape != running.Shape)
+                {
+                    return found;
+                }
+
+                // A version that writes the same (a switch, a model, a description): this job goes on under it.
+                Announce(new IngestVersionNotice(found.Version, running.Version, IngestVersionChange.Followed));
+                running = found;
+                Interlocked.Exchange(ref _version, running.Version);
+            }
+
+            return null;
+        }
     }
 
     // The version to start on: the registry's current one, or the file when nothing is applied. The store may be
