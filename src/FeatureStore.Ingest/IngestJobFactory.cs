@@ -45,6 +45,7 @@ public static class IngestJobFactory
         var writer = new OnlineTileWriter(database, keys, effective.GroupId, settings.AllowedLatenessMs, effective.MaxCachedStates)
         {
             BuildInBackground = effective.BuildInBackground,
+            Building = OnlineTileWriter.BuildingGroupsByTopic(repository),
         };
         var sources = repository.Sources.Select(s => new SourceBinding(s.Definition.Name, s.Definition.Topic, s.Definition.DeadLetterTopic, s.Schema, s)
         {

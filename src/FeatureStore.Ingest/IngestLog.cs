@@ -35,6 +35,18 @@ internal static partial class IngestLog
     [LoggerMessage(11, LogLevel.Warning, "topic {Topic} partitions {Partitions}: the online checkpoints do not belong to the topic as it is now ({Why}): the topic was recreated or the cluster replaced; reading those partitions from their beginning, their events counted after those already in the online store")]
     public static partial void NewIncarnation(ILogger logger, string topic, string partitions, string why);
 
+    [LoggerMessage(12, LogLevel.Information, "ingest {Notice}")]
+    public static partial void Version(ILogger logger, string notice);
+
+    [LoggerMessage(13, LogLevel.Warning, "ingest follows registry version {Version}; apply the file to change it (the file given differs from it)")]
+    public static partial void FileDiffers(ILogger logger, long version);
+
+    [LoggerMessage(14, LogLevel.Warning, "the registry of project {Project} cannot be read now ({Reason}); reading it again in {DelayMs} ms")]
+    public static partial void RegistryUnreadable(ILogger logger, string project, string reason, double delayMs);
+
+    [LoggerMessage(15, LogLevel.Error, "registry version {Version} cannot be run ({Reason}); ingest goes on with version {Running}")]
+    public static partial void VersionRefused(ILogger logger, long version, string reason, long running);
+
     [LoggerMessage(9, LogLevel.Warning, "kafka: {Code}: {Reason}")]
     public static partial void KafkaError(ILogger logger, string code, string reason);
 

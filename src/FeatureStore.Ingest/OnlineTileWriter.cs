@@ -73,6 +73,22 @@ internal sealed partial class OnlineTileWriter
     /// <summary>Whether a sealed batch is built while the next one is buffered, by one worker per core but one (<see cref="IngestOptions.BuildInBackground"/>).</summary>
     public bool BuildInBackground { get; init; }
 
+    /// <summary>
+    /// Per source topic, the groups being built among those its events are written to (view, signature); null
+    /// or empty when none is: then a batch records no mark (<see cref="BuildingGroupsByTopic"/>).
+    /// </summary>
+    public IReadOnlyDictionary<string, (string View, string Signature)[]>? Building { get; init; }
+
+    /// <summary>The groups being built of each source topic of <paramref name="repository"/>, or null when it has none.</summary>
+    public static IReadOnlyDictionary<string, (string View, string Signature)[]>? BuildingGroupsByTopic(CompiledRepository repository)
+    {
+        var building = repository.Sources
+            .Select(s => (s.Definition.Topic, Groups: s.Groups.Where(g => g.Building).Select(g => (g.Name, g.Signature)).ToArray()))
+            .Where(s => s.Groups.Length > 0)
+            .ToDictionary(s => s.Topic, s => s.Groups, StringComparer.Ordinal);
+        return building.Count == 0 ? null : building;
+    }
+
     public OnlineTileWriter(IDatabase database, OnlineKeys keys, string group, long allowedLatenessMs, int maxCachedStates)
     {
         _db = database;
@@ -154,7 +170,8 @@ internal sealed partial class OnlineTileWriter
         _checkpoints.Start(
             script,
             expected.Select(e => (e.Key.Topic, e.Key.Partition.Value, e.Value?.ToString())),
-            next.Select(n => (n.Key.Topic, n.Key.Partition.Value, n.Value.ToString())));
+            next.Select(n => (n.Key.Topic, n.Key.Partition.Value, n.Value.ToString())),
+            Building is { Count: > 0 } building ? Marks(expected, building) : null);
         var run = new BuildRun(this, number, side, script, [.. expected.Keys], loads, loadTime);
         _building = run;
         if (BuildInBackground)
@@ -167,6 +184,28 @@ internal sealed partial class OnlineTileWriter
         }
 
         return run.Write;
+    }
+
+    /// <summary>
+    /// Where this batch begins writing each group being built, per partition it moves: the offset its events start
+    /// at, the expected checkpoint's (0 when the partition has none). The script keeps only the first one recorded,
+    /// so the mark says where the group's share of the partition begins (docs/evolution.md: O_p).
+    /// </summary>
+    private static List<BuildStartMark> Marks(IReadOnlyDictionary<TopicPartition, PartitionCheckpoint?> expected, IReadOnlyDictionary<string, (string View, string Signature)[]> building)
+    {
+        var marks = new List<BuildStartMark>();
+        foreach (var (tp, checkpoint) in expected)
+        {
+            if (building.TryGetValue(tp.Topic, out var groups))
+            {
+                foreach (var (view, signature) in groups)
+                {
+                    marks.Add(new BuildStartMark(view, signature, tp.Topic, tp.Partition.Value, checkpoint?.NextOffset ?? 0));
+                }
+            }
+        }
+
+        return marks;
     }
 
     /// <summary>Builds touched states <paramref name="from"/> to <paramref name="to"/> (excluded) of the sealed batch of buffer <paramref name="side"/>, as worker <paramref name="worker"/> (its scratch state and arena).</summary>

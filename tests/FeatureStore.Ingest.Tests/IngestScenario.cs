@@ -50,6 +50,15 @@ internal sealed class IngestScenario
 
     public CompiledRepository Compiled { get; }
 
+    /// <summary>
+    /// The scenario's repository with a feature added to <c>user_stats</c>: a lifetime count, <c>n_all_again</c>,
+    /// which applying puts in a group built beside the view's serving one.
+    /// </summary>
+    public string EvolvedYaml => RepositoryYaml.Replace(
+        "- { name: n_all, aggregation: count }",
+        "- { name: n_all, aggregation: count }\n      - { name: n_all_again, aggregation: count }",
+        StringComparison.Ordinal);
+
     public string KeyPrefix { get; } = "t" + Guid.NewGuid().ToString("N")[..8];
 
     public int Count => _events.Count;

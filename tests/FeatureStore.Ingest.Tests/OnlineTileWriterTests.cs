@@ -194,6 +194,79 @@ public sealed class OnlineTileWriterTests(RedisServerFixture redis) : IClassFixt
         }
     }
 
+    [Fact]
+    public async Task The_first_batch_writing_a_building_group_marks_the_offset_it_began_at_and_later_batches_do_not_move_it()
+    {
+        var scenario = new IngestScenario("marks-" + Guid.NewGuid().ToString("N")[..8]);
+        var db = redis.Connection.Database;
+        var keys = new OnlineKeys(scenario.KeyPrefix, IngestScenario.Project);
+        var load = FeatureRepositoryLoader.LoadFromText(scenario.EvolvedYaml, "evolved.yaml");
+        Assert.True(load.Success, string.Join("\n", load.Diagnostics));
+        var compiled = CompiledRepository.Compile(load.Repository!, StateLayout.Next(scenario.Compiled.Repository, null, load.Repository!, 2));
+        var building = compiled.FindView("user_stats")!.BuildingGroup!;
+        Assert.Null(OnlineTileWriter.BuildingGroupsByTopic(scenario.Compiled)); // nothing building: no mark, nothing to look up per batch
+        var writer = new OnlineTileWriter(db, keys, "ingest", compiled.Repository.Settings.AllowedLatenessMs, 200_000)
+        {
+            Building = OnlineTileWriter.BuildingGroupsByTopic(compiled),
+        };
+        var source = compiled.Sources[0];
+        var binding = new SourceBinding(source.Definition.Name, source.Definition.Topic, source.Definition.DeadLetterTopic, source.Schema, source);
+        var parser = new EventParser(source.Schema);
+        var random = new Random(21);
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        void Add(TopicPartition partition, long offset)
+        {
+            Assert.Equal(ParseError.None, parser.Parse(scenario.Draw(random, "u" + random.Next(50).ToString(CultureInfo.InvariantCulture), now, (int)offset, counts: false)));
+            writer.Add(binding, partition, offset, parser);
+        }
+
+        RedisValue Mark(int partition) => OnlineKeys.BuildStartField("user_stats", building.Signature, scenario.Topic, partition);
+        var p0 = new TopicPartition(scenario.Topic, 0);
+        var p1 = new TopicPartition(scenario.Topic, 1);
+        var p2 = new TopicPartition(scenario.Topic, 2);
+
+        // p0 was written up to 40 under the version before; p1 never.
+        await db.HashSetAsync(keys.Checkpoints("ingest"), OnlineKeys.PartitionField(scenario.Topic, 0), new PartitionCheckpoint(40, 0).ToString());
+        for (var offset = 40; offset < 100; offset++)
+        {
+            Add(p0, offset);
+            Add(p1, offset - 40);
+        }
+
+        await WriteAsync(writer, new() { [p0] = new PartitionCheckpoint(40, 0), [p1] = null }, 100);
+        Assert.Equal(40, (long)await db.HashGetAsync(keys.Checkpoints("ingest"), Mark(0)));
+        Assert.Equal(0, (long)await db.HashGetAsync(keys.Checkpoints("ingest"), Mark(1)));
+
+        for (var offset = 100; offset < 150; offset++)
+        {
+            Add(p0, offset);
+            Add(p1, offset);
+        }
+
+        await WriteAsync(writer, new() { [p0] = new PartitionCheckpoint(100, 0), [p1] = new PartitionCheckpoint(100, 0) }, 150);
+        Assert.Equal(40, (long)await db.HashGetAsync(keys.Checkpoints("ingest"), Mark(0)));
+        Assert.Equal(0, (long)await db.HashGetAsync(keys.Checkpoints("ingest"), Mark(1)));
+        var written = 0;
+        for (var user = 0; user < 50; user++)
+        {
+            written += await db.HashExistsAsync(keys.Entity(building, "u" + user.ToString(CultureInfo.InvariantCulture)), OnlineKeys.PartitionField(scenario.Topic, 0)) ? 1 : 0;
+        }
+
+        Assert.True(written > 0, "the building group's shares are written"); // beside the serving group's
+
+        // A batch refused by its check (it expects a checkpoint of p2 that is not there) records no mark.
+        for (var offset = 5; offset < 20; offset++)
+        {
+            Add(p2, offset);
+        }
+
+        var refused = await writer.PrepareAsync(new Dictionary<TopicPartition, PartitionCheckpoint?> { [p2] = new PartitionCheckpoint(5, 0) }, new Dictionary<TopicPartition, PartitionCheckpoint> { [p2] = new PartitionCheckpoint(20, 0) }, Ct);
+        await refused.FinishBuildAsync();
+        writer.Send(refused);
+        Assert.Equal([p2], await writer.CompleteAsync(refused));
+        Assert.False(await db.HashExistsAsync(keys.Checkpoints("ingest"), Mark(2)));
+    }
+
     // Events are added with their places in one log over all partitions as offsets, so that equal times order
     // as in the reference.
     private (IngestScenario Scenario, OnlineTileWriter Writer, Action<TopicPartition, long, byte[]> Add) Start(IngestScenario? existing = null, bool buildInBackground = false)

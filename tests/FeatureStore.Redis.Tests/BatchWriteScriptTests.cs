@@ -70,6 +70,40 @@ public abstract class BatchWriteScriptTests(IOnlineStoreFixture fixture)
     }
 
     [Fact]
+    public async Task A_mark_is_set_by_the_first_batch_that_carries_it_and_later_batches_do_not_move_it()
+    {
+        var script = new BatchWriteScript();
+        script.Start(Checkpoints, [("t:0", null)], [("t:0", "10:5")], [("build:v:s1:t:0", "0")]);
+        script.State(_prefix + ":a", "t:0", new byte[] { 1 }, 0);
+        Assert.True(await SendAsync(script));
+        Assert.Equal("0", (string?)await Db.HashGetAsync(Checkpoints, "build:v:s1:t:0"));
+
+        // The next batch starts where the first ended: its mark would say 10, but the group's share began at 0.
+        script.Start(Checkpoints, [("t:0", "10:5")], [("t:0", "20:6")], [("build:v:s1:t:0", "10"), ("build:v:s2:t:0", "10")]);
+        script.State(_prefix + ":a", "t:0", new byte[] { 2 }, 0);
+        Assert.True(await SendAsync(script));
+
+        Assert.Equal("0", (string?)await Db.HashGetAsync(Checkpoints, "build:v:s1:t:0"));
+        Assert.Equal("10", (string?)await Db.HashGetAsync(Checkpoints, "build:v:s2:t:0"));
+        Assert.Equal("20:6", (string?)await Db.HashGetAsync(Checkpoints, "t:0"));
+        Assert.Equal(new byte[] { 2 }, (byte[])(await Db.HashGetAsync(_prefix + ":a", "t:0"))!);
+    }
+
+    [Fact]
+    public async Task A_batch_refused_by_a_check_writes_no_mark()
+    {
+        await Db.HashSetAsync(Checkpoints, "t:0", "10:5");
+        var script = new BatchWriteScript();
+        script.Start(Checkpoints, [("t:0", "9:5")], [("t:0", "20:6")], [("build:v:s:t:0", "9")]);
+        script.State(_prefix + ":a", "t:0", new byte[] { 1 }, 0);
+
+        Assert.False(await SendAsync(script));
+
+        Assert.False(await Db.HashExistsAsync(Checkpoints, "build:v:s:t:0"));
+        Assert.Equal("10:5", (string?)await Db.HashGetAsync(Checkpoints, "t:0"));
+    }
+
+    [Fact]
     public async Task Of_two_members_racing_from_the_same_checkpoint_exactly_one_lands()
     {
         // Each round, two writers on two connections (which a multi-threaded store serves in parallel) expect

@@ -48,6 +48,30 @@ public abstract class IngestStoreTests(IOnlineStoreFixture fixture)
     }
 
     [Fact]
+    public async Task A_batch_records_where_it_began_writing_a_building_group_in_the_checkpoint_hash()
+    {
+        var checkpoints = new IngestCheckpoints(Db, _keys, "g");
+        var script = new BatchWriteScript();
+        checkpoints.Start(script, [("t", 0, "12:34")], [("t", 0, "40:50")], [new BuildStartMark("v", "abc", "t", 0, 12)]);
+        using (var refused = await script.SendAsync(Db).WaitAsync(Ct))
+        {
+            Assert.False(BatchWriteScript.Written(refused)); // no checkpoint stored yet: refused, and no mark
+        }
+
+        Assert.False(await Db.HashExistsAsync(_keys.Checkpoints("g"), OnlineKeys.BuildStartField("v", "abc", "t", 0)));
+
+        checkpoints.Start(script, [("t", 0, null)], [("t", 0, "40:50")], [new BuildStartMark("v", "abc", "t", 0, 0)]);
+        using (var reply = await script.SendAsync(Db).WaitAsync(Ct))
+        {
+            Assert.True(BatchWriteScript.Written(reply));
+        }
+
+        Assert.Equal("0", (string?)await Db.HashGetAsync(_keys.Checkpoints("g"), OnlineKeys.BuildStartField("v", "abc", "t", 0)));
+        Assert.Equal(0, await checkpoints.ReadBuildStartAsync("v", "abc", "t", 0).WaitAsync(Ct));
+        Assert.Null(await checkpoints.ReadBuildStartAsync("v", "abc", "t", 1).WaitAsync(Ct));
+    }
+
+    [Fact]
     public async Task A_status_is_one_json_field_per_partition_and_names_its_group()
     {
         new IngestStatusStore(Db, _keys, "g").Write(1_000, [new PartitionStatus("t", 1, 5, 900, null)]);

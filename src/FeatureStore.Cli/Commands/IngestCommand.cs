@@ -95,11 +95,24 @@ internal static class IngestCommand
 
                 using var metricsExporter = exporter;
                 var compiled = CompiledRepository.Compile(repository!);
-                var job = IngestJobFactory.Create(compiled, ingestOptions, store.Database, parse.GetValue(prefix)!, metrics, loggerFactory.CreateLogger("ingest"));
-                var progress = ReportProgressAsync(metrics, job, error, stop.Token);
+                var output = parse.InvocationConfiguration.Output;
+                // The registry's applied version is what runs (the file only while nothing is applied); each
+                // version run is told on standard output, as it starts and as ingest moves on.
+                var ingest = new RegistryFollowingIngest(repository!, ingestOptions, store.Multiplexer, parse.GetValue(prefix)!, metrics, loggerFactory.CreateLogger("ingest"))
+                {
+                    Notice = notice =>
+                    {
+                        lock (output)
+                        {
+                            output.WriteLine("ingest: " + notice);
+                            output.Flush();
+                        }
+                    },
+                };
+                var progress = ReportProgressAsync(metrics, ingest, error, stop.Token);
                 var archiver = parse.GetValue(offline) is not null ? new OfflineArchiver(compiled, offlineOptions, loggerFactory.CreateLogger("offline")) : null;
                 var archiving = archiver is null ? Task.CompletedTask : Task.Run(() => archiver.RunAsync(stop.Token), CancellationToken.None);
-                await job.RunAsync(stop.Token);
+                await ingest.RunAsync(stop.Token);
                 await stop.CancelAsync();
                 await progress;
                 await archiving;
@@ -111,7 +124,7 @@ internal static class IngestCommand
         return command;
     }
 
-    private static async Task ReportProgressAsync(IngestMetrics metrics, IngestJob job, TextWriter error, CancellationToken cancellationToken)
+    private static async Task ReportProgressAsync(IngestMetrics metrics, RegistryFollowingIngest ingest, TextWriter error, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
         long lastEvents = 0;
@@ -124,7 +137,7 @@ internal static class IngestCommand
                 var events = metrics.EventsTotal;
                 var rate = (events - lastEvents) / (clock.Elapsed - lastTime).TotalSeconds;
                 (lastEvents, lastTime) = (events, clock.Elapsed);
-                await error.WriteLineAsync(job.Progress.Line(events, rate, metrics.DeadLetteredTotal, metrics.ReplayedTotal, metrics.ReadAgainTotal));
+                await error.WriteLineAsync(ingest.Progress.Line(events, rate, metrics.DeadLetteredTotal, metrics.ReplayedTotal, metrics.ReadAgainTotal));
             }
         }
         catch (OperationCanceledException)

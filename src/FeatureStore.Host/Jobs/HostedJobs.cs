@@ -11,13 +11,17 @@ namespace FeatureStore.Host.Jobs;
 // The jobs that are the existing job classes under supervision: each start builds a fresh instance (a restart
 // begins from what the stores hold, as a new process would) and runs it until the stop.
 
-/// <summary>The online ingest job (consumer group → windowed features in the online store, exactly once).</summary>
+/// <summary>
+/// The online ingest job (consumer group → windowed features in the online store, exactly once), on the registry's
+/// applied version of the project (the configuration's repository while nothing is applied), moving to each
+/// version that changes what it writes.
+/// </summary>
 internal sealed class IngestHostJob(CompiledRepository repository, IngestOptions options, OnlineStoreConnection store, string keyPrefix, IngestMetrics metrics, ILogger logger) : ISupervisedJob
 {
     public string Name => "ingest";
 
     public Task RunAsync(CancellationToken cancellationToken) =>
-        IngestJobFactory.Create(repository, options, store.Database, keyPrefix, metrics, logger).RunAsync(cancellationToken);
+        new RegistryFollowingIngest(repository.Repository, options, store.Multiplexer, keyPrefix, metrics, logger).RunAsync(cancellationToken);
 }
 
 /// <summary>The offline log writer (every source's events → the Parquet event log, exactly once).</summary>

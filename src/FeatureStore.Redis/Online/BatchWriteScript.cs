@@ -7,14 +7,19 @@ namespace FeatureStore.Redis.Online;
 /// One batch's write to the online store as a single Lua script call, which the store runs as one atomic
 /// step: first it checks that every partition checkpoint the batch expects is still the stored one (fencing:
 /// otherwise nothing is written and it answers 0), then it sets each changed state's share and, where asked,
-/// its key's expiry, then the new checkpoints, and answers 1.
+/// its key's expiry, then the new checkpoints and the marks not yet set, and answers 1.
 /// <para>
 /// One command instead of a MULTI/EXEC of two per state: the store parses one command, the client builds and
 /// completes one message, and the check is made where the writes are, with no WATCH round trip before.
 /// Arguments: <c>KEYS[1]</c> is the checkpoint hash and <c>KEYS[2..]</c> the state keys; <c>ARGV</c> holds the
 /// count of checks then each check's field and expected value (empty: the field must be absent), the count of
-/// moves then each move's field and value, then per state key its field, its encoded share and its expiry in
-/// milliseconds (0: leave it).
+/// moves then each move's field and value, the count of marks then each mark's field and value, then per state
+/// key its field, its encoded share and its expiry in milliseconds (0: leave it).
+/// </para>
+/// <para>
+/// Marks are fields of the checkpoint hash set only when absent (HSETNX), in the same step: where ingest began
+/// writing a group being built, per partition (<see cref="OnlineKeys.BuildStartField"/>), so the first batch
+/// that writes the group records it and later ones leave it. A batch refused by a check sets none.
 /// </para>
 /// </summary>
 public sealed class BatchWriteScript
@@ -37,6 +42,9 @@ public sealed class BatchWriteScript
         local moves = tonumber(ARGV[at])
         local first = at + 1
         at = first + 2 * moves
+        local marks = tonumber(ARGV[at])
+        local firstMark = at + 1
+        at = firstMark + 2 * marks
         for i = 2, #KEYS do
           redis.call('HSET', KEYS[i], ARGV[at], ARGV[at + 1])
           local expiry = ARGV[at + 2]
@@ -46,6 +54,9 @@ public sealed class BatchWriteScript
         for m = first, first + 2 * moves - 1, 2 do
           redis.call('HSET', checkpoints, ARGV[m], ARGV[m + 1])
         end
+        for m = firstMark, firstMark + 2 * marks - 1, 2 do
+          redis.call('HSETNX', checkpoints, ARGV[m], ARGV[m + 1])
+        end
         return 1
         """;
 
@@ -53,10 +64,14 @@ public sealed class BatchWriteScript
     private readonly ArrayBufferWriter<RedisValue> _values = new(4096);
 
     /// <summary>
-    /// Starts a batch: the checkpoint hash, the checks (field, and expected value or null for absent) and the
-    /// moves (field, new value).
+    /// Starts a batch: the checkpoint hash, the checks (field, and expected value or null for absent), the
+    /// moves (field, new value) and the marks (field, value set only when the field is absent).
     /// </summary>
-    public void Start(RedisKey checkpoints, IReadOnlyCollection<(RedisValue Field, string? Expected)> checks, IReadOnlyCollection<(RedisValue Field, string Value)> moves)
+    public void Start(
+        RedisKey checkpoints,
+        IReadOnlyCollection<(RedisValue Field, string? Expected)> checks,
+        IReadOnlyCollection<(RedisValue Field, string Value)> moves,
+        IReadOnlyCollection<(RedisValue Field, string Value)>? marks = null)
     {
         Clear();
         Add(_keys, checkpoints);
@@ -69,6 +84,13 @@ public sealed class BatchWriteScript
 
         Add(_values, moves.Count);
         foreach (var (field, value) in moves)
+        {
+            Add(_values, field);
+            Add(_values, value);
+        }
+
+        Add(_values, marks?.Count ?? 0);
+        foreach (var (field, value) in marks ?? [])
         {
             Add(_values, field);
             Add(_values, value);
