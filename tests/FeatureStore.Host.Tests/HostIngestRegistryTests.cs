@@ -43,7 +43,7 @@ public sealed class HostIngestRegistryTests(EmbeddedKafkaFixture kafka, RedisSer
         var registry = new RegistryStore(db, scenario.KeyPrefix);
         await ApplyAsync(registry, scenario.RepositoryYaml);
 
-        await using var host = await FeatureStoreHost.CreateAsync(HostConfiguration.Load(config), NullLoggerFactory.Instance);
+        await using var host = await FeatureStoreHost.CreateAsync(HostConfiguration.Load(config), NullLoggerFactory.Instance, cancellationToken: Ct);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         var run = host.RunAsync(stop.Token);
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
