@@ -32,7 +32,9 @@ public sealed class IngestJob : IRebalanceListener
     private readonly OwnedPartitions _owned;
     private readonly ChunkProcessor _processor;
     private readonly BatchPipeline _pipeline;
+    private const long IdleMarkQuietMs = 5_000;
     private IngestProgress _progress = IngestProgress.Unassigned;
+    private long _lastIdleMarkTicks;
 
     internal IngestJob(IngestOptions options, IEnumerable<SourceBinding> sources, OnlineTileWriter writer, IngestMetrics metrics, ILogger logger, TimeProvider? timeProvider = null, IngestStatusWriter? status = null)
     {
@@ -85,6 +87,7 @@ public sealed class IngestJob : IRebalanceListener
                     CollectBatch(member.Consumer, dlq, cancellationToken);
                     await _pipeline.StepAsync(member, dlq, cancellationToken);
                     PublishStatus(member);
+                    await MarkIdleAsync();
                     if (backoff.Reset())
                     {
                         member.Resume();
@@ -245,6 +248,23 @@ public sealed class IngestJob : IRebalanceListener
                 state.Advanced = true;
                 touched.Add(state);
             }
+        }
+    }
+
+    // While a group is built beside the serving ones, a partition that gets no event still records where the
+    // group's share of it begins, once it has been quiet for a few seconds (a previous owner's write in flight has
+    // landed or failed by then): checked at most once a second.
+    private async Task MarkIdleAsync()
+    {
+        if (_writer.Building is null || Environment.TickCount64 - _lastIdleMarkTicks < 1_000)
+        {
+            return;
+        }
+
+        _lastIdleMarkTicks = Environment.TickCount64;
+        foreach (var (partition, stored) in _owned.Idle(IdleMarkQuietMs).ToList())
+        {
+            await _writer.MarkIdleAsync(partition, stored);
         }
     }
 

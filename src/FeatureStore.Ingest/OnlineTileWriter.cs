@@ -58,6 +58,9 @@ internal sealed partial class OnlineTileWriter
     private readonly Dictionary<StateGroup, ViewWindowState>[] _scratch = [.. Enumerable.Range(0, Participants).Select(_ => new Dictionary<StateGroup, ViewWindowState>())];
     private readonly PendingEvents[] _events = [new(), new()];
     private readonly BatchWriteScript[] _scripts = [new(), new()];
+    private readonly BatchWriteScript _markScript = new();
+    // Partitions whose building groups' start marks are surely stored (a batch or a mark-only write landed).
+    private readonly HashSet<TopicPartition> _marked = [];
     private readonly FeatureInput[][] _inputs = [.. Enumerable.Range(0, Participants).Select(_ => new FeatureInput[8])];
     private readonly Dictionary<CompiledSource, InputPlan> _plans = [];
     private PartitionStates? _lastPartition;
@@ -187,6 +190,29 @@ internal sealed partial class OnlineTileWriter
     }
 
     /// <summary>
+    /// Records where the groups being built begin on a partition that gets no event: a write of the marks alone, on
+    /// condition that the partition's checkpoint is still <paramref name="stored"/> (fenced like a batch), so a
+    /// rebuild does not wait for an event that may never come. A partition marked before is skipped. The caller
+    /// calls it only for a partition it has read nothing of past its checkpoint for a while (so no write of a
+    /// previous owner is still in flight).
+    /// </summary>
+    public async Task MarkIdleAsync(TopicPartition partition, PartitionCheckpoint stored)
+    {
+        if (Building is not { } building || !building.ContainsKey(partition.Topic) || _marked.Contains(partition))
+        {
+            return;
+        }
+
+        var expected = new Dictionary<TopicPartition, PartitionCheckpoint?> { [partition] = stored };
+        _checkpoints.Start(_markScript, [(partition.Topic, partition.Partition.Value, stored.ToString())], [], Marks(expected, building));
+        using var reply = await _markScript.SendAsync(_db).ConfigureAwait(false);
+        if (BatchWriteScript.Written(reply))
+        {
+            _marked.Add(partition);
+        }
+    }
+
+    /// <summary>
     /// Where this batch begins writing each group being built, per partition it moves: the offset its events start
     /// at, the expected checkpoint's (0 when the partition has none). The script keeps only the first one recorded,
     /// so the mark says where the group's share of the partition begins (docs/evolution.md: O_p).
@@ -292,6 +318,11 @@ internal sealed partial class OnlineTileWriter
         }
 
         _landed = write.Batch;
+        if (Building is not null)
+        {
+            _marked.UnionWith(write.Partitions);
+        }
+
         EvictIfNeeded();
         return [];
     }

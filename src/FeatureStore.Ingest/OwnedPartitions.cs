@@ -150,6 +150,22 @@ internal sealed class OwnedPartitions
         LogRestarted();
     }
 
+    /// <summary>
+    /// The owned partitions with a checkpoint that have had nothing read past it since they were resumed at least
+    /// <paramref name="quietMs"/> ago, with their checkpoint.
+    /// </summary>
+    public IEnumerable<(TopicPartition Partition, PartitionCheckpoint Stored)> Idle(long quietMs)
+    {
+        var now = Environment.TickCount64;
+        foreach (var (tp, state) in _owned)
+        {
+            if (state.Loaded && state.Stored is { } stored && state.NextOffset == stored.NextOffset && now - state.ResumedTicks >= quietMs)
+            {
+                yield return (tp, stored);
+            }
+        }
+    }
+
     /// <summary>Events in the owned partitions not read yet, from the high watermarks of the last fetches.</summary>
     public long Waiting()
     {
@@ -218,6 +234,7 @@ internal sealed class OwnedPartitions
     {
         state.Stored = checkpoint;
         state.Loaded = true;
+        state.ResumedTicks = Environment.TickCount64;
         state.NextOffset = start.NextOffset;
         state.Incarnation = start.Incarnation;
         state.OffsetBase = start.OffsetBase;

@@ -28,6 +28,9 @@ internal sealed class PartitionState(TopicPartition partition, SourceBinding sou
 
     public bool Loaded { get; set; }
 
+    /// <summary>When it was last resumed from its checkpoint (<see cref="Environment.TickCount64"/>).</summary>
+    public long ResumedTicks { get; set; }
+
     public PartitionCheckpoint? Stored { get; set; }
 
     public long NextOffset { get; set; }

@@ -125,6 +125,54 @@ public sealed class RegistryFollowingIngestTests(EmbeddedKafkaFixture kafka, Red
             notices.ToArray());
     }
 
+    [Fact]
+    public async Task Partitions_that_get_no_event_after_the_move_still_mark_where_the_building_group_begins()
+    {
+        var scenario = new IngestScenario(kafka.CreateTopic("follow-idle", partitions: 4));
+        var db = redis.Connection.Database;
+        var registry = new RegistryStore(db, scenario.KeyPrefix);
+        var file = Load(scenario.RepositoryYaml);
+        await registry.ApplyAsync(IngestScenario.Project, file.ContentHash(), file.ToCanonicalJson(), scenario.RepositoryYaml, Ct);
+        scenario.Produce(kafka.BootstrapServers, count: 1_000, users: Users, seed: 35, nowMs: DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+
+        using var metrics = new IngestMetrics();
+        var ingest = new RegistryFollowingIngest(file, Options(), redis.Connection.Multiplexer, scenario.KeyPrefix, metrics, NullLogger.Instance);
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var run = Task.Run(() => ingest.RunAsync(cts.Token), Ct);
+        await scenario.WaitUntilCaughtUpAsync(kafka.BootstrapServers, db, TimeSpan.FromSeconds(120), Ct);
+        var stopped = await CheckpointsAsync(db, scenario);
+        Assert.All(stopped, offset => Assert.True(offset > 0));
+
+        // No event follows the apply: each partition is marked at its checkpoint all the same, by a mark-only write.
+        var evolved = Load(scenario.EvolvedYaml);
+        await registry.ApplyAsync(IngestScenario.Project, evolved.ContentHash(), evolved.ToCanonicalJson(), scenario.EvolvedYaml, Ct);
+        var group = (await registry.LoadCurrentAsync(IngestScenario.Project))!.Compile().FindView("user_stats")!.BuildingGroup!;
+        var checkpoints = new IngestCheckpoints(db, new OnlineKeys(scenario.KeyPrefix, IngestScenario.Project), "ingest");
+        async Task<bool> AllMarkedAsync()
+        {
+            for (var p = 0; p < 4; p++)
+            {
+                if (await checkpoints.ReadBuildStartAsync("user_stats", group.Signature, scenario.Topic, p) is null)
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
+        await Eventually.TrueAsync(AllMarkedAsync, TimeSpan.FromSeconds(60), "every idle partition marked", Ct);
+        for (var p = 0; p < 4; p++)
+        {
+            Assert.Equal(stopped[p], await checkpoints.ReadBuildStartAsync("user_stats", group.Signature, scenario.Topic, p));
+        }
+
+        Assert.Equal(stopped, await CheckpointsAsync(db, scenario)); // a mark moves no checkpoint
+        await cts.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        Assert.Equal(1_000, metrics.EventsTotal);
+    }
+
     private IngestOptions Options() => new()
     {
         BootstrapServers = kafka.BootstrapServers,
