@@ -145,7 +145,8 @@ internal static class EventLogScan
         for (var k = 0; k < files.Count; k++)
         {
             var groups = await next!.ConfigureAwait(false);
-            next = k + 1 < files.Count ? Task.Run(() => DecodeAsync(files[k + 1], [target], cancellationToken), cancellationToken) : null;
+            var following = k + 1 < files.Count ? files[k + 1] : null;
+            next = following is null ? null : Task.Run(() => DecodeAsync(following, [target], cancellationToken), cancellationToken);
             foreach (var group in groups)
             {
                 var rows = group.Targets[0];
