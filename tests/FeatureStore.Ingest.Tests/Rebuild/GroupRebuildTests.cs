@@ -191,6 +191,44 @@ public sealed class GroupRebuildTests(EmbeddedKafkaFixture kafka, RedisServerFix
         Assert.Equal(0, again.RowsRead);
     }
 
+    [Fact]
+    public async Task The_rebuild_job_builds_a_group_an_apply_adds_while_it_runs_and_switches_it_in()
+    {
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var scenario = new OfflineScenario(EmbeddedKafkaFixture.UniqueTopic("rebuild-job"), count: 3_000, users: 100, seed: 361, nowMs: now);
+        var registry = new RegistryStore(Db, _prefix);
+        await ApplyAsync(registry, scenario.RepositoryYaml);
+        await scenario.WriteLogAsync(Store, Ct);
+        var perPartition = scenario.Events.GroupBy(e => e.User.Sum(c => c) % OfflineScenario.Partitions).ToDictionary(g => g.Key, g => g.Count());
+        for (var p = 0; p < OfflineScenario.Partitions; p++)
+        {
+            await Db.HashSetAsync(Keys.Checkpoints(Group), OnlineKeys.PartitionField(scenario.Topic, p), new PartitionCheckpoint(perPartition.GetValueOrDefault(p), now).ToString());
+        }
+
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var job = new RebuildJob(Db, new RebuildJobOptions
+        {
+            Project = Project,
+            KeyPrefix = _prefix,
+            RegistryPollInterval = TimeSpan.FromHours(1), // only the change notification can wake it
+            Rebuild = new GroupRebuildOptions { StoreDirectory = Store, IngestGroup = Group, PollInterval = TimeSpan.FromMilliseconds(50), SpillDirectory = _dir },
+        }, NullLogger.Instance);
+        var run = job.RunAsync(cts.Token);
+
+        var v2 = await ApplyAsync(registry, WithAddedFeatures(scenario.RepositoryYaml));
+        var building = v2.Compile().FindView("user_stats")!.BuildingGroup!;
+        await Eventually.TrueAsync(async () => (await BuildProgress.ReadAsync(Db, Keys, "user_stats", building.Signature))?.State == BuildState.Waiting,
+            TimeSpan.FromSeconds(30), "the job waits for ingest's start offsets", Ct);
+        await MarkAsIngestWouldAsync(scenario.Topic, building);
+        await Eventually.TrueAsync(async () => await registry.GetCurrentVersionNumberAsync(Project) == v2.Version + 1, TimeSpan.FromSeconds(60), "the group switched in", Ct);
+
+        Assert.False(run.IsCompleted);
+        await cts.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        Assert.Equal(BuildState.Switched, (await BuildProgress.ReadAsync(Db, Keys, "user_stats", building.Signature))!.State);
+        await AssertGroupEqualsReferenceAsync(scenario, building, scenario.Events, scenario.MaxTime);
+    }
+
     private static string TopicOf(AppliedRepository applied) => applied.Repository.Sources[0].Topic;
 
     private static string WithAddedFeatures(string yaml)
