@@ -69,8 +69,10 @@ internal static class RebuildScenario
             });
             Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {store}: {entities:N0} entities written per rebuild"));
 
+            var group = view.Groups.ToList().IndexOf(building);
+            var features = Enumerable.Range(0, view.Features.Count).Where(f => view.PlaceOf(f).Group == group).ToList();
             var scan = await Measure.MedianRateAsync(repetitions, async _ =>
-                await EventLogScan.StreamAsync(root, view, (_, _) => true, (_, _, _) => true, (_, _, _, _, _) => { }, null, CancellationToken.None));
+                await EventLogScan.StreamAsync(root, view, (_, _) => true, (_, _, _) => true, (_, _, _, _, _) => { }, null, CancellationToken.None, features));
 
             using var duck = new DuckDBConnection("Data Source=:memory:");
             duck.Open();

@@ -249,7 +249,10 @@ public sealed partial class GroupRebuild
                     pending = SetAsync(BuildState.Rebuilding, Math.Min(n, total), total, null);
                 }
             });
-            rows = await EventLogSpill.SpillAsync(_options.StoreDirectory, View, starts, sorter, read, cancellationToken).ConfigureAwait(false);
+            // Only the group's features' inputs are read: the other columns of the log stay on disk.
+            var group = View.Groups.ToList().IndexOf(Group);
+            var features = Enumerable.Range(0, View.Features.Count).Where(f => View.PlaceOf(f).Group == group).ToHashSet();
+            rows = await EventLogSpill.SpillAsync(_options.StoreDirectory, View, starts, sorter, read, cancellationToken, features).ConfigureAwait(false);
             await pending.ConfigureAwait(false);
             await SetAsync(BuildState.Rebuilding, rows, Math.Max(rows, total), null).ConfigureAwait(false);
 

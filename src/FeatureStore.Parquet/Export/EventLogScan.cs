@@ -123,23 +123,25 @@ internal static class EventLogScan
     /// offset, time) to <paramref name="row"/>, file after file in the log's order, holding one file's decoded
     /// columns at a time (the next one is decoded meanwhile): memory stays bounded whatever the log's size. Only
     /// the files of visible batches <paramref name="batches"/> keeps (partition, first offset) are read. Rows
-    /// without a whole entity key are left out. Returns the log rows read; <paramref name="rowsRead"/> gets the
-    /// running count after each row group.
+    /// without a whole entity key are left out. Only the input columns of <paramref name="features"/> (indexes of
+    /// the view's features; null: all) are read, the other features' inputs given as absent. Returns the log rows
+    /// read; <paramref name="rowsRead"/> gets the running count after each row group.
     /// </summary>
     public static async Task<long> StreamAsync(
         string root, CompiledView view, Func<int, long, bool> batches, Func<int, long, long, bool> include, RowAction row, IProgress<long>? rowsRead,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, IReadOnlyCollection<int>? features = null)
     {
         ArgumentNullException.ThrowIfNull(view);
+        var inputSlots = view.InputSlots.Select((slot, f) => features is null || features.Contains(f) ? slot : -1).ToList();
         var folder = EventLogWriter.SourceFolder(root, view.Source.Definition.Name);
         var files = EventLogReader.Visible(EventLogReader.ReadMarkers(Path.Combine(folder, CommitMarker.Folder)))
             .Where(m => batches(m.Partition, m.FirstOffset))
             .SelectMany(m => m.Files.Select(f => Path.Combine(folder, f)))
             .ToList();
-        var events = new ViewEvents(view.InputSlots);
+        var events = new ViewEvents(inputSlots);
         var target = new ScanTarget(view, [], null, events, include);
-        var columnOf = view.InputSlots.Select(slot => slot < 0 ? -1 : events.ColumnSlots.ToList().IndexOf(slot)).ToArray();
-        var inputs = new FeatureInput[view.InputSlots.Count];
+        var columnOf = inputSlots.Select(slot => slot < 0 ? -1 : events.ColumnSlots.ToList().IndexOf(slot)).ToArray();
+        var inputs = new FeatureInput[inputSlots.Count];
         long read = 0;
         var next = files.Count > 0 ? DecodeAsync(files[0], [target], cancellationToken) : null;
         for (var k = 0; k < files.Count; k++)

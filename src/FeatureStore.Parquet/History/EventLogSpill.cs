@@ -37,10 +37,13 @@ public static class EventLogSpill
     /// <summary>
     /// Adds to <paramref name="into"/> every event of <paramref name="view"/>'s source log whose offset lies below
     /// its partition's bound in <paramref name="before"/> (a partition missing from it gives none), keyed by the
-    /// view's entity. Returns the log rows read; <paramref name="rowsRead"/> gets the running count.
+    /// view's entity. Only the inputs of <paramref name="features"/> (indexes of the view's features; null: all)
+    /// are read, the others' recorded as absent. Returns the log rows read; <paramref name="rowsRead"/> gets the
+    /// running count.
     /// </summary>
     public static Task<long> SpillAsync(
-        string root, CompiledView view, IReadOnlyDictionary<int, long> before, SpillSorter into, IProgress<long>? rowsRead, CancellationToken cancellationToken)
+        string root, CompiledView view, IReadOnlyDictionary<int, long> before, SpillSorter into, IProgress<long>? rowsRead, CancellationToken cancellationToken,
+        IReadOnlyCollection<int>? features = null)
     {
         ArgumentNullException.ThrowIfNull(view);
         ArgumentNullException.ThrowIfNull(before);
@@ -50,7 +53,7 @@ public static class EventLogSpill
             (partition, first) => Wanted(before, partition, first),
             (partition, offset, _) => before.TryGetValue(partition, out var bound) && offset < bound,
             (key, time, _, offset, inputs) => into.Add(new SpillRecord(System.Text.Encoding.UTF8.GetBytes(key), time, offset, HistoryInputs.Encode(inputs))),
-            rowsRead, cancellationToken);
+            rowsRead, cancellationToken, features);
     }
 
     private static bool Wanted(IReadOnlyDictionary<int, long> before, int partition, long firstOffset) =>
