@@ -9,7 +9,8 @@ using FeatureStore.Testing;
 // Usage: dotnet run -c Release --project bench/FeatureStore.Bench -- [--quick] [--export-size=EVENTS:ROWS] [scenario ...]
 // Scenarios: baseline (raw Kafka and Redis rates), ingest (end to end and engine alone, with ratios), engine (the engine alone), lookup (gRPC lookups against raw reads), lookup-stages (each stage of a lookup alone, not part of a full run), plan (apply's event log coverage over many commit markers, not part of a full run), drift (PSI + KS per window), drift-memory (heap while 10M predictions stream through the windows),
 // export (point-in-time export against DuckDB's ASOF JOIN + window aggregation on the same Parquet files), import (history
-// from a JSON-lines file into the event log, against DuckDB loading the same file into Parquet). BenchmarkDotNet micro-benchmarks: --micro [filter].
+// from a JSON-lines file into the event log, against DuckDB loading the same file into Parquet), rebuild (one added feature's
+// state built from the event log into the online store, against DuckDB aggregating the same Parquet files; --rebuild-size=N). BenchmarkDotNet micro-benchmarks: --micro [filter].
 // ENGINE_EVENTS=N runs the engine alone over N events (batches of the job's default size) instead of 500 000;
 // BUILD_AT_ONCE=1 builds each batch at once on every core instead of in the background (the job's default).
 if (args.Contains("--micro"))
@@ -123,6 +124,26 @@ if (Wants("import"))
     var events = quick ? 200_000 : 2_000_000;
     Console.Error.WriteLine($"import: {events.ToString(CultureInfo.InvariantCulture)} history events from an unsorted JSON-lines file into the event log, against DuckDB");
     rows.AddRange(await ImportScenario.RunAsync(events, quick ? 3 : repetitions));
+}
+
+if (Wants("rebuild"))
+{
+    // One added feature built from the event log: 10M logged events in full mode (--rebuild-size=N for others).
+    var size = args.FirstOrDefault(a => a.StartsWith("--rebuild-size=", StringComparison.Ordinal))?["--rebuild-size=".Length..];
+    var events = size is not null ? int.Parse(size, CultureInfo.InvariantCulture) : quick ? 200_000 : 10_000_000;
+    const int runs = 3; // a full run reads 10M rows each time: three runs, as the export's
+    Console.Error.WriteLine($"rebuild: one added feature over {events.ToString(CultureInfo.InvariantCulture)} logged events, against DuckDB reading the same Parquet files");
+    if (RedisServer.IsInstalled)
+    {
+        await using var server = await RedisServer.StartAsync();
+        await using var redis = await OnlineStoreConnection.ConnectAsync(server.Endpoint);
+        rows.AddRange(await RebuildScenario.RunAsync("redis-server", redis.Database, events, runs));
+    }
+    else
+    {
+        await using var garnet = await OnlineStoreConnection.ConnectAsync(OnlineStoreConnection.EmbeddedName);
+        rows.AddRange(await RebuildScenario.RunAsync("embedded garnet", garnet.Database, events, runs));
+    }
 }
 
 if (Wants("drift"))

@@ -12,8 +12,8 @@ using Microsoft.Extensions.Logging;
 namespace FeatureStore.Host;
 
 /// <summary>
-/// Every job a configuration enables — ingest, offline log writer, serve, monitor, scheduled backfills and
-/// compactions — in one process, each supervised (<see cref="JobSupervisor"/>): health per job, restart with
+/// Every job a configuration enables — ingest, offline log writer, rebuild of changed views, serve, monitor,
+/// scheduled backfills and compactions — in one process, each supervised (<see cref="JobSupervisor"/>): health per job, restart with
 /// exponential backoff, and a stop that lets each job commit what it has. With no Kafka or Redis configured it starts the embedded
 /// ones (librdkafka's mock cluster, Garnet), so a configuration runs alone on a fresh machine.
 /// </summary>
@@ -189,6 +189,11 @@ public sealed partial class FeatureStoreHost : IAsyncDisposable
         if (s.Jobs.Offline.Enabled)
         {
             jobs.Add(_offline = new OfflineHostJob(compiled, HostJobOptions.Offline(s, BootstrapServers), Loggers.CreateLogger("FeatureStore.Offline")));
+        }
+
+        if (HostJobOptions.RebuildEnabled(s))
+        {
+            jobs.Add(new RebuildHostJob(HostJobOptions.Rebuild(s, repository.Project), store, Loggers.CreateLogger("FeatureStore.Rebuild")));
         }
 
         if (s.Jobs.Serve.Enabled)

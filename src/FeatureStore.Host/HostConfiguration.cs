@@ -12,7 +12,7 @@ public static class HostConfiguration
 
     /// <summary>
     /// Reads <paramref name="path"/> (YAML or JSON) and the environment. Relative paths in it (repository,
-    /// offline directory) are taken relative to the file's folder.
+    /// offline directory, the rebuild's spill directory) are taken relative to the file's folder.
     /// </summary>
     /// <exception cref="HostConfigurationException">A value cannot be read.</exception>
     public static HostSettings Load(string path, IReadOnlyDictionary<string, string?>? overrides = null)
@@ -43,6 +43,11 @@ public static class HostConfiguration
         var folder = Path.GetDirectoryName(full)!;
         settings.Repository = Path.GetFullPath(settings.Repository, folder);
         settings.Offline.Directory = Path.GetFullPath(settings.Offline.Directory, folder);
+        if (settings.Jobs.Rebuild.SpillDirectory is { } spill)
+        {
+            settings.Jobs.Rebuild.SpillDirectory = Path.GetFullPath(spill, folder);
+        }
+
         Validate(settings);
         return settings;
     }

@@ -136,6 +136,9 @@ public sealed class JobsSettings
 
     /// <summary>Scheduled compaction of the offline event log.</summary>
     public CompactionJobSettings Compaction { get; set; } = new();
+
+    /// <summary>The rebuild of changed views' state groups from the event log, and their switch.</summary>
+    public RebuildJobSettings Rebuild { get; set; } = new();
 }
 
 /// <summary>Ingest job settings.</summary>
@@ -247,6 +250,25 @@ public sealed class CompactionJobSettings
 
     /// <summary>Sources to compact; empty for every source.</summary>
     public List<string> Sources { get; set; } = [];
+}
+
+/// <summary>Rebuild job settings (docs/evolution.md).</summary>
+public sealed class RebuildJobSettings
+{
+    /// <summary>
+    /// Run it; unset: on exactly when the ingest job and the offline log writer are both enabled (the rebuild
+    /// reads that group's checkpoints and that log).
+    /// </summary>
+    public bool? Enabled { get; set; }
+
+    /// <summary>How often a rebuild looks again while it waits for ingest's start offsets or for the event log.</summary>
+    public string PollInterval { get; set; } = "5s";
+
+    /// <summary>How often the registry is read besides its change notifications.</summary>
+    public string RegistryPollInterval { get; set; } = "30s";
+
+    /// <summary>The folder sorted runs are spilled to while a rebuild sorts the log by entity; unset: the system's temporary folder.</summary>
+    public string? SpillDirectory { get; set; }
 }
 
 /// <summary>Model registry and retraining settings.</summary>

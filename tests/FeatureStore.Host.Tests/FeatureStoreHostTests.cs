@@ -34,7 +34,7 @@ public sealed class FeatureStoreHostTests : IDisposable
         var settings = HostConfiguration.Load(config);
         var flaky = new GatedJob();
         await using var host = await FeatureStoreHost.CreateAsync(settings, NullLoggerFactory.Instance, [flaky], cancellationToken: Ct);
-        Assert.Equal(["ingest", "offline", "serve", "monitor", "gated"], host.Jobs);
+        Assert.Equal(["ingest", "offline", "rebuild", "serve", "monitor", "gated"], host.Jobs);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         var run = host.RunAsync(stop.Token);
         using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{http.ToString(CultureInfo.InvariantCulture)}") };

@@ -40,6 +40,34 @@ public sealed class HostJobOptionsUnitTests
     }
 
     [Fact]
+    public void The_rebuild_job_runs_by_default_exactly_where_ingest_and_the_offline_writer_run_and_reads_their_group_and_folder()
+    {
+        Assert.True(HostJobOptions.RebuildEnabled(new HostSettings()));
+        Assert.False(HostJobOptions.RebuildEnabled(new HostSettings { Jobs = { Offline = { Enabled = false } } }));
+        Assert.False(HostJobOptions.RebuildEnabled(new HostSettings { Jobs = { Ingest = { Enabled = false } } }));
+        Assert.True(HostJobOptions.RebuildEnabled(new HostSettings { Jobs = { Ingest = { Enabled = false }, Offline = { Enabled = false }, Rebuild = { Enabled = true } } }));
+        Assert.False(HostJobOptions.RebuildEnabled(new HostSettings { Jobs = { Rebuild = { Enabled = false } } }));
+
+        var settings = new HostSettings
+        {
+            Redis = { KeyPrefix = "p" },
+            Offline = { Directory = "/data/offline" },
+            Jobs = { Ingest = { Group = "g" }, Rebuild = { PollInterval = "250ms", RegistryPollInterval = "1m", SpillDirectory = "/data/spill" } },
+        };
+        var rebuild = HostJobOptions.Rebuild(settings, "shop");
+        Assert.Equal("shop", rebuild.Project);
+        Assert.Equal("p", rebuild.KeyPrefix);
+        Assert.Equal(TimeSpan.FromMinutes(1), rebuild.RegistryPollInterval);
+        Assert.Equal("/data/offline", rebuild.Rebuild.StoreDirectory);
+        Assert.Equal("g", rebuild.Rebuild.IngestGroup);
+        Assert.Equal(TimeSpan.FromMilliseconds(250), rebuild.Rebuild.PollInterval);
+        Assert.Equal("/data/spill", rebuild.Rebuild.SpillDirectory);
+
+        settings.Jobs.Rebuild.PollInterval = "often";
+        Assert.Contains("jobs.rebuild.pollInterval", Assert.Throws<HostConfigurationException>(() => HostJobOptions.Rebuild(settings, "shop")).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Monitor_options_keep_the_monitors_defaults_unless_the_extensions_set_them()
     {
         var settings = new HostSettings { Jobs = { Monitor = { Group = "m", LearnedThresholds = true } }, Models = { RetrainAfterWindows = 3, StagePollInterval = "1s" } };

@@ -28,6 +28,9 @@ public sealed class HostUnitTests : IDisposable
         Assert.True(settings.Jobs.Backfill.Enabled);
         Assert.True(settings.Jobs.Compaction.Enabled);
         Assert.Equal(1_000_000, settings.Jobs.Compaction.TargetRows);
+        Assert.True(settings.Jobs.Rebuild.Enabled);
+        Assert.Equal("5s", settings.Jobs.Rebuild.PollInterval);
+        Assert.Null(HostConfiguration.Load(Write("repository: r.yaml")).Jobs.Rebuild.Enabled); // unset: follows ingest and offline
         Assert.Equal(3, settings.Models.RetrainAfterWindows);
         Assert.Equal("oncall", settings.Models.RetrainWebhook);
     }

@@ -7,7 +7,7 @@ namespace FeatureStore.Bench.Scenarios;
 
 /// <summary>
 /// What <c>apply</c>'s plan costs on a large event log: reading the coverage of a source (its commit markers,
-/// rows per day) over a generated log of many batches. The rebuild itself is not built yet (docs/evolution.md).
+/// rows per day) over a generated log of many batches. The rebuild itself: <see cref="RebuildScenario"/>.
 /// </summary>
 internal static class PlanScenario
 {

@@ -18,6 +18,7 @@ internal static class CommandCatalog
         yield return OfflineCommands.Backfill();
         yield return OfflineCommands.Export();
         yield return OfflineCommands.Offline();
+        yield return RebuildCommand.Create();
         yield return DriftCommands.Baseline();
         yield return DriftCommands.Drift();
         yield return DriftCommands.Monitor();

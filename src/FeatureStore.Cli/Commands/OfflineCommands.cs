@@ -460,7 +460,7 @@ internal static class OfflineCommands
 
     // A store folder that is not there is a wrong path (or a command run from the wrong folder), not an empty
     // store: reading it as empty would export zeros for every row.
-    private static async Task<bool> StoreExistsAsync(string directory, TextWriter error)
+    internal static async Task<bool> StoreExistsAsync(string directory, TextWriter error)
     {
         if (Directory.Exists(directory))
         {
@@ -521,7 +521,7 @@ internal static class OfflineCommands
         }
     }
 
-    private sealed class TerminalProgress(TextWriter error) : IProgress<ExportProgress>
+    internal sealed class TerminalProgress(TextWriter error) : IProgress<ExportProgress>
     {
         private readonly Lock _lock = new();
         private readonly Stopwatch _clock = Stopwatch.StartNew();

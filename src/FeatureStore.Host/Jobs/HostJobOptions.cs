@@ -1,6 +1,7 @@
 using FeatureStore.Core.Definitions;
 using FeatureStore.Ingest;
 using FeatureStore.Ingest.Archiving;
+using FeatureStore.Ingest.Rebuild;
 using FeatureStore.Monitor.Job;
 using FeatureStore.Redis.Online;
 using FeatureStore.Serving;
@@ -102,6 +103,37 @@ public static class HostJobOptions
                 "pipeline" => OnlineReadStrategy.Pipeline,
                 "transaction" => OnlineReadStrategy.Transaction,
                 _ => OnlineReadStrategy.Script,
+            },
+        };
+    }
+
+    /// <summary>Whether the rebuild job runs: <see cref="RebuildJobSettings.Enabled"/>, else when both ingest and the offline log writer run.</summary>
+    public static bool RebuildEnabled(HostSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        return settings.Jobs.Rebuild.Enabled ?? (settings.Jobs.Ingest.Enabled && settings.Jobs.Offline.Enabled);
+    }
+
+    /// <summary>
+    /// The rebuild job's options (<see cref="RebuildJobSettings"/>) for <paramref name="project"/>: the offline folder's
+    /// event log, the ingest group's checkpoints, the key prefix.
+    /// </summary>
+    /// <exception cref="HostConfigurationException">A duration is not one.</exception>
+    public static RebuildJobOptions Rebuild(HostSettings settings, string project)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var rebuild = settings.Jobs.Rebuild;
+        return new RebuildJobOptions
+        {
+            Project = project,
+            KeyPrefix = settings.Redis.KeyPrefix,
+            RegistryPollInterval = HostSettings.Time(rebuild.RegistryPollInterval, "jobs.rebuild.registryPollInterval"),
+            Rebuild = new GroupRebuildOptions
+            {
+                StoreDirectory = settings.Offline.Directory,
+                IngestGroup = settings.Jobs.Ingest.Group,
+                PollInterval = HostSettings.Time(rebuild.PollInterval, "jobs.rebuild.pollInterval"),
+                SpillDirectory = rebuild.SpillDirectory ?? Path.GetTempPath(),
             },
         };
     }

@@ -2,6 +2,7 @@ using FeatureStore.Core.Definitions;
 using FeatureStore.Host.Supervision;
 using FeatureStore.Ingest;
 using FeatureStore.Ingest.Archiving;
+using FeatureStore.Ingest.Rebuild;
 using FeatureStore.Monitor.Job;
 using FeatureStore.Redis;
 using Microsoft.Extensions.Logging;
@@ -34,6 +35,14 @@ internal sealed class OfflineHostJob(CompiledRepository repository, OfflineArchi
 
     public Task RunAsync(CancellationToken cancellationToken) =>
         (Archiver = new OfflineArchiver(repository, options, logger)).RunAsync(cancellationToken);
+}
+
+/// <summary>The rebuild of changed views' state groups from the event log, and their switch (docs/evolution.md).</summary>
+internal sealed class RebuildHostJob(RebuildJobOptions options, OnlineStoreConnection store, ILogger logger) : ISupervisedJob
+{
+    public string Name => "rebuild";
+
+    public Task RunAsync(CancellationToken cancellationToken) => new RebuildJob(store.Database, options, logger).RunAsync(cancellationToken);
 }
 
 /// <summary>The drift monitor.</summary>

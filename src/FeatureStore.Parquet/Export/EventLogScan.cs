@@ -1,6 +1,7 @@
 using System.Globalization;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Events;
+using FeatureStore.Core.Windows;
 using FeatureStore.Parquet.EventLog;
 using FeatureStore.Parquet.Tables;
 using Parquet;
@@ -111,6 +112,77 @@ internal static class EventLogScan
         }
 
         cancellationToken.ThrowIfCancellationRequested();
+        return read;
+    }
+
+    /// <summary>One log row handed to <see cref="StreamAsync"/>'s callback: its entity key, time, partition, offset and one input per view feature.</summary>
+    public delegate void RowAction(string key, long time, int partition, long offset, ReadOnlySpan<FeatureInput> inputs);
+
+    /// <summary>
+    /// Hands every row of <paramref name="view"/>'s source log that <paramref name="include"/> keeps (partition,
+    /// offset, time) to <paramref name="row"/>, file after file in the log's order, holding one file's decoded
+    /// columns at a time (the next one is decoded meanwhile): memory stays bounded whatever the log's size. Only
+    /// the files of visible batches <paramref name="batches"/> keeps (partition, first offset) are read. Rows
+    /// without a whole entity key are left out. Only the input columns of <paramref name="features"/> (indexes of
+    /// the view's features; null: all) are read, the other features' inputs given as absent. Returns the log rows
+    /// read; <paramref name="rowsRead"/> gets the running count after each row group.
+    /// </summary>
+    public static async Task<long> StreamAsync(
+        string root, CompiledView view, Func<int, long, bool> batches, Func<int, long, long, bool> include, RowAction row, IProgress<long>? rowsRead,
+        CancellationToken cancellationToken, IReadOnlyCollection<int>? features = null)
+    {
+        ArgumentNullException.ThrowIfNull(view);
+        var inputSlots = view.InputSlots.Select((slot, f) => features is null || features.Contains(f) ? slot : -1).ToList();
+        var folder = EventLogWriter.SourceFolder(root, view.Source.Definition.Name);
+        var files = EventLogReader.Visible(EventLogReader.ReadMarkers(Path.Combine(folder, CommitMarker.Folder)))
+            .Where(m => batches(m.Partition, m.FirstOffset))
+            .SelectMany(m => m.Files.Select(f => Path.Combine(folder, f)))
+            .ToList();
+        var events = new ViewEvents(inputSlots);
+        var target = new ScanTarget(view, [], null, events, include);
+        var columnOf = inputSlots.Select(slot => slot < 0 ? -1 : events.ColumnSlots.ToList().IndexOf(slot)).ToArray();
+        var inputs = new FeatureInput[inputSlots.Count];
+        long read = 0;
+        var next = files.Count > 0 ? DecodeAsync(files[0], [target], cancellationToken) : null;
+        for (var k = 0; k < files.Count; k++)
+        {
+            var groups = await next!.ConfigureAwait(false);
+            var following = k + 1 < files.Count ? files[k + 1] : null;
+            next = following is null ? null : Task.Run(() => DecodeAsync(following, [target], cancellationToken), cancellationToken);
+            foreach (var group in groups)
+            {
+                var rows = group.Targets[0];
+                var texts = rows.Inputs.Select(c => c.Texts.Select(FeatureInput.OfText).ToArray()).ToArray();
+                var singleText = rows.Keys is { Length: 1 } ? rows.Keys[0] as string?[] : null;
+                for (var i = 0; i < group.Rows; i++)
+                {
+                    if (!include(group.Partitions![i], group.Offsets[i], group.Times[i])
+                        || (singleText is null ? Key(rows.Keys!, i) : singleText[i]) is not { } key)
+                    {
+                        continue;
+                    }
+
+                    for (var f = 0; f < inputs.Length; f++)
+                    {
+                        var column = columnOf[f];
+                        var code = column < 0 ? 0 : rows.Inputs[column].Codes[i];
+                        inputs[f] = code switch
+                        {
+                            0 => FeatureInput.Absent,
+                            1 => FeatureInput.OfNumber(rows.Inputs[column].Numbers![i]),
+                            _ => texts[column][code - 2],
+                        };
+                    }
+
+                    row(key, group.Times[i], group.Partitions[i], group.Offsets[i], inputs);
+                }
+
+                read += group.Rows;
+                rowsRead?.Report(read);
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+        }
+
         return read;
     }
 

@@ -68,6 +68,41 @@ public static class HistoryInputs
         return bytes;
     }
 
+    /// <summary>Encodes one input per feature (as read back from the event log), in the form <see cref="Decode"/> reads.</summary>
+    public static byte[] Encode(ReadOnlySpan<FeatureInput> inputs)
+    {
+        var size = 0;
+        foreach (var input in inputs)
+        {
+            size += !input.Present ? 1 : input.Text is { } text ? 5 + Encoding.UTF8.GetByteCount(text) : 9;
+        }
+
+        var bytes = new byte[size];
+        var at = 0;
+        foreach (var input in inputs)
+        {
+            if (!input.Present)
+            {
+                bytes[at++] = 0;
+            }
+            else if (input.Text is { } text)
+            {
+                bytes[at++] = 2;
+                var length = Encoding.UTF8.GetBytes(text, bytes.AsSpan(at + 4));
+                BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(at), length);
+                at += 4 + length;
+            }
+            else
+            {
+                bytes[at++] = 1;
+                BinaryPrimitives.WriteDoubleLittleEndian(bytes.AsSpan(at), input.Number);
+                at += 8;
+            }
+        }
+
+        return bytes;
+    }
+
     /// <summary>Decodes <paramref name="payload"/> into <paramref name="into"/> (one input per feature).</summary>
     public static void Decode(ReadOnlySpan<byte> payload, Span<FeatureInput> into)
     {
