@@ -6,6 +6,7 @@ using FeatureStore.Kafka.Embedded;
 using FeatureStore.Monitor.Job;
 using FeatureStore.Parquet.Compaction;
 using FeatureStore.Redis;
+using FeatureStore.Redis.Registry;
 using FeatureStore.Serving;
 using Microsoft.Extensions.Logging;
 
@@ -175,6 +176,7 @@ public sealed partial class FeatureStoreHost : IAsyncDisposable
         // Before the jobs exist: ingest and the archiver read the history's cut-over when they start.
         var prefix = s.Redis.KeyPrefix;
         await ImportDeclaredHistoryAsync(compiled, store, prefix, cancellationToken).ConfigureAwait(false);
+        await ApplyAtFirstStartAsync(repository, store, prefix).ConfigureAwait(false);
 
         // Before any job measures anything: .NET meters reach /metrics only once prometheus-net listens to them.
         await FeatureServer.StartMeterExportAsync().ConfigureAwait(false);
@@ -268,6 +270,30 @@ public sealed partial class FeatureStoreHost : IAsyncDisposable
         _owned.Add(client);
         return new ServeHostJob(options, client, Health, Loggers, () => Jobs);
     }
+
+    // The registry is what every job follows (ingest, rebuild and serve): the file is applied when nothing is yet,
+    // and otherwise left to `featurestore apply`, so a restart with an older file never undoes an apply made since.
+    private async Task ApplyAtFirstStartAsync(FeatureRepository repository, OnlineStoreConnection store, string prefix)
+    {
+        var registry = new RegistryStore(store.Database, prefix);
+        var current = await registry.GetCurrentAsync(repository.Project).ConfigureAwait(false);
+        if (current is null)
+        {
+            var applied = await registry.ApplyAsync(repository.Project, repository.ContentHash(), repository.ToCanonicalJson(),
+                await File.ReadAllTextAsync(Settings.Repository).ConfigureAwait(false)).ConfigureAwait(false);
+            LogApplied(Settings.Repository, repository.Project, applied.Version);
+        }
+        else if (current.ContentHash != repository.ContentHash())
+        {
+            LogRegistryDiffers(repository.Project, current.Version, Settings.Repository);
+        }
+    }
+
+    [LoggerMessage(16, LogLevel.Information, "{Repository} applied to the registry of project {Project} as version {Version} (nothing was applied yet)")]
+    private partial void LogApplied(string repository, string project, long version);
+
+    [LoggerMessage(17, LogLevel.Warning, "the registry's current version {Version} of project {Project} differs from {Repository}: the jobs follow the registry; apply the file to change it")]
+    private partial void LogRegistryDiffers(string project, long version, string repository);
 
     [LoggerMessage(1, LogLevel.Information, "embedded Kafka (librdkafka mock cluster) at {BootstrapServers}")]
     private partial void LogEmbeddedKafka(string bootstrapServers);

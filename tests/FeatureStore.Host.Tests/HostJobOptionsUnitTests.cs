@@ -91,7 +91,8 @@ public sealed class HostJobOptionsUnitTests
         var repository = FeatureRepositoryLoader.LoadFromText(PaymentsRepository.Yaml("payments"), "featurestore.yaml").Repository!;
         var settings = new HostSettings { Redis = { KeyPrefix = "p" }, Jobs = { Serve = { ReadStrategy = "transaction", ApiKeys = ["k:user_stats"], StoreTimeout = "2s" } } };
         var options = HostJobOptions.Serve(settings, repository);
-        Assert.Same(repository, options.Repository);
+        Assert.Null(options.Repository); // the registry's current version, as ingest and rebuild follow it
+        Assert.Equal(repository.Project, options.Project);
         Assert.Equal("p", options.KeyPrefix);
         Assert.Equal(OnlineReadStrategy.Transaction, options.ReadStrategy);
         Assert.Equal(TimeSpan.FromSeconds(2), options.StoreTimeout);

@@ -186,11 +186,20 @@ internal sealed class IngestScenario
         }, timeout, $"checkpoints reach the end of {Topic}", cancellationToken);
     }
 
-    /// <summary>Compares every entity of every view, read from the online store at <paramref name="t"/>, with the reference.</summary>
-    public async Task AssertOnlineEqualsReferenceAsync(IDatabase db, long t)
+    /// <summary>The §4 reference values of <paramref name="view"/>'s features for <paramref name="entity"/> at <paramref name="t"/>.</summary>
+    public FeatureValue[] Reference(CompiledView view, string entity, long t) =>
+        NaiveReference.Evaluate(
+            [.. _events.Where(e => (view.Name == "user_stats" ? e.User : e.Merchant) == entity).Select(e => new TestEvent(e.Time, e.Index, Inputs(view, e)))],
+            view.Features, view.TtlMs, t);
+
+    /// <summary>
+    /// Compares every entity of every view, read from the online store at <paramref name="t"/>, with the reference
+    /// (the views of <paramref name="compiled"/>, for a registry version with its state layout; by default the file's).
+    /// </summary>
+    public async Task AssertOnlineEqualsReferenceAsync(IDatabase db, long t, CompiledRepository? compiled = null)
     {
         var reader = new OnlineStoreValues(db, new OnlineKeys(KeyPrefix, Project));
-        foreach (var view in Compiled.Views)
+        foreach (var view in (compiled ?? Compiled).Views)
         {
             var byEntity = _events.GroupBy(e => view.Name == "user_stats" ? e.User : e.Merchant).ToList();
             var (values, exact) = await reader.ReadAsync([new ViewRead(view, [.. byEntity.Select(g => g.Key)])], t);

@@ -88,9 +88,10 @@ public static class HostJobOptions
             throw new HostConfigurationException($"jobs.serve.apiKeys: {ex.Message}");
         }
 
+        // The registry's current version, as ingest and rebuild follow it (the host applies the file when nothing is).
         return new FeatureServerOptions
         {
-            Repository = repository,
+            Project = repository.Project,
             KeyPrefix = settings.Redis.KeyPrefix,
             ListenAddress = HostSettings.Address(serve.Listen, "jobs.serve.listen"),
             GrpcPort = serve.GrpcPort,
