@@ -208,4 +208,49 @@ public sealed class StateGroupLookupTests(RedisServerFixture redis) : IClassFixt
         metrics = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), Ct);
         Assert.DoesNotContain($"featurestore_serving_build_progress{{view=\"{View}\",group=\"{building.Signature}\"}}", metrics, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_server_of_a_file_applied_with_a_changed_view_reads_the_groups_of_that_version_and_follows_their_switch()
+    {
+        var project = "f" + Guid.NewGuid().ToString("N")[..8];
+        var prefix = "p" + Guid.NewGuid().ToString("N")[..8];
+        var yaml = new PaymentsScenario("payments").RepositoryYaml.Replace("project: stest", "project: " + project, StringComparison.Ordinal);
+        var yaml2 = yaml.Replace(
+            "      - { name: mean_1h, aggregation: mean, field: amount, window: 1h }\n",
+            "      - { name: mean_1h, aggregation: mean, field: amount, window: 1h }\n      - { name: max_1h, aggregation: max, field: amount, window: 1h }\n",
+            StringComparison.Ordinal);
+        Assert.NotEqual(yaml, yaml2);
+        var db = redis.Connection.Database;
+        var store = new RegistryStore(db, prefix);
+        var keys = new OnlineKeys(prefix, project);
+        var atMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        (long Time, double Amount)[] events = [(atMs - (50 * 60_000), 12.5), (atMs - (20 * 60_000), 40)];
+        await ApplyAsync(store, project, yaml);
+        var kept = Assert.Single((await store.LoadCurrentAsync(project))!.Compile().FindView(View)!.Groups);
+        await db.HashSetAsync(keys.Entity(kept, "m1"), OnlineKeys.PartitionField("payments", 0), Encode(kept.Features, kept.InputSlots, kept.TtlMs, events));
+        await ApplyAsync(store, project, yaml2);
+
+        // The server is given v2 as a file: its unchanged features read version 1's group, the added one builds.
+        var file = FeatureRepositoryLoader.LoadFromText(yaml2, "featurestore.yaml").Repository!;
+        await using var server = await RunningServer.InProcessAsync(new FeatureServerOptions { Repository = file, KeyPrefix = prefix }, redis.Connection.Multiplexer);
+        using var client = server.Client();
+        var request = new GetOnlineFeaturesRequest
+        {
+            Features = { View + ":n_1h", View + ":max_1h" },
+            Entities = { new EntityRow { JoinKeys = { ["merchant_id"] = "m1" } } },
+            AsOf = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(atMs)),
+        };
+        await Eventually.TrueAsync(async () => (await client.ListDefinitionsAsync(Ct)).Repository.Version == 2, TimeSpan.FromSeconds(10), "the file served with version 2's groups", Ct);
+        var building = (await client.GetOnlineFeaturesAsync(request, Ct)).Response.Rows[0].Values;
+        Assert.Equal((FeatureStatus.Present, 2L), (building[0].Status, building[0].Int64Value));
+        Assert.Equal(FeatureStatus.Building, building[1].Status);
+
+        var group = (await store.LoadCurrentAsync(project))!.Compile().FindView(View)!.BuildingGroup!;
+        await db.HashSetAsync(keys.Entity(group, "m1"), OnlineKeys.RebuildField, Encode(group.Features, group.InputSlots, group.TtlMs, events));
+        Assert.Equal(3, await store.SwitchAsync(project, View, group.Signature, Ct));
+        await Eventually.TrueAsync(async () => (await client.ListDefinitionsAsync(Ct)).Repository.Version == 3, TimeSpan.FromSeconds(10), "the switch followed", Ct);
+        var served = (await client.GetOnlineFeaturesAsync(request, Ct)).Response.Rows[0].Values;
+        Assert.Equal((FeatureStatus.Present, 2L), (served[0].Status, served[0].Int64Value));
+        Assert.Equal((FeatureStatus.Present, 40d), (served[1].Status, served[1].DoubleValue));
+    }
 }

@@ -7,21 +7,26 @@ namespace FeatureStore.Serving.Internal;
 
 /// <summary>
 /// The repository version lookups are answered with, compiled once and swapped whole when a new version
-/// is applied: never read per request. From a file it never changes; from the registry it is reloaded
-/// on each <c>PREFIX:registry:changed</c> notice for the project, on reconnection, and by a slow poll
-/// that catches a notice missed while disconnected.
+/// is applied: never read per request. From the registry it is reloaded on each <c>PREFIX:registry:changed</c>
+/// notice for the project, on reconnection, and by a slow poll that catches a notice missed while
+/// disconnected. A repository file is served as it is, with the state groups of the registry's current version
+/// when that version has the file's content (so a file applied with a changed view reads the groups the change
+/// made, and follows their switch in); otherwise each of its views in its one default group.
 /// </summary>
 internal sealed class RegistryCache : IAsyncDisposable
 {
     private readonly FeatureServerOptions _options;
     private readonly IConnectionMultiplexer _multiplexer;
-    private readonly RegistryStore? _store;
+    private readonly RegistryStore _store;
     private readonly ILogger _logger;
     private readonly ServingMetrics _metrics;
     private readonly SemaphoreSlim _refreshing = new(1, 1);
     private readonly CancellationTokenSource _stop = new();
     private volatile ServingRepository? _current;
     private Task _poll = Task.CompletedTask;
+    // A repository file's content hash: its views' state groups are those of a registry version with the same content.
+    private readonly string? _fileHash;
+    private long _seenHead;
     private int _disposed;
 
     public RegistryCache(FeatureServerOptions options, IConnectionMultiplexer multiplexer, ILogger logger, ServingMetrics metrics)
@@ -33,10 +38,8 @@ internal sealed class RegistryCache : IAsyncDisposable
         Project = options.Repository?.Project ?? options.Project
             ?? throw new ArgumentException("give either a repository or the project whose registry version to serve", nameof(options));
         Keys = new OnlineKeys(options.KeyPrefix, Project);
-        if (options.Repository is null)
-        {
-            _store = new RegistryStore(multiplexer.GetDatabase(), options.KeyPrefix);
-        }
+        _store = new RegistryStore(multiplexer.GetDatabase(), options.KeyPrefix);
+        _fileHash = options.Repository?.ContentHash();
     }
 
     public string Project { get; }
@@ -53,22 +56,41 @@ internal sealed class RegistryCache : IAsyncDisposable
     {
         if (_options.Repository is { } repository)
         {
+            // A file serves at once, store or no store; its registry version's groups are looked up behind.
             Swap(new ServingRepository(repository, null, 0, null));
+            _poll = Task.Run(async () =>
+            {
+                await FollowAsync().ConfigureAwait(false);
+                await PollAsync(_stop.Token).ConfigureAwait(false);
+            }, CancellationToken.None);
             return;
         }
 
-        var subscriber = _multiplexer.GetSubscriber();
-        await subscriber.SubscribeAsync(_store!.ChangesChannel, (channel, message) =>
-        {
-            var text = message.ToString();
-            if (text.StartsWith(Project + ":", StringComparison.Ordinal))
-            {
-                RefreshInBackground();
-            }
-        }).ConfigureAwait(false);
-        _multiplexer.ConnectionRestored += OnConnectionRestored;
-        await RefreshSafelyAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+        await FollowAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
         _poll = PollAsync(_stop.Token);
+    }
+
+    // Subscribes to the registry's notices, then loads its current version.
+    private async Task FollowAsync()
+    {
+        try
+        {
+            await _multiplexer.GetSubscriber().SubscribeAsync(_store.ChangesChannel, (channel, message) =>
+            {
+                var text = message.ToString();
+                if (text.StartsWith(Project + ":", StringComparison.Ordinal))
+                {
+                    RefreshInBackground();
+                }
+            }).ConfigureAwait(false);
+        }
+        catch (RedisException ex) when (_options.Repository is not null)
+        {
+            _logger.RegistryRefreshFailed(Project, ex); // the slow poll still finds a version applied later
+        }
+
+        _multiplexer.ConnectionRestored += OnConnectionRestored;
+        await RefreshSafelyAsync().ConfigureAwait(false);
     }
 
     /// <summary>Loads the registry's current version when it differs from the one served.</summary>
@@ -77,14 +99,20 @@ internal sealed class RegistryCache : IAsyncDisposable
         await _refreshing.WaitAsync(_stop.Token).ConfigureAwait(false);
         try
         {
-            var head = await _store!.GetCurrentVersionNumberAsync(Project).ConfigureAwait(false);
-            if (head == 0 || head == _current?.Version)
+            var head = await _store.GetCurrentVersionNumberAsync(Project).ConfigureAwait(false);
+            if (head == 0 || head == _current?.Version || head == _seenHead)
             {
                 return;
             }
 
             var version = await _store.GetVersionAsync(Project, head).ConfigureAwait(false)
                 ?? throw new InvalidOperationException($"registry version {head} of '{Project}' vanished");
+            _seenHead = head;
+            if (_fileHash is not null && version.ContentHash != _fileHash)
+            {
+                return; // a file served as it is: another content's groups are not its own
+            }
+
             // The version with its views' state groups: which groups serve each feature, which one is building.
             var applied = version.Load(Project);
             Swap(new ServingRepository(applied.Repository, applied.Layout, head, applied.AppliedAt));
@@ -147,17 +175,14 @@ internal sealed class RegistryCache : IAsyncDisposable
         }
 
         await _stop.CancelAsync().ConfigureAwait(false);
-        if (_store is not null)
+        _multiplexer.ConnectionRestored -= OnConnectionRestored;
+        try
         {
-            _multiplexer.ConnectionRestored -= OnConnectionRestored;
-            try
-            {
-                await _multiplexer.GetSubscriber().UnsubscribeAsync(_store.ChangesChannel).ConfigureAwait(false);
-            }
-            catch (RedisException)
-            {
-                // the store is gone; nothing to unsubscribe from
-            }
+            await _multiplexer.GetSubscriber().UnsubscribeAsync(_store.ChangesChannel).ConfigureAwait(false);
+        }
+        catch (RedisException)
+        {
+            // the store is gone; nothing to unsubscribe from
         }
 
         await _poll.ConfigureAwait(false);
