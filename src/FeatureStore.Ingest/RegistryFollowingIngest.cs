@@ -25,7 +25,7 @@ public sealed class RegistryFollowingIngest
     private readonly string _keyPrefix;
     private readonly IngestMetrics _metrics;
     private readonly ILogger _logger;
-    private readonly SemaphoreSlim _changed = new(0, 1);
+    private RegistryNotices _notices = RegistryNotices.PollOnly();
     private IngestJob? _job;
     private long _version = -1;
     private long _refused;
@@ -64,42 +64,26 @@ public sealed class RegistryFollowingIngest
     {
         var project = _file.Project;
         var registry = new RegistryStore(_multiplexer.GetDatabase(), _keyPrefix);
-        var changes = await SubscribeAsync(registry, project).ConfigureAwait(false);
-        try
+        await using var notices = await SubscribeAsync(registry, project).ConfigureAwait(false);
+        _notices = notices;
+        var running = await StartingVersionAsync(registry, project, cancellationToken).ConfigureAwait(false);
+        if (running is null)
         {
-            var running = await StartingVersionAsync(registry, project, cancellationToken).ConfigureAwait(false);
-            if (running is null)
-            {
-                return; // stopped before the registry could be read
-            }
-
-            Announce(new IngestVersionNotice(running.Version, -1, IngestVersionChange.Started));
-            while (true)
-            {
-                var next = await RunVersionAsync(running, registry, project, cancellationToken).ConfigureAwait(false);
-                if (next is null)
-                {
-                    return;
-                }
-
-                // From the version run last: a version followed without a restart counts.
-                Announce(new IngestVersionNotice(next.Version, Version, IngestVersionChange.Moved));
-                running = next;
-            }
+            return; // stopped before the registry could be read
         }
-        finally
+
+        Announce(new IngestVersionNotice(running.Version, -1, IngestVersionChange.Started));
+        while (true)
         {
-            if (changes is not null)
+            var next = await RunVersionAsync(running, registry, project, cancellationToken).ConfigureAwait(false);
+            if (next is null)
             {
-                try
-                {
-                    await changes.UnsubscribeAsync().ConfigureAwait(false);
-                }
-                catch (RedisException)
-                {
-                    // the store is gone; nothing to unsubscribe from
-                }
+                return;
             }
+
+            // From the version run last: a version followed without a restart counts.
+            Announce(new IngestVersionNotice(next.Version, Version, IngestVersionChange.Moved));
+            running = next;
         }
     }
 
@@ -169,7 +153,7 @@ public sealed class RegistryFollowingIngest
         {
             while (!run.IsCompleted)
             {
-                signal ??= _changed.WaitAsync(PollInterval, cancellationToken);
+                signal ??= _notices.WaitAsync(PollInterval, cancellationToken);
                 await Task.WhenAny(run, signal).ConfigureAwait(false);
                 if (run.IsCompleted || cancellationToken.IsCancellationRequested)
                 {
@@ -274,37 +258,17 @@ public sealed class RegistryFollowingIngest
         return new Running(version.Version, compiled, WrittenShape(compiled));
     }
 
-    private async Task<ChannelMessageQueue?> SubscribeAsync(RegistryStore registry, string project)
+    private async Task<RegistryNotices> SubscribeAsync(RegistryStore registry, string project)
     {
         try
         {
-            var queue = await _multiplexer.GetSubscriber().SubscribeAsync(registry.ChangesChannel).ConfigureAwait(false);
-            queue.OnMessage(message =>
-            {
-                if (message.Message.ToString().StartsWith(project + ":", StringComparison.Ordinal))
-                {
-                    Signal();
-                }
-            });
-            return queue;
+            return await RegistryNotices.SubscribeAsync(_multiplexer, registry, project).ConfigureAwait(false);
         }
         catch (RedisException ex)
         {
             // No notices for now: the poll reads the head anyway.
             IngestLog.RegistryUnreadable(_logger, project, ex.Message, PollInterval.TotalMilliseconds);
-            return null;
-        }
-    }
-
-    private void Signal()
-    {
-        try
-        {
-            _changed.Release();
-        }
-        catch (SemaphoreFullException)
-        {
-            // a check is already due
+            return RegistryNotices.PollOnly();
         }
     }
 

@@ -71,55 +71,19 @@ public sealed partial class RebuildJob(IDatabase database, RebuildJobOptions opt
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         var registry = new RegistryStore(database, options.KeyPrefix, _time);
-        using var changed = new SemaphoreSlim(0, 1);
-        void Signal()
-        {
-            try
-            {
-                changed.Release();
-            }
-            catch (SemaphoreFullException)
-            {
-                // a change is already pending
-            }
-            catch (ObjectDisposedException)
-            {
-                // stopped
-            }
-        }
-
-        var subscriber = database.Multiplexer.GetSubscriber();
-        var channel = await subscriber.SubscribeAsync(registry.ChangesChannel).ConfigureAwait(false);
-        channel.OnMessage(message =>
-        {
-            if (message.Message.ToString().StartsWith(options.Project + ":", StringComparison.Ordinal))
-            {
-                Signal();
-            }
-        });
+        await using var notices = await RegistryNotices.SubscribeAsync(database.Multiplexer, registry, options.Project).ConfigureAwait(false);
         LogStarted(logger, options.Project, options.Rebuild.StoreDirectory, options.Rebuild.IngestGroup);
         try
         {
             while (!cancellationToken.IsCancellationRequested)
             {
                 await RunOnceAsync(null, null, cancellationToken).ConfigureAwait(false);
-                await changed.WaitAsync(options.RegistryPollInterval, cancellationToken).ConfigureAwait(false);
+                await notices.WaitAsync(options.RegistryPollInterval, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             // stopping: a rebuild stopped midway is done again from the start of its step
-        }
-        finally
-        {
-            try
-            {
-                await channel.UnsubscribeAsync().ConfigureAwait(false);
-            }
-            catch (RedisException)
-            {
-                // the store is gone; nothing to unsubscribe from
-            }
         }
     }
 
