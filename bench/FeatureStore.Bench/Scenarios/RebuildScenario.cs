@@ -57,17 +57,29 @@ internal static class RebuildScenario
                 await database.HashSetAsync(keys.Checkpoints("ingest"), OnlineKeys.BuildStartField(view.Name, building.Signature, "transactions", partition), offset);
             }
 
+            // The view's serving group (its unchanged features) holds a state for 10 000 users, which lookups read
+            // while the rebuild runs: their latency next to the same lookups on an idle store.
+            var serving = view.Groups.Single(g => !g.Building);
+            await WriteServingStatesAsync(database, keys, serving, compiled.Sources.Single(s => s.Definition.Name == "transactions").Schema);
+            var idle = await LookupLatenciesAsync(database, keys, serving, Task.Delay(TimeSpan.FromSeconds(5)));
+
             var rebuild = new GroupRebuild(database, prefix, applied, view.Name, new GroupRebuildOptions { StoreDirectory = root, IngestGroup = "ingest", SpillDirectory = dir },
                 NullLogger.Instance);
             var starts = (await rebuild.WaitAsync(CancellationToken.None))!;
             long entities = 0;
+            var rebuilding = new TaskCompletionSource();
+            var during = LookupLatenciesAsync(database, keys, serving, rebuilding.Task);
             var ours = await Measure.MedianRateAsync(repetitions, async _ =>
             {
                 var (rows, written) = await rebuild.RebuildAsync(starts, CancellationToken.None);
                 entities = written;
                 return rows;
             });
+            rebuilding.SetResult();
+            var meanwhile = await during;
             Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {store}: {entities:N0} entities written per rebuild"));
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {store}: lookups of 10 users' kept features during the rebuilds: {meanwhile.Length:N0}, p50 {Measure.Quantile(meanwhile, 0.5):0.000} ms, p99 {Measure.Quantile(meanwhile, 0.99):0.000} ms; idle store: p50 {Measure.Quantile(idle, 0.5):0.000} ms, p99 {Measure.Quantile(idle, 0.99):0.000} ms"));
 
             var group = view.Groups.ToList().IndexOf(building);
             var features = Enumerable.Range(0, view.Features.Count).Where(f => view.PlaceOf(f).Group == group).ToList();
@@ -92,12 +104,75 @@ internal static class RebuildScenario
                 new ResultRow("rebuild (log → sorted → online)", label, ours, "rows/s", baseline, theirs),
                 new ResultRow("rebuild: log scan alone", label, scan, "rows/s", baseline, theirs),
                 new ResultRow(baseline, label, theirs, "rows/s"),
+                new ResultRow("lookups during the rebuild, 10 users, p50", label, Measure.Quantile(meanwhile, 0.5), "ms", "same lookups, idle store", Measure.Quantile(idle, 0.5)),
+                new ResultRow("lookups during the rebuild, 10 users, p99", label, Measure.Quantile(meanwhile, 0.99), "ms", "same lookups, idle store", Measure.Quantile(idle, 0.99)),
             ];
         }
         finally
         {
             Directory.Delete(dir, recursive: true);
         }
+    }
+
+    private const int ServingUsers = 10_000;
+
+    // A state of 20 events in the serving group for each of the first users (what ingest would have written).
+    private static async Task WriteServingStatesAsync(IDatabase database, OnlineKeys keys, StateGroup group, EventSchema schema)
+    {
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var state = new ViewWindowState(group.Features, group.TtlMs);
+        var inputs = new FeatureInput[group.Features.Count];
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(4096);
+        var writes = new List<Task>(ServingUsers);
+        for (var u = 0; u < ServingUsers; u++)
+        {
+            state.Reset();
+            for (var e = 0; e < 20; e++)
+            {
+                for (var s = 0; s < inputs.Length; s++)
+                {
+                    var slot = group.InputSlots[s];
+                    inputs[s] = slot < 0 ? FeatureInput.Absent
+                        : schema.Fields[slot].Kind == FieldKind.String ? FeatureInput.OfText("m" + (e % 7).ToString(CultureInfo.InvariantCulture))
+                        : FeatureInput.OfNumber((u % 100) + (e * 1.25));
+                }
+
+                state.Add(now - (e * 600_000L), e, inputs);
+            }
+
+            buffer.ResetWrittenCount();
+            state.WriteTo(buffer);
+            writes.Add(database.HashSetAsync(keys.Entity(group, "u" + u.ToString(CultureInfo.InvariantCulture)), OnlineKeys.PartitionField("transactions", u % 4), buffer.WrittenSpan.ToArray()));
+        }
+
+        await Task.WhenAll(writes);
+    }
+
+    // Reads 10 random users' hashes of the group (the store part of a lookup, as the server reads them) one lookup
+    // after the other until `until` completes; the latencies in ms, sorted.
+    private static async Task<double[]> LookupLatenciesAsync(IDatabase database, OnlineKeys keys, StateGroup group, Task until)
+    {
+        var reader = new OnlineStateReader(database, OnlineReadStrategy.Script);
+        var random = new Random(7);
+        var batch = new RedisKey[10];
+        var latencies = new List<double>();
+        while (!until.IsCompleted)
+        {
+            for (var i = 0; i < batch.Length; i++)
+            {
+                batch[i] = keys.Entity(group, "u" + random.Next(ServingUsers).ToString(CultureInfo.InvariantCulture));
+            }
+
+            var started = Stopwatch.GetTimestamp();
+            using (await reader.ReadAsync(batch, batch.Length, TimeSpan.FromSeconds(5), CancellationToken.None))
+            {
+                latencies.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            }
+
+            await Task.Delay(1);
+        }
+
+        return [.. latencies.Order()];
     }
 
     private static async Task<AppliedRepository> ApplyAsync(RegistryStore registry, string yaml)
