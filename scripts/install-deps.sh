@@ -7,6 +7,7 @@ set -euo pipefail
 
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)           # creates the test Redis Cluster
 python3 -c 'import yaml' >/dev/null 2>&1 || need+=(python3-yaml)   # static compose checks
 [ -x /usr/bin/chromium ] || need+=(chromium)                          # dashboard browser test
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)

@@ -35,7 +35,7 @@ public sealed class StateGroupLookupTests(RedisServerFixture redis) : IClassFixt
     }
 
     /// <summary>A group's state of one entity as ingest encodes it, from (time, amount) events.</summary>
-    private static byte[] Encode(IReadOnlyList<WindowedFeature> features, IReadOnlyList<int> inputSlots, long ttlMs, IEnumerable<(long Time, double Amount)> events)
+    internal static byte[] Encode(IReadOnlyList<WindowedFeature> features, IReadOnlyList<int> inputSlots, long ttlMs, IEnumerable<(long Time, double Amount)> events)
     {
         var state = new ViewWindowState(features, ttlMs);
         var inputs = new FeatureInput[features.Count];

@@ -13,14 +13,16 @@ public sealed class RedisServer : IAsyncDisposable
 {
     private readonly string _executable;
     private readonly bool _persistence;
+    private readonly string[] _extra;
     private Process? _process;
 
-    private RedisServer(string executable, int port, string directory, bool persistence)
+    private RedisServer(string executable, int port, string directory, bool persistence, string[] extra)
     {
         _executable = executable;
         Port = port;
         Directory = directory;
         _persistence = persistence;
+        _extra = extra;
     }
 
     /// <summary>The message given when <c>redis-server</c> cannot be found.</summary>
@@ -48,12 +50,19 @@ public sealed class RedisServer : IAsyncDisposable
     /// </summary>
     /// <param name="persistence">Append-only file with fsync every write, so a kill loses nothing acknowledged.</param>
     /// <param name="cancellationToken">Stops waiting for the server.</param>
-    public static async Task<RedisServer> StartAsync(bool persistence = false, CancellationToken cancellationToken = default)
+    public static Task<RedisServer> StartAsync(bool persistence = false, CancellationToken cancellationToken = default) =>
+        StartAsync(persistence, [], cancellationToken);
+
+    /// <summary>Starts a node for a Redis Cluster (<c>--cluster-enabled yes</c>, its own nodes file); not yet part of any cluster.</summary>
+    public static Task<RedisServer> StartClusterNodeAsync(CancellationToken cancellationToken = default) =>
+        StartAsync(persistence: false, ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"], cancellationToken);
+
+    private static async Task<RedisServer> StartAsync(bool persistence, string[] extra, CancellationToken cancellationToken)
     {
         var executable = Locate() ?? throw ServiceRequirement.Missing(NotInstalled);
         var directory = Path.Combine(Path.GetTempPath(), "fs-redis-" + Guid.NewGuid().ToString("N")[..12]);
         System.IO.Directory.CreateDirectory(directory);
-        var server = new RedisServer(executable, FreePort.Next(), directory, persistence);
+        var server = new RedisServer(executable, FreePort.Next(), directory, persistence, extra);
         await server.RestartAsync(cancellationToken);
         return server;
     }
@@ -154,14 +163,22 @@ public sealed class RedisServer : IAsyncDisposable
             yield return "--appendfsync";
             yield return "always";
         }
+
+        foreach (var arg in _extra)
+        {
+            yield return arg;
+        }
     }
 
-    private static string? Locate()
+    private static string? Locate() => Locate("redis-server");
+
+    /// <summary>The path of <paramref name="program"/> on the PATH (or /usr/bin, /usr/local/bin), or null.</summary>
+    internal static string? Locate(string program)
     {
         var path = Environment.GetEnvironmentVariable("PATH") ?? "";
         foreach (var dir in path.Split(':', StringSplitOptions.RemoveEmptyEntries).Append("/usr/bin").Append("/usr/local/bin"))
         {
-            var candidate = Path.Combine(dir, "redis-server");
+            var candidate = Path.Combine(dir, program);
             if (File.Exists(candidate))
             {
                 return candidate;
