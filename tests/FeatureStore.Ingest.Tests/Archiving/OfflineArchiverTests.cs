@@ -292,7 +292,7 @@ public sealed class OfflineArchiverTests(EmbeddedKafkaFixture kafka, RedisServer
     }
 
     [Fact]
-    public async Task An_import_killed_with_sigkill_midway_and_run_again_leaves_exactly_one_copy()
+    public async Task An_import_killed_with_sigkill_midway_and_run_again_leaves_exactly_one_copy_and_the_online_state_of_an_uninterrupted_import()
     {
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var scenario = new OfflineScenario("killed-import", count: 450_000, users: 5_000, seed: 71, nowMs: now);
@@ -302,7 +302,8 @@ public sealed class OfflineArchiverTests(EmbeddedKafkaFixture kafka, RedisServer
         scenario.WriteEventsFile(history);
         var store = Path.Combine(_dir, "store");
         var folder = EventLogWriter.SourceFolder(store, scenario.Compiled.Sources[0].Definition.Name);
-        string[] args = ["import", "-f", file, "--input", history, "--store", store, "--redis", redis.Connection.Endpoint, "--key-prefix", "t" + Guid.NewGuid().ToString("N")[..8]];
+        var prefix = "t" + Guid.NewGuid().ToString("N")[..8];
+        string[] args = ["import", "-f", file, "--input", history, "--store", store, "--redis", redis.Connection.Endpoint, "--key-prefix", prefix];
 
         // Killed once its first files (200 000 rows buffered) are on disk, before its marker.
         await using (var first = ChildProcess.StartDotnet(Cli, args))
@@ -323,6 +324,18 @@ public sealed class OfflineArchiverTests(EmbeddedKafkaFixture kafka, RedisServer
         Assert.Equal(scenario.Events.Count, await EventLogScan.CountRowsAsync(store, scenario.Compiled.Sources[0], Ct));
         var named = EventLogReader.CommittedFiles(store, scenario.Compiled.Sources[0].Definition.Name).Select(Path.GetFileName).ToHashSet();
         Assert.All(Directory.EnumerateFiles(folder, "*.parquet", SearchOption.AllDirectories), f => Assert.Contains(Path.GetFileName(f), named));
+
+        // Exact online too: the killed and rerun import left the very bytes an uninterrupted import of the file leaves.
+        var clean = "c" + Guid.NewGuid().ToString("N")[..8];
+        await using (var uninterrupted = ChildProcess.StartDotnet(Cli, ["import", "-f", file, "--input", history, "--store", Path.Combine(_dir, "clean"), "--redis", redis.Connection.Endpoint, "--key-prefix", clean]))
+        {
+            await uninterrupted.WaitForExitAsync(TimeSpan.FromSeconds(120), Ct);
+            Assert.True(uninterrupted.ExitCode == 0, uninterrupted.ErrorText);
+        }
+
+        var rerun = await StoreSnapshots.OnlineAsync(redis.Connection, prefix);
+        Assert.NotEmpty(rerun);
+        Assert.Equal((await StoreSnapshots.OnlineAsync(redis.Connection, clean)).Select(line => line[clean.Length..]), rerun.Select(line => line[prefix.Length..]));
     }
 
     [Fact]
