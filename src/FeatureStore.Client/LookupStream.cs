@@ -280,7 +280,7 @@ public sealed class LookupStream : IAsyncDisposable
                 // the reader receives says why, so the lookups fail with it; with the write's error only if no
                 // status comes soon.
                 await _reading.WaitAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-                Fail(ex as RpcException ?? new RpcException(new Status(StatusCode.Unavailable, $"the lookup stream failed: {ex.Message}", ex)));
+                Fail(Broke(ex));
             }
         }
 
@@ -321,9 +321,20 @@ public sealed class LookupStream : IAsyncDisposable
             }
             catch (Exception ex)
             {
-                Fail(ex as RpcException ?? new RpcException(new Status(StatusCode.Unavailable, $"the lookup stream failed: {ex.Message}", ex)));
+                Fail(Broke(ex));
             }
         }
+
+        // A stream the transport broke is UNAVAILABLE, whatever code an HTTP/2 reset carried (a server stopping
+        // resets its open streams with INTERNAL_ERROR, which gRPC maps to INTERNAL): the next lookup opens a new
+        // stream, as after any server that went away. A status the server sent stays as it is.
+        private static RpcException Broke(Exception ex) => ex switch
+        {
+            RpcException { StatusCode: StatusCode.Internal, Status.DebugException: System.Net.Http.HttpProtocolException or IOException } reset =>
+                new RpcException(new Status(StatusCode.Unavailable, "the lookup stream was reset: " + reset.Status.Detail, reset.Status.DebugException)),
+            RpcException rpc => rpc,
+            _ => new RpcException(new Status(StatusCode.Unavailable, $"the lookup stream failed: {ex.Message}", ex)),
+        };
 
         private void Fail(RpcException failure)
         {

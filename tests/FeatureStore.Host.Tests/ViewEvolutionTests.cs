@@ -6,7 +6,7 @@ using FeatureStore.Ingest.Tests;
 using FeatureStore.Redis.Registry;
 using FeatureStore.Testing;
 using Grpc.Net.Client;
-using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging;
 
 namespace FeatureStore.Host.Tests;
 
@@ -54,14 +54,29 @@ public sealed class ViewEvolutionTests(EmbeddedKafkaFixture kafka, RedisServerFi
         var db = redis.Connection.Database;
         var registry = new RegistryStore(db, scenario.KeyPrefix);
 
-        // The first start applies the file (nothing was applied yet); every job then follows the registry.
-        await using var host = await FeatureStoreHost.CreateAsync(HostConfiguration.Load(config), NullLoggerFactory.Instance, cancellationToken: Ct);
+        // The first start applies the file (nothing was applied yet); every job then follows the registry. The host's
+        // log goes with any wait that times out, to say which job stalled.
+        using var logs = new CapturedLogs();
+        using var loggers = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Information).AddProvider(logs));
+        async Task Within(Func<Task> wait)
+        {
+            try
+            {
+                await wait();
+            }
+            catch (TimeoutException ex)
+            {
+                throw new TimeoutException(ex.Message + "\nhost log (newest last):\n" + string.Join('\n', logs.Records.TakeLast(60)), ex);
+            }
+        }
+
+        await using var host = await FeatureStoreHost.CreateAsync(HostConfiguration.Load(config), loggers, cancellationToken: Ct);
         Assert.Equal(1, (await registry.GetCurrentAsync(IngestScenario.Project))!.Version);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         var run = host.RunAsync(stop.Token);
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         scenario.Produce(kafka.BootstrapServers, count: 3_000, users: Users, seed: 51, nowMs: now);
-        await scenario.WaitUntilCaughtUpAsync(kafka.BootstrapServers, db, TimeSpan.FromSeconds(120), Ct);
+        await Within(() => scenario.WaitUntilCaughtUpAsync(kafka.BootstrapServers, db, TimeSpan.FromSeconds(120), Ct));
 
         using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpc.ToString(CultureInfo.InvariantCulture)}");
         var client = new OnlineFeatures.OnlineFeaturesClient(channel);
@@ -78,9 +93,9 @@ public sealed class ViewEvolutionTests(EmbeddedKafkaFixture kafka, RedisServerFi
         scenario.Produce(kafka.BootstrapServers, count: 3_000, users: Users, seed: 52, nowMs: now, firstIndex: 3_000);
 
         // The rebuild job builds the new group from the event log and switches it in (version 3).
-        await Eventually.TrueAsync(async () => (await registry.LoadCurrentAsync(IngestScenario.Project))!.Layout.Views["user_stats"].BuildingGroup is null,
-            TimeSpan.FromSeconds(180), "the built group switched in", Ct);
-        await scenario.WaitUntilCaughtUpAsync(kafka.BootstrapServers, db, TimeSpan.FromSeconds(120), Ct);
+        await Within(() => Eventually.TrueAsync(async () => (await registry.LoadCurrentAsync(IngestScenario.Project))!.Layout.Views["user_stats"].BuildingGroup is null,
+            TimeSpan.FromSeconds(180), "the built group switched in", Ct));
+        await Within(() => scenario.WaitUntilCaughtUpAsync(kafka.BootstrapServers, db, TimeSpan.FromSeconds(120), Ct));
         var served = samples.Count;
         await Eventually.TrueAsync(() => samples.Skip(served).Any(r => Column(r, "spent_all") >= 0 && r.Rows[0].Values[Column(r, "spent_all")].Status == FeatureStatus.Present),
             TimeSpan.FromSeconds(30), "lookups after the switch", Ct);
