@@ -279,8 +279,7 @@ public sealed partial class FeatureStoreHost : IAsyncDisposable
         var current = await registry.GetCurrentAsync(repository.Project).ConfigureAwait(false);
         if (current is null)
         {
-            var applied = await registry.ApplyAsync(repository.Project, repository.ContentHash(), repository.ToCanonicalJson(),
-                await File.ReadAllTextAsync(Settings.Repository).ConfigureAwait(false)).ConfigureAwait(false);
+            var applied = await registry.ApplyAsync(repository, await File.ReadAllTextAsync(Settings.Repository).ConfigureAwait(false)).ConfigureAwait(false);
             LogApplied(Settings.Repository, repository.Project, applied.Version);
         }
         else if (current.ContentHash != repository.ContentHash())

@@ -91,6 +91,6 @@ public sealed class HostIngestRegistryTests(EmbeddedKafkaFixture kafka, RedisSer
         var load = FeatureRepositoryLoader.LoadFromText(yaml, "featurestore.yaml");
         Assert.True(load.Success, string.Join("\n", load.Diagnostics));
         var repository = load.Repository!;
-        await registry.ApplyAsync(repository.Project, repository.ContentHash(), repository.ToCanonicalJson(), yaml, Ct);
+        await registry.ApplyAsync(repository, yaml, Ct);
     }
 }

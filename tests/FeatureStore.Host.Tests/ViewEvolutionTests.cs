@@ -89,7 +89,7 @@ public sealed class ViewEvolutionTests(EmbeddedKafkaFixture kafka, RedisServerFi
         var evolved = ReplaceFirst(scenario.RepositoryYaml, "- { name: n_1h, aggregation: count, window: 1h }", "- { name: n_1h, aggregation: count, window: 2h }")
             .Replace("- { name: n_all, aggregation: count }", "- { name: n_all, aggregation: count }\n      - { name: spent_all, aggregation: sum, field: amount }", StringComparison.Ordinal);
         var v2 = FeatureRepositoryLoader.LoadFromText(evolved, "featurestore.yaml").Repository!;
-        Assert.Equal(2, (await registry.ApplyAsync(IngestScenario.Project, v2.ContentHash(), v2.ToCanonicalJson(), evolved, Ct)).Version);
+        Assert.Equal(2, (await registry.ApplyAsync(v2, evolved, Ct)).Version);
         scenario.Produce(kafka.BootstrapServers, count: 3_000, users: Users, seed: 52, nowMs: now, firstIndex: 3_000);
 
         // The rebuild job builds the new group from the event log and switches it in (version 3).

@@ -30,7 +30,7 @@ public sealed class RegistryFollowingIngestTests(EmbeddedKafkaFixture kafka, Red
         var db = redis.Connection.Database;
         var registry = new RegistryStore(db, scenario.KeyPrefix);
         var file = Load(scenario.RepositoryYaml);
-        await registry.ApplyAsync(IngestScenario.Project, file.ContentHash(), file.ToCanonicalJson(), scenario.RepositoryYaml, Ct);
+        await registry.ApplyAsync(file, scenario.RepositoryYaml, Ct);
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         scenario.Produce(kafka.BootstrapServers, count: 3_000, users: Users, seed: 31, nowMs: now);
 
@@ -49,7 +49,7 @@ public sealed class RegistryFollowingIngestTests(EmbeddedKafkaFixture kafka, Red
 
         // The poll is slow (a minute): the move within seconds is the change notice's.
         var evolved = Load(scenario.EvolvedYaml);
-        var applied = await registry.ApplyAsync(IngestScenario.Project, evolved.ContentHash(), evolved.ToCanonicalJson(), scenario.EvolvedYaml, Ct);
+        var applied = await registry.ApplyAsync(evolved, scenario.EvolvedYaml, Ct);
         Assert.Equal(2, applied.Version);
         await Eventually.TrueAsync(() => ingest.Version == 2, TimeSpan.FromSeconds(30), "ingest moves to version 2", Ct);
 
@@ -86,7 +86,7 @@ public sealed class RegistryFollowingIngestTests(EmbeddedKafkaFixture kafka, Red
         var db = redis.Connection.Database;
         var registry = new RegistryStore(db, scenario.KeyPrefix);
         var applied = Load(scenario.RepositoryYaml);
-        await registry.ApplyAsync(IngestScenario.Project, applied.ContentHash(), applied.ToCanonicalJson(), scenario.RepositoryYaml, Ct);
+        await registry.ApplyAsync(applied, scenario.RepositoryYaml, Ct);
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         scenario.Produce(kafka.BootstrapServers, count: 1_000, users: Users, seed: 33, nowMs: now);
 
@@ -111,7 +111,7 @@ public sealed class RegistryFollowingIngestTests(EmbeddedKafkaFixture kafka, Red
         var described = scenario.RepositoryYaml.Replace("join_keys: [user_id]", "join_keys: [user_id]\n    description: a payer", StringComparison.Ordinal);
         var second = Load(described);
         Assert.NotEqual(applied.ContentHash(), second.ContentHash());
-        await registry.ApplyAsync(IngestScenario.Project, second.ContentHash(), second.ToCanonicalJson(), described, Ct);
+        await registry.ApplyAsync(second, described, Ct);
         await Eventually.TrueAsync(() => ingest.Version == 2, TimeSpan.FromSeconds(30), "ingest follows version 2", Ct);
         scenario.Produce(kafka.BootstrapServers, count: 1_000, users: Users, seed: 34, nowMs: now, firstIndex: 1_000);
         await scenario.WaitUntilCaughtUpAsync(kafka.BootstrapServers, db, TimeSpan.FromSeconds(120), Ct);
@@ -132,7 +132,7 @@ public sealed class RegistryFollowingIngestTests(EmbeddedKafkaFixture kafka, Red
         var db = redis.Connection.Database;
         var registry = new RegistryStore(db, scenario.KeyPrefix);
         var file = Load(scenario.RepositoryYaml);
-        await registry.ApplyAsync(IngestScenario.Project, file.ContentHash(), file.ToCanonicalJson(), scenario.RepositoryYaml, Ct);
+        await registry.ApplyAsync(file, scenario.RepositoryYaml, Ct);
         scenario.Produce(kafka.BootstrapServers, count: 1_000, users: Users, seed: 35, nowMs: DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
 
         using var metrics = new IngestMetrics();
@@ -145,7 +145,7 @@ public sealed class RegistryFollowingIngestTests(EmbeddedKafkaFixture kafka, Red
 
         // No event follows the apply: each partition is marked at its checkpoint all the same, by a mark-only write.
         var evolved = Load(scenario.EvolvedYaml);
-        await registry.ApplyAsync(IngestScenario.Project, evolved.ContentHash(), evolved.ToCanonicalJson(), scenario.EvolvedYaml, Ct);
+        await registry.ApplyAsync(evolved, scenario.EvolvedYaml, Ct);
         var group = (await registry.LoadCurrentAsync(IngestScenario.Project))!.Compile().FindView("user_stats")!.BuildingGroup!;
         var checkpoints = new IngestCheckpoints(db, new OnlineKeys(scenario.KeyPrefix, IngestScenario.Project), "ingest");
         async Task<bool> AllMarkedAsync()

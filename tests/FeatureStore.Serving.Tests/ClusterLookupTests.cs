@@ -48,7 +48,7 @@ public sealed class ClusterLookupTests : IAsyncLifetime
         var repository = FeatureRepositoryLoader.LoadFromText(yaml, "r.yaml").Repository!;
         var db = _store!.GetDatabase();
         var registry = new RegistryStore(db, "fs");
-        await registry.ApplyAsync(repository.Project, repository.ContentHash(), repository.ToCanonicalJson(), yaml, Ct);
+        await registry.ApplyAsync(repository, yaml, Ct);
         var view = (await registry.LoadCurrentAsync(repository.Project))!.Compile().FindView("merchant_stats")!;
         var group = Assert.Single(view.Groups);
         var keys = new OnlineKeys("fs", repository.Project);

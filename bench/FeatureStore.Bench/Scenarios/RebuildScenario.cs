@@ -178,7 +178,7 @@ internal static class RebuildScenario
     private static async Task<AppliedRepository> ApplyAsync(RegistryStore registry, string yaml)
     {
         var repository = FeatureRepositoryLoader.LoadFromText(yaml, "bench.yaml").Repository!;
-        await registry.ApplyAsync(repository.Project, repository.ContentHash(), repository.ToCanonicalJson(), yaml);
+        await registry.ApplyAsync(repository, yaml);
         return (await registry.LoadCurrentAsync(repository.Project))!;
     }
 

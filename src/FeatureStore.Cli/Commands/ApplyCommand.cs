@@ -93,7 +93,7 @@ internal static class ApplyCommand
                     return CliApp.Ok;
                 }
 
-                var outcome = await registry.ApplyAsync(repo.Project, repo.ContentHash(), repo.ToCanonicalJson(), result.SourceText, cancellationToken);
+                var outcome = await registry.ApplyAsync(repo, result.SourceText, cancellationToken);
                 await output.WriteLineAsync(outcome.Changed ? $"applied as version {outcome.Version}" : $"unchanged: version {outcome.Version} is current");
                 if (outcome.Changed && await registry.LoadCurrentAsync(repo.Project) is { } applied)
                 {

@@ -39,7 +39,7 @@ public sealed record AppliedRepository(long Version, FeatureRepository Repositor
     public CompiledRepository Compile() => CompiledRepository.Compile(Repository, Layout);
 }
 
-/// <summary>What <see cref="RegistryStore.ApplyAsync"/> did.</summary>
+/// <summary>What <see cref="RegistryStore.ApplyAsync(string, string, string, string, CancellationToken)"/> did.</summary>
 /// <param name="Version">The version now current.</param>
 /// <param name="Changed">False when the content equalled the current version, which then stays current.</param>
 public readonly record struct ApplyOutcome(long Version, bool Changed);
@@ -77,7 +77,21 @@ public sealed class RegistryStore
     /// layout is derived from the current version's (<see cref="StateLayout.Next"/>): unchanged features keep
     /// their state, added and changed ones get a group built beside them.
     /// </summary>
-    public async Task<ApplyOutcome> ApplyAsync(string project, string contentHash, string canonicalJson, string sourceText, CancellationToken cancellationToken = default)
+    public Task<ApplyOutcome> ApplyAsync(string project, string contentHash, string canonicalJson, string sourceText, CancellationToken cancellationToken = default)
+    {
+        // A text that does not load (only tests store such) gets no layout: readers take the default.
+        var load = FeatureRepositoryLoader.LoadFromText(sourceText, project);
+        return ApplyAsync(project, contentHash, canonicalJson, sourceText, load.Success ? load.Repository : null, cancellationToken);
+    }
+
+    /// <summary>Stores <paramref name="repository"/>, written as <paramref name="sourceText"/>, as with <see cref="ApplyAsync(string, string, string, string, CancellationToken)"/>.</summary>
+    public Task<ApplyOutcome> ApplyAsync(FeatureRepository repository, string sourceText, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(repository);
+        return ApplyAsync(repository.Project, repository.ContentHash(), repository.ToCanonicalJson(), sourceText, repository, cancellationToken);
+    }
+
+    private async Task<ApplyOutcome> ApplyAsync(string project, string contentHash, string canonicalJson, string sourceText, FeatureRepository? repository, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(project);
         ArgumentException.ThrowIfNullOrWhiteSpace(contentHash);
@@ -108,9 +122,9 @@ public sealed class RegistryStore
                 new("source", sourceText),
                 new("applied_at", _time.GetUtcNow().ToUnixTimeMilliseconds()),
             };
-            if (NextLayout(project, previous, sourceText, next) is { } layout)
+            if (repository is not null)
             {
-                fields.Add(new HashEntry("layout", layout.ToJson()));
+                fields.Add(new HashEntry("layout", NextLayout(project, previous, repository, next).ToJson()));
             }
 
             _ = tran.HashSetAsync(VersionKey(project, next), [.. fields]);
@@ -224,15 +238,9 @@ public sealed class RegistryStore
     }
 
     // The layout of the version about to be stored: from the current version's (its own, or the default of its
-    // repository). A text that does not load (only tests store such) gets none: readers take the default.
-    private static StateLayout? NextLayout(string project, RegistryVersion? previous, string sourceText, long next)
+    // repository).
+    private static StateLayout NextLayout(string project, RegistryVersion? previous, FeatureRepository repository, long next)
     {
-        var load = FeatureRepositoryLoader.LoadFromText(sourceText, $"{project}@{next.ToString(CultureInfo.InvariantCulture)}");
-        if (!load.Success)
-        {
-            return null;
-        }
-
         AppliedRepository? before = null;
         try
         {
@@ -243,7 +251,7 @@ public sealed class RegistryStore
             // a stored text that does not load: the new version starts from its default layout
         }
 
-        return StateLayout.Next(before?.Repository, before?.Layout, load.Repository!, next);
+        return StateLayout.Next(before?.Repository, before?.Layout, repository, next);
     }
 
     private RedisKey HeadKey(string project) => $"{_prefix}:{{{project}}}:registry:head";

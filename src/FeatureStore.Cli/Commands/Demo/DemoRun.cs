@@ -159,7 +159,7 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
         }
 
         Done($"embedded Kafka at [blue]{_host.BootstrapServers}[/], embedded Garnet at [blue]{_host.RedisEndpoint}[/], webhook receiver at [blue]{_receiver.Url}[/]");
-        var applied = await new RegistryStore(_host.Store.Database).ApplyAsync(_repository.Project, _repository.ContentHash(), _repository.ToCanonicalJson(), yaml, cancellationToken);
+        var applied = await new RegistryStore(_host.Store.Database).ApplyAsync(_repository, yaml, cancellationToken);
         Done($"registered project [bold]{_repository.Project}[/] version {applied.Version}: {_repository.FeatureViews.Count} feature views, " +
             $"{_repository.FeatureViews.Sum(v => v.Features.Count)} features, model {Model}");
     }
