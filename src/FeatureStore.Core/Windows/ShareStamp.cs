@@ -8,8 +8,7 @@ namespace FeatureStore.Core.Windows;
 /// event of the share's partition that the share includes (8 bytes, little-endian, in the partition's ordered
 /// offsets). It makes a write idempotent without a transaction across keys: replaying a partition from an
 /// older checkpoint skips, for each share, the events its stamp says it already holds (docs/scaling.md). The
-/// stamp depends only on the events applied, not on how they were batched, so the same events give the same
-/// bytes. Fixed width, so a store-side script reads it without decoding the state. A share without a stamp
+/// stamp depends only on the events applied, not on how they were batched. Fixed width, so a store-side script reads it without decoding the state. A share without a stamp
 /// (written before stamps, a history import's or a rebuild's) holds no partition offsets and reads as
 /// unstamped.
 /// </summary>
