@@ -6,7 +6,6 @@ using FeatureStore.Monitor.Baselines;
 using FeatureStore.Monitor.Job;
 using FeatureStore.Redis.Drift;
 using FeatureStore.Testing;
-using Microsoft.Extensions.Logging.Abstractions;
 using StackExchange.Redis;
 
 namespace FeatureStore.Monitor.Tests;
@@ -51,46 +50,60 @@ public sealed class MonitorLayoutUpgradeTests(EmbeddedKafkaFixture kafka, RedisS
         var before = await ReadAsync(db, written.Select(earlier.Key));
 
         // The monitor starts while the webhook is still down: it finds the alert under the tagged outbox and fails to send it.
+        var logs = new CapturedLogs();
         var metrics = new MonitorMetrics();
-        var job = new MonitorJob(repository, db, prefix, MonitorScenario.Options(kafka.BootstrapServers, "monitor-" + Guid.NewGuid().ToString("N"), Secret), metrics, NullLogger.Instance);
-        await using var monitor = RunningMonitor.Start(job, metrics, Ct);
-        await Eventually.TrueAsync(() => metrics.DeliveryFailures >= 1, TimeSpan.FromSeconds(30), "the earlier alert tried from the tagged outbox", Ct);
-
-        foreach (var rest in written)
+        var group = "monitor-" + Guid.NewGuid().ToString("N");
+        var job = new MonitorJob(repository, db, prefix, MonitorScenario.Options(kafka.BootstrapServers, group, Secret), metrics, logs);
+        await using (RunningMonitor.Start(job, metrics, Ct))
         {
-            Assert.False(await db.KeyExistsAsync(earlier.Key(rest)), $"{earlier.Key(rest)} still there");
+            await Eventually.TrueAsync(() => metrics.DeliveryFailures >= 1, TimeSpan.FromSeconds(30), "the earlier alert tried from the tagged outbox", Ct);
+
+            foreach (var rest in written)
+            {
+                Assert.False(await db.KeyExistsAsync(earlier.Key(rest)), $"{earlier.Key(rest)} still there");
+            }
+
+            var after = await ReadAsync(db, written.Select(rest => (RedisKey)$"{keys.Base}:{rest}"));
+            Assert.Equal(before[..4], after[..4]); // baseline, history, incidents and outbox: equal values
+            Assert.Equal(alert.Id, (string?)(await db.SortedSetRangeByRankAsync(keys.OutboxDue)).Single()); // due again later
+            Assert.Equal(DriftLayoutUpgrade.Done, (string?)await db.StringGetAsync(keys.Layout));
+            Assert.Single(logs.Records, r => r.Contains($"project {repository.Project}: 5 drift keys written without the hash tag moved to {keys.Base}:", StringComparison.Ordinal));
+
+            // The webhook comes up: the earlier alert goes out, signed.
+            await using var receiver = new WebhookReceiver(port);
+            await Eventually.TrueAsync(() => !receiver.Requests.IsEmpty, TimeSpan.FromSeconds(30), "the earlier alert delivered", Ct);
+            var delivered = receiver.Requests.Single();
+            Assert.Equal(alert.Id, delivered.IdempotencyKey);
+            Assert.Equal(WebhookSender.Sign(delivered.Body, Secret), delivered.Signature);
+
+            // A shifted window: compared with the moved baseline, appended to the moved history; psi's incident is the
+            // earlier one, still open, so only ks (within its threshold before) raises a drift alert.
+            using var producer = kafka.CreateProducer();
+            MonitorScenario.Produce(producer, topic, MonitorScenario.Scores(seed: 2, count: MonitorScenario.Window, mean: 0.6), start);
+            await Eventually.TrueAsync(async () => await db.SortedSetLengthAsync(keys.History("scorer", "v1")) >= 3 && await job.Outbox.PendingAsync() == 0,
+                TimeSpan.FromSeconds(60), "the shifted window recorded and its alerts delivered", Ct);
+            Assert.Equal(2, receiver.Requests.Count);
+            Assert.Equal(alert.Id, receiver.Requests.First().IdempotencyKey);
+            Assert.Matches("^scorer:v1:score:ks:[0-9]+:drift$", receiver.Requests.Last().IdempotencyKey);
+            var history = await job.Store.HistoryAsync("scorer", "v1");
+            Assert.Equal(3, history.Count);
+            Assert.Equal(window, history[0] with { Results = window.Results });
+            Assert.Equal(window.Results, history[0].Results);
+            Assert.All(history, h => Assert.Equal(baseline.Id, h.BaselineId));
+            Assert.True(history.Single(h => h.Column == "score" && h.WindowStartMs >= start).Drifted);
+            var incident = JsonDocument.Parse((string)(await db.HashGetAsync(keys.Incidents, "scorer:v1:score:psi"))!).RootElement;
+            Assert.Equal(incidentId, incident.GetProperty("id").GetString());
+            Assert.True(incident.GetProperty("open").GetBoolean());
         }
 
-        var after = await ReadAsync(db, written.Select(rest => (RedisKey)$"{keys.Base}:{rest}"));
-        Assert.Equal(before[..4], after[..4]); // baseline, history, incidents and outbox: equal values
-        Assert.Equal(alert.Id, (string?)(await db.SortedSetRangeByRankAsync(keys.OutboxDue)).Single()); // due again later
-        Assert.Equal(DriftLayoutUpgrade.Done, (string?)await db.StringGetAsync(keys.Layout));
+        // A restart finds the layout key and moves (and logs) nothing.
+        var restarted = new MonitorMetrics();
+        await using (RunningMonitor.Start(new MonitorJob(repository, db, prefix, MonitorScenario.Options(kafka.BootstrapServers, group, Secret), restarted, logs), restarted, Ct))
+        {
+            await Eventually.TrueAsync(() => logs.Records.Count(r => r.Contains("monitoring ", StringComparison.Ordinal)) == 2, TimeSpan.FromSeconds(30), "the second run started", Ct);
+        }
 
-        // The webhook comes up: the earlier alert goes out, signed.
-        await using var receiver = new WebhookReceiver(port);
-        await Eventually.TrueAsync(() => !receiver.Requests.IsEmpty, TimeSpan.FromSeconds(30), "the earlier alert delivered", Ct);
-        var delivered = receiver.Requests.Single();
-        Assert.Equal(alert.Id, delivered.IdempotencyKey);
-        Assert.Equal(WebhookSender.Sign(delivered.Body, Secret), delivered.Signature);
-
-        // A shifted window: compared with the moved baseline, appended to the moved history; psi's incident is the
-        // earlier one, still open, so only ks (within its threshold before) raises a drift alert.
-        using var producer = kafka.CreateProducer();
-        MonitorScenario.Produce(producer, topic, MonitorScenario.Scores(seed: 2, count: MonitorScenario.Window, mean: 0.6), start);
-        await Eventually.TrueAsync(async () => await db.SortedSetLengthAsync(keys.History("scorer", "v1")) >= 3 && await job.Outbox.PendingAsync() == 0,
-            TimeSpan.FromSeconds(60), "the shifted window recorded and its alerts delivered", Ct);
-        Assert.Equal(2, receiver.Requests.Count);
-        Assert.Equal(alert.Id, receiver.Requests.First().IdempotencyKey);
-        Assert.Matches("^scorer:v1:score:ks:[0-9]+:drift$", receiver.Requests.Last().IdempotencyKey);
-        var history = await job.Store.HistoryAsync("scorer", "v1");
-        Assert.Equal(3, history.Count);
-        Assert.Equal(window, history[0] with { Results = window.Results });
-        Assert.Equal(window.Results, history[0].Results);
-        Assert.All(history, h => Assert.Equal(baseline.Id, h.BaselineId));
-        Assert.True(history.Single(h => h.Column == "score" && h.WindowStartMs >= start).Drifted);
-        var incident = JsonDocument.Parse((string)(await db.HashGetAsync(keys.Incidents, "scorer:v1:score:psi"))!).RootElement;
-        Assert.Equal(incidentId, incident.GetProperty("id").GetString());
-        Assert.True(incident.GetProperty("open").GetBoolean());
+        Assert.Single(logs.Records, r => r.Contains("written without the hash tag moved", StringComparison.Ordinal));
     }
 
     /// <summary>Each key's content as text (string, sorted set with scores, or hash), in order.</summary>

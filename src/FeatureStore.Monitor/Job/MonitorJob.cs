@@ -91,6 +91,7 @@ public sealed class MonitorJob
     {
         var models = _repository.Models.Where(m => m.Monitors.Count > 0).ToList();
         var byTopic = models.GroupBy(m => m.Prediction.Topic).ToDictionary(g => g.Key, g => (IReadOnlyList<ModelDefinition>)[.. g]);
+
         // Keys an earlier version wrote without the hash tag move first, so the baselines, history, incidents and
         // undelivered alerts it left are read below and written on.
         var upgrade = await _store.UpgradeLayoutAsync(cancellationToken).ConfigureAwait(false);
