@@ -203,19 +203,4 @@ public sealed class ModelRegistryMonitorTests(EmbeddedKafkaFixture kafka, RedisS
 
         producer.Flush(TimeSpan.FromSeconds(30));
     }
-
-    private sealed class RunningMonitor(MonitorJob job, MonitorMetrics metrics, Task run, CancellationTokenSource stop) : IAsyncDisposable
-    {
-        public MonitorJob Job { get; } = job;
-
-        public MonitorMetrics Metrics { get; } = metrics;
-
-        public async ValueTask DisposeAsync()
-        {
-            await stop.CancelAsync();
-            await run;
-            stop.Dispose();
-            Metrics.Dispose();
-        }
-    }
 }

@@ -1,10 +1,8 @@
 using System.Security.Cryptography;
 using System.Text;
 using Confluent.Kafka;
-using FeatureStore.Monitor.Baselines;
 using FeatureStore.Monitor.Job;
 using FeatureStore.Monitor.Persistence;
-using FeatureStore.Parquet.Tables;
 using FeatureStore.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -352,50 +350,13 @@ public sealed class MonitorJobTests(EmbeddedKafkaFixture kafka, GarnetFixture st
 
     private async Task<RunningMonitor> StartAsync(string topic, string url, string? window = null, string? historyDirectory = null, string? prefix = null, string? group = null)
     {
-        var repository = MonitorScenario.Repository(topic, url, "FS_TEST_SECRET_UNUSED", window);
-        var model = MonitorScenario.Model(repository);
-        var training = MonitorScenario.Scores(seed: 1, count: 5000, mean: 0.3).ToArray();
-        var table = new Dictionary<string, ValueColumn>
-        {
-            ["score"] = new("score", training, null),
-            ["segment"] = new("segment", null, [.. training.Select(s => s > 0.3 ? "high" : "low")]),
-        };
-        var baseline = BaselineComputer.Compute(model, "v1", "training.parquet", 0, table);
+        var repository = MonitorScenario.Repository(topic, url, MonitorScenario.SecretEnv, window);
         prefix ??= "t" + Guid.NewGuid().ToString("N")[..8];
-        var drift = new DriftStore(store.Connection.Database, prefix, repository.Project);
-        await drift.SaveBaselineAsync(baseline);
+        await new DriftStore(store.Connection.Database, prefix, repository.Project).SaveBaselineAsync(MonitorScenario.Baseline(repository));
 
         var metrics = new MonitorMetrics();
-        var job = new MonitorJob(repository, store.Connection.Database, prefix, new MonitorOptions
-        {
-            BootstrapServers = kafka.BootstrapServers,
-            GroupId = group ?? "monitor-" + Guid.NewGuid().ToString("N"),
-            SessionTimeout = TimeSpan.FromSeconds(6),
-            Secrets = name => name == "FS_TEST_SECRET_UNUSED" ? Secret : null,
-            OutboxPollInterval = TimeSpan.FromMilliseconds(100),
-            RedeliveryDelay = TimeSpan.FromMilliseconds(200),
-            MaxRedeliveryDelay = TimeSpan.FromSeconds(1),
-            WebhookRetryDelay = TimeSpan.FromMilliseconds(20),
-            HistoryDirectory = historyDirectory,
-        }, metrics, NullLogger.Instance);
-        var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        var run = Task.Run(() => job.RunAsync(stop.Token), CancellationToken.None);
-        return new RunningMonitor(job, metrics, run, stop);
-    }
-
-    /// <summary>A job running in the background; disposing stops it cleanly and waits for it.</summary>
-    private sealed class RunningMonitor(MonitorJob job, MonitorMetrics metrics, Task run, CancellationTokenSource stop) : IAsyncDisposable
-    {
-        public MonitorJob Job { get; } = job;
-
-        public MonitorMetrics Metrics { get; } = metrics;
-
-        public async ValueTask DisposeAsync()
-        {
-            await stop.CancelAsync();
-            await run;
-            stop.Dispose();
-            Metrics.Dispose();
-        }
+        var options = MonitorScenario.Options(kafka.BootstrapServers, group ?? "monitor-" + Guid.NewGuid().ToString("N"), Secret, historyDirectory);
+        var job = new MonitorJob(repository, store.Connection.Database, prefix, options, metrics, NullLogger.Instance);
+        return RunningMonitor.Start(job, metrics, Ct);
     }
 }

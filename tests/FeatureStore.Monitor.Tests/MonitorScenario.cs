@@ -2,6 +2,9 @@ using System.Globalization;
 using System.Text.Json;
 using Confluent.Kafka;
 using FeatureStore.Core.Definitions;
+using FeatureStore.Monitor.Baselines;
+using FeatureStore.Monitor.Job;
+using FeatureStore.Parquet.Tables;
 
 namespace FeatureStore.Monitor.Tests;
 
@@ -70,6 +73,35 @@ internal static class MonitorScenario
     }
 
     public static ModelDefinition Model(FeatureRepository repository) => repository.Models[0];
+
+    /// <summary>The environment variable named as the webhook's secret; <see cref="Options"/> answers it.</summary>
+    public const string SecretEnv = "FS_TEST_SECRET_UNUSED";
+
+    /// <summary>The v1 baseline: 5 000 training scores around 0.3 (seed 1), and their segments.</summary>
+    public static ModelBaseline Baseline(FeatureRepository repository)
+    {
+        var training = Scores(seed: 1, count: 5000, mean: 0.3).ToArray();
+        var table = new Dictionary<string, ValueColumn>
+        {
+            ["score"] = new("score", training, null),
+            ["segment"] = new("segment", null, [.. training.Select(s => s > 0.3 ? "high" : "low")]),
+        };
+        return BaselineComputer.Compute(Model(repository), "v1", "training.parquet", 0, table);
+    }
+
+    /// <summary>A monitor's options for tests: quick polls and retries, <paramref name="secret"/> as the webhook's secret.</summary>
+    public static MonitorOptions Options(string bootstrapServers, string group, string secret, string? historyDirectory = null) => new()
+    {
+        BootstrapServers = bootstrapServers,
+        GroupId = group,
+        SessionTimeout = TimeSpan.FromSeconds(6),
+        Secrets = name => name == SecretEnv ? secret : null,
+        OutboxPollInterval = TimeSpan.FromMilliseconds(100),
+        RedeliveryDelay = TimeSpan.FromMilliseconds(200),
+        MaxRedeliveryDelay = TimeSpan.FromSeconds(1),
+        WebhookRetryDelay = TimeSpan.FromMilliseconds(20),
+        HistoryDirectory = historyDirectory,
+    };
 
     /// <summary>Normal scores (Box–Muller on a seeded generator), so every run sees the same values.</summary>
     public static IEnumerable<double> Scores(int seed, int count, double mean, double sd = 0.1)

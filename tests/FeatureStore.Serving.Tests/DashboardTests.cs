@@ -101,7 +101,7 @@ public sealed class DashboardTests(IngestedStoreFixture data) : IClassFixture<In
                 new DriftResult(DriftMethod.Ks, i >= 3 ? 1e-9 : 0.6, 0.05, 0.05, i >= 3),
             ], i >= 3)).ToList();
         await store.AppendHistoryAsync(windows);
-        await database.HashSetAsync($"{prefix}:{repository.Project}:drift:incidents",
+        await database.HashSetAsync(store.Keys.Incidents,
         [
             new HashEntry("scorer:v1:score:psi", """{"open":true,"alerted":true,"id":"scorer:v1:score:psi:3000","last_alert_ms":1,"opened_ms":3000,"resolved_ms":null,"value":0.5,"threshold":0.2}"""),
             new HashEntry("scorer:v1:user_txn:amount:psi", """{"open":false,"alerted":true,"id":"x","last_alert_ms":1,"opened_ms":1000,"resolved_ms":2000,"value":0.01,"threshold":0.2}"""),

@@ -6,6 +6,7 @@ using FeatureStore.Host.Jobs;
 using FeatureStore.Monitor.Baselines;
 using FeatureStore.Monitor.Job;
 using FeatureStore.Monitor.Persistence;
+using StackExchange.Redis;
 
 namespace FeatureStore.Cli.Commands;
 
@@ -78,7 +79,7 @@ internal static class DriftCommands
 
             await using (store)
             {
-                await new DriftStore(store.Database, keyPrefix, repository!.Project).SaveBaselineAsync(baseline);
+                await (await OpenDriftStoreAsync(store.Database, keyPrefix, repository!.Project, error, cancellationToken)).SaveBaselineAsync(baseline);
             }
 
             await parse.InvocationConfiguration.Output.WriteLineAsync(JsonSerializer.Serialize(new
@@ -150,7 +151,7 @@ internal static class DriftCommands
 
                     await using (store)
                     {
-                        baseline = await new DriftStore(store.Database, keyPrefix, repository!.Project).LoadBaselineAsync(found!.Name, label);
+                        baseline = await (await OpenDriftStoreAsync(store.Database, keyPrefix, repository!.Project, error, cancellationToken)).LoadBaselineAsync(found!.Name, label);
                     }
 
                     if (baseline is null)
@@ -248,6 +249,27 @@ internal static class DriftCommands
             }
         });
         return command;
+    }
+
+    /// <summary>
+    /// The project's drift store, once the keys an earlier version wrote without the hash tag have moved to their
+    /// tagged names (said on <paramref name="error"/> when some did).
+    /// </summary>
+    public static async Task<DriftStore> OpenDriftStoreAsync(IDatabase database, string keyPrefix, string project, TextWriter error, CancellationToken cancellationToken)
+    {
+        var store = new DriftStore(database, keyPrefix, project);
+        var upgrade = await store.UpgradeLayoutAsync(cancellationToken);
+        if (upgrade.Moved.Count > 0)
+        {
+            await error.WriteLineAsync($"note: {upgrade.Moved.Count} drift keys of project {project} written without the hash tag moved to {store.Keys.Base}:…");
+        }
+
+        foreach (var untagged in upgrade.Kept)
+        {
+            await error.WriteLineAsync($"warning: drift key {untagged} left in place: {store.Keys.Tagged(untagged)} already holds other data, which is used");
+        }
+
+        return store;
     }
 
     private static (FeatureRepository? Repository, ModelDefinition? Model, int Code) Resolve(ParseResult parse, Option<FileInfo> file, Option<string> model, TextWriter error)

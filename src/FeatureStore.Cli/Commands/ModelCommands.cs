@@ -1,6 +1,5 @@
 using System.CommandLine;
 using FeatureStore.Core.Models;
-using FeatureStore.Monitor.Persistence;
 using FeatureStore.Redis.Models;
 
 namespace FeatureStore.Cli.Commands;
@@ -87,7 +86,7 @@ internal static class ModelCommands
             await using (store)
             {
                 var baselineId = parse.GetValue(baseline)
-                    ?? (await new DriftStore(store.Database, keyPrefix, repository.Project).LoadBaselineAsync(name, label))?.Id;
+                    ?? (await (await DriftCommands.OpenDriftStoreAsync(store.Database, keyPrefix, repository.Project, error, cancellationToken)).LoadBaselineAsync(name, label))?.Id;
                 var registry = new ModelRegistryStore(store.Database, keyPrefix, repository.Project);
                 if (!await registry.RegisterAsync(name, label, list, parse.GetValue(export), baselineId))
                 {

@@ -11,7 +11,7 @@ namespace FeatureStore.Monitor.Alerts;
 /// first drifted window and raises one <c>drift</c> alert (unless the webhook's cooldown since the previous
 /// alert of that key has not passed: then the incident is tracked silently), and resolves on the first window
 /// back under the threshold, raising <c>resolved</c> when its <c>drift</c> alert went out. Incidents live in the
-/// online store (hash PREFIX:PROJECT:drift:incidents), so a restart neither repeats nor forgets them.
+/// online store (hash PREFIX:{PROJECT}:drift:incidents), so a restart neither repeats nor forgets them.
 /// </summary>
 internal sealed class IncidentTracker(FeatureRepository repository, MonitorOptions options)
 {

@@ -91,6 +91,20 @@ public sealed class MonitorJob
     {
         var models = _repository.Models.Where(m => m.Monitors.Count > 0).ToList();
         var byTopic = models.GroupBy(m => m.Prediction.Topic).ToDictionary(g => g.Key, g => (IReadOnlyList<ModelDefinition>)[.. g]);
+
+        // Keys an earlier version wrote without the hash tag move first, so the baselines, history, incidents and
+        // undelivered alerts it left are read below and written on.
+        var upgrade = await _store.UpgradeLayoutAsync(cancellationToken).ConfigureAwait(false);
+        if (upgrade.Moved.Count > 0)
+        {
+            MonitorLog.LayoutUpgraded(_logger, _repository.Project, upgrade.Moved.Count, _store.Keys.Base);
+        }
+
+        foreach (var untagged in upgrade.Kept)
+        {
+            MonitorLog.LayoutKept(_logger, untagged, _store.Keys.Tagged(untagged).ToString());
+        }
+
         var baselines = await _baselines.LoadAsync(models).ConfigureAwait(false);
         _incidents.Restore(await _alertStates.LoadIncidentsAsync().ConfigureAwait(false));
         if (_retrain is not null)

@@ -43,4 +43,10 @@ internal static partial class MonitorLog
 
     [LoggerMessage(13, LogLevel.Information, "partitions revoked: {Windows} open windows dropped and {Unread} predictions read ahead discarded; the partitions' next owner reads them again from the committed offsets")]
     public static partial void PartitionsGivenUp(ILogger logger, int windows, int unread);
+
+    [LoggerMessage(14, LogLevel.Information, "project {Project}: {Keys} drift keys written without the hash tag moved to {Base}:…")]
+    public static partial void LayoutUpgraded(ILogger logger, string project, int keys, string @base);
+
+    [LoggerMessage(15, LogLevel.Warning, "drift key {Untagged} left in place: {Tagged} already holds other data, which the monitor uses")]
+    public static partial void LayoutKept(ILogger logger, string untagged, string tagged);
 }

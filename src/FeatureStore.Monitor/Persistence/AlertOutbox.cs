@@ -9,7 +9,7 @@ namespace FeatureStore.Monitor.Persistence;
 /// <summary>
 /// A durable outbox of alerts in the online store: an alert is written here before any delivery is tried
 /// and removed only once its webhook answered 2xx, so a webhook that is down (or a monitor restart) loses
-/// none. Keys: <c>PREFIX:PROJECT:drift:outbox</c> (hash id → alert JSON), <c>…:outbox:due</c> (sorted set
+/// none. Keys: <c>PREFIX:{PROJECT}:drift:outbox</c> (hash id → alert JSON), <c>…:outbox:due</c> (sorted set
 /// id → next attempt, epoch ms), <c>…:outbox:attempts</c> (hash id → attempts so far), and
 /// <c>…:outbox:rejected</c> (hash id → alert JSON refused by its webhook with a 4xx other than 408/429).
 /// </summary>

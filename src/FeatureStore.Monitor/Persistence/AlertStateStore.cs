@@ -8,8 +8,8 @@ using StackExchange.Redis;
 namespace FeatureStore.Monitor.Persistence;
 
 /// <summary>
-/// The incidents hash (<c>PREFIX:PROJECT:drift:incidents</c>, key <c>MODEL:VERSION:COLUMN:METHOD</c> → incident
-/// JSON) and the retraining triggers' hash (<c>PREFIX:PROJECT:drift:retrain</c>, <c>MODEL:VERSION</c> → state
+/// The incidents hash (<c>PREFIX:{PROJECT}:drift:incidents</c>, key <c>MODEL:VERSION:COLUMN:METHOD</c> → incident
+/// JSON) and the retraining triggers' hash (<c>PREFIX:{PROJECT}:drift:retrain</c>, <c>MODEL:VERSION</c> → state
 /// JSON): read once at start, written in the transaction of the windows that changed them.
 /// </summary>
 internal sealed class AlertStateStore(IDatabase database, DriftKeys keys)

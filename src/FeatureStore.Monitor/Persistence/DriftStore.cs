@@ -10,10 +10,10 @@ namespace FeatureStore.Monitor.Persistence;
 /// <summary>
 /// Baselines and drift history in the online store, so every monitor instance sees them:
 /// <list type="bullet">
-/// <item><c>PREFIX:PROJECT:drift:baseline:MODEL:VERSION</c> — string, the baseline as JSON.</item>
-/// <item><c>PREFIX:PROJECT:drift:history:MODEL:VERSION</c> — sorted set scored by window end (epoch ms),
+/// <item><c>PREFIX:{PROJECT}:drift:baseline:MODEL:VERSION</c> — string, the baseline as JSON.</item>
+/// <item><c>PREFIX:{PROJECT}:drift:history:MODEL:VERSION</c> — sorted set scored by window end (epoch ms),
 /// each member one evaluated window as JSON; the newest <see cref="HistoryLimit"/> are kept.</item>
-/// <item><c>PREFIX:PROJECT:drift:evaluated:MODEL:VERSION:COLUMN</c> — hash, the prediction offsets the
+/// <item><c>PREFIX:{PROJECT}:drift:evaluated:MODEL:VERSION:COLUMN</c> — hash, the prediction offsets the
 /// monitor's evaluated windows cover: field <c>TOPIC:PARTITION</c> → the highest offset of that partition in
 /// an evaluated window, and <c>closed_end_ms</c> → the end of the last closed time window. Written in the
 /// same transaction as the history entries, so a restarted monitor skips exactly what they counted.</item>
@@ -43,6 +43,13 @@ public sealed class DriftStore(IDatabase database, string prefix, string project
 
     /// <summary>The key of the offsets a monitor's evaluated windows cover.</summary>
     public RedisKey EvaluatedKey(string model, string version, string column) => Keys.Evaluated(model, version, column);
+
+    /// <summary>
+    /// Moves the project's drift keys written by an earlier version, without the hash tag, to their names here
+    /// (<see cref="DriftLayoutUpgrade"/>); once done, one read. Run before the first read or write.
+    /// </summary>
+    public Task<DriftLayoutUpgradeResult> UpgradeLayoutAsync(CancellationToken cancellationToken = default) =>
+        DriftLayoutUpgrade.RunAsync(Database, Keys, cancellationToken);
 
     /// <summary>Stores (replaces) a model version's baseline.</summary>
     public Task SaveBaselineAsync(ModelBaseline baseline)

@@ -4,23 +4,33 @@ namespace FeatureStore.Redis.Drift;
 
 /// <summary>
 /// The key layout of the drift monitor's data in the online store (documented in the README), shared by the
-/// monitor that writes it and the server, dashboard and CLI that read it:
+/// monitor that writes it and the server, dashboard and CLI that read it. Every key carries the project's hash
+/// tag <c>{PROJECT}</c>, as the registry's do, so on Redis Cluster they all live in one slot and the monitor's
+/// transactions (a window's history entry with its alerts, incidents and offsets) never span slots:
 /// <list type="bullet">
-/// <item><c>PREFIX:PROJECT:drift:baseline:MODEL:VERSION</c> — string, the baseline as JSON.</item>
-/// <item><c>PREFIX:PROJECT:drift:history:MODEL:VERSION</c> — sorted set of evaluated windows scored by window end.</item>
-/// <item><c>PREFIX:PROJECT:drift:evaluated:MODEL:VERSION:COLUMN</c> — hash, the prediction offsets evaluated windows cover.</item>
-/// <item><c>PREFIX:PROJECT:drift:incidents</c> — hash, the open and resolved incidents.</item>
-/// <item><c>PREFIX:PROJECT:drift:retrain</c> — hash, the retraining triggers' states.</item>
-/// <item><c>PREFIX:PROJECT:drift:outbox</c>, <c>…:outbox:due</c>, <c>…:outbox:attempts</c>, <c>…:outbox:rejected</c> —
+/// <item><c>PREFIX:{PROJECT}:drift:baseline:MODEL:VERSION</c> — string, the baseline as JSON.</item>
+/// <item><c>PREFIX:{PROJECT}:drift:history:MODEL:VERSION</c> — sorted set of evaluated windows scored by window end.</item>
+/// <item><c>PREFIX:{PROJECT}:drift:evaluated:MODEL:VERSION:COLUMN</c> — hash, the prediction offsets evaluated windows cover.</item>
+/// <item><c>PREFIX:{PROJECT}:drift:incidents</c> — hash, the open and resolved incidents.</item>
+/// <item><c>PREFIX:{PROJECT}:drift:retrain</c> — hash, the retraining triggers' states.</item>
+/// <item><c>PREFIX:{PROJECT}:drift:outbox</c>, <c>…:outbox:due</c>, <c>…:outbox:attempts</c>, <c>…:outbox:rejected</c> —
 /// the alert outbox: alerts by id, due times, attempt counts, alerts given up on.</item>
+/// <item><c>PREFIX:{PROJECT}:drift:layout</c> — string, set once the keys of the earlier untagged layout
+/// (<c>PREFIX:PROJECT:drift:…</c>) were moved here (<see cref="DriftLayoutUpgrade"/>).</item>
 /// </list>
 /// </summary>
 /// <param name="prefix">Key prefix (<c>fs</c>).</param>
 /// <param name="project">The repository's project.</param>
 public sealed class DriftKeys(string prefix, string project)
 {
-    /// <summary><c>PREFIX:PROJECT:drift</c>, the start of every key here.</summary>
-    public string Base { get; } = $"{prefix}:{project}:drift";
+    /// <summary><c>PREFIX:{PROJECT}:drift</c>, the start of every key here.</summary>
+    public string Base { get; } = $"{prefix}:{{{project}}}:drift";
+
+    /// <summary>
+    /// <c>PREFIX:PROJECT:drift</c>, the start of every key of the earlier layout, without the hash tag: read only to
+    /// move such keys here.
+    /// </summary>
+    public string UntaggedBase { get; } = $"{prefix}:{project}:drift";
 
     /// <summary>A model version's baseline.</summary>
     public RedisKey Baseline(string model, string version) => $"{Base}:baseline:{model}:{version}";
@@ -48,4 +58,19 @@ public sealed class DriftKeys(string prefix, string project)
 
     /// <summary>Alerts the outbox gave up on.</summary>
     public RedisKey OutboxRejected => $"{Base}:outbox:rejected";
+
+    /// <summary>Set once the keys of the untagged layout were looked for and moved (<see cref="DriftLayoutUpgrade"/>).</summary>
+    public RedisKey Layout => $"{Base}:layout";
+
+    /// <summary>The tagged name of <paramref name="untagged"/>, a key of the earlier layout (under <see cref="UntaggedBase"/>).</summary>
+    public RedisKey Tagged(string untagged)
+    {
+        ArgumentNullException.ThrowIfNull(untagged);
+        if (!untagged.StartsWith(UntaggedBase + ":", StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"'{untagged}' is not a key under {UntaggedBase}", nameof(untagged));
+        }
+
+        return Base + untagged[UntaggedBase.Length..];
+    }
 }

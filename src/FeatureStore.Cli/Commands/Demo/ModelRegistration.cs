@@ -21,7 +21,9 @@ internal static class ModelRegistration
         FraudModel trained, string trainingSet, string directory, CancellationToken cancellationToken)
     {
         var baseline = await BaselineComputer.ComputeAsync(model, version, trainingSet, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), repository, cancellationToken);
-        await new DriftStore(store.Database, keyPrefix, repository.Project).SaveBaselineAsync(baseline);
+        var drift = new DriftStore(store.Database, keyPrefix, repository.Project);
+        await drift.UpgradeLayoutAsync(cancellationToken);
+        await drift.SaveBaselineAsync(baseline);
         var registry = new ModelRegistryStore(store.Database, keyPrefix, repository.Project);
         var features = model.Versions.First(v => v.Version == version).Features;
         await registry.RegisterAsync(model.Name, version, features, trainingSet, baseline.Id);
