@@ -10,7 +10,7 @@ namespace FeatureStore.Serving.Internal.Dashboard;
 /// What the dashboard shows, read from the online store and the server itself: the served feature views
 /// with freshness and lag (from the status hashes ingest members publish), the drift history the monitor
 /// keeps per model version, its incidents, and this server's recent lookup latency. The drift keys are
-/// the monitor's (<c>PREFIX:PROJECT:drift:history:MODEL:VERSION</c>, <c>…:drift:incidents</c>,
+/// the monitor's (<c>PREFIX:{PROJECT}:drift:history:MODEL:VERSION</c>, <c>…:drift:incidents</c>,
 /// <c>…:drift:outbox:due</c>, <c>…:drift:outbox:rejected</c>), read as the JSON the monitor writes.
 /// </summary>
 internal sealed class DashboardData(RegistryCache registry, IConnectionMultiplexer store, ApiKeyPolicy keys, RecentLatencies latencies, FeatureServerOptions options, ViewBuilds builds)
