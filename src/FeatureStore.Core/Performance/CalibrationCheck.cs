@@ -73,8 +73,10 @@ internal static class CalibrationCheck
         return EqualCountCalibrationError(raw, truth) > EqualCountCalibrationError(calibrated, truth);
     }
 
-    // Σ_b (n_b / n)·|mean p_b − mean y_b| over bins of consecutive sorted predictions, equal in count but the
-    // last, which takes the remainder (NannyML's _get_bin_index_edges).
+    // Σ_b (n_b / n)·|mean p_b − mean y_b| over bins of consecutive sorted predictions, as NannyML's
+    // _get_bin_index_edges cuts them: width w = n // bins (bins = n // 2 when n ≤ 2·bins), edges at the
+    // multiples of w up to n, the last edge moved to n; so the last bin takes the remainder, and small n
+    // can give more than ten bins (25 predictions: twelve).
     internal static double EqualCountCalibrationError(double[] probabilities, bool[] labels)
     {
         var p = (double[])probabilities.Clone();
@@ -88,11 +90,12 @@ internal static class CalibrationCheck
         }
 
         var width = n / bins;
+        var edges = n / width;
         var error = 0.0;
-        for (var b = 0; b < bins; b++)
+        for (var b = 0; b < edges; b++)
         {
             var start = b * width;
-            var end = b == bins - 1 ? n : start + width;
+            var end = b == edges - 1 ? n : start + width;
             double sumP = 0, sumY = 0;
             for (var i = start; i < end; i++)
             {

@@ -143,6 +143,27 @@ public sealed class CbpeUnitTests
     }
 
     [Fact]
+    public void The_calibration_check_measures_the_error_over_equal_count_bins_as_nannyml()
+    {
+        // NannyML's _calculate_expected_calibration_error with _get_bin_index_edges: four predictions give
+        // two bins of two, [0.1, 0.2] with no positive and [0.3, 0.4] with two: ½·|0.15 − 0| + ½·|0.35 − 1| = 0.4.
+        Assert.Equal(0.4, CalibrationCheck.EqualCountCalibrationError([0.4, 0.1, 0.3, 0.2], [true, false, true, false]), 1e-12);
+
+        // 25 predictions: width 25 // 10 = 2, edges 0, 2, …, 24 with the last moved to 25, so eleven bins of
+        // two and a twelfth of three.
+        var p = Enumerable.Range(0, 25).Select(i => (i + 0.5) / 25).ToArray();
+        var y = Enumerable.Range(0, 25).Select(i => i % 3 == 1).ToArray();
+        var expected = 0.0;
+        for (var b = 0; b < 12; b++)
+        {
+            var members = Enumerable.Range(b * 2, b == 11 ? 3 : 2).ToArray();
+            expected += members.Length / 25.0 * Math.Abs(members.Average(i => p[i]) - members.Average(i => y[i] ? 1.0 : 0.0));
+        }
+
+        Assert.Equal(expected, CalibrationCheck.EqualCountCalibrationError(p, y), 1e-12);
+    }
+
+    [Fact]
     public void Under_concept_drift_the_realized_auc_drops_while_the_estimate_does_not()
     {
         // Same score distribution, but for the highest-scored third the labels flip: p(y | score) changed,
