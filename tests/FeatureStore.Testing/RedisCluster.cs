@@ -123,8 +123,8 @@ public sealed partial class RedisCluster : IAsyncDisposable
             FailoverTimeout,
             $"failover of {master.Endpoint} to {replica.Endpoint}",
             cancellationToken,
-            view => view.Masters.Any(m => m.Port == replica.Port && m.Owns(slots[0]) && m.Owns(slots[^1]))
-                && view.Nodes.Any(n => n.Port == master.Port && n.IsFailed));
+            views => views.All(view => view.Masters.Any(m => m.Port == replica.Port && slots.All(m.Owns))
+                && view.Nodes.Any(n => n.Port == master.Port && n.IsFailed)));
         return replica;
     }
 
@@ -140,7 +140,7 @@ public sealed partial class RedisCluster : IAsyncDisposable
             FailoverTimeout,
             $"{node.Endpoint} rejoining as a replica",
             cancellationToken,
-            view => view.Nodes.Any(n => n.Port == node.Port && !n.IsMaster && !n.IsFailed));
+            views => views.All(view => view.Nodes.Any(n => n.Port == node.Port && !n.IsMaster && !n.IsFailed)));
     }
 
     /// <summary>
@@ -174,7 +174,7 @@ public sealed partial class RedisCluster : IAsyncDisposable
             TimeSpan.FromSeconds(30),
             $"slots {moved[0]}…{moved[^1]} served by {to.Endpoint}",
             cancellationToken,
-            v => v.Masters.Any(m => m.Port == to.Port && moved.All(m.Owns)));
+            views => views.All(view => view.Masters.Any(m => m.Port == to.Port && moved.All(m.Owns))));
         return moved;
     }
 
@@ -287,9 +287,9 @@ public sealed partial class RedisCluster : IAsyncDisposable
 
     /// <summary>
     /// Waits until every running node says <c>cluster_state:ok</c>, all see the same masters serving the same
-    /// slots (every slot served), and that view satisfies <paramref name="condition"/>; fails with each node's view.
+    /// slots (every slot served), and their views satisfy <paramref name="condition"/>; fails with each node's view.
     /// </summary>
-    private async Task WaitSettledAsync(TimeSpan timeout, string what, CancellationToken cancellationToken, Func<ClusterView, bool>? condition = null)
+    private async Task WaitSettledAsync(TimeSpan timeout, string what, CancellationToken cancellationToken, Func<IReadOnlyList<ClusterView>, bool>? condition = null)
     {
         var seen = new Dictionary<string, string>(StringComparer.Ordinal);
         try
@@ -299,7 +299,7 @@ public sealed partial class RedisCluster : IAsyncDisposable
                 {
                     seen.Clear();
                     string? agreed = null;
-                    ClusterView? first = null;
+                    var views = new List<ClusterView>();
                     var settled = true;
                     foreach (var node in _nodes.Where(n => n.IsRunning))
                     {
@@ -307,12 +307,12 @@ public sealed partial class RedisCluster : IAsyncDisposable
                         var nodes = await NodeCommandAsync(node, ["CLUSTER", "NODES"], cancellationToken);
                         seen[node.Endpoint] = Field(info, "cluster_state") + "\n" + nodes;
                         var view = ClusterView.Parse(nodes);
-                        first ??= view;
+                        views.Add(view);
                         agreed ??= view.Ownership;
                         settled &= Field(info, "cluster_state") == "ok" && view.Ownership == agreed && view.ServesEverySlot;
                     }
 
-                    return settled && first is not null && (condition is null || condition(first));
+                    return settled && views.Count > 0 && (condition is null || condition(views));
                 },
                 timeout, what, cancellationToken);
         }

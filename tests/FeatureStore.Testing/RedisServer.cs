@@ -65,7 +65,7 @@ public sealed class RedisServer : IAsyncDisposable
     /// Starts a node for a Redis Cluster (<c>--cluster-enabled yes</c>, its own nodes file); not yet part of any
     /// cluster. A node missing for <paramref name="nodeTimeout"/> is failed over (<c>cluster-node-timeout</c>): short,
     /// so a test's failover takes seconds. The cluster bus gets a port of its own, since the default (the port
-    /// plus 10000) lies past 65535 for a third of the free ports.
+    /// plus 10000) lies past 65535 for about a fifth of the ports the system hands out (32768–60999 on Linux).
     /// </summary>
     public static Task<RedisServer> StartClusterNodeAsync(TimeSpan nodeTimeout, CancellationToken cancellationToken = default) =>
         StartAsync(
