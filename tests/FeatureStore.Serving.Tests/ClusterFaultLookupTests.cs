@@ -61,18 +61,22 @@ public sealed class ClusterFaultLookupTests : IAsyncLifetime
         await loop.WaitForExactAsync(3, "lookups before the kill");
 
         loop.Phase = 1;
+        var clock = Stopwatch.StartNew();
         var replica = await Cluster.KillMasterAsync(victim, Ct);
+        var failover = clock.Elapsed;
         loop.Phase = 2;
         await loop.WaitForExactAsync(3, "lookups after the failover");
 
         loop.Phase = 3;
+        clock.Restart();
         await Cluster.RejoinAsync(victim, Ct);
+        var rejoin = clock.Elapsed;
         Assert.Equal(replica.Port, (await Cluster.MasterOfAsync(setup.Keys[0], Ct)).Port);
         loop.Phase = 4;
         await loop.WaitForExactAsync(3, "lookups after the killed master rejoined as a replica");
         await loop.StopAsync(running);
 
-        loop.Report($"{onVictim} of 60 entities on the killed master");
+        loop.Report($"{onVictim} of 60 entities on the killed master; failed over in {failover.TotalSeconds:0.0} s, rejoined in {rejoin.TotalSeconds:0.0} s");
         loop.AssertNothingWrong();
         Assert.True(loop.Unavailable(1) > 0, "no lookup met the failover");
     }
