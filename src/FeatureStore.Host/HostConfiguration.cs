@@ -119,9 +119,9 @@ public static class HostConfiguration
             throw new HostConfigurationException($"log.level: '{s.Log.Level}' is not a level (Trace, Debug, Information, Warning, Error)");
         }
 
-        if (s.Jobs.Serve.ReadStrategy is not ("script" or "transaction" or "pipeline"))
+        if (s.Jobs.Serve.ReadStrategy is not ("auto" or "script" or "transaction" or "pipeline"))
         {
-            throw new HostConfigurationException($"jobs.serve.readStrategy: '{s.Jobs.Serve.ReadStrategy}' is none of script, transaction, pipeline");
+            throw new HostConfigurationException($"jobs.serve.readStrategy: '{s.Jobs.Serve.ReadStrategy}' is none of auto, script, transaction, pipeline");
         }
 
         if (s.Jobs.Compaction.TargetRows < 2)

@@ -191,8 +191,11 @@ public sealed class ServeJobSettings
     /// <summary>API keys (<c>KEY</c> or <c>KEY:view_a,view_b</c>); none means open.</summary>
     public List<string> ApiKeys { get; set; } = [];
 
-    /// <summary><c>script</c> (one EVALSHA; single server), <c>transaction</c> (one MULTI/EXEC; single server) or <c>pipeline</c> (Redis Cluster).</summary>
-    public string ReadStrategy { get; set; } = "script";
+    /// <summary>
+    /// <c>auto</c> (pipeline on Redis Cluster, script otherwise), <c>script</c> (one EVALSHA; single server),
+    /// <c>transaction</c> (one MULTI/EXEC; single server) or <c>pipeline</c> (any store).
+    /// </summary>
+    public string ReadStrategy { get; set; } = "auto";
 
     /// <summary>Most entity rows per lookup.</summary>
     public int MaxEntities { get; set; } = 1000;

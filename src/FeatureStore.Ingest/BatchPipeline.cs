@@ -55,6 +55,19 @@ internal sealed class BatchPipeline(OwnedPartitions owned, OnlineTileWriter writ
         // A write in flight is completed before the next one goes out, or when nothing else is to do.
         if (_unwritten.Count > 0)
         {
+            // On a Redis Cluster a write is several steps (the slots' shares, WAIT, then the checkpoints), which read
+            // its batch's arguments until the last; sealing the batch after next reuses them (the same side). There
+            // the write in flight lands before the next batch is sealed.
+            if (writer.WritesInSteps && _inFlight is { } landing)
+            {
+                _inFlight = null;
+                if (!await CompleteAsync(member, landing))
+                {
+                    _built = null; // rewound: the batch built on its states is dropped
+                    return;
+                }
+            }
+
             // This batch is sealed (its states not in memory read) before the one built earlier is
             // sent, so that those reads do not wait behind that batch's write in the store.
             var sealedNow = await PrepareAsync(dlq, cancellationToken);

@@ -109,6 +109,12 @@ internal sealed partial class OnlineTileWriter
         _maxCached = maxCachedStates;
     }
 
+    /// <summary>
+    /// True on a Redis Cluster, where a sent write is several steps that read its batch's arguments until the last:
+    /// it must land before the batch after next (which reuses them) is sealed.
+    /// </summary>
+    public bool WritesInSteps => _clustered;
+
     /// <summary>States held in memory (all partitions and views).</summary>
     public int CachedStates => _cachedCount;
 

@@ -82,10 +82,13 @@ public sealed class FeatureServer : IAsyncDisposable
     /// <param name="options">Ports, repository or project, limits, keys.</param>
     /// <param name="store">The online store's client, shared and owned by the caller.</param>
     /// <param name="configure">Last changes to the host before it is built: logging providers, a test server.</param>
+    /// <exception cref="NotSupportedException">The read strategy is one the store cannot run (script or transaction on Redis Cluster).</exception>
     public static FeatureServer Create(FeatureServerOptions options, IConnectionMultiplexer store, Action<WebApplicationBuilder>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(store);
+        // First, so that a strategy the store refuses fails before anything is built.
+        var reader = new OnlineStateReader(store.GetDatabase(), options.ReadStrategy);
         // Everything comes from the options, nothing from appsettings files: without reloading them on change the
         // host sets up no recursive watcher over its content root (the working directory), whose file events
         // would otherwise cost CPU on a busy machine for as long as the server runs.
@@ -121,7 +124,7 @@ public sealed class FeatureServer : IAsyncDisposable
         services.AddSingleton(sp => new DashboardData(
             sp.GetRequiredService<RegistryCache>(), store, sp.GetRequiredService<ApiKeyPolicy>(), sp.GetRequiredService<RecentLatencies>(), options,
             sp.GetRequiredService<ViewBuilds>()));
-        services.AddSingleton(new OnlineStateReader(store.GetDatabase(), options.ReadStrategy));
+        services.AddSingleton(reader);
         services.AddSingleton(new OnlineStoreHealth(store));
         services.AddSingleton(sp => new OnlineLookup(
             sp.GetRequiredService<RegistryCache>(), sp.GetRequiredService<OnlineStateReader>(), sp.GetRequiredService<ApiKeyPolicy>(), options,

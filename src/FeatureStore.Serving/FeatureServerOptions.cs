@@ -63,8 +63,11 @@ public sealed class FeatureServerOptions
     /// <summary>API keys; when empty, no key is asked for.</summary>
     public IReadOnlyList<ApiKey> ApiKeys { get; init; } = [];
 
-    /// <summary>How lookups read the online store.</summary>
-    public OnlineReadStrategy ReadStrategy { get; init; } = OnlineReadStrategy.Script;
+    /// <summary>
+    /// How lookups read the online store: by default the store chooses (pipeline on Redis Cluster, script on a
+    /// single server); script or transaction on a cluster is refused when the server is created.
+    /// </summary>
+    public OnlineReadStrategy ReadStrategy { get; init; } = OnlineReadStrategy.Auto;
 
     /// <summary>The offline store exports read (the event log and snapshots); null: no exports.</summary>
     public string? OfflineStore { get; init; }

@@ -1,11 +1,8 @@
-using System.Diagnostics;
-using System.Globalization;
 using FeatureStore.Ingest;
 using FeatureStore.Ingest.Tests;
 using FeatureStore.Redis;
 using FeatureStore.Redis.Online;
 using FeatureStore.Testing;
-using StackExchange.Redis;
 
 namespace FeatureStore.Reliability;
 
@@ -26,9 +23,7 @@ public sealed class ClusterIngestFaultTests(EmbeddedKafkaFixture kafka) : IClass
         {
             // The master of the checkpoints' slot: every batch ends there.
             var checkpoints = new OnlineKeys(scenario.KeyPrefix, IngestScenario.Project).Checkpoints("ingest");
-            var master = NodeOf(cluster, store.Multiplexer.GetServer(checkpoints).EndPoint);
-            master.Kill();
-            await Eventually.TrueAsync(async () => await ClusterOkWithoutAsync(cluster, master), TimeSpan.FromSeconds(60), "a replica promoted in the killed master's place", Ct);
+            await cluster.KillMasterAsync(await cluster.MasterOfAsync(checkpoints.ToString(), Ct), Ct);
         });
         Assert.True(retries > 0, "the failover must have failed a batch, retried");
     }
@@ -38,10 +33,8 @@ public sealed class ClusterIngestFaultTests(EmbeddedKafkaFixture kafka) : IClass
     {
         await RunWithFaultAsync("reshard", seed: 52, async (cluster, store, scenario) =>
         {
-            var masters = store.Multiplexer.GetServers().Where(s => !s.IsReplica).OrderBy(s => s.EndPoint.ToString(), StringComparer.Ordinal).ToList();
-            var from = (string)(await OnNodeAsync(masters[0].EndPoint, "CLUSTER", "MYID"))!;
-            var to = (string)(await OnNodeAsync(masters[1].EndPoint, "CLUSTER", "MYID"))!;
-            await RedisCliAsync(["--cluster", "reshard", masters[0].EndPoint.ToString()!, "--cluster-from", from, "--cluster-to", to, "--cluster-slots", "1500", "--cluster-yes", "--cluster-pipeline", "20"]);
+            var masters = await cluster.MastersAsync(Ct);
+            await cluster.ReshardAsync(masters[0], masters[1], 1500, Ct);
         });
     }
 
@@ -51,7 +44,7 @@ public sealed class ClusterIngestFaultTests(EmbeddedKafkaFixture kafka) : IClass
         var retries = await RunWithFaultAsync("paused", seed: 53, async (cluster, store, scenario) =>
         {
             var checkpoints = new OnlineKeys(scenario.KeyPrefix, IngestScenario.Project).Checkpoints("ingest");
-            await OnNodeAsync(store.Multiplexer.GetServer(checkpoints).EndPoint, "CLIENT", "PAUSE", "7000", "ALL");
+            await cluster.PauseAsync(await cluster.MasterOfAsync(checkpoints.ToString(), Ct), TimeSpan.FromSeconds(7), Ct);
             await Task.Delay(TimeSpan.FromSeconds(7), Ct); // the fault itself lasts this long
         });
         Assert.True(retries > 0, "the pause must have timed a batch out, retried");
@@ -83,45 +76,5 @@ public sealed class ClusterIngestFaultTests(EmbeddedKafkaFixture kafka) : IClass
         await scenario.AssertOnlineEqualsReferenceAsync(db, scenario.MaxTime);
         await scenario.AssertOnlineEqualsReferenceAsync(db, now + (61 * 60_000));
         return metrics.RetriesTotal;
-    }
-
-    private static RedisServer NodeOf(RedisCluster cluster, System.Net.EndPoint endpoint) =>
-        cluster.Servers.Single(n => endpoint.ToString()!.EndsWith(":" + n.Port.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal));
-
-    private static async Task<bool> ClusterOkWithoutAsync(RedisCluster cluster, RedisServer dead)
-    {
-        foreach (var node in cluster.Servers.Where(n => n != dead))
-        {
-            await using var probe = await ConnectionMultiplexer.ConnectAsync(new ConfigurationOptions { EndPoints = { node.Endpoint }, ConnectTimeout = 1000, AllowAdmin = true });
-            var info = (string?)await probe.GetServer(node.Endpoint).ExecuteAsync("CLUSTER", "INFO");
-            if (info is null || !info.Contains("cluster_state:ok", StringComparison.Ordinal))
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
-
-    /// <summary>A command for one node, through an admin connection of its own.</summary>
-    private static async Task<RedisResult> OnNodeAsync(System.Net.EndPoint endpoint, string command, params object[] arguments)
-    {
-        await using var admin = await ConnectionMultiplexer.ConnectAsync(new ConfigurationOptions { EndPoints = { endpoint }, AllowAdmin = true, ConnectTimeout = 2000 });
-        return await admin.GetServer(endpoint).ExecuteAsync(command, arguments);
-    }
-
-    private static async Task RedisCliAsync(IEnumerable<string> arguments)
-    {
-        var start = new ProcessStartInfo(RedisServer.Locate("redis-cli")!) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync(Ct);
-        var errors = process.StandardError.ReadToEndAsync(Ct);
-        await process.WaitForExitAsync(Ct).WaitAsync(TimeSpan.FromSeconds(120), Ct);
-        Assert.True(process.ExitCode == 0, $"redis-cli failed ({process.ExitCode}): {await output}{await errors}");
     }
 }

@@ -33,7 +33,11 @@ internal static class ServeCommand
             AllowMultipleArgumentsPerToken = false,
             DefaultValueFactory = _ => (Environment.GetEnvironmentVariable("FEATURESTORE__SERVING__APIKEYS") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
         };
-        var strategy = new Option<OnlineReadStrategy>("--read-strategy") { Description = "script: one EVALSHA per lookup (single server); transaction: one MULTI/EXEC of HVALS per lookup (single server, faster on redis-server); pipeline: pipelined HVALS (Redis Cluster).", DefaultValueFactory = _ => OnlineReadStrategy.Script };
+        var strategy = new Option<OnlineReadStrategy>("--read-strategy")
+        {
+            Description = "auto: pipeline on Redis Cluster, script otherwise; script: one EVALSHA per lookup (single server); transaction: one MULTI/EXEC of HVALS per lookup (single server, faster on redis-server); pipeline: pipelined HVALS (any store).",
+            DefaultValueFactory = _ => OnlineReadStrategy.Auto,
+        };
         var exportStore = new Option<DirectoryInfo?>("--store")
         {
             Description = "The offline store export jobs read (with --export-dir: enables featurestore.v1.ExportJobs). Env: FEATURESTORE__OFFLINE__DIRECTORY.",
@@ -138,11 +142,22 @@ internal static class ServeCommand
                     OfflineStore = parse.GetValue(exportStore)?.FullName,
                     ExportDirectory = parse.GetValue(exportDir)?.FullName,
                 };
-                await using var server = FeatureServer.Create(options, store.Multiplexer, builder => builder.Logging.AddSimpleConsole(o =>
+                FeatureServer created;
+                try
                 {
-                    o.SingleLine = true;
-                    o.TimestampFormat = "HH:mm:ss ";
-                }).SetMinimumLevel(LogLevel.Warning).AddFilter("FeatureStore", LogLevel.Information));
+                    created = FeatureServer.Create(options, store.Multiplexer, builder => builder.Logging.AddSimpleConsole(o =>
+                    {
+                        o.SingleLine = true;
+                        o.TimestampFormat = "HH:mm:ss ";
+                    }).SetMinimumLevel(LogLevel.Warning).AddFilter("FeatureStore", LogLevel.Information));
+                }
+                catch (NotSupportedException ex)
+                {
+                    await error.WriteLineAsync($"--read-strategy: {ex.Message}");
+                    return CliApp.Usage;
+                }
+
+                await using var server = created;
                 try
                 {
                     await server.StartAsync(stop.Token);

@@ -101,9 +101,10 @@ public static class HostJobOptions
             ApiKeys = keys,
             ReadStrategy = serve.ReadStrategy switch
             {
+                "script" => OnlineReadStrategy.Script,
                 "pipeline" => OnlineReadStrategy.Pipeline,
                 "transaction" => OnlineReadStrategy.Transaction,
-                _ => OnlineReadStrategy.Script,
+                _ => OnlineReadStrategy.Auto,
             },
         };
     }

@@ -22,6 +22,12 @@ public enum OnlineReadStrategy
     /// one thread). Not possible on Redis Cluster.
     /// </summary>
     Transaction,
+
+    /// <summary>
+    /// Chosen by the store: <see cref="Pipeline"/> on Redis Cluster, <see cref="Script"/> on a single server
+    /// (<see cref="OnlineStateReader.Choose"/>).
+    /// </summary>
+    Auto,
 }
 
 /// <summary>
@@ -43,13 +49,66 @@ public sealed class OnlineStateReader
     private const string HashValues = "HVALS";
 
     private readonly IDatabase _database;
-    private readonly OnlineReadStrategy _strategy;
 
-    /// <summary>A reader of <paramref name="database"/> by <paramref name="strategy"/>.</summary>
+    // Auto only while no server of the store has been reached yet (its kind unknown).
+    private volatile OnlineReadStrategy _strategy;
+
+    /// <summary>A reader of <paramref name="database"/> by <paramref name="strategy"/> (<see cref="Choose"/>).</summary>
+    /// <exception cref="NotSupportedException"><paramref name="strategy"/> is one Redis Cluster cannot run and the store is a cluster.</exception>
     public OnlineStateReader(IDatabase database, OnlineReadStrategy strategy)
     {
+        ArgumentNullException.ThrowIfNull(database);
         _database = database;
-        _strategy = strategy;
+        _strategy = Choose(strategy, IsCluster(database.Multiplexer));
+    }
+
+    /// <summary>
+    /// The strategy reads use: the one asked for, or the one <see cref="OnlineReadStrategy.Auto"/> chose;
+    /// <see cref="OnlineReadStrategy.Auto"/> itself until a server of the store has been reached.
+    /// </summary>
+    public OnlineReadStrategy Strategy => _strategy;
+
+    /// <summary>
+    /// The strategy lookups use when <paramref name="requested"/> is asked for on a store that is a Redis Cluster
+    /// (<paramref name="cluster"/> true), a single server (false) or not known yet (null: <see cref="OnlineReadStrategy.Auto"/>
+    /// stays undecided). <see cref="OnlineReadStrategy.Auto"/> is <see cref="OnlineReadStrategy.Pipeline"/> on a cluster,
+    /// whose keys span slots, and <see cref="OnlineReadStrategy.Script"/> on a single server.
+    /// </summary>
+    /// <exception cref="NotSupportedException"><see cref="OnlineReadStrategy.Script"/> or <see cref="OnlineReadStrategy.Transaction"/> on a cluster.</exception>
+    public static OnlineReadStrategy Choose(OnlineReadStrategy requested, bool? cluster) => requested switch
+    {
+        OnlineReadStrategy.Auto => cluster switch
+        {
+            true => OnlineReadStrategy.Pipeline,
+            false => OnlineReadStrategy.Script,
+            null => OnlineReadStrategy.Auto,
+        },
+        OnlineReadStrategy.Script or OnlineReadStrategy.Transaction when cluster == true => throw new NotSupportedException(
+            $"the read strategy {requested.ToString().ToLowerInvariant()} reads every key of a lookup in one command, which Redis Cluster refuses across slots: "
+            + "use pipeline (or auto, which chooses it on a cluster)"),
+        OnlineReadStrategy.Script or OnlineReadStrategy.Transaction or OnlineReadStrategy.Pipeline => requested,
+        _ => throw new ArgumentOutOfRangeException(nameof(requested), requested, "not a read strategy"),
+    };
+
+    /// <summary>True when <paramref name="store"/> is a Redis Cluster, false when a single server, null while none of its servers has been reached.</summary>
+    public static bool? IsCluster(IConnectionMultiplexer store)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        bool? cluster = null;
+        foreach (var server in store.GetServers())
+        {
+            if (server.ServerType == ServerType.Cluster)
+            {
+                return true;
+            }
+
+            if (server.IsConnected)
+            {
+                cluster = false;
+            }
+        }
+
+        return cluster;
     }
 
     /// <summary>
@@ -57,10 +116,27 @@ public sealed class OnlineStateReader
     /// wait for the store is bounded by <paramref name="timeout"/> (a <see cref="TimeoutException"/>).
     /// The caller disposes the answer, which returns its buffers.
     /// </summary>
-    public Task<StoredShares> ReadAsync(RedisKey[] keys, int count, TimeSpan timeout, CancellationToken cancellationToken) =>
-        _strategy == OnlineReadStrategy.Script
+    public Task<StoredShares> ReadAsync(RedisKey[] keys, int count, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var strategy = _strategy == OnlineReadStrategy.Auto ? Decide() : _strategy;
+        return strategy == OnlineReadStrategy.Script
             ? ReadByScriptAsync(keys, count, timeout, cancellationToken)
-            : ReadEachAsync(_strategy == OnlineReadStrategy.Transaction, keys, count, timeout, cancellationToken);
+            : ReadEachAsync(strategy == OnlineReadStrategy.Transaction, keys, count, timeout, cancellationToken);
+    }
+
+    // The store was out of reach when the reader was made: its kind is learnt once a server is reached; until
+    // then a read pipelines, which either kind runs.
+    private OnlineReadStrategy Decide()
+    {
+        var chosen = Choose(OnlineReadStrategy.Auto, IsCluster(_database.Multiplexer));
+        if (chosen == OnlineReadStrategy.Auto)
+        {
+            return OnlineReadStrategy.Pipeline;
+        }
+
+        _strategy = chosen;
+        return chosen;
+    }
 
     private async Task<StoredShares> ReadByScriptAsync(RedisKey[] keys, int count, TimeSpan timeout, CancellationToken cancellationToken)
     {
@@ -76,9 +152,17 @@ public sealed class OnlineStateReader
         }
     }
 
-    /// <summary>One HVALS per key, sent together: in one MULTI … EXEC (<paramref name="transaction"/>), or one pipelined batch.</summary>
+    /// <summary>
+    /// One HVALS per key, sent together: in one MULTI … EXEC (<paramref name="transaction"/>), or one pipelined batch.
+    /// A pipelined read does not let the client follow a redirect of its raw replies (<c>NoRedirect</c>): the
+    /// client's raw-reply commands release their arguments on the redirect's reply and then cannot be written again
+    /// (StackExchange.Redis 3.4), which fails them and abandons the connection under every other command on it. A key
+    /// whose raw read failed — <c>MOVED</c> or <c>ASK</c> while slots move, a master failing over — is read again
+    /// by the ordinary command, which follows both (and the client learns the new owner from the <c>MOVED</c>).
+    /// </summary>
     private async Task<StoredShares> ReadEachAsync(bool transaction, RedisKey[] keys, int count, TimeSpan timeout, CancellationToken cancellationToken)
     {
+        var started = TimeProvider.System.GetTimestamp();
         var arguments = ArrayPool<RedisKeyOrValue>.Shared.Rent(count);
         var pending = new Task<RespResult>[count];
         try
@@ -86,10 +170,11 @@ public sealed class OnlineStateReader
             var unit = transaction ? _database.CreateTransaction() : null;
             var batch = transaction ? null : _database.CreateBatch();
             IDatabaseAsync commands = (IDatabaseAsync?)unit ?? batch!;
+            var flags = transaction ? CommandFlags.None : CommandFlags.NoRedirect;
             for (var i = 0; i < count; i++)
             {
                 arguments[i] = keys[i];
-                pending[i] = commands.ExecuteRespAsync(HashValues, arguments.AsMemory(i, 1));
+                pending[i] = commands.ExecuteRespAsync(HashValues, arguments.AsMemory(i, 1), flags);
             }
 
             Task sent;
@@ -103,10 +188,18 @@ public sealed class OnlineStateReader
                 sent = Task.CompletedTask;
             }
 
+            byte[][]?[]? reread = null;
             try
             {
-                await sent.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
-                await Task.WhenAll(pending).WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await sent.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+                    await Task.WhenAll(pending).WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (!transaction && ex is not (TimeoutException or OperationCanceledException) && Array.TrueForAll(pending, p => p.IsCompleted))
+                {
+                    reread = await ReadAgainAsync(keys, pending, timeout - TimeProvider.System.GetElapsedTime(started), cancellationToken).ConfigureAwait(false);
+                }
             }
             catch
             {
@@ -118,18 +211,48 @@ public sealed class OnlineStateReader
                 throw;
             }
 
-            var replies = new RespResult[count];
+            var replies = new RespResult?[count];
             for (var i = 0; i < count; i++)
             {
-                replies[i] = pending[i].Result;
+                replies[i] = pending[i].IsCompletedSuccessfully ? pending[i].Result : null;
             }
 
-            return StoredShares.Of(replies);
+            return StoredShares.Of(replies, reread);
         }
         finally
         {
             ArrayPool<RedisKeyOrValue>.Shared.Return(arguments, clearArray: true);
         }
+    }
+
+    /// <summary>The values of every key whose raw read failed, read by the ordinary HVALS (all at once) within <paramref name="timeout"/>.</summary>
+    private async Task<byte[][]?[]> ReadAgainAsync(RedisKey[] keys, Task<RespResult>[] pending, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        if (timeout <= TimeSpan.Zero)
+        {
+            throw new TimeoutException("no time left to read again the keys whose first read failed");
+        }
+
+        var again = new Task<RedisValue[]>?[pending.Length];
+        for (var i = 0; i < pending.Length; i++)
+        {
+            if (!pending[i].IsCompletedSuccessfully)
+            {
+                again[i] = _database.HashValuesAsync(keys[i]);
+            }
+        }
+
+        var values = new byte[][]?[pending.Length];
+        for (var i = 0; i < pending.Length; i++)
+        {
+            if (again[i] is { } read)
+            {
+                var shares = await read.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+                values[i] = Array.ConvertAll(shares, static v => (byte[])v!);
+            }
+        }
+
+        return values;
     }
 
     // A reply that arrives after the lookup gave up on it still returns its buffer.
@@ -139,25 +262,28 @@ public sealed class OnlineStateReader
 
 /// <summary>
 /// The stored partition shares of each key a lookup read, in key order, as the store returned them (one
-/// reply for all keys, or one per key). Read once, front to back, through <see cref="Reader"/>; disposing
-/// returns the replies' buffers, so no span read from it may outlive it.
+/// reply for all keys, or one per key, a few of them read again as values). Read once, front to back, through
+/// <see cref="Reader"/>; disposing returns the replies' buffers, so no span read from it may outlive it.
 /// </summary>
 public sealed class StoredShares : IDisposable
 {
     private readonly RespResult? _all;
-    private readonly RespResult[]? _each;
+    private readonly RespResult?[]? _each;
+    private readonly byte[][]?[]? _values;
     private readonly int _count;
 
-    private StoredShares(RespResult? all, RespResult[]? each, int count)
+    private StoredShares(RespResult? all, RespResult?[]? each, byte[][]?[]? values, int count)
     {
         _all = all;
         _each = each;
+        _values = values;
         _count = count;
     }
 
     /// <summary>The shares of <paramref name="count"/> keys in one reply (the script's); a reply of another shape throws.</summary>
     public static StoredShares Of(RespResult all, int count)
     {
+        ArgumentNullException.ThrowIfNull(all);
         var reader = all.Read();
         if (reader.IsError || !reader.IsAggregate || reader.AggregateLength() != count)
         {
@@ -165,14 +291,29 @@ public sealed class StoredShares : IDisposable
             throw new RedisException($"the online store answered the lookup script with {(reader.IsError ? reader.ReadString() : reader.Prefix.ToString())}, not one array per key");
         }
 
-        return new StoredShares(all, null, count);
+        return new StoredShares(all, null, null, count);
     }
 
-    /// <summary>The shares of each key in its own reply (HVALS's).</summary>
-    public static StoredShares Of(RespResult[] each) => new(null, each, each.Length);
+    /// <summary>
+    /// The shares of each key in its own reply (HVALS's), or, for a key whose reply is null, in
+    /// <paramref name="values"/> (the key read again).
+    /// </summary>
+    public static StoredShares Of(RespResult?[] each, byte[][]?[]? values)
+    {
+        ArgumentNullException.ThrowIfNull(each);
+        for (var i = 0; i < each.Length; i++)
+        {
+            if (each[i] is null && values?[i] is null)
+            {
+                throw new ArgumentException($"key {i} has neither a reply nor values", nameof(values));
+            }
+        }
+
+        return new(null, each, values, each.Length);
+    }
 
     /// <summary>A reader positioned before the first key.</summary>
-    public ShareReader Reader() => _all is { } all ? new ShareReader(all.Read(), null, _count) : new ShareReader(default, _each, _count);
+    public ShareReader Reader() => _all is { } all ? new ShareReader(all.Read(), null, _count) : new ShareReader(default, _each, _values, _count);
 
     /// <summary>Returns the replies' buffers.</summary>
     public void Dispose()
@@ -182,7 +323,7 @@ public sealed class StoredShares : IDisposable
         {
             foreach (var reply in each)
             {
-                reply.Dispose();
+                reply?.Dispose();
             }
         }
     }
@@ -195,17 +336,30 @@ public sealed class StoredShares : IDisposable
 /// </summary>
 public ref struct ShareReader
 {
-    private readonly RespResult[]? _each;
+    private readonly RespResult?[]? _each;
+    private readonly byte[][]?[]? _values;
     private readonly int _count;
     private RespReader _reader;
     private int _key;
+    private byte[][]? _keyValues; // the current key's shares when it was read again, not in a reply
+    private int _share;
     private byte[]? _scratch;
 
     /// <summary>A reader of <paramref name="count"/> keys: in one reply's aggregate (<paramref name="all"/>), or one reply each.</summary>
     public ShareReader(RespReader all, RespResult[]? each, int count)
+        : this(all, each, null, count)
+    {
+    }
+
+    /// <summary>
+    /// A reader of <paramref name="count"/> keys: in one reply's aggregate (<paramref name="all"/>), or one reply
+    /// each, or, for a key whose reply is null, in <paramref name="values"/>.
+    /// </summary>
+    public ShareReader(RespReader all, RespResult?[]? each, byte[][]?[]? values, int count)
     {
         _reader = all;
         _each = each;
+        _values = values;
         _count = count;
         _key = -1;
     }
@@ -221,7 +375,14 @@ public ref struct ShareReader
 
         if (_each is { } each)
         {
-            _reader = each[_key].Read();
+            _keyValues = each[_key] is null ? _values![_key] : null;
+            if (_keyValues is { } values)
+            {
+                _share = 0;
+                return values.Length;
+            }
+
+            _reader = each[_key]!.Read();
         }
         else
         {
@@ -240,6 +401,11 @@ public ref struct ShareReader
     public void SkipKey()
     {
         var shares = NextKey();
+        if (_keyValues is not null)
+        {
+            return;
+        }
+
         for (var s = 0; s < shares; s++)
         {
             _reader.MoveNextScalar();
@@ -252,6 +418,11 @@ public ref struct ShareReader
     /// <summary>The bytes of the current key's next share; valid until the next call.</summary>
     public ReadOnlySpan<byte> NextShare()
     {
+        if (_keyValues is { } values)
+        {
+            return values[_share++];
+        }
+
         _reader.MoveNextScalar();
         if (_reader.TryGetSpan(out var span))
         {

@@ -307,6 +307,11 @@ internal sealed class OnlineLookup
         {
             return ThrowHelper.ThrowUnavailable<StoredShares>($"the online store is unavailable: {ex.Message}", ex);
         }
+        catch (RedisServerException ex) when (OnlineStoreHealth.IsTransient(ex))
+        {
+            // A cluster failing a master over or moving a slot: a retry in a moment is answered.
+            return ThrowHelper.ThrowUnavailable<StoredShares>($"the online store is unavailable: {ex.Message}", ex);
+        }
         catch (ObjectDisposedException ex)
         {
             return ThrowHelper.ThrowUnavailable<StoredShares>("the online store connection is closed", ex);
