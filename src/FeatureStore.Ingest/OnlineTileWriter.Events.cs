@@ -284,7 +284,12 @@ internal sealed partial class OnlineTileWriter
         }
 
         /// <summary>Adds the events of touched state <paramref name="index"/> to <paramref name="state"/>, through <paramref name="inputs"/> (one per feature, reused). The batch is sealed.</summary>
-        public void ApplyTo(int index, ViewWindowState state, FeatureInput[] inputs)
+        /// <summary>
+        /// Applies the events of touched state <paramref name="index"/> from offset <paramref name="from"/> on (those
+        /// below it the stored share holds already: a replay); returns the offset past the last one applied, or
+        /// <paramref name="from"/> when none was.
+        /// </summary>
+        public long ApplyTo(int index, ViewWindowState state, FeatureInput[] inputs, long from)
         {
             var owner = _states[index];
             var plan = owner.Owner.Plan;
@@ -293,12 +298,22 @@ internal sealed partial class OnlineTileWriter
             var into = inputs.AsSpan(0, owner.View.Features.Count);
             var texts = _texts;
             var run = _sorted.AsSpan(_starts[index], _starts[index + 1] - _starts[index]);
+            var next = from;
             for (var at = 0; at < run.Length; at += stride)
             {
                 var row = run.Slice(at, stride);
+                var offset = InputPlan.OffsetOf(row);
+                if (offset < from)
+                {
+                    continue;
+                }
+
                 plan.Inputs(view, row, texts, into);
-                state.Add(InputPlan.TimeOf(row), InputPlan.OffsetOf(row), into);
+                state.Add(InputPlan.TimeOf(row), offset, into);
+                next = Math.Max(next, offset + 1);
             }
+
+            return next;
         }
 
         /// <summary>Drops a partition's states and their events from this batch (rows and texts stay until Clear).</summary>

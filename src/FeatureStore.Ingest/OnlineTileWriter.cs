@@ -5,6 +5,7 @@ using Confluent.Kafka;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Events;
 using FeatureStore.Core.Windows;
+using FeatureStore.Redis;
 using FeatureStore.Redis.Online;
 using StackExchange.Redis;
 
@@ -40,7 +41,13 @@ internal sealed partial class OnlineTileWriter
     // its recent past that would need older entries are reported inexact instead.
     private const int MaxRawEntriesPerShare = 1024;
 
+    // How long a batch waits for a replica of each master to hold its shares before its checkpoints move.
+    private static readonly TimeSpan ReplicaTimeout = TimeSpan.FromSeconds(2);
+
     private readonly IDatabase _db;
+
+    // On a Redis Cluster a batch is written slot by slot, then its checkpoints (BatchWriteScript.WriteBySlotAsync).
+    private readonly bool _clustered;
     private readonly OnlineKeys _keys;
     private readonly IngestCheckpoints _checkpoints;
     private readonly long _allowedLatenessMs;
@@ -95,6 +102,7 @@ internal sealed partial class OnlineTileWriter
     public OnlineTileWriter(IDatabase database, OnlineKeys keys, string group, long allowedLatenessMs, int maxCachedStates)
     {
         _db = database;
+        _clustered = OnlineStoreConnection.IsClusterOf(database.Multiplexer);
         _keys = keys;
         _checkpoints = new IngestCheckpoints(database, keys, group);
         _allowedLatenessMs = allowedLatenessMs;
@@ -252,9 +260,13 @@ internal sealed partial class OnlineTileWriter
                 scratch.Add(view, state);
             }
 
-            if (cached.StoredLength > 0)
+            // A share's stamp says which of its partition's events it holds: a replay from an older checkpoint (a
+            // batch whose shares landed but whose checkpoint did not, on a cluster) skips them.
+            var stored = cached.StoredSpan;
+            var heldBelow = ShareStamp.Read(stored) ?? long.MinValue;
+            if (stored.Length > 0)
             {
-                state.LoadFrom(cached.StoredSpan);
+                state.LoadFrom(stored);
             }
             else
             {
@@ -267,11 +279,12 @@ internal sealed partial class OnlineTileWriter
                 _inputs[worker] = inputs = new FeatureInput[view.Features.Count];
             }
 
-            dirty.ApplyTo(i, state, inputs);
+            var next = dirty.ApplyTo(i, state, inputs, heldBelow);
             var last = state.LastEventTime ?? 0;
             state.Compact(rawBefore: last - _allowedLatenessMs - view.MaxHopMs, queriesFrom: last - view.TtlMs - _allowedLatenessMs, MaxRawEntriesPerShare);
             cached.EncodedArena = worker;
             cached.EncodedStart = arena.WrittenCount;
+            ShareStamp.Write(arena, next);
             state.WriteTo(arena);
             cached.EncodedLength = arena.WrittenCount - cached.EncodedStart;
 
@@ -289,7 +302,9 @@ internal sealed partial class OnlineTileWriter
             throw new InvalidOperationException("the write is not built yet");
         }
 
-        write.Execution = write.Script.SendAsync(_db);
+        write.Execution = _clustered
+            ? write.Script.WriteBySlotAsync(_db.Multiplexer, _db, ReplicaTimeout)
+            : write.Script.WriteAsync(_db);
     }
 
     /// <summary>
@@ -304,8 +319,7 @@ internal sealed partial class OnlineTileWriter
         bool committed;
         try
         {
-            using var reply = await execution.ConfigureAwait(false);
-            committed = BatchWriteScript.Written(reply);
+            committed = await execution.ConfigureAwait(false);
         }
         catch (RedisException ex)
         {
@@ -411,7 +425,8 @@ internal sealed partial class OnlineTileWriter
         // batch expects no checkpoint for a partition, none of that partition's shares is stored (the entity's
         // key may exist, holding other partitions' fields): they start empty, unread. Should the checkpoint
         // appear meanwhile (another member took the partition over and wrote), the condition refuses this
-        // write and everything is read again.
+        // write and everything is read again. Not so on a cluster, where a batch's shares land before its
+        // checkpoint: a batch that died in between left shares of a partition that has no checkpoint yet.
         var toRead = 0;
         PartitionStates? owner = null;
         var unwritten = false;
@@ -421,7 +436,7 @@ internal sealed partial class OnlineTileWriter
             if (cached.Owner != owner)
             {
                 owner = cached.Owner;
-                unwritten = expected.TryGetValue(owner.Partition, out var checkpoint) && checkpoint is null;
+                unwritten = !_clustered && expected.TryGetValue(owner.Partition, out var checkpoint) && checkpoint is null;
             }
 
             if (unwritten)

@@ -1,6 +1,5 @@
 using Confluent.Kafka;
 using FeatureStore.Redis.Online;
-using StackExchange.Redis;
 
 namespace FeatureStore.Ingest;
 
@@ -28,6 +27,6 @@ internal sealed class PreparedWrite(BatchWriteScript script, IReadOnlyList<Topic
     /// <summary>What building it took, once it is built.</summary>
     public BatchBuild? Figures { get; set; }
 
-    /// <summary>The script's reply, once sent.</summary>
-    public Task<RespResult>? Execution { get; set; }
+    /// <summary>Once sent, whether it landed (true) or a check refused it (false).</summary>
+    public Task<bool>? Execution { get; set; }
 }

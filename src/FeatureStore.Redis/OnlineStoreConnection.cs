@@ -80,6 +80,16 @@ public sealed class OnlineStoreConnection : IAsyncDisposable
         }
     }
 
+    /// <summary>True when this connection is to a Redis Cluster.</summary>
+    public bool IsCluster => IsClusterOf(Multiplexer);
+
+    /// <summary>True when <paramref name="multiplexer"/> is connected to a Redis Cluster (a cluster-mode server answers).</summary>
+    public static bool IsClusterOf(IConnectionMultiplexer multiplexer)
+    {
+        ArgumentNullException.ThrowIfNull(multiplexer);
+        return multiplexer.GetServers().Any(s => s.ServerType == ServerType.Cluster);
+    }
+
     /// <summary>Closes the client, then stops the embedded server if there is one.</summary>
     public async ValueTask DisposeAsync()
     {

@@ -21,6 +21,36 @@ public sealed class HistoryImportOnlineTests(EmbeddedKafkaFixture kafka, RedisSe
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
+    [Fact]
+    public Task Imported_history_then_the_stream_after_the_cutover_look_up_as_the_reference() =>
+        ImportThenStreamAsync(kafka, redis.Connection.Database, _dir);
+
+    /// <summary>
+    /// Imports 20 000 events of history, streams 6 000 after the cut-over through the ingest job, and compares
+    /// every entity with the reference over both (on one redis-server, or on a cluster).
+    /// </summary>
+    internal static async Task ImportThenStreamAsync(EmbeddedKafkaFixture kafka, IDatabase db, string dir)
+    {
+        var scenario = new IngestScenario(kafka.CreateTopic("history", partitions: 4));
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var cutover = now - (3 * 3_600_000) - 1; // the stream's events (the last three hours) all after it
+        const int historyCount = 20_000;
+        var file = History(scenario, Path.Combine(dir, "history.jsonl"), historyCount, cutover, seed: 7);
+
+        var done = await ImportAsync(scenario, db, file, cutover, dir);
+        // A tenth of the stream's events repeat an earlier event's time, some a history one: those are the history's.
+        scenario.Produce(kafka.BootstrapServers, count: 6_000, users: 400, seed: 8, nowMs: now, firstIndex: historyCount, countsFrom: cutover);
+        using var metrics = new IngestMetrics();
+        await scenario.IngestAllAsync(kafka.BootstrapServers, db, metrics, Ct);
+
+        Assert.Equal(historyCount, done.Accepted);
+        Assert.All(done.Views, v => Assert.True(v.Online > 0, v.View));
+        Assert.Equal(scenario.Count - historyCount, metrics.EventsTotal);
+        Assert.Equal(6_000 - metrics.EventsTotal, metrics.HistoryOwnedTotal);
+        await scenario.AssertOnlineEqualsReferenceAsync(db, scenario.MaxTime);
+        await scenario.AssertOnlineEqualsReferenceAsync(db, now + (90 * 60_000));
+    }
+
     // Unsorted history before the cut-over: a third of it one hot user's, the rest Pareto-skewed over 3 000 users.
     private static string History(IngestScenario scenario, string path, int count, long cutover, int seed)
     {
@@ -35,39 +65,18 @@ public sealed class HistoryImportOnlineTests(EmbeddedKafkaFixture kafka, RedisSe
         return path;
     }
 
-    private async Task<HistoryImportResult> ImportAsync(IngestScenario scenario, IDatabase db, string file, long cutover) =>
+    private Task<HistoryImportResult> ImportAsync(IngestScenario scenario, IDatabase db, string file, long cutover) =>
+        ImportAsync(scenario, db, file, cutover, _dir);
+
+    private static async Task<HistoryImportResult> ImportAsync(IngestScenario scenario, IDatabase db, string file, long cutover, string dir) =>
         await HistoryImport.RunAsync(scenario.Compiled.Sources[0], scenario.Compiled.Repository.Settings, new HistoryImportOptions([file])
         {
-            StoreDirectory = Path.Combine(_dir, "offline"),
+            StoreDirectory = Path.Combine(dir, "offline"),
             CutoverMs = cutover,
             MaxSpillRecords = 4_000, // several sorted runs to merge
-            SpillDirectory = _dir,
+            SpillDirectory = dir,
             Online = new HistoryOnlineWriter(db, new OnlineKeys(scenario.KeyPrefix, IngestScenario.Project), scenario.Compiled.Repository.Settings.AllowedLatenessMs),
         }, null, Ct);
-
-    [Fact]
-    public async Task Imported_history_then_the_stream_after_the_cutover_look_up_as_the_reference()
-    {
-        var scenario = new IngestScenario(kafka.CreateTopic("history", partitions: 4));
-        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        var cutover = now - (3 * 3_600_000) - 1; // the stream's events (the last three hours) all after it
-        const int historyCount = 20_000;
-        var file = History(scenario, Path.Combine(_dir, "history.jsonl"), historyCount, cutover, seed: 7);
-        var db = redis.Connection.Database;
-
-        var done = await ImportAsync(scenario, db, file, cutover);
-        // A tenth of the stream's events repeat an earlier event's time, some a history one: those are the history's.
-        scenario.Produce(kafka.BootstrapServers, count: 6_000, users: 400, seed: 8, nowMs: now, firstIndex: historyCount, countsFrom: cutover);
-        using var metrics = new IngestMetrics();
-        await scenario.IngestAllAsync(kafka.BootstrapServers, db, metrics, Ct);
-
-        Assert.Equal(historyCount, done.Accepted);
-        Assert.All(done.Views, v => Assert.True(v.Online > 0, v.View));
-        Assert.Equal(scenario.Count - historyCount, metrics.EventsTotal);
-        Assert.Equal(6_000 - metrics.EventsTotal, metrics.HistoryOwnedTotal);
-        await scenario.AssertOnlineEqualsReferenceAsync(db, scenario.MaxTime);
-        await scenario.AssertOnlineEqualsReferenceAsync(db, now + (90 * 60_000));
-    }
 
     [Fact]
     public async Task Stream_events_before_the_cutover_are_the_historys_and_skipped_by_ingest()
@@ -118,4 +127,18 @@ public sealed class HistoryImportOnlineTests(EmbeddedKafkaFixture kafka, RedisSe
         Assert.Equal(before.Select(e => ((string?)e.Name, (byte[]?)e.Value)), after.Select(e => ((string?)e.Name, (byte[]?)e.Value)));
         await scenario.AssertOnlineEqualsReferenceAsync(db, now);
     }
+}
+
+/// <summary>History imported into a real six-node Redis Cluster (its shares written slot by slot), then the stream.</summary>
+[Trait("Category", "Integration")]
+public sealed class ClusterHistoryImportOnlineTests(EmbeddedKafkaFixture kafka, RedisClusterFixture cluster)
+    : IClassFixture<EmbeddedKafkaFixture>, IClassFixture<RedisClusterFixture>, IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("fs-history-cluster-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public Task Imported_history_then_the_stream_after_the_cutover_look_up_as_the_reference() =>
+        HistoryImportOnlineTests.ImportThenStreamAsync(kafka, cluster.Connection.Database, _dir);
 }

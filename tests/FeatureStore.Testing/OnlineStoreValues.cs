@@ -1,5 +1,6 @@
 using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Windows;
+using FeatureStore.Redis;
 using FeatureStore.Redis.Online;
 using StackExchange.Redis;
 
@@ -18,7 +19,7 @@ public readonly record struct ViewRead(CompiledView View, IReadOnlyList<string> 
 /// </summary>
 public sealed class OnlineStoreValues(IDatabase database, OnlineKeys keys)
 {
-    private readonly OnlineStateReader _reader = new(database, OnlineReadStrategy.Script);
+    private readonly OnlineStateReader _reader = new(database, OnlineStoreConnection.IsClusterOf(database.Multiplexer) ? OnlineReadStrategy.Pipeline : OnlineReadStrategy.Script);
 
     /// <summary>
     /// Values per view, per entity (in request order), per feature (in view order). The flag says whether

@@ -61,6 +61,20 @@ public sealed class RedisCluster : IAsyncDisposable
                 }, TimeSpan.FromSeconds(30), $"cluster state ok on {node.Endpoint}", cancellationToken);
             }
 
+            // Every replica in sync with its master (a fresh cluster's replicas take a moment to sync): a write's
+            // WAIT for one replica then measures replication, not the cluster's start.
+            foreach (var node in cluster._nodes)
+            {
+                await Eventually.TrueAsync(async () =>
+                {
+                    await using var probe = await ConnectionMultiplexer.ConnectAsync(new ConfigurationOptions { EndPoints = { node.Endpoint }, ConnectTimeout = 1000, AllowAdmin = true });
+                    var info = (string?)await probe.GetServer(node.Endpoint).ExecuteAsync("INFO", "replication") ?? "";
+                    return info.Contains("role:master", StringComparison.Ordinal)
+                        ? info.Contains("connected_slaves:1", StringComparison.Ordinal) && info.Contains("state=online", StringComparison.Ordinal)
+                        : info.Contains("master_link_status:up", StringComparison.Ordinal);
+                }, TimeSpan.FromSeconds(30), $"replication in sync on {node.Endpoint}", cancellationToken);
+            }
+
             return cluster;
         }
         catch

@@ -173,7 +173,7 @@ public sealed class RedisServer : IAsyncDisposable
     private static string? Locate() => Locate("redis-server");
 
     /// <summary>The path of <paramref name="program"/> on the PATH (or /usr/bin, /usr/local/bin), or null.</summary>
-    internal static string? Locate(string program)
+    public static string? Locate(string program)
     {
         var path = Environment.GetEnvironmentVariable("PATH") ?? "";
         foreach (var dir in path.Split(':', StringSplitOptions.RemoveEmptyEntries).Append("/usr/bin").Append("/usr/local/bin"))

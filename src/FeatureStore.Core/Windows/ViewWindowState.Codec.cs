@@ -109,7 +109,7 @@ public sealed partial class ViewWindowState
     {
         try
         {
-            var r = new Reader(data);
+            var r = new Reader(ShareStamp.Payload(data));
             if (!IsReadableFormat(r.Byte()))
             {
                 throw new InvalidDataException("unknown tile format version");
@@ -183,7 +183,7 @@ public sealed partial class ViewWindowState
 
     private void Read(ReadOnlySpan<byte> data, long evaluatedFrom)
     {
-        var r = new Reader(data, _recycler);
+        var r = new Reader(ShareStamp.Payload(data), _recycler);
         var version = r.Byte();
         if (!IsReadableFormat(version))
         {

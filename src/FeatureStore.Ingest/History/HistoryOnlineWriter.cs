@@ -3,6 +3,7 @@ using System.Text;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Windows;
 using FeatureStore.Parquet.History;
+using FeatureStore.Redis;
 using FeatureStore.Redis.Online;
 using StackExchange.Redis;
 
@@ -96,6 +97,7 @@ public sealed class HistoryOnlineWriter(IDatabase database, OnlineKeys keys, lon
         var batchKeys = new List<RedisKey>(BatchEntities);
         var batchValues = new List<RedisValue>(BatchEntities * 3);
         var pending = new Queue<Task>();
+        var clustered = OnlineStoreConnection.IsClusterOf(database.Multiplexer);
         long written = 0;
         byte[]? entity = null;
         long? newest = null;
@@ -107,7 +109,19 @@ public sealed class HistoryOnlineWriter(IDatabase database, OnlineKeys keys, lon
                 return;
             }
 
-            pending.Enqueue(database.ScriptEvaluateAsync(Script, [.. batchKeys], [.. batchValues]));
+            if (clustered)
+            {
+                // A cluster refuses a script across slots: one per slot (each key's write stands alone anyway).
+                foreach (var slot in Enumerable.Range(0, batchKeys.Count).GroupBy(i => database.Multiplexer.HashSlot(batchKeys[i])))
+                {
+                    pending.Enqueue(database.ScriptEvaluateAsync(Script, [.. slot.Select(i => batchKeys[i])], [.. slot.SelectMany(i => batchValues.Skip(3 * i).Take(3))]));
+                }
+            }
+            else
+            {
+                pending.Enqueue(database.ScriptEvaluateAsync(Script, [.. batchKeys], [.. batchValues]));
+            }
+
             batchKeys.Clear();
             batchValues.Clear();
             while (pending.Count >= InFlight)

@@ -22,7 +22,7 @@ namespace FeatureStore.Redis.Online;
 /// that writes the group records it and later ones leave it. A batch refused by a check sets none.
 /// </para>
 /// </summary>
-public sealed class BatchWriteScript
+public sealed partial class BatchWriteScript
 {
     /// <summary>The script; the client sends EVALSHA once the store knows it, EVAL (which loads it) when not.</summary>
     public const string Source = """
@@ -63,6 +63,9 @@ public sealed class BatchWriteScript
     private readonly ArrayBufferWriter<RedisKey> _keys = new(1024);
     private readonly ArrayBufferWriter<RedisValue> _values = new(4096);
 
+    // Arguments before the first state's: the checks, moves and marks (the checkpoint script's own).
+    private int _headerLength;
+
     /// <summary>
     /// Starts a batch: the checkpoint hash, the checks (field, and expected value or null for absent), the
     /// moves (field, new value) and the marks (field, value set only when the field is absent).
@@ -95,6 +98,8 @@ public sealed class BatchWriteScript
             Add(_values, field);
             Add(_values, value);
         }
+
+        _headerLength = _values.WrittenCount;
     }
 
     /// <summary>Adds a state share: its key, field, encoded bytes (read when the script is sent) and expiry (0 ms: unchanged).</summary>
@@ -109,6 +114,13 @@ public sealed class BatchWriteScript
     /// <summary>Sends the script; the reply is 1 (written) or 0 (a check failed, nothing written).</summary>
     public Task<RespResult> SendAsync(IDatabaseAsync database) =>
         database.ScriptEvaluateRespAsync(Source, _keys.WrittenMemory, _values.WrittenMemory);
+
+    /// <summary>Sends the script and waits: true when it wrote, false when a check refused it (nothing written).</summary>
+    public async Task<bool> WriteAsync(IDatabaseAsync database)
+    {
+        using var reply = await SendAsync(database).ConfigureAwait(false);
+        return Written(reply);
+    }
 
     /// <summary>Whether the script's reply says it wrote (true) or was refused by a check (false).</summary>
     public static bool Written(RespResult reply)
@@ -127,6 +139,9 @@ public sealed class BatchWriteScript
     {
         _keys.Clear();
         _values.Clear();
+        _headerLength = 0;
+        Array.Clear(_slotKeys);
+        Array.Clear(_slotValues);
     }
 
     private static void Add<T>(ArrayBufferWriter<T> writer, T item)

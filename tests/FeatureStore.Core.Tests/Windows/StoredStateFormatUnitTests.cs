@@ -289,6 +289,31 @@ public sealed class StoredStateFormatUnitTests
     }
 
     [Fact]
+    public void A_stamped_share_reads_as_the_state_behind_its_stamp_and_gives_its_offset()
+    {
+        var state = Build();
+        var plain = new ArrayBufferWriter<byte>();
+        state.WriteTo(plain);
+        var stamped = new ArrayBufferWriter<byte>();
+        ShareStamp.Write(stamped, 1L << 40);
+        state.WriteTo(stamped);
+
+        Assert.Equal(1L << 40, ShareStamp.Read(stamped.WrittenSpan));
+        Assert.Null(ShareStamp.Read(plain.WrittenSpan));
+        Assert.Null(ShareStamp.Read([]));
+        Assert.True(ShareStamp.Payload(stamped.WrittenSpan).SequenceEqual(plain.WrittenSpan));
+        Assert.Equal(ViewWindowState.StoredLastEventTime(plain.WrittenSpan), ViewWindowState.StoredLastEventTime(stamped.WrittenSpan));
+        var read = ViewWindowState.ReadFrom(stamped.WrittenSpan, Features, 86_400_000);
+        var lookup = new ViewWindowState(Features, 86_400_000);
+        lookup.LoadForEvaluation(stamped.WrittenSpan, T0 + 60_000);
+        AssertSameValues(state, read, [T0, T0 + 3_600_000]);
+        AssertSameValues(state, lookup, [T0 + 60_000]);
+
+        // The marker is never a format version: an unstamped share is not mistaken for a stamped one.
+        Assert.NotEqual(ShareStamp.Marker, plain.WrittenSpan[0]);
+    }
+
+    [Fact]
     public void One_state_reading_entity_after_entity_reads_each_as_a_new_state_does()
     {
         // A lookup or an ingest worker loads entity after entity into one state, which reuses the sketches and
