@@ -47,8 +47,8 @@ internal sealed class CliProcesses(string repositoryFile, string redis, string k
     }
 
     /// <summary>
-    /// The last lines of every process's standard output and error; stack frames are left out of the error, so the
-    /// messages of an exception's chain show.
+    /// The last lines of every process's standard output and error (stack frames left out, so that the messages show),
+    /// and the start of an unhandled exception with its frames.
     /// </summary>
     public string Logs()
     {
@@ -56,11 +56,17 @@ internal sealed class CliProcesses(string repositoryFile, string redis, string k
         foreach (var (name, process) in _started)
         {
             var state = process.HasExited ? $"exited {Invariant(process.ExitCode)}" : "running";
-            var errors = process.ErrorText.Split('\n').Where(l => !l.TrimStart().StartsWith("at ", StringComparison.Ordinal) && !l.Contains("--- End of", StringComparison.Ordinal));
+            var errors = process.ErrorText.Split('\n');
+            var messages = errors.Where(l => !l.TrimStart().StartsWith("at ", StringComparison.Ordinal) && !l.Contains("--- End of", StringComparison.Ordinal));
             text.Append(CultureInfo.InvariantCulture, $"\n--- {name} pid {process.Id} ({state})\nstdout: ")
                 .AppendJoin("\n        ", process.Lines.TakeLast(12))
                 .Append("\nstderr: ")
-                .AppendJoin("\n        ", errors.TakeLast(12));
+                .AppendJoin("\n        ", messages.TakeLast(12));
+            var crash = Array.FindIndex(errors, l => l.Contains("Unhandled exception", StringComparison.Ordinal));
+            if (crash >= 0)
+            {
+                text.Append("\ncrash:  ").AppendJoin("\n        ", errors.Skip(crash).Take(25));
+            }
         }
 
         return text.ToString();

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using FeatureStore.Client;
 using FeatureStore.Contracts.V1;
@@ -11,11 +12,12 @@ using WireValue = FeatureStore.Contracts.V1.FeatureValue;
 namespace FeatureStore.Reliability.Helpers;
 
 /// <summary>
-/// Looks entities up through a running server over gRPC and compares every value with the §4 reference of an
-/// <see cref="IngestScenario"/>, computed once per entity and instant whichever server asks; mismatches are
-/// collected (the first few described), so one failure shows how far the answers are off.
+/// Entities of views looked up at given instants through running servers over gRPC, every value compared with the
+/// §4 reference of an <see cref="IngestScenario"/>. The reference is computed once (<see cref="Compute"/>, which a
+/// test may run while it waits for ingest) whichever server is asked; mismatches are collected (the first few
+/// described), so one failure shows how far the answers are off.
 /// </summary>
-internal sealed class ServedReference(IngestScenario scenario)
+internal sealed class ServedReference(IngestScenario scenario, IReadOnlyList<(CompiledView View, string[] Entities)> lookups, long[] instants)
 {
     private const int RowsPerLookup = 500;
     private readonly Dictionary<(string View, string Entity, long AtMs), CoreValue[]> _expected = [];
@@ -23,61 +25,80 @@ internal sealed class ServedReference(IngestScenario scenario)
     /// <summary>Values compared so far.</summary>
     public int Compared { get; private set; }
 
-    /// <summary>The first mismatches found (at most 10) and how many there were.</summary>
+    /// <summary>The first mismatches found (at most 10).</summary>
     public List<string> Mismatches { get; } = [];
 
     /// <summary>How many values differed from the reference.</summary>
     public int MismatchCount { get; private set; }
 
-    /// <summary>
-    /// Looks every one of <paramref name="entities"/> up in <paramref name="view"/> at <paramref name="atMs"/>
-    /// through <paramref name="client"/> (a few hundred rows a call) and compares each value.
-    /// </summary>
-    public async Task CompareAsync(FeatureStoreClient client, string server, CompiledView view, IReadOnlyList<string> entities, long atMs, CancellationToken cancellationToken)
+    /// <summary>Time spent computing the reference.</summary>
+    public TimeSpan ReferenceTime { get; private set; }
+
+    /// <summary>Computes the reference of every entity at every instant (from the scenario's events, all produced by now).</summary>
+    public ServedReference Compute()
     {
-        var joinKey = scenario.Compiled.Repository.FindEntity(view.Definition.Entity)!.JoinKeys[0];
-        foreach (var chunk in entities.Chunk(RowsPerLookup))
+        var clock = Stopwatch.StartNew();
+        foreach (var (view, entities) in lookups)
         {
-            var request = new GetOnlineFeaturesRequest
+            foreach (var entity in entities)
             {
-                Features = { view.Name },
-                AsOf = Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(atMs)),
-            };
-            request.Entities.AddRange(chunk.Select(e => new EntityRow { JoinKeys = { [joinKey] = e } }));
-            var response = (await client.GetOnlineFeaturesAsync(request, cancellationToken)).Response;
-            Assert.Equal(chunk.Length, response.Rows.Count);
-            for (var c = 0; c < response.FeatureNames.Count; c++)
-            {
-                var name = response.FeatureNames[c];
-                var feature = view.IndexOf(name[(name.IndexOf(':', StringComparison.Ordinal) + 1)..]);
-                Assert.True(feature >= 0, $"{server} answered a feature {name} that {view.Name} does not have");
-                for (var r = 0; r < chunk.Length; r++)
+                foreach (var at in instants)
                 {
-                    var expected = Expected(view, chunk[r], atMs)[feature];
-                    var actual = response.Rows[r].Values[c];
-                    Compared++;
-                    if (!Same(expected, actual))
+                    _expected[(view.Name, entity, at)] = scenario.Reference(view, entity, at);
+                }
+            }
+        }
+
+        ReferenceTime = clock.Elapsed;
+        return this;
+    }
+
+    /// <summary>Looks every entity up at every instant through <paramref name="client"/> (a few hundred rows a call) and compares each value.</summary>
+    public async Task CompareAsync(FeatureStoreClient client, string server, CancellationToken cancellationToken)
+    {
+        foreach (var (view, entities) in lookups)
+        {
+            var joinKey = scenario.Compiled.Repository.FindEntity(view.Definition.Entity)!.JoinKeys[0];
+            foreach (var at in instants)
+            {
+                foreach (var chunk in entities.Chunk(RowsPerLookup))
+                {
+                    var request = new GetOnlineFeaturesRequest
                     {
-                        MismatchCount++;
-                        if (Mismatches.Count < 10)
-                        {
-                            Mismatches.Add($"{server}: {name} of {chunk[r]} at {atMs.ToString(CultureInfo.InvariantCulture)}: expected {expected}, got {actual}");
-                        }
-                    }
+                        Features = { view.Name },
+                        AsOf = Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(at)),
+                    };
+                    request.Entities.AddRange(chunk.Select(e => new EntityRow { JoinKeys = { [joinKey] = e } }));
+                    var response = (await client.GetOnlineFeaturesAsync(request, cancellationToken)).Response;
+                    Compare(server, view, chunk, at, response);
                 }
             }
         }
     }
 
-    private CoreValue[] Expected(CompiledView view, string entity, long atMs)
+    private void Compare(string server, CompiledView view, string[] entities, long atMs, GetOnlineFeaturesResponse response)
     {
-        if (!_expected.TryGetValue((view.Name, entity, atMs), out var values))
+        Assert.Equal(entities.Length, response.Rows.Count);
+        for (var c = 0; c < response.FeatureNames.Count; c++)
         {
-            values = scenario.Reference(view, entity, atMs);
-            _expected[(view.Name, entity, atMs)] = values;
+            var name = response.FeatureNames[c];
+            var feature = view.IndexOf(name[(name.IndexOf(':', StringComparison.Ordinal) + 1)..]);
+            Assert.True(feature >= 0, $"{server} answered a feature {name} that {view.Name} does not have");
+            for (var r = 0; r < entities.Length; r++)
+            {
+                var expected = _expected[(view.Name, entities[r], atMs)][feature];
+                var actual = response.Rows[r].Values[c];
+                Compared++;
+                if (!Same(expected, actual))
+                {
+                    MismatchCount++;
+                    if (Mismatches.Count < 10)
+                    {
+                        Mismatches.Add($"{server}: {name} of {entities[r]} at {atMs.ToString(CultureInfo.InvariantCulture)}: expected {expected}, got {actual}");
+                    }
+                }
+            }
         }
-
-        return values;
     }
 
     private static bool Same(CoreValue expected, WireValue actual)
