@@ -110,7 +110,7 @@ if (Wants("cluster"))
 
 if (Wants("sizing"))
 {
-    Console.Error.WriteLine("sizing: bytes of online state per entity and feature, eight days of events at three rates through the ingest engine");
+    Console.Error.WriteLine("sizing: bytes of online state per entity and feature, eight days of events at four rates through the ingest engine");
     if (RedisServer.IsInstalled)
     {
         rows.AddRange(await SizingScenario.RunAsync(quick));

@@ -15,8 +15,8 @@ namespace FeatureStore.Bench.Scenarios;
 /// <summary>
 /// Bytes of online state per entity and per feature, for sizing a store (docs/scaling.md, "Sizing"). A typical
 /// view of ten features (count, sum, mean and max over 1 h and over 24 h, the last country, a lifetime count) is
-/// defined twice, with a ttl of 1 day and of 7 days, over one source. For each of three event rates per entity
-/// (Poisson arrivals: one an hour, one every 10 minutes, one a minute), eight days of events ending now — longer
+/// defined twice, with a ttl of 1 day and of 7 days, over one source. For each of four event rates per entity
+/// (Poisson arrivals: four a day, one an hour, one every 10 minutes, one a minute), eight days of events ending now — longer
 /// than the 7-day view's ttl plus its longest window, so every state has reached its steady size — go through
 /// the ingest engine (parse → tiles → one batch script per 100 000 events) into a fresh redis-server, as a long
 /// running member leaves them. Measured: <c>MEMORY USAGE … SAMPLES 0</c> of every entity key (the key, its hash,
@@ -89,6 +89,7 @@ internal static class SizingScenario
 
     private static readonly Rate[] Rates =
     [
+        new("4 events/day", 6 * Hour, 4000, 800),
         new("1 event/hour", Hour, 2000, 400),
         new("1 event/10 min", 10 * 60_000, 1000, 200),
         new("1 event/min", 60_000, 100, 20),
