@@ -31,7 +31,8 @@ internal static class ClusterScenario
         rows.AddRange(await LookupScenario.RunAsync("redis cluster, 3 masters", store.Multiplexer, repetitions, quick, [OnlineReadStrategy.Pipeline], rawValues: true));
 
         // The job seals a batch before the write two batches back has landed; on a cluster that write then goes out with
-        // the new batch's checkpoint checks and is refused (a defect of the writer, reported). Until it is fixed both
+        // the new batch's checkpoint checks and is refused (BatchWriteScript.WriteBySlotAsync reads its checkpoint
+        // arguments after its awaits, from the script the new batch has started again). Until that is fixed both
         // stores are measured with each write landed before the batch after next is sealed; CLUSTER_JOB_ORDER=1 runs
         // the job's order instead (it fails on the cluster once a write is still out at a seal).
         var landBeforeSeal = Environment.GetEnvironmentVariable("CLUSTER_JOB_ORDER") != "1";
