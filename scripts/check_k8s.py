@@ -7,6 +7,13 @@ path the server maps (/healthz, /readyz, found in the source); a Service selects
 targetPort is one of that Deployment's container ports; an HPA targets an existing Deployment; ConfigMaps
 mounted exist (except the repository's, made from the file with kubectl); and every FEATURESTORE__… variable in
 the manifests, the Dockerfile and the compose file names a key of the host configuration (or a `serve` option).
+
+Scale-out rules (docs/scaling.md, "Deploying on Kubernetes"): an HPA on CPU targets a Deployment whose containers
+request CPU, and that Deployment leaves spec.replicas to it; no HPA targets ingest or the monitor; ingest's
+replicas are at most the partition count its annotation records, and its rolling update never adds a member; the
+monitor runs one replica, replaced by Recreate; a PodDisruptionBudget selects a Deployment; every key of the host
+configuration in a ConfigMap is a key of the host configuration, and a store configuration naming several nodes (a
+Redis Cluster) goes with serve's `pipeline` read strategy.
 """
 import glob
 import os
@@ -54,6 +61,23 @@ def check_env_name(name, where, keys, errors):
     key = name[len("FEATURESTORE__"):].replace("__", ":").lower()
     if key not in keys and not key.startswith("kafka:settings:"):
         errors.append(f"{where}: {name} is not a key of the host configuration (docs/host.md)")
+
+
+def check_host(host, where, keys, errors):
+    """A host configuration's keys are known ones; a store of several nodes (a cluster) is read with `pipeline`."""
+    def walk(node, path):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f"{path}:{k}".lower() if path else str(k).lower())
+        elif path not in keys and not path.startswith("kafka:settings:"):
+            errors.append(f"{where}: {path} is not a key of the host configuration (docs/host.md)")
+
+    walk(host, "")
+    configuration = str(((host or {}).get("redis") or {}).get("configuration", ""))
+    nodes = [part for part in configuration.split(",") if part and "=" not in part]
+    serve = ((host or {}).get("jobs") or {}).get("serve") or {}
+    if len(nodes) > 1 and serve.get("readStrategy", "script") != "pipeline":
+        errors.append(f"{where}: the store names {len(nodes)} nodes (a Redis Cluster) but jobs.serve.readStrategy is not pipeline")
 
 
 def main():
@@ -143,14 +167,51 @@ def main():
         ref = (doc.get("spec") or {}).get("scaleTargetRef") or {}
         if ref.get("kind") != "Deployment" or ref.get("name") not in deployments:
             errors.append(f"{where}: scaleTargetRef {ref} is not a Deployment here")
+            continue
+        if ref["name"] in ("featurestore-ingest", "featurestore-monitor"):
+            errors.append(f"{where}: {ref['name']} runs a fixed number of replicas (ingest: at most its partitions; the monitor: one)")
+        target = deployments[ref["name"]][1]
+        if "replicas" in (target.get("spec") or {}):
+            errors.append(f"{where}: {ref['name']} sets spec.replicas, which every apply would reset under its HPA")
+        for metric in (doc.get("spec") or {}).get("metrics") or []:
+            if (metric.get("resource") or {}).get("name") == "cpu":
+                for c in ((target["spec"].get("template") or {}).get("spec") or {}).get("containers") or []:
+                    if "cpu" not in ((c.get("resources") or {}).get("requests") or {}):
+                        errors.append(f"{where}: scales on CPU but container {c.get('name')} of {ref['name']} requests no cpu")
+
+    if "featurestore-ingest" in deployments:
+        where, doc = deployments["featurestore-ingest"]
+        spec = doc.get("spec") or {}
+        partitions = ((doc.get("metadata") or {}).get("annotations") or {}).get("featurestore.io/source-partitions")
+        if partitions is None or not str(partitions).isdigit():
+            errors.append(f"{where}: no featurestore.io/source-partitions annotation (the partition count the replicas are bounded by)")
+        elif spec.get("replicas", 1) > int(partitions):
+            errors.append(f"{where}: {spec.get('replicas')} replicas for {partitions} partitions (members beyond the partitions stay idle)")
+        rolling = ((spec.get("strategy") or {}).get("rollingUpdate")) or {}
+        if (spec.get("strategy") or {}).get("type", "RollingUpdate") == "RollingUpdate" and rolling.get("maxSurge") != 0:
+            errors.append(f"{where}: a rolling update with a surge adds a member to the group (maxSurge: 0)")
+
+    if "featurestore-monitor" in deployments:
+        where, doc = deployments["featurestore-monitor"]
+        spec = doc.get("spec") or {}
+        if spec.get("replicas", 1) != 1 or (spec.get("strategy") or {}).get("type") != "Recreate":
+            errors.append(f"{where}: the monitor keeps its windows in memory: replicas 1 and strategy Recreate")
+
+    for name, (where, doc) in by_kind.get("PodDisruptionBudget", {}).items():
+        selector = (((doc.get("spec") or {}).get("selector")) or {}).get("matchLabels") or {}
+        if not selector or not any(all(labels.get(k) == v for k, v in selector.items()) for labels, _ in ports_of.values()):
+            errors.append(f"{where}: selector {selector} matches no Deployment")
 
     for name, (where, doc) in by_kind.get("ConfigMap", {}).items():
         for key, text in (doc.get("data") or {}).items():
             if key.endswith((".yaml", ".yml")):
                 try:
-                    yaml.safe_load(text)
+                    host = yaml.safe_load(text)
                 except yaml.YAMLError as e:
                     errors.append(f"{where}: {key} does not parse: {e}")
+                    continue
+                if key == "host.yaml":
+                    check_host(host, f"{where}: {key}", keys, errors)
 
     for path in (os.path.join(ROOT, "deploy", "Dockerfile"), os.path.join(ROOT, "docker-compose.kafka.yml")):
         with open(path, encoding="utf-8") as f:

@@ -7,7 +7,8 @@ using FeatureStore.Testing;
 
 // End-to-end benchmark runner: each scenario next to its raw baseline in the same run, medians and ratios.
 // Usage: dotnet run -c Release --project bench/FeatureStore.Bench -- [--quick] [--export-size=EVENTS:ROWS] [scenario ...]
-// Scenarios: baseline (raw Kafka and Redis rates), ingest (end to end and engine alone, with ratios), engine (the engine alone), lookup (gRPC lookups against raw reads), lookup-stages (each stage of a lookup alone, not part of a full run), plan (apply's event log coverage over many commit markers, not part of a full run), drift (PSI + KS per window), drift-memory (heap while 10M predictions stream through the windows),
+// Scenarios: baseline (raw Kafka and Redis rates), ingest (end to end and engine alone, with ratios), engine (the engine alone), lookup (gRPC lookups against raw reads),
+// cluster (a six-node Redis Cluster: lookups against raw HVALS on it, the ingest engine on it against one node), sizing (bytes of online state per entity and feature), lookup-stages (each stage of a lookup alone, not part of a full run), plan (apply's event log coverage over many commit markers, not part of a full run), drift (PSI + KS per window), drift-memory (heap while 10M predictions stream through the windows),
 // export (point-in-time export against DuckDB's ASOF JOIN + window aggregation on the same Parquet files), import (history
 // from a JSON-lines file into the event log, against DuckDB loading the same file into Parquet), rebuild (one added feature's
 // state built from the event log into the online store, against DuckDB aggregating the same Parquet files; --rebuild-size=N). BenchmarkDotNet micro-benchmarks: --micro [filter].
@@ -90,6 +91,33 @@ if (Wants("lookup"))
     await using (var garnet = await OnlineStoreConnection.ConnectAsync(OnlineStoreConnection.EmbeddedName))
     {
         rows.AddRange(await LookupScenario.RunAsync("embedded garnet", garnet.Multiplexer, repetitions, quick));
+    }
+}
+
+if (Wants("cluster"))
+{
+    // A six-node Redis Cluster on this machine: lookups against raw reads on it, the ingest engine on it against one node.
+    var engineEvents = Environment.GetEnvironmentVariable("ENGINE_EVENTS") is { } n ? int.Parse(n, CultureInfo.InvariantCulture) : quick ? 100_000 : 500_000;
+    if (RedisServer.IsInstalled)
+    {
+        rows.AddRange(await ClusterScenario.RunAsync(engineEvents, repetitions, quick));
+    }
+    else
+    {
+        Console.Error.WriteLine("redis-server not installed: skipping the cluster scenario (scripts/install-deps.sh installs it)");
+    }
+}
+
+if (Wants("sizing"))
+{
+    Console.Error.WriteLine("sizing: bytes of online state per entity and feature, eight days of events at four rates through the ingest engine");
+    if (RedisServer.IsInstalled)
+    {
+        rows.AddRange(await SizingScenario.RunAsync(quick));
+    }
+    else
+    {
+        Console.Error.WriteLine("redis-server not installed: skipping the sizing scenario");
     }
 }
 

@@ -25,7 +25,13 @@ internal static class LookupScenario
     private const int Users = 10_000;
     private const int Concurrency = 8;
 
-    public static async Task<IReadOnlyList<ResultRow>> RunAsync(string target, IConnectionMultiplexer store, int repetitions, bool quick)
+    /// <summary>
+    /// The rows of every read strategy in <paramref name="strategies"/> (all three when null) on <paramref name="store"/>.
+    /// With <paramref name="rawValues"/> the baseline reads the values only (HVALS, as the pipeline strategy does, which
+    /// a Redis Cluster's client sends to each key's node) instead of HGETALL.
+    /// </summary>
+    public static async Task<IReadOnlyList<ResultRow>> RunAsync(
+        string target, IConnectionMultiplexer store, int repetitions, bool quick, IReadOnlyList<OnlineReadStrategy>? strategies = null, bool rawValues = false)
     {
         var load = FeatureRepositoryLoader.LoadFromText(PaymentsRepository.Yaml("payments"), "bench.yaml");
         if (!load.Success)
@@ -40,14 +46,14 @@ internal static class LookupScenario
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         await WriteStatesAsync(store.GetDatabase(), userViews, keys, now);
         var rows = new List<ResultRow>();
-        foreach (var strategy in new[] { OnlineReadStrategy.Pipeline, OnlineReadStrategy.Script, OnlineReadStrategy.Transaction })
+        foreach (var strategy in strategies ?? [OnlineReadStrategy.Pipeline, OnlineReadStrategy.Script, OnlineReadStrategy.Transaction])
         {
             await using var server = await StartServerAsync(compiled, prefix, strategy, store);
             using var client = new FeatureStoreClient(server.GrpcAddress);
             foreach (var entities in new[] { 1, 100 })
             {
                 var calls = quick ? (entities == 1 ? 1000 : 200) : (entities == 1 ? 2000 : 300);
-                rows.AddRange(await CompareAsync($"lookup ({target}, {strategy.ToString().ToLowerInvariant()})", entities, calls, repetitions, client, store.GetDatabase(), userViews, keys));
+                rows.AddRange(await CompareAsync($"lookup ({target}, {strategy.ToString().ToLowerInvariant()})", entities, calls, repetitions, client, store.GetDatabase(), userViews, keys, rawValues));
             }
         }
 
@@ -56,7 +62,7 @@ internal static class LookupScenario
     }
 
     private static async Task<IReadOnlyList<ResultRow>> CompareAsync(
-        string scenario, int entities, int calls, int repetitions, FeatureStoreClient client, IDatabase db, IReadOnlyList<CompiledView> views, OnlineKeys keys)
+        string scenario, int entities, int calls, int repetitions, FeatureStoreClient client, IDatabase db, IReadOnlyList<CompiledView> views, OnlineKeys keys, bool rawValues)
     {
         string[] features = [.. views.Select(v => v.Name)];
         var random = new Random(entities);
@@ -102,7 +108,7 @@ internal static class LookupScenario
             }
         }
 
-        Task Raw() => RawReadAsync(db, RawKeys());
+        Task Raw() => rawValues ? RawValuesAsync(db, RawKeys()) : RawReadAsync(db, RawKeys());
 
         // The floor of any unary call to this host: a registry call answered from the cached registry (no store
         // read, a ~100-byte reply), over the same client and channel as the lookups.
@@ -165,7 +171,7 @@ internal static class LookupScenario
 
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {scenario}, {entities} × 10: {JitInfo.GetCompiledMethodCount() - jitted} methods compiled while measured"));
         var shape = $"{entities.ToString(CultureInfo.InvariantCulture)} × 10 features";
-        var baseline = $"raw HGETALL ×{(entities * views.Count).ToString(CultureInfo.InvariantCulture)}, pipelined";
+        var baseline = $"raw {(rawValues ? "HVALS" : "HGETALL")} ×{(entities * views.Count).ToString(CultureInfo.InvariantCulture)}, pipelined";
         var decode = await DecodeAndEvaluateAsync(db, views, RawKeys(), calls);
         List<ResultRow> floor = entities == 1
             ? [new ResultRow(scenario, $"any unary call's floor: DescribeEntity (cached registry, no store read), {Concurrency} callers", Measure.Median(floorThroughput), "calls/s", baseline, Measure.Median(rawThroughput))]
@@ -249,6 +255,23 @@ internal static class LookupScenario
         for (var i = 0; i < keys.Length; i++)
         {
             pending[i] = batch.HashGetAllAsync(keys[i]);
+        }
+
+        batch.Execute();
+        await Task.WhenAll(pending);
+    }
+
+    /// <summary>
+    /// The baseline on a Redis Cluster: raw HVALS of <paramref name="keys"/> in one pipelined batch, bytes only; the
+    /// client sends each command to its key's node, so each node gets its keys' commands in one write, all at once.
+    /// </summary>
+    internal static async Task RawValuesAsync(IDatabase db, RedisKey[] keys)
+    {
+        var batch = db.CreateBatch();
+        var pending = new Task<RedisValue[]>[keys.Length];
+        for (var i = 0; i < keys.Length; i++)
+        {
+            pending[i] = batch.HashValuesAsync(keys[i]);
         }
 
         batch.Execute();
@@ -344,11 +367,15 @@ internal static class LookupScenario
         return buffer.WrittenSpan.ToArray();
     }
 
+    // One key per DEL, pipelined: a DEL of many keys spans slots on a Redis Cluster.
     private static async Task CleanupAsync(IDatabase db, IReadOnlyList<CompiledView> views, OnlineKeys keys)
     {
         foreach (var chunk in Enumerable.Range(0, Users).Chunk(500))
         {
-            await db.KeyDeleteAsync([.. chunk.SelectMany(u => views.Select(v => keys.Entity(v.Groups[0], User(u))))]);
+            var batch = db.CreateBatch();
+            var pending = chunk.SelectMany(u => views.Select(v => batch.KeyDeleteAsync(keys.Entity(v.Groups[0], User(u))))).ToList();
+            batch.Execute();
+            await Task.WhenAll(pending);
         }
     }
 }
