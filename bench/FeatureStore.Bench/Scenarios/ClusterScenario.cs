@@ -30,22 +30,17 @@ internal static class ClusterScenario
         Console.Error.WriteLine("cluster: gRPC lookups (pipeline) against raw pipelined HVALS of the same keys");
         rows.AddRange(await LookupScenario.RunAsync("redis cluster, 3 masters", store.Multiplexer, repetitions, quick, [OnlineReadStrategy.Pipeline], rawValues: true));
 
-        // The job seals a batch before the write two batches back has landed; on a cluster that write then goes out with
-        // the new batch's checkpoint checks and is refused (BatchWriteScript.WriteBySlotAsync reads its checkpoint
-        // arguments after its awaits, from the script the new batch has started again). Until that is fixed both
-        // stores are measured with each write landed before the batch after next is sealed; CLUSTER_JOB_ORDER=1 runs
-        // the job's order instead (it fails on the cluster once a write is still out at a seal).
-        var landBeforeSeal = Environment.GetEnvironmentVariable("CLUSTER_JOB_ORDER") != "1";
+        // Each store in the job's order: on the cluster, each write lands before the batch after next is sealed.
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"cluster: the ingest engine alone over {engineEvents} events, on one redis-server node, then on the cluster{(landBeforeSeal ? " (each write landed before the batch after next is sealed)" : " (the job's order)")}"));
+            $"cluster: the ingest engine alone over {engineEvents} events, on one redis-server node, then on the cluster"));
         ResultRow single;
         await using (var server = await RedisServer.StartAsync())
         await using (var redis = await OnlineStoreConnection.ConnectAsync(server.Endpoint))
         {
-            single = (await IngestScenario.RunAsync("redis-server, one node", redis.Database, kafka: null, engineEvents, endToEndEvents: 0, repetitions, landBeforeSeal))[0];
+            single = (await IngestScenario.RunAsync("redis-server, one node", redis.Database, kafka: null, engineEvents, endToEndEvents: 0, repetitions))[0];
         }
 
-        var clustered = (await IngestScenario.RunAsync("redis cluster, 3 masters", store.Database, kafka: null, engineEvents, endToEndEvents: 0, repetitions, landBeforeSeal))[0];
+        var clustered = (await IngestScenario.RunAsync("redis cluster, 3 masters", store.Database, kafka: null, engineEvents, endToEndEvents: 0, repetitions))[0];
         rows.Add(single);
         rows.Add(clustered);
         rows.Add(new ResultRow(

@@ -112,10 +112,8 @@ internal static class IngestScenario
             $"CPU {Median(s => s.Cpu):F0} ms (this process), {Median(s => s.StoreCpu):F0} ms (the store's, when another process) in {Median(s => s.Wall):F0} ms"));
     }
 
-    // landBeforeSeal: a batch's write script is reused two batches later (one per side), and sealing a batch starts its
-    // side's script again. On a Redis Cluster the write two batches back may still be running then (its slot scripts,
-    // WAIT, then the checkpoint script, which reads its arguments only when it goes out): that write then sends the new
-    // batch's checkpoint checks and is refused. Waiting for it to land before sealing keeps the two apart.
+    // As the job (BatchPipeline) does: on a store where a write goes out in steps (a Redis Cluster), the write in flight
+    // lands before the batch after next, which reuses its arguments, is sealed. landBeforeSeal asks for it everywhere.
     private static async Task<long> EngineAloneAsync(CompiledRepository repository, OnlineTileWriter writer, int rep, byte[][] payloads, List<EngineStages> stages, bool landBeforeSeal)
     {
         double buffer = 0, load = 0, build = 0, write;
@@ -147,7 +145,7 @@ internal static class IngestScenario
                 // background) and the one before that written. This one is sealed (its states not in memory
                 // read), then the built one goes out once that write has landed.
                 buffer += clock.Elapsed.TotalMilliseconds;
-                if (landBeforeSeal)
+                if (landBeforeSeal || writer.WritesInSteps)
                 {
                     await CompleteAsync(writer, inFlight);
                     inFlight = null;
