@@ -76,8 +76,8 @@ def check_host(host, where, keys, errors):
     configuration = str(((host or {}).get("redis") or {}).get("configuration", ""))
     nodes = [part for part in configuration.split(",") if part and "=" not in part]
     serve = ((host or {}).get("jobs") or {}).get("serve") or {}
-    if len(nodes) > 1 and serve.get("readStrategy", "script") != "pipeline":
-        errors.append(f"{where}: the store names {len(nodes)} nodes (a Redis Cluster) but jobs.serve.readStrategy is not pipeline")
+    if len(nodes) > 1 and serve.get("readStrategy", "auto") not in ("auto", "pipeline"):
+        errors.append(f"{where}: the store names {len(nodes)} nodes (a Redis Cluster) but jobs.serve.readStrategy is neither auto nor pipeline")
 
 
 def main():
