@@ -11,7 +11,10 @@ public sealed class DriftCommandUnitTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private string Write(string name, int rows, int seed, double scoreShift)
+    private string Write(string name, int rows, int seed, double scoreShift) => WritePredictions(_dir, name, rows, seed, scoreShift);
+
+    /// <summary>A CSV of <paramref name="rows"/> predictions of the example's model (score shifted by <paramref name="scoreShift"/>) in <paramref name="directory"/>.</summary>
+    internal static string WritePredictions(string directory, string name, int rows, int seed, double scoreShift)
     {
         var random = new Random(seed);
         var text = new StringBuilder("score,user_txn_stats__amount_mean_24h,merchant_txn_stats__txn_count_1h,label\n");
@@ -20,7 +23,7 @@ public sealed class DriftCommandUnitTests : IDisposable
             text.Append(CultureInfo.InvariantCulture, $"{(random.NextDouble() * 0.5) + scoreShift},{Math.Exp(3 + random.NextDouble())},{random.Next(0, 12)},{i % 2}\n");
         }
 
-        var path = Path.Combine(_dir, name);
+        var path = Path.Combine(directory, name);
         File.WriteAllText(path, text.ToString());
         return path;
     }

@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using FeatureStore.Redis.Drift;
 using FeatureStore.Testing;
@@ -53,17 +51,5 @@ public sealed class DriftLayoutCommandTests(RedisServerFixture redis) : IClassFi
         Assert.True(report.RootElement.GetProperty("columns").EnumerateArray().Single(c => c.GetProperty("column").GetString() == "score").GetProperty("drifted").GetBoolean());
     }
 
-    private string Write(string name, int rows, int seed, double scoreShift)
-    {
-        var random = new Random(seed);
-        var text = new StringBuilder("score,user_txn_stats__amount_mean_24h,merchant_txn_stats__txn_count_1h,label\n");
-        for (var i = 0; i < rows; i++)
-        {
-            text.Append(CultureInfo.InvariantCulture, $"{(random.NextDouble() * 0.5) + scoreShift},{Math.Exp(3 + random.NextDouble())},{random.Next(0, 12)},{i % 2}\n");
-        }
-
-        var path = Path.Combine(_dir, name);
-        File.WriteAllText(path, text.ToString());
-        return path;
-    }
+    private string Write(string name, int rows, int seed, double scoreShift) => DriftCommandUnitTests.WritePredictions(_dir, name, rows, seed, scoreShift);
 }
