@@ -13,6 +13,7 @@ namespace FeatureStore.Reliability;
 /// themselves, the online values end equal to the §4 reference, and the monitor sends each alert once.
 /// </summary>
 [Trait("Category", "Integration")]
+[Collection(nameof(BrokerFaultCollection))]
 public sealed class BrokerFaultTests(EmbeddedKafkaFixture kafka, RedisServerFixture redis)
     : IClassFixture<EmbeddedKafkaFixture>, IClassFixture<RedisServerFixture>
 {
@@ -171,3 +172,10 @@ public sealed class BrokerFaultTests(EmbeddedKafkaFixture kafka, RedisServerFixt
         Figures.Report("broker faults / monitor", $"faults={faults} predictions={3 * MonitorScenario.Window} read={monitor.Metrics.Predictions} windows={history.Count} (each of {MonitorScenario.Window}) alerts={keys.Distinct().Count()} deliveries={keys.Count} lost=0 doubled=0");
     }
 }
+
+/// <summary>
+/// A broker taken down and up listens again on its port: the tests that do it run alone, so no service another test
+/// starts meanwhile takes that port (librdkafka aborts the process when it cannot listen again).
+/// </summary>
+[CollectionDefinition(nameof(BrokerFaultCollection), DisableParallelization = true)]
+public sealed class BrokerFaultCollection;
