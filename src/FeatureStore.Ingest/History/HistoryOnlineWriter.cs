@@ -114,7 +114,7 @@ public sealed class HistoryOnlineWriter(IDatabase database, OnlineKeys keys, lon
                 // A cluster refuses a script across slots: one per slot (each key's write stands alone anyway).
                 foreach (var slot in Enumerable.Range(0, batchKeys.Count).GroupBy(i => database.Multiplexer.HashSlot(batchKeys[i])))
                 {
-                    pending.Enqueue(database.ScriptEvaluateAsync(Script, [.. slot.Select(i => batchKeys[i])], [.. slot.SelectMany(i => batchValues.Skip(3 * i).Take(3))]));
+                    pending.Enqueue(database.ScriptEvaluateAsync(Script, [.. slot.Select(i => batchKeys[i])], [.. slot.SelectMany(i => batchValues.GetRange(3 * i, 3))]));
                 }
             }
             else
