@@ -99,14 +99,31 @@ public sealed record FeatureViewDefinition(string Name, string Entity, string So
 public sealed record FeatureDefinition(string Name, AggregationKind Aggregation, string? Field, WindowSpec Window);
 
 /// <summary>A model: its versions' feature lists, its prediction topic, its monitors.</summary>
+/// <param name="Name">The model's name.</param>
+/// <param name="Prediction">Its prediction topic.</param>
+/// <param name="Versions">Its declared versions.</param>
+/// <param name="Monitors">Its drift monitors.</param>
+/// <param name="Labels">Where its ground truth arrives, or null.</param>
+/// <param name="Performance">Its performance monitors (they need <paramref name="Labels"/>); null or empty for none.</param>
 public sealed record ModelDefinition(
     string Name,
     PredictionDefinition Prediction,
     IReadOnlyList<ModelVersionDefinition> Versions,
-    IReadOnlyList<MonitorDefinition> Monitors);
+    IReadOnlyList<MonitorDefinition> Monitors,
+    LabelsDefinition? Labels = null,
+    IReadOnlyList<PerformanceMonitorDefinition>? Performance = null)
+{
+    /// <summary>The performance monitors, empty when none.</summary>
+    public IReadOnlyList<PerformanceMonitorDefinition> PerformanceMonitors => Performance ?? [];
+}
 
 /// <summary>The prediction topic of a model: JSON events with model, version, time and typed fields.</summary>
-public sealed record PredictionDefinition(string Topic, string DeadLetterTopic, string TimestampField, IReadOnlyList<FieldDefinition> Fields);
+/// <param name="Topic">The Kafka topic.</param>
+/// <param name="DeadLetterTopic">Where malformed predictions go.</param>
+/// <param name="TimestampField">The field holding the prediction time.</param>
+/// <param name="Fields">Typed fields.</param>
+/// <param name="IdField">The field holding the prediction's id, which labels name; null when the model has no labels.</param>
+public sealed record PredictionDefinition(string Topic, string DeadLetterTopic, string TimestampField, IReadOnlyList<FieldDefinition> Fields, string? IdField = null);
 
 /// <summary>One version of a model and the features it reads (<c>view:feature</c>).</summary>
 public sealed record ModelVersionDefinition(string Version, IReadOnlyList<string> Features, string? Description);
@@ -119,7 +136,18 @@ public sealed record ModelVersionDefinition(string Version, IReadOnlyList<string
 /// <param name="Bins">Quantile bins of the baseline.</param>
 /// <param name="Alert">Webhook to alert, or null.</param>
 /// <param name="MinSamples">Fewest values a window needs for a verdict; fewer is <c>insufficient_data</c> (default <see cref="Drift.DriftDefaults.MinSamples"/>, or a smaller count window's size).</param>
-public sealed record MonitorDefinition(string Column, IReadOnlyList<MonitorMethod> Methods, long? WindowSizeMs, long? WindowCount, int Bins, string? Alert, int MinSamples = Drift.DriftDefaults.MinSamples)
+/// <param name="SegmentBy">A categorical prediction field: a window, history and alerts per value, or null.</param>
+/// <param name="Segments">With <paramref name="SegmentBy"/>: the most frequent values kept apart; the rest are <c>other</c>.</param>
+public sealed record MonitorDefinition(
+    string Column,
+    IReadOnlyList<MonitorMethod> Methods,
+    long? WindowSizeMs,
+    long? WindowCount,
+    int Bins,
+    string? Alert,
+    int MinSamples = Drift.DriftDefaults.MinSamples,
+    string? SegmentBy = null,
+    int Segments = PerformanceMonitorDefinition.DefaultSegments)
 {
     /// <summary>The <c>min_samples</c> of a monitor that writes none: the documented default, or its count window's size when smaller.</summary>
     public static int DefaultMinSamples(long? windowCount) => (int)Math.Min(Drift.DriftDefaults.MinSamples, windowCount ?? long.MaxValue);
@@ -137,3 +165,69 @@ public sealed record MonitorMethod(string Name, double? Threshold, bool Learned 
 /// <param name="SecretEnv">Environment variable holding the HMAC secret.</param>
 /// <param name="CooldownMs">Least time between two alerts of one (model, column, method).</param>
 public sealed record WebhookDefinition(string Name, string Url, string SecretEnv, long CooldownMs);
+
+/// <summary>
+/// Where a model's ground truth arrives (<c>labels:</c>): a topic of JSON events, each naming the prediction it
+/// labels. The monitor joins each label to its logged prediction exactly once within <see cref="HorizonMs"/>.
+/// </summary>
+/// <param name="Topic">The labels' Kafka topic.</param>
+/// <param name="DeadLetterTopic">Where malformed labels go (default <c>TOPIC.dlq</c>).</param>
+/// <param name="IdField">The label's field holding the prediction id (the prediction's <see cref="PredictionDefinition.IdField"/>).</param>
+/// <param name="LabelField">The label's field holding the truth: a bool or 0/1 for a classifier, a number for a regressor.</param>
+/// <param name="TimestampField">The label's field holding when it became known, or null for the Kafka message timestamp.</param>
+/// <param name="HorizonMs">How long after its prediction a label may arrive and still be joined; later ones are counted late.</param>
+/// <param name="Coverage">The labelled share of a window's predictions at which it closes before its horizon has passed, or null.</param>
+public sealed record LabelsDefinition(string Topic, string DeadLetterTopic, string IdField, string LabelField, string? TimestampField, long HorizonMs, double? Coverage);
+
+/// <summary>What a performance monitor's model predicts.</summary>
+public enum PerformanceTask
+{
+    /// <summary>A score in [0, 1] for the positive class; the label is a bool or 0/1.</summary>
+    BinaryClassification,
+
+    /// <summary>A number; the label is a number.</summary>
+    Regression,
+}
+
+/// <summary>
+/// A performance monitor (<c>performance:</c> under a model): realized metrics per window of prediction time once
+/// the labels are joined, and for a classifier the confidence-based estimate before they arrive.
+/// </summary>
+/// <param name="Task">Binary classification or regression.</param>
+/// <param name="ScoreField">The prediction field holding the score (classifier) or the predicted value (regressor).</param>
+/// <param name="DecisionThreshold">A classifier's threshold: a score at or above it predicts the positive class (precision, recall, F1).</param>
+/// <param name="WindowMs">Tumbling window by prediction time.</param>
+/// <param name="Thresholds">Alert thresholds per metric.</param>
+/// <param name="Estimate">True to estimate a classifier's performance before its labels arrive (needs a reference with scores and labels).</param>
+/// <param name="SegmentBy">A categorical prediction field: windows, history and alerts per value, or null.</param>
+/// <param name="Segments">With <paramref name="SegmentBy"/>: the most frequent values kept apart; the rest are <c>other</c>.</param>
+/// <param name="MinSamples">Fewest labelled predictions a window needs for a verdict; fewer is <c>insufficient_data</c>.</param>
+/// <param name="Alert">The webhook to alert, or null.</param>
+public sealed record PerformanceMonitorDefinition(
+    PerformanceTask Task,
+    string ScoreField,
+    double DecisionThreshold,
+    long WindowMs,
+    IReadOnlyList<MetricThreshold> Thresholds,
+    bool Estimate,
+    string? SegmentBy,
+    int Segments,
+    int MinSamples,
+    string? Alert)
+{
+    /// <summary>Values of <c>segments</c> when none is written.</summary>
+    public const int DefaultSegments = 10;
+
+    /// <summary><c>min_samples</c> of a performance monitor when none is written.</summary>
+    public const int DefaultMinSamples = 100;
+}
+
+/// <summary>
+/// An alert threshold on one metric (<c>{ metric: roc_auc, min: 0.8 }</c>): absolute bounds, and/or the most the
+/// metric may fall behind the model version's reference (validation) value in its bad direction.
+/// </summary>
+/// <param name="Metric">A metric name of <see cref="Performance.PerformanceMetrics"/>.</param>
+/// <param name="Min">Alert below this value, or null.</param>
+/// <param name="Max">Alert above this value, or null.</param>
+/// <param name="MaxDrop">Alert when the metric is worse than the reference by more than this (in the metric's units), or null.</param>
+public sealed record MetricThreshold(string Metric, double? Min, double? Max, double? MaxDrop);

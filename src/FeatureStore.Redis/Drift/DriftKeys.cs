@@ -15,6 +15,10 @@ namespace FeatureStore.Redis.Drift;
 /// <item><c>PREFIX:{PROJECT}:drift:retrain</c> — hash, the retraining triggers' states.</item>
 /// <item><c>PREFIX:{PROJECT}:drift:outbox</c>, <c>…:outbox:due</c>, <c>…:outbox:attempts</c>, <c>…:outbox:rejected</c> —
 /// the alert outbox: alerts by id, due times, attempt counts, alerts given up on.</item>
+/// <item><c>PREFIX:{PROJECT}:drift:reference:MODEL:VERSION</c> — string, the version's reference performance as JSON.</item>
+/// <item><c>PREFIX:{PROJECT}:drift:performance:MODEL:VERSION</c> — sorted set of closed performance windows scored by window end.</item>
+/// <item><c>PREFIX:{PROJECT}:drift:labels:MODEL</c> — hash, the label join's counters (joined, duplicate, late, unmatched, pending).</item>
+/// <item><c>PREFIX:{PROJECT}:drift:join:…</c> — the label join's state (logged predictions, pending labels, open windows, offsets).</item>
 /// <item><c>PREFIX:{PROJECT}:drift:layout</c> — string, set once the keys of the earlier untagged layout
 /// (<c>PREFIX:PROJECT:drift:…</c>) were moved here (<see cref="DriftLayoutUpgrade"/>).</item>
 /// </list>
@@ -40,6 +44,18 @@ public sealed class DriftKeys(string prefix, string project)
 
     /// <summary>The offsets a monitor's evaluated windows of one column cover.</summary>
     public RedisKey Evaluated(string model, string version, string column) => $"{Base}:evaluated:{model}:{version}:{column}";
+
+    /// <summary>A model version's reference performance.</summary>
+    public RedisKey Reference(string model, string version) => $"{Base}:reference:{model}:{version}";
+
+    /// <summary>A model version's history of closed performance windows.</summary>
+    public RedisKey Performance(string model, string version) => $"{Base}:performance:{model}:{version}";
+
+    /// <summary>A model's label join counters.</summary>
+    public RedisKey Labels(string model) => $"{Base}:labels:{model}";
+
+    /// <summary>The start of the label join's keys for <paramref name="model"/>: <c>PREFIX:{PROJECT}:drift:join:MODEL</c>.</summary>
+    public string Join(string model) => $"{Base}:join:{model}";
 
     /// <summary>The incidents.</summary>
     public RedisKey Incidents => $"{Base}:incidents";
