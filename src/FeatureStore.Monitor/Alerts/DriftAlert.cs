@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace FeatureStore.Monitor.Alerts;
 
 /// <summary>What an alert reports: a drift incident opening, or clearing.</summary>
@@ -11,6 +13,9 @@ public enum AlertStatus
 
     /// <summary>A model version drifted for the configured number of consecutive windows: retrain it.</summary>
     Retrain,
+
+    /// <summary>A performance window broke a metric threshold (realized or estimated).</summary>
+    Performance,
 }
 
 /// <summary>
@@ -31,6 +36,7 @@ public enum AlertStatus
 /// <param name="History">Link to the model version's drift history.</param>
 /// <param name="Webhook">The webhook it goes to.</param>
 /// <param name="CreatedAtMs">When the monitor raised it (epoch ms).</param>
+/// <param name="Segment">A performance alert's segment value (<c>other</c> for the rest); left out of the JSON when null, as in drift alerts.</param>
 public sealed record DriftAlert(
     string Id,
     AlertStatus Status,
@@ -45,4 +51,5 @@ public sealed record DriftAlert(
     string BaselineId,
     string History,
     string Webhook,
-    long CreatedAtMs);
+    long CreatedAtMs,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Segment = null);

@@ -93,11 +93,12 @@ public sealed class WebhookSender : IDisposable
         }
     }
 
-    /// <summary>The <see cref="EventHeader"/> value of a status: <c>drift</c>, <c>resolved</c> or <c>retrain</c>.</summary>
+    /// <summary>The <see cref="EventHeader"/> value of a status: <c>drift</c>, <c>resolved</c>, <c>retrain</c> or <c>performance</c>.</summary>
     public static string EventName(AlertStatus status) => status switch
     {
         AlertStatus.Drift => "drift",
         AlertStatus.Retrain => "retrain",
+        AlertStatus.Performance => "performance",
         _ => "resolved",
     };
 

@@ -12,7 +12,7 @@ namespace FeatureStore.Monitor.Job;
 /// </summary>
 public sealed class MonitorMetrics : IDisposable
 {
-    private readonly Meter _meter = new("FeatureStore.Monitor");
+    private readonly Meter _meter;
     private readonly Counter<long> _predictions;
     private readonly Counter<long> _deadLettered;
     private readonly Counter<long> _skipped;
@@ -30,7 +30,13 @@ public sealed class MonitorMetrics : IDisposable
 
     /// <summary>Creates the meter and its counters.</summary>
     public MonitorMetrics()
+        : this("FeatureStore.Monitor")
     {
+    }
+
+    private MonitorMetrics(string meterName)
+    {
+        _meter = new Meter(meterName);
         // Exporters prefix the meter's name (prometheus-net: featurestore_monitor_), so instruments carry only their own.
         _predictions = _meter.CreateCounter<long>("predictions", "{prediction}", "Predictions read.");
         _deadLettered = _meter.CreateCounter<long>("dead_lettered", "{prediction}", "Predictions sent to the dead-letter topic.");
@@ -40,6 +46,13 @@ public sealed class MonitorMetrics : IDisposable
         _delivered = _meter.CreateCounter<long>("alerts_delivered", "{alert}", "Alerts delivered.");
         _failures = _meter.CreateCounter<long>("delivery_failures", "{attempt}", "Failed alert deliveries.");
     }
+
+    /// <summary>
+    /// The performance job's counters (meter <c>FeatureStore.Monitor.Performance</c>, same instruments): predictions
+    /// and labels read, dead letters, records skipped (by reason: <c>too_late</c>, <c>duplicate_prediction</c>),
+    /// windows evaluated, alerts.
+    /// </summary>
+    public static MonitorMetrics ForPerformance() => new("FeatureStore.Monitor.Performance");
 
     /// <summary>Predictions read.</summary>
     public long Predictions => Interlocked.Read(ref _predictionsTotal);

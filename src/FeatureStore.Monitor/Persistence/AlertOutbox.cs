@@ -13,19 +13,40 @@ namespace FeatureStore.Monitor.Persistence;
 /// id → next attempt, epoch ms), <c>…:outbox:attempts</c> (hash id → attempts so far), and
 /// <c>…:outbox:rejected</c> (hash id → alert JSON refused by its webhook with a 4xx other than 408/429).
 /// </summary>
-/// <param name="database">The online store.</param>
-/// <param name="keys">The drift key layout.</param>
-public sealed class AlertOutbox(IDatabase database, DriftKeys keys)
+public sealed class AlertOutbox
 {
-    private readonly RedisKey _alerts = keys.Outbox;
-    private readonly RedisKey _due = keys.OutboxDue;
-    private readonly RedisKey _attempts = keys.OutboxAttempts;
-    private readonly RedisKey _rejected = keys.OutboxRejected;
+    private readonly IDatabase _database;
+    private readonly RedisKey _alerts;
+    private readonly RedisKey _due;
+    private readonly RedisKey _attempts;
+    private readonly RedisKey _rejected;
+
+    /// <summary>The drift monitor's outbox.</summary>
+    /// <param name="database">The online store.</param>
+    /// <param name="keys">The drift key layout.</param>
+    public AlertOutbox(IDatabase database, DriftKeys keys)
+        : this(database, (keys ?? throw new ArgumentNullException(nameof(keys))).Outbox)
+    {
+    }
+
+    /// <summary>
+    /// An outbox at <paramref name="alerts"/> (its due times, attempts and rejected alerts at <c>…:due</c>,
+    /// <c>…:attempts</c>, <c>…:rejected</c>): the performance job's has its own, so each job's dispatcher delivers
+    /// only its alerts.
+    /// </summary>
+    internal AlertOutbox(IDatabase database, RedisKey alerts)
+    {
+        _database = database;
+        _alerts = alerts;
+        _due = alerts.Append(":due");
+        _attempts = alerts.Append(":attempts");
+        _rejected = alerts.Append(":rejected");
+    }
 
     /// <summary>Stores an alert, due at once. Enqueuing the same id twice keeps one.</summary>
     public async Task EnqueueAsync(DriftAlert alert, long nowMs)
     {
-        var transaction = database.CreateTransaction();
+        var transaction = _database.CreateTransaction();
         Enqueue(transaction, alert, nowMs);
         await transaction.ExecuteAsync().ConfigureAwait(false);
     }
@@ -41,18 +62,18 @@ public sealed class AlertOutbox(IDatabase database, DriftKeys keys)
     /// <summary>Alerts due at <paramref name="nowMs"/>, oldest due first, with their attempts so far.</summary>
     public async Task<IReadOnlyList<(DriftAlert Alert, int Attempts)>> DueAsync(long nowMs, int limit)
     {
-        var ids = await database.SortedSetRangeByScoreAsync(_due, double.NegativeInfinity, nowMs, take: limit).ConfigureAwait(false);
+        var ids = await _database.SortedSetRangeByScoreAsync(_due, double.NegativeInfinity, nowMs, take: limit).ConfigureAwait(false);
         var result = new List<(DriftAlert, int)>();
         foreach (var id in ids)
         {
-            var json = await database.HashGetAsync(_alerts, id).ConfigureAwait(false);
+            var json = await _database.HashGetAsync(_alerts, id).ConfigureAwait(false);
             if (json.IsNull)
             {
-                await database.SortedSetRemoveAsync(_due, id).ConfigureAwait(false);
+                await _database.SortedSetRemoveAsync(_due, id).ConfigureAwait(false);
                 continue;
             }
 
-            var attempts = (int)(await database.HashGetAsync(_attempts, id).ConfigureAwait(false) is { IsNull: false } a ? (long)a : 0);
+            var attempts = (int)(await _database.HashGetAsync(_attempts, id).ConfigureAwait(false) is { IsNull: false } a ? (long)a : 0);
             result.Add((JsonSerializer.Deserialize<DriftAlert>(json.ToString(), DriftJson.Options)!, attempts));
         }
 
@@ -62,7 +83,7 @@ public sealed class AlertOutbox(IDatabase database, DriftKeys keys)
     /// <summary>Removes a delivered alert.</summary>
     public async Task DeliveredAsync(string id)
     {
-        var transaction = database.CreateTransaction();
+        var transaction = _database.CreateTransaction();
         _ = transaction.HashDeleteAsync(_alerts, id);
         _ = transaction.SortedSetRemoveAsync(_due, id);
         _ = transaction.HashDeleteAsync(_attempts, id);
@@ -72,7 +93,7 @@ public sealed class AlertOutbox(IDatabase database, DriftKeys keys)
     /// <summary>Records a failed attempt and when to try again.</summary>
     public async Task RetryLaterAsync(string id, int attempts, long dueMs)
     {
-        var transaction = database.CreateTransaction();
+        var transaction = _database.CreateTransaction();
         _ = transaction.HashSetAsync(_attempts, id, attempts);
         _ = transaction.SortedSetAddAsync(_due, id, dueMs);
         await transaction.ExecuteAsync().ConfigureAwait(false);
@@ -82,7 +103,7 @@ public sealed class AlertOutbox(IDatabase database, DriftKeys keys)
     public async Task RejectedAsync(DriftAlert alert)
     {
         ArgumentNullException.ThrowIfNull(alert);
-        var transaction = database.CreateTransaction();
+        var transaction = _database.CreateTransaction();
         _ = transaction.HashSetAsync(_rejected, alert.Id, JsonSerializer.Serialize(alert, DriftJson.Options));
         _ = transaction.HashDeleteAsync(_alerts, alert.Id);
         _ = transaction.SortedSetRemoveAsync(_due, alert.Id);
@@ -91,5 +112,5 @@ public sealed class AlertOutbox(IDatabase database, DriftKeys keys)
     }
 
     /// <summary>Alerts not yet delivered.</summary>
-    public Task<long> PendingAsync() => database.SortedSetLengthAsync(_due);
+    public Task<long> PendingAsync() => _database.SortedSetLengthAsync(_due);
 }

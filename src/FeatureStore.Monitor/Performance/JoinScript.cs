@@ -1,0 +1,405 @@
+// The label join as one Lua script per batch and model: the store applies every record of the batch and the
+// next offset of each partition in one atomic step, so a batch is applied whole or not at all, and a record at an
+// offset below the stored one (a replay after a kill, or a member that lost its partition) changes nothing.
+// docs/performance.md, "The label join".
+using System.Buffers.Binary;
+using System.Globalization;
+using StackExchange.Redis;
+
+namespace FeatureStore.Monitor.Performance;
+
+/// <summary>
+/// One batch of the label join of one model, as arguments of <see cref="Source"/>. Keys, all under
+/// <c>J = PREFIX:{PROJECT}:drift:join:MODEL</c> (one slot by the project's hash tag):
+/// <list type="bullet">
+/// <item><c>J:offsets</c> — hash <c>topic:partition</c> → next offset to apply.</item>
+/// <item><c>J:state</c> — hash: <c>wp</c>, <c>wl</c>, the largest prediction and label times applied.</item>
+/// <item><c>J:p:BUCKET</c> — hash prediction id → the logged prediction (time, version, per monitor: counted
+/// flag, score, segment; <c>!</c> in front once labelled), a bucket per <see cref="JoinSettings.BucketMs"/> of
+/// prediction time; <c>J:pb</c> — sorted set of those buckets by start.</item>
+/// <item><c>J:l:BUCKET</c> — hash prediction id → a pending label (time, value), bucketed by label time;
+/// <c>J:lb</c> — sorted set of those buckets.</item>
+/// <item><c>J:w:VERSION:MONITOR:START</c> — hash, a window: <c>state</c> (open, closing, evaluated), <c>version</c>,
+/// <c>monitor</c> (1-based), <c>start</c>, <c>end</c>, <c>n</c>, <c>l</c> (predictions, labelled), <c>segs</c>,
+/// <c>n:SEG</c>, <c>l:SEG</c>, <c>closed_by</c>; <c>…:s</c> and <c>…:s:SEG</c> the scores (8 bytes each),
+/// <c>…:p</c> and <c>…:p:SEG</c> the joined pairs (score then label: 9 bytes, a regressor's 16).</item>
+/// <item><c>J:open</c>, <c>J:closing</c>, <c>J:done</c> — sorted sets of window keys by window end.</item>
+/// </list>
+/// </summary>
+internal sealed class JoinScript
+{
+    /// <summary>
+    /// KEYS[1] the offsets hash, KEYS[2] the label counters (<c>DriftKeys.Labels</c>). ARGV: J, horizon, bucket,
+    /// grace, coverage ('' for none), expiry (ms), monitors M, then per monitor its window (ms), segment cap and
+    /// kind (<c>s</c>: keep scores; <c>-</c>: don't), then the record count and per record 7 values: kind
+    /// (<c>p</c> prediction, <c>l</c> label, <c>x</c> offset only), <c>topic:partition</c>, offset, id, time, and
+    /// for a prediction its version and per monitor score (8 bytes) + segment + newline, for a label its value
+    /// bytes and ''. Answers the count of windows waiting for evaluation.
+    /// </summary>
+    public const string Source = """
+        local offsets = KEYS[1]
+        local counters = KEYS[2]
+        local J = ARGV[1]
+        local horizon = tonumber(ARGV[2])
+        local B = tonumber(ARGV[3])
+        local grace = tonumber(ARGV[4])
+        local coverage = tonumber(ARGV[5])
+        local ttl = ARGV[6]
+        local M = tonumber(ARGV[7])
+        local wms, cap, kind = {}, {}, {}
+        local at = 8
+        for m = 1, M do
+          wms[m] = tonumber(ARGV[at]); cap[m] = tonumber(ARGV[at + 1]); kind[m] = ARGV[at + 2]
+          at = at + 3
+        end
+        local count = tonumber(ARGV[at]); at = at + 1
+        local stateKey = J .. ':state'
+        local st = redis.call('HMGET', stateKey, 'wp', 'wl')
+        local wp = tonumber(st[1]) or -9e15
+        local wl = tonumber(st[2]) or -9e15
+        local pending = tonumber(redis.call('HGET', counters, 'pending')) or 0
+        local delta = { joined = 0, duplicate = 0, late = 0, unmatched = 0, pending = 0, too_late = 0, duplicate_prediction = 0, applied = 0 }
+
+        local function fmt(x) return string.format('%.0f', x) end
+        local function floor(t, size) return t - (t % size) end
+        local function window(version, m, t) return J .. ':w:' .. version .. ':' .. m .. ':' .. fmt(floor(t, wms[m])) end
+
+        local function parse(record)
+          local nl1 = string.find(record, '\n', 1, true)
+          local nl2 = string.find(record, '\n', nl1 + 1, true)
+          local entries = {}
+          local pos = nl2 + 1
+          for m = 1, M do
+            local e = string.find(record, '\n', pos + 9, true)
+            entries[m] = { string.sub(record, pos, pos), string.sub(record, pos + 1, pos + 8), string.sub(record, pos + 9, e - 1) }
+            pos = e + 1
+          end
+          return tonumber(string.sub(record, 1, nl1 - 1)), string.sub(record, nl1 + 1, nl2 - 1), entries
+        end
+
+        -- Adds a label to the windows its prediction counted in; false when it joins none (late).
+        local function join(t, version, entries, label, lt)
+          if lt - t > horizon then
+            delta.late = delta.late + 1
+            return false
+          end
+          local any = false
+          for m = 1, M do
+            local e = entries[m]
+            if e[1] == '+' then
+              local w = window(version, m, t)
+              if redis.call('HGET', w, 'state') == 'open' then
+                any = true
+                redis.call('HINCRBY', w, 'l', 1)
+                redis.call('APPEND', w .. ':p', e[2] .. label)
+                if e[3] ~= '' then
+                  redis.call('HINCRBY', w, 'l:' .. e[3], 1)
+                  redis.call('APPEND', w .. ':p:' .. e[3], e[2] .. label)
+                end
+              end
+            end
+          end
+          if any then delta.joined = delta.joined + 1 else delta.late = delta.late + 1 end
+          return any
+        end
+
+        local function predict(id, t, version, payload)
+          local b = floor(t, B)
+          local pkey = J .. ':p:' .. fmt(b)
+          if redis.call('HEXISTS', pkey, id) == 1 then
+            delta.duplicate_prediction = delta.duplicate_prediction + 1
+            return
+          end
+          local parts = { fmt(t), '\n', version, '\n' }
+          local entries = {}
+          local pos = 1
+          for m = 1, M do
+            local score = string.sub(payload, pos, pos + 7)
+            local e = string.find(payload, '\n', pos + 8, true)
+            local seg = string.sub(payload, pos + 8, e - 1)
+            pos = e + 1
+            local flag = '-'
+            local start = floor(t, wms[m])
+            -- A window whose labels' horizon and grace have passed is gone: too late to count in it.
+            if start + wms[m] > wl - horizon - grace then
+              local w = window(version, m, t)
+              local state = redis.call('HGET', w, 'state')
+              if not state then
+                state = 'open'
+                redis.call('HSET', w, 'state', 'open', 'version', version, 'monitor', m, 'start', fmt(start), 'end', fmt(start + wms[m]), 'n', 0, 'l', 0, 'segs', 0)
+                redis.call('ZADD', J .. ':open', start + wms[m], w)
+              end
+              if state == 'open' then
+                flag = '+'
+                if seg ~= '' and redis.call('HEXISTS', w, 'n:' .. seg) == 0 then
+                  if tonumber(redis.call('HGET', w, 'segs')) < cap[m] then
+                    redis.call('HINCRBY', w, 'segs', 1)
+                  else
+                    seg = 'other'
+                  end
+                end
+                redis.call('HINCRBY', w, 'n', 1)
+                if seg ~= '' then redis.call('HINCRBY', w, 'n:' .. seg, 1) end
+                if kind[m] == 's' then
+                  redis.call('APPEND', w .. ':s', score)
+                  if seg ~= '' then redis.call('APPEND', w .. ':s:' .. seg, score) end
+                end
+              end
+            end
+            if flag == '-' then delta.too_late = delta.too_late + 1 end
+            entries[m] = { flag, score, seg }
+            parts[#parts + 1] = flag .. score .. seg .. '\n'
+          end
+          local record = table.concat(parts)
+          if pending > 0 then
+            for lb = floor(t - B, B), t + horizon + grace, B do
+              local lkey = J .. ':l:' .. fmt(lb)
+              local v = redis.call('HGET', lkey, id)
+              if v then
+                redis.call('HDEL', lkey, id)
+                pending = pending - 1
+                delta.pending = delta.pending - 1
+                local nl = string.find(v, '\n', 1, true)
+                if join(t, version, entries, string.sub(v, nl + 1), tonumber(string.sub(v, 1, nl - 1))) then
+                  record = '!' .. record
+                end
+                break
+              end
+            end
+          end
+          redis.call('HSET', pkey, id, record)
+          redis.call('PEXPIRE', pkey, ttl)
+          redis.call('ZADD', J .. ':pb', b, pkey)
+          if t > wp then wp = t end
+        end
+
+        local function label(id, lt, value)
+          local from = floor(lt - horizon - grace, B)
+          for b = from, lt + B, B do
+            local pkey = J .. ':p:' .. fmt(b)
+            local record = redis.call('HGET', pkey, id)
+            if record then
+              if string.sub(record, 1, 1) == '!' then
+                delta.duplicate = delta.duplicate + 1
+              else
+                local t, version, entries = parse(record)
+                if join(t, version, entries, value, lt) then
+                  redis.call('HSET', pkey, id, '!' .. record)
+                end
+              end
+              if lt > wl then wl = lt end
+              return
+            end
+          end
+          local lb = floor(lt, B)
+          local lkey = J .. ':l:' .. fmt(lb)
+          if redis.call('HSETNX', lkey, id, fmt(lt) .. '\n' .. value) == 1 then
+            pending = pending + 1
+            delta.pending = delta.pending + 1
+            redis.call('PEXPIRE', lkey, ttl)
+            redis.call('ZADD', J .. ':lb', lb, lkey)
+          else
+            delta.duplicate = delta.duplicate + 1
+          end
+          if lt > wl then wl = lt end
+        end
+
+        local stored = {}
+        for _ = 1, count do
+          local rkind, part, offset = ARGV[at], ARGV[at + 1], tonumber(ARGV[at + 2])
+          local nxt = stored[part]
+          if nxt == nil then
+            nxt = tonumber(redis.call('HGET', offsets, part)) or -1
+          end
+          if offset >= nxt then
+            if rkind == 'p' then
+              predict(ARGV[at + 3], tonumber(ARGV[at + 4]), ARGV[at + 5], ARGV[at + 6])
+            elseif rkind == 'l' then
+              label(ARGV[at + 3], tonumber(ARGV[at + 4]), ARGV[at + 5])
+            end
+            delta.applied = delta.applied + 1
+            nxt = offset + 1
+          end
+          stored[part] = nxt
+          at = at + 7
+        end
+        for part, nxt in pairs(stored) do
+          if nxt >= 0 then redis.call('HSET', offsets, part, fmt(nxt)) end
+        end
+        redis.call('HSET', stateKey, 'wp', fmt(wp), 'wl', fmt(wl))
+
+        local function close(w, by)
+          local finish = redis.call('HGET', w, 'end')
+          redis.call('HSET', w, 'state', 'closing', 'closed_by', by)
+          redis.call('ZREM', J .. ':open', w)
+          redis.call('ZADD', J .. ':closing', finish, w)
+        end
+        local limit = math.min(wl - horizon, wp)
+        for _, w in ipairs(redis.call('ZRANGEBYSCORE', J .. ':open', '-inf', fmt(limit))) do close(w, 'horizon') end
+        if coverage then
+          for _, w in ipairs(redis.call('ZRANGEBYSCORE', J .. ':open', '-inf', fmt(math.max(wp, wl)))) do
+            local nl = redis.call('HMGET', w, 'n', 'l')
+            local n, l = tonumber(nl[1]), tonumber(nl[2])
+            if n > 0 and l >= coverage * n then close(w, 'coverage') end
+          end
+        end
+
+        -- Sweeps, by event time: a prediction bucket once the labels passed its end + horizon + grace, a pending
+        -- bucket (its labels counted unmatched) once the predictions passed its end + one bucket, an evaluated
+        -- window once the labels passed its end + horizon + grace.
+        for _, key in ipairs(redis.call('ZRANGEBYSCORE', J .. ':pb', '-inf', fmt(wl - horizon - grace - B))) do
+          redis.call('DEL', key)
+          redis.call('ZREM', J .. ':pb', key)
+        end
+        for _, key in ipairs(redis.call('ZRANGEBYSCORE', J .. ':lb', '-inf', fmt(wp - 2 * B))) do
+          local n = redis.call('HLEN', key)
+          delta.unmatched = delta.unmatched + n
+          delta.pending = delta.pending - n
+          redis.call('DEL', key)
+          redis.call('ZREM', J .. ':lb', key)
+        end
+        for _, w in ipairs(redis.call('ZRANGEBYSCORE', J .. ':done', '-inf', fmt(wl - horizon - grace))) do
+          redis.call('DEL', w)
+          redis.call('ZREM', J .. ':done', w)
+        end
+
+        for _, field in ipairs({ 'joined', 'duplicate', 'late', 'unmatched', 'pending', 'too_late', 'duplicate_prediction' }) do
+          if delta[field] ~= 0 then redis.call('HINCRBY', counters, field, delta[field]) end
+        end
+        return { redis.call('ZCARD', J .. ':closing'), delta.applied }
+        """;
+
+    private readonly List<RedisValue> _values = new(4096);
+    private readonly string _join;
+    private readonly RedisKey[] _keys;
+    private int _count;
+    private int _countAt;
+
+    /// <summary>A script builder for the model whose join keys start with <paramref name="join"/>.</summary>
+    public JoinScript(string join, RedisKey counters, JoinSettings settings)
+    {
+        _join = join;
+        Settings = settings;
+        _keys = [join + ":offsets", counters];
+        Clear();
+    }
+
+    /// <summary>The join's settings.</summary>
+    public JoinSettings Settings { get; }
+
+    /// <summary>Records added since the last <see cref="Clear"/>.</summary>
+    public int Count => _count;
+
+    /// <summary>Forgets the records added.</summary>
+    public void Clear()
+    {
+        _values.Clear();
+        _values.Add(_join);
+        _values.Add(Settings.HorizonMs);
+        _values.Add(Settings.BucketMs);
+        _values.Add(Settings.GraceMs);
+        _values.Add(Settings.Coverage is { } c ? c.ToString("R", CultureInfo.InvariantCulture) : "");
+        _values.Add(Settings.ExpiryMs);
+        _values.Add(Settings.Monitors.Count);
+        foreach (var m in Settings.Monitors)
+        {
+            _values.Add(m.WindowMs);
+            _values.Add(m.Segments);
+            _values.Add(m.KeepScores ? "s" : "-");
+        }
+
+        _countAt = _values.Count;
+        _values.Add(0);
+        _count = 0;
+    }
+
+    /// <summary>Adds a logged prediction; <paramref name="payload"/> holds per monitor its score (8 bytes) and segment, each ended by a newline.</summary>
+    public void Prediction(string partition, long offset, string id, long timeMs, string version, byte[] payload) =>
+        Add("p", partition, offset, id, timeMs, version, payload);
+
+    /// <summary>Adds a label (<paramref name="value"/>: 1 byte for a class, 8 for a regressor's target).</summary>
+    public void Label(string partition, long offset, string id, long timeMs, byte[] value) =>
+        Add("l", partition, offset, id, timeMs, value, "");
+
+    /// <summary>Adds a record that only moves its partition's offset (dead-lettered, or not this model's).</summary>
+    public void Skip(string partition, long offset) => Add("x", partition, offset, "", 0, "", "");
+
+    /// <summary>Runs the batch; answers the windows waiting for evaluation and the records applied (not skipped as replays).</summary>
+    public async Task<(long Closing, long Applied)> RunAsync(IDatabaseAsync database)
+    {
+        _values[_countAt] = _count;
+        var result = (RedisResult[])(await database.ScriptEvaluateAsync(Source, _keys, [.. _values]).ConfigureAwait(false))!;
+        return ((long)result[0], (long)result[1]);
+    }
+
+    /// <summary>The payload of a prediction: per monitor its score as 8 bytes (little-endian double) and its segment (null: none).</summary>
+    public static byte[] Payload(ReadOnlySpan<double> scores, ReadOnlySpan<string?> segments)
+    {
+        var length = 0;
+        for (var i = 0; i < scores.Length; i++)
+        {
+            length += 9 + (segments[i] is { } s ? System.Text.Encoding.UTF8.GetByteCount(s) : 0);
+        }
+
+        var bytes = new byte[length];
+        var at = 0;
+        for (var i = 0; i < scores.Length; i++)
+        {
+            BinaryPrimitives.WriteDoubleLittleEndian(bytes.AsSpan(at), scores[i]);
+            at += 8;
+            if (segments[i] is { } s)
+            {
+                at += System.Text.Encoding.UTF8.GetBytes(s, bytes.AsSpan(at));
+            }
+
+            bytes[at++] = (byte)'\n';
+        }
+
+        return bytes;
+    }
+
+    private void Add(string kind, string partition, long offset, string id, long timeMs, RedisValue a, RedisValue b)
+    {
+        _values.Add(kind);
+        _values.Add(partition);
+        _values.Add(offset);
+        _values.Add(id);
+        _values.Add(timeMs);
+        _values.Add(a);
+        _values.Add(b);
+        _count++;
+    }
+}
+
+/// <summary>How one model's labels are joined (from its <c>labels:</c> and <c>performance:</c> declarations).</summary>
+/// <param name="HorizonMs">The labels' horizon.</param>
+/// <param name="BucketMs">The width of a bucket of predictions or pending labels: a quarter of the horizon (at least 1 s).</param>
+/// <param name="GraceMs">How long past the horizon a prediction is kept, so a label that late is counted late rather than unmatched: one bucket.</param>
+/// <param name="Coverage">The labelled share that closes a window early, or null.</param>
+/// <param name="Monitors">The model's performance monitors, in declaration order.</param>
+internal sealed record JoinSettings(long HorizonMs, long BucketMs, long GraceMs, double? Coverage, IReadOnlyList<JoinMonitor> Monitors)
+{
+    /// <summary>
+    /// The wall-clock expiry set on every bucket at each write, a safety net behind the sweeps by event time (which
+    /// count what they drop): twice the time a bucket is kept by event time.
+    /// </summary>
+    public long ExpiryMs => 2 * (BucketMs + HorizonMs + GraceMs + BucketMs);
+
+    /// <summary>The settings of a model's declarations.</summary>
+    public static JoinSettings Of(Core.Definitions.LabelsDefinition labels, IReadOnlyList<Core.Definitions.PerformanceMonitorDefinition> monitors)
+    {
+        var bucket = Math.Max(1000, labels.HorizonMs / 4);
+        return new JoinSettings(
+            labels.HorizonMs,
+            bucket,
+            bucket,
+            labels.Coverage,
+            [.. monitors.Select(m => new JoinMonitor(m.WindowMs, m.SegmentBy is null ? 0 : m.Segments, m.Task == Core.Definitions.PerformanceTask.BinaryClassification && m.Estimate))]);
+    }
+}
+
+/// <summary>One performance monitor as the join sees it.</summary>
+/// <param name="WindowMs">Its window of prediction time.</param>
+/// <param name="Segments">How many segment values get their own series per window.</param>
+/// <param name="KeepScores">Keep every score of a window (for the estimate).</param>
+internal sealed record JoinMonitor(long WindowMs, int Segments, bool KeepScores);

@@ -1,0 +1,455 @@
+using System.Buffers.Binary;
+using System.Text;
+using System.Text.Json;
+using Confluent.Kafka;
+using FeatureStore.Core.Definitions;
+using FeatureStore.Core.Events;
+using FeatureStore.Kafka.DeadLetters;
+using FeatureStore.Monitor.Alerts;
+using FeatureStore.Monitor.Job;
+using FeatureStore.Monitor.Persistence;
+using FeatureStore.Redis.Drift;
+using FeatureStore.Redis.Models;
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+
+namespace FeatureStore.Monitor.Performance;
+
+/// <summary>
+/// The performance job (DESIGN.md §7, "Model quality"; docs/performance.md, "The label join"): for the models that
+/// declare <c>labels</c> and performance monitors, consumes their prediction and label topics (consumer group
+/// <c>GROUP.performance</c>, apart from the drift monitor's), joins each label to its logged prediction exactly once
+/// within the horizon, keeps per (model, version, monitor, segment) windows of prediction time in the online store,
+/// and evaluates each as it closes: realized metrics, the confidence-based estimate, thresholds, history, alerts.
+/// <para>
+/// Exactly once without Kafka's commits deciding it: each batch of at most 5 000 records goes to the store as ONE
+/// Lua script per model (<see cref="JoinScript"/>) that applies every record and the next offset of each partition;
+/// a record below the stored offset is skipped inside the script. A partition starts at the stored offset. A
+/// window's evaluation is ONE transaction conditioned on the window still being <c>closing</c>.
+/// </para>
+/// Predictions without the id go to the prediction's dead-letter topic (<c>missing_id</c>), as do ones without a
+/// monitor's score (<c>missing_field</c>, <c>wrong_type</c>); malformed ones only when no drift monitor reads the
+/// topic (otherwise the drift monitor dead-letters them already). Malformed labels go to the labels' dead-letter topic.
+/// </summary>
+public sealed class PerformanceJob
+{
+    /// <summary>Most records applied in one script.</summary>
+    public const int BatchSize = 5000;
+
+    /// <summary>A prediction's segment when it lacks the <c>segment_by</c> field.</summary>
+    public const string MissingSegment = "(missing)";
+
+    private readonly FeatureRepository _repository;
+    private readonly IDatabase _database;
+    private readonly MonitorOptions _options;
+    private readonly MonitorMetrics _metrics;
+    private readonly ILogger _logger;
+    private readonly DriftKeys _keys;
+    private readonly ModelStageCache _stages;
+    private readonly PerformanceIncidents _incidents;
+    private readonly WindowEvaluator _evaluator;
+    private readonly AlertDispatcher _dispatcher;
+
+    /// <summary>A job over every model of <paramref name="repository"/> with labels and performance monitors.</summary>
+    public PerformanceJob(FeatureRepository repository, IDatabase database, string keyPrefix, MonitorOptions options, MonitorMetrics metrics, ILogger logger)
+    {
+        ArgumentNullException.ThrowIfNull(repository);
+        _repository = repository;
+        _database = database ?? throw new ArgumentNullException(nameof(database));
+        _options = options ?? throw new ArgumentNullException(nameof(options));
+        _metrics = metrics ?? throw new ArgumentNullException(nameof(metrics));
+        _logger = logger ?? throw new ArgumentNullException(nameof(logger));
+        _keys = new DriftKeys(keyPrefix, repository.Project);
+        Store = new PerformanceStore(database, _keys);
+        Outbox = new AlertOutbox(database, OutboxKey(_keys));
+        _stages = new ModelStageCache(new ModelRegistryStore(database, keyPrefix, repository.Project), options.ModelStagePollInterval);
+        _incidents = new PerformanceIncidents(repository, _keys, options);
+        _evaluator = new WindowEvaluator(Store, Outbox, _incidents, _stages, options, metrics, logger);
+        _dispatcher = new AlertDispatcher(repository, Outbox, options, metrics, logger);
+        _evaluator.AlertsRaised += _dispatcher.AlertsRaised;
+    }
+
+    /// <summary>The consumer group of the performance job beside the drift monitor's <paramref name="monitorGroup"/>.</summary>
+    public static string GroupOf(string monitorGroup) => monitorGroup + ".performance";
+
+    /// <summary>The performance alerts' outbox (<c>PREFIX:{PROJECT}:drift:outbox:performance</c>, apart from drift's, each job delivering its own).</summary>
+    public static RedisKey OutboxKey(DriftKeys keys)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        return keys.Outbox.Append(":performance");
+    }
+
+    /// <summary>The models this job joins labels for.</summary>
+    public static IReadOnlyList<ModelDefinition> Models(FeatureRepository repository)
+    {
+        ArgumentNullException.ThrowIfNull(repository);
+        return [.. repository.Models.Where(m => m.Labels is not null && m.PerformanceMonitors.Count > 0)];
+    }
+
+    /// <summary>The references, history and label counters this job writes.</summary>
+    public PerformanceStore Store { get; }
+
+    /// <summary>The outbox of performance alerts not yet delivered.</summary>
+    public AlertOutbox Outbox { get; }
+
+    /// <summary>Runs until <paramref name="cancellationToken"/> is cancelled, then stops cleanly.</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        var joins = new List<ModelJoin>();
+        foreach (var model in Models(_repository))
+        {
+            if (model.Prediction.IdField is null)
+            {
+                PerformanceLog.NoIdField(_logger, model.Name);
+                continue;
+            }
+
+            var settings = JoinSettings.Of(model.Labels!, model.PerformanceMonitors);
+            joins.Add(new ModelJoin(model, new JoinScript(_keys.Join(model.Name), _keys.Labels(model.Name), settings)));
+        }
+
+        if (joins.Count == 0)
+        {
+            return;
+        }
+
+        var predictionTopics = joins.GroupBy(j => j.Model.Prediction.Topic).ToDictionary(g => g.Key, g => g.ToList());
+        var labelTopics = joins.GroupBy(j => j.Model.Labels!.Topic).ToDictionary(g => g.Key, g => g.ToList());
+        var topics = predictionTopics.Keys.Concat(labelTopics.Keys).Distinct().ToList();
+        PerformanceLog.Started(_logger, string.Join(", ", joins.Select(j => j.Model.Name)), string.Join(", ", topics));
+
+        await _stages.RefreshAsync().ConfigureAwait(false);
+        await _incidents.LoadAsync(_database).ConfigureAwait(false);
+
+        // Windows a previous run marked closing and did not get to write: evaluated now, from their frozen data.
+        foreach (var join in joins)
+        {
+            await _evaluator.EvaluateClosingAsync(join.Model, cancellationToken).ConfigureAwait(false);
+        }
+
+        using var intake = new JoinIntake(_options, GroupOf(_options.GroupId), tp => Stored(tp, predictionTopics, labelTopics), _logger);
+        using var deadLetters = new DeadLetterProducer(_options.BootstrapServers, clientId: "featurestore-performance-dlq");
+        using var sender = new WebhookSender(firstRetryDelay: _options.WebhookRetryDelay);
+        intake.Subscribe(topics);
+
+        using var stopBackground = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var consume = Task.Run(() => intake.ConsumeAsync(cancellationToken), CancellationToken.None);
+        var dispatch = Task.Run(() => _dispatcher.RunAsync(sender, stopBackground.Token), CancellationToken.None);
+        var follow = Task.Run(() => _stages.FollowAsync(_database.Multiplexer.GetSubscriber(), ex => MonitorLog.StoreError(_logger, ex), stopBackground.Token), CancellationToken.None);
+        try
+        {
+            await JoinAsync(intake, joins, predictionTopics, labelTopics, deadLetters, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // stopping: what was not applied is read again from the stored offsets
+        }
+        finally
+        {
+            await consume.ConfigureAwait(false);
+            await stopBackground.CancelAsync().ConfigureAwait(false);
+            await dispatch.ConfigureAwait(false);
+            await follow.ConfigureAwait(false);
+            try
+            {
+                deadLetters.Flush(TimeSpan.FromSeconds(10));
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or TimeoutException)
+            {
+                MonitorLog.StoreError(_logger, ex);
+            }
+
+            intake.Close();
+        }
+    }
+
+    // Where an assigned partition starts: the smallest next offset the models reading it stored, or null (Kafka's
+    // committed offset) when one of them stored none.
+    private long? Stored(TopicPartition tp, Dictionary<string, List<ModelJoin>> predictionTopics, Dictionary<string, List<ModelJoin>> labelTopics)
+    {
+        var joins = (predictionTopics.GetValueOrDefault(tp.Topic) ?? []).Concat(labelTopics.GetValueOrDefault(tp.Topic) ?? []);
+        long? start = null;
+        foreach (var join in joins)
+        {
+            var stored = _database.HashGet(_keys.Join(join.Model.Name) + ":offsets", PartitionField(tp.Topic, tp.Partition.Value));
+            if (stored.IsNull)
+            {
+                return null;
+            }
+
+            start = Math.Min(start ?? long.MaxValue, (long)stored);
+        }
+
+        return start;
+    }
+
+    private static string PartitionField(string topic, int partition) => $"{topic}:{partition}";
+
+    private async Task JoinAsync(
+        JoinIntake intake,
+        List<ModelJoin> joins,
+        Dictionary<string, List<ModelJoin>> predictionTopics,
+        Dictionary<string, List<ModelJoin>> labelTopics,
+        DeadLetterProducer deadLetters,
+        CancellationToken cancellationToken)
+    {
+        var reader = intake.Reader;
+        var next = new Dictionary<TopicPartition, long>();
+        var driftTopics = _repository.Models.Where(m => m.Monitors.Count > 0).Select(m => m.Prediction.Topic).ToHashSet(StringComparer.Ordinal);
+        var readers = predictionTopics.ToDictionary(
+            kv => kv.Key,
+            kv => (IReadOnlyList<ModelDefinition>)[.. _repository.Models.Where(m => m.Prediction.Topic == kv.Key).Select(m => m with { Monitors = [] })]);
+        while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            foreach (var join in joins)
+            {
+                join.Script.Clear();
+            }
+
+            next.Clear();
+            var count = 0;
+            while (count < BatchSize && reader.TryRead(out var result))
+            {
+                count++;
+                next[result.TopicPartition] = result.Offset.Value + 1;
+                if (predictionTopics.TryGetValue(result.Topic, out var predicted))
+                {
+                    ReadPrediction(result, predicted, readers[result.Topic], driftTopics.Contains(result.Topic), deadLetters);
+                }
+
+                if (labelTopics.TryGetValue(result.Topic, out var labelled))
+                {
+                    foreach (var join in labelled)
+                    {
+                        ReadLabel(result, join, deadLetters);
+                    }
+                }
+            }
+
+            var evaluate = new List<ModelJoin>();
+            foreach (var join in joins.Where(j => j.Script.Count > 0))
+            {
+                if ((await RunAsync(join.Script, cancellationToken).ConfigureAwait(false)).Closing > 0)
+                {
+                    evaluate.Add(join);
+                }
+            }
+
+            intake.StoreOffsets(next);
+            foreach (var join in evaluate)
+            {
+                await _evaluator.EvaluateClosingAsync(join.Model, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task<(long Closing, long Applied)> RunAsync(JoinScript script, CancellationToken cancellationToken)
+    {
+        // The script is atomic and skips what it applied: running it again after an error is safe.
+        for (var delay = TimeSpan.FromMilliseconds(100); ; delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks)))
+        {
+            try
+            {
+                return await script.RunAsync(_database).ConfigureAwait(false);
+            }
+            catch (RedisException ex)
+            {
+                MonitorLog.StoreError(_logger, ex);
+                await Task.Delay(delay, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private void ReadPrediction(ConsumeResult<byte[]?, byte[]?> result, List<ModelJoin> joins, IReadOnlyList<ModelDefinition> topicModels, bool driftReads, DeadLetterProducer deadLetters)
+    {
+        var partition = PartitionField(result.Topic, result.Partition.Value);
+        var offset = result.Offset.Value;
+        _metrics.Prediction();
+        ModelJoin? target = null;
+        string? id = null;
+        string? version = null;
+        long timeMs = 0;
+        byte[]? payload = null;
+        try
+        {
+            using var document = PredictionReader.Parse(result.Message.Value ?? []);
+            var root = document.RootElement;
+            if (PredictionReader.Read(root, topicModels, out var model, out version, out timeMs, _stages) is { } rejection)
+            {
+                if (!driftReads)
+                {
+                    DeadLetter(deadLetters, joins[0].Model.Prediction.DeadLetterTopic, result, rejection.Reason, rejection.Field, rejection.Detail);
+                }
+            }
+            else if ((target = joins.FirstOrDefault(j => j.Model.Name == model!.Name)) is not null)
+            {
+                (id, payload) = ReadJoined(root, target.Model, out var rejected);
+                if (rejected is not null)
+                {
+                    DeadLetter(deadLetters, target.Model.Prediction.DeadLetterTopic, result, rejected.Reason, rejected.Field, rejected.Detail);
+                    target = null;
+                }
+            }
+        }
+        catch (JsonException ex)
+        {
+            if (!driftReads)
+            {
+                DeadLetter(deadLetters, joins[0].Model.Prediction.DeadLetterTopic, result, "malformed_json", null, ex.Message);
+            }
+        }
+
+        foreach (var join in joins)
+        {
+            if (ReferenceEquals(join, target))
+            {
+                join.Script.Prediction(partition, offset, id!, timeMs, version!, payload!);
+            }
+            else
+            {
+                join.Script.Skip(partition, offset);
+            }
+        }
+    }
+
+    // The prediction's id, and per monitor its score and segment, or why it cannot be joined.
+    private static (string? Id, byte[]? Payload) ReadJoined(JsonElement root, ModelDefinition model, out Rejection? rejection)
+    {
+        var idField = model.Prediction.IdField!;
+        if (!root.TryGetProperty(idField, out var idElement) || idElement.ValueKind is JsonValueKind.Null or JsonValueKind.Object or JsonValueKind.Array
+            || PredictionReader.AsText(idElement) is not { Length: > 0 } id)
+        {
+            rejection = new Rejection("missing_id", idField, "a prediction of a model with labels needs its id");
+            return (null, null);
+        }
+
+        var monitors = model.PerformanceMonitors;
+        var scores = new double[monitors.Count];
+        var segments = new string?[monitors.Count];
+        for (var i = 0; i < monitors.Count; i++)
+        {
+            var monitor = monitors[i];
+            if (!root.TryGetProperty(monitor.ScoreField, out var score) || score.ValueKind == JsonValueKind.Null)
+            {
+                rejection = new Rejection("missing_field", monitor.ScoreField, "a performance monitor's score field is missing");
+                return (null, null);
+            }
+
+            if (PredictionReader.AsNumber(score) is not { } value)
+            {
+                rejection = new Rejection("wrong_type", monitor.ScoreField, $"'{score.GetRawText()}' is not a number");
+                return (null, null);
+            }
+
+            scores[i] = value;
+            if (monitor.SegmentBy is { } segmentBy)
+            {
+                segments[i] = root.TryGetProperty(segmentBy, out var segment) && segment.ValueKind != JsonValueKind.Null
+                    ? PredictionReader.AsText(segment).Replace('\n', ' ')
+                    : MissingSegment;
+            }
+        }
+
+        rejection = null;
+        return (id, JoinScript.Payload(scores, segments));
+    }
+
+    private void ReadLabel(ConsumeResult<byte[]?, byte[]?> result, ModelJoin join, DeadLetterProducer deadLetters)
+    {
+        var partition = PartitionField(result.Topic, result.Partition.Value);
+        var labels = join.Model.Labels!;
+        Rejection? rejection;
+        try
+        {
+            using var document = PredictionReader.Parse(result.Message.Value ?? []);
+            rejection = ReadLabel(document.RootElement, labels, join.Model.PerformanceMonitors[0].Task, result.Message.Timestamp.UnixTimestampMs, out var id, out var timeMs, out var value);
+            if (rejection is null)
+            {
+                join.Script.Label(partition, result.Offset.Value, id!, timeMs, value!);
+                return;
+            }
+        }
+        catch (JsonException ex)
+        {
+            rejection = new Rejection("malformed_json", null, ex.Message);
+        }
+
+        DeadLetter(deadLetters, labels.DeadLetterTopic, result, rejection.Reason, rejection.Field, rejection.Detail);
+        join.Script.Skip(partition, result.Offset.Value);
+    }
+
+    /// <summary>Reads one label event: its prediction id, when it became known and its value as the join stores it.</summary>
+    internal static Rejection? ReadLabel(JsonElement root, LabelsDefinition labels, PerformanceTask task, long messageTimeMs, out string? id, out long timeMs, out byte[]? value)
+    {
+        id = null;
+        value = null;
+        timeMs = messageTimeMs;
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            return new Rejection("malformed_json", null, "a label is a JSON object");
+        }
+
+        if (!root.TryGetProperty(labels.IdField, out var idElement) || idElement.ValueKind is JsonValueKind.Null or JsonValueKind.Object or JsonValueKind.Array
+            || PredictionReader.AsText(idElement) is not { Length: > 0 } text)
+        {
+            return new Rejection("missing_id", labels.IdField, "a label names the prediction it labels");
+        }
+
+        id = text;
+        if (!root.TryGetProperty(labels.LabelField, out var label) || label.ValueKind == JsonValueKind.Null)
+        {
+            return new Rejection("missing_label", labels.LabelField, "no label value");
+        }
+
+        if (task == PerformanceTask.Regression)
+        {
+            if (PredictionReader.AsNumber(label) is not { } target)
+            {
+                return new Rejection("wrong_type", labels.LabelField, $"'{label.GetRawText()}' is not a number");
+            }
+
+            value = new byte[8];
+            BinaryPrimitives.WriteDoubleLittleEndian(value, target);
+        }
+        else
+        {
+            bool? positive = label.ValueKind switch
+            {
+                JsonValueKind.True => true,
+                JsonValueKind.False => false,
+                JsonValueKind.Number when label.TryGetInt32(out var n) && n is 0 or 1 => n == 1,
+                _ => null,
+            };
+            if (positive is not { } p)
+            {
+                return new Rejection("wrong_type", labels.LabelField, $"'{label.GetRawText()}' is neither a bool nor 0/1");
+            }
+
+            value = [p ? (byte)1 : (byte)0];
+        }
+
+        if (labels.TimestampField is { } field)
+        {
+            if (!root.TryGetProperty(field, out var time) || time.ValueKind == JsonValueKind.Null)
+            {
+                return new Rejection("missing_timestamp", field, "no label time");
+            }
+
+            if (!(time.ValueKind == JsonValueKind.Number && time.TryGetInt64(out timeMs))
+                && !(time.ValueKind == JsonValueKind.String && Rfc3339.TryParse(Encoding.UTF8.GetBytes(time.GetString()!), out timeMs)))
+            {
+                return new Rejection("invalid_timestamp", field, $"'{time.GetRawText()}' is neither RFC 3339 nor epoch milliseconds");
+            }
+        }
+
+        return null;
+    }
+
+    private void DeadLetter(DeadLetterProducer producer, string topic, ConsumeResult<byte[]?, byte[]?> result, string reason, string? field, string? detail)
+    {
+        _metrics.DeadLetter(reason);
+        producer.Send(topic, result, reason, field, detail);
+    }
+
+    private sealed record ModelJoin(ModelDefinition Model, JoinScript Script);
+}

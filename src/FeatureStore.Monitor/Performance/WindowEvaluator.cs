@@ -1,0 +1,295 @@
+using System.Buffers.Binary;
+using FeatureStore.Core.Definitions;
+using FeatureStore.Core.Performance;
+using FeatureStore.Monitor.Alerts;
+using FeatureStore.Monitor.Job;
+using FeatureStore.Monitor.Persistence;
+using FeatureStore.Redis.Drift;
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+
+namespace FeatureStore.Monitor.Performance;
+
+/// <summary>
+/// Evaluates the windows the join script marked <c>closing</c>: reads their frozen pairs and scores, computes the
+/// realized metrics, the estimate and the breaches of each series (the whole window, then each segment), and
+/// writes them in ONE transaction conditioned on the window still being <c>closing</c>: the history entries, the
+/// alerts into the outbox, the incidents, the window marked <c>evaluated</c> and its pairs and scores deleted.
+/// A kill between the read and the transaction leaves the window <c>closing</c>: the next start evaluates it again,
+/// from the same frozen data, so to the same entries.
+/// </summary>
+internal sealed class WindowEvaluator(
+    PerformanceStore store,
+    AlertOutbox outbox,
+    PerformanceIncidents incidents,
+    ModelStageCache stages,
+    MonitorOptions options,
+    MonitorMetrics metrics,
+    ILogger logger)
+{
+    private readonly DriftKeys _keys = store.Keys;
+
+    /// <summary>Raised when alerts were written to the outbox.</summary>
+    public event Action? AlertsRaised;
+
+    /// <summary>Evaluates every window of <paramref name="model"/> waiting in <c>closing</c>; returns how many this member wrote.</summary>
+    public async Task<int> EvaluateClosingAsync(ModelDefinition model, CancellationToken cancellationToken)
+    {
+        var join = _keys.Join(model.Name);
+        for (var delay = TimeSpan.FromMilliseconds(100); ; delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks)))
+        {
+            try
+            {
+                return await EvaluateAllAsync(model, join, cancellationToken).ConfigureAwait(false);
+            }
+            catch (RedisException ex)
+            {
+                MonitorLog.StoreError(logger, ex);
+                await Task.Delay(delay, options.TimeProvider, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task<int> EvaluateAllAsync(ModelDefinition model, string join, CancellationToken cancellationToken)
+    {
+        var written = 0;
+
+        // Oldest first, so a metric's incidents open and resolve in window order.
+        foreach (var window in await store.Database.SortedSetRangeByRankAsync(join + ":closing").ConfigureAwait(false))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (await EvaluateAsync(model, join, window.ToString()).ConfigureAwait(false))
+            {
+                written++;
+            }
+        }
+
+        return written;
+    }
+
+    private async Task<bool> EvaluateAsync(ModelDefinition model, string join, string window)
+    {
+        for (var attempt = 0; attempt < 5; attempt++)
+        {
+            var meta = (await store.Database.HashGetAllAsync(window).ConfigureAwait(false)).ToDictionary(e => e.Name.ToString(), e => e.Value, StringComparer.Ordinal);
+            if (meta.GetValueOrDefault("state") != "closing")
+            {
+                // Another member evaluated it (or it is gone): nothing left to do but its place in the index.
+                await store.Database.SortedSetRemoveAsync(join + ":closing", window).ConfigureAwait(false);
+                return false;
+            }
+
+            var monitor = model.PerformanceMonitors[(int)meta["monitor"] - 1];
+            var version = meta["version"].ToString();
+            var start = (long)meta["start"];
+            var end = (long)meta["end"];
+            var closedBy = meta["closed_by"].ToString();
+            var reference = await ReferenceAsync(model.Name, version).ConfigureAwait(false);
+
+            // The whole window, then its segments in ordinal order: a deterministic history.
+            var series = new List<(string? Segment, long Predictions, long Labelled, string Suffix)> { (null, (long)meta["n"], (long)meta["l"], "") };
+            foreach (var field in meta.Keys.Where(k => k.StartsWith("n:", StringComparison.Ordinal)).Order(StringComparer.Ordinal))
+            {
+                var segment = field[2..];
+                series.Add((segment, (long)meta[field], meta.TryGetValue("l:" + segment, out var l) ? (long)l : 0, ":" + segment));
+            }
+
+            var evaluations = new List<PerformanceEvaluation>(series.Count);
+            var garbage = new List<RedisKey>(2 * series.Count);
+            foreach (var (segment, predictions, labelled, suffix) in series)
+            {
+                var pairs = (byte[]?)await store.Database.StringGetAsync(window + ":p" + suffix).ConfigureAwait(false) ?? [];
+                var scores = (byte[]?)await store.Database.StringGetAsync(window + ":s" + suffix).ConfigureAwait(false) ?? [];
+                garbage.Add(window + ":p" + suffix);
+                garbage.Add(window + ":s" + suffix);
+                evaluations.Add(Evaluate(model.Name, version, segment, monitor, start, end, predictions, labelled, closedBy, pairs, scores, reference));
+            }
+
+            var changes = new Dictionary<string, Incident>(StringComparer.Ordinal);
+            var alerts = new List<DriftAlert>();
+            foreach (var evaluation in evaluations)
+            {
+                incidents.Observe(evaluation, monitor, changes, alerts);
+            }
+
+            var transaction = store.Database.CreateTransaction();
+            transaction.AddCondition(Condition.HashEqual(window, "state", "closing"));
+            incidents.Save(transaction, changes);
+            store.AppendHistory(transaction, evaluations);
+            var now = options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds();
+            foreach (var alert in alerts)
+            {
+                outbox.Enqueue(transaction, alert, now);
+            }
+
+            _ = transaction.HashSetAsync(window, "state", "evaluated");
+            _ = transaction.KeyDeleteAsync([.. garbage]);
+            _ = transaction.SortedSetRemoveAsync(join + ":closing", window);
+            _ = transaction.SortedSetAddAsync(join + ":done", window, end);
+            if (await transaction.ExecuteAsync().ConfigureAwait(false))
+            {
+                incidents.Commit(changes);
+                foreach (var evaluation in evaluations)
+                {
+                    metrics.Window();
+                    PerformanceLog.Evaluated(logger, evaluation.Model, evaluation.Version, evaluation.Segment ?? "*", evaluation.WindowStartMs, evaluation.Predictions, evaluation.Labelled, evaluation.Verdict.ToString(), evaluation.ClosedBy);
+                }
+
+                for (var i = 0; i < alerts.Count; i++)
+                {
+                    metrics.Raised();
+                }
+
+                if (alerts.Count > 0)
+                {
+                    AlertsRaised?.Invoke();
+                }
+
+                return true;
+            }
+
+            // A condition failed: another member evaluated this window, or changed one of its incidents. Read both again.
+            await incidents.LoadAsync(store.Database).ConfigureAwait(false);
+        }
+
+        return false;
+    }
+
+    private async Task<ReferencePerformance?> ReferenceAsync(string model, string version)
+    {
+        if (await store.LoadReferenceAsync(model, version).ConfigureAwait(false) is { } own)
+        {
+            return own;
+        }
+
+        // As drift does with baselines: a version without a reference of its own is held to the production version's.
+        return stages.Production(model) is { } production && production != version
+            ? await store.LoadReferenceAsync(model, production).ConfigureAwait(false)
+            : null;
+    }
+
+    /// <summary>One series' evaluation from its frozen pairs and scores.</summary>
+    public static PerformanceEvaluation Evaluate(
+        string model,
+        string version,
+        string? segment,
+        PerformanceMonitorDefinition monitor,
+        long start,
+        long end,
+        long predictions,
+        long labelled,
+        string closedBy,
+        ReadOnlySpan<byte> pairs,
+        ReadOnlySpan<byte> scores,
+        ReferencePerformance? reference)
+    {
+        Dictionary<string, double> realized;
+        string? reason;
+        if (monitor.Task == PerformanceTask.Regression)
+        {
+            var window = default(RegressionWindow);
+            for (var at = 0; at + 16 <= pairs.Length; at += 16)
+            {
+                window.Add(BinaryPrimitives.ReadDoubleLittleEndian(pairs[at..]), BinaryPrimitives.ReadDoubleLittleEndian(pairs[(at + 8)..]));
+            }
+
+            var computed = window.Compute();
+            realized = PerformanceMetrics.ToDictionary(computed);
+            reason = computed.Count == 0 ? "empty window: every metric is undefined" : null;
+        }
+        else
+        {
+            var (s, y) = Pairs(pairs);
+            var computed = BinaryClassificationWindow.Of(s, y, monitor.DecisionThreshold);
+            realized = PerformanceMetrics.ToDictionary(computed);
+            reason = computed.Reason();
+        }
+
+        Dictionary<string, EstimatedValue>? estimated = null;
+        if (monitor.Task == PerformanceTask.BinaryClassification && monitor.Estimate && reference?.Cbpe is { } cbpe && scores.Length >= 8)
+        {
+            estimated = Estimate(Scores(scores), cbpe);
+        }
+
+        var referenceMetrics = reference?.Metrics;
+        var breaches = new List<MetricBreach>();
+        var verdict = PerformanceVerdict.InsufficientData;
+        if (labelled >= monitor.MinSamples)
+        {
+            foreach (var threshold in monitor.Thresholds)
+            {
+                double? referenceValue = referenceMetrics?.TryGetValue(threshold.Metric, out var r) == true ? r : null;
+                if (realized.TryGetValue(threshold.Metric, out var value) && PerformanceMetrics.Breaks(threshold, value, referenceValue) is { } bound)
+                {
+                    breaches.Add(new MetricBreach(threshold.Metric, "realized", value, bound));
+                }
+
+                if (estimated?.TryGetValue(threshold.Metric, out var estimate) == true && PerformanceMetrics.Breaks(threshold, estimate.Value, referenceValue) is { } estimatedBound)
+                {
+                    breaches.Add(new MetricBreach(threshold.Metric, "estimated", estimate.Value, estimatedBound));
+                }
+            }
+
+            verdict = breaches.Count > 0 ? PerformanceVerdict.Degraded : PerformanceVerdict.Ok;
+        }
+
+        return new PerformanceEvaluation(
+            model, version, segment, monitor.Task, start, end, predictions, labelled, closedBy, verdict, monitor.MinSamples,
+            realized, estimated, referenceMetrics, breaches, reason);
+    }
+
+    /// <summary>
+    /// The estimate of a window's scores with its band rescaled to the window's size: the reference's σ was measured
+    /// over chunks of <see cref="CbpeReference.ChunkSize"/> predictions and shrinks as 1/√n, so a window of n
+    /// predictions gets ±3σ·√(chunk / n).
+    /// </summary>
+    public static Dictionary<string, EstimatedValue> Estimate(double[] scores, CbpeReference cbpe)
+    {
+        var estimate = CbpeWindow.Of(scores, cbpe);
+        var scale = estimate.Count > 0 ? Math.Sqrt((double)cbpe.ChunkSize / estimate.Count) : double.NaN;
+        var spread = cbpe.Spread;
+        var sigmas = new Dictionary<string, double>(StringComparer.Ordinal)
+        {
+            ["roc_auc"] = spread?.RocAuc ?? double.NaN,
+            ["precision"] = spread?.Precision ?? double.NaN,
+            ["recall"] = spread?.Recall ?? double.NaN,
+            ["f1"] = spread?.F1 ?? double.NaN,
+            ["accuracy"] = spread?.Accuracy ?? double.NaN,
+        };
+        var result = new Dictionary<string, EstimatedValue>(StringComparer.Ordinal);
+        foreach (var (name, metric) in PerformanceMetrics.ToDictionary(estimate))
+        {
+            var half = CbpeReference.BandWidth * sigmas[name] * scale;
+            result[name] = new EstimatedValue(metric.Value, Math.Max(0, metric.Value - half), Math.Min(1, metric.Value + half));
+        }
+
+        return result;
+    }
+
+    /// <summary>A classifier's pairs: 8 bytes of score (little-endian double) then 1 byte of label.</summary>
+    public static (double[] Scores, bool[] Labels) Pairs(ReadOnlySpan<byte> pairs)
+    {
+        var n = pairs.Length / 9;
+        var scores = new double[n];
+        var labels = new bool[n];
+        for (var i = 0; i < n; i++)
+        {
+            scores[i] = BinaryPrimitives.ReadDoubleLittleEndian(pairs[(9 * i)..]);
+            labels[i] = pairs[(9 * i) + 8] != 0;
+        }
+
+        return (scores, labels);
+    }
+
+    /// <summary>A window's scores, 8 bytes each.</summary>
+    public static double[] Scores(ReadOnlySpan<byte> scores)
+    {
+        var result = new double[scores.Length / 8];
+        for (var i = 0; i < result.Length; i++)
+        {
+            result[i] = BinaryPrimitives.ReadDoubleLittleEndian(scores[(8 * i)..]);
+        }
+
+        return result;
+    }
+}
