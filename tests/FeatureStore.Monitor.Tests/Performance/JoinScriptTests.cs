@@ -1,0 +1,215 @@
+using System.Buffers.Binary;
+using FeatureStore.Monitor.Performance;
+using FeatureStore.Redis.Drift;
+using FeatureStore.Testing;
+using StackExchange.Redis;
+
+namespace FeatureStore.Monitor.Tests.Performance;
+
+/// <summary>The label join's script alone, on a real store: each rule of docs/performance.md, "The label join".</summary>
+[Trait("Category", "Integration")]
+public abstract class JoinScriptTests(IOnlineStoreFixture store)
+{
+    private const long Horizon = 60_000;
+    private const long Bucket = 15_000;
+    private const long T0 = 1_699_999_980_000; // a window start (a multiple of the minute)
+
+    [Fact]
+    public async Task A_label_delivered_twice_counts_once()
+    {
+        var (keys, script) = Join();
+        script.Prediction("p:0", 0, "a", T0 + 10, "v1", Payload(0.7));
+        script.Label("l:0", 0, "a", T0 + 20, [1]);
+        script.Label("l:0", 1, "a", T0 + 30, [1]);
+        await script.RunAsync(Database);
+
+        Assert.Equal(new LabelCounts(1, 1, 0, 0, 0), await Counts(keys));
+        var pairs = (byte[])(await Database.StringGetAsync(Window(keys) + ":p"))!;
+        Assert.Equal(9, pairs.Length);
+        Assert.Equal(0.7, BinaryPrimitives.ReadDoubleLittleEndian(pairs));
+        Assert.Equal(1, pairs[8]);
+    }
+
+    [Fact]
+    public async Task A_label_after_the_horizon_is_counted_late_and_not_joined()
+    {
+        var (keys, script) = Join();
+        script.Prediction("p:0", 0, "a", T0 + 10, "v1", Payload(0.7));
+        script.Label("l:0", 0, "a", T0 + 10 + Horizon + 1, [1]);
+        await script.RunAsync(Database);
+
+        Assert.Equal(new LabelCounts(0, 0, 1, 0, 0), await Counts(keys));
+        Assert.False(await Database.KeyExistsAsync(Window(keys) + ":p"));
+        Assert.Equal(0L, (long)await Database.HashGetAsync(Window(keys), "l"));
+    }
+
+    [Fact]
+    public async Task A_label_before_its_prediction_waits_and_joins_when_the_prediction_comes()
+    {
+        var (keys, script) = Join();
+        script.Label("l:0", 0, "a", T0 + 500, [0]);
+        await script.RunAsync(Database);
+        Assert.Equal(new LabelCounts(0, 0, 0, 0, 1), await Counts(keys));
+
+        script.Clear();
+        script.Prediction("p:0", 0, "a", T0 + 10, "v1", Payload(0.2));
+        await script.RunAsync(Database);
+        Assert.Equal(new LabelCounts(1, 0, 0, 0, 0), await Counts(keys));
+        Assert.Equal(9, (await Database.StringGetAsync(Window(keys) + ":p")).Length());
+
+        // A second copy of the label now finds its prediction labelled.
+        script.Clear();
+        script.Label("l:0", 1, "a", T0 + 600, [0]);
+        await script.RunAsync(Database);
+        Assert.Equal(new LabelCounts(1, 1, 0, 0, 0), await Counts(keys));
+    }
+
+    [Fact]
+    public async Task A_label_whose_prediction_never_comes_is_counted_unmatched_once_the_predictions_are_past_it()
+    {
+        var (keys, script) = Join();
+        script.Label("l:0", 0, "lost", T0 + 10, [1]);
+        script.Prediction("p:0", 0, "a", T0 + Bucket, "v1", Payload(0.5));
+        await script.RunAsync(Database);
+        Assert.Equal(new LabelCounts(0, 0, 0, 0, 1), await Counts(keys));
+
+        // Predictions two buckets past the label's bucket: the label's prediction is not coming.
+        script.Clear();
+        script.Prediction("p:0", 1, "b", T0 + (3 * Bucket), "v1", Payload(0.5));
+        await script.RunAsync(Database);
+        Assert.Equal(new LabelCounts(0, 0, 0, 1, 0), await Counts(keys));
+    }
+
+    [Fact]
+    public async Task Replaying_a_batch_changes_nothing()
+    {
+        var (keys, script) = Join(segments: 2);
+        var random = new Random(7);
+        for (var i = 0; i < 300; i++)
+        {
+            script.Prediction("p:0", i, $"id{i}", T0 + (i * 500), "v1", JoinScript.Payload([random.NextDouble()], [$"s{random.Next(4)}"]));
+            if (random.NextDouble() < 0.8)
+            {
+                script.Label("l:0", 2 * i, $"id{random.Next(i + 1)}", T0 + (i * 500) + 100, [(byte)random.Next(2)]);
+                script.Label("l:0", (2 * i) + 1, $"id{random.Next(i + 10)}", T0 + (i * 500) + 200, [(byte)random.Next(2)]);
+            }
+        }
+
+        var first = await script.RunAsync(Database);
+        Assert.Equal(script.Count, first.Applied);
+        Assert.True(first.Closing > 0, "the batch's labels passed a window's end + horizon");
+        var before = await SnapshotAsync(keys);
+
+        var replay = await script.RunAsync(Database);
+        Assert.Equal(0, replay.Applied);
+        Assert.Equal(before, await SnapshotAsync(keys));
+        var counts = await Counts(keys);
+        Assert.True(counts.Joined > 0 && counts.Duplicate > 0 && counts.Pending > 0, counts.ToString());
+    }
+
+    [Fact]
+    public async Task A_window_closes_once_the_labels_pass_its_end_plus_the_horizon()
+    {
+        var (keys, script) = Join();
+        script.Prediction("p:0", 0, "a", T0 + 10, "v1", Payload(0.9));
+        script.Prediction("p:0", 1, "b", T0 + 20, "v1", Payload(0.1));
+        script.Prediction("p:0", 2, "c", T0 + 60_000, "v1", Payload(0.1)); // the next window: predictions are past the first's end
+        script.Label("l:0", 0, "a", T0 + 30, [1]);
+        script.Label("l:0", 1, "c", T0 + 60_000 + Horizon - 1, [0]);
+        Assert.Equal(0, (await script.RunAsync(Database)).Closing);
+        Assert.Equal("open", (string?)await Database.HashGetAsync(Window(keys), "state"));
+
+        script.Clear();
+        script.Prediction("p:0", 3, "d", T0 + 61_000, "v1", Payload(0.4));
+        script.Label("l:0", 2, "d", T0 + 60_000 + Horizon, [0]);
+        Assert.Equal(1, (await script.RunAsync(Database)).Closing);
+        Assert.Equal("closing", (string?)await Database.HashGetAsync(Window(keys), "state"));
+        Assert.Equal("horizon", (string?)await Database.HashGetAsync(Window(keys), "closed_by"));
+        Assert.Equal(new LabelCounts(3, 0, 0, 0, 0), await Counts(keys));
+        Assert.Equal(2L, (long)await Database.HashGetAsync(Window(keys), "n"));
+        Assert.Equal(1L, (long)await Database.HashGetAsync(Window(keys), "l"));
+    }
+
+    [Fact]
+    public async Task A_window_closes_at_its_coverage_and_a_later_label_for_it_is_late()
+    {
+        var (keys, script) = Join(coverage: 0.5);
+        script.Prediction("p:0", 0, "a", T0 + 10, "v1", Payload(0.9));
+        script.Prediction("p:0", 1, "b", T0 + 20, "v1", Payload(0.1));
+        script.Prediction("p:0", 2, "c", T0 + 60_000, "v1", Payload(0.1));
+        script.Label("l:0", 0, "a", T0 + 30, [1]);
+        Assert.Equal(1, (await script.RunAsync(Database)).Closing);
+        Assert.Equal("coverage", (string?)await Database.HashGetAsync(Window(keys), "closed_by"));
+
+        // b's label is well within b's horizon, but its window is closed: late, not joined.
+        script.Clear();
+        script.Label("l:0", 1, "b", T0 + 120, [0]);
+        await script.RunAsync(Database);
+        Assert.Equal(new LabelCounts(1, 0, 1, 0, 0), await Counts(keys));
+        Assert.Equal(1L, (long)await Database.HashGetAsync(Window(keys), "l"));
+    }
+
+    [Fact]
+    public async Task Segments_past_the_cap_share_the_window_other()
+    {
+        var (keys, script) = Join(segments: 2);
+        string[] countries = ["fr", "de", "fr", "it", "es", "de"];
+        for (var i = 0; i < countries.Length; i++)
+        {
+            script.Prediction("p:0", i, $"id{i}", T0 + i, "v1", JoinScript.Payload([0.5], [countries[i]]));
+        }
+
+        await script.RunAsync(Database);
+        var window = await Database.HashGetAllAsync(Window(keys));
+        var counts = window.Where(e => e.Name.StartsWith("n:")).ToDictionary(e => e.Name.ToString()[2..], e => (long)e.Value);
+        Assert.Equal(new Dictionary<string, long> { ["fr"] = 2, ["de"] = 2, ["other"] = 2 }, counts);
+        Assert.Equal(16, (await Database.StringGetAsync(Window(keys) + ":s:other")).Length());
+    }
+
+    private IDatabase Database => store.Connection.Database;
+
+    private static byte[] Payload(double score) => JoinScript.Payload([score], [null]);
+
+    private static string Window(DriftKeys keys, long start = T0) => $"{keys.Join("m")}:w:v1:1:{start}";
+
+    private static (DriftKeys Keys, JoinScript Script) Join(int segments = 0, double? coverage = null)
+    {
+        var keys = new DriftKeys("t" + Guid.NewGuid().ToString("N")[..8], "p");
+        var settings = new JoinSettings(Horizon, Bucket, Bucket, coverage, [new JoinMonitor(60_000, segments, KeepScores: true)]);
+        return (keys, new JoinScript(keys.Join("m"), keys.Labels("m"), settings));
+    }
+
+    private async Task<LabelCounts> Counts(DriftKeys keys) => await new PerformanceStore(Database, keys).LabelCountsAsync("m");
+
+    // Every key of the join and the counters, with its content (expiries left out: a replay sets none).
+    private async Task<string> SnapshotAsync(DriftKeys keys)
+    {
+        var server = store.Connection.Multiplexer.GetServers()[0];
+        var lines = new List<string>();
+        var all = new List<RedisKey> { keys.Labels("m") };
+        await foreach (var key in server.KeysAsync(pattern: keys.Join("m") + "*"))
+        {
+            all.Add(key);
+        }
+
+        foreach (var key in all.OrderBy(k => k.ToString(), StringComparer.Ordinal))
+        {
+            var content = await Database.KeyTypeAsync(key) switch
+            {
+                RedisType.Hash => string.Join(",", (await Database.HashGetAllAsync(key)).OrderBy(e => e.Name.ToString(), StringComparer.Ordinal).Select(e => $"{e.Name}={Convert.ToHexString((byte[])e.Value!)}")),
+                RedisType.SortedSet => string.Join(",", (await Database.SortedSetRangeByRankWithScoresAsync(key)).Select(e => $"{e.Element}@{e.Score}")),
+                RedisType.String => Convert.ToHexString((byte[])(await Database.StringGetAsync(key))!),
+                var other => other.ToString(),
+            };
+            lines.Add($"{key} {content}");
+        }
+
+        return string.Join("\n", lines);
+    }
+}
+
+/// <summary>The join's script on redis-server.</summary>
+public sealed class JoinScriptRedisTests(RedisServerFixture store) : JoinScriptTests(store), IClassFixture<RedisServerFixture>;
+
+/// <summary>The join's script on embedded Garnet.</summary>
+public sealed class JoinScriptGarnetTests(GarnetFixture store) : JoinScriptTests(store), IClassFixture<GarnetFixture>;
