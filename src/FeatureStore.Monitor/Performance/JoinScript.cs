@@ -31,10 +31,11 @@ internal sealed class JoinScript
     /// <summary>
     /// KEYS[1] the offsets hash, KEYS[2] the label counters (<c>DriftKeys.Labels</c>). ARGV: J, horizon, bucket,
     /// grace, coverage ('' for none), expiry (ms), monitors M, then per monitor its window (ms), segment cap and
-    /// kind (<c>s</c>: keep scores; <c>-</c>: don't), then the record count and per record 7 values: kind
-    /// (<c>p</c> prediction, <c>l</c> label, <c>x</c> offset only), <c>topic:partition</c>, offset, id, time, and
-    /// for a prediction its version and per monitor score (8 bytes) + segment + newline, for a label its value
-    /// bytes and ''. Answers the count of windows waiting for evaluation.
+    /// kind (<c>s</c> or <c>-</c>: keep the scores or not; then <c>c</c> or <c>r</c>: classifier or regressor), then
+    /// the record count and per record 7 values: kind (<c>p</c> prediction, <c>l</c> label, <c>x</c> offset only),
+    /// <c>topic:partition</c>, offset, id, time, and for a prediction its version and per monitor score (8 bytes) +
+    /// segment + newline, for a label its value (<see cref="LabelValue"/>) and ''. Answers the count of windows
+    /// waiting for evaluation and the count of records applied.
     /// </summary>
     public const string Source = """
         local offsets = KEYS[1]
@@ -46,10 +47,12 @@ internal sealed class JoinScript
         local coverage = tonumber(ARGV[5])
         local ttl = ARGV[6]
         local M = tonumber(ARGV[7])
-        local wms, cap, kind = {}, {}, {}
+        local wms, cap, keep, regression = {}, {}, {}, {}
         local at = 8
         for m = 1, M do
-          wms[m] = tonumber(ARGV[at]); cap[m] = tonumber(ARGV[at + 1]); kind[m] = ARGV[at + 2]
+          wms[m] = tonumber(ARGV[at]); cap[m] = tonumber(ARGV[at + 1])
+          keep[m] = string.sub(ARGV[at + 2], 1, 1) == 's'
+          regression[m] = string.sub(ARGV[at + 2], 2, 2) == 'r'
           at = at + 3
         end
         local count = tonumber(ARGV[at]); at = at + 1
@@ -90,11 +93,12 @@ internal sealed class JoinScript
               local w = window(version, m, t)
               if redis.call('HGET', w, 'state') == 'open' then
                 any = true
+                local pair = e[2] .. (regression[m] and string.sub(label, 2, 9) or string.sub(label, 1, 1))
                 redis.call('HINCRBY', w, 'l', 1)
-                redis.call('APPEND', w .. ':p', e[2] .. label)
+                redis.call('APPEND', w .. ':p', pair)
                 if e[3] ~= '' then
                   redis.call('HINCRBY', w, 'l:' .. e[3], 1)
-                  redis.call('APPEND', w .. ':p:' .. e[3], e[2] .. label)
+                  redis.call('APPEND', w .. ':p:' .. e[3], pair)
                 end
               end
             end
@@ -140,7 +144,7 @@ internal sealed class JoinScript
                 end
                 redis.call('HINCRBY', w, 'n', 1)
                 if seg ~= '' then redis.call('HINCRBY', w, 'n:' .. seg, 1) end
-                if kind[m] == 's' then
+                if keep[m] then
                   redis.call('APPEND', w .. ':s', score)
                   if seg ~= '' then redis.call('APPEND', w .. ':s:' .. seg, score) end
                 end
@@ -305,7 +309,7 @@ internal sealed class JoinScript
         {
             _values.Add(m.WindowMs);
             _values.Add(m.Segments);
-            _values.Add(m.KeepScores ? "s" : "-");
+            _values.Add((m.KeepScores ? "s" : "-") + (m.Regression ? "r" : "c"));
         }
 
         _countAt = _values.Count;
@@ -317,7 +321,7 @@ internal sealed class JoinScript
     public void Prediction(string partition, long offset, string id, long timeMs, string version, byte[] payload) =>
         Add("p", partition, offset, id, timeMs, version, payload);
 
-    /// <summary>Adds a label (<paramref name="value"/>: 1 byte for a class, 8 for a regressor's target).</summary>
+    /// <summary>Adds a label (<paramref name="value"/>: <see cref="LabelValue"/>).</summary>
     public void Label(string partition, long offset, string id, long timeMs, byte[] value) =>
         Add("l", partition, offset, id, timeMs, value, "");
 
@@ -358,6 +362,18 @@ internal sealed class JoinScript
         return bytes;
     }
 
+    /// <summary>
+    /// A label as the script takes it: 1 byte for a classifier's pairs (1 positive, 0 negative), then the value as 8
+    /// bytes (little-endian double) for a regressor's: each monitor of the model takes its part.
+    /// </summary>
+    public static byte[] LabelValue(double value)
+    {
+        var bytes = new byte[9];
+        bytes[0] = value != 0 ? (byte)1 : (byte)0;
+        BinaryPrimitives.WriteDoubleLittleEndian(bytes.AsSpan(1), value);
+        return bytes;
+    }
+
     private void Add(string kind, string partition, long offset, string id, long timeMs, RedisValue a, RedisValue b)
     {
         _values.Add(kind);
@@ -394,7 +410,7 @@ internal sealed record JoinSettings(long HorizonMs, long BucketMs, long GraceMs,
             bucket,
             bucket,
             labels.Coverage,
-            [.. monitors.Select(m => new JoinMonitor(m.WindowMs, m.SegmentBy is null ? 0 : m.Segments, m.Task == Core.Definitions.PerformanceTask.BinaryClassification && m.Estimate))]);
+            [.. monitors.Select(m => new JoinMonitor(m.WindowMs, m.SegmentBy is null ? 0 : m.Segments, m.Task == Core.Definitions.PerformanceTask.BinaryClassification && m.Estimate, m.Task == Core.Definitions.PerformanceTask.Regression))]);
     }
 }
 
@@ -402,4 +418,5 @@ internal sealed record JoinSettings(long HorizonMs, long BucketMs, long GraceMs,
 /// <param name="WindowMs">Its window of prediction time.</param>
 /// <param name="Segments">How many segment values get their own series per window.</param>
 /// <param name="KeepScores">Keep every score of a window (for the estimate).</param>
-internal sealed record JoinMonitor(long WindowMs, int Segments, bool KeepScores);
+/// <param name="Regression">A regressor's: pairs of 16 bytes (prediction, target), not 9 (score, class).</param>
+internal sealed record JoinMonitor(long WindowMs, int Segments, bool KeepScores, bool Regression = false);

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;
 using Confluent.Kafka;
@@ -362,7 +361,7 @@ public sealed class PerformanceJob
         try
         {
             using var document = PredictionReader.Parse(result.Message.Value ?? []);
-            rejection = ReadLabel(document.RootElement, labels, join.Model.PerformanceMonitors[0].Task, result.Message.Timestamp.UnixTimestampMs, out var id, out var timeMs, out var value);
+            rejection = ReadLabel(document.RootElement, labels, join.Model.PerformanceMonitors.Any(m => m.Task == PerformanceTask.BinaryClassification), result.Message.Timestamp.UnixTimestampMs, out var id, out var timeMs, out var value);
             if (rejection is null)
             {
                 join.Script.Label(partition, result.Offset.Value, id!, timeMs, value!);
@@ -378,8 +377,11 @@ public sealed class PerformanceJob
         join.Script.Skip(partition, result.Offset.Value);
     }
 
-    /// <summary>Reads one label event: its prediction id, when it became known and its value as the join stores it.</summary>
-    internal static Rejection? ReadLabel(JsonElement root, LabelsDefinition labels, PerformanceTask task, long messageTimeMs, out string? id, out long timeMs, out byte[]? value)
+    /// <summary>
+    /// Reads one label event: its prediction id, when it became known and its value as the join takes it. A model
+    /// with a classifier's monitor (<paramref name="classifier"/>) needs a bool or 0/1; a regressor's alone, a number.
+    /// </summary>
+    internal static Rejection? ReadLabel(JsonElement root, LabelsDefinition labels, bool classifier, long messageTimeMs, out string? id, out long timeMs, out byte[]? value)
     {
         id = null;
         value = null;
@@ -401,15 +403,14 @@ public sealed class PerformanceJob
             return new Rejection("missing_label", labels.LabelField, "no label value");
         }
 
-        if (task == PerformanceTask.Regression)
+        if (!classifier)
         {
             if (PredictionReader.AsNumber(label) is not { } target)
             {
                 return new Rejection("wrong_type", labels.LabelField, $"'{label.GetRawText()}' is not a number");
             }
 
-            value = new byte[8];
-            BinaryPrimitives.WriteDoubleLittleEndian(value, target);
+            value = JoinScript.LabelValue(target);
         }
         else
         {
@@ -425,7 +426,7 @@ public sealed class PerformanceJob
                 return new Rejection("wrong_type", labels.LabelField, $"'{label.GetRawText()}' is neither a bool nor 0/1");
             }
 
-            value = [p ? (byte)1 : (byte)0];
+            value = JoinScript.LabelValue(p ? 1 : 0);
         }
 
         if (labels.TimestampField is { } field)

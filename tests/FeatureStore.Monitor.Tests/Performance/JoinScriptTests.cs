@@ -19,8 +19,8 @@ public abstract class JoinScriptTests(IOnlineStoreFixture store)
     {
         var (keys, script) = Join();
         script.Prediction("p:0", 0, "a", T0 + 10, "v1", Payload(0.7));
-        script.Label("l:0", 0, "a", T0 + 20, [1]);
-        script.Label("l:0", 1, "a", T0 + 30, [1]);
+        script.Label("l:0", 0, "a", T0 + 20, JoinScript.LabelValue(1));
+        script.Label("l:0", 1, "a", T0 + 30, JoinScript.LabelValue(1));
         await script.RunAsync(Database);
 
         Assert.Equal(new LabelCounts(1, 1, 0, 0, 0), await Counts(keys));
@@ -35,7 +35,7 @@ public abstract class JoinScriptTests(IOnlineStoreFixture store)
     {
         var (keys, script) = Join();
         script.Prediction("p:0", 0, "a", T0 + 10, "v1", Payload(0.7));
-        script.Label("l:0", 0, "a", T0 + 10 + Horizon + 1, [1]);
+        script.Label("l:0", 0, "a", T0 + 10 + Horizon + 1, JoinScript.LabelValue(1));
         await script.RunAsync(Database);
 
         Assert.Equal(new LabelCounts(0, 0, 1, 0, 0), await Counts(keys));
@@ -47,7 +47,7 @@ public abstract class JoinScriptTests(IOnlineStoreFixture store)
     public async Task A_label_before_its_prediction_waits_and_joins_when_the_prediction_comes()
     {
         var (keys, script) = Join();
-        script.Label("l:0", 0, "a", T0 + 500, [0]);
+        script.Label("l:0", 0, "a", T0 + 500, JoinScript.LabelValue(0));
         await script.RunAsync(Database);
         Assert.Equal(new LabelCounts(0, 0, 0, 0, 1), await Counts(keys));
 
@@ -59,7 +59,7 @@ public abstract class JoinScriptTests(IOnlineStoreFixture store)
 
         // A second copy of the label now finds its prediction labelled.
         script.Clear();
-        script.Label("l:0", 1, "a", T0 + 600, [0]);
+        script.Label("l:0", 1, "a", T0 + 600, JoinScript.LabelValue(0));
         await script.RunAsync(Database);
         Assert.Equal(new LabelCounts(1, 1, 0, 0, 0), await Counts(keys));
     }
@@ -68,7 +68,7 @@ public abstract class JoinScriptTests(IOnlineStoreFixture store)
     public async Task A_label_whose_prediction_never_comes_is_counted_unmatched_once_the_predictions_are_past_it()
     {
         var (keys, script) = Join();
-        script.Label("l:0", 0, "lost", T0 + 10, [1]);
+        script.Label("l:0", 0, "lost", T0 + 10, JoinScript.LabelValue(1));
         script.Prediction("p:0", 0, "a", T0 + Bucket, "v1", Payload(0.5));
         await script.RunAsync(Database);
         Assert.Equal(new LabelCounts(0, 0, 0, 0, 1), await Counts(keys));
@@ -90,8 +90,8 @@ public abstract class JoinScriptTests(IOnlineStoreFixture store)
             script.Prediction("p:0", i, $"id{i}", T0 + (i * 500), "v1", JoinScript.Payload([random.NextDouble()], [$"s{random.Next(4)}"]));
             if (random.NextDouble() < 0.8)
             {
-                script.Label("l:0", 2 * i, $"id{random.Next(i + 1)}", T0 + (i * 500) + 100, [(byte)random.Next(2)]);
-                script.Label("l:0", (2 * i) + 1, $"id{random.Next(i + 10)}", T0 + (i * 500) + 200, [(byte)random.Next(2)]);
+                script.Label("l:0", 2 * i, $"id{random.Next(i + 1)}", T0 + (i * 500) + 100, JoinScript.LabelValue(random.Next(2)));
+                script.Label("l:0", (2 * i) + 1, $"id{random.Next(i + 10)}", T0 + (i * 500) + 200, JoinScript.LabelValue(random.Next(2)));
             }
         }
 
@@ -114,14 +114,14 @@ public abstract class JoinScriptTests(IOnlineStoreFixture store)
         script.Prediction("p:0", 0, "a", T0 + 10, "v1", Payload(0.9));
         script.Prediction("p:0", 1, "b", T0 + 20, "v1", Payload(0.1));
         script.Prediction("p:0", 2, "c", T0 + 60_000, "v1", Payload(0.1)); // the next window: predictions are past the first's end
-        script.Label("l:0", 0, "a", T0 + 30, [1]);
-        script.Label("l:0", 1, "c", T0 + 60_000 + Horizon - 1, [0]);
+        script.Label("l:0", 0, "a", T0 + 30, JoinScript.LabelValue(1));
+        script.Label("l:0", 1, "c", T0 + 60_000 + Horizon - 1, JoinScript.LabelValue(0));
         Assert.Equal(0, (await script.RunAsync(Database)).Closing);
         Assert.Equal("open", (string?)await Database.HashGetAsync(Window(keys), "state"));
 
         script.Clear();
         script.Prediction("p:0", 3, "d", T0 + 61_000, "v1", Payload(0.4));
-        script.Label("l:0", 2, "d", T0 + 60_000 + Horizon, [0]);
+        script.Label("l:0", 2, "d", T0 + 60_000 + Horizon, JoinScript.LabelValue(0));
         Assert.Equal(1, (await script.RunAsync(Database)).Closing);
         Assert.Equal("closing", (string?)await Database.HashGetAsync(Window(keys), "state"));
         Assert.Equal("horizon", (string?)await Database.HashGetAsync(Window(keys), "closed_by"));
@@ -137,13 +137,13 @@ public abstract class JoinScriptTests(IOnlineStoreFixture store)
         script.Prediction("p:0", 0, "a", T0 + 10, "v1", Payload(0.9));
         script.Prediction("p:0", 1, "b", T0 + 20, "v1", Payload(0.1));
         script.Prediction("p:0", 2, "c", T0 + 60_000, "v1", Payload(0.1));
-        script.Label("l:0", 0, "a", T0 + 30, [1]);
+        script.Label("l:0", 0, "a", T0 + 30, JoinScript.LabelValue(1));
         Assert.Equal(1, (await script.RunAsync(Database)).Closing);
         Assert.Equal("coverage", (string?)await Database.HashGetAsync(Window(keys), "closed_by"));
 
         // b's label is well within b's horizon, but its window is closed: late, not joined.
         script.Clear();
-        script.Label("l:0", 1, "b", T0 + 120, [0]);
+        script.Label("l:0", 1, "b", T0 + 120, JoinScript.LabelValue(0));
         await script.RunAsync(Database);
         Assert.Equal(new LabelCounts(1, 0, 1, 0, 0), await Counts(keys));
         Assert.Equal(1L, (long)await Database.HashGetAsync(Window(keys), "l"));
@@ -164,6 +164,27 @@ public abstract class JoinScriptTests(IOnlineStoreFixture store)
         var counts = window.Where(e => e.Name.StartsWith("n:")).ToDictionary(e => e.Name.ToString()[2..], e => (long)e.Value);
         Assert.Equal(new Dictionary<string, long> { ["fr"] = 2, ["de"] = 2, ["other"] = 2 }, counts);
         Assert.Equal(16, (await Database.StringGetAsync(Window(keys) + ":s:other")).Length());
+    }
+
+    [Fact]
+    public async Task A_classifier_keeps_score_and_class_and_a_regressor_prediction_and_target()
+    {
+        var keys = new DriftKeys("t" + Guid.NewGuid().ToString("N")[..8], "p");
+        var settings = new JoinSettings(Horizon, Bucket, Bucket, null, [new JoinMonitor(60_000, 0, KeepScores: true), new JoinMonitor(60_000, 0, KeepScores: false, Regression: true)]);
+        var script = new JoinScript(keys.Join("m"), keys.Labels("m"), settings);
+        script.Prediction("p:0", 0, "a", T0 + 10, "v1", JoinScript.Payload([0.25, 12.5], [null, null]));
+        script.Label("l:0", 0, "a", T0 + 20, JoinScript.LabelValue(1));
+        await script.RunAsync(Database);
+
+        var classifier = (byte[])(await Database.StringGetAsync(Window(keys) + ":p"))!;
+        Assert.Equal(9, classifier.Length);
+        Assert.Equal(0.25, BinaryPrimitives.ReadDoubleLittleEndian(classifier));
+        Assert.Equal(1, classifier[8]);
+        var regressor = (byte[])(await Database.StringGetAsync($"{keys.Join("m")}:w:v1:2:{T0}:p"))!;
+        Assert.Equal(16, regressor.Length);
+        Assert.Equal(12.5, BinaryPrimitives.ReadDoubleLittleEndian(regressor));
+        Assert.Equal(1.0, BinaryPrimitives.ReadDoubleLittleEndian(regressor.AsSpan(8)));
+        Assert.False(await Database.KeyExistsAsync($"{keys.Join("m")}:w:v1:2:{T0}:s")); // no estimate for a regressor
     }
 
     private IDatabase Database => store.Connection.Database;
