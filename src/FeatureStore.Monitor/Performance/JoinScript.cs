@@ -13,7 +13,8 @@ namespace FeatureStore.Monitor.Performance;
 /// <c>J = PREFIX:{PROJECT}:drift:join:MODEL</c> (one slot by the project's hash tag):
 /// <list type="bullet">
 /// <item><c>J:offsets</c> — hash <c>topic:partition</c> → next offset to apply.</item>
-/// <item><c>J:state</c> — hash: <c>wp</c>, <c>wl</c>, the largest prediction and label times applied.</item>
+/// <item><c>J:state</c> — hash: <c>wp</c>, <c>wl</c>, the largest prediction and label times applied;
+/// <c>floor:VERSION:MONITOR</c>, the end of the newest window evaluated and swept.</item>
 /// <item><c>J:p:BUCKET</c> — hash prediction id → the logged prediction (time, version, per monitor: counted
 /// flag, score, segment; <c>!</c> in front once labelled), a bucket per <see cref="JoinSettings.BucketMs"/> of
 /// prediction time; <c>J:pb</c> — sorted set of those buckets by start.</item>
@@ -61,6 +62,7 @@ internal sealed class JoinScript
         local wp = tonumber(st[1]) or -9e15
         local wl = tonumber(st[2]) or -9e15
         local pending = tonumber(redis.call('HGET', counters, 'pending')) or 0
+        local floors = {}
         local delta = { joined = 0, duplicate = 0, late = 0, unmatched = 0, pending = 0, too_late = 0, duplicate_prediction = 0, applied = 0 }
 
         local function fmt(x) return string.format('%.0f', x) end
@@ -124,8 +126,10 @@ internal sealed class JoinScript
             pos = e + 1
             local flag = '-'
             local start = floor(t, wms[m])
-            -- A window whose labels' horizon and grace have passed is gone: too late to count in it.
-            if start + wms[m] > wl - horizon - grace then
+            -- A window at or below the newest one evaluated and swept of its monitor is gone: too late to count in it.
+            local fkey = 'floor:' .. version .. ':' .. m
+            if floors[fkey] == nil then floors[fkey] = tonumber(redis.call('HGET', stateKey, fkey)) or -9e15 end
+            if start + wms[m] > floors[fkey] then
               local w = window(version, m, t)
               local state = redis.call('HGET', w, 'state')
               if not state then
@@ -248,10 +252,12 @@ internal sealed class JoinScript
           end
         end
 
-        -- Sweeps, by event time: a prediction bucket once the labels passed its end + horizon + grace, a pending
-        -- bucket (its labels counted unmatched) once the predictions passed its end + one bucket, an evaluated
-        -- window once the labels passed its end + horizon + grace.
-        for _, key in ipairs(redis.call('ZRANGEBYSCORE', J .. ':pb', '-inf', fmt(wl - horizon - grace - B))) do
+        -- Sweeps, by event time, where both streams are past: a prediction bucket once predictions and labels passed
+        -- its end + horizon + grace; a pending bucket (its labels counted unmatched) once the predictions passed its
+        -- end + one bucket; an evaluated window once both passed its end + horizon + grace (its monitor's floor
+        -- moves to its end, so a prediction that late does not open it again).
+        local both = math.min(wp, wl)
+        for _, key in ipairs(redis.call('ZRANGEBYSCORE', J .. ':pb', '-inf', fmt(both - horizon - grace - B))) do
           redis.call('DEL', key)
           redis.call('ZREM', J .. ':pb', key)
         end
@@ -262,7 +268,14 @@ internal sealed class JoinScript
           redis.call('DEL', key)
           redis.call('ZREM', J .. ':lb', key)
         end
-        for _, w in ipairs(redis.call('ZRANGEBYSCORE', J .. ':done', '-inf', fmt(wl - horizon - grace))) do
+        for _, w in ipairs(redis.call('ZRANGEBYSCORE', J .. ':done', '-inf', fmt(both - horizon - grace))) do
+          local meta = redis.call('HMGET', w, 'version', 'monitor', 'end')
+          if meta[1] then
+            local fkey = 'floor:' .. meta[1] .. ':' .. meta[2]
+            if (tonumber(redis.call('HGET', stateKey, fkey)) or -9e15) < tonumber(meta[3]) then
+              redis.call('HSET', stateKey, fkey, meta[3])
+            end
+          end
           redis.call('DEL', w)
           redis.call('ZREM', J .. ':done', w)
         end
