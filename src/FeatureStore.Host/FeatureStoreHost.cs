@@ -4,6 +4,7 @@ using FeatureStore.Host.Supervision;
 using FeatureStore.Ingest;
 using FeatureStore.Kafka.Embedded;
 using FeatureStore.Monitor.Job;
+using FeatureStore.Monitor.Performance;
 using FeatureStore.Parquet.Compaction;
 using FeatureStore.Redis;
 using FeatureStore.Redis.Registry;
@@ -62,6 +63,9 @@ public sealed partial class FeatureStoreHost : IAsyncDisposable
 
     /// <summary>The monitor's meters (predictions, windows, alerts), when the job is enabled.</summary>
     public MonitorMetrics? MonitorMetrics { get; private set; }
+
+    /// <summary>The performance job's meters (predictions, labels dead-lettered, windows, alerts), when it runs (a model declares labels and performance monitors).</summary>
+    public MonitorMetrics? PerformanceJobMetrics { get; private set; }
 
     /// <summary>Events the offline log writer has written and skipped (already written) since its last start; zeros while it is not running.</summary>
     public (long Written, long Skipped) OfflineEvents => _offline?.Archiver is { } archiver ? (archiver.EventsWritten, archiver.EventsSkipped) : (0, 0);
@@ -207,7 +211,15 @@ public sealed partial class FeatureStoreHost : IAsyncDisposable
         {
             var metrics = MonitorMetrics = new MonitorMetrics();
             _owned.Add(new AsyncDisposer(metrics));
-            jobs.Add(new MonitorHostJob(repository, store, prefix, HostJobOptions.Monitor(s, BootstrapServers, _extensions), metrics, Loggers.CreateLogger("FeatureStore.Monitor")));
+            var monitorOptions = HostJobOptions.Monitor(s, BootstrapServers, _extensions);
+            jobs.Add(new MonitorHostJob(repository, store, prefix, monitorOptions, metrics, Loggers.CreateLogger("FeatureStore.Monitor")));
+            if (PerformanceJob.Models(repository).Count > 0)
+            {
+                // The label join beside the drift monitor, in its own consumer group, with its own counters.
+                var performance = PerformanceJobMetrics = MonitorMetrics.ForPerformance();
+                _owned.Add(new AsyncDisposer(performance));
+                jobs.Add(new PerformanceHostJob(repository, store, prefix, monitorOptions, performance, Loggers.CreateLogger("FeatureStore.Monitor.Performance")));
+            }
         }
 
         if (s.Jobs.Backfill.Enabled)

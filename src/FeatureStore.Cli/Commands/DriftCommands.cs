@@ -5,6 +5,7 @@ using FeatureStore.Host;
 using FeatureStore.Host.Jobs;
 using FeatureStore.Monitor.Baselines;
 using FeatureStore.Monitor.Job;
+using FeatureStore.Monitor.Performance;
 using FeatureStore.Monitor.Persistence;
 using StackExchange.Redis;
 
@@ -243,8 +244,20 @@ internal static class DriftCommands
 
                 using var metricsExporter = exporter;
                 var job = new MonitorJob(repository!, store.Database, parse.GetValue(prefix)!, options, metrics, loggerFactory.CreateLogger("monitor"));
-                await job.RunAsync(stop.Token);
+
+                // The label join and performance windows run beside the drift monitor, in their own consumer group.
+                using var performanceMetrics = MonitorMetrics.ForPerformance();
+                var performance = PerformanceJob.Models(repository!).Count > 0
+                    ? new PerformanceJob(repository!, store.Database, parse.GetValue(prefix)!, options, performanceMetrics, loggerFactory.CreateLogger("performance")).RunAsync(stop.Token)
+                    : Task.CompletedTask;
+                await Task.WhenAll(job.RunAsync(stop.Token), performance);
+
                 await error.WriteLineAsync($"stopped: {metrics.Predictions} predictions, {metrics.Windows} windows, {metrics.AlertsRaised} alerts raised, {metrics.AlertsDelivered} delivered, {metrics.DeadLettered} dead-lettered");
+                if (PerformanceJob.Models(repository!).Count > 0)
+                {
+                    await error.WriteLineAsync($"performance: {performanceMetrics.Predictions} predictions, {performanceMetrics.Windows} windows, {performanceMetrics.AlertsRaised} alerts raised, {performanceMetrics.AlertsDelivered} delivered, {performanceMetrics.DeadLettered} dead-lettered");
+                }
+
                 return CliApp.Ok;
             }
         });

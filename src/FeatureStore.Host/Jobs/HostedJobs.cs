@@ -4,6 +4,7 @@ using FeatureStore.Ingest;
 using FeatureStore.Ingest.Archiving;
 using FeatureStore.Ingest.Rebuild;
 using FeatureStore.Monitor.Job;
+using FeatureStore.Monitor.Performance;
 using FeatureStore.Redis;
 using Microsoft.Extensions.Logging;
 
@@ -52,4 +53,13 @@ internal sealed class MonitorHostJob(FeatureRepository repository, OnlineStoreCo
 
     public Task RunAsync(CancellationToken cancellationToken) =>
         new MonitorJob(repository, store.Database, keyPrefix, options, metrics, logger).RunAsync(cancellationToken);
+}
+
+/// <summary>The performance monitor's label join and windows (<see cref="PerformanceJob"/>), beside the drift monitor.</summary>
+internal sealed class PerformanceHostJob(FeatureRepository repository, OnlineStoreConnection store, string keyPrefix, MonitorOptions options, MonitorMetrics metrics, ILogger logger) : ISupervisedJob
+{
+    public string Name => "performance";
+
+    public Task RunAsync(CancellationToken cancellationToken) =>
+        new PerformanceJob(repository, store.Database, keyPrefix, options, metrics, logger).RunAsync(cancellationToken);
 }
