@@ -286,6 +286,9 @@ internal sealed class JoinScript
         return { redis.call('ZCARD', J .. ':closing'), delta.applied }
         """;
 
+    /// <summary>Most records in one script: a batch of the job.</summary>
+    public const int MaxBatch = 5000;
+
     private readonly List<RedisValue> _values = new(4096);
     private readonly string _join;
     private readonly RedisKey[] _keys;

@@ -33,7 +33,7 @@ namespace FeatureStore.Monitor.Performance;
 public sealed class PerformanceJob
 {
     /// <summary>Most records applied in one script.</summary>
-    public const int BatchSize = 5000;
+    public const int BatchSize = JoinScript.MaxBatch;
 
     /// <summary>A prediction's segment when it lacks the <c>segment_by</c> field.</summary>
     public const string MissingSegment = "(missing)";

@@ -230,7 +230,34 @@ public abstract class JoinScriptTests(IOnlineStoreFixture store)
 }
 
 /// <summary>The join's script on redis-server.</summary>
-public sealed class JoinScriptRedisTests(RedisServerFixture store) : JoinScriptTests(store), IClassFixture<RedisServerFixture>;
+public sealed class JoinScriptRedisTests(RedisServerFixture store) : JoinScriptTests(store), IClassFixture<RedisServerFixture>
+{
+    [Fact]
+    public async Task A_logged_prediction_takes_about_a_hundred_bytes_of_its_bucket()
+    {
+        var keys = new DriftKeys("t" + Guid.NewGuid().ToString("N")[..8], "p");
+        var settings = new JoinSettings(60_000, 15_000, 15_000, null, [new JoinMonitor(60_000, 10, KeepScores: true)]);
+        var script = new JoinScript(keys.Join("m"), keys.Labels("m"), settings);
+        const int Count = 10_000;
+        for (var i = 0; i < Count; i++)
+        {
+            if (script.Count == JoinScript.MaxBatch)
+            {
+                await script.RunAsync(store.Connection.Database);
+                script.Clear();
+            }
+
+            // A 20-character id, one monitor, a 2-letter segment: one bucket (15 s) holds them all.
+            script.Prediction("p:0", i, $"pred-{i:D15}", 1_699_999_980_000 + i, "v1", JoinScript.Payload([0.5], [i % 2 == 0 ? "fr" : "de"]));
+        }
+
+        await script.RunAsync(store.Connection.Database);
+        var bucket = (long)await store.Connection.Database.ExecuteAsync("MEMORY", "USAGE", $"{keys.Join("m")}:p:1699999980000", "SAMPLES", "0");
+        var perPrediction = (double)bucket / Count;
+        TestContext.Current.TestOutputHelper?.WriteLine($"bucket of {Count} predictions: {bucket} bytes, {perPrediction:0.0} per prediction");
+        Assert.InRange(perPrediction, 40, 160);
+    }
+}
 
 /// <summary>The join's script on embedded Garnet.</summary>
 public sealed class JoinScriptGarnetTests(GarnetFixture store) : JoinScriptTests(store), IClassFixture<GarnetFixture>;
