@@ -19,9 +19,58 @@ internal static class PerformanceScenario
     /// <summary>How long after its prediction a label becomes known.</summary>
     public const long LabelDelayMs = 5_000;
 
+    /// <summary>
+    /// The repository <see cref="Repository"/> builds, as the text of its file (<c>labels:</c> and <c>performance:</c>
+    /// declared), for the processes that read it.
+    /// </summary>
+    public static string Yaml(string topic, string labelsTopic, string webhookUrl, string secretEnv, int minSamples = 100) =>
+        Base(topic, webhookUrl, secretEnv).Replace("    versions:\n", $$"""
+              id_field: prediction_id
+            labels:
+              topic: {{labelsTopic}}
+              id_field: prediction_id
+              label_field: is_positive
+              timestamp_field: labelled_at
+              horizon: 30s
+            performance:
+              - task: binary_classification
+                score: score
+                threshold: 0.5
+                window: 1m
+                metrics:
+                  - { metric: roc_auc, min: 0.6 }
+                estimate: true
+                segment_by: country
+                segments: 10
+                min_samples: {{minSamples}}
+                alert: hook
+            versions:
+
+        """.Replace("\r", "", StringComparison.Ordinal), StringComparison.Ordinal);
+
     public static FeatureRepository Repository(string topic, string labelsTopic, string webhookUrl, int minSamples = 100)
     {
-        var yaml = $"""
+        var result = FeatureRepositoryLoader.LoadFromText(Base(topic, webhookUrl, Monitor.Tests.MonitorScenario.SecretEnv), "test.yaml");
+        Assert.True(result.Success, string.Join("\n", result.Diagnostics));
+        var repository = result.Repository!;
+        var model = repository.Models[0];
+        model = model with
+        {
+            Prediction = model.Prediction with { IdField = "prediction_id" },
+            Labels = new LabelsDefinition(labelsTopic, labelsTopic + ".dlq", "prediction_id", "is_positive", "labelled_at", HorizonMs, null),
+            Performance =
+            [
+                new PerformanceMonitorDefinition(
+                    PerformanceTask.BinaryClassification, "score", 0.5, WindowMs, [new MetricThreshold("roc_auc", 0.6, null, null)],
+                    Estimate: true, SegmentBy: "country", Segments: 10, MinSamples: minSamples, Alert: "hook"),
+            ],
+        };
+        return repository with { Models = [model] };
+    }
+
+    private static string Base(string topic, string webhookUrl, string secretEnv)
+    {
+        return $"""
             project: perf_{topic.Replace('-', '_')}
             entities:
               - name: user
@@ -62,25 +111,10 @@ internal static class PerformanceScenario
               webhooks:
                 - name: hook
                   url: {webhookUrl}
-                  secret_env: {Monitor.Tests.MonitorScenario.SecretEnv}
+                  secret_env: {secretEnv}
                   cooldown: 1s
+
             """;
-        var result = FeatureRepositoryLoader.LoadFromText(yaml, "test.yaml");
-        Assert.True(result.Success, string.Join("\n", result.Diagnostics));
-        var repository = result.Repository!;
-        var model = repository.Models[0];
-        model = model with
-        {
-            Prediction = model.Prediction with { IdField = "prediction_id" },
-            Labels = new LabelsDefinition(labelsTopic, labelsTopic + ".dlq", "prediction_id", "is_positive", "labelled_at", HorizonMs, null),
-            Performance =
-            [
-                new PerformanceMonitorDefinition(
-                    PerformanceTask.BinaryClassification, "score", 0.5, WindowMs, [new MetricThreshold("roc_auc", 0.6, null, null)],
-                    Estimate: true, SegmentBy: "country", Segments: 10, MinSamples: minSamples, Alert: "hook"),
-            ],
-        };
-        return repository with { Models = [model] };
     }
 
     public sealed record Prediction(string Id, long TimeMs, double Score, string Country);
