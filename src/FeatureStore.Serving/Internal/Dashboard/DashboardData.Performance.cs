@@ -30,7 +30,7 @@ internal sealed partial class DashboardData
         var windows = await store.HistoryAsync(definition.Name, version!, read).WaitAsync(cancellationToken).ConfigureAwait(false);
         var labels = await store.LabelCountsAsync(definition.Name).WaitAsync(cancellationToken).ConfigureAwait(false);
         var reference = await store.LoadReferenceAsync(definition.Name, version!).WaitAsync(cancellationToken).ConfigureAwait(false);
-        var chosen = windows.Where(w => segment is null || (segment.Length == 0 ? w.Segment is null : w.Segment == segment)).TakeLast(limit).ToList();
+        var chosen = InOrder(windows).Where(w => segment is null || (segment.Length == 0 ? w.Segment is null : w.Segment == segment)).TakeLast(limit).ToList();
         return new PerformanceHistory(definition.Name, version!, segment, TaskOf(definition, windows), chosen, labels, reference);
     }
 
@@ -52,9 +52,10 @@ internal sealed partial class DashboardData
                 var read = (int)Math.Min(PerformanceStore.HistoryLimit, (long)limit * EntriesPerWindow(model));
                 var windows = await store.HistoryAsync(model.Name, version.Version, read).WaitAsync(cancellationToken).ConfigureAwait(false);
                 var reference = await store.LoadReferenceAsync(model.Name, version.Version).WaitAsync(cancellationToken).ConfigureAwait(false);
+                var stored = await Database.SortedSetLengthAsync(DriftKeys.Performance(model.Name, version.Version)).WaitAsync(cancellationToken).ConfigureAwait(false);
                 var task = TaskOf(model, windows) ?? PerformanceTask.BinaryClassification;
                 // The whole population first, then the segments by name with `other` (the rest) last.
-                var series = windows
+                var series = InOrder(windows)
                     .GroupBy(w => w.Segment)
                     .OrderBy(g => g.Key is null ? 0 : g.Key == "other" ? 2 : 1)
                     .ThenBy(g => g.Key, StringComparer.Ordinal)
@@ -70,7 +71,8 @@ internal sealed partial class DashboardData
                     monitor.SegmentBy,
                     Estimate = monitor.Estimate,
                     Thresholds = model.PerformanceMonitors.SelectMany(m => m.Thresholds).Select(t => new { t.Metric, t.Min, t.Max, t.MaxDrop }),
-                    Windows = windows.Count(w => w.Segment is null),
+                    // Entries stored (a window of each segment counts as one), as the drift panel's "evaluations".
+                    Evaluations = stored,
                     Labels = labels,
                     Reference = reference is null ? null : PerformanceAnswers.Finite(reference.Metrics),
                     Segments = series,
@@ -80,6 +82,13 @@ internal sealed partial class DashboardData
 
         return new { NowMs = NowMs, Models = models };
     }
+
+    /// <summary>
+    /// Windows by end, and at one end the whole population's first, then the segments by name: the store orders
+    /// entries of one score by their JSON text, which is no order a reader could use.
+    /// </summary>
+    private static IEnumerable<PerformanceEvaluation> InOrder(IReadOnlyList<PerformanceEvaluation> windows) =>
+        windows.OrderBy(w => w.WindowEndMs).ThenBy(w => w.Segment is not null).ThenBy(w => w.Segment, StringComparer.Ordinal);
 
     /// <summary>The declared model and version asked for: INVALID_ARGUMENT when either is missing, NOT_FOUND when unknown.</summary>
     private ModelDefinition ModelVersion(string? model, string? version, string usage)
