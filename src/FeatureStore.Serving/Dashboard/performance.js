@@ -115,6 +115,8 @@ function renderPerformance(d) {
     const id = m.model + " " + m.version;
     const metric = perfChoice.get(id) || m.main_metric;
     const l = m.labels;
+    const wholeSeries = m.segments.find(s => s.segment === null) || m.segments[0];
+    const shown = wholeSeries ? wholeSeries.windows.length : 0;
     const select = el("select", { "aria-label": "metric of " + id });
     for (const name of m.metrics) {
       const option = el("option", { value: name }, name);
@@ -123,7 +125,7 @@ function renderPerformance(d) {
     }
     select.addEventListener("change", () => { perfChoice.set(id, select.value); perfLast = null; renderPerformance(d); });
     blocks.push(el("h3", { "data-model": m.model, "data-version": m.version }, id + " ",
-      el("span", { class: "muted" }, m.task.replace("_", " ") + " · " + m.evaluations + (m.evaluations === 1 ? " window" : " windows") + " stored" +
+      el("span", { class: "muted" }, m.task.replace("_", " ") + " · " + shown + (shown === 1 ? " window" : " windows") +
         (m.segment_by ? " · by " + m.segment_by : "") + " · "), select));
     blocks.push(el("p", { class: "labels muted" }, "labels: " + l.joined.toLocaleString() + " joined, " + l.duplicate.toLocaleString() + " duplicate, " +
       l.late.toLocaleString() + " late, " + l.unmatched.toLocaleString() + " unmatched, " + l.pending.toLocaleString() + " pending"));
@@ -132,7 +134,7 @@ function renderPerformance(d) {
       continue;
     }
     const reference = m.reference ? m.reference[metric] : null;
-    const whole = m.segments.find(s => s.segment === null) || m.segments[0];
+    const whole = wholeSeries;
     const points = perfPoints(whole.windows, metric);
     const last = points[points.length - 1];
     const main = el("div", { class: "chart", "data-metric": metric }, el("div", { class: "title" }, el("b", {}, metric),
