@@ -79,7 +79,23 @@ internal sealed class WindowEvaluator(
                 return false;
             }
 
-            var monitor = model.PerformanceMonitors[(int)meta["monitor"] - 1];
+            var index = (int)meta["monitor"] - 1;
+            if (index >= model.PerformanceMonitors.Count)
+            {
+                // The repository no longer declares that monitor: its window is dropped unevaluated.
+                var drop = store.Database.CreateTransaction();
+                drop.AddCondition(Condition.HashEqual(window, "state", "closing"));
+                _ = drop.HashSetAsync(window, "state", "evaluated");
+                _ = drop.KeyDeleteAsync([.. meta.Keys.Where(k => k.StartsWith("n:", StringComparison.Ordinal))
+                    .SelectMany(k => new RedisKey[] { window + ":p:" + k[2..], window + ":s:" + k[2..] })
+                    .Append(window + ":p").Append(window + ":s")]);
+                _ = drop.SortedSetRemoveAsync(join + ":closing", window);
+                _ = drop.SortedSetAddAsync(join + ":done", window, (long)meta["end"]);
+                await drop.ExecuteAsync().ConfigureAwait(false);
+                return false;
+            }
+
+            var monitor = model.PerformanceMonitors[index];
             var version = meta["version"].ToString();
             var start = (long)meta["start"];
             var end = (long)meta["end"];
