@@ -149,6 +149,11 @@ internal static partial class ModelCommands
                 return required ? await UsageAsync(error, "give --metrics FILE.json or --validation FILE") : (null, CliApp.Ok);
             }
 
+            if (!await FileRoot.AllowAsync(error, ("--metrics", metrics), ("--validation", validation)))
+            {
+                return (null, CliApp.Usage);
+            }
+
             PerformanceTask task;
             if (parse.GetValue(_task) is { } taskText)
             {
