@@ -80,19 +80,20 @@ internal sealed class ColumnWindows(IEvaluatedSource persistence, MonitorOptions
                 _columns[key] = state;
             }
 
-            var counted = false;
+            var set = monitor.SegmentBy is null ? null : _segments[key];
+            var raw = set is not null && PredictionReader.TryGetColumn(root, monitor.SegmentBy!, out var field) ? PredictionReader.AsText(field) : null;
             if (state.Evaluated.TryGetValue(partition, out var upTo) && offset <= upTo)
             {
                 metrics.Skip("evaluated"); // read again after a restart or rebalance: a persisted window counted it
             }
             else
             {
-                counted = Add(baseline, state, value, timeMs, partition, offset, long.MinValue, closed, whole: true);
+                Add(baseline, state, value, timeMs, partition, offset, long.MinValue, closed, set, raw);
             }
 
-            if (monitor.SegmentBy is { } segmentBy)
+            if (set is not null)
             {
-                await AddSegmentAsync(model.Name, version, monitor, segmentBy, baseline, columnBaseline, state, root, value, counted, timeMs, partition, offset, closed, cancellationToken).ConfigureAwait(false);
+                await AddSegmentAsync(model.Name, version, monitor, set, baseline, columnBaseline, state, raw, value, timeMs, partition, offset, closed, cancellationToken).ConfigureAwait(false);
             }
         }
     }
@@ -140,16 +141,9 @@ internal sealed class ColumnWindows(IEvaluatedSource persistence, MonitorOptions
     }
 
     private async Task AddSegmentAsync(
-        string model, string version, MonitorDefinition monitor, string segmentBy, ModelBaseline baseline, ColumnBaseline columnBaseline, ColumnState whole,
-        JsonElement root, JsonElement value, bool counted, long timeMs, PartitionKey partition, long offset, List<DriftEvaluation> closed, CancellationToken cancellationToken)
+        string model, string version, MonitorDefinition monitor, SegmentSet set, ModelBaseline baseline, ColumnBaseline columnBaseline, ColumnState whole,
+        string? raw, JsonElement value, long timeMs, PartitionKey partition, long offset, List<DriftEvaluation> closed, CancellationToken cancellationToken)
     {
-        var set = _segments[(model, version, monitor.Column)];
-        var raw = PredictionReader.TryGetColumn(root, segmentBy, out var field) ? PredictionReader.AsText(field) : null;
-        if (counted)
-        {
-            set.Router.Count(raw);
-        }
-
         var segment = set.Router.Route(raw, partition, offset);
         set.States.TryGetValue(segment, out var state);
         if (state is null || state.BaselineId != baseline.Id)
@@ -161,7 +155,7 @@ internal sealed class ColumnWindows(IEvaluatedSource persistence, MonitorOptions
         // Skips are counted once per prediction and monitor, by the whole-column window.
         if (!(state.Evaluated.TryGetValue(partition, out var upTo) && offset <= upTo))
         {
-            Add(baseline, state, value, timeMs, partition, offset, whole.ClosedEndMs, closed, whole: false);
+            Add(baseline, state, value, timeMs, partition, offset, whole.ClosedEndMs, closed, null, null, whole: false);
         }
     }
 
@@ -191,9 +185,10 @@ internal sealed class ColumnWindows(IEvaluatedSource persistence, MonitorOptions
         return state;
     }
 
-    // Adds one value; false when it was skipped (too late, or of the wrong type). For a segment window, predictions
-    // before floorMs (the end of the whole column's last closed time window) are too late too.
-    private bool Add(ModelBaseline baseline, ColumnState state, JsonElement value, long timeMs, PartitionKey partition, long offset, long floorMs, List<DriftEvaluation> closed, bool whole)
+    // Adds one value. For a segment window, predictions before floorMs (the end of the whole column's last closed
+    // time window) are too late too. A whole-column window of a segmented monitor (set) counts the prediction's
+    // segment value (raw) with the window that holds it.
+    private void Add(ModelBaseline baseline, ColumnState state, JsonElement value, long timeMs, PartitionKey partition, long offset, long floorMs, List<DriftEvaluation> closed, SegmentSet? set, string? raw, bool whole = true)
     {
         if (state.Monitor.WindowSizeMs is { } size)
         {
@@ -207,15 +202,15 @@ internal sealed class ColumnWindows(IEvaluatedSource persistence, MonitorOptions
                     metrics.Skip("too_late");
                 }
 
-                return false;
+                return;
             }
 
             if (state.Window.Count > 0 && index > state.Index)
             {
                 Close(baseline, state, (long)state.Index * size, ((long)state.Index + 1) * size, closed);
-                if (whole)
+                if (set is not null)
                 {
-                    WholeClosed(baseline, state, index, closed);
+                    WholeClosed(baseline, state, set, index, closed);
                 }
             }
 
@@ -245,31 +240,26 @@ internal sealed class ColumnWindows(IEvaluatedSource persistence, MonitorOptions
                     metrics.Skip("wrong_type");
                 }
 
-                return false;
+                return;
         }
+
+        set?.Router.Count(raw);
 
         state.Offsets.Hold(partition, offset);
         if (state.Monitor.WindowCount is { } count && state.Window.Count >= count)
         {
             Close(baseline, state, state.FirstMs, state.LastMs, closed);
-            if (whole)
+            if (set is not null)
             {
-                WholeClosed(baseline, state, null, closed);
+                WholeClosed(baseline, state, set, null, closed);
             }
         }
-
-        return true;
     }
 
     // A whole-column window of a segmented monitor closed: its segment windows of earlier times close too, the
     // routing is ranked again, and a segment that lost its place closes what its window holds (a partial window).
-    private void WholeClosed(ModelBaseline baseline, ColumnState whole, double? index, List<DriftEvaluation> closed)
+    private void WholeClosed(ModelBaseline baseline, ColumnState whole, SegmentSet set, double? index, List<DriftEvaluation> closed)
     {
-        if (!_segments.TryGetValue((whole.Model, whole.Version, whole.Monitor.Column), out var set))
-        {
-            return;
-        }
-
         if (index is { } next && whole.Monitor.WindowSizeMs is { } size)
         {
             foreach (var state in set.States.Values)
