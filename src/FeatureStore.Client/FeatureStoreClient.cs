@@ -139,6 +139,26 @@ public sealed class FeatureStoreClient : IDisposable
         return await Drift.GetDriftHistoryAsync(request, Options(cancellationToken)).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// A model version's performance history, oldest first: the newest <paramref name="limit"/> closed windows (0 for
+    /// the server's default, 500) of every segment (<paramref name="segment"/> null), of the whole population only
+    /// (empty) or of one segment; with the model's label counts and the version's reference metrics. Metrics are NaN
+    /// where undefined.
+    /// </summary>
+    public async Task<GetPerformanceHistoryResponse> GetPerformanceHistoryAsync(
+        string model, string version, string? segment = null, int limit = 0, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(model);
+        ArgumentException.ThrowIfNullOrWhiteSpace(version);
+        var request = new GetPerformanceHistoryRequest { Model = model, Version = version, Limit = limit };
+        if (segment is not null)
+        {
+            request.Segment = segment;
+        }
+
+        return await Drift.GetPerformanceHistoryAsync(request, Options(cancellationToken)).ConfigureAwait(false);
+    }
+
     /// <summary>The drift monitor's open and recently resolved incidents, and its webhook deliveries.</summary>
     public async Task<ListAlertsResponse> ListAlertsAsync(CancellationToken cancellationToken = default) =>
         await Drift.ListAlertsAsync(new ListAlertsRequest(), Options(cancellationToken)).ConfigureAwait(false);

@@ -34,6 +34,77 @@ public sealed partial record FeatureRepository
             node["min_samples"] = x.MinSamples;
         }
 
+        // Only when segmented, so the versions stored before segments existed keep their hash.
+        if (x.SegmentBy is not null)
+        {
+            node["segment_by"] = x.SegmentBy;
+            node["segments"] = x.Segments;
+        }
+
+        return node;
+    }
+
+    private static JsonObject Model(ModelDefinition m)
+    {
+        var prediction = new JsonObject
+        {
+            ["topic"] = m.Prediction.Topic,
+            ["dead_letter_topic"] = m.Prediction.DeadLetterTopic,
+            ["timestamp_field"] = m.Prediction.TimestampField,
+            ["fields"] = Fields(m.Prediction.Fields),
+        };
+
+        // id_field, labels and performance only when declared, so the versions stored before they existed keep their hash.
+        if (m.Prediction.IdField is not null)
+        {
+            prediction["id_field"] = m.Prediction.IdField;
+        }
+
+        var node = new JsonObject
+        {
+            ["name"] = m.Name,
+            ["prediction"] = prediction,
+            ["versions"] = Sorted(m.Versions, v => v.Version, v => new JsonObject
+            {
+                ["version"] = v.Version,
+                ["features"] = new JsonArray([.. v.Features.Select(f => (JsonNode)f)]),
+                ["description"] = v.Description,
+            }),
+            ["monitors"] = Sorted(m.Monitors, x => x.Column, Monitor),
+        };
+
+        if (m.Labels is { } labels)
+        {
+            node["labels"] = new JsonObject
+            {
+                ["topic"] = labels.Topic,
+                ["dead_letter_topic"] = labels.DeadLetterTopic,
+                ["id_field"] = labels.IdField,
+                ["label_field"] = labels.LabelField,
+                ["timestamp_field"] = labels.TimestampField,
+                ["horizon_ms"] = labels.HorizonMs,
+                ["coverage"] = labels.Coverage,
+            };
+        }
+
+        if (m.Performance is { } performance)
+        {
+            // In declaration order: two monitors may share a score field, and nothing else names them.
+            node["performance"] = new JsonArray([.. performance.Select(p => (JsonNode)new JsonObject
+            {
+                ["task"] = p.Task == PerformanceTask.Regression ? "regression" : "binary_classification",
+                ["score"] = p.ScoreField,
+                ["threshold"] = p.DecisionThreshold,
+                ["window_ms"] = p.WindowMs,
+                ["metrics"] = new JsonArray([.. p.Thresholds.Select(t => (JsonNode)new JsonObject { ["metric"] = t.Metric, ["min"] = t.Min, ["max"] = t.Max, ["max_drop"] = t.MaxDrop })]),
+                ["estimate"] = p.Estimate,
+                ["segment_by"] = p.SegmentBy,
+                ["segments"] = p.Segments,
+                ["min_samples"] = p.MinSamples,
+                ["alert"] = p.Alert,
+            })]);
+        }
+
         return node;
     }
 
@@ -94,24 +165,7 @@ public sealed partial record FeatureRepository
                 ["hop_ms"] = f.Window.HopMs,
             }),
         }),
-        ["models"] = Sorted(Models, m => m.Name, m => new JsonObject
-        {
-            ["name"] = m.Name,
-            ["prediction"] = new JsonObject
-            {
-                ["topic"] = m.Prediction.Topic,
-                ["dead_letter_topic"] = m.Prediction.DeadLetterTopic,
-                ["timestamp_field"] = m.Prediction.TimestampField,
-                ["fields"] = Fields(m.Prediction.Fields),
-            },
-            ["versions"] = Sorted(m.Versions, v => v.Version, v => new JsonObject
-            {
-                ["version"] = v.Version,
-                ["features"] = new JsonArray([.. v.Features.Select(f => (JsonNode)f)]),
-                ["description"] = v.Description,
-            }),
-            ["monitors"] = Sorted(m.Monitors, x => x.Column, Monitor),
-        }),
+        ["models"] = Sorted(Models, m => m.Name, Model),
         ["webhooks"] = Sorted(Webhooks, w => w.Name, w => new JsonObject
         {
             ["name"] = w.Name,

@@ -5,7 +5,7 @@ using YamlDotNet.RepresentationModel;
 namespace FeatureStore.Core.Definitions;
 
 /// <summary>Walks the YAML tree section by section, checking structure and references as it goes.</summary>
-internal sealed class RepositoryReader(DiagnosticBag bag)
+internal sealed partial class RepositoryReader(DiagnosticBag bag)
 {
     private static readonly string[] TopKeys = ["project", "settings", "entities", "sources", "feature_views", "models", "alerts"];
 
@@ -444,7 +444,7 @@ internal sealed class RepositoryReader(DiagnosticBag bag)
         var names = new UniqueNames(bag, "model");
         foreach (var item in top.List("models", required: false))
         {
-            var map = YamlMap.Read(item, bag, "a model", "name", "prediction", "versions", "monitors", "description");
+            var map = YamlMap.Read(item, bag, "a model", "name", "prediction", "versions", "monitors", "labels", "performance", "description");
             if (map is null)
             {
                 continue;
@@ -482,9 +482,11 @@ internal sealed class RepositoryReader(DiagnosticBag bag)
             }
 
             var monitors = ReadMonitors(map, prediction, featureRefs, webhooks);
+            var labels = ReadLabels(map, prediction);
+            var performance = ReadPerformance(map, prediction, webhooks);
             if (name is not null && prediction is not null && names.Add(name, nameNode!))
             {
-                result.Add(new ModelDefinition(name, prediction, versions, monitors));
+                result.Add(new ModelDefinition(name, prediction, versions, monitors, labels, performance));
             }
         }
 
@@ -493,7 +495,7 @@ internal sealed class RepositoryReader(DiagnosticBag bag)
 
     private PredictionDefinition? ReadPrediction(YamlMap model)
     {
-        var map = YamlMap.Read(model.Value("prediction", required: true), bag, "prediction", "topic", "dead_letter_topic", "timestamp_field", "fields");
+        var map = YamlMap.Read(model.Value("prediction", required: true), bag, "prediction", "topic", "dead_letter_topic", "id_field", "timestamp_field", "fields");
         if (map is null)
         {
             return null;
@@ -502,7 +504,14 @@ internal sealed class RepositoryReader(DiagnosticBag bag)
         var topic = map.String("topic", true);
         var fields = ReadFields(map, "fields");
         var timestampField = map.String("timestamp_field", false) ?? "event_time";
-        return topic is null ? null : new PredictionDefinition(topic, map.String("dead_letter_topic", false) ?? topic + ".dlq", timestampField, fields);
+        var idField = map.String("id_field", false, out var idNode);
+        if (idField is not null && fields.All(f => f.Name != idField) && !_invalidFields.Contains(idField))
+        {
+            bag.Error(idNode!, "FS0132", $"prediction id_field '{idField}' is not a prediction field", Known("fields", fields.Select(f => f.Name), idField) + $"; or declare {idField}: string under fields");
+        }
+
+        // An id_field in error is kept: the repository is invalid anyway, and labels that need it are not reported again.
+        return topic is null ? null : new PredictionDefinition(topic, map.String("dead_letter_topic", false) ?? topic + ".dlq", timestampField, fields, idField);
     }
 
     private IEnumerable<string>? ResolveFeatureRef(string? text, YamlNode node, List<FeatureViewDefinition> views)
@@ -547,7 +556,7 @@ internal sealed class RepositoryReader(DiagnosticBag bag)
         var result = new List<MonitorDefinition>();
         foreach (var item in model.List("monitors", required: false))
         {
-            var map = YamlMap.Read(item, bag, "a monitor", "column", "methods", "window", "bins", "min_samples", "alert");
+            var map = YamlMap.Read(item, bag, "a monitor", "column", "methods", "window", "bins", "min_samples", "alert", "segment_by", "segments");
             if (map is null)
             {
                 continue;
@@ -625,14 +634,12 @@ internal sealed class RepositoryReader(DiagnosticBag bag)
             }
 
             var alert = map.String("alert", false, out var alertNode);
-            if (alert is not null && !_webhookNames.Contains(alert))
-            {
-                bag.Error(alertNode!, "FS0123", $"monitor alerts unknown webhook '{alert}'", Known("webhooks", webhooks.Select(w => w.Name), alert) + "; declare it under alerts: webhooks:");
-            }
+            CheckWebhook(alert, alertNode, webhooks);
 
+            var (segmentBy, segments) = ReadSegments(map, prediction);
             if (column is not null)
             {
-                result.Add(new MonitorDefinition(column, methods, size, count, bins, alert, (int)Math.Min(minSamples ?? MonitorDefinition.DefaultMinSamples(count), int.MaxValue)));
+                result.Add(new MonitorDefinition(column, methods, size, count, bins, alert, (int)Math.Min(minSamples ?? MonitorDefinition.DefaultMinSamples(count), int.MaxValue), segmentBy, segments));
             }
         }
 

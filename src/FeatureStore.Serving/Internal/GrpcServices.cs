@@ -180,7 +180,7 @@ internal static class GrpcCalls
 }
 
 /// <summary>
-/// <c>featurestore.v1.DriftMonitor</c>: the monitor's drift history and incidents, read as the HTTP routes
+/// <c>featurestore.v1.DriftMonitor</c>: the monitor's drift and performance history and incidents, read as the HTTP routes
 /// read them (<see cref="Dashboard.DashboardData"/>); any valid API key may read them.
 /// </summary>
 internal sealed class DriftMonitorService(Dashboard.DashboardData data) : DriftMonitor.DriftMonitorBase
@@ -200,6 +200,20 @@ internal sealed class DriftMonitorService(Dashboard.DashboardData data) : DriftM
             var history = await data.HistoryAsync(request.Model, request.Version, request.Column.Length == 0 ? null : request.Column, limit,
                 "set model and version in the request", cancellationToken).ConfigureAwait(false);
             return Dashboard.DriftAnswers.History(history);
+        });
+
+    public override Task<GetPerformanceHistoryResponse> GetPerformanceHistory(GetPerformanceHistoryRequest request, ServerCallContext context) =>
+        AnswerAsync(context, async cancellationToken =>
+        {
+            if (request.Limit < 0)
+            {
+                ThrowHelper.ThrowInvalid($"limit must be 0 (for {DefaultLimit}) or a whole number from 1 to {Dashboard.DashboardData.MaxWindows}, not {request.Limit}");
+            }
+
+            var limit = request.Limit == 0 ? DefaultLimit : Math.Min(request.Limit, Dashboard.DashboardData.MaxWindows);
+            var history = await data.PerformanceHistoryAsync(request.Model, request.Version, request.HasSegment ? request.Segment : null, limit,
+                "set model and version in the request", cancellationToken).ConfigureAwait(false);
+            return Dashboard.PerformanceAnswers.History(history);
         });
 
     public override Task<ListAlertsResponse> ListAlerts(ListAlertsRequest request, ServerCallContext context) =>

@@ -29,12 +29,21 @@ public sealed class SchemaUnitTests
             .Replace("      topic: orders\n", "      topic: orders\n      dead_letter_topic: orders.bad\n    format: json\n    timestamp_format: rfc3339\n    description: d\n    history: { path: h.csv, format: csv, cutover: 1796083200000 }\n", StringComparison.Ordinal)
             .Replace("    ttl: 1d\n", "    ttl: 1d\n    description: d\n", StringComparison.Ordinal)
             .Replace("        hop: 10m\n", "        hop: 10m\n        description: d\n", StringComparison.Ordinal)
-            .Replace("      topic: churn_predictions\n", "      topic: churn_predictions\n      dead_letter_topic: x.dlq\n      timestamp_field: ts\n", StringComparison.Ordinal)
+            .Replace("      topic: churn_predictions\n", "      topic: churn_predictions\n      dead_letter_topic: x.dlq\n      id_field: id\n      timestamp_field: ts\n", StringComparison.Ordinal)
+            .Replace("        score: double\n", "        score: double\n        id: string\n        segment: string\n", StringComparison.Ordinal)
             .Replace("        features: [user_orders:order_count_1h]\n", "        features: [user_orders:order_count_1h]\n        description: d\n", StringComparison.Ordinal)
-            .Replace("        methods: [psi]\n", "        methods: [psi, { method: ks, threshold: 0.01 }]\n        bins: 12\n        min_samples: 200\n", StringComparison.Ordinal)
+            .Replace("        methods: [psi]\n", "        methods: [psi, { method: ks, threshold: 0.01 }]\n        bins: 12\n        min_samples: 200\n        segment_by: segment\n        segments: 5\n", StringComparison.Ordinal)
             .Replace("      secret_env: PAGER_SECRET", "      secret_env: PAGER_SECRET\n      cooldown: 1m", StringComparison.Ordinal)
             .Replace("        alert: pager\n", "        alert: pager\n      - column: user_orders:order_count_1h\n        methods: [js]\n        window: { size: 1h }\n", StringComparison.Ordinal)
-            .Replace("    monitors:\n", "    description: d\n    monitors:\n", StringComparison.Ordinal);
+            .Replace("    monitors:\n", "    description: d\n    monitors:\n", StringComparison.Ordinal)
+            .Replace("    versions:\n", """
+                    labels: { topic: l, dead_letter_topic: l.dlq, id_field: id, label_field: y, timestamp_field: t, horizon: 1d, coverage: 0.9 }
+                    performance:
+                      - { task: binary_classification, score: score, threshold: 0.5, window: 1h, estimate: true, segment_by: segment, segments: 5, min_samples: 10, alert: pager,
+                          metrics: [{ metric: roc_auc, min: 0.7, max: 1, max_drop: 0.05 }] }
+                    versions:
+
+                """, StringComparison.Ordinal);
         var result = FeatureRepositoryLoader.LoadFromText(everything, "all.yaml");
         Assert.Empty(result.Diagnostics);
 

@@ -13,7 +13,7 @@ namespace FeatureStore.Serving.Internal.Dashboard;
 /// the monitor's (<c>PREFIX:{PROJECT}:drift:history:MODEL:VERSION</c>, <c>…:drift:incidents</c>,
 /// <c>…:drift:outbox:due</c>, <c>…:drift:outbox:rejected</c>), read as the JSON the monitor writes.
 /// </summary>
-internal sealed class DashboardData(RegistryCache registry, IConnectionMultiplexer store, ApiKeyPolicy keys, RecentLatencies latencies, FeatureServerOptions options, ViewBuilds builds)
+internal sealed partial class DashboardData(RegistryCache registry, IConnectionMultiplexer store, ApiKeyPolicy keys, RecentLatencies latencies, FeatureServerOptions options, ViewBuilds builds)
 {
     /// <summary>Most windows per model version, column and method one drift answer carries.</summary>
     public const int MaxWindows = 2000;

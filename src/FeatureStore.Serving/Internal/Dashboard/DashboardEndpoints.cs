@@ -9,7 +9,7 @@ namespace FeatureStore.Serving.Internal.Dashboard;
 /// <summary>
 /// The web dashboard: <c>/</c> redirects to <c>/dashboard</c>, a page (HTML, script and style embedded in
 /// this assembly; no data in them) that draws its charts as SVG from the JSON endpoints
-/// <c>GET /v1/dashboard/overview</c>, <c>/drift</c>, <c>/alerts</c> and <c>/latency</c>. When the server
+/// <c>GET /v1/dashboard/overview</c>, <c>/drift</c>, <c>/performance</c>, <c>/alerts</c> and <c>/latency</c>. When the server
 /// has API keys, the JSON endpoints need one like lookups do (<c>x-api-key</c> or <c>authorization: Bearer</c>;
 /// never in the URL, so it does not end up in access logs); the page asks for it once per browser tab.
 /// </summary>
@@ -20,6 +20,7 @@ internal static class DashboardEndpoints
         ["index.html"] = "text/html; charset=utf-8",
         ["dashboard.js"] = "text/javascript; charset=utf-8",
         ["dashboard.css"] = "text/css; charset=utf-8",
+        ["performance.js"] = "text/javascript; charset=utf-8",
     };
 
     public static void Map(IEndpointRouteBuilder endpoints)
@@ -35,6 +36,8 @@ internal static class DashboardEndpoints
             JsonAsync(http, data, async (_, ct) => await data.AlertsAsync(ct).ConfigureAwait(false)));
         endpoints.MapGet("/v1/dashboard/latency", (HttpContext http, DashboardData data) =>
             JsonAsync(http, data, (_, _) => Task.FromResult(data.Latency())));
+        endpoints.MapGet("/v1/dashboard/performance", (HttpContext http, DashboardData data) =>
+            JsonAsync(http, data, (_, ct) => data.PerformanceAsync(Limit(http.Request.Query, 200), ct)));
 
         // The link drift alerts carry: one model version's history, newest windows last.
         // Query parameters are read here rather than bound by the framework, whose refusal of a value it cannot
@@ -45,6 +48,16 @@ internal static class DashboardEndpoints
                 var query = http.Request.Query;
                 return await data.HistoryAsync(Text(query, "model"), Text(query, "version"), Text(query, "column"), Limit(query, 500),
                     "/v1/drift/history?model=M&version=V[&column=C][&limit=N]", ct).ConfigureAwait(false);
+            }));
+
+        // One model version's performance windows: segment absent for all, empty for the whole population's only.
+        endpoints.MapGet("/v1/performance/{model}/{version}", (HttpContext http, DashboardData data, string model, string version) =>
+            JsonAsync(http, data, async (_, ct) =>
+            {
+                var query = http.Request.Query;
+                var history = await data.PerformanceHistoryAsync(model, version, Text(query, "segment"), Limit(query, 500),
+                    "/v1/performance/MODEL/VERSION[?segment=S][&limit=N]", ct).ConfigureAwait(false);
+                return PerformanceAnswers.Json(history);
             }));
     }
 
