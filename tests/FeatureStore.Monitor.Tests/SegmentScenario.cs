@@ -56,6 +56,8 @@ internal static class SegmentScenario
                   - column: score
                     methods: {methods}
                     window: {"{"} {window} {"}"}
+                    segment_by: region
+                    segments: {segments}
                     alert: hook
             alerts:
               webhooks:
@@ -66,12 +68,9 @@ internal static class SegmentScenario
             """;
         var result = FeatureRepositoryLoader.LoadFromText(yaml, "test.yaml");
         Assert.True(result.Success, string.Join("\n", result.Diagnostics));
-        var repository = result.Repository!;
-
-        // segment_by as the repository file will declare it (its parsing is the repository loader's).
-        var model = repository.Models[0];
-        model = model with { Monitors = [model.Monitors[0] with { SegmentBy = "region", Segments = segments }] };
-        return repository with { Models = [model] };
+        var monitor = result.Repository!.Models[0].Monitors[0];
+        Assert.Equal(("region", segments), (monitor.SegmentBy, monitor.Segments));
+        return result.Repository;
     }
 
     /// <summary>The v1 baseline: 5 000 training scores around 0.3 (seed 1).</summary>

@@ -42,13 +42,13 @@ internal sealed class SegmentRouter
     public SegmentRouter(int cap)
     {
         _cap = Math.Max(1, cap);
-        _capacity = Math.Max(64, 8 * _cap);
+        _capacity = Math.Max(64, 4 * _cap);
     }
 
     /// <summary>The values with a window of their own.</summary>
     public IReadOnlyCollection<string> Kept => _kept.Keys;
 
-    /// <summary>Values counted (bounded: at most 8 × the cap, and at least 64, in each of the two tables).</summary>
+    /// <summary>Values counted (bounded: at most the larger of 64 and 4 × the cap in each of the two tables).</summary>
     public int Tracked => _totals.Count + _pending.Count;
 
     /// <summary>The count of <paramref name="value"/> over the closed whole-column windows (an estimate once more values than the table holds were seen).</summary>

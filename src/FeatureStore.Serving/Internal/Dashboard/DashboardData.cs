@@ -98,7 +98,7 @@ internal sealed partial class DashboardData(RegistryCache registry, IConnectionM
             foreach (var version in model.Versions)
             {
                 var key = DriftKeys.History(model.Name, version.Version);
-                var members = await database.SortedSetRangeByRankAsync(key, -(long)limit * EntriesPerWindow(model), -1).WaitAsync(cancellationToken).ConfigureAwait(false);
+                var members = await database.SortedSetRangeByRankAsync(key, -(long)limit * DriftEntriesPerWindow(model), -1).WaitAsync(cancellationToken).ConfigureAwait(false);
                 var series = new Dictionary<(string Column, string Method), MethodSeries>();
                 var windows = new HashSet<(string Column, long Start, long End)>();
                 var segments = new Dictionary<(string Column, string Segment), SegmentRow>();
@@ -154,7 +154,7 @@ internal sealed partial class DashboardData(RegistryCache registry, IConnectionM
             throw new LookupException(Grpc.Core.StatusCode.NotFound, $"model '{definition.Name}' has no version '{ThrowHelper.Shown(version)}'");
         }
 
-        var members = await Database.SortedSetRangeByRankAsync(DriftKeys.History(definition.Name, version), -(long)limit * EntriesPerWindow(definition), -1)
+        var members = await Database.SortedSetRangeByRankAsync(DriftKeys.History(definition.Name, version), -(long)limit * DriftEntriesPerWindow(definition), -1)
             .WaitAsync(cancellationToken).ConfigureAwait(false);
         var windows = new List<JsonElement>();
         foreach (var member in members)
@@ -178,7 +178,7 @@ internal sealed partial class DashboardData(RegistryCache registry, IConnectionM
 
     // History entries one window of every monitor of a model writes: one per column, and per segment of a segmented
     // monitor (its kept values, other and (missing)).
-    private static int EntriesPerWindow(ModelDefinition model) =>
+    private static int DriftEntriesPerWindow(ModelDefinition model) =>
         Math.Max(1, model.Monitors.Sum(m => 1 + (m.SegmentBy is null ? 0 : m.Segments + 2)));
 
     /// <summary>
