@@ -86,6 +86,29 @@ public sealed class DriftSegmentUnitTests
     }
 
     [Fact]
+    public void A_lowered_cap_evicts_the_smallest_kept_values_when_the_next_whole_column_window_closes()
+    {
+        var router = new SegmentRouter(3);
+        foreach (var (value, times) in new[] { ("a", 5), ("b", 3), ("c", 1) })
+        {
+            for (var i = 0; i < times; i++)
+            {
+                Assert.Equal(value, router.Route(value, Partition, i));
+                router.Count(value);
+            }
+        }
+
+        Assert.Empty(router.WindowClosed(new Dictionary<PartitionKey, long> { [Partition] = 10 }));
+        var lowered = SegmentRouter.FromJson(1, router.ToJson());
+        Assert.Equal(3, lowered.Kept.Count); // routing as stored until a window closes
+        Assert.Equal(["c", "b"], lowered.WindowClosed(new Dictionary<PartitionKey, long> { [Partition] = 20 }));
+        Assert.Equal(["a"], lowered.Kept);
+        Assert.Equal("c", lowered.Route("c", Partition, 19)); // read again: before its eviction, its old window
+        Assert.Equal("other", lowered.Route("c", Partition, 20));
+        Assert.Equal("other", lowered.Route("d", Partition, 21)); // the cap is full: a new value waits in other
+    }
+
+    [Fact]
     public async Task Ten_thousand_distinct_values_keep_memory_bounded_and_the_frequent_values_get_their_windows()
     {
         var feed = new Feed(SegmentScenario.Repository("unit-memory", "http://127.0.0.1:1/hook", "count: 1000", segments: 10));

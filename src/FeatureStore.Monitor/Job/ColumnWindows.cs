@@ -144,7 +144,7 @@ internal sealed class ColumnWindows(IEvaluatedSource persistence, MonitorOptions
         string model, string version, MonitorDefinition monitor, SegmentSet set, ModelBaseline baseline, ColumnBaseline columnBaseline, ColumnState whole,
         string? raw, JsonElement value, long timeMs, PartitionKey partition, long offset, List<DriftEvaluation> closed, CancellationToken cancellationToken)
     {
-        var segment = set.Router.Route(raw, partition, offset);
+        var segment = set.Router.Route(raw, partition, offset, _bounds.LastRead);
         set.States.TryGetValue(segment, out var state);
         if (state is null || state.BaselineId != baseline.Id)
         {

@@ -31,7 +31,7 @@ internal sealed class SegmentRouter
     // its first prediction of the value: before that, none of its predictions of the value went anywhere else).
     private readonly Dictionary<string, Dictionary<PartitionKey, long>> _kept = new(StringComparer.Ordinal);
 
-    // Values evicted, newest last: per partition, the first offset routed to `other` instead (bounded by the cap).
+    // Values evicted, newest last: per partition, the first offset routed to `other` instead (the latest max(16, cap)).
     private readonly List<(string Value, Dictionary<PartitionKey, long> Until)> _evicted = [];
 
     // Counts of the values in closed whole-column windows (persisted), and in the open one (read again after a restart).
@@ -56,9 +56,10 @@ internal sealed class SegmentRouter
 
     /// <summary>
     /// The segment of a prediction whose segment field holds <paramref name="value"/> (null when absent), read at
-    /// <paramref name="offset"/> of <paramref name="partition"/>.
+    /// <paramref name="offset"/> of <paramref name="partition"/>; <paramref name="lastRead"/> (per partition, the
+    /// last offset read) dates an admission in the other partitions.
     /// </summary>
-    public string Route(string? value, PartitionKey partition, long offset)
+    public string Route(string? value, PartitionKey partition, long offset, IReadOnlyDictionary<PartitionKey, long>? lastRead = null)
     {
         if (value is null)
         {
@@ -85,7 +86,16 @@ internal sealed class SegmentRouter
         }
         else if (_kept.Count < _cap && !Evicted(value, out _))
         {
-            _kept[value] = new Dictionary<PartitionKey, long> { [partition] = offset };
+            // From here on in every partition read so far (in those, none of the value's predictions went elsewhere
+            // unless the cap was lowered or raised since: then its earlier ones, read again, still go to other).
+            var admitted = new Dictionary<PartitionKey, long>();
+            foreach (var (read, last) in lastRead ?? new Dictionary<PartitionKey, long>())
+            {
+                admitted[read] = last + 1;
+            }
+
+            admitted[partition] = offset;
+            _kept[value] = admitted;
             return value;
         }
 
@@ -136,7 +146,9 @@ internal sealed class SegmentRouter
                 }
             }
 
-            if (best is null || (_kept.Count >= _cap && _totals[best] <= Total(smallest!)))
+            // More kept than the cap (lowered since the routing was stored): the smallest go, one by one.
+            var over = _kept.Count > _cap;
+            if (!over && (best is null || (_kept.Count >= _cap && _totals[best] <= Total(smallest!))))
             {
                 break;
             }
@@ -146,7 +158,7 @@ internal sealed class SegmentRouter
                 _kept.Remove(smallest!);
                 _evicted.RemoveAll(e => e.Value == smallest);
                 _evicted.Add((smallest!, new Dictionary<PartitionKey, long>(nextOffsets)));
-                if (_evicted.Count > _cap)
+                if (_evicted.Count > Math.Max(16, _cap))
                 {
                     _evicted.RemoveAt(0);
                 }
@@ -154,7 +166,12 @@ internal sealed class SegmentRouter
                 evicted.Add(smallest!);
             }
 
-            _kept[best] = new Dictionary<PartitionKey, long>(nextOffsets);
+            if (over)
+            {
+                continue;
+            }
+
+            _kept[best!] = new Dictionary<PartitionKey, long>(nextOffsets);
         }
 
         return evicted;
