@@ -31,6 +31,7 @@ public enum AlertStatus
 /// <param name="History">Link to the model version's drift history.</param>
 /// <param name="Webhook">The webhook it goes to.</param>
 /// <param name="CreatedAtMs">When the monitor raised it (epoch ms).</param>
+/// <param name="Segment">The segment value of a <c>segment_by</c> monitor's window, or null for the whole column (and for retrain alerts).</param>
 public sealed record DriftAlert(
     string Id,
     AlertStatus Status,
@@ -45,4 +46,5 @@ public sealed record DriftAlert(
     string BaselineId,
     string History,
     string Webhook,
-    long CreatedAtMs);
+    long CreatedAtMs,
+    string? Segment = null);
