@@ -53,6 +53,7 @@ public sealed class ModelCommandTests(RedisServerFixture redis) : IClassFixture<
     [InlineData("list")]
     [InlineData("show")]
     [InlineData("promote")]
+    [InlineData("reference")]
     public async Task Each_model_command_has_help(string command)
     {
         var (code, output, _) = await CliRun.RunAsync("model", command, "--help");

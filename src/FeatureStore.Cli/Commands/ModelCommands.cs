@@ -1,11 +1,13 @@
 using System.CommandLine;
 using FeatureStore.Core.Models;
+using FeatureStore.Monitor.Performance;
+using FeatureStore.Redis.Drift;
 using FeatureStore.Redis.Models;
 
 namespace FeatureStore.Cli.Commands;
 
-/// <summary><c>featurestore model register|list|show|promote</c>: the model registry in the online store.</summary>
-internal static class ModelCommands
+/// <summary><c>featurestore model register|list|show|promote|reference</c>: the model registry in the online store.</summary>
+internal static partial class ModelCommands
 {
     public static Command Create()
     {
@@ -14,6 +16,7 @@ internal static class ModelCommands
         command.Subcommands.Add(List());
         command.Subcommands.Add(Show());
         command.Subcommands.Add(Promote());
+        command.Subcommands.Add(Reference());
         return command;
     }
 
@@ -40,13 +43,15 @@ internal static class ModelCommands
         var features = new Option<string?>("--features") { Description = "Feature references view:feature,… (default: the version's features in the repository)." };
         var export = new Option<string?>("--training-export") { Description = "The training export the version was trained on (a path or URI)." };
         var baseline = new Option<string?>("--baseline-id") { Description = "Its drift baseline (default: the baseline stored for MODEL VERSION by `featurestore baseline`, if any)." };
+        var reference = new ReferenceOptions(required: false);
         var redis = CommonOptions.SharedRedis();
         var prefix = CommonOptions.SharedKeyPrefix();
         var json = Json();
-        var command = new Command("register", "Register a model version in the staging stage, tied to its feature list, training export and baseline.")
+        var command = new Command("register", "Register a model version in the staging stage, tied to its feature list, training export, baseline and reference performance (--metrics or --validation).")
         {
             file, model, version, features, export, baseline, redis, prefix, json,
         };
+        reference.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
             var output = parse.InvocationConfiguration.Output;
@@ -77,6 +82,13 @@ internal static class ModelCommands
                 return CliApp.Usage;
             }
 
+            // Before anything is written: a bad validation or metrics file leaves no half-registered version.
+            var (performance, computed) = await reference.ComputeAsync(parse, repository.FindModel(name), name, label, error, cancellationToken);
+            if (computed != CliApp.Ok)
+            {
+                return computed;
+            }
+
             var (store, keyPrefix, connected) = await OnlineStores.ConnectSharedAsync(parse, redis, prefix, error);
             if (store is null)
             {
@@ -94,9 +106,14 @@ internal static class ModelCommands
                     return CliApp.Failure;
                 }
 
+                if (performance is not null)
+                {
+                    await new PerformanceStore(store.Database, new DriftKeys(keyPrefix, repository.Project)).SaveReferenceAsync(performance);
+                }
+
                 var record = (await registry.GetAsync(name, label))!;
-                await output.WriteLineAsync(parse.GetValue(json) ? ModelRegistryStore.ToJson(record)
-                    : $"registered {name} {label} (staging): {list.Count} features, baseline {baselineId ?? "none"}");
+                await output.WriteLineAsync(parse.GetValue(json) ? WithReference(record, performance)
+                    : $"registered {name} {label} (staging): {list.Count} features, baseline {baselineId ?? "none"}, reference {(performance is null ? "none" : Describe(performance))}");
                 return CliApp.Ok;
             }
         });
@@ -151,11 +168,11 @@ internal static class ModelCommands
         var redis = CommonOptions.SharedRedis();
         var prefix = CommonOptions.SharedKeyPrefix();
         var json = Json();
-        var command = new Command("show", "Show one model version: features, training export, baseline, stage and when it changed.")
+        var command = new Command("show", "Show one model version: features, training export, baseline, reference performance, stage and when it changed.")
         {
             file, project, model, version, redis, prefix, json,
         };
-        command.SetAction(async (parse, cancellationToken) => await WithRegistryAsync(parse, file, project, redis, prefix, async registry =>
+        command.SetAction(async (parse, cancellationToken) => await WithStoresAsync(parse, file, project, redis, prefix, async (registry, performance) =>
         {
             var output = parse.InvocationConfiguration.Output;
             var error = parse.InvocationConfiguration.Error;
@@ -165,9 +182,10 @@ internal static class ModelCommands
                 return CliApp.Failure;
             }
 
+            var reference = await performance.LoadReferenceAsync(r.Model, r.Version);
             if (parse.GetValue(json))
             {
-                await output.WriteLineAsync(ModelRegistryStore.ToJson(r));
+                await output.WriteLineAsync(WithReference(r, reference));
                 return CliApp.Ok;
             }
 
@@ -178,6 +196,13 @@ internal static class ModelCommands
             await output.WriteLineAsync($"features:        {string.Join(", ", r.Features)}");
             await output.WriteLineAsync($"training export: {r.TrainingExport ?? "-"}");
             await output.WriteLineAsync($"baseline:        {r.BaselineId ?? "-"}");
+            await output.WriteLineAsync($"reference:       {(reference is null ? "-" : Describe(reference))}");
+            if (reference is not null)
+            {
+                await output.WriteLineAsync($"  metrics:       {Metrics(reference)}");
+                await output.WriteLineAsync($"  estimate band: {Band(reference)}");
+            }
+
             return CliApp.Ok;
         }));
         return command;
@@ -238,7 +263,10 @@ internal static class ModelCommands
         return view is not null && (colon < 0 || view.FindFeature(reference[(colon + 1)..]) is not null);
     }
 
-    private static async Task<int> WithRegistryAsync(ParseResult parse, Option<FileInfo> file, Option<string?> project, Option<string?> redis, Option<string?> prefix, Func<ModelRegistryStore, Task<int>> action)
+    private static Task<int> WithRegistryAsync(ParseResult parse, Option<FileInfo> file, Option<string?> project, Option<string?> redis, Option<string?> prefix, Func<ModelRegistryStore, Task<int>> action) =>
+        WithStoresAsync(parse, file, project, redis, prefix, (registry, _) => action(registry));
+
+    private static async Task<int> WithStoresAsync(ParseResult parse, Option<FileInfo> file, Option<string?> project, Option<string?> redis, Option<string?> prefix, Func<ModelRegistryStore, PerformanceStore, Task<int>> action)
     {
         var error = parse.InvocationConfiguration.Error;
         string name;
@@ -270,7 +298,7 @@ internal static class ModelCommands
 
         await using (store)
         {
-            return await action(new ModelRegistryStore(store.Database, keyPrefix, name));
+            return await action(new ModelRegistryStore(store.Database, keyPrefix, name), new PerformanceStore(store.Database, new DriftKeys(keyPrefix, name)));
         }
     }
 }

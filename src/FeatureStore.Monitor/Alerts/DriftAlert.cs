@@ -1,5 +1,3 @@
-using System.Text.Json.Serialization;
-
 namespace FeatureStore.Monitor.Alerts;
 
 /// <summary>What an alert reports: a drift incident opening, or clearing.</summary>
@@ -36,7 +34,7 @@ public enum AlertStatus
 /// <param name="History">Link to the model version's drift history.</param>
 /// <param name="Webhook">The webhook it goes to.</param>
 /// <param name="CreatedAtMs">When the monitor raised it (epoch ms).</param>
-/// <param name="Segment">A performance alert's segment value (<c>other</c> for the rest); left out of the JSON when null, as in drift alerts.</param>
+/// <param name="Segment">The segment value of a <c>segment_by</c> monitor's window, or null for the whole column (and for retrain alerts).</param>
 public sealed record DriftAlert(
     string Id,
     AlertStatus Status,
@@ -52,4 +50,4 @@ public sealed record DriftAlert(
     string History,
     string Webhook,
     long CreatedAtMs,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Segment = null);
+    string? Segment = null);

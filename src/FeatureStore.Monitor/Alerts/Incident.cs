@@ -1,11 +1,14 @@
 namespace FeatureStore.Monitor.Alerts;
 
 /// <summary>
-/// One incident of a (model, version, column, method), as kept in the incidents hash: open or resolved, and
-/// whether its <c>drift</c> alert went out.
+/// One incident of a (model, version, column, method, segment), as kept in the incidents hash: open or resolved,
+/// and whether its <c>drift</c> alert went out.
 /// </summary>
 internal sealed class Incident
 {
+    /// <summary>The segment value, or null for the whole column (and for incidents written before segments).</summary>
+    public string? Segment { get; set; }
+
     public bool Open { get; set; }
 
     public bool Alerted { get; set; }

@@ -7,11 +7,13 @@ using FeatureStore.Monitor.Job;
 namespace FeatureStore.Monitor.Alerts;
 
 /// <summary>
-/// Incidents and the alerts they raise. One incident per (model, version, column, method): it opens on the
+/// Incidents and the alerts they raise. One incident per (model, version, column, method, segment): it opens on the
 /// first drifted window and raises one <c>drift</c> alert (unless the webhook's cooldown since the previous
 /// alert of that key has not passed: then the incident is tracked silently), and resolves on the first window
 /// back under the threshold, raising <c>resolved</c> when its <c>drift</c> alert went out. Incidents live in the
-/// online store (hash PREFIX:{PROJECT}:drift:incidents), so a restart neither repeats nor forgets them.
+/// online store (hash PREFIX:{PROJECT}:drift:incidents), so a restart neither repeats nor forgets them. The key is
+/// <c>MODEL:VERSION:COLUMN:METHOD</c> for the whole column (as before segments, so older incidents load) and
+/// <c>MODEL:VERSION:COLUMN:METHOD#SEGMENT</c> for a segment's windows; the incident's JSON names its segment too.
 /// </summary>
 internal sealed class IncidentTracker(FeatureRepository repository, MonitorOptions options)
 {
@@ -30,7 +32,7 @@ internal sealed class IncidentTracker(FeatureRepository repository, MonitorOptio
         foreach (var result in evaluation.Results)
         {
             var key = Key(evaluation, result);
-            var incident = _incidents.GetValueOrDefault(key) ?? new Incident();
+            var incident = _incidents.GetValueOrDefault(key) ?? new Incident { Segment = evaluation.Segment };
             incident.Value = result.Value;
             incident.Threshold = result.Threshold;
             if (result.Drifted && !incident.Open)
@@ -64,7 +66,9 @@ internal sealed class IncidentTracker(FeatureRepository repository, MonitorOptio
     public IEnumerable<KeyValuePair<string, Incident>> Touched(List<DriftEvaluation> closed) =>
         closed.SelectMany(e => e.Results.Select(r => Key(e, r))).Distinct().Select(k => KeyValuePair.Create(k, _incidents[k]));
 
-    private static string Key(DriftEvaluation e, DriftResult result) => $"{e.Model}:{e.Version}:{e.Column}:{DriftDefaults.Name(result.Method)}";
+    /// <summary>The incident key of <paramref name="result"/> on <paramref name="e"/>'s window.</summary>
+    internal static string Key(DriftEvaluation e, DriftResult result) =>
+        e.Segment is null ? $"{e.Model}:{e.Version}:{e.Column}:{DriftDefaults.Name(result.Method)}" : $"{e.Model}:{e.Version}:{e.Column}:{DriftDefaults.Name(result.Method)}#{e.Segment}";
 
     private DriftAlert Alert(AlertStatus status, string incident, DriftEvaluation e, DriftResult result, string webhook, long now) => new(
         $"{incident}:{(status == AlertStatus.Drift ? "drift" : "resolved")}",
@@ -78,7 +82,9 @@ internal sealed class IncidentTracker(FeatureRepository repository, MonitorOptio
         Rfc3339.Format(e.WindowStartMs),
         Rfc3339.Format(e.WindowEndMs),
         e.BaselineId,
-        $"{options.HistoryUrl}?model={Uri.EscapeDataString(e.Model)}&version={Uri.EscapeDataString(e.Version)}&column={Uri.EscapeDataString(e.Column)}",
+        $"{options.HistoryUrl}?model={Uri.EscapeDataString(e.Model)}&version={Uri.EscapeDataString(e.Version)}&column={Uri.EscapeDataString(e.Column)}"
+            + (e.Segment is null ? "" : $"&segment={Uri.EscapeDataString(e.Segment)}"),
         webhook,
-        now);
+        now,
+        e.Segment);
 }

@@ -21,7 +21,8 @@ internal sealed class RetrainTrigger(MonitorOptions options, ILogger logger)
     public void Observe(DriftEvaluation evaluation, List<DriftAlert> alerts)
     {
         // A window with insufficient data says nothing either way: it neither extends nor breaks a run of drifted windows.
-        if (evaluation.Verdict == DriftVerdict.InsufficientData)
+        // A segment's window is a part of the column's: the whole column's windows alone make the runs.
+        if (evaluation.Verdict == DriftVerdict.InsufficientData || evaluation.Segment is not null)
         {
             return;
         }

@@ -18,6 +18,7 @@ namespace FeatureStore.Monitor.Baselines;
 /// <param name="NonFinite">A numeric column's NaN and infinite values in the window, counted and left out of <paramref name="Count"/>.</param>
 /// <param name="ReferenceSize">Values of the training reference that KS and Wasserstein compare with (numeric columns).</param>
 /// <param name="ReferenceSampled">True when that reference is a sample of the training column, not all of it.</param>
+/// <param name="Segment">The segment value of a <c>segment_by</c> monitor's window (<c>other</c> and <c>(missing)</c> included), or null for the whole column (entries written before segments read as null).</param>
 public sealed record DriftEvaluation(
     string Model,
     string Version,
@@ -32,7 +33,8 @@ public sealed record DriftEvaluation(
     long MinSamples = 0,
     NonFiniteCounts? NonFinite = null,
     long? ReferenceSize = null,
-    bool? ReferenceSampled = null)
+    bool? ReferenceSampled = null,
+    string? Segment = null)
 {
     /// <summary>Evaluates <paramref name="window"/> with every method of <paramref name="monitor"/>, or none when it holds fewer than its <c>min_samples</c>.</summary>
     public static DriftEvaluation Of(ModelBaseline baseline, MonitorDefinition monitor, ColumnBaseline column, DriftWindow window, long startMs, long endMs, bool useLearned)

@@ -80,6 +80,9 @@ internal sealed class CommitBounds
         return true;
     }
 
+    /// <summary>Per partition read since the assignment, the last offset read.</summary>
+    public IReadOnlyDictionary<PartitionKey, long> LastRead => _read;
+
     /// <summary>The partitions went away with the windows that held their predictions: the next owner reads from the committed offsets.</summary>
     public void Forget() => _read.Clear();
 

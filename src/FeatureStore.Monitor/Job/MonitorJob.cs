@@ -15,7 +15,8 @@ namespace FeatureStore.Monitor.Job;
 /// <summary>
 /// The monitor job (DESIGN.md §7): consumes the models' prediction topics, keeps one tumbling window per
 /// model version and monitored column (by event time or by count; memory bounded by the baseline, not by
-/// the window), evaluates each window as it closes, appends it to the drift history, opens and resolves
+/// the window), and for a monitor with <c>segment_by</c> one per segment value too (at most <c>segments</c>
+/// values, the rest in <c>other</c>), evaluates each window as it closes, appends it to the drift history, opens and resolves
 /// incidents, and raises alerts into the durable outbox that a dispatcher delivers to the webhooks.
 /// A time window closes when the first prediction at or after its end arrives; predictions for a window
 /// already closed are skipped (<c>too_late</c>). Malformed predictions go to the prediction's
@@ -195,6 +196,7 @@ public sealed class MonitorJob
                         _retrain?.Observe(evaluation, alerts);
                     }
 
+                    _windows.SnapshotRouting();
                     await _persistence.PersistAsync(closed, _windows.ClosedOffsets, alerts, _incidents.Touched(closed), _retrain?.Touched(closed), cancellationToken).ConfigureAwait(false);
                     for (var i = 0; i < alerts.Count; i++)
                     {

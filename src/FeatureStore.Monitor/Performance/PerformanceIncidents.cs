@@ -11,8 +11,9 @@ namespace FeatureStore.Monitor.Performance;
 
 /// <summary>
 /// The performance monitor's incidents, in the drift incidents' hash (<c>PREFIX:{PROJECT}:drift:incidents</c>) under
-/// keys <c>performance:MODEL:VERSION:SEGMENT:METRIC:KIND</c> (SEGMENT <c>*</c> for the whole window, KIND
-/// <c>realized</c> or <c>estimated</c>), one per (model, version, segment, metric, kind). As for drift: an incident
+/// drift's key shape with the metric as the column and the kind as the method: <c>MODEL:VERSION:METRIC:KIND</c> for
+/// the whole model, <c>MODEL:VERSION:METRIC:KIND#SEGMENT</c> for a segment (KIND <c>realized</c> or
+/// <c>estimated</c>, never a drift method), one per (model, version, segment, metric, kind). As for drift: an incident
 /// opens on the first window that breaks the metric's threshold and raises one <c>performance</c> alert (unless the
 /// webhook's cooldown since the incident key's previous alert has not passed), and resolves on the first window
 /// back within it, raising <c>resolved</c> when its alert went out. A window with insufficient data, or whose metric
@@ -25,7 +26,6 @@ namespace FeatureStore.Monitor.Performance;
 /// </summary>
 internal sealed class PerformanceIncidents(FeatureRepository repository, DriftKeys keys, MonitorOptions options)
 {
-    private const string Prefix = "performance:";
     private readonly Dictionary<string, Incident> _incidents = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _stored = new(StringComparer.Ordinal);
 
@@ -37,7 +37,9 @@ internal sealed class PerformanceIncidents(FeatureRepository repository, DriftKe
         foreach (var entry in await database.HashGetAllAsync(keys.Incidents).ConfigureAwait(false))
         {
             var key = entry.Name.ToString();
-            if (key.StartsWith(Prefix, StringComparison.Ordinal))
+            var hash = key.IndexOf('#', StringComparison.Ordinal);
+            var incident = hash < 0 ? key : key[..hash];
+            if (incident.EndsWith(":realized", StringComparison.Ordinal) || incident.EndsWith(":estimated", StringComparison.Ordinal))
             {
                 _stored[key] = entry.Value.ToString();
                 _incidents[key] = JsonSerializer.Deserialize<Incident>(_stored[key], DriftJson.Options)!;
@@ -47,7 +49,7 @@ internal sealed class PerformanceIncidents(FeatureRepository repository, DriftKe
 
     /// <summary>The incident key of a series' metric.</summary>
     public static string Key(string model, string version, string? segment, string metric, string kind) =>
-        $"{Prefix}{model}:{version}:{segment ?? "*"}:{metric}:{kind}";
+        $"{model}:{version}:{metric}:{kind}" + (segment is null ? "" : "#" + segment);
 
     /// <summary>
     /// Opens or resolves the incidents of <paramref name="evaluation"/>'s thresholds into <paramref name="changes"/>
@@ -86,7 +88,7 @@ internal sealed class PerformanceIncidents(FeatureRepository repository, DriftKe
                 }
 
                 var key = Key(evaluation.Model, evaluation.Version, evaluation.Segment, threshold.Metric, kind);
-                var incident = Copy(changes.GetValueOrDefault(key) ?? _incidents.GetValueOrDefault(key)) ?? new Incident();
+                var incident = Copy(changes.GetValueOrDefault(key) ?? _incidents.GetValueOrDefault(key)) ?? new Incident { Segment = evaluation.Segment };
                 var breach = evaluation.Breaches.FirstOrDefault(b => b.Metric == threshold.Metric && b.Kind == kind);
                 incident.Value = value;
                 if (breach is not null && !incident.Open)
@@ -142,6 +144,7 @@ internal sealed class PerformanceIncidents(FeatureRepository repository, DriftKe
 
     private static Incident? Copy(Incident? incident) => incident is null ? null : new Incident
     {
+        Segment = incident.Segment,
         Open = incident.Open,
         Alerted = incident.Alerted,
         Id = incident.Id,

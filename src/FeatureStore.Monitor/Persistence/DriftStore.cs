@@ -16,7 +16,11 @@ namespace FeatureStore.Monitor.Persistence;
 /// <item><c>PREFIX:{PROJECT}:drift:evaluated:MODEL:VERSION:COLUMN</c> — hash, the prediction offsets the
 /// monitor's evaluated windows cover: field <c>TOPIC:PARTITION</c> → the highest offset of that partition in
 /// an evaluated window, and <c>closed_end_ms</c> → the end of the last closed time window. Written in the
-/// same transaction as the history entries, so a restarted monitor skips exactly what they counted.</item>
+/// same transaction as the history entries, so a restarted monitor skips exactly what they counted. For a
+/// monitor with <c>segment_by</c>, field <c>segments</c> holds its segment routing as JSON (the values with a
+/// window of their own and since which offsets, the values evicted and until which offsets, the counts).</item>
+/// <item><c>PREFIX:{PROJECT}:drift:evaluated:MODEL:VERSION:COLUMN:segment:VALUE</c> — hash, the same for the
+/// windows of one segment (<c>other</c> and <c>(missing)</c> included).</item>
 /// </list>
 /// </summary>
 /// <param name="database">The online store.</param>
@@ -25,6 +29,7 @@ namespace FeatureStore.Monitor.Persistence;
 public sealed class DriftStore(IDatabase database, string prefix, string project)
 {
     private const string ClosedEndField = "closed_end_ms";
+    private const string RoutingField = "segments";
 
     /// <summary>Windows kept per model version.</summary>
     public const int HistoryLimit = 10_000;
@@ -43,6 +48,10 @@ public sealed class DriftStore(IDatabase database, string prefix, string project
 
     /// <summary>The key of the offsets a monitor's evaluated windows cover.</summary>
     public RedisKey EvaluatedKey(string model, string version, string column) => Keys.Evaluated(model, version, column);
+
+    /// <summary>The key of the offsets a monitor's evaluated windows of one segment cover (null: the whole column's).</summary>
+    public RedisKey EvaluatedKey(string model, string version, string column, string? segment) =>
+        segment is null ? Keys.Evaluated(model, version, column) : $"{Keys.Evaluated(model, version, column)}:segment:{segment}";
 
     /// <summary>
     /// Moves the project's drift keys written by an earlier version, without the hash tag, to their names here
@@ -100,18 +109,24 @@ public sealed class DriftStore(IDatabase database, string prefix, string project
     public Task<long> HistoryCountAsync(string model, string version) => Database.SortedSetLengthAsync(HistoryKey(model, version));
 
     /// <summary>
-    /// Fills <paramref name="evaluated"/> with what a monitor's evaluated windows cover, per partition, and
-    /// returns the end of its last closed time window (<see cref="long.MinValue"/> when none).
+    /// Fills <paramref name="evaluated"/> with what a monitor's evaluated windows (of one segment, or the whole
+    /// column when <paramref name="segment"/> is null) cover, per partition, and returns the end of its last closed
+    /// time window (<see cref="long.MinValue"/> when none) and its segment routing.
     /// </summary>
-    internal async Task<long> LoadEvaluatedAsync(string model, string version, string column, Dictionary<PartitionKey, long> evaluated)
+    internal async Task<EvaluatedState> LoadEvaluatedAsync(string model, string version, string column, string? segment, Dictionary<PartitionKey, long> evaluated)
     {
         var closedEndMs = long.MinValue;
-        foreach (var entry in await Database.HashGetAllAsync(EvaluatedKey(model, version, column)).ConfigureAwait(false))
+        string? routing = null;
+        foreach (var entry in await Database.HashGetAllAsync(EvaluatedKey(model, version, column, segment)).ConfigureAwait(false))
         {
             var field = entry.Name.ToString();
             if (field == ClosedEndField)
             {
                 closedEndMs = (long)entry.Value;
+            }
+            else if (field == RoutingField)
+            {
+                routing = entry.Value.ToString();
             }
             else if (PartitionKey.TryParseField(field, out var partition))
             {
@@ -119,23 +134,31 @@ public sealed class DriftStore(IDatabase database, string prefix, string project
             }
         }
 
-        return closedEndMs;
+        return new EvaluatedState(closedEndMs, routing);
     }
 
     /// <summary>Queues on <paramref name="transaction"/> what a closed window covered, beside its history entry.</summary>
     internal void SaveEvaluated(ITransaction transaction, EvaluatedOffsets window)
     {
-        var entries = new HashEntry[window.Offsets.Length + (window.ClosedEndMs is null ? 0 : 1)];
-        for (var i = 0; i < window.Offsets.Length; i++)
+        var entries = new List<HashEntry>(window.Offsets.Length + 2);
+        foreach (var (partition, last) in window.Offsets)
         {
-            entries[i] = new HashEntry(window.Offsets[i].Partition.Field, window.Offsets[i].Last);
+            entries.Add(new HashEntry(partition.Field, last));
         }
 
         if (window.ClosedEndMs is { } closedEndMs)
         {
-            entries[^1] = new HashEntry(ClosedEndField, closedEndMs);
+            entries.Add(new HashEntry(ClosedEndField, closedEndMs));
         }
 
-        _ = transaction.HashSetAsync(EvaluatedKey(window.Model, window.Version, window.Column), entries);
+        if (window.Routing is { } routing)
+        {
+            entries.Add(new HashEntry(RoutingField, routing));
+        }
+
+        if (entries.Count > 0)
+        {
+            _ = transaction.HashSetAsync(EvaluatedKey(window.Model, window.Version, window.Column, window.Segment), [.. entries]);
+        }
     }
 }

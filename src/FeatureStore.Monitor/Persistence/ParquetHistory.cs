@@ -9,7 +9,8 @@ namespace FeatureStore.Monitor.Persistence;
 /// The whole drift history as Parquet (the online store keeps the newest 10 000 windows per version): each
 /// batch of evaluated windows becomes one file per model version,
 /// <c>DIR/MODEL/VERSION/date=YYYY-MM-DD/windows-START-END-ID.parquet</c> (dated by window end), one row per
-/// window, column and method, with the window's verdict (a window with insufficient data: one row, no method). Written to a temporary name, then renamed, so a reader never sees half a file.
+/// window, column and method, with the window's verdict (a window with insufficient data: one row, no method) and
+/// segment (null for the whole column). Written to a temporary name, then renamed, so a reader never sees half a file.
 /// </summary>
 public sealed class ParquetHistory(string directory)
 {
@@ -26,7 +27,8 @@ public sealed class ParquetHistory(string directory)
     private static readonly DataField Threshold = new("threshold", typeof(double), isNullable: true);
     private static readonly DataField Drifted = new("drifted", typeof(bool), isNullable: true);
     private static readonly DataField Verdict = new("verdict", typeof(string), isNullable: true);
-    private static readonly ParquetSchema Schema = new(Model, Version, Column, BaselineId, WindowStart, WindowEnd, Count, Method, Value, Statistic, Threshold, Drifted, Verdict);
+    private static readonly DataField Segment = new("segment", typeof(string), isNullable: true);
+    private static readonly ParquetSchema Schema = new(Model, Version, Column, BaselineId, WindowStart, WindowEnd, Count, Method, Value, Statistic, Threshold, Drifted, Verdict, Segment);
 
     /// <summary>The folder the history is written under.</summary>
     public string Directory { get; } = directory ?? throw new ArgumentNullException(nameof(directory));
@@ -67,6 +69,7 @@ public sealed class ParquetHistory(string directory)
                     await rowGroup.WriteAsync<double>(Threshold, Values<double?>(rows, r => r.Result?.Threshold), cancellationToken: cancellationToken).ConfigureAwait(false);
                     await rowGroup.WriteAsync<bool>(Drifted, Values<bool?>(rows, r => r.Result?.Drifted ?? false), cancellationToken: cancellationToken).ConfigureAwait(false);
                     await rowGroup.WriteAsync(Verdict, new ArraySegment<string?>(Values<string?>(rows, r => VerdictName(r.Evaluation.Verdict)))).ConfigureAwait(false);
+                    await rowGroup.WriteAsync(Segment, new ArraySegment<string?>(Values<string?>(rows, r => r.Evaluation.Segment))).ConfigureAwait(false);
                 }
 
                 File.Move(temp, Path.Combine(folder, name));

@@ -12,7 +12,7 @@ namespace FeatureStore.Monitor.Persistence;
 /// the online store with their history entries, the offsets they covered, their alerts, and the incidents and
 /// retraining states they changed. Retried through an outage rather than lost; every write is idempotent.
 /// </summary>
-internal sealed class WindowPersistence(DriftStore store, AlertOutbox outbox, AlertStateStore alertStates, MonitorOptions options, ILogger logger)
+internal sealed class WindowPersistence(DriftStore store, AlertOutbox outbox, AlertStateStore alertStates, MonitorOptions options, ILogger logger) : IEvaluatedSource
 {
     /// <summary>Writes <paramref name="closed"/> and all that goes with it; returns once the transaction committed.</summary>
     public async Task PersistAsync(
@@ -82,16 +82,16 @@ internal sealed class WindowPersistence(DriftStore store, AlertOutbox outbox, Al
     }
 
     /// <summary>
-    /// Fills <paramref name="evaluated"/> with what a monitor's persisted windows covered and returns the end of
-    /// its last closed time window; retried through an outage.
+    /// Fills <paramref name="evaluated"/> with what a monitor's persisted windows (of one segment, or the whole
+    /// column) covered and returns the end of its last closed time window and its routing; retried through an outage.
     /// </summary>
-    public async Task<long> LoadEvaluatedAsync(string model, string version, string column, Dictionary<PartitionKey, long> evaluated, CancellationToken cancellationToken)
+    public async Task<EvaluatedState> LoadEvaluatedAsync(string model, string version, string column, string? segment, Dictionary<PartitionKey, long> evaluated, CancellationToken cancellationToken)
     {
         for (var delay = TimeSpan.FromMilliseconds(100); ; delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks)))
         {
             try
             {
-                return await store.LoadEvaluatedAsync(model, version, column, evaluated).ConfigureAwait(false);
+                return await store.LoadEvaluatedAsync(model, version, column, segment, evaluated).ConfigureAwait(false);
             }
             catch (RedisException ex)
             {

@@ -195,6 +195,16 @@ function renderDrift(d) {
         }));
         charts.append(box1);
       }
+      if (c.segments && c.segments.length) {
+        // segment_by: the charts are the whole column's; each segment's latest window is a row here.
+        charts.append(el("div", { class: "chart segments", "data-column": c.column },
+          el("div", { class: "title" }, el("b", {}, c.column), " · segments, latest window each"),
+          el("table", {}, el("thead", {}, el("tr", {}, ...["segment", "window end", "predictions", "verdict", "methods"].map(h => el("th", {}, h)))),
+            el("tbody", {}, ...c.segments.map(s => el("tr", { "data-segment": s.segment },
+              cell(s.segment), cell(time(s.end_ms)), cell(s.count, "num"),
+              cell(s.verdict || (s.drifted ? "drifted" : "no_drift"), s.drifted ? "bad" : "ok"),
+              cell(s.results.map(r => r.method + " " + num(r.value, 4) + " / " + num(r.threshold, 4)).join(", ") || "—"))))))));
+      }
     }
     blocks.push(charts);
   }
@@ -206,7 +216,7 @@ function renderAlerts(a) {
   document.getElementById("alerts-summary").replaceChildren(el("p", {},
     el("span", { class: a.open.length ? "bad" : "ok" }, a.open.length + " open"), ", " + a.resolved.length + " resolved; webhook deliveries pending: " + a.pending_deliveries + ", refused: " + a.rejected_deliveries));
   const row = (i, state) => el("tr", { class: "incident " + state },
-    cell(state, state === "open" ? "bad" : "ok"), cell(i.model + " " + i.version), cell(i.column), cell(i.method),
+    cell(state, state === "open" ? "bad" : "ok"), cell(i.model + " " + i.version), cell(i.segment ? i.column + " [" + i.segment + "]" : i.column), cell(i.method),
     cell(num(i.value, 4) + " / " + num(i.threshold, 4), "num"), cell(time(i.opened_ms)), cell(time(i.resolved_ms)), cell(i.alerted ? "yes" : "no (cooldown or no webhook)"));
   fillTable("alerts", [...a.open.map(i => row(i, "open")), ...a.resolved.map(i => row(i, "resolved"))]);
 }

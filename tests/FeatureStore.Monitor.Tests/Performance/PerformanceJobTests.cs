@@ -103,7 +103,8 @@ public sealed class PerformanceJobTests(EmbeddedKafkaFixture kafka, RedisServerF
 
         var opened = receiver.Requests.Where(r => r.Event == "performance").Select(r => JsonDocument.Parse(r.Body).RootElement).ToList();
         Assert.Equal(2, opened.Count);
-        var segmentAlert = opened.Single(a => a.TryGetProperty("segment", out _));
+        var segmentAlert = opened.Single(a => a.GetProperty("segment").ValueKind == JsonValueKind.String);
+        Assert.Single(opened, a => a.GetProperty("segment").ValueKind == JsonValueKind.Null); // the whole model's
         Assert.Equal("b", segmentAlert.GetProperty("segment").GetString());
         Assert.Equal("roc_auc", segmentAlert.GetProperty("column").GetString());
         Assert.Equal("realized", segmentAlert.GetProperty("method").GetString());

@@ -98,22 +98,25 @@ internal sealed partial class DashboardData(RegistryCache registry, IConnectionM
             foreach (var version in model.Versions)
             {
                 var key = DriftKeys.History(model.Name, version.Version);
-                var members = await database.SortedSetRangeByRankAsync(key, -(long)limit * columnNames.Count, -1).WaitAsync(cancellationToken).ConfigureAwait(false);
+                var members = await database.SortedSetRangeByRankAsync(key, -(long)limit * DriftEntriesPerWindow(model), -1).WaitAsync(cancellationToken).ConfigureAwait(false);
                 var series = new Dictionary<(string Column, string Method), MethodSeries>();
                 var windows = new HashSet<(string Column, long Start, long End)>();
+                var segments = new Dictionary<(string Column, string Segment), SegmentRow>();
                 foreach (var member in members)
                 {
-                    if (AddWindow(member.ToString(), series) is { } window)
+                    if (AddWindow(member.ToString(), series, segments) is { } window)
                     {
                         windows.Add(window);
                     }
                 }
 
+                // The charts show the whole column; a segmented monitor's segments are a table of their latest window each.
                 var columns = columnNames.Select(c => new
                 {
                     Column = c,
                     Monitored = true,
                     Methods = series.Where(s => s.Key.Column == c).Select(s => s.Value.Trim(limit)).ToList(),
+                    Segments = segments.Where(s => s.Key.Column == c).Select(s => s.Value).OrderBy(s => s.Segment, StringComparer.Ordinal).ToList(),
                 }).ToList();
                 // Each history entry is one column's window, and columns may cut their windows differently: "N windows"
                 // is how many windows a column went through (the most of any column), not entries (windows × columns).
@@ -151,8 +154,7 @@ internal sealed partial class DashboardData(RegistryCache registry, IConnectionM
             throw new LookupException(Grpc.Core.StatusCode.NotFound, $"model '{definition.Name}' has no version '{ThrowHelper.Shown(version)}'");
         }
 
-        var columns = definition.Monitors.Select(m => m.Column).Distinct(StringComparer.Ordinal).Count();
-        var members = await Database.SortedSetRangeByRankAsync(DriftKeys.History(definition.Name, version), -(long)limit * Math.Max(1, columns), -1)
+        var members = await Database.SortedSetRangeByRankAsync(DriftKeys.History(definition.Name, version), -(long)limit * DriftEntriesPerWindow(definition), -1)
             .WaitAsync(cancellationToken).ConfigureAwait(false);
         var windows = new List<JsonElement>();
         foreach (var member in members)
@@ -174,8 +176,16 @@ internal sealed partial class DashboardData(RegistryCache registry, IConnectionM
         return new HistoryAnswer(definition.Name, version, column, windows.TakeLast(limit).ToList());
     }
 
-    /// <summary>Adds one history entry's results to the series; returns its window, or null for an entry of another shape.</summary>
-    private static (string Column, long Start, long End)? AddWindow(string json, Dictionary<(string Column, string Method), MethodSeries> series)
+    // History entries one window of every monitor of a model writes: one per column, and per segment of a segmented
+    // monitor (its kept values, other and (missing)).
+    private static int DriftEntriesPerWindow(ModelDefinition model) =>
+        Math.Max(1, model.Monitors.Sum(m => 1 + (m.SegmentBy is null ? 0 : m.Segments + 2)));
+
+    /// <summary>
+    /// Adds one history entry's results to the series (a segment's window to the segment table instead); returns
+    /// its window, or null for an entry of another shape or a segment's.
+    /// </summary>
+    private static (string Column, long Start, long End)? AddWindow(string json, Dictionary<(string Column, string Method), MethodSeries> series, Dictionary<(string Column, string Segment), SegmentRow> segments)
     {
         try
         {
@@ -185,6 +195,21 @@ internal sealed partial class DashboardData(RegistryCache registry, IConnectionM
             var start = root.GetProperty("window_start_ms").GetInt64();
             var end = root.GetProperty("window_end_ms").GetInt64();
             var count = root.GetProperty("count").GetInt64();
+            if (Segment(root) is { } segment)
+            {
+                // Entries come oldest first: the last one read is the segment's latest window.
+                segments[(column, segment)] = new SegmentRow(
+                    segment,
+                    start,
+                    end,
+                    count,
+                    root.TryGetProperty("verdict", out var verdict) ? verdict.GetString() : null,
+                    root.TryGetProperty("drifted", out var drifted) && drifted.GetBoolean(),
+                    [.. root.GetProperty("results").EnumerateArray().Select(r => new SegmentResult(
+                        r.GetProperty("method").GetString() ?? "", Number(r.GetProperty("value")), r.GetProperty("threshold").GetDouble(), r.GetProperty("drifted").GetBoolean()))]);
+                return null;
+            }
+
             foreach (var result in root.GetProperty("results").EnumerateArray())
             {
                 var method = result.GetProperty("method").GetString() ?? "";
@@ -205,6 +230,10 @@ internal sealed partial class DashboardData(RegistryCache registry, IConnectionM
             return null; // an entry of another shape: leave it out of the chart
         }
     }
+
+    /// <summary>The segment of a history entry or incident, or null for the whole column (and entries written before segments).</summary>
+    internal static string? Segment(JsonElement root) =>
+        root.TryGetProperty("segment", out var segment) && segment.ValueKind == JsonValueKind.String ? segment.GetString() : null;
 
     internal static double? Number(JsonElement element) =>
         element.ValueKind == JsonValueKind.Number && element.TryGetDouble(out var d) && double.IsFinite(d) ? d : null;
@@ -238,17 +267,26 @@ internal sealed partial class DashboardData(RegistryCache registry, IConnectionM
 
     private static IncidentRow? ParseIncident(string key, string json)
     {
-        // MODEL:VERSION:COLUMN:METHOD, where the column may itself hold a colon (view:feature).
-        var parts = key.Split(':');
-        if (parts.Length < 4)
-        {
-            return null;
-        }
-
         try
         {
             using var document = JsonDocument.Parse(json);
             var root = document.RootElement;
+
+            // MODEL:VERSION:COLUMN:METHOD, where the column may itself hold a colon (view:feature), and #SEGMENT after
+            // it for a segment's incident (the segment, which may hold anything, is read from the JSON).
+            var segment = Segment(root);
+            var suffix = segment is null ? "" : "#" + segment;
+            if (!key.EndsWith(suffix, StringComparison.Ordinal))
+            {
+                return null;
+            }
+
+            var parts = key[..^suffix.Length].Split(':');
+            if (parts.Length < 4)
+            {
+                return null;
+            }
+
             return new IncidentRow(
                 key,
                 parts[0],
@@ -260,7 +298,8 @@ internal sealed partial class DashboardData(RegistryCache registry, IConnectionM
                 OptionalLong(root, "opened_ms") is { } opened && opened != 0 ? opened : null,
                 OptionalLong(root, "resolved_ms"),
                 root.TryGetProperty("value", out var value) ? Number(value) : null,
-                root.TryGetProperty("threshold", out var threshold) ? Number(threshold) : null);
+                root.TryGetProperty("threshold", out var threshold) ? Number(threshold) : null,
+                segment);
         }
         catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {
@@ -325,7 +364,12 @@ internal sealed partial class DashboardData(RegistryCache registry, IConnectionM
 
     internal sealed record AlertsAnswer(long NowMs, List<IncidentRow> Open, List<IncidentRow> Resolved, long PendingDeliveries, long RejectedDeliveries);
 
-    internal sealed record IncidentRow(string Key, string Model, string Version, string Column, string Method, bool Open, bool Alerted, long? OpenedMs, long? ResolvedMs, double? Value, double? Threshold);
+    internal sealed record IncidentRow(string Key, string Model, string Version, string Column, string Method, bool Open, bool Alerted, long? OpenedMs, long? ResolvedMs, double? Value, double? Threshold, string? Segment = null);
+
+    /// <summary>A segment's latest window: the dashboard's per-segment table.</summary>
+    internal sealed record SegmentRow(string Segment, long StartMs, long EndMs, long Count, string? Verdict, bool Drifted, List<SegmentResult> Results);
+
+    internal sealed record SegmentResult(string Method, double? Value, double Threshold, bool Drifted);
 
     internal sealed class MethodSeries(string method, bool lowerIsDrift)
     {

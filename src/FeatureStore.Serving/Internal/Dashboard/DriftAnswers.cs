@@ -42,6 +42,7 @@ internal static class DriftAnswers
                 WindowEnd = Time(root.GetProperty("window_end_ms").GetInt64()),
                 Count = root.GetProperty("count").GetInt64(),
                 Drifted = root.TryGetProperty("drifted", out var drifted) && drifted.GetBoolean(),
+                Segment = DashboardData.Segment(root) ?? "",
             };
             foreach (var result in root.GetProperty("results").EnumerateArray())
             {
@@ -82,6 +83,7 @@ internal static class DriftAnswers
             Alerted = row.Alerted,
             OpenedAt = row.OpenedMs is { } opened ? Time(opened) : null,
             ResolvedAt = row.ResolvedMs is { } resolved ? Time(resolved) : null,
+            Segment = row.Segment ?? "",
         };
         if (row.Value is { } value)
         {
