@@ -245,7 +245,9 @@ internal sealed class JoinScript
         local limit = math.min(wl - horizon, wp)
         for _, w in ipairs(redis.call('ZRANGEBYSCORE', J .. ':open', '-inf', fmt(limit))) do close(w, 'horizon') end
         if coverage then
-          for _, w in ipairs(redis.call('ZRANGEBYSCORE', J .. ':open', '-inf', fmt(math.max(wp, wl)))) do
+          -- Only windows the predictions are past: labels read ahead of their predictions (a backlog) would otherwise
+          -- cover the few predictions read so far and close the window before the rest of it arrives.
+          for _, w in ipairs(redis.call('ZRANGEBYSCORE', J .. ':open', '-inf', fmt(wp))) do
             local nl = redis.call('HMGET', w, 'n', 'l')
             local n, l = tonumber(nl[1]), tonumber(nl[2])
             if n > 0 and l >= coverage * n then close(w, 'coverage') end
