@@ -203,7 +203,7 @@ function renderDrift(d) {
             el("tbody", {}, ...c.segments.map(s => el("tr", { "data-segment": s.segment },
               cell(s.segment), cell(time(s.end_ms)), cell(s.count, "num"),
               cell(s.verdict || (s.drifted ? "drifted" : "no_drift"), s.drifted ? "bad" : "ok"),
-              cell(s.results.map(r => r.method + " " + num(r.value, 4) + " / " + num(r.threshold, 4)).join(", ") || "—"))))))));
+              cell(s.results.map(r => r.method + " " + num(r.value, 4) + " / " + num(r.threshold, 4)).join(", ") || "—")))))));
       }
     }
     blocks.push(charts);
