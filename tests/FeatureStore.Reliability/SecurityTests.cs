@@ -113,9 +113,14 @@ public sealed class SecurityTests(RedisServerFixture redis, EmbeddedKafkaFixture
                 continue;
             }
 
-            if (route.StartsWith("/v1/dashboard/", StringComparison.Ordinal) || route is "/v1/drift/history" or "/v1/registry")
+            if (route.StartsWith("/v1/dashboard/", StringComparison.Ordinal) || route is "/v1/drift/history" or "/v1/registry" or "/v1/performance/{model}/{version}")
             {
-                var target = route == "/v1/drift/history" ? route + "?model=fraud&version=v1" : route;
+                var target = route switch
+                {
+                    "/v1/drift/history" => route + "?model=fraud&version=v1",
+                    "/v1/performance/{model}/{version}" => "/v1/performance/fraud/v1",
+                    _ => route,
+                };
                 foreach (var (key, expected) in new (string?, bool)[] { (null, false), (OtherKey, false), (Key + "x", false), (Key, true) })
                 {
                     using var get = new HttpRequestMessage(HttpMethod.Get, new Uri(target, UriKind.Relative));
@@ -156,7 +161,7 @@ public sealed class SecurityTests(RedisServerFixture redis, EmbeddedKafkaFixture
         }
 
         Assert.True(protectedGrpc >= 10, $"expected the lookup and the registry's methods, found {protectedGrpc}");
-        Assert.Equal(7, protectedHttp); // the lookup, four dashboard data endpoints, the drift history, the registry
+        Assert.Equal(9, protectedHttp); // the lookup, five dashboard data endpoints, the drift history, the performance history, the registry
         Figures.Report("security / API keys", $"endpoints: protected gRPC={protectedGrpc} protected HTTP={protectedHttp} open (health, readiness, metrics, reflection)={open}; calls={calls}, every keyless or wrong-key call UNAUTHENTICATED/401");
     }
 
