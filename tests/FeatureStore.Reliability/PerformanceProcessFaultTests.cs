@@ -18,6 +18,7 @@ namespace FeatureStore.Reliability;
 /// one uninterrupted run's, and every alert delivered (no lost, no doubled incident).
 /// </summary>
 [Trait("Category", "Integration")]
+[Collection(nameof(ProcessFaultCollection))]
 public sealed class PerformanceProcessFaultTests(EmbeddedKafkaFixture kafka, RedisServerFixture redis)
     : IClassFixture<EmbeddedKafkaFixture>, IClassFixture<RedisServerFixture>, IDisposable
 {

@@ -15,6 +15,7 @@ namespace FeatureStore.Reliability;
 /// There is no all-in-one host on this branch yet, so no host process is killed here.
 /// </summary>
 [Trait("Category", "Integration")]
+[Collection(nameof(ProcessFaultCollection))]
 public sealed class ProcessFaultTests(EmbeddedKafkaFixture kafka, RedisServerFixture redis)
     : IClassFixture<EmbeddedKafkaFixture>, IClassFixture<RedisServerFixture>, IDisposable
 {
@@ -308,3 +309,10 @@ public sealed class ProcessFaultTests(EmbeddedKafkaFixture kafka, RedisServerFix
               cooldown: 1s
         """;
 }
+
+/// <summary>
+/// The tests that SIGKILL child processes take turns: each starts many `featurestore` processes at once, and two such
+/// bursts together starve a two-core machine long enough for a store call to time out.
+/// </summary>
+[CollectionDefinition(nameof(ProcessFaultCollection))]
+public sealed class ProcessFaultCollection;
