@@ -68,45 +68,8 @@ internal sealed class JoinIntake : IRebalanceListener, IDisposable
     }
 
     /// <summary>Consumes into the channel until <paramref name="cancellationToken"/> fires, then completes it.</summary>
-    public async Task ConsumeAsync(CancellationToken cancellationToken)
-    {
-        var writer = _channel.Writer;
-        var warnings = new HashSet<string>(StringComparer.Ordinal);
-        try
-        {
-            while (!cancellationToken.IsCancellationRequested)
-            {
-                ConsumeResult<byte[]?, byte[]?>? result;
-                try
-                {
-                    result = _member.Consumer.Consume(TimeSpan.FromMilliseconds(100));
-                }
-                catch (ConsumeException ex) when (!ex.Error.IsFatal)
-                {
-                    if (warnings.Add(ex.Error.Reason))
-                    {
-                        MonitorLog.ConsumeError(_logger, ex.Error.Reason);
-                    }
-
-                    await Task.Delay(TimeSpan.FromMilliseconds(500), _options.TimeProvider, cancellationToken).ConfigureAwait(false);
-                    continue;
-                }
-
-                if (result is not null && !result.IsPartitionEOF)
-                {
-                    await writer.WriteAsync(result, cancellationToken).ConfigureAwait(false);
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // stopping
-        }
-        finally
-        {
-            writer.TryComplete();
-        }
-    }
+    public Task ConsumeAsync(CancellationToken cancellationToken) =>
+        ConsumeLoop.RunAsync(_member.Consumer, _channel.Writer, _options.TimeProvider, _logger, cancellationToken);
 
     /// <summary>Commits what was stored and leaves the group.</summary>
     public void Close()
