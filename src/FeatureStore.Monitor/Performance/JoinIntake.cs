@@ -51,6 +51,47 @@ internal sealed class JoinIntake : IRebalanceListener, IDisposable
     /// <summary>Subscribes to the prediction and label topics.</summary>
     public void Subscribe(IEnumerable<string> topics) => _member.Subscribe(topics);
 
+    /// <summary>
+    /// The end offset (high watermark) of every partition of <paramref name="topics"/>, asked of the brokers now;
+    /// a topic or partition that does not answer is left out.
+    /// </summary>
+    public Dictionary<TopicPartition, long> QueryEnds(IEnumerable<string> topics)
+    {
+        var ends = new Dictionary<TopicPartition, long>();
+        using var admin = new DependentAdminClientBuilder(_member.Consumer.Handle).Build();
+        foreach (var topic in topics)
+        {
+            Metadata metadata;
+            try
+            {
+                metadata = admin.GetMetadata(topic, TimeSpan.FromSeconds(5));
+            }
+            catch (KafkaException ex)
+            {
+                MonitorLog.ConsumeError(_logger, ex.Error.Reason);
+                continue;
+            }
+
+            foreach (var partition in metadata.Topics.Where(t => t.Error.Code == ErrorCode.NoError).SelectMany(t => t.Partitions))
+            {
+                var tp = new TopicPartition(topic, partition.PartitionId);
+                if (_member.QueryBounds(tp) is { High.Value: >= 0 } bounds && bounds.High.Value > bounds.Low.Value)
+                {
+                    ends[tp] = bounds.High.Value;
+                }
+            }
+        }
+
+        return ends;
+    }
+
+    /// <summary>The partitions assigned to this member now.</summary>
+    public List<TopicPartition> Assignment() => _member.Consumer.Assignment;
+
+    /// <summary>A partition's end offset as the last fetch told it (no round trip), or null when none told it yet.</summary>
+    public long? LastEnd(TopicPartition partition) =>
+        _member.Consumer.GetWatermarkOffsets(partition) is { High.Value: >= 0 } bounds ? bounds.High.Value : null;
+
     /// <summary>Stores the next offset of each partition a batch applied (auto-commit sends it to Kafka, as a hint).</summary>
     public void StoreOffsets(IReadOnlyDictionary<TopicPartition, long> next)
     {

@@ -13,8 +13,10 @@ namespace FeatureStore.Monitor.Performance;
 /// <c>J = PREFIX:{PROJECT}:drift:join:MODEL</c> (one slot by the project's hash tag):
 /// <list type="bullet">
 /// <item><c>J:offsets</c> — hash <c>topic:partition</c> → next offset to apply.</item>
-/// <item><c>J:state</c> — hash: <c>wp</c>, <c>wl</c>, the largest prediction and label times applied;
-/// <c>floor:VERSION:MONITOR</c>, the end of the newest window evaluated and swept.</item>
+/// <item><c>J:parts</c> — hash <c>topic:partition</c> → its end offset as last told (the high watermark) and the
+/// largest event time applied from it.</item>
+/// <item><c>J:state</c> — hash: <c>wp</c>, <c>wl</c>, the prediction and label watermarks of the last batch (see
+/// <see cref="Source"/>); <c>floor:VERSION:MONITOR</c>, the end of the newest window evaluated and swept.</item>
 /// <item><c>J:p:BUCKET</c> — hash prediction id → the logged prediction (time, version, per monitor: counted
 /// flag, score, segment; <c>!</c> in front once labelled), a bucket per <see cref="JoinSettings.BucketMs"/> of
 /// prediction time; <c>J:pb</c> — sorted set of those buckets by start.</item>
@@ -31,12 +33,20 @@ internal sealed class JoinScript
 {
     /// <summary>
     /// KEYS[1] the offsets hash, KEYS[2] the label counters (<c>DriftKeys.Labels</c>). ARGV: J, horizon, bucket,
-    /// grace, coverage ('' for none), expiry (ms), monitors M, then per monitor its window (ms), segment cap and
-    /// kind (<c>s</c> or <c>-</c>: keep the scores or not; then <c>c</c> or <c>r</c>: classifier or regressor), then
-    /// the record count and per record 7 values: kind (<c>p</c> prediction, <c>l</c> label, <c>x</c> offset only),
-    /// <c>topic:partition</c>, offset, id, time, and for a prediction its version and per monitor score (8 bytes) +
-    /// segment + newline, for a label its value (<see cref="LabelValue"/>) and ''. Answers the count of windows
-    /// waiting for evaluation and the count of records applied.
+    /// grace, coverage ('' for none), expiry (ms), the prediction topic, the label topic, monitors M, then per monitor
+    /// its window (ms), segment cap and kind (<c>s</c> or <c>-</c>: keep the scores or not; then <c>c</c> or
+    /// <c>r</c>: classifier or regressor), then the record count and per record 7 values: kind (<c>p</c> prediction,
+    /// <c>l</c> label, <c>x</c> offset only), <c>topic:partition</c>, offset, id, time, and for a prediction its
+    /// version and per monitor score (8 bytes) + segment + newline, for a label its value (<see cref="LabelValue"/>)
+    /// and ''; then the count of partition ends and per partition <c>topic:partition</c> and its end offset. Answers
+    /// the count of windows waiting for evaluation and the count of records applied.
+    /// <para>
+    /// A topic's watermark is the largest event time applied from its partitions, held back to the smallest one of a
+    /// partition not read to its end (its next offset below its end offset; a partition with records and none
+    /// applied holds it back to the beginning of time). A partition read to its end does not hold it back, however
+    /// old its newest record: an idle partition stalls nothing, and a backlog over many partitions, read at unequal
+    /// paces, closes no window before every partition is past it.
+    /// </para>
     /// </summary>
     public const string Source = """
         local offsets = KEYS[1]
@@ -47,9 +57,10 @@ internal sealed class JoinScript
         local grace = tonumber(ARGV[4])
         local coverage = tonumber(ARGV[5])
         local ttl = ARGV[6]
-        local M = tonumber(ARGV[7])
+        local ptopic, ltopic = ARGV[7], ARGV[8]
+        local M = tonumber(ARGV[9])
         local wms, cap, keep, regression = {}, {}, {}, {}
-        local at = 8
+        local at = 10
         for m = 1, M do
           wms[m] = tonumber(ARGV[at]); cap[m] = tonumber(ARGV[at + 1])
           keep[m] = string.sub(ARGV[at + 2], 1, 1) == 's'
@@ -58,9 +69,22 @@ internal sealed class JoinScript
         end
         local count = tonumber(ARGV[at]); at = at + 1
         local stateKey = J .. ':state'
-        local st = redis.call('HMGET', stateKey, 'wp', 'wl')
-        local wp = tonumber(st[1]) or -9e15
-        local wl = tonumber(st[2]) or -9e15
+        local partsKey = J .. ':parts'
+        local NONE = -9e15
+        -- Per partition { end offset, largest event time applied }.
+        local parts = {}
+        local raw = redis.call('HGETALL', partsKey)
+        for i = 1, #raw, 2 do
+          local s = raw[i + 1]
+          local sp = string.find(s, ' ', 1, true)
+          parts[raw[i]] = { tonumber(string.sub(s, 1, sp - 1)), tonumber(string.sub(s, sp + 1)) }
+        end
+        local function touch(part, t)
+          local s = parts[part]
+          if s == nil then parts[part] = { -1, t } elseif t > s[2] then s[2] = t end
+        end
+        -- The watermarks as of the start of the batch; each record applied moves its partition's time forward.
+        local wp, wl = NONE, NONE
         local pending = tonumber(redis.call('HGET', counters, 'pending')) or 0
         local floors = {}
         local delta = { joined = 0, duplicate = 0, late = 0, unmatched = 0, pending = 0, too_late = 0, duplicate_prediction = 0, applied = 0 }
@@ -178,7 +202,6 @@ internal sealed class JoinScript
           redis.call('HSET', pkey, id, record)
           redis.call('PEXPIRE', pkey, ttl)
           redis.call('ZADD', J .. ':pb', b, pkey)
-          if t > wp then wp = t end
         end
 
         local function label(id, lt, value)
@@ -195,7 +218,6 @@ internal sealed class JoinScript
                   redis.call('HSET', pkey, id, '!' .. record)
                 end
               end
-              if lt > wl then wl = lt end
               return
             end
           end
@@ -209,7 +231,6 @@ internal sealed class JoinScript
           else
             delta.duplicate = delta.duplicate + 1
           end
-          if lt > wl then wl = lt end
         end
 
         local stored = {}
@@ -221,9 +242,13 @@ internal sealed class JoinScript
           end
           if offset >= nxt then
             if rkind == 'p' then
-              predict(ARGV[at + 3], tonumber(ARGV[at + 4]), ARGV[at + 5], ARGV[at + 6])
+              local t = tonumber(ARGV[at + 4])
+              predict(ARGV[at + 3], t, ARGV[at + 5], ARGV[at + 6])
+              touch(part, t)
             elseif rkind == 'l' then
-              label(ARGV[at + 3], tonumber(ARGV[at + 4]), ARGV[at + 5])
+              local t = tonumber(ARGV[at + 4])
+              label(ARGV[at + 3], t, ARGV[at + 5])
+              touch(part, t)
             end
             delta.applied = delta.applied + 1
             nxt = offset + 1
@@ -234,6 +259,29 @@ internal sealed class JoinScript
         for part, nxt in pairs(stored) do
           if nxt >= 0 then redis.call('HSET', offsets, part, fmt(nxt)) end
         end
+        local ends = tonumber(ARGV[at]); at = at + 1
+        for _ = 1, ends do
+          local part, high = ARGV[at], tonumber(ARGV[at + 1])
+          local s = parts[part]
+          if s == nil then parts[part] = { high, NONE } elseif high > s[1] then s[1] = high end
+          at = at + 2
+        end
+
+        local function watermark(topic)
+          local newest, held = NONE, 9e15
+          for part, s in pairs(parts) do
+            if string.match(part, '^(.*):%d+$') == topic then
+              if s[2] > newest then newest = s[2] end
+              local nxt = stored[part]
+              if nxt == nil then nxt = tonumber(redis.call('HGET', offsets, part)) or -1 end
+              if nxt < s[1] and s[2] < held then held = s[2] end
+            end
+          end
+          return math.min(newest, held)
+        end
+        for part, s in pairs(parts) do redis.call('HSET', partsKey, part, fmt(s[1]) .. ' ' .. fmt(s[2])) end
+        wp = watermark(ptopic)
+        wl = watermark(ltopic)
         redis.call('HSET', stateKey, 'wp', fmt(wp), 'wl', fmt(wl))
 
         local function close(w, by)
@@ -292,6 +340,7 @@ internal sealed class JoinScript
     public const int MaxBatch = 5000;
 
     private readonly List<RedisValue> _values = new(4096);
+    private readonly Dictionary<string, long> _ends = new(StringComparer.Ordinal);
     private readonly string _join;
     private readonly RedisKey[] _keys;
     private int _count;
@@ -322,6 +371,8 @@ internal sealed class JoinScript
         _values.Add(Settings.GraceMs);
         _values.Add(Settings.Coverage is { } c ? c.ToString("R", CultureInfo.InvariantCulture) : "");
         _values.Add(Settings.ExpiryMs);
+        _values.Add(Settings.PredictionTopic);
+        _values.Add(Settings.LabelTopic);
         _values.Add(Settings.Monitors.Count);
         foreach (var m in Settings.Monitors)
         {
@@ -333,7 +384,14 @@ internal sealed class JoinScript
         _countAt = _values.Count;
         _values.Add(0);
         _count = 0;
+        _ends.Clear();
     }
+
+    /// <summary>Tells a partition's end offset (its high watermark) as the consumer last saw it.</summary>
+    public void End(string partition, long endOffset) => _ends[partition] = endOffset;
+
+    /// <summary>Partition ends told since the last <see cref="Clear"/>.</summary>
+    public int Ends => _ends.Count;
 
     /// <summary>Adds a logged prediction; <paramref name="payload"/> holds per monitor its score (8 bytes) and segment, each ended by a newline.</summary>
     public void Prediction(string partition, long offset, string id, long timeMs, string version, byte[] payload) =>
@@ -350,7 +408,17 @@ internal sealed class JoinScript
     public async Task<(long Closing, long Applied)> RunAsync(IDatabaseAsync database)
     {
         _values[_countAt] = _count;
-        var result = (RedisResult[])(await database.ScriptEvaluateAsync(Source, _keys, [.. _values]).ConfigureAwait(false))!;
+        var values = new RedisValue[_values.Count + 1 + (2 * _ends.Count)];
+        _values.CopyTo(values);
+        var at = _values.Count;
+        values[at++] = _ends.Count;
+        foreach (var (partition, end) in _ends)
+        {
+            values[at++] = partition;
+            values[at++] = end;
+        }
+
+        var result = (RedisResult[])(await database.ScriptEvaluateAsync(Source, _keys, values).ConfigureAwait(false))!;
         return ((long)result[0], (long)result[1]);
     }
 
@@ -411,7 +479,9 @@ internal sealed class JoinScript
 /// <param name="GraceMs">How long past the horizon a prediction is kept, so a label that late is counted late rather than unmatched: one bucket.</param>
 /// <param name="Coverage">The labelled share that closes a window early, or null.</param>
 /// <param name="Monitors">The model's performance monitors, in declaration order.</param>
-internal sealed record JoinSettings(long HorizonMs, long BucketMs, long GraceMs, double? Coverage, IReadOnlyList<JoinMonitor> Monitors)
+/// <param name="PredictionTopic">The model's prediction topic.</param>
+/// <param name="LabelTopic">The model's label topic.</param>
+internal sealed record JoinSettings(long HorizonMs, long BucketMs, long GraceMs, double? Coverage, IReadOnlyList<JoinMonitor> Monitors, string PredictionTopic, string LabelTopic)
 {
     /// <summary>
     /// The wall-clock expiry set on every bucket at each write, a safety net behind the sweeps by event time (which
@@ -420,7 +490,7 @@ internal sealed record JoinSettings(long HorizonMs, long BucketMs, long GraceMs,
     public long ExpiryMs => 2 * (BucketMs + HorizonMs + GraceMs + BucketMs);
 
     /// <summary>The settings of a model's declarations.</summary>
-    public static JoinSettings Of(Core.Definitions.LabelsDefinition labels, IReadOnlyList<Core.Definitions.PerformanceMonitorDefinition> monitors)
+    public static JoinSettings Of(string predictionTopic, Core.Definitions.LabelsDefinition labels, IReadOnlyList<Core.Definitions.PerformanceMonitorDefinition> monitors)
     {
         var bucket = Math.Max(1000, labels.HorizonMs / 4);
         return new JoinSettings(
@@ -428,7 +498,9 @@ internal sealed record JoinSettings(long HorizonMs, long BucketMs, long GraceMs,
             bucket,
             bucket,
             labels.Coverage,
-            [.. monitors.Select(m => new JoinMonitor(m.WindowMs, m.SegmentBy is null ? 0 : m.Segments, m.Task == Core.Definitions.PerformanceTask.BinaryClassification && m.Estimate, m.Task == Core.Definitions.PerformanceTask.Regression))]);
+            [.. monitors.Select(m => new JoinMonitor(m.WindowMs, m.SegmentBy is null ? 0 : m.Segments, m.Task == Core.Definitions.PerformanceTask.BinaryClassification && m.Estimate, m.Task == Core.Definitions.PerformanceTask.Regression))],
+            predictionTopic,
+            labels.Topic);
     }
 }
 

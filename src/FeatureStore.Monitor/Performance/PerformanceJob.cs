@@ -103,7 +103,7 @@ public sealed class PerformanceJob
                 continue;
             }
 
-            var settings = JoinSettings.Of(model.Labels!, model.PerformanceMonitors);
+            var settings = JoinSettings.Of(model.Prediction.Topic, model.Labels!, model.PerformanceMonitors);
             joins.Add(new ModelJoin(model, new JoinScript(_keys.Join(model.Name), _keys.Labels(model.Name), settings)));
         }
 
@@ -130,6 +130,7 @@ public sealed class PerformanceJob
         using var deadLetters = new DeadLetterProducer(_options.BootstrapServers, clientId: "featurestore-performance-dlq");
         using var sender = new WebhookSender(firstRetryDelay: _options.WebhookRetryDelay);
         intake.Subscribe(topics);
+        var ends = intake.QueryEnds(topics);
 
         using var stopBackground = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var consume = Task.Run(() => intake.ConsumeAsync(cancellationToken), CancellationToken.None);
@@ -137,7 +138,7 @@ public sealed class PerformanceJob
         var follow = Task.Run(() => _stages.FollowAsync(_database.Multiplexer.GetSubscriber(), ex => MonitorLog.StoreError(_logger, ex), stopBackground.Token), CancellationToken.None);
         try
         {
-            await JoinAsync(intake, joins, predictionTopics, labelTopics, deadLetters, cancellationToken).ConfigureAwait(false);
+            await JoinAsync(intake, joins, predictionTopics, labelTopics, ends, deadLetters, cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -189,11 +190,16 @@ public sealed class PerformanceJob
         List<ModelJoin> joins,
         Dictionary<string, List<ModelJoin>> predictionTopics,
         Dictionary<string, List<ModelJoin>> labelTopics,
+        Dictionary<TopicPartition, long> startEnds,
         DeadLetterProducer deadLetters,
         CancellationToken cancellationToken)
     {
         var reader = intake.Reader;
         var next = new Dictionary<TopicPartition, long>();
+
+        // The end offsets asked of the brokers at the start go with each model's first batch, so a partition no member
+        // has read yet holds the watermarks back from the start; then each batch tells the ends the consumer saw last.
+        var unsent = joins.ToDictionary(j => j, _ => true);
         var driftTopics = _repository.Models.Where(m => m.Monitors.Count > 0).Select(m => m.Prediction.Topic).ToHashSet(StringComparer.Ordinal);
         var readers = predictionTopics.ToDictionary(
             kv => kv.Key,
@@ -226,18 +232,43 @@ public sealed class PerformanceJob
             }
 
             var evaluate = new List<ModelJoin>();
+            var assigned = intake.Assignment();
             foreach (var join in joins.Where(j => j.Script.Count > 0))
             {
+                TellEnds(join, unsent[join] ? startEnds : null, next.Keys.Concat(assigned), intake);
                 if ((await RunAsync(join.Script, cancellationToken).ConfigureAwait(false)).Closing > 0)
                 {
                     evaluate.Add(join);
                 }
+
+                unsent[join] = false;
             }
 
             intake.StoreOffsets(next);
             foreach (var join in evaluate)
             {
                 await _evaluator.EvaluateClosingAsync(join.Model, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static void TellEnds(ModelJoin join, Dictionary<TopicPartition, long>? startEnds, IEnumerable<TopicPartition> partitions, JoinIntake intake)
+    {
+        var predictions = join.Model.Prediction.Topic;
+        var labels = join.Model.Labels!.Topic;
+        foreach (var (tp, end) in startEnds ?? [])
+        {
+            if (tp.Topic == predictions || tp.Topic == labels)
+            {
+                join.Script.End(PartitionField(tp.Topic, tp.Partition.Value), end);
+            }
+        }
+
+        foreach (var tp in partitions)
+        {
+            if ((tp.Topic == predictions || tp.Topic == labels) && intake.LastEnd(tp) is { } end)
+            {
+                join.Script.End(PartitionField(tp.Topic, tp.Partition.Value), end);
             }
         }
     }

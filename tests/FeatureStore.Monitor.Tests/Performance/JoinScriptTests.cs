@@ -170,7 +170,7 @@ public abstract class JoinScriptTests(IOnlineStoreFixture store)
     public async Task A_classifier_keeps_score_and_class_and_a_regressor_prediction_and_target()
     {
         var keys = new DriftKeys("t" + Guid.NewGuid().ToString("N")[..8], "p");
-        var settings = new JoinSettings(Horizon, Bucket, Bucket, null, [new JoinMonitor(60_000, 0, KeepScores: true), new JoinMonitor(60_000, 0, KeepScores: false, Regression: true)]);
+        var settings = new JoinSettings(Horizon, Bucket, Bucket, null, [new JoinMonitor(60_000, 0, KeepScores: true), new JoinMonitor(60_000, 0, KeepScores: false, Regression: true)], "p", "l");
         var script = new JoinScript(keys.Join("m"), keys.Labels("m"), settings);
         script.Prediction("p:0", 0, "a", T0 + 10, "v1", JoinScript.Payload([0.25, 12.5], [null, null]));
         script.Label("l:0", 0, "a", T0 + 20, JoinScript.LabelValue(1));
@@ -196,7 +196,7 @@ public abstract class JoinScriptTests(IOnlineStoreFixture store)
     private static (DriftKeys Keys, JoinScript Script) Join(int segments = 0, double? coverage = null)
     {
         var keys = new DriftKeys("t" + Guid.NewGuid().ToString("N")[..8], "p");
-        var settings = new JoinSettings(Horizon, Bucket, Bucket, coverage, [new JoinMonitor(60_000, segments, KeepScores: true)]);
+        var settings = new JoinSettings(Horizon, Bucket, Bucket, coverage, [new JoinMonitor(60_000, segments, KeepScores: true)], "p", "l");
         return (keys, new JoinScript(keys.Join("m"), keys.Labels("m"), settings));
     }
 
@@ -236,7 +236,7 @@ public sealed class JoinScriptRedisTests(RedisServerFixture store) : JoinScriptT
     public async Task A_logged_prediction_takes_about_a_hundred_bytes_of_its_bucket()
     {
         var keys = new DriftKeys("t" + Guid.NewGuid().ToString("N")[..8], "p");
-        var settings = new JoinSettings(60_000, 15_000, 15_000, null, [new JoinMonitor(60_000, 10, KeepScores: true)]);
+        var settings = new JoinSettings(60_000, 15_000, 15_000, null, [new JoinMonitor(60_000, 10, KeepScores: true)], "p", "l");
         var script = new JoinScript(keys.Join("m"), keys.Labels("m"), settings);
         const int Count = 10_000;
         for (var i = 0; i < Count; i++)
