@@ -106,6 +106,26 @@ internal sealed class JoinScript
           return tonumber(string.sub(record, 1, nl1 - 1)), string.sub(record, nl1 + 1, nl2 - 1), entries
         end
 
+        -- Per batch, each window touched: its state and segment count as read once, and the counts and bytes the
+        -- batch adds, written once after the records (one call per window and key, not per record).
+        local W = {}
+        local function win(w)
+          local c = W[w]
+          if c == nil then
+            local st = redis.call('HMGET', w, 'state', 'segs')
+            c = { state = st[1], segs = tonumber(st[2]) or 0, dsegs = 0, seen = {}, n = 0, l = 0, sn = {}, sl = {} }
+            W[w] = c
+          end
+          return c
+        end
+        local appends = {}
+        local function append(key, bytes)
+          local a = appends[key]
+          if a == nil then a = {}; appends[key] = a end
+          a[#a + 1] = bytes
+        end
+        local expiring = {}
+
         -- Adds a label to the windows its prediction counted in; false when it joins none (late).
         local function join(t, version, entries, label, lt)
           if lt - t > horizon then
@@ -117,14 +137,15 @@ internal sealed class JoinScript
             local e = entries[m]
             if e[1] == '+' then
               local w = window(version, m, t)
-              if redis.call('HGET', w, 'state') == 'open' then
+              local c = win(w)
+              if c.state == 'open' then
                 any = true
                 local pair = e[2] .. (regression[m] and string.sub(label, 2, 9) or string.sub(label, 1, 1))
-                redis.call('HINCRBY', w, 'l', 1)
-                redis.call('APPEND', w .. ':p', pair)
+                c.l = c.l + 1
+                append(w .. ':p', pair)
                 if e[3] ~= '' then
-                  redis.call('HINCRBY', w, 'l:' .. e[3], 1)
-                  redis.call('APPEND', w .. ':p:' .. e[3], pair)
+                  c.sl[e[3]] = (c.sl[e[3]] or 0) + 1
+                  append(w .. ':p:' .. e[3], pair)
                 end
               end
             end
@@ -155,26 +176,34 @@ internal sealed class JoinScript
             if floors[fkey] == nil then floors[fkey] = tonumber(redis.call('HGET', stateKey, fkey)) or -9e15 end
             if start + wms[m] > floors[fkey] then
               local w = window(version, m, t)
-              local state = redis.call('HGET', w, 'state')
-              if not state then
-                state = 'open'
+              local c = win(w)
+              if not c.state then
+                c.state = 'open'
                 redis.call('HSET', w, 'state', 'open', 'version', version, 'monitor', m, 'start', fmt(start), 'end', fmt(start + wms[m]), 'n', 0, 'l', 0, 'segs', 0)
                 redis.call('ZADD', J .. ':open', start + wms[m], w)
               end
-              if state == 'open' then
+              if c.state == 'open' then
                 flag = '+'
-                if seg ~= '' and redis.call('HEXISTS', w, 'n:' .. seg) == 0 then
-                  if tonumber(redis.call('HGET', w, 'segs')) < cap[m] then
-                    redis.call('HINCRBY', w, 'segs', 1)
-                  else
-                    seg = 'other'
+                if seg ~= '' then
+                  local known = c.seen[seg]
+                  if known == nil then
+                    known = redis.call('HEXISTS', w, 'n:' .. seg) == 1
+                    if not known then
+                      if c.segs < cap[m] then
+                        c.segs = c.segs + 1
+                        c.dsegs = c.dsegs + 1
+                        known = true
+                      end
+                    end
+                    c.seen[seg] = known
                   end
+                  if not known then seg = 'other' end
                 end
-                redis.call('HINCRBY', w, 'n', 1)
-                if seg ~= '' then redis.call('HINCRBY', w, 'n:' .. seg, 1) end
+                c.n = c.n + 1
+                if seg ~= '' then c.sn[seg] = (c.sn[seg] or 0) + 1 end
                 if keep[m] then
-                  redis.call('APPEND', w .. ':s', score)
-                  if seg ~= '' then redis.call('APPEND', w .. ':s:' .. seg, score) end
+                  append(w .. ':s', score)
+                  if seg ~= '' then append(w .. ':s:' .. seg, score) end
                 end
               end
             end
@@ -200,13 +229,16 @@ internal sealed class JoinScript
             end
           end
           redis.call('HSET', pkey, id, record)
-          redis.call('PEXPIRE', pkey, ttl)
-          redis.call('ZADD', J .. ':pb', b, pkey)
+          expiring[pkey] = { J .. ':pb', b }
         end
 
+        -- A label's prediction is most often in the bucket of the label's time or the few before it: looked for
+        -- there first, then back to label time - horizon - grace, then one bucket after the label.
         local function label(id, lt, value)
           local from = floor(lt - horizon - grace, B)
-          for b = from, lt + B, B do
+          local newest = floor(lt, B)
+          local b = newest
+          while true do
             local pkey = J .. ':p:' .. fmt(b)
             local record = redis.call('HGET', pkey, id)
             if record then
@@ -220,14 +252,15 @@ internal sealed class JoinScript
               end
               return
             end
+            if b == newest + B then break end
+            b = b - B
+            if b < from then b = newest + B end
           end
-          local lb = floor(lt, B)
-          local lkey = J .. ':l:' .. fmt(lb)
+          local lkey = J .. ':l:' .. fmt(newest)
           if redis.call('HSETNX', lkey, id, fmt(lt) .. '\n' .. value) == 1 then
             pending = pending + 1
             delta.pending = delta.pending + 1
-            redis.call('PEXPIRE', lkey, ttl)
-            redis.call('ZADD', J .. ':lb', lb, lkey)
+            expiring[lkey] = { J .. ':lb', newest }
           else
             delta.duplicate = delta.duplicate + 1
           end
@@ -258,6 +291,18 @@ internal sealed class JoinScript
         end
         for part, nxt in pairs(stored) do
           if nxt >= 0 then redis.call('HSET', offsets, part, fmt(nxt)) end
+        end
+        for w, c in pairs(W) do
+          if c.n ~= 0 then redis.call('HINCRBY', w, 'n', c.n) end
+          if c.l ~= 0 then redis.call('HINCRBY', w, 'l', c.l) end
+          if c.dsegs ~= 0 then redis.call('HINCRBY', w, 'segs', c.dsegs) end
+          for seg, d in pairs(c.sn) do redis.call('HINCRBY', w, 'n:' .. seg, d) end
+          for seg, d in pairs(c.sl) do redis.call('HINCRBY', w, 'l:' .. seg, d) end
+        end
+        for key, a in pairs(appends) do redis.call('APPEND', key, table.concat(a)) end
+        for key, index in pairs(expiring) do
+          redis.call('PEXPIRE', key, ttl)
+          redis.call('ZADD', index[1], index[2], key)
         end
         local ends = tonumber(ARGV[at]); at = at + 1
         for _ = 1, ends do
