@@ -125,6 +125,10 @@ internal sealed class JoinScript
           a[#a + 1] = bytes
         end
         local expiring = {}
+        -- The buckets of pending labels: those stored, read once per batch when a prediction first looks for its
+        -- label, and those this batch opened.
+        local lbuckets = {}
+        local lloaded = false
 
         -- Adds a label to the windows its prediction counted in; false when it joins none (late).
         local function join(t, version, entries, label, lt)
@@ -213,9 +217,13 @@ internal sealed class JoinScript
           end
           local record = table.concat(parts)
           if pending > 0 then
+            if not lloaded then
+              lloaded = true
+              for _, key in ipairs(redis.call('ZRANGE', J .. ':lb', 0, -1)) do lbuckets[key] = true end
+            end
             for lb = floor(t - B, B), t + horizon + grace, B do
               local lkey = J .. ':l:' .. fmt(lb)
-              local v = redis.call('HGET', lkey, id)
+              local v = lbuckets[lkey] and redis.call('HGET', lkey, id)
               if v then
                 redis.call('HDEL', lkey, id)
                 pending = pending - 1
@@ -261,6 +269,7 @@ internal sealed class JoinScript
             pending = pending + 1
             delta.pending = delta.pending + 1
             expiring[lkey] = { J .. ':lb', newest }
+            lbuckets[lkey] = true
           else
             delta.duplicate = delta.duplicate + 1
           end

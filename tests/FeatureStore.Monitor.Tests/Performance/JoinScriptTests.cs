@@ -65,6 +65,20 @@ public abstract class JoinScriptTests(IOnlineStoreFixture store)
     }
 
     [Fact]
+    public async Task A_label_read_before_its_prediction_in_the_same_batch_joins_it()
+    {
+        var (keys, script) = Join();
+        script.Label("l:0", 0, "a", T0 + 500, JoinScript.LabelValue(1));
+        script.Label("l:0", 1, "b", T0 + 600, JoinScript.LabelValue(0));
+        script.Prediction("p:0", 0, "a", T0 + 10, "v1", Payload(0.8));
+        script.Prediction("p:0", 1, "b", T0 + 20, "v1", Payload(0.3));
+        await script.RunAsync(Database);
+
+        Assert.Equal(new LabelCounts(2, 0, 0, 0, 0), await Counts(keys));
+        Assert.Equal(18, (await Database.StringGetAsync(Window(keys) + ":p")).Length());
+    }
+
+    [Fact]
     public async Task A_label_whose_prediction_never_comes_is_counted_unmatched_once_the_predictions_are_past_it()
     {
         var (keys, script) = Join();
