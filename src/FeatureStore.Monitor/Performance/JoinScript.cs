@@ -552,7 +552,7 @@ internal sealed record JoinSettings(long HorizonMs, long BucketMs, long GraceMs,
             bucket,
             bucket,
             labels.Coverage,
-            [.. monitors.Select(m => new JoinMonitor(m.WindowMs, m.SegmentBy is null ? 0 : m.Segments, m.Task == Core.Definitions.PerformanceTask.BinaryClassification && m.Estimate, m.Task == Core.Definitions.PerformanceTask.Regression))],
+            [.. monitors.Select(m => new JoinMonitor(m.WindowMs, m.SegmentBy is null ? 0 : m.Segments * WindowEvaluator.TrackedPerSegment, m.Task == Core.Definitions.PerformanceTask.BinaryClassification && m.Estimate, m.Task == Core.Definitions.PerformanceTask.Regression))],
             predictionTopic,
             labels.Topic);
     }
@@ -560,7 +560,7 @@ internal sealed record JoinSettings(long HorizonMs, long BucketMs, long GraceMs,
 
 /// <summary>One performance monitor as the join sees it.</summary>
 /// <param name="WindowMs">Its window of prediction time.</param>
-/// <param name="Segments">How many segment values get their own series per window.</param>
+/// <param name="Segments">How many segment values a window keeps apart while open (the rest share <c>other</c>); its evaluation reports the monitor's top ones by volume.</param>
 /// <param name="KeepScores">Keep every score of a window (for the estimate).</param>
 /// <param name="Regression">A regressor's: pairs of 16 bytes (prediction, target), not 9 (score, class).</param>
 internal sealed record JoinMonitor(long WindowMs, int Segments, bool KeepScores, bool Regression = false);

@@ -27,6 +27,12 @@ internal sealed class WindowEvaluator(
     MonitorMetrics metrics,
     ILogger logger)
 {
+    /// <summary>The series of the segments past a window's top ones.</summary>
+    internal const string OtherSegment = "other";
+
+    /// <summary>How many segment values a window keeps apart while open, per segment it reports.</summary>
+    internal const int TrackedPerSegment = 4;
+
     private readonly DriftKeys _keys = store.Keys;
 
     /// <summary>Raised when alerts were written to the outbox.</summary>
@@ -103,23 +109,17 @@ internal sealed class WindowEvaluator(
             var reference = await ReferenceAsync(model.Name, version).ConfigureAwait(false);
 
             // The whole window, then its segments in ordinal order: a deterministic history.
-            var series = new List<(string? Segment, long Predictions, long Labelled, string Suffix)> { (null, (long)meta["n"], (long)meta["l"], "") };
+            var kept = new List<WindowSeries> { await ReadSeriesAsync(window, null, (long)meta["n"], (long)meta["l"]).ConfigureAwait(false) };
             foreach (var field in meta.Keys.Where(k => k.StartsWith("n:", StringComparison.Ordinal)).Order(StringComparer.Ordinal))
             {
                 var segment = field[2..];
-                series.Add((segment, (long)meta[field], meta.TryGetValue("l:" + segment, out var l) ? (long)l : 0, ":" + segment));
+                kept.Add(await ReadSeriesAsync(window, segment, (long)meta[field], meta.TryGetValue("l:" + segment, out var l) ? (long)l : 0).ConfigureAwait(false));
             }
 
-            var evaluations = new List<PerformanceEvaluation>(series.Count);
-            var garbage = new List<RedisKey>(2 * series.Count);
-            foreach (var (segment, predictions, labelled, suffix) in series)
-            {
-                var pairs = (byte[]?)await store.Database.StringGetAsync(window + ":p" + suffix).ConfigureAwait(false) ?? [];
-                var scores = (byte[]?)await store.Database.StringGetAsync(window + ":s" + suffix).ConfigureAwait(false) ?? [];
-                garbage.Add(window + ":p" + suffix);
-                garbage.Add(window + ":s" + suffix);
-                evaluations.Add(Evaluate(model.Name, version, segment, monitor, start, end, predictions, labelled, closedBy, pairs, scores, reference));
-            }
+            var series = new List<WindowSeries> { kept[0] };
+            series.AddRange(TopSegments(kept.Skip(1), monitor.Segments));
+            var garbage = kept.SelectMany(k => new RedisKey[] { window + ":p" + k.Suffix, window + ":s" + k.Suffix }).ToList();
+            var evaluations = series.Select(x => Evaluate(model.Name, version, x.Segment, monitor, start, end, x.Predictions, x.Labelled, closedBy, x.Pairs, x.Scores, reference)).ToList();
 
             var changes = new Dictionary<string, Incident>(StringComparer.Ordinal);
             var alerts = new List<DriftAlert>();
@@ -182,6 +182,41 @@ internal sealed class WindowEvaluator(
         return stages.Production(model) is { } production && production != version
             ? await store.LoadReferenceAsync(model, production).ConfigureAwait(false)
             : null;
+    }
+
+    /// <summary>
+    /// The segments a window reports: the <paramref name="count"/> with the most predictions (ties by value), each
+    /// alone, and the rest merged into <c>other</c> (with whatever the join already put there), in ordinal order.
+    /// </summary>
+    internal static IReadOnlyList<WindowSeries> TopSegments(IEnumerable<WindowSeries> segments, int count)
+    {
+        var all = segments.ToList();
+        var top = all.Where(s => s.Segment != OtherSegment)
+            .OrderByDescending(s => s.Predictions).ThenBy(s => s.Segment, StringComparer.Ordinal)
+            .Take(count)
+            .ToHashSet();
+        var rest = all.Where(s => !top.Contains(s)).ToList();
+        var result = top.ToList();
+        if (rest.Count > 0)
+        {
+            result.Add(new WindowSeries(
+                OtherSegment,
+                rest.Sum(s => s.Predictions),
+                rest.Sum(s => s.Labelled),
+                [.. rest.SelectMany(s => s.Pairs)],
+                [.. rest.SelectMany(s => s.Scores)],
+                ":" + OtherSegment));
+        }
+
+        return [.. result.OrderBy(s => s.Segment, StringComparer.Ordinal)];
+    }
+
+    private async Task<WindowSeries> ReadSeriesAsync(string window, string? segment, long predictions, long labelled)
+    {
+        var suffix = segment is null ? "" : ":" + segment;
+        var pairs = (byte[]?)await store.Database.StringGetAsync(window + ":p" + suffix).ConfigureAwait(false) ?? [];
+        var scores = (byte[]?)await store.Database.StringGetAsync(window + ":s" + suffix).ConfigureAwait(false) ?? [];
+        return new WindowSeries(segment, predictions, labelled, pairs, scores, suffix);
     }
 
     /// <summary>One series' evaluation from its frozen pairs and scores.</summary>
@@ -309,3 +344,6 @@ internal sealed class WindowEvaluator(
         return result;
     }
 }
+
+/// <summary>One series of a closing window as stored: its segment (null: the whole window), counts, pairs and scores.</summary>
+internal sealed record WindowSeries(string? Segment, long Predictions, long Labelled, byte[] Pairs, byte[] Scores, string Suffix);
