@@ -274,6 +274,24 @@ public sealed class PerformanceHistoryTests(RedisServerFixture redis) : IClassFi
     }
 
     [Fact]
+    public async Task A_damaged_history_entry_is_left_out_and_the_rest_is_answered()
+    {
+        var (prefix, written) = await SeedAsync();
+        var key = new DriftKeys(prefix, Repository.Project).Performance("scorer", "v1");
+        await redis.Connection.Database.SortedSetAddAsync(key, "{\"model\": \"scorer\", \"version\": ", 2500);
+        await redis.Connection.Database.SortedSetAddAsync(key, "not json at all", 3500);
+        await redis.Connection.Database.SortedSetAddAsync(key, "null", 4500);
+        await using var server = await StartAsync(prefix, onPorts: false);
+        using var client = server.Client(Key);
+        using var http = server.Http();
+
+        var grpc = await client.GetPerformanceHistoryAsync("scorer", "v1", cancellationToken: Ct);
+        Assert.Equal(written.Count, grpc.Windows.Count);
+        var json = await GetJsonAsync(http, "/v1/performance/scorer/v1");
+        Assert.Equal(written.Count, json.GetProperty("windows").GetArrayLength());
+    }
+
+    [Fact]
     public async Task A_model_with_a_monitor_and_nothing_stored_answers_empty_with_zero_label_counts()
     {
         var (prefix, _) = await SeedAsync();

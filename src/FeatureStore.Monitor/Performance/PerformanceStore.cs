@@ -65,11 +65,30 @@ public sealed class PerformanceStore(IDatabase database, DriftKeys keys)
         }
     }
 
-    /// <summary>A model version's performance history, oldest first (at most <paramref name="limit"/> newest entries, every segment).</summary>
+    /// <summary>
+    /// A model version's performance history, oldest first (at most <paramref name="limit"/> newest entries, every
+    /// segment). An entry that does not read as one (written by hand, or damaged) is left out, not the whole answer.
+    /// </summary>
     public async Task<IReadOnlyList<PerformanceEvaluation>> HistoryAsync(string model, string version, int limit = 1000)
     {
         var members = await Database.SortedSetRangeByRankAsync(Keys.Performance(model, version), -limit, -1).ConfigureAwait(false);
-        return [.. members.Select(m => JsonSerializer.Deserialize<PerformanceEvaluation>(m.ToString(), Json)!)];
+        var history = new List<PerformanceEvaluation>(members.Length);
+        foreach (var member in members)
+        {
+            try
+            {
+                if (JsonSerializer.Deserialize<PerformanceEvaluation>(member.ToString(), Json) is { Model: not null } entry)
+                {
+                    history.Add(entry);
+                }
+            }
+            catch (JsonException)
+            {
+                // left out
+            }
+        }
+
+        return history;
     }
 
     /// <summary>A model's label join counters (zeros before any label).</summary>

@@ -255,8 +255,12 @@ internal sealed partial class DashboardData(RegistryCache registry, IConnectionM
             }
         }
 
-        var pending = await database.SortedSetLengthAsync(DriftKeys.OutboxDue).WaitAsync(cancellationToken).ConfigureAwait(false);
-        var rejected = await database.HashLengthAsync(DriftKeys.OutboxRejected).WaitAsync(cancellationToken).ConfigureAwait(false);
+        // Drift's outbox and the performance alerts' own beside it.
+        var performance = Monitor.Performance.PerformanceJob.OutboxKey(DriftKeys);
+        var pending = await database.SortedSetLengthAsync(DriftKeys.OutboxDue).WaitAsync(cancellationToken).ConfigureAwait(false)
+            + await database.SortedSetLengthAsync(performance.Append(":due")).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var rejected = await database.HashLengthAsync(DriftKeys.OutboxRejected).WaitAsync(cancellationToken).ConfigureAwait(false)
+            + await database.HashLengthAsync(performance.Append(":rejected")).WaitAsync(cancellationToken).ConfigureAwait(false);
         return new AlertsAnswer(
             NowMs,
             [.. incidents.Where(i => i.Open).OrderByDescending(i => i.OpenedMs)],
