@@ -104,7 +104,7 @@ public sealed class PerformanceJob
             }
 
             var settings = JoinSettings.Of(model.Prediction.Topic, model.Labels!, model.PerformanceMonitors);
-            joins.Add(new ModelJoin(model, new JoinScript(_keys.Join(model.Name), _keys.Labels(model.Name), settings)));
+            joins.Add(new ModelJoin(model, new JoinScript(_keys.Join(model.Name), _keys.Labels(model.Name), settings), new JoinScript(_keys.Join(model.Name), _keys.Labels(model.Name), settings)));
         }
 
         if (joins.Count == 0)
@@ -195,7 +195,6 @@ public sealed class PerformanceJob
         CancellationToken cancellationToken)
     {
         var reader = intake.Reader;
-        var next = new Dictionary<TopicPartition, long>();
 
         // The end offsets asked of the brokers at the start go with each model's first batch, so a partition no member
         // has read yet holds the watermarks back from the start; then each batch tells the ends the consumer saw last.
@@ -204,63 +203,107 @@ public sealed class PerformanceJob
         var readers = predictionTopics.ToDictionary(
             kv => kv.Key,
             kv => (IReadOnlyList<ModelDefinition>)[.. _repository.Models.Where(m => m.Prediction.Topic == kv.Key).Select(m => m with { Monitors = [] })]);
-        while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
-        {
-            foreach (var join in joins)
-            {
-                join.Script.Clear();
-            }
 
-            next.Clear();
-            var count = 0;
-            while (count < BatchSize && reader.TryRead(out var result))
+        // Each batch is read and parsed into one script per model while the previous batch's scripts run: two scripts
+        // per model take turns, and the store still applies the batches one after the other, in order.
+        Task? applying = null;
+        try
+        {
+            while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                count++;
-                next[result.TopicPartition] = result.Offset.Value + 1;
-                if (predictionTopics.TryGetValue(result.Topic, out var predicted))
+                foreach (var join in joins)
                 {
-                    ReadPrediction(result, predicted, readers[result.Topic], driftTopics.Contains(result.Topic), deadLetters);
+                    join.Script.Clear();
                 }
 
-                if (labelTopics.TryGetValue(result.Topic, out var labelled))
+                var next = new Dictionary<TopicPartition, long>();
+                var count = 0;
+                while (count < BatchSize && reader.TryRead(out var result))
                 {
-                    foreach (var join in labelled)
+                    count++;
+                    next[result.TopicPartition] = result.Offset.Value + 1;
+                    if (predictionTopics.TryGetValue(result.Topic, out var predicted))
                     {
-                        ReadLabel(result, join, deadLetters);
+                        ReadPrediction(result, predicted, readers[result.Topic], driftTopics.Contains(result.Topic), deadLetters);
+                    }
+
+                    if (labelTopics.TryGetValue(result.Topic, out var labelled))
+                    {
+                        foreach (var join in labelled)
+                        {
+                            ReadLabel(result, join, deadLetters);
+                        }
                     }
                 }
-            }
 
-            var evaluate = new List<ModelJoin>();
-            var assigned = intake.Assignment();
-            foreach (var join in joins.Where(j => j.Script.Count > 0))
-            {
-                TellEnds(join, unsent[join] ? startEnds : null, next.Keys.Concat(assigned), intake);
-                if ((await RunAsync(join.Script, cancellationToken).ConfigureAwait(false)).Closing > 0)
+                if (applying is not null)
                 {
-                    evaluate.Add(join);
+                    await applying.ConfigureAwait(false);
                 }
 
-                unsent[join] = false;
+                var batch = joins.Where(j => j.Script.Count > 0).Select(j => (j, j.Script)).ToList();
+                applying = ApplyAsync(batch, next, intake, unsent, startEnds, cancellationToken);
+                foreach (var join in joins)
+                {
+                    join.Swap();
+                }
             }
-
-            intake.StoreOffsets(next);
-            foreach (var join in evaluate)
+        }
+        finally
+        {
+            if (applying is not null)
             {
-                await _evaluator.EvaluateClosingAsync(join.Model, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await applying.ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    // stopping: what was not applied is read again from the stored offsets
+                }
             }
         }
     }
 
-    private static void TellEnds(ModelJoin join, Dictionary<TopicPartition, long>? startEnds, IEnumerable<TopicPartition> partitions, JoinIntake intake)
+    // Runs one batch's scripts (one per model, in turn), stores the offsets they applied as Kafka's hint, and
+    // evaluates the windows they closed.
+    private async Task ApplyAsync(
+        List<(ModelJoin Join, JoinScript Script)> batch,
+        Dictionary<TopicPartition, long> next,
+        JoinIntake intake,
+        Dictionary<ModelJoin, bool> unsent,
+        Dictionary<TopicPartition, long> startEnds,
+        CancellationToken cancellationToken)
     {
-        var predictions = join.Model.Prediction.Topic;
-        var labels = join.Model.Labels!.Topic;
+        var evaluate = new List<ModelJoin>();
+        var assigned = intake.Assignment();
+        foreach (var (join, script) in batch)
+        {
+            TellEnds(join.Model, script, unsent[join] ? startEnds : null, next.Keys.Concat(assigned), intake);
+            if ((await RunAsync(script, cancellationToken).ConfigureAwait(false)).Closing > 0)
+            {
+                evaluate.Add(join);
+            }
+
+            unsent[join] = false;
+        }
+
+        intake.StoreOffsets(next);
+        foreach (var join in evaluate)
+        {
+            await _evaluator.EvaluateClosingAsync(join.Model, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static void TellEnds(ModelDefinition model, JoinScript script, Dictionary<TopicPartition, long>? startEnds, IEnumerable<TopicPartition> partitions, JoinIntake intake)
+    {
+        var predictions = model.Prediction.Topic;
+        var labels = model.Labels!.Topic;
         foreach (var (tp, end) in startEnds ?? [])
         {
             if (tp.Topic == predictions || tp.Topic == labels)
             {
-                join.Script.End(PartitionField(tp.Topic, tp.Partition.Value), end);
+                script.End(PartitionField(tp.Topic, tp.Partition.Value), end);
             }
         }
 
@@ -268,7 +311,7 @@ public sealed class PerformanceJob
         {
             if ((tp.Topic == predictions || tp.Topic == labels) && intake.LastEnd(tp) is { } end)
             {
-                join.Script.End(PartitionField(tp.Topic, tp.Partition.Value), end);
+                script.End(PartitionField(tp.Topic, tp.Partition.Value), end);
             }
         }
     }
@@ -483,5 +526,15 @@ public sealed class PerformanceJob
         producer.Send(topic, result, reason, field, detail);
     }
 
-    private sealed record ModelJoin(ModelDefinition Model, JoinScript Script);
+    // A model's join: the script being filled with the batch read now, and the one the previous batch runs in.
+    private sealed class ModelJoin(ModelDefinition model, JoinScript script, JoinScript spare)
+    {
+        public ModelDefinition Model { get; } = model;
+
+        public JoinScript Script { get; private set; } = script;
+
+        private JoinScript Spare { get; set; } = spare;
+
+        public void Swap() => (Script, Spare) = (Spare, Script);
+    }
 }
