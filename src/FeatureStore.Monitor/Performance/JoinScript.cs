@@ -25,7 +25,9 @@ namespace FeatureStore.Monitor.Performance;
 /// <item><c>J:w:VERSION:MONITOR:START</c> — hash, a window: <c>state</c> (open, closing, evaluated), <c>version</c>,
 /// <c>monitor</c> (1-based), <c>start</c>, <c>end</c>, <c>n</c>, <c>l</c> (predictions, labelled), <c>segs</c>,
 /// <c>n:SEG</c>, <c>l:SEG</c>, <c>closed_by</c>; <c>…:s</c> and <c>…:s:SEG</c> the scores (8 bytes each),
-/// <c>…:p</c> and <c>…:p:SEG</c> the joined pairs (score then label: 9 bytes, a regressor's 16).</item>
+/// <c>…:p</c> and <c>…:p:SEG</c> the joined pairs (score then label: 9 bytes, a regressor's 16), each a list of
+/// one chunk per batch (a list grows in place; a string grown by APPEND is copied whole on each append, which a
+/// log-structured store such as Garnet keeps writing anew at the end of its log).</item>
 /// <item><c>J:open</c>, <c>J:closing</c>, <c>J:done</c> — sorted sets of window keys by window end.</item>
 /// </list>
 /// </summary>
@@ -308,7 +310,7 @@ internal sealed class JoinScript
           for seg, d in pairs(c.sn) do redis.call('HINCRBY', w, 'n:' .. seg, d) end
           for seg, d in pairs(c.sl) do redis.call('HINCRBY', w, 'l:' .. seg, d) end
         end
-        for key, a in pairs(appends) do redis.call('APPEND', key, table.concat(a)) end
+        for key, a in pairs(appends) do redis.call('RPUSH', key, table.concat(a)) end
         for key, index in pairs(expiring) do
           redis.call('PEXPIRE', key, ttl)
           redis.call('ZADD', index[1], index[2], key)

@@ -214,9 +214,25 @@ internal sealed class WindowEvaluator(
     private async Task<WindowSeries> ReadSeriesAsync(string window, string? segment, long predictions, long labelled)
     {
         var suffix = segment is null ? "" : ":" + segment;
-        var pairs = (byte[]?)await store.Database.StringGetAsync(window + ":p" + suffix).ConfigureAwait(false) ?? [];
-        var scores = (byte[]?)await store.Database.StringGetAsync(window + ":s" + suffix).ConfigureAwait(false) ?? [];
+        var pairs = await ReadChunksAsync(store.Database, window + ":p" + suffix).ConfigureAwait(false);
+        var scores = await ReadChunksAsync(store.Database, window + ":s" + suffix).ConfigureAwait(false);
         return new WindowSeries(segment, predictions, labelled, pairs, scores, suffix);
+    }
+
+    /// <summary>A window's pairs or scores: the chunks the join's batches pushed, in order, as one array.</summary>
+    internal static async Task<byte[]> ReadChunksAsync(IDatabaseAsync database, string key)
+    {
+        var chunks = await database.ListRangeAsync(key).ConfigureAwait(false);
+        var bytes = new byte[chunks.Sum(c => c.Length())];
+        var at = 0;
+        foreach (var chunk in chunks)
+        {
+            var data = (byte[])chunk!;
+            data.CopyTo(bytes, at);
+            at += data.Length;
+        }
+
+        return bytes;
     }
 
     /// <summary>One series' evaluation from its frozen pairs and scores.</summary>

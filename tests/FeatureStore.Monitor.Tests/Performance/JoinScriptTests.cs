@@ -24,7 +24,7 @@ public abstract class JoinScriptTests(IOnlineStoreFixture store)
         await script.RunAsync(Database);
 
         Assert.Equal(new LabelCounts(1, 1, 0, 0, 0), await Counts(keys));
-        var pairs = (byte[])(await Database.StringGetAsync(Window(keys) + ":p"))!;
+        var pairs = await Bytes(Window(keys) + ":p");
         Assert.Equal(9, pairs.Length);
         Assert.Equal(0.7, BinaryPrimitives.ReadDoubleLittleEndian(pairs));
         Assert.Equal(1, pairs[8]);
@@ -55,7 +55,7 @@ public abstract class JoinScriptTests(IOnlineStoreFixture store)
         script.Prediction("p:0", 0, "a", T0 + 10, "v1", Payload(0.2));
         await script.RunAsync(Database);
         Assert.Equal(new LabelCounts(1, 0, 0, 0, 0), await Counts(keys));
-        Assert.Equal(9, (await Database.StringGetAsync(Window(keys) + ":p")).Length());
+        Assert.Equal(9, (await Bytes(Window(keys) + ":p")).Length);
 
         // A second copy of the label now finds its prediction labelled.
         script.Clear();
@@ -75,7 +75,7 @@ public abstract class JoinScriptTests(IOnlineStoreFixture store)
         await script.RunAsync(Database);
 
         Assert.Equal(new LabelCounts(2, 0, 0, 0, 0), await Counts(keys));
-        Assert.Equal(18, (await Database.StringGetAsync(Window(keys) + ":p")).Length());
+        Assert.Equal(18, (await Bytes(Window(keys) + ":p")).Length);
     }
 
     [Fact]
@@ -177,7 +177,7 @@ public abstract class JoinScriptTests(IOnlineStoreFixture store)
         var window = await Database.HashGetAllAsync(Window(keys));
         var counts = window.Where(e => e.Name.StartsWith("n:")).ToDictionary(e => e.Name.ToString()[2..], e => (long)e.Value);
         Assert.Equal(new Dictionary<string, long> { ["fr"] = 2, ["de"] = 2, ["other"] = 2 }, counts);
-        Assert.Equal(16, (await Database.StringGetAsync(Window(keys) + ":s:other")).Length());
+        Assert.Equal(16, (await Bytes(Window(keys) + ":s:other")).Length);
     }
 
     [Fact]
@@ -190,11 +190,11 @@ public abstract class JoinScriptTests(IOnlineStoreFixture store)
         script.Label("l:0", 0, "a", T0 + 20, JoinScript.LabelValue(1));
         await script.RunAsync(Database);
 
-        var classifier = (byte[])(await Database.StringGetAsync(Window(keys) + ":p"))!;
+        var classifier = await Bytes(Window(keys) + ":p");
         Assert.Equal(9, classifier.Length);
         Assert.Equal(0.25, BinaryPrimitives.ReadDoubleLittleEndian(classifier));
         Assert.Equal(1, classifier[8]);
-        var regressor = (byte[])(await Database.StringGetAsync($"{keys.Join("m")}:w:v1:2:{T0}:p"))!;
+        var regressor = await Bytes($"{keys.Join("m")}:w:v1:2:{T0}:p");
         Assert.Equal(16, regressor.Length);
         Assert.Equal(12.5, BinaryPrimitives.ReadDoubleLittleEndian(regressor));
         Assert.Equal(1.0, BinaryPrimitives.ReadDoubleLittleEndian(regressor.AsSpan(8)));
@@ -213,6 +213,8 @@ public abstract class JoinScriptTests(IOnlineStoreFixture store)
         var settings = new JoinSettings(Horizon, Bucket, Bucket, coverage, [new JoinMonitor(60_000, segments, KeepScores: true)], "p", "l");
         return (keys, new JoinScript(keys.Join("m"), keys.Labels("m"), settings));
     }
+
+    private async Task<byte[]> Bytes(string key) => await WindowEvaluator.ReadChunksAsync(Database, key);
 
     private async Task<LabelCounts> Counts(DriftKeys keys) => await new PerformanceStore(Database, keys).LabelCountsAsync("m");
 
@@ -234,6 +236,7 @@ public abstract class JoinScriptTests(IOnlineStoreFixture store)
                 RedisType.Hash => string.Join(",", (await Database.HashGetAllAsync(key)).OrderBy(e => e.Name.ToString(), StringComparer.Ordinal).Select(e => $"{e.Name}={Convert.ToHexString((byte[])e.Value!)}")),
                 RedisType.SortedSet => string.Join(",", (await Database.SortedSetRangeByRankWithScoresAsync(key)).Select(e => $"{e.Element}@{e.Score}")),
                 RedisType.String => Convert.ToHexString((byte[])(await Database.StringGetAsync(key))!),
+                RedisType.List => string.Join(",", (await Database.ListRangeAsync(key)).Select(v => Convert.ToHexString((byte[])v!))),
                 var other => other.ToString(),
             };
             lines.Add($"{key} {content}");
