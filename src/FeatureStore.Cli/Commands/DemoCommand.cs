@@ -38,9 +38,9 @@ internal static class DemoCommand
                 parse.GetValue(directory)?.FullName ?? Path.Combine(Path.GetTempPath(), $"featurestore-demo-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Environment.ProcessId}"),
                 parse.GetValue(httpPort),
                 parse.GetValue(grpcPort));
-            if (settings.Events < 1000 || settings.PredictionsPerWindow < 200)
+            if (settings.Events < 1000 || settings.PredictionsPerWindow < 1000)
             {
-                await parse.InvocationConfiguration.Error.WriteLineAsync("--events must be at least 1000 and --predictions-per-window at least 200");
+                await parse.InvocationConfiguration.Error.WriteLineAsync("--events must be at least 1000 and --predictions-per-window at least 1000");
                 return CliApp.Usage;
             }
 
