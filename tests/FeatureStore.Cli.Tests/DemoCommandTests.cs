@@ -48,13 +48,13 @@ public sealed class DemoCommandTests
             Assert.Contains("labels joined 18,002 in 6 windows × 4 categories and the whole model (0 late, 0 unmatched)", flat, StringComparison.Ordinal);
 
             // The concept drift: caught by the realized AUC of one category, far below its reference, while the estimate from the
-            // scores stays near it and the score's drift monitor stays quiet (the demo fails if it alerts).
-            var caught = Regex.Match(flat, @"concept drift caught realized roc_auc (?<realized>0\.\d{3}) in electronics \(reference (?<reference>0\.\d{3}), estimate (?<estimate>0\.\d{3})\), score PSI and KS quiet");
+            // scores stays near it and the score's drift monitor stays quiet (the demo fails if any of its windows drifted).
+            var caught = Regex.Match(flat, @"concept drift caught realized roc_auc (?<realized>0\.\d{3}) in electronics \(reference (?<reference>0\.\d{3}), estimate (?<estimate>0\.\d{3})\), score PSI (?<psi>0\.\d{3}) and KS quiet");
             Assert.True(caught.Success, flat);
             var (realized, reference, estimate) = (Value(caught, "realized"), Value(caught, "reference"), Value(caught, "estimate"));
             Assert.True(realized < reference - 0.25, $"realized {realized} vs reference {reference}");
             Assert.True(Math.Abs(estimate - reference) < 0.1, $"estimate {estimate} vs reference {reference}");
-            Assert.DoesNotContain("alerted during the concept drift", output, StringComparison.Ordinal);
+            Assert.True(Value(caught, "psi") < 0.1, $"PSI {Value(caught, "psi")}");
             Assert.True(File.Exists(Path.Combine(directory, "training.csv")));
             Assert.True(File.Exists(Path.Combine(directory, "fraud_detector-v1.json")));
             Assert.True(File.Exists(Path.Combine(directory, "validation-scored.csv")));
