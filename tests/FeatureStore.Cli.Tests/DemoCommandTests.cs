@@ -26,6 +26,7 @@ public sealed class DemoCommandTests
             var lines = Regex.Replace(output, @"\s+", " ");
             Assert.Matches(@"and its reference performance from the [\d,]+ held-out rows: roc_auc 0\.\d{3}", lines);
             Assert.Matches(@"performance alert received, signature verified: fraud_detector v1 roc_auc realized = 0\.\d{3} in segment electronics", lines);
+            Assert.Matches(@"resolved alert received: fraud_detector v1 roc_auc realized = 0\.\d{3} in segment electronics once the labels were as in training again", lines);
             foreach (var line in new[] { "events ingested", "training rows", "AUC (held out)", "lookup latency", "drift alert received", "alert resolved", "labels joined", "concept drift caught", "dashboard", "total time" })
             {
                 Assert.Contains(line, output, StringComparison.Ordinal);

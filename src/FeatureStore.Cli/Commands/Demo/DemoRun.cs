@@ -489,6 +489,13 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
             Done($"[red]performance[/] alert received: {a.Model} {a.Version} [bold]{Markup.Escape(a.Column)}[/] {a.Method} = {a.Value:0.000} in {Markup.Escape(a.Segment ?? "the whole model")} (threshold {a.Threshold:0.000})");
         }
 
+        // The last hours are as in training again: the category's incident resolves.
+        var resolvedId = caught.Id[..caught.Id.LastIndexOf(':')] + ":resolved";
+        await WaitAsync(() => Task.FromResult(_receiver.Alerts.Any(a => a.Id == resolvedId)), "the performance incident's resolved alert", cancellationToken);
+        var resolved = _receiver.Alerts.First(a => a.Id == resolvedId);
+        Done($"[green]resolved[/] alert received: {resolved.Model} {resolved.Version} [bold]{Markup.Escape(resolved.Column)}[/] {resolved.Method} = {resolved.Value:0.000} in segment {Markup.Escape(resolved.Segment!)} " +
+            $"once the labels were as in training again");
+
         // The score's drift monitor saw nothing: the concept drift is invisible to PSI and KS. Read from its history, not
         // from the webhook, whose cooldown would hold back a second alert of the same column so soon after the first.
         var (conceptStart, conceptEnd) = (start + (recovered * Hour), start + ((recovered + ConceptHours) * Hour));
