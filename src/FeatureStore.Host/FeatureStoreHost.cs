@@ -157,7 +157,12 @@ public sealed partial class FeatureStoreHost : IAsyncDisposable
         {
             _kafka = EmbeddedKafkaCluster.Start();
             BootstrapServers = _kafka.BootstrapServers;
-            var topics = repository.Sources.Select(x => x.Topic).Concat(repository.Models.Select(m => m.Prediction.Topic)).Distinct(StringComparer.Ordinal);
+            // Label topics too: a consumer subscribed to a topic that does not exist yet sees it only at its next
+            // metadata refresh (5 minutes by default), so labels produced after the start would wait that long.
+            var topics = repository.Sources.Select(x => x.Topic)
+                .Concat(repository.Models.Select(m => m.Prediction.Topic))
+                .Concat(repository.Models.Where(m => m.Labels is not null).Select(m => m.Labels!.Topic))
+                .Distinct(StringComparer.Ordinal);
             foreach (var topic in topics)
             {
                 _kafka.CreateTopic(topic, Math.Max(1, _extensions.EmbeddedTopicPartitions.GetValueOrDefault(topic, s.Kafka.EmbeddedPartitions)));

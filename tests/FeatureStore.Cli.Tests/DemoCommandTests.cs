@@ -1,3 +1,6 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+
 namespace FeatureStore.Cli.Tests;
 
 /// <summary><c>featurestore demo</c> end to end, shrunk: every step of the lifecycle, exit code 0, the summary.</summary>
@@ -18,7 +21,13 @@ public sealed class DemoCommandTests
             Assert.Contains("exported a point-in-time training set: 4,000 rows × 8 features", output, StringComparison.Ordinal);
             Assert.Contains("drift alert received by the webhook, signature verified", output, StringComparison.Ordinal);
             Assert.Contains("resolved alert received", output, StringComparison.Ordinal);
-            foreach (var line in new[] { "events ingested", "training rows", "AUC (held out)", "lookup latency", "drift alert received", "alert resolved", "dashboard", "total time" })
+
+            // Progress lines wrap at the console's width: read them as one line.
+            var lines = Regex.Replace(output, @"\s+", " ");
+            Assert.Matches(@"and its reference performance from the [\d,]+ held-out rows: roc_auc 0\.\d{3}", lines);
+            Assert.Matches(@"performance alert received, signature verified: fraud_detector v1 roc_auc realized = 0\.\d{3} in segment electronics", lines);
+            Assert.Matches(@"resolved alert received: fraud_detector v1 roc_auc realized = 0\.\d{3} in segment electronics once the labels were as in training again", lines);
+            foreach (var line in new[] { "events ingested", "training rows", "AUC (held out)", "lookup latency", "drift alert received", "alert resolved", "labels joined", "concept drift caught", "dashboard", "total time" })
             {
                 Assert.Contains(line, output, StringComparison.Ordinal);
             }
@@ -30,10 +39,26 @@ public sealed class DemoCommandTests
             Assert.DoesNotContain("http://", summary, StringComparison.Ordinal);
             Assert.Contains("stopped with the demo (--keep-running keeps it up)", summary, StringComparison.Ordinal);
 
-            // Windows are counted as the dashboard counts them: 12 simulated hours of 3 monitored columns.
-            Assert.Matches(@"predictions monitored\s*│\s*[\d,]+ in 12 windows × 3 columns", summary);
+            // Windows are counted as the dashboard counts them: 18 simulated hours of 3 monitored columns.
+            Assert.Matches(@"predictions monitored\s*│\s*[\d,]+ in 18 windows × 3 columns", summary);
+
+            // The table wraps long values over several rows: read it as one line.
+            var flat = Regex.Replace(summary, @"[│\s]+", " ");
+
+            // Every prediction labelled and joined once: 18 hours of 1 000 and the two that close the windows, in six windows of 3 hours.
+            Assert.Contains("labels joined 18,002 in 6 windows × 4 categories and the whole model (0 late, 0 unmatched)", flat, StringComparison.Ordinal);
+
+            // The concept drift: caught by the realized AUC of one category, far below its reference, while the estimate from the
+            // scores stays near it and the score's drift monitor stays quiet (the demo fails if any of its windows drifted).
+            var caught = Regex.Match(flat, @"concept drift caught realized roc_auc (?<realized>0\.\d{3}) in electronics \(reference (?<reference>0\.\d{3}), estimate (?<estimate>0\.\d{3})\), score PSI (?<psi>0\.\d{3}) and KS quiet");
+            Assert.True(caught.Success, flat);
+            var (realized, reference, estimate) = (Value(caught, "realized"), Value(caught, "reference"), Value(caught, "estimate"));
+            Assert.True(realized < reference - 0.25, $"realized {realized} vs reference {reference}");
+            Assert.True(Math.Abs(estimate - reference) < 0.1, $"estimate {estimate} vs reference {reference}");
+            Assert.True(Value(caught, "psi") < 0.1, $"PSI {Value(caught, "psi")}");
             Assert.True(File.Exists(Path.Combine(directory, "training.csv")));
             Assert.True(File.Exists(Path.Combine(directory, "fraud_detector-v1.json")));
+            Assert.True(File.Exists(Path.Combine(directory, "validation-scored.csv")));
         }
         finally
         {
@@ -44,11 +69,15 @@ public sealed class DemoCommandTests
         }
     }
 
-    [Fact]
-    public async Task Demo_refuses_sizes_too_small_to_show_anything()
+    [Theory]
+    [InlineData("--events", "10")]
+    [InlineData("--predictions-per-window", "999")]
+    public async Task Demo_refuses_sizes_too_small_to_show_anything(string option, string value)
     {
-        var (code, _, error) = await CliRun.RunAsync("demo", "--events", "10");
+        var (code, _, error) = await CliRun.RunAsync("demo", option, value);
         Assert.Equal(2, code);
-        Assert.Contains("--events must be at least 1000", error, StringComparison.Ordinal);
+        Assert.Contains("--events must be at least 1000 and --predictions-per-window at least 1000", error, StringComparison.Ordinal);
     }
+
+    private static double Value(Match match, string group) => double.Parse(match.Groups[group].Value, CultureInfo.InvariantCulture);
 }

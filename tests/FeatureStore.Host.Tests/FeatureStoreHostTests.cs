@@ -67,6 +67,26 @@ public sealed class FeatureStoreHostTests : IDisposable
         Assert.All(host.Health.Jobs, j => Assert.Contains(j.State, new[] { JobState.Stopped, JobState.Completed }));
     }
 
+    [Fact]
+    public async Task The_embedded_cluster_has_the_label_topics_before_any_label_is_produced()
+    {
+        // A consumer subscribed to a topic that does not exist yet sees it only at its next metadata refresh (5 minutes
+        // by default): the performance job would read no label produced after the start for that long.
+        var config = Path.Combine(_dir, "host.yaml");
+        File.WriteAllText(config, $"""
+            repository: {RepositoryPaths.FraudExample}
+            jobs:
+              serve: {"{"} grpcPort: {FreePort.Next()}, httpPort: {FreePort.Next()} {"}"}
+            """);
+        await using var host = await FeatureStoreHost.CreateAsync(HostConfiguration.Load(config), NullLoggerFactory.Instance, cancellationToken: Ct);
+        using var admin = new Confluent.Kafka.AdminClientBuilder(new Confluent.Kafka.AdminClientConfig { BootstrapServers = host.BootstrapServers }).Build();
+
+        // Every topic the cluster has, not one by name: a request for one topic would create it.
+        var topics = admin.GetMetadata(TimeSpan.FromSeconds(10)).Topics.ToDictionary(t => t.Topic, t => t.Partitions.Count, StringComparer.Ordinal);
+        Assert.Equal(host.Settings.Kafka.EmbeddedPartitions, topics.GetValueOrDefault("fraud_labels"));
+        Assert.Contains("fraud_predictions", topics.Keys);
+    }
+
     private static async Task<JsonElement> HealthAsync(HttpClient client, string path, string status)
     {
         JsonElement body = default;

@@ -7,8 +7,9 @@ namespace FeatureStore.Cli.Commands;
 /// <summary>
 /// <c>featurestore demo</c>: the whole lifecycle on embedded services with generated payments, start to
 /// finish: register, stream, ingest and archive, export a point-in-time training set, train and register
-/// a model with its drift baseline, serve lookups, stream predictions through the monitor, inject drift,
-/// receive the signed alert and its resolution, summarise. <c>--keep-running</c> leaves the server and
+/// a model with its drift baseline and reference performance, serve lookups, stream predictions through the
+/// monitor, inject drift, receive the signed alert and its resolution, then join late labels to the predictions
+/// and catch a concept drift in one merchant category by its realized performance, summarise. <c>--keep-running</c> leaves the server and
 /// its dashboard up until Ctrl-C.
 /// </summary>
 internal static class DemoCommand
@@ -18,7 +19,7 @@ internal static class DemoCommand
         var events = new Option<int>("--events") { Description = "Payments to generate.", DefaultValueFactory = _ => 40_000 };
         var perWindow = new Option<int>("--predictions-per-window")
         {
-            Description = "Predictions per monitored window (one simulated hour); the score monitor's count window is set to it.",
+            Description = "Predictions per simulated hour (at least 1 000: the performance windows need enough frauds); the score monitor's count window is set to it.",
             DefaultValueFactory = _ => 1_000,
         };
         var keepRunning = new Option<bool>("--keep-running") { Description = "Leave the server and the dashboard up until Ctrl-C." };
@@ -38,9 +39,9 @@ internal static class DemoCommand
                 parse.GetValue(directory)?.FullName ?? Path.Combine(Path.GetTempPath(), $"featurestore-demo-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Environment.ProcessId}"),
                 parse.GetValue(httpPort),
                 parse.GetValue(grpcPort));
-            if (settings.Events < 1000 || settings.PredictionsPerWindow < 200)
+            if (settings.Events < 1000 || settings.PredictionsPerWindow < 1000)
             {
-                await parse.InvocationConfiguration.Error.WriteLineAsync("--events must be at least 1000 and --predictions-per-window at least 200");
+                await parse.InvocationConfiguration.Error.WriteLineAsync("--events must be at least 1000 and --predictions-per-window at least 1000");
                 return CliApp.Usage;
             }
 

@@ -13,8 +13,8 @@ using Microsoft.Extensions.Logging;
 
 namespace FeatureStore.Cli.Commands.Demo;
 
-/// <summary>An alert the receiver accepted: its signature matched.</summary>
-internal sealed record ReceivedAlert(string Id, string Event, string Model, string Version, string Column, string Method, double Value, double Threshold, DateTimeOffset At);
+/// <summary>An alert the receiver accepted: its signature matched. <see cref="Segment"/> is null for the whole model.</summary>
+internal sealed record ReceivedAlert(string Id, string Event, string Model, string Version, string Column, string Method, double Value, double Threshold, string? Segment, DateTimeOffset At);
 
 /// <summary>
 /// The demo's webhook: a small Kestrel endpoint on a free local port that does what a real receiver
@@ -83,6 +83,7 @@ internal sealed class AlertReceiver : IAsyncDisposable
             root.GetProperty("method").GetString()!,
             root.GetProperty("value").GetDouble(),
             root.GetProperty("threshold").GetDouble(),
+            root.TryGetProperty("segment", out var segment) ? segment.GetString() : null,
             DateTimeOffset.UtcNow);
         if (_seen.TryAdd(id, alert))
         {

@@ -3,15 +3,19 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
-using System.Text.Json;
 using Confluent.Kafka;
 using FeatureStore.Client;
 using FeatureStore.Core.Definitions;
+using FeatureStore.Core.Drift;
+using FeatureStore.Core.Events;
+using FeatureStore.Core.Performance;
 using FeatureStore.Host;
 using FeatureStore.Host.Supervision;
+using FeatureStore.Monitor.Performance;
 using FeatureStore.Monitor.Persistence;
 using FeatureStore.Parquet.Export;
 using FeatureStore.Parquet.Tables;
+using FeatureStore.Redis.Embedded;
 using FeatureStore.Redis.Registry;
 using Microsoft.Extensions.Logging.Abstractions;
 using Spectre.Console;
@@ -35,12 +39,15 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
     private const string Model = "fraud_detector";
     private const string Version = "v1";
     private const string PaymentsTopic = "transactions";
-    private const string PredictionsTopic = "fraud_predictions";
-    private const long Hour = 3_600_000;
+    private const string PredictionsTopic = PredictionStream.PredictionsTopic;
+    private const long Hour = PredictionStream.HourMs;
     private const int NormalHours = 6;
     private const int DriftHours = 3;
     private const int RecoveryHours = 3;
-    private const double DriftFactor = 3;
+    private const int ConceptHours = 3;
+    private const int SettledHours = 3;
+    private const int Hours = NormalHours + DriftHours + RecoveryHours + ConceptHours + SettledHours;
+    private const string StoreMemory = "2g";
     private static readonly TimeSpan StepTimeout = TimeSpan.FromMinutes(5);
 
     private readonly Stopwatch _clock = Stopwatch.StartNew();
@@ -50,10 +57,12 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
     private FeatureStoreHost? _host;
     private Task? _running;
     private AlertReceiver? _receiver;
+    private EmbeddedGarnet? _store;
     private (Uri Grpc, Uri Http)? _served;
     private FeatureRepository _repository = null!;
     private CompiledRepository _compiled = null!;
     private TrainingSet? _training;
+    private ReferencePerformance? _reference;
     private int _malformed;
 
     public async Task<int> RunAsync(CancellationToken cancellationToken)
@@ -66,8 +75,8 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
             var payments = await StreamPaymentsAsync(cancellationToken);
             await IngestAsync(payments, cancellationToken);
             var training = await ExportAsync(payments, cancellationToken);
-            var (trained, trainRows) = Train(training);
-            await RegisterAsync(trained, trainRows, training.Features, cancellationToken);
+            var (trained, trainRows, heldOut) = Train(training);
+            await RegisterAsync(trained, trainRows, heldOut, training.Features, cancellationToken);
             await LookUpAsync(payments, cancellationToken);
             await MonitorAsync(trained, trainRows, cancellationToken);
         }
@@ -81,7 +90,7 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
             console.MarkupLine("[yellow]stopped before the end[/]");
             return CliApp.Failure;
         }
-        catch (Exception ex) when (ex is Grpc.Core.RpcException or StackExchange.Redis.RedisException or KafkaException or IOException or Monitor.Baselines.BaselineException)
+        catch (Exception ex) when (ex is Grpc.Core.RpcException or StackExchange.Redis.RedisException or KafkaException or IOException or Monitor.Baselines.BaselineException or ReferenceException)
         {
             console.MarkupLine($"[red]✗[/] {Markup.Escape(ex.GetType().Name)}: {Markup.Escape(ex.Message)}");
             code = CliApp.Failure;
@@ -126,6 +135,12 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
 
         _receiver = await AlertReceiver.StartAsync(_secret, cancellationToken);
 
+        // The demo's own Garnet, larger than the host's default: the label join appends each score and pair to its
+        // window's strings, and Garnet writes every append of a grown value anew at its log's tail, so 3-hour windows
+        // of 3 000 predictions fill some 600 MB of log; a memory-only log that wraps drops its oldest records, the
+        // version's reference performance among them.
+        _store = EmbeddedGarnet.Start(memory: StoreMemory);
+
         // The example repository, with the webhook pointed at the receiver and the score window sized to a simulated hour.
         string yaml;
         await using (var resource = typeof(DemoRun).Assembly.GetManifestResourceStream("examples.fraud.featurestore.yaml")!)
@@ -168,6 +183,7 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
     private HostSettings HostSettingsFor(string repositoryFile, int httpPort) => new()
     {
         Repository = repositoryFile,
+        Redis = { Configuration = _store!.Endpoint },
         Offline = { Directory = OfflineDirectory },
         Jobs =
         {
@@ -316,7 +332,7 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
         return new TrainingSet(payments, columns, rows);
     }
 
-    private (FraudModel Model, List<int> TrainRows) Train(TrainingSet set)
+    private (FraudModel Model, List<int> TrainRows, List<int> HeldOut) Train(TrainingSet set)
     {
         // Split by time, as a model meets the future: the first three quarters train, the last quarter is held out.
         var cut = set.Payments[0].TimeMs + ((set.Payments[^1].TimeMs - set.Payments[0].TimeMs) * 3 / 4);
@@ -334,10 +350,10 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
         _summary.Add(("training rows", $"{set.Rows.Length:N0} exported: {train.Count:N0} to train, {test.Count:N0} held out"));
         _summary.Add(("AUC (held out)", auc.ToString("0.000", CultureInfo.InvariantCulture)));
         _training = set;
-        return (model, train);
+        return (model, train, test);
     }
 
-    private async Task RegisterAsync(FraudModel trained, List<int> trainRows, string[] columns, CancellationToken cancellationToken)
+    private async Task RegisterAsync(FraudModel trained, List<int> trainRows, List<int> heldOut, string[] columns, CancellationToken cancellationToken)
     {
         // The baseline is computed from the training rows with the model's scores beside their features.
         var file = Path.Combine(settings.Directory, "training-scored.csv");
@@ -355,9 +371,21 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
         }
 
         await File.WriteAllTextAsync(file, text.ToString(), cancellationToken);
+
+        // The reference performance is the held-out rows' scores and labels, in time order (the estimate's band is learned over consecutive chunks).
+        var validation = Path.Combine(settings.Directory, "validation-scored.csv");
+        var rows = new StringBuilder("score,is_fraud\n");
+        foreach (var i in heldOut)
+        {
+            rows.Append(CultureInfo.InvariantCulture, $"{trained.Score(_training!.Rows[i]):R},{(_training.Payments[i].Fraud ? 1 : 0)}\n");
+        }
+
+        await File.WriteAllTextAsync(validation, rows.ToString(), cancellationToken);
         var model = _repository.FindModel(Model)!;
-        var baseline = await ModelRegistration.RegisterAsync(_host!.Store, _host.Settings.Redis.KeyPrefix, _repository, model, Version, trained, file, settings.Directory, cancellationToken);
-        Done($"registered {Model} {Version} in the model registry (stage production) with its drift baseline [bold]{Markup.Escape(baseline.Id)}[/] ({baseline.Columns.Count} monitored columns)");
+        var (baseline, reference) = await ModelRegistration.RegisterAsync(_host!.Store, _host.Settings.Redis.KeyPrefix, _repository, model, Version, trained, file, validation, settings.Directory, cancellationToken);
+        _reference = reference;
+        Done($"registered {Model} {Version} in the model registry (stage production) with its drift baseline [bold]{Markup.Escape(baseline.Id)}[/] ({baseline.Columns.Count} monitored columns) " +
+            $"and its reference performance from the {reference.Count:N0} held-out rows: roc_auc {reference.Metrics["roc_auc"]:0.000}");
     }
 
     private async Task LookUpAsync(List<Payment> payments, CancellationToken cancellationToken)
@@ -402,41 +430,20 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
         // The monitor has run since the host started; the demo reads what it keeps as the dashboard does.
         var metrics = _host!.MonitorMetrics!;
         var drift = new DriftStore(_host.Store.Database, _host.Settings.Redis.KeyPrefix, Project);
+        var performance = new PerformanceStore(_host.Store.Database, drift.Keys);
         var outbox = new AlertOutbox(drift.Database, drift.Keys);
-        var start = (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / Hour * Hour) - ((NormalHours + DriftHours + RecoveryHours) * Hour);
+        // The phases start and end on the performance windows' boundaries (windows are aligned to the epoch), so each window is of one phase.
+        var performanceWindow = _repository.FindModel(Model)!.PerformanceMonitors[0].WindowMs;
+        var start = (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / performanceWindow * performanceWindow) - (Hours * Hour);
         var columns = _repository.FindModel(Model)!.Monitors.Select(m => m.Column).Distinct().Count();
         using var producer = new ProducerBuilder<string, byte[]>(new ProducerConfig { BootstrapServers = _host.BootstrapServers, EnableIdempotence = true, LingerMs = 5 }).Build();
-        var random = new Random(5);
-        var amountFeatures = _training!.Features.Select((f, i) => (f, i)).Where(x => x.f.Contains("amount", StringComparison.Ordinal)).Select(x => x.i).ToArray();
-
-        void Produce(int fromHour, int toHour, bool drift)
-        {
-            for (var h = fromHour; h < toHour; h++)
-            {
-                for (var k = 0; k < settings.PredictionsPerWindow; k++)
-                {
-                    var row = pool[random.Next(pool.Count)];
-                    var features = (double?[])_training.Rows[row].Clone();
-                    if (drift)
-                    {
-                        foreach (var f in amountFeatures)
-                        {
-                            features[f] *= DriftFactor;
-                        }
-                    }
-
-                    var time = start + (h * Hour) + (k * (Hour / settings.PredictionsPerWindow));
-                    producer.Produce(PredictionsTopic, new Message<string, byte[]> { Key = _training.Payments[row].User, Value = Prediction(_training.Payments[row], features, trained.Score(features), time) });
-                }
-            }
-
-            producer.Flush(cancellationToken);
-        }
+        var stream = new PredictionStream(producer, _training!, trained, pool, Version, start, settings.PredictionsPerWindow);
 
         // Phase 1: six hours as in training, then three in which amounts arrive three times larger.
-        console.MarkupLine($"[grey]…[/] streaming predictions to [blue]{PredictionsTopic}[/]: {NormalHours} simulated hours as in training, then {DriftHours} with amounts ×{DriftFactor} (injected drift); {settings.PredictionsPerWindow:N0} per hour");
-        Produce(0, NormalHours, drift: false);
-        Produce(NormalHours, NormalHours + DriftHours, drift: true);
+        console.MarkupLine($"[grey]…[/] streaming predictions to [blue]{PredictionsTopic}[/] and, {PredictionStream.LabelDelayMs / 60_000} minutes of event time later, their labels to [blue]{PredictionStream.LabelsTopic}[/]: " +
+            $"{NormalHours} simulated hours as in training, then {DriftHours} with amounts ×{PredictionStream.AmountFactor} (injected drift); {settings.PredictionsPerWindow:N0} per hour");
+        stream.Produce(0, NormalHours, StreamPhase.Calm, cancellationToken);
+        stream.Produce(NormalHours, NormalHours + DriftHours, StreamPhase.LargerAmounts, cancellationToken);
         var phase1Windows = ((NormalHours + DriftHours) * columns) - 2; // the last hour of a time window closes with the next prediction
         await WaitAsync(async () => _receiver!.Alerts.Any(a => a.Event == "drift") && await drift.HistoryCountAsync(Model, Version) >= phase1Windows
             && await outbox.PendingAsync() == 0, "the drift alert at the webhook", cancellationToken);
@@ -448,28 +455,78 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
 
         // Phase 2: the shift ends; one more prediction an hour later closes the last time window.
         console.MarkupLine($"[grey]…[/] the shift ends: {RecoveryHours} simulated hours as in training");
-        Produce(NormalHours + DriftHours, NormalHours + DriftHours + RecoveryHours, drift: false);
-        var closing = pool.First(i => _training.Rows[i].All(v => v is not null)); // every monitored column has a value, so every window closes
-        producer.Produce(PredictionsTopic, new Message<string, byte[]>
-        {
-            Key = _training.Payments[closing].User,
-            Value = Prediction(_training.Payments[closing], _training.Rows[closing], trained.Score(_training.Rows[closing]), start + ((NormalHours + DriftHours + RecoveryHours) * Hour)),
-        });
-        producer.Flush(cancellationToken);
+        var recovered = NormalHours + DriftHours + RecoveryHours;
+        stream.Produce(NormalHours + DriftHours, recovered, StreamPhase.Calm, cancellationToken);
+        stream.Close(recovered, cancellationToken);
         var incidents = drifts.Select(a => a.Id[..a.Id.LastIndexOf(':')]).ToHashSet(StringComparer.Ordinal);
         await WaitAsync(async () => incidents.All(i => _receiver.Alerts.Any(a => a.Id == i + ":resolved"))
-            && await drift.HistoryCountAsync(Model, Version) >= (NormalHours + DriftHours + RecoveryHours) * columns
+            && await drift.HistoryCountAsync(Model, Version) >= recovered * columns
             && await outbox.PendingAsync() == 0, "the resolved alerts at the webhook", cancellationToken);
-        foreach (var a in _receiver.Alerts.Where(a => a.Event == "resolved"))
+        foreach (var a in _receiver.Alerts.Where(a => a.Event == "resolved" && incidents.Contains(a.Id[..a.Id.LastIndexOf(':')])))
         {
             Done($"[green]resolved[/] alert received: {a.Model} {a.Version} [bold]{Markup.Escape(a.Column)}[/] {a.Method} = {a.Value:G4} (threshold {a.Threshold:G4})");
         }
+
+        // Phase 3: concept drift. The payments, so the scores, are drawn as in training: the score's distribution does
+        // not move. What a score means does: in one category, legitimate-looking payments turn out fraudulent.
+        console.MarkupLine($"[grey]…[/] concept drift: for {ConceptHours} simulated hours, in [bold]{PredictionStream.ShiftedCategory}[/] {PredictionStream.ShiftedShare:P0} of the legitimate payments " +
+            $"that look safest (scored below the median) turn out fraudulent: same payments, same scores, other labels; then {SettledHours} hours as in training");
+        stream.Produce(recovered, recovered + ConceptHours, StreamPhase.NewFraudInCategory, cancellationToken);
+        stream.Produce(recovered + ConceptHours, Hours, StreamPhase.Calm, cancellationToken);
+        stream.Close(Hours, cancellationToken);
+        var series = PaymentsGenerator.Categories.Length + 1; // each window's whole model, then each category
+        var windows = (int)(Hours * Hour / performanceWindow);
+        bool Caught(ReceivedAlert a) => a.Event == "performance" && a.Segment == PredictionStream.ShiftedCategory && a.Method == "realized";
+        await WaitAsync(async () => _receiver.Alerts.Any(Caught)
+            && (await performance.HistoryAsync(Model, Version)).Count >= windows * series
+            && await drift.HistoryCountAsync(Model, Version) >= Hours * columns
+            && await outbox.PendingAsync() == 0, "the performance alert at the webhook", cancellationToken);
+        var caught = _receiver.Alerts.First(Caught);
+        Done($"[red]performance[/] alert received, signature verified: {caught.Model} {caught.Version} [bold]{Markup.Escape(caught.Column)}[/] {caught.Method} = {caught.Value:0.000} " +
+            $"in segment [bold]{Markup.Escape(caught.Segment!)}[/] (threshold {caught.Threshold:0.000})");
+        foreach (var a in _receiver.Alerts.Where(a => a.Event == "performance" && !ReferenceEquals(a, caught)))
+        {
+            Done($"[red]performance[/] alert received: {a.Model} {a.Version} [bold]{Markup.Escape(a.Column)}[/] {a.Method} = {a.Value:0.000} in {Markup.Escape(a.Segment ?? "the whole model")} (threshold {a.Threshold:0.000})");
+        }
+
+        // The last hours are as in training again: the category's incident resolves.
+        var resolvedId = caught.Id[..caught.Id.LastIndexOf(':')] + ":resolved";
+        await WaitAsync(() => Task.FromResult(_receiver.Alerts.Any(a => a.Id == resolvedId)), "the performance incident's resolved alert", cancellationToken);
+        var resolved = _receiver.Alerts.First(a => a.Id == resolvedId);
+        Done($"[green]resolved[/] alert received: {resolved.Model} {resolved.Version} [bold]{Markup.Escape(resolved.Column)}[/] {resolved.Method} = {resolved.Value:0.000} in segment {Markup.Escape(resolved.Segment!)} " +
+            $"once the labels were as in training again");
+
+        // The score's drift monitor saw nothing: the concept drift is invisible to PSI and KS. Read from its history, not
+        // from the webhook, whose cooldown would hold back a second alert of the same column so soon after the first.
+        var (conceptStart, conceptEnd) = (start + (recovered * Hour), start + ((recovered + ConceptHours) * Hour));
+        var scores = (await drift.HistoryAsync(Model, Version)).Where(e => e.Column == "score" && e.WindowStartMs >= conceptStart && e.WindowStartMs < conceptEnd).ToList();
+        if (scores.Count == 0)
+        {
+            throw new DemoFailure("no score window of the concept drift was evaluated");
+        }
+
+        if (scores.FirstOrDefault(e => e.Drifted) is { } drifted)
+        {
+            throw new DemoFailure($"the score's drift monitor saw the concept drift: {string.Join(", ", drifted.Results.Select(r => $"{r.Method} {r.Value:G4} (threshold {r.Threshold:G4})"))}");
+        }
+
+        var psi = scores.SelectMany(e => e.Results).Where(r => r.Method == DriftMethod.Psi).Max(r => r.Value);
+
+        var history = await performance.HistoryAsync(Model, Version);
+        var window = history.First(h => h.Segment == PredictionStream.ShiftedCategory && h.Breaches.Any(b => b.Metric == "roc_auc" && b.Kind == "realized"));
+        var estimate = window.Estimated?.GetValueOrDefault("roc_auc") is { } e ? e.Value.ToString("0.000", CultureInfo.InvariantCulture) : "none";
+        var labels = await performance.LabelCountsAsync(Model);
+        Done($"concept drift caught by realized performance: roc_auc {window.Realized["roc_auc"]:0.000} in {PredictionStream.ShiftedCategory} for {Rfc3339.Format(window.WindowStartMs)} " +
+            $"(reference {_reference!.Metrics["roc_auc"]:0.000}, estimate from the scores {estimate}); the score's {scores.Count} drift windows meanwhile: PSI at most {psi:0.000}, no drift");
 
         // The history holds one entry per window and column: the summary counts windows, as the dashboard does.
         var evaluations = await drift.HistoryCountAsync(Model, Version);
         _summary.Add(("predictions monitored", $"{metrics.Predictions:N0} in {evaluations / columns} windows × {columns} columns ({metrics.DeadLettered} dead-lettered, {metrics.Skipped} skipped)"));
         _summary.Add(("drift alert received", $"yes: {drifts.Count} (signature verified), {string.Join(", ", drifts.Select(a => $"{a.Column} {a.Method}"))}"));
-        _summary.Add(("alert resolved", $"yes: {_receiver.Alerts.Count(a => a.Event == "resolved")} resolved alerts after the shift ended"));
+        _summary.Add(("alert resolved", $"yes: {_receiver.Alerts.Count(a => a.Event == "resolved" && incidents.Contains(a.Id[..a.Id.LastIndexOf(':')]))} resolved alerts after the shift ended"));
+        _summary.Add(("labels joined", $"{labels.Joined:N0} in {history.Count(h => h.Segment is null)} windows × {series - 1} categories and the whole model ({labels.Late} late, {labels.Unmatched} unmatched)"));
+        _summary.Add(("concept drift caught", $"realized roc_auc {window.Realized["roc_auc"]:0.000} in {PredictionStream.ShiftedCategory} " +
+            $"(reference {_reference.Metrics["roc_auc"]:0.000}, estimate {estimate}), score PSI {psi:0.000} and KS quiet"));
         if (settings.KeepRunning)
         {
             _summary.Add(("dashboard", Dashboard.ToString()));
@@ -480,29 +537,7 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
             // The server stops with the demo: an address here would lead nowhere.
             _summary.Add(("dashboard", "stopped with the demo (--keep-running keeps it up)"));
         }
-        _summary.Add(("files", $"{settings.Directory} (offline store, training.csv, {Model}-{Version}.json)"));
-    }
-
-    private byte[] Prediction(Payment payment, double?[] features, double score, long timeMs)
-    {
-        var document = new Dictionary<string, object?>
-        {
-            ["transaction_id"] = payment.Id,
-            ["user_id"] = payment.User,
-            ["model_version"] = Version,
-            ["event_time"] = timeMs,
-            ["score"] = score,
-            ["is_fraud"] = payment.Fraud,
-        };
-        for (var f = 0; f < features.Length; f++)
-        {
-            if (features[f] is { } value)
-            {
-                document[_training!.Features[f]] = value; // view__feature: the value the model was given
-            }
-        }
-
-        return JsonSerializer.SerializeToUtf8Bytes(document);
+        _summary.Add(("files", $"{settings.Directory} (offline store, training.csv, validation-scored.csv, {Model}-{Version}.json)"));
     }
 
     private async Task WaitAsync(Func<Task<bool>> condition, string what, CancellationToken cancellationToken)
@@ -512,9 +547,14 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
         {
             if (clock.Elapsed > StepTimeout || Stalled() is not null)
             {
-                var history = await new DriftStore(_host!.Store.Database, _host.Settings.Redis.KeyPrefix, Project).HistoryCountAsync(Model, Version);
+                var drift = new DriftStore(_host!.Store.Database, _host.Settings.Redis.KeyPrefix, Project);
+                var history = await drift.HistoryCountAsync(Model, Version);
+                var performance = new PerformanceStore(drift.Database, drift.Keys);
+                var labels = await performance.LabelCountsAsync(Model);
+                var evaluations = (await performance.HistoryAsync(Model, Version)).Count;
                 throw new DemoFailure($"{what} did not arrive within {StepTimeout.TotalMinutes:0} minutes " +
-                    $"({history} windows evaluated, alerts received: {string.Join(", ", _receiver!.Alerts.Select(a => a.Id))}; {_receiver.Refused} refused{(Stalled() is { } why ? "; " + why : "")})");
+                    $"({history} drift windows evaluated, {evaluations} performance evaluations, labels {labels.Joined} joined, {labels.Pending} pending, {labels.Late} late, {labels.Unmatched} unmatched; " +
+                    $"alerts received: {string.Join(", ", _receiver!.Alerts.Select(a => a.Id))}; {_receiver.Refused} refused{(Stalled() is { } why ? "; " + why : "")})");
             }
 
             await Task.Delay(100, cancellationToken);
@@ -546,6 +586,7 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
             await _host.DisposeAsync();
         }
 
+        _store?.Dispose();
         if (_receiver is not null)
         {
             await _receiver.DisposeAsync();
@@ -553,6 +594,4 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
 
         _jobs.Dispose();
     }
-
-    private sealed record TrainingSet(List<Payment> Payments, string[] Features, double?[][] Rows);
 }

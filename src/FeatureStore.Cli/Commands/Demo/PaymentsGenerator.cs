@@ -7,6 +7,9 @@ namespace FeatureStore.Cli.Commands.Demo;
 /// <summary>One generated card payment and whether it was fraud (the label is known to the demo, not sent in the event).</summary>
 internal sealed record Payment(string Id, string User, string Merchant, double Amount, string Country, bool CardPresent, long TimeMs, bool Fraud)
 {
+    /// <summary>The merchant's category (each merchant has one), which the model's predictions carry for its segmented performance.</summary>
+    public string Category => PaymentsGenerator.Categories[int.Parse(Merchant.AsSpan(1), CultureInfo.InvariantCulture) % PaymentsGenerator.Categories.Length];
+
     public byte[] Json() => Encoding.UTF8.GetBytes(
         $$"""{"transaction_id":"{{Id}}","user_id":"{{User}}","merchant_id":"{{Merchant}}","amount":{{Amount.ToString("0.00", CultureInfo.InvariantCulture)}},"currency":"EUR","country":"{{Country}}","card_present":{{(CardPresent ? "true" : "false")}},"event_time":"{{Rfc3339.Format(TimeMs)}}"}""");
 }
@@ -23,6 +26,9 @@ internal static class PaymentsGenerator
 {
     private static readonly string[] Homes = ["FR", "FR", "FR", "FR", "FR", "FR", "DE", "ES", "IT", "BE"];
     private static readonly string[] Abroad = ["US", "BR", "NG", "RU", "CN", "GB"];
+
+    /// <summary>Merchant categories; merchant n is in category n mod 4.</summary>
+    public static readonly string[] Categories = ["grocery", "travel", "electronics", "fashion"];
 
     /// <summary>About <paramref name="count"/> payments between <paramref name="startMs"/> and <paramref name="endMs"/>, in time order.</summary>
     public static List<Payment> Generate(int count, long startMs, long endMs, int seed = 7)
@@ -44,8 +50,8 @@ internal static class PaymentsGenerator
         var payments = new List<Payment>(count);
         var span = endMs - startMs;
 
-        // Fraud bursts: 4% of the cards, 4 to 12 payments each within 20 minutes.
-        var compromised = Math.Max(3, users / 25);
+        // Fraud bursts: one card in eight, 4 to 12 payments each within 20 minutes: about 5% of the payments.
+        var compromised = Math.Max(3, users / 8);
         for (var c = 0; c < compromised; c++)
         {
             var u = random.Next(users);
