@@ -92,4 +92,32 @@ public static class ModelStages
 
         return changed;
     }
+
+    /// <summary>
+    /// The records that change when the degradation policy rolls <paramref name="degraded"/> back: it is archived and
+    /// the latest other version the <paramref name="history"/> shows promoted to production (and still registered,
+    /// not production) becomes production again. Null when <paramref name="degraded"/> is not production any more, or
+    /// no earlier production version is left to restore.
+    /// </summary>
+    public static IReadOnlyList<ModelVersionRecord>? Rollback(IReadOnlyCollection<ModelVersionRecord> versions, IReadOnlyList<StageChange> history, string degraded, long nowMs)
+    {
+        ArgumentNullException.ThrowIfNull(versions);
+        ArgumentNullException.ThrowIfNull(history);
+        var current = versions.FirstOrDefault(v => v.Version == degraded);
+        if (current is not { Stage: ModelStage.Production })
+        {
+            return null;
+        }
+
+        var previous = history
+            .Where(c => c.To == ModelStage.Production && c.Version != degraded)
+            .OrderByDescending(c => c.AtMs)
+            .Select(c => versions.FirstOrDefault(v => v.Version == c.Version))
+            .FirstOrDefault(v => v is not null);
+        return previous is null ? null :
+        [
+            previous with { Stage = ModelStage.Production, StageChangedAtMs = nowMs },
+            current with { Stage = ModelStage.Archived, StageChangedAtMs = nowMs },
+        ];
+    }
 }

@@ -14,6 +14,9 @@ public enum AlertStatus
 
     /// <summary>A performance window broke a metric threshold (realized or estimated).</summary>
     Performance,
+
+    /// <summary>The degradation policy archived the production version and made the previous one production again.</summary>
+    Rollback,
 }
 
 /// <summary>
