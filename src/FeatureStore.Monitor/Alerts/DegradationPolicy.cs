@@ -114,7 +114,7 @@ internal sealed class DegradationPolicy(FeatureRepository repository, ModelRegis
     {
         if (step.Rollback is { } rollback)
         {
-            MonitorLog.RolledBack(logger, step.Model, step.Version, rollback.Restored, step.Evidence);
+            MonitorLog.DegradationRollback(logger, step.Model, step.Version, rollback.Restored, step.Evidence);
             await registry.AnnounceAsync(rollback).ConfigureAwait(false);
             await stages.RefreshAsync().ConfigureAwait(false);
         }

@@ -51,7 +51,7 @@ internal static partial class MonitorLog
     public static partial void LayoutKept(ILogger logger, string untagged, string tagged);
 
     [LoggerMessage(16, LogLevel.Warning, "{Model}@{Version} degraded persistently: rolled back, {Restored} is production again ({Evidence})")]
-    public static partial void RolledBack(ILogger logger, string model, string version, string restored, string evidence);
+    public static partial void DegradationRollback(ILogger logger, string model, string version, string restored, string evidence);
 
     [LoggerMessage(17, LogLevel.Warning, "{Model}@{Version} degraded persistently: retraining requested through {Webhook} ({Evidence})")]
     public static partial void DegradationRetrain(ILogger logger, string model, string version, string webhook, string evidence);
