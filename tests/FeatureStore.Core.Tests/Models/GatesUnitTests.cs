@@ -93,6 +93,26 @@ public sealed class GatesUnitTests
                 Assert.Equal(expected, Gates.Evaluate(gate, v, production).Passed);
             }));
 
+    [Fact]
+    public void Any_text_is_a_gate_or_an_error_inside_it_never_an_exception() =>
+        Check.One(Config.QuickThrowOnFailure.WithMaxTest(2000), Prop.ForAll(
+            Arb.From(Gen.ArrayOf(Gen.Elements("roc_auc", "psi", "(", ")", "score", " ", "vs", "production", ">=", "<", "=", "+", "-", "1e", "0.5", ".", "lookup_p99_ms", "é", "\t"))
+                .Select(parts => string.Concat(parts))),
+            text =>
+            {
+                var gate = Gates.Parse(text, out var error);
+                Assert.True((gate is null) != (error is null), text);
+                if (error is not null)
+                {
+                    Assert.InRange(error.Offset, 0, text.Length);
+                    Assert.StartsWith("FS015", error.Code, StringComparison.Ordinal);
+                }
+                else
+                {
+                    Assert.True(double.IsFinite(gate!.Number), text);
+                }
+            }));
+
     private static ModelVersionRecord V(string version, ModelStage stage) => new("fraud", version, ["v:f"], null, null, stage, 0, 0);
 
     private static StageChange Promoted(string version, long at) => new("fraud", version, "promote", ModelStage.Staging, ModelStage.Production, at, StageChange.Cli, [], false, null, null);
