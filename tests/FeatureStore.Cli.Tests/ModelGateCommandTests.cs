@@ -94,6 +94,11 @@ public sealed class ModelGateCommandTests(RedisServerFixture redis) : IClassFixt
         Assert.Equal(2, code);
         Assert.Matches(@"FAIL  roc_auc >= production - 0\.01 +value 0\.88 +bound 0\.89", output);
         Assert.Equal(("production", "staging"), ((await StagesAsync())["v1"], (await StagesAsync())["v2"]));
+        (code, output, _) = await CliRun.RunAsync(Store("model", "promote", "-f", repo, "-m", "fraud", "-v", "v2", "--json"));
+        Assert.Equal(2, code);
+        var refused = JsonDocument.Parse(output).RootElement;
+        Assert.True(refused.GetProperty("refused").GetBoolean());
+        Assert.Equal((0.88, false), (refused.GetProperty("gates")[1].GetProperty("value").GetDouble(), refused.GetProperty("gates")[1].GetProperty("passed").GetBoolean()));
 
         // Both gates pass for v3: promoted, v1 archived, the gates recorded.
         await RegisterAsync(repo, "v3", 0.95);
