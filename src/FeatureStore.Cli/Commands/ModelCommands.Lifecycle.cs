@@ -121,7 +121,7 @@ internal static partial class ModelCommands
                 {
                     if (parse.GetValue(json))
                     {
-                        await output.WriteLineAsync(new JsonObject { ["refused"] = true, ["changed"] = new JsonArray(), ["gates"] = Gates(gates) }.ToJsonString());
+                        await output.WriteLineAsync(new JsonObject { ["refused"] = true, ["changed"] = new JsonArray(), ["gates"] = GatesJson(gates) }.ToJsonString());
                     }
 
                     await error.WriteLineAsync($"refused: {failed} of {gates.Count} gates failed; {name} {label} stays {ModelStages.Name(candidate.Stage)} (--force --reason TEXT promotes anyway, recorded in `model history`)");
@@ -141,7 +141,7 @@ internal static partial class ModelCommands
                     {
                         ["refused"] = false,
                         ["changed"] = new JsonArray([.. outcome.Changed.Select(r => JsonNode.Parse(ModelRegistryStore.ToJson(r)))]),
-                        ["gates"] = Gates(gates),
+                        ["gates"] = GatesJson(gates),
                     }.ToJsonString());
                     return CliApp.Ok;
                 }
@@ -231,8 +231,8 @@ internal static partial class ModelCommands
 
     /// <summary><c>PASS  roc_auc &gt;= 0.85  value 0.91  bound 0.85</c>, and why when it has no value.</summary>
     private static string GateLine(GateResult gate) =>
-        $"{(gate.Passed ? "PASS" : "FAIL")}  {gate.Gate,-36} value {Core.Models.Gates.Format(gate.Value),-8} bound {Core.Models.Gates.Format(gate.Bound)}{(gate.Detail is null ? "" : $"  ({gate.Detail})")}";
+        $"{(gate.Passed ? "PASS" : "FAIL")}  {gate.Gate,-36} value {Gates.Format(gate.Value),-8} bound {Gates.Format(gate.Bound)}{(gate.Detail is null ? "" : $"  ({gate.Detail})")}";
 
-    private static JsonArray Gates(IReadOnlyList<GateResult> gates) =>
+    private static JsonArray GatesJson(IReadOnlyList<GateResult> gates) =>
         new([.. gates.Select(g => JsonSerializer.SerializeToNode(g, StageHistory.Json))]);
 }

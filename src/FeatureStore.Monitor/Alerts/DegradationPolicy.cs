@@ -1,5 +1,6 @@
 using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Events;
+using FeatureStore.Core.Models;
 using FeatureStore.Monitor.Job;
 using FeatureStore.Monitor.Performance;
 using FeatureStore.Monitor.Persistence;
@@ -58,7 +59,7 @@ internal sealed class DegradationPolicy(FeatureRepository repository, ModelRegis
         }
 
         var (metric, kind, first) = persistent[0];
-        var evidence = $"{metric} {kind} {Gates(first!.Value)} broke {Gates(first.Threshold)} in {first.Windows} consecutive windows "
+        var evidence = $"{metric} {kind} {Gates.Format(first!.Value)} broke {Gates.Format(first.Threshold)} in {first.Windows} consecutive windows "
             + $"from {Rfc3339.Format(first.OpenedMs)} to {Rfc3339.Format(whole.WindowEndMs)} (incident {first.Id})";
         PlannedRollback? rollback = null;
         if (lifecycle.OnDegradation == DegradationAction.Rollback)
@@ -123,6 +124,4 @@ internal sealed class DegradationPolicy(FeatureRepository repository, ModelRegis
             MonitorLog.DegradationRetrain(logger, step.Model, step.Version, step.Alert?.Webhook ?? "(none)", step.Evidence);
         }
     }
-
-    private static string Gates(double value) => Core.Models.Gates.Format(value);
 }
