@@ -95,8 +95,8 @@ public static class ModelStages
 
     /// <summary>
     /// The records that change when the degradation policy rolls <paramref name="degraded"/> back: it is archived and
-    /// the latest other version the <paramref name="history"/> shows promoted to production (and still registered,
-    /// not production) becomes production again. Null when <paramref name="degraded"/> is not production any more, or
+    /// the latest other version the <paramref name="history"/> shows becoming production (promoted, or restored by a
+    /// rollback), still registered and never rolled back itself, becomes production again. Null when <paramref name="degraded"/> is not production any more, or
     /// no earlier production version is left to restore.
     /// </summary>
     public static IReadOnlyList<ModelVersionRecord>? Rollback(IReadOnlyCollection<ModelVersionRecord> versions, IReadOnlyList<StageChange> history, string degraded, long nowMs)
@@ -109,10 +109,14 @@ public static class ModelStages
             return null;
         }
 
+        // Each time a version became production: promoted, or restored by a rollback. A version once rolled back for
+        // degrading is never restored automatically.
+        var rolledBack = history.Where(c => c.Action == "rollback").Select(c => c.Version).ToHashSet(StringComparer.Ordinal);
         var previous = history
-            .Where(c => c.To == ModelStage.Production && c.Version != degraded)
-            .OrderByDescending(c => c.AtMs)
-            .Select(c => versions.FirstOrDefault(v => v.Version == c.Version))
+            .Select(c => (c.AtMs, Version: c.Action == "rollback" ? c.Replaced : c.Action == "promote" && c.To == ModelStage.Production ? c.Version : null))
+            .Where(p => p.Version is not null && p.Version != degraded && !rolledBack.Contains(p.Version))
+            .OrderByDescending(p => p.AtMs)
+            .Select(p => versions.FirstOrDefault(v => v.Version == p.Version))
             .FirstOrDefault(v => v is not null);
         return previous is null ? null :
         [

@@ -15,8 +15,9 @@ namespace FeatureStore.Monitor.Performance;
 /// realized metrics, the estimate and the breaches of each series (the whole window, then each segment), and
 /// writes them in ONE transaction conditioned on the window still being <c>closing</c>: the history entries, the
 /// alerts into the outbox, the incidents, the window marked <c>evaluated</c> and its pairs and scores deleted, and
-/// what the degradation policy does about them (<see cref="DegradationPolicy"/>). A kill between the read and the transaction leaves the window <c>closing</c>: the next start evaluates it again,
-/// from the same frozen data, so to the same entries.
+/// what the degradation policy does about them (<see cref="DegradationPolicy"/>). A kill between the read and the
+/// transaction leaves the window <c>closing</c>: the next start evaluates it again, from the same frozen data, so to
+/// the same entries.
 /// </summary>
 internal sealed class WindowEvaluator(
     PerformanceStore store,

@@ -128,5 +128,15 @@ public sealed class GatesUnitTests
         Assert.Equal("v1", ModelStages.Rollback([versions[0], versions[2]], [Promoted("v1", 1), Promoted("v2", 2), Promoted("v3", 3)], "v3", 9)![0].Version);
         Assert.Null(ModelStages.Rollback([V("v2", ModelStage.Production), V("v3", ModelStage.Archived)], [Promoted("v2", 2), Promoted("v3", 3)], "v3", 9));
         Assert.Null(ModelStages.Rollback(versions, [Promoted("v3", 3)], "v3", 9));
+
+        // v1, v2, v3 promoted, v3 rolled back to v2: when v2 degrades too, v1 is restored, never the rolled-back v3.
+        var afterRollback = new[] { V("v1", ModelStage.Archived), V("v2", ModelStage.Production), V("v3", ModelStage.Archived) };
+        StageChange[] history =
+        [
+            Promoted("v1", 1), Promoted("v2", 2), Promoted("v3", 3),
+            new("fraud", "v3", "rollback", ModelStage.Production, ModelStage.Archived, 4, StageChange.Policy, [], false, "degraded", "v2"),
+            new("fraud", "v2", "retrain", ModelStage.Production, ModelStage.Production, 5, StageChange.Policy, [], false, "degraded", null),
+        ];
+        Assert.Equal(["v1", "v2"], ModelStages.Rollback(afterRollback, history, "v2", 9)!.Select(r => r.Version));
     }
 }
