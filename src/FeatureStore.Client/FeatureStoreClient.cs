@@ -159,6 +159,17 @@ public sealed class FeatureStoreClient : IDisposable
         return await Drift.GetPerformanceHistoryAsync(request, Options(cancellationToken)).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// One model's stage history from the model registry, oldest first: promotions with their gates, forced ones with
+    /// their reason, and the degradation policy's rollbacks and retraining requests. <paramref name="limit"/> 0 asks for
+    /// the newest 50.
+    /// </summary>
+    public async Task<GetModelHistoryResponse> GetModelHistoryAsync(string model, int limit = 0, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(model);
+        return await Registry.GetModelHistoryAsync(new GetModelHistoryRequest { Model = model, Limit = limit }, Options(cancellationToken)).ConfigureAwait(false);
+    }
+
     /// <summary>The drift monitor's open and recently resolved incidents, and its webhook deliveries.</summary>
     public async Task<ListAlertsResponse> ListAlertsAsync(CancellationToken cancellationToken = default) =>
         await Drift.ListAlertsAsync(new ListAlertsRequest(), Options(cancellationToken)).ConfigureAwait(false);

@@ -28,12 +28,12 @@ public sealed class ModelCommandTests(RedisServerFixture redis) : IClassFixture<
         Assert.Equal("staging", JsonDocument.Parse(output).RootElement.GetProperty("stage").GetString());
         Assert.Equal(1, (await CliRun.RunAsync(Store("model", "register", "-f", CliRun.Example, "-m", "fraud_detector", "-v", "v2", "--features", features[0]))).Code); // already registered
 
-        Assert.Equal(0, (await CliRun.RunAsync(Store("model", "promote", "--project", "fraud", "-m", "fraud_detector", "-v", "v1"))).Code);
-        (code, output, _) = await CliRun.RunAsync(Store("model", "promote", "--project", "fraud", "-m", "fraud_detector", "-v", "v2", "--stage", "production"));
+        Assert.Equal(0, (await CliRun.RunAsync(Store("model", "promote", "-f", CliRun.Example, "-m", "fraud_detector", "-v", "v1"))).Code);
+        (code, output, _) = await CliRun.RunAsync(Store("model", "promote", "-f", CliRun.Example, "-m", "fraud_detector", "-v", "v2", "--stage", "production"));
         Assert.Equal(0, code);
         Assert.Contains("fraud_detector v2 → production", output, StringComparison.Ordinal);
         Assert.Contains("fraud_detector v1 → archived", output, StringComparison.Ordinal);
-        Assert.Equal(1, (await CliRun.RunAsync(Store("model", "promote", "--project", "fraud", "-m", "fraud_detector", "-v", "v9"))).Code);
+        Assert.Equal(1, (await CliRun.RunAsync(Store("model", "promote", "-f", CliRun.Example, "-m", "fraud_detector", "-v", "v9"))).Code);
         Assert.Equal(2, (await CliRun.RunAsync(Store("model", "promote", "--project", "fraud", "-m", "fraud_detector", "-v", "v1", "--stage", "gold"))).Code);
         Assert.Equal(2, (await CliRun.RunAsync(Store("model", "list"))).Code); // neither --file nor --project
 
@@ -53,6 +53,7 @@ public sealed class ModelCommandTests(RedisServerFixture redis) : IClassFixture<
     [InlineData("list")]
     [InlineData("show")]
     [InlineData("promote")]
+    [InlineData("history")]
     [InlineData("reference")]
     public async Task Each_model_command_has_help(string command)
     {

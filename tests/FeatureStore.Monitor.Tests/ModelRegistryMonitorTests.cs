@@ -102,7 +102,43 @@ public sealed class ModelRegistryMonitorTests(EmbeddedKafkaFixture kafka, RedisS
         Assert.All(retrains, r => Assert.StartsWith("sha256=", r.Signature, StringComparison.Ordinal));
     }
 
-    private async Task<(FeatureRepository Repository, string Prefix)> SetUpAsync(string topic, string url)
+    [Fact]
+    public async Task Persistent_drift_of_a_production_version_without_performance_monitors_rolls_it_back_once()
+    {
+        await using var receiver = new WebhookReceiver(FreePort.Next());
+        var topic = kafka.CreateTopic("degrade", partitions: 1);
+        var (repository, prefix) = await SetUpAsync(topic, receiver.Url, "    on_degradation: rollback\n    degradation_windows: 2\n");
+        var registry = new ModelRegistryStore(redis.Connection.Database, prefix, repository.Project);
+        foreach (var version in (string[])["v1", "v2"])
+        {
+            await registry.RegisterAsync("scorer", version, ["user_txn:amount"], null, null);
+            await registry.PromoteAsync("scorer", version, ModelStage.Production);
+        }
+
+        await using var monitor = Start(repository, prefix, retrainAfter: 0);
+        await Eventually.TrueAsync(() => monitor.Job.ProductionVersion("scorer") == "v2", TimeSpan.FromSeconds(30), "monitor sees v2 in production", Ct);
+        using var producer = kafka.CreateProducer();
+        var t = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        for (var i = 0; i < 3; i++)
+        {
+            Produce(producer, topic, "v2", seed: 40 + i, mean: 0.3, t + (i * 1000)); // v2's baseline has mean 0.6: three drifted windows
+        }
+
+        await Eventually.TrueAsync(() => monitor.Job.ProductionVersion("scorer") == "v1", TimeSpan.FromSeconds(90), "the monitor follows the rollback to v1", Ct);
+        Assert.Equal(ModelStage.Archived, (await registry.GetAsync("scorer", "v2"))!.Stage);
+        await Eventually.TrueAsync(() => monitor.Metrics.Windows >= 3, TimeSpan.FromSeconds(60), "three windows", Ct);
+        await Eventually.TrueAsync(async () => receiver.Requests.Any(r => r.Event == "rollback") && await monitor.Job.Outbox.PendingAsync() == 0,
+            TimeSpan.FromSeconds(30), "the rollback event delivered", Ct);
+
+        var rollback = JsonDocument.Parse(Assert.Single(receiver.Requests, r => r.Event == "rollback").Body).RootElement;
+        Assert.Equal(("v2", "v1", "score", 2.0), (rollback.GetProperty("version").GetString(), rollback.GetProperty("restored").GetString(),
+            rollback.GetProperty("column").GetString(), rollback.GetProperty("value").GetDouble()));
+        var entry = Assert.Single(await registry.History.ReadAsync("scorer"), h => h.Action == "rollback");
+        Assert.Equal(("v2", StageChange.Policy, "v1"), (entry.Version, entry.Actor, entry.Replaced));
+        Assert.Contains("score drifted in 2 consecutive windows", entry.Reason, StringComparison.Ordinal);
+    }
+
+    private async Task<(FeatureRepository Repository, string Prefix)> SetUpAsync(string topic, string url, string lifecycle = "")
     {
         var yaml = $"""
             project: reg_{topic.Replace('-', '_')}
@@ -153,7 +189,7 @@ public sealed class ModelRegistryMonitorTests(EmbeddedKafkaFixture kafka, RedisS
                   secret_env: FS_TEST_RETRAIN_SECRET
                   cooldown: 1s
             """;
-        var load = FeatureRepositoryLoader.LoadFromText(yaml, "registry.yaml");
+        var load = FeatureRepositoryLoader.LoadFromText(yaml.Replace("    versions:\n", lifecycle + "    versions:\n", StringComparison.Ordinal), "registry.yaml");
         Assert.True(load.Success, string.Join("\n", load.Diagnostics));
         var repository = load.Repository!;
         var prefix = "t" + Guid.NewGuid().ToString("N")[..8];

@@ -6,7 +6,7 @@ using FeatureStore.Redis.Models;
 
 namespace FeatureStore.Cli.Commands;
 
-/// <summary><c>featurestore model register|list|show|promote|reference</c>: the model registry in the online store.</summary>
+/// <summary><c>featurestore model register|list|show|promote|history|reference</c>: the model registry in the online store.</summary>
 internal static partial class ModelCommands
 {
     public static Command Create()
@@ -16,6 +16,7 @@ internal static partial class ModelCommands
         command.Subcommands.Add(List());
         command.Subcommands.Add(Show());
         command.Subcommands.Add(Promote());
+        command.Subcommands.Add(History());
         command.Subcommands.Add(Reference());
         return command;
     }
@@ -201,54 +202,6 @@ internal static partial class ModelCommands
             {
                 await output.WriteLineAsync($"  metrics:       {Metrics(reference)}");
                 await output.WriteLineAsync($"  estimate band: {Band(reference)}");
-            }
-
-            return CliApp.Ok;
-        }));
-        return command;
-    }
-
-    private static Command Promote()
-    {
-        var file = File();
-        var project = Project();
-        var model = Model();
-        var version = Version();
-        var stage = new Option<string>("--stage") { Description = "staging, production or archived.", DefaultValueFactory = _ => "production" };
-        stage.AcceptOnlyFromAmong("staging", "production", "archived");
-        var redis = CommonOptions.SharedRedis();
-        var prefix = CommonOptions.SharedKeyPrefix();
-        var json = Json();
-        var command = new Command("promote", "Move a version to a stage (production by default; the previous production version is archived). Running monitors switch to the new production baseline without a restart.")
-        {
-            file, project, model, version, stage, redis, prefix, json,
-        };
-        command.SetAction(async (parse, cancellationToken) => await WithRegistryAsync(parse, file, project, redis, prefix, async registry =>
-        {
-            var output = parse.InvocationConfiguration.Output;
-            var error = parse.InvocationConfiguration.Error;
-            _ = ModelStages.TryParse(parse.GetValue(stage), out var target);
-            var outcome = await registry.PromoteAsync(parse.GetRequiredValue(model), parse.GetRequiredValue(version), target);
-            if (!outcome.Found)
-            {
-                await error.WriteLineAsync($"{parse.GetRequiredValue(model)} {parse.GetRequiredValue(version)} is not registered (`featurestore model register` first)");
-                return CliApp.Failure;
-            }
-
-            if (parse.GetValue(json))
-            {
-                await output.WriteLineAsync("[" + string.Join(",", outcome.Changed.Select(ModelRegistryStore.ToJson)) + "]");
-                return CliApp.Ok;
-            }
-
-            if (outcome.Changed.Count == 0)
-            {
-                await output.WriteLineAsync($"{parse.GetRequiredValue(model)} {parse.GetRequiredValue(version)} is already {ModelStages.Name(target)}");
-            }
-
-            foreach (var r in outcome.Changed)
-            {
-                await output.WriteLineAsync($"{r.Model} {r.Version} → {ModelStages.Name(r.Stage)}");
             }
 
             return CliApp.Ok;

@@ -105,6 +105,14 @@ public sealed partial record FeatureRepository
             })]);
         }
 
+        // Only when declared, so the versions stored before lifecycles existed keep their hash.
+        if (m.Lifecycle is { } lifecycle)
+        {
+            node["gates"] = new JsonArray([.. lifecycle.Gates.Select(g => (JsonNode)g.Text)]);
+            node["on_degradation"] = ModelLifecycle.Name(lifecycle.OnDegradation);
+            node["degradation_windows"] = lifecycle.DegradationWindows;
+        }
+
         return node;
     }
 

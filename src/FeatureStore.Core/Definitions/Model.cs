@@ -105,16 +105,21 @@ public sealed record FeatureDefinition(string Name, AggregationKind Aggregation,
 /// <param name="Monitors">Its drift monitors.</param>
 /// <param name="Labels">Where its ground truth arrives, or null.</param>
 /// <param name="Performance">Its performance monitors (they need <paramref name="Labels"/>); null or empty for none.</param>
+/// <param name="Lifecycle">Its promotion gates and degradation policy, or null when it declares neither.</param>
 public sealed record ModelDefinition(
     string Name,
     PredictionDefinition Prediction,
     IReadOnlyList<ModelVersionDefinition> Versions,
     IReadOnlyList<MonitorDefinition> Monitors,
     LabelsDefinition? Labels = null,
-    IReadOnlyList<PerformanceMonitorDefinition>? Performance = null)
+    IReadOnlyList<PerformanceMonitorDefinition>? Performance = null,
+    ModelLifecycle? Lifecycle = null)
 {
     /// <summary>The performance monitors, empty when none.</summary>
     public IReadOnlyList<PerformanceMonitorDefinition> PerformanceMonitors => Performance ?? [];
+
+    /// <summary>The gates and degradation policy: none and alert only when not declared.</summary>
+    public ModelLifecycle LifecycleOrDefault => Lifecycle ?? ModelLifecycle.None;
 }
 
 /// <summary>The prediction topic of a model: JSON events with model, version, time and typed fields.</summary>

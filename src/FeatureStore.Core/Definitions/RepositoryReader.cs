@@ -444,7 +444,7 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
         var names = new UniqueNames(bag, "model");
         foreach (var item in top.List("models", required: false))
         {
-            var map = YamlMap.Read(item, bag, "a model", "name", "prediction", "versions", "monitors", "labels", "performance", "description");
+            var map = YamlMap.Read(item, bag, "a model", "name", "prediction", "versions", "monitors", "labels", "performance", "description", "gates", "on_degradation", "degradation_windows");
             if (map is null)
             {
                 continue;
@@ -484,9 +484,10 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
             var monitors = ReadMonitors(map, prediction, featureRefs, webhooks);
             var labels = ReadLabels(map, prediction);
             var performance = ReadPerformance(map, prediction, webhooks);
+            var lifecycle = ReadLifecycle(map, monitors);
             if (name is not null && prediction is not null && names.Add(name, nameNode!))
             {
-                result.Add(new ModelDefinition(name, prediction, versions, monitors, labels, performance));
+                result.Add(new ModelDefinition(name, prediction, versions, monitors, labels, performance, lifecycle));
             }
         }
 

@@ -92,4 +92,36 @@ public static class ModelStages
 
         return changed;
     }
+
+    /// <summary>
+    /// The records that change when the degradation policy rolls <paramref name="degraded"/> back: it is archived and
+    /// the latest other version the <paramref name="history"/> shows becoming production (promoted, or restored by a
+    /// rollback), still registered and never rolled back itself, becomes production again. Null when <paramref name="degraded"/> is not production any more, or
+    /// no earlier production version is left to restore.
+    /// </summary>
+    public static IReadOnlyList<ModelVersionRecord>? Rollback(IReadOnlyCollection<ModelVersionRecord> versions, IReadOnlyList<StageChange> history, string degraded, long nowMs)
+    {
+        ArgumentNullException.ThrowIfNull(versions);
+        ArgumentNullException.ThrowIfNull(history);
+        var current = versions.FirstOrDefault(v => v.Version == degraded);
+        if (current is not { Stage: ModelStage.Production })
+        {
+            return null;
+        }
+
+        // Each time a version became production: promoted, or restored by a rollback. A version once rolled back for
+        // degrading is never restored automatically.
+        var rolledBack = history.Where(c => c.Action == "rollback").Select(c => c.Version).ToHashSet(StringComparer.Ordinal);
+        var previous = history
+            .Select(c => (c.AtMs, Version: c.Action == "rollback" ? c.Replaced : c.Action == "promote" && c.To == ModelStage.Production ? c.Version : null))
+            .Where(p => p.Version is not null && p.Version != degraded && !rolledBack.Contains(p.Version))
+            .OrderByDescending(p => p.AtMs)
+            .Select(p => versions.FirstOrDefault(v => v.Version == p.Version))
+            .FirstOrDefault(v => v is not null);
+        return previous is null ? null :
+        [
+            previous with { Stage = ModelStage.Production, StageChangedAtMs = nowMs },
+            current with { Stage = ModelStage.Archived, StageChangedAtMs = nowMs },
+        ];
+    }
 }

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace FeatureStore.Monitor.Alerts;
 
 /// <summary>What an alert reports: a drift incident opening, or clearing.</summary>
@@ -14,6 +16,9 @@ public enum AlertStatus
 
     /// <summary>A performance window broke a metric threshold (realized or estimated).</summary>
     Performance,
+
+    /// <summary>The degradation policy archived the production version and made the previous one production again.</summary>
+    Rollback,
 }
 
 /// <summary>
@@ -35,6 +40,7 @@ public enum AlertStatus
 /// <param name="Webhook">The webhook it goes to.</param>
 /// <param name="CreatedAtMs">When the monitor raised it (epoch ms).</param>
 /// <param name="Segment">The segment value of a <c>segment_by</c> monitor's window, or null for the whole column (and for retrain alerts).</param>
+/// <param name="Restored">A rollback's restored production version (left out of the JSON of other alerts).</param>
 public sealed record DriftAlert(
     string Id,
     AlertStatus Status,
@@ -50,4 +56,5 @@ public sealed record DriftAlert(
     string History,
     string Webhook,
     long CreatedAtMs,
-    string? Segment = null);
+    string? Segment = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Restored = null);

@@ -25,4 +25,9 @@ internal sealed class Incident
     public double Value { get; set; }
 
     public double Threshold { get; set; }
+
+    // The degradation policy's: consecutive breaching windows of the open incident, and whether it acted on it.
+    public int Windows { get; set; }
+
+    public bool Acted { get; set; }
 }

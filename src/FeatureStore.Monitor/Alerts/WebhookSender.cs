@@ -93,12 +93,13 @@ public sealed class WebhookSender : IDisposable
         }
     }
 
-    /// <summary>The <see cref="EventHeader"/> value of a status: <c>drift</c>, <c>resolved</c>, <c>retrain</c> or <c>performance</c>.</summary>
+    /// <summary>The <see cref="EventHeader"/> value of a status: <c>drift</c>, <c>resolved</c>, <c>retrain</c>, <c>performance</c> or <c>rollback</c>.</summary>
     public static string EventName(AlertStatus status) => status switch
     {
         AlertStatus.Drift => "drift",
         AlertStatus.Retrain => "retrain",
         AlertStatus.Performance => "performance",
+        AlertStatus.Rollback => "rollback",
         _ => "resolved",
     };
 

@@ -52,6 +52,7 @@ public sealed class MonitorJob
     private readonly WindowPersistence _persistence;
     private readonly IncidentTracker _incidents;
     private readonly RetrainTrigger? _retrain;
+    private readonly DriftDegradation _degradation;
     private readonly AlertDispatcher _dispatcher;
 
     /// <summary>A job over every model of <paramref name="repository"/> that has monitors.</summary>
@@ -66,12 +67,14 @@ public sealed class MonitorJob
         _store = new DriftStore(database, keyPrefix, repository.Project);
         _outbox = new AlertOutbox(database, _store.Keys);
         _alertStates = new AlertStateStore(database, _store.Keys);
-        _stages = new ModelStageCache(new ModelRegistryStore(database, keyPrefix, repository.Project), options.ModelStagePollInterval);
+        var registry = new ModelRegistryStore(database, keyPrefix, repository.Project);
+        _stages = new ModelStageCache(registry, options.ModelStagePollInterval);
         _baselines = new BaselineCache(_store, _stages, options, logger);
         _persistence = new WindowPersistence(_store, _outbox, _alertStates, options, logger);
         _windows = new ColumnWindows(_persistence, options, metrics, logger);
         _incidents = new IncidentTracker(repository, options);
         _retrain = options.RetrainAfterWindows > 0 ? new RetrainTrigger(options, logger) : null;
+        _degradation = new DriftDegradation(repository, database, _store.Keys, _outbox, registry, _stages, options, logger);
         _dispatcher = new AlertDispatcher(repository, _outbox, options, metrics, logger);
     }
 
@@ -112,6 +115,8 @@ public sealed class MonitorJob
         {
             await _alertStates.LoadRetrainStatesAsync(_retrain.Tracker).ConfigureAwait(false);
         }
+
+        await _degradation.LoadAsync().ConfigureAwait(false);
 
         await _stages.RefreshAsync().ConfigureAwait(false);
         MonitorLog.Started(_logger, string.Join(", ", byTopic.Keys), baselines);
@@ -198,6 +203,7 @@ public sealed class MonitorJob
 
                     _windows.SnapshotRouting();
                     await _persistence.PersistAsync(closed, _windows.ClosedOffsets, alerts, _incidents.Touched(closed), _retrain?.Touched(closed), cancellationToken).ConfigureAwait(false);
+                    await _degradation.ApplyAsync(closed).ConfigureAwait(false);
                     for (var i = 0; i < alerts.Count; i++)
                     {
                         _metrics.Raised();

@@ -49,4 +49,13 @@ internal static partial class MonitorLog
 
     [LoggerMessage(15, LogLevel.Warning, "drift key {Untagged} left in place: {Tagged} already holds other data, which the monitor uses")]
     public static partial void LayoutKept(ILogger logger, string untagged, string tagged);
+
+    [LoggerMessage(16, LogLevel.Warning, "{Model}@{Version} degraded persistently: rolled back, {Restored} is production again ({Evidence})")]
+    public static partial void DegradationRollback(ILogger logger, string model, string version, string restored, string evidence);
+
+    [LoggerMessage(17, LogLevel.Warning, "{Model}@{Version} degraded persistently: retraining requested through {Webhook} ({Evidence})")]
+    public static partial void DegradationRetrain(ILogger logger, string model, string version, string webhook, string evidence);
+
+    [LoggerMessage(18, LogLevel.Warning, "{Model}@{Version} degraded persistently, but no earlier production version is registered to roll back to ({Evidence})")]
+    public static partial void NothingToRestore(ILogger logger, string model, string version, string evidence);
 }

@@ -98,6 +98,8 @@ internal sealed class PerformanceIncidents(FeatureRepository repository, DriftKe
                     incident.ResolvedMs = null;
                     incident.Threshold = breach.Bound;
                     incident.Id = $"{key}:{evaluation.WindowStartMs}";
+                    incident.Windows = 1;
+                    incident.Acted = false;
                     incident.Alerted = webhook is not null && now - incident.LastAlertMs >= webhook.CooldownMs;
                     if (incident.Alerted)
                     {
@@ -105,9 +107,14 @@ internal sealed class PerformanceIncidents(FeatureRepository repository, DriftKe
                         alerts.Add(Alert(AlertStatus.Performance, incident, evaluation, threshold.Metric, kind, value, webhook!.Name, now));
                     }
                 }
-                else if (breach is null && incident.Open)
+                else if (breach is not null)
+                {
+                    incident.Windows++;
+                }
+                else if (incident.Open)
                 {
                     incident.Open = false;
+                    incident.Windows = 0;
                     incident.ResolvedMs = evaluation.WindowEndMs;
                     if (incident.Alerted && webhook is not null)
                     {
@@ -153,6 +160,8 @@ internal sealed class PerformanceIncidents(FeatureRepository repository, DriftKe
         ResolvedMs = incident.ResolvedMs,
         Value = incident.Value,
         Threshold = incident.Threshold,
+        Windows = incident.Windows,
+        Acted = incident.Acted,
     };
 
     private DriftAlert Alert(AlertStatus status, Incident incident, PerformanceEvaluation e, string metric, string kind, double value, string webhook, long now) => new(

@@ -61,9 +61,11 @@ public sealed class PerformanceJob
         _keys = new DriftKeys(keyPrefix, repository.Project);
         Store = new PerformanceStore(database, _keys);
         Outbox = new AlertOutbox(database, OutboxKey(_keys));
-        _stages = new ModelStageCache(new ModelRegistryStore(database, keyPrefix, repository.Project), options.ModelStagePollInterval);
+        var registry = new ModelRegistryStore(database, keyPrefix, repository.Project);
+        _stages = new ModelStageCache(registry, options.ModelStagePollInterval);
         _incidents = new PerformanceIncidents(repository, _keys, options);
-        _evaluator = new WindowEvaluator(Store, Outbox, _incidents, _stages, options, metrics, logger);
+        var policy = new DegradationPolicy(repository, registry, _stages, options, logger);
+        _evaluator = new WindowEvaluator(Store, Outbox, _incidents, _stages, policy, options, metrics, logger);
         _dispatcher = new AlertDispatcher(repository, Outbox, options, metrics, logger);
         _evaluator.AlertsRaised += _dispatcher.AlertsRaised;
     }

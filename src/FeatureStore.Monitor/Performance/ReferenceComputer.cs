@@ -209,7 +209,7 @@ public static class ReferenceComputer
         table.Columns.GetValueOrDefault(name)
         ?? throw new ReferenceException($"{path}: no {what} column '{name}' (columns: {string.Join(", ", table.FileColumns)})");
 
-    private static double? Number(object? cell) => cell switch
+    internal static double? Number(object? cell) => cell switch
     {
         double d => d,
         float f => f,

@@ -14,15 +14,17 @@ namespace FeatureStore.Monitor.Performance;
 /// Evaluates the windows the join script marked <c>closing</c>: reads their frozen pairs and scores, computes the
 /// realized metrics, the estimate and the breaches of each series (the whole window, then each segment), and
 /// writes them in ONE transaction conditioned on the window still being <c>closing</c>: the history entries, the
-/// alerts into the outbox, the incidents, the window marked <c>evaluated</c> and its pairs and scores deleted.
-/// A kill between the read and the transaction leaves the window <c>closing</c>: the next start evaluates it again,
-/// from the same frozen data, so to the same entries.
+/// alerts into the outbox, the incidents, the window marked <c>evaluated</c> and its pairs and scores deleted, and
+/// what the degradation policy does about them (<see cref="DegradationPolicy"/>). A kill between the read and the
+/// transaction leaves the window <c>closing</c>: the next start evaluates it again, from the same frozen data, so to
+/// the same entries.
 /// </summary>
 internal sealed class WindowEvaluator(
     PerformanceStore store,
     AlertOutbox outbox,
     PerformanceIncidents incidents,
     ModelStageCache stages,
+    DegradationPolicy policy,
     MonitorOptions options,
     MonitorMetrics metrics,
     ILogger logger)
@@ -128,6 +130,8 @@ internal sealed class WindowEvaluator(
                 incidents.Observe(evaluation, monitor, changes, alerts);
             }
 
+            var step = await policy.PlanAsync(model, monitor, evaluations[0], changes).ConfigureAwait(false);
+
             var transaction = store.Database.CreateTransaction();
             transaction.AddCondition(Condition.HashEqual(window, "state", "closing"));
             incidents.Save(transaction, changes);
@@ -138,6 +142,15 @@ internal sealed class WindowEvaluator(
                 outbox.Enqueue(transaction, alert, now);
             }
 
+            if (step is not null)
+            {
+                policy.Queue(transaction, step, outbox, now);
+                if (step.Alert is not null)
+                {
+                    alerts.Add(step.Alert);
+                }
+            }
+
             _ = transaction.HashSetAsync(window, "state", "evaluated");
             _ = transaction.KeyDeleteAsync([.. garbage]);
             _ = transaction.SortedSetRemoveAsync(join + ":closing", window);
@@ -145,6 +158,11 @@ internal sealed class WindowEvaluator(
             if (await transaction.ExecuteAsync().ConfigureAwait(false))
             {
                 incidents.Commit(changes);
+                if (step is not null)
+                {
+                    await policy.CommittedAsync(step).ConfigureAwait(false);
+                }
+
                 foreach (var evaluation in evaluations)
                 {
                     metrics.Window();

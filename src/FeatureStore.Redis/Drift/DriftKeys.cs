@@ -13,6 +13,7 @@ namespace FeatureStore.Redis.Drift;
 /// <item><c>PREFIX:{PROJECT}:drift:evaluated:MODEL:VERSION:COLUMN</c> — hash, the prediction offsets evaluated windows cover.</item>
 /// <item><c>PREFIX:{PROJECT}:drift:incidents</c> — hash, the open and resolved incidents.</item>
 /// <item><c>PREFIX:{PROJECT}:drift:retrain</c> — hash, the retraining triggers' states.</item>
+/// <item><c>PREFIX:{PROJECT}:drift:degradation</c> — hash, the degradation policy's runs of drifted windows (models without performance monitors).</item>
 /// <item><c>PREFIX:{PROJECT}:drift:outbox</c>, <c>…:outbox:due</c>, <c>…:outbox:attempts</c>, <c>…:outbox:rejected</c> —
 /// the alert outbox: alerts by id, due times, attempt counts, alerts given up on.</item>
 /// <item><c>PREFIX:{PROJECT}:drift:reference:MODEL:VERSION</c> — string, the version's reference performance as JSON.</item>
@@ -62,6 +63,9 @@ public sealed class DriftKeys(string prefix, string project)
 
     /// <summary>The retraining triggers' states.</summary>
     public RedisKey Retrain => $"{Base}:retrain";
+
+    /// <summary>The degradation policy's runs of drifted windows, for models without a performance monitor.</summary>
+    public RedisKey Degradation => $"{Base}:degradation";
 
     /// <summary>The outbox: alert id → alert JSON.</summary>
     public RedisKey Outbox => $"{Base}:outbox";

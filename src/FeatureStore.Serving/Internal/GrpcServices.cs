@@ -87,7 +87,7 @@ internal static class OnlineFeaturesBinding
 }
 
 /// <summary>The registry service, answered from the cached repository version.</summary>
-internal sealed class RegistryService(ViewBuilds builds, ApiKeyPolicy keys) : Registry.RegistryBase
+internal sealed class RegistryService(ViewBuilds builds, ApiKeyPolicy keys, Dashboard.DashboardData data) : Registry.RegistryBase
 {
     public override Task<ListDefinitionsResponse> ListDefinitions(ListDefinitionsRequest request, ServerCallContext context) =>
         Answer(context, d => d);
@@ -127,6 +127,31 @@ internal sealed class RegistryService(ViewBuilds builds, ApiKeyPolicy keys) : Re
 
     public override Task<ModelInfo> DescribeModel(DescribeRequest request, ServerCallContext context) =>
         Answer(context, d => d.Models.FirstOrDefault(m => m.Name == request.Name) ?? throw NotFound("model", request.Name));
+
+    public override async Task<GetModelHistoryResponse> GetModelHistory(GetModelHistoryRequest request, ServerCallContext context)
+    {
+        MalformedRequests.MarkReached(context);
+        try
+        {
+            keys.Authenticate(GrpcCalls.ApiKey(context));
+            if (request.Limit < 0)
+            {
+                ThrowHelper.ThrowInvalid($"limit must be 0 (for {Dashboard.DashboardData.DefaultStageChanges}) or a whole number from 1 to {Redis.Models.StageHistory.Limit}, not {request.Limit}");
+            }
+
+            var limit = request.Limit == 0 ? Dashboard.DashboardData.DefaultStageChanges : request.Limit;
+            var changes = await data.StageHistoryAsync(request.Model, limit, "set model in the request", context.CancellationToken).ConfigureAwait(false);
+            return new GetModelHistoryResponse { Changes = { changes.Select(RegistryAnswers.StageChange) } };
+        }
+        catch (LookupException ex)
+        {
+            throw ex.ToRpc();
+        }
+        catch (Exception ex) when (Redis.Online.OnlineStoreHealth.IsStoreFailure(ex))
+        {
+            throw LookupException.Unavailable($"the online store is unavailable: {ex.Message}", ex).ToRpc();
+        }
+    }
 
     private async Task<T> Answer<T>(ServerCallContext context, Func<ListDefinitionsResponse, T> answer)
     {

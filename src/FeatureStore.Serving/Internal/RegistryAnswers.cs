@@ -74,6 +74,40 @@ internal static class RegistryAnswers
         return response;
     }
 
+    /// <summary>One stage change as the registry service answers it.</summary>
+    public static StageChangeInfo StageChange(Core.Models.StageChange change)
+    {
+        var info = new StageChangeInfo
+        {
+            Version = change.Version,
+            Action = change.Action,
+            FromStage = change.From is { } from ? Core.Models.ModelStages.Name(from) : "",
+            ToStage = Core.Models.ModelStages.Name(change.To),
+            At = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(change.AtMs)),
+            Actor = change.Actor,
+            Forced = change.Forced,
+            Reason = change.Reason ?? "",
+            Replaced = change.Replaced ?? "",
+        };
+        foreach (var gate in change.Gates)
+        {
+            var result = new GateResultInfo { Gate = gate.Gate, Passed = gate.Passed, Detail = gate.Detail ?? "" };
+            if (gate.Value is { } value)
+            {
+                result.Value = value;
+            }
+
+            if (gate.Bound is { } bound)
+            {
+                result.Bound = bound;
+            }
+
+            info.Gates.Add(result);
+        }
+
+        return info;
+    }
+
     /// <summary>
     /// <paramref name="definitions"/> with each building group's progress from <paramref name="groups"/>: a copy
     /// when a view has a building group, the same answer otherwise.

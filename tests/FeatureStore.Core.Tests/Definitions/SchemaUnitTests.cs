@@ -36,6 +36,7 @@ public sealed class SchemaUnitTests
             .Replace("      secret_env: PAGER_SECRET", "      secret_env: PAGER_SECRET\n      cooldown: 1m", StringComparison.Ordinal)
             .Replace("        alert: pager\n", "        alert: pager\n      - column: user_orders:order_count_1h\n        methods: [js]\n        window: { size: 1h }\n", StringComparison.Ordinal)
             .Replace("    monitors:\n", "    description: d\n    monitors:\n", StringComparison.Ordinal)
+            .Replace("    description: d\n    monitors:\n", "    description: d\n    gates: [\"roc_auc >= 0.8\"]\n    on_degradation: rollback\n    degradation_windows: 2\n    monitors:\n", StringComparison.Ordinal)
             .Replace("    versions:\n", """
                     labels: { topic: l, dead_letter_topic: l.dlq, id_field: id, label_field: y, timestamp_field: t, horizon: 1d, coverage: 0.9 }
                     performance:

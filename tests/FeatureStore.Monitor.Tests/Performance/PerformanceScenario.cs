@@ -164,18 +164,24 @@ internal static class PerformanceScenario
         return new ReferencePerformance(model, version, PerformanceTask.BinaryClassification, metrics, scores.Length, "validation.parquet", CbpeReference.Fit(scores, labels, chunkSize: 500));
     }
 
-    public static void Produce(IProducer<string, string> producer, string topic, IEnumerable<Prediction> predictions)
+    /// <summary>Logs <paramref name="predictions"/> as <paramref name="version"/>'s, or with no model_version when it is null (the production version's).</summary>
+    public static void Produce(IProducer<string, string> producer, string topic, IEnumerable<Prediction> predictions, string? version = "v1")
     {
         foreach (var p in predictions)
         {
-            var json = JsonSerializer.Serialize(new Dictionary<string, object>
+            var fields = new Dictionary<string, object>
             {
                 ["prediction_id"] = p.Id,
-                ["model_version"] = "v1",
                 ["event_time"] = p.TimeMs,
                 ["score"] = p.Score,
                 ["country"] = p.Country,
-            });
+            };
+            if (version is not null)
+            {
+                fields["model_version"] = version;
+            }
+
+            var json = JsonSerializer.Serialize(fields);
             producer.Produce(topic, new Message<string, string> { Key = p.Id, Value = json });
         }
 

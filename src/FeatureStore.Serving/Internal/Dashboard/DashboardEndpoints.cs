@@ -59,6 +59,15 @@ internal static class DashboardEndpoints
                     "/v1/performance/MODEL/VERSION[?segment=S][&limit=N]", ct).ConfigureAwait(false);
                 return PerformanceAnswers.Json(history);
             }));
+
+        // One model's stage history from the model registry: promotions with their gates, rollbacks, retraining requests.
+        endpoints.MapGet("/v1/models/{model}/history", (HttpContext http, DashboardData data, string model) =>
+            JsonAsync(http, data, async (_, ct) =>
+            {
+                var changes = await data.StageHistoryAsync(model, Limit(http.Request.Query, DashboardData.DefaultStageChanges),
+                    "/v1/models/MODEL/history[?limit=N]", ct).ConfigureAwait(false);
+                return System.Text.Json.JsonSerializer.SerializeToNode(changes, Redis.Models.StageHistory.Json)!;
+            }));
     }
 
     /// <summary>
