@@ -130,6 +130,9 @@ public sealed class FeatureServer : IAsyncDisposable
             sp.GetRequiredService<RegistryCache>(), sp.GetRequiredService<OnlineStateReader>(), sp.GetRequiredService<ApiKeyPolicy>(), options,
             sp.GetRequiredService<ServingMetrics>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("FeatureStore.Serving"),
             sp.GetRequiredService<RecentLatencies>()));
+        services.AddHostedService(sp => new ServedQualityFlusher(
+            sp.GetRequiredService<RegistryCache>(), store, options, sp.GetRequiredService<ServingMetrics>(),
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("FeatureStore.Serving")));
         services.AddSingleton(sp => new Internal.Exports.ExportJobRunner(sp.GetRequiredService<RegistryCache>(), sp.GetRequiredService<ApiKeyPolicy>(), options,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("FeatureStore.Serving")));
         services.AddGrpc(grpc => grpc.MaxReceiveMessageSize = 16 << 20);

@@ -37,6 +37,11 @@ internal sealed class ServingMetrics
     private static readonly Gauge BuildingGroups = Metrics.CreateGauge(
         "featurestore_serving_building_groups", "State groups being built beside the serving ones, over the served views.");
 
+    private static readonly Counter ServedStatuses = Metrics.CreateCounter(
+        "featurestore_serving_served_values_total",
+        "Feature values answered by lookups, by view, feature and status (total, not_found, outside_ttl, null_value, out_of_range: a present value outside the feature's declared range).",
+        "view", "feature", "status");
+
     // The progress series this server published, to remove those whose group is no longer building.
     private readonly HashSet<(string View, string Group)> _building = [];
     private readonly Lock _builds = new();
@@ -71,6 +76,8 @@ internal sealed class ServingMetrics
     }
 
     public void RegistryLoaded() => Reloads.Inc();
+
+    public void ServedValues(string view, string feature, string status, long count) => ServedStatuses.WithLabels(view, feature, status).Inc(count);
 
     /// <summary>Publishes each building group's progress (0 while unknown) and their number; drops the series of groups no longer building.</summary>
     public void Builds(IReadOnlyList<GroupStatus> groups)
