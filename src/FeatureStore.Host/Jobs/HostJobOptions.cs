@@ -64,6 +64,8 @@ public static class HostJobOptions
             UseLearnedThresholds = settings.Jobs.Monitor.LearnedThresholds,
             HistoryUrl = settings.Jobs.Monitor.HistoryUrl,
             HistoryDirectory = settings.Jobs.Monitor.HistoryDirectory,
+            QualityInterval = HostSettings.Time(settings.Jobs.Monitor.QualityInterval, "jobs.monitor.qualityInterval"),
+            QualityUrl = settings.Jobs.Monitor.QualityUrl,
             RetrainAfterWindows = settings.Models.RetrainAfterWindows,
             RetrainWebhook = settings.Models.RetrainWebhook,
             ModelStagePollInterval = HostSettings.Time(settings.Models.StagePollInterval, "models.stagePollInterval"),
