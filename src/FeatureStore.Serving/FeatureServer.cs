@@ -172,6 +172,7 @@ public sealed class FeatureServer : IAsyncDisposable
             if (context.Request.Path == "/metrics")
             {
                 await PublishBuildsAsync(context).ConfigureAwait(false);
+                await PublishQualityAsync(context).ConfigureAwait(false);
             }
 
             await next(context).ConfigureAwait(false);
@@ -190,6 +191,26 @@ public sealed class FeatureServer : IAsyncDisposable
 
         var groups = await context.RequestServices.GetRequiredService<ViewBuilds>().ReadAsync(context.RequestAborted).ConfigureAwait(false);
         context.RequestServices.GetRequiredService<ServingMetrics>().Builds(groups);
+    }
+
+    private static async Task PublishQualityAsync(HttpContext context)
+    {
+        if (!context.RequestServices.GetRequiredService<RegistryCache>().IsLoaded)
+        {
+            return;
+        }
+
+        try
+        {
+            if (await context.RequestServices.GetRequiredService<DashboardData>().QualityReportAsync(context.RequestAborted).ConfigureAwait(false) is { } report)
+            {
+                context.RequestServices.GetRequiredService<ServingMetrics>().Quality(report);
+            }
+        }
+        catch (Exception ex) when (OnlineStoreHealth.IsStoreFailure(ex))
+        {
+            // the store is down: the scrape shows the series as last read
+        }
     }
 
     /// <summary>

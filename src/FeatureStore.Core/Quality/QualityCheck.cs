@@ -1,15 +1,21 @@
+using System.Text.Json.Serialization;
+
 namespace FeatureStore.Core.Quality;
 
-/// <summary>What became of one check on one evaluation.</summary>
+/// <summary>What became of one check on one evaluation (in JSON: <c>ok</c>, <c>breach</c>, <c>insufficient_data</c>).</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<QualityVerdict>))]
 public enum QualityVerdict
 {
     /// <summary>Within its objective or threshold.</summary>
+    [JsonStringEnumMemberName("ok")]
     Ok,
 
     /// <summary>Over its objective or threshold: an incident opens.</summary>
+    [JsonStringEnumMemberName("breach")]
     Breach,
 
     /// <summary>Too few values (or no applied event yet) to judge: an incident stays as it is.</summary>
+    [JsonStringEnumMemberName("insufficient_data")]
     InsufficientData,
 }
 
