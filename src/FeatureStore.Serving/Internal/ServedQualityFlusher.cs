@@ -20,6 +20,7 @@ internal sealed class ServedQualityFlusher(RegistryCache registry, IConnectionMu
     private readonly Dictionary<string, long> _pending = new(StringComparer.Ordinal);
     private readonly List<(string View, string Feature, string Status, long Count)> _taken = [];
     private ServedValueTally? _previous;
+    private bool _failing;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -72,10 +73,17 @@ internal sealed class ServedQualityFlusher(RegistryCache registry, IConnectionMu
         {
             await counts.AddServedAsync(options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds(), _pending).ConfigureAwait(false);
             _pending.Clear();
+            _failing = false;
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
-            logger.QualityFlushFailed(ex.Message); // kept for the next round
+            // Kept for the next round; said once per outage, not every second.
+            if (!_failing)
+            {
+                logger.QualityFlushFailed(ex.Message);
+            }
+
+            _failing = true;
         }
     }
 }

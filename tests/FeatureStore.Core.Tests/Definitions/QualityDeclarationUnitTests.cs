@@ -195,4 +195,33 @@ public sealed class QualityDeclarationUnitTests
     {
         Single(Replace("freshness: 5m", "freshness: soon"), "FS0010", 25, 16);
     }
+
+    [Fact]
+    public void Mutated_quality_declarations_give_diagnostics_with_a_line_and_never_throw()
+    {
+        string[] tokens = [":", "-", "{", "}", "[", "]", "'", "#", "\n", "  ", "~", "1e999", "-1", "0", "NaN", "-inf", "1.5", "ranges", "min", "max", "window", "10s", "0s", "9999d", "pager", "amount_sum"];
+        var random = new Random(28);
+        var lines = Full.Split('\n').Length;
+        for (var i = 0; i < 2_000; i++)
+        {
+            var text = Full;
+            for (var m = 1 + random.Next(3); m > 0; m--)
+            {
+                var at = random.Next(text.Length);
+                text = random.Next(2) == 0
+                    ? text.Insert(at, tokens[random.Next(tokens.Length)])
+                    : text.Remove(at, Math.Min(1 + random.Next(6), text.Length - at));
+            }
+
+            var result = Load(text);
+            if (result.Repository is { } repository)
+            {
+                Assert.All(repository.FeatureViews, v => Assert.All(v.Quality?.Ranges ?? [], r => Assert.False(r.Min > r.Max)));
+                continue;
+            }
+
+            Assert.NotEmpty(result.Diagnostics);
+            Assert.All(result.Diagnostics, d => Assert.InRange(d.Line, 1, lines + 40));
+        }
+    }
 }
