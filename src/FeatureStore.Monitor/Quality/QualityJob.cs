@@ -157,8 +157,8 @@ public sealed class QualityJob
     private async Task<List<QualityCheck>> ChecksAsync(long nowMs, CancellationToken cancellationToken)
     {
         var checks = new List<QualityCheck>();
-        var viewWindow = _repository.FeatureViews.Max(v => v.Quality?.WindowMs ?? 0);
-        var sourceWindow = _repository.Sources.Count == 0 ? 0 : _repository.Sources.Max(s => s.Quality?.WindowMs ?? 0);
+        var viewWindow = _repository.FeatureViews.Select(v => v.Quality?.WindowMs ?? 0).DefaultIfEmpty(0).Max();
+        var sourceWindow = _repository.Sources.Select(s => s.Quality?.WindowMs ?? 0).DefaultIfEmpty(0).Max();
         var statuses = _repository.FeatureViews.Any(v => v.FreshnessMs is not null) ? await _statuses.ReadAsync(cancellationToken).ConfigureAwait(false) : [];
         var served = viewWindow > 0 ? await _counts.ReadServedAsync(nowMs, viewWindow).ConfigureAwait(false) : [];
         var sources = sourceWindow > 0 ? await _counts.ReadSourcesAsync(nowMs, sourceWindow).ConfigureAwait(false) : [];
