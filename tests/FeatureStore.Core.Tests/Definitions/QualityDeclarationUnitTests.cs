@@ -134,6 +134,18 @@ public sealed class QualityDeclarationUnitTests
     }
 
     [Fact]
+    public void Declaring_or_changing_quality_is_a_change_of_the_view_that_reads_no_event_log_and_rebuilds_nothing()
+    {
+        var before = Load(Full.Replace("    freshness: 5m\n", "", StringComparison.Ordinal)).Repository!;
+        var after = Load(Replace("max_null_rate: 0.4", "max_null_rate: 0.45")).Repository!;
+        Assert.Empty(FeaturePlan.Compute(before, after, _ => throw new InvalidOperationException("no log is read"), 0));
+        Assert.Empty(FeaturePlan.SourcesToRead(before, after));
+        var changes = RepositoryPlan.Compute(before, after).Select(c => c.Detail ?? "").ToList();
+        Assert.Contains(changes, c => c.StartsWith("freshness_ms none -> 300000", StringComparison.Ordinal));
+        Assert.Contains(changes, c => c.StartsWith("quality ", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void An_alert_to_an_undeclared_webhook_is_reported_at_the_alert()
     {
         var d = Single(Replace("    alert: pager\n    quality:\n      window: 1m", "    alert: pagr\n    quality:\n      window: 1m"), "FS0160", 26, 12);
