@@ -106,6 +106,7 @@ public sealed class IngestMetrics : IDisposable
     internal void BatchWritten(TimeSpan duration, TimeSpan freshness)
     {
         Interlocked.Increment(ref _batchesWritten);
+        Quality.Landed();
         _batchWrite.Record(duration.TotalSeconds);
         if (freshness >= TimeSpan.Zero)
         {
