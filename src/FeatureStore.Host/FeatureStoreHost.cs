@@ -5,6 +5,7 @@ using FeatureStore.Ingest;
 using FeatureStore.Kafka.Embedded;
 using FeatureStore.Monitor.Job;
 using FeatureStore.Monitor.Performance;
+using FeatureStore.Monitor.Quality;
 using FeatureStore.Parquet.Compaction;
 using FeatureStore.Redis;
 using FeatureStore.Redis.Registry;
@@ -66,6 +67,9 @@ public sealed partial class FeatureStoreHost : IAsyncDisposable
 
     /// <summary>The performance job's meters (predictions, labels dead-lettered, windows, alerts), when it runs (a model declares labels and performance monitors).</summary>
     public MonitorMetrics? PerformanceJobMetrics { get; private set; }
+
+    /// <summary>The freshness and quality evaluator's meters (evaluations, alerts), when it runs (the repository declares freshness or quality).</summary>
+    public MonitorMetrics? QualityJobMetrics { get; private set; }
 
     /// <summary>Events the offline log writer has written and skipped (already written) since its last start; zeros while it is not running.</summary>
     public (long Written, long Skipped) OfflineEvents => _offline?.Archiver is { } archiver ? (archiver.EventsWritten, archiver.EventsSkipped) : (0, 0);
@@ -224,6 +228,14 @@ public sealed partial class FeatureStoreHost : IAsyncDisposable
                 var performance = PerformanceJobMetrics = MonitorMetrics.ForPerformance();
                 _owned.Add(new AsyncDisposer(performance));
                 jobs.Add(new PerformanceHostJob(repository, store, prefix, monitorOptions, performance, Loggers.CreateLogger("FeatureStore.Monitor.Performance")));
+            }
+
+            if (QualityJob.Declared(repository))
+            {
+                // Freshness objectives and quality thresholds, evaluated on their own period with their own counters.
+                var quality = QualityJobMetrics = MonitorMetrics.ForQuality();
+                _owned.Add(new AsyncDisposer(quality));
+                jobs.Add(new QualityHostJob(repository, store, prefix, monitorOptions, quality, Loggers.CreateLogger("FeatureStore.Monitor.Quality")));
             }
         }
 

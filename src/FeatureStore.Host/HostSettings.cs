@@ -221,6 +221,12 @@ public sealed class MonitorJobSettings
 
     /// <summary>Also keep the whole drift history as Parquet in this folder; null: the online store's newest windows only.</summary>
     public string? HistoryDirectory { get; set; }
+
+    /// <summary>How often freshness objectives and data-quality thresholds are evaluated (docs/quality.md).</summary>
+    public string QualityInterval { get; set; } = "30s";
+
+    /// <summary>The link in freshness and quality alerts.</summary>
+    public string QualityUrl { get; set; } = "http://localhost:6567/v1/quality";
 }
 
 /// <summary>Scheduled backfill settings.</summary>

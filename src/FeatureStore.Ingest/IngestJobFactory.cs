@@ -1,5 +1,6 @@
 using FeatureStore.Core.Definitions;
 using FeatureStore.Redis.Online;
+using FeatureStore.Redis.Quality;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
@@ -51,7 +52,8 @@ public static class IngestJobFactory
         {
             HistoryBeforeMs = History.HistoryOnlineWriter.StoredCutover(database, keys, s.Definition.Name),
         }).ToList();
-        var status = new IngestStatusWriter(new IngestStatusStore(database, keys, effective.GroupId), effective.StatusInterval);
+        var quality = new QualityCounts(database, new QualityKeys(keyPrefix, repository.Repository.Project));
+        var status = new IngestStatusWriter(new IngestStatusStore(database, keys, effective.GroupId), effective.StatusInterval, metrics.Quality, quality);
         return new IngestJob(effective, sources, writer, metrics, logger, timeProvider, status);
     }
 }

@@ -77,18 +77,23 @@ public sealed class IngestMetrics : IDisposable
     /// </summary>
     public long ReplayedTotal => Interlocked.Read(ref _replayedTotal);
 
+    /// <summary>Events consumed and dead-lettered per source since the status writer last took them (docs/quality.md).</summary>
+    public SourceQualityTally Quality { get; } = new();
+
     /// <summary>Consumer lag per partition, as last observed.</summary>
     public IReadOnlyDictionary<(string Topic, int Partition), long> Lag => _lag;
 
     internal void EventsAccepted(string source, int count)
     {
         Interlocked.Add(ref _eventsTotal, count);
+        Quality.Accepted(source, count);
         _events.Add(count, new KeyValuePair<string, object?>("source", source));
     }
 
     internal void DeadLettered(string source, ParseError reason)
     {
         Interlocked.Increment(ref _deadLetteredTotal);
+        Quality.DeadLettered(source, reason.ToReason());
         _deadLettered.Add(1, new KeyValuePair<string, object?>("source", source), new KeyValuePair<string, object?>("reason", reason.ToReason()));
     }
 
@@ -101,6 +106,7 @@ public sealed class IngestMetrics : IDisposable
     internal void BatchWritten(TimeSpan duration, TimeSpan freshness)
     {
         Interlocked.Increment(ref _batchesWritten);
+        Quality.Landed();
         _batchWrite.Record(duration.TotalSeconds);
         if (freshness >= TimeSpan.Zero)
         {

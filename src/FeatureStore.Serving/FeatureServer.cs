@@ -130,6 +130,9 @@ public sealed class FeatureServer : IAsyncDisposable
             sp.GetRequiredService<RegistryCache>(), sp.GetRequiredService<OnlineStateReader>(), sp.GetRequiredService<ApiKeyPolicy>(), options,
             sp.GetRequiredService<ServingMetrics>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("FeatureStore.Serving"),
             sp.GetRequiredService<RecentLatencies>()));
+        services.AddHostedService(sp => new ServedQualityFlusher(
+            sp.GetRequiredService<RegistryCache>(), store, options, sp.GetRequiredService<ServingMetrics>(),
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("FeatureStore.Serving")));
         services.AddSingleton(sp => new Internal.Exports.ExportJobRunner(sp.GetRequiredService<RegistryCache>(), sp.GetRequiredService<ApiKeyPolicy>(), options,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("FeatureStore.Serving")));
         services.AddGrpc(grpc => grpc.MaxReceiveMessageSize = 16 << 20);
@@ -169,6 +172,7 @@ public sealed class FeatureServer : IAsyncDisposable
             if (context.Request.Path == "/metrics")
             {
                 await PublishBuildsAsync(context).ConfigureAwait(false);
+                await PublishQualityAsync(context).ConfigureAwait(false);
             }
 
             await next(context).ConfigureAwait(false);
@@ -187,6 +191,26 @@ public sealed class FeatureServer : IAsyncDisposable
 
         var groups = await context.RequestServices.GetRequiredService<ViewBuilds>().ReadAsync(context.RequestAborted).ConfigureAwait(false);
         context.RequestServices.GetRequiredService<ServingMetrics>().Builds(groups);
+    }
+
+    private static async Task PublishQualityAsync(HttpContext context)
+    {
+        if (!context.RequestServices.GetRequiredService<RegistryCache>().IsLoaded)
+        {
+            return;
+        }
+
+        try
+        {
+            if (await context.RequestServices.GetRequiredService<DashboardData>().QualityReportAsync(context.RequestAborted).ConfigureAwait(false) is { } report)
+            {
+                context.RequestServices.GetRequiredService<ServingMetrics>().Quality(report);
+            }
+        }
+        catch (Exception ex) when (OnlineStoreHealth.IsStoreFailure(ex))
+        {
+            // the store is down: the scrape shows the series as last read
+        }
     }
 
     /// <summary>

@@ -113,7 +113,7 @@ public sealed class SecurityTests(RedisServerFixture redis, EmbeddedKafkaFixture
                 continue;
             }
 
-            if (route.StartsWith("/v1/dashboard/", StringComparison.Ordinal) || route is "/v1/drift/history" or "/v1/registry" or "/v1/performance/{model}/{version}" or "/v1/models/{model}/history")
+            if (route.StartsWith("/v1/dashboard/", StringComparison.Ordinal) || route is "/v1/drift/history" or "/v1/registry" or "/v1/performance/{model}/{version}" or "/v1/models/{model}/history" or "/v1/quality")
             {
                 var target = route switch
                 {
@@ -162,7 +162,7 @@ public sealed class SecurityTests(RedisServerFixture redis, EmbeddedKafkaFixture
         }
 
         Assert.True(protectedGrpc >= 10, $"expected the lookup and the registry's methods, found {protectedGrpc}");
-        Assert.Equal(10, protectedHttp); // the lookup, five dashboard data endpoints, the drift history, the performance history, the registry, the model stage history
+        Assert.Equal(11, protectedHttp); // the lookup, five dashboard data endpoints, the drift history, the performance history, the registry, the model stage history, the quality answer
         Figures.Report("security / API keys", $"endpoints: protected gRPC={protectedGrpc} protected HTTP={protectedHttp} open (health, readiness, metrics, reflection)={open}; calls={calls}, every keyless or wrong-key call UNAUTHENTICATED/401");
     }
 

@@ -7,6 +7,7 @@ using FeatureStore.Monitor.Baselines;
 using FeatureStore.Monitor.Job;
 using FeatureStore.Monitor.Performance;
 using FeatureStore.Monitor.Persistence;
+using FeatureStore.Monitor.Quality;
 using StackExchange.Redis;
 
 namespace FeatureStore.Cli.Commands;
@@ -250,12 +251,23 @@ internal static class DriftCommands
                 var performance = PerformanceJob.Models(repository!).Count > 0
                     ? new PerformanceJob(repository!, store.Database, parse.GetValue(prefix)!, options, performanceMetrics, loggerFactory.CreateLogger("performance")).RunAsync(stop.Token)
                     : Task.CompletedTask;
-                await Task.WhenAll(job.RunAsync(stop.Token), performance);
+
+                // Freshness objectives and quality thresholds too, when the repository declares any (docs/quality.md).
+                using var qualityMetrics = MonitorMetrics.ForQuality();
+                var quality = QualityJob.Declared(repository!)
+                    ? new QualityJob(repository!, store.Database, parse.GetValue(prefix)!, options, qualityMetrics, loggerFactory.CreateLogger("quality")).RunAsync(stop.Token)
+                    : Task.CompletedTask;
+                await Task.WhenAll(job.RunAsync(stop.Token), performance, quality);
 
                 await error.WriteLineAsync($"stopped: {metrics.Predictions} predictions, {metrics.Windows} windows, {metrics.AlertsRaised} alerts raised, {metrics.AlertsDelivered} delivered, {metrics.DeadLettered} dead-lettered");
                 if (PerformanceJob.Models(repository!).Count > 0)
                 {
                     await error.WriteLineAsync($"performance: {performanceMetrics.Predictions} predictions, {performanceMetrics.Windows} windows, {performanceMetrics.AlertsRaised} alerts raised, {performanceMetrics.AlertsDelivered} delivered, {performanceMetrics.DeadLettered} dead-lettered");
+                }
+
+                if (QualityJob.Declared(repository!))
+                {
+                    await error.WriteLineAsync($"quality: {qualityMetrics.Windows} evaluations, {qualityMetrics.AlertsRaised} alerts raised, {qualityMetrics.AlertsDelivered} delivered");
                 }
 
                 return CliApp.Ok;

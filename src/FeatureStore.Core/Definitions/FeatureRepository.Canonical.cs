@@ -116,6 +116,52 @@ public sealed partial record FeatureRepository
         return node;
     }
 
+    private static JsonObject View(FeatureViewDefinition v)
+    {
+        var node = new JsonObject
+        {
+            ["name"] = v.Name,
+            ["entity"] = v.Entity,
+            ["source"] = v.Source,
+            ["ttl_ms"] = v.TtlMs,
+            ["features"] = Sorted(v.Features, f => f.Name, f => new JsonObject
+            {
+                ["name"] = f.Name,
+                ["aggregation"] = FeatureRepositoryLoader.Aggregations.First(a => a.Value == f.Aggregation).Key,
+                ["field"] = f.Field,
+                ["window_ms"] = f.Window.WindowMs,
+                ["hop_ms"] = f.Window.HopMs,
+            }),
+        };
+
+        // Freshness, quality and alert only when declared, so the versions stored before they existed keep their hash.
+        if (v.FreshnessMs is { } freshness)
+        {
+            node["freshness_ms"] = freshness;
+        }
+
+        if (v.Quality is { } q)
+        {
+            node["quality"] = new JsonObject
+            {
+                ["window_ms"] = q.WindowMs,
+                ["min_lookups"] = q.MinLookups,
+                ["max_not_found_rate"] = q.MaxNotFoundRate,
+                ["max_outside_ttl_rate"] = q.MaxOutsideTtlRate,
+                ["max_null_rate"] = q.MaxNullRate,
+                ["max_out_of_range_rate"] = q.MaxOutOfRangeRate,
+                ["ranges"] = Sorted(q.Ranges, r => r.Feature, r => new JsonObject { ["feature"] = r.Feature, ["min"] = r.Min, ["max"] = r.Max }),
+            };
+        }
+
+        if (v.Alert is not null)
+        {
+            node["alert"] = v.Alert;
+        }
+
+        return node;
+    }
+
     private static JsonObject Source(SourceDefinition s)
     {
         var node = new JsonObject
@@ -140,6 +186,21 @@ public sealed partial record FeatureRepository
             };
         }
 
+        if (s.Quality is { } quality)
+        {
+            node["quality"] = new JsonObject
+            {
+                ["window_ms"] = quality.WindowMs,
+                ["min_events"] = quality.MinEvents,
+                ["max_dead_letter_rate"] = quality.MaxDeadLetterRate,
+            };
+        }
+
+        if (s.Alert is not null)
+        {
+            node["alert"] = s.Alert;
+        }
+
         return node;
     }
 
@@ -158,21 +219,7 @@ public sealed partial record FeatureRepository
             ["description"] = e.Description,
         }),
         ["sources"] = Sorted(Sources, s => s.Name, Source),
-        ["feature_views"] = Sorted(FeatureViews, v => v.Name, v => new JsonObject
-        {
-            ["name"] = v.Name,
-            ["entity"] = v.Entity,
-            ["source"] = v.Source,
-            ["ttl_ms"] = v.TtlMs,
-            ["features"] = Sorted(v.Features, f => f.Name, f => new JsonObject
-            {
-                ["name"] = f.Name,
-                ["aggregation"] = FeatureRepositoryLoader.Aggregations.First(a => a.Value == f.Aggregation).Key,
-                ["field"] = f.Field,
-                ["window_ms"] = f.Window.WindowMs,
-                ["hop_ms"] = f.Window.HopMs,
-            }),
-        }),
+        ["feature_views"] = Sorted(FeatureViews, v => v.Name, View),
         ["models"] = Sorted(Models, m => m.Name, Model),
         ["webhooks"] = Sorted(Webhooks, w => w.Name, w => new JsonObject
         {

@@ -57,6 +57,8 @@ public sealed record FieldDefinition(string Name, FieldKind Kind);
 /// <param name="TimestampFormat">How the event time is written.</param>
 /// <param name="Fields">Typed fields, in declaration order.</param>
 /// <param name="History">The files of the source's past events that <c>featurestore run</c> imports before streaming, or null.</param>
+/// <param name="Quality">Its dead-letter rate monitor, or null.</param>
+/// <param name="Alert">The webhook its quality incidents alert, or null.</param>
 public sealed record SourceDefinition(
     string Name,
     string Topic,
@@ -65,7 +67,9 @@ public sealed record SourceDefinition(
     string TimestampField,
     TimestampFormat TimestampFormat,
     IReadOnlyList<FieldDefinition> Fields,
-    SourceHistoryDefinition? History = null)
+    SourceHistoryDefinition? History = null,
+    SourceQualityDefinition? Quality = null,
+    string? Alert = null)
 {
     /// <summary>The field named <paramref name="name"/>, or null.</summary>
     public FieldDefinition? FindField(string name) => Fields.FirstOrDefault(f => f.Name == name);
@@ -85,7 +89,23 @@ public sealed record SourceHistoryDefinition(string Path, string? Format, long? 
 }
 
 /// <summary>Features of one entity computed from one source, with a ttl.</summary>
-public sealed record FeatureViewDefinition(string Name, string Entity, string Source, long TtlMs, IReadOnlyList<FeatureDefinition> Features)
+/// <param name="Name">The view's name.</param>
+/// <param name="Entity">Its entity.</param>
+/// <param name="Source">Its source.</param>
+/// <param name="TtlMs">How long an entity's state lives without a new event.</param>
+/// <param name="Features">Its features.</param>
+/// <param name="FreshnessMs">Its freshness objective: the most its newest applied event may lag behind now, or null.</param>
+/// <param name="Quality">Its served-value quality monitor, or null.</param>
+/// <param name="Alert">The webhook its freshness and quality incidents alert, or null.</param>
+public sealed record FeatureViewDefinition(
+    string Name,
+    string Entity,
+    string Source,
+    long TtlMs,
+    IReadOnlyList<FeatureDefinition> Features,
+    long? FreshnessMs = null,
+    ViewQualityDefinition? Quality = null,
+    string? Alert = null)
 {
     /// <summary>The feature named <paramref name="name"/>, or null.</summary>
     public FeatureDefinition? FindFeature(string name) => Features.FirstOrDefault(f => f.Name == name);

@@ -34,6 +34,7 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
         var sources = ReadSources(top);
         var views = ReadViews(top, entities, sources);
         var webhooks = ReadAlerts(top);
+        CheckQualityAlerts(webhooks);
         var models = ReadModels(top, views, webhooks);
         return new FeatureRepository(project, settings, entities, sources, views, models, webhooks);
     }
@@ -102,7 +103,7 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
         var names = new UniqueNames(bag, "source");
         foreach (var item in top.List("sources", required: true))
         {
-            var map = YamlMap.Read(item, bag, "a source", "name", "kafka", "format", "timestamp_field", "timestamp_format", "fields", "history", "description");
+            var map = YamlMap.Read(item, bag, "a source", "name", "kafka", "format", "timestamp_field", "timestamp_format", "fields", "history", "quality", "alert", "description");
             if (map is null)
             {
                 continue;
@@ -145,9 +146,11 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
             }
 
             var history = ReadHistory(map);
+            var quality = ReadSourceQuality(map);
+            var alert = QualityAlert(map);
             if (name is not null && topic is not null && timestampField is not null && names.Add(name, nameNode!))
             {
-                result.Add(new SourceDefinition(name, topic, dlq!, format, timestampField, timestampFormat, fields, history));
+                result.Add(new SourceDefinition(name, topic, dlq!, format, timestampField, timestampFormat, fields, history, quality, alert));
             }
         }
 
@@ -243,7 +246,7 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
         var names = new UniqueNames(bag, "feature view");
         foreach (var item in top.List("feature_views", required: true))
         {
-            var map = YamlMap.Read(item, bag, "a feature view", "name", "entity", "source", "ttl", "features", "description");
+            var map = YamlMap.Read(item, bag, "a feature view", "name", "entity", "source", "ttl", "features", "freshness", "quality", "alert", "description");
             if (map is null)
             {
                 continue;
@@ -287,9 +290,12 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
                     $"write ttl: {Duration.Format(longest)} or more");
             }
 
+            var freshness = map.Duration("freshness", false, out _);
+            var quality = ReadViewQuality(map, name ?? "?", features, source);
+            var alert = QualityAlert(map);
             if (name is not null && entity is not null && source is not null && ttl is not null && names.Add(name, nameNode!))
             {
-                result.Add(new FeatureViewDefinition(name, entity.Name, source.Name, ttl.Value, features));
+                result.Add(new FeatureViewDefinition(name, entity.Name, source.Name, ttl.Value, features, freshness, quality, alert));
             }
         }
 

@@ -64,6 +64,8 @@ public static class HostJobOptions
             UseLearnedThresholds = settings.Jobs.Monitor.LearnedThresholds,
             HistoryUrl = settings.Jobs.Monitor.HistoryUrl,
             HistoryDirectory = settings.Jobs.Monitor.HistoryDirectory,
+            QualityInterval = QualityInterval(settings),
+            QualityUrl = settings.Jobs.Monitor.QualityUrl,
             RetrainAfterWindows = settings.Models.RetrainAfterWindows,
             RetrainWebhook = settings.Models.RetrainWebhook,
             ModelStagePollInterval = HostSettings.Time(settings.Models.StagePollInterval, "models.stagePollInterval"),
@@ -139,6 +141,10 @@ public static class HostJobOptions
             },
         };
     }
+
+    private static TimeSpan QualityInterval(HostSettings settings) =>
+        HostSettings.Time(settings.Jobs.Monitor.QualityInterval, "jobs.monitor.qualityInterval") is { Ticks: > 0 } interval ? interval
+        : throw new HostConfigurationException($"jobs.monitor.qualityInterval: '{settings.Jobs.Monitor.QualityInterval}' is no period: write one such as 30s");
 
     private static TimeSpan SessionTimeout(HostSettings settings) => HostSettings.Time(settings.Kafka.SessionTimeout, "kafka.sessionTimeout");
 }

@@ -5,6 +5,7 @@ using FeatureStore.Ingest.Archiving;
 using FeatureStore.Ingest.Rebuild;
 using FeatureStore.Monitor.Job;
 using FeatureStore.Monitor.Performance;
+using FeatureStore.Monitor.Quality;
 using FeatureStore.Redis;
 using Microsoft.Extensions.Logging;
 
@@ -62,4 +63,13 @@ internal sealed class PerformanceHostJob(FeatureRepository repository, OnlineSto
 
     public Task RunAsync(CancellationToken cancellationToken) =>
         new PerformanceJob(repository, store.Database, keyPrefix, options, metrics, logger).RunAsync(cancellationToken);
+}
+
+/// <summary>The freshness and data-quality evaluator (<see cref="QualityJob"/>), beside the drift monitor.</summary>
+internal sealed class QualityHostJob(FeatureRepository repository, OnlineStoreConnection store, string keyPrefix, MonitorOptions options, MonitorMetrics metrics, ILogger logger) : ISupervisedJob
+{
+    public string Name => "quality";
+
+    public Task RunAsync(CancellationToken cancellationToken) =>
+        new QualityJob(repository, store.Database, keyPrefix, options, metrics, logger).RunAsync(cancellationToken);
 }

@@ -19,6 +19,12 @@ public enum AlertStatus
 
     /// <summary>The degradation policy archived the production version and made the previous one production again.</summary>
     Rollback,
+
+    /// <summary>A feature view's newest applied event is older than its freshness objective.</summary>
+    Freshness,
+
+    /// <summary>A served-value rate of a view's feature, or a source's dead-letter rate, is over its threshold.</summary>
+    Quality,
 }
 
 /// <summary>
@@ -41,6 +47,13 @@ public enum AlertStatus
 /// <param name="CreatedAtMs">When the monitor raised it (epoch ms).</param>
 /// <param name="Segment">The segment value of a <c>segment_by</c> monitor's window, or null for the whole column (and for retrain alerts).</param>
 /// <param name="Restored">A rollback's restored production version (left out of the JSON of other alerts).</param>
+/// <param name="Kind">For freshness and quality alerts (and their <c>resolved</c>): <c>freshness</c> or <c>quality</c>; null for the model alerts.</param>
+/// <param name="View">The feature view of a freshness or served-value alert.</param>
+/// <param name="Source">The source of a dead-letter rate alert.</param>
+/// <param name="Feature">The feature of a served-value rate alert.</param>
+/// <param name="Reason">The dead-letter reason of a dead-letter rate alert.</param>
+/// <param name="Metric">The checked metric of a freshness or quality alert (docs/quality.md).</param>
+/// <param name="WindowMs">The window of a rate; the objective of a freshness alert.</param>
 public sealed record DriftAlert(
     string Id,
     AlertStatus Status,
@@ -57,4 +70,11 @@ public sealed record DriftAlert(
     string Webhook,
     long CreatedAtMs,
     string? Segment = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Restored = null);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Restored = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Kind = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? View = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Source = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Feature = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Reason = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Metric = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? WindowMs = null);

@@ -93,13 +93,15 @@ public sealed class WebhookSender : IDisposable
         }
     }
 
-    /// <summary>The <see cref="EventHeader"/> value of a status: <c>drift</c>, <c>resolved</c>, <c>retrain</c>, <c>performance</c> or <c>rollback</c>.</summary>
+    /// <summary>The <see cref="EventHeader"/> value of a status: <c>drift</c>, <c>resolved</c>, <c>retrain</c>, <c>performance</c>, <c>rollback</c>, <c>freshness</c> or <c>quality</c>.</summary>
     public static string EventName(AlertStatus status) => status switch
     {
         AlertStatus.Drift => "drift",
         AlertStatus.Retrain => "retrain",
         AlertStatus.Performance => "performance",
         AlertStatus.Rollback => "rollback",
+        AlertStatus.Freshness => "freshness",
+        AlertStatus.Quality => "quality",
         _ => "resolved",
     };
 

@@ -54,6 +54,12 @@ public sealed class MonitorMetrics : IDisposable
     /// </summary>
     public static MonitorMetrics ForPerformance() => new("FeatureStore.Monitor.Performance");
 
+    /// <summary>
+    /// The freshness and quality evaluator's counters (meter <c>FeatureStore.Monitor.Quality</c>, same instruments):
+    /// evaluations as windows, alerts raised and delivered (docs/quality.md).
+    /// </summary>
+    public static MonitorMetrics ForQuality() => new("FeatureStore.Monitor.Quality");
+
     /// <summary>Predictions read.</summary>
     public long Predictions => Interlocked.Read(ref _predictionsTotal);
 

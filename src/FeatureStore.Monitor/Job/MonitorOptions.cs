@@ -21,6 +21,9 @@ public sealed class MonitorOptions
     /// <summary>Base of the drift-history link in alerts; <c>?model=…&amp;version=…&amp;column=…</c> is appended.</summary>
     public string HistoryUrl { get; init; } = "http://localhost:6567/v1/drift/history";
 
+    /// <summary>The link in freshness and quality alerts: the serving host's quality answer (docs/quality.md).</summary>
+    public string QualityUrl { get; init; } = "http://localhost:6567/v1/quality";
+
     /// <summary>
     /// Also keep the whole history as Parquet under this folder (the online store keeps the newest 10 000
     /// windows per version); null: online store only.
@@ -53,6 +56,9 @@ public sealed class MonitorOptions
 
     /// <summary>The webhook (by name, from the repository's <c>alerts</c>) retraining requests are POSTed to.</summary>
     public string? RetrainWebhook { get; init; }
+
+    /// <summary>How often freshness objectives and data-quality thresholds are evaluated (docs/quality.md).</summary>
+    public TimeSpan QualityInterval { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How often the model registry is read besides its change notifications.</summary>
     public TimeSpan ModelStagePollInterval { get; init; } = TimeSpan.FromSeconds(5);

@@ -81,7 +81,7 @@ function renderOverview(o) {
   document.getElementById("project").textContent = o.project + " · registry v" + o.registry_version;
   fillTable("views", o.views.map(v => el("tr", {},
     cell(v.name), cell(v.entity), cell(v.features.length, "num"), cell(age(v.ttl_ms), "num"),
-    cell(v.freshness_ms === null ? "no status yet" : age(v.freshness_ms), v.freshness_ms === null ? "muted" : "num"),
+    cell(freshnessText(v), v.freshness_ms === null ? "muted" : v.freshness_objective_ms !== null && v.freshness_ms > v.freshness_objective_ms ? "num bad" : "num"),
     cell(v.since_write_ms === null ? "—" : age(v.since_write_ms) + " ago", "num"),
     cell(v.lag === null ? "—" : v.lag.toLocaleString(), v.lag > 0 ? "num bad" : "num"),
     cell(groupsText(v.groups), v.groups.some(g => g.building) ? "" : "muted"))));
@@ -89,6 +89,12 @@ function renderOverview(o) {
     cell(p.group), cell(p.topic + ":" + p.partition), cell(p.lag < 0 ? "—" : p.lag.toLocaleString(), "num"),
     cell(time(p.newest_event_ms)), cell(time(p.last_write_ms)),
     cell(p.updated_ms === null ? "—" : age(o.now_ms - p.updated_ms), "num"), cell(p.member || ""))));
+}
+
+// A view's freshness, against its objective when it declares one.
+function freshnessText(v) {
+  if (v.freshness_ms === null) { return "no status yet"; }
+  return v.freshness_objective_ms === null ? age(v.freshness_ms) : age(v.freshness_ms) + " / " + age(v.freshness_objective_ms);
 }
 
 // A view's state groups: "serving" (and how many groups), or its building group's features and rebuild progress.

@@ -20,6 +20,9 @@ internal static partial class Log
     [LoggerMessage(4, LogLevel.Information, "listening: gRPC on {GrpcAddress}, HTTP on {HttpAddress}")]
     public static partial void Listening(this ILogger logger, Uri grpcAddress, Uri httpAddress);
 
+    [LoggerMessage(6, LogLevel.Warning, "could not add the served-value counts to the online store ({Message}); kept for the next round")]
+    public static partial void QualityFlushFailed(this ILogger logger, string message);
+
     [LoggerMessage(20, LogLevel.Information, "export {Id} finished: {Rows} rows × {Features} features in {Seconds:0.0} s")]
     public static partial void ExportFinished(this ILogger logger, string id, int rows, int features, double seconds);
 

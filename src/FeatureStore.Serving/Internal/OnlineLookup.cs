@@ -439,6 +439,11 @@ internal sealed class OnlineLookup
             throw;
         }
 
+        for (var c = 0; c < columns.Count; c++)
+        {
+            served.Served.Count(columns[c].ViewIndex, columns[c].FeatureIndex, evaluated, offsets[c], rows, stride);
+        }
+
         return new LookupAnswer(names, offsets, evaluated, rows, stride, atMs, served.Version);
     }
 

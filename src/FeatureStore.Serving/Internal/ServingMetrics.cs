@@ -1,3 +1,4 @@
+using FeatureStore.Core.Quality;
 using Prometheus;
 
 namespace FeatureStore.Serving.Internal;
@@ -37,6 +38,30 @@ internal sealed class ServingMetrics
     private static readonly Gauge BuildingGroups = Metrics.CreateGauge(
         "featurestore_serving_building_groups", "State groups being built beside the serving ones, over the served views.");
 
+    private static readonly Counter ServedStatuses = Metrics.CreateCounter(
+        "featurestore_serving_served_values_total",
+        "Feature values answered by lookups, by view, feature and status (total, not_found, outside_ttl, null_value, out_of_range: a present value outside the feature's declared range).",
+        "view", "feature", "status");
+
+    private static readonly Gauge FreshnessAge = Metrics.CreateGauge(
+        "featurestore_quality_freshness_age_seconds", "Age of each view's newest applied event at the quality evaluator's latest evaluation, for the views with a freshness objective.",
+        "view");
+
+    private static readonly Gauge FreshnessObjective = Metrics.CreateGauge(
+        "featurestore_quality_freshness_objective_seconds", "Each view's freshness objective.", "view");
+
+    private static readonly Gauge QualityRate = Metrics.CreateGauge(
+        "featurestore_quality_rate",
+        "Rates at the quality evaluator's latest evaluation: per view and feature (not_found_rate, outside_ttl_rate, null_rate, out_of_range_rate) and per source and reason (dead_letter_rate), over each one's window.",
+        "scope", "name", "key", "metric");
+
+    private static readonly Gauge QualityThreshold = Metrics.CreateGauge(
+        "featurestore_quality_threshold", "The threshold each featurestore_quality_rate series is held to.", "scope", "name", "key", "metric");
+
+    // The quality series this server published, to remove those the latest report no longer holds.
+    private readonly HashSet<string[]> _qualitySeries = new(LabelsComparer.Instance);
+    private readonly Lock _quality = new();
+
     // The progress series this server published, to remove those whose group is no longer building.
     private readonly HashSet<(string View, string Group)> _building = [];
     private readonly Lock _builds = new();
@@ -71,6 +96,50 @@ internal sealed class ServingMetrics
     }
 
     public void RegistryLoaded() => Reloads.Inc();
+
+    public void ServedValues(string view, string feature, string status, long count) => ServedStatuses.WithLabels(view, feature, status).Inc(count);
+
+    /// <summary>Publishes the quality evaluator's latest report as gauges; drops the series it no longer holds.</summary>
+    public void Quality(QualityReport report)
+    {
+        lock (_quality)
+        {
+            var now = new HashSet<string[]>(LabelsComparer.Instance);
+            foreach (var check in report.Checks.Where(c => c.Value is not null))
+            {
+                if (check.Kind == QualityRules.Freshness)
+                {
+                    now.Add([check.View!]);
+                    FreshnessAge.WithLabels(check.View!).Set(check.Value!.Value);
+                    FreshnessObjective.WithLabels(check.View!).Set(check.Threshold);
+                }
+                else
+                {
+                    string[] labels = check.View is not null ? ["view", check.View, check.Feature!, check.Metric] : ["source", check.Source!, check.Reason!, check.Metric];
+                    now.Add(labels);
+                    QualityRate.WithLabels(labels).Set(check.Value!.Value);
+                    QualityThreshold.WithLabels(labels).Set(check.Threshold);
+                }
+            }
+
+            foreach (var gone in _qualitySeries.Except(now, LabelsComparer.Instance))
+            {
+                if (gone.Length == 1)
+                {
+                    FreshnessAge.RemoveLabelled(gone);
+                    FreshnessObjective.RemoveLabelled(gone);
+                }
+                else
+                {
+                    QualityRate.RemoveLabelled(gone);
+                    QualityThreshold.RemoveLabelled(gone);
+                }
+            }
+
+            _qualitySeries.Clear();
+            _qualitySeries.UnionWith(now);
+        }
+    }
 
     /// <summary>Publishes each building group's progress (0 while unknown) and their number; drops the series of groups no longer building.</summary>
     public void Builds(IReadOnlyList<GroupStatus> groups)

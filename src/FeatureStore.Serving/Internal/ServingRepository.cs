@@ -68,10 +68,14 @@ internal sealed class ServingRepository
             AppliedAt = appliedAt is { } at ? Timestamp.FromDateTimeOffset(at) : null,
         };
         Building = Views.Any(v => v.BuildingGroup is not null);
+        Served = new ServedValueTally([.. Views.Select(v => v.Definition)]);
         Definitions = RegistryAnswers.Build(this);
     }
 
     public FeatureRepository Repository { get; }
+
+    /// <summary>Counts of the values this version answered, by view, feature and status.</summary>
+    public ServedValueTally Served { get; }
 
     public CompiledRepository Compiled { get; }
 

@@ -26,8 +26,10 @@ public sealed class SchemaUnitTests
         var everything = RepositoryFiles.Minimal
             .Replace("project: shop\n", "project: shop\nsettings:\n  allowed_lateness: 1m\n  max_future_skew: 1m\n", StringComparison.Ordinal)
             .Replace("    join_keys: [user_id]\n", "    join_keys: [user_id]\n    description: d\n", StringComparison.Ordinal)
-            .Replace("      topic: orders\n", "      topic: orders\n      dead_letter_topic: orders.bad\n    format: json\n    timestamp_format: rfc3339\n    description: d\n    history: { path: h.csv, format: csv, cutover: 1796083200000 }\n", StringComparison.Ordinal)
-            .Replace("    ttl: 1d\n", "    ttl: 1d\n    description: d\n", StringComparison.Ordinal)
+            .Replace("      topic: orders\n", "      topic: orders\n      dead_letter_topic: orders.bad\n    format: json\n    timestamp_format: rfc3339\n    description: d\n    history: { path: h.csv, format: csv, cutover: 1796083200000 }\n    quality: { window: 1m, min_events: 10, max_dead_letter_rate: 0.01 }\n    alert: pager\n", StringComparison.Ordinal)
+            .Replace("    ttl: 1d\n", "    ttl: 1d\n    description: d\n    freshness: 5m\n    alert: pager\n"
+                + "    quality: { window: 1m, min_lookups: 10, max_not_found_rate: 0.1, max_outside_ttl_rate: 0.1, max_null_rate: 0.1, max_out_of_range_rate: 0.01, ranges: { order_count_1h: { min: 0, max: 100 } } }\n",
+                StringComparison.Ordinal)
             .Replace("        hop: 10m\n", "        hop: 10m\n        description: d\n", StringComparison.Ordinal)
             .Replace("      topic: churn_predictions\n", "      topic: churn_predictions\n      dead_letter_topic: x.dlq\n      id_field: id\n      timestamp_field: ts\n", StringComparison.Ordinal)
             .Replace("        score: double\n", "        score: double\n        id: string\n        segment: string\n", StringComparison.Ordinal)

@@ -68,6 +68,7 @@ internal sealed partial class DashboardData(RegistryCache registry, IConnectionM
             NewestEventMs = newest,
             LastWriteMs = written,
             FreshnessMs = newest is { } n ? now - n : (long?)null,
+            FreshnessObjectiveMs = view.Definition.FreshnessMs,
             SinceWriteMs = written is { } w ? now - w : (long?)null,
             Lag = lagged.Count == 0 ? (long?)null : lagged.Sum(p => p.Lag),
             Partitions = mine.Count,

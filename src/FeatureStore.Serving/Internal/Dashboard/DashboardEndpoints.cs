@@ -9,7 +9,7 @@ namespace FeatureStore.Serving.Internal.Dashboard;
 /// <summary>
 /// The web dashboard: <c>/</c> redirects to <c>/dashboard</c>, a page (HTML, script and style embedded in
 /// this assembly; no data in them) that draws its charts as SVG from the JSON endpoints
-/// <c>GET /v1/dashboard/overview</c>, <c>/drift</c>, <c>/performance</c>, <c>/alerts</c> and <c>/latency</c>. When the server
+/// <c>GET /v1/dashboard/overview</c>, <c>/drift</c>, <c>/performance</c>, <c>/alerts</c>, <c>/latency</c> and <c>GET /v1/quality</c>. When the server
 /// has API keys, the JSON endpoints need one like lookups do (<c>x-api-key</c> or <c>authorization: Bearer</c>;
 /// never in the URL, so it does not end up in access logs); the page asks for it once per browser tab.
 /// </summary>
@@ -21,6 +21,7 @@ internal static class DashboardEndpoints
         ["dashboard.js"] = "text/javascript; charset=utf-8",
         ["dashboard.css"] = "text/css; charset=utf-8",
         ["performance.js"] = "text/javascript; charset=utf-8",
+        ["quality.js"] = "text/javascript; charset=utf-8",
     };
 
     public static void Map(IEndpointRouteBuilder endpoints)
@@ -49,6 +50,11 @@ internal static class DashboardEndpoints
                 return await data.HistoryAsync(Text(query, "model"), Text(query, "version"), Text(query, "column"), Limit(query, 500),
                     "/v1/drift/history?model=M&version=V[&column=C][&limit=N]", ct).ConfigureAwait(false);
             }));
+
+        // Freshness against each view's objective, served-value and dead-letter rates, and their incidents: also the
+        // link freshness and quality alerts carry.
+        endpoints.MapGet("/v1/quality", (HttpContext http, DashboardData data) =>
+            JsonAsync(http, data, (principal, ct) => data.QualityAsync(principal, ct)));
 
         // One model version's performance windows: segment absent for all, empty for the whole population's only.
         endpoints.MapGet("/v1/performance/{model}/{version}", (HttpContext http, DashboardData data, string model, string version) =>
