@@ -30,4 +30,7 @@ internal sealed class Incident
     public int Windows { get; set; }
 
     public bool Acted { get; set; }
+
+    /// <summary>A copy to change, leaving this one as it was read.</summary>
+    public Incident Clone() => (Incident)MemberwiseClone();
 }

@@ -88,7 +88,7 @@ internal sealed class PerformanceIncidents(FeatureRepository repository, DriftKe
                 }
 
                 var key = Key(evaluation.Model, evaluation.Version, evaluation.Segment, threshold.Metric, kind);
-                var incident = Copy(changes.GetValueOrDefault(key) ?? _incidents.GetValueOrDefault(key)) ?? new Incident { Segment = evaluation.Segment };
+                var incident = (changes.GetValueOrDefault(key) ?? _incidents.GetValueOrDefault(key))?.Clone() ?? new Incident { Segment = evaluation.Segment };
                 var breach = evaluation.Breaches.FirstOrDefault(b => b.Metric == threshold.Metric && b.Kind == kind);
                 incident.Value = value;
                 if (breach is not null && !incident.Open)
@@ -149,20 +149,6 @@ internal sealed class PerformanceIncidents(FeatureRepository repository, DriftKe
         }
     }
 
-    private static Incident? Copy(Incident? incident) => incident is null ? null : new Incident
-    {
-        Segment = incident.Segment,
-        Open = incident.Open,
-        Alerted = incident.Alerted,
-        Id = incident.Id,
-        LastAlertMs = incident.LastAlertMs,
-        OpenedMs = incident.OpenedMs,
-        ResolvedMs = incident.ResolvedMs,
-        Value = incident.Value,
-        Threshold = incident.Threshold,
-        Windows = incident.Windows,
-        Acted = incident.Acted,
-    };
 
     private DriftAlert Alert(AlertStatus status, Incident incident, PerformanceEvaluation e, string metric, string kind, double value, string webhook, long now) => new(
         $"{incident.Id}:{(status == AlertStatus.Resolved ? "resolved" : "performance")}",

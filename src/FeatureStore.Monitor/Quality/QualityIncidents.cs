@@ -52,7 +52,7 @@ internal sealed class QualityIncidents(FeatureRepository repository, QualityKeys
             var key = check.Key;
             var alert = check.View is not null ? repository.FindView(check.View)?.Alert : repository.FindSource(check.Source!)?.Alert;
             var webhook = alert is null ? null : repository.Webhooks.FirstOrDefault(w => w.Name == alert);
-            var incident = Copy(_incidents.GetValueOrDefault(key)) ?? new Incident();
+            var incident = _incidents.GetValueOrDefault(key)?.Clone() ?? new Incident();
             var breach = check.Verdict == QualityVerdict.Breach;
             if (breach && !incident.Open)
             {
@@ -109,18 +109,6 @@ internal sealed class QualityIncidents(FeatureRepository repository, QualityKeys
         }
     }
 
-    private static Incident? Copy(Incident? incident) => incident is null ? null : new Incident
-    {
-        Segment = incident.Segment,
-        Open = incident.Open,
-        Alerted = incident.Alerted,
-        Id = incident.Id,
-        LastAlertMs = incident.LastAlertMs,
-        OpenedMs = incident.OpenedMs,
-        ResolvedMs = incident.ResolvedMs,
-        Value = incident.Value,
-        Threshold = incident.Threshold,
-    };
 
     private DriftAlert Alert(AlertStatus status, Incident incident, QualityCheck check, double value, string webhook, long nowMs) => new(
         $"{incident.Id}:{(status == AlertStatus.Resolved ? "resolved" : check.Kind)}",
