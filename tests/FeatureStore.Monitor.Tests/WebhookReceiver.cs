@@ -55,7 +55,9 @@ internal sealed class WebhookReceiver : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync();
-        _listener.Stop();
+
+        // Close alone: after Stop, Close looks the endpoint up again and binds the port anew, which fails when another
+        // test has taken the free port meanwhile.
         _listener.Close();
         await _loop;
         _stop.Dispose();
