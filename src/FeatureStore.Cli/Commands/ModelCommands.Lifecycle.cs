@@ -230,7 +230,7 @@ internal static partial class ModelCommands
     private const int MaxReasonLength = 2000;
 
     /// <summary><c>PASS  roc_auc &gt;= 0.85  value 0.91  bound 0.85</c>, and why when it has no value.</summary>
-    private static string GateLine(GateResult gate) =>
+    internal static string GateLine(GateResult gate) =>
         $"{(gate.Passed ? "PASS" : "FAIL")}  {gate.Gate,-36} value {Gates.Format(gate.Value),-8} bound {Gates.Format(gate.Bound)}{(gate.Detail is null ? "" : $"  ({gate.Detail})")}";
 
     private static JsonArray GatesJson(IReadOnlyList<GateResult> gates) =>

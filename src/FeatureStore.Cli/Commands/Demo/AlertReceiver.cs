@@ -14,7 +14,7 @@ using Microsoft.Extensions.Logging;
 namespace FeatureStore.Cli.Commands.Demo;
 
 /// <summary>An alert the receiver accepted: its signature matched. <see cref="Segment"/> is null for the whole model.</summary>
-internal sealed record ReceivedAlert(string Id, string Event, string Model, string Version, string Column, string Method, double Value, double Threshold, string? Segment, DateTimeOffset At);
+internal sealed record ReceivedAlert(string Id, string Event, string Model, string Version, string Column, string Method, double Value, double Threshold, string? Segment, DateTimeOffset At, string? View = null);
 
 /// <summary>
 /// The demo's webhook: a small Kestrel endpoint on a free local port that does what a real receiver
@@ -84,7 +84,8 @@ internal sealed class AlertReceiver : IAsyncDisposable
             root.GetProperty("value").GetDouble(),
             root.GetProperty("threshold").GetDouble(),
             root.TryGetProperty("segment", out var segment) ? segment.GetString() : null,
-            DateTimeOffset.UtcNow);
+            DateTimeOffset.UtcNow,
+            root.TryGetProperty("view", out var view) ? view.GetString() : null);
         if (_seen.TryAdd(id, alert))
         {
             Alerts.Enqueue(alert);

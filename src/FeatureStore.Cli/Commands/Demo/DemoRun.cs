@@ -8,14 +8,17 @@ using FeatureStore.Client;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Drift;
 using FeatureStore.Core.Events;
+using FeatureStore.Core.Models;
 using FeatureStore.Core.Performance;
 using FeatureStore.Host;
 using FeatureStore.Host.Supervision;
+using FeatureStore.Monitor.Lifecycle;
 using FeatureStore.Monitor.Performance;
 using FeatureStore.Monitor.Persistence;
 using FeatureStore.Parquet.Export;
 using FeatureStore.Parquet.Tables;
 using FeatureStore.Redis.Embedded;
+using FeatureStore.Redis.Models;
 using FeatureStore.Redis.Registry;
 using Microsoft.Extensions.Logging.Abstractions;
 using Spectre.Console;
@@ -47,6 +50,9 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
     private const int ConceptHours = 3;
     private const int SettledHours = 3;
     private const int Hours = NormalHours + DriftHours + RecoveryHours + ConceptHours + SettledHours;
+    private const string Candidate = "v2";
+    private const int TrialHours = 6; // the candidate's two performance windows in production: degradation_windows
+    private const int StreamedHours = Hours + TrialHours;
     private const string StoreMemory = "2g";
     private static readonly TimeSpan StepTimeout = TimeSpan.FromMinutes(5);
 
@@ -64,6 +70,7 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
     private TrainingSet? _training;
     private ReferencePerformance? _reference;
     private int _malformed;
+    private IProducer<string, byte[]>? _producer;
 
     public async Task<int> RunAsync(CancellationToken cancellationToken)
     {
@@ -76,9 +83,11 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
             await IngestAsync(payments, cancellationToken);
             var training = await ExportAsync(payments, cancellationToken);
             var (trained, trainRows, heldOut) = Train(training);
-            await RegisterAsync(trained, trainRows, heldOut, training.Features, cancellationToken);
+            await RegisterAsync(trained, trainRows, heldOut, cancellationToken);
             await LookUpAsync(payments, cancellationToken);
-            await MonitorAsync(trained, trainRows, cancellationToken);
+            var stream = await MonitorAsync(trained, trainRows, cancellationToken);
+            await LifecycleAsync(stream, heldOut, cancellationToken);
+            await FreshnessAsync(payments, cancellationToken);
         }
         catch (DemoFailure ex)
         {
@@ -195,7 +204,7 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
                 HttpPort = httpPort,
                 StoreTimeout = "5s", // the demo shares two cores with its own jobs
             },
-            Monitor = { Group = "demo-monitor", HistoryUrl = $"http://127.0.0.1:{httpPort.ToString(CultureInfo.InvariantCulture)}/dashboard" },
+            Monitor = { Group = "demo-monitor", QualityInterval = "2s", HistoryUrl = $"http://127.0.0.1:{httpPort.ToString(CultureInfo.InvariantCulture)}/dashboard" },
         },
 
         // The model is registered after the monitor starts: it sees the registration within a second even if the change notification is missed.
@@ -353,34 +362,14 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
         return (model, train, test);
     }
 
-    private async Task RegisterAsync(FraudModel trained, List<int> trainRows, List<int> heldOut, string[] columns, CancellationToken cancellationToken)
+    private async Task RegisterAsync(FraudModel trained, List<int> trainRows, List<int> heldOut, CancellationToken cancellationToken)
     {
-        // The baseline is computed from the training rows with the model's scores beside their features.
+        // The baseline is computed from the training rows with the model's scores beside their features; the reference
+        // performance from the held-out rows' scores and labels, in time order (the estimate's band is learned over consecutive chunks).
         var file = Path.Combine(settings.Directory, "training-scored.csv");
-        var text = new StringBuilder("score," + string.Join(',', columns) + "\n");
-        foreach (var i in trainRows)
-        {
-            var row = _training!.Rows[i];
-            text.Append(trained.Score(row).ToString("R", CultureInfo.InvariantCulture));
-            foreach (var value in row)
-            {
-                text.Append(',').Append(value?.ToString("R", CultureInfo.InvariantCulture));
-            }
-
-            text.Append('\n');
-        }
-
-        await File.WriteAllTextAsync(file, text.ToString(), cancellationToken);
-
-        // The reference performance is the held-out rows' scores and labels, in time order (the estimate's band is learned over consecutive chunks).
+        await WriteScoredAsync(file, trained, _training!, trainRows, withFeatures: true, cancellationToken);
         var validation = Path.Combine(settings.Directory, "validation-scored.csv");
-        var rows = new StringBuilder("score,is_fraud\n");
-        foreach (var i in heldOut)
-        {
-            rows.Append(CultureInfo.InvariantCulture, $"{trained.Score(_training!.Rows[i]):R},{(_training.Payments[i].Fraud ? 1 : 0)}\n");
-        }
-
-        await File.WriteAllTextAsync(validation, rows.ToString(), cancellationToken);
+        await WriteScoredAsync(validation, trained, _training!, heldOut, withFeatures: false, cancellationToken);
         var model = _repository.FindModel(Model)!;
         var (baseline, reference) = await ModelRegistration.RegisterAsync(_host!.Store, _host.Settings.Redis.KeyPrefix, _repository, model, Version, trained, file, validation, settings.Directory, cancellationToken);
         _reference = reference;
@@ -425,7 +414,7 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
         _summary.Add(("lookup latency (gRPC, 1 entity × 8 features)", $"p50 {p50:0.00} ms, p99 {p99:0.00} ms over {latencies.Count} lookups{slow}"));
     }
 
-    private async Task MonitorAsync(FraudModel trained, List<int> pool, CancellationToken cancellationToken)
+    private async Task<PredictionStream> MonitorAsync(FraudModel trained, List<int> pool, CancellationToken cancellationToken)
     {
         // The monitor has run since the host started; the demo reads what it keeps as the dashboard does.
         var metrics = _host!.MonitorMetrics!;
@@ -434,10 +423,10 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
         var outbox = new AlertOutbox(drift.Database, drift.Keys);
         // The phases start and end on the performance windows' boundaries (windows are aligned to the epoch), so each window is of one phase.
         var performanceWindow = _repository.FindModel(Model)!.PerformanceMonitors[0].WindowMs;
-        var start = (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / performanceWindow * performanceWindow) - (Hours * Hour);
+        var start = (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / performanceWindow * performanceWindow) - (StreamedHours * Hour);
         var columns = _repository.FindModel(Model)!.Monitors.Select(m => m.Column).Distinct().Count();
-        using var producer = new ProducerBuilder<string, byte[]>(new ProducerConfig { BootstrapServers = _host.BootstrapServers, EnableIdempotence = true, LingerMs = 5 }).Build();
-        var stream = new PredictionStream(producer, _training!, trained, pool, Version, start, settings.PredictionsPerWindow);
+        _producer = new ProducerBuilder<string, byte[]>(new ProducerConfig { BootstrapServers = _host.BootstrapServers, EnableIdempotence = true, LingerMs = 5 }).Build();
+        var stream = new PredictionStream(_producer, _training!, trained, pool, Version, start, settings.PredictionsPerWindow);
 
         // Phase 1: six hours as in training, then three in which amounts arrive three times larger.
         console.MarkupLine($"[grey]…[/] streaming predictions to [blue]{PredictionsTopic}[/] and, {PredictionStream.LabelDelayMs / 60_000} minutes of event time later, their labels to [blue]{PredictionStream.LabelsTopic}[/]: " +
@@ -537,7 +526,129 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
             // The server stops with the demo: an address here would lead nowhere.
             _summary.Add(("dashboard", "stopped with the demo (--keep-running keeps it up)"));
         }
-        _summary.Add(("files", $"{settings.Directory} (offline store, training.csv, validation-scored.csv, {Model}-{Version}.json)"));
+        _summary.Add(("files", $"{settings.Directory} (offline store, training.csv, validation-scored.csv, {Model}-{Version}.json, {Model}-{Candidate}.json)"));
+        return stream;
+    }
+
+    private async Task LifecycleAsync(PredictionStream stream, List<int> heldOut, CancellationToken cancellationToken)
+    {
+        // A lighter challenger: trained on the same rows with fewer columns, registered beside v1 with its own baseline and reference.
+        var declared = _repository.FindModel(Model)!;
+        var columns = declared.Versions.Single(v => v.Version == Candidate).Features.Select(f => f.Replace(":", "__", StringComparison.Ordinal)).ToArray();
+        var projected = _training!.Project(columns);
+        var cut = projected.Payments[0].TimeMs + ((projected.Payments[^1].TimeMs - projected.Payments[0].TimeMs) * 3 / 4);
+        var train = Enumerable.Range(0, projected.Rows.Length).Where(i => projected.Payments[i].TimeMs < cut).ToList();
+        var challenger = FraudModel.Train(columns, [.. train.Select(i => projected.Rows[i])], [.. train.Select(i => projected.Payments[i].Fraud)]);
+        var scored = Path.Combine(settings.Directory, $"training-scored-{Candidate}.csv");
+        await WriteScoredAsync(scored, challenger, projected, train, withFeatures: true, cancellationToken);
+        var validation = Path.Combine(settings.Directory, $"validation-scored-{Candidate}.csv");
+        await WriteScoredAsync(validation, challenger, projected, heldOut, withFeatures: false, cancellationToken);
+        var (_, reference) = await ModelRegistration.RegisterAsync(_host!.Store, _host.Settings.Redis.KeyPrefix, _repository, declared, Candidate, challenger, scored, validation, settings.Directory, cancellationToken, promote: false);
+        Done($"registered the challenger {Model} {Candidate} ({columns.Length} features, stage staging): roc_auc {reference.Metrics["roc_auc"]:0.000} on the held-out rows");
+
+        // `model promote` measures the repository's gates first.
+        var prefix = _host.Settings.Redis.KeyPrefix;
+        var drift = new DriftStore(_host.Store.Database, prefix, Project);
+        var registry = new ModelRegistryStore(_host.Store.Database, prefix, Project);
+        var evaluator = new GateEvaluator(new PerformanceStore(_host.Store.Database, drift.Keys), drift, prefix, Project);
+        var record = await registry.GetAsync(Model, Candidate) ?? throw new DemoFailure($"{Model} {Candidate} is not in the registry after registering it");
+        var gates = await evaluator.EvaluateAsync(declared, record, Version, new GateInputs(validation), cancellationToken);
+        foreach (var gate in gates)
+        {
+            console.MarkupLine($"    {(gate.Passed ? "[green]" : "[red]")}{Markup.Escape(ModelCommands.GateLine(gate))}[/]");
+        }
+
+        var failed = gates.Where(g => !g.Passed).ToList();
+        var auc = gates.FirstOrDefault(g => g.Gate.StartsWith("roc_auc", StringComparison.Ordinal));
+        if (auc is not { Passed: false, Value: not null, Bound: not null })
+        {
+            throw new DemoFailure($"the roc_auc gate did not refuse the weaker challenger: {(auc is null ? "no such gate" : ModelCommands.GateLine(auc))}");
+        }
+
+        Done($"[bold]model promote {Model} {Candidate}[/] refused (exit 2): {failed.Count} of {gates.Count} gates failed; {Candidate} stays staging");
+        _summary.Add(("gate refused the challenger", $"{Candidate} roc_auc {Gates.Format(auc.Value)} < bound {Gates.Format(auc.Bound)} (production {Version} - 0.01); " +
+            $"{failed.Count} of {gates.Count} gates failed, {Version} stays production"));
+
+        // Forced past its gates for a trial, with the reason in the history; then the fraud pattern it cannot see arrives.
+        const string Reason = "a trial of the lighter model on live traffic";
+        var promoted = await registry.PromoteAsync(Model, Candidate, ModelStage.Production, new StageNote(StageChange.Cli, gates, Forced: true, Reason));
+        if (!promoted.Found)
+        {
+            throw new DemoFailure($"{Model} {Candidate} could not be promoted");
+        }
+
+        Done($"promoted {Candidate} with --force --reason \"{Reason}\"; {Version} archived");
+        console.MarkupLine($"[grey]…[/] {Candidate} in production for {TrialHours} simulated hours while, in every category, {PredictionStream.ShiftedShare:P0} of the safest-looking legitimate payments turn out fraudulent; " +
+            $"the policy: on_degradation: rollback after {declared.LifecycleOrDefault.DegradationWindows} windows");
+        var trial = stream.Deploy(projected, challenger, Candidate);
+        trial.Produce(Hours, StreamedHours, StreamPhase.NewFraudEverywhere, cancellationToken);
+        trial.Close(StreamedHours, cancellationToken);
+        await File.WriteAllTextAsync(Path.Combine(settings.Directory, $"{Model}-{Candidate}.json"), challenger.ToJson(), cancellationToken);
+
+        // The monitor's policy rolls back once the incident has stayed open for degradation_windows windows.
+        await WaitAsync(async () => _receiver!.Alerts.Any(a => a.Event == "rollback") && (await registry.VersionsAsync(Model)).Any(v => v.Version == Version && v.Stage == ModelStage.Production),
+            "the rollback event at the webhook", cancellationToken);
+        var rollbacks = _receiver!.Alerts.Where(a => a.Event == "rollback").ToList();
+        var rollback = rollbacks[0];
+        var history = await registry.History.ReadAsync(Model);
+        var entry = history.LastOrDefault(e => e.Action == "rollback") ?? throw new DemoFailure("the rollback is not in the model's history");
+        var stages = (await registry.VersionsAsync(Model)).ToDictionary(v => v.Version, v => ModelStages.Name(v.Stage), StringComparer.Ordinal);
+        Done($"[red]rollback[/] event received, signature verified: {rollback.Model} {rollback.Version} {rollback.Column} {rollback.Method} = {rollback.Value:0.000} (threshold {rollback.Threshold:0.000}); " +
+            $"now {Version} {stages[Version]}, {Candidate} {stages[Candidate]}");
+        Done($"model history: {history.Count} stage changes, the last: {entry.Action} {entry.Version} → {ModelStages.Name(entry.To)} by {entry.Actor}, {entry.Replaced} production again");
+        _summary.Add(("degradation rolled back", $"{Candidate} roc_auc realized {rollback.Value:0.000} under {rollback.Threshold:0.000} for {declared.LifecycleOrDefault.DegradationWindows} windows → " +
+            $"{Version} production again, {Candidate} {stages[Candidate]}; {rollbacks.Count} signed rollback event"));
+    }
+
+    private async Task FreshnessAsync(List<Payment> payments, CancellationToken cancellationToken)
+    {
+        // No payment has arrived since the ones streamed at the start: the source has stalled, and the view's objective says so.
+        var view = _repository.FeatureViews.First(v => v.FreshnessMs is not null);
+        var objective = TimeSpan.FromMilliseconds(view.FreshnessMs!.Value);
+        bool Breach(ReceivedAlert a) => a.Event == "freshness" && a.View == view.Name;
+        console.MarkupLine($"[grey]…[/] the payments source has been quiet since the stream at the start; {view.Name} declares freshness: {objective.TotalMinutes:0.#}m");
+        await WaitAsync(() => Task.FromResult(_receiver!.Alerts.Any(Breach)), "the freshness alert at the webhook", cancellationToken);
+        var breach = _receiver!.Alerts.First(Breach);
+        Done($"[red]freshness[/] alert received, signature verified: {breach.View} newest applied event {breach.Value:0} s old (objective {breach.Threshold:0} s)");
+
+        // The source resumes: a few payments now, and the incident resolves at the evaluator's next pass.
+        var resumed = Stopwatch.StartNew();
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        foreach (var p in payments.Take(20))
+        {
+            var payment = p with { Id = "r" + p.Id, TimeMs = now };
+            _producer!.Produce(PaymentsTopic, new Message<string, byte[]> { Key = payment.User, Value = payment.Json() });
+        }
+
+        _producer!.Flush(cancellationToken);
+        var resolvedId = breach.Id[..breach.Id.LastIndexOf(':')] + ":resolved";
+        await WaitAsync(() => Task.FromResult(_receiver.Alerts.Any(a => a.Id == resolvedId)), "the freshness incident's resolved alert", cancellationToken);
+        Done($"[green]resolved[/] alert received {resumed.Elapsed.TotalSeconds:0.0} s after the payments resumed");
+        _summary.Add(("stalled source caught", $"{view.Name} newest payment {breach.Value:0} s old > objective {breach.Threshold:0} s → freshness alert; resolved {resumed.Elapsed.TotalSeconds:0.0} s after payments resumed"));
+    }
+
+    private static async Task WriteScoredAsync(string file, FraudModel model, TrainingSet set, List<int> rows, bool withFeatures, CancellationToken cancellationToken)
+    {
+        var text = new StringBuilder(withFeatures ? "score," + string.Join(',', set.Features) + "\n" : "score,is_fraud\n");
+        foreach (var i in rows)
+        {
+            text.Append(model.Score(set.Rows[i]).ToString("R", CultureInfo.InvariantCulture));
+            if (withFeatures)
+            {
+                foreach (var value in set.Rows[i])
+                {
+                    text.Append(',').Append(value?.ToString("R", CultureInfo.InvariantCulture));
+                }
+            }
+            else
+            {
+                text.Append(',').Append(set.Payments[i].Fraud ? '1' : '0');
+            }
+
+            text.Append('\n');
+        }
+
+        await File.WriteAllTextAsync(file, text.ToString(), cancellationToken);
     }
 
     private async Task WaitAsync(Func<Task<bool>> condition, string what, CancellationToken cancellationToken)
@@ -586,6 +697,7 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
             await _host.DisposeAsync();
         }
 
+        _producer?.Dispose();
         _store?.Dispose();
         if (_receiver is not null)
         {

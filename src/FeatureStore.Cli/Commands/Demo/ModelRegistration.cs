@@ -14,7 +14,7 @@ namespace FeatureStore.Cli.Commands.Demo;
 /// Registering a trained model version: its drift baseline, computed from the training set with the
 /// monitor's baseline code and stored where the monitor reads it; its reference performance, computed from
 /// scored validation rows as <c>model register --validation</c> does; the version in the model registry with
-/// its features, training export and baseline, promoted to production; the model itself written beside
+/// its features, training export and baseline, promoted to production unless it is a candidate; the model itself written beside
 /// the training data.
 /// </summary>
 internal static class ModelRegistration
@@ -25,7 +25,7 @@ internal static class ModelRegistration
     /// </summary>
     public static async Task<(ModelBaseline Baseline, ReferencePerformance Reference)> RegisterAsync(
         OnlineStoreConnection store, string keyPrefix, FeatureRepository repository, ModelDefinition model, string version,
-        FraudModel trained, string trainingSet, string validation, string directory, CancellationToken cancellationToken)
+        FraudModel trained, string trainingSet, string validation, string directory, CancellationToken cancellationToken, bool promote = true)
     {
         var baseline = await BaselineComputer.ComputeAsync(model, version, trainingSet, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), repository, cancellationToken);
         var drift = new DriftStore(store.Database, keyPrefix, repository.Project);
@@ -38,7 +38,11 @@ internal static class ModelRegistration
         var registry = new ModelRegistryStore(store.Database, keyPrefix, repository.Project);
         var features = model.Versions.First(v => v.Version == version).Features;
         await registry.RegisterAsync(model.Name, version, features, trainingSet, baseline.Id);
-        await registry.PromoteAsync(model.Name, version, ModelStage.Production);
+        if (promote)
+        {
+            await registry.PromoteAsync(model.Name, version, ModelStage.Production);
+        }
+
         await File.WriteAllTextAsync(Path.Combine(directory, $"{model.Name}-{version}.json"), trained.ToJson(), cancellationToken);
         return (baseline, reference);
     }

@@ -6,7 +6,20 @@ using Confluent.Kafka;
 namespace FeatureStore.Cli.Commands.Demo;
 
 /// <summary>The exported training set: each payment with its point-in-time feature values, in the model's feature order.</summary>
-internal sealed record TrainingSet(List<Payment> Payments, string[] Features, double?[][] Rows);
+internal sealed record TrainingSet(List<Payment> Payments, string[] Features, double?[][] Rows)
+{
+    /// <summary>The same payments with only <paramref name="features"/>, in that order (another model version's columns).</summary>
+    public TrainingSet Project(string[] features)
+    {
+        var index = features.Select(f => Array.IndexOf(Features, f)).ToArray();
+        if (index.Any(i => i < 0))
+        {
+            throw new ArgumentException($"the training set has no column {features[Array.IndexOf(index, -1)]}", nameof(features));
+        }
+
+        return new TrainingSet(Payments, features, [.. Rows.Select(r => index.Select(i => r[i]).ToArray())]);
+    }
+}
 
 /// <summary>What the world does in an hour of the simulated prediction stream.</summary>
 internal enum StreamPhase
@@ -23,6 +36,9 @@ internal enum StreamPhase
     /// fraud that passes for ordinary spending, which the model never saw.
     /// </summary>
     NewFraudInCategory,
+
+    /// <summary>The same new pattern in every category: the whole model's realized performance falls.</summary>
+    NewFraudEverywhere,
 }
 
 /// <summary>
@@ -53,6 +69,13 @@ internal sealed class PredictionStream(IProducer<string, byte[]> producer, Train
     /// <summary>Predictions (and labels) published so far.</summary>
     public long Published => _sequence;
 
+    /// <summary>
+    /// The stream of another version deployed in this one's place: its model scores the same payments with its own
+    /// columns of <paramref name="projected"/>; prediction ids go on from this stream's, so no label names two predictions.
+    /// </summary>
+    public PredictionStream Deploy(TrainingSet projected, FraudModel next, string nextVersion) =>
+        new(producer, projected, next, pool, nextVersion, startMs, perHour) { _sequence = _sequence };
+
     /// <summary>Publishes hours [<paramref name="fromHour"/>, <paramref name="toHour"/>) of <paramref name="phase"/>, <c>perHour</c> evenly over each.</summary>
     public void Produce(int fromHour, int toHour, StreamPhase phase, CancellationToken cancellationToken)
     {
@@ -72,8 +95,8 @@ internal sealed class PredictionStream(IProducer<string, byte[]> producer, Train
 
                 var payment = training.Payments[row];
                 var score = model.Score(features);
-                var fraud = payment.Fraud
-                    || (phase == StreamPhase.NewFraudInCategory && payment.Category == ShiftedCategory && score < _medianScore && _random.NextDouble() < ShiftedShare);
+                var shifted = phase == StreamPhase.NewFraudEverywhere || (phase == StreamPhase.NewFraudInCategory && payment.Category == ShiftedCategory);
+                var fraud = payment.Fraud || (shifted && score < _medianScore && _random.NextDouble() < ShiftedShare);
                 Publish(payment, score, features, startMs + (h * HourMs) + (k * (HourMs / perHour)), fraud);
             }
         }
