@@ -56,7 +56,22 @@ public sealed class DemoCommandTests
             Assert.True(realized < reference - 0.25, $"realized {realized} vs reference {reference}");
             Assert.True(Math.Abs(estimate - reference) < 0.1, $"estimate {estimate} vs reference {reference}");
             Assert.True(Value(caught, "psi") < 0.1, $"PSI {Value(caught, "psi")}");
+
+            // The lifecycle: the gate refuses the weaker challenger with its value, its forced trial degrades and is
+            // rolled back by the policy, and the stalled payments source breaches its freshness objective, then resolves.
+            Assert.Matches(@"FAIL\s+roc_auc >= production - 0\.01\s+value 0\.\d+\s+bound 0\.\d+", output);
+            var refused = Regex.Match(flat, @"gate refused the challenger v2 roc_auc (?<value>0\.\d+) < bound (?<bound>0\.\d+) \(production v1 - 0\.01\); \d of 3 gates failed, v1 stays production");
+            Assert.True(refused.Success, flat);
+            Assert.True(Value(refused, "value") < Value(refused, "bound"));
+            var rolledBack = Regex.Match(flat, @"degradation rolled back v2 roc_auc realized (?<value>0\.\d{3}) under (?<threshold>0\.\d{3}) for 2 windows → v1 production again, v2 archived; 1 signed rollback event");
+            Assert.True(rolledBack.Success, flat);
+            Assert.True(Value(rolledBack, "value") < Value(rolledBack, "threshold"));
+            Assert.Contains("model history: 3 stage changes, the last: rollback v2 → archived by policy, v1 production again", lines, StringComparison.Ordinal);
+            var stalled = Regex.Match(flat, @"stalled source caught user_txn_stats newest payment (?<age>[\d.]+) s old > objective 120 s → freshness alert; resolved [\d.]+ s after payments resumed");
+            Assert.True(stalled.Success, flat);
+            Assert.True(Value(stalled, "age") > 120, flat);
             Assert.True(File.Exists(Path.Combine(directory, "training.csv")));
+            Assert.True(File.Exists(Path.Combine(directory, "fraud_detector-v2.json")));
             Assert.True(File.Exists(Path.Combine(directory, "fraud_detector-v1.json")));
             Assert.True(File.Exists(Path.Combine(directory, "validation-scored.csv")));
         }

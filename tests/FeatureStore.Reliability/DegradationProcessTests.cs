@@ -114,4 +114,98 @@ public sealed class DegradationProcessTests(EmbeddedKafkaFixture kafka, RedisSer
         Assert.Equal(0, await cli.WaitForExitAsync(TimeSpan.FromSeconds(60), Ct));
         Assert.Contains(cli.Lines, l => l.Contains("rollback v1 production → archived by policy, v0 production again", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task Monitor_killed_at_random_instants_around_the_rollback_rolls_back_once_and_sends_one_event()
+    {
+        const int Kills = 4;
+        const int Chunk = 300;
+        await using var receiver = new WebhookReceiver(FreePort.Next());
+        var topic = kafka.CreateTopic("degradekill", partitions: 1);
+        var labelsTopic = kafka.CreateTopic("degradekill-labels", partitions: 1);
+        kafka.Cluster.CreateTopic(topic + ".dlq", 1);
+        kafka.Cluster.CreateTopic(labelsTopic + ".dlq", 1);
+        var file = Path.Combine(_dir, "degradekill.yaml");
+        await File.WriteAllTextAsync(file, Yaml(topic, labelsTopic, receiver.Url, MonitorHarness.SecretVariable)
+            .Replace("    versions:\n", "    on_degradation: rollback\n    degradation_windows: 2\n    versions:\n", StringComparison.Ordinal), Ct);
+        var prefix = "k" + Guid.NewGuid().ToString("N")[..8];
+        var group = "monitor-" + Guid.NewGuid().ToString("N");
+        var db = redis.Connection.Database;
+        var project = Repository(topic, labelsTopic, receiver.Url).Project;
+        var store = new PerformanceStore(db, new DriftKeys(prefix, project));
+        var registry = new ModelRegistryStore(db, prefix, project);
+        foreach (var version in (string[])["v0", "v1"])
+        {
+            Assert.True(await registry.RegisterAsync("ranker", version, ["user_txn:amount"], null, null));
+            await store.SaveReferenceAsync(Reference("ranker", version));
+            await registry.PromoteAsync("ranker", version, ModelStage.Production);
+        }
+
+        // v1: window 0 as calibrated, windows 1 to 3 with every label flipped, in chunks of 300 predictions with their
+        // labels; each run of the monitor gets one to three chunks and is killed at a random instant (a fixed seed).
+        var random = new Random(47);
+        var predictions = Enumerable.Range(0, 4).SelectMany(w => Predictions(seed: 180 + w, T0 + (w * WindowMs), PerWindow)).ToList();
+        var labels = Labels(seed: 190, predictions, p => p.TimeMs >= T0 + WindowMs);
+        var labelOf = labels.ToDictionary(l => l.Id);
+        using var producer = kafka.CreateProducer();
+        var produced = 0;
+        var closed = false;
+        void ProduceChunks(int chunks)
+        {
+            var slice = predictions.Skip(produced).Take(chunks * Chunk).ToList();
+            Produce(producer, topic, slice);
+            Produce(producer, labelsTopic, slice.Select(p => labelOf[p.Id]));
+            produced += slice.Count;
+            if (produced == predictions.Count && !closed)
+            {
+                Produce(producer, topic, [new Prediction("closer", T0 + (6 * WindowMs), 0.5, "a")]);
+                Produce(producer, labelsTopic, [new Label("closer", T0 + (6 * WindowMs) + 1, true)]);
+                closed = true;
+            }
+        }
+
+        var killedBeforeRollback = 0;
+        for (var kill = 1; kill <= Kills; kill++)
+        {
+            await using var monitor = StartMonitor(file, prefix, group);
+            await monitor.WaitForLineAsync(_ => true, TimeSpan.FromSeconds(60), Ct);
+            ProduceChunks(random.Next(1, 4));
+            await Task.Delay(random.Next(0, 2_500), Ct); // the random instant itself
+            monitor.KillHard();
+            await monitor.WaitForExitAsync(TimeSpan.FromSeconds(10), Ct);
+            if ((await registry.History.ReadAsync("ranker")).All(h => h.Action != "rollback"))
+            {
+                killedBeforeRollback++;
+            }
+        }
+
+        ProduceChunks(predictions.Count);
+
+        var outbox = new AlertOutbox(db, PerformanceJob.OutboxKey(store.Keys));
+        await using (var last = StartMonitor(file, prefix, group))
+        {
+            await Eventually.TrueAsync(async () => (await store.HistoryAsync("ranker", "v1")).Count(h => h.Segment is null) >= 4 && await outbox.PendingAsync() == 0
+                    && receiver.Requests.Any(r => r.Event == "rollback"),
+                TimeSpan.FromSeconds(120), "four windows evaluated and the rollback delivered", Ct);
+            last.Terminate();
+            await last.WaitForExitAsync(TimeSpan.FromSeconds(30), Ct);
+        }
+
+        // One rollback in the registry and the history, one rollback event (deliveries of it share its idempotency key).
+        Assert.Equal(ModelStage.Production, (await registry.GetAsync("ranker", "v0"))!.Stage);
+        Assert.Equal(ModelStage.Archived, (await registry.GetAsync("ranker", "v1"))!.Stage);
+        var history = await registry.History.ReadAsync("ranker");
+        Assert.Equal([("promote", "v0"), ("promote", "v1"), ("rollback", "v1")], history.Select(h => (h.Action, h.Version)));
+        var events = receiver.Requests.Where(r => r.Event == "rollback").GroupBy(r => r.IdempotencyKey).ToList();
+        Assert.Single(events);
+        Assert.True(killedBeforeRollback >= 1, $"a kill must land before the rollback ({killedBeforeRollback} of {Kills} did)");
+        Figures.Report("process faults / degradation policy SIGKILL", $"kills={Kills} (before the rollback {killedBeforeRollback}) seed=47 predictions={predictions.Count} rollbacks=1 events={events.Count} deliveries={events[0].Count()}");
+    }
+
+    private ChildProcess StartMonitor(string file, string keyPrefix, string group) => ChildProcess.StartDotnet(TestCli.Path,
+        [
+            "monitor", "-f", file, "--bootstrap-servers", kafka.BootstrapServers, "--redis", redis.Connection.Endpoint,
+            "--key-prefix", keyPrefix, "--group", group, "--session-timeout-ms", "4000",
+        ],
+        new Dictionary<string, string> { [MonitorHarness.SecretVariable] = MonitorHarness.Secret });
 }

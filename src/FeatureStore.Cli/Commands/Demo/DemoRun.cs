@@ -88,6 +88,7 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
             var stream = await MonitorAsync(trained, trainRows, cancellationToken);
             await LifecycleAsync(stream, heldOut, cancellationToken);
             await FreshnessAsync(payments, cancellationToken);
+            SummariseWhereToLook();
         }
         catch (DemoFailure ex)
         {
@@ -516,17 +517,6 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
         _summary.Add(("labels joined", $"{labels.Joined:N0} in {history.Count(h => h.Segment is null)} windows × {series - 1} categories and the whole model ({labels.Late} late, {labels.Unmatched} unmatched)"));
         _summary.Add(("concept drift caught", $"realized roc_auc {window.Realized["roc_auc"]:0.000} in {PredictionStream.ShiftedCategory} " +
             $"(reference {_reference.Metrics["roc_auc"]:0.000}, estimate {estimate}), score PSI {psi:0.000} and KS quiet"));
-        if (settings.KeepRunning)
-        {
-            _summary.Add(("dashboard", Dashboard.ToString()));
-            _summary.Add(("HTTP lookups, metrics", $"{_served!.Value.Http}v1/features/online, {_served.Value.Http}metrics"));
-        }
-        else
-        {
-            // The server stops with the demo: an address here would lead nowhere.
-            _summary.Add(("dashboard", "stopped with the demo (--keep-running keeps it up)"));
-        }
-        _summary.Add(("files", $"{settings.Directory} (offline store, training.csv, validation-scored.csv, {Model}-{Version}.json, {Model}-{Candidate}.json)"));
         return stream;
     }
 
@@ -609,7 +599,7 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
         console.MarkupLine($"[grey]…[/] the payments source has been quiet since the stream at the start; {view.Name} declares freshness: {objective.TotalMinutes:0.#}m");
         await WaitAsync(() => Task.FromResult(_receiver!.Alerts.Any(Breach)), "the freshness alert at the webhook", cancellationToken);
         var breach = _receiver!.Alerts.First(Breach);
-        Done($"[red]freshness[/] alert received, signature verified: {breach.View} newest applied event {breach.Value:0} s old (objective {breach.Threshold:0} s)");
+        Done($"[red]freshness[/] alert received, signature verified: {breach.View} newest applied event {breach.Value:0.0} s old (objective {breach.Threshold:0} s)");
 
         // The source resumes: a few payments now, and the incident resolves at the evaluator's next pass.
         var resumed = Stopwatch.StartNew();
@@ -624,7 +614,24 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
         var resolvedId = breach.Id[..breach.Id.LastIndexOf(':')] + ":resolved";
         await WaitAsync(() => Task.FromResult(_receiver.Alerts.Any(a => a.Id == resolvedId)), "the freshness incident's resolved alert", cancellationToken);
         Done($"[green]resolved[/] alert received {resumed.Elapsed.TotalSeconds:0.0} s after the payments resumed");
-        _summary.Add(("stalled source caught", $"{view.Name} newest payment {breach.Value:0} s old > objective {breach.Threshold:0} s → freshness alert; resolved {resumed.Elapsed.TotalSeconds:0.0} s after payments resumed"));
+        _summary.Add(("stalled source caught", $"{view.Name} newest payment {breach.Value:0.0} s old > objective {breach.Threshold:0} s → freshness alert; resolved {resumed.Elapsed.TotalSeconds:0.0} s after payments resumed"));
+    }
+
+    // Where to look once the demo is done: the dashboard while it stays up, and the files it wrote.
+    private void SummariseWhereToLook()
+    {
+        if (settings.KeepRunning)
+        {
+            _summary.Add(("dashboard", Dashboard.ToString()));
+            _summary.Add(("HTTP lookups, metrics", $"{_served!.Value.Http}v1/features/online, {_served.Value.Http}metrics"));
+        }
+        else
+        {
+            // The server stops with the demo: an address here would lead nowhere.
+            _summary.Add(("dashboard", "stopped with the demo (--keep-running keeps it up)"));
+        }
+
+        _summary.Add(("files", $"{settings.Directory} (offline store, training.csv, validation-scored.csv, {Model}-{Version}.json, {Model}-{Candidate}.json)"));
     }
 
     private static async Task WriteScoredAsync(string file, FraudModel model, TrainingSet set, List<int> rows, bool withFeatures, CancellationToken cancellationToken)
@@ -685,6 +692,7 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
 
     public async ValueTask DisposeAsync()
     {
+        _producer?.Dispose(); // before the broker it talks to stops
         await _jobs.CancelAsync();
         if (_running is not null)
         {
@@ -697,7 +705,6 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
             await _host.DisposeAsync();
         }
 
-        _producer?.Dispose();
         _store?.Dispose();
         if (_receiver is not null)
         {
