@@ -60,6 +60,12 @@ public sealed class FeatureServerOptions
     /// <summary>How often the registry version is checked besides the change notifications.</summary>
     public TimeSpan RegistryPollInterval { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// How often the model registry's stages are read besides its change notices: a lookup by model name reads the
+    /// production version's features, and follows a promotion or rollback within this at the latest.
+    /// </summary>
+    public TimeSpan ModelStagePollInterval { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>API keys; when empty, no key is asked for.</summary>
     public IReadOnlyList<ApiKey> ApiKeys { get; init; } = [];
 

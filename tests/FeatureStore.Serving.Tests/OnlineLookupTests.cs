@@ -1,8 +1,11 @@
 using System.Globalization;
 using System.Net.Http.Json;
 using FeatureStore.Contracts.V1;
+using FeatureStore.Core.Models;
+using FeatureStore.Redis.Models;
 using FeatureStore.Redis.Online;
 using FeatureStore.Serving.Tests.Helpers;
+using FeatureStore.Testing;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 
@@ -320,6 +323,55 @@ public sealed class OnlineLookupTests(IngestedStoreFixture data) : IClassFixture
         var v1 = await client.GetModelFeaturesAsync("fraud@v1", [entity], cancellationToken: Ct);
         Assert.Equal(["user_stats:n_1h", "merchant_stats:sum_1h"], v1.FeatureNames);
         Assert.Equal(newest.Response.Rows[0].Values[0], v1.Response.Rows[0].Values[0]);
+    }
+
+    [Fact]
+    public async Task A_model_name_serves_its_production_version_and_follows_a_rollback()
+    {
+        var registry = new ModelRegistryStore(data.Store.Database, data.Scenario.KeyPrefix, data.Scenario.Repository.Project);
+        foreach (var version in (string[])["v1", "v2"])
+        {
+            Assert.True(await registry.RegisterAsync("fraud", version, [], null, null));
+        }
+
+        try
+        {
+            await registry.PromoteAsync("fraud", "v1", ModelStage.Production);
+            await using var server = await RunningServer.InProcessAsync(new FeatureServerOptions
+            {
+                Repository = data.Scenario.Repository,
+                KeyPrefix = data.Scenario.KeyPrefix,
+                ModelStagePollInterval = TimeSpan.FromMinutes(5),
+            }, data.Store.Multiplexer);
+            using var client = server.Client();
+            var entity = new Dictionary<string, string> { ["user_id"] = "u1", ["merchant_id"] = "m1" };
+            async Task<IReadOnlyList<string>> Served() => (await client.GetModelFeaturesAsync("fraud", [entity], cancellationToken: Ct)).FeatureNames;
+            IReadOnlyList<string> v1 = ["user_stats:n_1h", "merchant_stats:sum_1h"];
+            IReadOnlyList<string> v2 = ["user_stats:n_1h", "user_spend:sum_2h", "merchant_stats:mean_1h"];
+            await Eventually.TrueAsync(async () => (await Served()).SequenceEqual(v1), TimeSpan.FromSeconds(10), "v1, production, served by name", Ct);
+
+            // A promotion is announced: followed at once, not at the 5-minute poll.
+            await registry.PromoteAsync("fraud", "v2", ModelStage.Production);
+            await Eventually.TrueAsync(async () => (await Served()).SequenceEqual(v2), TimeSpan.FromSeconds(10), "v2 served once promoted", Ct);
+
+            // A rollback (the degradation policy's registry change) is announced as the restored version's promotion.
+            var rollback = await registry.PlanRollbackAsync("fraud", "v2");
+            Assert.NotNull(rollback);
+            var transaction = data.Store.Database.CreateTransaction();
+            registry.QueueRollback(transaction, rollback, "test evidence");
+            Assert.True(await transaction.ExecuteAsync());
+            await registry.AnnounceAsync(rollback);
+            await Eventually.TrueAsync(async () => (await Served()).SequenceEqual(v1), TimeSpan.FromSeconds(10), "v1 served again after the rollback", Ct);
+            Assert.Equal(2, (await client.GetModelFeaturesAsync("fraud@v1", [entity], cancellationToken: Ct)).FeatureNames.Count);
+        }
+        finally
+        {
+            // No production version left: the other tests of the class read a model name as its newest declared version.
+            foreach (var version in (string[])["v1", "v2"])
+            {
+                await registry.PromoteAsync("fraud", version, ModelStage.Archived);
+            }
+        }
     }
 
     [Fact]

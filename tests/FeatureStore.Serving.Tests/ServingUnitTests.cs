@@ -175,9 +175,9 @@ public sealed class ServingUnitTests
         Assert.Equal(6, served.Resolve("user_stats")!.Length);
         Assert.Equal("user_spend:sd_2h", served.Resolve("user_spend:sd_2h")!.Single().Reference);
         Assert.Null(served.Resolve("user_stats:"));
-        Assert.Equal(["user_stats:n_1h", "user_spend:sum_2h", "merchant_stats:mean_1h"], served.ResolveModel("fraud")!.Select(c => c.Reference));
-        Assert.Equal(2, served.ResolveModel("fraud@v1")!.Length);
-        Assert.Null(served.ResolveModel("fraud@v3"));
+        Assert.Equal(["user_stats:n_1h", "user_spend:sum_2h", "merchant_stats:mean_1h"], served.ResolveModel("fraud", null)!.Select(c => c.Reference));
+        Assert.Equal(2, served.ResolveModel("fraud@v1", null)!.Length);
+        Assert.Null(served.ResolveModel("fraud@v3", null));
         Assert.Equal(3, served.Definitions.Repository.Version);
     }
 

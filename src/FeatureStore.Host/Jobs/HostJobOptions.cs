@@ -100,6 +100,7 @@ public static class HostJobOptions
             HttpPort = serve.HttpPort,
             MaxEntities = serve.MaxEntities,
             StoreTimeout = HostSettings.Time(serve.StoreTimeout, "jobs.serve.storeTimeout"),
+            ModelStagePollInterval = HostSettings.Time(settings.Models.StagePollInterval, "models.stagePollInterval"),
             ApiKeys = keys,
             ReadStrategy = serve.ReadStrategy switch
             {

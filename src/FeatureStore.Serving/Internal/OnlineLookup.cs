@@ -324,7 +324,7 @@ internal sealed class OnlineLookup
             ? ThrowHelper.ThrowInvalid<long>($"as_of is not a valid timestamp (seconds {asOf.Seconds}, nanos {asOf.Nanos}): it must lie between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z")
             : (asOf.Seconds * 1000) + (asOf.Nanos / 1_000_000);
 
-    private static List<FeatureColumn> Resolve(ServingRepository served, LookupRequest request)
+    private List<FeatureColumn> Resolve(ServingRepository served, LookupRequest request)
     {
         var columns = new List<FeatureColumn>(request.Features.Count + 8);
         foreach (var reference in request.Features)
@@ -334,7 +334,7 @@ internal sealed class OnlineLookup
 
         if (request.Model.Length > 0)
         {
-            columns.AddRange(served.ResolveModel(request.Model) ?? ThrowHelper.ThrowInvalid<FeatureColumn[]>(
+            columns.AddRange(served.ResolveModel(request.Model, _registry.ModelStages) ?? ThrowHelper.ThrowInvalid<FeatureColumn[]>(
                 $"unknown model '{ThrowHelper.Shown(request.Model)}' (models: {string.Join(", ", served.Repository.Models.Select(m => m.Name))})"));
         }
 

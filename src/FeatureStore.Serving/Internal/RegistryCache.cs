@@ -1,3 +1,5 @@
+using FeatureStore.Redis.Drift;
+using FeatureStore.Redis.Models;
 using FeatureStore.Redis.Online;
 using FeatureStore.Redis.Registry;
 using Microsoft.Extensions.Logging;
@@ -24,6 +26,7 @@ internal sealed class RegistryCache : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private volatile ServingRepository? _current;
     private Task _poll = Task.CompletedTask;
+    private Task _stages = Task.CompletedTask;
     // A repository file's content hash: its views' state groups are those of a registry version with the same content.
     private readonly string? _fileHash;
     private long _seenHead;
@@ -40,7 +43,11 @@ internal sealed class RegistryCache : IAsyncDisposable
         Keys = new OnlineKeys(options.KeyPrefix, Project);
         _store = new RegistryStore(multiplexer.GetDatabase(), options.KeyPrefix);
         _fileHash = options.Repository?.ContentHash();
+        ModelStages = new ModelStageCache(new ModelRegistryStore(multiplexer.GetDatabase(), options.KeyPrefix, Project), options.ModelStagePollInterval);
     }
+
+    /// <summary>The model registry's production versions: what a lookup by model name serves.</summary>
+    public ModelStageCache ModelStages { get; }
 
     public string Project { get; }
 
@@ -54,6 +61,7 @@ internal sealed class RegistryCache : IAsyncDisposable
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        _stages = FollowModelStagesAsync(_stop.Token);
         if (_options.Repository is { } repository)
         {
             // A file serves at once, store or no store; its registry version's groups are looked up behind.
@@ -68,6 +76,22 @@ internal sealed class RegistryCache : IAsyncDisposable
 
         await FollowAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
         _poll = PollAsync(_stop.Token);
+    }
+
+    // Reads the model registry's stages now, then follows its change notices (and a poll, for a notice missed).
+    private async Task FollowModelStagesAsync(CancellationToken cancellationToken)
+    {
+        await Task.Yield();
+        try
+        {
+            await ModelStages.RefreshAsync().ConfigureAwait(false);
+        }
+        catch (RedisException ex)
+        {
+            _logger.RegistryRefreshFailed(Project, ex); // until the store answers, a model name serves its newest declared version
+        }
+
+        await ModelStages.FollowAsync(_multiplexer.GetSubscriber(), ex => _logger.RegistryRefreshFailed(Project, ex), cancellationToken).ConfigureAwait(false);
     }
 
     // Subscribes to the registry's notices, then loads its current version.
@@ -186,6 +210,7 @@ internal sealed class RegistryCache : IAsyncDisposable
         }
 
         await _poll.ConfigureAwait(false);
+        await _stages.ConfigureAwait(false);
         _stop.Dispose();
         _refreshing.Dispose();
     }

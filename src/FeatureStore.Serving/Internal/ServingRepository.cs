@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using FeatureStore.Contracts.V1;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Windows;
+using FeatureStore.Redis.Drift;
 using Google.Protobuf.WellKnownTypes;
 
 namespace FeatureStore.Serving.Internal;
@@ -18,6 +19,7 @@ internal sealed class ServingRepository
 {
     private readonly Dictionary<string, FeatureColumn[]> _references = new(StringComparer.Ordinal);
     private readonly Dictionary<string, FeatureColumn[]> _models = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Dictionary<string, FeatureColumn[]>> _modelVersions = new(StringComparer.Ordinal);
 
     // Decoding reuses states (their tile and raw-entry buffers) across lookups instead of allocating per entity.
     private const int PooledStatesPerView = 32;
@@ -49,9 +51,10 @@ internal sealed class ServingRepository
 
         foreach (var model in repository.Models)
         {
+            var versions = _modelVersions[model.Name] = new Dictionary<string, FeatureColumn[]>(StringComparer.Ordinal);
             foreach (var version_ in model.Versions)
             {
-                _models[model.Name + "@" + version_.Version] = [.. version_.Features.SelectMany(r => _references.GetValueOrDefault(r) ?? [])];
+                _models[model.Name + "@" + version_.Version] = versions[version_.Version] = [.. version_.Features.SelectMany(r => _references.GetValueOrDefault(r) ?? [])];
             }
 
             if (model.Versions.Count > 0)
@@ -101,8 +104,20 @@ internal sealed class ServingRepository
     /// <summary>The columns of <c>view:feature</c> or of a whole <c>view</c>, or null.</summary>
     public FeatureColumn[]? Resolve(string reference) => _references.GetValueOrDefault(reference);
 
-    /// <summary>The columns of <c>model</c> (newest version) or <c>model@version</c>, or null.</summary>
-    public FeatureColumn[]? ResolveModel(string model) => _models.GetValueOrDefault(model);
+    /// <summary>
+    /// The columns of <c>model@version</c>, or of <c>model</c>: its production version in the model registry when
+    /// this repository declares that version, else its newest declared version. Null for an unknown name.
+    /// </summary>
+    public FeatureColumn[]? ResolveModel(string model, ModelStageCache? stages)
+    {
+        if (!_models.TryGetValue(model, out var columns))
+        {
+            return null;
+        }
+
+        return stages?.Production(model) is { } production && _modelVersions.TryGetValue(model, out var versions)
+            && versions.TryGetValue(production, out var served) ? served : columns;
+    }
 
     /// <summary>An empty state of group <paramref name="group"/> of view <paramref name="view"/> to decode into; give it back with <see cref="ReturnState"/>.</summary>
     public ViewWindowState RentState(int view, int group) =>
