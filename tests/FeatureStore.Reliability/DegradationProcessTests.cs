@@ -36,32 +36,10 @@ public sealed class DegradationProcessTests(EmbeddedKafkaFixture kafka, RedisSer
     public async Task A_persistently_degraded_production_version_is_rolled_back_once_and_the_monitor_follows()
     {
         await using var receiver = new WebhookReceiver(FreePort.Next());
-        var topic = kafka.CreateTopic("degrade", partitions: 1);
-        var labelsTopic = kafka.CreateTopic("degrade-labels", partitions: 1);
-        kafka.Cluster.CreateTopic(topic + ".dlq", 1);
-        kafka.Cluster.CreateTopic(labelsTopic + ".dlq", 1);
-        var file = Path.Combine(_dir, "degrade.yaml");
-        var yaml = Yaml(topic, labelsTopic, receiver.Url, MonitorHarness.SecretVariable)
-            .Replace("    versions:\n", "    on_degradation: rollback\n    degradation_windows: 2\n    versions:\n", StringComparison.Ordinal);
-        await File.WriteAllTextAsync(file, yaml, Ct);
-        var project = Repository(topic, labelsTopic, receiver.Url).Project;
-        var prefix = "d" + Guid.NewGuid().ToString("N")[..8];
+        var (topic, labelsTopic, file, prefix, project, store, registry) = await ArrangeAsync("degrade", receiver);
         var db = redis.Connection.Database;
-        var store = new PerformanceStore(db, new DriftKeys(prefix, project));
-        var registry = new ModelRegistryStore(db, prefix, project);
-        foreach (var version in (string[])["v0", "v1"])
-        {
-            Assert.True(await registry.RegisterAsync("ranker", version, ["user_txn:amount"], null, null));
-            await store.SaveReferenceAsync(Reference("ranker", version));
-            await registry.PromoteAsync("ranker", version, ModelStage.Production);
-        }
 
-        await using var monitor = ChildProcess.StartDotnet(TestCli.Path,
-            [
-                "monitor", "-f", file, "--bootstrap-servers", kafka.BootstrapServers, "--redis", redis.Connection.Endpoint,
-                "--key-prefix", prefix, "--group", "monitor-" + Guid.NewGuid().ToString("N"),
-            ],
-            new Dictionary<string, string> { [MonitorHarness.SecretVariable] = MonitorHarness.Secret });
+        await using var monitor = StartMonitor(file, prefix, "monitor-" + Guid.NewGuid().ToString("N"));
         await monitor.WaitForLineAsync(_ => true, TimeSpan.FromSeconds(60), Ct);
 
         // v1 in production: window 0 as calibrated, windows 1 and 2 with every label flipped (ROC AUC far below 0.6), window 3 fine again.
@@ -121,25 +99,9 @@ public sealed class DegradationProcessTests(EmbeddedKafkaFixture kafka, RedisSer
         const int Kills = 4;
         const int Chunk = 300;
         await using var receiver = new WebhookReceiver(FreePort.Next());
-        var topic = kafka.CreateTopic("degradekill", partitions: 1);
-        var labelsTopic = kafka.CreateTopic("degradekill-labels", partitions: 1);
-        kafka.Cluster.CreateTopic(topic + ".dlq", 1);
-        kafka.Cluster.CreateTopic(labelsTopic + ".dlq", 1);
-        var file = Path.Combine(_dir, "degradekill.yaml");
-        await File.WriteAllTextAsync(file, Yaml(topic, labelsTopic, receiver.Url, MonitorHarness.SecretVariable)
-            .Replace("    versions:\n", "    on_degradation: rollback\n    degradation_windows: 2\n    versions:\n", StringComparison.Ordinal), Ct);
-        var prefix = "k" + Guid.NewGuid().ToString("N")[..8];
+        var (topic, labelsTopic, file, prefix, _, store, registry) = await ArrangeAsync("degradekill", receiver);
         var group = "monitor-" + Guid.NewGuid().ToString("N");
         var db = redis.Connection.Database;
-        var project = Repository(topic, labelsTopic, receiver.Url).Project;
-        var store = new PerformanceStore(db, new DriftKeys(prefix, project));
-        var registry = new ModelRegistryStore(db, prefix, project);
-        foreach (var version in (string[])["v0", "v1"])
-        {
-            Assert.True(await registry.RegisterAsync("ranker", version, ["user_txn:amount"], null, null));
-            await store.SaveReferenceAsync(Reference("ranker", version));
-            await registry.PromoteAsync("ranker", version, ModelStage.Production);
-        }
 
         // v1: window 0 as calibrated, windows 1 to 3 with every label flipped, in chunks of 300 predictions with their
         // labels; each run of the monitor gets one to three chunks and is killed at a random instant (a fixed seed).
@@ -200,6 +162,30 @@ public sealed class DegradationProcessTests(EmbeddedKafkaFixture kafka, RedisSer
         Assert.Single(events);
         Assert.True(killedBeforeRollback >= 1, $"a kill must land before the rollback ({killedBeforeRollback} of {Kills} did)");
         Figures.Report("process faults / degradation policy SIGKILL", $"kills={Kills} (before the rollback {killedBeforeRollback}) seed=47 predictions={predictions.Count} rollbacks=1 events={events.Count} deliveries={events[0].Count()}");
+    }
+
+    // Topics, the repository file with the rollback policy, and v0 then v1 promoted to production, each with its reference.
+    private async Task<(string Topic, string LabelsTopic, string File, string Prefix, string Project, PerformanceStore Store, ModelRegistryStore Registry)> ArrangeAsync(string name, WebhookReceiver receiver)
+    {
+        var topic = kafka.CreateTopic(name, partitions: 1);
+        var labelsTopic = kafka.CreateTopic(name + "-labels", partitions: 1);
+        kafka.Cluster.CreateTopic(topic + ".dlq", 1);
+        kafka.Cluster.CreateTopic(labelsTopic + ".dlq", 1);
+        var file = Path.Combine(_dir, name + ".yaml");
+        await File.WriteAllTextAsync(file, Yaml(topic, labelsTopic, receiver.Url, MonitorHarness.SecretVariable)
+            .Replace("    versions:\n", "    on_degradation: rollback\n    degradation_windows: 2\n    versions:\n", StringComparison.Ordinal), Ct);
+        var project = Repository(topic, labelsTopic, receiver.Url).Project;
+        var prefix = "d" + Guid.NewGuid().ToString("N")[..8];
+        var store = new PerformanceStore(redis.Connection.Database, new DriftKeys(prefix, project));
+        var registry = new ModelRegistryStore(redis.Connection.Database, prefix, project);
+        foreach (var version in (string[])["v0", "v1"])
+        {
+            Assert.True(await registry.RegisterAsync("ranker", version, ["user_txn:amount"], null, null));
+            await store.SaveReferenceAsync(Reference("ranker", version));
+            await registry.PromoteAsync("ranker", version, ModelStage.Production);
+        }
+
+        return (topic, labelsTopic, file, prefix, project, store, registry);
     }
 
     private ChildProcess StartMonitor(string file, string keyPrefix, string group) => ChildProcess.StartDotnet(TestCli.Path,
