@@ -94,7 +94,7 @@ public sealed class DegradationProcessTests(EmbeddedKafkaFixture kafka, RedisSer
     }
 
     [Fact]
-    public async Task Monitor_killed_at_random_instants_around_the_rollback_rolls_back_once_and_sends_one_event()
+    public async Task Monitor_killed_before_and_right_after_the_rollback_rolls_back_once_and_sends_one_event()
     {
         const int Kills = 4;
         const int Chunk = 300;
@@ -141,7 +141,15 @@ public sealed class DegradationProcessTests(EmbeddedKafkaFixture kafka, RedisSer
             }
         }
 
+        // One more run, killed the moment the rollback is in the registry: its event may still be in the outbox.
         ProduceChunks(predictions.Count);
+        await using (var killed = StartMonitor(file, prefix, group))
+        {
+            await Eventually.TrueAsync(async () => (await registry.History.ReadAsync("ranker")).Any(h => h.Action == "rollback"),
+                TimeSpan.FromSeconds(120), "the rollback in the registry", Ct);
+            killed.KillHard();
+            await killed.WaitForExitAsync(TimeSpan.FromSeconds(10), Ct);
+        }
 
         var outbox = new AlertOutbox(db, PerformanceJob.OutboxKey(store.Keys));
         await using (var last = StartMonitor(file, prefix, group))
@@ -161,7 +169,7 @@ public sealed class DegradationProcessTests(EmbeddedKafkaFixture kafka, RedisSer
         var events = receiver.Requests.Where(r => r.Event == "rollback").GroupBy(r => r.IdempotencyKey).ToList();
         Assert.Single(events);
         Assert.True(killedBeforeRollback >= 1, $"a kill must land before the rollback ({killedBeforeRollback} of {Kills} did)");
-        Figures.Report("process faults / degradation policy SIGKILL", $"kills={Kills} (before the rollback {killedBeforeRollback}) seed=47 predictions={predictions.Count} rollbacks=1 events={events.Count} deliveries={events[0].Count()}");
+        Figures.Report("process faults / degradation policy SIGKILL", $"kills={Kills + 1} (before the rollback {killedBeforeRollback}, right after it 1) seed=47 predictions={predictions.Count} rollbacks=1 events={events.Count} deliveries={events[0].Count()}");
     }
 
     // Topics, the repository file with the rollback policy, and v0 then v1 promoted to production, each with its reference.
