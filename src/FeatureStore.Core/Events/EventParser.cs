@@ -7,7 +7,7 @@ namespace FeatureStore.Core.Events;
 /// per event: string values are unescaped into an internal buffer that the next <see cref="Parse"/> reuses.
 /// One instance per consuming thread; not thread-safe.
 /// </summary>
-public sealed class EventParser
+public sealed partial class EventParser
 {
     /// <summary>Separator between the values of a composite entity key.</summary>
     public const byte KeySeparator = (byte)'|';
@@ -159,6 +159,11 @@ public sealed class EventParser
         if (payload.Length > _schema.MaxPayloadBytes)
         {
             return ParseError.PayloadTooLarge;
+        }
+
+        if (_schema.Decoder is { } decoder)
+        {
+            return ParseBinary(payload, decoder);
         }
 
         var reader = new Utf8JsonReader(payload, new JsonReaderOptions { MaxDepth = MaxDepth, CommentHandling = JsonCommentHandling.Disallow });

@@ -76,6 +76,21 @@ public sealed class EventSchema
 
     internal byte[][] Utf8Names { get; }
 
+    /// <summary>The binary decoder of an Avro or Protobuf source, or null for JSON.</summary>
+    public Payloads.PayloadDecoder? Decoder { get; private set; }
+
+    /// <summary>Reads this source's payloads with <paramref name="decoder"/> (compiled for this schema) instead of as JSON; set once.</summary>
+    public void UseDecoder(Payloads.PayloadDecoder decoder)
+    {
+        ArgumentNullException.ThrowIfNull(decoder);
+        if (Decoder is not null)
+        {
+            throw new InvalidOperationException("the schema already has a decoder");
+        }
+
+        Decoder = decoder;
+    }
+
     /// <summary>The slot of a field, or -1.</summary>
     public int IndexOf(string field)
     {

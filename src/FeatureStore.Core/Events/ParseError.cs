@@ -29,6 +29,12 @@ public enum ParseError
 
     /// <summary>Later than the processing time plus the allowed future skew.</summary>
     TooFarInFuture,
+
+    /// <summary>A binary payload (Avro, Protobuf) that its schema cannot read: truncated, a bad length or tag, invalid UTF-8.</summary>
+    UndecodablePayload,
+
+    /// <summary>A Confluent-framed payload whose schema id the schema registry does not have, or a payload without the frame.</summary>
+    UnknownSchema,
 }
 
 /// <summary>Names of <see cref="ParseError"/> as written in headers and metrics.</summary>
@@ -46,6 +52,8 @@ public static class ParseErrorNames
         ParseError.WrongType => "wrong_type",
         ParseError.TooLate => "too_late",
         ParseError.TooFarInFuture => "too_far_in_future",
+        ParseError.UndecodablePayload => "undecodable_payload",
+        ParseError.UnknownSchema => "unknown_schema_id",
         _ => "unknown",
     };
 }
