@@ -20,10 +20,11 @@ internal sealed class IngestScenario
 
     private readonly List<(string User, string Merchant, double Amount, string Country, long Time, int Index)> _events = [];
 
-    public IngestScenario(string topic)
+    public IngestScenario(string topic, string format = "json")
     {
         Topic = topic;
-        var text = RepositoryText.Replace("TOPIC", topic, StringComparison.Ordinal);
+        Format = format;
+        var text = RepositoryYaml;
         var load = FeatureRepositoryLoader.LoadFromText(text, "itest.yaml");
         Assert.True(load.Success, string.Join("\n", load.Diagnostics));
         Compiled = CompiledRepository.Compile(load.Repository!);
@@ -32,7 +33,10 @@ internal sealed class IngestScenario
     public string Topic { get; }
 
     /// <summary>The repository file's text for this scenario's topic.</summary>
-    public string RepositoryYaml => RepositoryText.Replace("TOPIC", Topic, StringComparison.Ordinal);
+    public string RepositoryYaml => PayloadFormats.Declare(RepositoryText.Replace("TOPIC", Topic, StringComparison.Ordinal), Format);
+
+    /// <summary>How the events are encoded: json, avro or protobuf (the binary ones framed for Schema Registry).</summary>
+    public string Format { get; }
 
     /// <summary>Sum of the stored checkpoints' next offsets over the topic's four partitions.</summary>
     public async Task<long> CheckpointedAsync(IDatabase db)
@@ -127,7 +131,7 @@ internal sealed class IngestScenario
             _events.Add((user, merchant, amount, country, time, index));
         }
 
-        return Encoding.UTF8.GetBytes($$"""{"user_id":"{{user}}","merchant_id":"{{merchant}}","amount":{{amount.ToString(CultureInfo.InvariantCulture)}},"country":"{{country}}","ts":{{time}}}""");
+        return PayloadFormats.Encode(Format, user, merchant, amount, country, time);
     }
 
     /// <summary>

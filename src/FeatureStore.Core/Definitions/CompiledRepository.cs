@@ -145,6 +145,12 @@ public sealed class CompiledRepository
             var keyFields = viewsOfSource.SelectMany(v => repository.FindEntity(v.Entity)!.JoinKeys).Distinct().ToList();
             var schema = new EventSchema(source.TimestampField, source.TimestampFormat, keyFields,
                 [.. source.Fields.Select(f => new FieldSpec(f.Name, f.Kind))]);
+            if (source.Payload is { } payload)
+            {
+                schema.UseDecoder(source.Format == "avro"
+                    ? Events.Payloads.AvroDecoder.Compile(payload.Text, schema, payload.Framing)
+                    : Events.Payloads.ProtobufDecoder.Compile(payload.Text, payload.Message, schema, payload.Framing));
+            }
             var compiled = new CompiledSource(source, schema);
             foreach (var view in viewsOfSource)
             {

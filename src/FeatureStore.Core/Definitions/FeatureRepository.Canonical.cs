@@ -175,6 +175,18 @@ public sealed partial record FeatureRepository
             ["fields"] = Fields(s.Fields),
         };
 
+        // Only when declared, so the versions stored before binary payloads could be declared keep their hash.
+        if (s.Payload is { } payload)
+        {
+            node["schema"] = payload.Text;
+            if (payload.Message is not null)
+            {
+                node["message"] = payload.Message;
+            }
+
+            node["framing"] = payload.Framing == Events.Payloads.PayloadFraming.Confluent ? "confluent" : "none";
+        }
+
         // Only when declared, so the versions stored before history could be declared keep their hash.
         if (s.History is { } history)
         {

@@ -59,6 +59,7 @@ public sealed record FieldDefinition(string Name, FieldKind Kind);
 /// <param name="History">The files of the source's past events that <c>featurestore run</c> imports before streaming, or null.</param>
 /// <param name="Quality">Its dead-letter rate monitor, or null.</param>
 /// <param name="Alert">The webhook its quality incidents alert, or null.</param>
+/// <param name="Payload">The schema of an Avro or Protobuf source's payloads; null for JSON.</param>
 public sealed record SourceDefinition(
     string Name,
     string Topic,
@@ -69,11 +70,21 @@ public sealed record SourceDefinition(
     IReadOnlyList<FieldDefinition> Fields,
     SourceHistoryDefinition? History = null,
     SourceQualityDefinition? Quality = null,
-    string? Alert = null)
+    string? Alert = null,
+    SourcePayloadSchema? Payload = null)
 {
     /// <summary>The field named <paramref name="name"/>, or null.</summary>
     public FieldDefinition? FindField(string name) => Fields.FirstOrDefault(f => f.Name == name);
 }
+
+/// <summary>
+/// The schema of an Avro or Protobuf source's payloads, written in the repository (<c>schema:</c>), so every process
+/// that loads a repository version reads the same one.
+/// </summary>
+/// <param name="Text">The Avro schema JSON (a record) or the <c>.proto</c> text.</param>
+/// <param name="Message">For Protobuf: the message of the events (its name or full name); null for the file's first.</param>
+/// <param name="Framing">Whether each payload carries Confluent Schema Registry's header (magic byte, schema id), which is read past.</param>
+public sealed record SourcePayloadSchema(string Text, string? Message, Events.Payloads.PayloadFraming Framing);
 
 /// <summary>
 /// A source's history declared in the repository (<c>history: { path, format, cutover }</c>): what

@@ -1,4 +1,5 @@
 using FeatureStore.Core.Events;
+using FeatureStore.Core.Events.Payloads;
 using FeatureStore.Core.Windows;
 using YamlDotNet.RepresentationModel;
 
@@ -103,7 +104,7 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
         var names = new UniqueNames(bag, "source");
         foreach (var item in top.List("sources", required: true))
         {
-            var map = YamlMap.Read(item, bag, "a source", "name", "kafka", "format", "timestamp_field", "timestamp_format", "fields", "history", "quality", "alert", "description");
+            var map = YamlMap.Read(item, bag, "a source", "name", "kafka", "format", "schema", "message", "framing", "timestamp_field", "timestamp_format", "fields", "history", "quality", "alert", "description");
             if (map is null)
             {
                 continue;
@@ -119,9 +120,9 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
             var topic = kafka?.String("topic", required: true);
             var dlq = kafka?.String("dead_letter_topic", required: false) ?? (topic is null ? null : topic + ".dlq");
             var format = map.String("format", false, out var formatNode) ?? "json";
-            if (format != "json")
+            if (format is not ("json" or "avro" or "protobuf"))
             {
-                bag.Error(formatNode!, "FS0110", $"payload format '{format}' is not supported", "write format: json");
+                bag.Error(formatNode!, "FS0110", $"payload format '{format}' is not supported", "write format: json, avro or protobuf");
             }
 
             var timestampField = map.String("timestamp_field", true, out var tsNode);
@@ -148,13 +149,97 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
             var history = ReadHistory(map);
             var quality = ReadSourceQuality(map);
             var alert = QualityAlert(map);
+            var payload = ReadPayloadSchema(map, format, timestampField, timestampFormat, fields);
             if (name is not null && topic is not null && timestampField is not null && names.Add(name, nameNode!))
             {
-                result.Add(new SourceDefinition(name, topic, dlq!, format, timestampField, timestampFormat, fields, history, quality, alert));
+                result.Add(new SourceDefinition(name, topic, dlq!, format, timestampField, timestampFormat, fields, history, quality, alert, payload));
             }
         }
 
         return result;
+    }
+
+    // An Avro or Protobuf source's schema, checked by compiling it for the declared fields: a schema that does not parse,
+    // a declared field it lacks, or a JSON source with a schema are errors at the schema's place.
+    private SourcePayloadSchema? ReadPayloadSchema(YamlMap source, string format, string? timestampField, TimestampFormat timestampFormat, IReadOnlyList<FieldDefinition> fields)
+    {
+        var text = source.String("schema", false, out var schemaNode);
+        var message = source.String("message", false, out var messageNode);
+        var framingText = source.String("framing", false, out var framingNode);
+        var framing = framingText switch
+        {
+            null or "none" => PayloadFraming.None,
+            "confluent" => PayloadFraming.Confluent,
+            _ => (PayloadFraming?)null,
+        };
+        if (framing is null)
+        {
+            bag.Error(framingNode!, "FS0114", $"unknown framing '{framingText}'", "write framing: confluent (Schema Registry's magic byte and schema id before each payload) or none");
+        }
+
+        if (format is not ("avro" or "protobuf"))
+        {
+            foreach (var (key, node) in new[] { ("schema", schemaNode), ("message", messageNode), ("framing", framingNode) })
+            {
+                if (node is not null)
+                {
+                    bag.Error(node, "FS0115", $"'{key}' is for avro and protobuf sources; this one is {format}", "remove it, or write format: avro or format: protobuf");
+                }
+            }
+
+            return null;
+        }
+
+        if (text is null)
+        {
+            bag.Error(source.Node, "FS0116", $"a {format} source needs its schema", format == "avro"
+                ? "write schema: | with the Avro record schema (JSON) of its events"
+                : "write schema: | with the .proto text, and message: NAME when the events are not its first message");
+            return null;
+        }
+
+        if (message is not null && format == "avro")
+        {
+            bag.Error(messageNode!, "FS0115", "'message' is for protobuf sources", "remove it: an Avro schema is one record");
+        }
+
+        if (timestampField is null || fields.Count == 0)
+        {
+            return null;
+        }
+
+        var events = new EventSchema(timestampField, timestampFormat, [], [.. fields.Select(f => new FieldSpec(f.Name, f.Kind))]);
+        IReadOnlyList<string> names;
+        try
+        {
+            if (format == "avro")
+            {
+                _ = AvroDecoder.Compile(text, events);
+                names = [.. ((Avro.RecordSchema)AvroDecoder.Parse(text)).Fields.Select(f => f.Name)];
+            }
+            else
+            {
+                _ = ProtobufDecoder.Compile(text, message, events);
+                names = ProtobufDecoder.Describe(text, message).Fields;
+            }
+        }
+        catch (PayloadSchemaException ex)
+        {
+            // A block scalar's text starts on the line after `schema: |`.
+            var mark = ex.Line > 0 ? new YamlDotNet.Core.Mark(0, schemaNode!.Start.Line + ex.Line, Math.Max(1, ex.Column)) : schemaNode!.Start;
+            bag.Error(mark, "FS0117", ex.Message, format == "avro" ? "write an Avro record schema" : "write a valid .proto (syntax = \"proto3\";)");
+            return null;
+        }
+
+        foreach (var field in fields.Where(f => !names.Contains(f.Name)).Select(f => f.Name).Append(timestampField).Distinct())
+        {
+            if (!names.Contains(field))
+            {
+                bag.Error(schemaNode!, "FS0117", $"the {format} schema has no field '{field}' (it has {string.Join(", ", names)})", "declare only fields the schema has: they are matched by name");
+            }
+        }
+
+        return new SourcePayloadSchema(text, message, framing ?? PayloadFraming.None);
     }
 
     private SourceHistoryDefinition? ReadHistory(YamlMap source)
