@@ -196,8 +196,37 @@ public sealed class FeatureRepositoryLoaderUnitTests
     public void Unknown_field_types_and_formats_are_errors()
     {
         Assert.Equal("did you mean 'double'?", Single(Replace("amount: double", "amount: doubel"), "FS0109").Hint);
-        Single(Replace("    timestamp_field: ts\n", "    timestamp_field: ts\n    format: avro\n"), "FS0110");
+        Single(Replace("    timestamp_field: ts\n", "    timestamp_field: ts\n    format: xml\n"), "FS0110");
         Single(Replace("    timestamp_field: ts\n", "    timestamp_field: ts\n    timestamp_format: iso\n"), "FS0112");
+    }
+
+    private const string AvroOrders = """{"type": "record", "name": "Order", "fields": [{"name": "user_id", "type": "string"}, {"name": "amount", "type": "double"}, {"name": "note", "type": ["null", "string"]}, {"name": "ts", "type": "string"}]}""";
+
+    [Fact]
+    public void An_avro_or_protobuf_source_is_checked_against_its_schema()
+    {
+        string Avro(string schema, string extra = "") => Replace("    timestamp_field: ts\n", $"    timestamp_field: ts\n    format: avro\n{extra}    schema: |\n      {schema}\n");
+        var loaded = Load(Avro(AvroOrders, "    framing: confluent\n"));
+        Assert.True(loaded.Success, string.Join("\n", loaded.Diagnostics));
+        Assert.Equal(Core.Events.Payloads.PayloadFraming.Confluent, loaded.Repository!.Sources[0].Payload!.Framing);
+        Assert.NotNull(CompiledRepository.Compile(loaded.Repository).Sources[0].Schema.Decoder);
+
+        // The schema's text is part of the version: changing it changes the content hash.
+        Assert.NotEqual(loaded.Repository.ContentHash(), Load(Avro(AvroOrders.Replace("Order", "Order2", StringComparison.Ordinal))).Repository!.ContentHash());
+
+        Single(Replace("    timestamp_field: ts\n", "    timestamp_field: ts\n    format: avro\n"), "FS0116");
+        Single(Avro(AvroOrders, "    framing: magic\n"), "FS0114");
+        Single(Replace("    timestamp_field: ts\n", "    timestamp_field: ts\n    framing: confluent\n"), "FS0115");
+        Single(Avro(AvroOrders, "    message: Order\n"), "FS0115");
+        var missing = Single(Avro(AvroOrders.Replace("""{"name": "note", "type": ["null", "string"]}, """, "", StringComparison.Ordinal)), "FS0117");
+        Assert.Contains("has no field 'note'", missing.Message, StringComparison.Ordinal);
+        Single(Avro("{\"type\": \"recrd\"}"), "FS0117");
+
+        // A .proto error is placed at its own line inside the block.
+        var proto = Replace("    timestamp_field: ts\n", "    timestamp_field: ts\n    format: protobuf\n    schema: |\n      syntax = \"proto3\";\n      message Order {\n        string user_id = ;\n      }\n");
+        var error = Single(proto, "FS0117");
+        var line = proto.Split('\n').ToList().FindIndex(l => l.Contains("string user_id = ;", StringComparison.Ordinal)) + 1;
+        Assert.Equal(line, error.Line);
     }
 
     [Fact]
