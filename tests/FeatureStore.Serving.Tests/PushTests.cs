@@ -122,7 +122,7 @@ public sealed class PushTests(PushFixture fixture) : IClassFixture<PushFixture>
         var answer = await client.PushEventsAsync(request, cancellationToken: Ct);
         Assert.Equal(1, answer.Produced);
         Assert.Equal(1, answer.RejectedCount);
-        Assert.Equal((1, "missing_key"), (answer.Rejected[0].Index, answer.Rejected[0].Reason));
+        Assert.Equal((1, "missing_timestamp"), (answer.Rejected[0].Index, answer.Rejected[0].Reason));
         Assert.Equal(1, fixture.Count(push.Topic));
     }
 
@@ -133,11 +133,11 @@ public sealed class PushTests(PushFixture fixture) : IClassFixture<PushFixture>
         await using var server = await RunningServer.InProcessAsync(push.Options(), fixture.Redis.Connection.Multiplexer);
         using var client = server.Client();
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var late = await Assert.ThrowsAsync<RpcException>(() => client.PushEventsAsync("payments", [Payment("u1", 1, NowMs)], waitOnline: true, timeout: TimeSpan.FromSeconds(1), cancellationToken: Ct));
+        var late = await Assert.ThrowsAsync<RpcException>(() => client.PushEventsAsync("payments", [Payment("u1", 1, NowMs)], waitOnline: true, timeout: TimeSpan.FromSeconds(2), cancellationToken: Ct));
         Assert.Equal(StatusCode.DeadlineExceeded, late.StatusCode);
         Assert.Contains("were produced", late.Status.Detail, StringComparison.Ordinal);
         Assert.Contains("not applied", late.Status.Detail, StringComparison.Ordinal);
-        Assert.InRange(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds, 0.5, 10);
+        Assert.InRange(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds, 1, 10);
 
         using var http = server.Http();
         using var body = new StringContent("[" + Payment("u2", 1, NowMs) + "]", Encoding.UTF8, "application/json");

@@ -28,7 +28,8 @@ internal static class PushEndpoint
     {
         try
         {
-            var settings = handler.Settings;
+            var key = ApiKeyPolicy.FromHeaders(http.Request.Headers["x-api-key"], http.Request.Headers.Authorization);
+            var settings = handler.Authorize(key);
             if (http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
             {
                 size.MaxRequestBodySize = settings.MaxBodyBytes + DrainBytes;
@@ -69,7 +70,6 @@ internal static class PushEndpoint
             var body = await ReadBodyAsync(http, settings.MaxBodyBytes).ConfigureAwait(false);
             var (events, lineOf) = lines.Value ? SplitLines(body) : SplitArray(body);
             var call = new PushCall(source, events, wait, acceptValid, DateTime.UtcNow + timeout);
-            var key = ApiKeyPolicy.FromHeaders(http.Request.Headers["x-api-key"], http.Request.Headers.Authorization);
             var outcome = await handler.RunAsync(call, key, http.RequestAborted).ConfigureAwait(false);
             if (lineOf is not null)
             {
@@ -113,10 +113,11 @@ internal static class PushEndpoint
     internal static (ReadOnlyMemory<byte>[] Events, int[]? LineOf) SplitArray(ReadOnlyMemory<byte> body)
     {
         var events = new List<ReadOnlyMemory<byte>>();
-        var reader = new Utf8JsonReader(body.Span, new JsonReaderOptions { MaxDepth = 64 });
+        // Multiple values allowed so that content after the array is reported as such, not as a syntax error.
+        var reader = new Utf8JsonReader(body.Span, new JsonReaderOptions { MaxDepth = 64, AllowMultipleValues = true });
         try
         {
-            if (!reader.Read())
+            if (body.Span.Trim(" \t\r\n"u8).IsEmpty || !reader.Read())
             {
                 ThrowHelper.ThrowInvalid("empty body: send a JSON array of events");
             }

@@ -46,12 +46,19 @@ internal sealed class PushHandler(RegistryCache registry, ApiKeyPolicy keys, Fea
 
     private PushProducer? _producer;
 
-    public PushOptions Settings => options.Push ?? throw new LookupException(StatusCode.Unimplemented, "push is off on this server: start it with Kafka (serve --kafka SERVERS, or the run host)");
+    /// <summary>
+    /// Checks the caller's key for the write scope (first, so that a caller without one learns nothing of the
+    /// server), then that push is on; the push settings.
+    /// </summary>
+    public PushOptions Authorize(string? apiKey)
+    {
+        keys.AuthenticateWrite(apiKey);
+        return options.Push ?? throw new LookupException(StatusCode.Unimplemented, "push is off on this server: start it with Kafka (serve --kafka SERVERS, or the run host)");
+    }
 
     public async Task<PushOutcome> RunAsync(PushCall call, string? apiKey, CancellationToken cancellationToken)
     {
-        var settings = Settings;
-        keys.AuthenticateWrite(apiKey);
+        var settings = Authorize(apiKey);
         var source = FindSource(call.Source);
         if (call.Events.Count == 0)
         {
@@ -63,11 +70,12 @@ internal sealed class PushHandler(RegistryCache registry, ApiKeyPolicy keys, Fea
             throw new LookupException(StatusCode.ResourceExhausted, $"{call.Events.Count} events is over the server's limit of {settings.MaxEvents} per request: split them");
         }
 
-        // The deadline: the caller's, else the server's default; kept a little short of the caller's so the
-        // answer saying why arrives before the caller gives up.
+        // The deadline: the caller's, else the server's default; kept a little short of the caller's (a fifth, at
+        // most 200 ms) so the answer saying why arrives before the caller gives up. Once it passes, whether the
+        // caller's token fired too or not, the answer is DEADLINE_EXCEEDED with what became of the events.
         var now = time.GetUtcNow().UtcDateTime;
         var deadline = call.DeadlineUtc == DateTime.MaxValue ? now + settings.DefaultWaitTimeout
-            : call.DeadlineUtc - TimeSpan.FromTicks(Math.Min(TimeSpan.FromMilliseconds(100).Ticks, (call.DeadlineUtc - now).Ticks / 20));
+            : call.DeadlineUtc - TimeSpan.FromTicks(Math.Clamp((call.DeadlineUtc - now).Ticks / 5, 0, TimeSpan.FromMilliseconds(200).Ticks));
         using var due = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         due.CancelAfter(deadline <= now ? TimeSpan.Zero : deadline - now);
 
@@ -88,7 +96,7 @@ internal sealed class PushHandler(RegistryCache registry, ApiKeyPolicy keys, Fea
         {
             next = await Producer(settings).ProduceAsync(source.Definition.Topic, accepted, due.Token).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (due.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (due.IsCancellationRequested)
         {
             throw new LookupException(StatusCode.DeadlineExceeded, $"the deadline passed before Kafka confirmed the {accepted.Count} event(s): some may have been produced");
         }
@@ -104,7 +112,7 @@ internal sealed class PushHandler(RegistryCache registry, ApiKeyPolicy keys, Fea
         {
             await WaitAppliedAsync(settings, source.Definition.Topic, next, due.Token).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (due.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (due.IsCancellationRequested)
         {
             throw new LookupException(StatusCode.DeadlineExceeded,
                 $"the {accepted.Count} event(s) were produced to {source.Definition.Topic} but ingest (group {settings.IngestGroup}) had not applied them all by the deadline: "
