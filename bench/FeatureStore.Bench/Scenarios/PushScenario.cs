@@ -18,11 +18,13 @@ namespace FeatureStore.Bench.Scenarios;
 /// the embedded broker, the real ingest job writing to the store): one call of 1 and of 100 events, answered once
 /// Kafka has them, and with wait online, once ingest has applied them; against a raw idempotent producer's
 /// acknowledged send of the same events to the same broker, in the same run. Sequential calls; p50 and p99 per run,
-/// medians of the runs. Ingest runs with its default batch delay (100 ms), which bounds the read-after-write wait.
+/// medians of the runs. Ingest runs with its default batch delay (100 ms); with <c>fetchWaitMs</c> its consumer's
+/// <c>fetch.wait.max.ms</c> is set (librdkafka's default is 500 ms, and the embedded mock broker holds an empty fetch
+/// that long even when events arrive meanwhile, where Kafka answers it as soon as they do).
 /// </summary>
 internal static class PushScenario
 {
-    public static async Task<IReadOnlyList<ResultRow>> RunAsync(string target, IConnectionMultiplexer store, EmbeddedKafkaCluster kafka, int repetitions, bool quick)
+    public static async Task<IReadOnlyList<ResultRow>> RunAsync(string target, IConnectionMultiplexer store, EmbeddedKafkaCluster kafka, int repetitions, bool quick, int? fetchWaitMs = null)
     {
         var topic = "push-bench-" + Guid.NewGuid().ToString("N")[..8];
         kafka.CreateTopic(topic, 4);
@@ -31,7 +33,12 @@ internal static class PushScenario
         var prefix = "pbench" + Guid.NewGuid().ToString("N")[..8];
         using var metrics = new IngestMetrics();
         using var stop = new CancellationTokenSource();
-        var job = IngestJobFactory.Create(compiled, new IngestOptions { BootstrapServers = kafka.BootstrapServers, GroupId = "ingest" }, store.GetDatabase(), prefix, metrics, NullLogger.Instance);
+        var job = IngestJobFactory.Create(compiled, new IngestOptions
+        {
+            BootstrapServers = kafka.BootstrapServers,
+            GroupId = "ingest",
+            KafkaSettings = fetchWaitMs is { } wait ? new Dictionary<string, string> { ["fetch.wait.max.ms"] = wait.ToString(CultureInfo.InvariantCulture) } : new Dictionary<string, string>(),
+        }, store.GetDatabase(), prefix, metrics, NullLogger.Instance);
         var ingest = Task.Run(() => job.RunAsync(stop.Token));
         await using var server = FeatureServer.Create(new FeatureServerOptions
         {
@@ -107,7 +114,7 @@ internal static class PushScenario
                 online99.Add(b);
             }
 
-            var name = $"push ({target}), {events} event{(events == 1 ? "" : "s")}";
+            var name = $"push ({target}{(fetchWaitMs is { } w ? $", ingest fetch.wait.max.ms={w}" : "")}), {events} event{(events == 1 ? "" : "s")}";
             var baseline = $"raw idempotent produce, {events} event{(events == 1 ? "" : "s")}";
             rows.Add(new ResultRow(name, "p50", Measure.Median(push50), "ms", baseline, Measure.Median(raw50)));
             rows.Add(new ResultRow(name, "p99", Measure.Median(push99), "ms", baseline, Measure.Median(raw99)));
