@@ -8,7 +8,7 @@ using FeatureStore.Testing;
 // End-to-end benchmark runner: each scenario next to its raw baseline in the same run, medians and ratios.
 // Usage: dotnet run -c Release --project bench/FeatureStore.Bench -- [--quick] [--export-size=EVENTS:ROWS] [scenario ...]
 // Scenarios: baseline (raw Kafka and Redis rates), ingest (end to end and engine alone, with ratios), engine (the engine alone), lookup (gRPC lookups against raw reads),
-// cluster (a six-node Redis Cluster: lookups against raw HVALS on it, the ingest engine on it against one node), sizing (bytes of online state per entity and feature), lookup-stages (each stage of a lookup alone, not part of a full run), plan (apply's event log coverage over many commit markers, not part of a full run), drift (PSI + KS per window), performance (the label join end to end against raw consume), drift-memory (heap while 10M predictions stream through the windows), formats (the parse rate of Avro and Protobuf events against the same events in JSON),
+// cluster (a six-node Redis Cluster: lookups against raw HVALS on it, the ingest engine on it against one node), sizing (bytes of online state per entity and feature), lookup-stages (each stage of a lookup alone, not part of a full run), plan (apply's event log coverage over many commit markers, not part of a full run), drift (PSI + KS per window), performance (the label join end to end against raw consume), push (push round trips with and without read-after-write against a raw idempotent producer), drift-memory (heap while 10M predictions stream through the windows), formats (the parse rate of Avro and Protobuf events against the same events in JSON),
 // export (point-in-time export against DuckDB's ASOF JOIN + window aggregation on the same Parquet files), import (history
 // from a JSON-lines file into the event log, against DuckDB loading the same file into Parquet), rebuild (one added feature's
 // state built from the event log into the online store, against DuckDB aggregating the same Parquet files; --rebuild-size=N). BenchmarkDotNet micro-benchmarks: --micro [filter].
@@ -206,6 +206,24 @@ if (Wants("formats"))
     var events = quick ? 200_000 : 1_000_000;
     Console.Error.WriteLine($"formats: parsing {events.ToString(CultureInfo.InvariantCulture)} payment events as JSON, Avro and Protobuf");
     rows.AddRange(await PayloadFormatScenario.RunAsync(events, repetitions));
+}
+
+if (Wants("push"))
+{
+    Console.Error.WriteLine("push: gRPC push round trips of 1 and 100 events, answered once produced and once applied online, against a raw idempotent producer");
+    using var kafka = EmbeddedKafkaCluster.Start(brokers: 1);
+    if (RedisServer.IsInstalled)
+    {
+        await using var server = await RedisServer.StartAsync();
+        await using var redis = await OnlineStoreConnection.ConnectAsync(server.Endpoint);
+        rows.AddRange(await PushScenario.RunAsync("redis-server", redis.Multiplexer, kafka, repetitions, quick));
+        rows.AddRange(await PushScenario.RunAsync("redis-server", redis.Multiplexer, kafka, repetitions, quick, fetchWaitMs: 10));
+    }
+    else
+    {
+        await using var garnet = await OnlineStoreConnection.ConnectAsync(OnlineStoreConnection.EmbeddedName);
+        rows.AddRange(await PushScenario.RunAsync("embedded garnet", garnet.Multiplexer, kafka, repetitions, quick));
+    }
 }
 
 if (Wants("drift-memory") && (scenarios.Count > 0 || !quick))

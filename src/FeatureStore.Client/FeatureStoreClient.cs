@@ -58,7 +58,11 @@ public sealed class FeatureStoreClient : IDisposable
         Online = new OnlineFeatures.OnlineFeaturesClient(_channel);
         Registry = new Registry.RegistryClient(_channel);
         Drift = new DriftMonitor.DriftMonitorClient(_channel);
+        Pushes = new Push.PushClient(_channel);
     }
+
+    /// <summary>The generated push client, for calls this type does not wrap.</summary>
+    public Push.PushClient Pushes { get; }
 
     /// <summary>The generated online-lookup stub, for calls this class does not wrap.</summary>
     public OnlineFeatures.OnlineFeaturesClient Online { get; }
@@ -173,6 +177,39 @@ public sealed class FeatureStoreClient : IDisposable
     /// <summary>The drift monitor's open and recently resolved incidents, and its webhook deliveries.</summary>
     public async Task<ListAlertsResponse> ListAlertsAsync(CancellationToken cancellationToken = default) =>
         await Drift.ListAlertsAsync(new ListAlertsRequest(), Options(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>
+    /// Pushes events (each one JSON object, as the source's topic carries it) to <paramref name="source"/> through the
+    /// server, which validates them as ingest reads them and produces them to the source's topic; with
+    /// <paramref name="waitOnline"/>, returns only once ingest has applied them, so a lookup made next sees them. The
+    /// call's deadline is <paramref name="timeout"/> (the client's timeout when null); past it with
+    /// <paramref name="waitOnline"/> the call fails with DEADLINE_EXCEEDED, the events produced but not yet applied.
+    /// </summary>
+    /// <exception cref="PushRejectedException">One or more events were rejected, so none was produced.</exception>
+    public Task<PushEventsResponse> PushEventsAsync(
+        string source, IEnumerable<string> events, bool waitOnline = false, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(source);
+        ArgumentNullException.ThrowIfNull(events);
+        var request = new PushEventsRequest { Source = source, WaitOnline = waitOnline };
+        request.Events.AddRange(events.Select(ByteString.CopyFromUtf8));
+        return PushEventsAsync(request, timeout, cancellationToken);
+    }
+
+    /// <summary>Sends a push request as built by the caller (see the other overload).</summary>
+    /// <exception cref="PushRejectedException">Events were rejected and the request did not set <c>accept_valid</c>: none was produced.</exception>
+    public async Task<PushEventsResponse> PushEventsAsync(PushEventsRequest request, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        try
+        {
+            return await Pushes.PushEventsAsync(request, new CallOptions(_headers, DateTime.UtcNow + (timeout ?? _options.Timeout), cancellationToken)).ConfigureAwait(false);
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.InvalidArgument && ex.Trailers.GetValueBytes(PushRejectedException.Trailer) is { } bytes)
+        {
+            throw new PushRejectedException(ex.Status.Detail, PushEventsResponse.Parser.ParseFrom(bytes), ex);
+        }
+    }
 
     /// <summary>Closes the channel.</summary>
     public void Dispose() => _channel.Dispose();

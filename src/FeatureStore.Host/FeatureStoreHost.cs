@@ -289,7 +289,7 @@ public sealed partial class FeatureStoreHost : IAsyncDisposable
 
     private async Task<ServeHostJob> ServeJobAsync(FeatureRepository repository, OnlineStoreConnection store)
     {
-        var options = HostJobOptions.Serve(Settings, repository);
+        var options = HostJobOptions.Serve(Settings, repository, BootstrapServers);
         var timeout = options.StoreTimeout;
         var client = await OnlineStoreConnection.ConnectAsync(store.Endpoint, timeout, o =>
         {

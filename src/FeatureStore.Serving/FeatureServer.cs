@@ -16,8 +16,8 @@ namespace FeatureStore.Serving;
 
 /// <summary>
 /// The serving host, embeddable: gRPC <c>featurestore.v1.OnlineFeatures</c>, <c>Registry</c>,
-/// <c>ExportJobs</c> and <c>DriftMonitor</c>, gRPC health and reflection on the gRPC port (HTTP/2); the JSON
-/// mirror <c>POST /v1/features/online</c>, <c>GET /v1/registry</c>, <c>/healthz</c>, <c>/readyz</c>, Prometheus <c>/metrics</c> and the web dashboard (<c>/dashboard</c>,
+/// <c>ExportJobs</c>, <c>DriftMonitor</c> and <c>Push</c>, gRPC health and reflection on the gRPC port (HTTP/2); the JSON
+/// mirror <c>POST /v1/features/online</c>, <c>POST /v1/push/{source}</c>, <c>GET /v1/registry</c>, <c>/healthz</c>, <c>/readyz</c>, Prometheus <c>/metrics</c> and the web dashboard (<c>/dashboard</c>,
 /// backed by <c>GET /v1/dashboard/…</c>) on the HTTP port (both ports serve every endpoint). The <c>serve</c> command runs one; so can any process that wants lookups in it.
 /// </summary>
 public sealed class FeatureServer : IAsyncDisposable
@@ -44,6 +44,7 @@ public sealed class FeatureServer : IAsyncDisposable
         Contracts.V1.Registry.Descriptor.FullName,
         Contracts.V1.ExportJobs.Descriptor.FullName,
         Contracts.V1.DriftMonitor.Descriptor.FullName,
+        Contracts.V1.Push.Descriptor.FullName,
     ];
 
     private FeatureServer(WebApplication app, FeatureServerOptions options)
@@ -135,6 +136,7 @@ public sealed class FeatureServer : IAsyncDisposable
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("FeatureStore.Serving")));
         services.AddSingleton(sp => new Internal.Exports.ExportJobRunner(sp.GetRequiredService<RegistryCache>(), sp.GetRequiredService<ApiKeyPolicy>(), options,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("FeatureStore.Serving")));
+        services.AddSingleton(sp => new Internal.Push.PushHandler(sp.GetRequiredService<RegistryCache>(), sp.GetRequiredService<ApiKeyPolicy>(), options, store, options.TimeProvider));
         services.AddGrpc(grpc => grpc.MaxReceiveMessageSize = 16 << 20);
         services.AddGrpcReflection();
         services.AddHealthChecks().AddCheck<ReadinessCheck>("online-store-and-registry", tags: [ReadinessCheck.Tag]);
@@ -160,6 +162,7 @@ public sealed class FeatureServer : IAsyncDisposable
         MalformedRequests.Guard(app.MapGrpcService<RegistryService>());
         MalformedRequests.Guard(app.MapGrpcService<ExportJobsService>());
         MalformedRequests.Guard(app.MapGrpcService<DriftMonitorService>());
+        MalformedRequests.Guard(app.MapGrpcService<Internal.Push.PushService>());
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
         HttpEndpoints.Map(app);

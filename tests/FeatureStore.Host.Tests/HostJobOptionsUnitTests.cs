@@ -1,6 +1,7 @@
 using FeatureStore.Core.Definitions;
 using FeatureStore.Host.Jobs;
 using FeatureStore.Redis.Online;
+using FeatureStore.Serving;
 using FeatureStore.Testing;
 
 namespace FeatureStore.Host.Tests;
@@ -103,5 +104,16 @@ public sealed class HostJobOptionsUnitTests
         settings.Jobs.Serve.Listen = "127.0.0.1";
         settings.Jobs.Serve.StoreTimeout = "soon";
         Assert.Contains("jobs.serve.storeTimeout", Assert.Throws<HostConfigurationException>(() => HostJobOptions.Serve(settings, repository)).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_serve_job_pushes_to_the_hosts_kafka_and_waits_for_its_ingest_group()
+    {
+        var repository = FeatureRepositoryLoader.LoadFromText(PaymentsRepository.Yaml("payments"), "featurestore.yaml").Repository!;
+        var settings = new HostSettings { Kafka = { Settings = { ["security.protocol"] = "SSL" } }, Jobs = { Ingest = { Group = "g" }, Serve = { ApiKeys = ["w@write"] } } };
+        Assert.Null(HostJobOptions.Serve(settings, repository).Push);
+        var push = HostJobOptions.Serve(settings, repository, "broker:9092").Push!;
+        Assert.Equal(("broker:9092", "g", "SSL"), (push.BootstrapServers, push.IngestGroup, push.KafkaSettings["security.protocol"]));
+        Assert.Equal(ApiKeyScopes.Write, HostJobOptions.Serve(settings, repository).ApiKeys.Single().Scopes);
     }
 }

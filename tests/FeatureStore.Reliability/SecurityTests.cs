@@ -139,6 +139,26 @@ public sealed class SecurityTests(RedisServerFixture redis, EmbeddedKafkaFixture
                 continue;
             }
 
+            if (route == "/v1/push/{source}")
+            {
+                // A write: no key or a wrong one is UNAUTHENTICATED; this read key is known but lacks the write scope.
+                foreach (var (key, expected) in new (string?, HttpStatusCode)[] { (null, HttpStatusCode.Unauthorized), (OtherKey, HttpStatusCode.Unauthorized), (Key, HttpStatusCode.Forbidden) })
+                {
+                    using var push = new HttpRequestMessage(HttpMethod.Post, new Uri("/v1/push/payments", UriKind.Relative)) { Content = new StringContent("[]", Encoding.UTF8, "application/json") };
+                    if (key is not null)
+                    {
+                        push.Headers.TryAddWithoutValidation("x-api-key", key);
+                    }
+
+                    using var answer = await http.SendAsync(push, Ct);
+                    Assert.True(expected == answer.StatusCode, $"{route} with {key ?? "no key"}: {(int)answer.StatusCode}");
+                    calls++;
+                }
+
+                protectedHttp++;
+                continue;
+            }
+
             Assert.True(route == "/v1/features/online", $"HTTP endpoint {route} is not classified: decide whether it needs the API key (docs/reliability.md)");
             var body = JsonFormatter.Default.Format(new GetOnlineFeaturesRequest { Features = { "user_stats:n_1h" }, Entities = { new EntityRow { JoinKeys = { ["user_id"] = "u1" } } } });
             foreach (var (header, value, expected) in new (string?, string?, bool)[]
@@ -162,7 +182,7 @@ public sealed class SecurityTests(RedisServerFixture redis, EmbeddedKafkaFixture
         }
 
         Assert.True(protectedGrpc >= 10, $"expected the lookup and the registry's methods, found {protectedGrpc}");
-        Assert.Equal(11, protectedHttp); // the lookup, five dashboard data endpoints, the drift history, the performance history, the registry, the model stage history, the quality answer
+        Assert.Equal(12, protectedHttp); // the lookup, five dashboard data endpoints, the drift history, the performance history, the registry, the model stage history, the quality answer, the push
         Figures.Report("security / API keys", $"endpoints: protected gRPC={protectedGrpc} protected HTTP={protectedHttp} open (health, readiness, metrics, reflection)={open}; calls={calls}, every keyless or wrong-key call UNAUTHENTICATED/401");
     }
 

@@ -14,6 +14,7 @@ internal static class CommandCatalog
         yield return IngestCommand.Create();
         yield return ServeCommand.Create();
         yield return GetCommand.Create();
+        yield return PushCommand.Create();
         yield return OfflineCommands.Import();
         yield return OfflineCommands.Backfill();
         yield return OfflineCommands.Export();

@@ -326,7 +326,7 @@ internal static class GetCommand
     }
 
     /// <summary>The gRPC address of the running host's serve job, from the state file <c>run</c> keeps (said on standard error).</summary>
-    private static async Task<string?> RunningServerAsync(TextWriter error)
+    internal static async Task<string?> RunningServerAsync(TextWriter error)
     {
         var state = RunState.Find(out var note);
         if (note is not null)

@@ -58,9 +58,19 @@ internal static class ServeCommand
             Description = "The PEM private key of --tls-cert, when the certificate file does not hold it. Env: FEATURESTORE__SERVING__TLSKEY.",
             DefaultValueFactory = _ => Environment.GetEnvironmentVariable("FEATURESTORE__SERVING__TLSKEY") is { Length: > 0 } path ? new FileInfo(path) : null,
         };
+        var kafka = new Option<string?>("--kafka")
+        {
+            Description = "Kafka bootstrap servers: turns push on (featurestore.v1.Push, POST /v1/push/{source}), events produced to the sources' topics. Env: FEATURESTORE__KAFKA__BOOTSTRAPSERVERS.",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("FEATURESTORE__KAFKA__BOOTSTRAPSERVERS") is { Length: > 0 } servers && servers != "embedded" ? servers : null,
+        };
+        var ingestGroup = new Option<string>("--ingest-group")
+        {
+            Description = "The ingest consumer group whose applied offsets a push with wait=online waits for.",
+            DefaultValueFactory = _ => "featurestore-ingest",
+        };
         var command = new Command("serve", "Serve online lookups over gRPC and HTTP/JSON, with the registry, health, readiness and Prometheus metrics.")
         {
-            file, project, redis, prefix, listen, grpcPort, httpPort, maxEntities, storeTimeout, apiKeys, strategy, exportStore, exportDir, tlsCert, tlsKey,
+            file, project, redis, prefix, listen, grpcPort, httpPort, maxEntities, storeTimeout, apiKeys, strategy, exportStore, exportDir, tlsCert, tlsKey, kafka, ingestGroup,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -141,6 +151,7 @@ internal static class ServeCommand
                     Certificate = certificate,
                     OfflineStore = parse.GetValue(exportStore)?.FullName,
                     ExportDirectory = parse.GetValue(exportDir)?.FullName,
+                    Push = parse.GetValue(kafka) is { Length: > 0 } servers ? new PushOptions { BootstrapServers = servers, IngestGroup = parse.GetValue(ingestGroup)! } : null,
                 };
                 FeatureServer created;
                 try

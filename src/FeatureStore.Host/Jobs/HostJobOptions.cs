@@ -76,7 +76,10 @@ public static class HostJobOptions
 
     /// <summary>The serve job's options (<see cref="ServeJobSettings"/>, the key prefix) for <paramref name="repository"/>.</summary>
     /// <exception cref="HostConfigurationException">An API key, the listen address or a duration is wrong.</exception>
-    public static FeatureServerOptions Serve(HostSettings settings, FeatureRepository repository)
+    /// <param name="settings">The host's settings.</param>
+    /// <param name="repository">The repository served.</param>
+    /// <param name="bootstrapServers">The Kafka cluster pushed events go to (push is off when null).</param>
+    public static FeatureServerOptions Serve(HostSettings settings, FeatureRepository repository, string? bootstrapServers = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
         var serve = settings.Jobs.Serve;
@@ -102,6 +105,12 @@ public static class HostJobOptions
             StoreTimeout = HostSettings.Time(serve.StoreTimeout, "jobs.serve.storeTimeout"),
             ModelStagePollInterval = HostSettings.Time(settings.Models.StagePollInterval, "models.stagePollInterval"),
             ApiKeys = keys,
+            Push = bootstrapServers is null ? null : new PushOptions
+            {
+                BootstrapServers = bootstrapServers,
+                IngestGroup = settings.Jobs.Ingest.Group,
+                KafkaSettings = settings.Kafka.Settings,
+            },
             ReadStrategy = serve.ReadStrategy switch
             {
                 "script" => OnlineReadStrategy.Script,

@@ -37,6 +37,7 @@ internal static class HttpEndpoints
     {
         endpoints.MapPost("/v1/features/online", LookupAsync);
         endpoints.MapGet("/v1/registry", RegistryAsync);
+        endpoints.MapPost("/v1/push/{source}", Push.PushEndpoint.PushAsync);
     }
 
     private static async Task LookupAsync(HttpContext http, OnlineLookup lookup)

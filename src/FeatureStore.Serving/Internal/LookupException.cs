@@ -26,6 +26,7 @@ internal sealed class LookupException(StatusCode status, string message, Excepti
         StatusCode.ResourceExhausted => 413,
         StatusCode.Unavailable => 503,
         StatusCode.DeadlineExceeded => 504,
+        StatusCode.Unimplemented => 501,
         _ => 500,
     };
 }
@@ -73,6 +74,7 @@ internal static class StatusNames
         StatusCode.ResourceExhausted => "RESOURCE_EXHAUSTED",
         StatusCode.Unavailable => "UNAVAILABLE",
         StatusCode.DeadlineExceeded => "DEADLINE_EXCEEDED",
+        StatusCode.Unimplemented => "UNIMPLEMENTED",
         StatusCode.Cancelled => "CANCELLED",
         _ => "INTERNAL",
     };
