@@ -70,6 +70,18 @@ internal sealed class LookupRequest
         return false;
     }
 
+    /// <summary>Row <paramref name="row"/>'s request context, as a map holds it (tests).</summary>
+    public Dictionary<string, ContextEntry> Context(int row)
+    {
+        var context = new Dictionary<string, ContextEntry>(StringComparer.Ordinal);
+        for (var i = row + 1 < _contextStarts.Count ? _contextStarts[row] : 0; row + 1 < _contextStarts.Count && i < _contextStarts[row + 1]; i++)
+        {
+            context[_context[i].Name] = _context[i];
+        }
+
+        return context;
+    }
+
     /// <summary>Row <paramref name="row"/>'s join keys, as a map holds them (tests).</summary>
     public Dictionary<string, string> JoinKeys(int row)
     {
