@@ -8,6 +8,7 @@ using FeatureStore.Testing;
 // End-to-end benchmark runner: each scenario next to its raw baseline in the same run, medians and ratios.
 // Usage: dotnet run -c Release --project bench/FeatureStore.Bench -- [--quick] [--export-size=EVENTS:ROWS] [scenario ...]
 // Scenarios: baseline (raw Kafka and Redis rates), ingest (end to end and engine alone, with ratios), engine (the engine alone), lookup (gRPC lookups against raw reads),
+// request-lookup (10 stored + 3 request-time features against the plain lookup of the 10),
 // cluster (a six-node Redis Cluster: lookups against raw HVALS on it, the ingest engine on it against one node), sizing (bytes of online state per entity and feature), lookup-stages (each stage of a lookup alone, not part of a full run), plan (apply's event log coverage over many commit markers, not part of a full run), drift (PSI + KS per window), performance (the label join end to end against raw consume), push (push round trips with and without read-after-write against a raw idempotent producer), drift-memory (heap while 10M predictions stream through the windows), formats (the parse rate of Avro and Protobuf events against the same events in JSON),
 // export (point-in-time export against DuckDB's ASOF JOIN + window aggregation on the same Parquet files), import (history
 // from a JSON-lines file into the event log, against DuckDB loading the same file into Parquet), rebuild (one added feature's
@@ -91,6 +92,17 @@ if (Wants("lookup"))
     await using (var garnet = await OnlineStoreConnection.ConnectAsync(OnlineStoreConnection.EmbeddedName))
     {
         rows.AddRange(await LookupScenario.RunAsync("embedded garnet", garnet.Multiplexer, repetitions, quick));
+    }
+}
+
+if (Wants("request-lookup"))
+{
+    Console.Error.WriteLine("request-lookup: lookups of 10 stored + 3 request-time features against the plain lookup of the 10");
+    if (RedisServer.IsInstalled)
+    {
+        await using var server = await RedisServer.StartAsync();
+        await using var redis = await OnlineStoreConnection.ConnectAsync(server.Endpoint);
+        rows.AddRange(await RequestFeatureLookupScenario.RunAsync("redis-server", redis.Multiplexer, repetitions, quick));
     }
 }
 

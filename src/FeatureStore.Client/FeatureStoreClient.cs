@@ -88,6 +88,41 @@ public sealed class FeatureStoreClient : IDisposable
     }
 
     /// <summary>
+    /// Looks up <paramref name="features"/>, request-time ones among them, for each entity row with its request
+    /// context: <paramref name="requestContext"/> holds one dictionary per row, in the order of
+    /// <paramref name="entities"/> (values as <see cref="RequestContext.ToValue"/> takes them).
+    /// </summary>
+    /// <param name="features">Feature references (<c>view:feature</c> or <c>view</c>, of feature views or request views).</param>
+    /// <param name="entities">One dictionary of join keys per entity.</param>
+    /// <param name="requestContext">One dictionary of context values per entity, e.g. <c>amount → 12.5</c>.</param>
+    /// <param name="asOf">Evaluate at this instant instead of now.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    public Task<OnlineFeatureSet> GetOnlineFeaturesAsync(
+        IEnumerable<string> features, IReadOnlyList<IReadOnlyDictionary<string, string>> entities, IReadOnlyList<IReadOnlyDictionary<string, object?>> requestContext,
+        DateTimeOffset? asOf = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(features);
+        ArgumentNullException.ThrowIfNull(entities);
+        ArgumentNullException.ThrowIfNull(requestContext);
+        if (requestContext.Count != entities.Count)
+        {
+            throw new ArgumentException($"{requestContext.Count} request contexts for {entities.Count} entity rows: give one per row", nameof(requestContext));
+        }
+
+        var request = Request(entities, asOf);
+        request.Features.AddRange(features);
+        for (var r = 0; r < requestContext.Count; r++)
+        {
+            foreach (var (name, value) in requestContext[r])
+            {
+                request.Entities[r].RequestContext[name] = RequestContext.ToValue(value);
+            }
+        }
+
+        return GetOnlineFeaturesAsync(request, cancellationToken);
+    }
+
+    /// <summary>
     /// Looks up <paramref name="features"/> for entities named by one join key, one row per value of
     /// <paramref name="keys"/> in order (e.g. <c>user_id</c> and the users of a scoring batch). The cheapest
     /// call for a batch: the request is written straight from the values, with no message or map per row.

@@ -92,4 +92,40 @@ public sealed class GetCommandTests(GarnetFixture garnet) : IClassFixture<Garnet
         Assert.True(code == 0, error);
         Assert.Contains("user_id=u1", output, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Get_sends_each_row_s_request_context_and_names_a_missing_or_mistyped_field()
+    {
+        var repository = FeatureRepositoryLoader.Load(CliRun.Example).Repository!;
+        await using var server = FeatureServer.Create(new FeatureServerOptions
+        {
+            Repository = repository,
+            KeyPrefix = "g" + Guid.NewGuid().ToString("N")[..8],
+            GrpcPort = FreePort.Next(),
+            HttpPort = FreePort.Next(),
+            StoreTimeout = TimeSpan.FromSeconds(10),
+        }, garnet.Connection.Multiplexer);
+        await server.StartAsync(Ct);
+        var address = server.GrpcAddress.ToString();
+
+        // A user never seen: the 24 h mean is NOT_FOUND, so the ratio is null with that status.
+        var (code, output, error) = await CliRun.RunAsync("get", "--server", address, "-e", "user_id=u1", "-e", "user_id=u2",
+            "--context", "amount=12.5", "--features", "payment:amount_vs_mean_24h", "--json");
+        Assert.True(code == 0, error);
+        Assert.Contains("payment:amount_vs_mean_24h", output, StringComparison.Ordinal);
+        Assert.Contains("NOT_FOUND", output, StringComparison.OrdinalIgnoreCase);
+
+        (code, _, error) = await CliRun.RunAsync("get", "--server", address, "-e", "user_id=u1", "--features", "payment:amount_vs_mean_24h");
+        Assert.Equal(2, code);
+        Assert.Contains("entity row 1 has no request context field 'amount'", error, StringComparison.Ordinal);
+
+        (code, _, error) = await CliRun.RunAsync("get", "--server", address, "-e", "user_id=u1", "--context", "amount=\"12\"", "--features", "payment:amount_vs_mean_24h");
+        Assert.Equal(2, code);
+        Assert.Contains("request context field 'amount' (request view 'payment') is double: it must be a number, not the string '12'", error, StringComparison.Ordinal);
+
+        (code, _, error) = await CliRun.RunAsync("get", "--server", address, "-e", "user_id=u1", "-e", "user_id=u2", "-e", "user_id=u3",
+            "--context", "amount=1", "--context", "amount=2", "--features", "payment");
+        Assert.Equal(2, code);
+        Assert.Contains("--context: 2 given for 3 --entity rows", error, StringComparison.Ordinal);
+    }
 }

@@ -157,7 +157,10 @@ internal sealed class OfflineScenario
     }
 
     /// <summary>The reference value of a view's feature for an entity at <paramref name="t"/>.</summary>
-    public object? Expected(CompiledView view, int feature, string entity, long t)
+    public object? Expected(CompiledView view, int feature, string entity, long t) => ExpectedValue(view, feature, entity, t).Boxed;
+
+    /// <summary>The reference value of a view's feature for an entity at <paramref name="t"/>, with its status and event time.</summary>
+    public FeatureValue ExpectedValue(CompiledView view, int feature, string entity, long t)
     {
         if (!_reference.TryGetValue((view.Name, entity, t), out var values))
         {
@@ -172,7 +175,7 @@ internal sealed class OfflineScenario
             _reference[(view.Name, entity, t)] = values;
         }
 
-        return values[feature].Boxed;
+        return values[feature];
     }
 
     private readonly Dictionary<(string, string), List<TestEvent>> _byEntity = [];

@@ -171,6 +171,13 @@ public sealed class LookupRequestUnitTests
             {
                 Assert.True(actual.TryGetJoinKey(r, name, out var read) && read == value, what);
             }
+
+            var context = expected.Context(r);
+            Assert.True(context.OrderBy(k => k.Key, StringComparer.Ordinal).SequenceEqual(actual.Context(r).OrderBy(k => k.Key, StringComparer.Ordinal)), what);
+            foreach (var (name, value) in context)
+            {
+                Assert.True(actual.TryGetContext(r, name, out var read) && read == value, what);
+            }
         }
     }
 
@@ -199,6 +206,19 @@ public sealed class LookupRequestUnitTests
             for (var k = random.Next(4); k > 0; k--)
             {
                 row.JoinKeys[Names[random.Next(Names.Length)]] = Texts[random.Next(Texts.Length)];
+            }
+
+            for (var c = random.Next(4); c > 0; c--)
+            {
+                row.RequestContext[Names[random.Next(Names.Length)]] = random.Next(6) switch
+                {
+                    0 => Value.ForNumber(random.NextDouble() * 1e6),
+                    1 => Value.ForNumber(random.Next(3) == 0 ? double.NaN : -random.Next()),
+                    2 => Value.ForString(Texts[random.Next(Texts.Length)]),
+                    3 => Value.ForBool(random.Next(2) == 0),
+                    4 => Value.ForNull(),
+                    _ => random.Next(2) == 0 ? Value.ForList(Value.ForNumber(1)) : new Value(),
+                };
             }
 
             request.Entities.Add(row);

@@ -218,7 +218,7 @@ internal static class LookupScenario
     }
 
     /// <summary>Sorted latencies in ms of <paramref name="calls"/> sequential calls.</summary>
-    private static async Task<double[]> Latencies(Func<Task> call, int calls)
+    internal static async Task<double[]> Latencies(Func<Task> call, int calls)
     {
         var latencies = new double[calls];
         for (var i = 0; i < calls; i++)
@@ -233,7 +233,7 @@ internal static class LookupScenario
     }
 
     /// <summary>Calls per second with <see cref="Concurrency"/> callers making <paramref name="calls"/> calls in all.</summary>
-    private static async Task<double> Throughput(Func<Task> call, int calls)
+    internal static async Task<double> Throughput(Func<Task> call, int calls)
     {
         var remaining = calls;
         var clock = Stopwatch.StartNew();
@@ -311,9 +311,9 @@ internal static class LookupScenario
         return raw;
     }
 
-    private static string User(int i) => "u" + i.ToString(CultureInfo.InvariantCulture);
+    internal static string User(int i) => "u" + i.ToString(CultureInfo.InvariantCulture);
 
-    private static async Task WriteStatesAsync(IDatabase db, IReadOnlyList<CompiledView> views, OnlineKeys keys, long now)
+    internal static async Task WriteStatesAsync(IDatabase db, IReadOnlyList<CompiledView> views, OnlineKeys keys, long now)
     {
         var random = new Random(1);
         var buffer = new ArrayBufferWriter<byte>(8192);
@@ -368,7 +368,7 @@ internal static class LookupScenario
     }
 
     // One key per DEL, pipelined: a DEL of many keys spans slots on a Redis Cluster.
-    private static async Task CleanupAsync(IDatabase db, IReadOnlyList<CompiledView> views, OnlineKeys keys)
+    internal static async Task CleanupAsync(IDatabase db, IReadOnlyList<CompiledView> views, OnlineKeys keys)
     {
         foreach (var chunk in Enumerable.Range(0, Users).Chunk(500))
         {

@@ -32,6 +32,12 @@ internal static class GetCommand
             Description = "An entity row as join keys, repeatable: user_id=u1 or user_id=u1,merchant_id=m7.",
             Required = true,
         };
+        var context = new Option<string[]>("--context", "-c")
+        {
+            Description = "The request context of request-time features, repeatable: one per --entity in order, or one for every row: "
+                + "amount=12.5,merchant_id=\"123\",placed_at=2026-12-07T18:30:00Z (numbers, true/false, null, text; double quotes keep text that looks like a number).",
+            DefaultValueFactory = _ => [],
+        };
         var asOf = new Option<string?>("--as-of") { Description = "Evaluate at this instant instead of now: RFC 3339, 'YYYY-MM-DD HH:MM:SS' (UTC) or an epoch number (see --timestamp-unit)." };
         var timestampUnit = OfflineCommands.TimestampUnitOption();
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table." };
@@ -42,7 +48,7 @@ internal static class GetCommand
         };
         var command = new Command("get", "Look features up for some entities from a running `featurestore serve`.")
         {
-            server, features, model, entities, asOf, timestampUnit, json, apiKey,
+            server, features, model, entities, context, asOf, timestampUnit, json, apiKey,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -66,6 +72,28 @@ internal static class GetCommand
                 }
 
                 request.Entities.Add(row);
+            }
+
+            var contexts = parse.GetValue(context)!;
+            if (contexts.Length > 1 && contexts.Length != request.Entities.Count)
+            {
+                await error.WriteLineAsync($"--context: {contexts.Length} given for {request.Entities.Count} --entity rows: give one per row, or one for all");
+                return CliApp.Usage;
+            }
+
+            for (var r = 0; contexts.Length > 0 && r < request.Entities.Count; r++)
+            {
+                foreach (var pair in contexts[contexts.Length == 1 ? 0 : r].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                {
+                    var eq = pair.IndexOf('=', StringComparison.Ordinal);
+                    if (eq <= 0)
+                    {
+                        await error.WriteLineAsync($"--context: '{pair}' is not NAME=VALUE");
+                        return CliApp.Usage;
+                    }
+
+                    request.Entities[r].RequestContext[pair[..eq]] = RequestContext.Parse(pair[(eq + 1)..]);
+                }
             }
 
             if (parse.GetValue(asOf) is { } at)

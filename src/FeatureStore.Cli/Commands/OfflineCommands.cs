@@ -69,6 +69,7 @@ internal static class OfflineCommands
             }
 
             IReadOnlyList<FeatureSelection> selection;
+            IReadOnlyList<RequestSelection> requests;
             try
             {
                 var references = (parse.GetValue(features) ?? []).ToList();
@@ -77,7 +78,7 @@ internal static class OfflineCommands
                     references.AddRange(FeatureSelection.ModelFeatures(compiled, name));
                 }
 
-                selection = FeatureSelection.Parse(compiled, references);
+                (selection, requests) = RequestSelection.Parse(compiled, references);
             }
             catch (ArgumentException ex)
             {
@@ -101,7 +102,7 @@ internal static class OfflineCommands
             return await RunFileJobAsync("export", progress, error, async () =>
             {
                 var done = await PointInTimeExport.RunAsync(compiled, parse.GetValue(store)!, parse.GetRequiredValue(entities).FullName, selection,
-                    outputFile.FullName, chosen, progress, cancellationToken, parse.GetValue(maxEvents), parse.GetValue(timestampUnit));
+                    outputFile.FullName, chosen, progress, cancellationToken, parse.GetValue(maxEvents), parse.GetValue(timestampUnit), requests);
                 progress.Finish();
                 await error.WriteLineAsync($"export: {done.Rows} rows × {done.FeatureColumns} features → {outputFile} ({chosen.ToString().ToLowerInvariant()}), {done.EventsRead} events read{(done.SnapshotsUsed > 0 ? $", {done.SnapshotsUsed} views from snapshots" : "")}, {done.Elapsed.TotalSeconds:0.0} s");
                 return CliApp.Ok;

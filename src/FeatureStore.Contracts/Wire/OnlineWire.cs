@@ -22,6 +22,21 @@ public static class OnlineWire
     /// <summary><c>EntityRow.join_keys</c>: one map entry per field.</summary>
     public const byte EntityJoinKeys = (1 << 3) | 2;
 
+    /// <summary><c>EntityRow.request_context</c> (2, length-delimited map entry; its value a <c>google.protobuf.Value</c>).</summary>
+    public const byte EntityRequestContext = (2 << 3) | 2;
+
+    /// <summary><c>google.protobuf.Value.null_value</c> (1, varint).</summary>
+    public const byte ProtoValueNull = 1 << 3;
+
+    /// <summary><c>google.protobuf.Value.number_value</c> (2, fixed64).</summary>
+    public const byte ProtoValueNumber = (2 << 3) | 1;
+
+    /// <summary><c>google.protobuf.Value.string_value</c> (3, length-delimited).</summary>
+    public const byte ProtoValueString = (3 << 3) | 2;
+
+    /// <summary><c>google.protobuf.Value.bool_value</c> (4, varint).</summary>
+    public const byte ProtoValueBool = 4 << 3;
+
     /// <summary>A map entry's key.</summary>
     public const byte MapKey = (1 << 3) | 2;
 

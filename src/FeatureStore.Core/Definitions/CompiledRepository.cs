@@ -1,4 +1,5 @@
 using FeatureStore.Core.Events;
+using FeatureStore.Core.Expressions;
 using FeatureStore.Core.Windows;
 
 namespace FeatureStore.Core.Definitions;
@@ -124,6 +125,12 @@ public sealed class CompiledRepository
     /// <summary>The state layout its views' groups follow.</summary>
     public StateLayout Layout { get; private init; } = null!;
 
+    /// <summary>Its request views, compiled (their expressions delegates), in declaration order.</summary>
+    public IReadOnlyList<CompiledRequestView> RequestViews { get; private init; } = [];
+
+    /// <summary>The request view named <paramref name="name"/>, or null.</summary>
+    public CompiledRequestView? FindRequestView(string name) => RequestViews.FirstOrDefault(v => v.Name == name);
+
     /// <summary>
     /// Compiles a validated repository, its views' online state in the groups of <paramref name="layout"/> (the
     /// registry's for the applied version; null: each view in one group, as when it was never changed).
@@ -169,7 +176,29 @@ public sealed class CompiledRepository
             sources.Add(compiled);
         }
 
-        return new CompiledRepository(repository, sources, views) { Layout = layout };
+        return new CompiledRepository(repository, sources, views) { Layout = layout, RequestViews = CompileRequestViews(repository) };
+    }
+
+    private static CompiledRequestView[] CompileRequestViews(FeatureRepository repository)
+    {
+        var names = repository.FeatureViews.Select(v => v.Name).ToList();
+        return [.. repository.RequestViews.Select(definition => CompiledRequestView.Compile(definition, (v, f) => StoredKind(repository, v, f), names, (f, error) =>
+            throw new InvalidOperationException($"request view '{definition.Name}', feature '{definition.Features[f].Name}': {error.Message}"))!)];
+    }
+
+    /// <summary>What stored feature (view, feature) is in a request-time expression, or null when there is none.</summary>
+    public static ExpressionKind? StoredKind(FeatureRepository repository, string view, string feature)
+    {
+        ArgumentNullException.ThrowIfNull(repository);
+        var definition = repository.FindView(view);
+        var found = definition?.FindFeature(feature);
+        if (found is null)
+        {
+            return null;
+        }
+
+        return found.Aggregation == AggregationKind.Last && repository.FindSource(definition!.Source)?.FindField(found.Field!)?.Kind == FieldKind.String
+            ? ExpressionKind.Text : ExpressionKind.Number;
     }
 
     private static void PlaceGroups(CompiledView view, ViewLayout layout, EventSchema schema)

@@ -216,7 +216,31 @@ public sealed partial record FeatureRepository
         return node;
     }
 
-    internal JsonObject ToCanonicalNode() => new()
+    internal JsonObject ToCanonicalNode()
+    {
+        var node = ToCanonicalNodeWithoutRequestViews();
+
+        // Only when there are any, so the versions stored before request views existed keep their hash.
+        if (RequestViews.Count > 0)
+        {
+            node["request_views"] = Sorted(RequestViews, v => v.Name, v => new JsonObject
+            {
+                ["name"] = v.Name,
+                ["context"] = Fields(v.Context),
+                ["features"] = new JsonArray([.. v.Features.Select(f => (JsonNode)new JsonObject
+                {
+                    ["name"] = f.Name,
+                    ["type"] = f.Type.ToString().ToLowerInvariant(),
+                    ["expression"] = f.Expression,
+                })]),
+                ["description"] = v.Description,
+            });
+        }
+
+        return node;
+    }
+
+    private JsonObject ToCanonicalNodeWithoutRequestViews() => new()
     {
         ["project"] = Project,
         ["settings"] = new JsonObject

@@ -31,6 +31,9 @@ public sealed partial record FeatureRepository(
 
     /// <summary>The model named <paramref name="name"/>, or null.</summary>
     public ModelDefinition? FindModel(string name) => Models.FirstOrDefault(m => m.Name == name);
+
+    /// <summary>Its request views (features computed at lookup from the request context), in declaration order.</summary>
+    public IReadOnlyList<RequestViewDefinition> RequestViews { get; init; } = [];
 }
 
 /// <summary>Settings that apply to every source.</summary>

@@ -8,7 +8,7 @@ namespace FeatureStore.Core.Definitions;
 /// <summary>Walks the YAML tree section by section, checking structure and references as it goes.</summary>
 internal sealed partial class RepositoryReader(DiagnosticBag bag)
 {
-    private static readonly string[] TopKeys = ["project", "settings", "entities", "sources", "feature_views", "models", "alerts"];
+    private static readonly string[] TopKeys = ["project", "settings", "entities", "sources", "feature_views", "request_views", "models", "alerts"];
 
     // Names declared so far, valid or not: references to an item that has errors of its own are not
     // reported again (one mistake, one diagnostic).
@@ -34,10 +34,11 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
         var entities = ReadEntities(top);
         var sources = ReadSources(top);
         var views = ReadViews(top, entities, sources);
+        var requestViews = ReadRequestViews(top, views, sources);
         var webhooks = ReadAlerts(top);
         CheckQualityAlerts(webhooks);
         var models = ReadModels(top, views, webhooks);
-        return new FeatureRepository(project, settings, entities, sources, views, models, webhooks);
+        return new FeatureRepository(project, settings, entities, sources, views, models, webhooks) { RequestViews = requestViews };
     }
 
     private RepositorySettings ReadSettings(YamlMap top)

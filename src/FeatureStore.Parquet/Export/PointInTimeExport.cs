@@ -44,7 +44,8 @@ public static class PointInTimeExport
     public static async Task<ExportResult> RunAsync(
         CompiledRepository repository, string storeDirectory, string entityTable, IReadOnlyList<FeatureSelection> features,
         string output, ExportFormat format, IProgress<ExportProgress>? progress, CancellationToken cancellationToken,
-        long maxEventsInMemory = DefaultMaxEventsInMemory, TimestampUnit timestampUnit = TimestampUnit.Milliseconds)
+        long maxEventsInMemory = DefaultMaxEventsInMemory, TimestampUnit timestampUnit = TimestampUnit.Milliseconds,
+        IReadOnlyList<RequestSelection>? requests = null)
     {
         ArgumentNullException.ThrowIfNull(repository);
         ArgumentNullException.ThrowIfNull(features);
@@ -52,7 +53,7 @@ public static class PointInTimeExport
         var clock = Stopwatch.StartNew();
         progress?.Report(new ExportProgress("reading entity table", 0, 0));
         var table = await TableReader.ReadAsync(entityTable, cancellationToken).ConfigureAwait(false);
-        var (result, eventsRead, snapshots) = await ComputeAsync(storeDirectory, table, entityTable, features, progress, cancellationToken, maxEventsInMemory, timestampUnit).ConfigureAwait(false);
+        var (result, eventsRead, snapshots) = await ComputeAsync(storeDirectory, table, entityTable, features, progress, cancellationToken, maxEventsInMemory, timestampUnit, requests).ConfigureAwait(false);
         progress?.Report(new ExportProgress("writing " + Path.GetFileName(output), 0, 0));
         await TableWriter.WriteAsync(result, output, format, cancellationToken).ConfigureAwait(false);
         return new ExportResult(result.RowCount, result.Columns.Count - table.Columns.Count, eventsRead, snapshots, clock.Elapsed);
@@ -61,22 +62,25 @@ public static class PointInTimeExport
     internal static async Task<(Table Result, long EventsRead, int SnapshotsUsed)> ComputeAsync(
         string storeDirectory, Table table, string file, IReadOnlyList<FeatureSelection> features,
         IProgress<ExportProgress>? progress, CancellationToken cancellationToken, long maxEventsInMemory = DefaultMaxEventsInMemory,
-        TimestampUnit timestampUnit = TimestampUnit.Milliseconds)
+        TimestampUnit timestampUnit = TimestampUnit.Milliseconds, IReadOnlyList<RequestSelection>? requests = null)
     {
         var times = EntityTimestamps.Read(table, file, timestampUnit);
         var columns = new List<TableColumn>(table.Columns);
         var names = new HashSet<string>(table.Columns.Select(c => c.Name), StringComparer.Ordinal);
-        foreach (var selection in features)
+        requests ??= [];
+        foreach (var name in features.SelectMany(s => s.Features.Select(s.ColumnName)).Concat(requests.SelectMany(r => r.Features.Select(r.ColumnName))))
         {
-            foreach (var feature in selection.Features)
+            if (!names.Add(name))
             {
-                var name = selection.ColumnName(feature);
-                if (!names.Add(name))
-                {
-                    throw new TableFileException($"{file}: already has a column '{name}'");
-                }
+                throw new TableFileException($"{file}: already has a column '{name}'");
             }
         }
+
+        // The request views' context, read (and checked) before any event is; and the stored features they read,
+        // computed with the selected ones (after them, not written) and kept whole, status included, per row.
+        var contexts = requests.Select(r => r.ReadContext(table, file)).ToList();
+        var (selections, visible, kept) = WithReads(features, requests, table.RowCount);
+        features = selections;
 
         var views = new List<ViewPart>();
         foreach (var selection in features)
@@ -91,7 +95,10 @@ public static class PointInTimeExport
             // Without a snapshot (whose states hold every feature) only the selected features are computed.
             IReadOnlyList<int> computed = snapshot is null ? selection.Features : [.. Enumerable.Range(0, view.Features.Count)];
             var outputs = selection.Features.Select(f => PointInTimeJoin.NewColumn(view.Features[f], table.RowCount)).ToArray();
-            views.Add(new ViewPart(selection, index, rowEntity, until, snapshot, computed, outputs));
+            views.Add(new ViewPart(selection, index, rowEntity, until, snapshot, computed, outputs)
+            {
+                Kept = [.. selection.Features.Select(f => kept.GetValueOrDefault((view, f)))],
+            });
         }
 
         // Each view holds at most the events of its source's log; past the limit the entities are split into
@@ -136,6 +143,7 @@ public static class PointInTimeExport
             for (var t = 0; t < targets.Count; t++)
             {
                 var ((selection, index, rowEntity, _, snapshot, computed, outputs), target, lo, hi) = targets[t];
+                var keep = targets[t].View.Kept;
                 targets[t] = default; // its events are dropped once computed
                 var view = selection.View;
                 var events = target.Events;
@@ -148,24 +156,72 @@ public static class PointInTimeExport
                 progress?.Report(new ExportProgress(computing, 0, hi - lo));
                 var done = new InlineProgress<long>(n => progress?.Report(new ExportProgress(computing, n, hi - lo)));
                 PointInTimeJoin.Sweep(windowed, view.TtlMs, events, lo, hi, rowEntity, times, positions, outputs,
-                    snapshot is null ? null : snapshot.StateOf, progress is null ? null : done);
+                    snapshot is null ? null : snapshot.StateOf, progress is null ? null : done, keep);
             }
         }
 
         var snapshotsUsed = views.Count(v => v.Snapshot is not null);
-        foreach (var v in views)
+        for (var i = 0; i < views.Count; i++)
         {
-            for (var s = 0; s < v.Outputs.Length; s++)
+            var v = views[i];
+            for (var s = 0; s < visible[i]; s++)
             {
                 columns.Add(new TableColumn(v.Selection.ColumnName(v.Selection.Features[s]), v.Outputs[s]));
+            }
+        }
+
+        for (var r = 0; r < requests.Count; r++)
+        {
+            var request = requests[r];
+            progress?.Report(new ExportProgress(request.View.Name + ": evaluating", 0, 0));
+            var outputs = request.Features.Select(f => request.NewColumn(f, table.RowCount)).ToArray();
+            request.Evaluate(contexts[r], [.. request.Reads.Select(d => kept[d])], outputs, table.RowCount);
+            for (var s = 0; s < outputs.Length; s++)
+            {
+                columns.Add(new TableColumn(request.ColumnName(request.Features[s]), outputs[s]));
             }
         }
 
         return (new Table(columns, table.RowCount), eventsRead, snapshotsUsed);
     }
 
+    /// <summary>
+    /// The selections with the stored features the request views read added (after the selected ones), how many of
+    /// each selection's features are written, and a per-row array of whole values for each feature read.
+    /// </summary>
+    private static (List<FeatureSelection> Selections, List<int> Visible, Dictionary<(Core.Definitions.CompiledView, int), Core.Windows.FeatureValue[]> Kept) WithReads(
+        IReadOnlyList<FeatureSelection> features, IReadOnlyList<RequestSelection> requests, int rows)
+    {
+        var selections = features.ToList();
+        var visible = features.Select(f => f.Features.Count).ToList();
+        var kept = new Dictionary<(Core.Definitions.CompiledView, int), Core.Windows.FeatureValue[]>();
+        foreach (var read in requests.SelectMany(r => r.Reads))
+        {
+            var at = selections.FindIndex(s => s.View == read.View);
+            if (at < 0)
+            {
+                selections.Add(new FeatureSelection(read.View, []));
+                visible.Add(0);
+                at = selections.Count - 1;
+            }
+
+            if (!selections[at].Features.Contains(read.Feature))
+            {
+                selections[at] = selections[at] with { Features = [.. selections[at].Features, read.Feature] };
+            }
+
+            kept.TryAdd(read, new Core.Windows.FeatureValue[rows]);
+        }
+
+        return (selections, visible, kept);
+    }
+
     /// <summary>One view of an export: its selection, entities, rows' entities, each entity's last instant, snapshot, computed features and output columns.</summary>
     private sealed record ViewPart(
         FeatureSelection Selection, Dictionary<string, int> Index, int[] RowEntity, long[] Until, LoadedSnapshot? Snapshot,
-        IReadOnlyList<int> Computed, Array[] Outputs);
+        IReadOnlyList<int> Computed, Array[] Outputs)
+    {
+        /// <summary>Per selected feature, the array its whole values are kept in (a feature a request view reads), or null.</summary>
+        public Core.Windows.FeatureValue[]?[] Kept { get; init; } = [];
+    }
 }

@@ -71,7 +71,8 @@ internal static class PointInTimeJoin
     /// </summary>
     public static void Sweep(
         IReadOnlyList<WindowedFeature> features, long ttlMs, ViewEvents events, int from, int to, int[] rowEntity, long[] times,
-        IReadOnlyList<int> selected, Array[] outputs, Func<int, ViewWindowState?>? initial, IProgress<long>? entitiesDone)
+        IReadOnlyList<int> selected, Array[] outputs, Func<int, ViewWindowState?>? initial, IProgress<long>? entitiesDone,
+        FeatureValue[]?[]? kept = null)
     {
         var entities = events.Starts.Length - 1;
         // Rows grouped by entity, each group in time order.
@@ -121,6 +122,10 @@ internal static class PointInTimeJoin
                 for (var s = 0; s < selected.Count; s++)
                 {
                     Store(outputs[s], row, values[selected[s]]);
+                    if (kept?[s] is { } whole)
+                    {
+                        whole[row] = values[selected[s]];
+                    }
                 }
             }
 
@@ -156,7 +161,8 @@ internal static class PointInTimeJoin
         }
     }
 
-    private static void Store(Array column, int row, in FeatureValue value)
+    /// <summary>Writes a value into an output column (null for none).</summary>
+    internal static void Store(Array column, int row, in FeatureValue value)
     {
         switch (column)
         {

@@ -19,6 +19,10 @@ internal sealed class LookupRequest
     private readonly List<string> _values = [];
     private readonly List<int> _rowStarts = [0];
 
+    // Request context entries, row by row: empty (and never grown) for a lookup without request-time features.
+    private readonly List<ContextEntry> _context = [];
+    private readonly List<int> _contextStarts = [0];
+
     /// <summary>Feature references, in request order.</summary>
     public List<string> Features { get; } = [];
 
@@ -45,6 +49,37 @@ internal sealed class LookupRequest
 
         value = "";
         return false;
+    }
+
+    /// <summary>Row <paramref name="row"/>'s request context value named <paramref name="name"/> (the last entry of a repeated name).</summary>
+    public bool TryGetContext(int row, string name, out ContextEntry value)
+    {
+        if (row + 1 < _contextStarts.Count)
+        {
+            for (var i = _contextStarts[row + 1] - 1; i >= _contextStarts[row]; i--)
+            {
+                if (string.Equals(_context[i].Name, name, StringComparison.Ordinal))
+                {
+                    value = _context[i];
+                    return true;
+                }
+            }
+        }
+
+        value = default;
+        return false;
+    }
+
+    /// <summary>Row <paramref name="row"/>'s request context, as a map holds it (tests).</summary>
+    public Dictionary<string, ContextEntry> Context(int row)
+    {
+        var context = new Dictionary<string, ContextEntry>(StringComparer.Ordinal);
+        for (var i = row + 1 < _contextStarts.Count ? _contextStarts[row] : 0; row + 1 < _contextStarts.Count && i < _contextStarts[row + 1]; i++)
+        {
+            context[_context[i].Name] = _context[i];
+        }
+
+        return context;
     }
 
     /// <summary>Row <paramref name="row"/>'s join keys, as a map holds them (tests).</summary>
@@ -79,6 +114,12 @@ internal sealed class LookupRequest
             }
 
             request._rowStarts.Add(request._names.Count);
+            foreach (var (name, value) in row.RequestContext)
+            {
+                request._context.Add(ContextEntry.From(name, value));
+            }
+
+            request._contextStarts.Add(request._context.Count);
         }
 
         return request;
@@ -173,6 +214,12 @@ internal sealed class LookupRequest
         while (row.More)
         {
             var tag = row.Tag();
+            if (tag == OnlineWire.EntityRequestContext)
+            {
+                ReadContextEntry(row.Message());
+                continue;
+            }
+
             if (tag != OnlineWire.EntityJoinKeys)
             {
                 row.Skip(tag);
@@ -204,6 +251,72 @@ internal sealed class LookupRequest
         }
 
         _rowStarts.Add(_names.Count);
+        while (_contextStarts.Count < _rowStarts.Count)
+        {
+            _contextStarts.Add(_context.Count);
+        }
+    }
+
+    private void ReadContextEntry(ProtoReader entry)
+    {
+        // Rows before this one without context close their (empty) ranges first.
+        while (_contextStarts.Count < _rowStarts.Count)
+        {
+            _contextStarts.Add(_context.Count);
+        }
+
+        var name = "";
+        var value = new ContextEntry("", ContextEntryKind.Null, 0, null);
+        while (entry.More)
+        {
+            var field = entry.Tag();
+            switch (field)
+            {
+                case OnlineWire.MapKey:
+                    name = entry.String();
+                    break;
+                case OnlineWire.MapValue:
+                    value = ReadValue(entry.Message());
+                    break;
+                default:
+                    entry.SkipInMapEntry(field);
+                    break;
+            }
+        }
+
+        _context.Add(value with { Name = name });
+    }
+
+    private static ContextEntry ReadValue(ProtoReader value)
+    {
+        var read = new ContextEntry("", ContextEntryKind.Null, 0, null);
+        while (value.More)
+        {
+            var tag = value.Tag();
+            switch (tag)
+            {
+                case OnlineWire.ProtoValueNull:
+                    value.Varint();
+                    read = read with { Kind = ContextEntryKind.Null, Text = null };
+                    break;
+                case OnlineWire.ProtoValueNumber:
+                    read = read with { Kind = ContextEntryKind.Number, Number = BitConverter.Int64BitsToDouble(value.Fixed64()), Text = null };
+                    break;
+                case OnlineWire.ProtoValueString:
+                    read = read with { Kind = ContextEntryKind.Text, Text = value.String() };
+                    break;
+                case OnlineWire.ProtoValueBool:
+                    read = read with { Kind = ContextEntryKind.Flag, Number = value.Varint() != 0 ? 1 : 0, Text = null };
+                    break;
+                default:
+                    // A struct or a list (or a field of a later version): no value a context field can hold.
+                    value.Skip(tag);
+                    read = read with { Kind = ContextEntryKind.Other, Text = null };
+                    break;
+            }
+        }
+
+        return read;
     }
 
     private string Name(ReadOnlySpan<byte> utf8)
@@ -247,4 +360,27 @@ internal sealed class LookupRequest
     // Outside the parsing loops: the reader throws, this only says which message it was reading.
     private static RpcException Malformed(InvalidDataException detail) =>
         new(new Status(StatusCode.InvalidArgument, "malformed request: not a valid GetOnlineFeaturesRequest encoding (" + detail.Message + ")"));
+}
+
+/// <summary>What a request context value sent with a lookup is.</summary>
+internal enum ContextEntryKind
+{
+    Null,
+    Number,
+    Text,
+    Flag,
+    Other,
+}
+
+/// <summary>One request context value as sent (a <c>google.protobuf.Value</c>), before it is checked against its field's type.</summary>
+internal readonly record struct ContextEntry(string Name, ContextEntryKind Kind, double Number, string? Text)
+{
+    public static ContextEntry From(string name, Google.Protobuf.WellKnownTypes.Value value) => value.KindCase switch
+    {
+        Google.Protobuf.WellKnownTypes.Value.KindOneofCase.NumberValue => new(name, ContextEntryKind.Number, value.NumberValue, null),
+        Google.Protobuf.WellKnownTypes.Value.KindOneofCase.StringValue => new(name, ContextEntryKind.Text, 0, value.StringValue),
+        Google.Protobuf.WellKnownTypes.Value.KindOneofCase.BoolValue => new(name, ContextEntryKind.Flag, value.BoolValue ? 1 : 0, null),
+        Google.Protobuf.WellKnownTypes.Value.KindOneofCase.NullValue or Google.Protobuf.WellKnownTypes.Value.KindOneofCase.None => new(name, ContextEntryKind.Null, 0, null),
+        _ => new(name, ContextEntryKind.Other, 0, null),
+    };
 }

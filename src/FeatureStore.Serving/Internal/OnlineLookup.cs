@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Diagnostics;
+using FeatureStore.Core.Expressions;
 using FeatureStore.Core.Windows;
 using FeatureStore.Redis.Online;
 using Grpc.Core;
@@ -187,7 +188,14 @@ internal sealed class OnlineLookup
     private readonly record struct ViewKeys(int View, long Groups, int Count, int FirstKey);
 
     /// <summary>A lookup resolved and checked, its keys written into the read's key array from <see cref="FirstKey"/> on.</summary>
-    private readonly record struct Prepared(List<FeatureColumn> Columns, int[] SlotOfView, ViewKeys[] Used, int Rows, long AtMs, int FirstKey, int Keys);
+    private readonly record struct Prepared(List<FeatureColumn> Columns, int[] SlotOfView, ViewKeys[] Used, int Rows, long AtMs, int FirstKey, int Keys, RequestPlan? Requests = null);
+
+    /// <summary>
+    /// The request-time features of a lookup: the columns before <see cref="Visible"/> are answered (the rest are
+    /// stored features read only for the request views); the request views used, where each one's values start
+    /// in a row's request part, and each one's context, row by row.
+    /// </summary>
+    private sealed record RequestPlan(int Visible, int[] Views, int[] Base, int Width, ContextValue[][] Context);
 
     /// <summary>
     /// Resolves <paramref name="request"/>'s references, checks its size and the key's rights, and writes the
@@ -206,6 +214,8 @@ internal sealed class OnlineLookup
                 $"{rows} entity rows asked for; this server answers at most {_options.MaxEntities} per lookup (split the request)");
         }
 
+        var requests = PlanRequests(served, request, columns);
+
         // The views the columns span, each once, in first-use order, with the groups their columns are in.
         var slotOfView = new int[served.Views.Length];
         Array.Fill(slotOfView, -1);
@@ -216,6 +226,11 @@ internal sealed class OnlineLookup
             foreach (var column in columns)
             {
                 var v = column.ViewIndex;
+                if (v < 0)
+                {
+                    continue;
+                }
+
                 if (slotOfView[v] < 0)
                 {
                     slotOfView[v] = viewCount++;
@@ -285,7 +300,7 @@ internal sealed class OnlineLookup
                 }
             }
 
-            return new Prepared(columns, slotOfView, used, rows, atMs, at, count);
+            return new Prepared(columns, slotOfView, used, rows, atMs, at, count, requests);
         }
         finally
         {
@@ -329,7 +344,7 @@ internal sealed class OnlineLookup
         var columns = new List<FeatureColumn>(request.Features.Count + 8);
         foreach (var reference in request.Features)
         {
-            columns.AddRange(served.Resolve(reference) ?? ThrowHelper.ThrowInvalid<FeatureColumn[]>(Unknown(served, reference)));
+            columns.AddRange(served.Resolve(reference) ?? served.ResolveRequest(reference) ?? ThrowHelper.ThrowInvalid<FeatureColumn[]>(Unknown(served, reference)));
         }
 
         if (request.Model.Length > 0)
@@ -351,9 +366,14 @@ internal sealed class OnlineLookup
         var colon = reference.IndexOf(':', StringComparison.Ordinal);
         var viewName = colon < 0 ? reference : reference[..colon];
         var view = served.Compiled.FindView(viewName);
+        if (served.Compiled.FindRequestView(viewName) is { } requestView)
+        {
+            return $"unknown feature '{ThrowHelper.Shown(reference[(colon + 1)..])}' in request view '{viewName}' (features: {string.Join(", ", requestView.Definition.Features.Select(f => f.Name))})";
+        }
+
         if (view is null)
         {
-            return $"unknown feature view '{ThrowHelper.Shown(viewName)}' in '{ThrowHelper.Shown(reference)}' (views: {string.Join(", ", served.Views.Select(v => v.Name))})";
+            return $"unknown feature view '{ThrowHelper.Shown(viewName)}' in '{ThrowHelper.Shown(reference)}' (views: {string.Join(", ", served.Views.Select(v => v.Name).Concat(served.Compiled.RequestViews.Select(v => v.Name)))})";
         }
 
         return $"unknown feature '{ThrowHelper.Shown(reference[(colon + 1)..])}' in view '{viewName}' (features: {string.Join(", ", view.Definition.Features.Select(f => f.Name))})";
@@ -399,13 +419,18 @@ internal sealed class OnlineLookup
             maxFeatures = Math.Max(maxFeatures, served.Views[read.View].Features.Count);
         }
 
-        var stride = used.Length * maxFeatures;
-        var names = new string[columns.Count];
-        var offsets = new int[columns.Count];
-        for (var c = 0; c < columns.Count; c++)
+        var requests = lookup.Requests;
+        var stored = used.Length * maxFeatures;
+        var stride = stored + (requests?.Width ?? 0);
+        var visible = requests?.Visible ?? columns.Count;
+        var names = new string[visible];
+        var offsets = new int[visible];
+        for (var c = 0; c < visible; c++)
         {
             names[c] = columns[c].Reference;
-            offsets[c] = (slotOfView[columns[c].ViewIndex] * maxFeatures) + columns[c].FeatureIndex;
+            offsets[c] = columns[c].IsRequest
+                ? stored + requests!.Base[Array.IndexOf(requests.Views, columns[c].RequestView)] + columns[c].FeatureIndex
+                : (slotOfView[columns[c].ViewIndex] * maxFeatures) + columns[c].FeatureIndex;
         }
 
         var evaluated = ArrayPool<CoreValue>.Shared.Rent(Math.Max(1, rows * stride));
@@ -439,12 +464,108 @@ internal sealed class OnlineLookup
             throw;
         }
 
-        for (var c = 0; c < columns.Count; c++)
+        if (requests is not null)
         {
-            served.Served.Count(columns[c].ViewIndex, columns[c].FeatureIndex, evaluated, offsets[c], rows, stride);
+            EvaluateRequests(served, lookup, requests, evaluated, maxFeatures, stride);
+        }
+
+        for (var c = 0; c < visible; c++)
+        {
+            if (!columns[c].IsRequest)
+            {
+                served.Served.Count(columns[c].ViewIndex, columns[c].FeatureIndex, evaluated, offsets[c], rows, stride);
+            }
         }
 
         return new LookupAnswer(names, offsets, evaluated, rows, stride, atMs, served.Version);
+    }
+
+    /// <summary>
+    /// The request-time part of a lookup, or null when it asks for none: appends the stored features the request
+    /// views read to <paramref name="columns"/> (after the answered ones) and reads every row's context, checked
+    /// against the views' context fields (INVALID_ARGUMENT naming a missing or mistyped field).
+    /// </summary>
+    private static RequestPlan? PlanRequests(ServingRepository served, LookupRequest request, List<FeatureColumn> columns)
+    {
+        var visible = columns.Count;
+        List<int>? views = null;
+        for (var c = 0; c < visible; c++)
+        {
+            if (columns[c].IsRequest && !(views ??= []).Contains(columns[c].RequestView))
+            {
+                views.Add(columns[c].RequestView);
+            }
+        }
+
+        if (views is null)
+        {
+            return null;
+        }
+
+        var bases = new int[views.Count];
+        var width = 0;
+        var context = new ContextValue[views.Count][];
+        for (var i = 0; i < views.Count; i++)
+        {
+            var view = served.RequestViews[views[i]];
+            columns.AddRange(served.RequestDependencies[views[i]]);
+            bases[i] = width;
+            width += view.Definition.Features.Count;
+            var fields = view.Definition.Context;
+            var values = new ContextValue[request.Rows * fields.Count];
+            for (var row = 0; row < request.Rows; row++)
+            {
+                for (var f = 0; f < fields.Count; f++)
+                {
+                    values[(row * fields.Count) + f] = ServingRepository.ContextOf(request, row, fields[f], view.Name);
+                }
+            }
+
+            context[i] = values;
+        }
+
+        return new RequestPlan(visible, [.. views], bases, width, context);
+    }
+
+    /// <summary>
+    /// Evaluates the request views of a lookup row by row, from the stored values just evaluated into the same
+    /// rows (the request part of each row starts after its stored part).
+    /// </summary>
+    private static void EvaluateRequests(ServingRepository served, in Prepared lookup, RequestPlan requests, CoreValue[] evaluated, int maxFeatures, int stride)
+    {
+        var stored = lookup.Used.Length * maxFeatures;
+        var most = 0;
+        foreach (var r in requests.Views)
+        {
+            most = Math.Max(most, served.RequestDependencies[r].Length);
+        }
+
+        var inputs = ArrayPool<CoreValue>.Shared.Rent(Math.Max(1, most));
+        try
+        {
+            for (var i = 0; i < requests.Views.Length; i++)
+            {
+                var view = served.RequestViews[requests.Views[i]];
+                var dependencies = served.RequestDependencies[requests.Views[i]];
+                var contextWidth = view.Definition.Context.Count;
+                var width = view.Definition.Features.Count;
+                for (var e = 0; e < lookup.Rows; e++)
+                {
+                    var row = e * stride;
+                    for (var d = 0; d < dependencies.Length; d++)
+                    {
+                        inputs[d] = evaluated[row + (lookup.SlotOfView[dependencies[d].ViewIndex] * maxFeatures) + dependencies[d].FeatureIndex];
+                    }
+
+                    view.Evaluate(inputs.AsSpan(0, dependencies.Length), requests.Context[i].AsSpan(e * contextWidth, contextWidth),
+                        evaluated.AsSpan(row + stored + requests.Base[i], width));
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<CoreValue>.Shared.Return(inputs, clearArray: true);
+        }
     }
 
     /// <summary>

@@ -8,18 +8,27 @@ using Google.Protobuf.WellKnownTypes;
 namespace FeatureStore.Serving.Internal;
 
 /// <summary>One feature a lookup can name: its view and its index in the view.</summary>
-internal sealed record FeatureColumn(int ViewIndex, int FeatureIndex, string Reference);
+/// A request-time feature's column has a negative <see cref="ViewIndex"/>: -1 - its request view's index.
+internal sealed record FeatureColumn(int ViewIndex, int FeatureIndex, string Reference)
+{
+    /// <summary>True for a request-time feature.</summary>
+    public bool IsRequest => ViewIndex < 0;
+
+    /// <summary>The index of a request-time feature's request view.</summary>
+    public int RequestView => -1 - ViewIndex;
+}
 
 /// <summary>
 /// One repository version compiled for serving and never changed afterwards: views, every reference a
 /// lookup may use (<c>view:feature</c>, <c>view</c>, <c>model</c>, <c>model@version</c>) resolved up front,
 /// and the registry answers built once.
 /// </summary>
-internal sealed class ServingRepository
+internal sealed partial class ServingRepository
 {
     private readonly Dictionary<string, FeatureColumn[]> _references = new(StringComparer.Ordinal);
     private readonly Dictionary<string, FeatureColumn[]> _models = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Dictionary<string, FeatureColumn[]>> _modelVersions = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, FeatureColumn[]> _requestReferences;
 
     // Decoding reuses states (their tile and raw-entry buffers) across lookups instead of allocating per entity.
     private const int PooledStatesPerView = 32;
@@ -49,6 +58,7 @@ internal sealed class ServingRepository
             _references[view.Name] = all;
         }
 
+        _requestReferences = RequestReferences();
         foreach (var model in repository.Models)
         {
             var versions = _modelVersions[model.Name] = new Dictionary<string, FeatureColumn[]>(StringComparer.Ordinal);

@@ -41,6 +41,7 @@ public sealed class SchemaUnitTests
             .Replace("        alert: pager\n", "        alert: pager\n      - column: user_orders:order_count_1h\n        methods: [js]\n        window: { size: 1h }\n", StringComparison.Ordinal)
             .Replace("    monitors:\n", "    description: d\n    monitors:\n", StringComparison.Ordinal)
             .Replace("    description: d\n    monitors:\n", "    description: d\n    gates: [\"roc_auc >= 0.8\"]\n    on_degradation: rollback\n    degradation_windows: 2\n    monitors:\n", StringComparison.Ordinal)
+            .Replace("models:\n", "request_views:\n  - name: checkout\n    description: d\n    context: { amount: double }\n    features:\n      - { name: twice, type: double, expression: amount * 2, description: d }\nmodels:\n", StringComparison.Ordinal)
             .Replace("    versions:\n", """
                     labels: { topic: l, dead_letter_topic: l.dlq, id_field: id, label_field: y, timestamp_field: t, horizon: 1d, coverage: 0.9 }
                     performance:

@@ -1,0 +1,146 @@
+using System.Diagnostics;
+using System.Globalization;
+using FeatureStore.Bench.Harness;
+using FeatureStore.Client;
+using FeatureStore.Contracts.V1;
+using FeatureStore.Core.Definitions;
+using FeatureStore.Redis.Online;
+using FeatureStore.Testing;
+using Google.Protobuf.WellKnownTypes;
+using StackExchange.Redis;
+
+namespace FeatureStore.Bench.Scenarios;
+
+/// <summary>
+/// Lookups of 10 stored features with 3 request-time features over them (each row's request context sent with
+/// it) against the plain lookup of the same 10 stored features, same server, same entities, same run: the cost
+/// of the request context and the expressions. 1 and 100 entities, p50 of sequential calls and throughput of
+/// concurrent callers over gRPC on loopback; the states are those of <see cref="LookupScenario"/>.
+/// </summary>
+internal static class RequestFeatureLookupScenario
+{
+    private const int Users = 10_000;
+    private const int Concurrency = 8;
+
+    private const string RequestViews = """
+
+        request_views:
+          - name: payment
+            context: { amount: double, country: string, placed_at: timestamp }
+            features:
+              - { name: amount_vs_mean_2h, type: double, expression: amount / user_stats.mean_2h }
+              - { name: amount_share_2h, type: double, expression: 'amount / (coalesce(user_spend.sum_2h, 0) + amount)' }
+              - { name: new_country_at_night, type: int, expression: 'user_stats.last_country != country && hour(placed_at) < 6 ? 1 : 0' }
+        """;
+
+    public static async Task<IReadOnlyList<ResultRow>> RunAsync(string target, IConnectionMultiplexer store, int repetitions, bool quick)
+    {
+        var load = FeatureRepositoryLoader.LoadFromText(PaymentsRepository.Yaml("payments") + RequestViews, "bench.yaml");
+        if (!load.Success)
+        {
+            throw new InvalidOperationException(string.Join("\n", load.Diagnostics));
+        }
+
+        var compiled = CompiledRepository.Compile(load.Repository!);
+        var prefix = "bench" + Guid.NewGuid().ToString("N")[..8];
+        var keys = new OnlineKeys(prefix, compiled.Repository.Project);
+        var userViews = compiled.Views.Where(v => v.Definition.Entity == "user").ToList(); // 6 + 4 features
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        await LookupScenario.WriteStatesAsync(store.GetDatabase(), userViews, keys, now);
+        var rows = new List<ResultRow>();
+        await using (var server = await LookupScenario.StartServerAsync(compiled, prefix, OnlineReadStrategy.Pipeline, store))
+        {
+            using var client = new FeatureStoreClient(server.GrpcAddress);
+            foreach (var entities in new[] { 1, 100 })
+            {
+                var calls = quick ? (entities == 1 ? 1000 : 200) : (entities == 1 ? 2000 : 300);
+                rows.AddRange(await CompareAsync($"request-time lookup ({target})", entities, calls, repetitions, client, now));
+            }
+        }
+
+        await LookupScenario.CleanupAsync(store.GetDatabase(), userViews, keys);
+        return rows;
+    }
+
+    private static async Task<IReadOnlyList<ResultRow>> CompareAsync(string scenario, int entities, int calls, int repetitions, FeatureStoreClient client, long now)
+    {
+        var random = new Random(entities);
+        GetOnlineFeaturesRequest Request(bool withRequestFeatures)
+        {
+            var request = new GetOnlineFeaturesRequest { Features = { "user_stats", "user_spend" } };
+            if (withRequestFeatures)
+            {
+                request.Features.Add("payment");
+            }
+
+            for (var e = 0; e < entities; e++)
+            {
+                var row = new EntityRow { JoinKeys = { ["user_id"] = LookupScenario.User(random.Next(Users)) } };
+                if (withRequestFeatures)
+                {
+                    row.RequestContext["amount"] = Value.ForNumber(Math.Round(random.NextDouble() * 500, 2));
+                    row.RequestContext["country"] = Value.ForString(random.Next(4) == 0 ? "FR" : "DE");
+                    row.RequestContext["placed_at"] = Value.ForNumber(now - random.Next(86_400_000));
+                }
+
+                request.Entities.Add(row);
+            }
+
+            return request;
+        }
+
+        // As a model service builds its request per call and reads every value of the answer as a number.
+        async Task Run(bool withRequestFeatures, int expected)
+        {
+            var answer = await client.GetOnlineFeaturesAsync(Request(withRequestFeatures));
+            if (answer.RowCount != entities || answer.FeatureNames.Count != expected)
+            {
+                throw new InvalidOperationException("unexpected answer shape");
+            }
+
+            var sum = 0.0;
+            for (var e = 0; e < entities; e++)
+            {
+                foreach (var feature in answer.FeatureNames)
+                {
+                    sum += answer.GetDouble(e, feature) ?? 0;
+                }
+            }
+
+            if (double.IsNaN(sum))
+            {
+                throw new InvalidOperationException("a value is not a number");
+            }
+        }
+
+        Task Plain() => Run(false, 10);
+        Task WithRequest() => Run(true, 13);
+
+        var warm = Stopwatch.StartNew();
+        while (warm.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await Plain();
+            await WithRequest();
+        }
+
+        await LookupScenario.Throughput(Plain, 4 * Concurrency);
+        await LookupScenario.Throughput(WithRequest, 4 * Concurrency);
+        var (p50, throughput, plainP50, plainThroughput) = (new List<double>(), new List<double>(), new List<double>(), new List<double>());
+        for (var rep = 0; rep < repetitions; rep++)
+        {
+            // Interleaved, so a noisy moment of the machine falls on both.
+            plainP50.Add(Measure.Quantile(await LookupScenario.Latencies(Plain, calls), 0.5));
+            p50.Add(Measure.Quantile(await LookupScenario.Latencies(WithRequest, calls), 0.5));
+            plainThroughput.Add(await LookupScenario.Throughput(Plain, calls));
+            throughput.Add(await LookupScenario.Throughput(WithRequest, calls));
+        }
+
+        var shape = $"{entities.ToString(CultureInfo.InvariantCulture)} × (10 stored + 3 request-time)";
+        var baseline = $"the same lookup of the 10 stored features";
+        return
+        [
+            new ResultRow(scenario, $"{shape}: p50", Measure.Median(p50), "ms", baseline, Measure.Median(plainP50)),
+            new ResultRow(scenario, $"{shape}: throughput, {Concurrency} callers", Measure.Median(throughput), "lookups/s", baseline, Measure.Median(plainThroughput)),
+        ];
+    }
+}
