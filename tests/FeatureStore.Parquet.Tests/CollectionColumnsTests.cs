@@ -34,26 +34,40 @@ public sealed class CollectionColumnsTests : IDisposable
         var path = Path.Combine(_dir, "out.parquet");
         await TableWriter.WriteAsync(Sample(), path, ExportFormat.Parquet, Ct);
 
-        using var reader = await ParquetReader.CreateAsync(path, cancellationToken: Ct);
-        Assert.IsType<ListField>(reader.Schema["v__last_merchants"]);
-        Assert.IsType<ListField>(reader.Schema["v__last_amounts"]);
-        Assert.IsType<MapField>(reader.Schema["v__top_merchants"]);
-        using var group = reader.OpenRowGroupReader(0);
-        var leaves = reader.Schema.GetDataFields();
-        var merchants = await group.ReadColumnAsync(leaves[1], Ct);
-        Assert.Equal(new[] { "m2", "m1", "m2", "zürich, \"quoted\"" }, merchants.DefinedData.Cast<object>().Select(o => o.ToString()));
-        Assert.Equal(new[] { 0, 1, 1, 0, 0, 0 }, merchants.RepetitionLevels!);
-        Assert.Equal(new[] { 2, 2, 2, 0, 2, 1 }, merchants.DefinitionLevels!); // a null list, then an empty one
+        var reader = await ParquetReader.CreateAsync(path, cancellationToken: Ct);
+        await using (reader)
+        {
+            Assert.IsType<ListField>(reader.Schema.Fields[1]);
+            Assert.IsType<ListField>(reader.Schema.Fields[2]);
+            Assert.IsType<MapField>(reader.Schema.Fields[3]);
+            using var group = reader.OpenRowGroupReader(0);
+            var leaves = reader.Schema.DataFields;
 
-        var amounts = await group.ReadColumnAsync(leaves[2], Ct);
-        Assert.Equal(new[] { 2.5, -1, 1e300, 0 }, amounts.DefinedData.Cast<double>());
-        Assert.Equal(new[] { 0, 2, 2, 2, 2, 1 }, amounts.DefinitionLevels!);
+            var merchants = await ReadAsync<ReadOnlyMemory<char>>(group, leaves[1], values: 4, levels: 6);
+            Assert.Equal(["m2", "m1", "m2", "zürich, \"quoted\""], merchants.Values.Select(m => m.ToString()));
+            Assert.Equal([0, 1, 1, 0, 0, 0], merchants.Repetitions);
+            Assert.Equal([2, 2, 2, 0, 2, 1], merchants.Definitions); // a null list, then an empty one
 
-        var keys = await group.ReadColumnAsync(leaves[3], Ct);
-        var counts = await group.ReadColumnAsync(leaves[4], Ct);
-        Assert.Equal(new[] { "m9", "m1", "m3", "x" }, keys.DefinedData.Cast<object>().Select(o => o.ToString()));
-        Assert.Equal(new[] { 7L, 7, 2, 1 }, counts.DefinedData.Cast<long>());
-        Assert.Equal(new[] { 2, 2, 2, 2, 0, 1 }, counts.DefinitionLevels!);
+            var amounts = await ReadAsync<double>(group, leaves[2], values: 4, levels: 6);
+            Assert.Equal([2.5, -1, 1e300, 0], amounts.Values);
+            Assert.Equal([0, 2, 2, 2, 2, 1], amounts.Definitions);
+
+            var keys = await ReadAsync<ReadOnlyMemory<char>>(group, leaves[3], values: 4, levels: 6);
+            var counts = await ReadAsync<long>(group, leaves[4], values: 4, levels: 6);
+            Assert.Equal(["m9", "m1", "m3", "x"], keys.Values.Select(k => k.ToString()));
+            Assert.Equal([7L, 7, 2, 1], counts.Values);
+            Assert.Equal([2, 2, 2, 2, 0, 1], counts.Definitions);
+            Assert.Equal([0, 1, 1, 0, 0, 0], counts.Repetitions);
+        }
+    }
+
+    private static async Task<(T[] Values, int[] Definitions, int[] Repetitions)> ReadAsync<T>(ParquetRowGroupReader group, DataField field, int values, int levels)
+        where T : struct
+    {
+        // The values come packed, the null and empty lists' places only in the levels.
+        var read = (new T[levels], new int[levels], new int[levels]);
+        await group.ReadRawAsync<T>(field, read.Item1, read.Item2, read.Item3, Ct);
+        return (read.Item1[..values], read.Item2, read.Item3);
     }
 
     [Fact]

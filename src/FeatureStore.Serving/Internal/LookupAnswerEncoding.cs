@@ -223,9 +223,6 @@ internal static class LookupAnswerEncoding
                 var text = value.Text ?? "";
                 writer.String(OnlineWire.ValueString, text, Encoding.UTF8.GetByteCount(text));
                 break;
-            case ValueKind.StringList or ValueKind.DoubleList or ValueKind.Counts:
-                WriteCollection(ref writer, value);
-                break;
             default:
                 break;
         }
@@ -234,6 +231,12 @@ internal static class LookupAnswerEncoding
         {
             writer.Delimited(OnlineWire.ValueEventTimestamp, TimestampSize(ms));
             WriteTimestamp(ref writer, ms);
+        }
+
+        // Fields 7 to 9 follow event_timestamp (6): protobuf writes fields in number order.
+        if (value.Kind is ValueKind.StringList or ValueKind.DoubleList or ValueKind.Counts)
+        {
+            WriteCollection(ref writer, value);
         }
     }
 
