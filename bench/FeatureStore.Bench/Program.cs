@@ -84,8 +84,17 @@ if (scenarios.Contains("aggregations"))
     // Not part of a full run: the ingest engine with percentile and top_k features against the same views without them.
     var engineEvents = Environment.GetEnvironmentVariable("ENGINE_EVENTS") is { } n ? int.Parse(n, CultureInfo.InvariantCulture) : quick ? 100_000 : 500_000;
     Console.Error.WriteLine($"aggregations: the engine alone over {engineEvents.ToString(CultureInfo.InvariantCulture)} events with and without percentile and top_k");
-    await using var garnet = await OnlineStoreConnection.ConnectAsync(OnlineStoreConnection.EmbeddedName);
-    rows.AddRange(await IngestScenario.AggregationsAsync("embedded garnet", garnet.Database, engineEvents, repetitions));
+    if (RedisServer.IsInstalled)
+    {
+        await using var server = await RedisServer.StartAsync();
+        await using var redis = await OnlineStoreConnection.ConnectAsync(server.Endpoint);
+        rows.AddRange(await IngestScenario.AggregationsAsync("redis-server", redis.Database, engineEvents, repetitions));
+    }
+    else
+    {
+        await using var garnet = await OnlineStoreConnection.ConnectAsync(OnlineStoreConnection.EmbeddedName);
+        rows.AddRange(await IngestScenario.AggregationsAsync("embedded garnet", garnet.Database, engineEvents, repetitions));
+    }
 }
 
 if (Wants("lookup"))
