@@ -17,7 +17,7 @@ namespace FeatureStore.Bench.Scenarios;
 /// Ingest: (1) end to end, Kafka → parse → tiles → online store, against the raw consume rate of the same
 /// topic measured in the same run; (2) the engine alone, events from memory → parse → tiles → online store,
 /// against raw pipelined writes of one hash field per event in batches of the same size.
-/// The repository is examples/fraud (two views, twelve features).
+/// The repository is examples/fraud (two views, thirteen features).
 /// </summary>
 internal static class IngestScenario
 {
