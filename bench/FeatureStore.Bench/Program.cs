@@ -13,6 +13,7 @@ using FeatureStore.Testing;
 // export (point-in-time export against DuckDB's ASOF JOIN + window aggregation on the same Parquet files), import (history
 // from a JSON-lines file into the event log, against DuckDB loading the same file into Parquet), rebuild (one added feature's
 // state built from the event log into the online store, against DuckDB aggregating the same Parquet files; --rebuild-size=N). BenchmarkDotNet micro-benchmarks: --micro [filter].
+// aggregations (the ingest engine with percentile and top_k features against the same views without them, not part of a full run).
 // ENGINE_EVENTS=N runs the engine alone over N events (batches of the job's default size) instead of 500 000;
 // BUILD_AT_ONCE=1 builds each batch at once on every core instead of in the background (the job's default).
 if (args.Contains("--micro"))
@@ -76,6 +77,24 @@ if (Wants("ingest") || scenarios.Contains("engine"))
     await using (var garnet = await OnlineStoreConnection.ConnectAsync(OnlineStoreConnection.EmbeddedName))
     {
         rows.AddRange(await IngestScenario.RunAsync("embedded garnet", garnet.Database, kafka, engineEvents, endToEndEvents, repetitions));
+    }
+}
+
+if (scenarios.Contains("aggregations"))
+{
+    // Not part of a full run: the ingest engine with percentile and top_k features against the same views without them.
+    var engineEvents = Environment.GetEnvironmentVariable("ENGINE_EVENTS") is { } n ? int.Parse(n, CultureInfo.InvariantCulture) : quick ? 100_000 : 500_000;
+    Console.Error.WriteLine($"aggregations: the engine alone over {engineEvents.ToString(CultureInfo.InvariantCulture)} events with and without percentile and top_k");
+    if (RedisServer.IsInstalled)
+    {
+        await using var server = await RedisServer.StartAsync();
+        await using var redis = await OnlineStoreConnection.ConnectAsync(server.Endpoint);
+        rows.AddRange(await IngestScenario.AggregationsAsync("redis-server", redis.Database, engineEvents, repetitions));
+    }
+    else
+    {
+        await using var garnet = await OnlineStoreConnection.ConnectAsync(OnlineStoreConnection.EmbeddedName);
+        rows.AddRange(await IngestScenario.AggregationsAsync("embedded garnet", garnet.Database, engineEvents, repetitions));
     }
 }
 

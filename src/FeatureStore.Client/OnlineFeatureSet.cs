@@ -114,11 +114,39 @@ public sealed class OnlineFeatureSet
         return value.Status == FeatureStatus.Present && value.ValueCase == FeatureValue.ValueOneofCase.StringValue ? value.StringValue : null;
     }
 
+    /// <summary>The texts of last_n or last_n_distinct of a string field, newest first; null when not present.</summary>
+    public IReadOnlyList<string>? GetStrings(int row, string feature) =>
+        Collection(row, feature, FeatureValue.ValueOneofCase.StringListValue) is { } value ? value.StringListValue.Values : null;
+
+    /// <summary>The numbers of last_n or last_n_distinct of a numeric field, newest first; null when not present.</summary>
+    public IReadOnlyList<double>? GetDoubles(int row, string feature) =>
+        Collection(row, feature, FeatureValue.ValueOneofCase.DoubleListValue) is { } value ? value.DoubleListValue.Values : null;
+
+    /// <summary>The values and counts of top_k, most frequent first; null when not present.</summary>
+    public IReadOnlyList<KeyValuePair<string, long>>? GetCounts(int row, string feature) =>
+        Collection(row, feature, FeatureValue.ValueOneofCase.CountsValue) is { } value ? [.. value.CountsValue.Counts] : null;
+
     /// <summary>Reads a <c>GetOnlineFeaturesResponse</c> as received (gRPC's response deserializer).</summary>
     internal static OnlineFeatureSet FromWire(ReadOnlySequence<byte> payload) => new(WireIndex.Read(payload.ToArray()));
 
     /// <summary>Reads a <c>GetOnlineFeaturesResponse</c> as received in a lookup stream's answer.</summary>
     internal static OnlineFeatureSet FromWire(ReadOnlySpan<byte> payload) => new(WireIndex.Read(payload.ToArray()));
+
+    // A list or counts: the index says whether it is there; the value itself comes from the parsed message.
+    private FeatureValue? Collection(int row, string feature, FeatureValue.ValueOneofCase wanted)
+    {
+        if (_index is { } index)
+        {
+            ref readonly var cell = ref index.Cell(row, Column(feature));
+            if (cell.Status != (int)FeatureStatus.Present || cell.Case != wanted)
+            {
+                return null;
+            }
+        }
+
+        var value = this[row, feature];
+        return value.Status == FeatureStatus.Present && value.ValueCase == wanted ? value : null;
+    }
 
     private static Dictionary<string, int> Columns(IReadOnlyList<string> names)
     {

@@ -145,7 +145,7 @@ internal sealed partial class OnlineTileWriter
             {
                 (AggregationKind.ApproxDistinct, false) => InputKind.NumberHash,
                 (AggregationKind.ApproxDistinct, true) => InputKind.TextHash,
-                (AggregationKind.Last, true) => InputKind.Text,
+                (AggregationKind.Last or AggregationKind.LastN or AggregationKind.LastNDistinct or AggregationKind.TopK, true) => InputKind.Text,
                 (_, false) => InputKind.Number,
                 _ => null,
             };

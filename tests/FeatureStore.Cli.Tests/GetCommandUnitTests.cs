@@ -22,6 +22,32 @@ public sealed class GetCommandUnitTests
     }
 
     [Fact]
+    public void Lists_and_top_k_counts_show_as_json_in_the_table_and_nest_in_json()
+    {
+        var request = new GetOnlineFeaturesRequest { Entities = { new EntityRow { JoinKeys = { ["user_id"] = "u1" } } } };
+        var response = new GetOnlineFeaturesResponse { FeatureNames = { "v:last", "v:top" }, EvaluatedAt = new Google.Protobuf.WellKnownTypes.Timestamp { Seconds = 1_700_000_000 } };
+        var counts = new ValueCounts();
+        counts.Counts.Add("m9", 7);
+        counts.Counts.Add("m1", 2);
+        response.Rows.Add(new FeatureRow
+        {
+            Values =
+            {
+                new FeatureValue { Status = FeatureStatus.Present, DoubleListValue = new DoubleList { Values = { 2.5, 10 } } },
+                new FeatureValue { Status = FeatureStatus.Present, CountsValue = counts },
+            },
+        });
+        var result = new OnlineFeatureSet(response);
+
+        Assert.Equal("[2.5,10]", GetCommand.Cell(response.Rows[0].Values[0]));
+        Assert.Equal("{\"m9\":7,\"m1\":2}", GetCommand.Cell(response.Rows[0].Values[1]));
+        var json = GetCommand.ToJson(request, result);
+        using var parsed = System.Text.Json.JsonDocument.Parse(json); // the raw lists and objects leave valid JSON
+        Assert.Contains("[2.5,10]", json, StringComparison.Ordinal);
+        Assert.Contains("{\"m9\":7,\"m1\":2}", json, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_build_line_gives_the_percent_of_events_read_or_why_it_waits()
     {
         var group = new StateGroupInfo { Building = true, Features = { "amount_min_1h", "txn_count_2h" }, BuildState = "rebuilding", RowsDone = 504_000, RowsTotal = 1_200_000 };

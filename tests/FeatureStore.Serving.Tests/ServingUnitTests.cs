@@ -90,8 +90,10 @@ public sealed class ServingUnitTests
             CoreValue.Of("FR", 5L), CoreValue.Of("", null), CoreValue.Of("zürich ✓ 日本", 999L),
             CoreValue.Null(Core.Windows.ValueStatus.NullValue, 12L), CoreValue.Null(Core.Windows.ValueStatus.NotFound),
             CoreValue.Null(Core.Windows.ValueStatus.OutsideTtl, -1_000L), new(Core.Windows.ValueStatus.Present, Core.Windows.ValueKind.String, 0, 0, null, null),
+            CoreValue.OfStrings(["FR", "", "zürich ✓ 日本"], 3L), CoreValue.OfDoubles([1.5, -0.0, 1e300], null), CoreValue.OfDoubles([], 4L),
+            CoreValue.OfCounts([new("m1", 3), new("", 2), new("日本", 1)], 5L), CoreValue.OfStrings([], null),
         ];
-        const int Stride = 16;
+        const int Stride = 20;
         var values = System.Buffers.ArrayPool<CoreValue>.Shared.Rent(Math.Max(1, rows * Stride));
         for (var e = 0; e < rows; e++)
         {
@@ -162,10 +164,39 @@ public sealed class ServingUnitTests
 
         Assert.Equal(response, received.Response);
         Assert.Same(received.Response, received.Response);
+        Assert.Null(received.GetStrings(0, "v:a"));
         Assert.Equal(cells[1], received[0, "v:b"]);
         Assert.Throws<ArgumentOutOfRangeException>(() => received.GetDouble(4, "v:a"));
         Assert.Throws<KeyNotFoundException>(() => received.GetDouble(0, "v:e"));
         Assert.Throws<InvalidDataException>(() => Client.OnlineFeatureSet.FromWire(new System.Buffers.ReadOnlySequence<byte>(bytes.AsMemory(0, bytes.Length - 3))));
+    }
+
+    [Fact]
+    public void Lists_and_counts_reach_the_client_in_order_and_read_as_nothing_else()
+    {
+        var response = new GetOnlineFeaturesResponse { FeatureNames = { "v:last", "v:amounts", "v:top", "v:empty" } };
+        var counts = new ValueCounts();
+        counts.Counts.Add("m9", 7);
+        counts.Counts.Add("m1", 7);
+        counts.Counts.Add("m3", 2);
+        response.Rows.Add(new FeatureRow
+        {
+            Values =
+            {
+                new FeatureValue { Status = FeatureStatus.Present, StringListValue = new StringList { Values = { "b", "a", "b" } } },
+                new FeatureValue { Status = FeatureStatus.Present, DoubleListValue = new DoubleList { Values = { 2.5, -1 } } },
+                new FeatureValue { Status = FeatureStatus.Present, CountsValue = counts },
+                new FeatureValue { Status = FeatureStatus.NullValue },
+            },
+        });
+        var received = Client.OnlineFeatureSet.FromWire(new System.Buffers.ReadOnlySequence<byte>(response.ToByteArray()));
+
+        Assert.Equal(["b", "a", "b"], received.GetStrings(0, "v:last")!);
+        Assert.Equal([2.5, -1], received.GetDoubles(0, "v:amounts")!);
+        Assert.Equal([new("m9", 7L), new("m1", 7L), new KeyValuePair<string, long>("m3", 2)], received.GetCounts(0, "v:top")!);
+        Assert.Equal((null, null, (string?)null), (received.GetDouble(0, "v:last"), received.GetInt64(0, "v:top"), received.GetString(0, "v:amounts")));
+        Assert.Null(received.GetDoubles(0, "v:last"));
+        Assert.Null(received.GetCounts(0, "v:empty"));
     }
 
     [Fact]

@@ -56,6 +56,10 @@ public static class NaiveReference
                 // Which events count is what is checked here; the sketch's accuracy is tested on its own
                 // (HyperLogLog_estimates_within_its_error_bound), so the reference sketches its events too.
                 AggregationKind.ApproxDistinct => FeatureValue.Of(Sketch(present, f), eventTime),
+                AggregationKind.Percentile => FeatureValue.Of(Quantile(numbers, feature.Parameter), eventTime),
+                AggregationKind.LastN => LastN(present, f, feature, distinct: false, eventTime),
+                AggregationKind.LastNDistinct => LastN(present, f, feature, distinct: true, eventTime),
+                AggregationKind.TopK => TopK(present, f, feature.Size, eventTime),
                 _ => throw new ArgumentOutOfRangeException(nameof(features)),
             };
         }
@@ -67,6 +71,51 @@ public static class NaiveReference
     {
         var last = present.OrderBy(e => e.Time).ThenBy(e => e.Sequence).Last();
         return text ? FeatureValue.Of(last.Inputs[f].Text!, eventTime) : FeatureValue.Of(last.Inputs[f].Number, eventTime);
+    }
+
+    /// <summary>The smallest value whose rank (the values at or below it) reaches p·n: the exact p-quantile percentile returns.</summary>
+    public static double Quantile(IReadOnlyList<double> numbers, double p)
+    {
+        var sorted = numbers.Order().ToList();
+        var target = p * sorted.Count;
+        for (var i = 0; i < sorted.Count; i++)
+        {
+            if (i + 1 >= target)
+            {
+                return sorted[i];
+            }
+        }
+
+        return sorted[^1];
+    }
+
+    // The n latest events' values (or, distinct, each value at its latest event), newest first: later is a greater
+    // time, then a greater log position, then (equal positions come from two partitions) a greater value.
+    private static FeatureValue LastN(List<TestEvent> present, int f, WindowedFeature feature, bool distinct, long? eventTime)
+    {
+        IEnumerable<TestEvent> latest = present
+            .OrderByDescending(e => e.Time).ThenByDescending(e => e.Sequence)
+            .ThenByDescending(e => e.Inputs[f].Text, StringComparer.Ordinal).ThenByDescending(e => e.Inputs[f].Number);
+        if (distinct)
+        {
+            latest = latest.DistinctBy(e => feature.TextValued ? (object)e.Inputs[f].Text! : e.Inputs[f].Number);
+        }
+
+        var chosen = latest.Take(feature.Size).ToList();
+        return feature.TextValued
+            ? FeatureValue.OfStrings([.. chosen.Select(e => e.Inputs[f].Text!)], eventTime)
+            : FeatureValue.OfDoubles([.. chosen.Select(e => e.Inputs[f].Number)], eventTime);
+    }
+
+    // Every value's count, the k greatest, ties by the smaller value (texts ordinally, numbers by value).
+    private static FeatureValue TopK(List<TestEvent> present, int f, int k, long? eventTime)
+    {
+        var counts = present.GroupBy(e => new ValueKey(e.Inputs[f].Text is null ? e.Inputs[f].Number : 0, e.Inputs[f].Text))
+            .Select(g => (Key: g.Key, Count: (long)g.Count()))
+            .OrderByDescending(c => c.Count).ThenBy(c => c.Key)
+            .Take(k)
+            .Select(c => new ValueCount(c.Key.ToText(), c.Count));
+        return FeatureValue.OfCounts([.. counts], eventTime);
     }
 
     // Summed in decimal, exactly for inputs of up to 15 significant digits, so the reference is not the

@@ -4,6 +4,7 @@ using Confluent.Kafka;
 using FeatureStore.Bench.Harness;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Events;
+using FeatureStore.Core.Windows;
 using FeatureStore.Ingest;
 using FeatureStore.Kafka.Embedded;
 using FeatureStore.Redis.Online;
@@ -16,7 +17,7 @@ namespace FeatureStore.Bench.Scenarios;
 /// Ingest: (1) end to end, Kafka → parse → tiles → online store, against the raw consume rate of the same
 /// topic measured in the same run; (2) the engine alone, events from memory → parse → tiles → online store,
 /// against raw pipelined writes of one hash field per event in batches of the same size.
-/// The repository is examples/fraud (two views, twelve features).
+/// The repository is examples/fraud (two views, thirteen features).
 /// </summary>
 internal static class IngestScenario
 {
@@ -72,6 +73,45 @@ internal static class IngestScenario
         [
             new ResultRow($"ingest ({target})", $"end to end: Kafka → tiles → store, {events / 1000}k events (after the group join)", endToEnd, "events/s", "raw consume, same topic", rawConsume),
             engineRow,
+        ];
+    }
+
+    /// <summary>
+    /// The engine alone over the example's views with their scalar features only, against the same views with a
+    /// percentile (p95 of amounts over 24h) and a top_k (5 merchants over 7d) added to the user view, in one run:
+    /// what the quantile sketch and the value counts cost per event.
+    /// </summary>
+    public static async Task<IReadOnlyList<ResultRow>> AggregationsAsync(string target, IDatabase db, int engineEvents, int repetitions)
+    {
+        var example = LoadExample();
+        var scalar = example with
+        {
+            FeatureViews = [.. example.FeatureViews.Select(v => v with { Features = [.. v.Features.Where(f => !AggregationKinds.HasParameter(f.Aggregation))] })],
+        };
+        var added = new FeatureDefinition[]
+        {
+            new("amount_p95_24h", AggregationKind.Percentile, "amount", new WindowSpec(86_400_000, 3_600_000), 0.95),
+            new("top_merchants_7d", AggregationKind.TopK, "merchant_id", new WindowSpec(7 * 86_400_000L, 86_400_000), 5),
+        };
+        var withNew = scalar with
+        {
+            FeatureViews = [.. scalar.FeatureViews.Select(v => v.Name == "user_txn_stats" ? v with { Features = [.. v.Features, .. added] } : v)],
+        };
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var payloads = Restamp(RawKafkaScenario.SamplePayloads(engineEvents), now);
+        var rates = new List<double>();
+        foreach (var repository in new[] { scalar, withNew })
+        {
+            var compiled = CompiledRepository.Compile(repository);
+            var keys = new OnlineKeys($"bench{Guid.NewGuid():N}"[..12], repository.Project);
+            var writer = new OnlineTileWriter(db, keys, "bench", repository.Settings.AllowedLatenessMs, 200_000) { BuildInBackground = BuildInBackground };
+            rates.Add(await Measure.MedianRateAsync(repetitions, async rep => await EngineAloneAsync(compiled, writer, rep, payloads, [], landBeforeSeal: false)));
+        }
+
+        return
+        [
+            new ResultRow($"aggregations ({target})", $"engine alone + percentile and top_k, {engineEvents / 1000}k events", rates[1], "events/s",
+                "the same views without them", rates[0]),
         ];
     }
 

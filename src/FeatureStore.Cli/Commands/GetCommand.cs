@@ -159,6 +159,9 @@ internal static class GetCommand
         FeatureValue.ValueOneofCase.Int64Value => value.Int64Value.ToString(CultureInfo.InvariantCulture),
         FeatureValue.ValueOneofCase.StringValue => value.StringValue,
         FeatureValue.ValueOneofCase.BoolValue => value.BoolValue ? "true" : "false",
+        FeatureValue.ValueOneofCase.StringListValue => System.Text.Json.JsonSerializer.Serialize(value.StringListValue.Values),
+        FeatureValue.ValueOneofCase.DoubleListValue => System.Text.Json.JsonSerializer.Serialize(value.DoubleListValue.Values),
+        FeatureValue.ValueOneofCase.CountsValue => System.Text.Json.JsonSerializer.Serialize(value.CountsValue.Counts.ToDictionary(c => c.Key, c => c.Value)),
         _ => null,
     };
 
@@ -290,6 +293,9 @@ internal static class GetCommand
                             break;
                         case FeatureValue.ValueOneofCase.BoolValue:
                             writer.WriteBooleanValue(value.BoolValue);
+                            break;
+                        case FeatureValue.ValueOneofCase.StringListValue or FeatureValue.ValueOneofCase.DoubleListValue or FeatureValue.ValueOneofCase.CountsValue:
+                            writer.WriteRawValue(Scalar(value)!); // a list as a JSON array, top_k counts as an object of value to count
                             break;
                         default:
                             writer.WriteNullValue();

@@ -73,6 +73,21 @@ public static class OnlineWire
     /// <summary><c>FeatureValue.bool_value</c>.</summary>
     public const byte ValueBool = 5 << 3;
 
+    /// <summary><c>FeatureValue.string_list_value</c> (a <c>StringList</c>).</summary>
+    public const byte ValueStringList = (7 << 3) | 2;
+
+    /// <summary><c>FeatureValue.double_list_value</c> (a <c>DoubleList</c>).</summary>
+    public const byte ValueDoubleList = (8 << 3) | 2;
+
+    /// <summary><c>FeatureValue.counts_value</c> (a <c>ValueCounts</c>).</summary>
+    public const byte ValueCounts = (9 << 3) | 2;
+
+    /// <summary><c>StringList.values</c>, <c>DoubleList.values</c> (packed) and <c>ValueCounts.counts</c> (map entries).</summary>
+    public const byte ListValues = (1 << 3) | 2;
+
+    /// <summary>A map entry's int64 value (<c>ValueCounts.counts</c>).</summary>
+    public const byte MapInt64Value = 2 << 3;
+
     /// <summary><c>FeatureValue.event_timestamp</c>.</summary>
     public const byte ValueEventTimestamp = (6 << 3) | 2;
 

@@ -162,7 +162,7 @@ public sealed class CompiledRepository
             foreach (var view in viewsOfSource)
             {
                 var features = view.Features.Select(f => new WindowedFeature(
-                    f.Aggregation, f.Window, f.Aggregation == AggregationKind.Last && source.FindField(f.Field!)!.Kind == FieldKind.String)).ToList();
+                    f.Aggregation, f.Window, f.Field is not null && StateLayout.IsTextValued(f.Aggregation, source.FindField(f.Field)!.Kind), f.Parameter)).ToList();
                 var slots = view.Features.Select(f => f.Field is null ? -1 : schema.IndexOf(f.Field)).ToList();
                 var keySlots = repository.FindEntity(view.Entity)!.JoinKeys.Select(schema.IndexOf).ToList();
                 var compiledView = new CompiledView(view, compiled, features, slots, keySlots, StateLayout.ClassicSignature(view));
@@ -242,7 +242,7 @@ public sealed class CompiledRepository
         }
 
         var at = schema.IndexOf(slot.Field);
-        if (at < 0 || (slot.Aggregation == AggregationKind.Last && slot.TextValued != (schema.Fields[at].Kind == FieldKind.String)))
+        if (at < 0 || (AggregationKinds.KeepsText(slot.Aggregation) && slot.TextValued != (schema.Fields[at].Kind == FieldKind.String)))
         {
             return StateGroup.NoInput;
         }

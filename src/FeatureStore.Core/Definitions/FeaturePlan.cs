@@ -138,7 +138,7 @@ public static class FeaturePlan
                     what.Insert(0, old.Source != view.Source ? $"source {old.Source} -> {view.Source}" : $"entity {old.Entity} -> {view.Entity}");
                 }
 
-                var rebuild = sourceChanged || before.Aggregation != feature.Aggregation || before.Field != feature.Field || before.Window != feature.Window;
+                var rebuild = sourceChanged || before.Aggregation != feature.Aggregation || before.Field != feature.Field || before.Window != feature.Window || before.Parameter != feature.Parameter;
                 lines.Add(rebuild
                     ? Rebuild(view, feature, FeatureChange.Changed, what, log.Value, nowMs)
                     : new FeaturePlanLine(view.Name, feature.Name, what.Count == 0 ? FeatureChange.Unchanged : FeatureChange.Changed, what, StateEffect.Kept, null, null));
@@ -171,6 +171,11 @@ public static class FeaturePlan
         if (before.Aggregation != after.Aggregation)
         {
             what.Add($"aggregation {Name(before.Aggregation)} -> {Name(after.Aggregation)}");
+        }
+
+        if (before.Parameter != after.Parameter)
+        {
+            what.Add($"parameter {before.Parameter.ToString(System.Globalization.CultureInfo.InvariantCulture)} -> {after.Parameter.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
         }
 
         if (before.Field != after.Field)

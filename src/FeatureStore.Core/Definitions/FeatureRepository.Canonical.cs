@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using FeatureStore.Core.Windows;
 
 namespace FeatureStore.Core.Definitions;
 
@@ -124,14 +125,14 @@ public sealed partial record FeatureRepository
             ["entity"] = v.Entity,
             ["source"] = v.Source,
             ["ttl_ms"] = v.TtlMs,
-            ["features"] = Sorted(v.Features, f => f.Name, f => new JsonObject
+            ["features"] = Sorted(v.Features, f => f.Name, f => WithParameter(f, new JsonObject
             {
                 ["name"] = f.Name,
                 ["aggregation"] = FeatureRepositoryLoader.Aggregations.First(a => a.Value == f.Aggregation).Key,
                 ["field"] = f.Field,
                 ["window_ms"] = f.Window.WindowMs,
                 ["hop_ms"] = f.Window.HopMs,
-            }),
+            })),
         };
 
         // Freshness, quality and alert only when declared, so the versions stored before they existed keep their hash.
@@ -271,4 +272,15 @@ public sealed partial record FeatureRepository
 
     private static JsonArray Fields(IEnumerable<FieldDefinition> fields) =>
         Sorted(fields, f => f.Name, f => new JsonObject { ["name"] = f.Name, ["type"] = f.Kind.ToString().ToLowerInvariant() });
+
+    // The parameter of percentile, last_n(_distinct) and top_k only, so that the versions stored before them keep their hash.
+    private static JsonObject WithParameter(FeatureDefinition feature, JsonObject node)
+    {
+        if (AggregationKinds.HasParameter(feature.Aggregation))
+        {
+            node[feature.Aggregation == AggregationKind.Percentile ? "p" : feature.Aggregation == AggregationKind.TopK ? "k" : "n"] = feature.Parameter;
+        }
+
+        return node;
+    }
 }

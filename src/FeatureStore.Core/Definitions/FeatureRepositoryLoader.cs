@@ -22,6 +22,10 @@ public static class FeatureRepositoryLoader
         ["last"] = AggregationKind.Last,
         ["stddev"] = AggregationKind.StdDev,
         ["approx_distinct"] = AggregationKind.ApproxDistinct,
+        ["percentile"] = AggregationKind.Percentile,
+        ["last_n"] = AggregationKind.LastN,
+        ["last_n_distinct"] = AggregationKind.LastNDistinct,
+        ["top_k"] = AggregationKind.TopK,
     };
 
     /// <summary>The field type names the file may use.</summary>

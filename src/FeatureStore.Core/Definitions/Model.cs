@@ -130,7 +130,8 @@ public sealed record FeatureViewDefinition(
 /// <param name="Aggregation">What it computes.</param>
 /// <param name="Field">The aggregated field; null for <c>count</c>.</param>
 /// <param name="Window">Window and hop (resolved: the default hop when none was written).</param>
-public sealed record FeatureDefinition(string Name, AggregationKind Aggregation, string? Field, WindowSpec Window);
+/// <param name="Parameter">p of percentile, n of last_n and last_n_distinct, k of top_k; 0 for the others.</param>
+public sealed record FeatureDefinition(string Name, AggregationKind Aggregation, string? Field, WindowSpec Window, double Parameter = 0);
 
 /// <summary>A model: its versions' feature lists, its prediction topic, its monitors.</summary>
 /// <param name="Name">The model's name.</param>

@@ -176,6 +176,6 @@ internal sealed partial class RepositoryReader
     }
 
     private static bool IsNumeric(FeatureDefinition feature, SourceDefinition? source) =>
-        feature.Aggregation != AggregationKind.Last
-        || source?.FindField(feature.Field ?? "") is not { Kind: FieldKind.String or FieldKind.Bool or FieldKind.Timestamp };
+        !AggregationKinds.IsCollection(feature.Aggregation) && (feature.Aggregation != AggregationKind.Last
+        || source?.FindField(feature.Field ?? "") is not { Kind: FieldKind.String or FieldKind.Bool or FieldKind.Timestamp });
 }

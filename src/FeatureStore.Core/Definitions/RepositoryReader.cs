@@ -400,7 +400,7 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
 
         foreach (var item in items)
         {
-            var map = YamlMap.Read(item, bag, "a feature", "name", "aggregation", "field", "window", "hop", "description");
+            var map = YamlMap.Read(item, bag, "a feature", "name", "aggregation", "field", "window", "hop", "description", "p", "n", "k");
             if (map is null)
             {
                 continue;
@@ -448,13 +448,14 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
                 {
                     bag.Error(fieldNode!, "FS0104", $"source '{source.Name}' has no field '{field}'", Known("fields", source.Fields.Select(f => f.Name), field));
                 }
-                else if (aggregation is AggregationKind.Sum or AggregationKind.Mean or AggregationKind.Min or AggregationKind.Max or AggregationKind.StdDev
+                else if (aggregation is AggregationKind.Sum or AggregationKind.Mean or AggregationKind.Min or AggregationKind.Max or AggregationKind.StdDev or AggregationKind.Percentile
                     && declaredField.Kind is not (FieldKind.Int or FieldKind.Double))
                 {
                     bag.Error(fieldNode!, "FS0105", $"{aggregationText} needs a numeric field; '{field}' is {Lower(declaredField.Kind)}", "use an int or double field, or last / approx_distinct / count");
                 }
             }
 
+            var parameter = ReadParameter(map, aggregation, aggregationText, aggregationNode);
             var window = map.Duration("window", false, out _);
             _longestWindow = Math.Max(_longestWindow, window ?? 0);
             var hop = map.Duration("hop", false, out var hopNode);
@@ -473,13 +474,68 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
                 spec = WindowSpec.Lifetime(hop ?? 3_600_000); // no window: every event up to the lookup time, tiled by the hour
             }
 
-            if (name is not null && aggregation is not null && spec is not null && names.Add(name, nameNode!))
+            if (name is not null && aggregation is not null && spec is not null && parameter is not null && names.Add(name, nameNode!))
             {
-                result.Add(new FeatureDefinition(name, aggregation.Value, field, spec.Value));
+                result.Add(new FeatureDefinition(name, aggregation.Value, field, spec.Value, parameter.Value));
             }
         }
 
         return result;
+    }
+
+    // p of percentile (a share in [0, 1]), n of last_n and last_n_distinct, k of top_k (1 to 1000); the other
+    // aggregations take none (0). Null when it is missing or wrong (reported).
+    private double? ReadParameter(YamlMap map, AggregationKind? aggregation, string? aggregationText, YamlNode? aggregationNode)
+    {
+        var wanted = aggregation switch
+        {
+            AggregationKind.Percentile => "p",
+            AggregationKind.LastN or AggregationKind.LastNDistinct => "n",
+            AggregationKind.TopK => "k",
+            _ => null,
+        };
+        foreach (var key in (string[])["p", "n", "k"])
+        {
+            if (key != wanted && map.Has(key) && aggregation is not null)
+            {
+                bag.Error(map.Value(key, false)!, "FS0170", $"{aggregationText} takes no {key}",
+                    wanted is null ? $"remove {key}; only percentile (p), last_n and last_n_distinct (n) and top_k (k) take one" : $"write {wanted}: … instead");
+            }
+        }
+
+        if (wanted is null)
+        {
+            return aggregation is null ? null : 0;
+        }
+
+        if (!map.Has(wanted))
+        {
+            bag.Error(aggregationNode!, "FS0170", $"{aggregationText} needs {wanted}",
+                wanted == "p" ? "add p: 0.95 (the quantile, in [0, 1])" : $"add {wanted}: 10 (at most {AggregationKinds.MaxItems})");
+            return null;
+        }
+
+        var node = map.Value(wanted, false)!;
+        var text = (node as YamlScalarNode)?.Value;
+        if (wanted == "p")
+        {
+            if (!double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var p) || p is not (>= 0 and <= 1))
+            {
+                bag.Error(node, "FS0171", $"p '{text}' of percentile is not a share in [0, 1]", "write p: 0.95 for the 95th percentile (p: 0.5 is the median)");
+                return null;
+            }
+
+            return p;
+        }
+
+        if (!int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var size) || size is < 1 or > AggregationKinds.MaxItems)
+        {
+            bag.Error(node, "FS0171", $"{wanted} '{text}' of {aggregationText} is not a whole number from 1 to {AggregationKinds.MaxItems}",
+                $"write {wanted}: 10; a tile keeps at most {(wanted == "n" ? "n values" : "8·k counted values")}, so {wanted} is bounded");
+            return null;
+        }
+
+        return size;
     }
 
     private List<WebhookDefinition> ReadAlerts(YamlMap top)

@@ -17,17 +17,19 @@ namespace FeatureStore.Core.Definitions;
 /// <param name="Field">Its field; null for count.</param>
 /// <param name="WindowMs">Its window (0: lifetime).</param>
 /// <param name="HopMs">Its hop.</param>
-/// <param name="TextValued">Whether it keeps text values (<c>last</c> of a string field).</param>
-public sealed record StateSlot(string? Feature, AggregationKind Aggregation, string? Field, long WindowMs, long HopMs, bool TextValued)
+/// <param name="TextValued">Whether it keeps text values (<c>last</c>, <c>last_n</c>, <c>last_n_distinct</c>, <c>top_k</c> of a string field).</param>
+/// <param name="Parameter">p, n or k of percentile, last_n(_distinct) and top_k; 0 for the others.</param>
+public sealed record StateSlot(string? Feature, AggregationKind Aggregation, string? Field, long WindowMs, long HopMs, bool TextValued, double Parameter = 0)
 {
     /// <summary>Whether this slot has the shape <paramref name="other"/> has (the feature's name aside).</summary>
     public bool SameShape(StateSlot other) =>
-        Aggregation == other.Aggregation && Field == other.Field && WindowMs == other.WindowMs && HopMs == other.HopMs && TextValued == other.TextValued;
+        Aggregation == other.Aggregation && Field == other.Field && WindowMs == other.WindowMs && HopMs == other.HopMs && TextValued == other.TextValued
+        && Parameter == other.Parameter;
 
     /// <summary>The slot's state as <see cref="ViewWindowState"/> takes it.</summary>
-    public WindowedFeature ToWindowedFeature() => new(Aggregation, new WindowSpec(WindowMs, HopMs), TextValued);
+    public WindowedFeature ToWindowedFeature() => new(Aggregation, new WindowSpec(WindowMs, HopMs), TextValued, Parameter);
 
-    internal string ShapeText => $"{Aggregation}:{Field}:{WindowMs}:{HopMs}";
+    internal string ShapeText => StateLayout.ShapeText(Aggregation, Field, WindowMs, HopMs, Parameter);
 }
 
 /// <summary>
@@ -103,8 +105,17 @@ public sealed record StateLayout(IReadOnlyDictionary<string, ViewLayout> Views)
     public static string ClassicSignature(FeatureViewDefinition view)
     {
         ArgumentNullException.ThrowIfNull(view);
-        return Hash(string.Join('|', view.Features.Select(f => $"{f.Aggregation}:{f.Field}:{f.Window.WindowMs}:{f.Window.HopMs}")));
+        return Hash(string.Join('|', view.Features.Select(f => ShapeText(f.Aggregation, f.Field, f.Window.WindowMs, f.Window.HopMs, f.Parameter))));
     }
+
+    /// <summary>Whether a feature of <paramref name="aggregation"/> over a field of <paramref name="fieldKind"/> keeps text values.</summary>
+    public static bool IsTextValued(AggregationKind aggregation, FieldKind? fieldKind) => AggregationKinds.KeepsText(aggregation) && fieldKind == FieldKind.String;
+
+    // The parameter only for the aggregations that take one, so that older views keep their signatures.
+    internal static string ShapeText(AggregationKind aggregation, string? field, long windowMs, long hopMs, double parameter) =>
+        AggregationKinds.HasParameter(aggregation)
+            ? $"{aggregation}:{field}:{windowMs}:{hopMs}:{parameter.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}"
+            : $"{aggregation}:{field}:{windowMs}:{hopMs}";
 
     /// <summary>
     /// The layout of <paramref name="next"/>, applied as version <paramref name="version"/> over
@@ -194,7 +205,7 @@ public sealed record StateLayout(IReadOnlyDictionary<string, ViewLayout> Views)
     {
         var source = repository.FindSource(view.Source);
         return [.. features.Select(f => new StateSlot(f.Name, f.Aggregation, f.Field, f.Window.WindowMs, f.Window.HopMs,
-            f.Aggregation == AggregationKind.Last && f.Field is not null && source?.FindField(f.Field)?.Kind == FieldKind.String))];
+            f.Field is not null && IsTextValued(f.Aggregation, source?.FindField(f.Field)?.Kind), f.Parameter))];
     }
 
     private static string Hash(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..8];

@@ -42,6 +42,15 @@ public enum ValueKind
 
     /// <summary>Text (last of a string field).</summary>
     String,
+
+    /// <summary>A list of texts, newest first (last_n, last_n_distinct of a string field): <see cref="FeatureValue.Strings"/>.</summary>
+    StringList,
+
+    /// <summary>A list of numbers, newest first (last_n, last_n_distinct of a numeric field): <see cref="FeatureValue.Doubles"/>.</summary>
+    DoubleList,
+
+    /// <summary>Values with their counts, most frequent first (top_k): <see cref="FeatureValue.Counts"/>.</summary>
+    Counts,
 }
 
 /// <summary>A feature's value at an instant, with its status and the time of the newest event it aggregates.</summary>
@@ -59,14 +68,67 @@ public readonly record struct FeatureValue(ValueStatus Status, ValueKind Kind, d
     /// <summary>A present string.</summary>
     public static FeatureValue Of(string value, long? eventTime) => new(ValueStatus.Present, ValueKind.String, 0, 0, value, eventTime);
 
-    /// <summary>The value as an object (null when none), for display and JSON.</summary>
+    /// <summary>The texts of a <see cref="ValueKind.StringList"/>, newest first.</summary>
+    public IReadOnlyList<string>? Strings { get; init; }
+
+    /// <summary>The numbers of a <see cref="ValueKind.DoubleList"/>, newest first.</summary>
+    public IReadOnlyList<double>? Doubles { get; init; }
+
+    /// <summary>The values and counts of <see cref="ValueKind.Counts"/>, most frequent first (ties: smaller value first).</summary>
+    public IReadOnlyList<ValueCount>? Counts { get; init; }
+
+    /// <summary>A present list of texts.</summary>
+    public static FeatureValue OfStrings(IReadOnlyList<string> values, long? eventTime) => new(ValueStatus.Present, ValueKind.StringList, 0, 0, null, eventTime) { Strings = values };
+
+    /// <summary>A present list of numbers.</summary>
+    public static FeatureValue OfDoubles(IReadOnlyList<double> values, long? eventTime) => new(ValueStatus.Present, ValueKind.DoubleList, 0, 0, null, eventTime) { Doubles = values };
+
+    /// <summary>Present values with counts.</summary>
+    public static FeatureValue OfCounts(IReadOnlyList<ValueCount> counts, long? eventTime) => new(ValueStatus.Present, ValueKind.Counts, 0, 0, null, eventTime) { Counts = counts };
+
+    /// <summary>
+    /// The value as an object (null when none), for display and JSON: a list as a list, counts as an ordered
+    /// map of value to count.
+    /// </summary>
     public object? Boxed => Kind switch
     {
         ValueKind.Double => Double,
         ValueKind.Int64 => Int64,
         ValueKind.String => Text,
+        ValueKind.StringList => Strings,
+        ValueKind.DoubleList => Doubles,
+        ValueKind.Counts => CountsAsMap(),
         _ => null,
     };
+
+    /// <summary>The value as JSON text (a list as an array, counts as an object of value to count), or null when none.</summary>
+    public string? ToJson() => Boxed is { } boxed ? System.Text.Json.JsonSerializer.Serialize(boxed, boxed.GetType()) : null;
+
+    /// <summary>Equal status, kind, scalars, time, and list and count contents (not list references).</summary>
+    public bool Equals(FeatureValue other) =>
+        Status == other.Status && Kind == other.Kind && Double.Equals(other.Double) && Int64 == other.Int64 && Text == other.Text
+        && EventTimeMs == other.EventTimeMs && SameItems(Strings, other.Strings) && SameItems(Doubles, other.Doubles) && SameItems(Counts, other.Counts);
+
+    /// <inheritdoc/>
+    public override int GetHashCode() => HashCode.Combine(Status, Kind, Double, Int64, Text, EventTimeMs, Strings?.Count ?? Doubles?.Count ?? Counts?.Count ?? -1);
+
+    private static bool SameItems<T>(IReadOnlyList<T>? a, IReadOnlyList<T>? b) => a is null || b is null ? a is null && b is null : a.SequenceEqual(b);
+
+    private Dictionary<string, long>? CountsAsMap()
+    {
+        if (Counts is null)
+        {
+            return null;
+        }
+
+        var map = new Dictionary<string, long>(Counts.Count, StringComparer.Ordinal);
+        foreach (var (value, count) in Counts)
+        {
+            map[value] = count;
+        }
+
+        return map;
+    }
 }
 
 /// <summary>One event's input to one feature: the field's value (absent when the field was null or missing).</summary>

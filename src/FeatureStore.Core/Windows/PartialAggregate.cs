@@ -47,8 +47,99 @@ public struct PartialAggregate
     /// <summary>Distinct values, for approx_distinct.</summary>
     public HyperLogLog? Distinct;
 
+    /// <summary>The quantile sketch, for percentile.</summary>
+    public QuantileSketch? Quantiles;
+
+    /// <summary>The latest values, for last_n and last_n_distinct.</summary>
+    public RecentValues? Recent;
+
+    /// <summary>The value counts, for top_k.</summary>
+    public FrequentValues? Frequent;
+
     /// <summary>An empty aggregate.</summary>
     public static PartialAggregate Empty => new() { Min = double.PositiveInfinity, Max = double.NegativeInfinity, LastTime = long.MinValue, LastSequence = long.MinValue, MaxTime = long.MinValue };
+
+    /// <summary>Adds one event's value to an aggregate of <paramref name="feature"/> (every aggregation, with its parameter).</summary>
+    public void Add(in WindowedFeature feature, long time, long sequence, in FeatureInput input)
+    {
+        if (!AggregationKinds.HasParameter(feature.Kind))
+        {
+            Add(feature.Kind, time, sequence, input);
+            return;
+        }
+
+        MaxTime = Math.Max(MaxTime, time);
+        if (!input.Present)
+        {
+            return;
+        }
+
+        Count++;
+        switch (feature.Kind)
+        {
+            case AggregationKind.Percentile:
+                (Quantiles ??= new QuantileSketch()).Add(input.Number);
+                break;
+            case AggregationKind.LastN or AggregationKind.LastNDistinct:
+                (Recent ??= new RecentValues(feature.Size, feature.Kind == AggregationKind.LastNDistinct)).Add(time, sequence, input.Number, input.Text);
+                break;
+            default:
+                (Frequent ??= new FrequentValues(FrequentValues.TileCapacity(feature.Size))).Add(input.Number, input.Text);
+                break;
+        }
+    }
+
+    /// <summary>Adds everything <paramref name="other"/> summarises, for <paramref name="feature"/> (every aggregation).</summary>
+    public void Merge(in WindowedFeature feature, in PartialAggregate other)
+    {
+        if (!AggregationKinds.HasParameter(feature.Kind))
+        {
+            Merge(feature.Kind, other);
+            return;
+        }
+
+        MaxTime = Math.Max(MaxTime, other.MaxTime);
+        if (other.Count == 0)
+        {
+            return;
+        }
+
+        Count += other.Count;
+        switch (feature.Kind)
+        {
+            case AggregationKind.Percentile when other.Quantiles is not null:
+                (Quantiles ??= new QuantileSketch()).Merge(other.Quantiles);
+                break;
+            case AggregationKind.LastN or AggregationKind.LastNDistinct when other.Recent is not null:
+                (Recent ??= new RecentValues(feature.Size, feature.Kind == AggregationKind.LastNDistinct)).Merge(other.Recent);
+                break;
+            case AggregationKind.TopK when other.Frequent is not null:
+                (Frequent ??= new FrequentValues(FrequentValues.TileCapacity(feature.Size))).Merge(other.Frequent);
+                break;
+        }
+    }
+
+    /// <summary>The value of <paramref name="feature"/> over what this aggregate summarises (every aggregation; null when empty but for count and sum).</summary>
+    public readonly FeatureValue Result(in WindowedFeature feature, long? eventTime)
+    {
+        if (!AggregationKinds.HasParameter(feature.Kind))
+        {
+            return Result(feature.Kind, feature.TextValued, eventTime);
+        }
+
+        if (Count == 0)
+        {
+            return FeatureValue.Null(ValueStatus.NullValue, eventTime);
+        }
+
+        return feature.Kind switch
+        {
+            AggregationKind.Percentile => FeatureValue.Of(Quantiles!.Quantile(feature.Parameter), eventTime),
+            AggregationKind.LastN or AggregationKind.LastNDistinct when feature.TextValued => FeatureValue.OfStrings(Recent!.TextsNewestFirst(), eventTime),
+            AggregationKind.LastN or AggregationKind.LastNDistinct => FeatureValue.OfDoubles(Recent!.NumbersNewestFirst(), eventTime),
+            _ => FeatureValue.OfCounts(Frequent!.Top(feature.Size), eventTime),
+        };
+    }
 
     /// <summary>Adds one event's value.</summary>
     public void Add(AggregationKind kind, long time, long sequence, in FeatureInput input)

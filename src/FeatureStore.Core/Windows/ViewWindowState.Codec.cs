@@ -14,10 +14,16 @@ namespace FeatureStore.Core.Windows;
 // then a value only when it is not the one the feature had in the entry before, nor the number an earlier
 // feature of the same entry has (a field read by sum, mean and max is written once); a number that is a whole
 // count of thousandths or coarser is written as that count, and a hash as the sketch register and rank it
-// sets. Formats 4 and 3 are still read: ViewWindowState.LegacyCodec.cs.
+// sets. Formats 4 and 3 are still read: ViewWindowState.LegacyCodec.cs. The aggregations added later
+// (percentile, last_n, last_n_distinct, top_k) are new kind bytes in format 5, which no state written before
+// them holds, so every stored state stays readable; their feature header also carries the parameter (p, n or
+// k), and their tiles the sketch, the latest entries or the value counts.
 public sealed partial class ViewWindowState
 {
     private const byte FormatVersion = 5;
+
+    // The shape the presence column is written with (a count per tile).
+    private static readonly WindowedFeature PresenceFeature = new(AggregationKind.Count, new WindowSpec(0, 1));
 
     // Raw input tags (format 5): absent; a value follows (a double; for approx_distinct, the sketch register
     // and rank its hash sets, in 3 bytes); the value of this feature in the entry before; a decimal follows
@@ -52,11 +58,16 @@ public sealed partial class ViewWindowState
             var kind = _features[f].Kind;
             w.Byte((byte)kind);
             w.VarUInt((ulong)_features[f].Window.HopMs);
-            WriteAggregate(ref w, kind, _base[f], 0);
-            WriteTiles(ref w, _tiles[f], kind, _features[f].Window.HopMs);
+            if (AggregationKinds.HasParameter(kind))
+            {
+                w.Double(_features[f].Parameter); // the aggregations added in format 5 name their parameter too
+            }
+
+            WriteAggregate(ref w, _features[f], _base[f], 0);
+            WriteTiles(ref w, _tiles[f], _features[f], _features[f].Window.HopMs);
         }
 
-        WriteTiles(ref w, _presence, AggregationKind.Count, _presenceHop);
+        WriteTiles(ref w, _presence, PresenceFeature, _presenceHop);
         w.VarInt(_headFrom);
         w.VarUInt((ulong)_head.Count);
         long previousTime = 0, previousSequence = 0;
@@ -166,11 +177,11 @@ public sealed partial class ViewWindowState
         _compactedBefore = Math.Max(_compactedBefore, other._compactedBefore);
         for (var f = 0; f < _features.Length; f++)
         {
-            _base[f].Merge(_features[f].Kind, other._base[f]);
-            MergeTiles(_tiles[f], other._tiles[f], _features[f].Kind);
+            _base[f].Merge(_features[f], other._base[f]);
+            MergeTiles(_tiles[f], other._tiles[f], _features[f]);
         }
 
-        MergeTiles(_presence, other._presence, AggregationKind.Count);
+        MergeTiles(_presence, other._presence, PresenceFeature);
 
         // The merged head covers what both cover: drop what only one side still has.
         _headFrom = Math.Max(_headFrom, other._headFrom);
@@ -211,7 +222,12 @@ public sealed partial class ViewWindowState
                 throw new InvalidDataException($"stored feature {f} is {kind} with hop {hop}, not {_features[f].Kind} with hop {_features[f].Window.HopMs}");
             }
 
-            ReadAggregate(ref r, kind, 0, ref _base[f]);
+            if (AggregationKinds.HasParameter(kind) && r.Double() is var parameter && BitConverter.DoubleToInt64Bits(parameter) != BitConverter.DoubleToInt64Bits(_features[f].Parameter))
+            {
+                throw new InvalidDataException($"stored feature {f} is {kind} of {parameter}, not of {_features[f].Parameter}");
+            }
+
+            ReadAggregate(ref r, _features[f], 0, ref _base[f]);
 
             // Evaluated at evaluatedFrom or later, a windowed feature never reads a tile before the window's
             // first at evaluatedFrom: those are stepped over without being decoded.
@@ -219,7 +235,7 @@ public sealed partial class ViewWindowState
             var skipBefore = evaluatedFrom == long.MinValue || window.IsLifetime ? long.MinValue : TileMath.FirstTile(evaluatedFrom, window);
             if (version != OldestFirstFormat)
             {
-                ReadTiles(ref r, _tiles[f], kind, hop, skipBefore);
+                ReadTiles(ref r, _tiles[f], _features[f], hop, skipBefore);
             }
             else
             {
@@ -229,7 +245,7 @@ public sealed partial class ViewWindowState
 
         if (version != OldestFirstFormat)
         {
-            ReadTiles(ref r, _presence, AggregationKind.Count, _presenceHop, long.MinValue);
+            ReadTiles(ref r, _presence, PresenceFeature, _presenceHop, long.MinValue);
         }
         else
         {
@@ -269,15 +285,15 @@ public sealed partial class ViewWindowState
         }
     }
 
-    private static void MergeTiles(TileColumn into, TileColumn from, AggregationKind kind)
+    private static void MergeTiles(TileColumn into, TileColumn from, in WindowedFeature feature)
     {
         for (var i = 0; i < from.Count; i++)
         {
-            into.GetOrAdd(from.IndexAt(i)).Merge(kind, from.AggregateAt(i));
+            into.GetOrAdd(from.IndexAt(i)).Merge(feature, from.AggregateAt(i));
         }
     }
 
-    private static void WriteTiles(ref Writer w, TileColumn tiles, AggregationKind kind, long hop)
+    private static void WriteTiles(ref Writer w, TileColumn tiles, in WindowedFeature feature, long hop)
     {
         w.VarUInt((ulong)tiles.Count);
         if (tiles.Count == 0)
@@ -300,7 +316,7 @@ public sealed partial class ViewWindowState
                 previous = index;
             }
 
-            WriteAggregate(ref column, kind, tiles.AggregateAt(i), unchecked(index * hop));
+            WriteAggregate(ref column, feature, tiles.AggregateAt(i), unchecked(index * hop));
         }
 
         column.Flush();
@@ -308,7 +324,7 @@ public sealed partial class ViewWindowState
         w.Bytes(scratch.WrittenSpan);
     }
 
-    private static void ReadTiles(ref Reader r, TileColumn tiles, AggregationKind kind, long hop, long skipBefore)
+    private static void ReadTiles(ref Reader r, TileColumn tiles, in WindowedFeature feature, long hop, long skipBefore)
     {
         var count = checked((int)r.VarUInt());
         if (count == 0)
@@ -351,7 +367,7 @@ public sealed partial class ViewWindowState
                 break;
             }
 
-            ReadAggregate(ref r, kind, unchecked(index * hop), ref tiles.AppendEmpty(index));
+            ReadAggregate(ref r, feature, unchecked(index * hop), ref tiles.AppendEmpty(index));
         }
 
         if (r.Position != end)
@@ -365,8 +381,9 @@ public sealed partial class ViewWindowState
     // Format 5 folds flags into the count (the low bits) and leaves out what they say is zero or implied: a sum's
     // compensation when it is zero (a tile of one event, or sums that never rounded), a one-value stddev's mean
     // and M2 (its sum and 0), and last's number when it is zero (always so for last of a text).
-    private static void WriteAggregate(ref Writer w, AggregationKind kind, in PartialAggregate a, long origin)
+    private static void WriteAggregate(ref Writer w, in WindowedFeature feature, in PartialAggregate a, long origin)
     {
+        var kind = feature.Kind;
         var flags = WrittenFlags(kind, a);
         w.VarUInt(((ulong)a.Count << FlagBits(kind, FormatVersion)) | flags);
         w.VarInt(unchecked(a.MaxTime - origin));
@@ -410,7 +427,161 @@ public sealed partial class ViewWindowState
                 }
 
                 break;
+            case AggregationKind.Percentile:
+                WriteQuantiles(ref w, a.Quantiles);
+                break;
+            case AggregationKind.LastN or AggregationKind.LastNDistinct:
+                WriteRecent(ref w, a.Recent, origin);
+                break;
+            case AggregationKind.TopK:
+                WriteFrequent(ref w, a.Frequent);
+                break;
         }
+    }
+
+    // A percentile's sketch: its count, rank error bound and compaction parities, then each level's values.
+    private static void WriteQuantiles(ref Writer w, QuantileSketch? sketch)
+    {
+        if (sketch is null)
+        {
+            w.VarUInt(0);
+            return;
+        }
+
+        w.VarUInt((ulong)sketch.LevelCount + 1);
+        w.VarUInt((ulong)sketch.Count);
+        w.VarUInt((ulong)sketch.RankErrorBound);
+        w.VarUInt(sketch.Parity);
+        for (var h = 0; h < sketch.LevelCount; h++)
+        {
+            var level = sketch.Level(h);
+            w.VarUInt((ulong)level.Length);
+            foreach (var value in level)
+            {
+                w.Double(value);
+            }
+        }
+    }
+
+    private static QuantileSketch? ReadQuantiles(ref Reader r)
+    {
+        var levels = (long)r.VarUInt() - 1;
+        if (levels < 0)
+        {
+            return null;
+        }
+
+        var sketch = new QuantileSketch();
+        sketch.LoadHeader(checked((long)r.VarUInt()), checked((long)r.VarUInt()), r.VarUInt(), checked((int)levels));
+        long weight = 0;
+        for (var h = 0; h < levels; h++)
+        {
+            var count = checked((int)r.VarUInt());
+            if (count > r.Remaining / 8)
+            {
+                throw new InvalidDataException("stored quantile sketch exceeds the data");
+            }
+
+            var values = sketch.LoadLevel(h, count);
+            for (var i = 0; i < count; i++)
+            {
+                values[i] = r.Double();
+            }
+
+            weight += (long)count << h;
+        }
+
+        if (weight != sketch.Count)
+        {
+            throw new InvalidDataException("stored quantile sketch has another weight than its count");
+        }
+
+        return sketch;
+    }
+
+    // last_n(_distinct): the entries, oldest first, each its time (from the tile's start), log position, number and text.
+    private static void WriteRecent(ref Writer w, RecentValues? recent, long origin)
+    {
+        w.VarUInt((ulong)(recent?.Count ?? 0));
+        for (var i = 0; i < (recent?.Count ?? 0); i++)
+        {
+            var (time, sequence, number, text) = recent!.At(i);
+            w.VarInt(unchecked(time - origin));
+            w.VarInt(sequence);
+            w.Double(number);
+            w.Text(text);
+        }
+    }
+
+    private static RecentValues? ReadRecent(ref Reader r, in WindowedFeature feature, long origin)
+    {
+        var count = checked((int)r.VarUInt());
+        if (count == 0)
+        {
+            return null;
+        }
+
+        if (count > feature.Size || count > r.Remaining)
+        {
+            throw new InvalidDataException("stored last_n holds more than n values");
+        }
+
+        var recent = new RecentValues(feature.Size, feature.Kind == AggregationKind.LastNDistinct);
+        for (var i = 0; i < count; i++)
+        {
+            var time = unchecked(r.VarInt() + origin);
+            var sequence = r.VarInt();
+            recent.Add(time, sequence, r.Double(), r.Text());
+        }
+
+        return recent;
+    }
+
+    // top_k: the undercount, then each value (its text, or a null text and the number) and its count.
+    private static void WriteFrequent(ref Writer w, FrequentValues? frequent)
+    {
+        w.VarUInt((ulong)(frequent?.Count ?? 0));
+        if (frequent is null)
+        {
+            return;
+        }
+
+        w.VarUInt((ulong)frequent.Undercount);
+        foreach (var (key, count) in frequent)
+        {
+            w.Text(key.Text);
+            if (key.Text is null)
+            {
+                w.Double(key.Number);
+            }
+
+            w.VarUInt((ulong)count);
+        }
+    }
+
+    private static FrequentValues? ReadFrequent(ref Reader r, in WindowedFeature feature)
+    {
+        var count = checked((int)r.VarUInt());
+        if (count == 0)
+        {
+            return null;
+        }
+
+        var frequent = new FrequentValues(FrequentValues.TileCapacity(feature.Size));
+        if (count > frequent.Capacity || count > r.Remaining)
+        {
+            throw new InvalidDataException("stored top_k holds more values than its capacity");
+        }
+
+        var undercount = checked((long)r.VarUInt());
+        for (var i = 0; i < count; i++)
+        {
+            var text = r.Text();
+            var number = text is null ? r.Double() : 0;
+            frequent.Load(new ValueKey(number, text), checked((long)r.VarUInt()), undercount);
+        }
+
+        return frequent;
     }
 
     // Bit 0: a sum's compensation, or last's number, is written (not zero); bit 1: a stddev holds one value (its
@@ -444,8 +615,9 @@ public sealed partial class ViewWindowState
         };
 
     // Fills an empty aggregate (in place: a tile's aggregate is large, and copying it costs more than reading it).
-    private static void ReadAggregate(ref Reader r, AggregationKind kind, long origin, ref PartialAggregate a)
+    private static void ReadAggregate(ref Reader r, in WindowedFeature feature, long origin, ref PartialAggregate a)
     {
+        var kind = feature.Kind;
         var bits = FlagBits(kind, r.Format);
         var head = r.VarUInt();
         var flags = head & ((1UL << bits) - 1);
@@ -494,6 +666,15 @@ public sealed partial class ViewWindowState
                     a.Distinct = r.Sketch();
                 }
 
+                break;
+            case AggregationKind.Percentile:
+                a.Quantiles = ReadQuantiles(ref r);
+                break;
+            case AggregationKind.LastN or AggregationKind.LastNDistinct:
+                a.Recent = ReadRecent(ref r, feature, origin);
+                break;
+            case AggregationKind.TopK:
+                a.Frequent = ReadFrequent(ref r, feature);
                 break;
         }
     }
@@ -554,7 +735,7 @@ public sealed partial class ViewWindowState
             w.Double(input.Number);
         }
 
-        if (kind == AggregationKind.Last)
+        if (AggregationKinds.KeepsText(kind))
         {
             w.Text(input.Text);
         }
@@ -603,14 +784,14 @@ public sealed partial class ViewWindowState
 
     // An input stored as its number alone (last of a number too: its text is null).
     private static bool IsNumberOnly(AggregationKind kind, in FeatureInput input) =>
-        kind is not (AggregationKind.Count or AggregationKind.ApproxDistinct) && (kind != AggregationKind.Last || input.Text is null);
+        kind is not (AggregationKind.Count or AggregationKind.ApproxDistinct) && (!AggregationKinds.KeepsText(kind) || input.Text is null);
 
     // Whether two present inputs of one feature store the same bytes.
     private static bool SameStoredInput(AggregationKind kind, in FeatureInput input, in FeatureInput before) =>
         before.Present && kind switch
         {
             AggregationKind.ApproxDistinct => SketchPosition(input.Hash) == SketchPosition(before.Hash),
-            AggregationKind.Last => BitConverter.DoubleToInt64Bits(input.Number) == BitConverter.DoubleToInt64Bits(before.Number) && string.Equals(input.Text, before.Text, StringComparison.Ordinal),
+            _ when AggregationKinds.KeepsText(kind) => BitConverter.DoubleToInt64Bits(input.Number) == BitConverter.DoubleToInt64Bits(before.Number) && string.Equals(input.Text, before.Text, StringComparison.Ordinal),
             _ => BitConverter.DoubleToInt64Bits(input.Number) == BitConverter.DoubleToInt64Bits(before.Number),
         };
 
@@ -632,7 +813,7 @@ public sealed partial class ViewWindowState
                 return kind switch
                 {
                     AggregationKind.ApproxDistinct => new FeatureInput(true, 0, HashOf(r.SketchPosition()), null),
-                    AggregationKind.Last => new FeatureInput(true, r.Double(), 0, r.Text()),
+                    _ when AggregationKinds.KeepsText(kind) => new FeatureInput(true, r.Double(), 0, r.Text()),
                     _ => new FeatureInput(true, r.Double(), 0, null),
                 };
             case InputAsBefore:
@@ -649,7 +830,7 @@ public sealed partial class ViewWindowState
                 }
 
                 var number = r.VarInt() / PowersOfTen[tag - InputDecimal];
-                return new FeatureInput(true, number, 0, kind == AggregationKind.Last ? r.Text() : null);
+                return new FeatureInput(true, number, 0, AggregationKinds.KeepsText(kind) ? r.Text() : null);
             default:
                 var j = tag - InputAsFeature;
                 if (j >= f || kind == AggregationKind.ApproxDistinct || !inputs[j].Present || !IsNumberOnly(_features[j].Kind, inputs[j]))

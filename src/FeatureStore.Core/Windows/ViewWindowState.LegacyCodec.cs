@@ -39,7 +39,7 @@ public sealed partial class ViewWindowState
                 continue;
             }
 
-            ReadAggregate(ref r, kind, unchecked(index * hop), ref tiles.AppendEmpty(index));
+            ReadAggregate(ref r, new WindowedFeature(kind, new WindowSpec(0, 1)), unchecked(index * hop), ref tiles.AppendEmpty(index));
         }
     }
 

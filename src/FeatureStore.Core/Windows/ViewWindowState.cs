@@ -5,8 +5,13 @@ namespace FeatureStore.Core.Windows;
 /// <summary>One feature of a view, compiled for evaluation.</summary>
 /// <param name="Kind">The aggregation.</param>
 /// <param name="Window">Window and hop.</param>
-/// <param name="TextValued">True for <c>last</c> of a string field (the value is text).</param>
-public readonly record struct WindowedFeature(AggregationKind Kind, WindowSpec Window, bool TextValued = false);
+/// <param name="TextValued">True for <c>last</c>, <c>last_n</c>, <c>last_n_distinct</c> and <c>top_k</c> of a string field (the values are text).</param>
+/// <param name="Parameter">p of percentile, n of last_n and last_n_distinct, k of top_k; 0 for the others.</param>
+public readonly record struct WindowedFeature(AggregationKind Kind, WindowSpec Window, bool TextValued = false, double Parameter = 0)
+{
+    /// <summary>n or k as a count of items.</summary>
+    public int Size => (int)Parameter;
+}
 
 /// <summary>
 /// The windowed state of one entity in one feature view: per feature, tiles of partial aggregates, and,
@@ -32,6 +37,7 @@ public sealed partial class ViewWindowState
     private readonly RawLog _head;
     private long _compactedBefore = long.MinValue;
     private HyperLogLog? _distinctScratch;
+    private object?[]? _scratch;
     private readonly DecodeRecycler _recycler = new();
 
     // Every event at or after this time is in _head (one entry per event, shared by all features).
@@ -83,7 +89,7 @@ public sealed partial class ViewWindowState
         for (var f = 0; f < _features.Length; f++)
         {
             var feature = _features[f];
-            _tiles[f].GetOrAddContaining(time, feature.Window.HopMs).Add(feature.Kind, time, sequence, inputs[f]);
+            _tiles[f].GetOrAddContaining(time, feature.Window.HopMs).Add(feature, time, sequence, inputs[f]);
         }
 
         _presence.GetOrAddContaining(time, _presenceHop).Add(AggregationKind.Count, time, sequence, FeatureInput.Absent);
@@ -141,10 +147,14 @@ public sealed partial class ViewWindowState
                 _distinctScratch.Clear();
                 acc.Distinct = _distinctScratch;
             }
+            else if (AggregationKinds.HasParameter(feature.Kind))
+            {
+                PrepareScratch(f, ref acc);
+            }
 
             if (feature.Window.IsLifetime)
             {
-                acc.Merge(feature.Kind, _base[f]);
+                acc.Merge(feature, _base[f]);
             }
 
             if (!Accumulate(f, TileMath.FirstTile(t, feature.Window), t, ref acc))
@@ -155,7 +165,7 @@ public sealed partial class ViewWindowState
             }
 
             var eventTime = acc.MaxTime == long.MinValue ? (long?)null : acc.MaxTime;
-            values[f] = acc.Result(feature.Kind, feature.TextValued, eventTime);
+            values[f] = acc.Result(feature, eventTime);
         }
 
         return exact;
@@ -217,7 +227,7 @@ public sealed partial class ViewWindowState
             {
                 for (var i = 0; i < drop; i++)
                 {
-                    _base[f].Merge(feature.Kind, tiles.AggregateAt(i));
+                    _base[f].Merge(feature, tiles.AggregateAt(i));
                 }
             }
 
@@ -270,8 +280,8 @@ public sealed partial class ViewWindowState
     private bool Accumulate(int f, long firstTile, long t, ref PartialAggregate acc)
     {
         var tiles = _tiles[f];
-        var kind = _features[f].Kind;
-        var window = _features[f].Window;
+        ref readonly var feature = ref _features[f];
+        var window = feature.Window;
         var lastTile = TileMath.TileIndex(t, window.HopMs);
         for (var i = tiles.LowerBound(firstTile); i < tiles.Count; i++)
         {
@@ -284,7 +294,7 @@ public sealed partial class ViewWindowState
             ref var tile = ref tiles.AggregateAt(i);
             if (index < lastTile || tile.MaxTime <= t)
             {
-                acc.Merge(kind, tile);
+                acc.Merge(feature, tile);
             }
             else if (TileMath.TileStart(index, window.HopMs) >= _headFrom)
             {
@@ -295,7 +305,7 @@ public sealed partial class ViewWindowState
                     var time = _head.TimeAt(e);
                     if (time >= from && time <= t)
                     {
-                        acc.Add(kind, time, _head.SequenceAt(e), _head.InputAt(e, f));
+                        acc.Add(feature, time, _head.SequenceAt(e), _head.InputAt(e, f));
                     }
                 }
             }
@@ -306,6 +316,33 @@ public sealed partial class ViewWindowState
         }
 
         return true;
+    }
+
+    // A window's tiles are merged into one scratch summary per feature, larger than a tile's, so that merging
+    // adds no error while the window holds few values (percentile, top_k), and nothing is allocated per lookup
+    // but the value itself.
+    private void PrepareScratch(int f, ref PartialAggregate acc)
+    {
+        _scratch ??= new object?[_features.Length];
+        ref readonly var feature = ref _features[f];
+        switch (feature.Kind)
+        {
+            case AggregationKind.Percentile:
+                var sketch = (QuantileSketch)(_scratch[f] ??= new QuantileSketch(QuantileSketch.EvaluationLevelCapacity));
+                sketch.Clear();
+                acc.Quantiles = sketch;
+                break;
+            case AggregationKind.LastN or AggregationKind.LastNDistinct:
+                var recent = (RecentValues)(_scratch[f] ??= new RecentValues(feature.Size, feature.Kind == AggregationKind.LastNDistinct));
+                recent.Clear();
+                acc.Recent = recent;
+                break;
+            case AggregationKind.TopK:
+                var frequent = (FrequentValues)(_scratch[f] ??= new FrequentValues(FrequentValues.EvaluationCapacity(feature.Size)));
+                frequent.Clear();
+                acc.Frequent = frequent;
+                break;
+        }
     }
 
     private (long? Newest, bool Exact) NewestAtOrBefore(long t)

@@ -38,6 +38,11 @@ public static class MonitorColumns
             return null;
         }
 
+        if (AggregationKinds.IsCollection(feature.Aggregation))
+        {
+            return null; // a list or counts: no drift method compares them
+        }
+
         if (feature.Aggregation != AggregationKind.Last)
         {
             return ColumnKind.Numeric;

@@ -55,11 +55,17 @@ internal static class PointInTimeJoin
         return until;
     }
 
-    /// <summary>An output column for a feature: counts and distinct counts as integers, last of text as text, the rest doubles.</summary>
+    /// <summary>
+    /// An output column for a feature: counts and distinct counts as integers, last of text as text, last_n and
+    /// last_n_distinct as lists of texts or numbers, top_k as value counts, the rest doubles.
+    /// </summary>
     public static Array NewColumn(WindowedFeature feature, int rows) => feature.Kind switch
     {
         AggregationKind.Count or AggregationKind.ApproxDistinct => new long?[rows],
         AggregationKind.Last when feature.TextValued => new string?[rows],
+        AggregationKind.LastN or AggregationKind.LastNDistinct when feature.TextValued => new IReadOnlyList<string>?[rows],
+        AggregationKind.LastN or AggregationKind.LastNDistinct => new IReadOnlyList<double>?[rows],
+        AggregationKind.TopK => new IReadOnlyList<ValueCount>?[rows],
         _ => new double?[rows],
     };
 
@@ -171,6 +177,15 @@ internal static class PointInTimeJoin
                 break;
             case string?[] s:
                 s[row] = value.Kind == ValueKind.String ? value.Text : null;
+                break;
+            case IReadOnlyList<string>?[] texts:
+                texts[row] = value.Kind == ValueKind.StringList ? value.Strings : null;
+                break;
+            case IReadOnlyList<double>?[] numbers:
+                numbers[row] = value.Kind == ValueKind.DoubleList ? value.Doubles : null;
+                break;
+            case IReadOnlyList<ValueCount>?[] counts:
+                counts[row] = value.Kind == ValueKind.Counts ? value.Counts : null;
                 break;
             case double?[] d:
                 d[row] = value.Kind switch

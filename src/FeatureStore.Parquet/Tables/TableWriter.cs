@@ -65,7 +65,7 @@ internal static class TableWriter
     {
         var fields = table.Columns.Select(c => c.ElementType == typeof(DateTime)
             ? new DateTimeDataField(c.Name, DateTimeFormat.Timestamp, true, DateTimeTimeUnit.Millis, true)
-            : new DataField(c.Name, c.ElementType, isNullable: true)).ToArray();
+            : CollectionColumns.ParquetField(c) ?? new DataField(c.Name, c.ElementType, isNullable: true)).ToArray();
         var schema = new ParquetSchema(fields);
         await using var writer = await ParquetWriter.CreateAsync(schema, stream, cancellationToken: cancellationToken).ConfigureAwait(false);
         for (var start = 0; start < Math.Max(1, table.RowCount); start += RowGroupSize)
@@ -76,16 +76,23 @@ internal static class TableWriter
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 var values = table.Columns[c].Values;
+                if (fields[c] is not DataField)
+                {
+                    await CollectionColumns.WriteParquetAsync(group, fields[c], values, start, length, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+
+                var field = (DataField)fields[c];
                 var task = values switch
                 {
-                    string?[] s => group.WriteAsync(fields[c], new ArraySegment<string?>(s, start, length)),
-                    long?[] l => group.WriteAsync<long>(fields[c], l.AsMemory(start, length), cancellationToken: cancellationToken),
-                    int?[] i => group.WriteAsync<int>(fields[c], i.AsMemory(start, length), cancellationToken: cancellationToken),
-                    double?[] d => group.WriteAsync<double>(fields[c], d.AsMemory(start, length), cancellationToken: cancellationToken),
-                    float?[] f => group.WriteAsync<float>(fields[c], f.AsMemory(start, length), cancellationToken: cancellationToken),
-                    bool?[] b => group.WriteAsync<bool>(fields[c], b.AsMemory(start, length), cancellationToken: cancellationToken),
-                    DateTime?[] t => group.WriteAsync<DateTime>(fields[c], t.AsMemory(start, length), cancellationToken: cancellationToken),
-                    DateTimeOffset?[] o => group.WriteAsync<DateTimeOffset>(fields[c], o.AsMemory(start, length), cancellationToken: cancellationToken),
+                    string?[] s => group.WriteAsync(field, new ArraySegment<string?>(s, start, length)),
+                    long?[] l => group.WriteAsync<long>(field, l.AsMemory(start, length), cancellationToken: cancellationToken),
+                    int?[] i => group.WriteAsync<int>(field, i.AsMemory(start, length), cancellationToken: cancellationToken),
+                    double?[] d => group.WriteAsync<double>(field, d.AsMemory(start, length), cancellationToken: cancellationToken),
+                    float?[] f => group.WriteAsync<float>(field, f.AsMemory(start, length), cancellationToken: cancellationToken),
+                    bool?[] b => group.WriteAsync<bool>(field, b.AsMemory(start, length), cancellationToken: cancellationToken),
+                    DateTime?[] t => group.WriteAsync<DateTime>(field, t.AsMemory(start, length), cancellationToken: cancellationToken),
+                    DateTimeOffset?[] o => group.WriteAsync<DateTimeOffset>(field, o.AsMemory(start, length), cancellationToken: cancellationToken),
                     _ => throw new InvalidOperationException($"column {table.Columns[c].Name}: unsupported type {values.GetType().Name}"),
                 };
                 await task.ConfigureAwait(false);
@@ -111,6 +118,11 @@ internal static class TableWriter
 
     private static IArrowArray BuildArrow(System.Array values)
     {
+        if (CollectionColumns.BuildArrow(values) is { } collection)
+        {
+            return collection;
+        }
+
         switch (values)
         {
             case string?[] s:
@@ -227,6 +239,7 @@ internal static class TableWriter
         bool?[] b => b[row] is { } flag ? (flag ? "true" : "false") : string.Empty,
         DateTime?[] t => t[row]?.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture) ?? string.Empty,
         DateTimeOffset?[] o => o[row]?.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture) ?? string.Empty,
+        _ when CollectionColumns.Json(values, row) is { } json => Quote(json),
         _ => values.GetValue(row)?.ToString() ?? string.Empty,
     };
 

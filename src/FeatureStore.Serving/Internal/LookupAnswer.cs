@@ -92,6 +92,21 @@ internal sealed class LookupAnswer
             case ValueKind.String:
                 wire.StringValue = value.Text ?? "";
                 break;
+            case ValueKind.StringList:
+                wire.StringListValue = new StringList { Values = { value.Strings ?? [] } };
+                break;
+            case ValueKind.DoubleList:
+                wire.DoubleListValue = new DoubleList { Values = { value.Doubles ?? [] } };
+                break;
+            case ValueKind.Counts:
+                var counts = new ValueCounts();
+                foreach (var (key, count) in value.Counts ?? [])
+                {
+                    counts.Counts[key] = count;
+                }
+
+                wire.CountsValue = counts;
+                break;
             default:
                 break;
         }

@@ -232,7 +232,90 @@ internal static class LookupAnswerEncoding
             writer.Delimited(OnlineWire.ValueEventTimestamp, TimestampSize(ms));
             WriteTimestamp(ref writer, ms);
         }
+
+        // Fields 7 to 9 follow event_timestamp (6): protobuf writes fields in number order.
+        if (value.Kind is ValueKind.StringList or ValueKind.DoubleList or ValueKind.Counts)
+        {
+            WriteCollection(ref writer, value);
+        }
     }
+
+    // A list or counts message, as the generated code writes it: strings each as a field, doubles packed (no
+    // field when none), a map entry's key and value only when not at their default.
+    private static void WriteCollection(ref ProtoWriter writer, in CoreValue value)
+    {
+        switch (value.Kind)
+        {
+            case ValueKind.StringList:
+                writer.Delimited(OnlineWire.ValueStringList, CollectionSize(value));
+                foreach (var text in value.Strings ?? [])
+                {
+                    writer.String(OnlineWire.ListValues, text, Encoding.UTF8.GetByteCount(text));
+                }
+
+                break;
+            case ValueKind.DoubleList:
+                writer.Delimited(OnlineWire.ValueDoubleList, CollectionSize(value));
+                if (value.Doubles is { Count: > 0 } doubles)
+                {
+                    writer.Delimited(OnlineWire.ListValues, 8 * doubles.Count);
+                    foreach (var number in doubles)
+                    {
+                        writer.Double(number);
+                    }
+                }
+
+                break;
+            default:
+                writer.Delimited(OnlineWire.ValueCounts, CollectionSize(value));
+                foreach (var (key, count) in value.Counts ?? [])
+                {
+                    writer.Delimited(OnlineWire.ListValues, EntrySize(key, count));
+                    if (key.Length > 0)
+                    {
+                        writer.String(OnlineWire.MapKey, key, Encoding.UTF8.GetByteCount(key));
+                    }
+
+                    if (count != 0)
+                    {
+                        writer.Byte(OnlineWire.MapInt64Value);
+                        writer.Varint((ulong)count);
+                    }
+                }
+
+                break;
+        }
+    }
+
+    private static int CollectionSize(in CoreValue value)
+    {
+        var size = 0;
+        switch (value.Kind)
+        {
+            case ValueKind.StringList:
+                foreach (var text in value.Strings ?? [])
+                {
+                    size += ProtoWriter.DelimitedSize(Encoding.UTF8.GetByteCount(text));
+                }
+
+                break;
+            case ValueKind.DoubleList:
+                size = value.Doubles is { Count: > 0 } doubles ? ProtoWriter.DelimitedSize(8 * doubles.Count) : 0;
+                break;
+            default:
+                foreach (var (key, count) in value.Counts ?? [])
+                {
+                    size += ProtoWriter.DelimitedSize(EntrySize(key, count));
+                }
+
+                break;
+        }
+
+        return size;
+    }
+
+    private static int EntrySize(string key, long count) =>
+        (key.Length > 0 ? ProtoWriter.DelimitedSize(Encoding.UTF8.GetByteCount(key)) : 0) + (count != 0 ? 1 + ProtoWriter.VarintSize((ulong)count) : 0);
 
     private static int ValueSize(in CoreValue value)
     {
@@ -247,6 +330,9 @@ internal static class LookupAnswerEncoding
                 break;
             case ValueKind.String:
                 size += ProtoWriter.DelimitedSize(Encoding.UTF8.GetByteCount(value.Text ?? ""));
+                break;
+            case ValueKind.StringList or ValueKind.DoubleList or ValueKind.Counts:
+                size += ProtoWriter.DelimitedSize(CollectionSize(value));
                 break;
             default:
                 break;

@@ -147,6 +147,9 @@ internal sealed partial class ServingRepository
     {
         AggregationKind.Count or AggregationKind.ApproxDistinct => "int64",
         AggregationKind.Last when feature.TextValued => "string",
+        AggregationKind.LastN or AggregationKind.LastNDistinct when feature.TextValued => "string_list",
+        AggregationKind.LastN or AggregationKind.LastNDistinct => "double_list",
+        AggregationKind.TopK => "counts",
         _ => "double",
     };
 }

@@ -33,6 +33,8 @@ public sealed class SchemaUnitTests
                 + "    quality: { window: 1m, min_lookups: 10, max_not_found_rate: 0.1, max_outside_ttl_rate: 0.1, max_null_rate: 0.1, max_out_of_range_rate: 0.01, ranges: { order_count_1h: { min: 0, max: 100 } } }\n",
                 StringComparison.Ordinal)
             .Replace("        hop: 10m\n", "        hop: 10m\n        description: d\n", StringComparison.Ordinal)
+            .Replace("        description: d\n", "        description: d\n      - { name: p90, aggregation: percentile, p: 0.9, field: amount }\n"
+                + "      - { name: last_notes, aggregation: last_n, n: 3, field: note }\n      - { name: top_notes, aggregation: top_k, k: 2, field: note }\n", StringComparison.Ordinal)
             .Replace("      topic: churn_predictions\n", "      topic: churn_predictions\n      dead_letter_topic: x.dlq\n      id_field: id\n      timestamp_field: ts\n", StringComparison.Ordinal)
             .Replace("        score: double\n", "        score: double\n        id: string\n        segment: string\n", StringComparison.Ordinal)
             .Replace("        features: [user_orders:order_count_1h]\n", "        features: [user_orders:order_count_1h]\n        description: d\n", StringComparison.Ordinal)

@@ -280,7 +280,13 @@ public sealed class ViewWindowStatePropertyUnitTests
         var hop = Hops[random.Next(Hops.Length)];
         var kind = Kinds[random.Next(Kinds.Length)];
         var window = random.Next(5) == 0 ? WindowSpec.Lifetime(hop) : new WindowSpec(hop * random.Next(1, 13), hop);
-        return new WindowedFeature(kind, window, kind == AggregationKind.Last && random.Next(2) == 0);
+        var parameter = kind switch
+        {
+            AggregationKind.Percentile => random.Next(4) switch { 0 => 0, 1 => 1, 2 => 0.5, _ => Math.Round(random.NextDouble(), 3) },
+            AggregationKind.LastN or AggregationKind.LastNDistinct or AggregationKind.TopK => random.Next(1, 6),
+            _ => 0,
+        };
+        return new WindowedFeature(kind, window, AggregationKinds.KeepsText(kind) && random.Next(2) == 0, parameter);
     }
 
     private static FeatureInput RandomInput(Random random, WindowedFeature feature)
@@ -330,6 +336,8 @@ public sealed class ViewWindowStatePropertyUnitTests
         return times;
     }
 
+    private static bool SameItems<T>(IReadOnlyList<T>? e, IReadOnlyList<T>? a) => e is null || a is null ? e is null && a is null : e.SequenceEqual(a);
+
     private static bool Same(FeatureValue[] expected, FeatureValue[] actual, out string why)
     {
         for (var i = 0; i < expected.Length; i++)
@@ -338,10 +346,11 @@ public sealed class ViewWindowStatePropertyUnitTests
             var a = actual[i];
             var ok = e.Status == a.Status && e.Kind == a.Kind && e.EventTimeMs == a.EventTimeMs && e.Text == a.Text
                 && e.Int64 == a.Int64
-                && (e.Double == a.Double || Math.Abs(e.Double - a.Double) <= 1e-9 * Math.Max(1, Math.Abs(e.Double)));
+                && (e.Double == a.Double || Math.Abs(e.Double - a.Double) <= 1e-9 * Math.Max(1, Math.Abs(e.Double)))
+                && SameItems(e.Strings, a.Strings) && SameItems(e.Doubles, a.Doubles) && SameItems(e.Counts, a.Counts);
             if (!ok)
             {
-                why = $"feature {i}: expected {e}, got {a}";
+                why = $"feature {i}: expected {e} {e.ToJson()}, got {a} {a.ToJson()}";
                 return false;
             }
         }

@@ -22,10 +22,12 @@ internal sealed class PaymentsScenario
 {
     public const string Project = "stest";
 
-    public PaymentsScenario(string topic)
+    /// <summary>The payments repository on <paramref name="topic"/>, with <paramref name="extraViews"/> (YAML list items) added to its views.</summary>
+    public PaymentsScenario(string topic, string? extraViews = null)
     {
         Topic = topic;
-        var load = FeatureRepositoryLoader.LoadFromText(PaymentsRepository.Yaml(topic), "stest.yaml");
+        RepositoryYaml = extraViews is null ? PaymentsRepository.Yaml(topic) : PaymentsRepository.Yaml(topic).Replace("\nmodels:\n", "\n" + extraViews + "models:\n", StringComparison.Ordinal);
+        var load = FeatureRepositoryLoader.LoadFromText(RepositoryYaml, "stest.yaml");
         Assert.True(load.Success, string.Join("\n", load.Diagnostics));
         Repository = load.Repository!;
         Compiled = CompiledRepository.Compile(Repository);
@@ -37,7 +39,7 @@ internal sealed class PaymentsScenario
 
     public CompiledRepository Compiled { get; }
 
-    public string RepositoryYaml => PaymentsRepository.Yaml(Topic);
+    public string RepositoryYaml { get; }
 
     public string KeyPrefix { get; } = "s" + Guid.NewGuid().ToString("N")[..8];
 
@@ -130,6 +132,7 @@ internal sealed class PaymentsScenario
         "amount" => FeatureInput.OfNumber(e.Amount),
         "merchant_id" => FeatureInput.OfText(e.Merchant),
         "country" => FeatureInput.OfText(e.Country),
+        "user_id" => FeatureInput.OfText(e.User),
         _ => throw new InvalidOperationException(field),
     };
 }
