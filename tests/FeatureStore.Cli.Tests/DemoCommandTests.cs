@@ -27,12 +27,13 @@ public sealed class DemoCommandTests
             Assert.Matches(@"and its reference performance from the [\d,]+ held-out rows: roc_auc 0\.\d{3}", lines);
             Assert.Matches(@"performance alert received, signature verified: fraud_detector v1 roc_auc realized = 0\.\d{3} in segment electronics", lines);
             Assert.Matches(@"resolved alert received: fraud_detector v1 roc_auc realized = 0\.\d{3} in segment electronics once the labels were as in training again", lines);
-            foreach (var line in new[] { "events ingested", "training rows", "AUC (held out)", "lookup latency", "drift alert received", "alert resolved", "labels joined", "concept drift caught", "dashboard", "total time" })
+            foreach (var line in new[] { "events ingested", "training rows", "AUC (held out)", "lookup latency", "request-time feature", "drift alert received", "alert resolved", "labels joined", "concept drift caught", "dashboard", "total time" })
             {
                 Assert.Contains(line, output, StringComparison.Ordinal);
             }
 
             Assert.Matches(@"AUC \(held out\)\s*│\s*0\.\d{3}", output);
+            Assert.Matches(@"request-time lookup with the payment's amount as context: [\d.]+ is [\d.]+× card holder \S+'s 24 h mean \([\d.]+\); merchant \S+'s 95th percentile over 24 h: [\d.]+", Regex.Replace(output, @"\s+", " "));
 
             // Without --keep-running the server has stopped when the summary is shown: no address to it there.
             var summary = output[output.LastIndexOf("summary", StringComparison.Ordinal)..];

@@ -413,6 +413,23 @@ internal sealed class DemoRun(IAnsiConsole console, DemoSettings settings) : IAs
         var slow = unavailable == 0 ? "" : $"; {unavailable} answered UNAVAILABLE (store slower than 5 s)";
         Done($"{latencies.Count} timed gRPC lookups through FeatureStore.Client ({last.FeatureNames.Count} features of {Model}, {present} present in the last): p50 {p50:0.00} ms, p99 {p99:0.00} ms{slow}");
         _summary.Add(("lookup latency (gRPC, 1 entity × 8 features)", $"p50 {p50:0.00} ms, p99 {p99:0.00} ms over {latencies.Count} lookups{slow}"));
+
+        // A request-time feature: the payment being scored (its amount, sent with the lookup) against the card holder's
+        // stored 24-hour mean, beside the merchant's 95th percentile of amounts (a quantile sketch per tile).
+        var payment = payments.MaxBy(p => p.TimeMs)!;
+        string[] features = ["payment:amount_vs_mean_24h", "user_txn_stats:amount_mean_24h", "merchant_txn_stats:amount_p95_24h"];
+        var scored = await client.GetOnlineFeaturesAsync(features, [new Dictionary<string, string> { ["user_id"] = payment.User, ["merchant_id"] = payment.Merchant }],
+            [new Dictionary<string, object?> { ["amount"] = payment.Amount }], cancellationToken: cancellationToken);
+        var ratio = scored.GetDouble(0, features[0]);
+        var mean = scored.GetDouble(0, features[1]);
+        var p95 = scored.GetDouble(0, features[2]);
+        if (ratio is null || mean is null || p95 is null || Math.Abs(ratio.Value - (payment.Amount / mean.Value)) > 1e-9 * Math.Max(1, Math.Abs(ratio.Value)))
+        {
+            throw new DemoFailure($"the request-time lookup answered amount_vs_mean_24h {ratio?.ToString(CultureInfo.InvariantCulture) ?? "null"}, amount_mean_24h {mean?.ToString(CultureInfo.InvariantCulture) ?? "null"}, amount_p95_24h {p95?.ToString(CultureInfo.InvariantCulture) ?? "null"} for a payment of {payment.Amount}");
+        }
+
+        Done($"request-time lookup with the payment's amount as context: {payment.Amount:0.00} is {ratio:0.00}× card holder {Markup.Escape(payment.User)}'s 24 h mean ({mean:0.00}); merchant {Markup.Escape(payment.Merchant)}'s 95th percentile over 24 h: {p95:0.00}");
+        _summary.Add(("request-time feature", $"payment:amount_vs_mean_24h = {ratio:0.00} ({payment.Amount:0.00} / {mean:0.00}); merchant amount_p95_24h {p95:0.00}"));
     }
 
     private async Task<PredictionStream> MonitorAsync(FraudModel trained, List<int> pool, CancellationToken cancellationToken)
