@@ -19,21 +19,23 @@ public sealed class ModelCommandTests(RedisServerFixture redis) : IClassFixture<
         Assert.Contains("registered fraud_detector v1 (staging)", output, StringComparison.Ordinal);
 
         // A version the repository does not declare needs its features; unknown ones are a usage error.
-        Assert.Equal(2, (await CliRun.RunAsync(Store("model", "register", "-f", CliRun.Example, "-m", "fraud_detector", "-v", "v2"))).Code);
-        Assert.Equal(2, (await CliRun.RunAsync(Store("model", "register", "-f", CliRun.Example, "-m", "fraud_detector", "-v", "v2", "--features", "nope:x"))).Code);
+        Assert.Equal(2, (await CliRun.RunAsync(Store("model", "register", "-f", CliRun.Example, "-m", "fraud_detector", "-v", "v9"))).Code);
+        Assert.Equal(2, (await CliRun.RunAsync(Store("model", "register", "-f", CliRun.Example, "-m", "fraud_detector", "-v", "v9", "--features", "nope:x"))).Code);
         var features = JsonDocument.Parse((await CliRun.RunAsync(Store("model", "show", "-f", CliRun.Example, "-m", "fraud_detector", "-v", "v1", "--json"))).Out)
             .RootElement.GetProperty("features").EnumerateArray().Select(f => f.GetString()!).ToArray();
-        (code, output, error) = await CliRun.RunAsync(Store("model", "register", "-f", CliRun.Example, "-m", "fraud_detector", "-v", "v2", "--features", string.Join(",", features), "--json"));
+        (code, output, error) = await CliRun.RunAsync(Store("model", "register", "-f", CliRun.Example, "-m", "fraud_detector", "-v", "v9", "--features", string.Join(",", features), "--json"));
         Assert.True(code == 0, error);
         Assert.Equal("staging", JsonDocument.Parse(output).RootElement.GetProperty("stage").GetString());
-        Assert.Equal(1, (await CliRun.RunAsync(Store("model", "register", "-f", CliRun.Example, "-m", "fraud_detector", "-v", "v2", "--features", features[0]))).Code); // already registered
+        Assert.Equal(1, (await CliRun.RunAsync(Store("model", "register", "-f", CliRun.Example, "-m", "fraud_detector", "-v", "v9", "--features", features[0]))).Code); // already registered
 
-        Assert.Equal(0, (await CliRun.RunAsync(Store("model", "promote", "-f", CliRun.Example, "-m", "fraud_detector", "-v", "v1"))).Code);
-        (code, output, _) = await CliRun.RunAsync(Store("model", "promote", "-f", CliRun.Example, "-m", "fraud_detector", "-v", "v2", "--stage", "production"));
+        // The example declares gates: no version here has a stored reference, so each promotion to production is forced, with its reason.
+        Assert.Equal(2, (await CliRun.RunAsync(Store("model", "promote", "-f", CliRun.Example, "-m", "fraud_detector", "-v", "v1"))).Code);
+        Assert.Equal(0, (await CliRun.RunAsync(Store("model", "promote", "-f", CliRun.Example, "-m", "fraud_detector", "-v", "v1", "--force", "--reason", "first release"))).Code);
+        (code, output, _) = await CliRun.RunAsync(Store("model", "promote", "-f", CliRun.Example, "-m", "fraud_detector", "-v", "v9", "--stage", "production", "--force", "--reason", "a trial"));
         Assert.Equal(0, code);
-        Assert.Contains("fraud_detector v2 → production", output, StringComparison.Ordinal);
+        Assert.Contains("fraud_detector v9 → production", output, StringComparison.Ordinal);
         Assert.Contains("fraud_detector v1 → archived", output, StringComparison.Ordinal);
-        Assert.Equal(1, (await CliRun.RunAsync(Store("model", "promote", "-f", CliRun.Example, "-m", "fraud_detector", "-v", "v9"))).Code);
+        Assert.Equal(1, (await CliRun.RunAsync(Store("model", "promote", "-f", CliRun.Example, "-m", "fraud_detector", "-v", "v8", "--force", "--reason", "none"))).Code);
         Assert.Equal(2, (await CliRun.RunAsync(Store("model", "promote", "--project", "fraud", "-m", "fraud_detector", "-v", "v1", "--stage", "gold"))).Code);
         Assert.Equal(2, (await CliRun.RunAsync(Store("model", "list"))).Code); // neither --file nor --project
 
@@ -41,7 +43,7 @@ public sealed class ModelCommandTests(RedisServerFixture redis) : IClassFixture<
         Assert.Equal(0, code);
         var stages = JsonDocument.Parse(output).RootElement.EnumerateArray().ToDictionary(r => r.GetProperty("version").GetString()!, r => r.GetProperty("stage").GetString());
         Assert.Equal("archived", stages["v1"]);
-        Assert.Equal("production", stages["v2"]);
+        Assert.Equal("production", stages["v9"]);
         (code, output, _) = await CliRun.RunAsync(Store("model", "show", "--project", "fraud", "-m", "fraud_detector", "-v", "v1"));
         Assert.Equal(0, code);
         Assert.Contains("training export: train.parquet", output, StringComparison.Ordinal);
