@@ -189,10 +189,7 @@ public sealed class ProtobufDecoder : PayloadDecoder
             case Conversion.Text:
                 sink.SetText(f.Target, default);
                 break;
-            case Conversion.Integer or Conversion.Double:
-                sink.SetInteger(f.Target, 0);
-                break;
-            case Conversion.Bool:
+            case Conversion.Integer or Conversion.Double or Conversion.Bool:
                 sink.SetInteger(f.Target, 0);
                 break;
         }
