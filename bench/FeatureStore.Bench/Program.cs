@@ -161,6 +161,14 @@ if (scenarios.Contains("lookup-stages"))
     await LookupStages.RunAsync(store.Multiplexer, quick ? 300 : 1000);
 }
 
+if (scenarios.Contains("request-stages"))
+{
+    // A profiling aid (only when named): the stages of the plain and the request-time lookup, on a redis-server of its own.
+    await using var redisServer = await RedisServer.StartAsync();
+    await using var store = await OnlineStoreConnection.ConnectAsync(redisServer.Endpoint);
+    await RequestFeatureLookupScenario.StagesAsync(store.Multiplexer, quick ? 300 : 1000);
+}
+
 if (scenarios.Contains("plan"))
 {
     // apply's plan on a large log (only when named): 4 partitions × 30 days × 100 batches a day of commit markers.

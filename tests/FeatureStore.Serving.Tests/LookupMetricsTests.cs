@@ -85,6 +85,32 @@ public sealed class LookupMetricsTests(RedisServerFixture redis) : IClassFixture
         }
     }
 
+    [Fact]
+    public async Task Only_the_stores_and_the_runtimes_meters_are_exported_not_one_series_per_http_request()
+    {
+        var scenario = new PaymentsScenario("unused-topic");
+        await using var server = await RunningServer.InProcessAsync(
+            new FeatureServerOptions { Repository = scenario.Repository, KeyPrefix = "m" + Guid.NewGuid().ToString("N")[..8] }, redis.Connection.Multiplexer);
+        using var http = server.Http();
+        using var channel = server.Channel();
+        var client = new OnlineFeatures.OnlineFeaturesClient(channel);
+        for (var i = 0; i < 3; i++)
+        {
+            await client.GetOnlineFeaturesAsync(new GetOnlineFeaturesRequest { Features = { "user_stats" }, Entities = { new EntityRow { JoinKeys = { ["user_id"] = "u1" } } } }, cancellationToken: Ct);
+            using var response = await http.PostAsync(new Uri("/v1/features/online", UriKind.Relative),
+                new StringContent("""{"features": ["user_stats"], "entities": [{"join_keys": {"user_id": "u1"}}]}""", System.Text.Encoding.UTF8, "application/json"), Ct);
+            response.EnsureSuccessStatusCode();
+        }
+
+        var names = (await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), Ct)).Split('\n')
+            .Where(l => l.Length > 0 && l[0] != '#').Select(l => l.Split('{', ' ')[0]).Distinct().ToList();
+        Assert.Contains("featurestore_serving_lookups_total", names);
+        Assert.Contains(names, n => n.StartsWith("system_runtime_", StringComparison.Ordinal));
+        // ASP.NET Core's, Kestrel's and HttpClient's meters record every request: a tenth of a lookup's CPU time.
+        Assert.DoesNotContain(names, n => n.StartsWith("microsoft_aspnetcore_", StringComparison.Ordinal)
+            || n.StartsWith("system_net_", StringComparison.Ordinal) || n.Contains("kestrel", StringComparison.Ordinal));
+    }
+
     private static async Task<Dictionary<(string Transport, string Status), double>> CountsAsync(HttpClient http)
     {
         var text = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), Ct);

@@ -217,49 +217,57 @@ internal static class LookupStages
                 Console.WriteLine($"--- {strategy}, {entities} × 10 (request {requestBytes.Length} B, answer {answerBytes.Length} B)");
                 foreach (var (name, call) in stages)
                 {
-                    var n = entities == 1 ? calls * 5 : calls;
-                    var warm = Stopwatch.StartNew();
-                    for (var round = 0; warm.Elapsed.TotalSeconds < 30; round++)
-                    {
-                        var before = System.Runtime.JitInfo.GetCompiledMethodCount();
-                        for (var i = 0; i < 50; i++)
-                        {
-                            await call();
-                        }
-
-                        if (round >= 3 && System.Runtime.JitInfo.GetCompiledMethodCount() == before)
-                        {
-                            break;
-                        }
-                    }
-
-                    Console.Write($"(warm {warm.Elapsed.TotalSeconds:0.0} s) ");
-
-                    var times = new double[n];
-                    var allocated = GC.GetTotalAllocatedBytes(precise: true);
-                    var gen0 = GC.CollectionCount(0);
-                    var gen1 = GC.CollectionCount(1);
-                    var pause = GC.GetTotalPauseDuration();
-                    var cpu = Process.GetCurrentProcess().TotalProcessorTime;
-                    var jit = System.Runtime.JitInfo.GetCompilationTime();
-                    var jitted = System.Runtime.JitInfo.GetCompiledMethodCount();
-                    for (var i = 0; i < n; i++)
-                    {
-                        var start = Stopwatch.GetTimestamp();
-                        await call();
-                        times[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-                    }
-
-                    allocated = GC.GetTotalAllocatedBytes(precise: true) - allocated;
-                    cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu;
-                    jit = System.Runtime.JitInfo.GetCompilationTime() - jit;
-                    jitted = System.Runtime.JitInfo.GetCompiledMethodCount() - jitted;
-                    Array.Sort(times);
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"{name,-36} p50 {times[n / 2],7:0.000} ms  p99 {times[(int)(n * 0.99)],7:0.000} ms  cpu {cpu.TotalMilliseconds / n,7:0.000} ms  alloc {allocated / n / 1024.0,7:0.0} KiB  gen0 {(GC.CollectionCount(0) - gen0) / (double)n,5:0.00}/call gen1 {GC.CollectionCount(1) - gen1,3} pause {(GC.GetTotalPauseDuration() - pause).TotalMilliseconds / n,6:0.000} ms/call jit {jitted} methods {jit.TotalMilliseconds:0} ms"));
+                    await TimeAsync(name, call, entities == 1 ? calls * 5 : calls);
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Times <paramref name="n"/> calls of one stage after warming it until the JIT is quiet, and prints its p50, p99,
+    /// CPU time, bytes allocated, collections, GC pauses and methods compiled per call.
+    /// </summary>
+    public static async Task TimeAsync(string name, Func<Task> call, int n)
+    {
+        var warm = Stopwatch.StartNew();
+        for (var round = 0; warm.Elapsed.TotalSeconds < 30; round++)
+        {
+            var before = System.Runtime.JitInfo.GetCompiledMethodCount();
+            for (var i = 0; i < 50; i++)
+            {
+                await call();
+            }
+
+            if (round >= 3 && System.Runtime.JitInfo.GetCompiledMethodCount() == before)
+            {
+                break;
+            }
+        }
+
+        Console.Write($"(warm {warm.Elapsed.TotalSeconds:0.0} s) ");
+
+        var times = new double[n];
+        var allocated = GC.GetTotalAllocatedBytes(precise: true);
+        var gen0 = GC.CollectionCount(0);
+        var gen1 = GC.CollectionCount(1);
+        var pause = GC.GetTotalPauseDuration();
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        var jit = System.Runtime.JitInfo.GetCompilationTime();
+        var jitted = System.Runtime.JitInfo.GetCompiledMethodCount();
+        for (var i = 0; i < n; i++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            await call();
+            times[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        }
+
+        allocated = GC.GetTotalAllocatedBytes(precise: true) - allocated;
+        cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu;
+        jit = System.Runtime.JitInfo.GetCompilationTime() - jit;
+        jitted = System.Runtime.JitInfo.GetCompiledMethodCount() - jitted;
+        Array.Sort(times);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{name,-36} p50 {times[n / 2],7:0.000} ms  p99 {times[(int)(n * 0.99)],7:0.000} ms  cpu {cpu.TotalMilliseconds / n,7:0.000} ms  alloc {allocated / n / 1024.0,7:0.0} KiB  gen0 {(GC.CollectionCount(0) - gen0) / (double)n,5:0.00}/call gen1 {GC.CollectionCount(1) - gen1,3} pause {(GC.GetTotalPauseDuration() - pause).TotalMilliseconds / n,6:0.000} ms/call jit {jitted} methods {jit.TotalMilliseconds:0} ms"));
     }
 
     private static string User(int i) => "u" + i.ToString(CultureInfo.InvariantCulture);

@@ -5,7 +5,9 @@ using FeatureStore.Client;
 using FeatureStore.Contracts.V1;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Redis.Online;
+using FeatureStore.Serving.Internal;
 using FeatureStore.Testing;
+using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using StackExchange.Redis;
 
@@ -62,32 +64,132 @@ internal static class RequestFeatureLookupScenario
         return rows;
     }
 
+    /// <summary>
+    /// A lookup of <paramref name="entities"/> random users' 10 stored features, with the 3 request-time features and
+    /// each row's context when <paramref name="withRequestFeatures"/>, built as a model service builds it per call.
+    /// </summary>
+    private static GetOnlineFeaturesRequest BuildRequest(Random random, int entities, bool withRequestFeatures, long now)
+    {
+        var request = new GetOnlineFeaturesRequest { Features = { "user_stats", "user_spend" } };
+        if (withRequestFeatures)
+        {
+            request.Features.Add("payment");
+        }
+
+        for (var e = 0; e < entities; e++)
+        {
+            var row = new EntityRow { JoinKeys = { ["user_id"] = LookupScenario.User(random.Next(Users)) } };
+            if (withRequestFeatures)
+            {
+                row.RequestContext["amount"] = Value.ForNumber(Math.Round(random.NextDouble() * 500, 2));
+                row.RequestContext["country"] = Value.ForString(random.Next(4) == 0 ? "FR" : "DE");
+                row.RequestContext["placed_at"] = Value.ForNumber(now - random.Next(86_400_000));
+            }
+
+            request.Entities.Add(row);
+        }
+
+        return request;
+    }
+
+    /// <summary>
+    /// Where the request-time part of a lookup costs: each stage of the plain and the request-time lookup timed alone
+    /// in this process (building the request, parsing it, the lookup without gRPC, encoding and reading the answer,
+    /// the whole gRPC call), with CPU time and bytes allocated per call. A profiling aid: <c>request-stages</c>.
+    /// </summary>
+    public static async Task StagesAsync(IConnectionMultiplexer store, int calls)
+    {
+        var load = FeatureRepositoryLoader.LoadFromText(PaymentsRepository.Yaml("payments") + RequestViews, "bench.yaml");
+        var compiled = CompiledRepository.Compile(load.Repository!);
+        var prefix = "bench" + Guid.NewGuid().ToString("N")[..8];
+        var keys = new OnlineKeys(prefix, compiled.Repository.Project);
+        var userViews = compiled.Views.Where(v => v.Definition.Entity == "user").ToList();
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        await LookupScenario.WriteStatesAsync(store.GetDatabase(), userViews, keys, now);
+        await using (var server = await LookupScenario.StartServerAsync(compiled, prefix, OnlineReadStrategy.Pipeline, store))
+        {
+            using var client = new FeatureStoreClient(server.GrpcAddress);
+            var lookup = server.Services.GetService(typeof(OnlineLookup)) as OnlineLookup ?? throw new InvalidOperationException();
+            var random = new Random(1);
+            if (Environment.GetEnvironmentVariable("REQUEST_STAGES_PROFILE") is { } profile)
+            {
+                // Only gRPC calls, for that many seconds by 8 callers (to record with perf, DOTNET_PerfMapEnabled=1):
+                // REQUEST_STAGES_ENTITIES entities (1 by default), request-time ones unless REQUEST_STAGES_PLAIN=1.
+                var rows = int.Parse(Environment.GetEnvironmentVariable("REQUEST_STAGES_ENTITIES") ?? "1", CultureInfo.InvariantCulture);
+                var with = Environment.GetEnvironmentVariable("REQUEST_STAGES_PLAIN") != "1";
+                var until = Stopwatch.StartNew();
+                var count = 0;
+                await Task.WhenAll(Enumerable.Range(0, Concurrency).Select(c => Task.Run(async () =>
+                {
+                    var own = new Random(c);
+                    while (until.Elapsed.TotalSeconds < double.Parse(profile, CultureInfo.InvariantCulture))
+                    {
+                        await client.GetOnlineFeaturesAsync(BuildRequest(own, rows, with, now));
+                        Interlocked.Increment(ref count);
+                    }
+                })));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"profiled {count} lookups: {count / until.Elapsed.TotalSeconds:F0}/s"));
+                return;
+            }
+
+            foreach (var entities in new[] { 1, 100 })
+            {
+                Console.WriteLine($"--- {entities} entities");
+                foreach (var with in new[] { false, true })
+                {
+                    var kind = with ? "request" : "plain";
+                    var bytes = BuildRequest(random, entities, with, now).ToByteArray();
+                    var sample = await lookup.LookupAsync(LookupRequest.Parse(bytes), null, CancellationToken.None);
+                    var answer = LookupAnswerEncoding.Encode(sample);
+                    Console.WriteLine($"{kind}: request {bytes.Length} B, answer {answer.Length} B");
+                    var n = entities == 1 ? calls * 5 : calls;
+                    await LookupStages.TimeAsync($"{kind}: build+serialize", () =>
+                    {
+                        BuildRequest(random, entities, with, now).ToByteArray();
+                        return Task.CompletedTask;
+                    }, n);
+                    await LookupStages.TimeAsync($"{kind}: parse (LookupRequest)", () =>
+                    {
+                        LookupRequest.Parse(bytes);
+                        return Task.CompletedTask;
+                    }, n);
+                    await LookupStages.TimeAsync($"{kind}: lookup (no gRPC)", async () =>
+                    {
+                        var answered = await lookup.LookupAsync(LookupRequest.Parse(bytes), null, CancellationToken.None);
+                        answered.Release();
+                    }, n);
+                    await LookupStages.TimeAsync($"{kind}: answer encode", () =>
+                    {
+                        LookupAnswerEncoding.Encode(sample);
+                        return Task.CompletedTask;
+                    }, n);
+                    await LookupStages.TimeAsync($"{kind}: answer read", () =>
+                    {
+                        var set = OnlineFeatureSet.FromWire(new System.Buffers.ReadOnlySequence<byte>(answer));
+                        var sum = 0.0;
+                        for (var e = 0; e < entities; e++)
+                        {
+                            foreach (var feature in set.FeatureNames)
+                            {
+                                sum += set.GetDouble(e, feature) ?? 0;
+                            }
+                        }
+
+                        return Task.CompletedTask;
+                    }, n);
+                    await LookupStages.TimeAsync($"{kind}: gRPC call", async () => await client.GetOnlineFeaturesAsync(BuildRequest(random, entities, with, now)), n);
+                    sample.Release();
+                }
+            }
+        }
+
+        await LookupScenario.CleanupAsync(store.GetDatabase(), userViews, keys);
+    }
+
     private static async Task<IReadOnlyList<ResultRow>> CompareAsync(string scenario, int entities, int calls, int repetitions, FeatureStoreClient client, long now)
     {
         var random = new Random(entities);
-        GetOnlineFeaturesRequest Request(bool withRequestFeatures)
-        {
-            var request = new GetOnlineFeaturesRequest { Features = { "user_stats", "user_spend" } };
-            if (withRequestFeatures)
-            {
-                request.Features.Add("payment");
-            }
-
-            for (var e = 0; e < entities; e++)
-            {
-                var row = new EntityRow { JoinKeys = { ["user_id"] = LookupScenario.User(random.Next(Users)) } };
-                if (withRequestFeatures)
-                {
-                    row.RequestContext["amount"] = Value.ForNumber(Math.Round(random.NextDouble() * 500, 2));
-                    row.RequestContext["country"] = Value.ForString(random.Next(4) == 0 ? "FR" : "DE");
-                    row.RequestContext["placed_at"] = Value.ForNumber(now - random.Next(86_400_000));
-                }
-
-                request.Entities.Add(row);
-            }
-
-            return request;
-        }
+        GetOnlineFeaturesRequest Request(bool withRequestFeatures) => BuildRequest(random, entities, withRequestFeatures, now);
 
         // As a model service builds its request per call and reads every value of the answer as a number.
         async Task Run(bool withRequestFeatures, int expected)

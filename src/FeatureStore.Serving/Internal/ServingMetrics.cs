@@ -65,6 +65,7 @@ internal sealed class ServingMetrics
     // The progress series this server published, to remove those whose group is no longer building.
     private readonly HashSet<(string View, string Group)> _building = [];
     private readonly Lock _builds = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, AnsweredSeries> _answered = new(StringComparer.Ordinal);
 
     /// <summary>The transports lookups come by, as the metrics label them.</summary>
     private static readonly string[] Transports = ["grpc", "grpc-stream", "http"];
@@ -87,13 +88,17 @@ internal sealed class ServingMetrics
 
     public void Lookup(string transport, string status, double seconds, long values)
     {
-        Lookups.WithLabels(transport, status).Inc();
-        Duration.WithLabels(transport).Observe(seconds);
+        // The series of a transport's answered lookups, resolved once: a label lookup per call costs more than the count.
+        var series = _answered.GetOrAdd(transport, static t => new(Lookups.WithLabels(t, "OK"), Duration.WithLabels(t), Values.WithLabels(t)));
+        (status == "OK" ? series.Lookups : Lookups.WithLabels(transport, status)).Inc();
+        series.Duration.Observe(seconds);
         if (values > 0)
         {
-            Values.WithLabels(transport).Inc(values);
+            series.Values.Inc(values);
         }
     }
+
+    private sealed record AnsweredSeries(Counter.Child Lookups, Histogram.Child Duration, Counter.Child Values);
 
     public void RegistryLoaded() => Reloads.Inc();
 
