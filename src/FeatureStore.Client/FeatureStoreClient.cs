@@ -139,6 +139,24 @@ public sealed class FeatureStoreClient : IDisposable
     }
 
     /// <summary>
+    /// Looks up <paramref name="features"/>, request-time ones among them, for entities named by one join key, each
+    /// row with its request context from <paramref name="context"/>'s columns (e.g. the amount and country of each
+    /// payment of a scoring batch). Written straight from the values, like the keyed lookup without context.
+    /// </summary>
+    /// <param name="features">Feature references, of feature views and request views.</param>
+    /// <param name="joinKey">The join key's name (<c>user_id</c>).</param>
+    /// <param name="keys">Its value for each row.</param>
+    /// <param name="context">The request context, one value per row in each column.</param>
+    /// <param name="asOf">Evaluate at this instant instead of now.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    public async Task<OnlineFeatureSet> GetOnlineFeaturesAsync(
+        IReadOnlyList<string> features, string joinKey, IReadOnlyList<string> keys, RequestContextColumns context, DateTimeOffset? asOf = null,
+        CancellationToken cancellationToken = default)
+    {
+        return await _invoker.AsyncUnaryCall(KeyedLookup, null, Options(cancellationToken), Keyed(features, joinKey, keys, asOf, context)).ConfigureAwait(false);
+    }
+
+    /// <summary>
     /// Opens a stream for many lookups at once (<see cref="LookupStream"/>): what a service making many
     /// small lookups, one entity per scored request, should call them through. Dispose it when done.
     /// </summary>
@@ -252,11 +270,17 @@ public sealed class FeatureStoreClient : IDisposable
     private CallOptions Options(CancellationToken cancellationToken) =>
         new(_headers, DateTime.UtcNow + _options.Timeout, cancellationToken);
 
-    internal static KeyedLookupRequest Keyed(IReadOnlyList<string> features, string joinKey, IReadOnlyList<string> keys, DateTimeOffset? asOf)
+    internal static KeyedLookupRequest Keyed(
+        IReadOnlyList<string> features, string joinKey, IReadOnlyList<string> keys, DateTimeOffset? asOf, RequestContextColumns? context = null)
     {
         ArgumentNullException.ThrowIfNull(features);
         ArgumentException.ThrowIfNullOrEmpty(joinKey);
         ArgumentNullException.ThrowIfNull(keys);
+        if (context is not null && context.Rows != keys.Count)
+        {
+            throw new ArgumentException($"the request context has {context.Rows} rows for {keys.Count} keys: give one per key", nameof(context));
+        }
+
         (long Seconds, int Nanos)? at = null;
         if (asOf is { } time)
         {
@@ -264,7 +288,7 @@ public sealed class FeatureStoreClient : IDisposable
             at = (timestamp.Seconds, timestamp.Nanos);
         }
 
-        return new KeyedLookupRequest(features, joinKey, keys, at);
+        return new KeyedLookupRequest(features, joinKey, keys, at, context);
     }
 
     internal static GetOnlineFeaturesRequest Request(IEnumerable<IReadOnlyDictionary<string, string>> entities, DateTimeOffset? asOf)

@@ -11,7 +11,7 @@ namespace FeatureStore.Client;
 /// the same request (one single-entry <c>join_keys</c> map per row), with no message, map or string copy per
 /// row, through the <see cref="ProtoWriter"/> the server writes its answers with.
 /// </summary>
-internal sealed class KeyedLookupRequest(IReadOnlyList<string> features, string joinKey, IReadOnlyList<string> keys, (long Seconds, int Nanos)? asOf)
+internal sealed class KeyedLookupRequest(IReadOnlyList<string> features, string joinKey, IReadOnlyList<string> keys, (long Seconds, int Nanos)? asOf, RequestContextColumns? context = null)
 {
     public static Marshaller<KeyedLookupRequest> Marshaller { get; } = Marshallers.Create<KeyedLookupRequest>(
         static (request, context) =>
@@ -45,9 +45,9 @@ internal sealed class KeyedLookupRequest(IReadOnlyList<string> features, string 
         }
 
         var keyBytes = Encoding.UTF8.GetByteCount(joinKey);
-        foreach (var key in keys)
+        for (var row = 0; row < keys.Count; row++)
         {
-            size += ProtoWriter.DelimitedSize(ProtoWriter.DelimitedSize(Entry(keyBytes, Encoding.UTF8.GetByteCount(key))));
+            size += ProtoWriter.DelimitedSize(RowSize(keyBytes, row));
         }
 
         if (asOf is { } at)
@@ -67,17 +67,20 @@ internal sealed class KeyedLookupRequest(IReadOnlyList<string> features, string 
         }
 
         var keyBytes = Encoding.UTF8.GetByteCount(joinKey);
-        foreach (var key in keys)
+        for (var row = 0; row < keys.Count; row++)
         {
+            var key = keys[row];
             var valueBytes = Encoding.UTF8.GetByteCount(key);
             var entry = Entry(keyBytes, valueBytes);
-            writer.Delimited(OnlineWire.RequestEntities, ProtoWriter.DelimitedSize(entry));
+            writer.Delimited(OnlineWire.RequestEntities, RowSize(keyBytes, row));
             writer.Delimited(OnlineWire.EntityJoinKeys, entry);
             writer.String(OnlineWire.MapKey, joinKey, keyBytes);
             if (valueBytes > 0)
             {
                 writer.String(OnlineWire.MapValue, key, valueBytes);
             }
+
+            context?.Write(ref writer, row);
         }
 
         if (asOf is { } time)
@@ -86,6 +89,10 @@ internal sealed class KeyedLookupRequest(IReadOnlyList<string> features, string 
             writer.Timestamp(time.Seconds, time.Nanos);
         }
     }
+
+    // An entity row: its join_keys entry, then its request_context entries.
+    private int RowSize(int keyBytes, int row) =>
+        ProtoWriter.DelimitedSize(Entry(keyBytes, Encoding.UTF8.GetByteCount(keys[row]))) + (context?.Size(row) ?? 0);
 
     // A join_keys map entry: its key, and its value unless empty (as the generated code leaves a default value out).
     private static int Entry(int keyBytes, int valueBytes) => ProtoWriter.DelimitedSize(keyBytes) + (valueBytes == 0 ? 0 : ProtoWriter.DelimitedSize(valueBytes));

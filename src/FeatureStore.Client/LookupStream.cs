@@ -63,6 +63,21 @@ public sealed class LookupStream : IAsyncDisposable
         IReadOnlyList<string> features, string joinKey, IReadOnlyList<string> keys, DateTimeOffset? asOf = null, CancellationToken cancellationToken = default) =>
         SendAsync(FeatureStoreClient.Keyed(features, joinKey, keys, asOf), cancellationToken);
 
+    /// <summary>
+    /// Looks up <paramref name="features"/>, request-time ones among them, for entities named by one join key, each
+    /// row with its request context from <paramref name="context"/>'s columns.
+    /// </summary>
+    /// <param name="features">Feature references, of feature views and request views.</param>
+    /// <param name="joinKey">The join key's name (<c>user_id</c>).</param>
+    /// <param name="keys">Its value for each row.</param>
+    /// <param name="context">The request context, one value per row in each column.</param>
+    /// <param name="asOf">Evaluate at this instant instead of now.</param>
+    /// <param name="cancellationToken">Stops waiting for the answer.</param>
+    public Task<OnlineFeatureSet> GetOnlineFeaturesAsync(
+        IReadOnlyList<string> features, string joinKey, IReadOnlyList<string> keys, RequestContextColumns context, DateTimeOffset? asOf = null,
+        CancellationToken cancellationToken = default) =>
+        SendAsync(FeatureStoreClient.Keyed(features, joinKey, keys, asOf, context), cancellationToken);
+
     /// <summary>Looks up <paramref name="features"/> (<c>view:feature</c> or <c>view</c>) for each entity row.</summary>
     /// <param name="features">Feature references.</param>
     /// <param name="entities">One dictionary of join keys per entity (e.g. <c>user_id → u1</c>).</param>

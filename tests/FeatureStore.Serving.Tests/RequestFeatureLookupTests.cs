@@ -38,6 +38,12 @@ public sealed class RequestFeatureLookupTests(IngestedStoreFixture data) : IClas
               - name: share_of_merchant_1h
                 type: double
                 expression: amount / (coalesce(merchant_stats.sum_1h, 0) + amount)
+          - name: user_payment
+            context: { amount: double, country: string, placed_at: timestamp, first: bool }
+            features:
+              - { name: amount_vs_mean_2h, type: double, expression: amount / user_stats.mean_2h }
+              - { name: new_country_first, type: int, expression: 'coalesce(user_stats.last_country, "") != country && first == true ? 1 : 0' }
+              - { name: placed_hour, type: int, expression: hour(placed_at) }
 
         """;
 
@@ -137,6 +143,52 @@ public sealed class RequestFeatureLookupTests(IngestedStoreFixture data) : IClas
             Assert.Equal(["payment:amount_vs_mean_2h", "payment:new_country", "payment:placed_hour", "payment:share_of_merchant_1h"], result.FeatureNames);
             AssertExpected(request, result.Response);
         }
+    }
+
+    [Fact]
+    public async Task A_keyed_lookup_with_context_columns_answers_what_the_same_request_built_as_messages_does_unary_and_streamed()
+    {
+        await using var server = await RunningServer.OnPortsAsync((g, h) => Options(g, h), data.Store.Multiplexer);
+        using var client = server.Client();
+        var asOf = DateTimeOffset.FromUnixTimeMilliseconds(data.NowMs + (30 * 60_000));
+        var users = Enumerable.Range(0, 60).Select(i => "u" + i.ToString(CultureInfo.InvariantCulture)).ToArray();
+        var amounts = users.Select((_, i) => i % 5 == 0 ? null : (double?)Amount(i)).ToArray();
+        var countries = users.Select((_, i) => i % 7 == 0 ? null : Country(i)).ToArray();
+        var placed = users.Select((_, i) => DateTimeOffset.FromUnixTimeMilliseconds(PlacedAt(i))).ToArray();
+        var first = users.Select((_, i) => i % 2 == 0).ToArray();
+        var columns = new FeatureStore.Client.RequestContextColumns(users.Length)
+            .Add("amount", amounts).Add("country", (IReadOnlyList<string?>)countries).Add("placed_at", placed).Add("first", first);
+        string[] features = ["user_payment", "user_stats:n_1h"];
+
+        var request = new GetOnlineFeaturesRequest { Features = { features }, AsOf = Timestamp.FromDateTimeOffset(asOf) };
+        for (var i = 0; i < users.Length; i++)
+        {
+            var row = new EntityRow { JoinKeys = { ["user_id"] = users[i] } };
+            row.RequestContext["amount"] = amounts[i] is { } a ? Value.ForNumber(a) : Value.ForNull();
+            row.RequestContext["country"] = countries[i] is { } c ? Value.ForString(c) : Value.ForNull();
+            row.RequestContext["placed_at"] = Value.ForNumber(placed[i].ToUnixTimeMilliseconds());
+            row.RequestContext["first"] = Value.ForBool(first[i]);
+            request.Entities.Add(row);
+        }
+
+        var expected = (await client.GetOnlineFeaturesAsync(request, Ct)).Response;
+        Assert.Equal(["user_payment:amount_vs_mean_2h", "user_payment:new_country_first", "user_payment:placed_hour", "user_stats:n_1h"], expected.FeatureNames);
+        Assert.Contains(expected.Rows, r => r.Values[0].Status == FeatureStatus.Present);
+        Assert.Contains(expected.Rows, r => r.Values[0].Status != FeatureStatus.Present);
+        Assert.Contains(expected.Rows, r => r.Values[1].Int64Value == 1);
+
+        var keyed = await client.GetOnlineFeaturesAsync(features, "user_id", users, columns, asOf, Ct);
+        Assert.Equal(expected, keyed.Response);
+        await using var stream = client.OpenLookupStream();
+        var streamed = await stream.GetOnlineFeaturesAsync(features, "user_id", users, columns, asOf, Ct);
+        Assert.Equal(expected, streamed.Response);
+
+        // A column of the wrong type is refused by the server naming it, as a message's value is.
+        var wrong = new FeatureStore.Client.RequestContextColumns(users.Length)
+            .Add("amount", (IReadOnlyList<string?>)countries).Add("country", (IReadOnlyList<string?>)countries).Add("placed_at", placed).Add("first", first);
+        var refused = await Assert.ThrowsAsync<RpcException>(() => client.GetOnlineFeaturesAsync(features, "user_id", users, wrong, asOf, Ct));
+        Assert.Equal(StatusCode.InvalidArgument, refused.StatusCode);
+        Assert.Contains("'amount'", refused.Status.Detail, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -17,12 +17,15 @@ namespace FeatureStore.Bench.Scenarios;
 /// Lookups of 10 stored features with 3 request-time features over them (each row's request context sent with
 /// it) against the plain lookup of the same 10 stored features, same server, same entities, same run: the cost
 /// of the request context and the expressions. 1 and 100 entities, p50 of sequential calls and throughput of
-/// concurrent callers over gRPC on loopback; the states are those of <see cref="LookupScenario"/>.
+/// concurrent callers over gRPC on loopback; the states are those of <see cref="LookupScenario"/>. Twice: requests
+/// built as messages (a <c>Value</c> per context value), and keyed lookups with the context as columns.
 /// </summary>
 internal static class RequestFeatureLookupScenario
 {
     private const int Users = 10_000;
     private const int Concurrency = 8;
+    private static readonly string[] StoredViews = ["user_stats", "user_spend"];
+    private static readonly string[] AllViews = ["user_stats", "user_spend", "payment"];
 
     private const string RequestViews = """
 
@@ -56,7 +59,8 @@ internal static class RequestFeatureLookupScenario
             foreach (var entities in new[] { 1, 100 })
             {
                 var calls = quick ? (entities == 1 ? 1000 : 200) : (entities == 1 ? 2000 : 300);
-                rows.AddRange(await CompareAsync($"request-time lookup ({target})", entities, calls, repetitions, client, now));
+                rows.AddRange(await CompareAsync($"request-time lookup ({target}, messages)", entities, calls, repetitions, client, now, keyed: false));
+                rows.AddRange(await CompareAsync($"request-time lookup ({target}, keyed columns)", entities, calls, repetitions, client, now, keyed: true));
             }
         }
 
@@ -186,7 +190,39 @@ internal static class RequestFeatureLookupScenario
         await LookupScenario.CleanupAsync(store.GetDatabase(), userViews, keys);
     }
 
-    private static async Task<IReadOnlyList<ResultRow>> CompareAsync(string scenario, int entities, int calls, int repetitions, FeatureStoreClient client, long now)
+    /// <summary>
+    /// The same users' keyed lookup (<see cref="FeatureStoreClient.GetOnlineFeaturesAsync(IReadOnlyList{string}, string, IReadOnlyList{string}, DateTimeOffset?, CancellationToken)"/>),
+    /// with the context as columns (<see cref="RequestContextColumns"/>) when <paramref name="withRequestFeatures"/>: how a
+    /// model service scoring a batch of payments calls, with no message per row or value.
+    /// </summary>
+    private static Task<OnlineFeatureSet> KeyedAsync(FeatureStoreClient client, Random random, int entities, bool withRequestFeatures, long now)
+    {
+        var users = new string[entities];
+        for (var e = 0; e < entities; e++)
+        {
+            users[e] = LookupScenario.User(random.Next(Users));
+        }
+
+        if (!withRequestFeatures)
+        {
+            return client.GetOnlineFeaturesAsync(StoredViews, "user_id", users);
+        }
+
+        var amounts = new double[entities];
+        var countries = new string?[entities];
+        var placed = new DateTimeOffset[entities];
+        for (var e = 0; e < entities; e++)
+        {
+            amounts[e] = Math.Round(random.NextDouble() * 500, 2);
+            countries[e] = random.Next(4) == 0 ? "FR" : "DE";
+            placed[e] = DateTimeOffset.FromUnixTimeMilliseconds(now - random.Next(86_400_000));
+        }
+
+        var context = new RequestContextColumns(entities).Add("amount", amounts).Add("country", countries).Add("placed_at", placed);
+        return client.GetOnlineFeaturesAsync(AllViews, "user_id", users, context);
+    }
+
+    private static async Task<IReadOnlyList<ResultRow>> CompareAsync(string scenario, int entities, int calls, int repetitions, FeatureStoreClient client, long now, bool keyed)
     {
         var random = new Random(entities);
         GetOnlineFeaturesRequest Request(bool withRequestFeatures) => BuildRequest(random, entities, withRequestFeatures, now);
@@ -194,7 +230,7 @@ internal static class RequestFeatureLookupScenario
         // As a model service builds its request per call and reads every value of the answer as a number.
         async Task Run(bool withRequestFeatures, int expected)
         {
-            var answer = await client.GetOnlineFeaturesAsync(Request(withRequestFeatures));
+            var answer = keyed ? await KeyedAsync(client, random, entities, withRequestFeatures, now) : await client.GetOnlineFeaturesAsync(Request(withRequestFeatures));
             if (answer.RowCount != entities || answer.FeatureNames.Count != expected)
             {
                 throw new InvalidOperationException("unexpected answer shape");

@@ -273,7 +273,7 @@ internal sealed class LookupRequest
             switch (field)
             {
                 case OnlineWire.MapKey:
-                    name = entry.String();
+                    name = ContextName(entry.Bytes());
                     break;
                 case OnlineWire.MapValue:
                     value = ReadValue(entry.Message());
@@ -326,6 +326,20 @@ internal sealed class LookupRequest
             if (Utf8Equals(utf8, _names[i]))
             {
                 return _names[i];
+            }
+        }
+
+        return ProtoReader.Decode(utf8);
+    }
+
+    // Context names repeat row after row, as join key names do: each distinct one is decoded once per request.
+    private string ContextName(ReadOnlySpan<byte> utf8)
+    {
+        for (var i = _context.Count - 1; i >= 0 && i >= _context.Count - 16; i--)
+        {
+            if (Utf8Equals(utf8, _context[i].Name))
+            {
+                return _context[i].Name;
             }
         }
 
