@@ -129,7 +129,12 @@ internal static class ExpressionCompiler
         }
         catch (ParseException ex)
         {
-            error = new ExpressionError(Math.Clamp(ex.Position, 0, text.Length), Codes.TypeOrSyntax, Plain(StripPosition(ex.Message)), null);
+            var message = Plain(StripPosition(ex.Message));
+            // A bool context field may be null, so it is a nullable flag, which ?: && || do not take as it is.
+            error = new ExpressionError(Math.Clamp(ex.Position, 0, text.Length), Codes.TypeOrSyntax, message,
+                message.Contains("of type 'flag'", StringComparison.Ordinal) || message.Contains("'flag' and 'flag'", StringComparison.Ordinal)
+                    ? "a bool context field may be null: compare it, as in (express == true) ? 1 : 0 or express == true && amount > 5"
+                    : null);
             return null;
         }
         catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or NotSupportedException or DynamicExpressoException)

@@ -84,6 +84,19 @@ public sealed class RequestViewDeclarationUnitTests
         Assert.True(d.Code is "FS0181" or "FS0184", d.ToString());
     }
 
+    [Theory]
+    [InlineData("express ? 1 : 0")]
+    [InlineData("express && amount > 5 ? 1 : 0")]
+    [InlineData("amount > 5 || express ? 1 : 0")]
+    public void A_bool_context_field_used_as_a_condition_as_it_is_says_how_to_compare_it(string expression)
+    {
+        var d = Single(("f", "int", expression));
+        Assert.Equal("FS0181", d.Code);
+        Assert.Contains("express == true", d.Hint, StringComparison.Ordinal);
+        // And the hint's form compiles.
+        Assert.True(RequestViewFixture.Load(("f", "int", expression.Replace("express", "(express == true)", StringComparison.Ordinal))).Success);
+    }
+
     [Fact]
     public void A_request_view_named_like_a_feature_view_is_refused()
     {
