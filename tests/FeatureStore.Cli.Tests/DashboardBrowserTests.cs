@@ -76,6 +76,7 @@ public sealed class DashboardBrowserTests
                 Assert.Contains("user_txn_stats", driver.FindElement(By.Id("views")).Text, StringComparison.Ordinal);
                 Assert.Equal("updated", driver.FindElement(By.Id("status")).Text.Split(' ')[0]);
                 Assert.DoesNotContain("no status yet", driver.FindElement(By.Id("views")).Text, StringComparison.Ordinal); // freshness from the ingest status
+                await AssertLookupAsync(driver);
                 driver.Quit();
             }
 
@@ -89,6 +90,40 @@ public sealed class DashboardBrowserTests
                 Directory.Delete(work, recursive: true);
             }
         }
+    }
+
+    /// <summary>
+    /// The lookup panel: one user's features of <c>user_txn_stats</c> through the HTTP lookup, each with its status and
+    /// value; and lists and top_k counts, in the JSON the HTTP lookup answers them in, read as lists and value ×count.
+    /// </summary>
+    private static async Task AssertLookupAsync(ChromeDriver driver)
+    {
+        var script = (IJavaScriptExecutor)driver;
+        script.ExecuteScript("""
+            const select = document.getElementById('lookup-view');
+            select.value = 'user_txn_stats';
+            select.dispatchEvent(new Event('change'));
+            """);
+        driver.FindElement(By.CssSelector("#lookup-keys input[name=user_id]")).SendKeys("u1");
+        driver.FindElement(By.CssSelector("#lookup-form button")).Click();
+        await Eventually.TrueAsync(() => driver.FindElements(By.CssSelector("#lookup tbody tr")).Count > 0, TimeSpan.FromSeconds(30), "the lookup panel answers", Ct);
+        var table = driver.FindElement(By.Id("lookup")).Text;
+        Assert.Contains("user_txn_stats:", table, StringComparison.Ordinal);
+        Assert.Contains("PRESENT", table, StringComparison.Ordinal);
+        Assert.Equal("", driver.FindElement(By.Id("lookup-error")).Text);
+
+        var list = Google.Protobuf.JsonFormatter.Default.Format(new Contracts.V1.FeatureValue
+        {
+            Status = Contracts.V1.FeatureStatus.Present,
+            StringListValue = new Contracts.V1.StringList { Values = { "FR", "DE" } },
+        });
+        var counts = Google.Protobuf.JsonFormatter.Default.Format(new Contracts.V1.FeatureValue
+        {
+            Status = Contracts.V1.FeatureStatus.Present,
+            CountsValue = new Contracts.V1.ValueCounts { Counts = { ["DE"] = 1, ["FR"] = 3 } },
+        });
+        Assert.Equal("[FR, DE]", script.ExecuteScript("return lookupValueText(JSON.parse(arguments[0]));", list));
+        Assert.Equal("FR ×3, DE ×1", script.ExecuteScript("return lookupValueText(JSON.parse(arguments[0]));", counts));
     }
 
     /// <summary>The charts read as they mean: counts, distinct points, distinct axis ends, a latency line.</summary>

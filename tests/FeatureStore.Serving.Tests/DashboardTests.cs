@@ -65,6 +65,8 @@ public sealed class DashboardTests(IngestedStoreFixture data) : IClassFixture<In
         Assert.InRange(user.GetProperty("freshness_ms").GetInt64(), 0, (long)TimeSpan.FromHours(4).TotalMilliseconds);
         Assert.Equal(0, user.GetProperty("lag").GetInt64());
         Assert.Equal(4, user.GetProperty("partitions").GetInt32());
+        // The lookup panel's inputs: the entity's join keys.
+        Assert.Equal(["user_id"], user.GetProperty("join_keys").EnumerateArray().Select(k => k.GetString()));
     }
 
     [Fact]
@@ -162,6 +164,13 @@ public sealed class DashboardTests(IngestedStoreFixture data) : IClassFixture<In
         Assert.Contains("/v1/dashboard/", await script.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
         using var style = await http.GetAsync("/dashboard/dashboard.css", Ct);
         Assert.Equal(HttpStatusCode.OK, style.StatusCode);
+        // Every script the page names is served.
+        foreach (var name in System.Text.RegularExpressions.Regex.Matches(page, "<script src=\"(/dashboard/[^\"]+)\"").Select(m => m.Groups[1].Value))
+        {
+            using var asset = await http.GetAsync(name, Ct);
+            Assert.True(asset.StatusCode == HttpStatusCode.OK, $"{name}: {asset.StatusCode}");
+        }
+
         using var missing = await http.GetAsync("/dashboard/secrets.txt", Ct);
         Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
     }

@@ -233,6 +233,7 @@ async function refresh() {
     const [overview, latency, drift, alerts] = await Promise.all(
       ["overview", "latency", "drift", "alerts"].map(p => api("/v1/dashboard/" + p)));
     renderOverview(overview);
+    renderLookupForm(overview.views);
     renderLatency(latency);
     renderDrift(drift);
     renderAlerts(alerts);

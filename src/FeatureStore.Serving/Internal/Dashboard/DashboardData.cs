@@ -37,7 +37,7 @@ internal sealed partial class DashboardData(RegistryCache registry, IConnectionM
         var now = NowMs;
         var views = served.Views
             .Where(v => allowedViews is null || allowedViews.Contains(v.Name))
-            .Select(v => ViewRow(v, partitions, groups, now))
+            .Select(v => ViewRow(v, served.Repository.FindEntity(v.Definition.Entity)!.JoinKeys, partitions, groups, now))
             .ToList();
         return new
         {
@@ -50,7 +50,7 @@ internal sealed partial class DashboardData(RegistryCache registry, IConnectionM
         };
     }
 
-    private static object ViewRow(CompiledView view, List<IngestPartitionStatus> partitions, IReadOnlyList<GroupStatus> groups, long now)
+    private static object ViewRow(CompiledView view, IReadOnlyList<string> joinKeys, List<IngestPartitionStatus> partitions, IReadOnlyList<GroupStatus> groups, long now)
     {
         var topic = view.Source.Definition.Topic;
         var mine = partitions.Where(p => p.Topic == topic).ToList();
@@ -61,6 +61,7 @@ internal sealed partial class DashboardData(RegistryCache registry, IConnectionM
         {
             view.Name,
             view.Definition.Entity,
+            JoinKeys = joinKeys,
             Source = view.Source.Definition.Name,
             Topic = topic,
             TtlMs = view.TtlMs,

@@ -22,6 +22,7 @@ internal static class DashboardEndpoints
         ["dashboard.css"] = "text/css; charset=utf-8",
         ["performance.js"] = "text/javascript; charset=utf-8",
         ["quality.js"] = "text/javascript; charset=utf-8",
+        ["lookup.js"] = "text/javascript; charset=utf-8",
     };
 
     public static void Map(IEndpointRouteBuilder endpoints)
