@@ -228,7 +228,7 @@ internal static class IngestScenario
     }
 
     /// <summary>CPU time used by redis-server processes (the bench starts one), in ms, from /proc; embedded Garnet's is this process's.</summary>
-    private static double StoreCpu()
+    internal static double StoreCpu()
     {
         var ticks = 0L;
         foreach (var dir in Directory.EnumerateDirectories("/proc"))

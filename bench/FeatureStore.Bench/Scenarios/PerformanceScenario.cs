@@ -101,6 +101,8 @@ internal static class PerformanceScenario
             Stages = stages,
         }, metrics, NullLogger.Instance);
         using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        var storeCpu = IngestScenario.StoreCpu();
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
         var clock = Stopwatch.StartNew();
         var firstRecord = TimeSpan.Zero;
         var run = job.RunAsync(stop.Token);
@@ -127,7 +129,7 @@ internal static class PerformanceScenario
         }
 
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"  performance run: {whole.TotalMilliseconds:F0} ms, first record at {firstRecord.TotalMilliseconds:F0} ms; {stages}"));
+            $"  performance run: {whole.TotalMilliseconds:F0} ms, first record at {firstRecord.TotalMilliseconds:F0} ms; {stages}; CPU {(Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds:F0} ms (this process), {IngestScenario.StoreCpu() - storeCpu:F0} ms (redis-server)"));
         return (whole, whole - firstRecord);
     }
 

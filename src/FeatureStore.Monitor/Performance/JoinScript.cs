@@ -51,7 +51,6 @@ internal sealed class JoinScript
     /// </para>
     /// </summary>
     public const string Source = """
-        local unpack = unpack or table.unpack
         local offsets = KEYS[1]
         local counters = KEYS[2]
         local J = ARGV[1]
@@ -128,52 +127,10 @@ internal sealed class JoinScript
           a[#a + 1] = bytes
         end
         local expiring = {}
-
-        -- The buckets of logged predictions (J:p:BUCKET) and of pending labels (J:l:BUCKET), read from their
-        -- indexes once per batch: a bucket in neither the store nor the batch holds nothing, and is not asked.
-        local pbuckets, lbuckets = {}, {}
-        for _, key in ipairs(redis.call('ZRANGE', J .. ':pb', 0, -1)) do pbuckets[key] = true end
-        for _, key in ipairs(redis.call('ZRANGE', J .. ':lb', 0, -1)) do lbuckets[key] = true end
-        local stored_buckets = { p = {}, l = {} }
-        for key in pairs(pbuckets) do stored_buckets.p[key] = true end
-        for key in pairs(lbuckets) do stored_buckets.l[key] = true end
-
-        -- The records' reads and writes of those buckets, batched: the ids a batch will ask of a stored bucket are
-        -- fetched with one HMGET per bucket before the records are applied, the records write into `written` (read
-        -- first), and each bucket is written with one HSET and one HDEL after them. The script is atomic, so the
-        -- store's buckets are as fetched until then; an id not fetched is read on its own (never in the common case).
-        local written, fetched, wanted = {}, {}, {}
-        local function stored(key)
-          return stored_buckets.p[key] or stored_buckets.l[key]
-        end
-        local function want(key, id)
-          if not stored(key) then return end
-          local w = wanted[key]
-          if w == nil then w = { n = 0, seen = {} }; wanted[key] = w end
-          if not w.seen[id] then w.seen[id] = true; w.n = w.n + 1; w[w.n] = id end
-        end
-        local function get(key, id)
-          local w = written[key]
-          if w ~= nil then
-            local v = w[id]
-            if v ~= nil then return v end
-          end
-          if not stored(key) then return false end
-          local f = fetched[key]
-          if f == nil then f = {}; fetched[key] = f end
-          local v = f[id]
-          if v == nil then
-            v = redis.call('HGET', key, id) or false
-            f[id] = v
-          end
-          return v
-        end
-        -- value false: the field is deleted
-        local function put(key, id, value)
-          local w = written[key]
-          if w == nil then w = {}; written[key] = w end
-          w[id] = value
-        end
+        -- The buckets of pending labels: those stored, read once per batch when a prediction first looks for its
+        -- label, and those this batch opened.
+        local lbuckets = {}
+        local lloaded = false
 
         -- Adds a label to the windows its prediction counted in; false when it joins none (late).
         local function join(t, version, entries, label, lt)
@@ -206,7 +163,7 @@ internal sealed class JoinScript
         local function predict(id, t, version, payload)
           local b = floor(t, B)
           local pkey = J .. ':p:' .. fmt(b)
-          if get(pkey, id) then
+          if redis.call('HEXISTS', pkey, id) == 1 then
             delta.duplicate_prediction = delta.duplicate_prediction + 1
             return
           end
@@ -262,11 +219,15 @@ internal sealed class JoinScript
           end
           local record = table.concat(parts)
           if pending > 0 then
+            if not lloaded then
+              lloaded = true
+              for _, key in ipairs(redis.call('ZRANGE', J .. ':lb', 0, -1)) do lbuckets[key] = true end
+            end
             for lb = floor(t - B, B), t + horizon + grace, B do
               local lkey = J .. ':l:' .. fmt(lb)
-              local v = lbuckets[lkey] and get(lkey, id)
+              local v = lbuckets[lkey] and redis.call('HGET', lkey, id)
               if v then
-                put(lkey, id, false)
+                redis.call('HDEL', lkey, id)
                 pending = pending - 1
                 delta.pending = delta.pending - 1
                 local nl = string.find(v, '\n', 1, true)
@@ -277,8 +238,7 @@ internal sealed class JoinScript
               end
             end
           end
-          put(pkey, id, record)
-          pbuckets[pkey] = true
+          redis.call('HSET', pkey, id, record)
           expiring[pkey] = { J .. ':pb', b }
         end
 
@@ -290,14 +250,14 @@ internal sealed class JoinScript
           local b = newest
           while true do
             local pkey = J .. ':p:' .. fmt(b)
-            local record = pbuckets[pkey] and get(pkey, id)
+            local record = redis.call('HGET', pkey, id)
             if record then
               if string.sub(record, 1, 1) == '!' then
                 delta.duplicate = delta.duplicate + 1
               else
                 local t, version, entries = parse(record)
                 if join(t, version, entries, value, lt) then
-                  put(pkey, id, '!' .. record)
+                  redis.call('HSET', pkey, id, '!' .. record)
                 end
               end
               return
@@ -307,8 +267,7 @@ internal sealed class JoinScript
             if b < from then b = newest + B end
           end
           local lkey = J .. ':l:' .. fmt(newest)
-          if not (lbuckets[lkey] and get(lkey, id)) then
-            put(lkey, id, fmt(lt) .. '\n' .. value)
+          if redis.call('HSETNX', lkey, id, fmt(lt) .. '\n' .. value) == 1 then
             pending = pending + 1
             delta.pending = delta.pending + 1
             expiring[lkey] = { J .. ':lb', newest }
@@ -318,51 +277,14 @@ internal sealed class JoinScript
           end
         end
 
-        -- First pass: which records apply (at or past their partition's stored offset), and the ids each will ask of
-        -- the stored buckets: a prediction its own bucket and, with labels pending, theirs; a label the buckets its
-        -- prediction may be in and its own pending bucket.
         local stored = {}
-        local applies = {}
-        local first = at
-        for r = 1, count do
+        for _ = 1, count do
           local rkind, part, offset = ARGV[at], ARGV[at + 1], tonumber(ARGV[at + 2])
           local nxt = stored[part]
           if nxt == nil then
             nxt = tonumber(redis.call('HGET', offsets, part)) or -1
           end
           if offset >= nxt then
-            applies[r] = true
-            local id, t = ARGV[at + 3], tonumber(ARGV[at + 4])
-            if rkind == 'p' then
-              want(J .. ':p:' .. fmt(floor(t, B)), id)
-              if pending > 0 then
-                for lb = floor(t - B, B), t + horizon + grace, B do want(J .. ':l:' .. fmt(lb), id) end
-              end
-            elseif rkind == 'l' then
-              local newest = floor(t, B)
-              for b = floor(t - horizon - grace, B), newest + B, B do want(J .. ':p:' .. fmt(b), id) end
-              want(J .. ':l:' .. fmt(newest), id)
-            end
-            nxt = offset + 1
-          end
-          stored[part] = nxt
-          at = at + 7
-        end
-        for key, w in pairs(wanted) do
-          local f = {}
-          fetched[key] = f
-          for i = 1, w.n, 1000 do
-            local last = math.min(i + 999, w.n)
-            local values = redis.call('HMGET', key, unpack(w, i, last))
-            for j = i, last do f[w[j]] = values[j - i + 1] or false end
-          end
-        end
-
-        -- Second pass: the records, in order.
-        at = first
-        for r = 1, count do
-          if applies[r] then
-            local rkind, part = ARGV[at], ARGV[at + 1]
             if rkind == 'p' then
               local t = tonumber(ARGV[at + 4])
               predict(ARGV[at + 3], t, ARGV[at + 5], ARGV[at + 6])
@@ -373,16 +295,10 @@ internal sealed class JoinScript
               touch(part, t)
             end
             delta.applied = delta.applied + 1
+            nxt = offset + 1
           end
+          stored[part] = nxt
           at = at + 7
-        end
-        for key, w in pairs(written) do
-          local sets, dels = {}, {}
-          for id, v in pairs(w) do
-            if v then sets[#sets + 1] = id; sets[#sets + 1] = v else dels[#dels + 1] = id end
-          end
-          for i = 1, #sets, 2000 do redis.call('HSET', key, unpack(sets, i, math.min(i + 1999, #sets))) end
-          for i = 1, #dels, 1000 do redis.call('HDEL', key, unpack(dels, i, math.min(i + 999, #dels))) end
         end
         for part, nxt in pairs(stored) do
           if nxt >= 0 then redis.call('HSET', offsets, part, fmt(nxt)) end
