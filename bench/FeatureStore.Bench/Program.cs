@@ -279,6 +279,21 @@ if (Wants("freshness"))
             rows.AddRange(await FreshnessScenario.RunAsync(target, store.Multiplexer, kafka, rate, quick, tuned));
         }
     }
+
+    if (tuned != new FreshnessScenario.IngestSettings())
+    {
+        // What the knobs cost: the ingest's rate over a backlog, with the defaults and with them (alternating runs).
+        var backlog = quick ? 200_000 : 500_000;
+        var (plain, knobs) = (new List<double>(), new List<double>());
+        for (var rep = 0; rep < Math.Min(repetitions, 3); rep++)
+        {
+            plain.Add(await FreshnessScenario.BacklogRateAsync(store.Multiplexer, kafka, backlog, new FreshnessScenario.IngestSettings()));
+            knobs.Add(await FreshnessScenario.BacklogRateAsync(store.Multiplexer, kafka, backlog, tuned));
+        }
+
+        rows.Add(new ResultRow($"freshness ({target}{tuned.Describe()})", $"ingest over a backlog of {backlog / 1000}k events, from the assignment", Measure.Median(knobs), "events/s",
+            "the same with the defaults", Measure.Median(plain)));
+    }
 }
 
 if (Wants("drift-memory") && (scenarios.Count > 0 || !quick))

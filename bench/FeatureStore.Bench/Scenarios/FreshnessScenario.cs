@@ -7,6 +7,7 @@ using FeatureStore.Client;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Ingest;
 using FeatureStore.Kafka.Embedded;
+using FeatureStore.Redis.Online;
 using FeatureStore.Serving;
 using FeatureStore.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -71,7 +72,7 @@ internal static class FreshnessScenario
 
         // Kafka alone: a consumer assigned to every partition from its end notes when each probe arrives.
         var consumed = new System.Collections.Concurrent.ConcurrentDictionary<string, long>(StringComparer.Ordinal);
-        var rawReader = Task.Factory.StartNew(() => WatchProbes(kafka.BootstrapServers, topic, consumed, stop.Token), TaskCreationOptions.LongRunning);
+        var rawReader = Task.Factory.StartNew(() => WatchProbes(kafka.BootstrapServers, topic, settings.FetchWaitMs, consumed, stop.Token), TaskCreationOptions.LongRunning);
 
         // The steady load, on a thread of its own: every millisecond it catches up to rate × elapsed.
         var produced = 0L;
@@ -135,6 +136,67 @@ internal static class FreshnessScenario
         ];
     }
 
+    /// <summary>
+    /// What the knobs cost in throughput: the ingest job with <paramref name="settings"/> over a backlog of
+    /// <paramref name="events"/> payments (8 partitions), timed from its assignment to its last event written with its checkpoint.
+    /// </summary>
+    public static async Task<double> BacklogRateAsync(IConnectionMultiplexer store, EmbeddedKafkaCluster kafka, int events, IngestSettings settings)
+    {
+        var topic = "fresh-backlog-" + Guid.NewGuid().ToString("N")[..8];
+        kafka.CreateTopic(topic, RawKafkaScenario.Partitions);
+        kafka.CreateTopic(topic + ".dlq", 1);
+        var random = new Random(9);
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var payloads = new byte[events][];
+        var keys = new byte[events][];
+        for (var i = 0; i < events; i++)
+        {
+            var user = random.Next(10_000);
+            keys[i] = Encoding.UTF8.GetBytes("u" + user.ToString(CultureInfo.InvariantCulture));
+            payloads[i] = Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture,
+                $$"""{"user_id":"u{{user}}","merchant_id":"m{{random.Next(100)}}","amount":{{random.Next(50_000) / 100.0}},"country":"FR","ts":{{now - events + i}}}"""));
+        }
+
+        RawKafkaScenario.Produce(kafka.BootstrapServers, topic, payloads, i => keys[i]);
+        var compiled = CompiledRepository.Compile(FeatureRepositoryLoader.LoadFromText(PaymentsRepository.Yaml(topic), "bench.yaml").Repository!);
+        var prefix = "fback" + Guid.NewGuid().ToString("N")[..8];
+        var assigned = new IngestScenario.AssignmentClock();
+        using var metrics = new IngestMetrics();
+        using var stop = new CancellationTokenSource();
+        var job = IngestJobFactory.Create(compiled, new IngestOptions
+        {
+            BootstrapServers = kafka.BootstrapServers,
+            GroupId = "ingest-" + prefix,
+            MaxBatchDelay = settings.BatchDelay ?? new IngestOptions { BootstrapServers = "" }.MaxBatchDelay,
+            KafkaSettings = settings.FetchWaitMs is { } wait ? new Dictionary<string, string> { ["fetch.wait.max.ms"] = wait.ToString(CultureInfo.InvariantCulture) } : new Dictionary<string, string>(),
+        }, store.GetDatabase(), prefix, metrics, assigned);
+        var run = Task.Run(() => job.RunAsync(stop.Token));
+        var checkpoints = new OnlineKeys(prefix, compiled.Repository.Project).Checkpoints("ingest-" + prefix);
+        var db = store.GetDatabase();
+        var clock = Stopwatch.StartNew();
+        long written = 0;
+        while (written < events && clock.Elapsed < TimeSpan.FromMinutes(3))
+        {
+            if (metrics.EventsTotal >= events)
+            {
+                written = (await db.HashValuesAsync(checkpoints)).Sum(v => PartitionCheckpoint.Parse(v.ToString()).NextOffset);
+            }
+
+            await Task.Delay(5);
+        }
+
+        // From the assignment (after the group join, as the ingest scenario times it) to the last event written with its checkpoint.
+        var elapsed = assigned.Elapsed - (assigned.At ?? throw new InvalidOperationException("never assigned"));
+        await stop.CancelAsync();
+        await run;
+        if (written < events)
+        {
+            throw new InvalidOperationException($"ingest wrote {written} of {events} within 3 minutes");
+        }
+
+        return events / elapsed.TotalSeconds;
+    }
+
     // One probe: a payment of a user of its own with a unique amount, then lookups until one answers it. Returns the
     // user, the produce call's timestamp and the timestamp of the first lookup that saw it.
     private static async Task<(string User, long At, long Seen)> ProbeAsync(IProducer<byte[], byte[]> producer, FeatureStoreClient client, string topic, string run, int probe, TimeSpan timeout)
@@ -159,6 +221,10 @@ internal static class FreshnessScenario
             {
                 throw new InvalidOperationException($"probe {user} not visible after {timeout.TotalSeconds:F0} s");
             }
+
+            // About a millisecond between polls: resolution enough for a 100 ms target, and the poller leaves the
+            // two cores to the ingest job it measures.
+            await Task.Delay(1);
         }
     }
 
@@ -191,13 +257,14 @@ internal static class FreshnessScenario
         }
     }
 
-    private static void WatchProbes(string bootstrap, string topic, System.Collections.Concurrent.ConcurrentDictionary<string, long> consumed, CancellationToken stop)
+    private static void WatchProbes(string bootstrap, string topic, int? fetchWaitMs, System.Collections.Concurrent.ConcurrentDictionary<string, long> consumed, CancellationToken stop)
     {
         using var consumer = new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig
         {
             BootstrapServers = bootstrap,
             GroupId = "raw-" + Guid.NewGuid().ToString("N"),
             EnableAutoCommit = false,
+            FetchWaitMaxMs = fetchWaitMs, // as the ingest's consumer of the same run
         }).Build();
         consumer.Assign(Enumerable.Range(0, RawKafkaScenario.Partitions).Select(p => new TopicPartitionOffset(topic, p, Offset.End)));
         while (!stop.IsCancellationRequested)

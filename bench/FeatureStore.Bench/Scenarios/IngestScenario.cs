@@ -338,7 +338,7 @@ internal static class IngestScenario
     }
 
     /// <summary>Notes when the job logs its first assignment (event 3 of IngestJob's log).</summary>
-    private sealed class AssignmentClock : ILogger
+    internal sealed class AssignmentClock : ILogger
     {
         private readonly Stopwatch _clock = Stopwatch.StartNew();
         private long _atTicks = -1;
