@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using FeatureStore.Bench.Harness;
@@ -91,27 +92,47 @@ internal static class DriftScenario
         RawKafkaScenario.Produce(cluster.BootstrapServers, model.Prediction.Topic, payloads);
 
         var raw = await Measure.MedianRateAsync(repetitions, _ => Task.FromResult(RawKafkaScenario.ConsumeAll(cluster.BootstrapServers, model.Prediction.Topic, predictions)));
-        var job = await Measure.MedianRateAsync(Math.Min(repetitions, 3), async _ =>
+        var whole = new List<double>();
+        var steady = new List<double>();
+        for (var rep = 0; rep < Math.Min(repetitions, 3); rep++)
         {
             using var metrics = new MonitorMetrics();
+            var stages = new StageTimings();
             var monitor = new MonitorJob(repository, db, prefix, new MonitorOptions
             {
                 BootstrapServers = cluster.BootstrapServers,
                 GroupId = $"bench-{Guid.NewGuid():N}",
                 SessionTimeout = TimeSpan.FromSeconds(6),
+                Stages = stages,
             }, metrics, NullLogger.Instance);
             using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+            var clock = Stopwatch.StartNew();
+            var firstRecord = TimeSpan.Zero;
             var run = monitor.RunAsync(stop.Token);
             while (metrics.Predictions < predictions && !stop.IsCancellationRequested)
             {
-                await Task.Delay(20);
+                if (firstRecord == TimeSpan.Zero && metrics.Predictions > 0)
+                {
+                    firstRecord = clock.Elapsed;
+                }
+
+                await Task.Delay(5);
             }
 
+            var elapsed = clock.Elapsed;
             await stop.CancelAsync();
             await run;
-            return metrics.Predictions;
-        });
-        return [new("monitor (embedded garnet)", $"end to end: Kafka → 3 monitors → history, {predictions / 1000}k predictions", job, "predictions/s", "raw consume, same topic", raw)];
+            whole.Add(metrics.Predictions / elapsed.TotalSeconds);
+            steady.Add(metrics.Predictions / (elapsed - firstRecord).TotalSeconds);
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  monitor run {rep + 1}: {elapsed.TotalMilliseconds:F0} ms, first record at {firstRecord.TotalMilliseconds:F0} ms; {stages}"));
+        }
+
+        return
+        [
+            new("monitor (embedded garnet)", $"end to end: Kafka → 3 monitors → history, {predictions / 1000}k predictions", Measure.Median(whole), "predictions/s", "raw consume, same topic", raw),
+            new("monitor (embedded garnet)", "the same from the first record read (the group join left out)", Measure.Median(steady), "predictions/s", "raw consume, same topic", raw),
+        ];
     }
 
     /// <summary>

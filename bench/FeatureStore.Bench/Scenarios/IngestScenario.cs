@@ -228,7 +228,7 @@ internal static class IngestScenario
     }
 
     /// <summary>CPU time used by redis-server processes (the bench starts one), in ms, from /proc; embedded Garnet's is this process's.</summary>
-    private static double StoreCpu()
+    internal static double StoreCpu()
     {
         var ticks = 0L;
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
@@ -338,7 +338,7 @@ internal static class IngestScenario
     }
 
     /// <summary>Notes when the job logs its first assignment (event 3 of IngestJob's log).</summary>
-    private sealed class AssignmentClock : ILogger
+    internal sealed class AssignmentClock : ILogger
     {
         private readonly Stopwatch _clock = Stopwatch.StartNew();
         private long _atTicks = -1;

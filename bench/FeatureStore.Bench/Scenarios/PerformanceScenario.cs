@@ -92,13 +92,17 @@ internal static class PerformanceScenario
         var performance = new PerformanceStore(db, new DriftKeys(prefix, repository.Project));
         await performance.SaveReferenceAsync(reference);
         using var metrics = MonitorMetrics.ForPerformance();
+        var stages = new StageTimings();
         var job = new PerformanceJob(repository, db, prefix, new MonitorOptions
         {
             BootstrapServers = cluster.BootstrapServers,
             GroupId = $"bench-{Guid.NewGuid():N}",
             SessionTimeout = TimeSpan.FromSeconds(6),
+            Stages = stages,
         }, metrics, NullLogger.Instance);
         using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        var storeCpu = IngestScenario.StoreCpu();
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
         var clock = Stopwatch.StartNew();
         var firstRecord = TimeSpan.Zero;
         var run = job.RunAsync(stop.Token);
@@ -124,6 +128,8 @@ internal static class PerformanceScenario
             throw new InvalidOperationException($"the job joined {counts} and evaluated {windows} windows of 10 within 5 minutes");
         }
 
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  performance run: {whole.TotalMilliseconds:F0} ms, first record at {firstRecord.TotalMilliseconds:F0} ms; {stages}; CPU {(Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds:F0} ms (this process), {IngestScenario.StoreCpu() - storeCpu:F0} ms (redis-server)"));
         return (whole, whole - firstRecord);
     }
 

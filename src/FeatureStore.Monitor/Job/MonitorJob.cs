@@ -54,6 +54,7 @@ public sealed class MonitorJob
     private readonly RetrainTrigger? _retrain;
     private readonly DriftDegradation _degradation;
     private readonly AlertDispatcher _dispatcher;
+    private long _parseTicks;
 
     /// <summary>A job over every model of <paramref name="repository"/> that has monitors.</summary>
     public MonitorJob(FeatureRepository repository, IDatabase database, string keyPrefix, MonitorOptions options, MonitorMetrics metrics, ILogger logger)
@@ -172,8 +173,11 @@ public sealed class MonitorJob
         intake.Evaluating(true);
         try
         {
+            var stages = _options.Stages;
+            var at = stages is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
             while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
             {
+                at = stages?.Add("wait", at) ?? 0;
                 batch.Clear();
                 while (batch.Count < 5000 && reader.TryRead(out var item))
                 {
@@ -183,6 +187,7 @@ public sealed class MonitorJob
                     }
                 }
 
+                at = stages?.Add("take", at) ?? 0;
                 foreach (var result in batch)
                 {
                     if (intake.RevokeRequested)
@@ -191,6 +196,14 @@ public sealed class MonitorJob
                     }
 
                     await ProcessAsync(result, byTopic[result.Topic], deadLetters, closed, cancellationToken).ConfigureAwait(false);
+                }
+
+                if (stages is not null)
+                {
+                    stages.AddTicks("parse", _parseTicks, batch.Count);
+                    stages.AddTicks("windows", System.Diagnostics.Stopwatch.GetTimestamp() - at - _parseTicks, batch.Count);
+                    _parseTicks = 0;
+                    at = System.Diagnostics.Stopwatch.GetTimestamp();
                 }
 
                 if (closed.Count > 0)
@@ -217,9 +230,11 @@ public sealed class MonitorJob
                     _windows.ClosedOffsets.Clear();
                     closed.Clear();
                     alerts.Clear();
+                    at = stages?.Add("persist", at) ?? 0;
                 }
 
                 intake.StoreOffsets(_windows.CommitBounds());
+                at = stages?.Add("offsets", at) ?? 0;
                 if (intake.TakeRevoke() is { } revoke)
                 {
                     var dropped = _windows.Drop();
@@ -256,6 +271,7 @@ public sealed class MonitorJob
         }
 
         _metrics.Prediction();
+        var parsing = _options.Stages is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
         JsonDocument document;
         try
         {
@@ -270,7 +286,13 @@ public sealed class MonitorJob
         using (document)
         {
             var root = document.RootElement;
-            if (PredictionReader.Read(root, models, out var model, out var version, out var timeMs, _stages) is { } rejection)
+            var rejection = PredictionReader.Read(root, models, out var model, out var version, out var timeMs, _stages);
+            if (parsing != 0)
+            {
+                _parseTicks += System.Diagnostics.Stopwatch.GetTimestamp() - parsing;
+            }
+
+            if (rejection is not null)
             {
                 DeadLetter(deadLetters, result, models[0], rejection);
                 return;

@@ -62,4 +62,7 @@ public sealed class MonitorOptions
 
     /// <summary>How often the model registry is read besides its change notifications.</summary>
     public TimeSpan ModelStagePollInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Stage timings of the jobs' batches (a profiling aid of the bench; null: not timed).</summary>
+    internal StageTimings? Stages { get; init; }
 }

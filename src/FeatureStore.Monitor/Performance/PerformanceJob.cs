@@ -209,10 +209,13 @@ public sealed class PerformanceJob
         // Each batch is read and parsed into one script per model while the previous batch's scripts run: two scripts
         // per model take turns, and the store still applies the batches one after the other, in order.
         Task? applying = null;
+        var stages = _options.Stages;
+        var at = stages is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
             while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
             {
+                at = stages?.Add("wait", at) ?? 0;
                 foreach (var join in joins)
                 {
                     join.Script.Clear();
@@ -238,11 +241,13 @@ public sealed class PerformanceJob
                     }
                 }
 
+                at = stages?.Add("parse", at) ?? 0;
                 if (applying is not null)
                 {
                     await applying.ConfigureAwait(false);
                 }
 
+                at = stages?.Add("wait for the previous batch", at) ?? 0;
                 var batch = joins.Where(j => j.Script.Count > 0).Select(j => (j, j.Script)).ToList();
                 applying = ApplyAsync(batch, next, intake, unsent, startEnds, cancellationToken);
                 foreach (var join in joins)
@@ -277,6 +282,8 @@ public sealed class PerformanceJob
         Dictionary<TopicPartition, long> startEnds,
         CancellationToken cancellationToken)
     {
+        var stages = _options.Stages;
+        var at = stages is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
         var evaluate = new List<ModelJoin>();
         var assigned = intake.Assignment();
         foreach (var (join, script) in batch)
@@ -290,10 +297,16 @@ public sealed class PerformanceJob
             unsent[join] = false;
         }
 
+        at = stages?.Add("script", at) ?? 0;
         intake.StoreOffsets(next);
         foreach (var join in evaluate)
         {
             await _evaluator.EvaluateClosingAsync(join.Model, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (evaluate.Count > 0)
+        {
+            stages?.Add("evaluate", at);
         }
     }
 
