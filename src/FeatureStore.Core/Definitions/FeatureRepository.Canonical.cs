@@ -186,6 +186,10 @@ public sealed partial record FeatureRepository
             }
 
             node["framing"] = payload.Framing == Events.Payloads.PayloadFraming.Confluent ? "confluent" : "none";
+            if (payload.Registry is { } registry)
+            {
+                node["schema_registry"] = registry.Identity; // where the writer schemas come from, never the credentials
+            }
         }
 
         // Only when declared, so the versions stored before history could be declared keep their hash.

@@ -152,7 +152,16 @@ internal sealed class PushHandler(RegistryCache registry, ApiKeyPolicy keys, Fea
         var accepted = new List<(byte[], ReadOnlyMemory<byte>)>(events.Count);
         for (var i = 0; i < events.Count; i++)
         {
-            var error = parser.Parse(events[i].Span);
+            ParseError error;
+            try
+            {
+                error = parser.Parse(events[i].Span);
+            }
+            catch (Core.Events.Payloads.SchemaRegistryUnavailableException ex)
+            {
+                throw new LookupException(StatusCode.Unavailable, $"event {i} cannot be checked: {ex.Message}; nothing was produced, try again");
+            }
+
             string? detail = null;
             if (error == ParseError.None && parser.EventTimeMs > nowMs && parser.EventTimeMs - nowMs > skewMs)
             {
