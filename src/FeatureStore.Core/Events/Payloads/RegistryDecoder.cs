@@ -24,6 +24,7 @@ public sealed class RegistryDecoder : PayloadDecoder
     private readonly string _readerSchema;
     private readonly EventSchema _schema;
     private readonly ConcurrentDictionary<WriterKey, Entry> _byId = new();
+    private readonly Dictionary<int, WriterSchema?> _writers = []; // under _resolving
     private readonly Lock _resolving = new();
     private IWriterSchemaResolver? _resolver;
     private int _unknown;
@@ -119,13 +120,17 @@ public sealed class RegistryDecoder : PayloadDecoder
                 return raced;
             }
 
-            var writer = resolver.Resolve(key.Id);
-            Entry entry;
-            if (writer is null)
+            // The id is asked once, whichever of its messages (Protobuf) the payloads name.
+            if (!_writers.TryGetValue(key.Id, out var writer))
             {
-                entry = Entry.Unknown;
-                if (++_unknown > MaxRememberedUnknownIds)
+                writer = resolver.Resolve(key.Id);
+                if (writer is null && ++_unknown > MaxRememberedUnknownIds)
                 {
+                    foreach (var forgotten in _writers.Where(e => e.Value is null).Select(e => e.Key).ToList())
+                    {
+                        _ = _writers.Remove(forgotten);
+                    }
+
                     foreach (var forgotten in _byId.Where(e => e.Value == Entry.Unknown).Select(e => e.Key).ToList())
                     {
                         _ = _byId.TryRemove(forgotten, out _);
@@ -133,12 +138,11 @@ public sealed class RegistryDecoder : PayloadDecoder
 
                     _unknown = 1;
                 }
-            }
-            else
-            {
-                entry = Compile(writer, key);
+
+                _writers[key.Id] = writer;
             }
 
+            var entry = writer is null ? Entry.Unknown : Compile(writer, key);
             _byId[key] = entry;
             return entry;
         }
