@@ -183,7 +183,10 @@ public sealed record ModelDefinition(
 /// <param name="TimestampField">The field holding the prediction time.</param>
 /// <param name="Fields">Typed fields.</param>
 /// <param name="IdField">The field holding the prediction's id, which labels name; null when the model has no labels.</param>
-public sealed record PredictionDefinition(string Topic, string DeadLetterTopic, string TimestampField, IReadOnlyList<FieldDefinition> Fields, string? IdField = null);
+/// <param name="Format">Payload format: <c>json</c>, <c>avro</c> or <c>protobuf</c>, as a source's.</param>
+/// <param name="Payload">The schema of Avro or Protobuf predictions; null for JSON.</param>
+public sealed record PredictionDefinition(string Topic, string DeadLetterTopic, string TimestampField, IReadOnlyList<FieldDefinition> Fields, string? IdField = null,
+    string Format = "json", SourcePayloadSchema? Payload = null);
 
 /// <summary>One version of a model and the features it reads (<c>view:feature</c>).</summary>
 public sealed record ModelVersionDefinition(string Version, IReadOnlyList<string> Features, string? Description);

@@ -711,7 +711,8 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
 
     private PredictionDefinition? ReadPrediction(YamlMap model)
     {
-        var map = YamlMap.Read(model.Value("prediction", required: true), bag, "prediction", "topic", "dead_letter_topic", "id_field", "timestamp_field", "fields");
+        var map = YamlMap.Read(model.Value("prediction", required: true), bag, "prediction", "topic", "dead_letter_topic", "id_field", "timestamp_field", "fields",
+            "format", "schema", "message", "framing", "schema_registry");
         if (map is null)
         {
             return null;
@@ -726,8 +727,17 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
             bag.Error(idNode!, "FS0132", $"prediction id_field '{idField}' is not a prediction field", Known("fields", fields.Select(f => f.Name), idField) + $"; or declare {idField}: string under fields");
         }
 
+        // Avro and Protobuf predictions as Avro and Protobuf sources: the same keys, checks and decoders.
+        var format = map.String("format", false, out var formatNode) ?? "json";
+        if (format is not ("json" or "avro" or "protobuf"))
+        {
+            bag.Error(formatNode!, "FS0110", $"payload format '{format}' is not supported", "write format: json, avro or protobuf");
+        }
+
+        var payload = ReadPayloadSchema(map, format, timestampField, TimestampFormat.EpochMillis, fields);
+
         // An id_field in error is kept: the repository is invalid anyway, and labels that need it are not reported again.
-        return topic is null ? null : new PredictionDefinition(topic, map.String("dead_letter_topic", false) ?? topic + ".dlq", timestampField, fields, idField);
+        return topic is null ? null : new PredictionDefinition(topic, map.String("dead_letter_topic", false) ?? topic + ".dlq", timestampField, fields, idField, format, payload);
     }
 
     private IEnumerable<string>? ResolveFeatureRef(string? text, YamlNode node, List<FeatureViewDefinition> views)

@@ -35,7 +35,9 @@ public sealed class SchemaUnitTests
             .Replace("        hop: 10m\n", "        hop: 10m\n        description: d\n", StringComparison.Ordinal)
             .Replace("        description: d\n", "        description: d\n      - { name: p90, aggregation: percentile, p: 0.9, field: amount }\n"
                 + "      - { name: last_notes, aggregation: last_n, n: 3, field: note }\n      - { name: top_notes, aggregation: top_k, k: 2, field: note }\n", StringComparison.Ordinal)
-            .Replace("      topic: churn_predictions\n", "      topic: churn_predictions\n      dead_letter_topic: x.dlq\n      id_field: id\n      timestamp_field: ts\n", StringComparison.Ordinal)
+            .Replace("      topic: churn_predictions\n", "      topic: churn_predictions\n      dead_letter_topic: x.dlq\n      id_field: id\n      timestamp_field: ts\n"
+                + "      format: protobuf\n      framing: confluent\n      schema_registry: { url: 'http://predictions-registry:8081', basic_auth_env: P_AUTH }\n      message: P\n"
+                + "      schema: |\n        syntax = \"proto3\";\n        message P { double score = 1; string id = 2; string segment = 3; int64 ts = 4; }\n", StringComparison.Ordinal)
             .Replace("        score: double\n", "        score: double\n        id: string\n        segment: string\n", StringComparison.Ordinal)
             .Replace("        features: [user_orders:order_count_1h]\n", "        features: [user_orders:order_count_1h]\n        description: d\n", StringComparison.Ordinal)
             .Replace("        methods: [psi]\n", "        methods: [psi, { method: ks, threshold: 0.01 }]\n        bins: 12\n        min_samples: 200\n        segment_by: segment\n        segments: 5\n", StringComparison.Ordinal)
