@@ -264,6 +264,24 @@ public sealed class FeatureRepositoryLoaderUnitTests
     }
 
     [Fact]
+    public void An_avro_or_protobuf_prediction_topic_is_checked_as_a_source_is()
+    {
+        string Predictions(string extra) => Replace("      topic: churn_predictions\n", "      topic: churn_predictions\n" + extra);
+        const string Proto = "      schema: |\n        syntax = \"proto3\";\n        message P { double score = 1; int64 event_time = 2; }\n";
+        var loaded = Load(Predictions("      format: protobuf\n      framing: confluent\n" + Proto));
+        Assert.True(loaded.Success, string.Join("\n", loaded.Diagnostics));
+        var prediction = loaded.Repository!.Models[0].Prediction;
+        Assert.Equal(("protobuf", Core.Events.Payloads.PayloadFraming.Confluent), (prediction.Format, prediction.Payload!.Framing));
+        Assert.NotEqual(loaded.Repository.ContentHash(), Load(Predictions("      format: protobuf\n" + Proto)).Repository!.ContentHash());
+
+        Single(Predictions("      format: thrift\n"), "FS0110");
+        Single(Predictions("      format: avro\n"), "FS0116");
+        Single(Predictions("      schema: |\n        x\n"), "FS0115");
+        Assert.Contains("has no field 'score'", Single(Predictions("      format: protobuf\n" + Proto.Replace("double score = 1; ", "", StringComparison.Ordinal)), "FS0117").Message, StringComparison.Ordinal);
+        Single(Predictions("      format: protobuf\n      schema_registry: { url: 'http://r:8081' }\n" + Proto), "FS0118");
+    }
+
+    [Fact]
     public void Names_must_be_identifiers() =>
         Assert.Contains("'amount_sum'", Single(Replace("      - name: amount_sum_1h", "      - name: Amount Sum"), "FS0011").Hint, StringComparison.Ordinal);
 }
