@@ -72,6 +72,9 @@ internal sealed class IngestScenario
 
     public int Count => _events.Count;
 
+    /// <summary>The counted events (user, merchant, amount, country, time), in log order of drawing.</summary>
+    public IEnumerable<(string User, string Merchant, double Amount, string Country, long Time)> Events => _events.Select(e => (e.User, e.Merchant, e.Amount, e.Country, e.Time));
+
     public long MaxTime => _events.Max(e => e.Time);
 
     /// <summary>

@@ -81,6 +81,35 @@ public sealed class SchemaRegistryIngestTests(EmbeddedKafkaFixture kafka, RedisS
         await scenario.AssertOnlineEqualsReferenceAsync(db, scenario.MaxTime);
         await scenario.AssertOnlineEqualsReferenceAsync(db, now + (45 * 60_000));
 
+        // Offline: the archiver of the same process writes the same events to the event log, the unknown ids left out.
+        var store = Directory.CreateTempSubdirectory("fs-sr-").FullName;
+        try
+        {
+            var archiver = new FeatureStore.Ingest.Archiving.OfflineArchiver(scenario.Compiled, new FeatureStore.Ingest.Archiving.OfflineArchiverOptions
+            {
+                BootstrapServers = kafka.BootstrapServers,
+                Directory = store,
+                GroupId = "offline",
+                MaxBatchDelay = TimeSpan.FromMilliseconds(200),
+                SessionTimeout = TimeSpan.FromSeconds(6),
+            }, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+            using (var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct))
+            {
+                var run = Task.Run(() => archiver.RunAsync(cts.Token), Ct);
+                await Eventually.TrueAsync(() => Task.FromResult(archiver.EventsWritten + archiver.EventsSkipped >= 3_000), TimeSpan.FromSeconds(120), "archived", Ct);
+                await cts.CancelAsync();
+                await run.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+            }
+
+            Assert.Equal(3_000 - unknown, archiver.EventsWritten);
+            var expected = scenario.Events.Select(e => $"{e.User}|{e.Merchant}|{e.Amount.ToString(System.Globalization.CultureInfo.InvariantCulture)}|{e.Country}|{e.Time}").Order(StringComparer.Ordinal);
+            Assert.Equal(expected, (await LoggedAsync(store)).Order(StringComparer.Ordinal));
+        }
+        finally
+        {
+            Directory.Delete(store, recursive: true);
+        }
+
         // Every writer was used, and each id, known or not, was asked for once.
         Assert.Equal(format == "avro" ? 3 : 2, writers.Ids.Count);
         Assert.All(writers.Ids, id => Assert.Equal(1, registry.FetchesOf(id)));
@@ -127,6 +156,40 @@ public sealed class SchemaRegistryIngestTests(EmbeddedKafkaFixture kafka, RedisS
         Assert.Equal(0, metrics.DeadLetteredTotal);
         await scenario.AssertOnlineEqualsReferenceAsync(db, scenario.MaxTime);
         Assert.Equal(1, registry.FetchesOf(evolvedId));
+    }
+
+    // The event log's rows as user|merchant|amount|country|ts.
+    private static async Task<List<string>> LoggedAsync(string store)
+    {
+        var rows = new List<string>();
+        foreach (var path in FeatureStore.Parquet.EventLog.EventLogReader.CommittedFiles(store, "payments"))
+        {
+            await using var reader = await global::Parquet.ParquetReader.CreateAsync(path, cancellationToken: Ct);
+            var fields = reader.Schema.DataFields;
+            for (var g = 0; g < reader.RowGroupCount; g++)
+            {
+                using var group = reader.OpenRowGroupReader(g);
+                var columns = new List<Array>();
+                foreach (var name in new[] { "user_id", "merchant_id", "amount", "country", "ts" })
+                {
+                    columns.Add(await FeatureStore.Parquet.Tables.ParquetColumns.ReadAsync(group, fields.Single(f => f.Name == name), Ct));
+                }
+
+                for (var i = 0; i < columns[0].Length; i++)
+                {
+                    var time = columns[4].GetValue(i) switch
+                    {
+                        DateTime d => new DateTimeOffset(d, TimeSpan.Zero).ToUnixTimeMilliseconds(),
+                        var other => Convert.ToInt64(other, System.Globalization.CultureInfo.InvariantCulture),
+                    };
+                    rows.Add(string.Join('|', columns[0].GetValue(i), columns[1].GetValue(i),
+                        Convert.ToDouble(columns[2].GetValue(i), System.Globalization.CultureInfo.InvariantCulture).ToString(System.Globalization.CultureInfo.InvariantCulture),
+                        columns[3].GetValue(i), time));
+                }
+            }
+        }
+
+        return rows;
     }
 
     // The repository: the source framed for the registry, its reader schema with country's default.
