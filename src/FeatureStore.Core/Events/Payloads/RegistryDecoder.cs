@@ -172,9 +172,6 @@ public sealed class RegistryDecoder : PayloadDecoder
         }
     }
 
-    /// <summary>The number of writer schemas resolved so far (known or not), for tests and status.</summary>
-    public int ResolvedCount => _byId.Count;
-
     private readonly record struct WriterKey(int Id, int Top, int Nested);
 
     private sealed class Entry(PayloadDecoder? decoder, ParseError error)
