@@ -25,6 +25,7 @@ public static class IngestJobFactory
     {
         ArgumentNullException.ThrowIfNull(repository);
         ArgumentNullException.ThrowIfNull(options);
+        Kafka.SchemaRegistry.SchemaRegistryResolvers.Attach(repository);
         var settings = repository.Repository.Settings;
         var effective = new IngestOptions
         {

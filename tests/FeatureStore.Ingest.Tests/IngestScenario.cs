@@ -20,10 +20,12 @@ internal sealed class IngestScenario
 
     private readonly List<(string User, string Merchant, double Amount, string Country, long Time, int Index)> _events = [];
 
-    public IngestScenario(string topic, string format = "json")
+    public IngestScenario(string topic, string format = "json", Func<string, string>? edit = null, Func<EventFields, byte[]>? encoder = null)
     {
         Topic = topic;
         Format = format;
+        _edit = edit ?? (text => text);
+        _encoder = encoder;
         var text = RepositoryYaml;
         var load = FeatureRepositoryLoader.LoadFromText(text, "itest.yaml");
         Assert.True(load.Success, string.Join("\n", load.Diagnostics));
@@ -33,7 +35,10 @@ internal sealed class IngestScenario
     public string Topic { get; }
 
     /// <summary>The repository file's text for this scenario's topic.</summary>
-    public string RepositoryYaml => PayloadFormats.Declare(RepositoryText.Replace("TOPIC", Topic, StringComparison.Ordinal), Format);
+    public string RepositoryYaml => _edit(PayloadFormats.Declare(RepositoryText.Replace("TOPIC", Topic, StringComparison.Ordinal), Format));
+
+    private readonly Func<string, string> _edit;
+    private readonly Func<EventFields, byte[]>? _encoder;
 
     /// <summary>How the events are encoded: json, avro or protobuf (the binary ones framed for Schema Registry).</summary>
     public string Format { get; }
@@ -66,6 +71,9 @@ internal sealed class IngestScenario
     public string KeyPrefix { get; } = "t" + Guid.NewGuid().ToString("N")[..8];
 
     public int Count => _events.Count;
+
+    /// <summary>The counted events (user, merchant, amount, country, time), in log order of drawing.</summary>
+    public IEnumerable<(string User, string Merchant, double Amount, string Country, long Time)> Events => _events.Select(e => (e.User, e.Merchant, e.Amount, e.Country, e.Time));
 
     public long MaxTime => _events.Max(e => e.Time);
 
@@ -131,14 +139,14 @@ internal sealed class IngestScenario
             _events.Add((user, merchant, amount, country, time, index));
         }
 
-        return PayloadFormats.Encode(Format, user, merchant, amount, country, time);
+        return _encoder?.Invoke(new EventFields(user, merchant, amount, country, time, index)) ?? PayloadFormats.Encode(Format, user, merchant, amount, country, time);
     }
 
     /// <summary>
     /// An ingest job over the scenario's topic. Batches default to 2 000 events, so a job reading a produced
     /// topic still writes many batches and faults injected meanwhile land mid-stream.
     /// </summary>
-    public IngestJob CreateJob(string bootstrap, IDatabase db, IngestMetrics metrics, string group = "ingest", int maxBatchEvents = 2_000, int maxCachedStates = 200_000, bool buildInBackground = true) =>
+    public IngestJob CreateJob(string bootstrap, IDatabase db, IngestMetrics metrics, string group = "ingest", int maxBatchEvents = 2_000, int maxCachedStates = 200_000, bool buildInBackground = true, Microsoft.Extensions.Logging.ILogger? logger = null) =>
         IngestJobFactory.Create(Compiled, new IngestOptions
         {
             BootstrapServers = bootstrap,
@@ -148,7 +156,7 @@ internal sealed class IngestScenario
             BuildInBackground = buildInBackground,
             MaxBatchDelay = TimeSpan.FromMilliseconds(50),
             SessionTimeout = TimeSpan.FromSeconds(6),
-        }, db, KeyPrefix, metrics, NullLogger.Instance);
+        }, db, KeyPrefix, metrics, logger ?? NullLogger.Instance);
 
     /// <summary>Runs an ingest job in process until it has applied the whole topic, then stops it.</summary>
     public async Task IngestAllAsync(string bootstrap, IDatabase db, IngestMetrics metrics, CancellationToken cancellationToken)
@@ -239,3 +247,6 @@ internal sealed class IngestScenario
 
     private static string RepositoryText => PaymentsRepository.WindowsYaml(Project);
 }
+
+/// <summary>One drawn event's values, for a scenario's own encoder.</summary>
+internal readonly record struct EventFields(string User, string Merchant, double Amount, string Country, long Time, int Index);

@@ -17,7 +17,7 @@ internal static class MonitorScenario
     // distribution must never drift, and at 0.05 one window in twenty would (which windows the events fall into varies
     // with how the consumer interleaves the partitions). A shift of three standard deviations still gives p ≈ 0.
 
-    public static FeatureRepository Repository(string topic, string webhookUrl, string secretEnv, string? window = null, string segmentMethods = "[{ method: chi2, threshold: 0.001 }]")
+    public static FeatureRepository Repository(string topic, string webhookUrl, string secretEnv, string? window = null, string segmentMethods = "[{ method: chi2, threshold: 0.001 }]", Func<string, string>? edit = null)
     {
         window ??= $"count: {Window}";
         var yaml = $"""
@@ -71,7 +71,7 @@ internal static class MonitorScenario
                   secret_env: {secretEnv}
                   cooldown: 1s
             """;
-        var result = FeatureRepositoryLoader.LoadFromText(yaml, "test.yaml");
+        var result = FeatureRepositoryLoader.LoadFromText(edit?.Invoke(yaml) ?? yaml, "test.yaml");
         Assert.True(result.Success, string.Join("\n", result.Diagnostics));
         return result.Repository!;
     }

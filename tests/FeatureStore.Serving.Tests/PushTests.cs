@@ -111,6 +111,38 @@ public sealed class PushTests(PushFixture fixture) : IClassFixture<PushFixture>
     }
 
     [Fact]
+    public async Task Pushed_and_rejected_events_and_the_online_wait_are_counted_in_the_metrics()
+    {
+        await using var push = fixture.NewCase();
+        push.StartIngest();
+        await using var server = await RunningServer.InProcessAsync(push.Options(), fixture.Redis.Connection.Multiplexer);
+        using var client = server.Client();
+        using var http = server.Http();
+        var before = Scrape(await http.GetStringAsync("/metrics", Ct));
+        var now = NowMs;
+        await client.PushEventsAsync("payments", [Payment("mia", 1, now), Payment("mia", 2, now)], waitOnline: true, timeout: TimeSpan.FromSeconds(60), cancellationToken: Ct);
+        var request = new PushEventsRequest { Source = "payments", AcceptValid = true };
+        request.Events.Add(Google.Protobuf.ByteString.CopyFromUtf8(Payment("noa", 1, now)));
+        request.Events.Add(Google.Protobuf.ByteString.CopyFromUtf8("""{"user_id":"noa"}"""));
+        request.Events.Add(Google.Protobuf.ByteString.CopyFromUtf8("{oops"));
+        await client.PushEventsAsync(request, cancellationToken: Ct);
+
+        // Other tests of this process push to a source of this name too: the counts grow by at least these.
+        var after = Scrape(await http.GetStringAsync("/metrics", Ct));
+        double Grew(string series) => after.GetValueOrDefault(series) - before.GetValueOrDefault(series);
+        Assert.True(Grew("featurestore_push_events_total{source=\"payments\"}") >= 3);
+        Assert.True(Grew("featurestore_push_rejected_total{source=\"payments\",reason=\"missing_timestamp\"}") >= 1);
+        Assert.True(Grew("featurestore_push_rejected_total{source=\"payments\",reason=\"malformed_json\"}") >= 1);
+        Assert.True(Grew("featurestore_push_wait_online_seconds_count{source=\"payments\",outcome=\"applied\"}") >= 1);
+        Assert.True(after.ContainsKey("featurestore_push_wait_online_seconds_bucket{source=\"payments\",outcome=\"applied\",le=\"0.25\"}"));
+    }
+
+    private static Dictionary<string, double> Scrape(string text) =>
+        text.Split('\n').Where(l => l.StartsWith("featurestore_push_", StringComparison.Ordinal))
+            .Select(l => (Series: l[..l.LastIndexOf(' ')], Value: double.Parse(l[(l.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture)))
+            .ToDictionary(p => p.Series, p => p.Value);
+
+    [Fact]
     public async Task Accept_valid_produces_the_valid_events_and_lists_the_rejected_ones()
     {
         await using var push = fixture.NewCase();

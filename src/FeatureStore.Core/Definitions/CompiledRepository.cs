@@ -122,6 +122,22 @@ public sealed class CompiledRepository
     /// <summary>The view named <paramref name="name"/>, or null.</summary>
     public CompiledView? FindView(string name) => Views.FirstOrDefault(v => v.Name == name);
 
+    /// <summary>
+    /// Gives each source that reads its writer schemas from a Schema Registry the resolver <paramref name="resolvers"/>
+    /// returns for that registry (a source's decoder keeps the first it is given).
+    /// </summary>
+    public void AttachWriterSchemas(Func<SchemaRegistryDefinition, Events.Payloads.IWriterSchemaResolver> resolvers)
+    {
+        ArgumentNullException.ThrowIfNull(resolvers);
+        foreach (var source in Sources)
+        {
+            if (source.Schema.Decoder is Events.Payloads.RegistryDecoder { IsAttached: false } decoder)
+            {
+                decoder.Attach(resolvers(decoder.Registry));
+            }
+        }
+    }
+
     /// <summary>The state layout its views' groups follow.</summary>
     public StateLayout Layout { get; private init; } = null!;
 
@@ -152,12 +168,17 @@ public sealed class CompiledRepository
             var keyFields = viewsOfSource.SelectMany(v => repository.FindEntity(v.Entity)!.JoinKeys).Distinct().ToList();
             var schema = new EventSchema(source.TimestampField, source.TimestampFormat, keyFields,
                 [.. source.Fields.Select(f => new FieldSpec(f.Name, f.Kind))]);
-            if (source.Payload is { } payload)
+            if (source.Payload is { Registry: { } registry } registered)
+            {
+                schema.UseDecoder(new Events.Payloads.RegistryDecoder(source.Format, registered.Text, schema, registry));
+            }
+            else if (source.Payload is { } payload)
             {
                 schema.UseDecoder(source.Format == "avro"
                     ? Events.Payloads.AvroDecoder.Compile(payload.Text, schema, payload.Framing)
                     : Events.Payloads.ProtobufDecoder.Compile(payload.Text, payload.Message, schema, payload.Framing));
             }
+
             var compiled = new CompiledSource(source, schema);
             foreach (var view in viewsOfSource)
             {

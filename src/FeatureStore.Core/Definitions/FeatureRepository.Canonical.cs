@@ -61,6 +61,15 @@ public sealed partial record FeatureRepository
             prediction["id_field"] = m.Prediction.IdField;
         }
 
+        if (m.Prediction.Payload is { } payload)
+        {
+            prediction["format"] = m.Prediction.Format;
+            prediction["schema"] = payload.Text;
+            prediction["message"] = payload.Message;
+            prediction["framing"] = payload.Framing == Events.Payloads.PayloadFraming.Confluent ? "confluent" : "none";
+            prediction["schema_registry"] = payload.Registry?.Identity;
+        }
+
         var node = new JsonObject
         {
             ["name"] = m.Name,
@@ -186,6 +195,10 @@ public sealed partial record FeatureRepository
             }
 
             node["framing"] = payload.Framing == Events.Payloads.PayloadFraming.Confluent ? "confluent" : "none";
+            if (payload.Registry is { } registry)
+            {
+                node["schema_registry"] = registry.Identity; // where the writer schemas come from, never the credentials
+            }
         }
 
         // Only when declared, so the versions stored before history could be declared keep their hash.

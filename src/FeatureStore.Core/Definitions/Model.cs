@@ -41,6 +41,9 @@ public sealed partial record FeatureRepository(
 /// <param name="MaxFutureSkewMs">How far ahead of the processing time an event may be stamped.</param>
 public sealed record RepositorySettings(long AllowedLatenessMs, long MaxFutureSkewMs)
 {
+    /// <summary>The Schema Registry of every <c>framing: confluent</c> source that names none of its own, or null.</summary>
+    public SchemaRegistryDefinition? SchemaRegistry { get; init; }
+
     /// <summary>5 minutes each.</summary>
     public static RepositorySettings Default { get; } = new(5 * 60_000, 5 * 60_000);
 }
@@ -87,7 +90,24 @@ public sealed record SourceDefinition(
 /// <param name="Text">The Avro schema JSON (a record) or the <c>.proto</c> text.</param>
 /// <param name="Message">For Protobuf: the message of the events (its name or full name); null for the file's first.</param>
 /// <param name="Framing">Whether each payload carries Confluent Schema Registry's header (magic byte, schema id), which is read past.</param>
-public sealed record SourcePayloadSchema(string Text, string? Message, Events.Payloads.PayloadFraming Framing);
+/// <param name="Registry">
+/// With <c>framing: confluent</c>, the Schema Registry each payload's writer schema is read from by its schema id (the
+/// source's own <c>schema_registry</c>, else the settings'); null: the header is read past and <paramref name="Text"/> reads every payload.
+/// </param>
+public sealed record SourcePayloadSchema(string Text, string? Message, Events.Payloads.PayloadFraming Framing, SchemaRegistryDefinition? Registry = null);
+
+/// <summary>
+/// Where a Confluent Schema Registry answers (<c>schema_registry: { url, basic_auth_env }</c>), as Confluent's clients
+/// take it: <c>schema.registry.url</c> and <c>basic.auth.user.info</c>, the latter read from an environment variable
+/// so that no secret is written in the repository.
+/// </summary>
+/// <param name="Urls">The registry's base URLs (one, or several of one cluster, tried in turn).</param>
+/// <param name="BasicAuthEnv">The environment variable holding <c>USER:PASSWORD</c> (or <c>API_KEY:API_SECRET</c>), or null.</param>
+public sealed record SchemaRegistryDefinition(IReadOnlyList<string> Urls, string? BasicAuthEnv)
+{
+    /// <summary>One text per registry, for keying shared clients and comparing versions.</summary>
+    public string Identity => string.Join(",", Urls) + (BasicAuthEnv is null ? "" : "|" + BasicAuthEnv);
+}
 
 /// <summary>
 /// A source's history declared in the repository (<c>history: { path, format, cutover }</c>): what
@@ -163,7 +183,10 @@ public sealed record ModelDefinition(
 /// <param name="TimestampField">The field holding the prediction time.</param>
 /// <param name="Fields">Typed fields.</param>
 /// <param name="IdField">The field holding the prediction's id, which labels name; null when the model has no labels.</param>
-public sealed record PredictionDefinition(string Topic, string DeadLetterTopic, string TimestampField, IReadOnlyList<FieldDefinition> Fields, string? IdField = null);
+/// <param name="Format">Payload format: <c>json</c>, <c>avro</c> or <c>protobuf</c>, as a source's.</param>
+/// <param name="Payload">The schema of Avro or Protobuf predictions; null for JSON.</param>
+public sealed record PredictionDefinition(string Topic, string DeadLetterTopic, string TimestampField, IReadOnlyList<FieldDefinition> Fields, string? IdField = null,
+    string Format = "json", SourcePayloadSchema? Payload = null);
 
 /// <summary>One version of a model and the features it reads (<c>view:feature</c>).</summary>
 public sealed record ModelVersionDefinition(string Version, IReadOnlyList<string> Features, string? Description);

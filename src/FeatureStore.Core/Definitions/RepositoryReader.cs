@@ -43,7 +43,7 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
 
     private RepositorySettings ReadSettings(YamlMap top)
     {
-        var map = YamlMap.Read(top.Value("settings", required: false), bag, "settings", "allowed_lateness", "max_future_skew");
+        var map = YamlMap.Read(top.Value("settings", required: false), bag, "settings", "allowed_lateness", "max_future_skew", "schema_registry");
         if (map is null)
         {
             return RepositorySettings.Default;
@@ -51,8 +51,66 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
 
         return new RepositorySettings(
             map.Duration("allowed_lateness", false, out _) ?? RepositorySettings.Default.AllowedLatenessMs,
-            map.Duration("max_future_skew", false, out _) ?? RepositorySettings.Default.MaxFutureSkewMs);
+            map.Duration("max_future_skew", false, out _) ?? RepositorySettings.Default.MaxFutureSkewMs)
+        {
+            SchemaRegistry = _settingsRegistry = ReadSchemaRegistry(map),
+        };
     }
+
+    private SchemaRegistryDefinition? _settingsRegistry;
+
+    // schema_registry: { url, basic_auth_env }, as Confluent's clients take schema.registry.url and basic.auth.user.info;
+    // the credentials only by the name of an environment variable, never written here.
+    private SchemaRegistryDefinition? ReadSchemaRegistry(YamlMap owner)
+    {
+        var map = YamlMap.Read(owner.Value("schema_registry", required: false), bag, "schema_registry", "url", "basic_auth_env");
+        if (map is null)
+        {
+            return null;
+        }
+
+        var ok = true;
+        var urlText = map.String("url", true, out var urlNode);
+        var urls = new List<string>();
+        foreach (var url in (urlText ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || string.IsNullOrEmpty(uri.Host))
+            {
+                bag.Error(urlNode!, "FS0118", $"'{url}' is not an http or https URL", "write url: http://schema-registry:8081 (several of one cluster separated by commas)");
+                ok = false;
+            }
+            else if (uri.UserInfo.Length > 0)
+            {
+                bag.Error(urlNode!, "FS0118", "the registry's URL holds credentials", "write the URL without them, and basic_auth_env: NAME of an environment variable holding USER:PASSWORD");
+                ok = false;
+            }
+            else
+            {
+                urls.Add(url.TrimEnd('/'));
+            }
+        }
+
+        if (urlText is not null && urls.Count == 0 && ok)
+        {
+            bag.Error(urlNode!, "FS0118", "the registry's url is blank", "write url: http://schema-registry:8081");
+            ok = false;
+        }
+
+        var auth = map.String("basic_auth_env", false, out var authNode);
+        if (auth is not null && !IsEnvironmentName(auth))
+        {
+            bag.Error(authNode!, "FS0118", auth.Contains(':', StringComparison.Ordinal)
+                ? "basic_auth_env names an environment variable; this looks like the credentials themselves"
+                : $"'{auth}' is not an environment variable's name",
+                "write basic_auth_env: SCHEMA_REGISTRY_AUTH and set that variable to USER:PASSWORD (or API_KEY:API_SECRET) where the jobs run");
+            ok = false;
+        }
+
+        return ok && urlText is not null ? new SchemaRegistryDefinition(urls, auth) : null;
+    }
+
+    private static bool IsEnvironmentName(string name) =>
+        name.Length is > 0 and <= 128 && (char.IsAsciiLetter(name[0]) || name[0] == '_') && name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_');
 
     private List<EntityDefinition> ReadEntities(YamlMap top)
     {
@@ -105,7 +163,7 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
         var names = new UniqueNames(bag, "source");
         foreach (var item in top.List("sources", required: true))
         {
-            var map = YamlMap.Read(item, bag, "a source", "name", "kafka", "format", "schema", "message", "framing", "timestamp_field", "timestamp_format", "fields", "history", "quality", "alert", "description");
+            var map = YamlMap.Read(item, bag, "a source", "name", "kafka", "format", "schema", "message", "framing", "schema_registry", "timestamp_field", "timestamp_format", "fields", "history", "quality", "alert", "description");
             if (map is null)
             {
                 continue;
@@ -178,9 +236,11 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
             bag.Error(framingNode!, "FS0114", $"unknown framing '{framingText}'", "write framing: confluent (Schema Registry's magic byte and schema id before each payload) or none");
         }
 
+        var registryNode = source.Value("schema_registry", required: false);
+        var registry = ReadSchemaRegistry(source);
         if (format is not ("avro" or "protobuf"))
         {
-            foreach (var (key, node) in new[] { ("schema", schemaNode), ("message", messageNode), ("framing", framingNode) })
+            foreach (var (key, node) in new[] { ("schema", schemaNode), ("message", messageNode), ("framing", framingNode), ("schema_registry", registryNode) })
             {
                 if (node is not null)
                 {
@@ -240,7 +300,14 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
             }
         }
 
-        return new SourcePayloadSchema(text, message, framing ?? PayloadFraming.None);
+        if (registryNode is not null && framing != PayloadFraming.Confluent)
+        {
+            bag.Error(registryNode, "FS0118", "a schema registry is asked by the schema id in Confluent's framing; this source has none",
+                "write framing: confluent, or remove schema_registry");
+        }
+
+        return new SourcePayloadSchema(text, message, framing ?? PayloadFraming.None,
+            framing == PayloadFraming.Confluent ? registry ?? _settingsRegistry : null);
     }
 
     private SourceHistoryDefinition? ReadHistory(YamlMap source)
@@ -644,7 +711,8 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
 
     private PredictionDefinition? ReadPrediction(YamlMap model)
     {
-        var map = YamlMap.Read(model.Value("prediction", required: true), bag, "prediction", "topic", "dead_letter_topic", "id_field", "timestamp_field", "fields");
+        var map = YamlMap.Read(model.Value("prediction", required: true), bag, "prediction", "topic", "dead_letter_topic", "id_field", "timestamp_field", "fields",
+            "format", "schema", "message", "framing", "schema_registry");
         if (map is null)
         {
             return null;
@@ -659,8 +727,17 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
             bag.Error(idNode!, "FS0132", $"prediction id_field '{idField}' is not a prediction field", Known("fields", fields.Select(f => f.Name), idField) + $"; or declare {idField}: string under fields");
         }
 
+        // Avro and Protobuf predictions as Avro and Protobuf sources: the same keys, checks and decoders.
+        var format = map.String("format", false, out var formatNode) ?? "json";
+        if (format is not ("json" or "avro" or "protobuf"))
+        {
+            bag.Error(formatNode!, "FS0110", $"payload format '{format}' is not supported", "write format: json, avro or protobuf");
+        }
+
+        var payload = ReadPayloadSchema(map, format, timestampField, TimestampFormat.EpochMillis, fields);
+
         // An id_field in error is kept: the repository is invalid anyway, and labels that need it are not reported again.
-        return topic is null ? null : new PredictionDefinition(topic, map.String("dead_letter_topic", false) ?? topic + ".dlq", timestampField, fields, idField);
+        return topic is null ? null : new PredictionDefinition(topic, map.String("dead_letter_topic", false) ?? topic + ".dlq", timestampField, fields, idField, format, payload);
     }
 
     private IEnumerable<string>? ResolveFeatureRef(string? text, YamlNode node, List<FeatureViewDefinition> views)

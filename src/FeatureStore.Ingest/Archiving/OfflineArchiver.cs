@@ -39,6 +39,7 @@ public sealed class OfflineArchiver : IRebalanceListener
         _options = options;
         _logger = logger;
         _time = timeProvider ?? TimeProvider.System;
+        Kafka.SchemaRegistry.SchemaRegistryResolvers.Attach(repository);
         var settings = repository.Repository.Settings;
         _byTopic = repository.Sources.ToDictionary(
             s => s.Definition.Topic,

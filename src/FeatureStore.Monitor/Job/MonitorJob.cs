@@ -39,6 +39,7 @@ namespace FeatureStore.Monitor.Job;
 public sealed class MonitorJob
 {
     private readonly FeatureRepository _repository;
+    private readonly Dictionary<string, PredictionPayload?> _payloads = new(StringComparer.Ordinal);
     private readonly IDatabase _database;
     private readonly MonitorOptions _options;
     private readonly MonitorMetrics _metrics;
@@ -96,6 +97,11 @@ public sealed class MonitorJob
     {
         var models = _repository.Models.Where(m => m.Monitors.Count > 0).ToList();
         var byTopic = models.GroupBy(m => m.Prediction.Topic).ToDictionary(g => g.Key, g => (IReadOnlyList<ModelDefinition>)[.. g]);
+        foreach (var (topic, topicModels) in byTopic)
+        {
+            _payloads[topic] = PredictionPayload.For(_repository, topicModels);
+        }
+
 
         // Keys an earlier version wrote without the hash tag move first, so the baselines, history, incidents and
         // undelivered alerts it left are read below and written on.
@@ -275,7 +281,19 @@ public sealed class MonitorJob
         JsonDocument document;
         try
         {
-            document = PredictionReader.Parse(result.Message.Value ?? []);
+            var message = result.Message.Value ?? [];
+            if (_payloads.GetValueOrDefault(result.Topic) is { } binary)
+            {
+                if (binary.ToJson(message, out var unreadable) is not { } json)
+                {
+                    DeadLetter(deadLetters, result, models[0], unreadable!);
+                    return;
+                }
+
+                message = json;
+            }
+
+            document = PredictionReader.Parse(message);
         }
         catch (JsonException ex)
         {

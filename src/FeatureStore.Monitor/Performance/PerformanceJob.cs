@@ -358,9 +358,21 @@ public sealed class PerformanceJob
         string? version = null;
         long timeMs = 0;
         byte[]? payload = null;
+        var message = result.Message.Value ?? [];
+        Rejection? unreadable = null;
+        if (PayloadOf(result.Topic, topicModels) is { } binary && binary.ToJson(message, out unreadable) is { } json)
+        {
+            message = json;
+        }
+
         try
         {
-            using var document = PredictionReader.Parse(result.Message.Value ?? []);
+            if (unreadable is not null)
+            {
+                throw new UnreadablePrediction(unreadable);
+            }
+
+            using var document = PredictionReader.Parse(message);
             var root = document.RootElement;
             if (PredictionReader.Read(root, topicModels, out var model, out version, out timeMs, _stages) is { } rejection)
             {
@@ -383,7 +395,8 @@ public sealed class PerformanceJob
         {
             if (!driftReads)
             {
-                DeadLetter(deadLetters, joins[0].Model.Prediction.DeadLetterTopic, result, "malformed_json", null, ex.Message);
+                var (reason, field) = ex is UnreadablePrediction bad ? (bad.Rejection.Reason, bad.Rejection.Field) : ("malformed_json", null);
+                DeadLetter(deadLetters, joins[0].Model.Prediction.DeadLetterTopic, result, reason, field, ex.Message);
             }
         }
 
@@ -398,6 +411,26 @@ public sealed class PerformanceJob
                 join.Script.Skip(partition, offset);
             }
         }
+    }
+
+    // An Avro or Protobuf prediction's transcoder, per topic (null for JSON).
+    private PredictionPayload? PayloadOf(string topic, IReadOnlyList<ModelDefinition> topicModels)
+    {
+        if (!_payloads.TryGetValue(topic, out var found))
+        {
+            found = PredictionPayload.For(_repository, topicModels);
+            _payloads[topic] = found;
+        }
+
+        return found;
+    }
+
+    private readonly Dictionary<string, PredictionPayload?> _payloads = new(StringComparer.Ordinal);
+
+    // A binary prediction its decoder cannot read, dead-lettered as a malformed JSON one is, with its own reason.
+    private sealed class UnreadablePrediction(Rejection rejection) : JsonException(rejection.Detail)
+    {
+        public Rejection Rejection { get; } = rejection;
     }
 
     // The prediction's id, and per monitor its score and segment, or why it cannot be joined.

@@ -39,7 +39,7 @@ internal sealed partial class ServingRepository
     {
         Repository = repository;
         Version = version;
-        Compiled = CompiledRepository.Compile(repository, layout);
+        Compiled = Kafka.SchemaRegistry.SchemaRegistryResolvers.Attach(CompiledRepository.Compile(repository, layout)); // push reads events as ingest does
         Views = [.. Compiled.Views];
         Reading = [.. Views.Select(v => new ViewReading(v))];
         JoinKeys = [.. Views.Select(v => repository.FindEntity(v.Definition.Entity)!.JoinKeys.ToArray())];

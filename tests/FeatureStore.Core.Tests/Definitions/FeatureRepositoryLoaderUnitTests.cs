@@ -230,6 +230,58 @@ public sealed class FeatureRepositoryLoaderUnitTests
     }
 
     [Fact]
+    public void A_schema_registry_is_checked_where_it_is_written_and_names_its_credentials_by_variable()
+    {
+        string Avro(string extra, string settings = "") => Replace("    timestamp_field: ts\n", $"    timestamp_field: ts\n    format: avro\n{extra}    schema: |\n      {AvroOrders}\n")
+            .Replace("project: shop\n", "project: shop\n" + settings, StringComparison.Ordinal);
+        const string Framed = "    framing: confluent\n";
+
+        // The source's own registry; else the settings'; never for a source read past its header without framing.
+        var own = Load(Avro(Framed + "    schema_registry: { url: 'https://sr.example:8081/, https://sr2.example:8081', basic_auth_env: SR_AUTH }\n"));
+        Assert.True(own.Success, string.Join("\n", own.Diagnostics));
+        Assert.Equal(new[] { "https://sr.example:8081", "https://sr2.example:8081" }, own.Repository!.Sources[0].Payload!.Registry!.Urls);
+        Assert.Equal("SR_AUTH", own.Repository.Sources[0].Payload!.Registry!.BasicAuthEnv);
+        Assert.IsType<Core.Events.Payloads.RegistryDecoder>(CompiledRepository.Compile(own.Repository).Sources[0].Schema.Decoder);
+        var inherited = Load(Avro(Framed, "settings:\n  schema_registry: { url: 'http://registry:8081' }\n"));
+        Assert.Equal("http://registry:8081", Assert.Single(inherited.Repository!.Sources[0].Payload!.Registry!.Urls));
+        Assert.NotEqual(inherited.Repository.ContentHash(), Load(Avro(Framed)).Repository!.ContentHash());
+        Assert.Null(Load(Avro("", "settings:\n  schema_registry: { url: 'http://registry:8081' }\n")).Repository!.Sources[0].Payload!.Registry);
+
+        // Each mistake at its place, with what to write.
+        var secret = Single(Avro(Framed + "    schema_registry: { url: 'http://r:8081', basic_auth_env: 'alice:s3cret' }\n"), "FS0118");
+        Assert.Contains("credentials themselves", secret.Message, StringComparison.Ordinal);
+        Assert.Equal(Avro(Framed + "    schema_registry: { url: 'http://r:8081', basic_auth_env: 'alice:s3cret' }\n").Split('\n').ToList().FindIndex(l => l.Contains("alice", StringComparison.Ordinal)) + 1, secret.Line);
+        Assert.Contains("holds credentials", Single(Avro(Framed + "    schema_registry: { url: 'http://alice:pw@r:8081' }\n"), "FS0118").Message, StringComparison.Ordinal);
+        Single(Avro(Framed + "    schema_registry: { url: 'ftp://r' }\n"), "FS0118");
+        Single(Avro(Framed + "    schema_registry: { url: 'registry:8081' }\n"), "FS0118");
+        Single(Avro(Framed + "    schema_registry: { url: ' , ' }\n"), "FS0118");
+        Single(Avro(Framed + "    schema_registry: { url: 'http://r:8081', basic_auth_env: '1BAD' }\n"), "FS0118");
+        Single(Avro("    schema_registry: { url: 'http://r:8081' }\n"), "FS0118");
+        Single(Avro(Framed + "    schema_registry: { basic_auth_env: SR }\n"), "FS0004");
+        Single(Avro(Framed + "    schema_registry: { url: 'http://r:8081', password: x }\n"), "FS0003");
+        Single(Avro(Framed, "settings:\n  schema_registry: { url: 'http://u:p@r:8081' }\n"), "FS0118");
+        Single(Replace("    timestamp_field: ts\n", "    timestamp_field: ts\n    schema_registry: { url: 'http://r:8081' }\n"), "FS0115");
+    }
+
+    [Fact]
+    public void An_avro_or_protobuf_prediction_topic_is_checked_as_a_source_is()
+    {
+        string Predictions(string extra) => Replace("      topic: churn_predictions\n", "      topic: churn_predictions\n" + extra);
+        const string Proto = "      schema: |\n        syntax = \"proto3\";\n        message P { double score = 1; int64 event_time = 2; }\n";
+        var loaded = Load(Predictions("      format: protobuf\n      framing: confluent\n" + Proto));
+        Assert.True(loaded.Success, string.Join("\n", loaded.Diagnostics));
+        var prediction = loaded.Repository!.Models[0].Prediction;
+        Assert.Equal(("protobuf", Core.Events.Payloads.PayloadFraming.Confluent), (prediction.Format, prediction.Payload!.Framing));
+        Assert.NotEqual(loaded.Repository.ContentHash(), Load(Predictions("      format: protobuf\n" + Proto)).Repository!.ContentHash());
+
+        Single(Predictions("      format: thrift\n"), "FS0110");
+        Single(Predictions("      format: avro\n"), "FS0116");
+        Single(Predictions("      schema: |\n        x\n"), "FS0115");
+        Assert.Contains("has no field 'score'", Single(Predictions("      format: protobuf\n" + Proto.Replace("double score = 1; ", "", StringComparison.Ordinal)), "FS0117").Message, StringComparison.Ordinal);
+        Single(Predictions("      format: protobuf\n      schema_registry: { url: 'http://r:8081' }\n" + Proto), "FS0118");
+    }
+
+    [Fact]
     public void Names_must_be_identifiers() =>
         Assert.Contains("'amount_sum'", Single(Replace("      - name: amount_sum_1h", "      - name: Amount Sum"), "FS0011").Hint, StringComparison.Ordinal);
 }

@@ -24,10 +24,10 @@ public sealed class SchemaUnitTests
     {
         // A repository using every optional key the schema lists loads without an unknown-key error.
         var everything = RepositoryFiles.Minimal
-            .Replace("project: shop\n", "project: shop\nsettings:\n  allowed_lateness: 1m\n  max_future_skew: 1m\n", StringComparison.Ordinal)
+            .Replace("project: shop\n", "project: shop\nsettings:\n  allowed_lateness: 1m\n  max_future_skew: 1m\n  schema_registry: { url: 'http://registry:8081', basic_auth_env: SR_AUTH }\n", StringComparison.Ordinal)
             .Replace("    join_keys: [user_id]\n", "    join_keys: [user_id]\n    description: d\n", StringComparison.Ordinal)
             .Replace("      topic: orders\n", "      topic: orders\n      dead_letter_topic: orders.bad\n    format: json\n    timestamp_format: rfc3339\n    description: d\n    history: { path: h.csv, format: csv, cutover: 1796083200000 }\n    quality: { window: 1m, min_events: 10, max_dead_letter_rate: 0.01 }\n    alert: pager\n", StringComparison.Ordinal)
-            .Replace("feature_views:\n", "  - name: clicks\n    kafka: { topic: clicks }\n    format: protobuf\n    framing: confluent\n    message: Click\n    timestamp_field: ts\n"
+            .Replace("feature_views:\n", "  - name: clicks\n    kafka: { topic: clicks }\n    format: protobuf\n    framing: confluent\n    schema_registry: { url: 'http://other-registry:8081', basic_auth_env: OTHER_AUTH }\n    message: Click\n    timestamp_field: ts\n"
                 + "    schema: |\n      syntax = \"proto3\";\n      message Click { string user_id = 1; int64 ts = 2; }\n    timestamp_format: epoch_ms\n    fields: { user_id: string, ts: timestamp }\nfeature_views:\n", StringComparison.Ordinal)
             .Replace("    ttl: 1d\n", "    ttl: 1d\n    description: d\n    freshness: 5m\n    alert: pager\n"
                 + "    quality: { window: 1m, min_lookups: 10, max_not_found_rate: 0.1, max_outside_ttl_rate: 0.1, max_null_rate: 0.1, max_out_of_range_rate: 0.01, ranges: { order_count_1h: { min: 0, max: 100 } } }\n",
@@ -35,7 +35,9 @@ public sealed class SchemaUnitTests
             .Replace("        hop: 10m\n", "        hop: 10m\n        description: d\n", StringComparison.Ordinal)
             .Replace("        description: d\n", "        description: d\n      - { name: p90, aggregation: percentile, p: 0.9, field: amount }\n"
                 + "      - { name: last_notes, aggregation: last_n, n: 3, field: note }\n      - { name: top_notes, aggregation: top_k, k: 2, field: note }\n", StringComparison.Ordinal)
-            .Replace("      topic: churn_predictions\n", "      topic: churn_predictions\n      dead_letter_topic: x.dlq\n      id_field: id\n      timestamp_field: ts\n", StringComparison.Ordinal)
+            .Replace("      topic: churn_predictions\n", "      topic: churn_predictions\n      dead_letter_topic: x.dlq\n      id_field: id\n      timestamp_field: ts\n"
+                + "      format: protobuf\n      framing: confluent\n      schema_registry: { url: 'http://predictions-registry:8081', basic_auth_env: P_AUTH }\n      message: P\n"
+                + "      schema: |\n        syntax = \"proto3\";\n        message P { double score = 1; string id = 2; string segment = 3; int64 ts = 4; }\n", StringComparison.Ordinal)
             .Replace("        score: double\n", "        score: double\n        id: string\n        segment: string\n", StringComparison.Ordinal)
             .Replace("        features: [user_orders:order_count_1h]\n", "        features: [user_orders:order_count_1h]\n        description: d\n", StringComparison.Ordinal)
             .Replace("        methods: [psi]\n", "        methods: [psi, { method: ks, threshold: 0.01 }]\n        bins: 12\n        min_samples: 200\n        segment_by: segment\n        segments: 5\n", StringComparison.Ordinal)

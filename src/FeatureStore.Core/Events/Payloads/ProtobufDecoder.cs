@@ -53,7 +53,31 @@ public sealed class ProtobufDecoder : PayloadDecoder
         return (type.Name, [.. type.Fields.Select(f => f.Name)]);
     }
 
-    private static (Descriptors.DescriptorProto Type, Descriptors.FileDescriptorProto File) FindMessage(string proto, string? message)
+    /// <summary>
+    /// Compiles the message a Confluent message-index path names in the writer's <c>.proto</c>: empty or [0], the first
+    /// message; [i], the i-th; [i, j], the i-th's j-th nested message, and so on.
+    /// </summary>
+    internal static ProtobufDecoder CompileAt(string proto, ReadOnlySpan<int> path, EventSchema schema)
+    {
+        var file = ParseFile(proto);
+        var types = file.MessageTypes;
+        Descriptors.DescriptorProto? type = null;
+        ReadOnlySpan<int> walk = path.IsEmpty ? [0] : path;
+        foreach (var index in walk)
+        {
+            if ((uint)index >= (uint)types.Count)
+            {
+                throw new PayloadSchemaException($"the .proto has no message at index {index}");
+            }
+
+            type = types[index];
+            types = type.NestedTypes;
+        }
+
+        return new ProtobufDecoder(Plan(type!, schema, file.Syntax == "proto3"), PayloadFraming.None);
+    }
+
+    private static Descriptors.FileDescriptorProto ParseFile(string proto)
     {
         var set = new Descriptors.FileDescriptorSet();
         set.Add("event.proto", true, new StringReader(proto));
@@ -63,7 +87,12 @@ public sealed class ProtobufDecoder : PayloadDecoder
             throw new PayloadSchemaException($"not a valid .proto: {error.Message}", error.LineNumber, error.ColumnNumber);
         }
 
-        var file = set.Files.First(f => f.Name == "event.proto");
+        return set.Files.First(f => f.Name == "event.proto");
+    }
+
+    private static (Descriptors.DescriptorProto Type, Descriptors.FileDescriptorProto File) FindMessage(string proto, string? message)
+    {
+        var file = ParseFile(proto);
         var all = file.MessageTypes.SelectMany(m => Nested(m, string.IsNullOrEmpty(file.Package) ? m.Name : $"{file.Package}.{m.Name}")).ToList();
         if (all.Count == 0)
         {

@@ -59,6 +59,7 @@ internal sealed class PushHandler(RegistryCache registry, ApiKeyPolicy keys, Fea
     public async Task<PushOutcome> RunAsync(PushCall call, string? apiKey, CancellationToken cancellationToken)
     {
         var settings = Authorize(apiKey);
+        var started = time.GetTimestamp();
         var source = FindSource(call.Source);
         if (call.Events.Count == 0)
         {
@@ -102,6 +103,7 @@ internal sealed class PushHandler(RegistryCache registry, ApiKeyPolicy keys, Fea
         }
 
         response.Produced = accepted.Count;
+        PushMetrics.Produced(source.Definition.Name, accepted.Count);
         response.Offsets.AddRange(next.Select(p => new PartitionOffset { Partition = p.Key, NextOffset = p.Value }));
         if (!call.WaitOnline)
         {
@@ -114,12 +116,14 @@ internal sealed class PushHandler(RegistryCache registry, ApiKeyPolicy keys, Fea
         }
         catch (OperationCanceledException) when (due.IsCancellationRequested)
         {
+            PushMetrics.Waited(source.Definition.Name, applied: false, time.GetElapsedTime(started));
             throw new LookupException(StatusCode.DeadlineExceeded,
                 $"the {accepted.Count} event(s) were produced to {source.Definition.Topic} but ingest (group {settings.IngestGroup}) had not applied them all by the deadline: "
                 + "they will be applied when it catches up; do not push them again");
         }
 
         response.Applied = true;
+        PushMetrics.Waited(source.Definition.Name, applied: true, time.GetElapsedTime(started));
         return new PushOutcome(response, Refused: false);
     }
 
@@ -152,7 +156,16 @@ internal sealed class PushHandler(RegistryCache registry, ApiKeyPolicy keys, Fea
         var accepted = new List<(byte[], ReadOnlyMemory<byte>)>(events.Count);
         for (var i = 0; i < events.Count; i++)
         {
-            var error = parser.Parse(events[i].Span);
+            ParseError error;
+            try
+            {
+                error = parser.Parse(events[i].Span);
+            }
+            catch (Core.Events.Payloads.SchemaRegistryUnavailableException ex)
+            {
+                throw new LookupException(StatusCode.Unavailable, $"event {i} cannot be checked: {ex.Message}; nothing was produced, try again");
+            }
+
             string? detail = null;
             if (error == ParseError.None && parser.EventTimeMs > nowMs && parser.EventTimeMs - nowMs > skewMs)
             {
@@ -168,6 +181,7 @@ internal sealed class PushHandler(RegistryCache registry, ApiKeyPolicy keys, Fea
             }
 
             response.RejectedCount++;
+            PushMetrics.Rejection(source.Definition.Name, error.ToReason());
             if (response.Rejected.Count < MaxListedRejections)
             {
                 response.Rejected.Add(new RejectedEvent
