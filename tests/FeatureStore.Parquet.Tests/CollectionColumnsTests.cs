@@ -102,4 +102,44 @@ public sealed class CollectionColumnsTests : IDisposable
         Assert.Equal("u2,,\"[2.5,-1,1E+300]\",\"{\"\"x\"\":1}\"", lines[2]);
         Assert.Equal("u4,[],[],{}", lines[4]);
     }
+
+    [Fact]
+    public async Task Int_lists_are_parquet_lists_of_int64_arrow_int64_lists_and_csv_integers()
+    {
+        var table = new Table(
+        [
+            new TableColumn("user_id", new string?[] { "u1", "u2", "u3" }),
+            new TableColumn("v__last_quantities", new IReadOnlyList<long>?[] { [9_007_199_254_740_993, -3], null, [] }),
+        ], 3);
+        var parquet = Path.Combine(_dir, "ints.parquet");
+        var arrow = Path.Combine(_dir, "ints.arrow");
+        var csv = Path.Combine(_dir, "ints.csv");
+        await TableWriter.WriteAsync(table, parquet, ExportFormat.Parquet, Ct);
+        await TableWriter.WriteAsync(table, arrow, ExportFormat.Arrow, Ct);
+        await TableWriter.WriteAsync(table, csv, ExportFormat.Csv, Ct);
+
+        var reader = await ParquetReader.CreateAsync(parquet, cancellationToken: Ct);
+        await using (reader)
+        {
+            var list = Assert.IsType<ListField>(reader.Schema.Fields[1]);
+            Assert.Equal(typeof(long), ((DataField)list.Item).ClrType);
+            using var group = reader.OpenRowGroupReader(0);
+            var quantities = await ReadAsync<long>(group, reader.Schema.DataFields[1], values: 2, levels: 4);
+            Assert.Equal([9_007_199_254_740_993, -3], quantities.Values);
+            Assert.Equal([2, 2, 0, 1], quantities.Definitions);
+        }
+
+        using (var stream = File.OpenRead(arrow))
+        using (var arrowReader = new ArrowFileReader(stream))
+        {
+            var batch = await arrowReader.ReadNextRecordBatchAsync(Ct);
+            var column = (ListArray)batch.Column("v__last_quantities");
+            Assert.Equal([9_007_199_254_740_993, -3], ((Int64Array)column.GetSlicedValues(0)).Values.ToArray());
+            Assert.True(column.IsNull(1));
+        }
+
+        var lines = File.ReadAllLines(csv);
+        Assert.Equal("u1,\"[9007199254740993,-3]\"", lines[1]);
+        Assert.Equal("u3,[]", lines[3]);
+    }
 }

@@ -148,6 +148,7 @@ internal sealed partial class ServingRepository
         AggregationKind.Count or AggregationKind.ApproxDistinct => "int64",
         AggregationKind.Last when feature.TextValued => "string",
         AggregationKind.LastN or AggregationKind.LastNDistinct when feature.TextValued => "string_list",
+        AggregationKind.LastN or AggregationKind.LastNDistinct when feature.IntValued => "int64_list",
         AggregationKind.LastN or AggregationKind.LastNDistinct => "double_list",
         AggregationKind.TopK => "counts",
         _ => "double",
