@@ -183,8 +183,10 @@ public sealed class CompiledRepository
     private static CompiledRequestView[] CompileRequestViews(FeatureRepository repository)
     {
         var names = repository.FeatureViews.Select(v => v.Name).ToList();
-        return [.. repository.RequestViews.Select(definition => CompiledRequestView.Compile(definition, (v, f) => StoredKind(repository, v, f), names, (f, error) =>
-            throw new InvalidOperationException($"request view '{definition.Name}', feature '{definition.Features[f].Name}': {error.Message}"))!)];
+        var definitions = repository.RequestViews;
+        return [.. CompiledRequestView.CompileAll(definitions, (v, f) => StoredKind(repository, v, f), names, (v, f, error) =>
+            throw new InvalidOperationException($"request view '{definitions[v].Name}', feature '{definitions[v].Features[f].Name}': {error.Message}"))
+            .Select(c => c!)];
     }
 
     /// <summary>What stored feature (view, feature) is in a request-time expression, or null when there is none.</summary>
@@ -198,7 +200,8 @@ public sealed class CompiledRepository
             return null;
         }
 
-        return found.Aggregation == AggregationKind.Last && repository.FindSource(definition!.Source)?.FindField(found.Field!)?.Kind == FieldKind.String
+        return found.Aggregation is AggregationKind.LastN or AggregationKind.LastNDistinct or AggregationKind.TopK ? ExpressionKind.List
+            : found.Aggregation == AggregationKind.Last && repository.FindSource(definition!.Source)?.FindField(found.Field!)?.Kind == FieldKind.String
             ? ExpressionKind.Text : ExpressionKind.Number;
     }
 
