@@ -41,11 +41,26 @@ public sealed class RequestFeatureLookupTests(IngestedStoreFixture data) : IClas
 
         """;
 
+    // A model whose version lists request-time features: a lookup by its name computes them from the context sent.
+    private const string RequestModel = """
+          - name: fraud_rt
+            prediction:
+              topic: rt.predictions
+              timestamp_field: ts
+              fields:
+                score: double
+                ts: timestamp
+            versions:
+              - version: v1
+                features: [payment:placed_hour, payment:new_country]
+
+        """;
+
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     private FeatureRepository Repository()
     {
-        var load = FeatureRepositoryLoader.LoadFromText(data.Scenario.RepositoryYaml.Replace("models:\n", RequestViews + "models:\n", StringComparison.Ordinal), "payments.yaml");
+        var load = FeatureRepositoryLoader.LoadFromText(data.Scenario.RepositoryYaml.Replace("models:\n", RequestViews + "models:\n" + RequestModel, StringComparison.Ordinal), "payments.yaml");
         Assert.True(load.Success, string.Join("\n", load.Diagnostics));
         return load.Repository!;
     }
@@ -137,6 +152,24 @@ public sealed class RequestFeatureLookupTests(IngestedStoreFixture data) : IClas
             Assert.Equal(["payment:amount_vs_mean_2h", "payment:new_country", "payment:placed_hour", "payment:share_of_merchant_1h"], result.FeatureNames);
             AssertExpected(request, result.Response);
         }
+    }
+
+    [Fact]
+    public async Task A_lookup_by_a_model_listing_request_time_features_computes_them_from_the_context()
+    {
+        await using var server = await RunningServer.InProcessAsync(Options(), data.Store.Multiplexer);
+        using var client = server.Client();
+        var request = Request(data.NowMs);
+        request.Model = "fraud_rt";
+        var result = await client.GetOnlineFeaturesAsync(request, Ct);
+        Assert.Equal(["payment:placed_hour", "payment:new_country"], result.FeatureNames);
+        AssertExpected(request, result.Response);
+
+        // Without the context the model's request-time features need, the lookup is refused naming the field.
+        request.Entities[0].RequestContext.Remove("placed_at");
+        var refused = await Assert.ThrowsAsync<RpcException>(() => client.GetOnlineFeaturesAsync(request, Ct));
+        Assert.Equal(StatusCode.InvalidArgument, refused.StatusCode);
+        Assert.Contains("placed_at", refused.Status.Detail, StringComparison.Ordinal);
     }
 
     [Fact]

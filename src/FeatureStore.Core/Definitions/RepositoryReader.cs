@@ -15,6 +15,9 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
     private readonly HashSet<string> _entityNames = new(StringComparer.Ordinal);
     private readonly HashSet<string> _sourceNames = new(StringComparer.Ordinal);
     private readonly Dictionary<string, HashSet<string>> _viewFeatures = new(StringComparer.Ordinal);
+
+    // The request views read, which a model version may list beside stored features.
+    private List<RequestViewDefinition> _requestViews = [];
     private readonly HashSet<string> _webhookNames = new(StringComparer.Ordinal);
     private readonly HashSet<string> _invalidFields = new(StringComparer.Ordinal);
 
@@ -35,6 +38,7 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
         var sources = ReadSources(top);
         var views = ReadViews(top, entities, sources);
         var requestViews = ReadRequestViews(top, views, sources);
+        _requestViews = requestViews;
         var webhooks = ReadAlerts(top);
         CheckQualityAlerts(webhooks);
         var models = ReadModels(top, views, webhooks);
@@ -673,9 +677,26 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
         }
 
         var view = views.FirstOrDefault(v => v.Name == parts[0]);
+        if (_requestViews.FirstOrDefault(r => r.Name == parts[0]) is { } request)
+        {
+            // A request-time feature: the lookup by model computes it from the context sent, the export from the entity table.
+            if (parts.Length == 1)
+            {
+                return request.Features.Select(f => $"{request.Name}:{f.Name}");
+            }
+
+            if (request.IndexOf(parts[1]) < 0)
+            {
+                bag.Error(node, "FS0120", $"request view '{request.Name}' has no feature '{parts[1]}'", Known("features", request.Features.Select(f => f.Name), parts[1]));
+                return null;
+            }
+
+            return [text!];
+        }
+
         if (!_viewFeatures.TryGetValue(parts[0], out var declared))
         {
-            bag.Error(node, "FS0120", $"unknown feature view '{parts[0]}'", Known("feature views", _viewFeatures.Keys, parts[0]));
+            bag.Error(node, "FS0120", $"unknown feature view '{parts[0]}'", Known("feature views and request views", _viewFeatures.Keys.Concat(_requestViews.Select(r => r.Name)), parts[0]));
             return null;
         }
 

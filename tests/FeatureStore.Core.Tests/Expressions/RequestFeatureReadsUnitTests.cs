@@ -206,4 +206,31 @@ public sealed class RequestFeatureReadsUnitTests
         Assert.Equal(code, diagnostic.Code);
         Assert.Equal(Where(views, at), (diagnostic.Line, diagnostic.Column));
     }
+
+    [Fact]
+    public void A_model_version_may_list_request_time_features_beside_stored_ones()
+    {
+        var text = Repository(TwoViews).Replace("features: [user_orders:order_count_1h]", "features: [user_orders:order_count_1h, checkout:share, basket]", StringComparison.Ordinal);
+        var load = FeatureRepositoryLoader.LoadFromText(text, "repo.yaml");
+        Assert.True(load.Success, string.Join("\n", load.Diagnostics));
+        Assert.Equal(["user_orders:order_count_1h", "checkout:share", "basket:total", "basket:kind"], load.Repository!.Models[0].Versions[0].Features);
+    }
+
+    [Theory]
+    [InlineData("checkout:nope", "request view 'checkout' has no feature 'nope'")]
+    [InlineData("checkot:share", "unknown feature view 'checkot'")]
+    public void A_model_listing_an_unknown_request_time_feature_is_refused_at_the_reference(string reference, string message)
+    {
+        var text = Repository(TwoViews).Replace("features: [user_orders:order_count_1h]", $"features: [user_orders:order_count_1h, {reference}]", StringComparison.Ordinal);
+        var diagnostic = Assert.Single(FeatureRepositoryLoader.LoadFromText(text, "repo.yaml").Diagnostics);
+        Assert.Equal("FS0120", diagnostic.Code);
+        Assert.Contains(message, diagnostic.Message, StringComparison.Ordinal);
+        var lines = text.Split('\n');
+        var line = Array.FindIndex(lines, l => l.Contains(reference, StringComparison.Ordinal));
+        Assert.Equal((line + 1, lines[line].IndexOf(reference, StringComparison.Ordinal) + 1), (diagnostic.Line, diagnostic.Column));
+        if (reference.StartsWith("checkot", StringComparison.Ordinal))
+        {
+            Assert.Contains("checkout", diagnostic.Hint, StringComparison.Ordinal);
+        }
+    }
 }
