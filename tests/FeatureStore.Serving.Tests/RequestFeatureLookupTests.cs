@@ -155,6 +155,27 @@ public sealed class RequestFeatureLookupTests(IngestedStoreFixture data) : IClas
     }
 
     [Fact]
+    public async Task The_registry_lists_request_views_with_their_context_features_and_reads_over_grpc_and_http()
+    {
+        await using var server = await RunningServer.OnPortsAsync((g, h) => Options(g, h), data.Store.Multiplexer);
+        using var client = server.Client();
+        using var http = server.Http();
+        var definitions = await client.ListDefinitionsAsync(Ct);
+        var payment = Assert.Single(definitions.RequestViews);
+        Assert.Equal("payment", payment.Name);
+        Assert.Equal(["amount:double", "country:string", "placed_at:timestamp"], payment.Context.Select(c => c.Name + ":" + c.Type));
+        Assert.Equal(["payment:amount_vs_mean_2h:double", "payment:new_country:int64", "payment:placed_hour:int64", "payment:share_of_merchant_1h:double"],
+            payment.Features.Select(f => f.Reference + ":" + f.ValueType));
+        Assert.Equal("hour(placed_at)", payment.Features[2].Expression);
+        Assert.Equal(["user_stats:mean_2h", "user_stats:last_country", "merchant_stats:sum_1h"], payment.StoredFeatures);
+        Assert.Empty(payment.Reads);
+        Assert.Equal(["payment:placed_hour", "payment:new_country"], definitions.Models.Single(m => m.Name == "fraud_rt").Versions[0].Features);
+
+        var mirrored = Google.Protobuf.JsonParser.Default.Parse<ListDefinitionsResponse>(await http.GetStringAsync(new Uri("/v1/registry", UriKind.Relative), Ct));
+        Assert.Equal(definitions.RequestViews, mirrored.RequestViews);
+    }
+
+    [Fact]
     public async Task A_lookup_by_a_model_listing_request_time_features_computes_them_from_the_context()
     {
         await using var server = await RunningServer.InProcessAsync(Options(), data.Store.Multiplexer);
