@@ -633,7 +633,7 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
                 }
             }
 
-            var monitors = ReadMonitors(map, prediction, featureRefs, webhooks);
+            var monitors = ReadMonitors(map, prediction, featureRefs, webhooks, views);
             var labels = ReadLabels(map, prediction);
             var performance = ReadPerformance(map, prediction, webhooks);
             var lifecycle = ReadLifecycle(map, monitors);
@@ -665,6 +665,15 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
 
         // An id_field in error is kept: the repository is invalid anyway, and labels that need it are not reported again.
         return topic is null ? null : new PredictionDefinition(topic, map.String("dead_letter_topic", false) ?? topic + ".dlq", timestampField, fields, idField);
+    }
+
+    // The aggregation's name when `view:feature` names a list or counts feature (last_n, last_n_distinct, top_k).
+    private static string? CollectionFeature(string column, List<FeatureViewDefinition> views)
+    {
+        var colon = column.IndexOf(':', StringComparison.Ordinal);
+        var feature = colon < 0 ? null : views.FirstOrDefault(v => v.Name == column[..colon])?.FindFeature(column[(colon + 1)..]);
+        return feature is not null && AggregationKinds.IsCollection(feature.Aggregation)
+            ? FeatureRepositoryLoader.Aggregations.First(a => a.Value == feature.Aggregation).Key : null;
     }
 
     private IEnumerable<string>? ResolveFeatureRef(string? text, YamlNode node, List<FeatureViewDefinition> views)
@@ -721,7 +730,7 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
         return [text!];
     }
 
-    private List<MonitorDefinition> ReadMonitors(YamlMap model, PredictionDefinition? prediction, HashSet<string> featureRefs, List<WebhookDefinition> webhooks)
+    private List<MonitorDefinition> ReadMonitors(YamlMap model, PredictionDefinition? prediction, HashSet<string> featureRefs, List<WebhookDefinition> webhooks, List<FeatureViewDefinition> views)
     {
         var result = new List<MonitorDefinition>();
         foreach (var item in model.List("monitors", required: false))
@@ -737,6 +746,12 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
             {
                 bag.Error(columnNode!, "FS0121", $"monitor column '{column}' is neither a prediction field nor a feature of the model",
                     Known("columns", prediction.Fields.Select(f => f.Name).Concat(featureRefs), column));
+            }
+            else if (column is not null && CollectionFeature(column, views) is { } collection)
+            {
+                // Drift compares one number or category per prediction; a list or value counts has neither.
+                bag.Error(columnNode!, "FS0189", $"monitor column '{column}' is {collection}, a list: drift compares one number or one category per prediction",
+                    "monitor a scalar feature of the same events instead (count, mean, percentile, approx_distinct, last ...), or add one");
             }
 
             var methods = new List<MonitorMethod>();
