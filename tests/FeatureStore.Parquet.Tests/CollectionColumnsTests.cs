@@ -1,6 +1,7 @@
 using Apache.Arrow;
 using Apache.Arrow.Ipc;
 using FeatureStore.Core.Windows;
+using FeatureStore.Parquet.Export;
 using FeatureStore.Parquet.Tables;
 using Parquet;
 using Parquet.Schema;
@@ -141,5 +142,20 @@ public sealed class CollectionColumnsTests : IDisposable
         var lines = File.ReadAllLines(csv);
         Assert.Equal("u1,\"[9007199254740993,-3]\"", lines[1]);
         Assert.Equal("u3,[]", lines[3]);
+    }
+
+    [Fact]
+    public void The_export_column_of_an_int_list_feature_holds_integers_and_of_a_double_one_doubles()
+    {
+        var window = new Core.Windows.WindowSpec(3_600_000, 60_000);
+        var ints = PointInTimeJoin.NewColumn(new WindowedFeature(AggregationKind.LastN, window, Parameter: 3, IntValued: true), 2);
+        var doubles = PointInTimeJoin.NewColumn(new WindowedFeature(AggregationKind.LastNDistinct, window, Parameter: 3), 2);
+        var integers = Assert.IsType<IReadOnlyList<long>?[]>(ints);
+        Assert.IsType<IReadOnlyList<double>?[]>(doubles);
+
+        PointInTimeJoin.Store(ints, 0, FeatureValue.OfInt64s([7, -1], 5));
+        PointInTimeJoin.Store(ints, 1, FeatureValue.Null(ValueStatus.NotFound));
+        Assert.Equal([7L, -1], integers[0]!);
+        Assert.Null(integers[1]);
     }
 }
