@@ -122,6 +122,10 @@ public sealed class OnlineFeatureSet
     public IReadOnlyList<double>? GetDoubles(int row, string feature) =>
         Collection(row, feature, FeatureValue.ValueOneofCase.DoubleListValue) is { } value ? value.DoubleListValue.Values : null;
 
+    /// <summary>The integers of last_n or last_n_distinct of an int field, newest first; null when not present.</summary>
+    public IReadOnlyList<long>? GetInt64s(int row, string feature) =>
+        Collection(row, feature, FeatureValue.ValueOneofCase.Int64ListValue) is { } value ? value.Int64ListValue.Values : null;
+
     /// <summary>The values and counts of top_k, most frequent first; null when not present.</summary>
     public IReadOnlyList<KeyValuePair<string, long>>? GetCounts(int row, string feature) =>
         Collection(row, feature, FeatureValue.ValueOneofCase.CountsValue) is { } value ? [.. value.CountsValue.Counts] : null;

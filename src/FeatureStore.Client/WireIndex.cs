@@ -171,12 +171,13 @@ internal sealed class WireIndex
                     cell.Case = FeatureValue.ValueOneofCase.BoolValue;
                     cell.Bits = value.Varint() != 0 ? 1 : 0;
                     break;
-                case OnlineWire.ValueStringList or OnlineWire.ValueDoubleList or OnlineWire.ValueCounts:
+                case OnlineWire.ValueStringList or OnlineWire.ValueDoubleList or OnlineWire.ValueInt64List or OnlineWire.ValueCounts:
                     // A list or counts is read from the parsed message when asked for; the index keeps which it is.
                     cell.Case = tag switch
                     {
                         OnlineWire.ValueStringList => FeatureValue.ValueOneofCase.StringListValue,
                         OnlineWire.ValueDoubleList => FeatureValue.ValueOneofCase.DoubleListValue,
+                        OnlineWire.ValueInt64List => FeatureValue.ValueOneofCase.Int64ListValue,
                         _ => FeatureValue.ValueOneofCase.CountsValue,
                     };
                     cell.Bits = 0;

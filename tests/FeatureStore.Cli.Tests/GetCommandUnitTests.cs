@@ -48,6 +48,20 @@ public sealed class GetCommandUnitTests
     }
 
     [Fact]
+    public void An_int_list_shows_as_a_json_array_of_integers_in_the_table_and_in_json()
+    {
+        var request = new GetOnlineFeaturesRequest { Entities = { new EntityRow { JoinKeys = { ["user_id"] = "u1" } } } };
+        var response = new GetOnlineFeaturesResponse { FeatureNames = { "v:quantities" }, EvaluatedAt = new Google.Protobuf.WellKnownTypes.Timestamp { Seconds = 1_700_000_000 } };
+        response.Rows.Add(new FeatureRow { Values = { new FeatureValue { Status = FeatureStatus.Present, Int64ListValue = new Int64List { Values = { 9_007_199_254_740_993, -3 } } } } });
+        var result = new OnlineFeatureSet(response);
+
+        Assert.Equal("[9007199254740993,-3]", GetCommand.Cell(response.Rows[0].Values[0]));
+        var json = GetCommand.ToJson(request, result);
+        using var parsed = System.Text.Json.JsonDocument.Parse(json);
+        Assert.Contains("[9007199254740993,-3]", json, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_build_line_gives_the_percent_of_events_read_or_why_it_waits()
     {
         var group = new StateGroupInfo { Building = true, Features = { "amount_min_1h", "txn_count_2h" }, BuildState = "rebuilding", RowsDone = 504_000, RowsTotal = 1_200_000 };

@@ -11,7 +11,7 @@ public sealed class ValidateCommandUnitTests : IDisposable
     {
         var (code, output, error) = await CliRun.RunAsync("validate", "-f", CliRun.Example);
         Assert.Equal(0, code);
-        Assert.Contains("valid: project fraud, 2 entities, 1 sources, 2 feature views, 13 features, 1 models, 1 webhooks", output, StringComparison.Ordinal);
+        Assert.Contains("valid: project fraud, 2 entities, 1 sources, 2 feature views, 13 features, 1 request views, 1 request-time features, 1 models, 1 webhooks", output, StringComparison.Ordinal);
         Assert.Empty(error);
     }
 

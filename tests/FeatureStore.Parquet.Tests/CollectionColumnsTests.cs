@@ -1,6 +1,7 @@
 using Apache.Arrow;
 using Apache.Arrow.Ipc;
 using FeatureStore.Core.Windows;
+using FeatureStore.Parquet.Export;
 using FeatureStore.Parquet.Tables;
 using Parquet;
 using Parquet.Schema;
@@ -101,5 +102,60 @@ public sealed class CollectionColumnsTests : IDisposable
         Assert.Equal("u1,\"[\"\"m2\"\",\"\"m1\"\",\"\"m2\"\"]\",,\"{\"\"m9\"\":7,\"\"m1\"\":7,\"\"m3\"\":2}\"", lines[1]);
         Assert.Equal("u2,,\"[2.5,-1,1E+300]\",\"{\"\"x\"\":1}\"", lines[2]);
         Assert.Equal("u4,[],[],{}", lines[4]);
+    }
+
+    [Fact]
+    public async Task Int_lists_are_parquet_lists_of_int64_arrow_int64_lists_and_csv_integers()
+    {
+        var table = new Table(
+        [
+            new TableColumn("user_id", new string?[] { "u1", "u2", "u3" }),
+            new TableColumn("v__last_quantities", new IReadOnlyList<long>?[] { [9_007_199_254_740_993, -3], null, [] }),
+        ], 3);
+        var parquet = Path.Combine(_dir, "ints.parquet");
+        var arrow = Path.Combine(_dir, "ints.arrow");
+        var csv = Path.Combine(_dir, "ints.csv");
+        await TableWriter.WriteAsync(table, parquet, ExportFormat.Parquet, Ct);
+        await TableWriter.WriteAsync(table, arrow, ExportFormat.Arrow, Ct);
+        await TableWriter.WriteAsync(table, csv, ExportFormat.Csv, Ct);
+
+        var reader = await ParquetReader.CreateAsync(parquet, cancellationToken: Ct);
+        await using (reader)
+        {
+            var list = Assert.IsType<ListField>(reader.Schema.Fields[1]);
+            Assert.Equal(typeof(long), ((DataField)list.Item).ClrType);
+            using var group = reader.OpenRowGroupReader(0);
+            var quantities = await ReadAsync<long>(group, reader.Schema.DataFields[1], values: 2, levels: 4);
+            Assert.Equal([9_007_199_254_740_993, -3], quantities.Values);
+            Assert.Equal([2, 2, 0, 1], quantities.Definitions);
+        }
+
+        using (var stream = File.OpenRead(arrow))
+        using (var arrowReader = new ArrowFileReader(stream))
+        {
+            var batch = await arrowReader.ReadNextRecordBatchAsync(Ct);
+            var column = (ListArray)batch.Column("v__last_quantities");
+            Assert.Equal([9_007_199_254_740_993, -3], ((Int64Array)column.GetSlicedValues(0)).Values.ToArray());
+            Assert.True(column.IsNull(1));
+        }
+
+        var lines = File.ReadAllLines(csv);
+        Assert.Equal("u1,\"[9007199254740993,-3]\"", lines[1]);
+        Assert.Equal("u3,[]", lines[3]);
+    }
+
+    [Fact]
+    public void The_export_column_of_an_int_list_feature_holds_integers_and_of_a_double_one_doubles()
+    {
+        var window = new Core.Windows.WindowSpec(3_600_000, 60_000);
+        var ints = PointInTimeJoin.NewColumn(new WindowedFeature(AggregationKind.LastN, window, Parameter: 3, IntValued: true), 2);
+        var doubles = PointInTimeJoin.NewColumn(new WindowedFeature(AggregationKind.LastNDistinct, window, Parameter: 3), 2);
+        var integers = Assert.IsType<IReadOnlyList<long>?[]>(ints);
+        Assert.IsType<IReadOnlyList<double>?[]>(doubles);
+
+        PointInTimeJoin.Store(ints, 0, FeatureValue.OfInt64s([7, -1], 5));
+        PointInTimeJoin.Store(ints, 1, FeatureValue.Null(ValueStatus.NotFound));
+        Assert.Equal([7L, -1], integers[0]!);
+        Assert.Null(integers[1]);
     }
 }

@@ -47,11 +47,26 @@ public sealed class RequestFeatureLookupTests(IngestedStoreFixture data) : IClas
 
         """;
 
+    // A model whose version lists request-time features: a lookup by its name computes them from the context sent.
+    private const string RequestModel = """
+          - name: fraud_rt
+            prediction:
+              topic: rt.predictions
+              timestamp_field: ts
+              fields:
+                score: double
+                ts: timestamp
+            versions:
+              - version: v1
+                features: [payment:placed_hour, payment:new_country]
+
+        """;
+
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     private FeatureRepository Repository()
     {
-        var load = FeatureRepositoryLoader.LoadFromText(data.Scenario.RepositoryYaml.Replace("models:\n", RequestViews + "models:\n", StringComparison.Ordinal), "payments.yaml");
+        var load = FeatureRepositoryLoader.LoadFromText(data.Scenario.RepositoryYaml.Replace("models:\n", RequestViews + "models:\n" + RequestModel, StringComparison.Ordinal), "payments.yaml");
         Assert.True(load.Success, string.Join("\n", load.Diagnostics));
         return load.Repository!;
     }
@@ -189,6 +204,46 @@ public sealed class RequestFeatureLookupTests(IngestedStoreFixture data) : IClas
         var refused = await Assert.ThrowsAsync<RpcException>(() => client.GetOnlineFeaturesAsync(features, "user_id", users, wrong, asOf, Ct));
         Assert.Equal(StatusCode.InvalidArgument, refused.StatusCode);
         Assert.Contains("'amount'", refused.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_registry_lists_request_views_with_their_context_features_and_reads_over_grpc_and_http()
+    {
+        await using var server = await RunningServer.OnPortsAsync((g, h) => Options(g, h), data.Store.Multiplexer);
+        using var client = server.Client();
+        using var http = server.Http();
+        var definitions = await client.ListDefinitionsAsync(Ct);
+        var payment = definitions.RequestViews.Single(v => v.Name == "payment");
+        Assert.Equal("payment", payment.Name);
+        Assert.Equal(["amount:double", "country:string", "placed_at:timestamp"], payment.Context.Select(c => c.Name + ":" + c.Type));
+        Assert.Equal(["payment:amount_vs_mean_2h:double", "payment:new_country:int64", "payment:placed_hour:int64", "payment:share_of_merchant_1h:double"],
+            payment.Features.Select(f => f.Reference + ":" + f.ValueType));
+        Assert.Equal("hour(placed_at)", payment.Features[2].Expression);
+        Assert.Equal(["user_stats:mean_2h", "user_stats:last_country", "merchant_stats:sum_1h"], payment.StoredFeatures);
+        Assert.Empty(payment.Reads);
+        Assert.Equal(["payment:placed_hour", "payment:new_country"], definitions.Models.Single(m => m.Name == "fraud_rt").Versions[0].Features);
+
+        var mirrored = Google.Protobuf.JsonParser.Default.Parse<ListDefinitionsResponse>(await http.GetStringAsync(new Uri("/v1/registry", UriKind.Relative), Ct));
+        Assert.Equal(definitions.RequestViews, mirrored.RequestViews);
+        Assert.Equal(["payment", "user_payment"], definitions.RequestViews.Select(v => v.Name));
+    }
+
+    [Fact]
+    public async Task A_lookup_by_a_model_listing_request_time_features_computes_them_from_the_context()
+    {
+        await using var server = await RunningServer.InProcessAsync(Options(), data.Store.Multiplexer);
+        using var client = server.Client();
+        var request = Request(data.NowMs);
+        request.Model = "fraud_rt";
+        var result = await client.GetOnlineFeaturesAsync(request, Ct);
+        Assert.Equal(["payment:placed_hour", "payment:new_country"], result.FeatureNames);
+        AssertExpected(request, result.Response);
+
+        // Without the context the model's request-time features need, the lookup is refused naming the field.
+        request.Entities[0].RequestContext.Remove("placed_at");
+        var refused = await Assert.ThrowsAsync<RpcException>(() => client.GetOnlineFeaturesAsync(request, Ct));
+        Assert.Equal(StatusCode.InvalidArgument, refused.StatusCode);
+        Assert.Contains("placed_at", refused.Status.Detail, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -56,6 +56,27 @@ public sealed class ServingUnitTests
     }
 
     [Fact]
+    public void An_int_list_travels_as_int64s_over_the_wire_the_client_and_json()
+    {
+        var wire = LookupAnswer.ToWire(CoreValue.OfInt64s([9_007_199_254_740_993, -3], 1));
+        Assert.Equal(FeatureValue.ValueOneofCase.Int64ListValue, wire.ValueCase);
+        Assert.Equal([9_007_199_254_740_993, -3], wire.Int64ListValue.Values);
+
+        // JSON writes int64s as strings (protobuf's JSON mapping), so no digit is lost to a double.
+        Assert.Contains("\"int64ListValue\": { \"values\": [ \"9007199254740993\", \"-3\" ] }", Google.Protobuf.JsonFormatter.Default.Format(wire), StringComparison.Ordinal);
+
+        var values = System.Buffers.ArrayPool<CoreValue>.Shared.Rent(1);
+        values[0] = CoreValue.OfInt64s([9_007_199_254_740_993, -3, 0], 1L);
+        var answer = new LookupAnswer(["v:quantities"], [0], values, 1, 1, 1_700_000_000_999L, 1);
+        var written = LookupAnswerEncoding.Encode(answer);
+        Assert.Equal(answer.ToResponse().ToByteArray(), written);
+        answer.Release();
+        var received = Client.OnlineFeatureSet.FromWire(new System.Buffers.ReadOnlySequence<byte>(written));
+        Assert.Equal([9_007_199_254_740_993, -3, 0], received.GetInt64s(0, "v:quantities")!);
+        Assert.Null(received.GetDoubles(0, "v:quantities"));
+    }
+
+    [Fact]
     public void A_building_feature_goes_out_as_BUILDING_with_no_value_and_the_client_reads_no_value()
     {
         var wire = LookupAnswer.ToWire(CoreValue.Null(Core.Windows.ValueStatus.Building));
@@ -92,7 +113,9 @@ public sealed class ServingUnitTests
             CoreValue.Null(Core.Windows.ValueStatus.OutsideTtl, -1_000L), new(Core.Windows.ValueStatus.Present, Core.Windows.ValueKind.String, 0, 0, null, null),
             CoreValue.OfStrings(["FR", "", "zürich ✓ 日本"], 3L), CoreValue.OfDoubles([1.5, -0.0, 1e300], null), CoreValue.OfDoubles([], 4L),
             CoreValue.OfCounts([new("m1", 3), new("", 2), new("日本", 1)], 5L), CoreValue.OfStrings([], null),
+            CoreValue.OfInt64s([5, -1, long.MinValue, 0, long.MaxValue], 6L), CoreValue.OfInt64s([], null),
         ];
+        Assert.True(cells.Length <= 20);
         const int Stride = 20;
         var values = System.Buffers.ArrayPool<CoreValue>.Shared.Rent(Math.Max(1, rows * Stride));
         for (var e = 0; e < rows; e++)

@@ -102,8 +102,8 @@ public static class NaiveReference
         }
 
         var chosen = latest.Take(feature.Size).ToList();
-        return feature.TextValued
-            ? FeatureValue.OfStrings([.. chosen.Select(e => e.Inputs[f].Text!)], eventTime)
+        return feature.TextValued ? FeatureValue.OfStrings([.. chosen.Select(e => e.Inputs[f].Text!)], eventTime)
+            : feature.IntValued ? FeatureValue.OfInt64s([.. chosen.Select(e => checked((long)e.Inputs[f].Number))], eventTime)
             : FeatureValue.OfDoubles([.. chosen.Select(e => e.Inputs[f].Number)], eventTime);
     }
 

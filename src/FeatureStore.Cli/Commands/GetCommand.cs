@@ -161,6 +161,7 @@ internal static class GetCommand
         FeatureValue.ValueOneofCase.BoolValue => value.BoolValue ? "true" : "false",
         FeatureValue.ValueOneofCase.StringListValue => System.Text.Json.JsonSerializer.Serialize(value.StringListValue.Values),
         FeatureValue.ValueOneofCase.DoubleListValue => System.Text.Json.JsonSerializer.Serialize(value.DoubleListValue.Values),
+        FeatureValue.ValueOneofCase.Int64ListValue => System.Text.Json.JsonSerializer.Serialize(value.Int64ListValue.Values),
         FeatureValue.ValueOneofCase.CountsValue => System.Text.Json.JsonSerializer.Serialize(value.CountsValue.Counts.ToDictionary(c => c.Key, c => c.Value)),
         _ => null,
     };
@@ -294,7 +295,8 @@ internal static class GetCommand
                         case FeatureValue.ValueOneofCase.BoolValue:
                             writer.WriteBooleanValue(value.BoolValue);
                             break;
-                        case FeatureValue.ValueOneofCase.StringListValue or FeatureValue.ValueOneofCase.DoubleListValue or FeatureValue.ValueOneofCase.CountsValue:
+                        case FeatureValue.ValueOneofCase.StringListValue or FeatureValue.ValueOneofCase.DoubleListValue or FeatureValue.ValueOneofCase.Int64ListValue
+                            or FeatureValue.ValueOneofCase.CountsValue:
                             writer.WriteRawValue(Scalar(value)!); // a list as a JSON array, top_k counts as an object of value to count
                             break;
                         default:

@@ -212,7 +212,13 @@ internal static partial class ModelCommands
     private static bool Resolves(Core.Definitions.FeatureRepository repository, string reference)
     {
         var colon = reference.IndexOf(':', StringComparison.Ordinal);
-        var view = repository.FeatureViews.FirstOrDefault(v => v.Name == (colon < 0 ? reference : reference[..colon]));
+        var name = colon < 0 ? reference : reference[..colon];
+        if (repository.RequestViews.FirstOrDefault(r => r.Name == name) is { } request)
+        {
+            return colon < 0 || request.IndexOf(reference[(colon + 1)..]) >= 0; // a request-time feature, as a model version may list
+        }
+
+        var view = repository.FeatureViews.FirstOrDefault(v => v.Name == name);
         return view is not null && (colon < 0 || view.FindFeature(reference[(colon + 1)..]) is not null);
     }
 

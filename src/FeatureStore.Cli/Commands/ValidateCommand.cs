@@ -24,7 +24,9 @@ internal static class ValidateCommand
             var repo = result!.Repository!;
             config.Output.WriteLine(
                 $"{parse.GetRequiredValue(file)}: valid: project {repo.Project}, {repo.Entities.Count} entities, {repo.Sources.Count} sources, " +
-                $"{repo.FeatureViews.Count} feature views, {repo.FeatureViews.Sum(v => v.Features.Count)} features, {repo.Models.Count} models, " +
+                $"{repo.FeatureViews.Count} feature views, {repo.FeatureViews.Sum(v => v.Features.Count)} features, " +
+                (repo.RequestViews.Count > 0 ? $"{repo.RequestViews.Count} request views, {repo.RequestViews.Sum(v => v.Features.Count)} request-time features, " : "") +
+                $"{repo.Models.Count} models, " +
                 $"{repo.Webhooks.Count} webhooks (hash {repo.ContentHash()[..12]})");
             return CliApp.Ok;
         });

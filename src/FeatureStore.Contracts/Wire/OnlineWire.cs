@@ -82,7 +82,10 @@ public static class OnlineWire
     /// <summary><c>FeatureValue.counts_value</c> (a <c>ValueCounts</c>).</summary>
     public const byte ValueCounts = (9 << 3) | 2;
 
-    /// <summary><c>StringList.values</c>, <c>DoubleList.values</c> (packed) and <c>ValueCounts.counts</c> (map entries).</summary>
+    /// <summary><c>FeatureValue.int64_list_value</c> (an <c>Int64List</c>).</summary>
+    public const byte ValueInt64List = (10 << 3) | 2;
+
+    /// <summary><c>StringList.values</c>, <c>DoubleList.values</c> and <c>Int64List.values</c> (packed) and <c>ValueCounts.counts</c> (map entries).</summary>
     public const byte ListValues = (1 << 3) | 2;
 
     /// <summary>A map entry's int64 value (<c>ValueCounts.counts</c>).</summary>

@@ -183,7 +183,8 @@ public sealed class CompiledRepository
             foreach (var view in viewsOfSource)
             {
                 var features = view.Features.Select(f => new WindowedFeature(
-                    f.Aggregation, f.Window, f.Field is not null && StateLayout.IsTextValued(f.Aggregation, source.FindField(f.Field)!.Kind), f.Parameter)).ToList();
+                    f.Aggregation, f.Window, f.Field is not null && StateLayout.IsTextValued(f.Aggregation, source.FindField(f.Field)!.Kind), f.Parameter,
+                    f.Field is not null && StateLayout.IsIntValued(f.Aggregation, source.FindField(f.Field)!.Kind))).ToList();
                 var slots = view.Features.Select(f => f.Field is null ? -1 : schema.IndexOf(f.Field)).ToList();
                 var keySlots = repository.FindEntity(view.Entity)!.JoinKeys.Select(schema.IndexOf).ToList();
                 var compiledView = new CompiledView(view, compiled, features, slots, keySlots, StateLayout.ClassicSignature(view));
@@ -203,8 +204,10 @@ public sealed class CompiledRepository
     private static CompiledRequestView[] CompileRequestViews(FeatureRepository repository)
     {
         var names = repository.FeatureViews.Select(v => v.Name).ToList();
-        return [.. repository.RequestViews.Select(definition => CompiledRequestView.Compile(definition, (v, f) => StoredKind(repository, v, f), names, (f, error) =>
-            throw new InvalidOperationException($"request view '{definition.Name}', feature '{definition.Features[f].Name}': {error.Message}"))!)];
+        var definitions = repository.RequestViews;
+        return [.. CompiledRequestView.CompileAll(definitions, (v, f) => StoredKind(repository, v, f), names, (v, f, error) =>
+            throw new InvalidOperationException($"request view '{definitions[v].Name}', feature '{definitions[v].Features[f].Name}': {error.Message}"))
+            .Select(c => c!)];
     }
 
     /// <summary>What stored feature (view, feature) is in a request-time expression, or null when there is none.</summary>
@@ -218,7 +221,8 @@ public sealed class CompiledRepository
             return null;
         }
 
-        return found.Aggregation == AggregationKind.Last && repository.FindSource(definition!.Source)?.FindField(found.Field!)?.Kind == FieldKind.String
+        return found.Aggregation is AggregationKind.LastN or AggregationKind.LastNDistinct or AggregationKind.TopK ? ExpressionKind.List
+            : found.Aggregation == AggregationKind.Last && repository.FindSource(definition!.Source)?.FindField(found.Field!)?.Kind == FieldKind.String
             ? ExpressionKind.Text : ExpressionKind.Number;
     }
 
@@ -241,7 +245,7 @@ public sealed class CompiledRepository
                 }
             }
 
-            groups[g] = new StateGroup(view, group.Signature, [.. group.Slots.Select(s => s.ToWindowedFeature())], inputs, group.Building);
+            groups[g] = new StateGroup(view, group.Signature, [.. group.Slots.Select(s => s.ToWindowedFeature() with { IntValued = IntValued(s, schema) })], inputs, group.Building);
         }
 
         var missing = view.Definition.Features.Where((_, i) => places[i].Group < 0).Select(f => f.Name).ToList();
@@ -252,6 +256,10 @@ public sealed class CompiledRepository
 
         view.Place(groups, places);
     }
+
+    // A list of an int field answers integers; the state is the same as over a double field, so this follows the field's kind today.
+    private static bool IntValued(StateSlot slot, EventSchema schema) =>
+        slot.Field is { } field && schema.IndexOf(field) is var at and >= 0 && StateLayout.IsIntValued(slot.Aggregation, schema.Fields[at].Kind);
 
     // A dead slot may outlive its field, or the field's kind (a text `last` over a field now numeric): it is then
     // fed nothing rather than values its state cannot hold.

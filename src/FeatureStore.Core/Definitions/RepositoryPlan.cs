@@ -38,6 +38,8 @@ public static class RepositoryPlan
         CompareNamed(changes, "source", "name", before["sources"], after["sources"], null);
         CompareNamed(changes, "feature_view", "name", before["feature_views"], after["feature_views"], (view, b, a) =>
             CompareNamed(changes, "feature", "name", b["features"], a["features"], null, view + ":"));
+        CompareNamed(changes, "request_view", "name", before["request_views"], after["request_views"], (view, b, a) =>
+            CompareNamed(changes, "request_feature", "name", b["features"], a["features"], null, view + ":"));
         CompareNamed(changes, "model", "name", before["models"], after["models"], (model, b, a) =>
         {
             CompareNamed(changes, "model_version", "version", b["versions"], a["versions"], null, model + "@");

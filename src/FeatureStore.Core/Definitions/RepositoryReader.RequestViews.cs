@@ -12,6 +12,7 @@ internal sealed partial class RepositoryReader
     private List<RequestViewDefinition> ReadRequestViews(YamlMap top, List<FeatureViewDefinition> views, List<SourceDefinition> sources)
     {
         var result = new List<RequestViewDefinition>();
+        var expressions = new List<List<YamlNode>>();
         var names = new UniqueNames(bag, "request view");
         foreach (var item in top.List("request_views", required: false))
         {
@@ -35,17 +36,21 @@ internal sealed partial class RepositoryReader
                     $"rename it: {field.Name}.feature in an expression reads a feature of view '{field.Name}'");
             }
 
-            var features = ReadRequestFeatures(map, name ?? "?", context, views, sources);
+            var (features, nodes) = ReadRequestFeatures(map, name ?? "?");
             if (name is not null && features is not null && names.Add(name, nameNode!))
             {
                 result.Add(new RequestViewDefinition(name, context, features, map.String("description", false)));
+                expressions.Add(nodes);
             }
         }
 
+        // Compiled together: a request-time feature may read another request view's features.
+        CompiledRequestView.CompileAll(result, (v, f) => StoredKind(views, sources, v, f), [.. _viewFeatures.Keys], (v, f, error) =>
+            bag.Error(At(expressions[v][f], error.Position), error.Code, $"feature '{result[v].Features[f].Name}' of request view '{result[v].Name}': {error.Message}", error.Hint));
         return result;
     }
 
-    private List<RequestFeatureDefinition>? ReadRequestFeatures(YamlMap view, string viewName, List<FieldDefinition> context, List<FeatureViewDefinition> views, List<SourceDefinition> sources)
+    private (List<RequestFeatureDefinition>? Features, List<YamlNode> Nodes) ReadRequestFeatures(YamlMap view, string viewName)
     {
         var items = view.List("features", required: true);
         if (view.Has("features") && items.Count == 0)
@@ -94,10 +99,7 @@ internal sealed partial class RepositoryReader
             }
         }
 
-        var definition = new RequestViewDefinition(viewName, context, features);
-        var compiled = CompiledRequestView.Compile(definition, (v, f) => StoredKind(views, sources, v, f), [.. _viewFeatures.Keys], (f, error) =>
-            bag.Error(At(nodes[f], error.Position), error.Code, $"feature '{features[f].Name}' of request view '{viewName}': {error.Message}", error.Hint));
-        return valid && compiled is not null ? features : null;
+        return (valid ? features : null, nodes);
     }
 
     // What a stored feature is in an expression: text for `last` of a text field, a number otherwise. A feature
@@ -112,7 +114,8 @@ internal sealed partial class RepositoryReader
         }
 
         var field = feature.Field is null ? null : sources.FirstOrDefault(s => s.Name == view!.Source)?.FindField(feature.Field);
-        return feature.Aggregation == AggregationKind.Last && field?.Kind == FieldKind.String ? ExpressionKind.Text : ExpressionKind.Number;
+        return feature.Aggregation is AggregationKind.LastN or AggregationKind.LastNDistinct or AggregationKind.TopK ? ExpressionKind.List
+            : feature.Aggregation == AggregationKind.Last && field?.Kind == FieldKind.String ? ExpressionKind.Text : ExpressionKind.Number;
     }
 
     // The place of a position in an expression's text: exact on a one-line plain or quoted scalar, else the scalar's start.

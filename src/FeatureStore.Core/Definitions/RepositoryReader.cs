@@ -15,6 +15,9 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
     private readonly HashSet<string> _entityNames = new(StringComparer.Ordinal);
     private readonly HashSet<string> _sourceNames = new(StringComparer.Ordinal);
     private readonly Dictionary<string, HashSet<string>> _viewFeatures = new(StringComparer.Ordinal);
+
+    // The request views read, which a model version may list beside stored features.
+    private List<RequestViewDefinition> _requestViews = [];
     private readonly HashSet<string> _webhookNames = new(StringComparer.Ordinal);
     private readonly HashSet<string> _invalidFields = new(StringComparer.Ordinal);
 
@@ -35,6 +38,7 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
         var sources = ReadSources(top);
         var views = ReadViews(top, entities, sources);
         var requestViews = ReadRequestViews(top, views, sources);
+        _requestViews = requestViews;
         var webhooks = ReadAlerts(top);
         CheckQualityAlerts(webhooks);
         var models = ReadModels(top, views, webhooks);
@@ -696,7 +700,7 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
                 }
             }
 
-            var monitors = ReadMonitors(map, prediction, featureRefs, webhooks);
+            var monitors = ReadMonitors(map, prediction, featureRefs, webhooks, views);
             var labels = ReadLabels(map, prediction);
             var performance = ReadPerformance(map, prediction, webhooks);
             var lifecycle = ReadLifecycle(map, monitors);
@@ -740,6 +744,15 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
         return topic is null ? null : new PredictionDefinition(topic, map.String("dead_letter_topic", false) ?? topic + ".dlq", timestampField, fields, idField, format, payload);
     }
 
+    // The aggregation's name when `view:feature` names a list or counts feature (last_n, last_n_distinct, top_k).
+    private static string? CollectionFeature(string column, List<FeatureViewDefinition> views)
+    {
+        var colon = column.IndexOf(':', StringComparison.Ordinal);
+        var feature = colon < 0 ? null : views.FirstOrDefault(v => v.Name == column[..colon])?.FindFeature(column[(colon + 1)..]);
+        return feature is not null && AggregationKinds.IsCollection(feature.Aggregation)
+            ? FeatureRepositoryLoader.Aggregations.First(a => a.Value == feature.Aggregation).Key : null;
+    }
+
     private IEnumerable<string>? ResolveFeatureRef(string? text, YamlNode node, List<FeatureViewDefinition> views)
     {
         var parts = text?.Split(':') ?? [];
@@ -750,9 +763,26 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
         }
 
         var view = views.FirstOrDefault(v => v.Name == parts[0]);
+        if (_requestViews.FirstOrDefault(r => r.Name == parts[0]) is { } request)
+        {
+            // A request-time feature: the lookup by model computes it from the context sent, the export from the entity table.
+            if (parts.Length == 1)
+            {
+                return request.Features.Select(f => $"{request.Name}:{f.Name}");
+            }
+
+            if (request.IndexOf(parts[1]) < 0)
+            {
+                bag.Error(node, "FS0120", $"request view '{request.Name}' has no feature '{parts[1]}'", Known("features", request.Features.Select(f => f.Name), parts[1]));
+                return null;
+            }
+
+            return [text!];
+        }
+
         if (!_viewFeatures.TryGetValue(parts[0], out var declared))
         {
-            bag.Error(node, "FS0120", $"unknown feature view '{parts[0]}'", Known("feature views", _viewFeatures.Keys, parts[0]));
+            bag.Error(node, "FS0120", $"unknown feature view '{parts[0]}'", Known("feature views and request views", _viewFeatures.Keys.Concat(_requestViews.Select(r => r.Name)), parts[0]));
             return null;
         }
 
@@ -777,7 +807,7 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
         return [text!];
     }
 
-    private List<MonitorDefinition> ReadMonitors(YamlMap model, PredictionDefinition? prediction, HashSet<string> featureRefs, List<WebhookDefinition> webhooks)
+    private List<MonitorDefinition> ReadMonitors(YamlMap model, PredictionDefinition? prediction, HashSet<string> featureRefs, List<WebhookDefinition> webhooks, List<FeatureViewDefinition> views)
     {
         var result = new List<MonitorDefinition>();
         foreach (var item in model.List("monitors", required: false))
@@ -793,6 +823,12 @@ internal sealed partial class RepositoryReader(DiagnosticBag bag)
             {
                 bag.Error(columnNode!, "FS0121", $"monitor column '{column}' is neither a prediction field nor a feature of the model",
                     Known("columns", prediction.Fields.Select(f => f.Name).Concat(featureRefs), column));
+            }
+            else if (column is not null && CollectionFeature(column, views) is { } collection)
+            {
+                // Drift compares one number or category per prediction; a list or value counts has neither.
+                bag.Error(columnNode!, "FS0189", $"monitor column '{column}' is {collection}, a list: drift compares one number or one category per prediction",
+                    "monitor a scalar feature of the same events instead (count, mean, percentile, approx_distinct, last ...), or add one");
             }
 
             var methods = new List<MonitorMethod>();

@@ -111,6 +111,13 @@ public sealed record StateLayout(IReadOnlyDictionary<string, ViewLayout> Views)
     /// <summary>Whether a feature of <paramref name="aggregation"/> over a field of <paramref name="fieldKind"/> keeps text values.</summary>
     public static bool IsTextValued(AggregationKind aggregation, FieldKind? fieldKind) => AggregationKinds.KeepsText(aggregation) && fieldKind == FieldKind.String;
 
+    /// <summary>
+    /// Whether a feature's value is a list of integers: <c>last_n</c> and <c>last_n_distinct</c> of an int field.
+    /// Its state is the same as over a double field (values held as doubles), so this is no part of a slot's shape.
+    /// </summary>
+    public static bool IsIntValued(AggregationKind aggregation, FieldKind? fieldKind) =>
+        aggregation is AggregationKind.LastN or AggregationKind.LastNDistinct && fieldKind == FieldKind.Int;
+
     // The parameter only for the aggregations that take one, so that older views keep their signatures.
     internal static string ShapeText(AggregationKind aggregation, string? field, long windowMs, long hopMs, double parameter) =>
         AggregationKinds.HasParameter(aggregation)

@@ -6,23 +6,23 @@ namespace FeatureStore.Core.Expressions;
 
 /// <summary>
 /// A request view compiled once per repository version: each feature's expression a delegate, and the stored
-/// features they read (<see cref="Dependencies"/>). The online lookup and the export both evaluate it through
-/// <see cref="Evaluate"/>, so both give the same values for the same inputs.
+/// features they read (<see cref="Dependencies"/>). A feature may read another request-time feature, of its own
+/// view or of another (<c>view.feature</c> either way): the view then evaluates the request views it reads first,
+/// each once per row, in a dependency order (cycles are refused when compiling), so it takes the stored features
+/// and the context of all of them (<see cref="Dependencies"/>, <see cref="Context"/>). The online lookup and the
+/// export both evaluate it through <see cref="Evaluate"/>, so both give the same values for the same inputs.
 /// </summary>
-public sealed class CompiledRequestView
+public sealed partial class CompiledRequestView
 {
-    private readonly CompiledExpression[] _features;
-    private readonly (ExpressionKind Kind, int Slot)[] _context;
-    private readonly SlotLayout _layout;
-    private ExpressionSlots? _spare;
+    private readonly Step[] _plan;
+    private Scratch? _spare;
 
-    private CompiledRequestView(RequestViewDefinition definition, SlotLayout layout, (ExpressionKind, int)[] context, CompiledExpression[] features)
+    private CompiledRequestView(Core core, Step[] plan, IReadOnlyList<(string View, string Feature)> dependencies, IReadOnlyList<FieldDefinition> context)
     {
-        Definition = definition;
-        _layout = layout;
-        _context = context;
-        _features = features;
-        Dependencies = [.. layout.Dependencies.Select(d => (d.Name[..d.Name.IndexOf('.', StringComparison.Ordinal)], d.Name[(d.Name.IndexOf('.', StringComparison.Ordinal) + 1)..]))];
+        Definition = core.Definition;
+        _plan = plan;
+        Dependencies = dependencies;
+        Context = context;
     }
 
     /// <summary>The view as declared.</summary>
@@ -31,60 +31,175 @@ public sealed class CompiledRequestView
     /// <summary>The view's name.</summary>
     public string Name => Definition.Name;
 
-    /// <summary>The stored features its expressions read, (view, feature), in the order <see cref="Evaluate"/> takes their values.</summary>
+    /// <summary>
+    /// The stored features its expressions read, (view, feature), in the order <see cref="Evaluate"/> takes their
+    /// values: its own, then those of the request views it reads.
+    /// </summary>
     public IReadOnlyList<(string View, string Feature)> Dependencies { get; }
 
     /// <summary>
-    /// Compiles <paramref name="definition"/>; <paramref name="resolve"/> gives the kind of a stored feature
-    /// (view, feature) or null when there is none, <paramref name="views"/> are the feature views' names. Each
-    /// expression's error goes to <paramref name="report"/> with the feature's index; null when there was any.
+    /// The context fields <see cref="Evaluate"/> takes, in order: the view's own, then those of the request views it
+    /// reads that it does not declare itself (a lookup sends them, an export reads them from its entity table).
+    /// </summary>
+    public IReadOnlyList<FieldDefinition> Context { get; }
+
+    /// <summary>The request views it reads (besides itself), dependencies first.</summary>
+    public IReadOnlyList<string> Reads => [.. _plan.Take(_plan.Length - 1).Select(s => s.Core.Definition.Name)];
+
+    /// <summary>
+    /// Compiles <paramref name="definition"/> alone (it may read its own features, not another request view's); see
+    /// <see cref="CompileAll"/>.
     /// </summary>
     public static CompiledRequestView? Compile(
         RequestViewDefinition definition, Func<string, string, ExpressionKind?> resolve, IReadOnlyCollection<string> views, Action<int, ExpressionError> report)
     {
-        ArgumentNullException.ThrowIfNull(definition);
+        ArgumentNullException.ThrowIfNull(report);
+        return CompileAll([definition], resolve, views, (_, f, error) => report(f, error))[0];
+    }
+
+    /// <summary>
+    /// Compiles request views together, so each may read the others' features: <paramref name="resolve"/> gives the
+    /// kind of a stored feature (view, feature) or null when there is none, <paramref name="views"/> are the feature
+    /// views' names. Each problem goes to <paramref name="report"/> with the view's and the feature's index; a view
+    /// with a problem, or reading one that has, is null.
+    /// </summary>
+    public static CompiledRequestView?[] CompileAll(
+        IReadOnlyList<RequestViewDefinition> definitions, Func<string, string, ExpressionKind?> resolve, IReadOnlyCollection<string> views, Action<int, int, ExpressionError> report)
+    {
+        ArgumentNullException.ThrowIfNull(definitions);
         ArgumentNullException.ThrowIfNull(resolve);
         ArgumentNullException.ThrowIfNull(report);
-        var layout = new SlotLayout();
-        var context = new (ExpressionKind, int)[definition.Context.Count];
-        for (var i = 0; i < context.Length; i++)
+        var byName = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var v = 0; v < definitions.Count; v++)
         {
-            var place = layout.Add(definition.Context[i].Name, KindOf(definition.Context[i].Kind), dependency: false);
-            context[i] = (place.Kind, place.Slot);
+            byName.TryAdd(definitions[v].Name, v);
         }
 
-        var features = new CompiledExpression[definition.Features.Count];
-        var failed = false;
-        for (var f = 0; f < features.Length; f++)
+        ExpressionKind? Resolve(string view, string feature)
         {
-            var feature = definition.Features[f];
-            var compiled = ExpressionCompiler.Compile(feature.Expression, layout, resolve, views, out var error);
-            if (compiled is not null && !Fits(compiled.Result, feature.Type))
+            if (!byName.TryGetValue(view, out var r))
             {
-                error = new ExpressionError(0, ExpressionCompiler.Codes.TypeOrSyntax,
-                    $"the expression gives {Describe(compiled.Result)} but feature '{feature.Name}' is declared {feature.Type.ToString().ToLowerInvariant()}",
-                    compiled.Result switch
-                    {
-                        ExpressionKind.Number => "declare type: double (or int)",
-                        ExpressionKind.Text => "declare type: string",
-                        ExpressionKind.Flag => "a feature's value is a number or text: write (condition) ? 1 : 0 with type: int",
-                        _ => "read a part of it: hour(t), day_of_week(t), epoch_ms(t), ...",
-                    });
-                compiled = null;
+                return resolve(view, feature);
             }
 
-            if (compiled is null)
-            {
-                report(f, error!);
-                failed = true;
-                continue;
-            }
-
-            features[f] = compiled;
+            var at = definitions[r].IndexOf(feature);
+            return at < 0 ? null : definitions[r].Features[at].Type == FieldKind.String ? ExpressionKind.Text : ExpressionKind.Number;
         }
 
-        return failed ? null : new CompiledRequestView(definition, layout, context, features);
+        var names = views.Concat(byName.Keys).ToHashSet(StringComparer.Ordinal);
+        var cores = new Core?[definitions.Count];
+        for (var v = 0; v < cores.Length; v++)
+        {
+            var view = v;
+            cores[v] = Core.Compile(definitions[v], Resolve, names, (f, error) => report(view, f, Named(error, byName)));
+        }
+
+        var failed = cores.Select(c => c is null).ToArray();
+        RequestGraph.Check(cores, byName, failed, report);
+        var result = new CompiledRequestView?[definitions.Count];
+        for (var v = 0; v < result.Length; v++)
+        {
+            if (!failed[v])
+            {
+                result[v] = Link(v, cores!, byName, report);
+            }
+        }
+
+        return result;
     }
+
+    // The compiler knows views by name only: a request view's unknown feature is said to be of a request view.
+    private static ExpressionError Named(ExpressionError error, Dictionary<string, int> byName)
+    {
+        const string Prefix = "feature view '";
+        if (error.Code != ExpressionCompiler.Codes.UnknownFeature || !error.Message.StartsWith(Prefix, StringComparison.Ordinal))
+        {
+            return error;
+        }
+
+        var end = error.Message.IndexOf('\'', Prefix.Length);
+        return end > 0 && byName.ContainsKey(error.Message[Prefix.Length..end]) ? error with { Message = "request view '" + error.Message[Prefix.Length..] } : error;
+    }
+
+    // The plan of view v: the views it reads, dependencies first, then itself; stored features and context merged.
+    private static CompiledRequestView? Link(int v, Core[] cores, Dictionary<string, int> byName, Action<int, int, ExpressionError> report)
+    {
+        var order = new List<int>();
+        Visit(v, cores, byName, order, new HashSet<int>());
+        var dependencies = new List<(string View, string Feature)>();
+        var context = new List<FieldDefinition>(cores[v].Definition.Context);
+        var stepOf = new Dictionary<int, int>();
+        var plan = new Step[order.Count];
+        for (var s = 0; s < order.Count; s++)
+        {
+            var core = cores[order[s]];
+            stepOf[order[s]] = s;
+            var contextMap = new int[core.Definition.Context.Count];
+            for (var i = 0; i < contextMap.Length; i++)
+            {
+                var field = core.Definition.Context[i];
+                var at = context.FindIndex(c => c.Name == field.Name);
+                if (at < 0)
+                {
+                    context.Add(field);
+                    at = context.Count - 1;
+                }
+                else if (context[at].Kind != field.Kind)
+                {
+                    const int reader = 0;
+                    report(v, reader, new ExpressionError(0, Codes.Conflict,
+                        $"request view '{cores[v].Definition.Name}' reads request view '{core.Definition.Name}', whose context field '{field.Name}' is {Kind(field.Kind)} where '{cores[v].Definition.Name}' reads it as {Kind(context[at].Kind)}",
+                        "a lookup sends one value per context field name: give the field one type in both views, or another name"));
+                    return null;
+                }
+
+                contextMap[i] = at;
+            }
+
+            var dependencyMap = new (int Step, int Index)[core.Layout.Dependencies.Count];
+            for (var d = 0; d < dependencyMap.Length; d++)
+            {
+                var name = core.Layout.Dependencies[d].Name;
+                var dot = name.IndexOf('.', StringComparison.Ordinal);
+                var (view, feature) = (name[..dot], name[(dot + 1)..]);
+                if (byName.TryGetValue(view, out var r))
+                {
+                    dependencyMap[d] = (stepOf[r], cores[r].Definition.IndexOf(feature));
+                    continue;
+                }
+
+                var at = dependencies.IndexOf((view, feature));
+                if (at < 0)
+                {
+                    dependencies.Add((view, feature));
+                    at = dependencies.Count - 1;
+                }
+
+                dependencyMap[d] = (-1, at);
+            }
+
+            plan[s] = new Step(core, contextMap, dependencyMap);
+        }
+
+        return new CompiledRequestView(cores[v], plan, dependencies, context);
+    }
+
+    private static void Visit(int v, Core[] cores, Dictionary<string, int> byName, List<int> order, HashSet<int> seen)
+    {
+        if (!seen.Add(v))
+        {
+            return;
+        }
+
+        foreach (var read in cores[v].ReadViews(byName).Where(r => r != v))
+        {
+            Visit(read, cores, byName, order, seen);
+        }
+
+        order.Add(v);
+    }
+
+    private static string Kind(FieldKind kind) => kind.ToString().ToLowerInvariant();
 
     /// <summary>What a context field of kind <paramref name="kind"/> is in an expression.</summary>
     public static ExpressionKind KindOf(FieldKind kind) => kind switch
@@ -97,48 +212,83 @@ public sealed class CompiledRequestView
 
     /// <summary>
     /// Evaluates every feature for one entity row: <paramref name="dependencies"/> holds the values of
-    /// <see cref="Dependencies"/> in order, <paramref name="context"/> the row's context in the order of the
-    /// view's context fields; the results go to <paramref name="results"/>, one per feature. A stored value
-    /// counts as null in the expression unless it is PRESENT. A feature that reads a value that is BUILDING or
-    /// INEXACT takes that status, without a value; a null (or non-finite) result carries the status of the
-    /// first value it reads that is not PRESENT (NULL_VALUE when all are); a value carries the newest event
-    /// time among the values it reads.
+    /// <see cref="Dependencies"/> in order, <paramref name="context"/> the row's context in the order of
+    /// <see cref="Context"/>; the results go to <paramref name="results"/>, one per feature. A stored value (or a
+    /// request-time value read by another) counts as null in the expression unless it is PRESENT. A feature that
+    /// reads a value that is BUILDING or INEXACT takes that status, without a value; a null (or non-finite) result
+    /// carries the status of the first value it reads that is not PRESENT (NULL_VALUE when all are); a value carries
+    /// the newest event time among the values it reads.
     /// </summary>
     public void Evaluate(ReadOnlySpan<FeatureValue> dependencies, ReadOnlySpan<ContextValue> context, Span<FeatureValue> results)
     {
-        if (dependencies.Length != Dependencies.Count || context.Length != _context.Length || results.Length < _features.Length)
+        var own = _plan[^1].Core;
+        if (dependencies.Length != Dependencies.Count || context.Length != Context.Count || results.Length < own.Features.Length)
         {
-            throw new ArgumentException($"request view '{Name}' takes {Dependencies.Count} stored values, {_context.Length} context values and {_features.Length} results");
+            throw new ArgumentException($"request view '{Name}' takes {Dependencies.Count} stored values, {Context.Count} context values and {own.Features.Length} results");
         }
 
-        var slots = Interlocked.Exchange(ref _spare, null)
-            ?? new ExpressionSlots(_layout.Count(ExpressionKind.Number), _layout.Count(ExpressionKind.Text), _layout.Count(ExpressionKind.Flag), _layout.Count(ExpressionKind.Time));
-        for (var i = 0; i < _context.Length; i++)
+        var scratch = Interlocked.Exchange(ref _spare, null) ?? new Scratch(_plan);
+        for (var s = 0; s < _plan.Length; s++)
         {
-            Set(slots, _context[i].Kind, _context[i].Slot, context[i]);
-        }
-
-        for (var d = 0; d < dependencies.Length; d++)
-        {
-            var (_, kind, slot) = _layout.Dependencies[d];
-            ref readonly var value = ref dependencies[d];
-            var present = value.Status == ValueStatus.Present && value.Kind != ValueKind.None;
-            if (kind == ExpressionKind.Text)
+            var step = _plan[s];
+            var core = step.Core;
+            var slots = scratch.Slots[s];
+            var inputs = scratch.Inputs[s];
+            Span<FeatureValue> outputs = s == _plan.Length - 1 ? results : scratch.Results[s];
+            for (var i = 0; i < step.ContextMap.Length; i++)
             {
-                slots.Texts[slot] = present ? value.Text : null;
+                Set(slots, core.ContextKinds[i].Kind, core.ContextKinds[i].Slot, context[step.ContextMap[i]]);
             }
-            else
+
+            for (var d = 0; d < step.DependencyMap.Length; d++)
             {
-                slots.Numbers[slot] = !present ? null : value.Kind == ValueKind.Int64 ? value.Int64 : value.Double;
+                var (from, index) = step.DependencyMap[d];
+                if (from < 0)
+                {
+                    inputs[d] = dependencies[index];
+                }
+                else if (from < s)
+                {
+                    inputs[d] = scratch.Results[from][index];
+                }
+                else
+                {
+                    continue; // a feature of this view: set once computed, before any feature reading it
+                }
+
+                SetDependency(slots, core.Layout.Dependencies[d].Kind, core.Layout.Dependencies[d].Slot, inputs[d]);
+            }
+
+            foreach (var f in core.Order)
+            {
+                outputs[f] = One(core.Features[f], core.Definition.Features[f].Type, slots, inputs);
+                foreach (var d in core.ReadersOf[f])
+                {
+                    inputs[d] = outputs[f];
+                    SetDependency(slots, core.Layout.Dependencies[d].Kind, core.Layout.Dependencies[d].Slot, inputs[d]);
+                }
             }
         }
 
-        for (var f = 0; f < _features.Length; f++)
-        {
-            results[f] = One(_features[f], Definition.Features[f].Type, slots, dependencies);
-        }
+        _spare = scratch;
+    }
 
-        _spare = slots;
+    private static void SetDependency(ExpressionSlots slots, ExpressionKind kind, int slot, in FeatureValue value)
+    {
+        var present = value.Status == ValueStatus.Present && value.Kind != ValueKind.None;
+        if (kind == ExpressionKind.Text)
+        {
+            slots.Texts[slot] = present ? value.Text : null;
+        }
+        else
+        {
+            slots.Numbers[slot] = !present ? null : value.Kind switch
+            {
+                ValueKind.Int64 => value.Int64,
+                ValueKind.Double => value.Double,
+                _ => null, // a list or counts has no number: read as null (validation refuses them in expressions)
+            };
+        }
     }
 
     private static FeatureValue One(CompiledExpression feature, FieldKind type, ExpressionSlots slots, ReadOnlySpan<FeatureValue> dependencies)

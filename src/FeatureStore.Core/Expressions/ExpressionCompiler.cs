@@ -25,6 +25,9 @@ public enum ExpressionKind
 
     /// <summary>An instant (a timestamp field), UTC.</summary>
     Time,
+
+    /// <summary>A list or counts (last_n, last_n_distinct, top_k): no expression can read it (FS0188).</summary>
+    List,
 }
 
 /// <summary>A problem with an expression: where in its text (0-based), its diagnostic code, what is wrong, what to write instead.</summary>
@@ -280,6 +283,12 @@ internal static class ExpressionCompiler
                         ? new ExpressionError(second, Codes.UnknownFeature, $"feature view '{first}' has no feature '{feature}'", null)
                         : new ExpressionError(start, Codes.UnknownFeature, $"unknown feature view '{first}' in '{name}'",
                             (Suggestions.Closest(first, views) is { } close ? $"did you mean '{close}'? " : "") + "a request-time feature reads the features of feature views as view.feature, and its context fields by name");
+                }
+
+                if (kind == ExpressionKind.List)
+                {
+                    return new ExpressionError(start, CompiledRequestView.Codes.NotScalar, $"'{name}' is a list or value counts (last_n, last_n_distinct or top_k): an expression reads numbers, texts and flags",
+                        "read a scalar feature of the view (count, sum, mean, percentile, last, ...), or add one");
                 }
 
                 known = layout.Add(name, kind.Value, dependency: true);

@@ -51,6 +51,9 @@ public enum ValueKind
 
     /// <summary>Values with their counts, most frequent first (top_k): <see cref="FeatureValue.Counts"/>.</summary>
     Counts,
+
+    /// <summary>A list of integers, newest first (last_n, last_n_distinct of an int field): <see cref="FeatureValue.Int64s"/>.</summary>
+    Int64List,
 }
 
 /// <summary>A feature's value at an instant, with its status and the time of the newest event it aggregates.</summary>
@@ -74,6 +77,9 @@ public readonly record struct FeatureValue(ValueStatus Status, ValueKind Kind, d
     /// <summary>The numbers of a <see cref="ValueKind.DoubleList"/>, newest first.</summary>
     public IReadOnlyList<double>? Doubles { get; init; }
 
+    /// <summary>The integers of a <see cref="ValueKind.Int64List"/>, newest first.</summary>
+    public IReadOnlyList<long>? Int64s { get; init; }
+
     /// <summary>The values and counts of <see cref="ValueKind.Counts"/>, most frequent first (ties: smaller value first).</summary>
     public IReadOnlyList<ValueCount>? Counts { get; init; }
 
@@ -82,6 +88,9 @@ public readonly record struct FeatureValue(ValueStatus Status, ValueKind Kind, d
 
     /// <summary>A present list of numbers.</summary>
     public static FeatureValue OfDoubles(IReadOnlyList<double> values, long? eventTime) => new(ValueStatus.Present, ValueKind.DoubleList, 0, 0, null, eventTime) { Doubles = values };
+
+    /// <summary>A present list of integers.</summary>
+    public static FeatureValue OfInt64s(IReadOnlyList<long> values, long? eventTime) => new(ValueStatus.Present, ValueKind.Int64List, 0, 0, null, eventTime) { Int64s = values };
 
     /// <summary>Present values with counts.</summary>
     public static FeatureValue OfCounts(IReadOnlyList<ValueCount> counts, long? eventTime) => new(ValueStatus.Present, ValueKind.Counts, 0, 0, null, eventTime) { Counts = counts };
@@ -97,6 +106,7 @@ public readonly record struct FeatureValue(ValueStatus Status, ValueKind Kind, d
         ValueKind.String => Text,
         ValueKind.StringList => Strings,
         ValueKind.DoubleList => Doubles,
+        ValueKind.Int64List => Int64s,
         ValueKind.Counts => CountsAsMap(),
         _ => null,
     };
@@ -107,10 +117,10 @@ public readonly record struct FeatureValue(ValueStatus Status, ValueKind Kind, d
     /// <summary>Equal status, kind, scalars, time, and list and count contents (not list references).</summary>
     public bool Equals(FeatureValue other) =>
         Status == other.Status && Kind == other.Kind && Double.Equals(other.Double) && Int64 == other.Int64 && Text == other.Text
-        && EventTimeMs == other.EventTimeMs && SameItems(Strings, other.Strings) && SameItems(Doubles, other.Doubles) && SameItems(Counts, other.Counts);
+        && EventTimeMs == other.EventTimeMs && SameItems(Strings, other.Strings) && SameItems(Doubles, other.Doubles) && SameItems(Int64s, other.Int64s) && SameItems(Counts, other.Counts);
 
     /// <inheritdoc/>
-    public override int GetHashCode() => HashCode.Combine(Status, Kind, Double, Int64, Text, EventTimeMs, Strings?.Count ?? Doubles?.Count ?? Counts?.Count ?? -1);
+    public override int GetHashCode() => HashCode.Combine(Status, Kind, Double, Int64, Text, EventTimeMs, Strings?.Count ?? Doubles?.Count ?? Int64s?.Count ?? Counts?.Count ?? -1);
 
     private static bool SameItems<T>(IReadOnlyList<T>? a, IReadOnlyList<T>? b) => a is null || b is null ? a is null && b is null : a.SequenceEqual(b);
 

@@ -136,6 +136,7 @@ public struct PartialAggregate
         {
             AggregationKind.Percentile => FeatureValue.Of(Quantiles!.Quantile(feature.Parameter), eventTime),
             AggregationKind.LastN or AggregationKind.LastNDistinct when feature.TextValued => FeatureValue.OfStrings(Recent!.TextsNewestFirst(), eventTime),
+            AggregationKind.LastN or AggregationKind.LastNDistinct when feature.IntValued => FeatureValue.OfInt64s(Recent!.IntegersNewestFirst(), eventTime),
             AggregationKind.LastN or AggregationKind.LastNDistinct => FeatureValue.OfDoubles(Recent!.NumbersNewestFirst(), eventTime),
             _ => FeatureValue.OfCounts(Frequent!.Top(feature.Size), eventTime),
         };

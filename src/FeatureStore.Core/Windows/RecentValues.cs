@@ -114,6 +114,24 @@ public sealed class RecentValues
         return result;
     }
 
+    /// <summary>
+    /// The numbers as integers, newest first (an int field's values: held as doubles, so exact within ±2^53;
+    /// a fraction, which an int field never gives, is truncated toward zero).
+    /// </summary>
+    public long[] IntegersNewestFirst()
+    {
+        var result = new long[Count];
+        for (var i = 0; i < Count; i++)
+        {
+            result[i] = ToInt64(_numbers[Count - 1 - i]);
+        }
+
+        return result;
+    }
+
+    /// <summary>An int field's value held as a double, as the integer it is (saturating beyond the range of long; NaN as 0).</summary>
+    public static long ToInt64(double number) => double.IsNaN(number) ? 0 : number >= 9.2233720368547758E+18 ? long.MaxValue : number <= -9.2233720368547758E+18 ? long.MinValue : (long)number;
+
     private bool SameValue(int i, double number, string? text) =>
         text is not null || _texts[i] is not null ? string.Equals(_texts[i], text, StringComparison.Ordinal) : _numbers[i].Equals(number);
 

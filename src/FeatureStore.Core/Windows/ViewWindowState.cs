@@ -7,7 +7,8 @@ namespace FeatureStore.Core.Windows;
 /// <param name="Window">Window and hop.</param>
 /// <param name="TextValued">True for <c>last</c>, <c>last_n</c>, <c>last_n_distinct</c> and <c>top_k</c> of a string field (the values are text).</param>
 /// <param name="Parameter">p of percentile, n of last_n and last_n_distinct, k of top_k; 0 for the others.</param>
-public readonly record struct WindowedFeature(AggregationKind Kind, WindowSpec Window, bool TextValued = false, double Parameter = 0)
+/// <param name="IntValued">True for <c>last_n</c> and <c>last_n_distinct</c> of an int field (the list holds integers).</param>
+public readonly record struct WindowedFeature(AggregationKind Kind, WindowSpec Window, bool TextValued = false, double Parameter = 0, bool IntValued = false)
 {
     /// <summary>n or k as a count of items.</summary>
     public int Size => (int)Parameter;

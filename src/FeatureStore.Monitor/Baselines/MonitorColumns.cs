@@ -33,6 +33,13 @@ public static class MonitorColumns
         }
 
         var colon = column.IndexOf(':', StringComparison.Ordinal);
+        if (repository?.RequestViews.FirstOrDefault(r => colon > 0 && r.Name == column[..colon]) is { } request
+            && request.IndexOf(column[(colon + 1)..]) is var at and >= 0)
+        {
+            // A request-time feature: a number (int, double) or a text.
+            return request.Features[at].Type == FieldKind.String ? ColumnKind.Categorical : ColumnKind.Numeric;
+        }
+
         if (repository is null || colon < 0 || repository.FindView(column[..colon]) is not { } view || view.FindFeature(column[(colon + 1)..]) is not { } feature)
         {
             return null;
@@ -40,7 +47,7 @@ public static class MonitorColumns
 
         if (AggregationKinds.IsCollection(feature.Aggregation))
         {
-            return null; // a list or counts: no drift method compares them
+            return null; // a list or counts: validation refuses a monitor on one (FS0189)
         }
 
         if (feature.Aggregation != AggregationKind.Last)

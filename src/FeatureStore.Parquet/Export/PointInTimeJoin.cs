@@ -57,13 +57,14 @@ internal static class PointInTimeJoin
 
     /// <summary>
     /// An output column for a feature: counts and distinct counts as integers, last of text as text, last_n and
-    /// last_n_distinct as lists of texts or numbers, top_k as value counts, the rest doubles.
+    /// last_n_distinct as lists of texts, integers (of an int field) or numbers, top_k as value counts, the rest doubles.
     /// </summary>
     public static Array NewColumn(WindowedFeature feature, int rows) => feature.Kind switch
     {
         AggregationKind.Count or AggregationKind.ApproxDistinct => new long?[rows],
         AggregationKind.Last when feature.TextValued => new string?[rows],
         AggregationKind.LastN or AggregationKind.LastNDistinct when feature.TextValued => new IReadOnlyList<string>?[rows],
+        AggregationKind.LastN or AggregationKind.LastNDistinct when feature.IntValued => new IReadOnlyList<long>?[rows],
         AggregationKind.LastN or AggregationKind.LastNDistinct => new IReadOnlyList<double>?[rows],
         AggregationKind.TopK => new IReadOnlyList<ValueCount>?[rows],
         _ => new double?[rows],
@@ -183,6 +184,9 @@ internal static class PointInTimeJoin
                 break;
             case IReadOnlyList<double>?[] numbers:
                 numbers[row] = value.Kind == ValueKind.DoubleList ? value.Doubles : null;
+                break;
+            case IReadOnlyList<long>?[] integers:
+                integers[row] = value.Kind == ValueKind.Int64List ? value.Int64s : null;
                 break;
             case IReadOnlyList<ValueCount>?[] counts:
                 counts[row] = value.Kind == ValueKind.Counts ? value.Counts : null;

@@ -79,7 +79,7 @@ public sealed record RequestSelection(CompiledRequestView View, IReadOnlyList<in
     /// </summary>
     internal ContextValue[] ReadContext(Table table, string file)
     {
-        var fields = View.Definition.Context;
+        var fields = View.Context;
         var values = new ContextValue[table.RowCount * fields.Count];
         for (var f = 0; f < fields.Count; f++)
         {
@@ -128,7 +128,7 @@ public sealed record RequestSelection(CompiledRequestView View, IReadOnlyList<in
     /// <summary>Evaluates the selected features of every row into <paramref name="outputs"/>, from each row's stored values in <paramref name="kept"/> (one array per dependency).</summary>
     internal void Evaluate(ContextValue[] context, FeatureValue[][] kept, Array[] outputs, int rows)
     {
-        var width = View.Definition.Context.Count;
+        var width = View.Context.Count;
         var inputs = new FeatureValue[kept.Length];
         var results = new FeatureValue[View.Definition.Features.Count];
         for (var r = 0; r < rows; r++)

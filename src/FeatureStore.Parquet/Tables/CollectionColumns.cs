@@ -9,7 +9,7 @@ using Field = Parquet.Schema.Field;
 
 namespace FeatureStore.Parquet.Tables;
 
-// The export's list and count columns (last_n and last_n_distinct: lists of texts or numbers, newest first;
+// The export's list and count columns (last_n and last_n_distinct: lists of texts, integers or numbers, newest first;
 // top_k: value counts, most frequent first): Parquet LIST and MAP columns, Arrow List and Map arrays, and in
 // CSV the JSON text of the value (an array, or an object of value to count). A null is an empty window.
 internal static class CollectionColumns
@@ -19,6 +19,7 @@ internal static class CollectionColumns
     {
         IReadOnlyList<string>?[] => new ListField(column.Name, new DataField("element", typeof(string), isNullable: false)),
         IReadOnlyList<double>?[] => new ListField(column.Name, new DataField("element", typeof(double), isNullable: false)),
+        IReadOnlyList<long>?[] => new ListField(column.Name, new DataField("element", typeof(long), isNullable: false)),
         IReadOnlyList<ValueCount>?[] => new MapField(column.Name, new DataField("key", typeof(string), isNullable: false), new DataField("value", typeof(long), isNullable: false)),
         _ => null,
     };
@@ -41,6 +42,14 @@ internal static class CollectionColumns
                     var leaf = (DataField)((ListField)field).Item;
                     var (flat, definitions, repetitions) = Flatten(numbers, start, length, leaf, list => list);
                     await group.WriteAllPartsAsync<double>(leaf, flat, definitions, repetitions, cancellationToken).ConfigureAwait(false);
+                    break;
+                }
+
+            case IReadOnlyList<long>?[] integers:
+                {
+                    var leaf = (DataField)((ListField)field).Item;
+                    var (flat, definitions, repetitions) = Flatten(integers, start, length, leaf, list => list);
+                    await group.WriteAllPartsAsync<long>(leaf, flat, definitions, repetitions, cancellationToken).ConfigureAwait(false);
                     break;
                 }
 
@@ -110,6 +119,28 @@ internal static class CollectionColumns
                     return builder.Build();
                 }
 
+            case IReadOnlyList<long>?[] integers:
+                {
+                    var builder = new ListArray.Builder(Int64Type.Default);
+                    var items = (Int64Array.Builder)builder.ValueBuilder;
+                    foreach (var list in integers)
+                    {
+                        if (list is null)
+                        {
+                            builder.AppendNull();
+                            continue;
+                        }
+
+                        builder.Append();
+                        foreach (var integer in list)
+                        {
+                            items.Append(integer);
+                        }
+                    }
+
+                    return builder.Build();
+                }
+
             case IReadOnlyList<ValueCount>?[] counts:
                 {
                     var builder = new MapArray.Builder(new MapType(StringType.Default, Int64Type.Default, nullable: false));
@@ -144,6 +175,7 @@ internal static class CollectionColumns
     {
         IReadOnlyList<string>?[] texts => texts[row] is { } list ? JsonSerializer.Serialize(list) : null,
         IReadOnlyList<double>?[] numbers => numbers[row] is { } list ? JsonSerializer.Serialize(list) : null,
+        IReadOnlyList<long>?[] integers => integers[row] is { } list ? JsonSerializer.Serialize(list) : null,
         IReadOnlyList<ValueCount>?[] counts => counts[row] is { } list ? JsonSerializer.Serialize(list.ToDictionary(c => c.Value, c => c.Count, StringComparer.Ordinal)) : null,
         _ => null,
     };

@@ -98,6 +98,9 @@ internal sealed class LookupAnswer
             case ValueKind.DoubleList:
                 wire.DoubleListValue = new DoubleList { Values = { value.Doubles ?? [] } };
                 break;
+            case ValueKind.Int64List:
+                wire.Int64ListValue = new Int64List { Values = { value.Int64s ?? [] } };
+                break;
             case ValueKind.Counts:
                 var counts = new ValueCounts();
                 foreach (var (key, count) in value.Counts ?? [])

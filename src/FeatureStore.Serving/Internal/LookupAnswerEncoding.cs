@@ -233,8 +233,8 @@ internal static class LookupAnswerEncoding
             WriteTimestamp(ref writer, ms);
         }
 
-        // Fields 7 to 9 follow event_timestamp (6): protobuf writes fields in number order.
-        if (value.Kind is ValueKind.StringList or ValueKind.DoubleList or ValueKind.Counts)
+        // Fields 7 to 10 follow event_timestamp (6): protobuf writes fields in number order.
+        if (value.Kind is ValueKind.StringList or ValueKind.DoubleList or ValueKind.Int64List or ValueKind.Counts)
         {
             WriteCollection(ref writer, value);
         }
@@ -262,6 +262,18 @@ internal static class LookupAnswerEncoding
                     foreach (var number in doubles)
                     {
                         writer.Double(number);
+                    }
+                }
+
+                break;
+            case ValueKind.Int64List:
+                writer.Delimited(OnlineWire.ValueInt64List, CollectionSize(value));
+                if (value.Int64s is { Count: > 0 } integers)
+                {
+                    writer.Delimited(OnlineWire.ListValues, Int64sSize(integers));
+                    foreach (var integer in integers)
+                    {
+                        writer.Varint((ulong)integer);
                     }
                 }
 
@@ -302,6 +314,9 @@ internal static class LookupAnswerEncoding
             case ValueKind.DoubleList:
                 size = value.Doubles is { Count: > 0 } doubles ? ProtoWriter.DelimitedSize(8 * doubles.Count) : 0;
                 break;
+            case ValueKind.Int64List:
+                size = value.Int64s is { Count: > 0 } integers ? ProtoWriter.DelimitedSize(Int64sSize(integers)) : 0;
+                break;
             default:
                 foreach (var (key, count) in value.Counts ?? [])
                 {
@@ -309,6 +324,18 @@ internal static class LookupAnswerEncoding
                 }
 
                 break;
+        }
+
+        return size;
+    }
+
+    // Packed int64s: each a varint of its two's-complement bits (ten bytes for a negative one).
+    private static int Int64sSize(IReadOnlyList<long> integers)
+    {
+        var size = 0;
+        foreach (var integer in integers)
+        {
+            size += ProtoWriter.VarintSize((ulong)integer);
         }
 
         return size;
@@ -331,7 +358,7 @@ internal static class LookupAnswerEncoding
             case ValueKind.String:
                 size += ProtoWriter.DelimitedSize(Encoding.UTF8.GetByteCount(value.Text ?? ""));
                 break;
-            case ValueKind.StringList or ValueKind.DoubleList or ValueKind.Counts:
+            case ValueKind.StringList or ValueKind.DoubleList or ValueKind.Int64List or ValueKind.Counts:
                 size += ProtoWriter.DelimitedSize(CollectionSize(value));
                 break;
             default:

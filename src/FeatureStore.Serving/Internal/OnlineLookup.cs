@@ -511,7 +511,7 @@ internal sealed class OnlineLookup
             columns.AddRange(served.RequestDependencies[views[i]]);
             bases[i] = width;
             width += view.Definition.Features.Count;
-            var fields = view.Definition.Context;
+            var fields = view.Context;
             var values = new ContextValue[request.Rows * fields.Count];
             for (var row = 0; row < request.Rows; row++)
             {
@@ -547,7 +547,7 @@ internal sealed class OnlineLookup
             {
                 var view = served.RequestViews[requests.Views[i]];
                 var dependencies = served.RequestDependencies[requests.Views[i]];
-                var contextWidth = view.Definition.Context.Count;
+                var contextWidth = view.Context.Count;
                 var width = view.Definition.Features.Count;
                 for (var e = 0; e < lookup.Rows; e++)
                 {

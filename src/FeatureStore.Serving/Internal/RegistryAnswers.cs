@@ -71,6 +71,22 @@ internal static class RegistryAnswers
             response.Models.Add(info);
         }
 
+        foreach (var view in served.RequestViews)
+        {
+            var info = new RequestViewInfo { Name = view.Name, Description = view.Definition.Description ?? "" };
+            info.Context.AddRange(view.Context.Select(c => new ContextFieldInfo { Name = c.Name, Type = c.Kind.ToString().ToLowerInvariant() }));
+            info.Features.AddRange(view.Definition.Features.Select(f => new RequestFeatureInfo
+            {
+                Name = f.Name,
+                ValueType = f.Type switch { Core.Events.FieldKind.Int => "int64", Core.Events.FieldKind.String => "string", _ => "double" },
+                Expression = f.Expression,
+                Reference = view.Name + ":" + f.Name,
+            }));
+            info.Reads.AddRange(view.Reads);
+            info.StoredFeatures.AddRange(view.Dependencies.Select(d => d.View + ":" + d.Feature));
+            response.RequestViews.Add(info);
+        }
+
         return response;
     }
 

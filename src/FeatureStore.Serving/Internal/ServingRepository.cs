@@ -64,7 +64,7 @@ internal sealed partial class ServingRepository
             var versions = _modelVersions[model.Name] = new Dictionary<string, FeatureColumn[]>(StringComparer.Ordinal);
             foreach (var version_ in model.Versions)
             {
-                _models[model.Name + "@" + version_.Version] = versions[version_.Version] = [.. version_.Features.SelectMany(r => _references.GetValueOrDefault(r) ?? [])];
+                _models[model.Name + "@" + version_.Version] = versions[version_.Version] = [.. version_.Features.SelectMany(r => _references.GetValueOrDefault(r) ?? _requestReferences.GetValueOrDefault(r) ?? [])];
             }
 
             if (model.Versions.Count > 0)
@@ -148,6 +148,7 @@ internal sealed partial class ServingRepository
         AggregationKind.Count or AggregationKind.ApproxDistinct => "int64",
         AggregationKind.Last when feature.TextValued => "string",
         AggregationKind.LastN or AggregationKind.LastNDistinct when feature.TextValued => "string_list",
+        AggregationKind.LastN or AggregationKind.LastNDistinct when feature.IntValued => "int64_list",
         AggregationKind.LastN or AggregationKind.LastNDistinct => "double_list",
         AggregationKind.TopK => "counts",
         _ => "double",

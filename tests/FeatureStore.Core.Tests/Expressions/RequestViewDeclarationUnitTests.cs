@@ -57,7 +57,7 @@ public sealed class RequestViewDeclarationUnitTests
     [Theory]
     [InlineData("amount / user_ordrs.order_count_1h", "unknown feature view 'user_ordrs'")]
     [InlineData("amount / user_orders.order_count_2h", "feature view 'user_orders' has no feature 'order_count_2h'")]
-    [InlineData("checkout.f + 1", "unknown feature view 'checkout'")]
+    [InlineData("checkout.g + 1", "request view 'checkout' has no feature 'g'")]
     public void A_reference_to_an_unknown_stored_feature_is_reported(string expression, string message)
     {
         var d = Single(("f", "double", expression));
