@@ -1,4 +1,5 @@
 using FeatureStore.Core.Models;
+using FeatureStore.Redis.Drift;
 using FeatureStore.Redis.Models;
 using FeatureStore.Testing;
 using StackExchange.Redis;
@@ -27,6 +28,37 @@ public sealed class ModelRegistryStoreTests(RedisServerFixture redis) : IClassFi
         Assert.Equal($"{_prefix}:{{fraud}}:models:scorer", registry.ModelKey("scorer").ToString());
         Assert.Equal(["scorer"], await registry.ModelsAsync());
         Assert.Contains("\"stage\":\"staging\"", (await redis.Connection.Database.HashGetAsync(registry.ModelKey("scorer"), "v1")).ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Following_the_stages_survives_a_store_that_stops_answering_past_its_timeout_and_picks_changes_up_after()
+    {
+        // A client with a short timeout: a paused store times it out (RedisTimeoutException, not a RedisException).
+        await using var short_ = await ConnectionMultiplexer.ConnectAsync(new ConfigurationOptions
+        {
+            EndPoints = { redis.Server.Endpoint }, AsyncTimeout = 300, SyncTimeout = 300, AbortOnConnectFail = false,
+        });
+        var registry = new ModelRegistryStore(short_.GetDatabase(), _prefix, "fraud");
+        var cache = new ModelStageCache(registry, TimeSpan.FromMilliseconds(100));
+        var errors = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var follow = cache.FollowAsync(short_.GetSubscriber(), errors.Enqueue, stop.Token);
+
+        await using (var admin = await ConnectionMultiplexer.ConnectAsync(new ConfigurationOptions { EndPoints = { redis.Server.Endpoint }, AllowAdmin = true }))
+        {
+            await admin.GetDatabase().ExecuteAsync("CLIENT", "PAUSE", "1500", "ALL");
+        }
+
+        await Eventually.TrueAsync(() => Task.FromResult(errors.Any(e => e is TimeoutException)), TimeSpan.FromSeconds(10), "a refresh times out", Ct);
+        Assert.False(follow.IsCompleted, follow.Exception?.ToString());
+
+        var writer = new ModelRegistryStore(redis.Connection.Database, _prefix, "fraud");
+        Assert.True(await writer.RegisterAsync("scorer", "v1", ["user_stats:n_1h"], null, null));
+        await writer.PromoteAsync("scorer", "v1", ModelStage.Production);
+        await Eventually.TrueAsync(() => Task.FromResult(cache.Production("scorer") == "v1"), TimeSpan.FromSeconds(10), "the promotion is followed after the pause", Ct);
+
+        await stop.CancelAsync();
+        await follow; // ends without throwing
     }
 
     [Fact]

@@ -72,7 +72,7 @@ public sealed class ModelStageCache(ModelRegistryStore registry, TimeSpan pollIn
         {
             await subscriber.SubscribeAsync(registry.ChangesChannel, Handler).ConfigureAwait(false);
         }
-        catch (RedisException ex)
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
             onError(ex); // the poll still picks changes up
         }
@@ -87,8 +87,9 @@ public sealed class ModelStageCache(ModelRegistryStore registry, TimeSpan pollIn
                 {
                     await RefreshAsync().ConfigureAwait(false);
                 }
-                catch (RedisException ex)
+                catch (Exception ex) when (ex is RedisException or TimeoutException)
                 {
+                    // A timeout (RedisTimeoutException) is not a RedisException: a paused store must not end the loop.
                     onError(ex);
                 }
             }
@@ -103,7 +104,7 @@ public sealed class ModelStageCache(ModelRegistryStore registry, TimeSpan pollIn
             {
                 await subscriber.UnsubscribeAsync(registry.ChangesChannel, Handler).ConfigureAwait(false);
             }
-            catch (RedisException)
+            catch (Exception ex) when (ex is RedisException or TimeoutException)
             {
                 // the connection is going away anyway
             }

@@ -86,7 +86,7 @@ internal sealed class RegistryCache : IAsyncDisposable
         {
             await ModelStages.RefreshAsync().ConfigureAwait(false);
         }
-        catch (RedisException ex)
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
             _logger.RegistryRefreshFailed(Project, ex); // until the store answers, a model name serves its newest declared version
         }
@@ -204,7 +204,7 @@ internal sealed class RegistryCache : IAsyncDisposable
         {
             await _multiplexer.GetSubscriber().UnsubscribeAsync(_store.ChangesChannel).ConfigureAwait(false);
         }
-        catch (RedisException)
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
             // the store is gone; nothing to unsubscribe from
         }
