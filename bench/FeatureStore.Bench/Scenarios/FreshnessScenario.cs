@@ -8,7 +8,6 @@ using FeatureStore.Core.Definitions;
 using FeatureStore.Ingest;
 using FeatureStore.Kafka.Embedded;
 using FeatureStore.Redis.Online;
-using FeatureStore.Serving;
 using FeatureStore.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
 using StackExchange.Redis;
@@ -53,15 +52,7 @@ internal static class FreshnessScenario
             KafkaSettings = kafkaSettings,
         }, store.GetDatabase(), prefix, metrics, NullLogger.Instance);
         var ingest = Task.Run(() => job.RunAsync(stop.Token));
-        await using var server = FeatureServer.Create(new FeatureServerOptions
-        {
-            Repository = compiled.Repository,
-            KeyPrefix = prefix,
-            GrpcPort = FreePort.Next(),
-            HttpPort = FreePort.Next(),
-            StoreTimeout = TimeSpan.FromSeconds(30),
-        }, store);
-        await server.StartAsync();
+        await using var server = await LookupScenario.StartServerAsync(compiled, prefix, OnlineReadStrategy.Auto, store);
         using var client = new FeatureStoreClient(server.GrpcAddress, new FeatureStoreClientOptions { Timeout = TimeSpan.FromSeconds(30) });
         using var producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig
         {
