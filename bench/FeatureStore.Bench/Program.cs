@@ -16,6 +16,7 @@ using FeatureStore.Testing;
 // aggregations (the ingest engine with percentile and top_k features against the same views without them, not part of a full run).
 // freshness (event → visible in a gRPC lookup while ingest applies a steady 10k and 50k events/s; FRESHNESS_FETCH_WAIT_MS and FRESHNESS_BATCH_DELAY_MS add a run with those ingest knobs).
 // ENGINE_EVENTS=N runs the engine alone over N events (batches of the job's default size) instead of 500 000;
+// INGEST_EVENTS=N runs ingest end to end (and its raw consume) over N events instead of 100 000, on a topic with partitions enough to hold them;
 // BUILD_AT_ONCE=1 builds each batch at once on every core instead of in the background (the job's default).
 if (args.Contains("--micro"))
 {
@@ -62,7 +63,7 @@ if (Wants("ingest") || scenarios.Contains("engine"))
     // The engine alone runs over several batches (each built while the next is read, and written while the one
     // after is built), as a member catching up does; end to end stays within what the embedded broker keeps.
     var engineEvents = Environment.GetEnvironmentVariable("ENGINE_EVENTS") is { } n ? int.Parse(n, CultureInfo.InvariantCulture) : quick ? 100_000 : 500_000;
-    var endToEndEvents = quick ? 20_000 : 100_000;
+    var endToEndEvents = Environment.GetEnvironmentVariable("INGEST_EVENTS") is { } e ? int.Parse(e, CultureInfo.InvariantCulture) : quick ? 20_000 : 100_000;
     var engineOnly = !Wants("ingest");
     Console.Error.WriteLine(engineOnly
         ? $"ingest: engine alone over {engineEvents.ToString(CultureInfo.InvariantCulture)} events"

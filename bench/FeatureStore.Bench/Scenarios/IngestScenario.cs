@@ -57,10 +57,11 @@ internal static class IngestScenario
         var events = endToEndEvents;
         payloads = Restamp(RawKafkaScenario.SamplePayloads(events), now);
         var topic = $"bench-ingest-{Guid.NewGuid():N}";
-        kafka.CreateTopic(topic, RawKafkaScenario.Partitions);
+        var partitions = RawKafkaScenario.PartitionsFor(events);
+        kafka.CreateTopic(topic, partitions);
         // Keyed by user, as a payments topic is: a user's events are in one partition (a merchant's in all).
         RawKafkaScenario.Produce(kafka.BootstrapServers, topic, payloads, i => UserKey(payloads[i]));
-        var rawConsume = await Measure.MedianRateAsync(repetitions, _ => Task.FromResult(RawKafkaScenario.ConsumeAll(kafka.BootstrapServers, topic, events)));
+        var rawConsume = await Measure.MedianRateAsync(repetitions, _ => Task.FromResult(RawKafkaScenario.ConsumeAll(kafka.BootstrapServers, topic, events, partitions)));
         var endToEndRates = new List<double>();
         for (var rep = 0; rep < Math.Max(1, repetitions / 2); rep++)
         {
@@ -71,7 +72,7 @@ internal static class IngestScenario
 
         return
         [
-            new ResultRow($"ingest ({target})", $"end to end: Kafka → tiles → store, {events / 1000}k events (after the group join)", endToEnd, "events/s", "raw consume, same topic", rawConsume),
+            new ResultRow($"ingest ({target})", $"end to end: Kafka → tiles → store, {events / 1000}k events, {partitions} partitions (after the group join)", endToEnd, "events/s", "raw consume, same topic", rawConsume),
             engineRow,
         ];
     }

@@ -15,6 +15,12 @@ internal static class RawKafkaScenario
     // The mock broker keeps only a few MB per partition (older messages are dropped): spread the topic.
     public const int Partitions = 8;
 
+    /// <summary>
+    /// Partitions enough for <paramref name="events"/> sample payloads to stay whole on the mock broker, which keeps
+    /// 5 MB per partition (about 250 bytes an event, with room to spare); never fewer than <see cref="Partitions"/>.
+    /// </summary>
+    public static int PartitionsFor(int events) => Math.Max(Partitions, (int)Math.Ceiling(events * 320.0 / (5 << 20)));
+
     public static byte[][] SamplePayloads(int count, int users = 10_000)
     {
         var random = new Random(42);
@@ -84,7 +90,7 @@ internal static class RawKafkaScenario
         return payloads.Length;
     }
 
-    public static long ConsumeAll(string bootstrap, string topic, int expected)
+    public static long ConsumeAll(string bootstrap, string topic, int expected, int partitions = Partitions)
     {
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig
         {
@@ -95,7 +101,7 @@ internal static class RawKafkaScenario
             FetchMaxBytes = 64 << 20,
         }).Build();
         // Assigned, not subscribed: the rate of fetching, without the group join's fixed delay.
-        consumer.Assign(Enumerable.Range(0, Partitions).Select(p => new TopicPartitionOffset(topic, p, Offset.Beginning)));
+        consumer.Assign(Enumerable.Range(0, partitions).Select(p => new TopicPartitionOffset(topic, p, Offset.Beginning)));
         var count = 0;
         var clock = Stopwatch.StartNew();
         while (count < expected && clock.Elapsed < TimeSpan.FromMinutes(2))
@@ -109,7 +115,7 @@ internal static class RawKafkaScenario
 
         if (count < expected)
         {
-            var marks = string.Join(", ", Enumerable.Range(0, Partitions).Select(p =>
+            var marks = string.Join(", ", Enumerable.Range(0, partitions).Select(p =>
             {
                 var w = consumer.QueryWatermarkOffsets(new TopicPartition(topic, p), TimeSpan.FromSeconds(5));
                 return $"p{p} [{w.Low.Value}, {w.High.Value}) at {consumer.Position(new TopicPartition(topic, p)).Value}";
