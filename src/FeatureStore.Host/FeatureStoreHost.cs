@@ -198,7 +198,7 @@ public sealed partial class FeatureStoreHost : IAsyncDisposable
         {
             var metrics = IngestMetrics = new IngestMetrics();
             _owned.Add(new AsyncDisposer(metrics));
-            jobs.Add(new IngestHostJob(compiled, HostJobOptions.Ingest(s, BootstrapServers), store, prefix, metrics, Loggers.CreateLogger("FeatureStore.Ingest")));
+            jobs.Add(new IngestHostJob(compiled, HostJobOptions.Ingest(s, BootstrapServers, embeddedBroker: _kafka is not null), store, prefix, metrics, Loggers.CreateLogger("FeatureStore.Ingest")));
         }
 
         if (s.Jobs.Offline.Enabled)

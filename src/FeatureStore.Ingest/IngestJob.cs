@@ -33,6 +33,9 @@ public sealed class IngestJob : IRebalanceListener
     private readonly ChunkProcessor _processor;
     private readonly BatchPipeline _pipeline;
     private const long IdleMarkQuietMs = 5_000;
+
+    // The longest one Consume blocks: a stop is seen within it, whatever the batch delay.
+    private static readonly TimeSpan PollSlice = TimeSpan.FromMilliseconds(100);
     private IngestProgress _progress = IngestProgress.Unassigned;
     private long _lastIdleMarkTicks;
 
@@ -67,6 +70,7 @@ public sealed class IngestJob : IRebalanceListener
                 GroupId = _options.GroupId,
                 ClientId = "featurestore-ingest",
                 SessionTimeout = _options.SessionTimeout,
+                FetchWait = _options.FetchWait,
                 KafkaSettings = _options.KafkaSettings,
 
                 // Events are typed by their topic; their headers and Kafka timestamps are not read (the event
@@ -209,7 +213,20 @@ public sealed class IngestJob : IRebalanceListener
             ConsumeResult<byte[]?, byte[]?>? result;
             try
             {
-                result = consumer.Consume(remaining);
+                // Caught up (nothing fetched is left to read and nothing waits at the brokers as of the last
+                // fetches): the batch is written now rather than at the end of its delay, so an event waits for
+                // its fetch and one write, not for the delay as well. Behind, the batch goes on filling.
+                var wait = remaining < PollSlice ? remaining : PollSlice;
+                result = read == 0 ? consumer.Consume(wait) : consumer.Consume(TimeSpan.Zero);
+                if (result is null && read > 0)
+                {
+                    if (_owned.Waiting() == 0)
+                    {
+                        break;
+                    }
+
+                    result = consumer.Consume(wait);
+                }
             }
             catch (ConsumeException ex) when (!ex.Error.IsFatal)
             {

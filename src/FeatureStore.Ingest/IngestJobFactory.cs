@@ -33,6 +33,7 @@ public static class IngestJobFactory
             GroupId = options.GroupId,
             MaxBatchEvents = options.MaxBatchEvents,
             MaxBatchDelay = options.MaxBatchDelay,
+            FetchWait = options.FetchWait,
             AllowedLateness = TimeSpan.FromMilliseconds(settings.AllowedLatenessMs),
             MaxFutureSkew = TimeSpan.FromMilliseconds(settings.MaxFutureSkewMs),
             MaxCachedStates = options.MaxCachedStates,

@@ -16,8 +16,19 @@ public sealed class IngestOptions
     /// </summary>
     public int MaxBatchEvents { get; init; } = 100_000;
 
-    /// <summary>Longest time a batch collects events before it is written.</summary>
+    /// <summary>
+    /// Longest time a batch collects events before it is written. A batch ends sooner once this member has caught
+    /// up: every event fetched is read and none waits at the brokers as of the last fetches.
+    /// </summary>
     public TimeSpan MaxBatchDelay { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>
+    /// The consumer's <c>fetch.wait.max.ms</c> (librdkafka's 500 ms when null). Only the embedded broker needs it
+    /// low: it answers a fetch that found nothing at the end of this wait, whatever arrives meanwhile, so an event
+    /// waits up to this long before ingest sees it. The host sets 10 ms on the embedded broker. A
+    /// <c>fetch.wait.max.ms</c> in <see cref="KafkaSettings"/> wins.
+    /// </summary>
+    public TimeSpan? FetchWait { get; init; }
 
     /// <summary>How long an event may lag its partition's watermark and still count.</summary>
     public TimeSpan AllowedLateness { get; init; } = TimeSpan.FromMinutes(5);

@@ -31,6 +31,8 @@ public sealed class HostJobOptionsUnitTests
         Assert.Equal(1, ingest.MaxBatchEvents); // at least one event per batch
         Assert.Equal(TimeSpan.FromMilliseconds(2500), ingest.SessionTimeout);
         Assert.Equal("SSL", ingest.KafkaSettings["security.protocol"]);
+        Assert.Null(ingest.FetchWait); // librdkafka's own wait against real brokers
+        Assert.Equal(TimeSpan.FromMilliseconds(10), HostJobOptions.Ingest(settings, "127.0.0.1:1", embeddedBroker: true).FetchWait);
 
         var offline = HostJobOptions.Offline(settings, "broker:9092");
         Assert.Equal("/data/offline", offline.Directory);

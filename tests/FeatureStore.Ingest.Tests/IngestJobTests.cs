@@ -64,6 +64,51 @@ public sealed class IngestJobTests(EmbeddedKafkaFixture kafka, RedisServerFixtur
     }
 
     [Fact]
+    public async Task A_member_that_has_caught_up_writes_what_it_read_at_once_while_a_steady_stream_goes_on()
+    {
+        // A batch delay of ten minutes and an event every few milliseconds: a batch that stayed open while events keep
+        // coming would write nothing within the test's minute. Caught up (all fetched read, nothing waiting at the
+        // broker as of the last fetch), the member writes at once.
+        var scenario = new IngestScenario(kafka.CreateTopic("caught-up", partitions: 4));
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        using var metrics = new IngestMetrics();
+        var db = redis.Connection.Database;
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var job = IngestJobFactory.Create(scenario.Compiled, new IngestOptions
+        {
+            BootstrapServers = kafka.BootstrapServers,
+            GroupId = "ingest",
+            MaxBatchDelay = TimeSpan.FromMinutes(10),
+            FetchWait = TimeSpan.FromMilliseconds(10),
+            SessionTimeout = TimeSpan.FromSeconds(6),
+        }, db, scenario.KeyPrefix, metrics, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        var run = Task.Run(() => job.RunAsync(cts.Token), Ct);
+
+        using var producer = new ProducerBuilder<string, byte[]>(new ProducerConfig { BootstrapServers = kafka.BootstrapServers, LingerMs = 0 }).Build();
+        var random = new Random(17);
+        var sent = 0;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (await scenario.CheckpointedAsync(db) < 100)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), $"{await scenario.CheckpointedAsync(db)} of {sent} events written after {clock.Elapsed}");
+            for (var i = 0; i < 5; i++)
+            {
+                var user = "u" + random.Next(20).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                producer.Produce(scenario.Topic, new Message<string, byte[]> { Key = user, Value = scenario.Draw(random, user, now, sent++, counts: true) });
+                await Task.Delay(2, Ct); // the stream's pace, not a wait for a condition
+            }
+        }
+
+        Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(30)));
+        await Eventually.TrueAsync(async () => await scenario.CheckpointedAsync(db) >= sent, TimeSpan.FromSeconds(60), $"{sent} events written", Ct);
+        await cts.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        Assert.Equal(sent, metrics.EventsTotal);
+        Assert.True(metrics.BatchesWritten >= 2, $"{metrics.BatchesWritten} batches");
+        await scenario.AssertOnlineEqualsReferenceAsync(db, scenario.MaxTime);
+    }
+
+    [Fact]
     public async Task Malformed_events_go_to_the_dead_letter_topic_with_their_reason_and_the_rest_stay_exact()
     {
         var scenario = new IngestScenario(kafka.CreateTopic("mixed", partitions: 4));

@@ -32,6 +32,13 @@ public sealed class GroupMemberSettings
     /// <summary>The fields librdkafka copies into each result (all when null), e.g. <c>topic</c> alone.</summary>
     public string? ConsumeResultFields { get; init; }
 
+    /// <summary>
+    /// The longest a fetch waits at the broker for data (<c>fetch.wait.max.ms</c>; librdkafka's 500 ms when null).
+    /// A real broker answers as soon as data arrives; the embedded one answers an empty fetch only at the end of it.
+    /// <see cref="KafkaSettings"/> naming <c>fetch.wait.max.ms</c> wins.
+    /// </summary>
+    public TimeSpan? FetchWait { get; init; }
+
     /// <summary>Extra librdkafka consumer settings (e.g. security), applied last.</summary>
     public IReadOnlyDictionary<string, string> KafkaSettings { get; init; } = new Dictionary<string, string>();
 
@@ -59,6 +66,11 @@ public sealed class GroupMemberSettings
         if (ConsumeResultFields is not null)
         {
             config.ConsumeResultFields = ConsumeResultFields;
+        }
+
+        if (FetchWait is { } wait)
+        {
+            config.FetchWaitMaxMs = Math.Max(0, (int)wait.TotalMilliseconds);
         }
 
         foreach (var (key, value) in KafkaSettings)

@@ -19,6 +19,20 @@ public sealed class GroupMemberUnitTests
         Assert.Equal(2_000, config.HeartbeatIntervalMs);
         Assert.Null(config.ClientId);
         Assert.Null(config.Get("dotnet.consumer.consume.result.fields"));
+        Assert.Null(config.FetchWaitMaxMs);
+    }
+
+    [Fact]
+    public void A_fetch_wait_sets_fetch_wait_max_ms_unless_the_extra_settings_name_it()
+    {
+        Assert.Equal(10, new GroupMemberSettings { BootstrapServers = "b", GroupId = "g", FetchWait = TimeSpan.FromMilliseconds(10) }.ToConfig().FetchWaitMaxMs);
+        Assert.Equal(250, new GroupMemberSettings
+        {
+            BootstrapServers = "b",
+            GroupId = "g",
+            FetchWait = TimeSpan.FromMilliseconds(10),
+            KafkaSettings = new Dictionary<string, string> { ["fetch.wait.max.ms"] = "250" },
+        }.ToConfig().FetchWaitMaxMs);
     }
 
     [Fact]
