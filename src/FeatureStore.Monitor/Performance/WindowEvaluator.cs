@@ -62,11 +62,14 @@ internal sealed class WindowEvaluator(
     {
         var written = 0;
 
+        // Each version's reference read once per pass, not once per window.
+        var references = new Dictionary<string, ReferencePerformance?>(StringComparer.Ordinal);
+
         // Oldest first, so a metric's incidents open and resolve in window order.
         foreach (var window in await store.Database.SortedSetRangeByRankAsync(join + ":closing").ConfigureAwait(false))
         {
             cancellationToken.ThrowIfCancellationRequested();
-            if (await EvaluateAsync(model, join, window.ToString()).ConfigureAwait(false))
+            if (await EvaluateAsync(model, join, window.ToString(), references).ConfigureAwait(false))
             {
                 written++;
             }
@@ -75,7 +78,7 @@ internal sealed class WindowEvaluator(
         return written;
     }
 
-    private async Task<bool> EvaluateAsync(ModelDefinition model, string join, string window)
+    private async Task<bool> EvaluateAsync(ModelDefinition model, string join, string window, Dictionary<string, ReferencePerformance?> references)
     {
         for (var attempt = 0; attempt < 5; attempt++)
         {
@@ -108,15 +111,21 @@ internal sealed class WindowEvaluator(
             var start = (long)meta["start"];
             var end = (long)meta["end"];
             var closedBy = meta["closed_by"].ToString();
-            var reference = await ReferenceAsync(model.Name, version).ConfigureAwait(false);
+            if (!references.TryGetValue(version, out var reference))
+            {
+                references[version] = reference = await ReferenceAsync(model.Name, version).ConfigureAwait(false);
+            }
 
-            // The whole window, then its segments in ordinal order: a deterministic history.
-            var kept = new List<WindowSeries> { await ReadSeriesAsync(window, null, (long)meta["n"], (long)meta["l"]).ConfigureAwait(false) };
+            // The whole window, then its segments in ordinal order: a deterministic history. Every series is asked for
+            // at once (one round trip, not two per series).
+            var reads = new List<Task<WindowSeries>> { ReadSeriesAsync(window, null, (long)meta["n"], (long)meta["l"]) };
             foreach (var field in meta.Keys.Where(k => k.StartsWith("n:", StringComparison.Ordinal)).Order(StringComparer.Ordinal))
             {
                 var segment = field[2..];
-                kept.Add(await ReadSeriesAsync(window, segment, (long)meta[field], meta.TryGetValue("l:" + segment, out var l) ? (long)l : 0).ConfigureAwait(false));
+                reads.Add(ReadSeriesAsync(window, segment, (long)meta[field], meta.TryGetValue("l:" + segment, out var l) ? (long)l : 0));
             }
+
+            var kept = await Task.WhenAll(reads).ConfigureAwait(false);
 
             var series = new List<WindowSeries> { kept[0] };
             series.AddRange(TopSegments(kept.Skip(1), monitor.Segments));
@@ -232,9 +241,9 @@ internal sealed class WindowEvaluator(
     private async Task<WindowSeries> ReadSeriesAsync(string window, string? segment, long predictions, long labelled)
     {
         var suffix = segment is null ? "" : ":" + segment;
-        var pairs = await ReadChunksAsync(store.Database, window + ":p" + suffix).ConfigureAwait(false);
-        var scores = await ReadChunksAsync(store.Database, window + ":s" + suffix).ConfigureAwait(false);
-        return new WindowSeries(segment, predictions, labelled, pairs, scores, suffix);
+        var pairs = ReadChunksAsync(store.Database, window + ":p" + suffix);
+        var scores = ReadChunksAsync(store.Database, window + ":s" + suffix);
+        return new WindowSeries(segment, predictions, labelled, await pairs.ConfigureAwait(false), await scores.ConfigureAwait(false), suffix);
     }
 
     /// <summary>A window's pairs or scores: the chunks the join's batches pushed, in order, as one array.</summary>
