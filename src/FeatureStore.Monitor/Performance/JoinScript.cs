@@ -578,7 +578,10 @@ internal sealed class JoinScript
     public void Skip(string partition, long offset) => Add("x", partition, offset, "", 0, "", "");
 
     /// <summary>Runs the batch; answers the windows waiting for evaluation and the records applied (not skipped as replays).</summary>
-    public async Task<(long Closing, long Applied)> RunAsync(IDatabaseAsync database)
+    public Task<(long Closing, long Applied)> RunAsync(IDatabaseAsync database) => RunAsync(database, Source);
+
+    /// <summary>Runs the batch through <paramref name="source"/>, a script taking <see cref="Source"/>'s arguments (a test's reference).</summary>
+    internal async Task<(long Closing, long Applied)> RunAsync(IDatabaseAsync database, string source)
     {
         _values[_countAt] = _count;
         var values = new RedisValue[_values.Count + 1 + (2 * _ends.Count)];
@@ -591,7 +594,7 @@ internal sealed class JoinScript
             values[at++] = end;
         }
 
-        var result = (RedisResult[])(await database.ScriptEvaluateAsync(Source, _keys, values).ConfigureAwait(false))!;
+        var result = (RedisResult[])(await database.ScriptEvaluateAsync(source, _keys, values).ConfigureAwait(false))!;
         return ((long)result[0], (long)result[1]);
     }
 
