@@ -41,6 +41,9 @@ internal sealed class JoinIntake : IRebalanceListener, IDisposable
                 SessionTimeout = options.SessionTimeout,
                 AutoCommitStoredOffsets = true,
                 Assignment = PartitionAssignmentStrategy.Range,
+
+                // The join reads the topic and a label's Kafka timestamp, never a record's headers: not copied per record.
+                ConsumeResultFields = "topic,timestamp",
             },
             this);
     }

@@ -93,7 +93,29 @@ internal sealed class JoinScript
 
         local function fmt(x) return string.format('%.0f', x) end
         local function floor(t, size) return t - (t % size) end
-        local function window(version, m, t) return J .. ':w:' .. version .. ':' .. m .. ':' .. fmt(floor(t, wms[m])) end
+        -- Keys built once per batch (each concatenation makes and hashes a new string).
+        local wkeys = {}
+        local function window(version, m, t)
+          local start = floor(t, wms[m])
+          local byv = wkeys[version]
+          if byv == nil then byv = {}; wkeys[version] = byv end
+          local bym = byv[m]
+          if bym == nil then bym = {}; byv[m] = bym end
+          local w = bym[start]
+          if w == nil then w = J .. ':w:' .. version .. ':' .. m .. ':' .. fmt(start); bym[start] = w end
+          return w
+        end
+        local pkeys, lkeys = {}, {}
+        local function pkeyOf(b)
+          local k = pkeys[b]
+          if k == nil then k = J .. ':p:' .. fmt(b); pkeys[b] = k end
+          return k
+        end
+        local function lkeyOf(b)
+          local k = lkeys[b]
+          if k == nil then k = J .. ':l:' .. fmt(b); lkeys[b] = k end
+          return k
+        end
 
         local function parse(record)
           local nl1 = string.find(record, '\n', 1, true)
@@ -115,7 +137,8 @@ internal sealed class JoinScript
           local c = W[w]
           if c == nil then
             local st = redis.call('HMGET', w, 'state', 'segs')
-            c = { state = st[1], segs = tonumber(st[2]) or 0, dsegs = 0, seen = {}, n = 0, l = 0, sn = {}, sl = {} }
+            c = { state = st[1], segs = tonumber(st[2]) or 0, dsegs = 0, seen = {}, n = 0, l = 0, sn = {}, sl = {},
+              pk = w .. ':p', sk = w .. ':s', psk = {}, ssk = {} }
             W[w] = c
           end
           return c
@@ -126,11 +149,38 @@ internal sealed class JoinScript
           if a == nil then a = {}; appends[key] = a end
           a[#a + 1] = bytes
         end
+        local function segkey(keys, base, seg)
+          local k = keys[seg]
+          if k == nil then k = base .. ':' .. seg; keys[seg] = k end
+          return k
+        end
         local expiring = {}
-        -- The buckets of pending labels: those stored, read once per batch when a prediction first looks for its
-        -- label, and those this batch opened.
+        -- The pending labels by prediction id (id -> bucket start, or a list of them), read once per batch when a
+        -- prediction first looks for its label: those stored and those this batch left pending.
         local lbuckets = {}
-        local lloaded = false
+        local pendingIds = nil
+        local function addPending(id, b)
+          local e = pendingIds[id]
+          if e == nil then pendingIds[id] = b
+          elseif type(e) == 'number' then pendingIds[id] = { e, b }
+          else e[#e + 1] = b end
+        end
+        local function loadPending()
+          pendingIds = {}
+          local stored = redis.call('ZRANGE', J .. ':lb', 0, -1, 'WITHSCORES')
+          for i = 1, #stored, 2 do lbuckets[stored[i]] = tonumber(stored[i + 1]) end
+          for key, b in pairs(lbuckets) do
+            for _, id in ipairs(redis.call('HKEYS', key)) do addPending(id, b) end
+          end
+        end
+        -- The buckets of predictions (their starts): those stored, read once per batch when a label first looks for
+        -- its prediction, and those this batch opened.
+        local pbuckets, pnew = nil, {}
+        local function loadPredictionBuckets()
+          pbuckets = {}
+          local stored = redis.call('ZRANGE', J .. ':pb', 0, -1, 'WITHSCORES')
+          for i = 2, #stored, 2 do pbuckets[tonumber(stored[i])] = true end
+        end
 
         -- Adds a label to the windows its prediction counted in; false when it joins none (late).
         local function join(t, version, entries, label, lt)
@@ -148,10 +198,10 @@ internal sealed class JoinScript
                 any = true
                 local pair = e[2] .. (regression[m] and string.sub(label, 2, 9) or string.sub(label, 1, 1))
                 c.l = c.l + 1
-                append(w .. ':p', pair)
+                append(c.pk, pair)
                 if e[3] ~= '' then
                   c.sl[e[3]] = (c.sl[e[3]] or 0) + 1
-                  append(w .. ':p:' .. e[3], pair)
+                  append(segkey(c.psk, c.pk, e[3]), pair)
                 end
               end
             end
@@ -160,14 +210,20 @@ internal sealed class JoinScript
           return any
         end
 
-        local function predict(id, t, version, payload)
-          local b = floor(t, B)
-          local pkey = J .. ':p:' .. fmt(b)
-          if redis.call('HEXISTS', pkey, id) == 1 then
-            delta.duplicate_prediction = delta.duplicate_prediction + 1
-            return
-          end
-          local parts = { fmt(t), '\n', version, '\n' }
+        local fkeys = {}
+        local function floorOf(version, m)
+          local byv = fkeys[version]
+          if byv == nil then byv = {}; fkeys[version] = byv end
+          local fkey = byv[m]
+          if fkey == nil then fkey = 'floor:' .. version .. ':' .. m; byv[m] = fkey end
+          local f = floors[fkey]
+          if f == nil then f = tonumber(redis.call('HGET', stateKey, fkey)) or -9e15; floors[fkey] = f end
+          return f
+        end
+
+        -- A prediction's part in each monitor's window, decided without changing anything (so a duplicate found after
+        -- it changes nothing): per monitor { flag, score, segment, window, its cache, whether it takes a segment slot }.
+        local function plan(t, version, payload)
           local entries = {}
           local pos = 1
           for m = 1, M do
@@ -175,70 +231,123 @@ internal sealed class JoinScript
             local e = string.find(payload, '\n', pos + 8, true)
             local seg = string.sub(payload, pos + 8, e - 1)
             pos = e + 1
-            local flag = '-'
+            local flag, w, c, claim = '-', nil, nil, false
             local start = floor(t, wms[m])
             -- A window at or below the newest one evaluated and swept of its monitor is gone: too late to count in it.
-            local fkey = 'floor:' .. version .. ':' .. m
-            if floors[fkey] == nil then floors[fkey] = tonumber(redis.call('HGET', stateKey, fkey)) or -9e15 end
-            if start + wms[m] > floors[fkey] then
-              local w = window(version, m, t)
-              local c = win(w)
-              if not c.state then
-                c.state = 'open'
-                redis.call('HSET', w, 'state', 'open', 'version', version, 'monitor', m, 'start', fmt(start), 'end', fmt(start + wms[m]), 'n', 0, 'l', 0, 'segs', 0)
-                redis.call('ZADD', J .. ':open', start + wms[m], w)
-              end
-              if c.state == 'open' then
+            if start + wms[m] > floorOf(version, m) then
+              w = window(version, m, t)
+              c = win(w)
+              if not c.state or c.state == 'open' then
                 flag = '+'
                 if seg ~= '' then
                   local known = c.seen[seg]
                   if known == nil then
-                    known = redis.call('HEXISTS', w, 'n:' .. seg) == 1
-                    if not known then
-                      if c.segs < cap[m] then
-                        c.segs = c.segs + 1
-                        c.dsegs = c.dsegs + 1
-                        known = true
-                      end
+                    known = c.state ~= nil and redis.call('HEXISTS', w, 'n:' .. seg) == 1
+                    if known then
+                      c.seen[seg] = true
+                    elseif c.segs < cap[m] then
+                      claim = true
+                      known = true
+                    else
+                      c.seen[seg] = false
                     end
-                    c.seen[seg] = known
                   end
                   if not known then seg = 'other' end
                 end
-                c.n = c.n + 1
-                if seg ~= '' then c.sn[seg] = (c.sn[seg] or 0) + 1 end
-                if keep[m] then
-                  append(w .. ':s', score)
-                  if seg ~= '' then append(w .. ':s:' .. seg, score) end
-                end
               end
             end
-            if flag == '-' then delta.too_late = delta.too_late + 1 end
-            entries[m] = { flag, score, seg }
-            parts[#parts + 1] = flag .. score .. seg .. '\n'
+            entries[m] = { flag, score, seg, w, c, claim, start }
           end
+          return entries
+        end
+
+        -- What a prediction planned, done: windows opened, segment slots taken, counts and scores added.
+        local function apply(version, entries)
+          for m = 1, M do
+            local e = entries[m]
+            if e[1] == '+' then
+              local w, c, seg = e[4], e[5], e[3]
+              if not c.state then
+                c.state = 'open'
+                local start = e[7]
+                redis.call('HSET', w, 'state', 'open', 'version', version, 'monitor', m, 'start', fmt(start), 'end', fmt(start + wms[m]), 'n', 0, 'l', 0, 'segs', 0)
+                redis.call('ZADD', J .. ':open', start + wms[m], w)
+              end
+              if e[6] then
+                c.segs = c.segs + 1
+                c.dsegs = c.dsegs + 1
+                c.seen[seg] = true
+              end
+              c.n = c.n + 1
+              if seg ~= '' then c.sn[seg] = (c.sn[seg] or 0) + 1 end
+              if keep[m] then
+                append(c.sk, e[2])
+                if seg ~= '' then append(segkey(c.ssk, c.sk, seg), e[2]) end
+              end
+            else
+              delta.too_late = delta.too_late + 1
+            end
+          end
+        end
+
+        local function predict(id, t, version, payload)
+          local b = floor(t, B)
+          local pkey = pkeyOf(b)
+          if pending > 0 and pendingIds == nil then loadPending() end
+          local waiting = pending > 0 and pendingIds[id] ~= nil
+          if waiting and redis.call('HEXISTS', pkey, id) == 1 then
+            delta.duplicate_prediction = delta.duplicate_prediction + 1
+            return
+          end
+          local entries = plan(t, version, payload)
+          local parts = { fmt(t), '\n', version, '\n' }
+          for m = 1, M do
+            local e = entries[m]
+            parts[#parts + 1] = e[1] .. e[2] .. e[3] .. '\n'
+          end
+          if not waiting then
+            -- No label waits for it (the common case): logged only if its id is new, in one call.
+            if redis.call('HSETNX', pkey, id, table.concat(parts)) == 0 then
+              delta.duplicate_prediction = delta.duplicate_prediction + 1
+              return
+            end
+            apply(version, entries)
+            pnew[b] = true
+            expiring[pkey] = { J .. ':pb', b }
+            return
+          end
+          apply(version, entries)
           local record = table.concat(parts)
           if pending > 0 then
-            if not lloaded then
-              lloaded = true
-              for _, key in ipairs(redis.call('ZRANGE', J .. ':lb', 0, -1)) do lbuckets[key] = true end
-            end
-            for lb = floor(t - B, B), t + horizon + grace, B do
-              local lkey = J .. ':l:' .. fmt(lb)
-              local v = lbuckets[lkey] and redis.call('HGET', lkey, id)
-              if v then
-                redis.call('HDEL', lkey, id)
-                pending = pending - 1
-                delta.pending = delta.pending - 1
-                local nl = string.find(v, '\n', 1, true)
-                if join(t, version, entries, string.sub(v, nl + 1), tonumber(string.sub(v, 1, nl - 1))) then
-                  record = '!' .. record
+            if pendingIds == nil then loadPending() end
+            local e = pendingIds[id]
+            if e ~= nil then
+              -- Its label's bucket: the first of label time from its own time - one bucket to + horizon + grace.
+              local lo, hi = floor(t - B, B), t + horizon + grace
+              local list = type(e) == 'number' and { e } or e
+              table.sort(list)
+              for i, lb in ipairs(list) do
+                if lb >= lo and lb <= hi then
+                  local lkey = lkeyOf(lb)
+                  local v = redis.call('HGET', lkey, id)
+                  if v then
+                    redis.call('HDEL', lkey, id)
+                    table.remove(list, i)
+                    if #list == 0 then pendingIds[id] = nil elseif #list == 1 then pendingIds[id] = list[1] else pendingIds[id] = list end
+                    pending = pending - 1
+                    delta.pending = delta.pending - 1
+                    local nl = string.find(v, '\n', 1, true)
+                    if join(t, version, entries, string.sub(v, nl + 1), tonumber(string.sub(v, 1, nl - 1))) then
+                      record = '!' .. record
+                    end
+                    break
+                  end
                 end
-                break
               end
             end
           end
           redis.call('HSET', pkey, id, record)
+          pnew[b] = true
           expiring[pkey] = { J .. ':pb', b }
         end
 
@@ -248,9 +357,10 @@ internal sealed class JoinScript
           local from = floor(lt - horizon - grace, B)
           local newest = floor(lt, B)
           local b = newest
+          if pbuckets == nil then loadPredictionBuckets() end
           while true do
-            local pkey = J .. ':p:' .. fmt(b)
-            local record = redis.call('HGET', pkey, id)
+            local pkey = pkeyOf(b)
+            local record = (pbuckets[b] or pnew[b]) and redis.call('HGET', pkey, id)
             if record then
               if string.sub(record, 1, 1) == '!' then
                 delta.duplicate = delta.duplicate + 1
@@ -266,12 +376,19 @@ internal sealed class JoinScript
             b = b - B
             if b < from then b = newest + B end
           end
-          local lkey = J .. ':l:' .. fmt(newest)
+          local lkey = lkeyOf(newest)
           if redis.call('HSETNX', lkey, id, fmt(lt) .. '\n' .. value) == 1 then
             pending = pending + 1
             delta.pending = delta.pending + 1
             expiring[lkey] = { J .. ':lb', newest }
-            lbuckets[lkey] = true
+            if pendingIds ~= nil and lbuckets[lkey] == nil then
+              lbuckets[lkey] = newest
+              addPending(id, newest)
+            elseif pendingIds ~= nil then
+              addPending(id, newest)
+            else
+              lbuckets[lkey] = newest
+            end
           else
             delta.duplicate = delta.duplicate + 1
           end
@@ -461,7 +578,10 @@ internal sealed class JoinScript
     public void Skip(string partition, long offset) => Add("x", partition, offset, "", 0, "", "");
 
     /// <summary>Runs the batch; answers the windows waiting for evaluation and the records applied (not skipped as replays).</summary>
-    public async Task<(long Closing, long Applied)> RunAsync(IDatabaseAsync database)
+    public Task<(long Closing, long Applied)> RunAsync(IDatabaseAsync database) => RunAsync(database, Source);
+
+    /// <summary>Runs the batch through <paramref name="source"/>, a script taking <see cref="Source"/>'s arguments (a test's reference).</summary>
+    internal async Task<(long Closing, long Applied)> RunAsync(IDatabaseAsync database, string source)
     {
         _values[_countAt] = _count;
         var values = new RedisValue[_values.Count + 1 + (2 * _ends.Count)];
@@ -474,7 +594,7 @@ internal sealed class JoinScript
             values[at++] = end;
         }
 
-        var result = (RedisResult[])(await database.ScriptEvaluateAsync(Source, _keys, values).ConfigureAwait(false))!;
+        var result = (RedisResult[])(await database.ScriptEvaluateAsync(source, _keys, values).ConfigureAwait(false))!;
         return ((long)result[0], (long)result[1]);
     }
 

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using System.Threading.Channels;
 using Confluent.Kafka;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Events;
@@ -207,7 +208,11 @@ public sealed class PerformanceJob
             kv => (IReadOnlyList<ModelDefinition>)[.. _repository.Models.Where(m => m.Prediction.Topic == kv.Key).Select(m => m with { Monitors = [] })]);
 
         // Each batch is read and parsed into one script per model while the previous batch's scripts run: two scripts
-        // per model take turns, and the store still applies the batches one after the other, in order.
+        // per model take turns, and the store still applies the batches one after the other, in order. The windows a
+        // script closes are evaluated by a task of their own, off this path: an evaluation reads only frozen windows
+        // and is one conditioned transaction, so the next batch's script need not wait for it.
+        var evaluations = new ClosingWindows([.. joins.Select(j => j.Model)]);
+        var evaluating = Task.Run(() => EvaluateLoopAsync(evaluations, cancellationToken), CancellationToken.None);
         Task? applying = null;
         var stages = _options.Stages;
         var at = stages is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
@@ -215,6 +220,12 @@ public sealed class PerformanceJob
         {
             while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
             {
+                if (evaluating.IsCompleted)
+                {
+                    // It only ends by failing (or on cancellation): the failure ends the job as it would have inline.
+                    await evaluating.ConfigureAwait(false);
+                }
+
                 at = stages?.Add("wait", at) ?? 0;
                 foreach (var join in joins)
                 {
@@ -249,7 +260,7 @@ public sealed class PerformanceJob
 
                 at = stages?.Add("wait for the previous batch", at) ?? 0;
                 var batch = joins.Where(j => j.Script.Count > 0).Select(j => (j, j.Script)).ToList();
-                applying = ApplyAsync(batch, next, intake, unsent, startEnds, cancellationToken);
+                applying = ApplyAsync(batch, next, intake, unsent, startEnds, evaluations, cancellationToken);
                 foreach (var join in joins)
                 {
                     join.Swap();
@@ -269,6 +280,39 @@ public sealed class PerformanceJob
                     // stopping: what was not applied is read again from the stored offsets
                 }
             }
+
+            // The windows closed so far are evaluated before the job ends (cancelled, what is left waits in closing
+            // for the next start).
+            evaluations.Complete();
+            try
+            {
+                await evaluating.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // stopping: a window not evaluated stays closing and the next start evaluates it
+            }
+        }
+    }
+
+    // Evaluates the windows of each model whose script closed some, one model after the other, until the job ends.
+    private async Task EvaluateLoopAsync(ClosingWindows closing, CancellationToken cancellationToken)
+    {
+        var stages = _options.Stages;
+        while (await closing.WaitAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var at = stages is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
+            var any = false;
+            while (closing.Take() is { } model)
+            {
+                await _evaluator.EvaluateClosingAsync(model, cancellationToken).ConfigureAwait(false);
+                any = true;
+            }
+
+            if (any)
+            {
+                stages?.Add("evaluate", at);
+            }
         }
     }
 
@@ -280,34 +324,25 @@ public sealed class PerformanceJob
         JoinIntake intake,
         Dictionary<ModelJoin, bool> unsent,
         Dictionary<TopicPartition, long> startEnds,
+        ClosingWindows evaluations,
         CancellationToken cancellationToken)
     {
         var stages = _options.Stages;
         var at = stages is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
-        var evaluate = new List<ModelJoin>();
         var assigned = intake.Assignment();
         foreach (var (join, script) in batch)
         {
             TellEnds(join.Model, script, unsent[join] ? startEnds : null, next.Keys.Concat(assigned), intake);
             if ((await RunAsync(script, cancellationToken).ConfigureAwait(false)).Closing > 0)
             {
-                evaluate.Add(join);
+                evaluations.Add(join.Model);
             }
 
             unsent[join] = false;
         }
 
-        at = stages?.Add("script", at) ?? 0;
+        stages?.Add("script", at);
         intake.StoreOffsets(next);
-        foreach (var join in evaluate)
-        {
-            await _evaluator.EvaluateClosingAsync(join.Model, cancellationToken).ConfigureAwait(false);
-        }
-
-        if (evaluate.Count > 0)
-        {
-            stages?.Add("evaluate", at);
-        }
     }
 
     private static void TellEnds(ModelDefinition model, JoinScript script, Dictionary<TopicPartition, long>? startEnds, IEnumerable<TopicPartition> partitions, JoinIntake intake)
@@ -572,6 +607,49 @@ public sealed class PerformanceJob
     {
         _metrics.DeadLetter(reason);
         producer.Send(topic, result, reason, field, detail);
+    }
+
+    // The models with windows waiting for evaluation, each at most once, and the signal that wakes the evaluating
+    // task: a model added while its windows are being evaluated is taken again after.
+    private sealed class ClosingWindows(ModelDefinition[] models)
+    {
+        private readonly ModelDefinition[] _models = models;
+        private readonly int[] _waiting = new int[models.Length];
+        private readonly Channel<bool> _signal = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
+
+        public void Add(ModelDefinition model)
+        {
+            Volatile.Write(ref _waiting[Array.FindIndex(_models, m => m.Name == model.Name)], 1);
+            _signal.Writer.TryWrite(true);
+        }
+
+        public void Complete() => _signal.Writer.TryComplete();
+
+        // True when woken with models to take; false once completed and every model taken.
+        public async ValueTask<bool> WaitAsync(CancellationToken cancellationToken)
+        {
+            if (await _signal.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                _signal.Reader.TryRead(out _);
+                return true;
+            }
+
+            // Completed: whatever the last batches added is still taken.
+            return Array.Exists(_waiting, w => w != 0);
+        }
+
+        public ModelDefinition? Take()
+        {
+            for (var i = 0; i < _models.Length; i++)
+            {
+                if (Interlocked.Exchange(ref _waiting[i], 0) != 0)
+                {
+                    return _models[i];
+                }
+            }
+
+            return null;
+        }
     }
 
     // A model's join: the script being filled with the batch read now, and the one the previous batch runs in.

@@ -62,11 +62,20 @@ internal sealed class WindowEvaluator(
     {
         var written = 0;
 
-        // Oldest first, so a metric's incidents open and resolve in window order.
-        foreach (var window in await store.Database.SortedSetRangeByRankAsync(join + ":closing").ConfigureAwait(false))
+        // Each version's reference read once per pass, not once per window.
+        var references = new Dictionary<string, ReferencePerformance?>(StringComparer.Ordinal);
+
+        // Oldest first, so a metric's incidents open and resolve in window order; the next window is read while one is
+        // evaluated (its data is frozen: a window read early and evaluated by another member meanwhile fails its
+        // transaction's condition and is read again).
+        var windows = (await store.Database.SortedSetRangeByRankAsync(join + ":closing").ConfigureAwait(false)).Select(w => w.ToString()).ToArray();
+        var next = windows.Length > 0 ? ReadWindowAsync(windows[0]) : null;
+        for (var i = 0; i < windows.Length; i++)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            if (await EvaluateAsync(model, join, window.ToString()).ConfigureAwait(false))
+            var current = next!;
+            next = i + 1 < windows.Length ? ReadWindowAsync(windows[i + 1]) : null;
+            if (await EvaluateAsync(model, join, windows[i], references, current).ConfigureAwait(false))
             {
                 written++;
             }
@@ -75,12 +84,33 @@ internal sealed class WindowEvaluator(
         return written;
     }
 
-    private async Task<bool> EvaluateAsync(ModelDefinition model, string join, string window)
+    // A window's fields and, while it is closing, every series of it.
+    private async Task<(Dictionary<string, RedisValue> Meta, WindowSeries[]? Series)> ReadWindowAsync(string window)
+    {
+        var meta = (await store.Database.HashGetAllAsync(window).ConfigureAwait(false)).ToDictionary(e => e.Name.ToString(), e => e.Value, StringComparer.Ordinal);
+        if (meta.GetValueOrDefault("state") != "closing" || !meta.ContainsKey("n"))
+        {
+            return (meta, null);
+        }
+
+        // The whole window, then its segments in ordinal order: a deterministic history. Every series is asked for
+        // at once (one round trip, not two per series).
+        var reads = new List<Task<WindowSeries>> { ReadSeriesAsync(window, null, (long)meta["n"], (long)meta["l"]) };
+        foreach (var field in meta.Keys.Where(k => k.StartsWith("n:", StringComparison.Ordinal)).Order(StringComparer.Ordinal))
+        {
+            var segment = field[2..];
+            reads.Add(ReadSeriesAsync(window, segment, (long)meta[field], meta.TryGetValue("l:" + segment, out var l) ? (long)l : 0));
+        }
+
+        return (meta, await Task.WhenAll(reads).ConfigureAwait(false));
+    }
+
+    private async Task<bool> EvaluateAsync(ModelDefinition model, string join, string window, Dictionary<string, ReferencePerformance?> references, Task<(Dictionary<string, RedisValue> Meta, WindowSeries[]? Series)> first)
     {
         for (var attempt = 0; attempt < 5; attempt++)
         {
-            var meta = (await store.Database.HashGetAllAsync(window).ConfigureAwait(false)).ToDictionary(e => e.Name.ToString(), e => e.Value, StringComparer.Ordinal);
-            if (meta.GetValueOrDefault("state") != "closing")
+            var (meta, kept) = await (attempt == 0 ? first : ReadWindowAsync(window)).ConfigureAwait(false);
+            if (meta.GetValueOrDefault("state") != "closing" || kept is null)
             {
                 // Another member evaluated it (or it is gone): nothing left to do but its place in the index.
                 await store.Database.SortedSetRemoveAsync(join + ":closing", window).ConfigureAwait(false);
@@ -108,14 +138,9 @@ internal sealed class WindowEvaluator(
             var start = (long)meta["start"];
             var end = (long)meta["end"];
             var closedBy = meta["closed_by"].ToString();
-            var reference = await ReferenceAsync(model.Name, version).ConfigureAwait(false);
-
-            // The whole window, then its segments in ordinal order: a deterministic history.
-            var kept = new List<WindowSeries> { await ReadSeriesAsync(window, null, (long)meta["n"], (long)meta["l"]).ConfigureAwait(false) };
-            foreach (var field in meta.Keys.Where(k => k.StartsWith("n:", StringComparison.Ordinal)).Order(StringComparer.Ordinal))
+            if (!references.TryGetValue(version, out var reference))
             {
-                var segment = field[2..];
-                kept.Add(await ReadSeriesAsync(window, segment, (long)meta[field], meta.TryGetValue("l:" + segment, out var l) ? (long)l : 0).ConfigureAwait(false));
+                references[version] = reference = await ReferenceAsync(model.Name, version).ConfigureAwait(false);
             }
 
             var series = new List<WindowSeries> { kept[0] };
@@ -232,9 +257,9 @@ internal sealed class WindowEvaluator(
     private async Task<WindowSeries> ReadSeriesAsync(string window, string? segment, long predictions, long labelled)
     {
         var suffix = segment is null ? "" : ":" + segment;
-        var pairs = await ReadChunksAsync(store.Database, window + ":p" + suffix).ConfigureAwait(false);
-        var scores = await ReadChunksAsync(store.Database, window + ":s" + suffix).ConfigureAwait(false);
-        return new WindowSeries(segment, predictions, labelled, pairs, scores, suffix);
+        var pairs = ReadChunksAsync(store.Database, window + ":p" + suffix);
+        var scores = ReadChunksAsync(store.Database, window + ":s" + suffix);
+        return new WindowSeries(segment, predictions, labelled, await pairs.ConfigureAwait(false), await scores.ConfigureAwait(false), suffix);
     }
 
     /// <summary>A window's pairs or scores: the chunks the join's batches pushed, in order, as one array.</summary>

@@ -184,6 +184,88 @@ public abstract class JoinScriptTests(IOnlineStoreFixture store)
         Assert.Equal(expected.Replace(oneByOne.Base, "K", StringComparison.Ordinal), (await SnapshotAsync(batched)).Replace(batched.Base, "K", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    public async Task Random_batches_end_in_the_state_the_reference_script_leaves(int seed)
+    {
+        // Five minutes of predictions of two versions and two monitors (a segmented classifier, a regressor), their
+        // labels read before and after them (some twice, some late, some for predictions that never come),
+        // predictions seen twice or read too late, records only moving offsets, replayed batches; windows close and buckets are swept
+        // as the stream moves on. The current script and the reference one, fed the same batches, end alike.
+        var random = new Random(seed);
+        var timed = new List<(long At, JoinRecord Record)>();
+        var offsets = new Dictionary<string, long>();
+        for (var i = 0; i < 1200; i++)
+        {
+            var id = $"id{i}";
+            var t = T0 + (i * 250) + random.Next(-5_000, 5_000);
+            var version = random.Next(5) == 0 ? "v2" : "v1";
+            var payload = JoinScript.Payload([random.NextDouble(), random.NextDouble() * 100], [$"s{random.Next(5)}", null]);
+            if (random.Next(20) != 0)
+            {
+                var prediction = new JoinRecord('p', $"p:{i % 2}", id, t, version, payload);
+                // Some read long after their time: their windows have closed (too late).
+                timed.Add((t + (random.Next(25) == 0 ? random.Next(60_000, 150_000) : random.Next(2_000)), prediction));
+                if (random.Next(25) == 0)
+                {
+                    // The same prediction again, at once or a little later.
+                    timed.Add((t + random.Next(30_000), prediction));
+                }
+            }
+
+            var labels = random.Next(10) switch { 0 => 0, 1 => 2, _ => 1 };
+            for (var k = 0; k < labels; k++)
+            {
+                var lt = t + random.Next(-2_000, (int)Horizon + 20_000);
+                var value = JoinScript.LabelValue(random.Next(2));
+                timed.Add((t + random.Next(-40_000, 80_000), new JoinRecord('l', $"l:{k}", id, lt, "", value)));
+            }
+
+            if (random.Next(30) == 0)
+            {
+                timed.Add((t, new JoinRecord('x', "p:0", "", 0, "", [])));
+            }
+        }
+
+        // In read order, each record at its partition's next offset.
+        var records = timed.OrderBy(r => r.At).Select(r => r.Record).ToList();
+        var (current, script) = Join(segments: 3, regressor: true);
+        var (reference, referenceScript) = Join(segments: 3, regressor: true);
+        for (var i = 0; i < records.Count;)
+        {
+            script.Clear();
+            referenceScript.Clear();
+            var size = random.Next(1, 300);
+            for (var end = Math.Min(records.Count, i + size); i < end; i++)
+            {
+                var record = records[i];
+                var offset = offsets[record.Partition] = offsets.GetValueOrDefault(record.Partition, -1) + 1;
+                record.AddTo(script, offset);
+                record.AddTo(referenceScript, offset);
+            }
+
+            var replays = random.Next(8) == 0 ? 2 : 1;
+            for (var r = 0; r < replays; r++)
+            {
+                Assert.Equal(await referenceScript.RunAsync(Database, JoinScriptReference.Source), await script.RunAsync(Database));
+            }
+        }
+
+        var counters = await Database.HashGetAllAsync(current.Labels("m"));
+        var names = counters.Where(e => (long)e.Value != 0).Select(e => e.Name.ToString()).ToHashSet();
+        foreach (var counter in new[] { "joined", "duplicate", "late", "unmatched", "too_late", "duplicate_prediction" })
+        {
+            Assert.Contains(counter, names);
+        }
+
+        Assert.Equal(
+            (await SnapshotAsync(reference)).Replace(reference.Base, "K", StringComparison.Ordinal),
+            (await SnapshotAsync(current)).Replace(current.Base, "K", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task A_window_closes_once_the_labels_pass_its_end_plus_the_horizon()
     {
@@ -266,14 +348,37 @@ public abstract class JoinScriptTests(IOnlineStoreFixture store)
 
     private IDatabase Database => store.Connection.Database;
 
+    // One record of a join batch: p a prediction (Bytes its payload), l a label (Bytes its value), x an offset only.
+    private sealed record JoinRecord(char Kind, string Partition, string Id, long Time, string Version, byte[] Bytes)
+    {
+        public void AddTo(JoinScript script, long offset)
+        {
+            switch (Kind)
+            {
+                case 'p':
+                    script.Prediction(Partition, offset, Id, Time, Version, Bytes);
+                    break;
+                case 'l':
+                    script.Label(Partition, offset, Id, Time, Bytes);
+                    break;
+                default:
+                    script.Skip(Partition, offset);
+                    break;
+            }
+        }
+    }
+
     private static byte[] Payload(double score) => JoinScript.Payload([score], [null]);
 
     private static string Window(DriftKeys keys, long start = T0) => $"{keys.Join("m")}:w:v1:1:{start}";
 
-    private static (DriftKeys Keys, JoinScript Script) Join(int segments = 0, double? coverage = null)
+    private static (DriftKeys Keys, JoinScript Script) Join(int segments = 0, double? coverage = null, bool regressor = false)
     {
         var keys = new DriftKeys("t" + Guid.NewGuid().ToString("N")[..8], "p");
-        var settings = new JoinSettings(Horizon, Bucket, Bucket, coverage, [new JoinMonitor(60_000, segments, KeepScores: true)], "p", "l");
+        JoinMonitor[] monitors = regressor
+            ? [new JoinMonitor(60_000, segments, KeepScores: true), new JoinMonitor(30_000, 0, KeepScores: false, Regression: true)]
+            : [new JoinMonitor(60_000, segments, KeepScores: true)];
+        var settings = new JoinSettings(Horizon, Bucket, Bucket, coverage, monitors, "p", "l");
         return (keys, new JoinScript(keys.Join("m"), keys.Labels("m"), settings));
     }
 
