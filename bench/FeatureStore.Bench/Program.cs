@@ -17,6 +17,12 @@ using FeatureStore.Testing;
 // freshness (event → visible in a gRPC lookup while ingest applies a steady 10k and 50k events/s; FRESHNESS_FETCH_WAIT_MS and FRESHNESS_BATCH_DELAY_MS add a run with those ingest knobs).
 // ENGINE_EVENTS=N runs the engine alone over N events (batches of the job's default size) instead of 500 000;
 // BUILD_AT_ONCE=1 builds each batch at once on every core instead of in the background (the job's default).
+// Before anything else, as the serving host's entry point does (LOOKUP_COST_DEFAULT_POOL=1 keeps the runtime's default).
+if (Environment.GetEnvironmentVariable("LOOKUP_COST_DEFAULT_POOL") != "1")
+{
+    FeatureStore.Serving.FeatureServer.ConfigureProcess();
+}
+
 if (args.Contains("--micro"))
 {
     BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(FeatureStore.Bench.Micro.MicroConfig).Assembly)

@@ -40,31 +40,41 @@ internal sealed class OnlineLookup
         _logger = logger;
     }
 
-    /// <summary>A lookup with its metrics: the duration (from <paramref name="start"/>, a timestamp, when the request was read before), and the outcome by status code.</summary>
-    public async Task<LookupAnswer> RunAsync(LookupRequest request, string? apiKey, string transport, CancellationToken cancellationToken, long? start = null)
-    {
-        var started = start ?? Stopwatch.GetTimestamp();
-        try
-        {
-            return Answered(await LookupAsync(request, apiKey, cancellationToken).ConfigureAwait(false), transport, started);
-        }
-        catch (LookupException ex)
-        {
-            Refused(ex, transport, started);
-            throw;
-        }
-    }
+    /// <summary>
+    /// A lookup with its metrics: the duration (from <paramref name="start"/>, a timestamp, when the request was read before),
+    /// and the outcome by status code. A refusal is thrown as the <see cref="LookupException"/>, or with
+    /// <paramref name="rpcErrors"/> as the <see cref="RpcException"/> gRPC answers it with.
+    /// </summary>
+    public Task<LookupAnswer> RunAsync(LookupRequest request, string? apiKey, string transport, CancellationToken cancellationToken, long? start = null, bool rpcErrors = false) =>
+        LookupAsync(request, apiKey, transport, rpcErrors, cancellationToken, start ?? Stopwatch.GetTimestamp());
 
-    public async Task<LookupAnswer> LookupAsync(LookupRequest request, string? apiKey, CancellationToken cancellationToken)
+    /// <summary>A lookup without metrics (tests and benchmarks).</summary>
+    public Task<LookupAnswer> LookupAsync(LookupRequest request, string? apiKey, CancellationToken cancellationToken) =>
+        LookupAsync(request, apiKey, null, rpcErrors: false, cancellationToken, 0);
+
+    // One async method from the request to the answer (with its metrics when a transport is named): a unary lookup
+    // keeps one state machine rather than one per layer.
+    private async Task<LookupAnswer> LookupAsync(LookupRequest request, string? apiKey, string? transport, bool rpcErrors, CancellationToken cancellationToken, long started)
     {
-        var principal = _keys.Authenticate(apiKey);
-        var served = _registry.Current;
         var keys = ArrayPool<RedisKey>.Shared.Rent(16);
         try
         {
+            var principal = _keys.Authenticate(apiKey);
+            var served = _registry.Current;
             var lookup = Prepare(served, request, principal, ref keys, 0);
             using var shares = lookup.Keys > 0 ? await ReadAsync(keys, lookup.Keys, cancellationToken).ConfigureAwait(false) : null;
-            return Shape(served, lookup, shares);
+            var answer = Shape(served, lookup, shares);
+            return transport is null ? answer : Answered(answer, transport, started);
+        }
+        catch (LookupException ex) when (transport is not null)
+        {
+            Refused(ex, transport, started);
+            if (rpcErrors)
+            {
+                throw ex.ToRpc();
+            }
+
+            throw;
         }
         finally
         {
