@@ -9,7 +9,7 @@ using FeatureStore.Testing;
 // Usage: dotnet run -c Release --project bench/FeatureStore.Bench -- [--quick] [--export-size=EVENTS:ROWS] [scenario ...]
 // Scenarios: baseline (raw Kafka and Redis rates), ingest (end to end and engine alone, with ratios), engine (the engine alone), lookup (gRPC lookups against raw reads),
 // request-lookup (10 stored + 3 request-time features against the plain lookup of the 10),
-// cluster (a six-node Redis Cluster: lookups against raw HVALS on it, the ingest engine on it against one node), sizing (bytes of online state per entity and feature), lookup-stages (each stage of a lookup alone, not part of a full run), plan (apply's event log coverage over many commit markers, not part of a full run), drift (PSI + KS per window), performance (the label join end to end against raw consume), push (push round trips with and without read-after-write against a raw idempotent producer), drift-memory (heap while 10M predictions stream through the windows), formats (the parse rate of Avro and Protobuf events against the same events in JSON),
+// cluster (a six-node Redis Cluster: lookups against raw HVALS on it, the ingest engine on it against one node), sizing (bytes of online state per entity and feature), lookup-stages (each stage of a lookup alone, not part of a full run), lookup-cost (bytes and CPU µs per call: an empty call on a minimal gRPC service and on ours, lookups by each strategy; not part of a full run), plan (apply's event log coverage over many commit markers, not part of a full run), drift (PSI + KS per window), performance (the label join end to end against raw consume), push (push round trips with and without read-after-write against a raw idempotent producer), drift-memory (heap while 10M predictions stream through the windows), formats (the parse rate of Avro and Protobuf events against the same events in JSON),
 // export (point-in-time export against DuckDB's ASOF JOIN + window aggregation on the same Parquet files), import (history
 // from a JSON-lines file into the event log, against DuckDB loading the same file into Parquet), rebuild (one added feature's
 // state built from the event log into the online store, against DuckDB aggregating the same Parquet files; --rebuild-size=N). BenchmarkDotNet micro-benchmarks: --micro [filter].
@@ -18,6 +18,12 @@ using FeatureStore.Testing;
 // ENGINE_EVENTS=N runs the engine alone over N events (batches of the job's default size) instead of 500 000;
 // INGEST_EVENTS=N runs ingest end to end (and its raw consume) over N events instead of 100 000, on a topic with partitions enough to hold them;
 // BUILD_AT_ONCE=1 builds each batch at once on every core instead of in the background (the job's default).
+// Before anything else, as the serving host's entry point does (LOOKUP_COST_DEFAULT_POOL=1 keeps the runtime's default).
+if (Environment.GetEnvironmentVariable("LOOKUP_COST_DEFAULT_POOL") != "1")
+{
+    FeatureStore.Serving.FeatureServer.ConfigureProcess();
+}
+
 if (args.Contains("--micro"))
 {
     BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(FeatureStore.Bench.Micro.MicroConfig).Assembly)
@@ -161,6 +167,14 @@ if (scenarios.Contains("lookup-stages"))
     await using var redisServer = Environment.GetEnvironmentVariable("LOOKUP_STAGES_STORE") == "redis-server" ? await RedisServer.StartAsync() : null;
     await using var store = await OnlineStoreConnection.ConnectAsync(redisServer?.Endpoint ?? OnlineStoreConnection.EmbeddedName);
     await LookupStages.RunAsync(store.Multiplexer, quick ? 300 : 1000);
+}
+
+if (scenarios.Contains("lookup-cost"))
+{
+    // A profiling aid (only when named): bytes and CPU µs per call, on a redis-server of its own.
+    await using var redisServer = await RedisServer.StartAsync();
+    await using var store = await OnlineStoreConnection.ConnectAsync(redisServer.Endpoint);
+    await LookupCost.RunAsync(store.Multiplexer, quick ? 400 : 1000);
 }
 
 if (scenarios.Contains("request-stages"))

@@ -46,6 +46,40 @@ public sealed class LookupErrorTests(RedisServerFixture redis) : IClassFixture<R
     }
 
     [Fact]
+    public async Task Over_kestrel_malformed_and_refused_calls_keep_their_statuses_between_answered_ones_on_one_connection()
+    {
+        // Kestrel reuses a connection's streams (and their features) from call to call: the mark of a call that
+        // reached its service must not carry over to a later call whose message does not decode.
+        await using var server = await RunningServer.OnPortsAsync((grpc, http) => new FeatureServerOptions
+        {
+            Repository = Scenario.Repository, KeyPrefix = "k" + Guid.NewGuid().ToString("N")[..8], GrpcPort = grpc, HttpPort = http,
+        }, redis.Connection.Multiplexer);
+        using var channel = server.Channel();
+        var invoker = channel.CreateCallInvoker();
+        var raw = Marshallers.Create(static (byte[] b) => b, static b => b);
+        var unary = new Method<byte[], byte[]>(MethodType.Unary, "featurestore.v1.OnlineFeatures", "GetOnlineFeatures", raw, raw);
+        var describe = new Method<byte[], byte[]>(MethodType.Unary, "featurestore.v1.Registry", "DescribeEntity", raw, raw);
+        var valid = Request(["user_stats"]).ToByteArray();
+        var unknownView = Request(["nope:n_1h"]).ToByteArray();
+        for (var round = 0; round < 10; round++)
+        {
+            var answer = GetOnlineFeaturesResponse.Parser.ParseFrom(await invoker.AsyncUnaryCall(unary, null, new CallOptions(cancellationToken: Ct), valid));
+            Assert.Single(answer.Rows);
+            var malformed = await Assert.ThrowsAsync<RpcException>(async () => await invoker.AsyncUnaryCall(unary, null, new CallOptions(cancellationToken: Ct), [0x0A, 0x7F, 0x01]));
+            Assert.Equal(StatusCode.InvalidArgument, malformed.StatusCode);
+            var refused = await Assert.ThrowsAsync<RpcException>(async () => await invoker.AsyncUnaryCall(unary, null, new CallOptions(cancellationToken: Ct), unknownView));
+            Assert.Equal(StatusCode.InvalidArgument, refused.StatusCode);
+            Assert.Contains("unknown feature view 'nope'", refused.Status.Detail, StringComparison.Ordinal);
+            var entity = EntityInfo.Parser.ParseFrom(await invoker.AsyncUnaryCall(describe, null, new CallOptions(cancellationToken: Ct), new DescribeRequest { Name = "user" }.ToByteArray()));
+            Assert.Equal("user", entity.Name);
+            var badDescribe = await Assert.ThrowsAsync<RpcException>(async () => await invoker.AsyncUnaryCall(describe, null, new CallOptions(cancellationToken: Ct), [0x0A, 0x7F, 0x01]));
+            Assert.Equal(StatusCode.InvalidArgument, badDescribe.StatusCode);
+            var missing = await Assert.ThrowsAsync<RpcException>(async () => await invoker.AsyncUnaryCall(describe, null, new CallOptions(cancellationToken: Ct), new DescribeRequest { Name = "nope" }.ToByteArray()));
+            Assert.Equal(StatusCode.NotFound, missing.StatusCode);
+        }
+    }
+
+    [Fact]
     public async Task An_unknown_view_is_an_invalid_argument_naming_it()
     {
         var error = await RefusedAsync(Request(["user_stats:n_1h", "user_statz:n_1h"]));

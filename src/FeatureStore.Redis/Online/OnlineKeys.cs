@@ -34,6 +34,16 @@ public sealed class OnlineKeys(string prefix, string project)
     /// <summary>The hash of one entity's state in one state group of a view.</summary>
     public RedisKey Entity(StateGroup group, string entityKey) => $"{Prefix}:{Project}:fv:{group.Name}:{group.Signature}:{entityKey}";
 
+    /// <summary>
+    /// The part of <see cref="Entity"/> before the entity's key, as UTF-8 bytes: <c>((RedisKey)entityKey).Prepend(prefix)</c>
+    /// is the same key, written as these bytes and the entity's, without building a string per key (serving's lookups).
+    /// </summary>
+    public byte[] EntityPrefix(StateGroup group)
+    {
+        ArgumentNullException.ThrowIfNull(group);
+        return System.Text.Encoding.UTF8.GetBytes($"{Prefix}:{Project}:fv:{group.Name}:{group.Signature}:");
+    }
+
     /// <summary>The field of a group's state rebuilt from the event log (every event before the offsets ingest began writing the group at).</summary>
     public static RedisValue RebuildField => "rebuild";
 

@@ -29,17 +29,12 @@ internal sealed class OnlineFeaturesService(
         await new LookupStreamSession(lookup, apiKey, logger).RunAsync(requests, answers, context.CancellationToken, lifetime.ApplicationStopping).ConfigureAwait(false);
     }
 
-    public override async Task<LookupAnswer> GetOnlineFeatures(LookupRequest request, ServerCallContext context)
+    // Not async: the lookup's one state machine answers, refusals thrown as RpcExceptions; the request headers are
+    // read into metadata only when keys are configured.
+    public override Task<LookupAnswer> GetOnlineFeatures(LookupRequest request, ServerCallContext context)
     {
         MalformedRequests.MarkReached(context);
-        try
-        {
-            return await lookup.RunAsync(request, GrpcCalls.ApiKey(context), "grpc", context.CancellationToken).ConfigureAwait(false);
-        }
-        catch (LookupException ex)
-        {
-            throw ex.ToRpc();
-        }
+        return lookup.RunAsync(request, keys.Enabled ? GrpcCalls.ApiKey(context) : null, "grpc", context.CancellationToken, rpcErrors: true);
     }
 }
 

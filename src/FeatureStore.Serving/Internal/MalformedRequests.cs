@@ -13,7 +13,6 @@ namespace FeatureStore.Serving.Internal;
 /// </summary>
 internal static class MalformedRequests
 {
-    private const string Reached = "featurestore.reached-service";
     private const string StatusHeader = "grpc-status";
     private const string MessageHeader = "grpc-message";
 
@@ -27,7 +26,18 @@ internal static class MalformedRequests
     });
 
     /// <summary>Called first by every service method: its request was decoded.</summary>
-    public static void MarkReached(ServerCallContext context) => context.GetHttpContext().Items[Reached] = true;
+    /// <remarks>
+    /// A feature set to one shared instance rather than an entry in <c>Items</c>: Kestrel keeps a stream's feature
+    /// collection from one request to the next, so the mark allocates nothing per call (Items would be a new
+    /// dictionary on every call).
+    /// </remarks>
+    public static void MarkReached(ServerCallContext context) => context.GetHttpContext().Features.Set(ReachedService.Mark);
+
+    /// <summary>The mark of a call that reached its service.</summary>
+    private sealed class ReachedService
+    {
+        public static readonly ReachedService Mark = new();
+    }
 
     private static readonly string LookupPath = $"/{OnlineFeaturesBinding.Descriptor.FullName}/GetOnlineFeatures";
 
@@ -35,7 +45,7 @@ internal static class MalformedRequests
     {
         var start = System.Diagnostics.Stopwatch.GetTimestamp();
         await inner(context).ConfigureAwait(false);
-        if (context.Items.ContainsKey(Reached) || context.Response.HasStarted)
+        if (context.Features.Get<ReachedService>() is not null || context.Response.HasStarted)
         {
             return;
         }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Diagnostics;
+using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Expressions;
 using FeatureStore.Core.Windows;
 using FeatureStore.Redis.Online;
@@ -24,6 +25,7 @@ internal sealed class OnlineLookup
     private readonly ServingMetrics _metrics;
     private readonly ILogger _logger;
     private readonly RecentLatencies? _latencies;
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<StateGroup, byte[]> _prefixes = new();
 
     // Lookups of at least this many keys are evaluated by several workers, at most this many.
     private const int ParallelKeys = 64;
@@ -40,31 +42,54 @@ internal sealed class OnlineLookup
         _logger = logger;
     }
 
-    /// <summary>A lookup with its metrics: the duration (from <paramref name="start"/>, a timestamp, when the request was read before), and the outcome by status code.</summary>
-    public async Task<LookupAnswer> RunAsync(LookupRequest request, string? apiKey, string transport, CancellationToken cancellationToken, long? start = null)
-    {
-        var started = start ?? Stopwatch.GetTimestamp();
-        try
-        {
-            return Answered(await LookupAsync(request, apiKey, cancellationToken).ConfigureAwait(false), transport, started);
-        }
-        catch (LookupException ex)
-        {
-            Refused(ex, transport, started);
-            throw;
-        }
-    }
+    /// <summary>
+    /// A lookup with its metrics: the duration (from <paramref name="start"/>, a timestamp, when the request was read before),
+    /// and the outcome by status code. A refusal is thrown as the <see cref="LookupException"/>, or with
+    /// <paramref name="rpcErrors"/> as the <see cref="RpcException"/> gRPC answers it with.
+    /// </summary>
+    public Task<LookupAnswer> RunAsync(LookupRequest request, string? apiKey, string transport, CancellationToken cancellationToken, long? start = null, bool rpcErrors = false) =>
+        LookupAsync(request, apiKey, transport, rpcErrors, cancellationToken, start ?? Stopwatch.GetTimestamp());
 
-    public async Task<LookupAnswer> LookupAsync(LookupRequest request, string? apiKey, CancellationToken cancellationToken)
+    /// <summary>A lookup without metrics (tests and benchmarks).</summary>
+    public Task<LookupAnswer> LookupAsync(LookupRequest request, string? apiKey, CancellationToken cancellationToken) =>
+        LookupAsync(request, apiKey, null, rpcErrors: false, cancellationToken, 0);
+
+    // One async method from the request to the answer (with its metrics when a transport is named): a unary lookup
+    // keeps one state machine rather than one per layer.
+    private async Task<LookupAnswer> LookupAsync(LookupRequest request, string? apiKey, string? transport, bool rpcErrors, CancellationToken cancellationToken, long started)
     {
-        var principal = _keys.Authenticate(apiKey);
-        var served = _registry.Current;
         var keys = ArrayPool<RedisKey>.Shared.Rent(16);
         try
         {
+            var principal = _keys.Authenticate(apiKey);
+            var served = _registry.Current;
             var lookup = Prepare(served, request, principal, ref keys, 0);
-            using var shares = lookup.Keys > 0 ? await ReadAsync(keys, lookup.Keys, cancellationToken).ConfigureAwait(false) : null;
-            return Shape(served, lookup, shares);
+            StoredShares? shares = null;
+            if (lookup.Keys > 0)
+            {
+                try
+                {
+                    shares = await ReadAsync(keys, lookup.Keys, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (IsStoreFailure(ex))
+                {
+                    ThrowStoreFailure(ex);
+                }
+            }
+
+            using var read = shares;
+            var answer = Shape(served, lookup, shares);
+            return transport is null ? answer : Answered(answer, transport, started);
+        }
+        catch (LookupException ex) when (transport is not null)
+        {
+            Refused(ex, transport, started);
+            if (rpcErrors)
+            {
+                throw ex.ToRpc();
+            }
+
+            throw;
         }
         finally
         {
@@ -123,7 +148,20 @@ internal sealed class OnlineLookup
 
                 try
                 {
-                    using var shares = count > 0 ? await ReadAsync(keys, count, cancellationToken).ConfigureAwait(false) : null;
+                    StoredShares? shares = null;
+                    if (count > 0)
+                    {
+                        try
+                        {
+                            shares = await ReadAsync(keys, count, cancellationToken).ConfigureAwait(false);
+                        }
+                        catch (Exception ex) when (IsStoreFailure(ex))
+                        {
+                            ThrowStoreFailure(ex);
+                        }
+                    }
+
+                    using var read = shares;
                     for (var i = first; i < end; i++)
                     {
                         if (results[i] is null)
@@ -294,7 +332,7 @@ internal sealed class OnlineLookup
                     {
                         if (reading.Reads(mask, g))
                         {
-                            keys[key++] = _registry.Keys.Entity(view.Groups[g], entity);
+                            keys[key++] = ((RedisKey)entity).Prepend(EntityPrefix(view.Groups[g]));
                         }
                     }
                 }
@@ -308,29 +346,49 @@ internal sealed class OnlineLookup
         }
     }
 
-    private async Task<StoredShares> ReadAsync(RedisKey[] keys, int count, CancellationToken cancellationToken)
+    /// <summary>
+    /// The bytes before the entity in a key of <paramref name="group"/>, made once per group (a group of a repository version
+    /// replaced goes with it): a key is then these bytes and the request's entity string, no string built per key.
+    /// </summary>
+    private RedisKey EntityPrefix(StateGroup group)
     {
-        try
+        if (!_prefixes.TryGetValue(group, out var prefix))
         {
-            return await _reader.ReadAsync(keys, count, _options.StoreTimeout, cancellationToken).ConfigureAwait(false);
+            prefix = _prefixes.GetValue(group, g => _registry.Keys.EntityPrefix(g));
         }
-        catch (TimeoutException ex)
+
+        return prefix;
+    }
+
+    /// <summary>
+    /// Reads the keys, a store failure thrown as UNAVAILABLE. Awaited by its caller's state machine, with the failure
+    /// translated in its filter (<see cref="ThrowStoreFailure"/>), rather than by an async method of its own per lookup.
+    /// </summary>
+    private Task<StoredShares> ReadAsync(RedisKey[] keys, int count, CancellationToken cancellationToken) =>
+        _reader.ReadAsync(keys, count, _options.StoreTimeout, cancellationToken);
+
+    /// <summary>Whether <paramref name="ex"/>, thrown by a read, is the store failing (then <see cref="ThrowStoreFailure"/> throws it as UNAVAILABLE).</summary>
+    private static bool IsStoreFailure(Exception ex) =>
+        ex is TimeoutException or RedisConnectionException or ObjectDisposedException || (ex is RedisServerException server && OnlineStoreHealth.IsTransient(server));
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private void ThrowStoreFailure(Exception ex)
+    {
+        switch (ex)
         {
-            return ThrowHelper.ThrowUnavailable<StoredShares>($"the online store did not answer within {_options.StoreTimeout.TotalMilliseconds:0} ms", ex);
+            case TimeoutException:
+                ThrowHelper.ThrowUnavailable($"the online store did not answer within {_options.StoreTimeout.TotalMilliseconds:0} ms", ex);
+                break;
+            case ObjectDisposedException:
+                ThrowHelper.ThrowUnavailable("the online store connection is closed", ex);
+                break;
+            default:
+                // A cluster failing a master over or moving a slot (transient): a retry in a moment is answered.
+                ThrowHelper.ThrowUnavailable($"the online store is unavailable: {ex.Message}", ex);
+                break;
         }
-        catch (RedisConnectionException ex)
-        {
-            return ThrowHelper.ThrowUnavailable<StoredShares>($"the online store is unavailable: {ex.Message}", ex);
-        }
-        catch (RedisServerException ex) when (OnlineStoreHealth.IsTransient(ex))
-        {
-            // A cluster failing a master over or moving a slot: a retry in a moment is answered.
-            return ThrowHelper.ThrowUnavailable<StoredShares>($"the online store is unavailable: {ex.Message}", ex);
-        }
-        catch (ObjectDisposedException ex)
-        {
-            return ThrowHelper.ThrowUnavailable<StoredShares>("the online store connection is closed", ex);
-        }
+
+        throw new UnreachableException();
     }
 
     // protobuf's Timestamp range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
@@ -447,15 +505,7 @@ internal sealed class OnlineLookup
             }
             else
             {
-                var prepared = lookup;
-                try
-                {
-                    Parallel.For(0, workers, w => EvaluateRun(served, prepared, shares, units * w / workers, units * (w + 1) / workers, evaluated, maxFeatures, stride));
-                }
-                catch (AggregateException ex)
-                {
-                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(ex.InnerExceptions[0]).Throw();
-                }
+                EvaluateParallel(served, lookup, shares, units, workers, evaluated, maxFeatures, stride);
             }
         }
         catch
@@ -478,6 +528,20 @@ internal sealed class OnlineLookup
         }
 
         return new LookupAnswer(names, offsets, evaluated, rows, stride, atMs, served.Version);
+    }
+
+    // Apart from Shape, whose every call would otherwise allocate this closure's captures, parallel or not.
+    private static void EvaluateParallel(
+        ServingRepository served, Prepared lookup, StoredShares? shares, int units, int workers, CoreValue[] evaluated, int maxFeatures, int stride)
+    {
+        try
+        {
+            Parallel.For(0, workers, w => EvaluateRun(served, lookup, shares, units * w / workers, units * (w + 1) / workers, evaluated, maxFeatures, stride));
+        }
+        catch (AggregateException ex)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(ex.InnerExceptions[0]).Throw();
+        }
     }
 
     /// <summary>
