@@ -104,9 +104,11 @@ public static class PointInTimeExport
         // Each view holds at most the events of its source's log; past the limit the entities are split into
         // parts (ranges of entity numbers, which follow the entity table's order), each read and computed alone.
         long logged = 0;
+        var sourceRows = new Dictionary<CompiledSource, long>();
         foreach (var source in views.Select(v => v.Selection.View.Source).Distinct())
         {
-            logged += views.Count(v => v.Selection.View.Source == source) * await EventLogScan.CountRowsAsync(storeDirectory, source, cancellationToken).ConfigureAwait(false);
+            sourceRows[source] = await EventLogScan.CountRowsAsync(storeDirectory, source, cancellationToken).ConfigureAwait(false);
+            logged += views.Count(v => v.Selection.View.Source == source) * sourceRows[source];
         }
 
         var parts = (int)Math.Clamp((logged + maxEventsInMemory - 1) / maxEventsInMemory, 1, Math.Max(1, views.Max(v => (long?)v.Index.Count) ?? 1));
@@ -127,7 +129,10 @@ public static class PointInTimeExport
                     Array.Copy(v.Until, lo, until, lo, hi - lo);
                 }
 
-                var events = new ViewEvents([.. v.Computed.Select(f => v.Selection.View.InputSlots[f])]);
+                // Sized for the part's share of the log (all of it when every entity wants every event): the columns are
+                // allocated once rather than copied while growing, which held the old and new arrays at once.
+                var expected = (int)Math.Min(sourceRows[v.Selection.View.Source] / parts + 1, Array.MaxLength);
+                var events = new ViewEvents([.. v.Computed.Select(f => v.Selection.View.InputSlots[f])], expected);
                 targets.Add((v, new EventLogScan.ScanTarget(v.Selection.View, v.Index, until, events, v.Snapshot is null ? null : v.Snapshot.NotCovered), lo, hi));
             }
 
@@ -142,21 +147,10 @@ public static class PointInTimeExport
 
             for (var t = 0; t < targets.Count; t++)
             {
-                var ((selection, index, rowEntity, _, snapshot, computed, outputs), target, lo, hi) = targets[t];
-                var keep = targets[t].View.Kept;
+                var (viewPart, target, lo, hi) = targets[t];
                 targets[t] = default; // its events are dropped once computed
-                var view = selection.View;
-                var events = target.Events;
-                progress?.Report(new ExportProgress(view.Name + ": sorting events" + suffix, 0, 0));
-                events.SortByEntityAndTime(index.Count);
-
-                var windowed = computed.Select(f => view.Features[f]).ToArray();
-                var positions = selection.Features.Select(f => computed.ToList().IndexOf(f)).ToArray();
-                var computing = view.Name + ": computing" + suffix;
-                progress?.Report(new ExportProgress(computing, 0, hi - lo));
-                var done = new InlineProgress<long>(n => progress?.Report(new ExportProgress(computing, n, hi - lo)));
-                PointInTimeJoin.Sweep(windowed, view.TtlMs, events, lo, hi, rowEntity, times, positions, outputs,
-                    snapshot is null ? null : snapshot.StateOf, progress is null ? null : done, keep);
+                Compute(viewPart, target.Events, lo, hi, times, suffix, progress);
+                ReleaseEvents();
             }
         }
 
@@ -184,6 +178,33 @@ public static class PointInTimeExport
 
         return (new Table(columns, table.RowCount), eventsRead, snapshotsUsed);
     }
+
+    // Sorts one view's events of a part and computes its rows' features (a method of its own, so that nothing holds
+    // the events once it returns).
+    private static void Compute(ViewPart part, ViewEvents events, int lo, int hi, long[] times, string suffix, IProgress<ExportProgress>? progress)
+    {
+        var ((selection, index, rowEntity, _, snapshot, computed, outputs), keep) = (part, part.Kept);
+        var view = selection.View;
+        progress?.Report(new ExportProgress(view.Name + ": sorting events" + suffix, 0, 0));
+        events.SortByEntityAndTime(index.Count);
+
+        var windowed = computed.Select(f => view.Features[f]).ToArray();
+        var positions = selection.Features.Select(f => computed.ToList().IndexOf(f)).ToArray();
+        var computing = view.Name + ": computing" + suffix;
+        progress?.Report(new ExportProgress(computing, 0, hi - lo));
+        var done = new InlineProgress<long>(n => progress?.Report(new ExportProgress(computing, n, hi - lo)));
+        PointInTimeJoin.Sweep(windowed, view.TtlMs, events, lo, hi, rowEntity, times, positions, outputs,
+            snapshot is null ? null : snapshot.StateOf, progress is null ? null : done, keep);
+    }
+
+    /// <summary>
+    /// Collects the columns of a view's events once computed (hundreds of MB at millions of events), before the next
+    /// view sorts its own or the next part reads its own. Left to itself the collector (the server one, as the
+    /// command runs) grows the heap over them rather than collecting the large-object heap, so an export's peak
+    /// held the garbage of the views before (and of the export before, in one process). One blocking collection
+    /// costs little here: the live heap is mostly arrays of numbers, which hold no references to trace.
+    /// </summary>
+    private static void ReleaseEvents() => GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: false);
 
     /// <summary>
     /// The selections with the stored features the request views read added (after the selected ones), how many of
