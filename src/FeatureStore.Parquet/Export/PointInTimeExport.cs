@@ -116,6 +116,7 @@ public static class PointInTimeExport
         for (var part = 0; part < parts; part++)
         {
             var suffix = parts == 1 ? "" : $" (part {part + 1} of {parts})";
+            ReleaseEvents(logged / parts);
             var targets = new List<(ViewPart View, EventLogScan.ScanTarget Target, int From, int To)>();
             foreach (var v in views)
             {
@@ -145,12 +146,15 @@ public static class PointInTimeExport
                     progress is null ? null : read, cancellationToken).ConfigureAwait(false);
             }
 
+            ReleaseEvents(logged / parts); // the decoding's garbage, before the sorts add their spare columns
+
             for (var t = 0; t < targets.Count; t++)
             {
                 var (viewPart, target, lo, hi) = targets[t];
                 targets[t] = default; // its events are dropped once computed
+                var held = target.Events.Count;
                 Compute(viewPart, target.Events, lo, hi, times, suffix, progress);
-                ReleaseEvents();
+                ReleaseEvents(held);
             }
         }
 
@@ -198,13 +202,20 @@ public static class PointInTimeExport
     }
 
     /// <summary>
-    /// Collects the columns of a view's events once computed (hundreds of MB at millions of events), before the next
-    /// view sorts its own or the next part reads its own. Left to itself the collector (the server one, as the
-    /// command runs) grows the heap over them rather than collecting the large-object heap, so an export's peak
-    /// held the garbage of the views before (and of the export before, in one process). One blocking collection
-    /// costs little here: the live heap is mostly arrays of numbers, which hold no references to trace.
+    /// Collects garbage before a part's events are read (the entity table's reading, an export before in the same
+    /// process), once they are read (the decoded row groups) and once a view's events are computed (hundreds of MB at millions of events), and gives the freed
+    /// memory back. Left to itself the collector (the server one, as the command runs) grows the heap over them
+    /// rather than collecting the large-object heap, so an export's peak held the garbage of the views before. At
+    /// these points the live heap is mostly arrays of numbers, which hold no references to trace. Below a million
+    /// events (tens of MB) the collector is left alone: small exports split in many parts would pay for nothing.
     /// </summary>
-    private static void ReleaseEvents() => GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: false);
+    private static void ReleaseEvents(long events)
+    {
+        if (events >= 1_000_000)
+        {
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        }
+    }
 
     /// <summary>
     /// The selections with the stored features the request views read added (after the selected ones), how many of
