@@ -79,6 +79,69 @@ public sealed class ViewEventsUnitTests
         }
     }
 
+    [Theory]
+    [InlineData(1, 0)]
+    [InlineData(2, 1)]
+    [InlineData(3, 2)]
+    [InlineData(4, 4)]
+    [InlineData(5, 15)]
+    [InlineData(6, 16)]
+    [InlineData(7, 17)]
+    [InlineData(8, 40)]
+    public void Sort_of_events_in_ordered_runs_keeps_arrival_order_on_ties(int seed, int runs)
+    {
+        // Each entity's events come as a few runs already in order (a log read partition after partition), each
+        // run's times and sequences rising with ties: merged (up to 16 runs) or sorted (more), the order is the
+        // same: entity, time, sequence, then arrival. Capacity 1: the columns grow from the smallest size.
+        var random = new Random(seed);
+        const int entities = 4;
+        var events = new ViewEvents([0], capacity: 1);
+        var arrivals = new List<(int Entity, long Time, long Sequence, int Arrival)>();
+        for (var r = 0; r < Math.Max(runs, 1); r++)
+        {
+            var clocks = new long[entities];
+            var sequences = new long[entities];
+            var length = runs == 0 ? 0 : random.Next(0, 30);
+            for (var i = 0; i < length; i++)
+            {
+                var entity = random.Next(entities);
+                clocks[entity] += random.Next(0, 3); // ties in time within a run and across runs
+                sequences[entity] += random.Next(0, 2); // and in sequence
+                var arrival = arrivals.Count;
+                var at = events.Add(entity, clocks[entity], sequences[entity]);
+                events.SetNumber(at, 0, arrival);
+                arrivals.Add((entity, clocks[entity], sequences[entity], arrival));
+            }
+        }
+
+        events.SortByEntityAndTime(entities);
+
+        var expected = arrivals.OrderBy(e => e.Entity).ThenBy(e => e.Time).ThenBy(e => e.Sequence).ThenBy(e => e.Arrival).ToList();
+        Assert.Equal(expected.Count, events.Count);
+        var input = new FeatureInput[1];
+        for (var i = 0; i < expected.Count; i++)
+        {
+            events.Inputs(i, input);
+            Assert.Equal((expected[i].Time, expected[i].Sequence, (double)expected[i].Arrival), (events.Time(i), events.Sequence(i), input[0].Number));
+        }
+
+        for (var e = 0; e < entities; e++)
+        {
+            Assert.Equal(expected.Count(x => x.Entity < e), events.Starts[e]);
+        }
+    }
+
+    [Fact]
+    public void A_capacity_below_zero_is_refused_and_zero_still_takes_events()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ViewEvents([0], capacity: -1));
+        var events = new ViewEvents([0], capacity: 0);
+        events.SetNumber(events.Add(0, 5, 1), 0, 2);
+        events.SetNumber(events.Add(0, 4, 2), 0, 3);
+        events.SortByEntityAndTime(1);
+        Assert.Equal((4L, 5L), (events.Time(0), events.Time(1)));
+    }
+
     [Fact]
     public void Sort_of_no_events_gives_empty_ranges()
     {

@@ -151,7 +151,9 @@ internal static class ExportScenario
                 var now = _clock.Elapsed;
                 if (_stage is not null)
                 {
-                    Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    {_stage}: {(now - _since).TotalSeconds:0.0} s"));
+                    // With the memory at the stage's end: resident now, and the managed heap after the last collection.
+                    Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"    {_stage}: {(now - _since).TotalSeconds:0.0} s (resident {Environment.WorkingSet / 1e9:0.00} GB, heap {GC.GetGCMemoryInfo().HeapSizeBytes / 1e9:0.00} GB)"));
                 }
 
                 (_stage, _since) = (value.Stage, now);

@@ -104,9 +104,11 @@ public static class PointInTimeExport
         // Each view holds at most the events of its source's log; past the limit the entities are split into
         // parts (ranges of entity numbers, which follow the entity table's order), each read and computed alone.
         long logged = 0;
+        var sourceRows = new Dictionary<CompiledSource, long>();
         foreach (var source in views.Select(v => v.Selection.View.Source).Distinct())
         {
-            logged += views.Count(v => v.Selection.View.Source == source) * await EventLogScan.CountRowsAsync(storeDirectory, source, cancellationToken).ConfigureAwait(false);
+            sourceRows[source] = await EventLogScan.CountRowsAsync(storeDirectory, source, cancellationToken).ConfigureAwait(false);
+            logged += views.Count(v => v.Selection.View.Source == source) * sourceRows[source];
         }
 
         var parts = (int)Math.Clamp((logged + maxEventsInMemory - 1) / maxEventsInMemory, 1, Math.Max(1, views.Max(v => (long?)v.Index.Count) ?? 1));
@@ -114,6 +116,7 @@ public static class PointInTimeExport
         for (var part = 0; part < parts; part++)
         {
             var suffix = parts == 1 ? "" : $" (part {part + 1} of {parts})";
+            ReleaseEvents(logged / parts);
             var targets = new List<(ViewPart View, EventLogScan.ScanTarget Target, int From, int To)>();
             foreach (var v in views)
             {
@@ -127,7 +130,10 @@ public static class PointInTimeExport
                     Array.Copy(v.Until, lo, until, lo, hi - lo);
                 }
 
-                var events = new ViewEvents([.. v.Computed.Select(f => v.Selection.View.InputSlots[f])]);
+                // Sized for the part's share of the log (all of it when every entity wants every event): the columns are
+                // allocated once rather than copied while growing, which held the old and new arrays at once.
+                var expected = (int)Math.Min(sourceRows[v.Selection.View.Source] / parts + 1, Array.MaxLength);
+                var events = new ViewEvents([.. v.Computed.Select(f => v.Selection.View.InputSlots[f])], expected);
                 targets.Add((v, new EventLogScan.ScanTarget(v.Selection.View, v.Index, until, events, v.Snapshot is null ? null : v.Snapshot.NotCovered), lo, hi));
             }
 
@@ -140,23 +146,15 @@ public static class PointInTimeExport
                     progress is null ? null : read, cancellationToken).ConfigureAwait(false);
             }
 
+            ReleaseEvents(logged / parts); // the decoding's garbage, before the sorts add their spare columns
+
             for (var t = 0; t < targets.Count; t++)
             {
-                var ((selection, index, rowEntity, _, snapshot, computed, outputs), target, lo, hi) = targets[t];
-                var keep = targets[t].View.Kept;
+                var (viewPart, target, lo, hi) = targets[t];
                 targets[t] = default; // its events are dropped once computed
-                var view = selection.View;
-                var events = target.Events;
-                progress?.Report(new ExportProgress(view.Name + ": sorting events" + suffix, 0, 0));
-                events.SortByEntityAndTime(index.Count);
-
-                var windowed = computed.Select(f => view.Features[f]).ToArray();
-                var positions = selection.Features.Select(f => computed.ToList().IndexOf(f)).ToArray();
-                var computing = view.Name + ": computing" + suffix;
-                progress?.Report(new ExportProgress(computing, 0, hi - lo));
-                var done = new InlineProgress<long>(n => progress?.Report(new ExportProgress(computing, n, hi - lo)));
-                PointInTimeJoin.Sweep(windowed, view.TtlMs, events, lo, hi, rowEntity, times, positions, outputs,
-                    snapshot is null ? null : snapshot.StateOf, progress is null ? null : done, keep);
+                var held = target.Events.Count;
+                Compute(viewPart, target.Events, lo, hi, times, suffix, progress);
+                ReleaseEvents(held);
             }
         }
 
@@ -183,6 +181,40 @@ public static class PointInTimeExport
         }
 
         return (new Table(columns, table.RowCount), eventsRead, snapshotsUsed);
+    }
+
+    // Sorts one view's events of a part and computes its rows' features (a method of its own, so that nothing holds
+    // the events once it returns).
+    private static void Compute(ViewPart part, ViewEvents events, int lo, int hi, long[] times, string suffix, IProgress<ExportProgress>? progress)
+    {
+        var ((selection, index, rowEntity, _, snapshot, computed, outputs), keep) = (part, part.Kept);
+        var view = selection.View;
+        progress?.Report(new ExportProgress(view.Name + ": sorting events" + suffix, 0, 0));
+        events.SortByEntityAndTime(index.Count);
+
+        var windowed = computed.Select(f => view.Features[f]).ToArray();
+        var positions = selection.Features.Select(f => computed.ToList().IndexOf(f)).ToArray();
+        var computing = view.Name + ": computing" + suffix;
+        progress?.Report(new ExportProgress(computing, 0, hi - lo));
+        var done = new InlineProgress<long>(n => progress?.Report(new ExportProgress(computing, n, hi - lo)));
+        PointInTimeJoin.Sweep(windowed, view.TtlMs, events, lo, hi, rowEntity, times, positions, outputs,
+            snapshot is null ? null : snapshot.StateOf, progress is null ? null : done, keep);
+    }
+
+    /// <summary>
+    /// Collects garbage before a part's events are read (the entity table's reading, an export before in the same
+    /// process), once they are read (the decoded row groups) and once a view's events are computed (hundreds of MB at millions of events), and gives the freed
+    /// memory back. Left to itself the collector (the server one, as the command runs) grows the heap over them
+    /// rather than collecting the large-object heap, so an export's peak held the garbage of the views before. At
+    /// these points the live heap is mostly arrays of numbers, which hold no references to trace. Below a million
+    /// events (tens of MB) the collector is left alone: small exports split in many parts would pay for nothing.
+    /// </summary>
+    private static void ReleaseEvents(long events)
+    {
+        if (events >= 1_000_000)
+        {
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        }
     }
 
     /// <summary>

@@ -22,9 +22,9 @@ internal sealed class ViewEvents
     private readonly double[]?[] _numbers; // null until the column holds a number (text fields never do)
     private readonly List<FeatureInput> _texts = [];
     private readonly Dictionary<string, int> _textIds = new(StringComparer.Ordinal);
-    private int[] _entity = new int[1024];
-    private long[] _time = new long[1024];
-    private long[] _sequence = new long[1024];
+    private int[] _entity;
+    private long[] _time;
+    private long[] _sequence;
 
     /// <summary>Events whose features each have an input column of their own.</summary>
     public ViewEvents(int featureCount)
@@ -36,9 +36,18 @@ internal sealed class ViewEvents
     /// Events of features that read <paramref name="inputSlots"/> (one per feature: a source field slot,
     /// or negative for none). Features with one slot share a column; <see cref="ColumnSlots"/> lists them.
     /// </summary>
-    public ViewEvents(IReadOnlyList<int> inputSlots)
+    /// <remarks>
+    /// <paramref name="capacity"/> is the number of events expected (the columns grow past it when more come): sized
+    /// right, the columns are allocated once, where growing would copy them and hold the old and new arrays at once.
+    /// </remarks>
+    public ViewEvents(IReadOnlyList<int> inputSlots, int capacity = 1024)
     {
         ArgumentNullException.ThrowIfNull(inputSlots);
+        ArgumentOutOfRangeException.ThrowIfNegative(capacity);
+        capacity = Math.Max(capacity, 1);
+        _entity = new int[capacity];
+        _time = new long[capacity];
+        _sequence = new long[capacity];
         var slots = new List<int>();
         var firstFeature = new List<int>();
         _columnOf = new int[inputSlots.Count];
@@ -58,7 +67,7 @@ internal sealed class ViewEvents
 
         ColumnSlots = slots;
         _firstFeatureOf = [.. firstFeature];
-        _codes = [.. slots.Select(_ => new int[1024])];
+        _codes = [.. slots.Select(_ => new int[capacity])];
         _numbers = new double[]?[slots.Count];
     }
 
@@ -200,7 +209,7 @@ internal sealed class ViewEvents
             starts[e + 1] += starts[e];
         }
 
-        // to[i] = where event i goes; the columns move in parallel, entities are known from Starts from now on.
+        // to[i] = where event i goes; entities are known from Starts from now on.
         var to = new int[Count];
         var next = (int[])starts.Clone();
         for (var i = 0; i < Count; i++)
@@ -208,23 +217,33 @@ internal sealed class ViewEvents
             to[i] = next[_entity[i]]++;
         }
 
-        var moves = new List<Action>
-        {
-            () => _time = Scatter(_time, to),
-            () => _sequence = Scatter(_sequence, to),
-        };
+        // Each column is moved through one spare array per element type, which then takes the moved column's old
+        // array: the sort holds one column's worth more than the events, not a second copy of every column. (Moving
+        // them all at once in parallel held both copies, which set the export's peak.)
+        _entity = [];
+        var spareLong = new long[Count];
+        _time = Scatter(_time, to, ref spareLong);
+        _sequence = Scatter(_sequence, to, ref spareLong);
+        var spareInt = new int[Count];
         for (var c = 0; c < _codes.Length; c++)
         {
-            var column = c;
-            moves.Add(() => _codes[column] = Scatter(_codes[column], to));
-            if (_numbers[c] is not null)
+            _codes[c] = Scatter(_codes[c], to, ref spareInt);
+        }
+
+        var spareDouble = Array.Empty<double>();
+        for (var c = 0; c < _numbers.Length; c++)
+        {
+            if (_numbers[c] is { } numbers)
             {
-                moves.Add(() => _numbers[column] = Scatter(_numbers[column]!, to));
+                if (spareDouble.Length < Count)
+                {
+                    spareDouble = new double[Count];
+                }
+
+                _numbers[c] = Scatter(numbers, to, ref spareDouble);
             }
         }
 
-        Parallel.Invoke([.. moves]);
-        _entity = [];
         Parallel.For(0, entities, () => new SortScratch(), (e, _, scratch) =>
         {
             var lo = starts[e];
@@ -255,31 +274,12 @@ internal sealed class ViewEvents
 
     private void SortRange(int lo, int n, SortScratch scratch)
     {
-        // By time with the primitive sort (no comparer call per step), then runs of equal times by sequence and
-        // arrival: the order of (time, sequence, arrival), found with far fewer calls than a comparer sort.
         var times = scratch.Times(n);
-        var order = scratch.Order(n);
-        _time.AsSpan(lo, n).CopyTo(times);
+        var order = MergeRuns(lo, n, scratch, out var merged) ? merged : SortByTime(lo, n, scratch);
+        var unsorted = _time.AsSpan(lo, n);
         for (var k = 0; k < n; k++)
         {
-            order[k] = k;
-        }
-
-        times.Sort(order);
-        for (var i = 0; i < n;)
-        {
-            var j = i + 1;
-            while (j < n && times[j] == times[i])
-            {
-                j++;
-            }
-
-            if (j - i > 1)
-            {
-                SortTies(order[i..j], _sequence.AsSpan(lo, n));
-            }
-
-            i = j;
+            times[k] = unsorted[order[k]];
         }
 
         times.CopyTo(_time.AsSpan(lo, n));
@@ -316,6 +316,117 @@ internal sealed class ViewEvents
         }
     }
 
+    // An entity's events usually come as a few runs already in order (one per partition of the log, read one after
+    // the other): these are merged, pairwise and stably (the earlier run first on a tie, so arrival breaks ties),
+    // which costs a pass or two over the events where a sort costs log2(n). Past MaxMergedRuns runs, false.
+    private const int MaxMergedRuns = 16;
+
+    private bool MergeRuns(int lo, int n, SortScratch scratch, out Span<int> order)
+    {
+        var time = _time.AsSpan(lo, n);
+        var sequence = _sequence.AsSpan(lo, n);
+        var bounds = scratch.Bounds();
+        bounds.Clear();
+        bounds.Add(0);
+        for (var i = 1; i < n; i++)
+        {
+            if (time[i] < time[i - 1] || (time[i] == time[i - 1] && sequence[i] < sequence[i - 1]))
+            {
+                if (bounds.Count == MaxMergedRuns)
+                {
+                    order = default;
+                    return false;
+                }
+
+                bounds.Add(i);
+            }
+        }
+
+        bounds.Add(n);
+        var from = scratch.Order(n);
+        var to = scratch.Merged(n);
+        for (var k = 0; k < n; k++)
+        {
+            from[k] = k;
+        }
+
+        while (bounds.Count > 2)
+        {
+            var next = 0;
+            for (var r = 0; r + 1 < bounds.Count; r += 2)
+            {
+                var (a, mid) = (bounds[r], bounds[r + 1]);
+                var end = r + 2 < bounds.Count ? bounds[r + 2] : mid;
+                var (i, j, k) = (a, mid, a);
+                while (i < mid && j < end)
+                {
+                    var (left, right) = (from[i], from[j]);
+                    var rightFirst = time[right] < time[left] || (time[right] == time[left] && sequence[right] < sequence[left]);
+                    to[k++] = rightFirst ? right : left;
+                    if (rightFirst)
+                    {
+                        j++;
+                    }
+                    else
+                    {
+                        i++;
+                    }
+                }
+
+                from[i..mid].CopyTo(to[k..]);
+                k += mid - i;
+                from[j..end].CopyTo(to[k..]);
+                bounds[next++] = a;
+            }
+
+            bounds[next++] = n;
+            bounds.RemoveRange(next, bounds.Count - next);
+            var swap = from;
+            from = to;
+            to = swap;
+        }
+
+        order = from;
+        return true;
+    }
+
+    private static Span<int> SortByTimeOrder(Span<long> times, Span<int> order, ReadOnlySpan<long> sequence)
+    {
+        // By time with the primitive sort (no comparer call per step), then runs of equal times by sequence and
+        // arrival: the order of (time, sequence, arrival), found with far fewer calls than a comparer sort.
+        var n = times.Length;
+        for (var k = 0; k < n; k++)
+        {
+            order[k] = k;
+        }
+
+        times.Sort(order);
+        for (var i = 0; i < n;)
+        {
+            var j = i + 1;
+            while (j < n && times[j] == times[i])
+            {
+                j++;
+            }
+
+            if (j - i > 1)
+            {
+                SortTies(order[i..j], sequence);
+            }
+
+            i = j;
+        }
+
+        return order;
+    }
+
+    private Span<int> SortByTime(int lo, int n, SortScratch scratch)
+    {
+        var times = scratch.Times(n);
+        _time.AsSpan(lo, n).CopyTo(times);
+        return SortByTimeOrder(times, scratch.Order(n), _sequence.AsSpan(lo, n));
+    }
+
     // Events of one instant (few): insertion sort by sequence, then arrival.
     private static void SortTies(Span<int> order, ReadOnlySpan<long> sequence)
     {
@@ -333,14 +444,19 @@ internal sealed class ViewEvents
         }
     }
 
-    private T[] Scatter<T>(T[] values, int[] to)
+    // Moves the first Count values to their places in the spare array (Count long, or longer: the events only ever
+    // read up to Count), returns it, and leaves the old array as the next spare.
+    private T[] Scatter<T>(T[] values, int[] to, ref T[] spare)
     {
-        var result = new T[Math.Max(Count, 1)];
-        for (var i = 0; i < Count; i++)
+        var result = spare;
+        var n = Count;
+        var from = values.AsSpan(0, n);
+        for (var i = 0; i < from.Length; i++)
         {
-            result[to[i]] = values[i];
+            result[to[i]] = from[i];
         }
 
+        spare = values;
         return result;
     }
 
@@ -368,6 +484,12 @@ internal sealed class ViewEvents
         private int[] _order = new int[64];
         private int[] _codes = new int[64];
         private double[] _numbers = new double[64];
+        private int[] _merged = new int[64];
+        private readonly List<int> _bounds = [];
+
+        public Span<int> Merged(int n) => Fit(ref _merged, n);
+
+        public List<int> Bounds() => _bounds;
 
         public Span<long> Times(int n) => Fit(ref _times, n);
 
