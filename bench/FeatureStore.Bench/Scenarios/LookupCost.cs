@@ -110,20 +110,7 @@ internal static class LookupCost
     /// <summary>Warms <paramref name="call"/> until the JIT is quiet, then prints CPU µs and bytes per call over <paramref name="n"/> sequential calls.</summary>
     private static async Task CostAsync(string name, Func<Task> call, int n)
     {
-        var warm = Stopwatch.StartNew();
-        for (var round = 0; warm.Elapsed.TotalSeconds < 30; round++)
-        {
-            var before = System.Runtime.JitInfo.GetCompiledMethodCount();
-            for (var i = 0; i < 200; i++)
-            {
-                await call();
-            }
-
-            if (round >= 3 && System.Runtime.JitInfo.GetCompiledMethodCount() == before)
-            {
-                break;
-            }
-        }
+        await LookupStages.WarmAsync(call, 200);
 
         // Three runs, the median of each figure: another process's burst lands in one of them.
         var (cpu, bytes) = (new double[3], new double[3]);

@@ -224,25 +224,34 @@ internal static class LookupStages
     }
 
     /// <summary>
+    /// Calls <paramref name="call"/> in rounds of <paramref name="round"/> until a round after the third compiles no
+    /// method (the JIT is quiet), or for 30 s at most.
+    /// </summary>
+    public static async Task WarmAsync(Func<Task> call, int round)
+    {
+        var warm = Stopwatch.StartNew();
+        for (var rounds = 0; warm.Elapsed.TotalSeconds < 30; rounds++)
+        {
+            var before = System.Runtime.JitInfo.GetCompiledMethodCount();
+            for (var i = 0; i < round; i++)
+            {
+                await call();
+            }
+
+            if (rounds >= 3 && System.Runtime.JitInfo.GetCompiledMethodCount() == before)
+            {
+                break;
+            }
+        }
+    }
+
+    /// <summary>
     /// Times <paramref name="n"/> calls of one stage after warming it until the JIT is quiet, and prints its p50, p99,
     /// CPU time, bytes allocated, collections, GC pauses and methods compiled per call.
     /// </summary>
     public static async Task TimeAsync(string name, Func<Task> call, int n)
     {
-        var warm = Stopwatch.StartNew();
-        for (var round = 0; warm.Elapsed.TotalSeconds < 30; round++)
-        {
-            var before = System.Runtime.JitInfo.GetCompiledMethodCount();
-            for (var i = 0; i < 50; i++)
-            {
-                await call();
-            }
-
-            if (round >= 3 && System.Runtime.JitInfo.GetCompiledMethodCount() == before)
-            {
-                break;
-            }
-        }
+        await WarmAsync(call, 50);
 
         Console.Write($"(warm {warm.Elapsed.TotalSeconds:0.0} s) ");
 
