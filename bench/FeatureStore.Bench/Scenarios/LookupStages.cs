@@ -225,9 +225,9 @@ internal static class LookupStages
 
     /// <summary>
     /// Calls <paramref name="call"/> in rounds of <paramref name="round"/> until a round after the third compiles no
-    /// method (the JIT is quiet), or for 30 s at most.
+    /// method (the JIT is quiet), or for 30 s at most; answers how long it took.
     /// </summary>
-    public static async Task WarmAsync(Func<Task> call, int round)
+    public static async Task<TimeSpan> WarmAsync(Func<Task> call, int round)
     {
         var warm = Stopwatch.StartNew();
         for (var rounds = 0; warm.Elapsed.TotalSeconds < 30; rounds++)
@@ -243,6 +243,8 @@ internal static class LookupStages
                 break;
             }
         }
+
+        return warm.Elapsed;
     }
 
     /// <summary>
@@ -251,9 +253,8 @@ internal static class LookupStages
     /// </summary>
     public static async Task TimeAsync(string name, Func<Task> call, int n)
     {
-        await WarmAsync(call, 50);
-
-        Console.Write($"(warm {warm.Elapsed.TotalSeconds:0.0} s) ");
+        var warm = await WarmAsync(call, 50);
+        Console.Write($"(warm {warm.TotalSeconds:0.0} s) ");
 
         var times = new double[n];
         var allocated = GC.GetTotalAllocatedBytes(precise: true);
