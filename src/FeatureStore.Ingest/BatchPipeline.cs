@@ -25,6 +25,11 @@ internal sealed class BatchPipeline(OwnedPartitions owned, OnlineTileWriter writ
     private InFlight? _inFlight; // sent, its reply awaited
     private InFlight? _built;    // sealed and built (or building), not sent
 
+    // Landed checkpoints not yet copied to Kafka: a copy (for lag tooling) goes at most once a second while batches
+    // keep landing, since a commit waits for the broker's answer; at once when the member is idle or stops.
+    private readonly Dictionary<TopicPartition, long> _toCommit = [];
+    private long _lastCommitTicks;
+
     /// <summary>Adds what was read into the batch: the partitions read (their counts, their next checkpoints) and the newest event time accepted.</summary>
     public void Collected(List<PartitionState> touched, long newestEventMs)
     {
@@ -97,6 +102,10 @@ internal sealed class BatchPipeline(OwnedPartitions owned, OnlineTileWriter writ
             await CompleteAsync(member, sent);
             _inFlight = null;
         }
+        else if (_toCommit.Count > 0)
+        {
+            CommitPending(member);
+        }
     }
 
     /// <summary>
@@ -114,6 +123,8 @@ internal sealed class BatchPipeline(OwnedPartitions owned, OnlineTileWriter writ
         {
             await CompleteAsync(member, sent);
         }
+
+        CommitPending(member);
     }
 
     /// <summary>After a failure of the store: drops the batches built and in flight, and rewinds.</summary>
@@ -128,6 +139,7 @@ internal sealed class BatchPipeline(OwnedPartitions owned, OnlineTileWriter writ
     {
         _unwritten.Remove(partition);
         _batchAccepted.Remove(partition);
+        _toCommit.Remove(partition); // its next owner's to report
     }
 
     /// <summary>
@@ -252,7 +264,15 @@ internal sealed class BatchPipeline(OwnedPartitions owned, OnlineTileWriter writ
         }
 
         // The online store holds the checkpoints that count; Kafka's copy is for lag tooling.
-        member.Commit(written.Select(kv => new TopicPartitionOffset(kv.Key, new Offset(kv.Value.NextOffset))));
+        foreach (var (tp, checkpoint) in written)
+        {
+            _toCommit[tp] = checkpoint.NextOffset;
+        }
+
+        if (Stopwatch.GetElapsedTime(_lastCommitTicks) >= TimeSpan.FromSeconds(1))
+        {
+            CommitPending(member);
+        }
 
         var nowMs = time.GetUtcNow().ToUnixTimeMilliseconds();
         foreach (var tp in written.Keys)
@@ -277,5 +297,16 @@ internal sealed class BatchPipeline(OwnedPartitions owned, OnlineTileWriter writ
     }
 
     /// <summary>A batch whose write is built or in flight, with what to record once it lands.</summary>
+    private void CommitPending(GroupMember member)
+    {
+        _lastCommitTicks = Stopwatch.GetTimestamp();
+        var offsets = _toCommit.Where(kv => owned.TryGetValue(kv.Key, out _)).Select(kv => new TopicPartitionOffset(kv.Key, new Offset(kv.Value))).ToList();
+        _toCommit.Clear();
+        if (offsets.Count > 0)
+        {
+            member.Commit(offsets);
+        }
+    }
+
     private sealed record InFlight(PreparedWrite Write, Dictionary<TopicPartition, PartitionCheckpoint> Next, long NewestEventMs, Stopwatch Clock, Dictionary<string, int> Accepted, int Replayed);
 }

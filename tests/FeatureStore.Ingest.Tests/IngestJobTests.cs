@@ -109,6 +109,29 @@ public sealed class IngestJobTests(EmbeddedKafkaFixture kafka, RedisServerFixtur
     }
 
     [Fact]
+    public async Task Kafka_gets_the_landed_checkpoints_as_committed_offsets_once_the_member_is_idle_while_it_keeps_running()
+    {
+        // Kafka's copy of the offsets (for lag tooling) is spaced to once a second while batches land; an idle member
+        // sends what is left at once, without waiting for a stop.
+        var scenario = new IngestScenario(kafka.CreateTopic("commits", partitions: 4));
+        scenario.Produce(kafka.BootstrapServers, count: 3_000, users: 50, seed: 23, nowMs: DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        using var metrics = new IngestMetrics();
+        var db = redis.Connection.Database;
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var run = Task.Run(() => scenario.CreateJob(kafka.BootstrapServers, db, metrics, maxBatchEvents: 200).RunAsync(cts.Token), Ct);
+        await scenario.WaitUntilCaughtUpAsync(kafka.BootstrapServers, db, TimeSpan.FromSeconds(120), Ct);
+
+        using var offsets = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig { BootstrapServers = kafka.BootstrapServers, GroupId = "ingest" }).Build();
+        var partitions = Enumerable.Range(0, 4).Select(p => new TopicPartition(scenario.Topic, p)).ToList();
+        await Eventually.TrueAsync(
+            () => Task.FromResult(offsets.Committed(partitions, TimeSpan.FromSeconds(10)).Sum(o => Math.Max(0, o.Offset.Value)) == 3_000),
+            TimeSpan.FromSeconds(30), "Kafka's committed offsets at the topic's end", Ct);
+        Assert.False(run.IsCompleted);
+        await cts.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+    }
+
+    [Fact]
     public async Task Malformed_events_go_to_the_dead_letter_topic_with_their_reason_and_the_rest_stay_exact()
     {
         var scenario = new IngestScenario(kafka.CreateTopic("mixed", partitions: 4));
