@@ -17,9 +17,15 @@ internal static class RawKafkaScenario
 
     /// <summary>
     /// Partitions enough for <paramref name="events"/> sample payloads to stay whole on the mock broker, which keeps
-    /// 5 MB per partition (about 250 bytes an event, with room to spare); never fewer than <see cref="Partitions"/>.
+    /// 5 MB per partition (about 250 bytes an event, with room to spare; BYTES_PER_EVENT_COMPRESSED compressed);
+    /// never fewer than <see cref="Partitions"/>.
     /// </summary>
-    public static int PartitionsFor(int events) => Math.Max(Partitions, (int)Math.Ceiling(events * 320.0 / (5 << 20)));
+    public static int PartitionsFor(int events, CompressionType compression = CompressionType.None) =>
+        Math.Max(Partitions, (int)Math.Ceiling(events * (compression == CompressionType.None ? 320.0 : BytesPerEventCompressed) / (5 << 20)));
+
+    // What a sample payload takes in a compressed batch on the mock broker, with room to spare (lz4 keeps ~60 bytes,
+    // zstd less; keyed by user).
+    private const double BytesPerEventCompressed = 100.0;
 
     public static byte[][] SamplePayloads(int count, int users = 10_000)
     {
@@ -52,11 +58,12 @@ internal static class RawKafkaScenario
     }
 
     /// <summary>Produces the payloads; keyed by <paramref name="key"/> (by default their index, which spreads them evenly).</summary>
-    public static long Produce(string bootstrap, string topic, byte[][] payloads, Func<int, byte[]>? key = null)
+    public static long Produce(string bootstrap, string topic, byte[][] payloads, Func<int, byte[]>? key = null, CompressionType compression = CompressionType.None)
     {
         using var producer = new ProducerBuilder<byte[]?, byte[]>(new ProducerConfig
         {
             BootstrapServers = bootstrap,
+            CompressionType = compression,
             EnableIdempotence = true,
             Acks = Acks.All,
             LingerMs = 5,
