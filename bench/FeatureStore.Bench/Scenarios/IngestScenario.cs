@@ -33,6 +33,12 @@ internal static class IngestScenario
     /// of a key spread over all of them (a merchant's, in a topic keyed by user), so the partition count weighs on
     /// the work per event.
     /// </summary>
+    /// <summary>
+    /// ENGINE_PARTITIONS=N spreads the engine alone's events over N partitions by user, as a topic of N partitions
+    /// keyed by user does: a merchant then has a state in each partition.
+    /// </summary>
+    private static readonly int EnginePartitions = int.Parse(Environment.GetEnvironmentVariable("ENGINE_PARTITIONS") ?? "1", CultureInfo.InvariantCulture);
+
     private static readonly CompressionType Compression = Enum.Parse<CompressionType>(Environment.GetEnvironmentVariable("INGEST_COMPRESSION") ?? "none", ignoreCase: true);
 
     /// <summary>
@@ -56,7 +62,7 @@ internal static class IngestScenario
         var engine = await Measure.MedianRateAsync(repetitions, async rep => await EngineAloneAsync(repository, writer, rep, payloads, stages, landBeforeSeal));
         PrintStages(target, stages);
         var rawWrites = await Measure.MedianRateAsync(repetitions, async _ => await RawWritesAsync(db, payloads));
-        var engineRow = new ResultRow($"ingest ({target})", $"engine alone: memory → parse → tiles → store, {engineEvents / 1000}k events", engine, "events/s", "raw pipelined HSET, one per event", rawWrites);
+        var engineRow = new ResultRow($"ingest ({target})", $"engine alone: memory → parse → tiles → store, {engineEvents / 1000}k events{(EnginePartitions == 1 ? "" : $", {EnginePartitions} partitions")}", engine, "events/s", "raw pipelined HSET, one per event", rawWrites);
         if (kafka is null)
         {
             return [engineRow];
@@ -69,6 +75,7 @@ internal static class IngestScenario
         kafka.CreateTopic(topic, partitions);
         // Keyed by user, as a payments topic is: a user's events are in one partition (a merchant's in all).
         RawKafkaScenario.Produce(kafka.BootstrapServers, topic, payloads, i => UserKey(payloads[i]), Compression);
+        RawKafkaScenario.EnsureWhole(kafka.BootstrapServers, topic, partitions);
         var rawCpu = new List<CpuUse>();
         var rawConsume = await Measure.MedianRateAsync(repetitions, _ =>
         {
@@ -139,6 +146,13 @@ internal static class IngestScenario
         ];
     }
 
+    private static int UserHash(byte[] payload)
+    {
+        var hash = default(HashCode);
+        hash.AddBytes(UserKey(payload));
+        return hash.ToHashCode();
+    }
+
     private static byte[] UserKey(byte[] payload)
     {
         var json = payload.AsSpan();
@@ -180,6 +194,8 @@ internal static class IngestScenario
     // lands before the batch after next, which reuses its arguments, is sealed. landBeforeSeal asks for it everywhere.
     private static async Task<long> EngineAloneAsync(CompiledRepository repository, OnlineTileWriter writer, int rep, byte[][] payloads, List<EngineStages> stages, bool landBeforeSeal)
     {
+        // Before the clocks start: the partition of each payment.
+        var assignment = payloads.Select(p => EnginePartitions == 1 ? 0 : (int)((uint)UserHash(p) % EnginePartitions)).ToArray();
         double buffer = 0, load = 0, build = 0, write;
         var states = 0;
         long bytes = 0, allocated = 0;
@@ -192,8 +208,10 @@ internal static class IngestScenario
         var source = repository.Sources[0];
         var binding = new SourceBinding(source.Definition.Name, source.Definition.Topic, source.Definition.DeadLetterTopic, source.Schema, source);
         var parser = new EventParser(source.Schema);
-        var partition = new TopicPartition(source.Definition.Topic, rep);
-        PartitionCheckpoint? stored = null;
+        // Each repetition has partitions of its own; a payment goes to its user's, as a topic keyed by user spreads them.
+        var partitions = Enumerable.Range(rep * EnginePartitions, EnginePartitions).Select(p => new TopicPartition(source.Definition.Topic, p)).ToArray();
+        var offsets = new long[EnginePartitions];
+        var stored = new PartitionCheckpoint?[EnginePartitions];
         PreparedWrite? inFlight = null, built = null;
         for (var i = 0; i < payloads.Length; i++)
         {
@@ -202,7 +220,8 @@ internal static class IngestScenario
                 throw new InvalidOperationException("bench payload rejected: " + parser.ErrorField);
             }
 
-            writer.Add(binding, partition, i, parser);
+            var p = assignment[i];
+            writer.Add(binding, partitions[p], offsets[p]++, parser);
             if ((i + 1) % Batch == 0 || i == payloads.Length - 1)
             {
                 // As the job does: this batch was buffered while the one before was built (at once, or in the
@@ -215,12 +234,19 @@ internal static class IngestScenario
                     inFlight = null;
                 }
 
-                var next = new PartitionCheckpoint(i + 1, 0);
-                var sealedNow = await writer.PrepareAsync(
-                    new Dictionary<TopicPartition, PartitionCheckpoint?> { [partition] = stored },
-                    new Dictionary<TopicPartition, PartitionCheckpoint> { [partition] = next },
-                    CancellationToken.None);
-                stored = next;
+                var expected = new Dictionary<TopicPartition, PartitionCheckpoint?>();
+                var next = new Dictionary<TopicPartition, PartitionCheckpoint>();
+                for (var q = 0; q < EnginePartitions; q++)
+                {
+                    if (offsets[q] > (stored[q]?.NextOffset ?? 0))
+                    {
+                        expected[partitions[q]] = stored[q];
+                        next[partitions[q]] = new PartitionCheckpoint(offsets[q], 0);
+                        stored[q] = next[partitions[q]];
+                    }
+                }
+
+                var sealedNow = await writer.PrepareAsync(expected, next, CancellationToken.None);
                 inFlight = await SendBuiltAsync(writer, inFlight, built);
                 Count(built);
                 built = sealedNow;

@@ -21,11 +21,30 @@ internal static class RawKafkaScenario
     /// never fewer than <see cref="Partitions"/>.
     /// </summary>
     public static int PartitionsFor(int events, CompressionType compression = CompressionType.None) =>
-        Math.Max(Partitions, (int)Math.Ceiling(events * (compression == CompressionType.None ? 320.0 : BytesPerEventCompressed) / (5 << 20)));
+        Math.Max(Partitions, (int)Math.Ceiling(events * BytesPerEvent(compression) / (5 << 20)));
 
-    // What a sample payload takes in a compressed batch on the mock broker, with room to spare (lz4 keeps ~60 bytes,
-    // zstd less; keyed by user).
-    private const double BytesPerEventCompressed = 100.0;
+    // What a sample payload takes in a batch on the mock broker, with room to spare: ~250 bytes plain, ~70 with lz4,
+    // ~30 with zstd (batches of thousands, keyed by user).
+    private static double BytesPerEvent(CompressionType compression) => compression switch
+    {
+        CompressionType.None => 320,
+        CompressionType.Zstd => 40,
+        _ => 100,
+    };
+
+    /// <summary>Throws unless every partition of <paramref name="topic"/> still starts at offset 0: the mock broker drops a partition's oldest batches past 5 MB.</summary>
+    public static void EnsureWhole(string bootstrap, string topic, int partitions)
+    {
+        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig { BootstrapServers = bootstrap, GroupId = "bench-watermarks" }).Build();
+        for (var p = 0; p < partitions; p++)
+        {
+            var low = consumer.QueryWatermarkOffsets(new TopicPartition(topic, p), TimeSpan.FromSeconds(10)).Low.Value;
+            if (low > 0)
+            {
+                throw new InvalidOperationException($"the broker dropped the first {low} events of partition {p} of {topic}: more partitions are needed");
+            }
+        }
+    }
 
     public static byte[][] SamplePayloads(int count, int users = 10_000)
     {
