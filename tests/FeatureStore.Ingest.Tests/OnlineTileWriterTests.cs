@@ -267,6 +267,73 @@ public sealed class OnlineTileWriterTests(RedisServerFixture redis) : IClassFixt
         Assert.False(await db.HashExistsAsync(keys.Checkpoints("ingest"), Mark(2)));
     }
 
+    [Fact]
+    public async Task Writes_sent_back_to_back_land_in_order_and_one_after_a_fenced_write_is_refused_with_it()
+    {
+        // As the job sends them: a batch goes out before the reply to the one before, and the batch after next is
+        // sealed (reusing the first's side) before that first reply. 3 000 users: built by workers.
+        var (scenario, writer, add) = Start(buildInBackground: true);
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var random = new Random(23);
+        var p0 = new TopicPartition(scenario.Topic, 0);
+        var p1 = new TopicPartition(scenario.Topic, 1);
+        var offset = 0;
+        void Batch(bool counts)
+        {
+            for (var end = offset + 6_000; offset < end; offset++)
+            {
+                add(offset % 2 == 0 ? p0 : p1, offset, scenario.Draw(random, "u" + random.Next(3_000).ToString(CultureInfo.InvariantCulture), now, offset, counts));
+            }
+        }
+
+        PartitionCheckpoint? stored = null;
+        async Task<PreparedWrite> SealAsync()
+        {
+            var next = new PartitionCheckpoint(offset, 0);
+            var write = await writer.PrepareAsync(new Dictionary<TopicPartition, PartitionCheckpoint?> { [p0] = stored, [p1] = stored }, new Dictionary<TopicPartition, PartitionCheckpoint> { [p0] = next, [p1] = next }, Ct);
+            stored = next;
+            return write;
+        }
+
+        async Task SendAsync(PreparedWrite write)
+        {
+            await write.FinishBuildAsync();
+            writer.Send(write);
+        }
+
+        Batch(counts: true);
+        var a = await SealAsync();
+        Batch(counts: true);
+        await SendAsync(a);
+        var b = await SealAsync();
+        await SendAsync(b); // a's reply not awaited
+        Batch(counts: true);
+        var c = await SealAsync(); // a's side again
+        Assert.Empty(await writer.CompleteAsync(a));
+        await SendAsync(c);
+        Assert.Empty(await writer.CompleteAsync(b));
+        Assert.Empty(await writer.CompleteAsync(c));
+        Assert.True(c.Figures!.States > 2_048, $"{c.Figures.States} states");
+        await scenario.AssertOnlineEqualsReferenceAsync(redis.Connection.Database, scenario.MaxTime);
+
+        // Another member took p0 over (its checkpoint moved): the write expecting c's checkpoint is fenced, and the
+        // one sent after it, which expects the fenced one's, is refused as well. Nothing of either lands.
+        var checkpoints = new OnlineKeys(scenario.KeyPrefix, IngestScenario.Project).Checkpoints("ingest");
+        var taken = new PartitionCheckpoint(offset + 1, 0).ToString();
+        await redis.Connection.Database.HashSetAsync(checkpoints, OnlineKeys.PartitionField(scenario.Topic, 0), taken);
+        Batch(counts: false);
+        var d = await SealAsync();
+        Batch(counts: false);
+        await SendAsync(d);
+        var e = await SealAsync();
+        await SendAsync(e);
+        Assert.Equal([p0, p1], await writer.CompleteAsync(d));
+        Assert.NotEmpty(await writer.CompleteAsync(e));
+        Assert.Equal(taken, (string?)await redis.Connection.Database.HashGetAsync(checkpoints, OnlineKeys.PartitionField(scenario.Topic, 0)));
+        Assert.Equal(new PartitionCheckpoint(18_000, 0).ToString(), (string?)await redis.Connection.Database.HashGetAsync(checkpoints, OnlineKeys.PartitionField(scenario.Topic, 1)));
+        await scenario.AssertOnlineEqualsReferenceAsync(redis.Connection.Database, scenario.MaxTime);
+    }
+
     // Events are added with their places in one log over all partitions as offsets, so that equal times order
     // as in the reference.
     private (IngestScenario Scenario, OnlineTileWriter Writer, Action<TopicPartition, long, byte[]> Add) Start(IngestScenario? existing = null, bool buildInBackground = false)
