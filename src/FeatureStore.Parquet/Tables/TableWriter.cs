@@ -23,7 +23,7 @@ public enum ExportFormat
 /// <summary>Writes a <see cref="Table"/> as Parquet, Arrow IPC or CSV, to a temporary name first, then renamed.</summary>
 internal static class TableWriter
 {
-    private const int RowGroupSize = 1 << 20;
+    private const int RowGroupSize = 1 << 17;
 
     public static async Task WriteAsync(Table table, string path, ExportFormat format, CancellationToken cancellationToken)
     {
