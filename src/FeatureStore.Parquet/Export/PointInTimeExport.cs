@@ -198,6 +198,7 @@ public static class PointInTimeExport
         var view = selection.View;
         progress?.Report(new ExportProgress(view.Name + ": sorting events" + suffix, 0, 0));
         events.SortByEntityAndTime(index.Count);
+        ReleaseEvents(events.Count); // the sort's spare columns, large objects that only a full collection frees
 
         var windowed = computed.Select(f => view.Features[f]).ToArray();
         var positions = selection.Features.Select(f => computed.ToList().IndexOf(f)).ToArray();
@@ -210,7 +211,8 @@ public static class PointInTimeExport
 
     /// <summary>
     /// Collects garbage before a part's events are read (the entity table's reading, an export before in the same
-    /// process), once they are read (the decoded row groups) and once a view's events are computed (hundreds of MB at millions of events), and gives the freed
+    /// process), once they are read (the decoded row groups), once a view's events are sorted (the columns they were
+    /// moved from) and once they are computed (hundreds of MB at millions of events), and gives the freed
     /// memory back. Left to itself the collector (the server one, as the command runs) grows the heap over them
     /// rather than collecting the large-object heap, so an export's peak held the garbage of the views before. At
     /// these points the live heap is mostly arrays of numbers, which hold no references to trace. Below a million
