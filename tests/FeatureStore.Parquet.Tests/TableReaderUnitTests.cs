@@ -50,4 +50,35 @@ public sealed class TableReaderUnitTests : IDisposable
         Assert.Equal(0, values.Rows);
         Assert.Empty(values.Columns);
     }
+
+    [Fact]
+    public async Task A_parquet_table_longer_than_a_row_group_is_written_in_several_and_reads_back_whole()
+    {
+        var rows = (2 * TableWriter.RowGroupSize) + 1;
+        var random = new Random(26);
+        var keys = new string?[rows];
+        var counts = new long?[rows];
+        var means = new double?[rows];
+        for (var r = 0; r < rows; r++)
+        {
+            keys[r] = random.Next(10) == 0 ? null : "u" + random.Next(1000).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            counts[r] = random.Next(7) == 0 ? null : random.NextInt64(-5, 1L << 40);
+            means[r] = random.Next(5) == 0 ? null : random.NextDouble() * 1e6;
+        }
+
+        var path = Path.Combine(_dir, "wide.parquet");
+        await TableWriter.WriteAsync(new Table([new TableColumn("user_id", keys), new TableColumn("n", counts), new TableColumn("mean", means)], rows), path, ExportFormat.Parquet, Ct);
+
+        var reader = await global::Parquet.ParquetReader.CreateAsync(path, cancellationToken: Ct);
+        await using (reader)
+        {
+            Assert.Equal(3, reader.RowGroupCount);
+        }
+
+        var back = await TableReader.ReadAsync(path, Ct);
+        Assert.Equal(rows, back.RowCount);
+        Assert.Equal(keys, (string?[])back.Columns[0].Values);
+        Assert.Equal(counts, (long?[])back.Columns[1].Values);
+        Assert.Equal(means, (double?[])back.Columns[2].Values);
+    }
 }

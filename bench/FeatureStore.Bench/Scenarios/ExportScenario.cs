@@ -71,7 +71,7 @@ internal static class ExportScenario
             ResetPeakResident();
             var ours = await Measure.MedianRateAsync(repetitions, async rep =>
             {
-                var stages = new StageClock();
+                using var stages = new StageClock();
                 var result = await PointInTimeExport.RunAsync(compiled, input, entities, features, Path.Combine(dir, $"ours-{rep}.parquet"), ExportFormat.Parquet, stages, CancellationToken.None);
                 stages.Report(new ExportProgress("done", 0, 0));
                 File.Delete(Path.Combine(dir, $"ours-{rep}.parquet"));
@@ -132,12 +132,22 @@ internal static class ExportScenario
         }
     }
 
-    /// <summary>Prints how long each stage of an export took (stderr), for the reading of the table.</summary>
-    private sealed class StageClock : IProgress<ExportProgress>
+    /// <summary>
+    /// Prints how long each stage of an export took (stderr), for the reading of the table, with the highest resident
+    /// size seen during it (sampled every 10 ms) and the managed heap's committed size at that moment.
+    /// </summary>
+    private sealed class StageClock : IProgress<ExportProgress>, IDisposable
     {
         private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
+        private readonly Timer _sampler;
         private string? _stage;
         private TimeSpan _since;
+        private long _peak;
+        private long _committedAtPeak;
+
+        public StageClock() => _sampler = new Timer(_ => Sample(), null, 0, 10);
+
+        public void Dispose() => _sampler.Dispose();
 
         public void Report(ExportProgress value)
         {
@@ -153,10 +163,22 @@ internal static class ExportScenario
                 {
                     // With the memory at the stage's end: resident now, and the managed heap after the last collection.
                     Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"    {_stage}: {(now - _since).TotalSeconds:0.0} s (resident {Environment.WorkingSet / 1e9:0.00} GB, heap {GC.GetGCMemoryInfo().HeapSizeBytes / 1e9:0.00} GB)"));
+                        $"    {_stage}: {(now - _since).TotalSeconds:0.0} s (peak resident {Math.Max(_peak, Environment.WorkingSet) / 1e9:0.00} GB with {_committedAtPeak / 1e9:0.00} GB committed by the heap; at its end resident {Environment.WorkingSet / 1e9:0.00} GB, heap {GC.GetGCMemoryInfo().HeapSizeBytes / 1e9:0.00} GB)"));
                 }
 
-                (_stage, _since) = (value.Stage, now);
+                (_stage, _since, _peak, _committedAtPeak) = (value.Stage, now, 0, 0);
+            }
+        }
+
+        private void Sample()
+        {
+            var resident = Environment.WorkingSet;
+            lock (_clock)
+            {
+                if (resident > _peak)
+                {
+                    (_peak, _committedAtPeak) = (resident, GC.GetGCMemoryInfo().TotalCommittedBytes);
+                }
             }
         }
     }

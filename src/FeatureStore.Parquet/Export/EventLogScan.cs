@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using FeatureStore.Core.Definitions;
 using FeatureStore.Core.Events;
 using FeatureStore.Core.Windows;
@@ -83,6 +85,7 @@ internal static class EventLogScan
 
                         read += group.Rows;
                         rowsRead?.Report(read);
+                        group.Lease.Return();
                     }
 
                     turns[k + 1].SetResult();
@@ -179,6 +182,7 @@ internal static class EventLogScan
 
                 read += group.Rows;
                 rowsRead?.Report(read);
+                group.Lease.Return();
                 cancellationToken.ThrowIfCancellationRequested();
             }
         }
@@ -203,7 +207,8 @@ internal static class EventLogScan
     }
 
     /// <summary>One row group's shared columns (times, offsets, partitions) and each target's part of it.</summary>
-    private sealed record RowGroup(int Rows, long[] Times, long[] Offsets, int[]? Partitions, TargetRows[] Targets);
+    /// <remarks>Its arrays are taken from the shared pool (<see cref="Lease"/>), longer than <see cref="Rows"/>, and given back once it is used.</remarks>
+    private sealed record RowGroup(int Rows, long[] Times, long[] Offsets, int[]? Partitions, TargetRows[] Targets, Lease Lease);
 
     /// <summary>
     /// A target's part of a row group: its key columns (when entities are numbered while appending), each row's
@@ -235,23 +240,25 @@ internal static class EventLogScan
             {
                 using var group = reader.OpenRowGroupReader(g);
                 var n = checked((int)group.RowCount);
-                var text = new TextColumns(group);
-                var times = await ParquetColumns.ReadRequiredAsync<long>(group, Field(EventLogSchema.EventTimeColumn), cancellationToken).ConfigureAwait(false);
-                var offsets = await ParquetColumns.ReadRequiredAsync<long>(group, Field(EventLogSchema.OffsetColumn), cancellationToken).ConfigureAwait(false);
-                var partitions = anyInclude ? await ParquetColumns.ReadRequiredAsync<int>(group, Field(EventLogSchema.PartitionColumn), cancellationToken).ConfigureAwait(false) : null;
+                var lease = new Lease();
+                var text = new TextColumns(group, n, lease);
+                var times = await ReadRequiredAsync<long>(group, Field(EventLogSchema.EventTimeColumn), n, lease, cancellationToken).ConfigureAwait(false);
+                var offsets = await ReadRequiredAsync<long>(group, Field(EventLogSchema.OffsetColumn), n, lease, cancellationToken).ConfigureAwait(false);
+                var partitions = anyInclude ? await ReadRequiredAsync<int>(group, Field(EventLogSchema.PartitionColumn), n, lease, cancellationToken).ConfigureAwait(false) : null;
 
                 var keys = new Array[]?[targets.Count];
                 var entities = new int[]?[targets.Count];
                 for (var t = 0; t < targets.Count; t++)
                 {
-                    (keys[t], entities[t]) = await ReadKeysAsync(group, text, keyFields[t], targets[t], times, offsets, partitions, cancellationToken).ConfigureAwait(false);
+                    (keys[t], entities[t]) = await ReadKeysAsync(group, text, keyFields[t], targets[t], n, lease, times, offsets, partitions, cancellationToken).ConfigureAwait(false);
                 }
 
                 // Inputs are converted for rows some target wants (all rows when one numbers entities as it goes).
                 int[]? wanted = null;
                 if (entities.All(e => e is not null))
                 {
-                    wanted = (int[])entities[0]!.Clone();
+                    wanted = lease.Take<int>(n, clear: false);
+                    entities[0].AsSpan(0, n).CopyTo(wanted);
                     for (var t = 1; t < targets.Count; t++)
                     {
                         var other = entities[t]!;
@@ -262,11 +269,11 @@ internal static class EventLogScan
                     }
                 }
 
-                var any = wanted is null || wanted.AsSpan().ContainsAnyExcept(-1);
+                var any = wanted is null || wanted.AsSpan(0, n).ContainsAnyExcept(-1);
                 var inputs = new InputColumn[slots.Length];
                 for (var c = 0; c < inputs.Length; c++)
                 {
-                    inputs[c] = any ? await ReadInputAsync(group, text, inputFields[c], n, wanted, cancellationToken).ConfigureAwait(false)
+                    inputs[c] = any ? await ReadInputAsync(group, text, inputFields[c], n, lease, wanted, cancellationToken).ConfigureAwait(false)
                         : new InputColumn([], null, []);
                 }
 
@@ -276,7 +283,7 @@ internal static class EventLogScan
                     parts[t] = new TargetRows(keys[t], entities[t], [.. targets[t].Events.ColumnSlots.Select(slot => inputs[Array.IndexOf(slots, slot)])]);
                 }
 
-                groups.Add(new RowGroup(n, times, offsets, partitions, parts));
+                groups.Add(new RowGroup(n, times, offsets, partitions, parts, lease));
             }
         }
 
@@ -285,10 +292,9 @@ internal static class EventLogScan
 
     // A target's keys: with known entities, each row's entity (-1 when not wanted); otherwise the key columns.
     private static async Task<(Array[]? Keys, int[]? Entity)> ReadKeysAsync(
-        ParquetRowGroupReader group, TextColumns text, DataField[] keyFields, ScanTarget target, long[] times, long[] offsets, int[]? partitions,
-        CancellationToken cancellationToken)
+        ParquetRowGroupReader group, TextColumns text, DataField[] keyFields, ScanTarget target, int n, Lease lease, long[] times, long[] offsets,
+        int[]? partitions, CancellationToken cancellationToken)
     {
-        var n = times.Length;
         if (target.Until is not { } until)
         {
             var columns = new Array[keyFields.Length];
@@ -300,7 +306,7 @@ internal static class EventLogScan
             return (columns, null);
         }
 
-        var entity = new int[n];
+        var entity = lease.Take<int>(n, clear: false);
         if (keyFields.Length == 1
             && target.Entities.TryGetAlternateLookup<ReadOnlySpan<char>>(out var byText)
             && await text.ReadAsync(keyFields[0], cancellationToken).ConfigureAwait(false) is { } keyText)
@@ -340,9 +346,10 @@ internal static class EventLogScan
 
     // Same conversions as the online job: text for string fields, numbers (bools 0/1, times in ms) otherwise;
     // other types give no input. Only rows wanted (entity not -1) are converted.
-    private static async Task<InputColumn> ReadInputAsync(ParquetRowGroupReader group, TextColumns textColumns, DataField field, int n, int[]? entity, CancellationToken cancellationToken)
+    private static async Task<InputColumn> ReadInputAsync(
+        ParquetRowGroupReader group, TextColumns textColumns, DataField field, int n, Lease lease, int[]? entity, CancellationToken cancellationToken)
     {
-        var codes = new int[n];
+        var codes = lease.Take<int>(n, clear: true);
         var texts = new List<string>();
         if (await textColumns.ReadAsync(field, cancellationToken).ConfigureAwait(false) is { } text)
         {
@@ -368,8 +375,19 @@ internal static class EventLogScan
             return new InputColumn(codes, null, texts);
         }
 
-        var numbers = new double[n];
-        var column = await ParquetColumns.ReadAsync(group, field, cancellationToken).ConfigureAwait(false);
+        var numbers = lease.Take<double>(n, clear: false);
+        Array column;
+        if (field.ClrType == typeof(double) && field.IsNullable)
+        {
+            var doubles = lease.Take<double?>(n, clear: false);
+            await group.ReadAsync(field, doubles.AsMemory(0, n), cancellationToken: cancellationToken).ConfigureAwait(false);
+            column = doubles;
+        }
+        else
+        {
+            column = await ParquetColumns.ReadAsync(group, field, cancellationToken).ConfigureAwait(false);
+        }
+
         for (var i = 0; i < n; i++)
         {
             double? number = column switch
@@ -466,7 +484,7 @@ internal static class EventLogScan
     /// another's input: a payment's merchant). Each value keeps characters of its own, so a column read earlier
     /// stays valid while others are read.
     /// </summary>
-    private sealed class TextColumns(ParquetRowGroupReader group)
+    private sealed class TextColumns(ParquetRowGroupReader group, int n, Lease lease)
     {
         private readonly Dictionary<string, ReadOnlyMemory<char>?[]?> _read = new(StringComparer.Ordinal);
 
@@ -475,11 +493,91 @@ internal static class EventLogScan
             var path = field.Path.ToString();
             if (!_read.TryGetValue(path, out var values))
             {
-                values = await ParquetColumns.ReadTextAsync(group, field, cancellationToken).ConfigureAwait(false);
+                values = await ReadTextAsync(group, field, n, lease, cancellationToken).ConfigureAwait(false);
                 _read[path] = values;
             }
 
             return values;
+        }
+    }
+
+    // As ParquetColumns.ReadTextAsync, into arrays of the lease.
+    private static async Task<ReadOnlyMemory<char>?[]?> ReadTextAsync(ParquetRowGroupReader group, DataField field, int n, Lease lease, CancellationToken cancellationToken)
+    {
+        if (field.ClrType != typeof(string) && field.ClrType != typeof(ReadOnlyMemory<char>))
+        {
+            return null;
+        }
+
+        var values = lease.Take<ReadOnlyMemory<char>?>(n, clear: false);
+        if (field.IsNullable)
+        {
+            await group.ReadAsync(field, values.AsMemory(0, n), cancellationToken: cancellationToken).ConfigureAwait(false);
+            return values;
+        }
+
+        var plain = lease.Take<ReadOnlyMemory<char>>(n, clear: false);
+        await group.ReadAsync(field, plain.AsMemory(0, n), cancellationToken: cancellationToken).ConfigureAwait(false);
+        for (var i = 0; i < n; i++)
+        {
+            values[i] = plain[i];
+        }
+
+        return values;
+    }
+
+    // A required column into an array of the lease (a nullable one, rare in a log, is read as ParquetColumns reads it).
+    private static async Task<T[]> ReadRequiredAsync<T>(ParquetRowGroupReader group, DataField field, int n, Lease lease, CancellationToken cancellationToken)
+        where T : struct
+    {
+        if (field.IsNullable)
+        {
+            return await ParquetColumns.ReadRequiredAsync<T>(group, field, cancellationToken).ConfigureAwait(false);
+        }
+
+        var values = lease.Take<T>(n, clear: false);
+        await group.ReadAsync(field, values.AsMemory(0, n), cancellationToken: cancellationToken).ConfigureAwait(false);
+        return values;
+    }
+
+    /// <summary>
+    /// The arrays of one decoded row group, taken from the shared pool and given back once the group is appended. A
+    /// row group's columns are hundreds of KB each, past the large-object threshold: allocated afresh they piled up as
+    /// large-object garbage, which only a full collection frees, and set the export's peak resident size.
+    /// </summary>
+    private sealed class Lease
+    {
+        private readonly List<Action> _returns = [];
+
+        /// <summary>An array of at least <paramref name="n"/> elements (its first n zeroed when <paramref name="clear"/>).</summary>
+        public T[] Take<T>(int n, bool clear)
+        {
+            var array = ArrayPool<T>.Shared.Rent(Math.Max(n, 1));
+            if (clear)
+            {
+                Array.Clear(array, 0, n);
+            }
+
+            lock (_returns)
+            {
+                _returns.Add(() => ArrayPool<T>.Shared.Return(array, RuntimeHelpers.IsReferenceOrContainsReferences<T>()));
+            }
+
+            return array;
+        }
+
+        /// <summary>Gives every array back (they must not be used after).</summary>
+        public void Return()
+        {
+            lock (_returns)
+            {
+                foreach (var give in _returns)
+                {
+                    give();
+                }
+
+                _returns.Clear();
+            }
         }
     }
 

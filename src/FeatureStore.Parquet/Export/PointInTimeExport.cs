@@ -53,10 +53,17 @@ public static class PointInTimeExport
         var clock = Stopwatch.StartNew();
         progress?.Report(new ExportProgress("reading entity table", 0, 0));
         var table = await TableReader.ReadAsync(entityTable, cancellationToken).ConfigureAwait(false);
+        var given = table.Columns.Count;
         var (result, eventsRead, snapshots) = await ComputeAsync(storeDirectory, table, entityTable, features, progress, cancellationToken, maxEventsInMemory, timestampUnit, requests).ConfigureAwait(false);
+        var (rows, added) = (result.RowCount, result.Columns.Count - given);
         progress?.Report(new ExportProgress("writing " + Path.GetFileName(output), 0, 0));
         await TableWriter.WriteAsync(result, output, format, cancellationToken).ConfigureAwait(false);
-        return new ExportResult(result.RowCount, result.Columns.Count - table.Columns.Count, eventsRead, snapshots, clock.Elapsed);
+
+        // The writer's unfinished frames hold the table (a parameter of each) until they return: without leaving
+        // them first, a caller's continuation runs on top of them, and a caller's next export held a whole entity
+        // table and its features through its own run.
+        await Task.Yield();
+        return new ExportResult(rows, added, eventsRead, snapshots, clock.Elapsed);
     }
 
     internal static async Task<(Table Result, long EventsRead, int SnapshotsUsed)> ComputeAsync(
@@ -191,6 +198,7 @@ public static class PointInTimeExport
         var view = selection.View;
         progress?.Report(new ExportProgress(view.Name + ": sorting events" + suffix, 0, 0));
         events.SortByEntityAndTime(index.Count);
+        ReleaseEvents(events.Count); // the sort's spare columns, large objects that only a full collection frees
 
         var windowed = computed.Select(f => view.Features[f]).ToArray();
         var positions = selection.Features.Select(f => computed.ToList().IndexOf(f)).ToArray();
@@ -203,7 +211,8 @@ public static class PointInTimeExport
 
     /// <summary>
     /// Collects garbage before a part's events are read (the entity table's reading, an export before in the same
-    /// process), once they are read (the decoded row groups) and once a view's events are computed (hundreds of MB at millions of events), and gives the freed
+    /// process), once they are read (the decoded row groups), once a view's events are sorted (the columns they were
+    /// moved from) and once they are computed (hundreds of MB at millions of events), and gives the freed
     /// memory back. Left to itself the collector (the server one, as the command runs) grows the heap over them
     /// rather than collecting the large-object heap, so an export's peak held the garbage of the views before. At
     /// these points the live heap is mostly arrays of numbers, which hold no references to trace. Below a million

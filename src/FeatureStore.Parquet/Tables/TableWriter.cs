@@ -23,7 +23,8 @@ public enum ExportFormat
 /// <summary>Writes a <see cref="Table"/> as Parquet, Arrow IPC or CSV, to a temporary name first, then renamed.</summary>
 internal static class TableWriter
 {
-    private const int RowGroupSize = 1 << 20;
+    /// <summary>Rows per Parquet row group: small enough that the writer's pooled buffers stay a few MB per column.</summary>
+    internal const int RowGroupSize = 1 << 17;
 
     public static async Task WriteAsync(Table table, string path, ExportFormat format, CancellationToken cancellationToken)
     {
