@@ -8,10 +8,10 @@ namespace FeatureStore.Ingest;
 
 /// <summary>
 /// The batches between reading and landing, and all their state: the batch being read (its new checkpoints and
-/// counts), the batch sealed and built (or building), and those sent, whose replies are awaited in order. Batches
-/// overlap: one is read while the one before is built and the two before it are written. A landed batch's
-/// checkpoints are copied to Kafka for lag tooling; a failed or fenced one rewinds every partition to its stored
-/// checkpoint, and the write sent after it, which expects its checkpoints, is dropped with it.
+/// counts), the batch sealed and built (or building), and the one sent, whose reply is awaited. Batches overlap:
+/// one is read while the one before is written (and, with a background build, the one before is built while this
+/// one is read). A landed batch's checkpoints are copied to Kafka for lag tooling; a failed or fenced one rewinds
+/// every partition to its stored checkpoint.
 /// </summary>
 internal sealed class BatchPipeline(OwnedPartitions owned, OnlineTileWriter writer, IngestMetrics metrics, ILogger logger, TimeProvider time)
 {
@@ -22,8 +22,8 @@ internal sealed class BatchPipeline(OwnedPartitions owned, OnlineTileWriter writ
     private readonly Dictionary<TopicPartition, (int Accepted, int Replayed)> _batchAccepted = [];
     private long _notLanded;
     private long _newestEventMs = long.MinValue;
-    private readonly Queue<InFlight> _inFlight = new(); // sent, replies awaited in order
-    private InFlight? _built;                           // sealed and built (or building), not sent
+    private InFlight? _inFlight; // sent, its reply awaited
+    private InFlight? _built;    // sealed and built (or building), not sent
 
     // Landed checkpoints not yet copied to Kafka: a copy (for lag tooling) goes at most once a second while batches
     // keep landing, since a commit waits for the broker's answer; at once when the member is idle or stops.
@@ -52,14 +52,6 @@ internal sealed class BatchPipeline(OwnedPartitions owned, OnlineTileWriter writ
     }
 
     /// <summary>
-    /// Writes sent and not yet completed, at most. A write's arguments are in the store's connection once it is sent,
-    /// and it lands only where the checkpoints of the one before it did: so a second goes out without waiting for the
-    /// first's reply, and the reading goes on meanwhile. On a Redis Cluster a write is several steps that read its
-    /// batch's arguments until the last: one at a time.
-    /// </summary>
-    private int MaxInFlight => writer.WritesInSteps ? 1 : 2;
-
-    /// <summary>
     /// Moves the batches on by one step: seals the batch read (when it has anything) and sends the one built before
     /// once the write in flight has landed; or, with nothing read, sends what is built or completes what is sent.
     /// </summary>
@@ -71,18 +63,26 @@ internal sealed class BatchPipeline(OwnedPartitions owned, OnlineTileWriter writ
             // On a Redis Cluster a write is several steps (the slots' shares, WAIT, then the checkpoints), which read
             // its batch's arguments until the last; sealing the batch after next reuses them (the same side). There
             // the write in flight lands before the next batch is sealed.
-            if (writer.WritesInSteps && _inFlight.Count > 0 && !await CompleteOldestAsync(member))
+            if (writer.WritesInSteps && _inFlight is { } landing)
             {
-                _built = null; // rewound: the batch built on its states is dropped
-                return;
+                _inFlight = null;
+                if (!await CompleteAsync(member, landing))
+                {
+                    _built = null; // rewound: the batch built on its states is dropped
+                    return;
+                }
             }
 
             // This batch is sealed (its states not in memory read) before the one built earlier is
             // sent, so that those reads do not wait behind that batch's write in the store.
             var sealedNow = await PrepareAsync(dlq, cancellationToken);
-            if (_built is not null && !await SendBuiltAsync(member))
+            if (_built is not null)
             {
-                sealedNow = null; // a write before did not land: everything was rewound
+                await SendBuiltAsync(member);
+                if (_inFlight is null)
+                {
+                    sealedNow = null; // the write before did not land: everything was rewound
+                }
             }
 
             _built = sealedNow;
@@ -97,9 +97,10 @@ internal sealed class BatchPipeline(OwnedPartitions owned, OnlineTileWriter writ
         {
             await SendBuiltAsync(member);
         }
-        else if (_inFlight.Count > 0)
+        else if (_inFlight is { } sent)
         {
-            await CompleteOldestAsync(member);
+            await CompleteAsync(member, sent);
+            _inFlight = null;
         }
         else if (_toCommit.Count > 0)
         {
@@ -108,7 +109,7 @@ internal sealed class BatchPipeline(OwnedPartitions owned, OnlineTileWriter writ
     }
 
     /// <summary>
-    /// On a graceful stop (<paramref name="sendBuilt"/>), sends the batch built; then completes the writes in flight,
+    /// On a graceful stop (<paramref name="sendBuilt"/>), sends the batch built; then completes the write in flight,
     /// so what was read is kept before the member leaves the group.
     /// </summary>
     public async Task FinishAsync(GroupMember member, bool sendBuilt)
@@ -118,8 +119,9 @@ internal sealed class BatchPipeline(OwnedPartitions owned, OnlineTileWriter writ
             await SendBuiltAsync(member);
         }
 
-        while (_inFlight.Count > 0 && await CompleteOldestAsync(member))
+        if (_inFlight is { } sent)
         {
+            await CompleteAsync(member, sent);
         }
 
         CommitPending(member);
@@ -128,8 +130,7 @@ internal sealed class BatchPipeline(OwnedPartitions owned, OnlineTileWriter writ
     /// <summary>After a failure of the store: drops the batches built and in flight, and rewinds.</summary>
     public void Abandon()
     {
-        _built = null;
-        DropInFlight();
+        (_inFlight, _built) = (null, null);
         Rewind();
     }
 
@@ -142,66 +143,23 @@ internal sealed class BatchPipeline(OwnedPartitions owned, OnlineTileWriter writ
     }
 
     /// <summary>
-    /// Completes the oldest write in flight while as many as allowed are, then sends the built batch once its build
-    /// is over. Returns false when a write completed did not land: everything was rewound, and the built batch,
-    /// made on its states, is dropped.
+    /// Completes the write in flight, if any, then sends the built batch once its build is over: it is then the
+    /// write in flight. When the write in flight did not land, everything was rewound and the built batch, made
+    /// on its states, is dropped.
     /// </summary>
-    private async Task<bool> SendBuiltAsync(GroupMember member)
+    private async Task SendBuiltAsync(GroupMember member)
     {
         var built = _built!;
-        while (_inFlight.Count >= MaxInFlight)
+        if (_inFlight is { } sent && !await CompleteAsync(member, sent))
         {
-            if (!await CompleteOldestAsync(member))
-            {
-                _built = null;
-                return false;
-            }
+            (_inFlight, _built) = (null, null);
+            return;
         }
 
         await built.Write.FinishBuildAsync();
         writer.Send(built.Write);
         built.Clock.Restart();
-        _inFlight.Enqueue(built);
-        _built = null;
-        return true;
-    }
-
-    /// <summary>
-    /// Completes the oldest write in flight. When it was fenced, the writes sent after it (which expect its
-    /// checkpoints) are awaited and dropped, and false is returned: everything was rewound. When the store failed,
-    /// the exception goes on to the job, which abandons the rest.
-    /// </summary>
-    private async Task<bool> CompleteOldestAsync(GroupMember member)
-    {
-        if (await CompleteAsync(member, _inFlight.Dequeue()))
-        {
-            return true;
-        }
-
-        while (_inFlight.TryDequeue(out var after))
-        {
-            try
-            {
-                // Its checkpoints' condition fails too unless the store already holds the fenced write's outcome,
-                // in which case it lands rightly; either way the rewind reads the checkpoints after it.
-                await after.Write.Execution!;
-            }
-            catch (StackExchange.Redis.RedisException)
-            {
-                // dropped with everything else
-            }
-        }
-
-        return false;
-    }
-
-    /// <summary>Forgets the writes in flight without waiting for the store (it is failing); their outcomes are observed, not used.</summary>
-    private void DropInFlight()
-    {
-        while (_inFlight.TryDequeue(out var dropped))
-        {
-            _ = dropped.Write.Execution?.ContinueWith(t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
-        }
+        (_inFlight, _built) = (built, null);
     }
 
     private async Task<InFlight?> PrepareAsync(DeadLetterProducer dlq, CancellationToken cancellationToken)
@@ -338,7 +296,7 @@ internal sealed class BatchPipeline(OwnedPartitions owned, OnlineTileWriter writ
         }
     }
 
-    /// <summary>Copies the landed checkpoints not yet copied to Kafka (for lag tooling), and notes when.</summary>
+    /// <summary>A batch whose write is built or in flight, with what to record once it lands.</summary>
     private void CommitPending(GroupMember member)
     {
         _lastCommitTicks = Stopwatch.GetTimestamp();
@@ -350,6 +308,5 @@ internal sealed class BatchPipeline(OwnedPartitions owned, OnlineTileWriter writ
         }
     }
 
-    /// <summary>A batch whose write is built or in flight, with what to record once it lands.</summary>
     private sealed record InFlight(PreparedWrite Write, Dictionary<TopicPartition, PartitionCheckpoint> Next, long NewestEventMs, Stopwatch Clock, Dictionary<string, int> Accepted, int Replayed);
 }
