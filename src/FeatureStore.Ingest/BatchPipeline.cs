@@ -296,7 +296,7 @@ internal sealed class BatchPipeline(OwnedPartitions owned, OnlineTileWriter writ
         }
     }
 
-    /// <summary>A batch whose write is built or in flight, with what to record once it lands.</summary>
+    /// <summary>Copies the landed checkpoints not yet copied to Kafka (for lag tooling), and notes when.</summary>
     private void CommitPending(GroupMember member)
     {
         _lastCommitTicks = Stopwatch.GetTimestamp();
@@ -308,5 +308,6 @@ internal sealed class BatchPipeline(OwnedPartitions owned, OnlineTileWriter writ
         }
     }
 
+    /// <summary>A batch whose write is built or in flight, with what to record once it lands.</summary>
     private sealed record InFlight(PreparedWrite Write, Dictionary<TopicPartition, PartitionCheckpoint> Next, long NewestEventMs, Stopwatch Clock, Dictionary<string, int> Accepted, int Replayed);
 }
