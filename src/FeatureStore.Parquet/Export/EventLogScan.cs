@@ -241,7 +241,7 @@ internal static class EventLogScan
                 using var group = reader.OpenRowGroupReader(g);
                 var n = checked((int)group.RowCount);
                 var lease = new Lease();
-                var text = new TextColumns(group, n, lease);
+                var text = new TextColumns(group, lease);
                 var times = await ReadRequiredAsync<long>(group, Field(EventLogSchema.EventTimeColumn), n, lease, cancellationToken).ConfigureAwait(false);
                 var offsets = await ReadRequiredAsync<long>(group, Field(EventLogSchema.OffsetColumn), n, lease, cancellationToken).ConfigureAwait(false);
                 var partitions = anyInclude ? await ReadRequiredAsync<int>(group, Field(EventLogSchema.PartitionColumn), n, lease, cancellationToken).ConfigureAwait(false) : null;
@@ -484,7 +484,7 @@ internal static class EventLogScan
     /// another's input: a payment's merchant). Each value keeps characters of its own, so a column read earlier
     /// stays valid while others are read.
     /// </summary>
-    private sealed class TextColumns(ParquetRowGroupReader group, int n, Lease lease)
+    private sealed class TextColumns(ParquetRowGroupReader group, Lease lease)
     {
         private readonly Dictionary<string, ReadOnlyMemory<char>?[]?> _read = new(StringComparer.Ordinal);
 
@@ -493,37 +493,14 @@ internal static class EventLogScan
             var path = field.Path.ToString();
             if (!_read.TryGetValue(path, out var values))
             {
-                values = await ReadTextAsync(group, field, n, lease, cancellationToken).ConfigureAwait(false);
+                values = await ParquetColumns.ReadTextAsync(
+                    group, field, size => lease.Take<ReadOnlyMemory<char>?>(size, clear: false), size => lease.Take<ReadOnlyMemory<char>>(size, clear: false), cancellationToken)
+                    .ConfigureAwait(false);
                 _read[path] = values;
             }
 
             return values;
         }
-    }
-
-    // As ParquetColumns.ReadTextAsync, into arrays of the lease.
-    private static async Task<ReadOnlyMemory<char>?[]?> ReadTextAsync(ParquetRowGroupReader group, DataField field, int n, Lease lease, CancellationToken cancellationToken)
-    {
-        if (field.ClrType != typeof(string) && field.ClrType != typeof(ReadOnlyMemory<char>))
-        {
-            return null;
-        }
-
-        var values = lease.Take<ReadOnlyMemory<char>?>(n, clear: false);
-        if (field.IsNullable)
-        {
-            await group.ReadAsync(field, values.AsMemory(0, n), cancellationToken: cancellationToken).ConfigureAwait(false);
-            return values;
-        }
-
-        var plain = lease.Take<ReadOnlyMemory<char>>(n, clear: false);
-        await group.ReadAsync(field, plain.AsMemory(0, n), cancellationToken: cancellationToken).ConfigureAwait(false);
-        for (var i = 0; i < n; i++)
-        {
-            values[i] = plain[i];
-        }
-
-        return values;
     }
 
     // A required column into an array of the lease (a nullable one, rare in a log, is read as ParquetColumns reads it).

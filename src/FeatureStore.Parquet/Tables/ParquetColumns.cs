@@ -37,7 +37,16 @@ internal static class ParquetColumns
     /// the column is not text. Each value has characters of its own (Parquet.Net allocates them per value), so
     /// they stay valid while other columns are read.
     /// </summary>
-    public static async Task<ReadOnlyMemory<char>?[]?> ReadTextAsync(ParquetRowGroupReader group, DataField field, CancellationToken cancellationToken)
+    public static Task<ReadOnlyMemory<char>?[]?> ReadTextAsync(ParquetRowGroupReader group, DataField field, CancellationToken cancellationToken) =>
+        ReadTextAsync(group, field, n => new ReadOnlyMemory<char>?[n], n => new ReadOnlyMemory<char>[n], cancellationToken);
+
+    /// <summary>
+    /// As <see cref="ReadTextAsync(ParquetRowGroupReader, DataField, CancellationToken)"/>, into arrays of at least the
+    /// group's row count from <paramref name="values"/> (the result) and <paramref name="scratch"/> (a required column's
+    /// values before they are wrapped).
+    /// </summary>
+    public static async Task<ReadOnlyMemory<char>?[]?> ReadTextAsync(
+        ParquetRowGroupReader group, DataField field, Func<int, ReadOnlyMemory<char>?[]> values, Func<int, ReadOnlyMemory<char>[]> scratch, CancellationToken cancellationToken)
     {
         if (field.ClrType != typeof(string) && field.ClrType != typeof(ReadOnlyMemory<char>))
         {
@@ -45,21 +54,21 @@ internal static class ParquetColumns
         }
 
         var n = checked((int)group.RowCount);
-        var values = new ReadOnlyMemory<char>?[n];
+        var result = values(n);
         if (field.IsNullable)
         {
-            await group.ReadAsync(field, values.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
-            return values;
+            await group.ReadAsync(field, result.AsMemory(0, n), cancellationToken: cancellationToken).ConfigureAwait(false);
+            return result;
         }
 
-        var plain = new ReadOnlyMemory<char>[n];
-        await group.ReadAsync(field, plain.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+        var plain = scratch(n);
+        await group.ReadAsync(field, plain.AsMemory(0, n), cancellationToken: cancellationToken).ConfigureAwait(false);
         for (var i = 0; i < n; i++)
         {
-            values[i] = plain[i];
+            result[i] = plain[i];
         }
 
-        return values;
+        return result;
     }
 
     /// <summary>Reads a non-nullable column without the nullable wrapper.</summary>
