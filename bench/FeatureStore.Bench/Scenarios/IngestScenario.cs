@@ -28,17 +28,17 @@ internal static class IngestScenario
     private static readonly bool BuildInBackground = Environment.GetEnvironmentVariable("BUILD_AT_ONCE") != "1";
 
     /// <summary>
-    /// INGEST_COMPRESSION=lz4 (or gzip, snappy, zstd) produces the end to end's topic compressed: the mock broker keeps
-    /// 5 MB per partition, so a large topic needs far fewer partitions. Each partition of a source holds its own state
-    /// of a key spread over all of them (a merchant's, in a topic keyed by user), so the partition count weighs on
-    /// the work per event.
-    /// </summary>
-    /// <summary>
     /// ENGINE_PARTITIONS=N spreads the engine alone's events over N partitions by user, as a topic of N partitions
     /// keyed by user does: a merchant then has a state in each partition.
     /// </summary>
     private static readonly int EnginePartitions = int.Parse(Environment.GetEnvironmentVariable("ENGINE_PARTITIONS") ?? "1", CultureInfo.InvariantCulture);
 
+    /// <summary>
+    /// INGEST_COMPRESSION=lz4 (or gzip, snappy, zstd) produces the end to end's topic compressed: the mock broker keeps
+    /// 5 MB per partition, so a large topic needs far fewer partitions. Each partition of a source holds its own state
+    /// of a key spread over all of them (a merchant's, in a topic keyed by user), so the partition count weighs on
+    /// the work per event.
+    /// </summary>
     private static readonly CompressionType Compression = Enum.Parse<CompressionType>(Environment.GetEnvironmentVariable("INGEST_COMPRESSION") ?? "none", ignoreCase: true);
 
     /// <summary>
